@@ -24,6 +24,7 @@ def main() -> None:
 from evalkit.cli import run as _run  # noqa: E402
 from evalkit.cli import serve as _serve  # noqa: E402
 from evalkit.cli.data import data  # noqa: E402
+from evalkit.cli.judge import judge_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
 from evalkit.cli.score import score_command  # noqa: E402
 
@@ -36,3 +37,4 @@ main.add_command(report_command)
 main.add_command(leaderboard_command)
 main.add_command(gate_command)
 main.add_command(data)
+main.add_command(judge_command)

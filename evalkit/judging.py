@@ -1,0 +1,311 @@
+"""Judging saved answers: read them, score them with a judge (journaled, resumable), agree with humans.
+
+What ``evalkit judge`` calls. The inputs are a run directory (its samples) or a
+JSONL of graded answers shaped like liveqa_med_nist_judged_692.jsonl (``qid``,
+``answer``, optional human ``grade``; the questions come from a long-form file
+by ``qid``). Each sample's scores are appended to a journal as they arrive, under
+the judge's scoring fingerprint: a killed pass restarted with the same judge asks
+for nothing already journaled, and a changed rubric (a new fingerprint) judges
+again without touching the answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from evalkit.agreement import Agreement, agreement
+from evalkit.longform import LongformError, load_graded_answers, load_longform
+from evalkit.pairwise import PairwiseSummary, combine, summarize
+from evalkit.records import Item, SampleRecord, Score
+from evalkit.scoring.base import Scorer, check_requirements, scoring_fingerprint
+from evalkit.scoring.judge import JudgeScorer
+from evalkit.store import iter_numbered, read_samples
+
+JOURNAL = "judge_scores.jsonl"
+
+
+class JudgeInputError(ValueError):
+    """Answers to judge that cannot be read or matched to their questions (names the file and line)."""
+
+
+@dataclass
+class JudgeInput:
+    """What to judge: (item, sample) pairs, with a human grade per sample when the source has them."""
+
+    pairs: list[tuple[Item, SampleRecord]]
+    human: list[int | None] | None
+    source: Path
+    kind: str  # "graded" or "run"
+
+
+def sample_key(sample: SampleRecord) -> str:
+    """How the journal names a sample: dataset, id and sample index."""
+    return f"{sample.dataset}/{sample.id}/{sample.index}"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def is_graded_file(path: Path) -> bool:
+    """True when PATH is a JSONL whose first record has ``qid`` and ``answer`` (a graded-answers file)."""
+    if not path.is_file():
+        return False
+    for _, record in iter_numbered(path):
+        return isinstance(record, dict) and "qid" in record and "answer" in record
+    return False
+
+
+def read_graded(path: Path, questions: Path, *, limit: int | None = None) -> JudgeInput:
+    """Graded answers of PATH joined to the questions of QUESTIONS by ``qid``."""
+    try:
+        answers = load_graded_answers(path)
+        loaded = load_longform(questions, None if _registered(questions) else "liveqa")
+    except LongformError as exc:
+        raise JudgeInputError(str(exc)) from None
+    by_id = {item.id: item for item in loaded.items}
+    missing = [f"{path}:{a.line}: qid {a.qid!r} is not a question in {questions}" for a in answers
+               if a.qid not in by_id]
+    if missing:
+        raise JudgeInputError("\n".join(missing[:20]) + (f"\n... and {len(missing) - 20} more" if len(missing) > 20
+                                                          else ""))
+    if limit is not None:
+        answers = answers[:limit]
+    dataset = path.stem
+    pairs = []
+    for a in answers:
+        item = by_id[a.qid]
+        sample = SampleRecord(id=a.id, dataset=dataset, question=item.question, options={}, answer_idx=None,
+                              prompt="", output=a.answer, finish_reason=None, meta={"qid": a.qid},
+                              target=item.target)
+        pairs.append((item, sample))
+    return JudgeInput(pairs, [a.grade for a in answers], path, "graded")
+
+
+def _registered(path: Path) -> bool:
+    from evalkit.registry import match_file
+
+    bench = match_file(path)
+    return bench is not None and bench.adapter is not None
+
+
+def read_run(path: Path, *, limit: int | None = None, questions: Path | None = None) -> JudgeInput:
+    """The samples of a run directory (or samples file) that have an answer; the item is rebuilt from each line.
+
+    With QUESTIONS (a long-form file), items are taken from it by id, so a run
+    saved without targets or conversations is judged with them.
+    """
+    try:
+        rows = read_samples(path)
+    except ValueError as exc:
+        raise JudgeInputError(str(exc)) from None
+    if not rows:
+        raise JudgeInputError(f"{path}: no samples to judge")
+    by_id: dict[str, Item] = {}
+    if questions is not None:
+        try:
+            by_id = {i.id: i for i in load_longform(questions, None if _registered(questions) else "liveqa").items}
+        except LongformError as exc:
+            raise JudgeInputError(str(exc)) from None
+    pairs = []
+    for row in rows:
+        sample = SampleRecord.from_dict(row)
+        if sample.error or not (sample.output or "").strip():
+            continue
+        pairs.append((by_id.get(sample.id) or sample.item(), sample))
+    if limit is not None:
+        pairs = pairs[:limit]
+    return JudgeInput(pairs, None, path, "run")
+
+
+def read_input(path: Path, *, questions: Path | None = None, limit: int | None = None) -> JudgeInput:
+    """A run directory, a samples file, or a graded-answers JSONL (then QUESTIONS is required)."""
+    if not path.exists():
+        raise JudgeInputError(f"{path}: no such file or directory")
+    if is_graded_file(path):
+        if questions is None:
+            raise JudgeInputError(f"{path} holds graded answers (qid, answer): pass --questions FILE with their "
+                                  "questions (e.g. liveqa_med_test.jsonl)")
+        return read_graded(path, questions, limit=limit)
+    return read_run(path, limit=limit, questions=questions)
+
+
+# --------------------------------------------------------------------------- the journaled pass
+
+
+def read_journal(journal: Path, fingerprint: str) -> dict[str, dict[str, Score]]:
+    """The scores journaled under FINGERPRINT, by sample key (lines of other fingerprints are kept, unused).
+
+    A score whose request failed (``meta.retryable``) is not kept: the sample is judged again.
+    """
+    done: dict[str, dict[str, Score]] = {}
+    for _, line in iter_numbered(journal):
+        if line.get("fingerprint") != fingerprint:
+            continue
+        scores = {name: Score.from_dict(s) for name, s in (line.get("scores") or {}).items()}
+        if any(s.meta.get("retryable") for s in scores.values()):
+            done.pop(line["key"], None)
+            continue
+        done[line["key"]] = scores
+    return done
+
+
+async def score_samples(pairs: Iterable[tuple[Item, SampleRecord]], scorers: Sequence[Scorer], *, journal: Path,
+                        fingerprint: str, on_scored: Callable[[SampleRecord], None] | None = None
+                        ) -> list[SampleRecord]:
+    """Apply async SCORERS to each (item, sample), journaling each sample's scores as they arrive.
+
+    Samples already journaled under FINGERPRINT are not scored again. Returns the
+    samples with ``scores`` and ``scored_with`` set, in input order.
+    """
+    pairs = list(pairs)
+    for item, sample in pairs:
+        check_requirements(scorers, item, f"sample {sample_key(sample)}")
+    done = read_journal(journal, fingerprint)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    out: list[SampleRecord] = [s for _, s in pairs]
+    with open(journal, "a", encoding="utf-8") as fh:
+        async def one(i: int, item: Item, sample: SampleRecord) -> None:
+            key = sample_key(sample)
+            if key in done:
+                scores = done[key]
+            else:
+                scores = {}
+                for scorer in scorers:
+                    scores.update(await scorer.score(item, sample))  # type: ignore[misc]
+                line = {"key": key, "fingerprint": fingerprint, "scores": {n: s.to_dict() for n, s in scores.items()}}
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+                fh.flush()
+            sample.scores = {n: s.to_dict() for n, s in scores.items()}
+            sample.scored_with = fingerprint
+            out[i] = sample
+            if on_scored is not None:
+                on_scored(sample)
+
+        await asyncio.gather(*(one(i, item, sample) for i, (item, sample) in enumerate(pairs)))
+        os.fsync(fh.fileno())
+    return out
+
+
+@dataclass
+class JudgeResult:
+    """A finished judge pass: the scored samples, agreement per axis (when humans graded), the judge's usage."""
+
+    samples: list[SampleRecord]
+    resumed: int
+    agreement: dict[str, Agreement]
+    usage: dict[str, Any]
+    journal: Path
+    fingerprint: str
+
+
+def judge(data: JudgeInput, scorer: JudgeScorer, *, work_dir: Path, n_resamples: int = 2000,
+          on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
+    """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them."""
+    fingerprint = scoring_fingerprint([scorer])
+    journal = work_dir / JOURNAL
+    resumed = len(set(read_journal(journal, fingerprint)) & {sample_key(s) for _, s in data.pairs})
+
+    async def go() -> list[SampleRecord]:
+        async with scorer:
+            return await score_samples(data.pairs, [scorer], journal=journal, fingerprint=fingerprint,
+                                       on_scored=on_scored)
+
+    samples = asyncio.run(go())
+    result = JudgeResult(samples, resumed, {}, scorer.usage.to_dict(), journal, fingerprint)
+    if data.human is not None and scorer.rubric.kind == "axes":
+        lengths = [len(s.output or "") for s in samples]
+        for axis in scorer.rubric.axes:
+            judged = [(s.scores or {}).get(axis.name, {}).get("value") for s in samples]
+            result.agreement[axis.name] = agreement(data.human, judged, axis.categories(), lengths=lengths,
+                                                    n_resamples=n_resamples)
+    return result
+
+
+def default_work_dir(path: Path, results_dir: Path = Path("results")) -> Path:
+    """Where a judge pass of PATH keeps its journal: inside a run directory, else under results/judge/."""
+    if path.is_dir():
+        return path
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    return results_dir / "judge" / f"{path.stem}-{digest}"
+
+
+def agreement_json(result: JudgeResult) -> dict[str, Any]:
+    """The --json OUT document: per axis, n, spearman, kendall, qwk, judge_errors (CIs under their own keys)."""
+    return {axis: a.to_dict() for axis, a in result.agreement.items()}
+
+
+# --------------------------------------------------------------------------- pairwise
+
+
+def answers_by_item(path: Path) -> dict[tuple[str, str], SampleRecord]:
+    """The answer of each item in a run (the last sample with an answer), keyed by (dataset, id)."""
+    out: dict[tuple[str, str], SampleRecord] = {}
+    for row in read_samples(path):
+        s = SampleRecord.from_dict(row)
+        if s.error or not (s.output or "").strip():
+            continue
+        out[(s.dataset, s.id)] = s
+    return out
+
+
+def pairwise(run_a: Path, run_b: Path, scorer: JudgeScorer, *, work_dir: Path,
+             limit: int | None = None) -> tuple[dict[str, PairwiseSummary], int]:
+    """Rank the answers of RUN_A against RUN_B on the judge's axes, both orders per pair, journaled.
+
+    Returns the per-axis summary and how many items the two runs share.
+    """
+    a, b = answers_by_item(run_a), answers_by_item(run_b)
+    shared = [k for k in a if k in b]
+    if not shared:
+        raise JudgeInputError(f"{run_a} and {run_b} share no answered item (matched by dataset and id)")
+    if limit is not None:
+        shared = shared[:limit]
+    spec = json.dumps({"pairwise": scorer.spec()}, sort_keys=True)
+    fingerprint = hashlib.sha256(spec.encode()).hexdigest()
+    journal = work_dir / "pairwise.jsonl"
+    axes = [x.name for x in scorer.rubric.axes]
+
+    def key(k: tuple[str, str]) -> str:
+        h = hashlib.sha256((a[k].output + "\0" + b[k].output).encode()).hexdigest()[:16]
+        return f"{k[0]}/{k[1]}/{h}"
+
+    done: dict[str, dict] = {}
+    for _, line in iter_numbered(journal):
+        if line.get("fingerprint") == fingerprint and not line.get("retryable"):
+            done[line["key"]] = line
+
+    async def go() -> list[dict]:
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        async with scorer:
+            with open(journal, "a", encoding="utf-8") as fh:
+                async def one(k: tuple[str, str]) -> dict:
+                    if key(k) in done:
+                        return done[key(k)]
+                    item = a[k].item()
+                    first, second = await scorer.compare(item, a[k].output, b[k].output)
+                    line = {"key": key(k), "fingerprint": fingerprint,
+                            "a_first": first.parsed, "b_first": second.parsed,
+                            "errors": [r.error for r in (first, second) if r.error],
+                            "retryable": first.retryable or second.retryable,
+                            "a_first_reply": first.reply, "b_first_reply": second.reply}
+                    fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    fh.flush()
+                    return line
+                return await asyncio.gather(*(one(k) for k in shared))
+
+    lines = asyncio.run(go())
+    outcomes = []
+    for line in lines:
+        for axis in axes:
+            if line["errors"]:
+                outcomes.append((axis, None, False))
+            else:
+                outcome, disagreed = combine(line["a_first"][axis], line["b_first"][axis])
+                outcomes.append((axis, outcome, disagreed))
+    return summarize(outcomes, axes), len(shared)

@@ -1,0 +1,503 @@
+"""The model judge: a scorer that asks a served model to grade an answer on a rubric's axes.
+
+``JudgeScorer(rubric, endpoint, model)`` sends one request per sample for an axis
+rubric (the reply is one JSON object mapping each axis to a value of its scale)
+and one request per rubric item for a ``rubric_items`` rubric (HealthBench: the
+reply says whether the item is met). A reply that does not parse, or names a
+value off the scale, is asked again (up to ``max_attempts`` in all, each retry
+telling the judge what was wrong, so a greedy judge can change its reply) and then
+recorded as a judge error: ``Score(value=None, error=...)``, never a default rating.
+
+Requests go through their own ``EndpointPool`` (transport retries, rate limit) with
+their own concurrency; tokens and time are counted on the scorer (``usage``),
+apart from the answering model's. Prompt rendering and reply parsing are pure
+functions, tested without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
+from evalkit.records import Item, SampleRecord, Score
+from evalkit.rubrics import Axis, Rubric, load_rubric
+from evalkit.scoring.base import ScorerError, register_scorer
+
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_CONCURRENCY = 4
+REFERENCE_CHARS = 1500  # each reference answer is cut to this many characters in the judge prompt
+TIE = "tie"
+
+_THINK = re.compile(r"^\s*<think>.*?</think>", re.S)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S | re.I)
+
+
+# --------------------------------------------------------------------------- prompts (pure)
+
+
+def answer_text(output: str | None) -> str:
+    """The answer a judge grades: the output without a leading ``<think>...</think>`` block."""
+    return _THINK.sub("", output or "").strip()
+
+
+def reference_block(target: Any) -> str:
+    """The reference answers of an item (strings, or dicts with ``text``) as a prompt block, or ''."""
+    if not isinstance(target, list):
+        return ""
+    texts = [t if isinstance(t, str) else t.get("text", "") for t in target if isinstance(t, (str, dict))]
+    texts = [t.strip()[:REFERENCE_CHARS] for t in texts if t and t.strip()]
+    if not texts:
+        return ""
+    lines = "\n".join(f"[{i}] {t}" for i, t in enumerate(texts, 1))
+    return f"\nReference answer(s) from trusted sources:\n{lines}\n"
+
+
+def scale_text(axis: Axis) -> str:
+    return ", ".join(str(v) if axis.is_numeric else json.dumps(v) for v in axis.scale)
+
+
+def example_reply(axes: Sequence[Axis]) -> str:
+    """A well-formed reply (each axis at its last value), shown to the judge as the format."""
+    return json.dumps({a.name: a.scale[-1] for a in axes})
+
+
+def render_axes_prompt(rubric: Rubric, question: str, answer: str, *, reference: str = "") -> str:
+    """The judge prompt for one answer on an axis rubric."""
+    axes = "\n".join(f"- {a.name}: {a.question} One of: {scale_text(a)}." for a in rubric.axes)
+    return rubric.template.format(question=question, answer=answer, reference=reference, axes=axes,
+                                  example=example_reply(rubric.axes))
+
+
+def conversation_text(messages: Sequence[dict[str, str]], answer: str) -> str:
+    """The conversation with the graded answer as its last assistant turn, as HealthBench's grader shows it."""
+    turns = [*messages, {"role": "assistant", "content": answer}]
+    return "\n\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in turns)
+
+
+def render_item_prompt(rubric: Rubric, conversation: str, criterion: str, points: float) -> str:
+    """The judge prompt for one rubric item of a ``rubric_items`` rubric."""
+    pts = int(points) if float(points).is_integer() else points
+    return rubric.template.format(conversation=conversation, criterion=criterion, points=pts,
+                                  question=rubric.question)
+
+
+PAIRWISE_TEMPLATE = """You are a careful medical expert comparing two answers to the same consumer health question.
+
+Question:
+{question}
+
+Answer 1:
+{first}
+
+Answer 2:
+{second}
+
+For each axis below, say which answer is better on it: 1, 2, or "tie".
+{axes}
+
+Reply with one JSON object and nothing else, mapping each axis name to 1, 2 or "tie", for example:
+{example}"""
+
+
+def render_pairwise_prompt(axes: Sequence[Axis], question: str, first: str, second: str) -> str:
+    """The judge prompt comparing two answers on AXES (which is better on each)."""
+    lines = "\n".join(f"- {a.name}: {a.question}" for a in axes)
+    example = json.dumps({a.name: (1, 2, TIE)[i % 3] for i, a in enumerate(axes)})
+    return PAIRWISE_TEMPLATE.format(question=question, first=first, second=second, axes=lines, example=example)
+
+
+# --------------------------------------------------------------------------- replies (pure)
+
+
+def reply_object(text: str) -> tuple[dict | None, str | None]:
+    """The JSON object in a judge reply (bare, in a code fence, or the first {...} in prose), or an error."""
+    text = answer_text(text)
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    start = text.find("{")
+    if start >= 0:
+        candidates.append(text[start:])
+    decoder = json.JSONDecoder()
+    for cand in candidates:
+        cand = cand.strip()
+        i = cand.find("{")
+        if i < 0:
+            continue
+        try:
+            obj, _ = decoder.raw_decode(cand[i:])
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj, None
+    if not text:
+        return None, "the reply is empty"
+    return None, "the reply holds no JSON object"
+
+
+def _on_scale(axis: Axis, raw: Any) -> int | str | None:
+    """RAW as a value of AXIS's scale (ints also as digit strings; labels case-insensitively), or None."""
+    if axis.is_numeric:
+        if isinstance(raw, bool):
+            return None
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+            raw = int(raw)
+        return raw if isinstance(raw, int) and raw in axis.scale else None
+    if not isinstance(raw, str):
+        return None
+    wanted = raw.strip().lower()
+    for label in axis.scale:
+        if str(label).strip().lower() == wanted:
+            return label
+    return None
+
+
+def parse_axes_reply(text: str, axes: Sequence[Axis]) -> tuple[dict[str, int | str] | None, str | None]:
+    """Each axis's rating in a judge reply, or None and what is wrong (missing axis, value off the scale)."""
+    obj, error = reply_object(text)
+    if obj is None:
+        return None, error
+    ratings: dict[str, int | str] = {}
+    problems = []
+    lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+    for axis in axes:
+        if axis.name.lower() not in lowered:
+            problems.append(f"axis {axis.name!r} is missing")
+            continue
+        raw = lowered[axis.name.lower()]
+        value = _on_scale(axis, raw)
+        if value is None:
+            problems.append(f"{axis.name}: {json.dumps(raw)} is not on its scale ({scale_text(axis)})")
+        else:
+            ratings[axis.name] = value
+    if problems:
+        return None, "; ".join(problems)
+    return ratings, None
+
+
+def parse_met_reply(text: str) -> tuple[bool | None, str | None]:
+    """Whether a rubric-item reply says the item is met (``{"criteria_met": true|false}``), or an error."""
+    obj, error = reply_object(text)
+    if obj is None:
+        return None, error
+    if "criteria_met" not in obj:
+        return None, "key 'criteria_met' is missing"
+    raw = obj["criteria_met"]
+    if isinstance(raw, bool):
+        return raw, None
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true", None
+    return None, f"criteria_met must be true or false, got {json.dumps(raw)}"
+
+
+def parse_pairwise_reply(text: str, axes: Sequence[Axis]) -> tuple[dict[str, str] | None, str | None]:
+    """Per axis, ``"1"``, ``"2"`` or ``"tie"`` from a pairwise reply, or None and what is wrong."""
+    obj, error = reply_object(text)
+    if obj is None:
+        return None, error
+    lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+    out: dict[str, str] = {}
+    problems = []
+    for axis in axes:
+        raw = lowered.get(axis.name.lower())
+        value = str(raw).strip().lower() if isinstance(raw, (int, str)) and not isinstance(raw, bool) else None
+        if value not in ("1", "2", TIE):
+            problems.append(f"{axis.name}: {json.dumps(raw)} is not 1, 2 or \"tie\"")
+        else:
+            out[axis.name] = value
+    if problems:
+        return None, "; ".join(problems)
+    return out, None
+
+
+def healthbench_item_score(items: Sequence[dict], met: Sequence[bool]) -> float | None:
+    """HealthBench's per-record score: points of the items met (negative ones subtract) over the positive points.
+
+    None when no item has positive points. Not clipped here: HealthBench clips the
+    mean over records to [0, 1] (``healthbench_overall``).
+    """
+    possible = sum(float(i["points"]) for i in items if float(i["points"]) > 0)
+    if possible == 0:
+        return None
+    achieved = sum(float(i["points"]) for i, m in zip(items, met, strict=True) if m)
+    return achieved / possible
+
+
+def healthbench_overall(scores: Sequence[float]) -> float | None:
+    """The mean of per-record scores clipped to [0, 1], HealthBench's overall figure (None for none)."""
+    if not scores:
+        return None
+    return min(1.0, max(0.0, sum(scores) / len(scores)))
+
+
+# --------------------------------------------------------------------------- asking the judge
+
+
+@dataclass
+class JudgeReply:
+    """The outcome of asking the judge one thing, after its attempts."""
+
+    parsed: Any
+    prompt: str
+    reply: str
+    usage: dict[str, int]
+    latency_s: float
+    attempts: int
+    error: str | None = None
+    retryable: bool = False  # the request failed (not the reply): a later resume may succeed
+
+    def meta(self) -> dict[str, Any]:
+        return {"judge_prompt": self.prompt, "judge_reply": self.reply, "judge_tokens": self.usage,
+                "latency_s": round(self.latency_s, 4), "attempts": self.attempts}
+
+
+@dataclass
+class JudgeUsage:
+    """Totals of the judge's requests (reported apart from the answering model's)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    invalid_replies: int = 0
+
+    def add(self, usage: dict[str, int], latency_s: float) -> None:
+        self.requests += 1
+        self.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        self.completion_tokens += int(usage.get("completion_tokens", 0))
+        self.seconds += latency_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 3),
+                "invalid_replies": self.invalid_replies}
+
+
+def _add_usage(total: dict[str, int], usage: dict[str, int]) -> None:
+    for k, v in usage.items():
+        total[k] = total.get(k, 0) + int(v)
+
+
+@register_scorer("judge")
+class JudgeScorer:
+    """Grade answers with a served model on RUBRIC (a shipped name, a file path, or a Rubric).
+
+    ``endpoint`` is one base URL (ending in /v1) or several (comma-separated or a
+    list); ``model`` the model id to request. Greedy (``temperature`` 0) by default.
+    ``reference`` puts an item's reference answers (``Item.target``) in the prompt of
+    an axis rubric. Use ``async with`` or call ``aclose()`` when done.
+    """
+
+    name = "judge"
+
+    def __init__(self, rubric: str | Rubric = "grade4", endpoint: str | Sequence[str] = "", model: str = "", *,
+                 concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,
+                 temperature: float | str = 0.0, max_tokens: int | str = DEFAULT_MAX_TOKENS,
+                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, reference: bool | str = True,
+                 json_schema: bool | str = False, api_key: str | None = None, timeout_s: float | str = 600.0,
+                 retry: RetryPolicy | None = None):
+        self.rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+        urls = endpoint.split(",") if isinstance(endpoint, str) else list(endpoint)
+        self.endpoints = [u.strip() for u in urls if u and u.strip()]
+        if not self.endpoints:
+            raise ScorerError("the judge needs an endpoint (--judge-endpoint URL or --judge-server NAME)")
+        if not model:
+            raise ScorerError("the judge needs a model id (--judge-model NAME)")
+        self.model = model
+        self.concurrency = int(concurrency)
+        self.rps = float(rps) if rps not in (None, "") else None
+        self.temperature = float(temperature)
+        self.max_tokens = int(max_tokens)
+        self.max_attempts = int(max_attempts)
+        if self.max_attempts < 1 or self.concurrency < 1:
+            raise ScorerError("the judge needs max_attempts >= 1 and concurrency >= 1")
+        self.reference = _as_bool(reference)
+        self.json_schema = _as_bool(json_schema)
+        self.api_key = api_key
+        self.timeout_s = float(timeout_s)
+        self.retry = retry or RetryPolicy()
+        self.requires: tuple[str, ...] = ("question", "target") if self.rubric.kind == "rubric_items" else ("question",)
+        self.usage = JudgeUsage()
+        self._pool: EndpointPool | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._opening: asyncio.Lock | None = None
+
+    # ----- protocol
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that changes the judge's scores: rubric content, judge model, template, sampling."""
+        return {"rubric": self.rubric.name, "rubric_sha256": self.rubric.sha256, "model": self.model,
+                "template_sha256": hashlib.sha256(self.rubric.template.encode()).hexdigest(),
+                "temperature": self.temperature, "max_tokens": self.max_tokens, "max_attempts": self.max_attempts,
+                "reference": self.reference, "json_schema": self.json_schema}
+
+    async def score(self, item: Item, sample: SampleRecord) -> dict[str, Score]:
+        """One Score per axis (or the rubric-item score) for SAMPLE's answer to ITEM."""
+        answer = answer_text(sample.output)
+        if self.rubric.kind == "rubric_items":
+            return {self.rubric.score_name: await self._score_items(item, answer)}
+        reference = reference_block(item.target) if self.reference else ""
+        prompt = render_axes_prompt(self.rubric, item.question, answer, reference=reference)
+        got = await self.ask(prompt, lambda text: parse_axes_reply(text, self.rubric.axes),
+                             schema=self._axes_schema() if self.json_schema else None)
+        scores: dict[str, Score] = {}
+        for axis in self.rubric.axes:
+            meta = {**got.meta(), "axis": axis.name}
+            if got.error is not None:
+                if got.retryable:
+                    meta["retryable"] = True
+                scores[axis.name] = Score(None, meta=meta, error=got.error)
+            else:
+                rating = got.parsed[axis.name]
+                scores[axis.name] = Score(axis.value_of(rating), answer=str(rating), meta=meta)
+        return scores
+
+    async def _score_items(self, item: Item, answer: str) -> Score:
+        items = item.target if isinstance(item.target, list) else []
+        if not items or not all(isinstance(i, dict) and "criterion" in i and "points" in i for i in items):
+            return Score(None, error=f"item {item.id!r} has no rubric items ({{criterion, points}}) in its target")
+        messages = item.messages or [{"role": "user", "content": item.question}]
+        conversation = conversation_text(messages, answer)
+        schema = {"type": "object", "properties": {"criteria_met": {"type": "boolean"}},
+                  "required": ["criteria_met"]} if self.json_schema else None
+        replies = await asyncio.gather(*(
+            self.ask(render_item_prompt(self.rubric, conversation, str(i["criterion"]), float(i["points"])),
+                     parse_met_reply, schema=schema) for i in items))
+        graded = []
+        usage: dict[str, int] = {}
+        latency = 0.0
+        attempts = 0
+        errors = []
+        for n, (rubric_item, got) in enumerate(zip(items, replies)):
+            _add_usage(usage, got.usage)
+            latency += got.latency_s
+            attempts += got.attempts
+            graded.append({"criterion": rubric_item["criterion"], "points": rubric_item["points"], "met": got.parsed,
+                           "judge_prompt": got.prompt, "judge_reply": got.reply, "attempts": got.attempts,
+                           **({"error": got.error} if got.error else {})})
+            if got.error:
+                errors.append((n, got))
+        meta: dict[str, Any] = {"items": graded, "judge_tokens": usage, "latency_s": round(latency, 4),
+                                "attempts": attempts}
+        if errors:
+            n, first = errors[0]
+            if any(g.retryable for _, g in errors):
+                meta["retryable"] = True
+            return Score(None, meta=meta, error=f"{len(errors)} of {len(items)} rubric items not graded "
+                                                f"(item {n + 1}: {first.error})")
+        value = healthbench_item_score(items, [g["met"] for g in graded])
+        met = sum(1 for g in graded if g["met"])
+        return Score(value, answer=f"{met}/{len(items)} met", meta=meta,
+                     error=None if value is not None else "no rubric item has positive points")
+
+    # ----- pairwise
+
+    async def compare(self, item: Item, answer_a: str, answer_b: str) -> tuple[JudgeReply, JudgeReply]:
+        """Ask which of two answers is better on each axis, in both orders: (A first, B first)."""
+        if self.rubric.kind != "axes":
+            raise ScorerError(f"pairwise ranking needs an axis rubric, not {self.rubric.name!r} ({self.rubric.kind})")
+        a, b = answer_text(answer_a), answer_text(answer_b)
+        schema = None
+        if self.json_schema:
+            schema = {"type": "object", "required": [x.name for x in self.rubric.axes],
+                      "properties": {x.name: {"enum": [1, 2, TIE]} for x in self.rubric.axes}}
+
+        def parse(text: str) -> tuple[Any, str | None]:
+            return parse_pairwise_reply(text, self.rubric.axes)
+
+        return await asyncio.gather(
+            self.ask(render_pairwise_prompt(self.rubric.axes, item.question, a, b), parse, schema=schema),
+            self.ask(render_pairwise_prompt(self.rubric.axes, item.question, b, a), parse, schema=schema))
+
+    # ----- requests
+
+    async def ask(self, prompt: str, parse: Callable[[str], tuple[Any, str | None]], *,
+                  schema: dict | None = None) -> JudgeReply:
+        """Send PROMPT; re-ask (telling the judge what was wrong) until PARSE accepts a reply or attempts run out."""
+        pool, slots = await self._open()
+        messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
+        usage: dict[str, int] = {}
+        latency = 0.0
+        reply = ""
+        error = "no reply"
+        for attempt in range(1, self.max_attempts + 1):
+            body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
+                                    "temperature": self.temperature}
+            if schema is not None:
+                body["response_format"] = {"type": "json_object", "schema": schema}
+            payload = json.dumps(body).encode()
+            t0 = time.perf_counter()
+            try:
+                async with slots:
+                    gens = await call_with_retries(lambda: pool.send(payload), self.retry)
+            except RequestError as exc:
+                return JudgeReply(None, prompt, reply, usage, latency + time.perf_counter() - t0, attempt,
+                                  error=f"judge request failed: {exc}", retryable=exc.retryable)
+            gen = gens[0]
+            latency += gen.latency_s
+            _add_usage(usage, gen.usage)
+            self.usage.add(gen.usage, gen.latency_s)
+            reply = gen.text
+            parsed, error = parse(reply)
+            if error is None:
+                return JudgeReply(parsed, prompt, reply, usage, latency, attempt)
+            self.usage.invalid_replies += 1
+            messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply},
+                        {"role": "user", "content": f"That reply cannot be used: {error}. "
+                                                    "Reply again with only the JSON object, in the format asked."}]
+        return JudgeReply(None, prompt, reply, usage, latency, self.max_attempts,
+                          error=f"no valid judge reply after {self.max_attempts} attempts: {error}")
+
+    def _axes_schema(self) -> dict:
+        return {"type": "object", "required": [a.name for a in self.rubric.axes],
+                "properties": {a.name: {"enum": list(a.scale)} for a in self.rubric.axes}}
+
+    async def _open(self) -> tuple[EndpointPool, asyncio.Semaphore]:
+        # Opened on first use, inside the caller's event loop (aiohttp sessions belong to one loop).
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._pool is None:
+                pool = EndpointPool(self.endpoints, model=self.model, api_key=self.api_key, timeout_s=self.timeout_s,
+                                    retry=self.retry, max_connections=max(8, self.concurrency * 2), rps=self.rps)
+                await pool.__aenter__()
+                self._pool = pool
+                self._slots = asyncio.Semaphore(self.concurrency)
+        assert self._pool is not None and self._slots is not None
+        return self._pool, self._slots
+
+    async def aclose(self) -> None:
+        """Close the judge's HTTP session (a later call opens a new one)."""
+        if self._pool is not None:
+            await self._pool.__aexit__(None, None, None)
+        self._pool = None
+        self._slots = None
+        self._opening = None
+
+    async def __aenter__(self) -> "JudgeScorer":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _as_bool(value: bool | str) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class JudgeTotals:
+    """What a judge pass reports beside the scores."""
+
+    usage: dict[str, Any] = field(default_factory=dict)
+    judged: int = 0
+    resumed: int = 0

@@ -1,0 +1,131 @@
+"""Long-form adapters (record -> Item), the loader's errors, and the registered long-form files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from evalkit.longform import (AdapterError, LongformError, healthbench, liveqa, load_graded_answers, load_longform,
+                              question_only)
+from evalkit.prompts import load_template, render_prompt
+from evalkit.registry import benchmarks, get_benchmark
+
+SHARED = Path(os.environ.get("EVALKIT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+LONGFORM = SHARED / "eval_data" / "longform"
+needs_shared = pytest.mark.skipif(not LONGFORM.is_dir(), reason=f"shared long-form folder {LONGFORM} is absent")
+
+
+def test_liveqa_reference_texts_become_the_target():
+    item = liveqa({"id": "TQ1", "question": "What is X?", "focus": ["x"],
+                   "reference_answers": [{"id": "a", "text": " X is Y. ", "url": "u"}]}, dataset="liveqa_med")
+    assert (item.id, item.question, item.target, item.options) == ("TQ1", "What is X?", ["X is Y."], {})
+    assert item.meta["focus"] == ["x"] and item.meta["reference_urls"] == ["u"]
+
+
+def test_liveqa_without_paraphrase_uses_the_consumer_message():
+    item = liveqa({"id": "TQ10", "question": "", "original_subject": "Pain", "original_message": "Which pill?",
+                   "reference_answers": []}, dataset="d")
+    assert item.question == "Pain\nWhich pill?" and item.target is None and item.meta["question_from"] == "original_message"
+    with pytest.raises(AdapterError, match="no original_subject"):
+        liveqa({"id": "TQ3", "question": "", "reference_answers": []}, dataset="d")
+
+
+def test_question_only_and_its_errors():
+    assert question_only({"id": "m-1", "question": "how does valium work", "focus": "Valium"}, dataset="m").meta == {
+        "focus": "Valium"}
+    with pytest.raises(AdapterError) as info:
+        question_only({"question": " "}, dataset="m")
+    assert info.value.messages == ["record has no 'id'", "'question' must be a non-empty string"]
+
+
+def test_healthbench_conversation_and_rubric_items():
+    record = {"prompt_id": "p1", "prompt": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                                            {"role": "user", "content": "what for migraines?"}],
+              "rubrics": [{"criterion": "asks about BP", "points": 5, "tags": ["t"]},
+                          {"criterion": "is rude", "points": -3, "tags": []}], "example_tags": ["x"]}
+    item = healthbench(record, dataset="hb")
+    assert item.question == "what for migraines?" and len(item.messages) == 3
+    assert item.target == [{"criterion": "asks about BP", "points": 5, "tags": ["t"]},
+                           {"criterion": "is rude", "points": -3, "tags": []}]
+    bad = dict(record, prompt=record["prompt"][:2], rubrics=[{"criterion": "c", "points": -1}])
+    with pytest.raises(AdapterError) as info:
+        healthbench(bad, dataset="hb")
+    assert "must end with a user turn" in str(info.value) and "no rubric item has positive points" in str(info.value)
+
+
+def test_loader_reports_every_bad_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "question": "ok?"}\n{"id": "b"}\n[1]\n{"id": "a", "question": "again?"}\n')
+    with pytest.raises(LongformError) as info:
+        load_longform(path, "medicationqa")
+    lines = str(info.value).splitlines()
+    assert lines == [f"{path}:2: 'question' must be a non-empty string", f"{path}:3: a record is a JSON object",
+                     f"{path}:4: duplicate id 'a' (first at line 1)"]
+    with pytest.raises(LongformError, match="no adapter given"):
+        load_longform(path)
+    with pytest.raises(LongformError, match="unknown long-form adapter 'x'"):
+        load_longform(path, "x")
+
+
+def test_graded_answers_keep_off_scale_grades_and_reject_bad_ones(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"id": "1", "qid": "TQ1", "answer": "a", "grade": -2}\n{"qid": "TQ1", "answer": "b"}\n')
+    got = load_graded_answers(path)
+    assert [(a.id, a.grade) for a in got] == [("1", -2), ("line2", None)]
+    path.write_text('{"qid": "TQ1", "answer": "a", "grade": "good"}\n')
+    with pytest.raises(LongformError, match=r"g.jsonl:1: 'grade' must be an integer"):
+        load_graded_answers(path)
+
+
+def test_longform_prompts_are_med_palm_2s():
+    plain = load_template("medpalm_longform").text
+    assert plain.startswith("You are a helpful medical knowledge assistant. Provide useful, complete, and "
+                            "scientifically-grounded answers to common consumer search queries about health.")
+    assert plain.endswith("Question: {question} Complete Answer:")
+    unbiased = load_template("medpalm_longform_unbiased").text
+    assert ("The answer should not be constructed with bias towards race, gender, and geographical locations."
+            in unbiased and unbiased.replace(" The answer should not be constructed with bias towards race, gender, "
+                                             "and geographical locations.", "") == plain)
+    item = question_only({"id": "1", "question": "Are boils curable?"}, dataset="h")
+    assert render_prompt(load_template("medpalm_longform"), item).endswith("Question: Are boils curable? Complete Answer:")
+
+
+LONGFORM_ROWS = {"liveqa_med": "liveqa", "liveqa_med_nist_judged": "nist_graded", "medicationqa": "medicationqa",
+                 "healthsearchqa": "healthsearchqa", "healthbench_hard_consensus_104": "healthbench"}
+
+
+def test_registry_rows_of_the_longform_files():
+    rows = {b.name: b for b in benchmarks() if b.adapter}
+    assert {n: b.adapter for n, b in rows.items()} == LONGFORM_ROWS
+    for b in rows.values():
+        assert b.file.startswith("longform/") and b.url is None and "--from" in b.note and " @ " in b.note
+
+
+@needs_shared
+@pytest.mark.parametrize("name", [n for n, a in LONGFORM_ROWS.items() if a != "nist_graded"])
+def test_registered_longform_file_loads_with_its_count_and_checksum(name):
+    bench = get_benchmark(name)
+    loaded = load_longform(LONGFORM / bench.file_name)
+    assert loaded.benchmark == name and loaded.verified is True and loaded.sha256 == bench.sha256
+    assert len(loaded.items) == bench.items
+    with open(LONGFORM / bench.file_name, encoding="utf-8") as fh:
+        first = json.loads(fh.readline())
+    item = loaded.items[0]
+    assert not item.options and item.dataset == name
+    if name == "healthbench_hard_consensus_104":
+        assert item.messages == first["prompt"] and item.question == first["prompt"][-1]["content"]
+        assert [r["criterion"] for r in item.target] == [r["criterion"] for r in first["rubrics"]]
+    else:
+        assert item.question == first["question"]
+
+
+@needs_shared
+def test_registered_graded_answers_file():
+    bench = get_benchmark("liveqa_med_nist_judged")
+    answers = load_graded_answers(LONGFORM / bench.file_name)
+    assert len(answers) == bench.items == 692
+    counts = {g: sum(1 for a in answers if a.grade == g) for g in (1, 2, 3, 4, -2)}
+    assert counts == {1: 461, 2: 90, 3: 84, 4: 39, -2: 18}  # as the shared README states
