@@ -4,7 +4,7 @@ What ``evalkit judge`` calls. The inputs are a run directory (its samples) or a
 JSONL of graded answers shaped like liveqa_med_nist_judged_692.jsonl (``qid``,
 ``answer``, optional human ``grade``; the questions come from a long-form file
 by ``qid``). Each sample's scores are appended to a journal as they arrive, under
-the judge's scoring fingerprint: a killed pass restarted with the same judge asks
+the judge's scoring fingerprint (the scoring stage, evalkit.scoring.stage): a killed pass restarted with the same judge asks
 for nothing already journaled, and a changed rubric (a new fingerprint) judges
 again without touching the answers.
 """
@@ -14,20 +14,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 from evalkit.agreement import Agreement, agreement
 from evalkit.longform import LongformError, load_graded_answers, load_longform
 from evalkit.pairwise import PairwiseSummary, combine, summarize
-from evalkit.records import Item, SampleRecord, Score
-from evalkit.scoring.base import Scorer, check_requirements, scoring_fingerprint
+from evalkit.records import Item, SampleRecord
+from evalkit.scoring.base import check_requirements
 from evalkit.scoring.judge import JudgeScorer
+from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, load_journal, score_samples
 from evalkit.store import iter_numbered, read_samples
 
-JOURNAL = "judge_scores.jsonl"
+JOURNAL = SCORES_JOURNAL
 
 
 class JudgeInputError(ValueError):
@@ -88,10 +88,11 @@ def read_graded(path: Path, questions: Path, *, limit: int | None = None) -> Jud
 
 
 def _registered(path: Path) -> bool:
+    from evalkit.longform import LONGFORM_ADAPTERS
     from evalkit.registry import match_file
 
     bench = match_file(path)
-    return bench is not None and bench.adapter is not None
+    return bench is not None and bench.adapter in LONGFORM_ADAPTERS
 
 
 def read_run(path: Path, *, limit: int | None = None, questions: Path | None = None) -> JudgeInput:
@@ -138,60 +139,6 @@ def read_input(path: Path, *, questions: Path | None = None, limit: int | None =
 # --------------------------------------------------------------------------- the journaled pass
 
 
-def read_journal(journal: Path, fingerprint: str) -> dict[str, dict[str, Score]]:
-    """The scores journaled under FINGERPRINT, by sample key (lines of other fingerprints are kept, unused).
-
-    A score whose request failed (``meta.retryable``) is not kept: the sample is judged again.
-    """
-    done: dict[str, dict[str, Score]] = {}
-    for _, line in iter_numbered(journal):
-        if line.get("fingerprint") != fingerprint:
-            continue
-        scores = {name: Score.from_dict(s) for name, s in (line.get("scores") or {}).items()}
-        if any(s.meta.get("retryable") for s in scores.values()):
-            done.pop(line["key"], None)
-            continue
-        done[line["key"]] = scores
-    return done
-
-
-async def score_samples(pairs: Iterable[tuple[Item, SampleRecord]], scorers: Sequence[Scorer], *, journal: Path,
-                        fingerprint: str, on_scored: Callable[[SampleRecord], None] | None = None
-                        ) -> list[SampleRecord]:
-    """Apply async SCORERS to each (item, sample), journaling each sample's scores as they arrive.
-
-    Samples already journaled under FINGERPRINT are not scored again. Returns the
-    samples with ``scores`` and ``scored_with`` set, in input order.
-    """
-    pairs = list(pairs)
-    for item, sample in pairs:
-        check_requirements(scorers, item, f"sample {sample_key(sample)}")
-    done = read_journal(journal, fingerprint)
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    out: list[SampleRecord] = [s for _, s in pairs]
-    with open(journal, "a", encoding="utf-8") as fh:
-        async def one(i: int, item: Item, sample: SampleRecord) -> None:
-            key = sample_key(sample)
-            if key in done:
-                scores = done[key]
-            else:
-                scores = {}
-                for scorer in scorers:
-                    scores.update(await scorer.score(item, sample))  # type: ignore[misc]
-                line = {"key": key, "fingerprint": fingerprint, "scores": {n: s.to_dict() for n, s in scores.items()}}
-                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-                fh.flush()
-            sample.scores = {n: s.to_dict() for n, s in scores.items()}
-            sample.scored_with = fingerprint
-            out[i] = sample
-            if on_scored is not None:
-                on_scored(sample)
-
-        await asyncio.gather(*(one(i, item, sample) for i, (item, sample) in enumerate(pairs)))
-        os.fsync(fh.fileno())
-    return out
-
-
 @dataclass
 class JudgeResult:
     """A finished judge pass: the scored samples, agreement per axis (when humans graded), the judge's usage."""
@@ -207,13 +154,19 @@ class JudgeResult:
 def judge(data: JudgeInput, scorer: JudgeScorer, *, work_dir: Path, n_resamples: int = 2000,
           on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
     """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them."""
-    fingerprint = scoring_fingerprint([scorer])
+    plan = ScoringPlan([scorer])
+    fingerprint = plan.fingerprint
     journal = work_dir / JOURNAL
-    resumed = len(set(read_journal(journal, fingerprint)) & {sample_key(s) for _, s in data.pairs})
+    for item, sample in data.pairs:
+        check_requirements([scorer], item, f"sample {sample_key(sample)}")
+    keys = {(s.dataset, s.id, s.index) for _, s in data.pairs}
+    resumed = len(set(load_journal(journal, fingerprint)) & keys)
+    work_dir.mkdir(parents=True, exist_ok=True)
 
     async def go() -> list[SampleRecord]:
         async with scorer:
-            return await score_samples(data.pairs, [scorer], journal=journal, fingerprint=fingerprint,
+            # The judge bounds its own requests in flight; the stage need not hold samples back.
+            return await score_samples(data.pairs, plan, journal=journal, concurrency=max(16, scorer.concurrency),
                                        on_scored=on_scored)
 
     samples = asyncio.run(go())

@@ -23,20 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from evalkit.adapters import AdapterError, register_adapter
 from evalkit.records import Item
 from evalkit.registry import match_file
 from evalkit.store import iter_numbered
 
-
-class AdapterError(ValueError):
-    """A record an adapter cannot turn into an Item; ``messages`` says why (one line each)."""
-
-    def __init__(self, messages: list[str]):
-        super().__init__("; ".join(messages))
-        self.messages = messages
-
-
 Adapter = Callable[..., Item]
+NO_ALLOW: frozenset[str] = frozenset()
+
+
+def _need_object(record: Any) -> None:
+    if not isinstance(record, dict):
+        raise AdapterError([f"a record is a JSON object, got {type(record).__name__}"])
 
 
 def _text(record: dict, name: str, errors: list[str]) -> str:
@@ -59,12 +57,14 @@ def _rest(record: dict, used: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in used}
 
 
-def liveqa(record: dict, *, dataset: str, key: str | None = None) -> Item:
+@register_adapter("liveqa")
+def liveqa(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
     """A LiveQA-Med test question; the texts of its reference answers (possibly none) become ``target``.
 
     Three published records have no NIST paraphrase (empty ``question``): the
     consumer's own subject and message stand in for it (``meta.question_from``).
     """
+    _need_object(record)
     errors: list[str] = []
     item_id = _id(record, key, errors)
     question = record.get("question")
@@ -96,8 +96,10 @@ def liveqa(record: dict, *, dataset: str, key: str | None = None) -> Item:
     return Item(id=item_id, dataset=dataset, question=question.strip(), target=texts or None, meta=meta)
 
 
-def question_only(record: dict, *, dataset: str, key: str | None = None) -> Item:
+@register_adapter("question_only")
+def question_only(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
     """A consumer question with no reference answer (MedicationQA, HealthSearchQA)."""
+    _need_object(record)
     errors: list[str] = []
     item_id = _id(record, key, errors)
     question = _text(record, "question", errors)
@@ -106,12 +108,14 @@ def question_only(record: dict, *, dataset: str, key: str | None = None) -> Item
     return Item(id=item_id, dataset=dataset, question=question, meta=_rest(record, ("id", "question")))
 
 
-medicationqa = question_only
-healthsearchqa = question_only
+medicationqa = register_adapter("medicationqa")(question_only)
+healthsearchqa = register_adapter("healthsearchqa")(question_only)
 
 
-def healthbench(record: dict, *, dataset: str, key: str | None = None) -> Item:
+@register_adapter("healthbench")
+def healthbench(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
     """A HealthBench record: conversation -> ``messages``, rubric items -> ``target``."""
+    _need_object(record)
     errors: list[str] = []
     item_id = record.get("prompt_id", key)
     if not isinstance(item_id, str) or not item_id:
@@ -179,7 +183,17 @@ def nist_graded(record: dict, *, line: int = 0) -> GradedAnswer:
                         line=line)
 
 
-ADAPTERS: dict[str, Adapter] = {
+@register_adapter("nist_graded")
+def nist_graded_item(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
+    """A graded answer as an Item (for `evalkit data check`): its question is the qid it answers,
+    its target the answer and the human grade. Judging reads these files with ``load_graded_answers``."""
+    _need_object(record)
+    a = nist_graded(record)
+    return Item(id=a.id, dataset=dataset, question=a.qid, target={"answer": a.answer, "grade": a.grade},
+                meta={"qid": a.qid})
+
+
+LONGFORM_ADAPTERS: dict[str, Adapter] = {
     "liveqa": liveqa, "medicationqa": medicationqa, "healthsearchqa": healthsearchqa, "healthbench": healthbench,
 }
 
@@ -200,7 +214,7 @@ class LoadedLongform:
 
 def load_longform(path: str | Path, adapter: str | Adapter | None = None, *,
                   dataset: str | None = None) -> LoadedLongform:
-    """Read the JSONL file PATH through ADAPTER (a name in ADAPTERS; default: the file's registry row's).
+    """Read the JSONL file PATH through ADAPTER (a LONGFORM_ADAPTERS name; default: its registry row's).
 
     Every bad line is collected and reported at once; ids must be unique.
     """
@@ -209,11 +223,12 @@ def load_longform(path: str | Path, adapter: str | Adapter | None = None, *,
     name = adapter if adapter is not None else getattr(bench, "adapter", None)
     if name is None:
         raise LongformError(f"{path}: no adapter given and the file is not a registered long-form benchmark "
-                            f"(adapters: {', '.join(sorted(ADAPTERS))})")
+                            f"(adapters: {', '.join(sorted(LONGFORM_ADAPTERS))})")
     if isinstance(name, str):
-        if name not in ADAPTERS:
-            raise LongformError(f"{path}: unknown long-form adapter {name!r} ({', '.join(sorted(ADAPTERS))})")
-        fn = ADAPTERS[name]
+        if name not in LONGFORM_ADAPTERS:
+            known = ", ".join(sorted(LONGFORM_ADAPTERS))
+            raise LongformError(f"{path}: unknown long-form adapter {name!r} ({known})")
+        fn = LONGFORM_ADAPTERS[name]
     else:
         fn = name
     dataset = dataset or (bench.name if bench else path.stem)

@@ -49,7 +49,7 @@ class Benchmark:
     datasets: dict[str, int] = field(default_factory=dict)
     local: bool = False
     note: str = ""
-    adapter: str | None = None  # the record -> Item adapter of a file not in a multiple-choice shape
+    adapter: str = "mcq"  # the evalkit.adapters function that turns a record into an Item
 
     @property
     def file_name(self) -> str:
@@ -86,7 +86,7 @@ class Benchmark:
             datasets=dict(data.get("datasets", {})),
             local=bool(data.get("local", False)),
             note=data.get("note", ""),
-            adapter=data.get("adapter"),
+            adapter=data.get("adapter", "mcq"),
         )
 
 

@@ -27,7 +27,7 @@ STRICT = ("Please answer the following multiple-choice questions. Please answer 
           "multiple-choice questions, ensuring your response concludes with the correct option in "
           "the format: 'The answer is A.'.\n")
 FREE = "Please answer the following multiple-choice question:\n"
-PUBLIC = [b.name for b in benchmarks() if not b.local and b.adapter is None]  # long-form files: tests/test_longform.py
+PUBLIC = [b.name for b in benchmarks() if not b.local and b.adapter in ("mcq", "pubmedqa")]  # long-form: test_longform.py
 
 
 def first_raw(name: str) -> dict:

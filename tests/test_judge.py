@@ -271,7 +271,7 @@ def test_judge_cli_errors_say_what_is_wrong(tmp_path):
 
 
 def journal_lines(work: Path) -> int:
-    path = work / "judge_scores.jsonl"
+    path = work / "scores.jsonl"
     return sum(1 for line in path.read_text().splitlines() if line.endswith("}")) if path.exists() else 0
 
 
@@ -294,8 +294,8 @@ def test_killed_judge_pass_resumes_without_asking_twice_and_a_new_rubric_rejudge
     proc.wait(timeout=10)
     before = journal_lines(work)
     assert 4 <= before < n
-    journaled = [json.loads(line)["key"] for line in (work / "judge_scores.jsonl").read_text().splitlines()
-                 if line.endswith("}")]
+    journaled = [f"{d['dataset']}/{d['id']}/{d['index']}" for d in
+                 (json.loads(line) for line in (work / "scores.jsonl").read_text().splitlines() if line.endswith("}"))]
     asked_before = srv.stats()["requests"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -90,7 +90,7 @@ def test_smollm2_answers_ten_liveqa_questions_and_judges_them_on_medpalm2(served
             else:
                 assert 0 <= score["value"] < len(axis_scale) and score["answer"] in axis_scale
     assert "judge smollm2-135m-instruct:" in out.stderr and "requests" in out.stderr
-    journal = (run / "judge_scores.jsonl").read_text().splitlines()
+    journal = (run / "scores.jsonl").read_text().splitlines()
     assert len(journal) == 10
     # Judging again asks nothing: all ten are journaled.
     again = evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",

@@ -98,7 +98,7 @@ LONGFORM_ROWS = {"liveqa_med": "liveqa", "liveqa_med_nist_judged": "nist_graded"
 
 
 def test_registry_rows_of_the_longform_files():
-    rows = {b.name: b for b in benchmarks() if b.adapter}
+    rows = {b.name: b for b in benchmarks() if b.adapter not in ("mcq", "pubmedqa")}
     assert {n: b.adapter for n, b in rows.items()} == LONGFORM_ROWS
     for b in rows.values():
         assert b.file.startswith("longform/") and b.url is None and "--from" in b.note and " @ " in b.note
@@ -129,3 +129,13 @@ def test_registered_graded_answers_file():
     assert len(answers) == bench.items == 692
     counts = {g: sum(1 for a in answers if a.grade == g) for g in (1, 2, 3, 4, -2)}
     assert counts == {1: 461, 2: 90, 3: 84, 4: 39, -2: 18}  # as the shared README states
+
+
+@needs_shared
+def test_registered_longform_files_load_through_the_registry_adapters():
+    from evalkit.datasets import load_dataset
+
+    loaded = load_dataset(LONGFORM / "healthbench_context_seeking_consensus_hard_104.jsonl")
+    assert loaded.verified is True and len(loaded.items) == 104 and loaded.items[0].messages
+    graded = load_dataset(LONGFORM / "liveqa_med_nist_judged_692.jsonl")
+    assert len(graded.items) == 692 and graded.items[0].target["grade"] == 3 and graded.items[0].question == "TQ1"
