@@ -349,3 +349,31 @@ def test_pairwise_both_orders_and_position_bias_counted_as_ties(double, tmp_path
     assert g["n"] == 5 and g["win"] == pytest.approx(0.6) and g["tie"] == pytest.approx(0.4) and g["loss"] == 0
     assert g["disagreements"] == 2 and len(g["win_ci"]) == 2
     assert srv.stats()["requests"] == 10  # each pair in both orders
+
+
+def test_long_form_run_scored_by_the_judge_through_evalkit_run(double, tmp_path):
+    """`evalkit run` on HealthBench records sends the conversation; the judge scorer grades each rubric item."""
+    records = [{"prompt_id": f"p{i}", "prompt": [{"role": "user", "content": f"Headache {i}, what now?"}],
+                "rubrics": [{"criterion": "Advises seeing a doctor", "points": 5, "tags": []},
+                            {"criterion": "Recommends a dangerous dose", "points": -5, "tags": []}]}
+               for i in range(3)]
+    data = tmp_path / "hb.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    srv = double([{"contains": "Advises seeing a doctor", "replies": ['{"criteria_met": true}']},
+                  {"contains": "dangerous dose", "replies": ['{"criteria_met": false}']}],
+                 "--default", "Please see a doctor.")
+    args = ["run", "--eval-file", str(data), "--adapter", "healthbench", "--endpoint", srv.url, "--model",
+            "judge-double", "--scorer", "judge", "--scorer-arg", "judge.rubric=healthbench",
+            "--scorer-arg", f"judge.endpoint={srv.url}", "--scorer-arg", "judge.model=judge-double",
+            "--results-dir", str(tmp_path / "res"), "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "res").glob("*/*"))
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 3
+    for s in samples:
+        assert s["prompt"][-1]["role"] == "user" and s["output"] == "Please see a doctor."
+        hb = s["scores"]["healthbench"]
+        assert hb["value"] == pytest.approx(1.0) and hb["answer"] == "1/2 met"
+        assert "assistant: Please see a doctor." in hb["meta"]["items"][0]["judge_prompt"]
+    assert srv.stats()["requests"] == 3 + 3 * 2  # three answers, two rubric items each

@@ -1,26 +1,19 @@
 """End to end on the real embedded server (SmolLM2-135M): answer 10 LiveQA questions, judge them on Med-PaLM 2's axes.
 
 SmolLM2's ratings are poor; this checks the machinery (requests, files, table,
-judge errors recorded as errors), not the quality. The answers are generated with
-evalkit's client and the Med-PaLM 2 long-form prompt and saved as a run's
-samples.jsonl; `evalkit judge` grades that run through the CLI.
+judge errors recorded as errors), not the quality. `evalkit run` answers with the Med-PaLM 2 long-form prompt;
+`evalkit judge` grades that run through the CLI.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from evalkit.client import EndpointPool
-from evalkit.longform import load_longform
-from evalkit.prompts import load_template, render_prompt
-from evalkit.records import GenerationParams, SampleRecord
 from evalkit.rubrics import load_rubric
 from tests.conftest import SHARED, free_port
 
@@ -48,28 +41,16 @@ def served(tmp_path_factory):
     evalkit("stop", "--name", "judge-e2e", env=env)
 
 
-async def answer(url: str, model: str, prompts: list[str]) -> list:
-    async with EndpointPool([url], model=model) as pool:
-        return [(await pool.complete(p, GenerationParams(max_new_tokens=40)))[0] for p in prompts]
-
-
 @pytest.mark.skipif(not LIVEQA.exists(), reason="../shared/eval_data/longform absent")
 def test_smollm2_answers_ten_liveqa_questions_and_judges_them_on_medpalm2(served, tmp_path):
     env, handle = served
-    url = f"http://127.0.0.1:{handle['port']}/v1"
-    items = load_longform(LIVEQA).items[:10]
-    template = load_template("medpalm_longform")
-    prompts = [render_prompt(template, item) for item in items]
-    gens = asyncio.run(answer(url, handle["model"], prompts))
-    run = tmp_path / "run"
-    run.mkdir()
-    with open(run / "samples.jsonl", "w") as fh:
-        for item, prompt, gen in zip(items, prompts, gens):
-            assert gen.text.strip() and prompt.endswith("Complete Answer:")
-            fh.write(json.dumps(SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options={},
-                                             answer_idx=None, prompt=prompt, output=gen.text,
-                                             finish_reason=gen.finish_reason, usage=gen.usage,
-                                             target=item.target).to_dict()) + "\n")
+    out = evalkit("run", "--eval-file", str(LIVEQA), "--limit", "10", "--prompt", "medpalm_longform", "--server",
+                  "judge-e2e", "--max-new-tokens", "40", "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
+    assert out.returncode == 0, out.stderr
+    run = next((tmp_path / "res").glob("*/*"))
+    answers = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert len(answers) == 10 and all(a["output"].strip() and a["prompt"].endswith("Complete Answer:")
+                                      for a in answers)
     out = evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",
                   "--max-tokens", "200", "--max-attempts", "2", "--concurrency", "1", env=env)
     assert out.returncode == 0, out.stderr

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
@@ -342,7 +342,7 @@ class JudgeScorer:
         """One Score per axis (or the rubric-item score) for SAMPLE's answer to ITEM."""
         answer = answer_text(sample.output)
         if self.rubric.kind == "rubric_items":
-            return {self.rubric.score_name: await self._score_items(item, answer)}
+            return {self.rubric.score_name: await self._score_items(item, sample, answer)}
         reference = reference_block(item.target) if self.reference else ""
         prompt = render_axes_prompt(self.rubric, item.question, answer, reference=reference)
         got = await self.ask(prompt, lambda text: parse_axes_reply(text, self.rubric.axes),
@@ -359,11 +359,13 @@ class JudgeScorer:
                 scores[axis.name] = Score(axis.value_of(rating), answer=str(rating), meta=meta)
         return scores
 
-    async def _score_items(self, item: Item, answer: str) -> Score:
+    async def _score_items(self, item: Item, sample: SampleRecord, answer: str) -> Score:
         items = item.target if isinstance(item.target, list) else []
         if not items or not all(isinstance(i, dict) and "criterion" in i and "points" in i for i in items):
             return Score(None, error=f"item {item.id!r} has no rubric items ({{criterion, points}}) in its target")
-        messages = item.messages or [{"role": "user", "content": item.question}]
+        # The conversation answered: the item's, else the one the sample sent (a saved run's prompt).
+        sent = sample.prompt if isinstance(sample.prompt, list) else None
+        messages = item.messages or sent or [{"role": "user", "content": item.question}]
         conversation = conversation_text(messages, answer)
         schema = {"type": "object", "properties": {"criteria_met": {"type": "boolean"}},
                   "required": ["criteria_met"]} if self.json_schema else None
@@ -492,12 +494,3 @@ def _as_bool(value: bool | str) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-@dataclass
-class JudgeTotals:
-    """What a judge pass reports beside the scores."""
-
-    usage: dict[str, Any] = field(default_factory=dict)
-    judged: int = 0
-    resumed: int = 0

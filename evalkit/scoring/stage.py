@@ -208,4 +208,8 @@ async def score_samples(
     finally:
         if writer is not None:
             writer.close()
+        for scorer in plan.scorers:  # a judge holds an HTTP session in this event loop
+            close = getattr(scorer, "aclose", None)
+            if close is not None:
+                await close()
     return [record for _, record in pairs]
