@@ -25,7 +25,7 @@ if os.environ.get("EVALKIT_REQUIRE_SERVER") != "1":
 LIVEQA = SHARED / "eval_data" / "longform" / "liveqa_med_test.jsonl"
 
 
-def evalkit(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+def evalkit(*args: str, env: dict, timeout: float = 2400) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
 
@@ -45,14 +45,14 @@ def served(tmp_path_factory):
 def test_smollm2_answers_ten_liveqa_questions_and_judges_them_on_medpalm2(served, tmp_path):
     env, handle = served
     out = evalkit("run", "--eval-file", str(LIVEQA), "--limit", "10", "--prompt", "medpalm_longform", "--server",
-                  "judge-e2e", "--max-new-tokens", "40", "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
+                  "judge-e2e", "--max-new-tokens", "32", "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
     assert out.returncode == 0, out.stderr
     run = next((tmp_path / "res").glob("*/*"))
     answers = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert len(answers) == 10 and all(a["output"].strip() and a["prompt"].endswith("Complete Answer:")
                                       for a in answers)
     out = evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",
-                  "--max-tokens", "200", "--max-attempts", "2", "--concurrency", "1", env=env)
+                  "--max-tokens", "160", "--max-attempts", "2", "--concurrency", "1", env=env)
     assert out.returncode == 0, out.stderr
     axes = [a.name for a in load_rubric("medpalm2").axes]
     for axis in axes:
@@ -75,6 +75,6 @@ def test_smollm2_answers_ten_liveqa_questions_and_judges_them_on_medpalm2(served
     assert len(journal) == 10
     # Judging again asks nothing: all ten are journaled.
     again = evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",
-                    "--max-tokens", "200", "--max-attempts", "2", env=env)
+                    "--max-tokens", "160", "--max-attempts", "2", env=env)
     assert again.returncode == 0, again.stderr
     assert "10 resumed" in again.stderr and "judge smollm2-135m-instruct: 0 requests" in again.stderr
