@@ -170,21 +170,23 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
 
 def render_leaderboard_html(lb: Any, *, title: str = "evalkit leaderboard") -> str:
     """The leaderboard page: the models x datasets table and a plot of every cell."""
-    from evalkit.leaderboard import footnotes, table_cells, table_header
+    from evalkit.leaderboard import (first_number_column, footnotes, ranking_note, settings_text, table_cells,
+                                     table_header)
 
     points = []
     for row in lb.rows:
+        series = row.model + (f" ({settings_text(lb, row)})" if lb.varying else "")
         for d in lb.datasets:
             c = row.cells.get(d)
             if c is not None:
-                points.append(PlotPoint(d, row.model, c.accuracy, c.ci_low, c.ci_high, c.n, bool(c.flag)))
-    rows = [table_cells(lb, i, r) for i, r in enumerate(lb.rows, start=1)]
+                points.append(PlotPoint(d, series, c.accuracy, c.ci_low, c.ci_high, c.n, bool(c.flag or c.partial)))
+    rows = [table_cells(lb, None, r) for r in lb.rows]
     classes = ["" if r.comparable else "flagged" for r in lb.rows]
     foot = "".join(f"<li>! {escape(n)}</li>" for n in footnotes(lb))
     body = (
-        f'<p class="note">Accuracy in % with {escape(lb.ci_label)}. "!" marks numbers not comparable '
-        "with the rest of their column (see the notes).</p>\n"
-        f'<section id="leaderboard">{_table(table_header(lb), rows, 4, classes)}'
+        f'<p class="note">Accuracy in % with {escape(lb.ci_label)}. {escape(ranking_note(lb))}. '
+        '"!" marks numbers not comparable with the rest of their column (see the notes).</p>\n'
+        f'<section id="leaderboard">{_table(table_header(lb), rows, first_number_column(lb), classes)}'
         f'{"<ul class=notes>" + foot + "</ul>" if foot else ""}</section>\n'
         f'<section id="plot"><h2>Accuracy per dataset</h2>{accuracy_plot_svg(points)}</section>'
     )
