@@ -131,6 +131,7 @@ class RunProgress:
     requests: int = 0
     completion_tokens: int = 0
     run_dir: Path | None = None
+    skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -323,6 +324,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
     from evalkit.extract import get_extractor
 
     loaded, template, refine, exemplars = load_inputs(config)
+    progress.skipped = [p for d in loaded for p in d.skipped]
     extractor = get_extractor(config.extractor)
     retry = RetryPolicy(max_attempts=config.max_attempts, base_delay_s=config.retry_base_delay_s)
     t_start = time.perf_counter()
