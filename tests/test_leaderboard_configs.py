@@ -201,3 +201,32 @@ def test_leaderboard_cli_filters_and_reports_an_empty_selection(board):
     res = runner.invoke(main, ["leaderboard", str(board), "--resamples", "200"])
     assert res.exit_code == 0, res.output
     assert "partial" in res.output and "covers less" in res.output and "max_new_tokens=96" in res.output
+
+
+def test_runs_from_evalkit_run_split_by_max_new_tokens_and_mark_a_failed_run_partial(tmp_path, loopback, items_file):
+    """Through `evalkit run` itself: the manifest it writes is what the leaderboard reads."""
+    srv = loopback()
+    results = tmp_path / "results"
+    runner = CliRunner()
+    for tokens in ("96", "256"):
+        res = runner.invoke(main, ["run", "--eval-file", str(items_file), "--endpoint", srv.url, "--quiet",
+                                   "--max-new-tokens", tokens, "--results-dir", str(results)])
+        assert res.exit_code == 0, res.output
+    flaky = loopback("--fail-500", "0.5")
+    res = runner.invoke(main, ["run", "--eval-file", str(items_file), "--endpoint", flaky.url, "--quiet",
+                               "--max-attempts", "1", "--task-folder", "flaky", "--results-dir", str(results)])
+    assert res.exit_code in (1, 3), res.output  # some samples failed (or the endpoint was given up on)
+    lb = build_leaderboard(results, n_resamples=200)
+    assert [(r.rank, r.config.max_new_tokens) for r in lb.ranked_rows] in ([(1, 96), (2, 256)], [(1, 256), (2, 96)])
+    assert lb.varying == ["max_new_tokens"]
+    [partial] = lb.apart_rows
+    assert partial.partial and partial.cells["tiny"].status in ("incomplete", "endpoint-down")
+    assert partial.config.max_new_tokens == 1024 and partial.config.temperature == 0.0
+
+
+def test_leaderboard_html_lists_rows_apart(board):
+    from evalkit.html_report import render_leaderboard_html
+
+    html = render_leaderboard_html(build_leaderboard(board, n_resamples=200))
+    assert "ranks and macro averages over medbullets, medqa, pubmedqa" in html
+    assert html.count('<tr class="flagged">') == 2 and "covers less" in html and "max_new_tokens=96" in html
