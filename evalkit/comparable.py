@@ -65,18 +65,26 @@ COLUMN_SETTINGS = ("model", "prompt", "extractor")
 def checkpoint_hash(manifest: Mapping[str, Any] | None) -> str | None:
     """The served checkpoint's content hash from the manifest's "server" record, if it has one.
 
-    Accepts the record's hash as ``checkpoint_sha256``, ``sha256``, or
-    ``checkpoint: {sha256: ...}``.
+    The record's ``model_hash`` (as ``evalkit serve`` writes it) gives a GGUF's
+    ``sha256``, or for an HF folder its config and weight-index hashes (joined
+    as "config:<sha>+index:<sha>"); a bare ``checkpoint_sha256`` or ``sha256`` is
+    read too. A hub id has no local content to hash: None.
     """
     server = (manifest or {}).get("server")
     if not isinstance(server, Mapping):
         return None
+    model_hash = server.get("model_hash")
+    if isinstance(model_hash, Mapping):
+        if model_hash.get("sha256"):
+            return str(model_hash["sha256"])
+        parts = [f"{label}:{model_hash[key]}" for label, key in (("config", "config_sha256"),
+                                                                  ("index", "weight_index_sha256"))
+                 if model_hash.get(key)]
+        if parts:
+            return "+".join(parts)
     for value in (server.get("checkpoint_sha256"), server.get("sha256")):
         if value:
             return str(value)
-    checkpoint = server.get("checkpoint")
-    if isinstance(checkpoint, Mapping) and checkpoint.get("sha256"):
-        return str(checkpoint["sha256"])
     return None
 
 

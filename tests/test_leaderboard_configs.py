@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.comparable import choose_ranked, configuration_of, run_status, scoring_version
+from evalkit.comparable import checkpoint_hash, choose_ranked, configuration_of, run_status, scoring_version
 from evalkit.leaderboard import build_leaderboard, format_leaderboard
 from tests.runfactory import verdict_samples, write_run
 
@@ -127,12 +127,17 @@ def test_different_items_on_a_ranked_dataset_keep_a_row_apart(tmp_path):
 def test_a_checkpoint_hash_in_the_server_record_separates_rows(tmp_path):
     root = tmp_path / "results"
     for name, sha in (("v1", "1" * 64), ("v2", "2" * 64)):
+        server = {"source": "evalkit serve", "model_path": f"/ckpt/{name}.gguf",
+                  "model_hash": {"kind": "file", "sha256": sha, "bytes": 1000}}
         write_run(root, name, verdict_samples("medqa", [True, False]), task="ft", model="my-finetune",
-                  extra_manifest=_manifest(server={"model_path": f"/ckpt/{name}.gguf", "checkpoint_sha256": sha}))
+                  extra_manifest=_manifest(server=server))
     lb = build_leaderboard(root, n_resamples=200)
     assert sorted(r.config.checkpoint for r in lb.rows) == ["1" * 64, "2" * 64]
     assert "checkpoint" in lb.varying
     assert "checkpoint=111111111111" in format_leaderboard(lb, "markdown")
+    folder = {"server": {"model_hash": {"kind": "hf-folder", "config_sha256": "c1", "weight_index_sha256": "w1"}}}
+    assert checkpoint_hash(folder) == "config:c1+index:w1"
+    assert checkpoint_hash({"server": {"model_hash": {"kind": "hub-id"}}}) is None and checkpoint_hash(None) is None
 
 
 def test_the_scoring_version_separates_rows():
