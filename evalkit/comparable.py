@@ -89,15 +89,18 @@ def checkpoint_hash(manifest: Mapping[str, Any] | None) -> str | None:
 
 
 def scoring_version(manifest: Mapping[str, Any] | None, samples: Iterable[Mapping[str, Any]] = ()) -> str | None:
-    """What scored the run: its scoring fingerprint where it records one (the manifest's
-    ``scoring_fingerprint``, else the ``scored_with`` its samples share), else the evalkit
-    version that wrote it ("evalkit 0.1.0"), else None."""
-    m = manifest or {}
-    if m.get("scoring_fingerprint"):
-        return str(m["scoring_fingerprint"])
+    """What scored the run: the scoring fingerprint its samples carry (``scored_with``; samples
+    rescored later are what counts), else the manifest's (``scoring.fingerprint``), else the
+    evalkit version that wrote the run ("evalkit 0.1.0"), else None."""
     stamps = {str(s["scored_with"]) for s in samples if s.get("scored_with")}
     if stamps:
         return stamps.pop() if len(stamps) == 1 else "mixed: " + ", ".join(sorted(stamps))
+    m = manifest or {}
+    scoring = m.get("scoring")
+    if isinstance(scoring, Mapping) and scoring.get("fingerprint"):
+        return str(scoring["fingerprint"])
+    if m.get("scoring_fingerprint"):
+        return str(m["scoring_fingerprint"])
     return f"evalkit {m['evalkit_version']}" if m.get("evalkit_version") else None
 
 

@@ -50,10 +50,14 @@ class Extraction(NamedTuple):
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling parameters sent with every request of a run."""
+    """Sampling parameters sent with every request of a run.
+
+    ``temperature`` None means "the run's default" (0, or 0.7 for several samples:
+    see ``RunConfig.resolved``); a request never carries None.
+    """
 
     max_new_tokens: int = 1024
-    temperature: float = 0.0
+    temperature: float | None = None
     top_p: float = 1.0
     seed: int | None = None
 
@@ -160,6 +164,9 @@ class SampleRecord:
         d = dict(self.__dict__)
         for name in self.OPTIONAL_FIELDS:
             if d.get(name) is None:
+                d.pop(name, None)
+        if d.get("correct") is None:  # not scored as multiple choice: no verdict fields at all
+            for name in ("pred", "method", "correct"):
                 d.pop(name, None)
         return d
 

@@ -10,9 +10,9 @@ generation re-extracted (evalkit.sampling).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from evalkit.extract import DEFAULT_EXTRACTOR, get_extractor
+from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS, get_extractor
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.base import register_scorer
 
@@ -31,9 +31,14 @@ class ChoiceScorer:
     name = "choice"
     requires = ("options", "answer_idx")
 
-    def __init__(self, extractor: str = DEFAULT_EXTRACTOR):
-        self.extractor_name = extractor
-        self.extract = get_extractor(extractor)
+    def __init__(self, extractor: "str | Callable" = DEFAULT_EXTRACTOR):
+        if callable(extractor):  # an extractor function itself (library use)
+            self.extract = extractor
+            self.extractor_name = next((n for n, f in EXTRACTORS.items() if f is extractor),
+                                       f"{extractor.__module__}:{extractor.__qualname__}")
+        else:
+            self.extractor_name = extractor
+            self.extract = get_extractor(extractor)
 
     def spec(self) -> dict[str, Any]:
         return {"extractor": self.extractor_name}
