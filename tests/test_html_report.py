@@ -243,3 +243,20 @@ def test_html_report_shows_generations_votes_abstract_and_prompt_collapsed(audit
     assert "Abstract (context given with the question)" in text
     assert "Background of study 1. Results of study 1." in text and '<details class="context">' in detail
     assert "Prompt sent" in text and "Context: Background of study 1." in text
+
+
+def test_a_self_consistency_run_from_evalkit_run_shows_every_generation(tmp_path, loopback, items_file):
+    """The record `evalkit run --samples 3` writes carries what the page shows."""
+    srv = loopback()
+    res = CliRunner().invoke(main, ["run", "--eval-file", str(items_file), "--endpoint", srv.url, "--quiet",
+                                    "--samples", "3", "--temperature", "0.7", "--seed", "1", "--limit", "4",
+                                    "--results-dir", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    [run_dir] = (tmp_path / "r").glob("*/*")
+    samples = _payload(_html([run_dir]))["samples"]
+    assert len(samples) == 4
+    for s in samples:
+        [stage] = s["stages"]
+        assert len(stage["outputs"]) == 3 and all(g["output"] for g in stage["outputs"])
+        assert sum(stage["votes"].values()) + stage["unparsed"] == 3
+        assert s["votes"] == stage["votes"] and s["prompt"].strip()
