@@ -236,3 +236,15 @@ def test_leaderboard_html_lists_rows_apart(board):
     html = render_leaderboard_html(build_leaderboard(board, n_resamples=200))
     assert "ranks and macro averages over medbullets, medqa, pubmedqa" in html
     assert html.count('<tr class="flagged">') == 2 and "covers less" in html and "max_new_tokens=96" in html
+
+
+def test_a_complete_run_beats_a_later_partial_one_of_the_same_configuration(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "full", verdict_samples("medqa", [True] * 6 + [False] * 4), task="m", model="m",
+              prompt="strict", finished_at="2025-01-01T00:00:00Z", extra_manifest=_manifest())
+    write_run(root, "rerun", verdict_samples("medqa", [True] * 2), task="m", model="m", prompt="strict",
+              finished_at="2025-06-01T00:00:00Z", extra_manifest=_manifest(status="interrupted"))
+    lb = build_leaderboard(root, n_resamples=200)
+    [row] = lb.rows
+    assert row.cells["medqa"].run == "full" and row.rank == 1 and not row.partial
+    assert lb.notes == ["m / medqa: run full supersedes rerun"]
