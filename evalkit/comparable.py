@@ -36,7 +36,8 @@ class Configuration:
     ``prompt`` is the display name (with "+SC5" and the like for multi-sample
     strategies); ``prompt_sha256`` tells two templates of one name apart.
     ``checkpoint`` is the content hash of the served checkpoint, from the
-    manifest's "server" record when it has one.
+    manifest's "server" record when it has one. ``scorers`` names the run's
+    scorers; ``scoring_version`` (their fingerprint) tells their settings apart.
     """
 
     model: str
@@ -44,6 +45,7 @@ class Configuration:
     prompt: str | None
     prompt_sha256: str | None
     extractor: str
+    scorers: str | None
     max_new_tokens: int | None
     temperature: float | None
     top_p: float | None
@@ -104,6 +106,16 @@ def scoring_version(manifest: Mapping[str, Any] | None, samples: Iterable[Mappin
     return f"evalkit {m['evalkit_version']}" if m.get("evalkit_version") else None
 
 
+def scorer_names(manifest: Mapping[str, Any] | None) -> str | None:
+    """The run's scorers by name ("choice", "choice+judge") from the manifest's scoring record."""
+    scoring = (manifest or {}).get("scoring")
+    scorers = scoring.get("scorers") if isinstance(scoring, Mapping) else None
+    if not isinstance(scorers, list):
+        return None
+    names = [str(s.get("name")) for s in scorers if isinstance(s, Mapping) and s.get("name")]
+    return "+".join(names) or None
+
+
 def _number(value: Any) -> Any:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -124,6 +136,7 @@ def configuration_of(*, model: str, prompt: str | None, prompt_sha256: str | Non
         prompt=prompt,
         prompt_sha256=prompt_sha256,
         extractor=extractor,
+        scorers=scorer_names(m),
         max_new_tokens=_number(generation.get("max_new_tokens")),
         temperature=_number(generation.get("temperature")),
         top_p=_number(generation.get("top_p")),

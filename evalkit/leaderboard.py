@@ -484,7 +484,7 @@ def leaderboard_markdown(lb: Leaderboard) -> str:
     return "\n".join(parts) + "\n"
 
 
-_CSV_SETTINGS = ("checkpoint", "prompt_sha256", "max_new_tokens", "temperature", "top_p", "strategy", "samples",
+_CSV_SETTINGS = ("checkpoint", "prompt_sha256", "scorers", "max_new_tokens", "temperature", "top_p", "strategy", "samples",
                  "refine_samples", "scoring_version")
 
 

@@ -146,6 +146,10 @@ def test_the_scoring_version_separates_rows():
     b = configuration_of(model="m", prompt="p", prompt_sha256=None, extractor="evalkit",
                          manifest={"evalkit_version": "0.2.0"})
     assert a != b and a.scoring_version == "evalkit 0.1.0"
+    judged = configuration_of(model="m", prompt="p", prompt_sha256=None, extractor="evalkit",
+                              manifest={"scoring": {"fingerprint": "f2", "scorers": [{"name": "choice", "spec": {}},
+                                                                                     {"name": "judge", "spec": {}}]}})
+    assert judged.scorers == "choice+judge" and judged.scoring_version == "f2"
     assert scoring_version({"scoring": {"fingerprint": "abc", "scorers": []}}) == "abc"
     assert scoring_version({"scoring": {"fingerprint": "abc"}}, [{"scored_with": "new"}]) == "new"  # rescored
     assert scoring_version({"evalkit_version": "0.1.0"}, [{"scored_with": "f1"}, {"scored_with": "f1"}]) == "f1"
