@@ -182,8 +182,8 @@ def reference_items(coverages: Mapping[Key, Coverage], keys: Iterable[Key]) -> d
 
 
 def comparable_datasets(coverage: Coverage, reference: Mapping[str, frozenset[str]]) -> frozenset[str]:
-    """The datasets a row covers with exactly the reference items."""
-    return frozenset(d for d, items in coverage.items() if reference.get(d) == items)
+    """The datasets a row covers with exactly the reference items (and at least one)."""
+    return frozenset(d for d, items in coverage.items() if items and reference.get(d) == items)
 
 
 def _intersection_closure(sets: Iterable[frozenset[str]]) -> set[frozenset[str]]:

@@ -48,6 +48,7 @@ from evalkit.report import (
     pct,
     run_labels,
 )
+from evalkit.runs import sample_scores
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci
 from evalkit.store import SAMPLES, SUMMARY
 
@@ -259,25 +260,30 @@ def assign_cells(runs: Sequence[Run], labels: Mapping[int, str], statuses: Mappi
     return chosen, notes
 
 
-# --- what a cell holds (the one place that knows the score is `correct`) ------------------------
+# --- what a cell holds (the one place that reads a score) ---------------------------------------
+
+SCORE = "correct"  # the score ranked: the choice scorer's verdict (what `correct` was in earlier runs)
+
 
 def dataset_samples(run: Run, dataset: str) -> list[dict[str, Any]]:
     """The samples that count for each of the run's items of DATASET."""
     return [s for (d, _), s in run.items().items() if d == dataset]
 
 
-def scored_items(samples: Iterable[Mapping[str, Any]]) -> frozenset[str]:
-    """Ids of the items that have a score (a failed request has none)."""
-    return frozenset(str(s["id"]) for s in samples if not s.get("error"))
+def scored_items(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> frozenset[str]:
+    """Ids of the items that have a value for SCORE (a failed request has none)."""
+    return frozenset(str(s["id"]) for s in samples if sample_scores(s).get(score) is not None)
 
 
 def score_cell(samples: Sequence[Mapping[str, Any]], *, ci: CIMethod, confidence: float, n_resamples: int,
-               seed: int) -> tuple[int, int, float, float, float, int]:
-    """(n, correct, accuracy, ci_low, ci_high, errors) of one dataset's samples."""
-    ok = [s for s in samples if not s.get("error")]
-    correct = sum(1 for s in ok if s.get("correct"))
-    lo, hi = accuracy_ci(correct, len(ok), ci, confidence, n_resamples=n_resamples, seed=seed)
-    return len(ok), correct, correct / len(ok) if ok else 0.0, lo, hi, len(samples) - len(ok)
+               seed: int, score: str = SCORE) -> tuple[int, int, float, float, float, int]:
+    """(n, successes, rate, ci_low, ci_high, errors) of the binary SCORE over one dataset's samples;
+    n counts the samples with a value, errors the failed requests."""
+    values = [v for v in (sample_scores(s).get(score) for s in samples) if v is not None]
+    hits = sum(1 for v in values if v)
+    lo, hi = accuracy_ci(hits, len(values), ci, confidence, n_resamples=n_resamples, seed=seed)
+    errors = sum(1 for s in samples if s.get("error"))
+    return len(values), hits, hits / len(values) if values else 0.0, lo, hi, errors
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -380,7 +386,7 @@ def _flag(row: LeaderboardRow, coverage: Mapping[str, frozenset[str]], reference
 # --- formats ---------------------------------------------------------------------------------
 
 def _cell_text(cell: Cell | None) -> str:
-    if cell is None:
+    if cell is None or cell.n == 0:
         return "-"
     mark = FLAG if cell.flag or cell.partial else ""
     return f"{pct(cell.accuracy)}{mark} {fmt_ci(cell.ci_low, cell.ci_high)}"

@@ -252,3 +252,20 @@ def test_a_complete_run_beats_a_later_partial_one_of_the_same_configuration(tmp_
     [row] = lb.rows
     assert row.cells["medqa"].run == "full" and row.rank == 1 and not row.partial
     assert lb.notes == ["m / medqa: run full supersedes rerun"]
+
+
+def test_a_run_without_the_ranked_score_is_shown_empty_not_as_zero(tmp_path):
+    root = tmp_path / "results"
+    _runs(root, "mcq", {"medqa": [True] * 3 + [False]})
+    judged = verdict_samples("medqa", [True] * 4)
+    for s in judged:  # a judge-only run: named scores, no multiple-choice verdict
+        s.pop("correct"), s.pop("pred"), s.pop("method")
+        s["scores"] = {"judge": {"value": 4}}
+    write_run(root, "judged-medqa", judged, task="judged", model="judged", prompt="strict",
+              extra_manifest=_manifest())
+    lb = build_leaderboard(root, n_resamples=200)
+    assert [r.model for r in lb.ranked_rows] == ["mcq"]
+    judged_row = _row(lb, "judged")
+    assert judged_row.cells["medqa"].n == 0 and judged_row.rank is None
+    line = next(ln for ln in format_leaderboard(lb, "markdown").splitlines() if "| judged |" in ln)
+    assert line.rstrip().endswith("| - |") and "0.0" not in line
