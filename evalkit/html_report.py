@@ -22,6 +22,8 @@ from html import escape
 from typing import Any, Sequence
 
 from evalkit import __version__
+from evalkit.leaderboard import (Leaderboard, first_number_column, footnotes, ranking_note, settings_text,
+                                 table_cells, table_header)
 from evalkit.report import (
     Report,
     Run,
@@ -236,10 +238,8 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
     return _page(title, body, script)
 
 
-def render_leaderboard_html(lb: Any, *, title: str = "evalkit leaderboard") -> str:
+def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboard") -> str:
     """The leaderboard page: the models x datasets table and a plot of every cell."""
-    from evalkit.leaderboard import (first_number_column, footnotes, ranking_note, settings_text, table_cells,
-                                     table_header)
 
     points = []
     for row in lb.rows:
@@ -252,7 +252,7 @@ def render_leaderboard_html(lb: Any, *, title: str = "evalkit leaderboard") -> s
     classes = ["" if r.comparable else "flagged" for r in lb.rows]
     foot = "".join(f"<li>! {escape(n)}</li>" for n in footnotes(lb))
     body = (
-        f'<p class="note">Accuracy in % with {escape(lb.ci_label)}. {escape(ranking_note(lb))}. '
+        f'<p class="note">{escape(lb.what[0].upper() + lb.what[1:])} with {escape(lb.ci_label)}. {escape(ranking_note(lb))}. '
         '"!" marks numbers not comparable with the rest of their column (see the notes).</p>\n'
         f'<section id="leaderboard">{_table(table_header(lb), rows, first_number_column(lb), classes)}'
         f'{"<ul class=notes>" + foot + "</ul>" if foot else ""}</section>\n'

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.html_report import json_for_script, render_leaderboard_html
+from evalkit.html_report import json_for_script, render_html, render_leaderboard_html
 from evalkit.leaderboard import build_leaderboard
-from evalkit.report import build_report, format_report, load_runs
+from evalkit.report import build_report, load_runs
 from tests.runfactory import make_sample, verdict_samples, write_run
 
 # Sample text that would break a naive page: it tries to close the data element
@@ -47,7 +47,7 @@ def two_runs(tmp_path):
 
 def _html(runs) -> str:
     loaded = load_runs(runs)
-    return format_report(build_report(loaded, by=["meta_info"]), "html", loaded)
+    return render_html(build_report(loaded, by=["meta_info"]), loaded)
 
 
 def test_json_for_script_cannot_close_the_element():
