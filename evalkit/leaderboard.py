@@ -90,6 +90,7 @@ class Leaderboard:
     ci_method: str = "wilson"
     confidence: float = 0.95
     notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # runs left out, each with why (naming the file)
 
     @property
     def ci_label(self) -> str:
@@ -129,12 +130,10 @@ def build_leaderboard(
     """Collect runs (or every run under a folder) into a models x datasets table."""
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
-    if isinstance(runs_or_root, (str, Path)):
-        runs = [load_run(p) for p in find_runs(runs_or_root)]
-    else:
-        runs = [load_run(r) for r in runs_or_root]
+    sources = find_runs(runs_or_root) if isinstance(runs_or_root, (str, Path)) else list(runs_or_root)
+    runs, skipped = load_runs_skipping_damaged(sources)
     labels = dict(zip(map(id, runs), run_labels(runs)))
-    notes: list[str] = []
+    notes: list[str] = [f"skipped {reason}" for reason in skipped]
 
     # Which run supplies each (setup, dataset): the latest one.
     chosen: OrderedDict[tuple[str, str | None, str], OrderedDict[str, Run]] = OrderedDict()
@@ -189,7 +188,20 @@ def build_leaderboard(
             row.flags.append(f"macro over {len(row.cells)} of {len(datasets)} datasets (missing: {', '.join(missing)})")
 
     rows.sort(key=lambda r: (not r.comparable, -(r.macro if r.macro is not None else -1.0), r.model))
-    return Leaderboard(datasets=datasets, rows=rows, ci_method=ci, confidence=confidence, notes=notes)
+    return Leaderboard(datasets=datasets, rows=rows, ci_method=ci, confidence=confidence, notes=notes,
+                       skipped=skipped)
+
+
+def load_runs_skipping_damaged(sources: Iterable["str | Path | Run"]) -> tuple[list[Run], list[str]]:
+    """Load each run; one whose files are damaged (a torn manifest.json, say) is left out, and the
+    reason, naming the file, is returned instead, so one bad run does not hide all the others."""
+    runs, skipped = [], []
+    for source in sources:
+        try:
+            runs.append(load_run(source))
+        except ValueError as exc:
+            skipped.append(str(exc))
+    return runs, skipped
 
 
 # --- formats ---------------------------------------------------------------------------------

@@ -19,17 +19,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_dataset
+from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
+from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
@@ -37,6 +40,7 @@ from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, STRATEGIES,
                               load_refine_template, stage_summary)
 from evalkit.score import (DatasetSummary, SampleKey, error_sample, sample_key, score_sample, summarize,
                            vote_sample)
+from evalkit.rundir import check_path_component, read_manifest, run_dir_inside
 from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, write_json
 
 # After this many requests in a row failed for good on retryable errors, the
@@ -92,6 +96,9 @@ class RunConfig:
     fewshot_k: int = 3
     fewshot_seed: int = 0
     exemplars_file: str | None = None
+    wait_for_lock: bool = False  # wait for another run holding the run directory instead of refusing
+    max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
+    max_record_mb: float = DEFAULT_MAX_RECORD_MB
 
     def all_endpoints(self) -> list[str]:
         """Every endpoint of the run, first given first, without duplicates."""
@@ -108,15 +115,13 @@ class RunConfig:
             raise ValueError("no endpoint given")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        if self.samples < 1 or self.refine_samples < 1:
-            raise ValueError("samples and refine_samples must be at least 1")
+        check_run_numbers(self)
         if self.multi_sample and self.params.temperature <= 0:
             raise ValueError(f"{self.strategy} with {self.samples} samples needs a temperature > 0 "
                              "(greedy samples would all be the same)")
-        if self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if self.rps is not None and self.rps <= 0:
-            raise ValueError("rps must be positive")
+        for name, what in ((self.task_folder, "task_folder (--task-folder)"), (self.run_name, "run_name (--run-name)")):
+            if name is not None:
+                check_path_component(name, what)
 
 
 @dataclass
@@ -152,7 +157,8 @@ class RunResult:
 
 def slug(text: str) -> str:
     """A file-name-safe form of TEXT (model ids often hold slashes)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "model"
+    # No leading dots: a model id such as ".." must not become a path part that climbs out.
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lstrip(".")[:80] or "model"
 
 
 def run_fingerprint(
@@ -237,11 +243,34 @@ class _SampleIndex:
                 yield s
 
 
+def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
+    """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts.
+
+    Read from the file, not from the writing process's memory, so what summary.json says is
+    what is on disk.
+    """
+    index = _SampleIndex()
+    index.load(samples_file)
+    for item in items:
+        index.select((item.dataset, item.id, 0))
+    return summarize(index.selected_samples(samples_file)), index.count_done_selected()
+
+
+def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
+    if message is None:
+        return
+    if on_notice is not None:
+        on_notice(message)
+    else:
+        logging.getLogger("evalkit").warning("%s", message)
+
+
 def load_inputs(
     config: RunConfig,
 ) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
     """Load and validate every file and template (and few-shot exemplars) before any request is sent."""
-    loaded = [load_dataset(f, skip_invalid=config.skip_invalid) for f in config.eval_files]
+    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, max_line_bytes=int(config.max_record_mb * MB))
+              for f in config.eval_files]
     template = load_template(config.prompt)
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
@@ -306,20 +335,21 @@ async def _resolve_model(pool: EndpointPool, requested: str | None, api_key: str
 
 def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | None = None,
              on_start: Callable[[int, int], None] | None = None,
-             progress: RunProgress | None = None) -> RunResult:
+             progress: RunProgress | None = None, on_notice: Callable[[str], None] | None = None) -> RunResult:
     """Run (or resume) an evaluation and write its samples, summary and manifest.
 
     ON_START(total, already_done) is called once dispatch begins; ON_SAMPLE(record)
     after each sample is saved; PROGRESS, if given, is kept up to date in place
-    (for progress display). Ctrl-C stops cleanly: samples finished so far are
+    (for progress display); ON_NOTICE(message) hears about the run-directory lock
+    (waiting for another run, taking over a dead one's lock; default: logged). Ctrl-C stops cleanly: samples finished so far are
     saved, summary and manifest are written, and KeyboardInterrupt propagates.
     """
     config.validate()
-    return asyncio.run(_run_eval(config, on_sample=on_sample, on_start=on_start,
+    return asyncio.run(_run_eval(config, on_sample=on_sample, on_start=on_start, on_notice=on_notice,
                                  progress=progress if progress is not None else RunProgress()))
 
 
-async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress) -> RunResult:
+async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
     from evalkit.extract import get_extractor
 
     loaded, template, refine, exemplars = load_inputs(config)
@@ -333,19 +363,22 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
 
     async with EndpointPool(config.all_endpoints(), config.model or "", api_key=config.api_key,
                             timeout_s=config.timeout_s, retry=retry, max_connections=config.concurrency,
-                            rps=config.rps, on_retry=count_retry) as pool:
+                            rps=config.rps, on_retry=count_retry,
+                            max_response_bytes=int(config.max_response_mb * MB)) as pool:
         pool.set_model(await _resolve_model(pool, config.model, config.api_key))
         strategy = _strategy_doc(config, refine)
         fp = run_fingerprint(model=pool.model, prompt=template, data=loaded, params=config.params,
                              extractor=config.extractor, strategy=strategy, exemplars=exemplars)
-        run_dir = Path(config.results_dir) / (config.task_folder or slug(pool.model)) / (
-            config.run_name or _run_name(template, config, fp))
+        run_dir = run_dir_inside(config.results_dir, config.task_folder or slug(pool.model),
+                                 config.run_name or _run_name(template, config, fp))
         run_dir.mkdir(parents=True, exist_ok=True)
-        _check_fingerprint(run_dir, fp)
         samples_file = run_dir / SAMPLES
         progress.run_dir = run_dir
+        lock = await lock_run_dir(run_dir, wait=config.wait_for_lock, on_wait=lambda e: _notice(on_notice, str(e)))
+        _notice(on_notice, took_over_message(lock))
 
-        with SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
+        with lock, SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
+            _check_fingerprint(run_dir, fp)
             index = _SampleIndex()
             index.load(samples_file)
             total = resumed = 0
@@ -388,8 +421,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 if journal is not None:
                     journal.close()
                 wall_s = time.perf_counter() - t_start
-                summary = summarize(index.selected_samples(samples_file))
-                n_ok = index.count_done_selected()
+                summary, n_ok = summary_on_disk(samples_file, selected_items(loaded, config.limit))
                 complete = n_ok == total
                 if complete:
                     status = "complete"
@@ -669,7 +701,7 @@ class _Dispatcher:
 def _check_fingerprint(run_dir: Path, fp: str) -> None:
     manifest = run_dir / MANIFEST
     if manifest.exists():
-        old = json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint")
+        old = read_manifest(manifest).get("fingerprint")
         if old and old != fp:
             raise ValueError(
                 f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "

@@ -99,6 +99,8 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, ci: str,
         lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
+    for reason in lb.skipped:
+        click.echo(f"warning: skipped {reason}", err=True)
     if not lb.rows:
         raise click.ClickException(f"no runs (samples.jsonl) found under {directory}")
     if fmt == "rich" and output is None:
