@@ -38,8 +38,12 @@ def check_positive(value: Any, setting: str, flag: str) -> None:
 
 
 def check_run_numbers(config: Any) -> None:
-    """The numeric range checks of a RunConfig (called by RunConfig.validate)."""
-    check_int_at_least(config.concurrency, 1, "concurrency", "--concurrency")
+    """The numeric range checks of a RunConfig (called by RunConfig.validate).
+
+    Settings left None (filled in by ``RunConfig.resolved()``) are not checked.
+    """
+    if config.concurrency is not None:
+        check_int_at_least(config.concurrency, 1, "concurrency", "--concurrency")
     if config.limit is not None:
         check_int_at_least(config.limit, 1, "limit", "--limit")
     check_positive(config.timeout_s, "timeout_s", "--timeout")
@@ -48,14 +52,16 @@ def check_run_numbers(config: Any) -> None:
         check_positive(config.rps, "rps", "--rps")
     _need(_number(config.retry_base_delay_s) and config.retry_base_delay_s >= 0, "retry_base_delay_s",
           "", "a number of at least 0", config.retry_base_delay_s)
-    check_int_at_least(config.samples, 1, "samples", "--samples")
+    if config.samples is not None:
+        check_int_at_least(config.samples, 1, "samples", "--samples")
     check_int_at_least(config.refine_samples, 1, "refine_samples", "--refine-samples")
     check_int_at_least(config.fewshot_k, 0, "fewshot_k", "--fewshot-k")
     check_positive(config.max_response_mb, "max_response_mb", "--max-response-mb")
     check_positive(config.max_record_mb, "max_record_mb", "--max-record-mb")
     params = config.params
     check_int_at_least(params.max_new_tokens, 1, "params.max_new_tokens", "--max-new-tokens")
-    _need(_number(params.temperature) and params.temperature >= 0, "params.temperature", "--temperature",
-          "a number of at least 0", params.temperature)
+    if params.temperature is not None:
+        _need(_number(params.temperature) and params.temperature >= 0, "params.temperature", "--temperature",
+              "a number of at least 0", params.temperature)
     _need(_number(params.top_p) and 0 < params.top_p <= 1, "params.top_p", "--top-p",
           "a number in (0, 1]", params.top_p)

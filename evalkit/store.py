@@ -117,12 +117,14 @@ class SampleWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _truncate_torn_tail(self.path)
         self._fh = open(self.path, "a", encoding="utf-8", errors=_ERRORS)
+        self._failed = False  # a write failed: closing cannot flush either, and must not mask that error
 
     def write(self, sample: dict[str, Any]) -> None:
         try:
             self._fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
             self._fh.flush()
         except OSError as exc:
+            self._failed = True
             # A failed write on an open file names no file; say which one (a full disk, say).
             raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
@@ -133,8 +135,11 @@ class SampleWriter:
     def close(self) -> None:
         if not self._fh.closed:
             try:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
+                if not self._failed:
+                    self._fh.flush()
+                    os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
             finally:
                 try:
                     self._fh.close()

@@ -72,11 +72,13 @@ def test_a_server_echoing_the_key_has_it_masked_in_errors_and_files(tmp_path, lo
 # --- results stay inside --results-dir -----------------------------------------------------------
 
 @pytest.mark.parametrize("flag, value", [
-    ("--task-folder", "../../x"), ("--task-folder", "/tmp/evalkit-escape"), ("--task-folder", ".."),
+    ("--task-folder", "../../x"), ("--task-folder", "ABSOLUTE"), ("--task-folder", ".."),
     ("--run-name", "../.."), ("--run-name", "a/b"), ("--run-name", ""), ("--task-folder", "a\\b"),
 ])
 def test_names_that_would_leave_the_results_dir_are_refused(tmp_path, loopback, flag, value):
     srv = loopback()
+    outside = tmp_path.parent / f"{tmp_path.name}-escaped"
+    value = str(outside) if value == "ABSOLUTE" else value
     data = write_items(tmp_path / "d.jsonl", 3)
     results = tmp_path / "a" / "b" / "results"
     res = CliRunner().invoke(main, ["run", "--eval-file", str(data), "--endpoint", srv.url, "--quiet",
@@ -85,7 +87,7 @@ def test_names_that_would_leave_the_results_dir_are_refused(tmp_path, loopback, 
     assert flag.lstrip("-").replace("-", "_") in res.output
     assert srv.stats()["requests"] == 0
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["d.jsonl"]  # nothing written anywhere
-    assert not Path("/tmp/evalkit-escape").exists()
+    assert not outside.exists()
 
 
 def test_a_model_id_of_dot_dot_stays_inside_the_results_dir(tmp_path, loopback):
