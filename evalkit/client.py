@@ -320,8 +320,10 @@ class ResponseTooLarge(Exception):
 async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
     """The body of RESP, or ResponseTooLarge once it passes CAP bytes (never more than CAP kept)."""
     declared = resp.content_length
-    if declared is not None and declared > cap:
-        raise ResponseTooLarge(f"the server announced {declared} bytes, over the {_mb(cap)} cap", resp.status)
+    if declared is not None:
+        if declared > cap:
+            raise ResponseTooLarge(f"the server announced {declared} bytes, over the {_mb(cap)} cap", resp.status)
+        return await resp.read()  # aiohttp reads exactly the announced length: the fast common case
     body = bytearray()
     async for chunk in resp.content.iter_chunked(1 << 16):
         body += chunk

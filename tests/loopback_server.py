@@ -20,7 +20,7 @@ usable), ``number`` (content 42), ``null-choice`` (choices [null]),
 ``string-choice`` (choices ["hello"]), ``usage-string`` (usage "lots", answer
 usable), ``surrogate`` (a lone \\ud800 in the text, answer usable), ``not-json``
 (an HTML page), ``huge`` (a valid completion padded to ``--huge-mb`` MB).
-``--require-key K`` answers 401 echoing the key it got when it is not K.
+``--chunked`` streams those bodies without a Content-Length. ``--require-key K`` answers 401 echoing the key it got when it is not K.
 
 Run: python tests/loopback_server.py --port N [--fail-500 0.1] [--fail-429 0.1] [--fail-400 0.1]
      [--stall 0.05 --stall-s 30] [--drop 0.05] [--delay-s 0] [--seed 0]
@@ -165,8 +165,21 @@ def make_app(args: argparse.Namespace) -> web.Application:
         shape = malformed_shape(prompt, args.malformed, args.malformed_every) if args.malformed else None
         if shape is not None:
             stats["malformed"][shape] = stats["malformed"].get(shape, 0) + 1
-            return web.Response(body=malformed_body(shape, texts[0], body.get("model", model), args.huge_mb),
-                                content_type="text/html" if shape == "not-json" else "application/json")
+            payload = malformed_body(shape, texts[0], body.get("model", model), args.huge_mb)
+            ctype = "text/html" if shape == "not-json" else "application/json"
+            if not args.chunked:
+                return web.Response(body=payload, content_type=ctype)
+            # No Content-Length: the client only learns the size as the chunks arrive.
+            stream = web.StreamResponse(headers={"Content-Type": ctype})
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            try:
+                for start in range(0, len(payload), 1 << 16):
+                    await stream.write(payload[start:start + (1 << 16)])
+                await stream.write_eof()
+            except (ConnectionError, RuntimeError):
+                pass  # the client hung up (over its cap): nothing more to send
+            return stream
         stats["ok"] += 1
         return web.json_response({
             "id": "cmpl", "object": "chat.completion", "model": body.get("model", model),
@@ -205,6 +218,7 @@ def main() -> None:
     p.add_argument("--malformed-every", type=int, default=20)
     p.add_argument("--huge-mb", type=float, default=20.0)
     p.add_argument("--require-key", default=None)
+    p.add_argument("--chunked", action="store_true", help="send malformed bodies chunked, without Content-Length")
     args = p.parse_args()
     web.run_app(make_app(args), host=args.host, port=args.port, print=None, access_log=None)
 

@@ -110,21 +110,24 @@ def test_a_200_that_is_never_json_is_malformed_not_endpoint_down(tmp_path, loopb
     assert all("malformed response: the body is not JSON" in s["error"] for s in samples)
 
 
-def test_a_body_over_the_cap_is_an_error_on_its_sample_and_never_kept(tmp_path, loopback):
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_cap_is_an_error_on_its_sample_and_never_kept(tmp_path, loopback, chunked):
     data = write_items(tmp_path / "d.jsonl", 40)
-    srv = loopback("--malformed", "huge", "--malformed-every", "5", "--huge-mb", "3")
+    srv = loopback("--malformed", "huge", "--malformed-every", "5", "--huge-mb", "3", *(["--chunked"] if chunked else []))
     rc, _, err = run_to_end(runner_cmd(tmp_path, srv.url, data, "--concurrency", "4", "--max-response-mb", "1"))
     assert rc == 3, err
     run_dir = tmp_path / "results" / "loopback-model" / "r"
     samples = list(iter_samples(run_dir))
     huge = [s for s in samples if malformed_shape(s["prompt"], ["huge"], 5)]
     assert huge and all("response too large" in s["error"] and "1 MB cap" in s["error"] for s in huge)
+    how = "the body passed" if chunked else "the server announced"
+    assert all(how in s["error"] for s in huge)
     assert all(not s["error"] for s in samples if s not in huge)
     assert (run_dir / "samples.jsonl").stat().st_size < 200_000  # no 3 MB body was written
 
 
 def test_the_default_cap_keeps_a_normal_body(tmp_path, loopback):
     data = write_items(tmp_path / "d.jsonl", 10)
-    srv = loopback("--malformed", "huge", "--malformed-every", "1", "--huge-mb", "2")
+    srv = loopback("--malformed", "huge", "--malformed-every", "1", "--huge-mb", "2", "--chunked")
     rc, _, err = run_to_end(runner_cmd(tmp_path, srv.url, data, "--concurrency", "2"))
     assert rc == 0, err  # 2 MB is under the default 16 MB
