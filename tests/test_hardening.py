@@ -17,7 +17,7 @@ from evalkit.datasets import DatasetError, load_dataset
 from evalkit.leaderboard import build_leaderboard
 from evalkit.records import GenerationParams
 from evalkit.runner import RunConfig, run_eval, slug
-from evalkit.store import iter_samples, read_json
+from evalkit.store import iter_samples
 from tests.conftest import ROOT, write_items
 from tests.runfactory import verdict_samples, write_run
 from tests.test_faults import finish, run_to_end, runner_cmd, start_runner, wait_for_lines

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,8 +12,7 @@ import pytest
 from evalkit.lock import LOCK_FILE, RunLocked, took_over_message, try_lock_run_dir
 from evalkit.store import iter_samples, read_json
 from tests.conftest import write_items
-from tests.loopback_server import prompt_key
-from tests.test_faults import finish, runner_cmd, start_runner
+from tests.test_faults import finish, run_to_end, runner_cmd, start_300_item_run, start_runner
 
 
 def dead_pid() -> int:
@@ -87,3 +87,18 @@ def test_two_identical_runs_with_wait_for_lock_end_with_every_item_once(tmp_path
     assert any("in use by another evalkit run" in e for e in errs)
     _every_item_once(srv, run_dir, 150)
     assert not (run_dir / LOCK_FILE).exists()
+
+
+def test_a_run_killed_while_holding_the_lock_is_taken_over_on_resume(tmp_path, loopback):
+    srv, cmd, proc, samples = start_300_item_run(tmp_path, loopback, lines=30)
+    lock_file = samples.parent / LOCK_FILE
+    assert json.loads(lock_file.read_text())["pid"] == proc.pid
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    rc, _, err = run_to_end(cmd)
+    assert rc == 0, err
+    assert f"took over the stale lock of {samples.parent}" in err and f"pid {proc.pid}" in err
+    assert "no longer running" in err
+    assert not lock_file.exists()
+    ids = [s["id"] for s in iter_samples(samples)]
+    assert len(ids) == 300 == len(set(ids))
