@@ -181,6 +181,7 @@ class RunProgress:
     requests: int = 0
     completion_tokens: int = 0
     run_dir: Path | None = None
+    skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -427,6 +428,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
     loaded, template, refine, exemplars = load_inputs(config)
+    progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
                              refine_samples=config.refine_samples)
@@ -618,7 +620,8 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
     """The SampleRecord of a finished item: one generation as it is, or every stage's generations
     (with usage summed over all of them) for a multi-sample strategy."""
     base = dict(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target)
+                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
+                context=item.context)
     if len(stages) == 1 and stages[0].size == 1:
         g = outputs[0][0]
         return SampleRecord(**base, output=g["output"], finish_reason=g["finish_reason"], usage=g["usage"],
@@ -641,7 +644,7 @@ def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0)
     """The sample of an item whose request failed for good: an error, neither right nor wrong."""
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
                         answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
-                        output="", finish_reason=None, latency_s=latency_s, error=error)
+                        context=item.context, output="", finish_reason=None, latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)
