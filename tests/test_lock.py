@@ -47,7 +47,7 @@ def test_the_lock_of_a_dead_holder_is_taken_over_and_said_so(tmp_path):
 
 def _two_runs_together(tmp_path, loopback, *extra):
     data = write_items(tmp_path / "d.jsonl", 150)
-    srv = loopback("--delay-s", "0.08")
+    srv = loopback("--delay-s", "0.12")  # a run of about 4.5 s: both start well inside it
     cmd = runner_cmd(tmp_path, srv.url, data, "--concurrency", "4", *extra)
     procs = [start_runner(cmd), start_runner(cmd)]
     results = [finish(p, timeout=120) for p in procs]
