@@ -28,7 +28,7 @@ from evalkit.lock import RunLocked
 from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
-from evalkit.rundir import write_failure_message
+from evalkit.runs import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
 from evalkit.sampling import STRATEGIES
 from evalkit.server import ServerError, resolve_endpoint
