@@ -88,17 +88,19 @@ def dispatch_order(items: Iterable[Item], predictions: Mapping[SampleKey, float]
     """
     _check_rule(rule)
     items = list(items)
-    known = [(i, predictions.get(item_key(it))) for i, it in enumerate(items)]
-    lengths = sorted(p for _, p in known if p is not None)
-    if not lengths:
+    lengths = [predictions.get(item_key(it)) for it in items]
+    known = [i for i, p in enumerate(lengths) if p is not None]
+    if not known:
         return items
+    unknown = [i for i, p in enumerate(lengths) if p is None]
+    known.sort(key=lengths.__getitem__, reverse=True)  # stable: ties keep file order
     if rule == UNKNOWN_FIRST:
-        fill, tie = float("inf"), 0
+        split = 0
     else:
-        fill, tie = lengths[len(lengths) // 2], 1
-    # Sort key: longest first, an unknown after a known of equal length, then file order.
-    ranked = sorted(known, key=lambda ip: (-ip[1], 0, ip[0]) if ip[1] is not None else (-fill, tie, ip[0]))
-    return [items[i] for i, _ in ranked]
+        median = lengths[known[len(known) - 1 - len(known) // 2]]  # the upper median, as sorted(...)[n // 2]
+        # after every known item at least as long as the median
+        split = next((j for j, i in enumerate(known) if lengths[i] < median), len(known))
+    return [items[i] for i in known[:split]] + [items[i] for i in unknown] + [items[i] for i in known[split:]]
 
 
 @dataclass
