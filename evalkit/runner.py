@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator
 from evalkit import __version__
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_dataset
+from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
@@ -92,6 +93,8 @@ class RunConfig:
     fewshot_k: int = 3
     fewshot_seed: int = 0
     exemplars_file: str | None = None
+    order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
+    order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
     def all_endpoints(self) -> list[str]:
         """Every endpoint of the run, first given first, without duplicates."""
@@ -117,6 +120,8 @@ class RunConfig:
             raise ValueError("concurrency must be at least 1")
         if self.rps is not None and self.rps <= 0:
             raise ValueError("rps must be positive")
+        if self.order_unknown not in UNKNOWN_RULES:
+            raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
 
 
 @dataclass
@@ -131,6 +136,7 @@ class RunProgress:
     requests: int = 0
     completion_tokens: int = 0
     run_dir: Path | None = None
+    order: str | None = None  # which run the dispatch order comes from (with --order-from)
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -340,6 +346,11 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                              extractor=config.extractor, strategy=strategy, exemplars=exemplars)
         run_dir = Path(config.results_dir) / (config.task_folder or slug(pool.model)) / (
             config.run_name or _run_name(template, config, fp))
+        plan = plan_dispatch(config.order_from, config.order_unknown, results_dir=config.results_dir,
+                             data_sha256=[d.sha256 for d in loaded], prompt_sha256=template.sha256,
+                             limit=config.limit, exclude=run_dir)
+        ordered = plan.order(selected_items(loaded, config.limit))  # order changes timing only, never a sample
+        progress.order = plan.describe() if config.order_from else None
         run_dir.mkdir(parents=True, exist_ok=True)
         _check_fingerprint(run_dir, fp)
         samples_file = run_dir / SAMPLES
@@ -356,6 +367,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 resumed += index.done(key)
             progress.total, progress.resumed = total, resumed
             manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars)
+            manifest["order"] = plan.to_dict()
             write_json(run_dir / MANIFEST, manifest)
             if on_start:
                 on_start(total, resumed)
@@ -376,7 +388,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 config=config, pool=pool, template=template, refine=refine, extractor=extractor, exemplars=exemplars,
                 writer=writer, journal=journal, index=index, partial=partial, progress=progress,
                 on_sample=on_sample,
-                items=(it for it in selected_items(loaded, config.limit) if not index.done((it.dataset, it.id, 0))),
+                items=(it for it in ordered if not index.done((it.dataset, it.id, 0))),
             )
             status = "incomplete"
             try:

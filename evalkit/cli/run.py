@@ -23,6 +23,7 @@ from rich.table import Table
 from evalkit.cli import stdout_console
 from evalkit.client import RequestError
 from evalkit.datasets import DatasetError
+from evalkit.order import UNKNOWN_RULES
 from evalkit.records import GenerationParams
 from evalkit.runner import EndpointDown, RunConfig, RunProgress, run_eval
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
@@ -88,6 +89,11 @@ def _resume_hint() -> str:
               help="One request per generation instead of asking for n generations in one request.")
 @click.option("--concurrency", type=int, default=None,
               help=f"Requests in flight (default: {DEFAULT_CONCURRENCY}, or 4 for the embedded llama.cpp server).")
+@click.option("--order-from", default=None, metavar="RUN|auto",
+              help="Send the items longest-predicted first, by the output lengths of an earlier run (its directory), "
+                   "or of the latest finished run over the same items and prompt (auto). Changes only timing.")
+@click.option("--order-unknown", type=click.Choice(UNKNOWN_RULES), default=UNKNOWN_RULES[0], show_default=True,
+              help="Where --order-from puts items the earlier run has no length for: first, or at the median length.")
 @click.option("--rps", type=float, default=None, help="At most this many requests per second (hosted APIs).")
 @click.option("--limit", type=int, default=None, help="First N items of each file.")
 @click.option("--results-dir", default="results", show_default=True)
@@ -99,7 +105,7 @@ def _resume_hint() -> str:
 @click.option("--quiet", is_flag=True, help="No progress bar (for CI logs).")
 def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, max_new_tokens, temperature, top_p,
         seed, samples, strategy, refine_samples, refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
-        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, quiet):
+        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, quiet, order_from, order_unknown):
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
@@ -129,7 +135,7 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, m
         run_name=run_name, timeout_s=timeout_s, max_attempts=max_attempts, skip_invalid=skip_invalid,
         samples=samples, strategy=strategy, refine_samples=refine_samples, refine_prompt=refine_prompt,
         n_per_request=not separate_requests, fewshot_k=fewshot_k, fewshot_seed=fewshot_seed,
-        exemplars_file=exemplars_file,
+        exemplars_file=exemplars_file, order_from=order_from, order_unknown=order_unknown,
     )
     show = not quiet and (console.is_terminal or os.environ.get("EVALKIT_PROGRESS") == "1")
     bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -139,6 +145,8 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, m
     state = {"task": None, "shown": 0.0}
 
     def on_start(total: int, already: int) -> None:
+        if live.order:
+            console.print(escape(live.order))
         if already:
             console.print(f"resuming {live.run_dir}: {already} of {total} samples already done")
         live.started = time.perf_counter()
