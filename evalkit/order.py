@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.records import Item
-from evalkit.score import SampleKey, sample_key
-from evalkit.store import MANIFEST, iter_numbered, samples_path
+from evalkit.runs import MANIFEST, SampleKey, find_runs, sample_key
+from evalkit.store import iter_numbered, samples_path
 
 AUTO = "auto"
 
@@ -184,14 +184,14 @@ def find_auto_source(results_dir: str | Path, *, data_sha256: Sequence[str], pro
     """
     want = sorted(data_sha256)
     best: tuple[datetime, str] | None = None
-    for manifest_file in sorted(Path(results_dir).rglob(MANIFEST)):
-        run_dir = manifest_file.parent
+    runs = find_runs(results_dir) if Path(results_dir).is_dir() else []
+    for run_dir in runs:
         if exclude is not None and run_dir.resolve() == exclude.resolve():
             continue
         try:
-            manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+            manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            continue
+            continue  # a bare samples file, or a manifest being written
         if not isinstance(manifest, dict) or manifest.get("status") != "complete":
             continue
         if manifest.get("prompt_sha256") != prompt_sha256:
@@ -205,7 +205,7 @@ def find_auto_source(results_dir: str | Path, *, data_sha256: Sequence[str], pro
         if their_limit is not None and (limit is None or their_limit < limit):
             continue
         finished = _finished_at(manifest)
-        if finished is None or not (run_dir / "samples.jsonl").is_file():
+        if finished is None:
             continue
         if best is None or (finished, str(run_dir)) > best:
             best = (finished, str(run_dir))

@@ -23,128 +23,14 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from rich.table import Table
 
-from evalkit.score import counting_samples, sample_key
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_proportion_ci, wilson_interval
-from evalkit.store import MANIFEST, SAMPLES, read_json, read_samples
+from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, item_samples, load_run, load_runs,  # noqa: F401
+                          score_kind, score_values)
+from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
+from evalkit.store import SAMPLES
 
 CIMethod = Literal["wilson", "bootstrap"]
 CI_METHODS = ("wilson", "bootstrap")
 FORMATS = ("rich", "markdown", "csv", "json", "html")
-ItemKey = tuple[str, str]
-
-
-# --- runs ------------------------------------------------------------------------------
-
-@dataclass
-class Run:
-    """One run's samples and manifest (None for a bare samples file without one)."""
-
-    path: Path
-    name: str
-    samples: list[dict[str, Any]]
-    manifest: dict[str, Any] | None = None
-    _items: "OrderedDict[ItemKey, dict[str, Any]] | None" = field(default=None, init=False, repr=False, compare=False)
-
-    @property
-    def model(self) -> str:
-        """The served model's name from the manifest, else the run's name."""
-        return _manifest_name(self.manifest, "model") or self.name
-
-    @property
-    def prompt(self) -> str | None:
-        """The prompt's name, with the sampling strategy when it is not one greedy sample per item
-        (a majority vote over K samples is a different setup from a single answer)."""
-        name = _manifest_name(self.manifest, "prompt")
-        m = self.manifest or {}
-        strategy = m.get("strategy")
-        if name is None or strategy in (None, "single"):
-            return name
-        if strategy == "ensemble-refinement":
-            return f"{name} +ER {m.get('samples')}/{m.get('refine_samples')}"
-        return f"{name} +SC{m.get('samples')}"
-
-    @property
-    def prompt_sha256(self) -> str | None:
-        m = self.manifest or {}
-        p = m.get("prompt")
-        if isinstance(p, Mapping) and p.get("sha256"):
-            return str(p["sha256"])
-        return m.get("prompt_sha256")
-
-    @property
-    def extractor(self) -> str:
-        """The extractor from the manifest; "evalkit" (the built-in one) when unstated."""
-        return _manifest_name(self.manifest, "extractor") or "evalkit"
-
-    @property
-    def wall_s(self) -> float | None:
-        w = (self.manifest or {}).get("wall_s")
-        return float(w) if isinstance(w, (int, float)) and w > 0 else None
-
-    @property
-    def finished_at(self) -> str | None:
-        return (self.manifest or {}).get("finished_at")
-
-    def items(self) -> "OrderedDict[ItemKey, dict[str, Any]]":
-        """One sample per (dataset, id), chosen as the module docstring says (computed once)."""
-        if self._items is None:
-            self._items = item_samples(self.samples)
-        return self._items
-
-
-def _manifest_name(manifest: Mapping[str, Any] | None, key: str) -> str | None:
-    """``manifest[key]`` as a name: a string, or the "name" of a nested record."""
-    if not manifest:
-        return None
-    value = manifest.get(key)
-    if isinstance(value, Mapping):
-        value = value.get("name")
-    if value is None:
-        value = manifest.get(f"{key}_name")
-    return str(value) if value not in (None, "") else None
-
-
-def load_run(run: "str | Path | Run") -> Run:
-    """Read a run directory or samples file (with the manifest beside it, if any)."""
-    if isinstance(run, Run):
-        return run
-    path = Path(run)
-    if path.is_dir():
-        samples_file, run_dir = path / SAMPLES, path
-        name = path.resolve().name
-    else:
-        samples_file, run_dir = path, path.parent
-        # A file called samples.jsonl belongs to its directory; any other file
-        # (a re-scored copy, say) is a run of its own, named after itself.
-        name = run_dir.resolve().name if path.name == SAMPLES else path.stem
-    if not samples_file.exists():
-        raise FileNotFoundError(f"{samples_file}: no samples file (a RUN is a run directory or a samples.jsonl)")
-    manifest = None
-    if samples_file.name == SAMPLES and (run_dir / MANIFEST).exists():
-        try:
-            manifest = read_json(run_dir / MANIFEST)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{run_dir / MANIFEST}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    samples = read_samples(samples_file)
-    for lineno, s in enumerate(samples, start=1):
-        if not isinstance(s, dict) or "dataset" not in s or "id" not in s:
-            raise ValueError(f"{samples_file}: sample {lineno} lacks 'dataset' or 'id'")
-    return Run(path=path, name=name, samples=samples, manifest=manifest)
-
-
-def load_runs(runs: Iterable["str | Path | Run"]) -> list[Run]:
-    return [load_run(r) for r in runs]
-
-
-def item_samples(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[ItemKey, dict[str, Any]]":
-    """The sample that carries each item's verdict, keyed (dataset, id), first-seen order:
-    its index-0 sample, chosen among repeated lines by ``score.counting_samples``."""
-    chosen: OrderedDict[ItemKey, dict[str, Any]] = OrderedDict()
-    for s in counting_samples(samples):
-        dataset, item_id, index = sample_key(s)
-        if index == 0:
-            chosen[(dataset, item_id)] = s
-    return chosen
 
 
 # --- per-dataset numbers ------------------------------------------------------------------
@@ -193,9 +79,43 @@ class ReportRow:
     latency_p50: float | None
     latency_p95: float | None
     output_tokens_mean: float | None
+    scores: dict[str, "ScoreCell"] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scores"] = {name: c.to_dict() for name, c in self.scores.items()}
+        return d
+
+
+@dataclass
+class ScoreCell:
+    """One named score over a row's items: a proportion with its CI (binary scores) or a mean with
+    a bootstrap CI (scales, continuous). ``errors`` counts items the scorer could not score."""
+
+    name: str
+    kind: str
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def score_cell(name: str, values: Sequence[Any], ci: CIMethod = "wilson", confidence: float = 0.95, *,
+               n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> ScoreCell:
+    """The statistics of one named score: Wilson (or bootstrap) for binary values, else a bootstrap mean."""
+    scored = [v for v in values if v is not None]
+    errors = len(values) - len(scored)
+    kind = score_kind(scored)
+    if kind == "binary":
+        k, n = sum(1 for v in scored if v), len(scored)
+        lo, hi = accuracy_ci(k, n, ci, confidence, n_resamples=n_resamples, seed=seed)
+        return ScoreCell(name, kind, n, k / n if n else None, lo if n else None, hi if n else None, errors)
+    m = bootstrap_mean_ci([float(v) for v in scored], confidence, n_resamples=n_resamples, seed=seed)
+    return ScoreCell(name, kind, m.n, m.mean, m.lo, m.hi, errors)
 
 
 @dataclass
@@ -283,6 +203,8 @@ def _row(run: Run, label: str, dataset: str, group: str | None, items: list[dict
     lo, hi = accuracy_ci(correct, n, ci, confidence, n_resamples=n_resamples, seed=seed)
     p50, p95 = _percentiles(_latencies(answered))
     tokens = [t for t in (_completion_tokens(s) for s in answered) if t is not None]
+    cells = {name: score_cell(name, values, ci, confidence, n_resamples=n_resamples, seed=seed)
+             for name, values in score_values(answered).items()}
     return ReportRow(
         run=label,
         model=run.model,
@@ -303,6 +225,7 @@ def _row(run: Run, label: str, dataset: str, group: str | None, items: list[dict
         latency_p50=p50,
         latency_p95=p95,
         output_tokens_mean=sum(tokens) / len(tokens) if tokens else None,
+        scores=cells,
     )
 
 
@@ -398,13 +321,38 @@ def fmt_num(x: float | None, digits: int = 2) -> str:
 
 
 def accuracy_cells(r: ReportRow) -> list[str]:
-    """Display cells of one accuracy row (group rows indented under their dataset)."""
+    """Display cells of one accuracy row (group rows indented under their dataset); a dataset not
+    scored as multiple choice (long-form answers) shows "-" for accuracy."""
     label = r.dataset if r.group is None else f"  {r.group}"
+    choice = LEGACY_SCORE in r.scores
     return [
-        r.run, label, str(r.n), pct(r.accuracy), fmt_ci(r.ci_low, r.ci_high),
-        pct(r.unparsed_rate), pct(r.truncated_rate), str(r.errors),
+        r.run, label, str(r.n), pct(r.accuracy) if choice else "-", fmt_ci(r.ci_low, r.ci_high) if choice else "-",
+        pct(r.unparsed_rate) if choice else "-", pct(r.truncated_rate), str(r.errors),
         fmt_num(r.latency_p50), fmt_num(r.latency_p95),
     ]
+
+
+def score_header(report: Report) -> list[str]:
+    """Column names of the named-scores table."""
+    return ["run", "dataset", "score", "n", "mean", report.ci_label, "not scored"]
+
+
+def score_rows(report: Report) -> list[list[str]]:
+    """One row per (report row, named score) other than the multiple-choice ``correct`` (the accuracy
+    table shows that one): binary scores in percent, others as they are."""
+    out = []
+    for r in report.rows:
+        for name, c in r.scores.items():
+            if name == LEGACY_SCORE:
+                continue
+            label = r.dataset if r.group is None else f"  {r.group}"
+            if c.kind == "binary":
+                mean, ci = pct(c.mean), fmt_ci(c.ci_low, c.ci_high)
+            else:
+                mean = fmt_num(c.mean, 3)
+                ci = "-" if c.ci_low is None else f"[{c.ci_low:.3f}, {c.ci_high:.3f}]"
+            out.append([r.run, label, name, str(c.n), mean, ci, str(c.errors)])
+    return out
 
 
 def accuracy_header(report: Report) -> list[str]:
@@ -453,6 +401,15 @@ def report_tables(report: Report) -> list[Table]:
             acc.add_section()
         previous = r.run
         acc.add_row(*cells, style="dim" if r.group else None)
+    tables = [acc]
+    extra = score_rows(report)
+    if extra:
+        scores = Table(title=f"Scores ({report.ci_label}; bootstrap for non-binary scores)", title_justify="left")
+        for i, h in enumerate(score_header(report)):
+            scores.add_column(h, justify="left" if i < 3 else "right", no_wrap=i == 5)
+        for row in extra:
+            scores.add_row(*row)
+        tables.append(scores)
     speed = Table(title="Runs: setup and throughput", title_justify="left")
     for i, h in enumerate(["run", "model", "prompt", "extractor"] + throughput_header()[2:]):
         speed.add_column(h, justify="left" if i < 4 else "right")
@@ -460,7 +417,7 @@ def report_tables(report: Report) -> list[Table]:
     for t in report.throughput:
         setup = setups.get(t.run, [t.run, t.model, "-", "-"])
         speed.add_row(*setup, *throughput_cells(t)[2:])
-    return [acc, speed]
+    return tables + [speed]
 
 
 def render_summary_table(samples_or_run: "str | Path | Run | Iterable[Mapping[str, Any]]",
@@ -500,8 +457,12 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], right_f
 
 def report_markdown(report: Report) -> str:
     parts = [f"## Accuracy ({report.ci_label})", "",
-             markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), "",
-             "## Runs: setup and throughput", ""]
+             markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), ""]
+    extra = score_rows(report)
+    if extra:
+        parts += [f"## Scores ({report.ci_label}; bootstrap for non-binary scores)", "",
+                  markdown_table(score_header(report), extra, 3), ""]
+    parts += ["## Runs: setup and throughput", ""]
     setups = {s[0]: s for s in run_setups(report)}
     header = ["run", "model", "prompt", "extractor"] + throughput_header()[2:]
     parts.append(markdown_table(
@@ -516,14 +477,20 @@ def report_csv(report: Report) -> str:
     """One CSV row per report row; the run's throughput is repeated on each of its rows."""
     speed = {t.run: t for t in report.throughput}
     out = io.StringIO()
-    fields = list(ReportRow.__dataclass_fields__)
+    fields = [f for f in ReportRow.__dataclass_fields__ if f != "scores"]
+    names = list(OrderedDict.fromkeys(n for r in report.rows for n in r.scores if n != LEGACY_SCORE))
+    score_fields = [f"{n}_{k}" for n in names for k in ("n", "mean", "ci_low", "ci_high")]
     run_fields = ["requests", "wall_s", "requests_per_s", "output_tokens_per_s"]
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(fields + ["ci_method", "confidence"] + [f"run_{f}" for f in run_fields])
+    writer.writerow(fields + score_fields + ["ci_method", "confidence"] + [f"run_{f}" for f in run_fields])
     for r in report.rows:
         d = r.to_dict()
         t = speed[r.run].to_dict()
-        writer.writerow([_csv_cell(d[f]) for f in fields] + [report.ci_method, report.confidence]
+        cells = []
+        for n in names:
+            c = d["scores"].get(n) or {}
+            cells += [_csv_cell(c.get(k)) for k in ("n", "mean", "ci_low", "ci_high")]
+        writer.writerow([_csv_cell(d[f]) for f in fields] + cells + [report.ci_method, report.confidence]
                         + [_csv_cell(t[f]) for f in run_fields])
     return out.getvalue()
 

@@ -166,8 +166,8 @@ def test_auto_picks_the_latest_complete_run_over_the_same_items_and_prompt_of_an
     write_run(res / "m1" / "otherprompt", sample, **manifest(prompt="p2", finished="2026-01-09T00:00:00+00:00"))
     write_run(res / "m1" / "otherdata", sample, **manifest(data=("d1", "d2"), finished="2026-01-09T00:00:00+00:00"))
     write_run(res / "m1" / "fewer", sample, **manifest(limit=10, finished="2026-01-09T00:00:00+00:00"))
-    (res / "m1" / "broken").mkdir()
-    (res / "m1" / "broken" / "manifest.json").write_text("{not json")
+    write_run(res / "m1" / "broken", sample)
+    (res / "m1" / "broken" / "manifest.json").write_text("{not json")  # passed over, not an error
     assert find_auto_source(res, data_sha256=["d1"], prompt_sha256="p1", limit=None) == latest
     # a run limited to 10 items covers a run of 5, not one of all items
     assert find_auto_source(res, data_sha256=["d1"], prompt_sha256="p1", limit=5) == res / "m1" / "fewer"
