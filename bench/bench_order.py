@@ -19,6 +19,10 @@ slots. Before the live runs the same schedules are computed offline (list
 scheduling with the true lengths, no client), with more noise seeds and both
 rules for unpredicted items, plus "last" for contrast.
 
+Last, the client's CPU time per sample on a zero-time server (5,000 synthetic
+items, a fresh process per run, orders rotated): file order, --order-from a run
+whose lengths give file order again (the mechanism alone), and longest first.
+
 Run: python bench/bench_order.py [--slots 64] [--token-s 0.001] [--concurrency 512]
 """
 
@@ -29,6 +33,8 @@ import heapq
 import json
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -118,33 +124,48 @@ def live_run(sim: tuple, data: Path, results: Path, run_name: str, order_from: s
     return result.wall_s, stats["last_end"] - stats["first_arrival"], manifest
 
 
-def overhead(tmp: Path, n: int, concurrency: int, prompt: str, rounds: int = 3) -> dict[str, list[float]]:
-    """The client's CPU time per sample (this process; the server is another) over N synthetic items
-    on a zero-time server, file order and --order-from auto taking turns, ROUNDS each, so load from
-    elsewhere on the machine hits both alike. Planning (reading lengths, sorting) is included."""
+def overhead_child(data: str, results: str, name: str, source: str, n: int, prompt: str) -> None:
+    """One zero-time run in this (fresh) process; prints the client's CPU time per sample in us."""
+    with ServerProcess("--mode", "sim", "--slots", "100000", "--token-s", "0") as srv:
+        c0 = time.process_time()
+        result = run_eval(RunConfig(eval_files=[data], endpoint=srv.url, prompt=prompt, params=PARAMS,
+                                    concurrency=512, results_dir=results, run_name=name,
+                                    order_from=None if source == "-" else source))
+        cpu = time.process_time() - c0
+    assert result.errors == 0 and result.requested == n
+    print(cpu / n * 1e6)
+
+
+def overhead(tmp: Path, n: int, prompt: str, rounds: int = 3) -> dict[str, list[float]]:
+    """The client's CPU time per sample over N synthetic items on a zero-time server, each run in a
+    fresh process (the server is another), the orders rotated from round to round so neither the
+    machine's load nor a run's place in the round favours one. Three orders: file order (no
+    --order-from); --order-from a run whose lengths fall in file order, so the order is file order
+    and only the mechanism differs (planning included); and longest first by the true lengths."""
     data = write_synthetic_items(tmp / "overhead.jsonl", n)
-    results = tmp / "overhead-results"
-    cpu_us: dict[str, list[float]] = {"file order": [], "--order-from auto": []}
-    for r in range(rounds):
-        for name, order_from in (("file order", None), ("--order-from auto", AUTO)):
-            with ServerProcess("--mode", "sim", "--slots", "100000", "--token-s", "0") as srv:
-                c0 = time.process_time()
-                result = run_eval(RunConfig(eval_files=[str(data)], endpoint=srv.url, prompt=prompt, params=PARAMS,
-                                            concurrency=concurrency, results_dir=str(results),
-                                            run_name=f"round{r}-{'ordered' if order_from else 'file'}",
-                                            order_from=order_from))
-                cpu_us[name].append((time.process_time() - c0) / n * 1e6)
-            assert result.errors == 0 and result.requested == n
-            if order_from:
-                assert read_json(result.run_dir / "manifest.json")["order"]["predicted"] == n
     items = load_dataset(data).items
-    c0 = time.process_time()
-    dispatch_order(items, predicted_lengths(result.run_dir))
-    cpu_us["of which planning"] = [(time.process_time() - c0) / n * 1e6]
+    template = load_template(prompt)
+    truth = {item_key(it): output_tokens(render_prompt(template, it), median=300, sigma=1.0, lo=50, hi=2000)
+             for it in items}
+    same = write_predictions(tmp / "same-order", items, {item_key(it): n - i for i, it in enumerate(items)})
+    lpt = write_predictions(tmp / "lpt", items, truth)
+    orders = [("file order", "-"), ("--order-from, same order", str(same)), ("--order-from, longest first", str(lpt))]
+    cpu_us: dict[str, list[float]] = {name: [] for name, _ in orders}
+    for r in range(rounds):
+        for k in [(r + j) % len(orders) for j in range(len(orders))]:
+            name, source = orders[k]
+            out = subprocess.run([sys.executable, __file__, "--overhead-child", str(data), str(tmp / "ovh"),
+                                  f"round{r}-order{k}", source, str(n), prompt], capture_output=True, text=True,
+                                 check=True)
+            cpu_us[name].append(float(out.stdout.strip().splitlines()[-1]))
     return cpu_us
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--overhead-child"]:
+        data, results, name, source, n, prompt = sys.argv[2:8]
+        overhead_child(data, results, name, source, int(n), prompt)
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--slots", type=int, default=64)
     ap.add_argument("--token-s", type=float, default=0.001, help="seconds per output token per slot")
@@ -211,7 +232,7 @@ def main() -> None:
         wall, span, m = live_run(sim, data, results, "part", str(part_dir), args.concurrency, args.prompt,
                                  len(items))
         rows.append(("20% unpredicted, placed first", wall, span))
-        rates = overhead(Path(tmp), args.overhead_items, args.concurrency, args.prompt) if args.overhead_items else None
+        rates = overhead(Path(tmp), args.overhead_items, args.prompt) if args.overhead_items else None
 
     print(f"\n{'live run_eval, ' + str(args.concurrency) + ' in flight':<36}{'wall s':>8}{'x ideal':>9}"
           f"{'server span s':>15}{'x ideal':>9}")
@@ -221,10 +242,10 @@ def main() -> None:
           f"file order / ideal = {rows[0][1] / ideal:.3f}")
     if rates:
         print(f"\nclient CPU time per sample on a zero-time server, {args.overhead_items:,} items, "
-              "runs taking turns (planning, loading and saving included):")
+              "a fresh process per run, orders rotated (planning, loading and saving included):")
         for name, values in rates.items():
-            print(f"  {name:<20}" + "  ".join(f"{v:>5.0f} us" for v in values) +
-                  (f"   median {statistics.median(values):.0f} us" if len(values) > 1 else ""))
+            print(f"  {name:<30}" + "  ".join(f"{v:>5.0f} us" for v in values) +
+                  f"   median {statistics.median(values):.0f} us")
 
 if __name__ == "__main__":
     main()
