@@ -179,6 +179,7 @@ class RunProgress:
     requests: int = 0
     completion_tokens: int = 0
     run_dir: Path | None = None
+    skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     order: str | None = None  # which run the dispatch order comes from (with --order-from)
     started: float = field(default_factory=time.perf_counter)
 
@@ -272,10 +273,14 @@ class _SampleIndex:
     def __init__(self) -> None:
         self.best: dict[Key, int] = {}  # key -> lineno << 2 | ok << 1 | selected
         self.lines = 0
+        self.stale = 0  # lines read at load whose scores another scoring fingerprint made
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path, is_current: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Index the lines of PATH; with IS_CURRENT, also note the lines whose scores are stale."""
         for lineno, s in iter_numbered(path):
             self.add(sample_key(s), not s.get("error"), lineno)
+            if is_current is not None and not is_current(s):
+                self.stale += 1
         self.lines = _count_lines(path)
 
     def add(self, key: Key, ok: bool, lineno: int | None = None, selected: bool = False) -> None:
@@ -397,6 +402,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress) -> RunResult:
     loaded, template, refine, exemplars = load_inputs(config)
+    progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
                              refine_samples=config.refine_samples)
@@ -428,7 +434,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
 
         with SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
             index = _SampleIndex()
-            index.load(samples_file)
+            index.load(samples_file, plan.is_current)
             total = resumed = 0
             for item in selected_items(loaded, config.limit):
                 key = (item.dataset, item.id, 0)
@@ -473,7 +479,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                     journal.close()
                 writer.close()
                 rescored = 0
-                if not dispatcher.down and status != "interrupted":
+                if not dispatcher.down and status != "interrupted" and (plan.has_async or index.stale):
                     # The scoring pass: samples saved without this plan's scores (a model judge's, or
                     # those of a scorer that changed since they were saved) are scored now.
                     rescored = await rescore_run(run_dir, plan, counting=index.counting,
@@ -589,7 +595,8 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
     """The SampleRecord of a finished item: one generation as it is, or every stage's generations
     (with usage summed over all of them) for a multi-sample strategy."""
     base = dict(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target)
+                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
+                context=item.context)
     if len(stages) == 1 and stages[0].size == 1:
         g = outputs[0][0]
         return SampleRecord(**base, output=g["output"], finish_reason=g["finish_reason"], usage=g["usage"],
@@ -612,7 +619,7 @@ def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0)
     """The sample of an item whose request failed for good: an error, neither right nor wrong."""
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
                         answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
-                        output="", finish_reason=None, latency_s=latency_s, error=error)
+                        context=item.context, output="", finish_reason=None, latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)
