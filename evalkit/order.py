@@ -15,14 +15,13 @@ ids, fingerprint and resume are the same whatever the order.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.records import Item
-from evalkit.runs import MANIFEST, SampleKey, find_runs, sample_key
+from evalkit.runs import MANIFEST, SampleKey, find_runs, read_manifest, sample_key
 from evalkit.store import iter_numbered, samples_path
 
 AUTO = "auto"
@@ -189,10 +188,10 @@ def find_auto_source(results_dir: str | Path, *, data_sha256: Sequence[str], pro
         if exclude is not None and run_dir.resolve() == exclude.resolve():
             continue
         try:
-            manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+            manifest = read_manifest(run_dir / MANIFEST)
         except (OSError, ValueError):
-            continue  # a bare samples file, or a manifest being written
-        if not isinstance(manifest, dict) or manifest.get("status") != "complete":
+            continue  # a bare samples file, or a damaged manifest: not a candidate
+        if manifest.get("status") != "complete":
             continue
         if manifest.get("prompt_sha256") != prompt_sha256:
             continue
