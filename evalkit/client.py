@@ -91,10 +91,18 @@ async def call_with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPo
 
 def build_payload(model: str, prompt: str, params: GenerationParams, *, n: int = 1,
                   seed: int | None = None) -> dict[str, Any]:
-    """The JSON body of one chat-completions request (SEED overrides params.seed)."""
+    """The JSON body of one chat-completions request (SEED overrides params.seed).
+
+    Optional controls are sent only when set. ``chat_template_kwargs`` sits at the
+    top level of the body, where SGLang and vLLM read it (the ``openai`` SDK's
+    ``extra_body`` puts it there too); ``extra_body`` is merged in last.
+    """
+    messages = [{"role": "user", "content": prompt}]
+    if params.system_prompt:
+        messages.insert(0, {"role": "system", "content": params.system_prompt})
     body: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": messages,
         "max_tokens": params.max_new_tokens,
         "temperature": params.temperature,
         "top_p": params.top_p,
@@ -104,7 +112,34 @@ def build_payload(model: str, prompt: str, params: GenerationParams, *, n: int =
         body["seed"] = seed
     if n > 1:
         body["n"] = n
+    for name in ("top_k", "min_p", "presence_penalty", "frequency_penalty"):
+        value = getattr(params, name)
+        if value is not None:
+            body[name] = value
+    if params.stop:
+        body["stop"] = list(params.stop)
+    if params.chat_template_kwargs:
+        body["chat_template_kwargs"] = dict(params.chat_template_kwargs)
+    if params.extra_body:
+        body.update(params.extra_body)
     return body
+
+
+def read_usage(raw: Any) -> dict[str, int]:
+    """A response's usage as flat integer counts.
+
+    Nested details are dropped, except ``completion_tokens_details.reasoning_tokens``
+    (reported by reasoning servers), which is kept as ``reasoning_tokens``.
+    """
+    if not isinstance(raw, dict):
+        return {}
+    usage = {k: int(v) for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    details = raw.get("completion_tokens_details")
+    if isinstance(details, dict):
+        value = details.get("reasoning_tokens")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            usage["reasoning_tokens"] = int(value)
+    return usage
 
 
 def parse_completion(data: dict[str, Any], latency_s: float) -> list[Generation]:
@@ -114,7 +149,7 @@ def parse_completion(data: dict[str, Any], latency_s: float) -> list[Generation]
     choice only, so that summing usage over generations counts each token once.
     """
     choices = data.get("choices") or []
-    usage = {k: int(v) for k, v in (data.get("usage") or {}).items() if isinstance(v, (int, float))}
+    usage = read_usage(data.get("usage"))
     out = []
     for i, ch in enumerate(choices):
         msg = ch.get("message") or {}

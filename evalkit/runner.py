@@ -92,6 +92,7 @@ class RunConfig:
     fewshot_k: int = 3
     fewshot_seed: int = 0
     exemplars_file: str | None = None
+    suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
 
     def all_endpoints(self) -> list[str]:
         """Every endpoint of the run, first given first, without duplicates."""

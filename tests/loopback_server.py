@@ -15,7 +15,7 @@ requests per prompt (by hash) and keeps their arrival times.
 
 Run: python tests/loopback_server.py --port N [--fail-500 0.1] [--fail-429 0.1] [--fail-400 0.1]
      [--stall 0.05 --stall-s 30] [--drop 0.05] [--delay-s 0] [--seed 0]
-     [--model ID] [--ignore-n | --reject-n]
+     [--model ID] [--ignore-n | --reject-n] [--record BODIES.jsonl]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import random
 import re
 import time
@@ -73,6 +74,9 @@ def make_app(args: argparse.Namespace) -> web.Application:
         stats["requests"] += 1
         stats["times"].append(time.monotonic())
         body = await request.json()
+        if args.record:
+            with open(args.record, "a", encoding="utf-8") as fh:  # each request body, one JSON line
+                fh.write(json.dumps(body) + "\n")
         prompt = body["messages"][-1]["content"]
         key = prompt_key(prompt)
         stats["prompts"][key] = stats["prompts"].get(key, 0) + 1
@@ -140,6 +144,7 @@ def main() -> None:
     p.add_argument("--model", default=MODEL)
     p.add_argument("--ignore-n", action="store_true")
     p.add_argument("--reject-n", action="store_true")
+    p.add_argument("--record", default=None, help="Append every request body to this JSONL file.")
     args = p.parse_args()
     web.run_app(make_app(args), host=args.host, port=args.port, print=None, access_log=None)
 
