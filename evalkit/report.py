@@ -193,9 +193,13 @@ class ReportRow:
     latency_p50: float | None
     latency_p95: float | None
     output_tokens_mean: float | None
+    # k-sample and reasoning figures of a dataset row (evalkit.report_extras), flattened by to_dict.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return d
 
 
 @dataclass
@@ -355,8 +359,15 @@ def build_report(
     confidence: float = 0.95,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    ks: Sequence[int] = (),
 ) -> Report:
-    """Per-dataset rows for each run (and per-group rows for each ``by`` field)."""
+    """Per-dataset rows for each run (and per-group rows for each ``by`` field).
+
+    Dataset rows also carry reasoning figures and, for multi-sample runs, pass@k,
+    maj@k and avg@k (k = 1, K and each of KS up to K); see evalkit.report_extras.
+    """
+    from evalkit.report_extras import dataset_extras
+
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
     loaded = load_runs(runs)
@@ -368,6 +379,8 @@ def build_report(
             per_dataset.setdefault(dataset, []).append(s)
         for dataset, items in per_dataset.items():
             rows.append(_row(run, label, dataset, None, items, ci, confidence, n_resamples, seed))
+            rows[-1].extra.update(dataset_extras(items, ks=ks, confidence=confidence, n_resamples=n_resamples,
+                                                 seed=seed))
             for field_name in by:
                 groups: dict[str, list[dict[str, Any]]] = {}
                 for s in items:
@@ -453,6 +466,9 @@ def report_tables(report: Report) -> list[Table]:
             acc.add_section()
         previous = r.run
         acc.add_row(*cells, style="dim" if r.group else None)
+    from evalkit.report_extras import extra_tables
+
+    extras = extra_tables(report)
     speed = Table(title="Runs: setup and throughput", title_justify="left")
     for i, h in enumerate(["run", "model", "prompt", "extractor"] + throughput_header()[2:]):
         speed.add_column(h, justify="left" if i < 4 else "right")
@@ -460,7 +476,7 @@ def report_tables(report: Report) -> list[Table]:
     for t in report.throughput:
         setup = setups.get(t.run, [t.run, t.model, "-", "-"])
         speed.add_row(*setup, *throughput_cells(t)[2:])
-    return [acc, speed]
+    return [acc, *extras, speed]
 
 
 def render_summary_table(samples_or_run: "str | Path | Run | Iterable[Mapping[str, Any]]",
@@ -500,8 +516,11 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], right_f
 
 def report_markdown(report: Report) -> str:
     parts = [f"## Accuracy ({report.ci_label})", "",
-             markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), "",
-             "## Runs: setup and throughput", ""]
+             markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), ""]
+    from evalkit.report_extras import extra_markdown
+
+    parts += extra_markdown(report)
+    parts += ["## Runs: setup and throughput", ""]
     setups = {s[0]: s for s in run_setups(report)}
     header = ["run", "model", "prompt", "extractor"] + throughput_header()[2:]
     parts.append(markdown_table(
@@ -516,7 +535,7 @@ def report_csv(report: Report) -> str:
     """One CSV row per report row; the run's throughput is repeated on each of its rows."""
     speed = {t.run: t for t in report.throughput}
     out = io.StringIO()
-    fields = list(ReportRow.__dataclass_fields__)
+    fields = [f for f in ReportRow.__dataclass_fields__ if f != "extra"]
     run_fields = ["requests", "wall_s", "requests_per_s", "output_tokens_per_s"]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(fields + ["ci_method", "confidence"] + [f"run_{f}" for f in run_fields])
