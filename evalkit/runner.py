@@ -165,7 +165,7 @@ def run_fingerprint(
         "model": model,
         "prompt_sha256": prompt.sha256,
         "data_sha256": sorted(d.sha256 for d in data),
-        "params": params.to_dict(),
+        "params": params.fingerprint_doc(),
         "extractor": extractor,
     }
     # Optional parts are absent when unused, so the other fingerprints stay as they were.
@@ -711,6 +711,8 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "started_at": started_at,
         "status": "running",
     }
+    if config.suite:
+        manifest["suite"] = config.suite
     if refine is not None:
         manifest.update(refine_samples=config.refine_samples, refine_prompt=refine.name,
                         refine_prompt_template=refine.text,
