@@ -74,8 +74,8 @@ class ItemGenerations:
 def item_generations(sample: Mapping[str, Any]) -> ItemGenerations | None:
     """The deciding stage of a stored multi-sample record, or None for a one-sample record or an error."""
     stages = sample.get("stages")
-    if sample.get("error") or not stages:
-        return None
+    if sample.get("error") or not stages or sample.get("answer_idx") in (None, ""):
+        return None  # a failed request, one sample, or not a multiple-choice item
     outputs = sorted(stages[-1].get("outputs") or [], key=lambda g: g.get("k", 0))
     if not outputs:
         return None
@@ -115,7 +115,7 @@ def k_sample_metrics(
     """pass@k, maj@k and avg@K over the multi-sample records among SAMPLES (one dataset).
 
     Returns {} when no sample has several generations. Otherwise keys
-    ``samples`` (K, the fewest generations any item has), ``n`` (items), and for
+    ``k_samples`` (K, the fewest generations any item has), ``k_items`` (items), and for
     each k of ``default_ks``: ``pass@k`` and ``maj@k`` with ``pass@k_ci`` /
     ``maj@k_ci`` ([low, high]); and ``avg@K`` with ``avg@K_ci`` and ``avg@K_std``.
     Requested k larger than K are ignored.
@@ -124,7 +124,7 @@ def k_sample_metrics(
     if not items:
         return {}
     k_max = min(g.n for g in items)
-    out: dict[str, Any] = {"samples": k_max, "n": len(items)}
+    out: dict[str, Any] = {"k_samples": k_max, "k_items": len(items)}
     for k in default_ks(k_max, ks):
         per_item = [pass_at_k(g.n, g.c, k) for g in items]
         out[f"pass@{k}"] = float(np.mean(per_item))

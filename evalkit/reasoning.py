@@ -118,7 +118,7 @@ def reasoning_stats(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     ``answer_tokens_{mean,p50,p95}`` over every generation with a completion
     count, ``reasoning_tokens_source`` ("server", "estimated", "mixed" or "none"),
     ``truncated_in_thinking`` (samples, by the shown generation) and
-    ``unparsed_other`` (unparsed samples not truncated inside thinking).
+    ``unparsed_other`` (unparsed multiple-choice samples not truncated inside thinking).
     Empty when no sample was answered.
     """
     answered = [s for s in samples if not s.get("error")]
@@ -142,7 +142,8 @@ def reasoning_stats(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "thinking": thinking / len(gens) if gens else 0.0,
         "prefilled_think": prefilled,
         "truncated_in_thinking": sum(in_thinking),
-        "unparsed_other": sum(1 for s, t in zip(answered, in_thinking) if s.get("pred") is None and not t),
+        "unparsed_other": sum(1 for s, t in zip(answered, in_thinking)
+                              if s.get("options") and s.get("pred") is None and not t),
     }
     real = sources - {"none"}
     out["reasoning_tokens_source"] = ("none" if not real else real.pop() if len(real) == 1 else "mixed")

@@ -56,8 +56,8 @@ def k_sample_header(report: "Report") -> list[str]:
 
 
 def k_sample_cells(r: "ReportRow", ks: Sequence[int]) -> list[str]:
-    e, k = r.extra, r.extra["samples"]
-    cells = [r.run, r.dataset, str(e["n"]), str(k), _pct(e.get(f"maj@{k}")), _ci(e.get(f"maj@{k}_ci"))]
+    e, k = r.extra, r.extra["k_samples"]
+    cells = [r.run, r.dataset, str(e["k_items"]), str(k), _pct(e.get(f"maj@{k}")), _ci(e.get(f"maj@{k}_ci"))]
     cells += [_pct(e.get(f"pass@{j}")) for j in ks]
     return cells + [_pct(e.get(f"avg@{k}")), _pct(e.get(f"avg@{k}_std")), _ci(e.get(f"avg@{k}_ci"))]
 
@@ -77,7 +77,7 @@ def reasoning_cells(r: "ReportRow") -> list[str]:
 
 
 def _k_rows(report: "Report") -> list["ReportRow"]:
-    return [r for r in report.rows if r.group is None and "samples" in r.extra]
+    return [r for r in report.rows if r.group is None and "k_samples" in r.extra]
 
 
 def _reasoning_rows(report: "Report") -> list["ReportRow"]:

@@ -64,7 +64,7 @@ def test_default_ks_are_1_and_K_plus_requested_ones_up_to_K():
 
 def test_metrics_match_hand_computed_values():
     m = k_sample_metrics(constructed_samples(), ks=[2], n_resamples=2000)
-    assert m["samples"] == 4 and m["n"] == 4
+    assert m["k_samples"] == 4 and m["k_items"] == 4
     # pass@1 = mean c/n = (2/4 + 1/4 + 0 + 4/4) / 4
     assert m["pass@1"] == pytest.approx(0.4375)
     # pass@2 = mean of 1 - C(n-c,2)/C(4,2): 1 - 1/6, 1 - 3/6, 0, 1
@@ -88,7 +88,7 @@ def test_metrics_match_hand_computed_values():
 
 def test_single_sample_records_and_errors_are_left_out():
     samples = constructed_samples() + [make_sample("single", correct=True), make_sample("err", error="HTTP 500")]
-    assert k_sample_metrics(samples)["n"] == 4
+    assert k_sample_metrics(samples)["k_items"] == 4
     assert k_sample_metrics([make_sample("single", correct=True)]) == {}
 
 
@@ -98,7 +98,7 @@ def test_ensemble_refinement_uses_the_deciding_stage():
                                             for k in range(2)])
     s["stages"].append(refine)
     m = k_sample_metrics([s])
-    assert m["samples"] == 2 and m["pass@1"] == 1.0 and m["maj@2"] == 1.0
+    assert m["k_samples"] == 2 and m["pass@1"] == 1.0 and m["maj@2"] == 1.0
 
 
 def test_report_json_rows_carry_the_metrics_with_their_cis(tmp_path):
@@ -111,7 +111,7 @@ def test_report_json_rows_carry_the_metrics_with_their_cis(tmp_path):
         assert row[key] == pytest.approx(value)
         assert isinstance(row[key], float)
         assert len(row[f"{key}_ci"]) == 2
-    assert "avg@4_std" in row
+    assert "avg@4_std" in row and row["k_samples"] == 4 and row["n"] == 4
 
 
 def test_report_cli_prints_the_k_sample_table(tmp_path):
@@ -134,7 +134,7 @@ def test_a_self_consistency_run_reports_its_k_sample_metrics(tmp_path, loopback,
                                 results_dir=str(tmp_path / "res")))
     row = build_report([result.run_dir], n_resamples=500).rows[0]
     e = row.extra
-    assert e["samples"] == 4 and e["n"] == 12
+    assert e["k_samples"] == 4 and e["k_items"] == 12
     assert e["maj@4"] == pytest.approx(row.accuracy)  # maj@K is the run's own vote
     assert 0.0 <= e["pass@1"] <= e["pass@4"] <= 1.0
     assert e["avg@4"] == pytest.approx(e["pass@1"])  # both are the mean accuracy of one generation

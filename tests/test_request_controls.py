@@ -72,15 +72,15 @@ def test_stop_given_as_one_string_is_one_sequence():
 def _fp(params: GenerationParams) -> str:
     prompt = SimpleNamespace(sha256="p" * 64, context_variant=None)
     data = [SimpleNamespace(sha256="d" * 64)]
-    return run_fingerprint(model="m", prompt=prompt, data=data, params=params, extractor="evalkit")  # type: ignore[arg-type]
+    return run_fingerprint(model="m", prompt=prompt, data=data, params=params)  # type: ignore[arg-type]
 
 
 def test_fingerprint_without_controls_is_todays():
     # The document the fingerprint hashed before the controls existed, written out by hand.
     old_doc = {"model": "m", "prompt_sha256": "p" * 64, "data_sha256": ["d" * 64],
-               "params": {"max_new_tokens": 256, "temperature": 0.0, "top_p": 1.0, "seed": None}, "extractor": "evalkit"}
+               "params": {"max_new_tokens": 256, "temperature": 0.0, "top_p": 1.0, "seed": None}}
     expected = hashlib.sha256(json.dumps(old_doc, sort_keys=True).encode()).hexdigest()
-    assert _fp(GenerationParams(max_new_tokens=256)) == expected
+    assert _fp(GenerationParams(max_new_tokens=256, temperature=0.0)) == expected
 
 
 @pytest.mark.parametrize("control", [
