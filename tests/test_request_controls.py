@@ -161,3 +161,11 @@ def test_reasoning_tokens_are_read_from_usage_details():
     assert gens[0].usage["reasoning_tokens"] == 250 and gens[0].text == "<think>hmm</think>B"
     assert read_usage({"completion_tokens": 3}) == {"completion_tokens": 3}
     assert read_usage(None) == {}
+
+
+def test_system_prompt_replaces_a_conversations_own_system_message():
+    convo = [{"role": "system", "content": "old"}, {"role": "user", "content": "hi"}]
+    body = build_payload("m", convo, GenerationParams(system_prompt="new"))
+    assert body["messages"] == [{"role": "system", "content": "new"}, {"role": "user", "content": "hi"}]
+    assert convo[0]["content"] == "old"  # the item's own conversation is not modified
+    assert build_payload("m", convo, GenerationParams())["messages"] == convo

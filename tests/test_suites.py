@@ -102,3 +102,26 @@ def test_runs_without_a_suite_get_no_suite_table(tmp_path):
     run = write_run(tmp_path, "plain", verdict_samples("medqa", [True]))
     runs = load_runs([run])
     assert report_suite_tables(runs, run_labels(runs), build_report(runs).rows) == []
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def test_cli_names_the_missing_files_and_how_to_fetch_them(tmp_path):
+    out = _cli("run", "--suite", "medreason", "--data-dir", str(tmp_path), "--endpoint", "http://127.0.0.1:9/v1")
+    assert out.returncode == 2
+    assert "evalkit data fetch medbullets_op4" in out.stderr and str(tmp_path) in out.stderr
+
+
+def test_cli_needs_files_or_a_suite():
+    out = _cli("run", "--endpoint", "http://127.0.0.1:9/v1")
+    assert out.returncode == 2 and "--eval-file FILE (repeatable) or --suite NAME" in out.stderr
+    out = _cli("run", "--suite", "nope", "--endpoint", "http://127.0.0.1:9/v1")
+    assert out.returncode == 2 and "unknown suite 'nope'" in out.stderr
