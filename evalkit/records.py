@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One normalized benchmark question.
 
@@ -118,7 +118,7 @@ class Generation:
     latency_s: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Score:
     """One named score of a sample, as a scorer produced it.
 
@@ -175,12 +175,12 @@ class SampleRecord:
 
     id: str
     dataset: str
-    question: str
-    options: dict[str, str]
-    answer_idx: str | None
-    prompt: str
-    output: str
-    finish_reason: str | None
+    question: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    answer_idx: str | None = None
+    prompt: Any = ""  # the user message, or the conversation sent (a list of {role, content})
+    output: str = ""
+    finish_reason: str | None = None
     pred: str | None = None
     method: str | None = None
     correct: bool | None = None
@@ -215,8 +215,9 @@ class SampleRecord:
 
     def item(self) -> Item:
         """The item this sample answers, rebuilt from the fields the line carries."""
-        return Item(id=self.id, dataset=self.dataset, question=self.question, options=dict(self.options or {}),
-                    answer_idx=self.answer_idx, meta=dict(self.meta or {}), target=self.target)
+        # Shared, not copied: scorers read items, never change them (and this is on the scoring hot path).
+        return Item(id=self.id, dataset=self.dataset, question=self.question, options=self.options or {},
+                    answer_idx=self.answer_idx, meta=self.meta or {}, target=self.target)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRecord":

@@ -267,10 +267,14 @@ class _SampleIndex:
     def __init__(self) -> None:
         self.best: dict[Key, int] = {}  # key -> lineno << 2 | ok << 1 | selected
         self.lines = 0
+        self.stale = 0  # lines read at load whose scores another scoring fingerprint made
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path, is_current: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Index the lines of PATH; with IS_CURRENT, also note the lines whose scores are stale."""
         for lineno, s in iter_numbered(path):
             self.add(sample_key(s), not s.get("error"), lineno)
+            if is_current is not None and not is_current(s):
+                self.stale += 1
         self.lines = _count_lines(path)
 
     def add(self, key: Key, ok: bool, lineno: int | None = None, selected: bool = False) -> None:
@@ -418,7 +422,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
 
         with SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
             index = _SampleIndex()
-            index.load(samples_file)
+            index.load(samples_file, plan.is_current)
             total = resumed = 0
             for item in selected_items(loaded, config.limit):
                 key = (item.dataset, item.id, 0)
@@ -462,7 +466,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                     journal.close()
                 writer.close()
                 rescored = 0
-                if not dispatcher.down and status != "interrupted":
+                if not dispatcher.down and status != "interrupted" and (plan.has_async or index.stale):
                     # The scoring pass: samples saved without this plan's scores (a model judge's, or
                     # those of a scorer that changed since they were saved) are scored now.
                     rescored = await rescore_run(run_dir, plan, counting=index.counting,

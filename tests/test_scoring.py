@@ -272,3 +272,17 @@ def test_report_rows_give_a_bootstrap_mean_ci_for_a_scale_score(tmp_path):
     cell = build_report([run]).rows[0].scores["grade"]
     assert (cell.kind, cell.n, cell.mean) == ("numeric", 40, 2.5)
     assert 2.1 < cell.ci_low < 2.5 < cell.ci_high < 2.9
+
+
+def test_the_library_api_runs_loads_and_analyses(tmp_path, loopback, items_file):
+    from evalkit import api
+
+    srv = loopback()
+    result = api.evaluate(api.RunConfig(eval_files=[str(items_file)], endpoint=srv.url,
+                                        results_dir=str(tmp_path / "results"), concurrency=4))
+    df = api.samples_frame(result.run_dir)
+    rows = api.report([result.run_dir]).rows
+    assert len(df) == 12 and rows[0].n == 12 and rows[0].correct == int(df["score:correct"].sum())
+    again = api.rescore_run(result.run_dir, ["tests.toy_scorers:ToyScorer"])
+    assert all("letters_named" in s["scores"] for s in again)
+    assert api.gate(result.run_dir, result.run_dir).exit_code == 0
