@@ -175,6 +175,7 @@ class RunProgress:
     requests: int = 0
     completion_tokens: int = 0
     run_dir: Path | None = None
+    skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -396,6 +397,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress) -> RunResult:
     loaded, template, refine, exemplars = load_inputs(config)
+    progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
                              refine_samples=config.refine_samples)

@@ -169,3 +169,18 @@ def test_system_prompt_replaces_a_conversations_own_system_message():
     assert body["messages"] == [{"role": "system", "content": "new"}, {"role": "user", "content": "hi"}]
     assert convo[0]["content"] == "old"  # the item's own conversation is not modified
     assert build_payload("m", convo, GenerationParams())["messages"] == convo
+
+
+def test_leaderboard_configurations_tell_runs_with_other_controls_apart():
+    from evalkit.comparable import configuration_of
+
+    def config(generation):
+        return configuration_of(model="m", prompt="strict", prompt_sha256="s", extractor="evalkit",
+                                manifest={"generation": generation, "strategy": "single"})
+
+    plain = {"max_new_tokens": 64, "temperature": 0.0, "top_p": 1.0, "seed": None}
+    with_stop = GenerationParams(max_new_tokens=64, temperature=0.0, stop=("\n",)).to_dict()
+    assert config(plain).controls is None
+    assert config(GenerationParams(max_new_tokens=64, temperature=0.0).to_dict()).controls is None
+    assert config(with_stop).controls == '{"stop":["\\n"]}'
+    assert config(with_stop) != config(plain)

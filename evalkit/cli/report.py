@@ -100,11 +100,26 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 @_format_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the leaderboard to this file (HTML defaults to leaderboard.html).")
+@click.option("--task-folder", "task_folders", multiple=True, metavar="GLOB",
+              help="Only runs in this task folder (results/<task-folder>/<run>; repeatable, globs allowed).")
+@click.option("--model", "models", multiple=True, metavar="GLOB", help="Only runs of this model (repeatable).")
+@click.option("--prompt", "prompts", multiple=True, metavar="GLOB",
+              help="Only runs with this prompt, e.g. strict or 'strict +SC*' (repeatable).")
+@click.option("--run-name", "run_names", multiple=True, metavar="GLOB",
+              help="Only runs whose name (or task-folder/name) matches, e.g. 'cot-*' (repeatable).")
 @_ci_option
 @_seed_option
 @_resamples_option
-def leaderboard_command(directory: Path, fmt: str, output: Path | None, ci: str, seed: int, resamples: int) -> None:
-    """Every run under DIRECTORY (default: results) as a models x datasets table."""
+def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
+                        models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...], ci: str,
+                        seed: int, resamples: int) -> None:
+    """Every run under DIRECTORY (default: results) as a configurations x datasets table.
+
+    A row is one configuration (model and checkpoint, prompt, extractor, generation
+    parameters, sampling strategy, scoring version). Ranks and macro averages cover
+    only the datasets every ranked row covers with the same items; rows that cover
+    less, and partial runs, are listed apart and not ranked.
+    """
     from evalkit.leaderboard import (
         build_leaderboard,
         format_leaderboard,
@@ -112,10 +127,14 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, ci: str,
     )
 
     try:
-        lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
+        lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
+                               task_folders=task_folders, models=models, prompts=prompts, run_names=run_names)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     if not lb.rows:
+        if lb.filters:
+            given = "; ".join(f"--{k.replace('_', '-')} {', '.join(v)}" for k, v in lb.filters.items())
+            raise click.ClickException(f"no run under {directory} matches the filters ({given})")
         raise click.ClickException(f"no runs (samples.jsonl) found under {directory}")
     if fmt == "rich" and output is None:
         _console().print(leaderboard_table(lb))

@@ -22,9 +22,11 @@ from rich.table import Table
 
 from evalkit.cli import stdout_console
 from evalkit.client import RequestError
-from evalkit.datasets import DatasetError
+from evalkit.datasets import DatasetError, Problem
+from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
+from evalkit.registry import resolve_benchmark_file
 from evalkit.report_extras import truncation_hints
 from evalkit.request_controls import json_object, text_or_file
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
@@ -85,6 +87,24 @@ def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
     return out
 
 
+SKIPPED_SHOWN = 5  # invalid records named on the terminal; the manifest lists them all
+
+
+def skipped_message(problems: list[Problem], run_dir) -> str:
+    """What --skip-invalid left out: how many records, and the first few as file:line: reasons."""
+    by_record: dict[tuple[str, int], list[str]] = {}
+    for p in problems:
+        by_record.setdefault((str(p.path), p.line), []).append(p.message)
+    n = len(by_record)
+    where = f" (all listed in {run_dir / 'manifest.json'})" if run_dir is not None else ""
+    lines = [f"[yellow]skipped {n} invalid record{'s' if n != 1 else ''}[/] (--skip-invalid){escape(where)}:"]
+    lines += [f"  {escape(f'{path}:{line}: ' + '; '.join(reasons))}"
+              for (path, line), reasons in list(by_record.items())[:SKIPPED_SHOWN]]
+    if n > SKIPPED_SHOWN:
+        lines.append(f"  ... and {n - SKIPPED_SHOWN} more")
+    return "\n".join(lines)
+
+
 def suite_inputs(ctx: click.Context, name: str, data_dir: str, eval_files: list[str], prompt: str | None
                  ) -> tuple[Suite, list[str], str, dict]:
     """The suite's files (plus any --eval-file), its prompt unless --prompt was given, and the generation
@@ -105,12 +125,13 @@ def _resume_hint() -> str:
 
 @click.command()
 @click.option("--eval-file", "eval_files", multiple=True, type=click.Path(dir_okay=False),
-              help="Benchmark file (repeatable).")
+              help="Benchmark file, or a registered name such as medqa (repeatable; see `evalkit data list`).")
 @click.option("--suite", default=None,
               help="Run a suite of registered benchmarks (e.g. medreason: eval_data/suites/NAME.json) with its "
                    "prompt and generation settings; flags given explicitly override them.")
 @click.option("--data-dir", default="eval_data", show_default=True, type=click.Path(file_okay=False),
-              help="Where a suite's benchmark files are (as `evalkit data fetch` puts them).")
+              help="Where registered benchmarks (a suite's, or --eval-file NAME) are, as `evalkit data fetch` "
+                   "puts them.")
 @click.option("--endpoint", "endpoints", multiple=True,
               help="Server base URL, e.g. http://127.0.0.1:30000/v1 (repeatable: requests are balanced over all; "
                    "default: the recorded server).")
@@ -167,13 +188,15 @@ def _resume_hint() -> str:
 @click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Per-request timeout, s.")
 @click.option("--max-attempts", type=int, default=5, show_default=True, help="Tries per request.")
 @click.option("--skip-invalid", is_flag=True, help="Run the valid records of a file that has invalid ones.")
-@click.option("--quiet", is_flag=True, help="No progress bar (for CI logs).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
+@click.option("--progress-interval", type=click.FloatRange(0, min_open=True), default=DEFAULT_INTERVAL_S,
+              show_default=True, help="Seconds between progress lines when stdout is not a terminal (logs).")
 @click.pass_context
 def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key, prompt, extractor, scorers,
         scorer_args, adapter, max_new_tokens, temperature, top_p, seed, system_prompt, stop, top_k, min_p,
         presence_penalty, frequency_penalty, chat_template_kwargs, extra_body, samples, strategy, refine_samples,
         refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
-        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, quiet):
+        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, quiet, progress_interval):
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
@@ -217,7 +240,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
     config = RunConfig(
-        eval_files=list(eval_files), endpoint=endpoints[0], endpoints=endpoints[1:], model=model, api_key=api_key,
+        eval_files=[str(resolve_benchmark_file(f, data_dir)) for f in eval_files], endpoint=endpoints[0],
+        endpoints=endpoints[1:], model=model, api_key=api_key,
         backend=backend, prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
         scorer_options=scorer_options, adapter=adapter,
         params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
@@ -234,12 +258,18 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
                    TextColumn("eta"), TimeRemainingColumn(), console=console, disable=not show)
     live = RunProgress()
     state = {"task": None, "shown": 0.0}
+    # Where stdout is a log (nohup, Slurm, CI), steady plain lines instead of a bar it cannot show.
+    lines = ProgressLines(live, sys.stdout, progress_interval) if not quiet and not sys.stdout.isatty() else None
 
     def on_start(total: int, already: int) -> None:
+        if live.skipped:
+            console.print(skipped_message(live.skipped, live.run_dir), highlight=False)
         if already:
             console.print(f"resuming {live.run_dir}: {already} of {total} samples already done")
         live.started = time.perf_counter()
         state["task"] = bar.add_task("run", total=total, completed=already, rate="", errors=0, retries=0)
+        if lines is not None:
+            lines.begin()
 
     def on_sample(record) -> None:
         now = time.perf_counter()
@@ -252,7 +282,11 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
 
     try:
         with bar:
-            result = run_eval(config, on_sample=on_sample, on_start=on_start, progress=live)
+            try:
+                result = run_eval(config, on_sample=on_sample, on_start=on_start, progress=live)
+            finally:
+                if lines is not None:
+                    lines.close()
     except DatasetError as exc:
         if any(p.line > 0 for p in exc.problems):
             console.print(f"[red]invalid data[/] (nothing was sent; fix these or pass --skip-invalid):\n{escape(str(exc))}")
