@@ -22,6 +22,8 @@ from html import escape
 from typing import Any, Sequence
 
 from evalkit import __version__
+from evalkit.leaderboard import (Leaderboard, first_number_column, footnotes, ranking_note, settings_text,
+                                 table_cells, table_header)
 from evalkit.report import (
     Report,
     Run,
@@ -178,6 +180,28 @@ def _stages_payload(stages: Any) -> list[dict[str, Any]] | None:
     return out
 
 
+def prompt_text(prompt: Any) -> str:
+    """A prompt as shown: the text, or a conversation as "role: content" blocks."""
+    if isinstance(prompt, list):
+        return "\n\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" if isinstance(m, dict) else str(m)
+                             for m in prompt)
+    return str(prompt or "")
+
+
+def _scores_payload(scores: Any) -> dict[str, Any]:
+    """Each named score as the browser shows it, with a judge's prompt and reply where it kept them."""
+    out: dict[str, Any] = {}
+    for name, sc in (scores or {}).items():
+        if not isinstance(sc, dict):
+            continue
+        meta = sc.get("meta") or {}
+        out[name] = {"value": sc.get("value"), "answer": sc.get("answer"), "explanation": sc.get("explanation"),
+                     "error": sc.get("error"),
+                     "reply": meta.get("reply") or meta.get("judge_reply"),
+                     "judge_prompt": prompt_text(meta.get("prompt") or meta.get("judge_prompt") or "")}
+    return out
+
+
 def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
     labels = run_labels(runs)
     contexts = item_contexts(runs)
@@ -202,7 +226,8 @@ def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
                 "latency_s": s.get("latency_s"),
                 "completion_tokens": (s.get("usage") or {}).get("completion_tokens"),
                 "meta": s.get("meta") or {},
-                "prompt": s.get("prompt") or "",
+                "prompt": prompt_text(s.get("prompt")),
+                "scores": _scores_payload(s.get("scores")),
                 "context": s.get("context") or contexts[r].get((str(s.get("dataset")), str(s.get("id")))),
                 "strategy": s.get("strategy"),
                 "votes": s.get("votes"),
@@ -236,10 +261,8 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
     return _page(title, body, script)
 
 
-def render_leaderboard_html(lb: Any, *, title: str = "evalkit leaderboard") -> str:
+def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboard") -> str:
     """The leaderboard page: the models x datasets table and a plot of every cell."""
-    from evalkit.leaderboard import (first_number_column, footnotes, ranking_note, settings_text, table_cells,
-                                     table_header)
 
     points = []
     for row in lb.rows:
@@ -252,7 +275,7 @@ def render_leaderboard_html(lb: Any, *, title: str = "evalkit leaderboard") -> s
     classes = ["" if r.comparable else "flagged" for r in lb.rows]
     foot = "".join(f"<li>! {escape(n)}</li>" for n in footnotes(lb))
     body = (
-        f'<p class="note">Accuracy in % with {escape(lb.ci_label)}. {escape(ranking_note(lb))}. '
+        f'<p class="note">{escape(lb.what[0].upper() + lb.what[1:])} with {escape(lb.ci_label)}. {escape(ranking_note(lb))}. '
         '"!" marks numbers not comparable with the rest of their column (see the notes).</p>\n'
         f'<section id="leaderboard">{_table(table_header(lb), rows, first_number_column(lb), classes)}'
         f'{"<ul class=notes>" + foot + "</ul>" if foot else ""}</section>\n'
@@ -435,6 +458,24 @@ _BROWSER_JS = r"""
     box.appendChild(node("h4", s.stages ? "Model output (the first generation that voted for the answer)" : "Model output"));
     box.appendChild(node("pre", s.output || "(empty)"));
     (s.stages || []).forEach(function (st) { box.appendChild(stageBox(st)); });
+    var names = Object.keys(s.scores || {});
+    if (names.length) {
+      box.appendChild(node("h4", "Scores"));
+      var sl = node("dl");
+      names.forEach(function (n) {
+        var sc = s.scores[n], val = sc.value === null || sc.value === undefined ? "(not scored)" : String(sc.value);
+        if (sc.answer !== null && sc.answer !== undefined && String(sc.answer) !== val) val += " (read: " + sc.answer + ")";
+        if (sc.error) val += " \u2014 " + sc.error;
+        sl.appendChild(node("dt", n)); sl.appendChild(node("dd", val));
+        if (sc.explanation) { sl.appendChild(node("dt", "")); sl.appendChild(node("dd", sc.explanation)); }
+      });
+      box.appendChild(sl);
+      names.forEach(function (n) {
+        var sc = s.scores[n];
+        if (sc.reply) box.appendChild(folded("Judge's reply for " + n, node("pre", sc.reply), "judge"));
+        if (sc.judge_prompt) box.appendChild(folded("Judge's prompt for " + n, node("pre", sc.judge_prompt), "judge"));
+      });
+    }
     box.appendChild(folded("Prompt sent", node("pre", s.prompt || "(not recorded)"), "prompt"));
     var rows = $("sample-list").children;
     for (var r = 0; r < rows.length; r++) rows[r].className = Number(rows[r].dataset.i) === i ? "sel" : "";

@@ -48,11 +48,12 @@ from evalkit.report import (
     pct,
     run_labels,
 )
-from evalkit.runs import sample_scores
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci
+from evalkit.runs import LEGACY_SCORE, sample_scores, score_kind
+from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci, bootstrap_mean_ci
 from evalkit.store import SAMPLES, SUMMARY
 
 FLAG = "!"
+SCORE = SCORE_DEFAULT = LEGACY_SCORE  # the default score ranked: the choice scorer's verdict (`correct` in earlier runs)
 
 
 @dataclass
@@ -141,10 +142,20 @@ class Leaderboard:
     confidence: float = 0.95
     notes: list[str] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)
+    score: str = SCORE_DEFAULT
+    kind: str = "binary"  # "numeric": cells are means, not percentages
 
     @property
     def ci_label(self) -> str:
-        return f"{round(self.confidence * 100):g}% CI ({self.ci_method}; macro: bootstrap)"
+        method = self.ci_method if self.kind == "binary" else "bootstrap"
+        return f"{round(self.confidence * 100):g}% CI ({method}; macro: bootstrap)"
+
+    @property
+    def what(self) -> str:
+        """What the cells hold, for titles."""
+        if self.score == SCORE_DEFAULT:
+            return "accuracy %"
+        return f"{self.score} %" if self.kind == "binary" else f"mean {self.score}"
 
     @property
     def ranked_rows(self) -> list[LeaderboardRow]:
@@ -155,7 +166,8 @@ class Leaderboard:
         return [r for r in self.rows if not r.ranked]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ci_method": self.ci_method, "macro_ci_method": "bootstrap", "confidence": self.confidence,
+        return {"score": self.score, "kind": self.kind,
+                "ci_method": self.ci_method, "macro_ci_method": "bootstrap", "confidence": self.confidence,
                 "datasets": list(self.datasets), "ranked_datasets": list(self.ranked_datasets),
                 "varying_settings": list(self.varying), "filters": dict(self.filters),
                 "rows": [r.to_dict() for r in self.rows], "notes": list(self.notes)}
@@ -262,7 +274,6 @@ def assign_cells(runs: Sequence[Run], labels: Mapping[int, str], statuses: Mappi
 
 # --- what a cell holds (the one place that reads a score) ---------------------------------------
 
-SCORE = "correct"  # the score ranked: the choice scorer's verdict (what `correct` was in earlier runs)
 
 
 def dataset_samples(run: Run, dataset: str) -> list[dict[str, Any]]:
@@ -275,15 +286,24 @@ def scored_items(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> fr
     return frozenset(str(s["id"]) for s in samples if sample_scores(s).get(score) is not None)
 
 
+def score_values_of(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> list[Any]:
+    """The values of SCORE over samples that have one."""
+    return [v for v in (sample_scores(s).get(score) for s in samples) if v is not None]
+
+
 def score_cell(samples: Sequence[Mapping[str, Any]], *, ci: CIMethod, confidence: float, n_resamples: int,
-               seed: int, score: str = SCORE) -> tuple[int, int, float, float, float, int]:
-    """(n, successes, rate, ci_low, ci_high, errors) of the binary SCORE over one dataset's samples;
-    n counts the samples with a value, errors the failed requests."""
-    values = [v for v in (sample_scores(s).get(score) for s in samples) if v is not None]
-    hits = sum(1 for v in values if v)
-    lo, hi = accuracy_ci(hits, len(values), ci, confidence, n_resamples=n_resamples, seed=seed)
+               seed: int, score: str = SCORE) -> tuple[int, float, float, float, float, int]:
+    """(n, sum, mean, ci_low, ci_high, errors) of SCORE over one dataset's samples: a proportion with
+    its interval for a binary score, a mean with a bootstrap interval otherwise; n counts the samples
+    with a value, errors the failed requests."""
+    values = score_values_of(samples, score)
     errors = sum(1 for s in samples if s.get("error"))
-    return len(values), hits, hits / len(values) if values else 0.0, lo, hi, errors
+    if score_kind(values) == "binary":
+        hits = sum(1 for v in values if v)
+        lo, hi = accuracy_ci(hits, len(values), ci, confidence, n_resamples=n_resamples, seed=seed)
+        return len(values), hits, hits / len(values) if values else 0.0, lo, hi, errors
+    m = bootstrap_mean_ci([float(v) for v in values], confidence, n_resamples=n_resamples, seed=seed)
+    return m.n, float(sum(values)), m.mean or 0.0, m.lo or 0.0, m.hi or 0.0, errors
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -299,8 +319,10 @@ def build_leaderboard(
     models: Sequence[str] = (),
     prompts: Sequence[str] = (),
     run_names: Sequence[str] = (),
+    score: str = SCORE,
 ) -> Leaderboard:
-    """Collect runs (or every run under a folder) into a configurations x datasets table.
+    """Collect runs (or every run under a folder) into a configurations x datasets table of SCORE
+    (any named score: ``correct`` by default, a judge's axis, a scorer of yours).
 
     The filters (globs; see ``select_runs``) choose the runs before anything is compared.
     """
@@ -320,6 +342,7 @@ def build_leaderboard(
 
     coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
     rows: dict[Configuration, LeaderboardRow] = {}
+    values: dict[tuple[Configuration, str], list[Any]] = {}
     for config, per in chosen.items():
         cells: OrderedDict[str, Cell] = OrderedDict()
         coverages[config] = {}
@@ -327,16 +350,19 @@ def build_leaderboard(
             run = per[dataset]
             samples = dataset_samples(run, dataset)
             n, correct, acc, lo, hi, errors = score_cell(samples, ci=ci, confidence=confidence,
-                                                         n_resamples=n_resamples, seed=seed)
+                                                         n_resamples=n_resamples, seed=seed, score=score)
             cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
                                   run_path=str(run.path), status=statuses[id(run)])
-            coverages[config][dataset] = scored_items(samples)
+            coverages[config][dataset] = scored_items(samples, score)
+            values[(config, dataset)] = score_values_of(samples, score)
         rows[config] = LeaderboardRow(config=config, cells=cells)
 
     eligible = [c for c, row in rows.items() if not row.partial]
     ranked_datasets, ranked = choose_ranked(coverages, eligible)
     reference = reference_items(coverages, ranked or eligible or list(rows))
-    _rank(rows, ranked, ranked_datasets, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    kind = score_kind(v for vs in values.values() for v in vs)
+    _rank(rows, ranked, ranked_datasets, confidence=confidence, n_resamples=n_resamples, seed=seed,
+          values=values if kind == "numeric" else None)
     for config, row in rows.items():
         _flag(row, coverages[config], reference, ranked_datasets)
 
@@ -346,19 +372,27 @@ def build_leaderboard(
                       key=lambda r: (r.partial, -len(r.cells), r.model, r.prompt or ""))
     return Leaderboard(datasets=ranked_datasets + others, rows=ordered, ranked_datasets=ranked_datasets,
                        varying=varying_settings([r.config for r in ordered]), ci_method=ci,
-                       confidence=confidence, notes=notes, filters=filters)
+                       confidence=confidence, notes=notes, filters=filters, score=score, kind=kind)
 
 
 def _rank(rows: Mapping[Configuration, LeaderboardRow], ranked: Sequence[Configuration],
-          datasets: Sequence[str], *, confidence: float, n_resamples: int, seed: int) -> None:
-    """Macro average over DATASETS for each ranked row, and ranks by it (best first)."""
+          datasets: Sequence[str], *, confidence: float, n_resamples: int, seed: int,
+          values: Mapping[tuple[Configuration, str], list[Any]] | None = None) -> None:
+    """Macro average over DATASETS for each ranked row, and ranks by it (best first). With VALUES
+    (a numeric score), the macro interval is a stratified bootstrap of the datasets' means."""
     for config in ranked:
         row = rows[config]
         counts = [(row.cells[d].correct, row.cells[d].n) for d in datasets]
         for d in datasets:
             row.cells[d].in_macro = True
         row.macro = sum(s / n for s, n in counts if n) / len(counts)
-        row.macro_low, row.macro_high = bootstrap_macro_ci(counts, confidence, n_resamples=n_resamples, seed=seed)
+        if values is None:
+            row.macro_low, row.macro_high = bootstrap_macro_ci(counts, confidence, n_resamples=n_resamples,
+                                                               seed=seed)
+        else:
+            groups = [[float(v) for v in values[(config, d)]] for d in datasets]
+            row.macro_low, row.macro_high = bootstrap_macro_mean_ci(groups, confidence, n_resamples=n_resamples,
+                                                                    seed=seed)
     order = sorted(ranked, key=lambda c: (-(rows[c].macro or 0.0), c.model, c.prompt or ""))
     for rank, config in enumerate(order, start=1):
         rows[config].rank = rank
@@ -385,17 +419,25 @@ def _flag(row: LeaderboardRow, coverage: Mapping[str, frozenset[str]], reference
 
 # --- formats ---------------------------------------------------------------------------------
 
-def _cell_text(cell: Cell | None) -> str:
+def _value_text(x: float | None, lo: float | None, hi: float | None, kind: str) -> tuple[str, str]:
+    if kind == "binary":
+        return pct(x), fmt_ci(lo, hi)
+    return (f"{x:.3f}" if x is not None else "-"), (f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "-")
+
+
+def _cell_text(cell: Cell | None, kind: str = "binary") -> str:
     if cell is None or cell.n == 0:
         return "-"
     mark = FLAG if cell.flag or cell.partial else ""
-    return f"{pct(cell.accuracy)}{mark} {fmt_ci(cell.ci_low, cell.ci_high)}"
+    value, ci = _value_text(cell.accuracy, cell.ci_low, cell.ci_high, kind)
+    return f"{value}{mark} {ci}"
 
 
-def _macro_text(row: LeaderboardRow) -> str:
+def _macro_text(row: LeaderboardRow, kind: str = "binary") -> str:
     if row.macro is None:
         return "-"
-    return f"{pct(row.macro)} {fmt_ci(row.macro_low, row.macro_high)}"
+    value, ci = _value_text(row.macro, row.macro_low, row.macro_high, kind)
+    return f"{value} {ci}"
 
 
 def _setting_text(value: Any, name: str) -> str:
@@ -437,7 +479,7 @@ def table_cells(lb: Leaderboard, rank: int | None, row: LeaderboardRow) -> list[
     cells = [str(row.rank) if row.ranked else row_status(row), row.model, row.prompt or "-", row.extractor]
     if lb.varying:
         cells.append(settings_text(lb, row))
-    return cells + [_macro_text(row), *(_cell_text(row.cells.get(d)) for d in lb.datasets)]
+    return cells + [_macro_text(row, lb.kind), *(_cell_text(row.cells.get(d), lb.kind) for d in lb.datasets)]
 
 
 def _row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
@@ -467,7 +509,7 @@ def _rows_in_order(lb: Leaderboard) -> list[list[str]]:
 def leaderboard_table(lb: Leaderboard) -> Table:
     """Rich table: ranked rows, then the rows listed apart (yellow); notes in the caption."""
     caption = [ranking_note(lb), *(f"{FLAG} {n}" for n in footnotes(lb))]
-    table = Table(title=f"Leaderboard: accuracy % with {lb.ci_label}", title_justify="left",
+    table = Table(title=f"Leaderboard: {lb.what} with {lb.ci_label}", title_justify="left",
                   caption="\n".join(caption), caption_justify="left")
     first_num = first_number_column(lb)
     for i, h in enumerate(table_header(lb)):
@@ -482,7 +524,7 @@ def leaderboard_table(lb: Leaderboard) -> Table:
 
 
 def leaderboard_markdown(lb: Leaderboard) -> str:
-    parts = [f"## Leaderboard: accuracy % with {lb.ci_label}", "", ranking_note(lb), "",
+    parts = [f"## Leaderboard: {lb.what} with {lb.ci_label}", "", ranking_note(lb), "",
              markdown_table(table_header(lb), _rows_in_order(lb), first_number_column(lb))]
     foot = footnotes(lb)
     if foot:
@@ -527,8 +569,4 @@ def format_leaderboard(lb: Leaderboard, fmt: str) -> str:
         return leaderboard_csv(lb)
     if fmt == "json":
         return leaderboard_json(lb)
-    if fmt == "html":
-        from evalkit.html_report import render_leaderboard_html
-
-        return render_leaderboard_html(lb)
-    raise ValueError(f"unknown format {fmt!r} (choose from rich, markdown, csv, json, html)")
+    raise ValueError(f"unknown format {fmt!r} (choose from markdown, csv, json; HTML: html_report)")

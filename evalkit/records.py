@@ -196,9 +196,10 @@ class SampleRecord:
     target: Any = None
     scores: dict[str, dict[str, Any]] | None = None
     scored_with: str | None = None
+    context: str | None = None  # the passage given with the question (PubMedQA's abstract), for audits
 
     # Fields a line leaves out when they are empty, so that earlier lines keep their shape.
-    OPTIONAL_FIELDS = ("strategy", "votes", "stages", "target", "scores", "scored_with")
+    OPTIONAL_FIELDS = ("strategy", "votes", "stages", "target", "scores", "scored_with", "context")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a shallow dict, for writing one JSON line (asdict's deep copy costs
@@ -217,7 +218,7 @@ class SampleRecord:
         """The item this sample answers, rebuilt from the fields the line carries."""
         # Shared, not copied: scorers read items, never change them (and this is on the scoring hot path).
         return Item(id=self.id, dataset=self.dataset, question=self.question, options=self.options or {},
-                    answer_idx=self.answer_idx, meta=self.meta or {}, target=self.target)
+                    answer_idx=self.answer_idx, meta=self.meta or {}, target=self.target, context=self.context)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRecord":

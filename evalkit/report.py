@@ -525,18 +525,13 @@ def report_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-def format_report(report: Report, fmt: str, runs: Sequence[Run] | None = None) -> str:
-    """The report as text in ``fmt`` (markdown, csv, json or html; html needs the runs)."""
+def format_report(report: Report, fmt: str) -> str:
+    """The report as text in ``fmt`` (markdown, csv or json; HTML is evalkit.html_report.render_html,
+    which builds on this module, never the other way round)."""
     if fmt == "markdown":
         return report_markdown(report)
     if fmt == "csv":
         return report_csv(report)
     if fmt == "json":
         return report_json(report)
-    if fmt == "html":
-        from evalkit.html_report import render_html
-
-        if runs is None:
-            raise ValueError("the HTML report needs the runs (for the per-sample browser)")
-        return render_html(report, runs)
     raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

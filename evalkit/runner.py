@@ -584,7 +584,8 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
     """The SampleRecord of a finished item: one generation as it is, or every stage's generations
     (with usage summed over all of them) for a multi-sample strategy."""
     base = dict(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target)
+                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
+                context=item.context)
     if len(stages) == 1 and stages[0].size == 1:
         g = outputs[0][0]
         return SampleRecord(**base, output=g["output"], finish_reason=g["finish_reason"], usage=g["usage"],
@@ -607,7 +608,7 @@ def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0)
     """The sample of an item whose request failed for good: an error, neither right nor wrong."""
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
                         answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
-                        output="", finish_reason=None, latency_s=latency_s, error=error)
+                        context=item.context, output="", finish_reason=None, latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.html_report import json_for_script, render_leaderboard_html
+from evalkit.html_report import json_for_script, render_html, render_leaderboard_html
 from evalkit.leaderboard import build_leaderboard
-from evalkit.report import build_report, format_report, load_runs
+from evalkit.report import build_report, load_runs
 from tests.runfactory import make_sample, verdict_samples, write_run
 
 # Sample text that would break a naive page: it tries to close the data element
@@ -47,7 +47,7 @@ def two_runs(tmp_path):
 
 def _html(runs) -> str:
     loaded = load_runs(runs)
-    return format_report(build_report(loaded, by=["meta_info"]), "html", loaded)
+    return render_html(build_report(loaded, by=["meta_info"]), loaded)
 
 
 def test_json_for_script_cannot_close_the_element():
@@ -260,3 +260,29 @@ def test_a_self_consistency_run_from_evalkit_run_shows_every_generation(tmp_path
         assert len(stage["outputs"]) == 3 and all(g["output"] for g in stage["outputs"])
         assert sum(stage["votes"].values()) + stage["unparsed"] == 3
         assert s["votes"] == stage["votes"] and s["prompt"].strip()
+
+
+def test_named_scores_and_a_judges_reply_are_shown(tmp_path):
+    from evalkit.html_report import prompt_text
+
+    conversation = [{"role": "user", "content": "My child has a fever."}, {"role": "assistant", "content": "How old?"},
+                    {"role": "user", "content": "Two years."}]
+    s = make_sample("lf-1", "liveqa", correct=True, gold="A", output="Give fluids and see a doctor.")
+    for k in ("pred", "method", "correct"):
+        s.pop(k, None)
+    s.update(options={}, answer_idx=None, prompt=conversation,
+             scores={"grade": {"value": 3, "answer": "3", "meta": {"reply": '{"grade": 3}', "prompt": "Rate it."}},
+                     "harm": {"value": None, "error": "judge gave no valid reply after 3 attempts"}})
+    run = write_run(tmp_path / "results", "lf", [s], model="m", prompt="medpalm_longform")
+    loaded = load_runs([run])
+    html = render_html(build_report(loaded), loaded)
+    shown = _payload(html)["samples"][0]
+    assert shown["scores"]["grade"]["reply"] == '{"grade": 3}' and shown["scores"]["grade"]["value"] == 3
+    assert shown["scores"]["harm"]["error"].startswith("judge gave no valid reply")
+    assert shown["prompt"] == prompt_text(conversation) and "assistant: How old?" in shown["prompt"]
+    page = tmp_path / "lf.html"
+    page.write_text(html, encoding="utf-8")
+    dom = _chromium(page.as_uri(), tmp_path / "profile-lf", "--dump-dom").stdout
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    assert "Judge's reply for grade" in text and "(not scored) — judge gave no valid reply" in text
+    assert "user: My child has a fever." in text

@@ -286,3 +286,20 @@ def test_the_library_api_runs_loads_and_analyses(tmp_path, loopback, items_file)
     again = api.rescore_run(result.run_dir, ["tests.toy_scorers:ToyScorer"])
     assert all("letters_named" in s["scores"] for s in again)
     assert api.gate(result.run_dir, result.run_dir).exit_code == 0
+
+
+def test_leaderboard_ranks_by_a_numeric_named_score(tmp_path):
+    from evalkit.leaderboard import build_leaderboard, format_leaderboard
+
+    root = tmp_path / "results" / "lf"
+    hi = _numeric_run(root, "good", [4, 3, 4, 4] * 5)
+    lo = _numeric_run(root, "poor", [2, 1, 2, 2] * 5)
+    for run, model in ((hi, "strong"), (lo, "weak")):
+        (run / "manifest.json").write_text(json.dumps({"model": model, "prompt": "medpalm_longform",
+                                                       "status": "complete"}))
+    lb = build_leaderboard(tmp_path / "results", score="grade")
+    assert lb.kind == "numeric" and [r.model for r in lb.ranked_rows] == ["strong", "weak"]
+    best = lb.ranked_rows[0]
+    assert best.macro == pytest.approx(3.75) and best.macro_low <= 3.75 <= best.macro_high
+    text = format_leaderboard(lb, "markdown")
+    assert "mean grade" in text and "3.750" in text

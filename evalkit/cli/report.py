@@ -91,7 +91,12 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         return
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
-    _emit(with_suite_tables(format_report(report, fmt, loaded), fmt, suites), output, fmt, "report.html")
+    if fmt == "html":
+        from evalkit.html_report import render_html
+
+        _emit(render_html(report, loaded), output, fmt, "report.html")
+    else:
+        _emit(with_suite_tables(format_report(report, fmt), fmt, suites), output, fmt, "report.html")
 
 
 @click.command("leaderboard")
@@ -107,12 +112,14 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
               help="Only runs with this prompt, e.g. strict or 'strict +SC*' (repeatable).")
 @click.option("--run-name", "run_names", multiple=True, metavar="GLOB",
               help="Only runs whose name (or task-folder/name) matches, e.g. 'cot-*' (repeatable).")
+@click.option("--score", default="correct", show_default=True,
+              help="The named score to rank by (e.g. a judge's axis); numeric scores show means.")
 @_ci_option
 @_seed_option
 @_resamples_option
 def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
-                        models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...], ci: str,
-                        seed: int, resamples: int) -> None:
+                        models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
+                        score: str, ci: str, seed: int, resamples: int) -> None:
     """Every run under DIRECTORY (default: results) as a configurations x datasets table.
 
     A row is one configuration (model and checkpoint, prompt, extractor, generation
@@ -128,7 +135,8 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
 
     try:
         lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
-                               task_folders=task_folders, models=models, prompts=prompts, run_names=run_names)
+                               task_folders=task_folders, models=models, prompts=prompts, run_names=run_names,
+                               score=score)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     if not lb.rows:
@@ -141,7 +149,12 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
         return
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
-    _emit(format_leaderboard(lb, fmt), output, fmt, "leaderboard.html")
+    if fmt == "html":
+        from evalkit.html_report import render_leaderboard_html
+
+        _emit(render_leaderboard_html(lb), output, fmt, "leaderboard.html")
+    else:
+        _emit(format_leaderboard(lb, fmt), output, fmt, "leaderboard.html")
 
 
 @click.command("gate")

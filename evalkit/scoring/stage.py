@@ -94,7 +94,8 @@ class StoredSample:
     def item(self) -> Item:
         d = self.data
         return Item(id=d["id"], dataset=d["dataset"], question=d.get("question") or "", options=d.get("options") or {},
-                    answer_idx=d.get("answer_idx"), meta=d.get("meta") or {}, target=d.get("target"))
+                    answer_idx=d.get("answer_idx"), meta=d.get("meta") or {}, target=d.get("target"),
+                    context=d.get("context"))
 
 
 def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], into: dict[str, dict[str, Any]],
