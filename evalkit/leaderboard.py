@@ -144,6 +144,7 @@ class Leaderboard:
     filters: dict[str, list[str]] = field(default_factory=dict)
     score: str = SCORE_DEFAULT
     kind: str = "binary"  # "numeric": cells are means, not percentages
+    skipped: list[str] = field(default_factory=list)  # runs left out, each with why (naming the file)
 
     @property
     def ci_label(self) -> str:
@@ -328,10 +329,8 @@ def build_leaderboard(
     """
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
-    if isinstance(runs_or_root, (str, Path)):
-        runs = [load_run(p) for p in find_runs(runs_or_root)]
-    else:
-        runs = [load_run(r) for r in runs_or_root]
+    sources = find_runs(runs_or_root) if isinstance(runs_or_root, (str, Path)) else list(runs_or_root)
+    runs, skipped = load_runs_skipping_damaged(sources)
     runs = select_runs(runs, task_folders=task_folders, models=models, prompts=prompts, run_names=run_names)
     filters = {k: list(v) for k, v in (("task_folder", task_folders), ("model", models), ("prompt", prompts),
                                        ("run_name", run_names)) if v}
@@ -339,6 +338,7 @@ def build_leaderboard(
     statuses = {id(r): status_of(r) for r in runs}
     configs = {id(r): config_of(r) for r in runs}
     chosen, notes = assign_cells(runs, labels, statuses, configs)
+    notes = [f"skipped {reason}" for reason in skipped] + notes
 
     coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
     rows: dict[Configuration, LeaderboardRow] = {}
@@ -372,7 +372,8 @@ def build_leaderboard(
                       key=lambda r: (r.partial, -len(r.cells), r.model, r.prompt or ""))
     return Leaderboard(datasets=ranked_datasets + others, rows=ordered, ranked_datasets=ranked_datasets,
                        varying=varying_settings([r.config for r in ordered]), ci_method=ci,
-                       confidence=confidence, notes=notes, filters=filters, score=score, kind=kind)
+                       confidence=confidence, notes=notes, filters=filters, score=score, kind=kind,
+                       skipped=skipped)
 
 
 def _rank(rows: Mapping[Configuration, LeaderboardRow], ranked: Sequence[Configuration],
@@ -415,6 +416,18 @@ def _flag(row: LeaderboardRow, coverage: Mapping[str, frozenset[str]], reference
         if missing:
             row.flags.append(f"covers {len(ranked_datasets) - len(missing)} of the {len(ranked_datasets)} "
                              f"ranked datasets (missing: {', '.join(missing)})")
+
+
+def load_runs_skipping_damaged(sources: Iterable["str | Path | Run"]) -> tuple[list[Run], list[str]]:
+    """Load each run; one whose files are damaged (a torn manifest.json, say) is left out, and the
+    reason, naming the file, is returned instead, so one bad run does not hide all the others."""
+    runs, skipped = [], []
+    for source in sources:
+        try:
+            runs.append(load_run(source))
+        except ValueError as exc:
+            skipped.append(str(exc))
+    return runs, skipped
 
 
 # --- formats ---------------------------------------------------------------------------------

@@ -139,6 +139,8 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
                                score=score)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
+    for reason in lb.skipped:
+        click.echo(f"warning: skipped {reason}", err=True)
     if not lb.rows:
         if lb.filters:
             given = "; ".join(f"--{k.replace('_', '-')} {', '.join(v)}" for k, v in lb.filters.items())

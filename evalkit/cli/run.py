@@ -21,14 +21,17 @@ from rich.progress import (
 from rich.table import Table
 
 from evalkit.cli import stdout_console
-from evalkit.client import RequestError
+from evalkit.client import RequestError, redact
 from evalkit.datasets import DatasetError, Problem
+from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB
+from evalkit.lock import RunLocked
 from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
 from evalkit.report_extras import truncation_hints
 from evalkit.request_controls import json_object, text_or_file
+from evalkit.rundir import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.server import ServerError, resolve_endpoint
@@ -52,6 +55,26 @@ def summary_table(summary: dict, title: str) -> Table:
         else:
             table.add_row(name, str(d.n), "-", "-", "-", str(d.truncated), str(d.errors))
     return table
+
+
+SECRET_FLAGS = ("--api-key",)
+
+
+def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAGS) -> tuple[list[str], bool]:
+    """ARGV with every secret flag and its value left out, and whether one was there."""
+    out, dropped, skip = [], False, False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in secret_flags:
+            dropped, skip = True, True
+            continue
+        if any(arg.startswith(flag + "=") for flag in secret_flags):
+            dropped = True
+            continue
+        out.append(arg)
+    return out, dropped
 
 
 def scores_table(summary: dict) -> Table | None:
@@ -119,8 +142,14 @@ def suite_inputs(ctx: click.Context, name: str, data_dir: str, eval_files: list[
 
 
 def _resume_hint() -> str:
-    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return f"evalkit {args}" if args else "the same command"
+    """The command that resumes this run, as typed, minus any API key (never printed)."""
+    argv, had_key = without_secrets(sys.argv[1:])
+    if not argv:
+        return "the same command"
+    hint = "evalkit " + " ".join(shlex.quote(a) for a in argv)
+    if had_key:
+        hint += " (with the same key in $EVALKIT_API_KEY or --api-key)"
+    return hint
 
 
 @click.command()
@@ -188,6 +217,12 @@ def _resume_hint() -> str:
 @click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Per-request timeout, s.")
 @click.option("--max-attempts", type=int, default=5, show_default=True, help="Tries per request.")
 @click.option("--skip-invalid", is_flag=True, help="Run the valid records of a file that has invalid ones.")
+@click.option("--wait-for-lock", is_flag=True,
+              help="If another run is writing the same run directory, wait for it and then resume (default: refuse).")
+@click.option("--max-response-mb", type=float, default=DEFAULT_MAX_RESPONSE_MB, show_default=True,
+              help="A larger response body is an error on its sample.")
+@click.option("--max-record-mb", type=float, default=DEFAULT_MAX_RECORD_MB, show_default=True,
+              help="A longer line in a JSONL benchmark file is an error at its line.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
 @click.option("--progress-interval", type=click.FloatRange(0, min_open=True), default=DEFAULT_INTERVAL_S,
               show_default=True, help="Seconds between progress lines when stdout is not a terminal (logs).")
@@ -196,7 +231,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         scorer_args, adapter, max_new_tokens, temperature, top_p, seed, system_prompt, stop, top_k, min_p,
         presence_penalty, frequency_penalty, chat_template_kwargs, extra_body, samples, strategy, refine_samples,
         refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
-        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, quiet, progress_interval):
+        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, wait_for_lock, max_response_mb,
+        max_record_mb, quiet, progress_interval):
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
@@ -250,8 +286,19 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         run_name=run_name, timeout_s=timeout_s, max_attempts=max_attempts, skip_invalid=skip_invalid,
         samples=samples, strategy=strategy, refine_samples=refine_samples, refine_prompt=refine_prompt,
         n_per_request=not separate_requests, fewshot_k=fewshot_k, fewshot_seed=fewshot_seed,
-        exemplars_file=exemplars_file, suite=suite_doc,
+        exemplars_file=exemplars_file, wait_for_lock=wait_for_lock, max_response_mb=max_response_mb,
+        max_record_mb=max_record_mb, suite=suite_doc,
     )
+    try:
+        config.resolved().validate()
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(2)
+
+    def say(message: str) -> None:
+        """Print MESSAGE (rich markup) with the API key, should anything carry it, masked."""
+        console.print(redact(message, (api_key,)))
+
     show = not quiet and (console.is_terminal or os.environ.get("EVALKIT_PROGRESS") == "1")
     bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                    TextColumn("errors {task.fields[errors]} retries {task.fields[retries]}"), TimeElapsedColumn(),
@@ -265,7 +312,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         if live.skipped:
             console.print(skipped_message(live.skipped, live.run_dir), highlight=False)
         if already:
-            console.print(f"resuming {live.run_dir}: {already} of {total} samples already done")
+            say(f"resuming {escape(str(live.run_dir))}: {already} of {total} samples already done")
         live.started = time.perf_counter()
         state["task"] = bar.add_task("run", total=total, completed=already, rate="", errors=0, retries=0)
         if lines is not None:
@@ -283,7 +330,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     try:
         with bar:
             try:
-                result = run_eval(config, on_sample=on_sample, on_start=on_start, progress=live)
+                result = run_eval(config, on_sample=on_sample, on_start=on_start, progress=live,
+                                  on_notice=lambda m: say(f"[yellow]note:[/] {escape(m)}"))
             finally:
                 if lines is not None:
                     lines.close()
@@ -294,15 +342,22 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
             console.print(f"[red]cannot read the data[/] (nothing was sent):\n{escape(str(exc))}")
         sys.exit(2)
     except EndpointDown as exc:
-        console.print(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: {_resume_hint()}")
+        say(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: {escape(_resume_hint())}")
         sys.exit(1)
+    except RunLocked as exc:
+        say(f"[red]busy:[/] {escape(str(exc))}")
+        sys.exit(4)
     except (RequestError, ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        say(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(1)
+    except OSError as exc:
+        say(f"[red]cannot write results:[/] {escape(write_failure_message(exc, live))}; resume with: "
+            f"{escape(_resume_hint())}")
         sys.exit(1)
     except KeyboardInterrupt:
         where = f" in {live.run_dir / 'samples.jsonl'}" if live.run_dir else ""
-        console.print(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
-                      f"saved{where}; resume with: {_resume_hint()}")
+        say(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
+            f"saved{escape(where)}; resume with: {escape(_resume_hint())}")
         sys.exit(130)
     out = stdout_console()
     out.print(summary_table(result.summary, title=f"{result.run_dir}"))
@@ -317,6 +372,6 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         console.print("requests per endpoint: " +
                       ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
     if result.errors:
-        console.print(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
-                      f"retry them with: {_resume_hint()}[/]")
+        say(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
+            f"retry them with: {escape(_resume_hint())}[/]")
         sys.exit(3)
