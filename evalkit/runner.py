@@ -44,13 +44,13 @@ from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
-from evalkit.rundir import check_path_component, read_manifest, run_dir_inside
+from evalkit.runs import check_path_component, read_manifest, run_dir_inside
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
 from evalkit.scoring.base import Scorer, check_requirements, get_scorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
-from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, write_json
+from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, write_json
 
 # After this many requests in a row failed for good on retryable errors, the
 # endpoints are taken to be down and the run stops (saving what it has) instead
@@ -563,16 +563,16 @@ async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[i
         pairs = [(r.item(), r) for r in stale.values()]
         await score_samples(pairs, plan, journal=run_dir / SCORES_JOURNAL, concurrency=concurrency)
     tmp = samples_file.with_name(samples_file.name + ".tmp")
-    with open(samples_file, "rb") as src, open(tmp, "w", encoding="utf-8") as dst:
+    with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
         for lineno, raw in enumerate(src, start=1):
             if lineno not in stale:
-                dst.write(raw.decode("utf-8", "surrogateescape"))
+                dst.write(raw)  # byte for byte: lines not rescored are not touched
                 continue
             record = stale[lineno]
             if record is None:
                 record = SampleRecord.from_dict(json.loads(raw))
                 apply_scores(record, record.item(), plan.scorers, plan.fingerprint)
-            dst.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            dst.write(encode_line(record.to_dict()))
     os.replace(tmp, samples_file)
     (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
     return len(stale)

@@ -83,6 +83,11 @@ def write_json(path: str | Path, data: Any) -> None:
         raise
 
 
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One JSON line as UTF-8 bytes, lone surrogates written as JSON escapes (as SampleWriter does)."""
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", _ERRORS)
+
+
 def _remove_quietly(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)

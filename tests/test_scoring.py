@@ -303,3 +303,23 @@ def test_leaderboard_ranks_by_a_numeric_named_score(tmp_path):
     assert best.macro == pytest.approx(3.75) and best.macro_low <= 3.75 <= best.macro_high
     text = format_leaderboard(lb, "markdown")
     assert "mean grade" in text and "3.750" in text
+
+
+def test_rescoring_in_place_keeps_lone_surrogates_and_untouched_lines_byte_for_byte(tmp_path):
+    from evalkit.runner import rescore_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [json.dumps({"id": str(i), "dataset": "d", "question": "q", "options": {"A": "a", "B": "b"},
+                         "answer_idx": "B", "output": "The answer is B. \ud800", "scored_with": "old"})
+             for i in range(3)]
+    raw = ("\n".join(lines) + "\n").encode()
+    (run / "samples.jsonl").write_bytes(raw)
+    plan = ScoringPlan([get_scorer("choice")])
+    n = asyncio.run(rescore_run(run, plan, counting=lambda lineno, s: lineno != 2))
+    assert n == 2
+    out = (run / "samples.jsonl").read_bytes().splitlines(keepends=True)
+    assert out[1] == raw.splitlines(keepends=True)[1]  # a line not selected is not rewritten
+    again = read_samples(run)
+    assert again[0]["output"] == "The answer is B. \ud800" and again[0]["correct"] is True
+    assert again[0]["scored_with"] == plan.fingerprint and again[1]["scored_with"] == "old"

@@ -31,7 +31,7 @@ from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
 from evalkit.report_extras import truncation_hints
 from evalkit.request_controls import json_object, text_or_file
-from evalkit.rundir import write_failure_message
+from evalkit.runs import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.server import ServerError, resolve_endpoint
