@@ -128,6 +128,7 @@ class RunConfig:
     wait_for_lock: bool = False  # wait for another run holding the run directory instead of refusing
     max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     max_record_mb: float = DEFAULT_MAX_RECORD_MB
+    suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
     order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
     order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
@@ -224,7 +225,7 @@ def run_fingerprint(
         "model": model,
         "prompt_sha256": prompt.sha256,
         "data_sha256": sorted(d.sha256 for d in data),
-        "params": params.to_dict(),
+        "params": params.fingerprint_doc(),
     }
     # Optional parts are absent when unused, so the other fingerprints stay as they were.
     if prompt.context_variant is not None:
@@ -912,6 +913,8 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "started_at": started_at,
         "status": "running",
     }
+    if config.suite:
+        manifest["suite"] = config.suite
     if refine is not None:
         manifest.update(refine_samples=config.refine_samples, refine_prompt=refine.name,
                         refine_prompt_template=refine.text,
