@@ -96,10 +96,19 @@ def build_payload(model: str, prompt: str | list[dict[str, str]], params: Genera
     """The JSON body of one chat-completions request (SEED overrides params.seed).
 
     PROMPT is one user message, or a whole conversation (a list of {role, content}).
+    Optional controls are sent only when set. ``system_prompt`` becomes the first
+    message (replacing a conversation's own leading system message). ``chat_template_kwargs``
+    sits at the top level of the body, where SGLang and vLLM read it (the ``openai``
+    SDK's ``extra_body`` puts it there too); ``extra_body`` is merged in last.
     """
+    messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+    if params.system_prompt:
+        if messages and messages[0].get("role") == "system":
+            messages = messages[1:]
+        messages.insert(0, {"role": "system", "content": params.system_prompt})
     body: dict[str, Any] = {
         "model": model,
-        "messages": prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}],
+        "messages": messages,
         "max_tokens": params.max_new_tokens,
         "temperature": params.temperature if params.temperature is not None else 0.0,
         "top_p": params.top_p,
@@ -109,6 +118,16 @@ def build_payload(model: str, prompt: str | list[dict[str, str]], params: Genera
         body["seed"] = seed
     if n > 1:
         body["n"] = n
+    for name in ("top_k", "min_p", "presence_penalty", "frequency_penalty"):
+        value = getattr(params, name)
+        if value is not None:
+            body[name] = value
+    if params.stop:
+        body["stop"] = list(params.stop)
+    if params.chat_template_kwargs:
+        body["chat_template_kwargs"] = dict(params.chat_template_kwargs)
+    if params.extra_body:
+        body.update(params.extra_body)
     return body
 
 
@@ -163,6 +182,18 @@ def _usage(value: Any) -> dict[str, int]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
+def read_usage(raw: Any) -> dict[str, int]:
+    """A response's usage as flat token counts (``_usage``), plus
+    ``completion_tokens_details.reasoning_tokens`` (reported by reasoning servers) as ``reasoning_tokens``."""
+    usage = _usage(raw)
+    details = raw.get("completion_tokens_details") if isinstance(raw, dict) else None
+    if isinstance(details, dict):
+        value = details.get("reasoning_tokens")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            usage["reasoning_tokens"] = int(value)
+    return usage
+
+
 def parse_completion(data: Any, latency_s: float) -> list[Generation]:
     """One Generation per choice of a chat-completions response.
 
@@ -178,7 +209,7 @@ def parse_completion(data: Any, latency_s: float) -> list[Generation]:
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         raise MalformedResponse("no choices" if not choices else f"choices is a {_json_type(choices)}, not a list")
-    usage = _usage(data.get("usage"))
+    usage = read_usage(data.get("usage"))
     out = []
     for i, ch in enumerate(choices):
         if not isinstance(ch, dict):

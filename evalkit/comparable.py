@@ -53,6 +53,9 @@ class Configuration:
     samples: int | None
     refine_samples: int | None
     scoring_version: str | None
+    # The request controls that are set (system prompt, stop, top-k, chat_template_kwargs...), as
+    # compact JSON; None when none is. Runs that differ in them measure different things.
+    controls: str | None = None
 
     def settings(self) -> dict[str, Any]:
         """Every setting by name, in field order."""
@@ -144,7 +147,21 @@ def configuration_of(*, model: str, prompt: str | None, prompt_sha256: str | Non
         samples=_number(m.get("samples")) if multi else (1 if strategy == "single" else None),
         refine_samples=_number(m.get("refine_samples")) if strategy == "ensemble-refinement" else None,
         scoring_version=scoring_version(m, samples),
+        controls=request_controls(generation),
     )
+
+
+def request_controls(generation: Mapping[str, Any]) -> str | None:
+    """The request controls a manifest's ``generation`` record sets (beyond the four sampling
+    parameters every run has), as sorted compact JSON; None when none is set."""
+    import json
+
+    from evalkit.records import GenerationParams
+
+    defaults = GenerationParams().to_dict()
+    set_ = {k: v for k, v in generation.items()
+            if k in defaults and k not in ("max_new_tokens", "temperature", "top_p", "seed") and v != defaults[k]}
+    return json.dumps(set_, sort_keys=True, separators=(",", ":")) if set_ else None
 
 
 def run_status(manifest: Mapping[str, Any] | None, summary: Mapping[str, Any] | None) -> str:

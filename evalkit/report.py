@@ -80,10 +80,13 @@ class ReportRow:
     latency_p95: float | None
     output_tokens_mean: float | None
     scores: dict[str, "ScoreCell"] = field(default_factory=dict)
+    # k-sample and reasoning figures of a dataset row (evalkit.report_extras), flattened by to_dict.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["scores"] = {name: c.to_dict() for name, c in self.scores.items()}
+        d.update(d.pop("extra"))
         return d
 
 
@@ -278,8 +281,15 @@ def build_report(
     confidence: float = 0.95,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    ks: Sequence[int] = (),
 ) -> Report:
-    """Per-dataset rows for each run (and per-group rows for each ``by`` field)."""
+    """Per-dataset rows for each run (and per-group rows for each ``by`` field).
+
+    Dataset rows also carry reasoning figures and, for multi-sample runs, pass@k,
+    maj@k and avg@k (k = 1, K and each of KS up to K); see evalkit.report_extras.
+    """
+    from evalkit.report_extras import dataset_extras
+
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
     loaded = load_runs(runs)
@@ -291,6 +301,8 @@ def build_report(
             per_dataset.setdefault(dataset, []).append(s)
         for dataset, items in per_dataset.items():
             rows.append(_row(run, label, dataset, None, items, ci, confidence, n_resamples, seed))
+            rows[-1].extra.update(dataset_extras(items, ks=ks, confidence=confidence, n_resamples=n_resamples,
+                                                 seed=seed))
             for field_name in by:
                 groups: dict[str, list[dict[str, Any]]] = {}
                 for s in items:
@@ -410,6 +422,9 @@ def report_tables(report: Report) -> list[Table]:
         for row in extra:
             scores.add_row(*row)
         tables.append(scores)
+    from evalkit.report_extras import extra_tables
+
+    tables += extra_tables(report)
     speed = Table(title="Runs: setup and throughput", title_justify="left")
     for i, h in enumerate(["run", "model", "prompt", "extractor"] + throughput_header()[2:]):
         speed.add_column(h, justify="left" if i < 4 else "right")
@@ -462,6 +477,9 @@ def report_markdown(report: Report) -> str:
     if extra:
         parts += [f"## Scores ({report.ci_label}; bootstrap for non-binary scores)", "",
                   markdown_table(score_header(report), extra, 3), ""]
+    from evalkit.report_extras import extra_markdown
+
+    parts += extra_markdown(report)
     parts += ["## Runs: setup and throughput", ""]
     setups = {s[0]: s for s in run_setups(report)}
     header = ["run", "model", "prompt", "extractor"] + throughput_header()[2:]
@@ -477,7 +495,7 @@ def report_csv(report: Report) -> str:
     """One CSV row per report row; the run's throughput is repeated on each of its rows."""
     speed = {t.run: t for t in report.throughput}
     out = io.StringIO()
-    fields = [f for f in ReportRow.__dataclass_fields__ if f != "scores"]
+    fields = [f for f in ReportRow.__dataclass_fields__ if f not in ("scores", "extra")]
     names = list(OrderedDict.fromkeys(n for r in report.rows for n in r.scores if n != LEGACY_SCORE))
     score_fields = [f"{n}_{k}" for n in names for k in ("n", "mean", "ci_low", "ci_high")]
     run_fields = ["requests", "wall_s", "requests_per_s", "output_tokens_per_s"]

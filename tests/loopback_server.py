@@ -25,7 +25,7 @@ usable), ``surrogate`` (a lone \\ud800 in the text, answer usable), ``not-json``
 Run: python tests/loopback_server.py --port N [--fail-500 0.1] [--fail-429 0.1] [--fail-400 0.1]
      [--stall 0.05 --stall-s 30] [--drop 0.05] [--delay-s 0] [--seed 0]
      [--model ID] [--ignore-n | --reject-n] [--malformed SHAPE ... --malformed-every 20 --huge-mb 20]
-     [--require-key K]
+     [--require-key K] [--record BODIES.jsonl]
 """
 
 from __future__ import annotations
@@ -129,6 +129,9 @@ def make_app(args: argparse.Namespace) -> web.Application:
                 stats["401"] += 1
                 return web.json_response({"error": {"message": f"invalid api key {given!r}"}}, status=401)
         body = await request.json()
+        if args.record:
+            with open(args.record, "a", encoding="utf-8") as fh:  # each request body, one JSON line
+                fh.write(json.dumps(body) + "\n")
         prompt = body["messages"][-1]["content"]
         key = prompt_key(prompt)
         stats["prompts"][key] = stats["prompts"].get(key, 0) + 1
@@ -219,6 +222,7 @@ def main() -> None:
     p.add_argument("--huge-mb", type=float, default=20.0)
     p.add_argument("--require-key", default=None)
     p.add_argument("--chunked", action="store_true", help="send malformed bodies chunked, without Content-Length")
+    p.add_argument("--record", default=None, help="Append every request body to this JSONL file.")
     args = p.parse_args()
     web.run_app(make_app(args), host=args.host, port=args.port, print=None, access_log=None)
 

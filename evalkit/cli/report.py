@@ -55,23 +55,39 @@ def _fail_on_bad_input(exc: Exception) -> None:
 @click.option("--by", "by", multiple=True, metavar="FIELD",
               help="Also break each dataset down by this meta field (repeatable), e.g. meta_info.")
 @_ci_option
+@click.option("--k", "ks", multiple=True, type=click.IntRange(1), metavar="K",
+              help="Also report pass@K and maj@K of multi-sample runs (repeatable; 1 and the run's K always).")
 @_seed_option
 @_resamples_option
 def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tuple[str, ...], ci: str,
-                   seed: int, resamples: int) -> None:
+                   ks: tuple[int, ...], seed: int, resamples: int) -> None:
     """Accuracy (with CI), unparsed/truncated rates, errors and throughput of RUN...
 
-    A RUN is a run directory or a samples.jsonl file.
+    A RUN is a run directory or a samples.jsonl file. Multi-sample runs also get
+    pass@k, maj@k and avg@k; runs with thinking get reasoning and answer tokens;
+    runs of a suite (`evalkit run --suite`) get the suite's table.
     """
+    from evalkit.report import run_labels
+    from evalkit.report_extras import truncation_hints
+    from evalkit.suites import report_suite_tables, suite_rich_table, with_suite_tables
+
     try:
         loaded = load_runs(runs)
-        report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
+        report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
+        suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     if fmt == "rich" and output is None:
         console = _console()
         for table in report_tables(report):
             console.print(table)
+        for suite in suites:
+            console.print(suite_rich_table(suite))
+        for run, label in zip(loaded, run_labels(loaded)):
+            limit = ((run.manifest or {}).get("generation") or {}).get("max_new_tokens")
+            rows = [r for r in report.rows if r.run == label and r.group is None]
+            for hint in truncation_hints(rows, limit):
+                console.print(f"hint: {escape(label + ': ' + hint if len(loaded) > 1 else hint)}", highlight=False)
         return
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
@@ -80,7 +96,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 
         _emit(render_html(report, loaded), output, fmt, "report.html")
     else:
-        _emit(format_report(report, fmt), output, fmt, "report.html")
+        _emit(with_suite_tables(format_report(report, fmt), fmt, suites), output, fmt, "report.html")
 
 
 @click.command("leaderboard")

@@ -25,14 +25,19 @@ from evalkit.client import RequestError, redact
 from evalkit.datasets import DatasetError, Problem
 from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB
 from evalkit.lock import RunLocked
+from evalkit.order import UNKNOWN_RULES
 from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
+from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
+from evalkit.report_extras import truncation_hints
+from evalkit.request_controls import json_object, text_or_file
 from evalkit.runs import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
-from evalkit.sampling import STRATEGIES
+from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.server import ServerError, resolve_endpoint
 from evalkit.stats import wilson_interval
+from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
 
@@ -124,6 +129,19 @@ def skipped_message(problems: list[Problem], run_dir) -> str:
     return "\n".join(lines)
 
 
+def suite_inputs(ctx: click.Context, name: str, data_dir: str, eval_files: list[str], prompt: str | None
+                 ) -> tuple[Suite, list[str], str, dict]:
+    """The suite's files (plus any --eval-file), its prompt unless --prompt was given, and the generation
+    settings it sets that the command line did not."""
+    suite = load_suite(name)
+    files = [str(p) for p in suite.files(data_dir)] + eval_files
+    prompt = prompt or suite.prompt
+    check_prompt(suite, load_template(prompt))
+    given = {k: v for k, v in suite.generation.items()
+             if ctx.get_parameter_source(k) in (click.core.ParameterSource.DEFAULT, None)}
+    return suite, files, prompt, given
+
+
 def _resume_hint() -> str:
     """The command that resumes this run, as typed, minus any API key (never printed)."""
     argv, had_key = without_secrets(sys.argv[1:])
@@ -136,8 +154,14 @@ def _resume_hint() -> str:
 
 
 @click.command()
-@click.option("--eval-file", "eval_files", multiple=True, required=True, type=click.Path(dir_okay=False),
+@click.option("--eval-file", "eval_files", multiple=True, type=click.Path(dir_okay=False),
               help="Benchmark file, or a registered name such as medqa (repeatable; see `evalkit data list`).")
+@click.option("--suite", default=None,
+              help="Run a suite of registered benchmarks (e.g. medreason: eval_data/suites/NAME.json) with its "
+                   "prompt and generation settings; flags given explicitly override them.")
+@click.option("--data-dir", default="eval_data", show_default=True, type=click.Path(file_okay=False),
+              help="Where registered benchmarks (a suite's, or --eval-file NAME) are, as `evalkit data fetch` "
+                   "puts them.")
 @click.option("--endpoint", "endpoints", multiple=True,
               help="Server base URL, e.g. http://127.0.0.1:30000/v1 (repeatable: requests are balanced over all; "
                    "default: the recorded server).")
@@ -159,6 +183,16 @@ def _resume_hint() -> str:
               help="Sampling temperature [default: 0; 0.7 with several samples].")
 @click.option("--top-p", type=float, default=1.0, show_default=True)
 @click.option("--seed", type=int, default=None, help="Base seed; generation k of an item uses seed + k.")
+@click.option("--system-prompt", default=None, metavar="TEXT|@FILE", help="A system message before each prompt.")
+@click.option("--stop", "stop", multiple=True, help="Stop sequence (repeatable).")
+@click.option("--top-k", type=int, default=None, help="Top-k sampling (sent only when given).")
+@click.option("--min-p", type=float, default=None, help="Min-p sampling (sent only when given).")
+@click.option("--presence-penalty", type=float, default=None)
+@click.option("--frequency-penalty", type=float, default=None)
+@click.option("--chat-template-kwargs", default=None, metavar="JSON|@FILE",
+              help='Sent as the body\'s chat_template_kwargs (SGLang, vLLM), e.g. {"enable_thinking": false}.')
+@click.option("--extra-body", default=None, metavar="JSON|@FILE",
+              help="JSON object merged into every request body, for anything else the server takes.")
 @click.option("--samples", type=int, default=None,
               help="Generations per item, answer by majority vote [default: 1; 11 for ensemble-refinement].")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=STRATEGIES[0], show_default=True,
@@ -176,6 +210,11 @@ def _resume_hint() -> str:
               help="One request per generation instead of asking for n generations in one request.")
 @click.option("--concurrency", type=int, default=None,
               help=f"Requests in flight (default: {DEFAULT_CONCURRENCY}, or 4 for the embedded llama.cpp server).")
+@click.option("--order-from", default=None, metavar="RUN|auto",
+              help="Send the items longest-predicted first, by the output lengths of an earlier run (its directory), "
+                   "or of the latest finished run over the same items and prompt (auto). Changes only timing.")
+@click.option("--order-unknown", type=click.Choice(UNKNOWN_RULES), default=UNKNOWN_RULES[0], show_default=True,
+              help="Where --order-from puts items the earlier run has no length for: first, or at the median length.")
 @click.option("--rps", type=float, default=None, help="At most this many requests per second (hosted APIs).")
 @click.option("--limit", type=int, default=None, help="First N items of each file.")
 @click.option("--results-dir", default="results", show_default=True)
@@ -193,16 +232,41 @@ def _resume_hint() -> str:
 @click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
 @click.option("--progress-interval", type=click.FloatRange(0, min_open=True), default=DEFAULT_INTERVAL_S,
               show_default=True, help="Seconds between progress lines when stdout is not a terminal (logs).")
-def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, scorers, scorer_args, adapter,
-        max_new_tokens, temperature, top_p,
-        seed, samples, strategy, refine_samples, refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
+@click.pass_context
+def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key, prompt, extractor, scorers,
+        scorer_args, adapter, max_new_tokens, temperature, top_p, seed, system_prompt, stop, top_k, min_p,
+        presence_penalty, frequency_penalty, chat_template_kwargs, extra_body, samples, strategy, refine_samples,
+        refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
         results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, wait_for_lock, max_response_mb,
-        max_record_mb, quiet, progress_interval):
+        max_record_mb, quiet, progress_interval, order_from, order_unknown):
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
     requested again; failed ones are retried.
     """
+    eval_files = list(eval_files)
+    suite_doc = None
+    if suite:
+        try:
+            loaded_suite, eval_files, prompt, given = suite_inputs(ctx, suite, data_dir, eval_files, prompt)
+        except (SuiteError, TemplateError) as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            sys.exit(2)
+        if (samples or 1) > 1 or strategy == ENSEMBLE_REFINEMENT:
+            given.pop("temperature", None)  # several samples need the sampling temperature, not greedy
+        max_new_tokens, temperature, top_p = (given.get(k, v) for k, v in (
+            ("max_new_tokens", max_new_tokens), ("temperature", temperature), ("top_p", top_p)))
+        suite_doc = loaded_suite.to_manifest()
+    elif not eval_files:
+        raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
+    try:
+        controls = dict(system_prompt=text_or_file(system_prompt, "--system-prompt"), stop=tuple(stop), top_k=top_k,
+                        min_p=min_p, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
+                        chat_template_kwargs=json_object(chat_template_kwargs, "--chat-template-kwargs"),
+                        extra_body=json_object(extra_body, "--extra-body"))
+        GenerationParams(**controls)  # checks the controls before anything else happens
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     backend = None
     endpoints = list(endpoints)
     try:
@@ -218,17 +282,19 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, s
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
     config = RunConfig(
-        eval_files=[str(resolve_benchmark_file(f)) for f in eval_files], endpoint=endpoints[0],
+        eval_files=[str(resolve_benchmark_file(f, data_dir)) for f in eval_files], endpoint=endpoints[0],
         endpoints=endpoints[1:], model=model, api_key=api_key,
         backend=backend, prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
         scorer_options=scorer_options, adapter=adapter,
-        params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed),
+        params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                                **controls),
         concurrency=concurrency, rps=rps, limit=limit, results_dir=results_dir, task_folder=task_folder,
         run_name=run_name, timeout_s=timeout_s, max_attempts=max_attempts, skip_invalid=skip_invalid,
         samples=samples, strategy=strategy, refine_samples=refine_samples, refine_prompt=refine_prompt,
         n_per_request=not separate_requests, fewshot_k=fewshot_k, fewshot_seed=fewshot_seed,
         exemplars_file=exemplars_file, wait_for_lock=wait_for_lock, max_response_mb=max_response_mb,
-        max_record_mb=max_record_mb,
+        max_record_mb=max_record_mb, suite=suite_doc, order_from=order_from,
+        order_unknown=order_unknown,
     )
     try:
         config.resolved().validate()
@@ -250,6 +316,8 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, s
     lines = ProgressLines(live, sys.stdout, progress_interval) if not quiet and not sys.stdout.isatty() else None
 
     def on_start(total: int, already: int) -> None:
+        if live.order:
+            console.print(escape(live.order))
         if live.skipped:
             console.print(skipped_message(live.skipped, live.run_dir), highlight=False)
         if already:
@@ -305,6 +373,8 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, s
     extra = scores_table(result.summary)
     if extra is not None:
         out.print(extra)
+    for hint in truncation_hints(((name, d.n, d.truncated) for name, d in result.summary.items()), max_new_tokens):
+        console.print(f"[yellow]hint:[/] {escape(hint)}")
     console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "
                   f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / 'samples.jsonl'}")
     if len(result.endpoints) > 1:
