@@ -160,7 +160,13 @@ def list_states() -> list[ServerHandle]:
     d = state_dir()
     if not d.is_dir():
         return []
-    return [ServerHandle.from_dict(json.loads(p.read_text(encoding="utf-8"))) for p in sorted(d.glob("*.json"))]
+    handles = []
+    for p in sorted(d.glob("*.json")):
+        try:
+            handles.append(ServerHandle.from_dict(json.loads(p.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError) as exc:  # a torn or foreign file: say so, skip it
+            print(f"warning: skipping unreadable server record {p}: {exc}", file=sys.stderr)
+    return handles
 
 
 def remove_state(name: str) -> None:
