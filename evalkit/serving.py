@@ -89,7 +89,7 @@ def _pick_port(host: str, wanted: int | None, default: int) -> int:
 
 
 def _has_module(python: str, module: str) -> bool:
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
+    if os.path.abspath(python) == os.path.abspath(sys.executable):  # not realpath: venvs link one binary
         return importlib.util.find_spec(module) is not None
     return Path(python).exists()  # another environment: its own imports are checked when it starts
 

@@ -198,3 +198,14 @@ def test_a_state_record_written_before_processes_existed_still_loads(tmp_path):
         "command": ["x"], "log_path": "", "started_at": "", "extra": {}}))
     (h,) = srv.list_states()
     assert h.records()[0].start_time is None and not srv.server_running(h)  # never signalled: unprovable
+
+
+def test_sglang_replicas_use_the_routers_co_launch_with_every_listener_on_loopback():
+    req = serving.ServeRequest(backend="sglang", model_path="/ckpt/MedReason-8B", replicas=4, api_key="sk-x",
+                               engine_python="py")
+    cmd = serving.build_sglang_colaunch_command(req, "/ckpt/MedReason-8B", "MedReason-8B", 30000)
+    assert cmd[:3] == ["py", "-m", "sglang_router.launch_server"]
+    assert cmd[cmd.index("--dp-size") + 1] == "4" and cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--router-prometheus-host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--served-model-name") + 1] == "MedReason-8B"
+    assert cmd[cmd.index("--api-key") + 1] == "sk-x"  # SGLang has no environment variable for it
