@@ -89,14 +89,17 @@ async def call_with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPo
             await asyncio.sleep(policy.delay(n, err.retry_after))
 
 
-def build_payload(model: str, prompt: str, params: GenerationParams, *, n: int = 1,
+def build_payload(model: str, prompt: str | list[dict[str, str]], params: GenerationParams, *, n: int = 1,
                   seed: int | None = None) -> dict[str, Any]:
-    """The JSON body of one chat-completions request (SEED overrides params.seed)."""
+    """The JSON body of one chat-completions request (SEED overrides params.seed).
+
+    PROMPT is one user message, or a whole conversation (a list of {role, content}).
+    """
     body: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}],
         "max_tokens": params.max_new_tokens,
-        "temperature": params.temperature,
+        "temperature": params.temperature if params.temperature is not None else 0.0,
         "top_p": params.top_p,
     }
     seed = params.seed if seed is None else seed
@@ -208,7 +211,7 @@ class ChatClient:
         raise RequestError(f"HTTP {status}: {_error_message(data)}", endpoint=self.base_url, status=status,
                            retryable=transient, retry_after=retry_after)
 
-    async def complete(self, prompt: str, params: GenerationParams, *, n: int = 1,
+    async def complete(self, prompt: str | list[dict[str, str]], params: GenerationParams, *, n: int = 1,
                        seed: int | None = None) -> list[Generation]:
         """Generate N completions for PROMPT, retrying transient failures."""
         payload = json.dumps(build_payload(self.model, prompt, params, n=n, seed=seed)).encode()
@@ -365,7 +368,7 @@ class EndpointPool:
         self._answered(ep, probe)
         return gens
 
-    async def complete(self, prompt: str, params: GenerationParams, *, n: int = 1,
+    async def complete(self, prompt: str | list[dict[str, str]], params: GenerationParams, *, n: int = 1,
                        seed: int | None = None) -> list[Generation]:
         """Generate N completions for PROMPT on the pool, retrying transient failures (on any endpoint)."""
         payload = json.dumps(build_payload(self.model, prompt, params, n=n, seed=seed)).encode()

@@ -31,17 +31,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from evalkit.adapters import (PUBMEDQA_OPTIONS, Adapter, AdapterError, adapt, content_id,  # noqa: F401
+                              get_adapter, normalize_record, split_embedded_choices)
 from evalkit.records import Item
 from evalkit.registry import Benchmark, match_file
 
-PUBMEDQA_OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
-_DECISION_LETTER = {text: letter for letter, text in PUBMEDQA_OPTIONS.items()}
 PUBMEDQA_PQAL = "ori_pqal.json"
 
-_ID_KEYS = ("id", "idx", "pmid", "qid")
-_CONTEXT_KEYS = ("context", "contexts", "CONTEXTS")
-_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_CHOICES_MARK = "Answer Choices:"
 _WS = re.compile(r"[ \t\n\r]*")
 _decoder = json.JSONDecoder()
 _JSON_TYPE = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
@@ -103,207 +99,6 @@ class LoadedDataset:
             name: Counter(len(item.options) for item in items)
             for name, items in self.datasets().items()
         }
-
-
-# --------------------------------------------------------------------------- records
-
-
-def split_embedded_choices(question: str) -> tuple[str, dict[str, str]] | None:
-    """Split ``stem\\nAnswer Choices: (A) x (B) y`` into the stem and {letter: text}.
-
-    Letters are taken in sequence (A, then B, ...), so a later letter quoted
-    inside an option ("Both (A) & (C)") does not start a new option.
-    None when the question carries no such block.
-    """
-    mark = question.rfind(_CHOICES_MARK)
-    if mark < 0:
-        return None
-    block = question[mark + len(_CHOICES_MARK):]
-    starts: list[tuple[str, int, int]] = []
-    pos = 0
-    for code in range(ord("A"), ord("Z") + 1):
-        tag = f"({chr(code)}) "
-        found = block.find(tag, pos) if starts else block.find(tag)
-        if starts and found >= 0 and not block[found - 1].isspace():
-            # "Rh(D) immunoglobulin": a letter in brackets inside a word is text.
-            found = _next_spaced(block, tag, found + 1)
-        if found < 0:
-            break
-        starts.append((chr(code), found, found + len(tag)))
-        pos = found + len(tag)
-    if len(starts) < 2:
-        return None
-    options = {}
-    for i, (letter, _, text_start) in enumerate(starts):
-        text_end = starts[i + 1][1] if i + 1 < len(starts) else len(block)
-        options[letter] = block[text_start:text_end].strip()
-    return question[:mark].rstrip(), options
-
-
-def _next_spaced(block: str, tag: str, pos: int) -> int:
-    while True:
-        found = block.find(tag, pos)
-        if found < 0 or block[found - 1].isspace():
-            return found
-        pos = found + 1
-
-
-def content_id(question: str, options: dict[str, str]) -> str:
-    """A short stable id from the question and options (used when a record has none)."""
-    parts = [question]
-    parts.extend(f"{letter}\x1f{text}" for letter, text in options.items())
-    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:12]
-
-
-def normalize_record(
-    record: Any,
-    *,
-    dataset: str,
-    key: str | None = None,
-    allow: frozenset[str] = frozenset(),
-) -> tuple[Item | None, list[str]]:
-    """Normalize one raw record into an Item, or say everything wrong with it.
-
-    KEY is the record's key in a keyed layout (used as its id when the record
-    has none); with neither, the id is ``content_id`` of question and options.
-    Returns (item, []) or (None, messages).
-    """
-    item, errors, _ = _normalize(record, dataset, key, allow)
-    return item, errors
-
-
-def _normalize(
-    record: Any, dataset: str, key: str | None, allow: frozenset[str]
-) -> tuple[Item | None, list[str], bool]:
-    """``normalize_record``, also saying whether the id is a content hash."""
-    if not isinstance(record, dict):
-        return None, [f"record is a JSON {_JSON_TYPE.get(type(record), 'value')}, expected an object"], False
-    errors: list[str] = []
-    used = set()
-
-    question = record.get("question")
-    if question is None and "QUESTION" in record:
-        question = record["QUESTION"]
-        used.add("QUESTION")
-    else:
-        used.add("question")
-    if not isinstance(question, str) or not question.strip():
-        errors.append("missing question" if question is None
-                      else "question is not text" if not isinstance(question, str) else "question is empty")
-        question = ""
-
-    options: dict[str, str] = {}
-    raw_options = record.get("options")
-    used.add("options")
-    embedded = split_embedded_choices(question) if _CHOICES_MARK in question else None
-    if raw_options is None:
-        if embedded is not None:
-            question, options = embedded
-        elif "final_decision" in record:
-            options = dict(PUBMEDQA_OPTIONS)
-        else:
-            errors.append("missing options")
-    elif isinstance(raw_options, dict):
-        options = raw_options
-        if embedded is not None and list(embedded[1]) == list(options):
-            # The options again inside the question would repeat them in the prompt.
-            # The explicit options win (MedXpertQA's Text-2230 and Text-2270 differ).
-            question = embedded[0]
-    elif isinstance(raw_options, list):
-        if len(raw_options) > 26:
-            errors.append(f"{len(raw_options)} options, at most 26 can be lettered")
-        options = {chr(ord("A") + i): v for i, v in enumerate(raw_options[:26])}
-    else:
-        errors.append("options must be an object {letter: text} or a list")
-
-    if options:
-        if len(options) < 2:
-            errors.append(f"only {len(options)} option, at least 2 are needed")
-        for letter, text in options.items():
-            if letter not in _LETTERS:
-                errors.append(f"option key {letter!r} is not a capital letter A-Z")
-            elif not isinstance(text, str):
-                errors.append(f"option {letter} is not text")
-            elif not text.strip() and "empty_option" not in allow:
-                errors.append(f"option {letter} is empty")
-
-    gold, gold_error = _gold(record, options, used)
-    if gold_error:
-        errors.append(gold_error)
-
-    context = None
-    for ckey in _CONTEXT_KEYS:
-        if ckey in record:
-            used.add(ckey)
-            value = record[ckey]
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                context = "\n".join(value)
-            elif isinstance(value, str) or value is None:
-                context = value
-            else:
-                errors.append(f"{ckey} must be text or a list of texts")
-            break
-
-    item_id = ""
-    for ikey in _ID_KEYS:
-        value = record.get(ikey)
-        if value is not None and value != "":
-            if isinstance(value, (dict, list)):
-                errors.append(f"{ikey} must be a string or number")
-            item_id = str(value)
-            used.add(ikey)
-            break
-    if not item_id and key is not None:
-        item_id = key
-
-    if errors:
-        return None, errors, False
-    hashed = not item_id
-    if hashed:
-        item_id = content_id(question, options)
-    meta = {k: v for k, v in record.items() if k not in used}
-    return Item(item_id, dataset, question, options, gold, context or None, meta), [], hashed
-
-
-def _gold(record: dict, options: dict[str, Any], used: set[str]) -> tuple[str, str | None]:
-    """The gold letter and the field it came from, or an error message."""
-    letters = ", ".join(options) if options else "none"
-    if "answer_idx" in record:
-        used.add("answer_idx")
-        gold = record["answer_idx"]
-    elif "label" in record:
-        used.add("label")
-        gold = record["label"]
-        if isinstance(gold, list):
-            if len(gold) != 1:
-                return "", f"label must hold exactly one letter, got {len(gold)}"
-            gold = gold[0]
-    elif "final_decision" in record:
-        used.add("final_decision")
-        decision = record["final_decision"]
-        if decision not in _DECISION_LETTER or options != PUBMEDQA_OPTIONS:
-            return "", f"final_decision {decision!r} is not yes, no or maybe"
-        gold = _DECISION_LETTER[decision]
-    elif "answer" in record:
-        answer = record["answer"]
-        if isinstance(answer, str) and answer.strip() in options:
-            used.add("answer")
-            gold = answer.strip()
-        else:
-            # A free-text answer: the gold is the option with that exact text.
-            matches = [k for k, v in options.items() if isinstance(v, str) and isinstance(answer, str)
-                       and v.strip() == answer.strip()]
-            if len(matches) != 1:
-                return "", f"answer {answer!r} is not among the options ({letters})"
-            gold = matches[0]
-    else:
-        return "", "missing answer (answer_idx, label, final_decision or answer)"
-    if not isinstance(gold, str):
-        return "", f"answer key {gold!r} is not a letter"
-    gold = gold.strip()
-    if options and gold not in options:
-        return "", f"answer {gold!r} is not among the options ({letters})"
-    return gold, None
 
 
 # --------------------------------------------------------------------------- files
@@ -491,7 +286,8 @@ def _pubmedqa_split(
     return raws, {pqal_path: _sha256(data)}
 
 
-def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str | None = None) -> LoadedDataset:
+def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str | None = None,
+                 adapter: str | None = None) -> LoadedDataset:
     """Load, validate and normalize every record of the benchmark file PATH.
 
     Every problem in the file is collected before anything is returned; any
@@ -509,6 +305,9 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
     else a 12-hex-digit hash of question and options; a repeated hash gets
     ``-2``, ``-3``... in file order so identical questions stay distinct.
     A repeated own id is an error.
+
+    Records become items through an adapter (evalkit.adapters): ADAPTER (a name or
+    ``module:attr``), else the one the registry names for this file, else ``mcq``.
     """
     path = Path(path)
     is_json = path.suffix.lower() == ".json"
@@ -526,6 +325,7 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
     verified = None if bench is None else bench.sha256 == digest
     allow = bench.allow if bench is not None and verified else frozenset()
     default_name = bench.name if bench is not None else path.stem
+    to_item = get_adapter(adapter or (bench.adapter if bench is not None else None))
 
     extra: dict[Path, str] = {}
     if is_json:
@@ -538,12 +338,13 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
         shape, raws, extra = _json_records(path, text, dataset, default_name, problems)
         if not raws and not problems:
             raise DatasetError([Problem(path, 1, "file holds no records")])
-        items = _normalize_all(path, raws, allow, problems)
+        items = _normalize_all(path, raws, allow, problems, to_item)
     else:
         shape = "jsonl"
         problems = []
         seen = [False]
-        items = _normalize_all(path, _jsonl_records(path, dataset or default_name, problems, seen), allow, problems)
+        items = _normalize_all(path, _jsonl_records(path, dataset or default_name, problems, seen), allow, problems,
+                               to_item)
         if not seen[0]:
             raise DatasetError([Problem(path, 1, "file is empty")])
 
@@ -556,14 +357,14 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
 
 
 def _normalize_all(
-    path: Path, raws: Iterable[_Raw], allow: frozenset[str], problems: list[Problem]
+    path: Path, raws: Iterable[_Raw], allow: frozenset[str], problems: list[Problem], to_item: Adapter
 ) -> list[Item]:
     """Normalize RAWS, appending their problems; give ids; drop repeated ids."""
     items: list[Item] = []
     lines: list[int] = []
     is_hash: list[bool] = []
     for raw in raws:
-        item, errors, hashed = _normalize(raw.record, raw.dataset, raw.key, allow)
+        item, errors, hashed = adapt(to_item, raw.record, raw.dataset, raw.key, allow)
         if errors:
             problems.extend(Problem(path, raw.line, message) for message in errors)
             continue

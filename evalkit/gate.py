@@ -7,6 +7,11 @@ dataset fails when its drop exceeds ``max_drop`` points AND its adjusted p is
 at most ``alpha``: a large drop that could be noise does not fail, nor does a
 real but negligible one.
 
+Any named score can be gated (``score``, default ``correct``, the multiple-choice
+verdict). A binary score is compared as above; a score on a scale or continuous by a
+paired bootstrap of the per-item differences, whose two-sided bootstrap p-value
+takes McNemar's place; ``max_drop`` is then in hundredths of the score's unit.
+
 Exit codes (``GateResult.exit_code``): 0 pass, 1 regression, 2 the runs cannot
 be compared (different items, prompts or extractors, or nothing to pair).
 """
@@ -22,8 +27,12 @@ from typing import Any, Sequence
 
 from rich.table import Table
 
-from evalkit.report import Run, load_run, pct
-from evalkit.stats import DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff
+import numpy as np
+
+from evalkit.report import pct
+from evalkit.runs import LEGACY_SCORE, Run, load_run, sample_scores, score_kind
+from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
+                           paired_bootstrap_mean_diff)
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_MISMATCH = 0, 1, 2
 
@@ -90,6 +99,7 @@ class GateResult:
     datasets: list[DatasetVerdict]
     mismatches: list[str]
     warnings: list[str] = field(default_factory=list)
+    score: str = LEGACY_SCORE
 
     @property
     def blocked(self) -> bool:
@@ -155,11 +165,13 @@ def compare_runs(
     allow_mismatch: bool = False,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    score: str = LEGACY_SCORE,
 ) -> GateResult:
-    """Pair two runs item by item and decide, per dataset, whether the candidate regressed.
+    """Pair two runs item by item and decide, per dataset, whether the candidate regressed on SCORE.
 
-    ``max_drop`` is in accuracy points (1.0 = one percentage point). With
-    ``allow_mismatch`` the comparison goes ahead on the items both runs share.
+    ``max_drop`` is in accuracy points (1.0 = one percentage point; for a numeric score,
+    0.01 of its unit). With ``allow_mismatch`` the comparison goes ahead on the items both
+    runs share. Items either run could not score (a judge error) are left out, with a warning.
     """
     base, cand = load_run(baseline), load_run(candidate)
     base_items, cand_items = base.items(), cand.items()
@@ -190,7 +202,8 @@ def compare_runs(
         pairs, excluded, prompt_diffs = [], 0, []
         for item_id in shared:
             b, c = base_items[(dataset, item_id)], cand_items[(dataset, item_id)]
-            if b.get("error") or c.get("error"):
+            if b.get("error") or c.get("error") or sample_scores(b).get(score) is None \
+                    or sample_scores(c).get(score) is None:
                 excluded += 1
                 continue
             if b.get("prompt") is not None and c.get("prompt") is not None and b["prompt"] != c["prompt"]:
@@ -200,9 +213,13 @@ def compare_runs(
             mismatches.append(f"{dataset}: the prompt sent differs on {len(prompt_diffs)} of {len(pairs)} "
                               f"items, e.g. {_examples(prompt_diffs)}")
         if excluded:
-            warnings.append(f"{dataset}: {excluded} items left out because a request failed in either run")
+            warnings.append(f"{dataset}: {excluded} items left out because a request failed or {score!r} is "
+                            "missing in either run")
         if not pairs:
-            mismatches.append(f"{dataset}: no item answered without error in both runs")
+            mismatches.append(f"{dataset}: no item answered and scored ({score!r}) in both runs")
+            continue
+        if score != LEGACY_SCORE or score_kind(sample_scores(b)[score] for b, _ in pairs) != "binary":
+            verdicts.append(_numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed))
             continue
         bv = [bool(b.get("correct")) for b, _ in pairs]
         cv = [bool(c.get("correct")) for _, c in pairs]
@@ -227,8 +244,29 @@ def compare_runs(
         baseline=str(baseline if not isinstance(baseline, Run) else baseline.path),
         candidate=str(candidate if not isinstance(candidate, Run) else candidate.path),
         max_drop=max_drop, alpha=alpha, confidence=confidence, allow_mismatch=allow_mismatch,
-        datasets=verdicts, mismatches=mismatches, warnings=warnings,
+        datasets=verdicts, mismatches=mismatches, warnings=warnings, score=score,
     )
+
+
+def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,
+                     n_resamples: int, seed: int) -> DatasetVerdict:
+    """A named score compared by a paired bootstrap of per-item differences (a binary named score too,
+    as 0/1). ``baseline_correct`` / ``candidate_correct`` hold the score sums."""
+    bv = [float(sample_scores(b)[score]) for b, _ in pairs]
+    cv = [float(sample_scores(c)[score]) for _, c in pairs]
+    pd = paired_bootstrap_mean_diff(bv, cv, confidence, n_resamples=n_resamples, seed=seed)
+    d = np.asarray(cv) - np.asarray(bv)
+    # Two-sided bootstrap p-value: how often the resampled mean difference falls on the far side of 0.
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_resamples, len(d)))].mean(axis=1) if len(d) else np.zeros(1)
+    p = 1.0 if not d.any() else min(1.0, 2 * min(float((means <= 0).mean()), float((means >= 0).mean())))
+    lost = [Flip(dataset, str(b["id"]), b.get("answer_idx"), f"{x:g}", f"{y:g}", None)
+            for (b, _), x, y in zip(pairs, bv, cv) if y < x]
+    gained = [str(b["id"]) for (b, _), x, y in zip(pairs, bv, cv) if y > x]
+    return DatasetVerdict(dataset=dataset, n=pd.n, baseline_correct=round(sum(bv), 6),
+                          candidate_correct=round(sum(cv), 6), diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi,
+                          lost=pd.lost, gained=pd.gained, p_value=p, excluded_errors=excluded,
+                          lost_items=lost, gained_ids=gained)
 
 
 def _status(v: DatasetVerdict, max_drop: float, alpha: float) -> tuple[str, bool]:
@@ -251,7 +289,8 @@ def gate_table(result: GateResult) -> Table:
     """The verdict table for the terminal."""
     ci = f"{round(result.confidence * 100):g}% CI"
     table = Table(
-        title=f"Gate: candidate vs baseline (fail if drop > {result.max_drop:g} pts and Holm p <= {result.alpha:g})",
+        title=f"Gate on {result.score!r}: candidate vs baseline (fail if drop > {result.max_drop:g} pts and "
+              f"Holm p <= {result.alpha:g})",
         title_justify="left",
     )
     header = ["dataset", "n", "baseline %", "candidate %", "diff pts", ci, "1->0", "0->1",

@@ -1,6 +1,6 @@
-"""Typed records that flow between the stages.
+"""Typed records that flow between the stages (see docs/architecture.md).
 
-dataset -> Item -> (prompt) -> Request -> Generation -> Extraction -> SampleRecord
+dataset -> Item -> (prompt) -> Generation(s) -> SampleRecord -> Score(s)
 """
 
 from __future__ import annotations
@@ -13,18 +13,28 @@ from typing import Any, NamedTuple
 class Item:
     """One normalized benchmark question.
 
-    ``options`` is ordered (letter -> text); ``answer_idx`` is the gold letter.
-    ``context`` carries a passage such as PubMedQA's abstract; ``meta`` keeps
-    every other field of the source record (for breakdowns).
+    A multiple-choice item has ``options`` (ordered, letter -> text) and
+    ``answer_idx`` (the gold letter). A long-form item has no options; its
+    ``target`` holds what it is graded against (reference answers, a rubric).
+    ``context`` carries a passage such as PubMedQA's abstract; ``messages`` a
+    conversation to send as it is (multi-turn prompts such as HealthBench's);
+    ``meta`` keeps every other field of the source record (for breakdowns).
     """
 
     id: str
     dataset: str
     question: str
-    options: dict[str, str]
-    answer_idx: str
+    options: dict[str, str] = field(default_factory=dict)
+    answer_idx: str | None = None
     context: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    target: Any = None
+    messages: list[dict[str, str]] | None = None
+
+    @property
+    def is_choice(self) -> bool:
+        """True for a multiple-choice item (options and a gold letter)."""
+        return bool(self.options) and self.answer_idx is not None
 
 
 class Extraction(NamedTuple):
@@ -40,10 +50,14 @@ class Extraction(NamedTuple):
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling parameters sent with every request of a run."""
+    """Sampling parameters sent with every request of a run.
+
+    ``temperature`` None means "the run's default" (0, or 0.7 for several samples:
+    see ``RunConfig.resolved``); a request never carries None.
+    """
 
     max_new_tokens: int = 1024
-    temperature: float = 0.0
+    temperature: float | None = None
     top_p: float = 1.0
     seed: int | None = None
 
@@ -62,8 +76,49 @@ class Generation:
 
 
 @dataclass
+class Score:
+    """One named score of a sample, as a scorer produced it.
+
+    ``value`` is a bool (right/wrong), an int on a scale, or a float; None when
+    the scorer could not score (``error`` says why: a judge that never replied
+    validly). ``answer`` is what the scorer read (the extracted letter, the
+    judge's rating); ``meta`` holds details (the rule that matched, judge tokens).
+    """
+
+    value: bool | int | float | None
+    answer: str | None = None
+    explanation: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form: empty fields are left out to keep sample lines short."""
+        d: dict[str, Any] = {"value": self.value}
+        if self.answer is not None:
+            d["answer"] = self.answer
+        if self.explanation is not None:
+            d["explanation"] = self.explanation
+        if self.meta:
+            d["meta"] = self.meta
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Score":
+        return cls(value=data.get("value"), answer=data.get("answer"), explanation=data.get("explanation"),
+                   meta=dict(data.get("meta") or {}), error=data.get("error"))
+
+
+@dataclass
 class SampleRecord:
-    """One line of ``samples.jsonl``: the item, what was asked, what came back, the verdict.
+    """One line of ``samples.jsonl``: the item, what was asked, what came back, its scores.
+
+    ``scores`` maps each score name to its stored ``Score`` (``Score.to_dict``);
+    ``scored_with`` is the scoring fingerprint they were computed under. The
+    multiple-choice scorer also sets ``pred`` (letter or None), ``method`` (the
+    extraction rule) and ``correct``, the fields every earlier version wrote.
+    A long-form item has no options; its ``target`` is what a judge grades against.
 
     ``error`` is set (and ``output`` empty) when the request failed after its
     retries; such a sample is neither right nor wrong and is retried on resume.
@@ -79,15 +134,15 @@ class SampleRecord:
     dataset: str
     question: str
     options: dict[str, str]
-    answer_idx: str
+    answer_idx: str | None
     prompt: str
     output: str
     finish_reason: str | None
-    pred: str | None
-    method: str | None
-    correct: bool
-    usage: dict[str, int]
-    latency_s: float
+    pred: str | None = None
+    method: str | None = None
+    correct: bool | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    latency_s: float = 0.0
     truncated: bool = False
     error: str | None = None
     index: int = 0
@@ -95,13 +150,32 @@ class SampleRecord:
     strategy: str | None = None
     votes: dict[str, int] | None = None
     stages: list[dict[str, Any]] | None = None
+    target: Any = None
+    scores: dict[str, dict[str, Any]] | None = None
+    scored_with: str | None = None
+
+    # Fields a line leaves out when they are empty, so that earlier lines keep their shape.
+    OPTIONAL_FIELDS = ("strategy", "votes", "stages", "target", "scores", "scored_with")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a shallow dict, for writing one JSON line (asdict's deep copy costs
-        about 50 us a sample, a tenth of the runner's per-sample budget)."""
-        return dict(self.__dict__)
+        about 50 us a sample, a tenth of the runner's per-sample budget). Unset optional
+        fields are dropped."""
+        d = dict(self.__dict__)
+        for name in self.OPTIONAL_FIELDS:
+            if d.get(name) is None:
+                d.pop(name, None)
+        if d.get("correct") is None:  # not scored as multiple choice: no verdict fields at all
+            for name in ("pred", "method", "correct"):
+                d.pop(name, None)
+        return d
+
+    def item(self) -> Item:
+        """The item this sample answers, rebuilt from the fields the line carries."""
+        return Item(id=self.id, dataset=self.dataset, question=self.question, options=dict(self.options or {}),
+                    answer_idx=self.answer_idx, meta=dict(self.meta or {}), target=self.target)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRecord":
-        known = {f for f in cls.__dataclass_fields__}
+        known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})

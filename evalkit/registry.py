@@ -49,6 +49,7 @@ class Benchmark:
     datasets: dict[str, int] = field(default_factory=dict)
     local: bool = False
     note: str = ""
+    adapter: str = "mcq"  # the evalkit.adapters function that turns a record into an Item
 
     @property
     def file_name(self) -> str:
@@ -85,6 +86,7 @@ class Benchmark:
             datasets=dict(data.get("datasets", {})),
             local=bool(data.get("local", False)),
             note=data.get("note", ""),
+            adapter=data.get("adapter", "mcq"),
         )
 
 

@@ -23,128 +23,14 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from rich.table import Table
 
-from evalkit.score import counting_samples, sample_key
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_proportion_ci, wilson_interval
-from evalkit.store import MANIFEST, SAMPLES, read_json, read_samples
+from evalkit.runs import (ItemKey, Run, item_samples, load_run, load_runs, score_kind,  # noqa: F401 (re-exported)
+                          score_values)
+from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
+from evalkit.store import SAMPLES
 
 CIMethod = Literal["wilson", "bootstrap"]
 CI_METHODS = ("wilson", "bootstrap")
 FORMATS = ("rich", "markdown", "csv", "json", "html")
-ItemKey = tuple[str, str]
-
-
-# --- runs ------------------------------------------------------------------------------
-
-@dataclass
-class Run:
-    """One run's samples and manifest (None for a bare samples file without one)."""
-
-    path: Path
-    name: str
-    samples: list[dict[str, Any]]
-    manifest: dict[str, Any] | None = None
-    _items: "OrderedDict[ItemKey, dict[str, Any]] | None" = field(default=None, init=False, repr=False, compare=False)
-
-    @property
-    def model(self) -> str:
-        """The served model's name from the manifest, else the run's name."""
-        return _manifest_name(self.manifest, "model") or self.name
-
-    @property
-    def prompt(self) -> str | None:
-        """The prompt's name, with the sampling strategy when it is not one greedy sample per item
-        (a majority vote over K samples is a different setup from a single answer)."""
-        name = _manifest_name(self.manifest, "prompt")
-        m = self.manifest or {}
-        strategy = m.get("strategy")
-        if name is None or strategy in (None, "single"):
-            return name
-        if strategy == "ensemble-refinement":
-            return f"{name} +ER {m.get('samples')}/{m.get('refine_samples')}"
-        return f"{name} +SC{m.get('samples')}"
-
-    @property
-    def prompt_sha256(self) -> str | None:
-        m = self.manifest or {}
-        p = m.get("prompt")
-        if isinstance(p, Mapping) and p.get("sha256"):
-            return str(p["sha256"])
-        return m.get("prompt_sha256")
-
-    @property
-    def extractor(self) -> str:
-        """The extractor from the manifest; "evalkit" (the built-in one) when unstated."""
-        return _manifest_name(self.manifest, "extractor") or "evalkit"
-
-    @property
-    def wall_s(self) -> float | None:
-        w = (self.manifest or {}).get("wall_s")
-        return float(w) if isinstance(w, (int, float)) and w > 0 else None
-
-    @property
-    def finished_at(self) -> str | None:
-        return (self.manifest or {}).get("finished_at")
-
-    def items(self) -> "OrderedDict[ItemKey, dict[str, Any]]":
-        """One sample per (dataset, id), chosen as the module docstring says (computed once)."""
-        if self._items is None:
-            self._items = item_samples(self.samples)
-        return self._items
-
-
-def _manifest_name(manifest: Mapping[str, Any] | None, key: str) -> str | None:
-    """``manifest[key]`` as a name: a string, or the "name" of a nested record."""
-    if not manifest:
-        return None
-    value = manifest.get(key)
-    if isinstance(value, Mapping):
-        value = value.get("name")
-    if value is None:
-        value = manifest.get(f"{key}_name")
-    return str(value) if value not in (None, "") else None
-
-
-def load_run(run: "str | Path | Run") -> Run:
-    """Read a run directory or samples file (with the manifest beside it, if any)."""
-    if isinstance(run, Run):
-        return run
-    path = Path(run)
-    if path.is_dir():
-        samples_file, run_dir = path / SAMPLES, path
-        name = path.resolve().name
-    else:
-        samples_file, run_dir = path, path.parent
-        # A file called samples.jsonl belongs to its directory; any other file
-        # (a re-scored copy, say) is a run of its own, named after itself.
-        name = run_dir.resolve().name if path.name == SAMPLES else path.stem
-    if not samples_file.exists():
-        raise FileNotFoundError(f"{samples_file}: no samples file (a RUN is a run directory or a samples.jsonl)")
-    manifest = None
-    if samples_file.name == SAMPLES and (run_dir / MANIFEST).exists():
-        try:
-            manifest = read_json(run_dir / MANIFEST)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{run_dir / MANIFEST}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    samples = read_samples(samples_file)
-    for lineno, s in enumerate(samples, start=1):
-        if not isinstance(s, dict) or "dataset" not in s or "id" not in s:
-            raise ValueError(f"{samples_file}: sample {lineno} lacks 'dataset' or 'id'")
-    return Run(path=path, name=name, samples=samples, manifest=manifest)
-
-
-def load_runs(runs: Iterable["str | Path | Run"]) -> list[Run]:
-    return [load_run(r) for r in runs]
-
-
-def item_samples(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[ItemKey, dict[str, Any]]":
-    """The sample that carries each item's verdict, keyed (dataset, id), first-seen order:
-    its index-0 sample, chosen among repeated lines by ``score.counting_samples``."""
-    chosen: OrderedDict[ItemKey, dict[str, Any]] = OrderedDict()
-    for s in counting_samples(samples):
-        dataset, item_id, index = sample_key(s)
-        if index == 0:
-            chosen[(dataset, item_id)] = s
-    return chosen
 
 
 # --- per-dataset numbers ------------------------------------------------------------------
@@ -193,9 +79,43 @@ class ReportRow:
     latency_p50: float | None
     latency_p95: float | None
     output_tokens_mean: float | None
+    scores: dict[str, "ScoreCell"] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scores"] = {name: c.to_dict() for name, c in self.scores.items()}
+        return d
+
+
+@dataclass
+class ScoreCell:
+    """One named score over a row's items: a proportion with its CI (binary scores) or a mean with
+    a bootstrap CI (scales, continuous). ``errors`` counts items the scorer could not score."""
+
+    name: str
+    kind: str
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def score_cell(name: str, values: Sequence[Any], ci: CIMethod = "wilson", confidence: float = 0.95, *,
+               n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> ScoreCell:
+    """The statistics of one named score: Wilson (or bootstrap) for binary values, else a bootstrap mean."""
+    scored = [v for v in values if v is not None]
+    errors = len(values) - len(scored)
+    kind = score_kind(scored)
+    if kind == "binary":
+        k, n = sum(1 for v in scored if v), len(scored)
+        lo, hi = accuracy_ci(k, n, ci, confidence, n_resamples=n_resamples, seed=seed)
+        return ScoreCell(name, kind, n, k / n if n else None, lo if n else None, hi if n else None, errors)
+    m = bootstrap_mean_ci([float(v) for v in scored], confidence, n_resamples=n_resamples, seed=seed)
+    return ScoreCell(name, kind, m.n, m.mean, m.lo, m.hi, errors)
 
 
 @dataclass
@@ -283,6 +203,8 @@ def _row(run: Run, label: str, dataset: str, group: str | None, items: list[dict
     lo, hi = accuracy_ci(correct, n, ci, confidence, n_resamples=n_resamples, seed=seed)
     p50, p95 = _percentiles(_latencies(answered))
     tokens = [t for t in (_completion_tokens(s) for s in answered) if t is not None]
+    cells = {name: score_cell(name, values, ci, confidence, n_resamples=n_resamples, seed=seed)
+             for name, values in score_values(answered).items()}
     return ReportRow(
         run=label,
         model=run.model,
@@ -303,6 +225,7 @@ def _row(run: Run, label: str, dataset: str, group: str | None, items: list[dict
         latency_p50=p50,
         latency_p95=p95,
         output_tokens_mean=sum(tokens) / len(tokens) if tokens else None,
+        scores=cells,
     )
 
 

@@ -4,7 +4,10 @@ Reads an evalkit run (a run directory or its ``samples.jsonl``) or a
 MedReason/HuatuoGPT-o1 evaluation log (a JSON list of items with ``output``,
 ``options`` and ``answer_idx``, optionally ``source``; or a JSON object
 mapping each source to such a list), and returns sample dicts in evalkit's
-``samples.jsonl`` form with ``pred``, ``method`` and ``correct`` redone.
+``samples.jsonl`` form scored again: by default with the choice scorer
+(``pred``, ``method`` and ``correct`` redone), or with any scorers (named, or
+``module:attr``). Scoring goes through the same stage as ``evalkit run``
+(evalkit.scoring.stage); a model judge's scores are journaled as they arrive.
 """
 
 from __future__ import annotations
@@ -14,8 +17,13 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from evalkit.extract import get_extractor
-from evalkit.score import counting_samples, rescore_samples
+import asyncio
+
+from evalkit.records import SampleRecord
+from evalkit.runs import counting_samples
+from evalkit.scoring.base import get_scorer
+from evalkit.scoring.stage import ScoringPlan, score_samples
+from evalkit.score import rescore_samples
 from evalkit.store import read_samples, samples_path
 
 _MEDREASON_REQUIRED = ("output", "options", "answer_idx")
@@ -84,7 +92,7 @@ def read_medreason_log(path: str | Path) -> list[dict[str, Any]]:
     return samples
 
 
-def read_generations(path: str | Path) -> list[dict[str, Any]]:
+def read_generations(path: str | Path, *, require_choice: bool = True) -> list[dict[str, Any]]:
     """Saved generations from an evalkit run or a MedReason log, as sample dicts."""
     if is_medreason_log(path):
         return read_medreason_log(path)
@@ -94,24 +102,54 @@ def read_generations(path: str | Path) -> list[dict[str, Any]]:
     samples = read_samples(spath)
     for lineno, s in enumerate(samples, start=1):
         where = f"{spath}: sample {lineno}"
-        for key in ("dataset", "options", "answer_idx"):
+        for key in ("dataset", "id") if require_choice is False else ("dataset", "options", "answer_idx"):
             if key not in s:
                 raise ValueError(f"{where}: missing {key!r}")
-        s["options"] = _options(s["options"], where)
+        if "options" in s:
+            s["options"] = _options(s["options"], where)
     # A sample that failed and was retried on resume has two lines; only the one that counts is rescored.
     return counting_samples(samples)
 
 
-def rescore(path: str | Path, extractor_name: str = "evalkit") -> list[dict[str, Any]]:
-    """Re-extract and re-score the generations saved at PATH with the extractor EXTRACTOR_NAME."""
-    extractor = get_extractor(extractor_name)
-    samples = read_generations(path)
+def scoring_plan_for(scorers: list[str] | None = None, extractor_name: str = "evalkit",
+                     scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> ScoringPlan:
+    """The plan of SCORERS (default: the choice scorer with EXTRACTOR_NAME)."""
+    names = scorers or ["choice"]
+    built = []
+    for name in names:
+        options = dict((scorer_options or {}).get(name, {}))
+        if name == "choice":
+            options.setdefault("extractor", extractor_name)
+        built.append(get_scorer(name, **options))
+    return ScoringPlan(built)
+
+
+def rescore(path: str | Path, extractor_name: str = "evalkit", *, scorers: list[str] | None = None,
+            scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
+            journal: Path | None = None) -> list[dict[str, Any]]:
+    """Score the generations saved at PATH again, requesting nothing from the answering server.
+
+    SCORERS default to the choice scorer with EXTRACTOR_NAME. A model judge among them is
+    called as the run's scoring pass is (its scores journaled to JOURNAL when given).
+    """
+    plan = scoring_plan_for(scorers, extractor_name, scorer_options)
+    choice_only = all(s.name == "choice" for s in plan.scorers)
+    samples = read_generations(path, require_choice=choice_only)
     if not samples:
         raise ValueError(f"{path}: holds no samples to score")
-    return rescore_samples(samples, extractor)
+    if not plan.has_async:
+        return rescore_samples(samples, plan=plan)
+    records = []
+    for s in samples:
+        s = {**s, "scored_with": None}
+        records.append(SampleRecord.from_dict({"question": "", "options": {}, "answer_idx": None, "prompt": "",
+                                               "output": "", "finish_reason": None, **s}))
+    asyncio.run(score_samples([(r.item(), r) for r in records], plan, journal=journal))
+    return [r.to_dict() for r in records]
 
 
 def default_output(path: str | Path, extractor_name: str) -> Path:
+    # EXTRACTOR_NAME: the extractor, or a name for the scorers used (``evalkit score --scorer``).
     """Where ``evalkit score`` writes by default: beside the input, never over it."""
     path = Path(path)
     if path.is_dir():

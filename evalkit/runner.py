@@ -1,4 +1,11 @@
-"""The runner: send every item to the server, score each answer, save each sample at once.
+"""The runner: send every item to the server, then score each answer, saving each sample at once.
+
+Two stages, each resumable. Generation: every item goes through its strategy's
+stages (evalkit.sampling) and the finished sample is handed to the scoring stage
+(evalkit.scoring.stage), which applies the synchronous scorers at once and saves
+it. Scoring pass: after generation, samples whose scores are missing or were
+computed under another scoring fingerprint (a changed scorer, a model judge) are
+scored from what is saved, requesting nothing from the answering server.
 
 Dispatch is continuous: ``concurrency`` workers each take the next request as soon
 as their last one returns, so the server always has that many requests in flight
@@ -19,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -33,10 +41,11 @@ from evalkit.datasets import LoadedDataset, load_dataset
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
-from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, STRATEGIES, RefineTemplate,
-                              load_refine_template, stage_summary)
-from evalkit.score import (DatasetSummary, SampleKey, error_sample, sample_key, score_sample, summarize,
-                           vote_sample)
+from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
+                              load_refine_template, strategy_stages)
+from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
+from evalkit.scoring.base import Scorer, check_requirements, get_scorer
+from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
 from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, write_json
 
 # After this many requests in a row failed for good on retryable errors, the
@@ -53,9 +62,17 @@ class EndpointDown(RuntimeError):
     """The server stopped answering mid-run; what was collected is saved."""
 
 
+# Requests in flight by default: 64 per data-parallel replica of an SGLang dp=8
+# server, enough to keep its batches full; the embedded llama.cpp server has few slots.
+DEFAULT_CONCURRENCY = 512
+BACKEND_CONCURRENCY = {"llamacpp": 4}
+MULTI_SAMPLE_TEMPERATURE = 0.7
+ER_SAMPLES = 11
+
+
 @dataclass
 class RunConfig:
-    """Everything that defines one evaluation run.
+    """Everything that defines one evaluation run; every default lives here.
 
     ``endpoint`` and ``endpoints`` together list the servers to use (duplicates
     dropped); all must serve the same model. ``samples`` > 1 selects a
@@ -63,6 +80,13 @@ class RunConfig:
     ``refine_prompt`` apply to ensemble refinement. ``n_per_request`` asks for
     several generations in one request (``n``) and falls back to one request per
     generation where the server ignores or refuses ``n``.
+
+    Fields left None are filled by ``resolved()``: the prompt (``strict``,
+    ``er_sample`` for ensemble refinement), the samples (1, 11 for ensemble
+    refinement), the temperature (0, 0.7 with several samples), the concurrency
+    (512, 4 on the embedded llama.cpp server) and the scorers (``choice`` with
+    ``extractor`` for multiple-choice items). ``scorers`` holds names or
+    ``module:attr`` references; ``scorer_options`` per-scorer keyword options.
     """
 
     eval_files: list[str]
@@ -70,10 +94,10 @@ class RunConfig:
     model: str | None = None
     api_key: str | None = None
     backend: str | None = None
-    prompt: str = "strict"
+    prompt: str | None = None
     extractor: str = "evalkit"
     params: GenerationParams = field(default_factory=GenerationParams)
-    concurrency: int = 64
+    concurrency: int | None = None
     limit: int | None = None
     results_dir: str = "results"
     task_folder: str | None = None
@@ -84,7 +108,7 @@ class RunConfig:
     endpoints: list[str] = field(default_factory=list)
     rps: float | None = None
     retry_base_delay_s: float = 0.5
-    samples: int = 1
+    samples: int | None = None
     strategy: str = SELF_CONSISTENCY
     refine_samples: int = 33
     refine_prompt: str = "er_refine"
@@ -92,6 +116,10 @@ class RunConfig:
     fewshot_k: int = 3
     fewshot_seed: int = 0
     exemplars_file: str | None = None
+    adapter: str | None = None
+    scorers: list[str] | None = None
+    scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scoring_concurrency: int = 16
 
     def all_endpoints(self) -> list[str]:
         """Every endpoint of the run, first given first, without duplicates."""
@@ -100,23 +128,38 @@ class RunConfig:
 
     @property
     def multi_sample(self) -> bool:
-        return self.samples > 1 or self.strategy == ENSEMBLE_REFINEMENT
+        return (self.samples or 1) > 1 or self.strategy == ENSEMBLE_REFINEMENT
+
+    def resolved(self) -> "RunConfig":
+        """A copy with every default that depends on other settings filled in."""
+        er = self.strategy == ENSEMBLE_REFINEMENT
+        samples = self.samples or (ER_SAMPLES if er else 1)
+        params = self.params
+        if params.temperature is None:
+            params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
+        concurrency = self.concurrency or BACKEND_CONCURRENCY.get(self.backend or "", DEFAULT_CONCURRENCY)
+        return replace(self, samples=samples, params=params, concurrency=concurrency,
+                       prompt=self.prompt or ("er_sample" if er else "strict"))
 
     def validate(self) -> None:
-        """Raise ValueError on settings that cannot make a sensible run."""
+        """Raise ValueError on settings that cannot make a sensible run (call on ``resolved()``)."""
         if not self.all_endpoints():
             raise ValueError("no endpoint given")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        if self.samples < 1 or self.refine_samples < 1:
+        if (self.samples or 1) < 1 or self.refine_samples < 1:
             raise ValueError("samples and refine_samples must be at least 1")
-        if self.multi_sample and self.params.temperature <= 0:
+        if self.multi_sample and (self.params.temperature or 0) <= 0:
             raise ValueError(f"{self.strategy} with {self.samples} samples needs a temperature > 0 "
                              "(greedy samples would all be the same)")
-        if self.concurrency < 1:
+        if self.concurrency is not None and self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if self.rps is not None and self.rps <= 0:
             raise ValueError("rps must be positive")
+
+    def strategy_name(self) -> str:
+        """The strategy as recorded: ``single`` for one sample per item."""
+        return self.strategy if self.multi_sample else SINGLE
 
 
 @dataclass
@@ -156,16 +199,17 @@ def slug(text: str) -> str:
 
 
 def run_fingerprint(
-    *, model: str, prompt: PromptTemplate, data: list[LoadedDataset], params: GenerationParams, extractor: str,
+    *, model: str, prompt: PromptTemplate, data: list[LoadedDataset], params: GenerationParams,
     strategy: dict[str, Any] | None = None, exemplars: list[Item] | None = None,
 ) -> str:
-    """A hash of everything that changes what a sample would be; equal fingerprints may share a run."""
+    """The generation fingerprint: a hash of everything that changes what the server is asked and
+    answers. Equal fingerprints share a run directory; how samples are scored is not part of it
+    (see evalkit.scoring.stage), so a new scorer rescores saved generations."""
     doc: dict[str, Any] = {
         "model": model,
         "prompt_sha256": prompt.sha256,
         "data_sha256": sorted(d.sha256 for d in data),
         "params": params.to_dict(),
-        "extractor": extractor,
     }
     # Optional parts are absent when unused, so the other fingerprints stay as they were.
     if prompt.context_variant is not None:
@@ -175,6 +219,26 @@ def run_fingerprint(
     if strategy:
         doc["strategy"] = strategy
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def scoring_plan(config: RunConfig, loaded: list[LoadedDataset]) -> ScoringPlan:
+    """The run's scorers: those named in the config, else ``choice`` (with the config's extractor)
+    when the items are multiple choice, else none. Each is checked against the first item of
+    every file, so a scorer that cannot work on these items fails before any request."""
+    names = config.scorers
+    if names is None:
+        first = next((ds.items[0] for ds in loaded if ds.items), None)
+        names = ["choice"] if first is None or first.is_choice else []
+    scorers: list[Scorer] = []
+    for name in names:
+        options = dict(config.scorer_options.get(name, {}))
+        if name == "choice":
+            options.setdefault("extractor", config.extractor)
+        scorers.append(get_scorer(name, **options))
+    for ds in loaded:
+        if ds.items:
+            check_requirements(scorers, ds.items[0], str(ds.path))
+    return ScoringPlan(scorers)
 
 
 def _now() -> str:
@@ -229,6 +293,11 @@ class _SampleIndex:
         both = self._OK | self._SELECTED
         return sum(1 for v in self.best.values() if v & both == both)
 
+    def counting(self, lineno: int, sample: dict[str, Any]) -> bool:
+        """True when line LINENO holds the sample that counts for its key (selected or not)."""
+        v = self.best.get(sample_key(sample))
+        return v is not None and v >> 2 == lineno
+
     def selected_samples(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream the samples that count, for the selected keys."""
         for lineno, s in iter_numbered(path):
@@ -241,8 +310,8 @@ def load_inputs(
     config: RunConfig,
 ) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
     """Load and validate every file and template (and few-shot exemplars) before any request is sent."""
-    loaded = [load_dataset(f, skip_invalid=config.skip_invalid) for f in config.eval_files]
-    template = load_template(config.prompt)
+    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, adapter=config.adapter) for f in config.eval_files]
+    template = load_template(config.prompt or "strict")
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
 
@@ -314,16 +383,17 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
     (for progress display). Ctrl-C stops cleanly: samples finished so far are
     saved, summary and manifest are written, and KeyboardInterrupt propagates.
     """
+    config = config.resolved()
     config.validate()
     return asyncio.run(_run_eval(config, on_sample=on_sample, on_start=on_start,
                                  progress=progress if progress is not None else RunProgress()))
 
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress) -> RunResult:
-    from evalkit.extract import get_extractor
-
     loaded, template, refine, exemplars = load_inputs(config)
-    extractor = get_extractor(config.extractor)
+    plan = scoring_plan(config, loaded)
+    stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
+                             refine_samples=config.refine_samples)
     retry = RetryPolicy(max_attempts=config.max_attempts, base_delay_s=config.retry_base_delay_s)
     t_start = time.perf_counter()
     started_at = _now()
@@ -332,12 +402,12 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         progress.retries += 1
 
     async with EndpointPool(config.all_endpoints(), config.model or "", api_key=config.api_key,
-                            timeout_s=config.timeout_s, retry=retry, max_connections=config.concurrency,
+                            timeout_s=config.timeout_s, retry=retry, max_connections=config.concurrency or 1,
                             rps=config.rps, on_retry=count_retry) as pool:
         pool.set_model(await _resolve_model(pool, config.model, config.api_key))
         strategy = _strategy_doc(config, refine)
         fp = run_fingerprint(model=pool.model, prompt=template, data=loaded, params=config.params,
-                             extractor=config.extractor, strategy=strategy, exemplars=exemplars)
+                             strategy=strategy, exemplars=exemplars)
         run_dir = Path(config.results_dir) / (config.task_folder or slug(pool.model)) / (
             config.run_name or _run_name(template, config, fp))
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -355,27 +425,29 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 index.select(key)
                 resumed += index.done(key)
             progress.total, progress.resumed = total, resumed
-            manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars)
+            manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars, plan)
             write_json(run_dir / MANIFEST, manifest)
             if on_start:
                 on_start(total, resumed)
 
             journal = None
             partial: dict[Key, list[dict[int, dict[str, Any]]]] = {}
-            if config.multi_sample:
+            if len(stages) > 1 or stages[0].size > 1:
                 journal_file = run_dir / GENERATIONS
                 journal = SampleWriter(journal_file)
                 for _, g in iter_numbered(journal_file):
                     key = sample_key(g)
                     if not index.done(key):
-                        stages = partial.setdefault(key, [{}, {}])
-                        stages[g["stage"]][g["k"]] = {k: v for k, v in g.items()
-                                                      if k not in ("dataset", "id", "index", "stage")}
+                        outs = partial.setdefault(key, [{} for _ in stages])
+                        if g["stage"] < len(outs):
+                            outs[g["stage"]][g["k"]] = {k: v for k, v in g.items()
+                                                        if k not in ("dataset", "id", "index", "stage", "pred",
+                                                                     "method")}
 
+            sink = _ScoringSink(plan, writer, index, progress, on_sample)
             dispatcher = _Dispatcher(
-                config=config, pool=pool, template=template, refine=refine, extractor=extractor, exemplars=exemplars,
-                writer=writer, journal=journal, index=index, partial=partial, progress=progress,
-                on_sample=on_sample,
+                config=config, pool=pool, template=template, stages=stages, exemplars=exemplars,
+                journal=journal, partial=partial, sink=sink, progress=progress,
                 items=(it for it in selected_items(loaded, config.limit) if not index.done((it.dataset, it.id, 0))),
             )
             status = "incomplete"
@@ -387,6 +459,13 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             finally:
                 if journal is not None:
                     journal.close()
+                writer.close()
+                rescored = 0
+                if not dispatcher.down and status != "interrupted":
+                    # The scoring pass: samples saved without this plan's scores (a model judge's, or
+                    # those of a scorer that changed since they were saved) are scored now.
+                    rescored = await rescore_run(run_dir, plan, counting=index.counting,
+                                                 concurrency=config.scoring_concurrency)
                 wall_s = time.perf_counter() - t_start
                 summary = summarize(index.selected_samples(samples_file))
                 n_ok = index.count_done_selected()
@@ -404,7 +483,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 })
                 manifest.update(status=status, finished_at=_now(), wall_s=round(wall_s, 3), retries=pool.retries,
                                 requests=pool.requests, requested=total - resumed, resumed=resumed,
-                                errors=dispatcher.errors,
+                                errors=sink.errors, rescored=rescored,
                                 endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
                 write_json(run_dir / MANIFEST, manifest)
 
@@ -414,16 +493,114 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             f"are saved in {samples_file}. Restart the server and run the same command again to resume."
         )
     return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=total - resumed,
-                     errors=dispatcher.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
+                     errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
                      endpoints=[ep.to_dict() for ep in pool.endpoints])
+
+
+async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
+                      concurrency: int = 16) -> int:
+    """Score the samples of RUN_DIR that COUNTING selects and that lack PLAN's scores; returns how many.
+
+    Model-judge scores are journaled to scores.jsonl as they arrive (a killed pass asks no judge
+    twice when run again); then samples.jsonl is rewritten atomically, line for line, so line
+    numbers (the runner's index) stay valid. Memory holds only the samples being judged.
+    """
+    samples_file = run_dir / SAMPLES
+    stale: dict[int, SampleRecord] = {}
+    for lineno, s in iter_numbered(samples_file):
+        if counting(lineno, s) and not plan.is_current(s):
+            if not plan.has_async:
+                stale[lineno] = None  # type: ignore[assignment]  # scored while streaming below
+            else:
+                stale[lineno] = SampleRecord.from_dict(s)
+    if not stale:
+        return 0
+    if plan.has_async:
+        pairs = [(r.item(), r) for r in stale.values()]
+        await score_samples(pairs, plan, journal=run_dir / SCORES_JOURNAL, concurrency=concurrency)
+    tmp = samples_file.with_name(samples_file.name + ".tmp")
+    with open(samples_file, "rb") as src, open(tmp, "w", encoding="utf-8") as dst:
+        for lineno, raw in enumerate(src, start=1):
+            if lineno not in stale:
+                dst.write(raw.decode("utf-8", "surrogateescape"))
+                continue
+            record = stale[lineno]
+            if record is None:
+                record = SampleRecord.from_dict(json.loads(raw))
+                apply_scores(record, record.item(), plan.scorers, plan.fingerprint)
+            dst.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+    os.replace(tmp, samples_file)
+    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
+    return len(stale)
 
 
 def _run_name(template: PromptTemplate, config: RunConfig, fp: str) -> str:
     if config.strategy == ENSEMBLE_REFINEMENT:
         return f"{template.name}-er{config.samples}x{config.refine_samples}-{fp[:10]}"
-    if config.samples > 1:
+    if (config.samples or 1) > 1:
         return f"{template.name}-sc{config.samples}-{fp[:10]}"
     return f"{template.name}-{fp[:10]}"
+
+
+class _ScoringSink:
+    """Where finished samples go: the synchronous scorers, then samples.jsonl, the index and progress.
+
+    A sample that needs a model judge is saved unscored (``scored_with`` None) and scored in
+    the scoring pass after generation (``rescore_run``).
+    """
+
+    def __init__(self, plan: ScoringPlan, writer: SampleWriter, index: "_SampleIndex", progress: RunProgress,
+                 on_sample: Callable[[SampleRecord], None] | None):
+        self.scorers = plan.sync_scorers
+        self.fingerprint = None if plan.has_async else plan.fingerprint
+        self.writer = writer
+        self.index = index
+        self.progress = progress
+        self.on_sample = on_sample
+        self.errors = 0
+
+    def __call__(self, item: Item, record: SampleRecord) -> None:
+        apply_scores(record, item, self.scorers, self.fingerprint)
+        self.writer.write(record.to_dict())
+        self.index.add((record.dataset, record.id, record.index), not record.error, selected=True)
+        self.progress.done += 1
+        self.progress.errors += bool(record.error)
+        self.progress.completion_tokens += record.usage.get("completion_tokens", 0)
+        if record.error:
+            self.errors += 1
+        if self.on_sample:
+            self.on_sample(record)
+
+
+def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[int, dict[str, Any]]],
+              prompts: list[Any], *, strategy: str, latency_s: float) -> SampleRecord:
+    """The SampleRecord of a finished item: one generation as it is, or every stage's generations
+    (with usage summed over all of them) for a multi-sample strategy."""
+    base = dict(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
+                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target)
+    if len(stages) == 1 and stages[0].size == 1:
+        g = outputs[0][0]
+        return SampleRecord(**base, output=g["output"], finish_reason=g["finish_reason"], usage=g["usage"],
+                            latency_s=g["latency_s"], truncated=g["finish_reason"] == "length")
+    usage: dict[str, int] = {}
+    recorded = []
+    for stage, stage_prompt, outs in zip(stages, prompts, outputs):
+        gens = [outs[k] for k in sorted(outs)]
+        for g in gens:
+            for name, v in g["usage"].items():
+                usage[name] = usage.get(name, 0) + v
+        recorded.append({"name": stage.name, "prompt": stage_prompt, "outputs": gens})
+    shown = recorded[-1]["outputs"][0] if recorded[-1]["outputs"] else {}
+    return SampleRecord(**base, output=shown.get("output", ""), finish_reason=shown.get("finish_reason"),
+                        usage=usage, latency_s=latency_s, truncated=shown.get("finish_reason") == "length",
+                        strategy=strategy, stages=recorded)
+
+
+def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0) -> SampleRecord:
+    """The sample of an item whose request failed for good: an error, neither right nor wrong."""
+    return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
+                        answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
+                        output="", finish_reason=None, latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)
@@ -431,11 +608,11 @@ class _Task:
     """One item in progress: its prompts, the generations so far per stage, requests pending."""
 
     item: Item
-    prompt: str
+    prompt: Any
     outputs: list[dict[int, dict[str, Any]]]  # per stage: generation number -> generation
     t0: float
     stage: int = 0
-    refine_prompt: str | None = None
+    prompts: list[Any] = field(default_factory=list)  # the prompt of each stage reached
     pending: int = 0
     error: str | None = None
 
@@ -454,45 +631,40 @@ class _Request:
 class _Dispatcher:
     """Keeps ``concurrency`` requests in flight until every item is done or the endpoints are down.
 
-    Requests that belong to items already started (further samples, the
-    refinement stage) go before new items, so few items are open at a time.
+    Each item goes through the strategy's stages in order; requests that belong to items
+    already started (further samples, a later stage) go before new items, so few items are
+    open at a time. Finished items go to the sink (the scoring stage); the dispatcher
+    itself never looks at what a generation says.
     """
 
-    def __init__(self, *, config: RunConfig, pool: EndpointPool, template: PromptTemplate,
-                 refine: RefineTemplate | None, extractor, writer: SampleWriter, journal: SampleWriter | None,
-                 index: _SampleIndex, partial: dict, progress: RunProgress, on_sample, items: Iterator[Item],
-                 exemplars: list[Item] | None = None):
+    def __init__(self, *, config: RunConfig, pool: EndpointPool, template: PromptTemplate, stages: list[Stage],
+                 journal: SampleWriter | None, partial: dict, sink: Callable[[Item, SampleRecord], None],
+                 progress: RunProgress, items: Iterator[Item], exemplars: list[Item] | None = None):
         self.config = config
+        self.progress = progress
         self.pool = pool
         self.template = template
         self.exemplars = exemplars
-        self.refine = refine
-        self.extractor = extractor
-        self.writer = writer
+        self.stages = stages
         self.journal = journal
-        self.index = index
         self.partial = partial
-        self.progress = progress
-        self.on_sample = on_sample
+        self.sink = sink
         self.items = items
         self.ready: deque[_Request] = deque()
         self.exhausted = False
         self.active = 0
-        self.errors = 0
         self.consecutive_failures = 0
         self.down: list[RequestError] = []
         self.use_n = config.n_per_request
         self.n_confirmed = False
         self._wake = asyncio.Event()
-        k = config.samples
-        self.stage_sizes = (k, config.refine_samples) if refine is not None else (k,)
 
     async def run(self) -> None:
         workers: list[asyncio.Task] = []
         try:
             # Start workers in waves: opening hundreds of connections at once would hold
             # back the first requests (about 0.25 s for 512 here) while the server idles.
-            for i in range(self.config.concurrency):
+            for i in range(self.config.concurrency or 1):
                 if i and i % START_WAVE == 0:
                     await asyncio.sleep(0.002)
                     if self.exhausted or self.down:
@@ -535,7 +707,8 @@ class _Dispatcher:
             self._start(item)
 
     def _start(self, item: Item) -> None:
-        task = _Task(item, render_prompt(self.template, item, exemplars=self.exemplars), [{}, {}], time.perf_counter())
+        prompt = item.messages if item.messages else render_prompt(self.template, item, exemplars=self.exemplars)
+        task = _Task(item, prompt, [{} for _ in self.stages], time.perf_counter(), prompts=[prompt])
         self.active += 1
         saved = self.partial.pop(task.key, None)
         if saved is not None:
@@ -545,16 +718,14 @@ class _Dispatcher:
     def _advance(self, task: _Task) -> None:
         """Queue the missing generations of the task's stage, or move on to the next stage or the end."""
         while True:
-            size = self.stage_sizes[task.stage]
-            missing = [k for k in range(size) if k not in task.outputs[task.stage]]
+            missing = [k for k in range(self.stages[task.stage].size) if k not in task.outputs[task.stage]]
             if missing:
                 self._queue(task, missing)
                 return
-            if task.stage + 1 < len(self.stage_sizes):
-                assert self.refine is not None
-                firsts = [g["output"] for _, g in sorted(task.outputs[0].items())]
-                task.refine_prompt = self.refine.render(task.item, firsts)
+            if task.stage + 1 < len(self.stages):
+                earlier = [[g["output"] for _, g in sorted(outs.items())] for outs in task.outputs[:task.stage + 1]]
                 task.stage += 1
+                task.prompts.append(self.stages[task.stage].prompt(task.item, task.prompt, earlier))
                 continue
             self._finish(task)
             return
@@ -574,12 +745,11 @@ class _Dispatcher:
         if seed is None or not self.config.multi_sample:
             return None  # the request carries params.seed as it is
         # Distinct seeds, or K separate requests would return K copies of one sample.
-        return seed + req.ks[0] + (self.config.samples if req.stage else 0)
+        return seed + req.ks[0] + sum(stage.size for stage in self.stages[:req.stage])
 
     async def _send(self, req: _Request) -> None:
         task = req.task
-        prompt = task.prompt if req.stage == 0 else task.refine_prompt
-        assert prompt is not None
+        prompt = task.prompts[req.stage]
         n = len(req.ks)
         self.progress.requests += 1
         try:
@@ -607,18 +777,13 @@ class _Dispatcher:
                 self.n_confirmed = True
             elif not self.n_confirmed:
                 self.use_n = False  # the server ignores n: one request per generation from now on
-        if not self.config.multi_sample:
-            self._write(score_sample(task.item, task.prompt, gens[0], index=0, extractor=self.extractor))
-            self._close()
-            return
         for k, gen in zip(req.ks, gens):
-            pred, method = self.extractor(gen.text, task.item.options)
-            out = {"k": k, "output": gen.text, "pred": pred, "method": method, "finish_reason": gen.finish_reason,
-                   "usage": dict(gen.usage), "latency_s": round(gen.latency_s, 4)}
+            out = {"k": k, "output": gen.text, "finish_reason": gen.finish_reason, "usage": dict(gen.usage),
+                   "latency_s": round(gen.latency_s, 4)}
             task.outputs[req.stage][k] = out
-            assert self.journal is not None
-            self.journal.write({"dataset": task.item.dataset, "id": task.item.id, "index": 0, "stage": req.stage,
-                                **out})
+            if self.journal is not None:
+                self.journal.write({"dataset": task.item.dataset, "id": task.item.id, "index": 0, "stage": req.stage,
+                                    **out})
         if task.error is not None:
             self._settle(task)
             return
@@ -630,8 +795,8 @@ class _Dispatcher:
         """Count one request of a failed item as over; record the item's error after the last."""
         task.pending -= 1
         if task.pending == 0:
-            self._write(error_sample(task.item, task.prompt, task.error or "failed", index=0,
-                                     latency_s=time.perf_counter() - task.t0))
+            self.sink(task.item, error_record(task.item, task.prompt, task.error or "failed",
+                                              latency_s=time.perf_counter() - task.t0))
             self._close()
 
     def _close(self) -> None:
@@ -641,29 +806,9 @@ class _Dispatcher:
             self._notify()
 
     def _finish(self, task: _Task) -> None:
-        item = task.item
-        stages = [stage_summary("sample", task.prompt, list(task.outputs[0].values()))]
-        if self.refine is not None:
-            assert task.refine_prompt is not None
-            stages.append(stage_summary("refine", task.refine_prompt, list(task.outputs[1].values())))
-        self._write(vote_sample(item, task.prompt, stages, strategy=self.config.strategy,
-                                latency_s=time.perf_counter() - task.t0))
+        self.sink(task.item, sample_of(task.item, task.prompt, self.stages, task.outputs, task.prompts,
+                                       strategy=self.config.strategy, latency_s=time.perf_counter() - task.t0))
         self._close()
-
-    def _write(self, record: SampleRecord) -> None:
-        line = record.to_dict()
-        for name in ("strategy", "votes", "stages"):
-            if line.get(name) is None:
-                line.pop(name, None)  # one-sample lines keep their original shape
-        self.writer.write(line)
-        self.index.add((record.dataset, record.id, record.index), not record.error, selected=True)
-        self.progress.done += 1
-        self.progress.errors += bool(record.error)
-        self.progress.completion_tokens += record.usage.get("completion_tokens", 0)
-        if record.error:
-            self.errors += 1
-        if self.on_sample:
-            self.on_sample(record)
 
 
 def _check_fingerprint(run_dir: Path, fp: str) -> None:
@@ -679,10 +824,11 @@ def _check_fingerprint(run_dir: Path, fp: str) -> None:
 
 def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, refine: RefineTemplate | None,
               loaded: list[LoadedDataset], fp: str, started_at: str, total: int,
-              exemplars: list[Item] | None = None) -> dict[str, Any]:
+              exemplars: list[Item] | None = None, plan: ScoringPlan | None = None) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "evalkit_version": __version__,
         "fingerprint": fp,
+        "scoring": plan.manifest() if plan is not None else None,
         "model": pool.model,
         "endpoint": pool.base_urls[0],
         "endpoints": list(pool.base_urls),
@@ -700,7 +846,7 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         ],
         "limit": config.limit,
         "generation": config.params.to_dict(),
-        "strategy": config.strategy if config.multi_sample else "single",
+        "strategy": config.strategy_name(),
         "samples": config.samples,
         "concurrency": config.concurrency,
         "rps": config.rps,

@@ -1,7 +1,12 @@
-"""Sampling strategies from the Med-PaLM 2 work: majority vote and ensemble refinement.
+"""Sampling strategies: one sample, and Med-PaLM 2's majority vote and ensemble refinement.
 
-Pure functions; the runner does the requests.
+A strategy is a list of ``Stage``s: each stage asks for SIZE generations of a
+prompt built from the item and the outputs of the stages before it. The runner
+runs any list the same way; the scorer decides what the generations mean (the
+choice scorer takes the majority vote over the last stage). Pure functions; the
+runner does the requests.
 
+* single (the default): one generation per item.
 * self-consistency (``--samples K``): K generations per item, the answer is the
   majority vote over the letters extracted from them.
 * ensemble refinement: K chain-of-thought generations, then R refinement
@@ -17,14 +22,46 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from evalkit.prompts import PromptTemplate, TemplateError, load_template, render_prompt
 from evalkit.records import Item
 
+SINGLE = "single"
 SELF_CONSISTENCY = "self-consistency"
 ENSEMBLE_REFINEMENT = "ensemble-refinement"
-STRATEGIES = (SELF_CONSISTENCY, ENSEMBLE_REFINEMENT)
+STRATEGIES = (SELF_CONSISTENCY, ENSEMBLE_REFINEMENT)  # the multi-sample strategies a user picks
+
+# Builds a stage's prompt from the item, the item's own prompt and the earlier stages' output texts.
+PromptBuilder = Callable[[Item, str, Sequence[Sequence[str]]], str]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One round of a strategy: SIZE generations of the prompt BUILD makes (None: the item's own prompt)."""
+
+    name: str
+    size: int
+    build: PromptBuilder | None = None
+
+    def prompt(self, item: Item, base_prompt: str, earlier: Sequence[Sequence[str]]) -> str:
+        return base_prompt if self.build is None else self.build(item, base_prompt, earlier)
+
+
+def strategy_stages(strategy: str, samples: int, *, refine: "RefineTemplate | None" = None,
+                    refine_samples: int = 33) -> list[Stage]:
+    """The stages of STRATEGY: one generation (single), SAMPLES generations (self-consistency), or
+    SAMPLES generations then REFINE_SAMPLES refinements of them (ensemble refinement)."""
+    if strategy == ENSEMBLE_REFINEMENT:
+        if refine is None:
+            raise ValueError("ensemble refinement needs a refinement template")
+        return [Stage("sample", samples),
+                Stage("refine", refine_samples, lambda item, _base, earlier: refine.render(item, earlier[0]))]
+    if strategy == SINGLE or samples <= 1:
+        return [Stage("sample", 1)]
+    if strategy == SELF_CONSISTENCY:
+        return [Stage("sample", samples)]
+    raise ValueError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
 
 def majority_vote(letters: Iterable[str | None]) -> tuple[str | None, dict[str, int]]:
     """The winning letter and the vote counts (in first-vote order) over LETTERS.

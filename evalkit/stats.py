@@ -198,3 +198,67 @@ def holm_adjust(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p))
         adjusted[i] = running
     return adjusted
+
+
+# --- scores on a scale or continuous ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class MeanCI:
+    """The mean of N values with a percentile bootstrap interval."""
+
+    n: int
+    mean: float | None
+    lo: float | None
+    hi: float | None
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float],
+    confidence: float = 0.95,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> MeanCI:
+    """Mean of VALUES with a percentile bootstrap interval (items resampled with replacement).
+
+    Resamples are drawn in chunks so memory stays bounded for large n.
+    """
+    _z(confidence)
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return MeanCI(0, None, None, None)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = x[idx].mean(axis=1)
+    lo, hi = _percentile_interval(means, confidence)
+    return MeanCI(n=n, mean=float(x.mean()), lo=lo, hi=hi)
+
+
+def paired_bootstrap_mean_diff(
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    confidence: float = 0.95,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> PairedDiff:
+    """Paired percentile bootstrap of ``mean(candidate) - mean(baseline)`` for numeric scores.
+
+    The per-item differences are resampled; ``lost`` / ``gained`` count items whose
+    score went down / up.
+    """
+    if len(baseline) != len(candidate):
+        raise ValueError(f"paired runs differ in length: {len(baseline)} vs {len(candidate)}")
+    b = np.asarray(baseline, dtype=float)
+    c = np.asarray(candidate, dtype=float)
+    d = c - b
+    ci = bootstrap_mean_ci(d, confidence, n_resamples=n_resamples, seed=seed)
+    if ci.n == 0:
+        return PairedDiff(0, 0.0, 0.0, 0.0, 0, 0)
+    return PairedDiff(n=ci.n, diff=float(ci.mean), lo=float(ci.lo), hi=float(ci.hi),
+                      lost=int((d < 0).sum()), gained=int((d > 0).sum()))

@@ -123,10 +123,13 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, ci: str,
               help="Write a JUnit XML report to this file.")
 @click.option("--show-flips", type=click.IntRange(0), default=20, show_default=True,
               help="How many right-to-wrong items to list per dataset.")
+@click.option("--score", default="correct", show_default=True,
+              help="The named score to gate (e.g. a judge's axis); numeric scores use a paired bootstrap.")
 @_seed_option
 @_resamples_option
 def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float, allow_mismatch: bool,
-                 json_out: Path | None, junit_out: Path | None, show_flips: int, seed: int, resamples: int) -> None:
+                 json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
+                 resamples: int) -> None:
     """Fail (exit 1) if CANDIDATE is significantly worse than BASELINE on any dataset.
 
     Exit 0: pass; 1: a dataset dropped more than --max-drop points, significant at
@@ -136,7 +139,7 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
 
     try:
         result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
-                              n_resamples=resamples, seed=seed)
+                              n_resamples=resamples, seed=seed, score=score)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     # With the JSON on stdout, the human-readable part goes to stderr.

@@ -24,16 +24,12 @@ from evalkit.cli import stdout_console
 from evalkit.client import RequestError
 from evalkit.datasets import DatasetError
 from evalkit.records import GenerationParams
-from evalkit.runner import EndpointDown, RunConfig, RunProgress, run_eval
-from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
+from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
+from evalkit.sampling import STRATEGIES
 from evalkit.server import ServerError, resolve_endpoint
 from evalkit.stats import wilson_interval
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
-
-# Requests in flight by default: 64 per data-parallel replica of an SGLang dp=8
-# server, enough to keep its batches full; an SGLang router spreads them.
-DEFAULT_CONCURRENCY = 512
 
 
 def summary_table(summary: dict, title: str) -> Table:
@@ -43,10 +39,46 @@ def summary_table(summary: dict, title: str) -> Table:
                          ("unparsed", "right"), ("truncated", "right"), ("errors", "right")):
         table.add_column(col, justify=justify, no_wrap=True)
     for name, d in summary.items():
-        lo, hi = wilson_interval(d.correct, d.n)
-        table.add_row(name, str(d.n), f"{100 * d.accuracy:.1f}%", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
-                      str(d.unparsed), str(d.truncated), str(d.errors))
+        if d.choice:
+            lo, hi = wilson_interval(d.correct, d.n)
+            table.add_row(name, str(d.n), f"{100 * d.accuracy:.1f}%", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
+                          str(d.unparsed), str(d.truncated), str(d.errors))
+        else:
+            table.add_row(name, str(d.n), "-", "-", "-", str(d.truncated), str(d.errors))
     return table
+
+
+def scores_table(summary: dict) -> Table | None:
+    """Every named score other than the choice scorer's (shown as accuracy above): mean over n."""
+    rows = [(dataset, name, s) for dataset, d in summary.items() for name, s in d.scores.items() if name != "correct"]
+    if not rows:
+        return None
+    table = Table(title="scores (mean over scored samples; `evalkit report` adds CIs)", title_justify="left")
+    for col, justify in (("dataset", "left"), ("score", "left"), ("n", "right"), ("mean", "right"),
+                         ("not scored", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    for dataset, name, s in rows:
+        mean = "-" if s.mean is None else (f"{100 * s.mean:.1f}%" if s.binary else f"{s.mean:.3f}")
+        table.add_row(dataset, name, str(s.n), mean, str(s.errors))
+    return table
+
+
+def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """``SCORER.KEY=VALUE`` options as {scorer: {key: value}}; values that read as JSON are parsed."""
+    import json
+
+    out: dict[str, dict[str, object]] = {}
+    for arg in args:
+        target, eq, value = arg.partition("=")
+        scorer, dot, key = target.rpartition(".")
+        if not eq or not dot or not scorer or not key:
+            raise ValueError(f"{arg!r} is not SCORER.KEY=VALUE")
+        try:
+            parsed: object = json.loads(value)
+        except ValueError:
+            parsed = value
+        out.setdefault(scorer, {})[key] = parsed
+    return out
 
 
 def _resume_hint() -> str:
@@ -65,7 +97,14 @@ def _resume_hint() -> str:
 @click.option("--api-key", envvar="EVALKIT_API_KEY", default=None, help="Or $EVALKIT_API_KEY. Never saved.")
 @click.option("--prompt", default=None,
               help="Template name under prompts/ or a file path [default: strict; er_sample for ensemble-refinement].")
-@click.option("--extractor", default="evalkit", show_default=True, help="Answer extractor.")
+@click.option("--extractor", default="evalkit", show_default=True, help="Answer extractor of the choice scorer.")
+@click.option("--scorer", "scorers", multiple=True,
+              help="Scorer by name (choice, judge) or module:attr (repeatable) [default: choice for "
+                   "multiple-choice items]. Changing only the scorers rescores the saved generations.")
+@click.option("--scorer-arg", "scorer_args", multiple=True, metavar="SCORER.KEY=VALUE",
+              help="An option for a scorer, e.g. choice.extractor=medreason (repeatable).")
+@click.option("--adapter", default=None,
+              help="How records become items: an adapter name or module:attr [default: the registry's, else mcq].")
 @click.option("--max-new-tokens", type=int, default=1024, show_default=True)
 @click.option("--temperature", type=float, default=None,
               help="Sampling temperature [default: 0; 0.7 with several samples].")
@@ -97,7 +136,8 @@ def _resume_hint() -> str:
 @click.option("--max-attempts", type=int, default=5, show_default=True, help="Tries per request.")
 @click.option("--skip-invalid", is_flag=True, help="Run the valid records of a file that has invalid ones.")
 @click.option("--quiet", is_flag=True, help="No progress bar (for CI logs).")
-def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, max_new_tokens, temperature, top_p,
+def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, scorers, scorer_args, adapter,
+        max_new_tokens, temperature, top_p,
         seed, samples, strategy, refine_samples, refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
         results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, quiet):
     """Evaluate a served model on benchmark files; saves every sample under results/.
@@ -115,15 +155,14 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, m
     except ServerError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
-    if concurrency is None:
-        concurrency = 4 if backend == "llamacpp" else DEFAULT_CONCURRENCY
-    er = strategy == ENSEMBLE_REFINEMENT
-    samples = samples or (11 if er else 1)
-    if temperature is None:
-        temperature = 0.7 if samples > 1 or er else 0.0
+    try:
+        scorer_options = parse_scorer_args(scorer_args)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
     config = RunConfig(
         eval_files=list(eval_files), endpoint=endpoints[0], endpoints=endpoints[1:], model=model, api_key=api_key,
-        backend=backend, prompt=prompt or ("er_sample" if er else "strict"), extractor=extractor,
+        backend=backend, prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
+        scorer_options=scorer_options, adapter=adapter,
         params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed),
         concurrency=concurrency, rps=rps, limit=limit, results_dir=results_dir, task_folder=task_folder,
         run_name=run_name, timeout_s=timeout_s, max_attempts=max_attempts, skip_invalid=skip_invalid,
@@ -173,7 +212,11 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, m
         console.print(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
                       f"saved{where}; resume with: {_resume_hint()}")
         sys.exit(130)
-    stdout_console().print(summary_table(result.summary, title=f"{result.run_dir}"))
+    out = stdout_console()
+    out.print(summary_table(result.summary, title=f"{result.run_dir}"))
+    extra = scores_table(result.summary)
+    if extra is not None:
+        out.print(extra)
     console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "
                   f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / 'samples.jsonl'}")
     if len(result.endpoints) > 1:

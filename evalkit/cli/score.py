@@ -43,21 +43,40 @@ def _compat_table(samples: list[dict]) -> Table:
     show_default=True,
     help="Answer extractor: 'evalkit' (principled cascade) or 'medreason' (reproduces the MedReason/HuatuoGPT-o1 scorer).",
 )
+@click.option("--scorer", "scorers", multiple=True,
+              help="Scorer by name or module:attr (repeatable) [default: choice with --extractor].")
+@click.option("--scorer-arg", "scorer_args", multiple=True, metavar="SCORER.KEY=VALUE",
+              help="An option for a scorer (repeatable).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the rescored samples (JSON lines). Default: beside PATH.")
-def score_command(path: Path, extractor_name: str, output: Path | None) -> None:
+def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], scorer_args: tuple[str, ...],
+                  output: Path | None) -> None:
     """Re-extract and re-score saved generations in PATH, without a server.
 
     PATH is an evalkit run directory or samples.jsonl, or a MedReason-format
     log (a JSON list of items with output, options and answer_idx).
     """
+    from evalkit.cli.run import parse_scorer_args
+
+    label = extractor_name if not scorers else "+".join(n.rpartition(":")[2] or n for n in scorers)
     try:
-        samples = rescore(path, extractor_name)
+        options = parse_scorer_args(scorer_args)
+        output = output or default_output(path, label)
+        samples = rescore(path, extractor_name, scorers=list(scorers) or None, scorer_options=options,
+                          journal=output.with_name(output.name + ".journal"))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    output = output or default_output(path, extractor_name)
     write_jsonl(output, samples)
+    output.with_name(output.name + ".journal").unlink(missing_ok=True)
     console = Console()
-    console.print(_summary_table(samples, extractor_name))
-    if extractor_name == "medreason":
+    summary = summarize(samples)
+    if any(d.choice for d in summary.values()):
+        console.print(_summary_table(samples, extractor_name))
+    from evalkit.cli.run import scores_table
+
+    extra = scores_table(summary)
+    if extra is not None:
+        console.print(extra)
+    if extractor_name == "medreason" and not scorers:
         console.print(_compat_table(samples))
-    console.print(f"{len(samples)} samples rescored with the {extractor_name!r} extractor -> {output}")
+    what = f"the {extractor_name!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
+    console.print(f"{len(samples)} samples rescored with {what} -> {output}")

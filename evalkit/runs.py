@@ -1,0 +1,265 @@
+"""The run format on disk: the one module that reads run directories.
+
+A run directory is ``results/<task-folder>/<run-name>/`` holding:
+
+- ``samples.jsonl``: one SampleRecord a line, appended as each sample finishes;
+- ``manifest.json``: what was evaluated and how (``RunManifest``);
+- ``summary.json``: per-dataset counts, rewritten at the end of every run;
+- while a run is unfinished: ``generations.jsonl`` (each generation of a multi-sample
+  strategy as it arrives) and ``scores.jsonl`` (each model-judge score as it arrives).
+
+A RUN given to a reader is a run directory or a bare samples file. Which sample
+counts for an item: among the lines of one (dataset, id, index), a success beats a
+failed request (one retried on resume) and a later line beats an earlier one; an
+item's verdict is its index-0 sample. Lines of every earlier evalkit version are
+read as they are: a line without ``scores`` that carries ``correct`` has the one
+binary score ``correct``.
+
+Report, leaderboard, gate, HTML and rescoring read runs only through this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from evalkit.store import MANIFEST, SAMPLES, SUMMARY, iter_samples, read_json, read_samples  # noqa: F401
+
+GENERATIONS = "generations.jsonl"
+SCORES_JOURNAL = "scores.jsonl"
+ItemKey = tuple[str, str]
+SampleKey = tuple[str, str, int]
+LEGACY_SCORE = "correct"  # the one score of lines written before named scores
+
+
+def sample_key(sample: Mapping[str, Any]) -> SampleKey:
+    """(dataset, id, index): what identifies one sample across lines, runs and resumes."""
+    return (str(sample["dataset"]), str(sample["id"]), int(sample.get("index") or 0))
+
+
+def counting_samples(samples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One sample per key, the one that counts: a success beats an error (a failed request
+    retried on resume), and a later line beats an earlier one. First-seen order.
+
+    The runner applies the same rule with line numbers only (runner._SampleIndex), to keep
+    memory flat on large runs.
+    """
+    best: dict[SampleKey, dict[str, Any]] = {}
+    for s in samples:
+        key = sample_key(s)
+        old = best.get(key)
+        if old is None or not s.get("error") or old.get("error"):
+            best[key] = dict(s)
+    return list(best.values())
+
+
+def sample_scores(sample: Mapping[str, Any]) -> dict[str, Any]:
+    """{score name: value} of one sample (value None where the scorer could not score); a failed
+    request has none. Lines without ``scores`` give their ``correct`` as the one binary score."""
+    if sample.get("error"):
+        return {}
+    scores = sample.get("scores")
+    if isinstance(scores, Mapping):
+        return {name: (s.get("value") if isinstance(s, Mapping) else None) for name, s in scores.items()}
+    if sample.get("correct") is not None:
+        return {LEGACY_SCORE: bool(sample["correct"])}
+    return {}
+
+
+
+@dataclass
+class Run:
+    """One run's samples and manifest (None for a bare samples file without one)."""
+
+    path: Path
+    name: str
+    samples: list[dict[str, Any]]
+    manifest: dict[str, Any] | None = None
+    _items: "OrderedDict[ItemKey, dict[str, Any]] | None" = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def model(self) -> str:
+        """The served model's name from the manifest, else the run's name."""
+        return _manifest_name(self.manifest, "model") or self.name
+
+    @property
+    def prompt(self) -> str | None:
+        """The prompt's name, with the sampling strategy when it is not one greedy sample per item
+        (a majority vote over K samples is a different setup from a single answer)."""
+        name = _manifest_name(self.manifest, "prompt")
+        m = self.manifest or {}
+        strategy = m.get("strategy")
+        if name is None or strategy in (None, "single"):
+            return name
+        if strategy == "ensemble-refinement":
+            return f"{name} +ER {m.get('samples')}/{m.get('refine_samples')}"
+        return f"{name} +SC{m.get('samples')}"
+
+    @property
+    def prompt_sha256(self) -> str | None:
+        m = self.manifest or {}
+        p = m.get("prompt")
+        if isinstance(p, Mapping) and p.get("sha256"):
+            return str(p["sha256"])
+        return m.get("prompt_sha256")
+
+    @property
+    def extractor(self) -> str:
+        """The extractor from the manifest; "evalkit" (the built-in one) when unstated."""
+        return _manifest_name(self.manifest, "extractor") or "evalkit"
+
+    @property
+    def wall_s(self) -> float | None:
+        w = (self.manifest or {}).get("wall_s")
+        return float(w) if isinstance(w, (int, float)) and w > 0 else None
+
+    @property
+    def finished_at(self) -> str | None:
+        return (self.manifest or {}).get("finished_at")
+
+    @property
+    def info(self) -> "RunManifest":
+        """The manifest, typed."""
+        return RunManifest.from_dict(self.manifest)
+
+    def items(self) -> "OrderedDict[ItemKey, dict[str, Any]]":
+        """One sample per (dataset, id), chosen as the module docstring says (computed once)."""
+        if self._items is None:
+            self._items = item_samples(self.samples)
+        return self._items
+
+
+def _manifest_name(manifest: Mapping[str, Any] | None, key: str) -> str | None:
+    """``manifest[key]`` as a name: a string, or the "name" of a nested record."""
+    if not manifest:
+        return None
+    value = manifest.get(key)
+    if isinstance(value, Mapping):
+        value = value.get("name")
+    if value is None:
+        value = manifest.get(f"{key}_name")
+    return str(value) if value not in (None, "") else None
+
+
+def load_run(run: "str | Path | Run") -> Run:
+    """Read a run directory or samples file (with the manifest beside it, if any)."""
+    if isinstance(run, Run):
+        return run
+    path = Path(run)
+    if path.is_dir():
+        samples_file, run_dir = path / SAMPLES, path
+        name = path.resolve().name
+    else:
+        samples_file, run_dir = path, path.parent
+        # A file called samples.jsonl belongs to its directory; any other file
+        # (a re-scored copy, say) is a run of its own, named after itself.
+        name = run_dir.resolve().name if path.name == SAMPLES else path.stem
+    if not samples_file.exists():
+        raise FileNotFoundError(f"{samples_file}: no samples file (a RUN is a run directory or a samples.jsonl)")
+    manifest = None
+    if samples_file.name == SAMPLES and (run_dir / MANIFEST).exists():
+        try:
+            manifest = read_json(run_dir / MANIFEST)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{run_dir / MANIFEST}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    samples = read_samples(samples_file)
+    for lineno, s in enumerate(samples, start=1):
+        if not isinstance(s, dict) or "dataset" not in s or "id" not in s:
+            raise ValueError(f"{samples_file}: sample {lineno} lacks 'dataset' or 'id'")
+    return Run(path=path, name=name, samples=samples, manifest=manifest)
+
+
+def load_runs(runs: Iterable["str | Path | Run"]) -> list[Run]:
+    return [load_run(r) for r in runs]
+
+
+def item_samples(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[ItemKey, dict[str, Any]]":
+    """The sample that carries each item's verdict, keyed (dataset, id), first-seen order:
+    its index-0 sample, chosen among repeated lines by ``counting_samples``."""
+    chosen: OrderedDict[ItemKey, dict[str, Any]] = OrderedDict()
+    for s in counting_samples(samples):
+        dataset, item_id, index = sample_key(s)
+        if index == 0:
+            chosen[(dataset, item_id)] = s
+    return chosen
+
+
+
+
+def score_values(items: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, list[Any]]":
+    """Per score name, the values over ITEMS (samples), in order; None where unscored."""
+    out: OrderedDict[str, list[Any]] = OrderedDict()
+    for s in items:
+        for name, value in sample_scores(s).items():
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def score_kind(values: Iterable[Any]) -> str:
+    """"binary" when every scored value is a bool, else "numeric"."""
+    return "binary" if all(isinstance(v, bool) for v in values if v is not None) else "numeric"
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Every run directory (a folder holding samples.jsonl) under ``root``, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a directory")
+    return sorted(p.parent for p in root.rglob(SAMPLES))
+
+
+def to_dataframe(run: "str | Path | Run", *, counting_only: bool = True):
+    """The samples of RUN as a pandas DataFrame: one row per sample (the ones that count, unless
+    COUNTING_ONLY is False), the stored fields as columns plus one ``score:NAME`` column per score."""
+    import pandas as pd
+
+    run = load_run(run)
+    samples = counting_samples(run.samples) if counting_only else run.samples
+    rows = []
+    for s in samples:
+        row = {k: v for k, v in s.items() if k not in ("scores", "stages")}
+        for name, value in sample_scores(s).items():
+            row[f"score:{name}"] = value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    """The typed view of manifest.json (every version's; absent fields are None)."""
+
+    fingerprint: str | None = None
+    scoring_fingerprint: str | None = None
+    scorers: tuple[str, ...] = ()
+    model: str | None = None
+    prompt: str | None = None
+    extractor: str | None = None
+    strategy: str | None = None
+    samples: int | None = None
+    generation: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    wall_s: float | None = None
+    evalkit_version: str | None = None
+    server: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, m: Mapping[str, Any] | None) -> "RunManifest":
+        if not m:
+            return cls()
+        scoring = m.get("scoring") if isinstance(m.get("scoring"), Mapping) else {}
+        wall = m.get("wall_s")
+        return cls(
+            fingerprint=m.get("fingerprint"), scoring_fingerprint=scoring.get("fingerprint"),
+            scorers=tuple(s.get("name", "?") for s in scoring.get("scorers", ()) if isinstance(s, Mapping)),
+            model=_manifest_name(m, "model"), prompt=_manifest_name(m, "prompt"),
+            extractor=_manifest_name(m, "extractor"), strategy=m.get("strategy"), samples=m.get("samples"),
+            generation=dict(m.get("generation") or {}), status=m.get("status"), started_at=m.get("started_at"),
+            finished_at=m.get("finished_at"), wall_s=float(wall) if isinstance(wall, (int, float)) else None,
+            evalkit_version=m.get("evalkit_version"),
+            server=dict(m["server"]) if isinstance(m.get("server"), Mapping) else None,
+        )

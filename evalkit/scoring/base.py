@@ -1,0 +1,120 @@
+"""The scorer protocol, the registry of built-in scorers, and loading a scorer from ``module:attr``.
+
+A scorer is any object with ``name``, ``requires``, ``spec()`` and ``score(item, sample)``
+(a plain or an ``async`` method) that returns ``{score name: Score}``. Nothing else
+is asked of it: a user's scorer needs no evalkit base class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+from evalkit.records import Item, SampleRecord, Score
+
+
+class ScorerError(ValueError):
+    """A scorer cannot be found, built, or used on these items."""
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What the scoring stage needs of a scorer."""
+
+    name: str
+    requires: tuple[str, ...]
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that changes this scorer's scores (goes into the scoring fingerprint)."""
+        ...
+
+    def score(self, item: Item, sample: SampleRecord) -> "Mapping[str, Score] | Awaitable[Mapping[str, Score]]":
+        """The named scores of SAMPLE, an answer to ITEM."""
+        ...
+
+
+ScorerFactory = Callable[..., Scorer]
+SCORERS: dict[str, ScorerFactory] = {}
+
+
+def register_scorer(name: str) -> Callable[[ScorerFactory], ScorerFactory]:
+    """Class decorator: make a scorer available by NAME (``--scorer NAME``)."""
+    def add(factory: ScorerFactory) -> ScorerFactory:
+        SCORERS[name] = factory
+        return factory
+    return add
+
+
+def _builtin() -> None:
+    # Imported here, not at module top, so that base.py stays importable by the scorers themselves.
+    import evalkit.scoring.choice  # noqa: F401
+
+
+def get_scorer(name: str, **options: Any) -> Scorer:
+    """The scorer called NAME (a built-in name, or ``module:attr`` outside evalkit), built with OPTIONS.
+
+    ``attr`` may be a class or factory (called with OPTIONS) or a ready instance.
+    """
+    _builtin()
+    if ":" in name:
+        factory = _load_attr(name)
+    else:
+        try:
+            factory = SCORERS[name]
+        except KeyError:
+            raise ScorerError(f"unknown scorer {name!r}; built in: {', '.join(sorted(SCORERS))}, "
+                              "or give one as module:attr") from None
+    if callable(factory) and (inspect.isclass(factory) or not _looks_like_scorer(factory)):
+        try:
+            scorer = factory(**options)
+        except TypeError as exc:
+            raise ScorerError(f"cannot build scorer {name!r} with {options or 'no options'}: {exc}") from None
+    else:
+        if options:
+            raise ScorerError(f"scorer {name!r} is an instance; it takes no options")
+        scorer = factory
+    if not _looks_like_scorer(scorer):
+        raise ScorerError(f"{name!r} is not a scorer: it needs name, requires, spec() and score(item, sample)")
+    return scorer
+
+
+def _looks_like_scorer(obj: Any) -> bool:
+    return not inspect.isclass(obj) and all(hasattr(obj, a) for a in ("name", "requires", "spec", "score"))
+
+
+def _load_attr(ref: str) -> Any:
+    module_name, _, attr = ref.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ScorerError(f"cannot import {module_name!r} for scorer {ref!r}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ScorerError(f"{module_name!r} has no attribute {attr!r} (scorer {ref!r})") from None
+    return obj
+
+
+def is_async(scorer: Scorer) -> bool:
+    """True when the scorer's ``score`` is a coroutine function (it calls a model)."""
+    return inspect.iscoroutinefunction(scorer.score)
+
+
+def scoring_fingerprint(scorers: Sequence[Scorer]) -> str:
+    """A hash of every scorer's name and spec: equal fingerprints mean equal scores."""
+    doc = [{"name": s.name, "spec": s.spec()} for s in scorers]
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_requirements(scorers: Sequence[Scorer], item: Item, where: str) -> None:
+    """Raise ScorerError when ITEM lacks a field one of SCORERS needs (checked before any request)."""
+    for s in scorers:
+        for req in s.requires:
+            value = getattr(item, req, None)
+            if value is None or value == {} or value == "":
+                raise ScorerError(f"{where}: scorer {s.name!r} needs {req!r}, which item {item.id!r} lacks")

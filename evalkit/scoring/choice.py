@@ -1,0 +1,78 @@
+"""The multiple-choice scorer: which option a generation chose, and whether it is the gold one.
+
+Wraps the extractors (evalkit.extract: the ordered cascade ``evalkit``, and the
+MedReason compat ``medreason``). One score, ``correct`` (a bool), whose answer
+is the extracted letter and whose meta names the rule that matched. It also sets
+the sample's compat fields ``pred``, ``method`` and ``correct``. A multi-sample
+record (``stages``) is decided by majority vote over its last stage, each
+generation re-extracted (evalkit.sampling).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS, get_extractor
+from evalkit.records import Item, SampleRecord, Score
+from evalkit.scoring.base import register_scorer
+
+SCORE_NAME = "correct"
+
+
+def is_correct(pred: str | None, answer_idx: str | None) -> bool:
+    """The verdict rule: an unparsed answer is wrong; letters compare case-insensitively."""
+    return pred is not None and answer_idx is not None and pred.upper() == str(answer_idx).strip().upper()
+
+
+@register_scorer("choice")
+class ChoiceScorer:
+    """Extract the chosen option with EXTRACTOR and mark it right or wrong."""
+
+    name = "choice"
+    requires = ("options", "answer_idx")
+
+    def __init__(self, extractor: "str | Callable" = DEFAULT_EXTRACTOR):
+        if callable(extractor):  # an extractor function itself (library use)
+            self.extract = extractor
+            self.extractor_name = next((n for n, f in EXTRACTORS.items() if f is extractor),
+                                       f"{extractor.__module__}:{extractor.__qualname__}")
+        else:
+            self.extractor_name = extractor
+            self.extract = get_extractor(extractor)
+
+    def spec(self) -> dict[str, Any]:
+        return {"extractor": self.extractor_name}
+
+    def score(self, item: Item, sample: SampleRecord) -> dict[str, Score]:
+        if sample.stages:
+            return {SCORE_NAME: self._vote(item, sample)}
+        pred, method = self.extract(sample.output or "", item.options)
+        return {SCORE_NAME: Score(is_correct(pred, item.answer_idx), answer=pred, meta={"method": method})}
+
+    def _vote(self, item: Item, sample: SampleRecord) -> Score:
+        from evalkit.sampling import stage_summary
+
+        stages = []
+        for stage in sample.stages or []:
+            outputs = []
+            for g in stage["outputs"]:
+                pred, method = self.extract(g.get("output") or "", item.options)
+                outputs.append({**g, "pred": pred, "method": method})
+            stages.append(stage_summary(stage["name"], stage["prompt"], outputs))
+        pred = stages[-1]["pred"] if stages else None
+        return Score(is_correct(pred, item.answer_idx), answer=pred, meta={"method": "majority_vote", "stages": stages})
+
+    @staticmethod
+    def sample_fields(scores: Mapping[str, Score]) -> dict[str, Any]:
+        """The top-level fields earlier versions wrote (pred, method, correct; votes for a vote)."""
+        s = scores[SCORE_NAME]
+        fields: dict[str, Any] = {"pred": s.answer, "method": s.meta.get("method"), "correct": bool(s.value)}
+        stages = s.meta.pop("stages", None)  # stored once, in the record's own ``stages``
+        if stages is not None:
+            from evalkit.sampling import shown_generation
+
+            shown = shown_generation(stages[-1]) if stages and stages[-1]["outputs"] else {}
+            fields.update(stages=stages, votes=stages[-1]["votes"] if stages else {},
+                          output=shown.get("output", ""), finish_reason=shown.get("finish_reason"),
+                          truncated=shown.get("finish_reason") == "length")
+        return fields

@@ -1,0 +1,164 @@
+"""The scoring stage: apply a run's scorers to its samples.
+
+Synchronous scorers (pure functions such as the choice scorer) run as each sample
+is saved (``apply_scores``). Asynchronous ones (a model judge) run in a pass over
+saved samples (``score_samples``) that journals each sample's scores as they
+arrive, so a pass that is killed and started again asks for no score twice.
+
+A sample's ``scored_with`` is the scoring fingerprint of the scores it holds;
+a sample whose ``scored_with`` differs from the run's is scored again (that is
+how changing only the scorer rescores a finished run without new requests).
+A failed request (``error`` set) is not scored: it is neither right nor wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+
+from evalkit.records import Item, SampleRecord, Score
+from evalkit.scoring.base import Scorer, is_async, scoring_fingerprint
+from evalkit.store import SampleWriter, iter_numbered
+
+SCORES_JOURNAL = "scores.jsonl"
+FINGERPRINT_CHARS = 16  # of the scoring fingerprint, stored in every sample line
+
+
+@dataclass
+class ScoringPlan:
+    """A run's scorers and the fingerprint of their specs."""
+
+    scorers: list[Scorer]
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fingerprint = scoring_fingerprint(self.scorers)[:FINGERPRINT_CHARS]
+
+    @property
+    def has_async(self) -> bool:
+        return any(is_async(s) for s in self.scorers)
+
+    @property
+    def sync_scorers(self) -> list[Scorer]:
+        return [s for s in self.scorers if not is_async(s)]
+
+    def manifest(self) -> dict[str, Any]:
+        """How the run is scored, for manifest.json."""
+        return {"fingerprint": self.fingerprint, "scorers": [{"name": s.name, "spec": s.spec()} for s in self.scorers]}
+
+    def is_current(self, sample: Mapping[str, Any]) -> bool:
+        """True when SAMPLE holds this plan's scores (or is a failed request, which is never scored)."""
+        return bool(sample.get("error")) or sample.get("scored_with") == self.fingerprint
+
+
+def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], into: dict[str, dict[str, Any]],
+           fields_set: dict[str, Any] | None = None) -> None:
+    """Store SCORES in INTO and let SCORER set the record's top-level fields (the choice scorer's
+    pred / method / correct); the fields it set are noted in FIELDS_SET."""
+    sample_fields = getattr(scorer, "sample_fields", None)
+    if sample_fields is not None:
+        for name, value in sample_fields(scores).items():
+            setattr(record, name, value)
+            if fields_set is not None:
+                fields_set[name] = value
+    for name, s in scores.items():
+        into[name] = s.to_dict()
+
+
+def _clear_error_fields(record: SampleRecord) -> None:
+    # A failed request keeps the fields earlier versions gave it: no prediction, not correct.
+    if record.options:
+        record.pred, record.method, record.correct = None, None, False
+    record.scores, record.scored_with = None, None
+
+
+def apply_scores(record: SampleRecord, item: Item, scorers: Sequence[Scorer], fingerprint: str | None) -> SampleRecord:
+    """Score RECORD with the synchronous SCORERS, in place; ``scored_with`` becomes FINGERPRINT
+    (None when asynchronous scorers are still to run). Returns RECORD."""
+    if record.error:
+        _clear_error_fields(record)
+        return record
+    scores: dict[str, dict[str, Any]] = {}
+    for scorer in scorers:
+        _merge(record, scorer, scorer.score(item, record), scores)
+    record.scores = scores or None
+    record.scored_with = fingerprint
+    return record
+
+
+async def _score_one(record: SampleRecord, item: Item, plan: ScoringPlan,
+                     fields_set: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    scores: dict[str, dict[str, Any]] = {}
+    for scorer in plan.scorers:
+        try:
+            result = scorer.score(item, record)
+            if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+                result = await result
+        except Exception as exc:  # noqa: BLE001 - one scorer's failure is that sample's error, not the run's
+            result = {scorer.name: Score(None, error=f"{type(exc).__name__}: {exc}")}
+        _merge(record, scorer, result, scores, fields_set)
+    return scores
+
+
+def _journal_key(d: Mapping[str, Any]) -> tuple[str, str, int]:
+    return (str(d["dataset"]), str(d["id"]), int(d.get("index") or 0))
+
+
+def load_journal(path: Path, fingerprint: str) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Scores already journaled under FINGERPRINT, keyed (dataset, id, index)."""
+    done: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for _, line in iter_numbered(path):
+        if line.get("scored_with") == fingerprint:
+            done[_journal_key(line)] = line
+    return done
+
+
+async def score_samples(
+    pairs: Iterable[tuple[Item, SampleRecord]],
+    plan: ScoringPlan,
+    *,
+    journal: Path | None = None,
+    concurrency: int = 16,
+    on_scored: Callable[[SampleRecord], None] | None = None,
+) -> list[SampleRecord]:
+    """Score every (item, record) pair with PLAN's scorers, in place; the records, in order.
+
+    Records already ``scored_with`` the plan's fingerprint are left as they are. With a
+    JOURNAL, each record's scores are appended to it as they arrive, and records whose
+    scores it already holds are filled from it instead of being scored again.
+    """
+    pairs = list(pairs)
+    done = load_journal(journal, plan.fingerprint) if journal is not None else {}
+    writer = SampleWriter(journal) if journal is not None else None
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(item: Item, record: SampleRecord) -> None:
+        if record.error:
+            _clear_error_fields(record)
+            return
+        if record.scored_with == plan.fingerprint:
+            return
+        saved = done.get((record.dataset, record.id, record.index))
+        if saved is not None:
+            for name, value in saved["fields"].items():
+                setattr(record, name, value)
+            record.scores, record.scored_with = saved["scores"] or None, plan.fingerprint
+            return
+        fields_set: dict[str, Any] = {}
+        async with gate:
+            scores = await _score_one(record, item, plan, fields_set)
+        record.scores, record.scored_with = scores or None, plan.fingerprint
+        if writer is not None:
+            writer.write({"dataset": record.dataset, "id": record.id, "index": record.index,
+                          "scored_with": plan.fingerprint, "scores": scores, "fields": fields_set})
+        if on_scored is not None:
+            on_scored(record)
+
+    try:
+        await asyncio.gather(*(one(item, record) for item, record in pairs))
+    finally:
+        if writer is not None:
+            writer.close()
+    return [record for _, record in pairs]

@@ -1,0 +1,53 @@
+"""Scorers defined outside evalkit, loaded by ``--scorer tests.toy_scorers:NAME`` (no edit to evalkit)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from evalkit.records import Score
+
+
+class ToyScorer:
+    """A continuous score: the share of the item's option letters the output names (0..1)."""
+
+    name = "toy"
+    requires = ("question",)
+
+    def __init__(self, weight: float = 1.0):
+        self.weight = weight
+
+    def spec(self) -> dict:
+        return {"weight": self.weight, "version": 1}
+
+    def score(self, item, sample):
+        text = sample.output or ""
+        letters = list(item.options) or ["A"]
+        named = sum(1 for letter in letters if f"{letter}." in text or f" {letter}" in text)
+        return {"letters_named": Score(self.weight * named / len(letters), answer=str(named))}
+
+
+class CountingAsyncScorer:
+    """An asynchronous scorer (like a model judge) that counts its calls in $TOY_CALLS_FILE and can
+    be told to fail after N calls ($TOY_FAIL_AFTER), to test that a pass resumes."""
+
+    name = "counting"
+    requires = ("question",)
+
+    def spec(self) -> dict:
+        return {"v": 1}
+
+    async def score(self, item, sample):
+        path = os.environ["TOY_CALLS_FILE"]
+        with open(path, "a") as fh:
+            fh.write(f"{item.id}\n")
+        with open(path) as fh:
+            calls = sum(1 for _ in fh)
+        fail_after = int(os.environ.get("TOY_FAIL_AFTER", "0"))
+        if fail_after and calls > fail_after:
+            raise KeyboardInterrupt  # a pass killed mid-way
+        await asyncio.sleep(0)
+        return {"length_ok": Score(len(sample.output or "") > 5)}
+
+
+TOY_INSTANCE = ToyScorer(weight=0.5)
