@@ -46,6 +46,7 @@ DEFAULT_PORTS = {"sglang": 30000, "vllm": 8000, "llamacpp": 8321, "router": 3008
 SMOLLM2_ALIAS = "smollm2-135m-instruct"
 REDACTED = "***"
 TOKEN_ENV = "EVALKIT_SERVER_ID"
+ROUTER_UNKNOWN_MODEL = "unknown"  # what SGLang's router lists for workers that are not SGLang
 # Where each engine reads its API key from the environment (none: only a flag).
 API_KEY_ENVS = {"llamacpp": "LLAMA_API_KEY", "vllm": "VLLM_API_KEY", "sglang": None, "router": None}
 
@@ -490,7 +491,29 @@ def _root(base_url: str) -> str:
 def list_models(base_url: str, *, api_key: str | None = None, timeout: float = 5.0) -> list[str]:
     """The model ids an OpenAI-compatible server lists at /v1/models."""
     data = _http_json(base_url.rstrip("/") + "/models", api_key=api_key, timeout=timeout)
-    return [m.get("id", "") for m in data.get("data", [])]
+    ids = [m.get("id", "") for m in data.get("data", [])]
+    if ids == [ROUTER_UNKNOWN_MODEL]:
+        # SGLang's router lists "unknown" where its workers (llama-server, vLLM) do not
+        # describe themselves to it: ask the workers it routes to.
+        behind: list[str] = []
+        for url in router_workers(base_url, api_key=api_key, timeout=timeout):
+            try:
+                behind += [m for m in list_models(url + "/v1", api_key=api_key, timeout=timeout) if m not in behind]
+            except (OSError, ValueError):
+                continue
+        return behind or ids
+    return ids
+
+
+def router_workers(base_url: str, *, api_key: str | None = None, timeout: float = 5.0) -> list[str]:
+    """The worker URLs an SGLang router at BASE_URL routes to (its /workers); [] for anything else."""
+    try:
+        data = _http_json(_root(base_url) + "/workers", api_key=api_key, timeout=timeout)
+    except (OSError, ValueError, urllib.error.URLError):
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("workers"), list):
+        return []
+    return [w["url"].rstrip("/") for w in data["workers"] if isinstance(w, dict) and isinstance(w.get("url"), str)]
 
 
 def answers(base_url: str, model: str, *, api_key: str | None = None, timeout: float = 60.0,
@@ -520,6 +543,13 @@ def probe_status(base_url: str, *, api_key: str | None = None, timeout: float = 
     except (OSError, ValueError, urllib.error.URLError):
         return "not answering"
     root = _root(base_url)
+    try:
+        workers = _http_json(root + "/workers", api_key=api_key, timeout=timeout)
+        if isinstance(workers, dict) and isinstance(workers.get("workers"), list):  # SGLang's router
+            loads = [w.get("load", 0) for w in workers["workers"] if isinstance(w, dict)]
+            return "busy" if any(isinstance(v, (int, float)) and v > 0 for v in loads) else "ready"
+    except (OSError, ValueError, urllib.error.URLError):
+        pass
     try:
         slots = _http_json(root + "/slots", api_key=api_key, timeout=timeout)
         if isinstance(slots, list) and slots and all(isinstance(s, dict) for s in slots):
@@ -556,6 +586,14 @@ def reported_identity(base_url: str, *, api_key: str | None = None, timeout: flo
         out["models"] = [{k: v for k, v in m.items() if k in ("id", "owned_by", "max_model_len", "root", "meta")}
                          for m in models["data"] if isinstance(m, dict)]
     root = _root(base_url)
+    workers = router_workers(base_url, api_key=api_key, timeout=timeout)
+    if workers:  # SGLang's router: it reports nothing of the engine; its first worker does
+        out["router_workers"] = workers
+        behind = reported_identity(workers[0] + "/v1", api_key=api_key, timeout=timeout)
+        out.update({k: v for k, v in behind.items() if k != "models" or "models" not in out
+                    or [m.get("id") for m in out["models"]] == [ROUTER_UNKNOWN_MODEL]})
+        out["router"] = "sglang-router"
+        return out
     props = _get_json_quiet(root + "/props", api_key=api_key, timeout=timeout)
     if isinstance(props, dict) and ("build_info" in props or "total_slots" in props):
         out["props"] = {k: props[k] for k in ("build_info", "model_path", "total_slots", "model_alias") if k in props}
