@@ -63,13 +63,16 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--vllm-python", default=os.environ.get("EVALKIT_VLLM_PYTHON"))
     p.add_argument("--vllm-model", default=os.environ.get("EVALKIT_VLLM_MODEL"))
-    p.add_argument("--only", default=None, help="comma-separated config labels to run")
+    p.add_argument("--only", default=None, help="comma-separated config names (b1, b4, br, bv) to run")
+    p.add_argument("--threads", type=int, default=None, help="llama-server threads of the 1-server configs "
+                   "(default: evalkit's, cores - 1)")
     args = p.parse_args()
     os.environ.setdefault("EVALKIT_STATE_DIR", tempfile.mkdtemp(prefix="bench-serve-"))
     cores = os.cpu_count() or 1
+    threads = args.threads or max(1, cores - 1)  # evalkit's default
     configs = [
-        ("llama-server, 1 slot", serving.ServeRequest(backend="llamacpp", name="b1", parallel=1, threads=cores)),
-        ("llama-server, 4 slots", serving.ServeRequest(backend="llamacpp", name="b4", parallel=4, threads=cores)),
+        ("llama-server, 1 slot", serving.ServeRequest(backend="llamacpp", name="b1", parallel=1, threads=threads)),
+        ("llama-server, 4 slots", serving.ServeRequest(backend="llamacpp", name="b4", parallel=4, threads=threads)),
         ("2 replicas x 4 slots behind the router",
          serving.ServeRequest(backend="llamacpp", name="br", replicas=2, parallel=4)),
     ]
@@ -77,7 +80,7 @@ def main() -> None:
         configs.append(("vLLM CPU, 1 replica", serving.ServeRequest(
             backend="vllm", name="bv", model_path=args.vllm_model, engine_python=args.vllm_python)))
     wanted = set(args.only.split(",")) if args.only else None
-    print(f"{cores} cores; {args.requests} requests, {args.concurrent} at a time, max_tokens {args.max_tokens}")
+    print(f"{cores} cores, {threads} thread(s) per single server; {args.requests} requests, {args.concurrent} at a time, max_tokens {args.max_tokens}")
     for label, req in configs:
         if wanted is None or req.name in wanted:
             measure(label, req, args)

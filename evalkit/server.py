@@ -330,7 +330,9 @@ def build_llamacpp_command(
         "--port", str(port),
         "--parallel", str(parallel),
         "-c", str(n_ctx * parallel),
-        "-t", str(n_threads or max(1, os.cpu_count() or 1)),
+        # One core left to the client and the rest of the machine: llama.cpp's threads spin
+        # while they wait, and with every core taken a busy machine slows it 2-4x (bench_serve).
+        "-t", str(n_threads or max(1, (os.cpu_count() or 1) - 1)),
         *extra_args,
     ]
 

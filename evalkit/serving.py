@@ -187,7 +187,7 @@ def plan(req: ServeRequest) -> ServePlan:
 
     _require(req.engine_python, "sglang_router", "pip install 'evalkit[router]'")
     port = _pick_port(req.host, req.port, srv.DEFAULT_PORTS["router"])
-    threads = req.threads or max(1, (os.cpu_count() or 1) // req.replicas)
+    threads = req.threads or max(1, ((os.cpu_count() or 1) - 1) // req.replicas)
     specs = []
     for i in range(req.replicas):
         wport = srv.free_port(req.host)

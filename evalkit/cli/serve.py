@@ -48,7 +48,7 @@ console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so lo
 @click.option("--enforce-eager", is_flag=True, help="vllm: no CUDA graphs / torch.compile (always on CPU).")
 @click.option("--n-ctx", type=int, default=4096, show_default=True, help="llamacpp context per slot.")
 @click.option("--parallel", type=int, default=4, show_default=True, help="llamacpp parallel slots per server.")
-@click.option("--threads", type=int, default=None, help="llamacpp threads per server (default: cores / replicas).")
+@click.option("--threads", type=int, default=None, help="llamacpp threads per server (default: (cores - 1) / replicas, at least 1).")
 @click.option("--engine-python", default=None,
               help="Python that has sglang / vllm / sglang-router (default: $EVALKIT_ENGINE_PYTHON or this one).")
 @click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Required of clients; or ${API_KEY_ENV}. Never saved.")
