@@ -142,12 +142,18 @@ def main() -> None:
     print(f"built {len(samples):,} generations in {time.perf_counter() - t0:.1f}s; "
           f"~tokens median {tokens[len(tokens) // 2]}, p90 {tokens[int(len(tokens) * 0.9)]}, max {tokens[-1]}")
 
+    t0 = time.perf_counter()
+    for s in samples[:args.n]:
+        extract_choice(s["output"], s["options"])
+    alone = args.n / (time.perf_counter() - t0)
     default_rate = rate(samples[:args.n], extract_choice)
     long_samples = [s for s in samples[:args.n] if len(s["output"]) >= 1500 * CHARS_PER_TOKEN]
     long_rate = rate(long_samples, extract_choice)
     compat_rate = rate(samples[:args.compat_n], extract_medreason, repeats=1)
     print(f"evalkit   (default): {default_rate:>10,.0f} samples/s over {args.n:,}  "
           f"({default_rate / TARGET:.2f}x the {TARGET:,}/s target)")
+    print(f"  extraction alone (no scoring stage, no summary): {alone:,.0f} samples/s; the scoring stage "
+          f"costs {1e6 * (1 / default_rate - 1 / alone):.1f} us a sample")
     print(f"evalkit   (>=1500 tokens only): {long_rate:>10,.0f} samples/s over {len(long_samples):,}")
     print(f"medreason (compat):  {compat_rate:>10,.0f} samples/s over {args.compat_n:,}  "
           f"(default is {default_rate / compat_rate:.1f}x faster)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ T = TypeVar("T")
 # An endpoint that fails this many requests in a row without answering (connection
 # refused or reset, timeout) is taken out of rotation for a cool-down.
 UNREACHABLE_AFTER = 3
+DEFAULT_MAX_RESPONSE_BYTES = 16 << 20  # a larger completion body is an error on its sample
 COOL_DOWN_S = (2.0, 60.0)  # first and longest cool-down; doubles with each outage
 
 
@@ -94,10 +96,19 @@ def build_payload(model: str, prompt: str | list[dict[str, str]], params: Genera
     """The JSON body of one chat-completions request (SEED overrides params.seed).
 
     PROMPT is one user message, or a whole conversation (a list of {role, content}).
+    Optional controls are sent only when set. ``system_prompt`` becomes the first
+    message (replacing a conversation's own leading system message). ``chat_template_kwargs``
+    sits at the top level of the body, where SGLang and vLLM read it (the ``openai``
+    SDK's ``extra_body`` puts it there too); ``extra_body`` is merged in last.
     """
+    messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+    if params.system_prompt:
+        if messages and messages[0].get("role") == "system":
+            messages = messages[1:]
+        messages.insert(0, {"role": "system", "content": params.system_prompt})
     body: dict[str, Any] = {
         "model": model,
-        "messages": prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}],
+        "messages": messages,
         "max_tokens": params.max_new_tokens,
         "temperature": params.temperature if params.temperature is not None else 0.0,
         "top_p": params.top_p,
@@ -107,27 +118,115 @@ def build_payload(model: str, prompt: str | list[dict[str, str]], params: Genera
         body["seed"] = seed
     if n > 1:
         body["n"] = n
+    for name in ("top_k", "min_p", "presence_penalty", "frequency_penalty"):
+        value = getattr(params, name)
+        if value is not None:
+            body[name] = value
+    if params.stop:
+        body["stop"] = list(params.stop)
+    if params.chat_template_kwargs:
+        body["chat_template_kwargs"] = dict(params.chat_template_kwargs)
+    if params.extra_body:
+        body.update(params.extra_body)
     return body
 
 
-def parse_completion(data: dict[str, Any], latency_s: float) -> list[Generation]:
+class MalformedResponse(ValueError):
+    """A 200 response whose body is not a usable chat completion; the message says why."""
+
+
+def safe_text(text: str) -> str:
+    """TEXT with lone surrogates (from a JSON "\\ud800" escape) written out as visible escapes,
+    so it can be written as UTF-8; any other text comes back unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _content_text(content: Any, where: str) -> str:
+    """The text of a message's content: a string, or the newer list of parts (text parts joined)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict):
+                if part.get("type", "text") in ("text", "output_text") and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                # other parts (images, audio, refusals as objects) carry no answer text
+            else:
+                raise MalformedResponse(f"{where} has a part of type {type(part).__name__}, not an object")
+        return "".join(texts)
+    raise MalformedResponse(f"{where} is a {_json_type(content)}, not text")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _usage(value: Any) -> dict[str, int]:
+    """The token counts of a response's usage; anything that is not a count is left out."""
+    if not isinstance(value, dict):
+        return {}  # a usage that is not an object: the answer still counts, its token counts are unknown
+    return {str(k): int(v) for k, v in value.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def read_usage(raw: Any) -> dict[str, int]:
+    """A response's usage as flat token counts (``_usage``), plus
+    ``completion_tokens_details.reasoning_tokens`` (reported by reasoning servers) as ``reasoning_tokens``."""
+    usage = _usage(raw)
+    details = raw.get("completion_tokens_details") if isinstance(raw, dict) else None
+    if isinstance(details, dict):
+        value = details.get("reasoning_tokens")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            usage["reasoning_tokens"] = int(value)
+    return usage
+
+
+def parse_completion(data: Any, latency_s: float) -> list[Generation]:
     """One Generation per choice of a chat-completions response.
 
     The response's usage covers the whole request; it is attached to the first
     choice only, so that summing usage over generations counts each token once.
+    Content may be a string or a list of parts (text parts are joined). A body
+    that is not a usable completion raises MalformedResponse saying why; a usage
+    that is not an object is dropped (the answer is kept). Text is made safe to
+    write (see safe_text).
     """
-    choices = data.get("choices") or []
-    usage = {k: int(v) for k, v in (data.get("usage") or {}).items() if isinstance(v, (int, float))}
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"the body is a JSON {_json_type(data)}, not an object")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponse("no choices" if not choices else f"choices is a {_json_type(choices)}, not a list")
+    usage = read_usage(data.get("usage"))
     out = []
     for i, ch in enumerate(choices):
-        msg = ch.get("message") or {}
-        text = msg.get("content") or ""
+        if not isinstance(ch, dict):
+            raise MalformedResponse(f"choice {i} is a {_json_type(ch)}, not an object")
+        msg = ch.get("message")
+        if msg is None:
+            msg = {}
+        if not isinstance(msg, dict):
+            raise MalformedResponse(f"choice {i}'s message is a {_json_type(msg)}, not an object")
+        text = _content_text(msg.get("content"), f"choice {i}'s content")
         # Reasoning servers may return the thinking separately; keep it with the answer.
         reasoning = msg.get("reasoning_content")
-        if reasoning:
+        if isinstance(reasoning, str) and reasoning:
             text = f"<think>{reasoning}</think>{text}"
-        out.append(Generation(text=text, finish_reason=ch.get("finish_reason"), usage=usage if i == 0 else {},
-                              latency_s=latency_s))
+        finish = ch.get("finish_reason")
+        out.append(Generation(text=safe_text(text), finish_reason=safe_text(finish) if isinstance(finish, str) else None,
+                              usage=usage if i == 0 else {}, latency_s=latency_s))
     return out
 
 
@@ -156,13 +255,16 @@ class ChatClient:
         retry: RetryPolicy = RetryPolicy(),
         max_connections: int = 1024,
         session: aiohttp.ClientSession | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ):
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + "/chat/completions"
         self.model = model
         self.timeout_s = timeout_s
         self.retry = retry
+        self.max_response_bytes = max_response_bytes
         self._headers = {"Content-Type": "application/json"}
+        self._secrets = (api_key,) if api_key else ()
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._max_connections = max_connections
@@ -181,35 +283,51 @@ class ChatClient:
             await self._session.close()
             self._session = None
 
+    def _error(self, message: str, **kw: Any) -> RequestError:
+        """A RequestError whose message never shows the API key (a server may echo it back)."""
+        return RequestError(redact(message, self._secrets), endpoint=self.base_url, **kw)
+
     async def send(self, payload: bytes) -> list[Generation]:
-        """POST one serialized request body once; raise RequestError on any failure."""
+        """POST one serialized request body once; raise RequestError on any failure.
+
+        A body over ``max_response_bytes``, or a 200 whose body is not a usable
+        completion, is a non-retryable error ("response too large", "malformed
+        response: ..."): the server answered, so it says nothing about the endpoint
+        being down, and the sample is tried again on the next run.
+        """
         assert self._session is not None, "use ChatClient inside 'async with'"
         t0 = time.perf_counter()
         try:
             async with self._session.post(self.url, data=payload, headers=self._headers) as resp:
-                raw = await resp.read()
                 status = resp.status
+                raw = await read_capped(resp, self.max_response_bytes)
                 retry_after = _retry_after(resp.headers) if status in (429, 503) else None
+        except ResponseTooLarge as exc:
+            raise self._error(f"response too large: {exc} (see --max-response-mb)", status=exc.status,
+                              retryable=False) from None
         except asyncio.TimeoutError:
-            raise RequestError(f"no answer within {self.timeout_s:g}s", endpoint=self.base_url,
-                               unreachable=True) from None
+            raise self._error(f"no answer within {self.timeout_s:g}s", unreachable=True) from None
         except aiohttp.ClientConnectionError as exc:
-            raise RequestError(f"{type(exc).__name__}: {exc}", endpoint=self.base_url, unreachable=True) from None
+            raise self._error(f"{type(exc).__name__}: {exc}", unreachable=True) from None
         except aiohttp.ClientError as exc:
-            raise RequestError(f"{type(exc).__name__}: {exc}", endpoint=self.base_url) from None
+            raise self._error(f"{type(exc).__name__}: {exc}") from None
         latency = time.perf_counter() - t0
+        parse_error = None
         try:
             data = json.loads(raw) if raw else {}
-        except ValueError:
+        except (ValueError, RecursionError) as exc:
+            parse_error = f"the body is not JSON ({type(exc).__name__}: {str(exc)[:120]})"
             data = {"_raw": raw[:500].decode("utf-8", "replace")}
         if status == 200:
-            gens = parse_completion(data, latency) if isinstance(data, dict) else []
-            if not gens:
-                raise RequestError("response has no choices", endpoint=self.base_url, status=status)
-            return gens
+            try:
+                if parse_error:
+                    raise MalformedResponse(parse_error)
+                return parse_completion(data, latency)
+            except MalformedResponse as exc:
+                raise self._error(f"malformed response: {exc}", status=status, retryable=False) from None
         transient = status == 429 or status >= 500
-        raise RequestError(f"HTTP {status}: {_error_message(data)}", endpoint=self.base_url, status=status,
-                           retryable=transient, retry_after=retry_after)
+        raise self._error(f"HTTP {status}: {safe_text(_error_message(data))}", status=status,
+                          retryable=transient, retry_after=retry_after)
 
     async def complete(self, prompt: str | list[dict[str, str]], params: GenerationParams, *, n: int = 1,
                        seed: int | None = None) -> list[Generation]:
@@ -220,6 +338,41 @@ class ChatClient:
             self.retries += 1
 
         return await call_with_retries(lambda: self.send(payload), self.retry, on_retry=count)
+
+
+class ResponseTooLarge(Exception):
+    """A response body over the cap; the message gives the sizes."""
+
+    def __init__(self, message: str, status: int | None):
+        super().__init__(message)
+        self.status = status
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body of RESP, or ResponseTooLarge once it passes CAP bytes (never more than CAP kept)."""
+    declared = resp.content_length
+    if declared is not None:
+        if declared > cap:
+            raise ResponseTooLarge(f"the server announced {declared} bytes, over the {_mb(cap)} cap", resp.status)
+        return await resp.read()  # aiohttp reads exactly the announced length: the fast common case
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > cap:
+            raise ResponseTooLarge(f"the body passed the {_mb(cap)} cap", resp.status)
+    return bytes(body)
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):g} MB"
+
+
+def redact(text: str, secrets: Sequence[str | None]) -> str:
+    """TEXT with every occurrence of each (non-empty) secret replaced by "***"."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def new_session(max_connections: int, timeout_s: float) -> aiohttp.ClientSession:
@@ -278,6 +431,7 @@ class EndpointPool:
     max_connections: int = 1024
     rps: float | None = None
     on_retry: Callable[[RequestError], None] | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     endpoints: list[EndpointState] = field(default_factory=list, init=False)
     retries: int = field(default=0, init=False)
     requests: int = field(default=0, init=False)
@@ -295,7 +449,8 @@ class EndpointPool:
         self._session = new_session(self.max_connections, self.timeout_s)
         self.endpoints = [
             EndpointState(ChatClient(u, self.model, api_key=self.api_key, timeout_s=self.timeout_s,
-                                     retry=self.retry, session=self._session))
+                                     retry=self.retry, session=self._session,
+                                     max_response_bytes=self.max_response_bytes))
             for u in self.base_urls
         ]
         return self

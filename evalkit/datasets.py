@@ -29,7 +29,7 @@ from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from evalkit.adapters import (PUBMEDQA_OPTIONS, Adapter, AdapterError, adapt, content_id,  # noqa: F401
                               get_adapter, normalize_record, split_embedded_choices)
@@ -37,6 +37,7 @@ from evalkit.records import Item
 from evalkit.registry import Benchmark, match_file
 
 PUBMEDQA_PQAL = "ori_pqal.json"
+MAX_LINE_BYTES = 16 << 20  # a longer JSONL line is an error at its line, not a memory spike
 
 _WS = re.compile(r"[ \t\n\r]*")
 _decoder = json.JSONDecoder()
@@ -150,14 +151,35 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _jsonl_records(path: Path, dataset: str, problems: list[Problem], seen: list[bool]) -> Iterator[_Raw]:
+def _capped_lines(fh: BinaryIO, cap: int) -> Iterator[bytes | None]:
+    """The lines of FH, None in place of a line longer than CAP bytes (never more than CAP kept)."""
+    while True:
+        raw = fh.readline(cap + 1)
+        if not raw:
+            return
+        if len(raw) > cap and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of the long line, a chunk at a time
+                raw = fh.readline(1 << 20)
+            yield None
+            continue
+        yield raw
+
+
+def _jsonl_records(path: Path, dataset: str, problems: list[Problem], seen: list[bool],
+                   max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[_Raw]:
     """The records of a JSONL file, read line by line so only the parsed items stay in memory.
 
-    SEEN[0] becomes True once a non-blank line is met (to tell an empty file).
+    SEEN[0] becomes True once a non-blank line is met (to tell an empty file). A line
+    longer than MAX_LINE_BYTES is a problem at its line, and is never held whole.
     """
     loads = json.loads
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(_capped_lines(fh, max_line_bytes), start=1):
+            if raw is None:
+                seen[0] = True
+                problems.append(Problem(path, number, f"line is longer than {max_line_bytes / (1 << 20):g} MB "
+                                                      "(the record-line cap, --max-record-mb)"))
+                continue
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
@@ -287,7 +309,7 @@ def _pubmedqa_split(
 
 
 def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str | None = None,
-                 adapter: str | None = None) -> LoadedDataset:
+                 adapter: str | None = None, max_line_bytes: int = MAX_LINE_BYTES) -> LoadedDataset:
     """Load, validate and normalize every record of the benchmark file PATH.
 
     Every problem in the file is collected before anything is returned; any
@@ -304,7 +326,8 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
     Ids: the record's own (``id``, ``idx``, ``pmid``, ``qid`` or its key),
     else a 12-hex-digit hash of question and options; a repeated hash gets
     ``-2``, ``-3``... in file order so identical questions stay distinct.
-    A repeated own id is an error.
+    A repeated own id is an error. A JSONL line longer than MAX_LINE_BYTES is an
+    error at its line (it is never read whole).
 
     Records become items through an adapter (evalkit.adapters): ADAPTER (a name or
     ``module:attr``), else the one the registry names for this file, else ``mcq``.
@@ -343,8 +366,8 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
         shape = "jsonl"
         problems = []
         seen = [False]
-        items = _normalize_all(path, _jsonl_records(path, dataset or default_name, problems, seen), allow, problems,
-                               to_item)
+        items = _normalize_all(path, _jsonl_records(path, dataset or default_name, problems, seen, max_line_bytes),
+                               allow, problems, to_item)
         if not seen[0]:
             raise DatasetError([Problem(path, 1, "file is empty")])
 

@@ -28,6 +28,10 @@ class FetchError(RuntimeError):
     """A file that could not be fetched, or whose checksum did not match."""
 
 
+class OriginUnreachable(FetchError):
+    """An http(s) origin did not answer or refused the file (offline, no route, HTTP error)."""
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """What happened to one file: ``fetched``, ``present`` (already good) or ``replaced``."""
@@ -84,9 +88,9 @@ def _open(origin: str, timeout: float) -> BinaryIO:
         try:
             return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https only)
         except urllib.error.HTTPError as exc:
-            raise FetchError(f"{origin}: HTTP {exc.code} {exc.reason}") from None
+            raise OriginUnreachable(f"{origin}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise FetchError(f"{origin}: {getattr(exc, 'reason', exc)}") from None
+            raise OriginUnreachable(f"{origin}: {getattr(exc, 'reason', exc)}") from None
     try:
         return open(origin, "rb")
     except OSError as exc:

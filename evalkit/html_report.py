@@ -6,6 +6,12 @@ are inline and nothing is fetched. The report embeds its samples as JSON in a
 \\u escapes there, so no text a model produced (say "</script>") can end the
 element or be read as markup. The browser script builds the page with
 ``textContent`` only, never by parsing sample text as HTML.
+
+Each sample's detail can be audited: the prompt that was sent, PubMedQA's
+abstract (read back from the benchmark file the manifest names, when it is
+still there unchanged, since samples do not store it), and for multi-sample
+runs every generation of every stage with what it voted and the vote counts,
+each in a ``<details>`` block that is collapsed until clicked.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from html import escape
 from typing import Any, Sequence
 
 from evalkit import __version__
+from evalkit.leaderboard import (Leaderboard, first_number_column, footnotes, ranking_note, settings_text,
+                                 table_cells, table_header)
 from evalkit.report import (
     Report,
     Run,
@@ -116,8 +124,87 @@ def _page(title: str, body: str, script: str = "") -> str:
     )
 
 
+def _contexts_from_file(path: str, sha256: str | None) -> dict[tuple[str, str], str]:
+    """(dataset, id) -> context of the items of one benchmark file, if it is still there unchanged."""
+    from evalkit.datasets import DatasetError, load_dataset
+
+    try:
+        loaded = load_dataset(path, skip_invalid=True)
+    except (DatasetError, OSError, ValueError):
+        return {}
+    if sha256 and loaded.sha256 != sha256:
+        return {}  # the file changed since the run: its abstracts may not be the ones sent
+    return {(item.dataset, item.id): item.context for item in loaded.items if item.context}
+
+
+def item_contexts(runs: Sequence[Run]) -> list[dict[tuple[str, str], str]]:
+    """Per run, the context (PubMedQA's abstract) of each item whose sample does not carry one.
+
+    Samples do not store the context, so it is read back from the benchmark files the
+    manifest names, where they still exist with the same sha256; each file is read once.
+    """
+    cache: dict[tuple[str, str | None], dict[tuple[str, str], str]] = {}
+    out = []
+    for run in runs:
+        found: dict[tuple[str, str], str] = {}
+        if any(not s.get("context") for s in run.samples):
+            for entry in (run.manifest or {}).get("data") or []:
+                if not isinstance(entry, dict) or not entry.get("path"):
+                    continue
+                key = (str(entry["path"]), entry.get("sha256"))
+                if key not in cache:
+                    cache[key] = _contexts_from_file(*key)
+                found.update(cache[key])
+        out.append(found)
+    return out
+
+
+def _stages_payload(stages: Any) -> list[dict[str, Any]] | None:
+    """Every generation of a multi-sample record, stage by stage, with its votes."""
+    if not isinstance(stages, list):
+        return None
+    out = []
+    for i, stage in enumerate(stages):
+        out.append({
+            "name": stage.get("name"),
+            "pred": stage.get("pred"),
+            "votes": stage.get("votes") or {},
+            "unparsed": stage.get("unparsed"),
+            # The first stage's prompt is the sample's own prompt: not repeated.
+            "prompt": stage.get("prompt") if i else None,
+            "outputs": [{"k": g.get("k"), "output": g.get("output") or "", "pred": g.get("pred"),
+                         "method": g.get("method"), "finish_reason": g.get("finish_reason"),
+                         "completion_tokens": (g.get("usage") or {}).get("completion_tokens")}
+                        for g in stage.get("outputs") or []],
+        })
+    return out
+
+
+def prompt_text(prompt: Any) -> str:
+    """A prompt as shown: the text, or a conversation as "role: content" blocks."""
+    if isinstance(prompt, list):
+        return "\n\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" if isinstance(m, dict) else str(m)
+                             for m in prompt)
+    return str(prompt or "")
+
+
+def _scores_payload(scores: Any) -> dict[str, Any]:
+    """Each named score as the browser shows it, with a judge's prompt and reply where it kept them."""
+    out: dict[str, Any] = {}
+    for name, sc in (scores or {}).items():
+        if not isinstance(sc, dict):
+            continue
+        meta = sc.get("meta") or {}
+        out[name] = {"value": sc.get("value"), "answer": sc.get("answer"), "explanation": sc.get("explanation"),
+                     "error": sc.get("error"),
+                     "reply": meta.get("reply") or meta.get("judge_reply"),
+                     "judge_prompt": prompt_text(meta.get("prompt") or meta.get("judge_prompt") or "")}
+    return out
+
+
 def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
     labels = run_labels(runs)
+    contexts = item_contexts(runs)
     samples = []
     for r, run in enumerate(runs):
         for s in run.samples:
@@ -139,6 +226,12 @@ def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
                 "latency_s": s.get("latency_s"),
                 "completion_tokens": (s.get("usage") or {}).get("completion_tokens"),
                 "meta": s.get("meta") or {},
+                "prompt": prompt_text(s.get("prompt")),
+                "scores": _scores_payload(s.get("scores")),
+                "context": s.get("context") or contexts[r].get((str(s.get("dataset")), str(s.get("id")))),
+                "strategy": s.get("strategy"),
+                "votes": s.get("votes"),
+                "stages": _stages_payload(s.get("stages")),
             })
     return {"runs": [{"label": lab, "model": run.model} for lab, run in zip(labels, runs)], "samples": samples}
 
@@ -168,23 +261,23 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
     return _page(title, body, script)
 
 
-def render_leaderboard_html(lb: Any, *, title: str = "evalkit leaderboard") -> str:
+def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboard") -> str:
     """The leaderboard page: the models x datasets table and a plot of every cell."""
-    from evalkit.leaderboard import footnotes, table_cells, table_header
 
     points = []
     for row in lb.rows:
+        series = row.model + (f" ({settings_text(lb, row)})" if lb.varying else "")
         for d in lb.datasets:
             c = row.cells.get(d)
             if c is not None:
-                points.append(PlotPoint(d, row.model, c.accuracy, c.ci_low, c.ci_high, c.n, bool(c.flag)))
-    rows = [table_cells(lb, i, r) for i, r in enumerate(lb.rows, start=1)]
+                points.append(PlotPoint(d, series, c.accuracy, c.ci_low, c.ci_high, c.n, bool(c.flag or c.partial)))
+    rows = [table_cells(lb, None, r) for r in lb.rows]
     classes = ["" if r.comparable else "flagged" for r in lb.rows]
     foot = "".join(f"<li>! {escape(n)}</li>" for n in footnotes(lb))
     body = (
-        f'<p class="note">Accuracy in % with {escape(lb.ci_label)}. "!" marks numbers not comparable '
-        "with the rest of their column (see the notes).</p>\n"
-        f'<section id="leaderboard">{_table(table_header(lb), rows, 4, classes)}'
+        f'<p class="note">{escape(lb.what[0].upper() + lb.what[1:])} with {escape(lb.ci_label)}. {escape(ranking_note(lb))}. '
+        '"!" marks numbers not comparable with the rest of their column (see the notes).</p>\n'
+        f'<section id="leaderboard">{_table(table_header(lb), rows, first_number_column(lb), classes)}'
         f'{"<ul class=notes>" + foot + "</ul>" if foot else ""}</section>\n'
         f'<section id="plot"><h2>Accuracy per dataset</h2>{accuracy_plot_svg(points)}</section>'
     )
@@ -228,6 +321,10 @@ svg .ds { font-weight: 600; } svg .lab { text-anchor: end; } svg .val { fill: va
 #sample-detail li.gold { background: #dafbe1; } #sample-detail li.pred-wrong { background: #ffebe9; }
 #sample-detail dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; }
 #sample-detail dt { color: var(--muted); }
+#sample-detail details { margin: 6px 0; border: 1px solid var(--line); border-radius: 6px; padding: 4px 8px; }
+#sample-detail summary { cursor: pointer; color: var(--muted); }
+#sample-detail ol.gens li { padding: 4px 0; border-top: 1px solid var(--line); }
+#sample-detail .gen-head { color: var(--muted); font-size: 12.5px; }
 #sample-detail pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; padding: 10px;
                      border-radius: 6px; max-height: 520px; overflow: auto; font-size: 12.5px; }
 """
@@ -275,6 +372,35 @@ _BROWSER_JS = r"""
     return e;
   }
   function badge(v) { return node("span", v, "badge b-" + v); }
+  // A collapsed <details> block: SUMMARY shown, CONTENT revealed on a click.
+  function folded(summary, content, cls) {
+    var d = node("details", null, cls);
+    d.appendChild(node("summary", summary));
+    d.appendChild(content);
+    return d;
+  }
+  function voteText(votes) {
+    var keys = Object.keys(votes || {});
+    return keys.length ? keys.map(function (k) { return k + " " + votes[k]; }).join(" \u00b7 ") : "(no votes)";
+  }
+  function stageBox(st) {
+    var wrap = node("div");
+    var n = st.outputs.length;
+    if (st.prompt) wrap.appendChild(folded("Prompt of the " + st.name + " stage", node("pre", st.prompt), "prompt"));
+    var ol = node("ol", null, "gens");
+    st.outputs.forEach(function (g) {
+      var li = node("li");
+      li.appendChild(node("div", "generation " + g.k + ": " + (g.pred === null || g.pred === undefined ? "no answer (unparsed)" : "votes " + g.pred) +
+                          (g.method ? " (rule " + g.method + ")" : "") + ", finish " + g.finish_reason +
+                          (g.completion_tokens ? ", " + g.completion_tokens + " tokens" : ""), "gen-head"));
+      li.appendChild(node("pre", g.output || "(empty)"));
+      ol.appendChild(li);
+    });
+    wrap.appendChild(ol);
+    var summary = st.name + " stage: " + n + " generation" + (n === 1 ? "" : "s") + ", votes " + voteText(st.votes) +
+                  (st.unparsed ? ", " + st.unparsed + " unparsed" : "") + " \u2192 " + (st.pred === null || st.pred === undefined ? "no answer" : st.pred);
+    return folded(summary, wrap, "stage");
+  }
   function matches(s) {
     var v = verdict(s);
     if (state.run !== "" && String(s.run) !== state.run) return false;
@@ -304,6 +430,7 @@ _BROWSER_JS = r"""
     h.appendChild(badge(v));
     box.appendChild(h);
     box.appendChild(node("div", s.question, "q"));
+    if (s.context) box.appendChild(folded("Abstract (context given with the question)", node("div", s.context, "q ctx"), "context"));
     var ol = node("ol");
     Object.keys(s.options).forEach(function (k) {
       var li = node("li", k + ". " + s.options[k]);
@@ -324,10 +451,32 @@ _BROWSER_JS = r"""
     fact("latency", s.latency_s === null || s.latency_s === undefined ? null : Number(s.latency_s).toFixed(2) + " s");
     fact("output tokens", s.completion_tokens);
     if (s.error) fact("error", s.error);
+    if (s.strategy) fact("strategy", s.strategy);
+    if (s.votes) fact("votes", voteText(s.votes));
     if (Object.keys(s.meta).length) fact("meta", JSON.stringify(s.meta));
     box.appendChild(dl);
-    box.appendChild(node("h4", "Model output"));
+    box.appendChild(node("h4", s.stages ? "Model output (the first generation that voted for the answer)" : "Model output"));
     box.appendChild(node("pre", s.output || "(empty)"));
+    (s.stages || []).forEach(function (st) { box.appendChild(stageBox(st)); });
+    var names = Object.keys(s.scores || {});
+    if (names.length) {
+      box.appendChild(node("h4", "Scores"));
+      var sl = node("dl");
+      names.forEach(function (n) {
+        var sc = s.scores[n], val = sc.value === null || sc.value === undefined ? "(not scored)" : String(sc.value);
+        if (sc.answer !== null && sc.answer !== undefined && String(sc.answer) !== val) val += " (read: " + sc.answer + ")";
+        if (sc.error) val += " \u2014 " + sc.error;
+        sl.appendChild(node("dt", n)); sl.appendChild(node("dd", val));
+        if (sc.explanation) { sl.appendChild(node("dt", "")); sl.appendChild(node("dd", sc.explanation)); }
+      });
+      box.appendChild(sl);
+      names.forEach(function (n) {
+        var sc = s.scores[n];
+        if (sc.reply) box.appendChild(folded("Judge's reply for " + n, node("pre", sc.reply), "judge"));
+        if (sc.judge_prompt) box.appendChild(folded("Judge's prompt for " + n, node("pre", sc.judge_prompt), "judge"));
+      });
+    }
+    box.appendChild(folded("Prompt sent", node("pre", s.prompt || "(not recorded)"), "prompt"));
     var rows = $("sample-list").children;
     for (var r = 0; r < rows.length; r++) rows[r].className = Number(rows[r].dataset.i) === i ? "sel" : "";
   }

@@ -1,29 +1,42 @@
-"""The leaderboard: every run under a results folder as a models x datasets table.
+"""The leaderboard: every run under a results folder as a configurations x datasets table.
 
-A row is one (model, prompt, extractor) setup; its cells may come from several
-runs (a run per benchmark is common). Where two runs of a setup cover the same
-dataset, the one that finished last wins and the other is noted. Each cell has
-its confidence interval; the macro average (unweighted mean over the row's
-datasets) has a stratified bootstrap interval.
+A row is one configuration (see ``evalkit.comparable.Configuration``): model
+identity, prompt, extractor, generation parameters, sampling strategy and
+scoring version. Runs that differ in any of these are different rows, and the
+settings that differ between rows are shown. A row's cells may come from several
+runs of one configuration (a run per benchmark is common); where two runs cover
+the same dataset, a complete one beats a partial one, then the one that finished
+last wins, and the other is noted.
 
-Comparability is checked, not assumed: per dataset, the set of answered items
-most rows share is the reference, and a cell scored on other items is flagged,
-as is a macro average over flagged cells or over only some of the datasets.
-Such rows sort below the comparable ones.
+Ranks are only given where numbers are comparable: the macro average (unweighted
+mean over datasets, with a stratified bootstrap interval) is taken over the
+*ranked datasets*, which every ranked row covers with the same items. Rows that
+cover less (fewer datasets, other items) and rows with a partial run (killed and
+not resumed, failed requests) are listed apart, unranked, with the reason.
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import json
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 from rich.table import Table
 
+from evalkit.comparable import (
+    Configuration,
+    choose_ranked,
+    configuration_of,
+    is_partial,
+    reference_items,
+    run_status,
+    varying_settings,
+)
 from evalkit.report import (
     CI_METHODS,
     CIMethod,
@@ -35,15 +48,17 @@ from evalkit.report import (
     pct,
     run_labels,
 )
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci
-from evalkit.store import SAMPLES
+from evalkit.runs import LEGACY_SCORE, sample_scores, score_kind
+from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci, bootstrap_mean_ci
+from evalkit.store import SAMPLES, SUMMARY
 
 FLAG = "!"
+SCORE = SCORE_DEFAULT = LEGACY_SCORE  # the default score ranked: the choice scorer's verdict (`correct` in earlier runs)
 
 
 @dataclass
 class Cell:
-    """One model's accuracy on one dataset, from one run."""
+    """One row's score on one dataset, from one run."""
 
     dataset: str
     run: str
@@ -54,52 +69,112 @@ class Cell:
     ci_high: float
     errors: int
     flag: str | None = None
+    run_path: str = ""
+    status: str = "complete"
+    in_macro: bool = False
+
+    @property
+    def partial(self) -> bool:
+        return is_partial(self.status)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "partial": self.partial}
 
 
 @dataclass
 class LeaderboardRow:
-    model: str
-    prompt: str | None
-    extractor: str
+    """One configuration: its cells, and its rank and macro average if it is ranked."""
+
+    config: Configuration
     cells: "OrderedDict[str, Cell]"
+    rank: int | None = None
     macro: float | None = None
     macro_low: float | None = None
     macro_high: float | None = None
     flags: list[str] = field(default_factory=list)
 
     @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def prompt(self) -> str | None:
+        return self.config.prompt
+
+    @property
+    def extractor(self) -> str:
+        return self.config.extractor
+
+    @property
+    def ranked(self) -> bool:
+        return self.rank is not None
+
+    @property
     def comparable(self) -> bool:
-        return not self.flags
+        """Ranked with nothing flagged."""
+        return self.ranked and not self.flags
+
+    @property
+    def partial(self) -> bool:
+        return any(c.partial for c in self.cells.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "prompt": self.prompt, "extractor": self.extractor,
+            "rank": self.rank, "ranked": self.ranked, "partial": self.partial, "comparable": self.comparable,
+            "model": self.model, "checkpoint": self.config.checkpoint, "prompt": self.prompt,
+            "prompt_sha256": self.config.prompt_sha256, "extractor": self.extractor,
+            "settings": self.config.settings(),
             "macro": self.macro, "macro_low": self.macro_low, "macro_high": self.macro_high,
-            "comparable": self.comparable, "flags": list(self.flags),
+            "flags": list(self.flags),
             "cells": {k: c.to_dict() for k, c in self.cells.items()},
         }
 
 
 @dataclass
 class Leaderboard:
+    """Ranked rows first (by macro average over ``ranked_datasets``), then the rows listed apart."""
+
     datasets: list[str]
     rows: list[LeaderboardRow]
+    ranked_datasets: list[str] = field(default_factory=list)
+    varying: list[str] = field(default_factory=list)
     ci_method: str = "wilson"
     confidence: float = 0.95
     notes: list[str] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    score: str = SCORE_DEFAULT
+    kind: str = "binary"  # "numeric": cells are means, not percentages
+    skipped: list[str] = field(default_factory=list)  # runs left out, each with why (naming the file)
 
     @property
     def ci_label(self) -> str:
-        return f"{round(self.confidence * 100):g}% CI ({self.ci_method}; macro: bootstrap)"
+        method = self.ci_method if self.kind == "binary" else "bootstrap"
+        return f"{round(self.confidence * 100):g}% CI ({method}; macro: bootstrap)"
+
+    @property
+    def what(self) -> str:
+        """What the cells hold, for titles."""
+        if self.score == SCORE_DEFAULT:
+            return "accuracy %"
+        return f"{self.score} %" if self.kind == "binary" else f"mean {self.score}"
+
+    @property
+    def ranked_rows(self) -> list[LeaderboardRow]:
+        return [r for r in self.rows if r.ranked]
+
+    @property
+    def apart_rows(self) -> list[LeaderboardRow]:
+        return [r for r in self.rows if not r.ranked]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ci_method": self.ci_method, "macro_ci_method": "bootstrap", "confidence": self.confidence,
-                "datasets": list(self.datasets), "rows": [r.to_dict() for r in self.rows],
-                "notes": list(self.notes)}
+        return {"score": self.score, "kind": self.kind,
+                "ci_method": self.ci_method, "macro_ci_method": "bootstrap", "confidence": self.confidence,
+                "datasets": list(self.datasets), "ranked_datasets": list(self.ranked_datasets),
+                "varying_settings": list(self.varying), "filters": dict(self.filters),
+                "rows": [r.to_dict() for r in self.rows], "notes": list(self.notes)}
 
+
+# --- which runs -------------------------------------------------------------------------------
 
 def find_runs(root: str | Path) -> list[Path]:
     """Every run directory (a folder holding samples.jsonl) under ``root``, sorted."""
@@ -109,7 +184,71 @@ def find_runs(root: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob(SAMPLES))
 
 
-def _sort_key_time(run: Run) -> tuple[str, float]:
+def run_dir_of(run: Run) -> Path:
+    """The folder a run lives in (the run directory, or a samples file's folder)."""
+    return run.path if run.path.is_dir() else run.path.parent
+
+
+def task_folder_of(run: Run) -> str:
+    """The task folder of a run: the folder its run directory sits in (results/<task>/<run>)."""
+    path = run.path.resolve()
+    if path.is_dir() or path.name == SAMPLES:
+        return (path if path.is_dir() else path.parent).parent.name
+    return path.parent.name
+
+
+def _matches(value: str | None, patterns: Sequence[str]) -> bool:
+    return value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def select_runs(runs: Iterable[Run], *, task_folders: Sequence[str] = (), models: Sequence[str] = (),
+                prompts: Sequence[str] = (), run_names: Sequence[str] = ()) -> list[Run]:
+    """The runs that pass every given filter; each filter is a list of globs, any of which may match.
+
+    A prompt matches by its template name or its display name ("strict +SC5"); a run
+    name by the run's own name or "task-folder/name".
+    """
+    out = []
+    for run in runs:
+        task = task_folder_of(run)
+        base_prompt = (run.manifest or {}).get("prompt")
+        if task_folders and not _matches(task, task_folders):
+            continue
+        if models and not _matches(run.model, models):
+            continue
+        if prompts and not (_matches(run.prompt, prompts) or
+                            _matches(base_prompt if isinstance(base_prompt, str) else None, prompts)):
+            continue
+        if run_names and not (_matches(run.name, run_names) or _matches(f"{task}/{run.name}", run_names)):
+            continue
+        out.append(run)
+    return out
+
+
+def _summary_of(run: Run) -> dict[str, Any] | None:
+    """summary.json beside a run's samples, if there is one that parses."""
+    if not (run.path.is_dir() or run.path.name == SAMPLES):
+        return None  # a loose samples file has no summary of its own
+    path = run_dir_of(run) / SUMMARY
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def status_of(run: Run) -> str:
+    """"complete" or why the run is partial (see ``comparable.run_status``)."""
+    return run_status(run.manifest, _summary_of(run))
+
+
+def config_of(run: Run) -> Configuration:
+    """The leaderboard row a run belongs to."""
+    return configuration_of(model=run.model, prompt=run.prompt, prompt_sha256=run.prompt_sha256,
+                            extractor=run.extractor, manifest=run.manifest, samples=run.samples)
+
+
+def _finish_key(run: Run) -> tuple[str, float]:
     stamp = run.finished_at or ""
     try:
         mtime = (run.path / SAMPLES if run.path.is_dir() else run.path).stat().st_mtime
@@ -118,6 +257,58 @@ def _sort_key_time(run: Run) -> tuple[str, float]:
     return (str(stamp), mtime)
 
 
+def assign_cells(runs: Sequence[Run], labels: Mapping[int, str], statuses: Mapping[int, str],
+                 configs: Mapping[int, Configuration]
+                 ) -> tuple["OrderedDict[Configuration, OrderedDict[str, Run]]", list[str]]:
+    """Which run supplies each (configuration, dataset): a complete run before a partial one,
+    then the one that finished last. Returns the choice and a note per superseded run."""
+    chosen: OrderedDict[Configuration, OrderedDict[str, Run]] = OrderedDict()
+    notes: list[str] = []
+    for run in sorted(runs, key=lambda r: (not is_partial(statuses[id(r)]), _finish_key(r))):
+        per = chosen.setdefault(configs[id(run)], OrderedDict())
+        for dataset in OrderedDict((d, None) for d, _ in run.items()):
+            if dataset in per:
+                notes.append(f"{run.model} / {dataset}: run {labels[id(run)]} supersedes {labels[id(per[dataset])]}")
+            per[dataset] = run
+    return chosen, notes
+
+
+# --- what a cell holds (the one place that reads a score) ---------------------------------------
+
+
+
+def dataset_samples(run: Run, dataset: str) -> list[dict[str, Any]]:
+    """The samples that count for each of the run's items of DATASET."""
+    return [s for (d, _), s in run.items().items() if d == dataset]
+
+
+def scored_items(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> frozenset[str]:
+    """Ids of the items that have a value for SCORE (a failed request has none)."""
+    return frozenset(str(s["id"]) for s in samples if sample_scores(s).get(score) is not None)
+
+
+def score_values_of(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> list[Any]:
+    """The values of SCORE over samples that have one."""
+    return [v for v in (sample_scores(s).get(score) for s in samples) if v is not None]
+
+
+def score_cell(samples: Sequence[Mapping[str, Any]], *, ci: CIMethod, confidence: float, n_resamples: int,
+               seed: int, score: str = SCORE) -> tuple[int, float, float, float, float, int]:
+    """(n, sum, mean, ci_low, ci_high, errors) of SCORE over one dataset's samples: a proportion with
+    its interval for a binary score, a mean with a bootstrap interval otherwise; n counts the samples
+    with a value, errors the failed requests."""
+    values = score_values_of(samples, score)
+    errors = sum(1 for s in samples if s.get("error"))
+    if score_kind(values) == "binary":
+        hits = sum(1 for v in values if v)
+        lo, hi = accuracy_ci(hits, len(values), ci, confidence, n_resamples=n_resamples, seed=seed)
+        return len(values), hits, hits / len(values) if values else 0.0, lo, hi, errors
+    m = bootstrap_mean_ci([float(v) for v in values], confidence, n_resamples=n_resamples, seed=seed)
+    return m.n, float(sum(values)), m.mean or 0.0, m.lo or 0.0, m.hi or 0.0, errors
+
+
+# --- the table ----------------------------------------------------------------------------------
+
 def build_leaderboard(
     runs_or_root: "str | Path | Iterable[str | Path | Run]",
     *,
@@ -125,139 +316,254 @@ def build_leaderboard(
     confidence: float = 0.95,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    task_folders: Sequence[str] = (),
+    models: Sequence[str] = (),
+    prompts: Sequence[str] = (),
+    run_names: Sequence[str] = (),
+    score: str = SCORE,
 ) -> Leaderboard:
-    """Collect runs (or every run under a folder) into a models x datasets table."""
+    """Collect runs (or every run under a folder) into a configurations x datasets table of SCORE
+    (any named score: ``correct`` by default, a judge's axis, a scorer of yours).
+
+    The filters (globs; see ``select_runs``) choose the runs before anything is compared.
+    """
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
-    if isinstance(runs_or_root, (str, Path)):
-        runs = [load_run(p) for p in find_runs(runs_or_root)]
-    else:
-        runs = [load_run(r) for r in runs_or_root]
+    sources = find_runs(runs_or_root) if isinstance(runs_or_root, (str, Path)) else list(runs_or_root)
+    runs, skipped = load_runs_skipping_damaged(sources)
+    runs = select_runs(runs, task_folders=task_folders, models=models, prompts=prompts, run_names=run_names)
+    filters = {k: list(v) for k, v in (("task_folder", task_folders), ("model", models), ("prompt", prompts),
+                                       ("run_name", run_names)) if v}
     labels = dict(zip(map(id, runs), run_labels(runs)))
-    notes: list[str] = []
+    statuses = {id(r): status_of(r) for r in runs}
+    configs = {id(r): config_of(r) for r in runs}
+    chosen, notes = assign_cells(runs, labels, statuses, configs)
+    notes = [f"skipped {reason}" for reason in skipped] + notes
 
-    # Which run supplies each (setup, dataset): the latest one.
-    chosen: OrderedDict[tuple[str, str | None, str], OrderedDict[str, Run]] = OrderedDict()
-    for run in sorted(runs, key=_sort_key_time):
-        setup = (run.model, run.prompt, run.extractor)
-        for dataset in OrderedDict((d, None) for d, _ in run.items()):
-            per = chosen.setdefault(setup, OrderedDict())
-            if dataset in per:
-                notes.append(f"{run.model} / {dataset}: run {labels[id(run)]} supersedes {labels[id(per[dataset])]}")
-            per[dataset] = run
-
-    datasets = sorted({d for per in chosen.values() for d in per})
-    answered: dict[tuple, frozenset[str]] = {}
-    rows: list[LeaderboardRow] = []
-    for setup, per in chosen.items():
+    coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
+    rows: dict[Configuration, LeaderboardRow] = {}
+    values: dict[tuple[Configuration, str], list[Any]] = {}
+    for config, per in chosen.items():
         cells: OrderedDict[str, Cell] = OrderedDict()
-        for dataset in datasets:
-            if dataset not in per:
-                continue
+        coverages[config] = {}
+        for dataset in sorted(per):
             run = per[dataset]
-            items = [s for (d, _), s in run.items().items() if d == dataset]
-            ok = [s for s in items if not s.get("error")]
-            correct = sum(1 for s in ok if s.get("correct"))
-            lo, hi = accuracy_ci(correct, len(ok), ci, confidence, n_resamples=n_resamples, seed=seed)
-            cells[dataset] = Cell(dataset, labels[id(run)], len(ok), correct,
-                                  correct / len(ok) if ok else 0.0, lo, hi, len(items) - len(ok))
-            answered[(setup, dataset)] = frozenset(str(s["id"]) for s in ok)
-        rows.append(LeaderboardRow(model=setup[0], prompt=setup[1], extractor=setup[2], cells=cells))
+            samples = dataset_samples(run, dataset)
+            n, correct, acc, lo, hi, errors = score_cell(samples, ci=ci, confidence=confidence,
+                                                         n_resamples=n_resamples, seed=seed, score=score)
+            cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
+                                  run_path=str(run.path), status=statuses[id(run)])
+            coverages[config][dataset] = scored_items(samples, score)
+            values[(config, dataset)] = score_values_of(samples, score)
+        rows[config] = LeaderboardRow(config=config, cells=cells)
 
-    # Flag cells scored on other items than most rows for that dataset.
-    for dataset in datasets:
-        sets = Counter(answered[(setup, dataset)] for setup, per in chosen.items() if dataset in per)
-        reference = max(sets, key=lambda s: (sets[s], len(s)))
-        for row in rows:
-            cell = row.cells.get(dataset)
-            if cell is None:
-                continue
-            mine = answered[((row.model, row.prompt, row.extractor), dataset)]
-            if mine != reference:
-                cell.flag = (f"{dataset}: scored on {len(mine)} answered items, not the {len(reference)} "
-                             f"most runs answered ({len(mine & reference)} in common)")
-                row.flags.append(cell.flag)
+    eligible = [c for c, row in rows.items() if not row.partial]
+    ranked_datasets, ranked = choose_ranked(coverages, eligible)
+    reference = reference_items(coverages, ranked or eligible or list(rows))
+    kind = score_kind(v for vs in values.values() for v in vs)
+    _rank(rows, ranked, ranked_datasets, confidence=confidence, n_resamples=n_resamples, seed=seed,
+          values=values if kind == "numeric" else None)
+    for config, row in rows.items():
+        _flag(row, coverages[config], reference, ranked_datasets)
 
-    for row in rows:
-        counts = [(c.correct, c.n) for c in row.cells.values() if c.n]
-        if counts:
-            row.macro = sum(s / n for s, n in counts) / len(counts)
-            row.macro_low, row.macro_high = bootstrap_macro_ci(
-                counts, confidence, n_resamples=n_resamples, seed=seed)
-        missing = [d for d in datasets if d not in row.cells]
+    others = sorted({d for per in chosen.values() for d in per} - set(ranked_datasets))
+    ordered = sorted((r for r in rows.values() if r.ranked), key=lambda r: r.rank or 0)
+    ordered += sorted((r for r in rows.values() if not r.ranked),
+                      key=lambda r: (r.partial, -len(r.cells), r.model, r.prompt or ""))
+    return Leaderboard(datasets=ranked_datasets + others, rows=ordered, ranked_datasets=ranked_datasets,
+                       varying=varying_settings([r.config for r in ordered]), ci_method=ci,
+                       confidence=confidence, notes=notes, filters=filters, score=score, kind=kind,
+                       skipped=skipped)
+
+
+def _rank(rows: Mapping[Configuration, LeaderboardRow], ranked: Sequence[Configuration],
+          datasets: Sequence[str], *, confidence: float, n_resamples: int, seed: int,
+          values: Mapping[tuple[Configuration, str], list[Any]] | None = None) -> None:
+    """Macro average over DATASETS for each ranked row, and ranks by it (best first). With VALUES
+    (a numeric score), the macro interval is a stratified bootstrap of the datasets' means."""
+    for config in ranked:
+        row = rows[config]
+        counts = [(row.cells[d].correct, row.cells[d].n) for d in datasets]
+        for d in datasets:
+            row.cells[d].in_macro = True
+        row.macro = sum(s / n for s, n in counts if n) / len(counts)
+        if values is None:
+            row.macro_low, row.macro_high = bootstrap_macro_ci(counts, confidence, n_resamples=n_resamples,
+                                                               seed=seed)
+        else:
+            groups = [[float(v) for v in values[(config, d)]] for d in datasets]
+            row.macro_low, row.macro_high = bootstrap_macro_mean_ci(groups, confidence, n_resamples=n_resamples,
+                                                                    seed=seed)
+    order = sorted(ranked, key=lambda c: (-(rows[c].macro or 0.0), c.model, c.prompt or ""))
+    for rank, config in enumerate(order, start=1):
+        rows[config].rank = rank
+
+
+def _flag(row: LeaderboardRow, coverage: Mapping[str, frozenset[str]], reference: Mapping[str, frozenset[str]],
+          ranked_datasets: Sequence[str]) -> None:
+    """Say why a row is listed apart, and which of its cells are scored on other items."""
+    partial = [c for c in row.cells.values() if c.partial]
+    if partial:
+        row.flags.append("partial: " + ", ".join(f"{c.dataset} from run {c.run} ({c.status})" for c in partial))
+    for dataset, cell in row.cells.items():
+        mine, ref = coverage[dataset], reference.get(dataset)
+        if ref is not None and mine != ref:
+            cell.flag = (f"{dataset}: scored on {len(mine)} answered items, not the {len(ref)} the ranked rows share "
+                         f"({len(mine & ref)} in common)")
+            row.flags.append(cell.flag)
+    if not row.ranked and not partial:
+        missing = [d for d in ranked_datasets if d not in row.cells]
         if missing:
-            row.flags.append(f"macro over {len(row.cells)} of {len(datasets)} datasets (missing: {', '.join(missing)})")
+            row.flags.append(f"covers {len(ranked_datasets) - len(missing)} of the {len(ranked_datasets)} "
+                             f"ranked datasets (missing: {', '.join(missing)})")
 
-    rows.sort(key=lambda r: (not r.comparable, -(r.macro if r.macro is not None else -1.0), r.model))
-    return Leaderboard(datasets=datasets, rows=rows, ci_method=ci, confidence=confidence, notes=notes)
+
+def load_runs_skipping_damaged(sources: Iterable["str | Path | Run"]) -> tuple[list[Run], list[str]]:
+    """Load each run; one whose files are damaged (a torn manifest.json, say) is left out, and the
+    reason, naming the file, is returned instead, so one bad run does not hide all the others."""
+    runs, skipped = [], []
+    for source in sources:
+        try:
+            runs.append(load_run(source))
+        except ValueError as exc:
+            skipped.append(str(exc))
+    return runs, skipped
 
 
 # --- formats ---------------------------------------------------------------------------------
 
-def _cell_text(cell: Cell | None) -> str:
-    if cell is None:
+def _value_text(x: float | None, lo: float | None, hi: float | None, kind: str) -> tuple[str, str]:
+    if kind == "binary":
+        return pct(x), fmt_ci(lo, hi)
+    return (f"{x:.3f}" if x is not None else "-"), (f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "-")
+
+
+def _cell_text(cell: Cell | None, kind: str = "binary") -> str:
+    if cell is None or cell.n == 0:
         return "-"
-    mark = FLAG if cell.flag else ""
-    return f"{pct(cell.accuracy)}{mark} {fmt_ci(cell.ci_low, cell.ci_high)}"
+    mark = FLAG if cell.flag or cell.partial else ""
+    value, ci = _value_text(cell.accuracy, cell.ci_low, cell.ci_high, kind)
+    return f"{value}{mark} {ci}"
 
 
-def _macro_text(row: LeaderboardRow) -> str:
+def _macro_text(row: LeaderboardRow, kind: str = "binary") -> str:
     if row.macro is None:
         return "-"
-    mark = FLAG if row.flags else ""
-    return f"{pct(row.macro)}{mark} {fmt_ci(row.macro_low, row.macro_high)}"
+    value, ci = _value_text(row.macro, row.macro_low, row.macro_high, kind)
+    return f"{value} {ci}"
+
+
+def _setting_text(value: Any, name: str) -> str:
+    if value is None:
+        return "?"
+    if name in ("checkpoint", "prompt_sha256", "scoring_version") and len(str(value)) > 16:
+        return str(value)[:12]
+    return str(value)
+
+
+def settings_text(lb: Leaderboard, row: LeaderboardRow) -> str:
+    """The row's values of the settings that differ between rows, as "name=value, ..."."""
+    return ", ".join(f"{name}={_setting_text(getattr(row.config, name), name)}" for name in lb.varying)
+
+
+def row_status(row: LeaderboardRow) -> str:
+    """Why a row is unranked, in a word: "partial" or "covers less"; "" for a ranked row."""
+    if row.ranked:
+        return ""
+    return "partial" if row.partial else "covers less"
 
 
 def table_header(lb: Leaderboard) -> list[str]:
-    """Column names: rank, setup, macro average, then one per dataset."""
-    return ["#", "model", "prompt", "extractor", "macro avg", *lb.datasets]
+    """Column names: rank, setup (and the settings that differ), macro average, one per dataset."""
+    head = ["#", "model", "prompt", "extractor"]
+    if lb.varying:
+        head.append("settings")
+    head.append(f"macro avg ({len(lb.ranked_datasets)} datasets)")
+    ranked = set(lb.ranked_datasets)
+    return head + [d if d in ranked else f"{d} (not in macro)" for d in lb.datasets]
 
 
-def table_cells(lb: Leaderboard, rank: int, row: LeaderboardRow) -> list[str]:
-    """Display cells of one row; flagged numbers carry "!"."""
-    return [str(rank), row.model, row.prompt or "-", row.extractor, _macro_text(row),
-            *(_cell_text(row.cells.get(d)) for d in lb.datasets)]
+def first_number_column(lb: Leaderboard) -> int:
+    return 5 if lb.varying else 4
+
+
+def table_cells(lb: Leaderboard, rank: int | None, row: LeaderboardRow) -> list[str]:
+    """Display cells of one row; flagged and partial numbers carry "!". RANK is ignored (the row has its own)."""
+    cells = [str(row.rank) if row.ranked else row_status(row), row.model, row.prompt or "-", row.extractor]
+    if lb.varying:
+        cells.append(settings_text(lb, row))
+    return cells + [_macro_text(row, lb.kind), *(_cell_text(row.cells.get(d), lb.kind) for d in lb.datasets)]
+
+
+def _row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
+    parts = [row.prompt or "-", row.extractor]
+    if lb.varying:
+        parts.append(settings_text(lb, row))
+    return f"{row.model} ({', '.join(parts)})"
+
+
+def ranking_note(lb: Leaderboard) -> str:
+    """What the ranks and macro averages are computed over."""
+    if not lb.ranked_datasets:
+        return "nothing is ranked: no complete run"
+    return (f"ranks and macro averages over {', '.join(lb.ranked_datasets)}: every ranked row covers these "
+            "with the same items; the rows below the line are listed apart, unranked")
 
 
 def footnotes(lb: Leaderboard) -> list[str]:
-    """Why numbers are flagged, and which runs were superseded."""
-    lines = [f"{r.model} ({r.prompt or '-'}, {r.extractor}): {f}" for r in lb.rows for f in r.flags]
-    return lines + lb.notes
+    """Why rows are listed apart or numbers flagged, and which runs were superseded."""
+    return [f"{_row_name(lb, r)}: {f}" for r in lb.rows for f in r.flags] + lb.notes
+
+
+def _rows_in_order(lb: Leaderboard) -> list[list[str]]:
+    return [table_cells(lb, None, r) for r in lb.rows]
 
 
 def leaderboard_table(lb: Leaderboard) -> Table:
-    """Rich table; flagged numbers carry "!" and are explained in the caption."""
-    foot = footnotes(lb)
-    table = Table(title=f"Leaderboard: accuracy % with {lb.ci_label}", title_justify="left",
-                  caption=("\n".join(f"{FLAG} {n}" for n in foot) if foot else None), caption_justify="left")
+    """Rich table: ranked rows, then the rows listed apart (yellow); notes in the caption."""
+    caption = [ranking_note(lb), *(f"{FLAG} {n}" for n in footnotes(lb))]
+    table = Table(title=f"Leaderboard: {lb.what} with {lb.ci_label}", title_justify="left",
+                  caption="\n".join(caption), caption_justify="left")
+    first_num = first_number_column(lb)
     for i, h in enumerate(table_header(lb)):
-        table.add_column(h, justify="right" if i in (0,) or i >= 4 else "left", no_wrap=i >= 4)
-    for rank, row in enumerate(lb.rows, start=1):
-        table.add_row(*table_cells(lb, rank, row), style=None if row.comparable else "yellow")
+        table.add_column(h, justify="right" if i == 0 or i >= first_num else "left", no_wrap=i >= first_num)
+    previous_ranked = True
+    for row, cells in zip(lb.rows, _rows_in_order(lb)):
+        if previous_ranked and not row.ranked and lb.ranked_rows:
+            table.add_section()
+        previous_ranked = row.ranked
+        table.add_row(*cells, style=None if row.comparable else "yellow")
     return table
 
 
 def leaderboard_markdown(lb: Leaderboard) -> str:
-    parts = [f"## Leaderboard: accuracy % with {lb.ci_label}", "",
-             markdown_table(table_header(lb), (table_cells(lb, i, r) for i, r in enumerate(lb.rows, start=1)), 4)]
+    parts = [f"## Leaderboard: {lb.what} with {lb.ci_label}", "", ranking_note(lb), "",
+             markdown_table(table_header(lb), _rows_in_order(lb), first_number_column(lb))]
     foot = footnotes(lb)
     if foot:
         parts += ["", *(f"- {FLAG} {n}" for n in foot)]
     return "\n".join(parts) + "\n"
 
 
+_CSV_SETTINGS = ("checkpoint", "prompt_sha256", "scorers", "max_new_tokens", "temperature", "top_p", "strategy", "samples",
+                 "refine_samples", "scoring_version")
+
+
 def leaderboard_csv(lb: Leaderboard) -> str:
     """Long format: one line per (row, dataset) plus one for the macro average."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["rank", "model", "prompt", "extractor", "dataset", "run", "n", "correct", "accuracy",
-                "ci_low", "ci_high", "errors", "flag"])
-    for rank, row in enumerate(lb.rows, start=1):
-        w.writerow([rank, row.model, row.prompt or "", row.extractor, "macro", "", "", "",
-                    _f(row.macro), _f(row.macro_low), _f(row.macro_high), "", "; ".join(row.flags)])
+    w.writerow(["rank", "status", "model", "prompt", "extractor", *_CSV_SETTINGS, "dataset", "run", "run_status",
+                "in_macro", "n", "correct", "accuracy", "ci_low", "ci_high", "errors", "flag"])
+    for row in lb.rows:
+        head = [row.rank if row.ranked else "", row_status(row) or "ranked", row.model, row.prompt or "",
+                row.extractor, *("" if getattr(row.config, s) is None else getattr(row.config, s)
+                                 for s in _CSV_SETTINGS)]
+        w.writerow([*head, "macro", "", "", "", "", "", _f(row.macro), _f(row.macro_low), _f(row.macro_high), "",
+                    "; ".join(row.flags)])
         for c in row.cells.values():
-            w.writerow([rank, row.model, row.prompt or "", row.extractor, c.dataset, c.run, c.n, c.correct,
-                        _f(c.accuracy), _f(c.ci_low), _f(c.ci_high), c.errors, c.flag or ""])
+            w.writerow([*head, c.dataset, c.run, c.status, int(c.in_macro), c.n, c.correct, _f(c.accuracy),
+                        _f(c.ci_low), _f(c.ci_high), c.errors, c.flag or ""])
     return out.getvalue()
 
 
@@ -276,9 +582,4 @@ def format_leaderboard(lb: Leaderboard, fmt: str) -> str:
         return leaderboard_csv(lb)
     if fmt == "json":
         return leaderboard_json(lb)
-    if fmt == "html":
-        from evalkit.html_report import render_leaderboard_html
-
-        return render_leaderboard_html(lb)
-    raise ValueError(f"unknown format {fmt!r} (choose from rich, markdown, csv, json, html)")
-
+    raise ValueError(f"unknown format {fmt!r} (choose from markdown, csv, json; HTML: html_report)")

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One normalized benchmark question.
 
@@ -48,21 +48,64 @@ class Extraction(NamedTuple):
     method: str | None
 
 
+# Body keys the client sets itself; --extra-body may not replace them (the runner relies on them).
+RESERVED_BODY_KEYS = frozenset({"model", "messages", "n", "stream"})
+
+
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling parameters sent with every request of a run.
+    """Sampling parameters and request controls sent with every request of a run.
 
     ``temperature`` None means "the run's default" (0, or 0.7 for several samples:
     see ``RunConfig.resolved``); a request never carries None.
+
+    The fields after ``seed`` are optional controls; at their defaults they are
+    left out of the request body and of ``fingerprint_doc``, so runs made
+    without them keep the fingerprints (and run directories) they had.
+    ``chat_template_kwargs`` goes to the server's chat template (SGLang and vLLM
+    read it from the top level of the body, e.g. ``{"enable_thinking": false}``);
+    ``extra_body`` is merged into the body last, for anything else a server takes.
     """
 
     max_new_tokens: int = 1024
     temperature: float | None = None
     top_p: float = 1.0
     seed: int | None = None
+    system_prompt: str | None = None
+    stop: tuple[str, ...] = ()
+    top_k: int | None = None
+    min_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    extra_body: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        elif not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple(self.stop))
+        for name in ("chat_template_kwargs", "extra_body"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}")
+        clash = sorted(RESERVED_BODY_KEYS & set(self.extra_body or {}))
+        if clash:
+            raise ValueError(f"extra_body may not set {', '.join(clash)}: evalkit sets them itself")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field (as the manifest records it)."""
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+    def fingerprint_doc(self) -> dict[str, Any]:
+        """The fields that identify a run: the four original ones always, the controls only when set."""
+        d = self.to_dict()
+        doc = {k: d[k] for k in ("max_new_tokens", "temperature", "top_p", "seed")}
+        defaults = GenerationParams().to_dict()
+        doc.update({k: v for k, v in d.items() if k not in doc and v != defaults[k]})
+        return doc
 
 
 @dataclass(frozen=True)
@@ -75,7 +118,7 @@ class Generation:
     latency_s: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Score:
     """One named score of a sample, as a scorer produced it.
 
@@ -132,12 +175,12 @@ class SampleRecord:
 
     id: str
     dataset: str
-    question: str
-    options: dict[str, str]
-    answer_idx: str | None
-    prompt: str
-    output: str
-    finish_reason: str | None
+    question: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    answer_idx: str | None = None
+    prompt: Any = ""  # the user message, or the conversation sent (a list of {role, content})
+    output: str = ""
+    finish_reason: str | None = None
     pred: str | None = None
     method: str | None = None
     correct: bool | None = None
@@ -153,9 +196,10 @@ class SampleRecord:
     target: Any = None
     scores: dict[str, dict[str, Any]] | None = None
     scored_with: str | None = None
+    context: str | None = None  # the passage given with the question (PubMedQA's abstract), for audits
 
     # Fields a line leaves out when they are empty, so that earlier lines keep their shape.
-    OPTIONAL_FIELDS = ("strategy", "votes", "stages", "target", "scores", "scored_with")
+    OPTIONAL_FIELDS = ("strategy", "votes", "stages", "target", "scores", "scored_with", "context")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a shallow dict, for writing one JSON line (asdict's deep copy costs
@@ -172,8 +216,9 @@ class SampleRecord:
 
     def item(self) -> Item:
         """The item this sample answers, rebuilt from the fields the line carries."""
-        return Item(id=self.id, dataset=self.dataset, question=self.question, options=dict(self.options or {}),
-                    answer_idx=self.answer_idx, meta=dict(self.meta or {}), target=self.target)
+        # Shared, not copied: scorers read items, never change them (and this is on the scoring hot path).
+        return Item(id=self.id, dataset=self.dataset, question=self.question, options=self.options or {},
+                    answer_idx=self.answer_idx, meta=self.meta or {}, target=self.target, context=self.context)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRecord":

@@ -123,3 +123,15 @@ def match_file(path: str | Path) -> Benchmark | None:
         if bench.file_name == name:
             return bench
     return None
+
+
+def resolve_benchmark_file(target: str | Path, data_dir: str | Path = DEFAULT_DATA_DIR) -> Path:
+    """TARGET as a path when it exists; else a registered name ("medqa") stands for its file
+    under DATA_DIR (which may not be fetched yet); anything else is returned as a path."""
+    path = Path(target)
+    if path.exists():
+        return path
+    try:
+        return get_benchmark(str(target)).local_path(data_dir)
+    except KeyError:
+        return path

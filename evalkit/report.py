@@ -23,8 +23,8 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from rich.table import Table
 
-from evalkit.runs import (ItemKey, Run, item_samples, load_run, load_runs, score_kind,  # noqa: F401 (re-exported)
-                          score_values)
+from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, item_samples, load_run, load_runs,  # noqa: F401
+                          score_kind, score_values)
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
 from evalkit.store import SAMPLES
 
@@ -80,10 +80,13 @@ class ReportRow:
     latency_p95: float | None
     output_tokens_mean: float | None
     scores: dict[str, "ScoreCell"] = field(default_factory=dict)
+    # k-sample and reasoning figures of a dataset row (evalkit.report_extras), flattened by to_dict.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["scores"] = {name: c.to_dict() for name, c in self.scores.items()}
+        d.update(d.pop("extra"))
         return d
 
 
@@ -278,8 +281,15 @@ def build_report(
     confidence: float = 0.95,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    ks: Sequence[int] = (),
 ) -> Report:
-    """Per-dataset rows for each run (and per-group rows for each ``by`` field)."""
+    """Per-dataset rows for each run (and per-group rows for each ``by`` field).
+
+    Dataset rows also carry reasoning figures and, for multi-sample runs, pass@k,
+    maj@k and avg@k (k = 1, K and each of KS up to K); see evalkit.report_extras.
+    """
+    from evalkit.report_extras import dataset_extras
+
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
     loaded = load_runs(runs)
@@ -291,6 +301,8 @@ def build_report(
             per_dataset.setdefault(dataset, []).append(s)
         for dataset, items in per_dataset.items():
             rows.append(_row(run, label, dataset, None, items, ci, confidence, n_resamples, seed))
+            rows[-1].extra.update(dataset_extras(items, ks=ks, confidence=confidence, n_resamples=n_resamples,
+                                                 seed=seed))
             for field_name in by:
                 groups: dict[str, list[dict[str, Any]]] = {}
                 for s in items:
@@ -321,13 +333,38 @@ def fmt_num(x: float | None, digits: int = 2) -> str:
 
 
 def accuracy_cells(r: ReportRow) -> list[str]:
-    """Display cells of one accuracy row (group rows indented under their dataset)."""
+    """Display cells of one accuracy row (group rows indented under their dataset); a dataset not
+    scored as multiple choice (long-form answers) shows "-" for accuracy."""
     label = r.dataset if r.group is None else f"  {r.group}"
+    choice = LEGACY_SCORE in r.scores
     return [
-        r.run, label, str(r.n), pct(r.accuracy), fmt_ci(r.ci_low, r.ci_high),
-        pct(r.unparsed_rate), pct(r.truncated_rate), str(r.errors),
+        r.run, label, str(r.n), pct(r.accuracy) if choice else "-", fmt_ci(r.ci_low, r.ci_high) if choice else "-",
+        pct(r.unparsed_rate) if choice else "-", pct(r.truncated_rate), str(r.errors),
         fmt_num(r.latency_p50), fmt_num(r.latency_p95),
     ]
+
+
+def score_header(report: Report) -> list[str]:
+    """Column names of the named-scores table."""
+    return ["run", "dataset", "score", "n", "mean", report.ci_label, "not scored"]
+
+
+def score_rows(report: Report) -> list[list[str]]:
+    """One row per (report row, named score) other than the multiple-choice ``correct`` (the accuracy
+    table shows that one): binary scores in percent, others as they are."""
+    out = []
+    for r in report.rows:
+        for name, c in r.scores.items():
+            if name == LEGACY_SCORE:
+                continue
+            label = r.dataset if r.group is None else f"  {r.group}"
+            if c.kind == "binary":
+                mean, ci = pct(c.mean), fmt_ci(c.ci_low, c.ci_high)
+            else:
+                mean = fmt_num(c.mean, 3)
+                ci = "-" if c.ci_low is None else f"[{c.ci_low:.3f}, {c.ci_high:.3f}]"
+            out.append([r.run, label, name, str(c.n), mean, ci, str(c.errors)])
+    return out
 
 
 def accuracy_header(report: Report) -> list[str]:
@@ -376,6 +413,18 @@ def report_tables(report: Report) -> list[Table]:
             acc.add_section()
         previous = r.run
         acc.add_row(*cells, style="dim" if r.group else None)
+    tables = [acc]
+    extra = score_rows(report)
+    if extra:
+        scores = Table(title=f"Scores ({report.ci_label}; bootstrap for non-binary scores)", title_justify="left")
+        for i, h in enumerate(score_header(report)):
+            scores.add_column(h, justify="left" if i < 3 else "right", no_wrap=i == 5)
+        for row in extra:
+            scores.add_row(*row)
+        tables.append(scores)
+    from evalkit.report_extras import extra_tables
+
+    tables += extra_tables(report)
     speed = Table(title="Runs: setup and throughput", title_justify="left")
     for i, h in enumerate(["run", "model", "prompt", "extractor"] + throughput_header()[2:]):
         speed.add_column(h, justify="left" if i < 4 else "right")
@@ -383,7 +432,7 @@ def report_tables(report: Report) -> list[Table]:
     for t in report.throughput:
         setup = setups.get(t.run, [t.run, t.model, "-", "-"])
         speed.add_row(*setup, *throughput_cells(t)[2:])
-    return [acc, speed]
+    return tables + [speed]
 
 
 def render_summary_table(samples_or_run: "str | Path | Run | Iterable[Mapping[str, Any]]",
@@ -423,8 +472,15 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], right_f
 
 def report_markdown(report: Report) -> str:
     parts = [f"## Accuracy ({report.ci_label})", "",
-             markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), "",
-             "## Runs: setup and throughput", ""]
+             markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), ""]
+    extra = score_rows(report)
+    if extra:
+        parts += [f"## Scores ({report.ci_label}; bootstrap for non-binary scores)", "",
+                  markdown_table(score_header(report), extra, 3), ""]
+    from evalkit.report_extras import extra_markdown
+
+    parts += extra_markdown(report)
+    parts += ["## Runs: setup and throughput", ""]
     setups = {s[0]: s for s in run_setups(report)}
     header = ["run", "model", "prompt", "extractor"] + throughput_header()[2:]
     parts.append(markdown_table(
@@ -439,14 +495,20 @@ def report_csv(report: Report) -> str:
     """One CSV row per report row; the run's throughput is repeated on each of its rows."""
     speed = {t.run: t for t in report.throughput}
     out = io.StringIO()
-    fields = list(ReportRow.__dataclass_fields__)
+    fields = [f for f in ReportRow.__dataclass_fields__ if f not in ("scores", "extra")]
+    names = list(OrderedDict.fromkeys(n for r in report.rows for n in r.scores if n != LEGACY_SCORE))
+    score_fields = [f"{n}_{k}" for n in names for k in ("n", "mean", "ci_low", "ci_high")]
     run_fields = ["requests", "wall_s", "requests_per_s", "output_tokens_per_s"]
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(fields + ["ci_method", "confidence"] + [f"run_{f}" for f in run_fields])
+    writer.writerow(fields + score_fields + ["ci_method", "confidence"] + [f"run_{f}" for f in run_fields])
     for r in report.rows:
         d = r.to_dict()
         t = speed[r.run].to_dict()
-        writer.writerow([_csv_cell(d[f]) for f in fields] + [report.ci_method, report.confidence]
+        cells = []
+        for n in names:
+            c = d["scores"].get(n) or {}
+            cells += [_csv_cell(c.get(k)) for k in ("n", "mean", "ci_low", "ci_high")]
+        writer.writerow([_csv_cell(d[f]) for f in fields] + cells + [report.ci_method, report.confidence]
                         + [_csv_cell(t[f]) for f in run_fields])
     return out.getvalue()
 
@@ -463,18 +525,13 @@ def report_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-def format_report(report: Report, fmt: str, runs: Sequence[Run] | None = None) -> str:
-    """The report as text in ``fmt`` (markdown, csv, json or html; html needs the runs)."""
+def format_report(report: Report, fmt: str) -> str:
+    """The report as text in ``fmt`` (markdown, csv or json; HTML is evalkit.html_report.render_html,
+    which builds on this module, never the other way round)."""
     if fmt == "markdown":
         return report_markdown(report)
     if fmt == "csv":
         return report_csv(report)
     if fmt == "json":
         return report_json(report)
-    if fmt == "html":
-        from evalkit.html_report import render_html
-
-        if runs is None:
-            raise ValueError("the HTML report needs the runs (for the per-sample browser)")
-        return render_html(report, runs)
     raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

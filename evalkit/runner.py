@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -33,20 +34,23 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_dataset
+from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
+from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
+from evalkit.runs import check_path_component, read_manifest, run_dir_inside
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
 from evalkit.scoring.base import Scorer, check_requirements, get_scorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
-from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, write_json
+from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, write_json
 
 # After this many requests in a row failed for good on retryable errors, the
 # endpoints are taken to be down and the run stops (saving what it has) instead
@@ -120,6 +124,10 @@ class RunConfig:
     scorers: list[str] | None = None
     scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     scoring_concurrency: int = 16
+    wait_for_lock: bool = False  # wait for another run holding the run directory instead of refusing
+    max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
+    max_record_mb: float = DEFAULT_MAX_RECORD_MB
+    suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
 
     def all_endpoints(self) -> list[str]:
         """Every endpoint of the run, first given first, without duplicates."""
@@ -133,11 +141,13 @@ class RunConfig:
     def resolved(self) -> "RunConfig":
         """A copy with every default that depends on other settings filled in."""
         er = self.strategy == ENSEMBLE_REFINEMENT
-        samples = self.samples or (ER_SAMPLES if er else 1)
+        # "is None", not "or": an out-of-range 0 must reach validate(), not become the default.
+        samples = self.samples if self.samples is not None else (ER_SAMPLES if er else 1)
         params = self.params
         if params.temperature is None:
             params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
-        concurrency = self.concurrency or BACKEND_CONCURRENCY.get(self.backend or "", DEFAULT_CONCURRENCY)
+        concurrency = self.concurrency if self.concurrency is not None else BACKEND_CONCURRENCY.get(
+            self.backend or "", DEFAULT_CONCURRENCY)
         return replace(self, samples=samples, params=params, concurrency=concurrency,
                        prompt=self.prompt or ("er_sample" if er else "strict"))
 
@@ -147,15 +157,13 @@ class RunConfig:
             raise ValueError("no endpoint given")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        if (self.samples or 1) < 1 or self.refine_samples < 1:
-            raise ValueError("samples and refine_samples must be at least 1")
+        check_run_numbers(self)
         if self.multi_sample and (self.params.temperature or 0) <= 0:
             raise ValueError(f"{self.strategy} with {self.samples} samples needs a temperature > 0 "
                              "(greedy samples would all be the same)")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if self.rps is not None and self.rps <= 0:
-            raise ValueError("rps must be positive")
+        for name, what in ((self.task_folder, "task_folder (--task-folder)"), (self.run_name, "run_name (--run-name)")):
+            if name is not None:
+                check_path_component(name, what)
 
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
@@ -174,6 +182,7 @@ class RunProgress:
     requests: int = 0
     completion_tokens: int = 0
     run_dir: Path | None = None
+    skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -195,7 +204,8 @@ class RunResult:
 
 def slug(text: str) -> str:
     """A file-name-safe form of TEXT (model ids often hold slashes)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "model"
+    # No leading dots: a model id such as ".." must not become a path part that climbs out.
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lstrip(".")[:80] or "model"
 
 
 def run_fingerprint(
@@ -209,7 +219,7 @@ def run_fingerprint(
         "model": model,
         "prompt_sha256": prompt.sha256,
         "data_sha256": sorted(d.sha256 for d in data),
-        "params": params.to_dict(),
+        "params": params.fingerprint_doc(),
     }
     # Optional parts are absent when unused, so the other fingerprints stay as they were.
     if prompt.context_variant is not None:
@@ -266,10 +276,14 @@ class _SampleIndex:
     def __init__(self) -> None:
         self.best: dict[Key, int] = {}  # key -> lineno << 2 | ok << 1 | selected
         self.lines = 0
+        self.stale = 0  # lines read at load whose scores another scoring fingerprint made
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path, is_current: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Index the lines of PATH; with IS_CURRENT, also note the lines whose scores are stale."""
         for lineno, s in iter_numbered(path):
             self.add(sample_key(s), not s.get("error"), lineno)
+            if is_current is not None and not is_current(s):
+                self.stale += 1
         self.lines = _count_lines(path)
 
     def add(self, key: Key, ok: bool, lineno: int | None = None, selected: bool = False) -> None:
@@ -306,11 +320,34 @@ class _SampleIndex:
                 yield s
 
 
+def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
+    """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts.
+
+    Read from the file, not from the writing process's memory, so what summary.json says is
+    what is on disk.
+    """
+    index = _SampleIndex()
+    index.load(samples_file)
+    for item in items:
+        index.select((item.dataset, item.id, 0))
+    return summarize(index.selected_samples(samples_file)), index.count_done_selected()
+
+
+def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
+    if message is None:
+        return
+    if on_notice is not None:
+        on_notice(message)
+    else:
+        logging.getLogger("evalkit").warning("%s", message)
+
+
 def load_inputs(
     config: RunConfig,
 ) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
     """Load and validate every file and template (and few-shot exemplars) before any request is sent."""
-    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, adapter=config.adapter) for f in config.eval_files]
+    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, adapter=config.adapter,
+                           max_line_bytes=int(config.max_record_mb * MB)) for f in config.eval_files]
     template = load_template(config.prompt or "strict")
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
@@ -375,22 +412,24 @@ async def _resolve_model(pool: EndpointPool, requested: str | None, api_key: str
 
 def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | None = None,
              on_start: Callable[[int, int], None] | None = None,
-             progress: RunProgress | None = None) -> RunResult:
+             progress: RunProgress | None = None, on_notice: Callable[[str], None] | None = None) -> RunResult:
     """Run (or resume) an evaluation and write its samples, summary and manifest.
 
     ON_START(total, already_done) is called once dispatch begins; ON_SAMPLE(record)
     after each sample is saved; PROGRESS, if given, is kept up to date in place
-    (for progress display). Ctrl-C stops cleanly: samples finished so far are
+    (for progress display); ON_NOTICE(message) hears about the run-directory lock
+    (waiting for another run, taking over a dead one's lock; default: logged). Ctrl-C stops cleanly: samples finished so far are
     saved, summary and manifest are written, and KeyboardInterrupt propagates.
     """
     config = config.resolved()
     config.validate()
-    return asyncio.run(_run_eval(config, on_sample=on_sample, on_start=on_start,
+    return asyncio.run(_run_eval(config, on_sample=on_sample, on_start=on_start, on_notice=on_notice,
                                  progress=progress if progress is not None else RunProgress()))
 
 
-async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress) -> RunResult:
+async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
     loaded, template, refine, exemplars = load_inputs(config)
+    progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
                              refine_samples=config.refine_samples)
@@ -403,21 +442,24 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
 
     async with EndpointPool(config.all_endpoints(), config.model or "", api_key=config.api_key,
                             timeout_s=config.timeout_s, retry=retry, max_connections=config.concurrency or 1,
-                            rps=config.rps, on_retry=count_retry) as pool:
+                            rps=config.rps, on_retry=count_retry,
+                            max_response_bytes=int(config.max_response_mb * MB)) as pool:
         pool.set_model(await _resolve_model(pool, config.model, config.api_key))
         strategy = _strategy_doc(config, refine)
         fp = run_fingerprint(model=pool.model, prompt=template, data=loaded, params=config.params,
                              strategy=strategy, exemplars=exemplars)
-        run_dir = Path(config.results_dir) / (config.task_folder or slug(pool.model)) / (
-            config.run_name or _run_name(template, config, fp))
+        run_dir = run_dir_inside(config.results_dir, config.task_folder or slug(pool.model),
+                                 config.run_name or _run_name(template, config, fp))
         run_dir.mkdir(parents=True, exist_ok=True)
-        _check_fingerprint(run_dir, fp)
         samples_file = run_dir / SAMPLES
         progress.run_dir = run_dir
+        lock = await lock_run_dir(run_dir, wait=config.wait_for_lock, on_wait=lambda e: _notice(on_notice, str(e)))
+        _notice(on_notice, took_over_message(lock))
 
-        with SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
+        with lock, SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
+            _check_fingerprint(run_dir, fp)
             index = _SampleIndex()
-            index.load(samples_file)
+            index.load(samples_file, plan.is_current)
             total = resumed = 0
             for item in selected_items(loaded, config.limit):
                 key = (item.dataset, item.id, 0)
@@ -456,19 +498,21 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             except asyncio.CancelledError:
                 status = "interrupted"
                 raise
+            except OSError:
+                status = "write-failed"  # a full disk or read-only results: no scoring pass on top of it
+                raise
             finally:
                 if journal is not None:
                     journal.close()
                 writer.close()
                 rescored = 0
-                if not dispatcher.down and status != "interrupted":
+                if not dispatcher.down and status == "incomplete" and (plan.has_async or index.stale):
                     # The scoring pass: samples saved without this plan's scores (a model judge's, or
                     # those of a scorer that changed since they were saved) are scored now.
                     rescored = await rescore_run(run_dir, plan, counting=index.counting,
                                                  concurrency=config.scoring_concurrency)
                 wall_s = time.perf_counter() - t_start
-                summary = summarize(index.selected_samples(samples_file))
-                n_ok = index.count_done_selected()
+                summary, n_ok = summary_on_disk(samples_file, selected_items(loaded, config.limit))
                 complete = n_ok == total
                 if complete:
                     status = "complete"
@@ -519,16 +563,16 @@ async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[i
         pairs = [(r.item(), r) for r in stale.values()]
         await score_samples(pairs, plan, journal=run_dir / SCORES_JOURNAL, concurrency=concurrency)
     tmp = samples_file.with_name(samples_file.name + ".tmp")
-    with open(samples_file, "rb") as src, open(tmp, "w", encoding="utf-8") as dst:
+    with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
         for lineno, raw in enumerate(src, start=1):
             if lineno not in stale:
-                dst.write(raw.decode("utf-8", "surrogateescape"))
+                dst.write(raw)  # byte for byte: lines not rescored are not touched
                 continue
             record = stale[lineno]
             if record is None:
                 record = SampleRecord.from_dict(json.loads(raw))
                 apply_scores(record, record.item(), plan.scorers, plan.fingerprint)
-            dst.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            dst.write(encode_line(record.to_dict()))
     os.replace(tmp, samples_file)
     (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
     return len(stale)
@@ -577,7 +621,8 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
     """The SampleRecord of a finished item: one generation as it is, or every stage's generations
     (with usage summed over all of them) for a multi-sample strategy."""
     base = dict(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target)
+                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
+                context=item.context)
     if len(stages) == 1 and stages[0].size == 1:
         g = outputs[0][0]
         return SampleRecord(**base, output=g["output"], finish_reason=g["finish_reason"], usage=g["usage"],
@@ -600,7 +645,7 @@ def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0)
     """The sample of an item whose request failed for good: an error, neither right nor wrong."""
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
                         answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
-                        output="", finish_reason=None, latency_s=latency_s, error=error)
+                        context=item.context, output="", finish_reason=None, latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)
@@ -814,7 +859,7 @@ class _Dispatcher:
 def _check_fingerprint(run_dir: Path, fp: str) -> None:
     manifest = run_dir / MANIFEST
     if manifest.exists():
-        old = json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint")
+        old = read_manifest(manifest).get("fingerprint")
         if old and old != fp:
             raise ValueError(
                 f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
@@ -859,6 +904,8 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
     from evalkit.server import endpoint_identity  # what served the run: checkpoint hash, engine version
 
     manifest["server"] = endpoint_identity(pool.base_urls[0], api_key=config.api_key)
+    if config.suite:
+        manifest["suite"] = config.suite
     if refine is not None:
         manifest.update(refine_samples=config.refine_samples, refine_prompt=refine.name,
                         refine_prompt_template=refine.text,

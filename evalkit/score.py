@@ -20,7 +20,7 @@ from evalkit.extract import extract_choice
 from evalkit.records import Extraction, Generation, Item, SampleRecord
 from evalkit.runs import SampleKey, counting_samples, sample_key  # noqa: F401 (re-exported)
 from evalkit.scoring.choice import ChoiceScorer, is_correct  # noqa: F401 (re-exported)
-from evalkit.scoring.stage import ScoringPlan, apply_scores
+from evalkit.scoring.stage import ScoringPlan, StoredSample, apply_scores
 
 Extractor = Callable[[str, Mapping[str, str]], Extraction]
 
@@ -55,11 +55,11 @@ def rescore_sample(sample: Mapping[str, Any], extractor: Extractor = extract_cho
     stage is re-extracted and the last stage's majority decides.
     """
     plan = plan or ScoringPlan([ChoiceScorer(extractor)])
-    record = SampleRecord.from_dict({**_defaults(sample), **sample})
-    apply_scores(record, record.item(), plan.scorers, plan.fingerprint)
-    out = {**dict(sample), **record.to_dict()}
-    for name in SampleRecord.OPTIONAL_FIELDS:
-        if getattr(record, name) is None:
+    out = dict(sample)
+    view = StoredSample(out)
+    apply_scores(view, view.item(), plan.scorers, plan.fingerprint)  # type: ignore[arg-type]
+    for name in ("scores", "scored_with"):
+        if out.get(name) is None:
             out.pop(name, None)
     if not out.get("error") and not out.get("stages"):
         if out.get("finish_reason") is not None:
@@ -67,11 +67,6 @@ def rescore_sample(sample: Mapping[str, Any], extractor: Extractor = extract_cho
         else:
             out.setdefault("truncated", False)
     return out
-
-
-def _defaults(sample: Mapping[str, Any]) -> dict[str, Any]:
-    # Fields a stored line (or a MedReason log entry) may lack.
-    return {"question": "", "options": {}, "answer_idx": None, "prompt": "", "output": "", "finish_reason": None}
 
 
 def rescore_samples(samples: Iterable[Mapping[str, Any]], extractor: Extractor = extract_choice,
@@ -143,9 +138,14 @@ def summarize(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, Dataset
             d.correct += bool(s.get("correct"))
             d.unparsed += s.get("pred") is None
         d.truncated += bool(s.get("truncated"))
-        for name, score in (s.get("scores") or {}).items():
-            agg = d.scores.setdefault(name, ScoreSummary())
-            value = score.get("value") if isinstance(score, Mapping) else None
+        scores = s.get("scores")
+        if not scores:
+            continue
+        for name, score in scores.items():
+            agg = d.scores.get(name)
+            if agg is None:
+                agg = d.scores[name] = ScoreSummary()
+            value = score.get("value") if type(score) is dict else None
             if value is None:
                 agg.errors += 1
                 continue

@@ -262,3 +262,26 @@ def paired_bootstrap_mean_diff(
         return PairedDiff(0, 0.0, 0.0, 0.0, 0, 0)
     return PairedDiff(n=ci.n, diff=float(ci.mean), lo=float(ci.lo), hi=float(ci.hi),
                       lost=int((d < 0).sum()), gained=int((d > 0).sum()))
+
+
+def bootstrap_macro_mean_ci(
+    groups: Sequence[Sequence[float]],
+    confidence: float = 0.95,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap interval of the unweighted mean of several datasets' mean scores; each dataset is
+    resampled on its own (a stratified bootstrap), as ``bootstrap_macro_ci`` does for accuracies."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    _z(confidence)
+    if not groups:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    total = np.zeros(n_resamples)
+    for x in groups:
+        chunk = max(1, 2_000_000 // len(x))
+        for start in range(0, n_resamples, chunk):
+            stop = min(n_resamples, start + chunk)
+            total[start:stop] += x[rng.integers(0, len(x), size=(stop - start, len(x)))].mean(axis=1)
+    return _percentile_interval(total / len(groups), confidence)

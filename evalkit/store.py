@@ -12,6 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+# Lone surrogates (a "\\ud800" escape in a server's or a file's JSON) cannot be encoded as
+# UTF-8; written as backslash escapes inside JSON strings they read back as the same text.
+_ERRORS = "backslashreplace"
+
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
@@ -63,13 +67,32 @@ def read_json(path: str | Path) -> dict[str, Any]:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename), so a reader never sees half a file."""
+    """Write JSON atomically (temp file + rename), so a reader never sees half a file.
+
+    On failure (a full disk, say) the old file stays as it was and no temp file is left.
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", errors=_ERRORS) as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One JSON line as UTF-8 bytes, lone surrogates written as JSON escapes (as SampleWriter does)."""
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", _ERRORS)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
@@ -77,10 +100,14 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", errors=_ERRORS) as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
 
 
 class SampleWriter:
@@ -94,11 +121,17 @@ class SampleWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _truncate_torn_tail(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "a", encoding="utf-8", errors=_ERRORS)
+        self._failed = False  # a write failed: closing cannot flush either, and must not mask that error
 
     def write(self, sample: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            self._failed = True
+            # A failed write on an open file names no file; say which one (a full disk, say).
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def write_many(self, samples: Iterable[dict[str, Any]]) -> None:
         for s in samples:
@@ -106,15 +139,28 @@ class SampleWriter:
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            try:
+                if not self._failed:
+                    self._fh.flush()
+                    os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+            finally:
+                try:
+                    self._fh.close()
+                except OSError:
+                    pass  # the flush above already failed and says why
 
     def __enter__(self) -> "SampleWriter":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            self.close()
+        except OSError:
+            if exc_type is None:
+                raise
+            # Already failing (a full disk, say): closing cannot flush either; keep the first error.
 
 
 def _truncate_torn_tail(path: Path) -> None:

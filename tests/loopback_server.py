@@ -13,9 +13,19 @@ any letter otherwise (with no seed in the request, a random draw replaces the ha
 ``--reject-n`` answers 400 to ``n`` > 1. ``/stats`` counts requests, faults, and
 requests per prompt (by hash) and keeps their arrival times.
 
+``--malformed SHAPE`` (repeatable) answers 200 with an odd body for 1 item in
+``--malformed-every`` (20) per shape, the same items every time (by a hash of the
+prompt, see ``malformed_shape``): ``parts`` (content as a list of text parts,
+usable), ``number`` (content 42), ``null-choice`` (choices [null]),
+``string-choice`` (choices ["hello"]), ``usage-string`` (usage "lots", answer
+usable), ``surrogate`` (a lone \\ud800 in the text, answer usable), ``not-json``
+(an HTML page), ``huge`` (a valid completion padded to ``--huge-mb`` MB).
+``--chunked`` streams those bodies without a Content-Length. ``--require-key K`` answers 401 echoing the key it got when it is not K.
+
 Run: python tests/loopback_server.py --port N [--fail-500 0.1] [--fail-429 0.1] [--fail-400 0.1]
      [--stall 0.05 --stall-s 30] [--drop 0.05] [--delay-s 0] [--seed 0]
-     [--model ID] [--ignore-n | --reject-n]
+     [--model ID] [--ignore-n | --reject-n] [--malformed SHAPE ... --malformed-every 20 --huge-mb 20]
+     [--require-key K] [--record BODIES.jsonl]
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import random
 import re
 import time
@@ -38,6 +49,46 @@ def choose_letter(prompt: str) -> str:
     letters = _LETTERS.findall(prompt) or ["A"]
     h = int(hashlib.sha256(prompt.encode()).hexdigest(), 16)
     return letters[h % len(letters)]
+
+
+MALFORMED_SHAPES = ("parts", "number", "null-choice", "string-choice", "usage-string", "surrogate", "not-json",
+                    "huge")
+USABLE_SHAPES = frozenset({"parts", "usage-string", "surrogate"})  # the answer can still be read
+
+
+def malformed_shape(prompt: str, shapes: list[str], every: int = 20) -> str | None:
+    """Which malformed shape (if any) this double sends for PROMPT: shape i for the items whose
+    hash falls in bucket i of EVERY, so each shape hits 1 item in EVERY, the same ones every run."""
+    bucket = int(hashlib.sha256(b"malformed:" + prompt.encode()).hexdigest(), 16) % every
+    return shapes[bucket] if bucket < len(shapes) else None
+
+
+def malformed_body(shape: str, text: str, model: str, huge_mb: float) -> bytes:
+    """The 200 body of SHAPE for an answer TEXT."""
+    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    usage: object = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    choices: list = [choice]
+    if shape == "parts":
+        half = len(text) // 2
+        choice["message"]["content"] = [{"type": "text", "text": text[:half]},
+                                        {"type": "image_url", "image_url": {"url": "data:,"}},
+                                        {"type": "text", "text": text[half:]}]
+    elif shape == "number":
+        choice["message"]["content"] = 42
+    elif shape == "null-choice":
+        choices = [None]
+    elif shape == "string-choice":
+        choices = ["hello"]
+    elif shape == "usage-string":
+        usage = "lots"
+    elif shape == "surrogate":
+        choice["message"]["content"] = text + " \ud800"
+    elif shape == "not-json":
+        return b"<html><body>502 upstream went away</body></html>"
+    elif shape == "huge":
+        choice["message"]["content"] = text + " " + "x" * int(huge_mb * (1 << 20))
+    body = {"id": "cmpl", "object": "chat.completion", "model": model, "choices": choices, "usage": usage}
+    return json.dumps(body).encode()  # ensure_ascii: a lone surrogate goes out as the escape \ud800
 
 
 def prompt_key(prompt: str) -> str:
@@ -63,7 +114,7 @@ def sampled_text(prompt: str, seed: int | None, choice: int, rng: random.Random)
 def make_app(args: argparse.Namespace) -> web.Application:
     rng = random.Random(args.seed)
     stats = {"requests": 0, "ok": 0, "500": 0, "429": 0, "400": 0, "stall": 0, "drop": 0, "prompts": {}, "times": [],
-             "n": []}
+             "n": [], "malformed": {}, "401": 0}
     model = args.model
 
     async def models(_: web.Request) -> web.Response:
@@ -72,7 +123,15 @@ def make_app(args: argparse.Namespace) -> web.Application:
     async def chat(request: web.Request) -> web.StreamResponse:
         stats["requests"] += 1
         stats["times"].append(time.monotonic())
+        if args.require_key is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if given != args.require_key:
+                stats["401"] += 1
+                return web.json_response({"error": {"message": f"invalid api key {given!r}"}}, status=401)
         body = await request.json()
+        if args.record:
+            with open(args.record, "a", encoding="utf-8") as fh:  # each request body, one JSON line
+                fh.write(json.dumps(body) + "\n")
         prompt = body["messages"][-1]["content"]
         key = prompt_key(prompt)
         stats["prompts"][key] = stats["prompts"].get(key, 0) + 1
@@ -106,6 +165,24 @@ def make_app(args: argparse.Namespace) -> web.Application:
             texts = [sampled_text(prompt, body.get("seed"), i, rng) for i in range(n)]
         else:
             texts = [f"The answer is {choose_letter(prompt)}."] * n
+        shape = malformed_shape(prompt, args.malformed, args.malformed_every) if args.malformed else None
+        if shape is not None:
+            stats["malformed"][shape] = stats["malformed"].get(shape, 0) + 1
+            payload = malformed_body(shape, texts[0], body.get("model", model), args.huge_mb)
+            ctype = "text/html" if shape == "not-json" else "application/json"
+            if not args.chunked:
+                return web.Response(body=payload, content_type=ctype)
+            # No Content-Length: the client only learns the size as the chunks arrive.
+            stream = web.StreamResponse(headers={"Content-Type": ctype})
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            try:
+                for start in range(0, len(payload), 1 << 16):
+                    await stream.write(payload[start:start + (1 << 16)])
+                await stream.write_eof()
+            except (ConnectionError, RuntimeError):
+                pass  # the client hung up (over its cap): nothing more to send
+            return stream
         stats["ok"] += 1
         return web.json_response({
             "id": "cmpl", "object": "chat.completion", "model": body.get("model", model),
@@ -140,6 +217,12 @@ def main() -> None:
     p.add_argument("--model", default=MODEL)
     p.add_argument("--ignore-n", action="store_true")
     p.add_argument("--reject-n", action="store_true")
+    p.add_argument("--malformed", action="append", default=[], choices=MALFORMED_SHAPES)
+    p.add_argument("--malformed-every", type=int, default=20)
+    p.add_argument("--huge-mb", type=float, default=20.0)
+    p.add_argument("--require-key", default=None)
+    p.add_argument("--chunked", action="store_true", help="send malformed bodies chunked, without Content-Length")
+    p.add_argument("--record", default=None, help="Append every request body to this JSONL file.")
     args = p.parse_args()
     web.run_app(make_app(args), host=args.host, port=args.port, print=None, access_log=None)
 

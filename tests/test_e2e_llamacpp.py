@@ -146,3 +146,48 @@ def test_a_renamed_copy_of_the_gguf_is_served_and_filed_under_its_own_name(tmp_p
         assert manifest["server"]["model_path"] == str(copy)
     finally:
         evalkit("stop", "--name", "ft", env=env)
+
+
+@pytest.mark.skipif(not (SHARED / "eval_data" / "medqa_test.jsonl").exists(), reason="../shared/eval_data absent")
+def test_suite_run_over_the_shared_benchmarks_prints_the_suite_table(served, tmp_path):
+    env, _ = served
+    res = tmp_path / "res"
+    out = evalkit("run", "--suite", "medreason", "--data-dir", str(SHARED / "eval_data"), "--limit", "2",
+                  "--max-new-tokens", "8", "--results-dir", str(res), "--quiet", env=env)
+    assert out.returncode == 0, out.stderr
+    run_dir = next(res.glob("*/*"))
+    samples = read_samples(run_dir)
+    assert sorted({s["dataset"] for s in samples}) == sorted(
+        ["medbullets_op4", "medbullets_op5", "medxpertqa", "medqa", "medmcqa", "pubmedqa"])
+    assert len(samples) == 12
+    from evalkit.datasets import load_dataset
+
+    contexts = {i.id: i.context for i in load_dataset(SHARED / "eval_data" / "pubmedqa" / "test_ground_truth.json").items}
+    pubmed = [s for s in samples if s["dataset"] == "pubmedqa"]
+    assert len(pubmed) == 2 and all(contexts[s["id"]] and contexts[s["id"]] in s["prompt"] for s in pubmed)
+    manifest = read_json(run_dir / "manifest.json")
+    assert manifest["suite"]["name"] == "medreason" and manifest["prompt"] == "strict"
+    assert manifest["generation"]["max_new_tokens"] == 8 and manifest["generation"]["top_p"] == 0.9
+    report = evalkit("report", str(run_dir), env=env)
+    assert report.returncode == 0, report.stderr
+    table = report.stdout[report.stdout.index("Suite medreason"):]
+    for column in ("MedBullets (op4)", "MedBullets (op5)", "MedXpert", "MedQA", "MedMCQA", "PubMedQA", "Avg"):
+        assert column in table
+    assert "published: MedReason-8B" in table and "57.3" in table and "55.9" in table
+    assert "hint:" in report.stdout  # 8 tokens truncate most answers: the report says what to do
+
+
+def test_request_controls_reach_the_real_server(served, tmp_path):
+    env, _ = served
+    data = write_items(tmp_path / "ctl.jsonl", 2)
+    out = evalkit("run", "--eval-file", str(data), "--max-new-tokens", "24", "--results-dir", str(tmp_path / "res"),
+                  "--system-prompt", "Answer with one letter.", "--stop", "\n", "--top-k", "20", "--min-p", "0.05",
+                  "--presence-penalty", "0.1", "--frequency-penalty", "0.1",
+                  "--chat-template-kwargs", '{"enable_thinking": false}', "--quiet", env=env)
+    assert out.returncode == 0, out.stderr
+    run_dir = next((tmp_path / "res").glob("*/*"))
+    for s in read_samples(run_dir):
+        assert "\n" not in s["output"]  # the stop sequence held
+    generation = read_json(run_dir / "manifest.json")["generation"]
+    assert generation["system_prompt"] == "Answer with one letter." and generation["stop"] == ["\n"]
+    assert generation["chat_template_kwargs"] == {"enable_thinking": False} and generation["top_k"] == 20

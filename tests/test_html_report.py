@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.html_report import json_for_script, render_leaderboard_html
+from evalkit.html_report import json_for_script, render_html, render_leaderboard_html
 from evalkit.leaderboard import build_leaderboard
-from evalkit.report import build_report, format_report, load_runs
+from evalkit.report import build_report, load_runs
 from tests.runfactory import make_sample, verdict_samples, write_run
 
 # Sample text that would break a naive page: it tries to close the data element
@@ -47,7 +47,7 @@ def two_runs(tmp_path):
 
 def _html(runs) -> str:
     loaded = load_runs(runs)
-    return format_report(build_report(loaded, by=["meta_info"]), "html", loaded)
+    return render_html(build_report(loaded, by=["meta_info"]), loaded)
 
 
 def test_json_for_script_cannot_close_the_element():
@@ -144,3 +144,145 @@ def test_html_report_renders_in_headless_chromium(two_runs, tmp_path):
     assert "&lt;/script&gt;&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in detail
     assert "rule matched final_answer" in text and "extracted A" in text
     assert "<title>evalkit report</title>" in dom
+
+
+# --- auditing: every generation and its votes, the abstract, the prompt sent -------------------
+
+GENERATIONS = ["First pass. The answer is A.", "Second pass. The answer is B.", "I cannot decide.",
+               "Third pass. The answer is A.", "Fourth pass. The answer is A."]
+
+
+def _generation(k: int, text: str) -> dict:
+    letter = text[-2] if text.endswith(".") and "answer is" in text else None
+    return {"k": k, "output": text, "pred": letter, "method": "answer_is" if letter else None,
+            "finish_reason": "stop", "usage": {"completion_tokens": 10 + k}, "latency_s": 0.1}
+
+
+@pytest.fixture
+def audit_runs(tmp_path):
+    """A self-consistency run (5 generations, votes A 3 / B 1 / 1 unparsed) and a PubMedQA-shaped
+    run whose abstracts are only in the benchmark file the manifest names."""
+    from evalkit.datasets import load_dataset
+
+    outputs = [_generation(k, t) for k, t in enumerate(GENERATIONS)]
+    sc = make_sample("mq-1", "medqa", correct=True, gold="A", output=GENERATIONS[0], method="majority_vote",
+                     prompt="Answer the question.\nQuestion mq-1?\nA. option A of mq-1")
+    sc.update(strategy="self-consistency", votes={"A": 3, "B": 1},
+              stages=[{"name": "sample", "prompt": sc["prompt"], "pred": "A", "votes": {"A": 3, "B": 1},
+                       "unparsed": 1, "outputs": outputs}])
+    run_sc = write_run(tmp_path / "results", "sc", [sc], model="m", prompt="strict",
+                       extra_manifest={"strategy": "self-consistency", "samples": 5})
+
+    data = tmp_path / "pqa_items.jsonl"
+    data.write_text("\n".join(json.dumps({"pmid": f"p{i}", "question": f"Does treatment {i} help?",
+                                          "contexts": [f"Background of study {i}.", f"Results of study {i}."],
+                                          "final_decision": "yes"}) for i in range(2)) + "\n")
+    loaded = load_dataset(data)
+    samples = [make_sample(it.id, it.dataset, correct=True, gold=it.answer_idx, question=it.question,
+                           options=dict(it.options), prompt=f"Context: {it.context}\nQuestion: {it.question}")
+               for it in loaded.items]
+    run_pqa = write_run(tmp_path / "results", "pqa", samples, model="m", prompt="strict",
+                        extra_manifest={"data": [{"path": str(data), "sha256": loaded.sha256}]})
+    return run_sc, run_pqa, data
+
+
+def _payload(html: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="evalkit-samples">(.*?)</script>',
+                                html, re.S).group(1))
+
+
+def test_payload_carries_generations_votes_abstract_and_prompt(audit_runs):
+    run_sc, run_pqa, _ = audit_runs
+    samples = _payload(_html([run_sc, run_pqa]))["samples"]
+    sc = samples[0]
+    assert sc["votes"] == {"A": 3, "B": 1} and sc["strategy"] == "self-consistency"
+    [stage] = sc["stages"]
+    assert [g["output"] for g in stage["outputs"]] == GENERATIONS and stage["unparsed"] == 1
+    assert [g["pred"] for g in stage["outputs"]] == ["A", "B", None, "A", "A"]
+    assert stage["prompt"] is None  # the first stage's prompt is the sample's own, not repeated
+    assert sc["prompt"].startswith("Answer the question.")
+    pqa = samples[1]
+    assert pqa["context"] == "Background of study 0.\nResults of study 0."
+    assert pqa["prompt"].startswith("Context: Background of study 0.")
+
+
+def test_abstract_is_not_taken_from_a_changed_benchmark_file(audit_runs):
+    _, run_pqa, data = audit_runs
+    data.write_text(data.read_text().replace("Background", "Edited"))
+    assert all(s["context"] is None for s in _payload(_html([run_pqa]))["samples"])
+
+
+def _dom_text(dom: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+@needs_chromium
+def test_html_report_shows_generations_votes_abstract_and_prompt_collapsed(audit_runs, tmp_path):
+    run_sc, run_pqa, _ = audit_runs
+    page = tmp_path / "audit.html"
+    page.write_text(_html([run_sc, run_pqa]), encoding="utf-8")
+
+    dom = _chromium(page.as_uri() + "#run=sc&item=mq-1", tmp_path / "profile-sc", "--dump-dom").stdout
+    detail = dom[dom.index('id="sample-detail"'):]
+    text = _dom_text(detail)
+    assert "votes A 3 · B 1" in text and "strategy self-consistency" in text
+    assert "sample stage: 5 generations, votes A 3 · B 1, 1 unparsed → A" in text
+    for i, g in enumerate(GENERATIONS):  # every generation, each with what it voted
+        assert g in text
+    assert "generation 1: votes B (rule answer_is), finish stop, 11 tokens" in text
+    assert "generation 2: no answer (unparsed)" in text
+    assert "Prompt sent" in text and "Answer the question. Question mq-1?" in text
+    # The audit blocks are collapsed: <details> without "open".
+    blocks = re.findall(r"<details[^>]*>", detail)
+    assert blocks and all("open" not in b for b in blocks), blocks
+    assert '<details class="stage">' in detail and '<details class="prompt">' in detail
+
+    dom = _chromium(page.as_uri() + "#run=pqa&item=p1", tmp_path / "profile-pqa", "--dump-dom").stdout
+    detail = dom[dom.index('id="sample-detail"'):]
+    text = _dom_text(detail)
+    assert "Abstract (context given with the question)" in text
+    assert "Background of study 1. Results of study 1." in text and '<details class="context">' in detail
+    assert "Prompt sent" in text and "Context: Background of study 1." in text
+
+
+def test_a_self_consistency_run_from_evalkit_run_shows_every_generation(tmp_path, loopback, items_file):
+    """The record `evalkit run --samples 3` writes carries what the page shows."""
+    srv = loopback()
+    res = CliRunner().invoke(main, ["run", "--eval-file", str(items_file), "--endpoint", srv.url, "--quiet",
+                                    "--samples", "3", "--temperature", "0.7", "--seed", "1", "--limit", "4",
+                                    "--results-dir", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    [run_dir] = (tmp_path / "r").glob("*/*")
+    samples = _payload(_html([run_dir]))["samples"]
+    assert len(samples) == 4
+    for s in samples:
+        [stage] = s["stages"]
+        assert len(stage["outputs"]) == 3 and all(g["output"] for g in stage["outputs"])
+        assert sum(stage["votes"].values()) + stage["unparsed"] == 3
+        assert s["votes"] == stage["votes"] and s["prompt"].strip()
+
+
+def test_named_scores_and_a_judges_reply_are_shown(tmp_path):
+    from evalkit.html_report import prompt_text
+
+    conversation = [{"role": "user", "content": "My child has a fever."}, {"role": "assistant", "content": "How old?"},
+                    {"role": "user", "content": "Two years."}]
+    s = make_sample("lf-1", "liveqa", correct=True, gold="A", output="Give fluids and see a doctor.")
+    for k in ("pred", "method", "correct"):
+        s.pop(k, None)
+    s.update(options={}, answer_idx=None, prompt=conversation,
+             scores={"grade": {"value": 3, "answer": "3", "meta": {"reply": '{"grade": 3}', "prompt": "Rate it."}},
+                     "harm": {"value": None, "error": "judge gave no valid reply after 3 attempts"}})
+    run = write_run(tmp_path / "results", "lf", [s], model="m", prompt="medpalm_longform")
+    loaded = load_runs([run])
+    html = render_html(build_report(loaded), loaded)
+    shown = _payload(html)["samples"][0]
+    assert shown["scores"]["grade"]["reply"] == '{"grade": 3}' and shown["scores"]["grade"]["value"] == 3
+    assert shown["scores"]["harm"]["error"].startswith("judge gave no valid reply")
+    assert shown["prompt"] == prompt_text(conversation) and "assistant: How old?" in shown["prompt"]
+    page = tmp_path / "lf.html"
+    page.write_text(html, encoding="utf-8")
+    dom = _chromium(page.as_uri(), tmp_path / "profile-lf", "--dump-dom").stdout
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    assert "Judge's reply for grade" in text and "(not scored) — judge gave no valid reply" in text
+    assert "user: My child has a fever." in text

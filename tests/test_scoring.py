@@ -272,3 +272,54 @@ def test_report_rows_give_a_bootstrap_mean_ci_for_a_scale_score(tmp_path):
     cell = build_report([run]).rows[0].scores["grade"]
     assert (cell.kind, cell.n, cell.mean) == ("numeric", 40, 2.5)
     assert 2.1 < cell.ci_low < 2.5 < cell.ci_high < 2.9
+
+
+def test_the_library_api_runs_loads_and_analyses(tmp_path, loopback, items_file):
+    from evalkit import api
+
+    srv = loopback()
+    result = api.evaluate(api.RunConfig(eval_files=[str(items_file)], endpoint=srv.url,
+                                        results_dir=str(tmp_path / "results"), concurrency=4))
+    df = api.samples_frame(result.run_dir)
+    rows = api.report([result.run_dir]).rows
+    assert len(df) == 12 and rows[0].n == 12 and rows[0].correct == int(df["score:correct"].sum())
+    again = api.rescore_run(result.run_dir, ["tests.toy_scorers:ToyScorer"])
+    assert all("letters_named" in s["scores"] for s in again)
+    assert api.gate(result.run_dir, result.run_dir).exit_code == 0
+
+
+def test_leaderboard_ranks_by_a_numeric_named_score(tmp_path):
+    from evalkit.leaderboard import build_leaderboard, format_leaderboard
+
+    root = tmp_path / "results" / "lf"
+    hi = _numeric_run(root, "good", [4, 3, 4, 4] * 5)
+    lo = _numeric_run(root, "poor", [2, 1, 2, 2] * 5)
+    for run, model in ((hi, "strong"), (lo, "weak")):
+        (run / "manifest.json").write_text(json.dumps({"model": model, "prompt": "medpalm_longform",
+                                                       "status": "complete"}))
+    lb = build_leaderboard(tmp_path / "results", score="grade")
+    assert lb.kind == "numeric" and [r.model for r in lb.ranked_rows] == ["strong", "weak"]
+    best = lb.ranked_rows[0]
+    assert best.macro == pytest.approx(3.75) and best.macro_low <= 3.75 <= best.macro_high
+    text = format_leaderboard(lb, "markdown")
+    assert "mean grade" in text and "3.750" in text
+
+
+def test_rescoring_in_place_keeps_lone_surrogates_and_untouched_lines_byte_for_byte(tmp_path):
+    from evalkit.runner import rescore_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [json.dumps({"id": str(i), "dataset": "d", "question": "q", "options": {"A": "a", "B": "b"},
+                         "answer_idx": "B", "output": "The answer is B. \ud800", "scored_with": "old"})
+             for i in range(3)]
+    raw = ("\n".join(lines) + "\n").encode()
+    (run / "samples.jsonl").write_bytes(raw)
+    plan = ScoringPlan([get_scorer("choice")])
+    n = asyncio.run(rescore_run(run, plan, counting=lambda lineno, s: lineno != 2))
+    assert n == 2
+    out = (run / "samples.jsonl").read_bytes().splitlines(keepends=True)
+    assert out[1] == raw.splitlines(keepends=True)[1]  # a line not selected is not rewritten
+    again = read_samples(run)
+    assert again[0]["output"] == "The answer is B. \ud800" and again[0]["correct"] is True
+    assert again[0]["scored_with"] == plan.fingerprint and again[1]["scored_with"] == "old"

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from evalkit.datasets import DatasetError, load_dataset
-from evalkit.fetch import FetchError, fetch_file, plan
-from evalkit.registry import DEFAULT_DATA_DIR, benchmarks, get_benchmark
+from evalkit.fetch import FetchError, OriginUnreachable, fetch_file, plan
+from evalkit.registry import DEFAULT_DATA_DIR, benchmarks, resolve_benchmark_file
 
 
 def _options_text(counts: Counter) -> str:
@@ -18,17 +18,6 @@ def _options_text(counts: Counter) -> str:
         return str(next(iter(counts)))
     detail = ", ".join(f"{n}: {counts[n]}" for n in sorted(counts))
     return f"{min(counts)}-{max(counts)} ({detail})"
-
-
-def _resolve(target: str, data_dir: Path) -> Path:
-    """TARGET as a path; a registered name stands for its file under DATA_DIR."""
-    path = Path(target)
-    if path.exists():
-        return path
-    try:
-        return get_benchmark(target).local_path(data_dir)
-    except KeyError:
-        return path
 
 
 @click.group("data")
@@ -48,7 +37,7 @@ def check(files: tuple[str, ...], data_dir: Path) -> None:
     """
     failed = False
     for target in files:
-        path = _resolve(target, data_dir)
+        path = resolve_benchmark_file(target, data_dir)
         try:
             loaded = load_dataset(path)
         except DatasetError as exc:
@@ -105,7 +94,11 @@ def fetch_cmd(names: tuple[str, ...], fetch_all: bool, source: str | None, data_
             r = fetch_file(bench, source=source, data_dir=data_dir)
         except FetchError as exc:
             failed = True
-            click.echo(f"error: {exc}", err=True)
+            hint = ""
+            if source is None and isinstance(exc, OriginUnreachable):
+                hint = ("\n  offline or blocked? copy it from a mirror instead: "
+                        f"evalkit data fetch {bench.name} --from DIR_OR_URL")
+            click.echo(f"error: {exc}{hint}", err=True)
             continue
         click.echo(f"{r.name}: {r.status} {r.path} (sha256 {r.sha256[:12]}...)")
     raise SystemExit(1 if failed else 0)

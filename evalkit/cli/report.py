@@ -55,27 +55,48 @@ def _fail_on_bad_input(exc: Exception) -> None:
 @click.option("--by", "by", multiple=True, metavar="FIELD",
               help="Also break each dataset down by this meta field (repeatable), e.g. meta_info.")
 @_ci_option
+@click.option("--k", "ks", multiple=True, type=click.IntRange(1), metavar="K",
+              help="Also report pass@K and maj@K of multi-sample runs (repeatable; 1 and the run's K always).")
 @_seed_option
 @_resamples_option
 def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tuple[str, ...], ci: str,
-                   seed: int, resamples: int) -> None:
+                   ks: tuple[int, ...], seed: int, resamples: int) -> None:
     """Accuracy (with CI), unparsed/truncated rates, errors and throughput of RUN...
 
-    A RUN is a run directory or a samples.jsonl file.
+    A RUN is a run directory or a samples.jsonl file. Multi-sample runs also get
+    pass@k, maj@k and avg@k; runs with thinking get reasoning and answer tokens;
+    runs of a suite (`evalkit run --suite`) get the suite's table.
     """
+    from evalkit.report import run_labels
+    from evalkit.report_extras import truncation_hints
+    from evalkit.suites import report_suite_tables, suite_rich_table, with_suite_tables
+
     try:
         loaded = load_runs(runs)
-        report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
+        report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
+        suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     if fmt == "rich" and output is None:
         console = _console()
         for table in report_tables(report):
             console.print(table)
+        for suite in suites:
+            console.print(suite_rich_table(suite))
+        for run, label in zip(loaded, run_labels(loaded)):
+            limit = ((run.manifest or {}).get("generation") or {}).get("max_new_tokens")
+            rows = [r for r in report.rows if r.run == label and r.group is None]
+            for hint in truncation_hints(rows, limit):
+                console.print(f"hint: {escape(label + ': ' + hint if len(loaded) > 1 else hint)}", highlight=False)
         return
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
-    _emit(format_report(report, fmt, loaded), output, fmt, "report.html")
+    if fmt == "html":
+        from evalkit.html_report import render_html
+
+        _emit(render_html(report, loaded), output, fmt, "report.html")
+    else:
+        _emit(with_suite_tables(format_report(report, fmt), fmt, suites), output, fmt, "report.html")
 
 
 @click.command("leaderboard")
@@ -84,11 +105,28 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 @_format_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the leaderboard to this file (HTML defaults to leaderboard.html).")
+@click.option("--task-folder", "task_folders", multiple=True, metavar="GLOB",
+              help="Only runs in this task folder (results/<task-folder>/<run>; repeatable, globs allowed).")
+@click.option("--model", "models", multiple=True, metavar="GLOB", help="Only runs of this model (repeatable).")
+@click.option("--prompt", "prompts", multiple=True, metavar="GLOB",
+              help="Only runs with this prompt, e.g. strict or 'strict +SC*' (repeatable).")
+@click.option("--run-name", "run_names", multiple=True, metavar="GLOB",
+              help="Only runs whose name (or task-folder/name) matches, e.g. 'cot-*' (repeatable).")
+@click.option("--score", default="correct", show_default=True,
+              help="The named score to rank by (e.g. a judge's axis); numeric scores show means.")
 @_ci_option
 @_seed_option
 @_resamples_option
-def leaderboard_command(directory: Path, fmt: str, output: Path | None, ci: str, seed: int, resamples: int) -> None:
-    """Every run under DIRECTORY (default: results) as a models x datasets table."""
+def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
+                        models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
+                        score: str, ci: str, seed: int, resamples: int) -> None:
+    """Every run under DIRECTORY (default: results) as a configurations x datasets table.
+
+    A row is one configuration (model and checkpoint, prompt, extractor, generation
+    parameters, sampling strategy, scoring version). Ranks and macro averages cover
+    only the datasets every ranked row covers with the same items; rows that cover
+    less, and partial runs, are listed apart and not ranked.
+    """
     from evalkit.leaderboard import (
         build_leaderboard,
         format_leaderboard,
@@ -96,17 +134,29 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, ci: str,
     )
 
     try:
-        lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed)  # type: ignore[arg-type]
+        lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
+                               task_folders=task_folders, models=models, prompts=prompts, run_names=run_names,
+                               score=score)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
+    for reason in lb.skipped:
+        click.echo(f"warning: skipped {reason}", err=True)
     if not lb.rows:
+        if lb.filters:
+            given = "; ".join(f"--{k.replace('_', '-')} {', '.join(v)}" for k, v in lb.filters.items())
+            raise click.ClickException(f"no run under {directory} matches the filters ({given})")
         raise click.ClickException(f"no runs (samples.jsonl) found under {directory}")
     if fmt == "rich" and output is None:
         _console().print(leaderboard_table(lb))
         return
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
-    _emit(format_leaderboard(lb, fmt), output, fmt, "leaderboard.html")
+    if fmt == "html":
+        from evalkit.html_report import render_leaderboard_html
+
+        _emit(render_leaderboard_html(lb), output, fmt, "leaderboard.html")
+    else:
+        _emit(format_leaderboard(lb, fmt), output, fmt, "leaderboard.html")
 
 
 @click.command("gate")

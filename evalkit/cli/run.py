@@ -21,13 +21,22 @@ from rich.progress import (
 from rich.table import Table
 
 from evalkit.cli import stdout_console
-from evalkit.client import RequestError
-from evalkit.datasets import DatasetError
+from evalkit.client import RequestError, redact
+from evalkit.datasets import DatasetError, Problem
+from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB
+from evalkit.lock import RunLocked
+from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
+from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
+from evalkit.registry import resolve_benchmark_file
+from evalkit.report_extras import truncation_hints
+from evalkit.request_controls import json_object, text_or_file
+from evalkit.runs import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
-from evalkit.sampling import STRATEGIES
+from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.server import ServerError, resolve_endpoint
 from evalkit.stats import wilson_interval
+from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
 
@@ -46,6 +55,26 @@ def summary_table(summary: dict, title: str) -> Table:
         else:
             table.add_row(name, str(d.n), "-", "-", "-", str(d.truncated), str(d.errors))
     return table
+
+
+SECRET_FLAGS = ("--api-key",)
+
+
+def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAGS) -> tuple[list[str], bool]:
+    """ARGV with every secret flag and its value left out, and whether one was there."""
+    out, dropped, skip = [], False, False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in secret_flags:
+            dropped, skip = True, True
+            continue
+        if any(arg.startswith(flag + "=") for flag in secret_flags):
+            dropped = True
+            continue
+        out.append(arg)
+    return out, dropped
 
 
 def scores_table(summary: dict) -> Table | None:
@@ -81,14 +110,57 @@ def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
     return out
 
 
+SKIPPED_SHOWN = 5  # invalid records named on the terminal; the manifest lists them all
+
+
+def skipped_message(problems: list[Problem], run_dir) -> str:
+    """What --skip-invalid left out: how many records, and the first few as file:line: reasons."""
+    by_record: dict[tuple[str, int], list[str]] = {}
+    for p in problems:
+        by_record.setdefault((str(p.path), p.line), []).append(p.message)
+    n = len(by_record)
+    where = f" (all listed in {run_dir / 'manifest.json'})" if run_dir is not None else ""
+    lines = [f"[yellow]skipped {n} invalid record{'s' if n != 1 else ''}[/] (--skip-invalid){escape(where)}:"]
+    lines += [f"  {escape(f'{path}:{line}: ' + '; '.join(reasons))}"
+              for (path, line), reasons in list(by_record.items())[:SKIPPED_SHOWN]]
+    if n > SKIPPED_SHOWN:
+        lines.append(f"  ... and {n - SKIPPED_SHOWN} more")
+    return "\n".join(lines)
+
+
+def suite_inputs(ctx: click.Context, name: str, data_dir: str, eval_files: list[str], prompt: str | None
+                 ) -> tuple[Suite, list[str], str, dict]:
+    """The suite's files (plus any --eval-file), its prompt unless --prompt was given, and the generation
+    settings it sets that the command line did not."""
+    suite = load_suite(name)
+    files = [str(p) for p in suite.files(data_dir)] + eval_files
+    prompt = prompt or suite.prompt
+    check_prompt(suite, load_template(prompt))
+    given = {k: v for k, v in suite.generation.items()
+             if ctx.get_parameter_source(k) in (click.core.ParameterSource.DEFAULT, None)}
+    return suite, files, prompt, given
+
+
 def _resume_hint() -> str:
-    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return f"evalkit {args}" if args else "the same command"
+    """The command that resumes this run, as typed, minus any API key (never printed)."""
+    argv, had_key = without_secrets(sys.argv[1:])
+    if not argv:
+        return "the same command"
+    hint = "evalkit " + " ".join(shlex.quote(a) for a in argv)
+    if had_key:
+        hint += " (with the same key in $EVALKIT_API_KEY or --api-key)"
+    return hint
 
 
 @click.command()
-@click.option("--eval-file", "eval_files", multiple=True, required=True, type=click.Path(dir_okay=False),
-              help="Benchmark file (repeatable).")
+@click.option("--eval-file", "eval_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Benchmark file, or a registered name such as medqa (repeatable; see `evalkit data list`).")
+@click.option("--suite", default=None,
+              help="Run a suite of registered benchmarks (e.g. medreason: eval_data/suites/NAME.json) with its "
+                   "prompt and generation settings; flags given explicitly override them.")
+@click.option("--data-dir", default="eval_data", show_default=True, type=click.Path(file_okay=False),
+              help="Where registered benchmarks (a suite's, or --eval-file NAME) are, as `evalkit data fetch` "
+                   "puts them.")
 @click.option("--endpoint", "endpoints", multiple=True,
               help="Server base URL, e.g. http://127.0.0.1:30000/v1 (repeatable: requests are balanced over all; "
                    "default: the recorded server).")
@@ -110,6 +182,16 @@ def _resume_hint() -> str:
               help="Sampling temperature [default: 0; 0.7 with several samples].")
 @click.option("--top-p", type=float, default=1.0, show_default=True)
 @click.option("--seed", type=int, default=None, help="Base seed; generation k of an item uses seed + k.")
+@click.option("--system-prompt", default=None, metavar="TEXT|@FILE", help="A system message before each prompt.")
+@click.option("--stop", "stop", multiple=True, help="Stop sequence (repeatable).")
+@click.option("--top-k", type=int, default=None, help="Top-k sampling (sent only when given).")
+@click.option("--min-p", type=float, default=None, help="Min-p sampling (sent only when given).")
+@click.option("--presence-penalty", type=float, default=None)
+@click.option("--frequency-penalty", type=float, default=None)
+@click.option("--chat-template-kwargs", default=None, metavar="JSON|@FILE",
+              help='Sent as the body\'s chat_template_kwargs (SGLang, vLLM), e.g. {"enable_thinking": false}.')
+@click.option("--extra-body", default=None, metavar="JSON|@FILE",
+              help="JSON object merged into every request body, for anything else the server takes.")
 @click.option("--samples", type=int, default=None,
               help="Generations per item, answer by majority vote [default: 1; 11 for ensemble-refinement].")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=STRATEGIES[0], show_default=True,
@@ -135,16 +217,50 @@ def _resume_hint() -> str:
 @click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Per-request timeout, s.")
 @click.option("--max-attempts", type=int, default=5, show_default=True, help="Tries per request.")
 @click.option("--skip-invalid", is_flag=True, help="Run the valid records of a file that has invalid ones.")
-@click.option("--quiet", is_flag=True, help="No progress bar (for CI logs).")
-def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, scorers, scorer_args, adapter,
-        max_new_tokens, temperature, top_p,
-        seed, samples, strategy, refine_samples, refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
-        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, quiet):
+@click.option("--wait-for-lock", is_flag=True,
+              help="If another run is writing the same run directory, wait for it and then resume (default: refuse).")
+@click.option("--max-response-mb", type=float, default=DEFAULT_MAX_RESPONSE_MB, show_default=True,
+              help="A larger response body is an error on its sample.")
+@click.option("--max-record-mb", type=float, default=DEFAULT_MAX_RECORD_MB, show_default=True,
+              help="A longer line in a JSONL benchmark file is an error at its line.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
+@click.option("--progress-interval", type=click.FloatRange(0, min_open=True), default=DEFAULT_INTERVAL_S,
+              show_default=True, help="Seconds between progress lines when stdout is not a terminal (logs).")
+@click.pass_context
+def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key, prompt, extractor, scorers,
+        scorer_args, adapter, max_new_tokens, temperature, top_p, seed, system_prompt, stop, top_k, min_p,
+        presence_penalty, frequency_penalty, chat_template_kwargs, extra_body, samples, strategy, refine_samples,
+        refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
+        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, wait_for_lock, max_response_mb,
+        max_record_mb, quiet, progress_interval):
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
     requested again; failed ones are retried.
     """
+    eval_files = list(eval_files)
+    suite_doc = None
+    if suite:
+        try:
+            loaded_suite, eval_files, prompt, given = suite_inputs(ctx, suite, data_dir, eval_files, prompt)
+        except (SuiteError, TemplateError) as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            sys.exit(2)
+        if (samples or 1) > 1 or strategy == ENSEMBLE_REFINEMENT:
+            given.pop("temperature", None)  # several samples need the sampling temperature, not greedy
+        max_new_tokens, temperature, top_p = (given.get(k, v) for k, v in (
+            ("max_new_tokens", max_new_tokens), ("temperature", temperature), ("top_p", top_p)))
+        suite_doc = loaded_suite.to_manifest()
+    elif not eval_files:
+        raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
+    try:
+        controls = dict(system_prompt=text_or_file(system_prompt, "--system-prompt"), stop=tuple(stop), top_k=top_k,
+                        min_p=min_p, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
+                        chat_template_kwargs=json_object(chat_template_kwargs, "--chat-template-kwargs"),
+                        extra_body=json_object(extra_body, "--extra-body"))
+        GenerationParams(**controls)  # checks the controls before anything else happens
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     backend = None
     endpoints = list(endpoints)
     try:
@@ -160,28 +276,47 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, s
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
     config = RunConfig(
-        eval_files=list(eval_files), endpoint=endpoints[0], endpoints=endpoints[1:], model=model, api_key=api_key,
+        eval_files=[str(resolve_benchmark_file(f, data_dir)) for f in eval_files], endpoint=endpoints[0],
+        endpoints=endpoints[1:], model=model, api_key=api_key,
         backend=backend, prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
         scorer_options=scorer_options, adapter=adapter,
-        params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed),
+        params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                                **controls),
         concurrency=concurrency, rps=rps, limit=limit, results_dir=results_dir, task_folder=task_folder,
         run_name=run_name, timeout_s=timeout_s, max_attempts=max_attempts, skip_invalid=skip_invalid,
         samples=samples, strategy=strategy, refine_samples=refine_samples, refine_prompt=refine_prompt,
         n_per_request=not separate_requests, fewshot_k=fewshot_k, fewshot_seed=fewshot_seed,
-        exemplars_file=exemplars_file,
+        exemplars_file=exemplars_file, wait_for_lock=wait_for_lock, max_response_mb=max_response_mb,
+        max_record_mb=max_record_mb, suite=suite_doc,
     )
+    try:
+        config.resolved().validate()
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(2)
+
+    def say(message: str) -> None:
+        """Print MESSAGE (rich markup) with the API key, should anything carry it, masked."""
+        console.print(redact(message, (api_key,)))
+
     show = not quiet and (console.is_terminal or os.environ.get("EVALKIT_PROGRESS") == "1")
     bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                    TextColumn("errors {task.fields[errors]} retries {task.fields[retries]}"), TimeElapsedColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), console=console, disable=not show)
     live = RunProgress()
     state = {"task": None, "shown": 0.0}
+    # Where stdout is a log (nohup, Slurm, CI), steady plain lines instead of a bar it cannot show.
+    lines = ProgressLines(live, sys.stdout, progress_interval) if not quiet and not sys.stdout.isatty() else None
 
     def on_start(total: int, already: int) -> None:
+        if live.skipped:
+            console.print(skipped_message(live.skipped, live.run_dir), highlight=False)
         if already:
-            console.print(f"resuming {live.run_dir}: {already} of {total} samples already done")
+            say(f"resuming {escape(str(live.run_dir))}: {already} of {total} samples already done")
         live.started = time.perf_counter()
         state["task"] = bar.add_task("run", total=total, completed=already, rate="", errors=0, retries=0)
+        if lines is not None:
+            lines.begin()
 
     def on_sample(record) -> None:
         now = time.perf_counter()
@@ -194,7 +329,12 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, s
 
     try:
         with bar:
-            result = run_eval(config, on_sample=on_sample, on_start=on_start, progress=live)
+            try:
+                result = run_eval(config, on_sample=on_sample, on_start=on_start, progress=live,
+                                  on_notice=lambda m: say(f"[yellow]note:[/] {escape(m)}"))
+            finally:
+                if lines is not None:
+                    lines.close()
     except DatasetError as exc:
         if any(p.line > 0 for p in exc.problems):
             console.print(f"[red]invalid data[/] (nothing was sent; fix these or pass --skip-invalid):\n{escape(str(exc))}")
@@ -202,27 +342,36 @@ def run(eval_files, endpoints, server_name, model, api_key, prompt, extractor, s
             console.print(f"[red]cannot read the data[/] (nothing was sent):\n{escape(str(exc))}")
         sys.exit(2)
     except EndpointDown as exc:
-        console.print(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: {_resume_hint()}")
+        say(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: {escape(_resume_hint())}")
         sys.exit(1)
+    except RunLocked as exc:
+        say(f"[red]busy:[/] {escape(str(exc))}")
+        sys.exit(4)
     except (RequestError, ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        say(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(1)
+    except OSError as exc:
+        say(f"[red]cannot write results:[/] {escape(write_failure_message(exc, live))}; resume with: "
+            f"{escape(_resume_hint())}")
         sys.exit(1)
     except KeyboardInterrupt:
         where = f" in {live.run_dir / 'samples.jsonl'}" if live.run_dir else ""
-        console.print(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
-                      f"saved{where}; resume with: {_resume_hint()}")
+        say(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
+            f"saved{escape(where)}; resume with: {escape(_resume_hint())}")
         sys.exit(130)
     out = stdout_console()
     out.print(summary_table(result.summary, title=f"{result.run_dir}"))
     extra = scores_table(result.summary)
     if extra is not None:
         out.print(extra)
+    for hint in truncation_hints(((name, d.n, d.truncated) for name, d in result.summary.items()), max_new_tokens):
+        console.print(f"[yellow]hint:[/] {escape(hint)}")
     console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "
                   f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / 'samples.jsonl'}")
     if len(result.endpoints) > 1:
         console.print("requests per endpoint: " +
                       ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
     if result.errors:
-        console.print(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
-                      f"retry them with: {_resume_hint()}[/]")
+        say(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
+            f"retry them with: {escape(_resume_hint())}[/]")
         sys.exit(3)

@@ -5,31 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from evalkit.cli import stdout_console
 from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS
 from evalkit.extract_medreason import medreason_report
+from evalkit.report import fmt_ci, pct
 from evalkit.rescore import default_output, rescore
+from evalkit.stats import wilson_interval
 from evalkit.store import write_jsonl
 from evalkit.score import summarize
 
 
 def _summary_table(samples: list[dict], extractor_name: str) -> Table:
     table = Table(title=f"Accuracy with the {extractor_name!r} extractor (unparsed counts as wrong)")
-    for name in ("dataset", "n", "correct", "accuracy", "unparsed", "truncated", "errors"):
-        table.add_column(name, justify="left" if name == "dataset" else "right")
+    for name in ("dataset", "n", "correct", "acc %", "95% CI (Wilson)", "unparsed", "truncated", "errors"):
+        table.add_column(name, justify="left" if name == "dataset" else "right", no_wrap=True)
     for dataset, s in summarize(samples).items():
-        table.add_row(dataset, str(s.n), str(s.correct), f"{s.accuracy:.4f}", str(s.unparsed), str(s.truncated), str(s.errors))
+        lo, hi = wilson_interval(s.correct, s.n)
+        table.add_row(dataset, str(s.n), str(s.correct), pct(s.accuracy), fmt_ci(lo, hi), str(s.unparsed),
+                      str(s.truncated), str(s.errors))
     return table
 
 
 def _compat_table(samples: list[dict]) -> Table:
     table = Table(title="MedReason compat numbers (max of first/last match; empty generations dropped) — not evalkit accuracy")
-    for name in ("source", "n", "first-match acc", "last-match acc", "compat acc", "dropped empty"):
+    for name in ("source", "n", "first-match acc %", "last-match acc %", "compat acc %", "dropped empty"):
         table.add_column(name, justify="left" if name == "source" else "right")
     for source, s in medreason_report(samples).items():
-        table.add_row(source, str(s.n), f"{s.first_accuracy:.4f}", f"{s.last_accuracy:.4f}", f"{s.accuracy:.4f}", str(s.dropped_empty))
+        table.add_row(source, str(s.n), pct(s.first_accuracy), pct(s.last_accuracy), pct(s.accuracy),
+                      str(s.dropped_empty))
     return table
 
 
@@ -67,7 +72,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
         raise click.ClickException(str(exc)) from None
     write_jsonl(output, samples)
     output.with_name(output.name + ".journal").unlink(missing_ok=True)
-    console = Console()
+    console = stdout_console()
     summary = summarize(samples)
     if any(d.choice for d in summary.values()):
         console.print(_summary_table(samples, extractor_name))

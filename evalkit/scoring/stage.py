@@ -14,7 +14,7 @@ A failed request (``error`` set) is not scored: it is neither right nor wrong.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
@@ -51,6 +51,51 @@ class ScoringPlan:
     def is_current(self, sample: Mapping[str, Any]) -> bool:
         """True when SAMPLE holds this plan's scores (or is a failed request, which is never scored)."""
         return bool(sample.get("error")) or sample.get("scored_with") == self.fingerprint
+
+
+def _record_defaults() -> dict[str, Any]:
+    out = {}
+    for f in fields(SampleRecord):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:  # type: ignore[misc]
+            out[f.name] = None  # read-only view: an absent dict field reads as None, like an unset optional
+    return out
+
+
+_RECORD_DEFAULTS = _record_defaults()
+
+
+class StoredSample:
+    """A stored sample line (a dict) read and written like a SampleRecord, without building one.
+
+    Scorers see it as they see a record; what the scoring stage sets goes into the dict. Rescoring
+    a saved run goes through this view because building a SampleRecord per line cost more than the
+    extraction itself.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any]):
+        object.__setattr__(self, "data", data)
+
+    def __getattr__(self, name: str) -> Any:
+        data = self.data
+        if name in data:
+            return data[name]
+        try:
+            return _RECORD_DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.data[name] = value
+
+    def item(self) -> Item:
+        d = self.data
+        return Item(id=d["id"], dataset=d["dataset"], question=d.get("question") or "", options=d.get("options") or {},
+                    answer_idx=d.get("answer_idx"), meta=d.get("meta") or {}, target=d.get("target"),
+                    context=d.get("context"))
 
 
 def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], into: dict[str, dict[str, Any]],

@@ -1,0 +1,139 @@
+"""Report figures for reasoning models: k-sample metrics, reasoning tokens, truncation hints.
+
+``dataset_extras`` computes them for one dataset's samples (it fills
+``ReportRow.extra``, which ``ReportRow.to_dict`` flattens into the JSON row);
+the rest formats them as rich tables and markdown beside the accuracy table.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from rich.table import Table
+
+from evalkit.kmetrics import k_sample_metrics
+from evalkit.reasoning import reasoning_stats
+from evalkit.stats import DEFAULT_RESAMPLES
+
+if TYPE_CHECKING:
+    from evalkit.report import Report, ReportRow
+
+# A truncation rate above this gets a hint to raise --max-new-tokens.
+TRUNCATION_HINT_RATE = 0.05
+
+
+def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (), confidence: float = 0.95,
+                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, Any]:
+    """Reasoning figures and (for multi-sample runs) pass@k / maj@k / avg@k of one dataset's samples."""
+    samples = list(samples)
+    out = reasoning_stats(samples)
+    out.update(k_sample_metrics(samples, ks=ks, confidence=confidence, n_resamples=n_resamples, seed=seed))
+    return out
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _tok(x: Any) -> str:
+    return "-" if x is None else f"{x:.0f}"
+
+
+def _ci(pair: Any) -> str:
+    return "-" if not pair else f"[{100 * pair[0]:.1f}, {100 * pair[1]:.1f}]"
+
+
+def k_sample_ks(report: "Report") -> list[int]:
+    """Every k that has a pass@k column in some row, ascending."""
+    ks = {int(key[5:]) for r in report.rows for key in r.extra if key.startswith("pass@") and key[5:].isdigit()}
+    return sorted(ks)
+
+
+def k_sample_header(report: "Report") -> list[str]:
+    cols = ["run", "dataset", "n", "K", "maj@K %", "maj@K CI"]
+    cols += [f"pass@{k} %" for k in k_sample_ks(report)]
+    return cols + ["avg@K %", "avg@K sd", "avg@K CI"]
+
+
+def k_sample_cells(r: "ReportRow", ks: Sequence[int]) -> list[str]:
+    e, k = r.extra, r.extra["k_samples"]
+    cells = [r.run, r.dataset, str(e["k_items"]), str(k), _pct(e.get(f"maj@{k}")), _ci(e.get(f"maj@{k}_ci"))]
+    cells += [_pct(e.get(f"pass@{j}")) for j in ks]
+    return cells + [_pct(e.get(f"avg@{k}")), _pct(e.get(f"avg@{k}_std")), _ci(e.get(f"avg@{k}_ci"))]
+
+
+def reasoning_header() -> list[str]:
+    return ["run", "dataset", "thinking %", "reason tok mean", "p50", "p95", "answer tok mean", "p50", "p95",
+            "source", "trunc. in thinking", "other unparsed"]
+
+
+def reasoning_cells(r: "ReportRow") -> list[str]:
+    e = r.extra
+    return [r.run, r.dataset, _pct(e.get("thinking")),
+            _tok(e.get("reasoning_tokens_mean")), _tok(e.get("reasoning_tokens_p50")), _tok(e.get("reasoning_tokens_p95")),
+            _tok(e.get("answer_tokens_mean")), _tok(e.get("answer_tokens_p50")), _tok(e.get("answer_tokens_p95")),
+            str(e.get("reasoning_tokens_source", "-")), str(e.get("truncated_in_thinking", 0)),
+            str(e.get("unparsed_other", 0))]
+
+
+def _k_rows(report: "Report") -> list["ReportRow"]:
+    return [r for r in report.rows if r.group is None and "k_samples" in r.extra]
+
+
+def _reasoning_rows(report: "Report") -> list["ReportRow"]:
+    return [r for r in report.rows if r.group is None and (r.extra.get("thinking") or 0) > 0]
+
+
+def truncation_hints(rows: Iterable[Any], max_new_tokens: int | None = None) -> list[str]:
+    """One line per dataset whose truncation rate is high, saying what to do about it.
+
+    ROWS are report rows or (name, n, truncated) triples.
+    """
+    hints = []
+    for r in rows:
+        name, n, truncated = (r.dataset, r.n, r.truncated) if hasattr(r, "dataset") else r
+        if n and truncated / n > TRUNCATION_HINT_RATE:
+            limit = f" --max-new-tokens {max_new_tokens}" if max_new_tokens else " the token limit"
+            hints.append(f"{name}: {100 * truncated / n:.1f}% of answers hit{limit}; truncated answers count as "
+                         "wrong. Thinking models need room: MedReason evaluates with 2000, long thinkers need more.")
+    return hints
+
+
+def extra_tables(report: "Report") -> list[Table]:
+    """Rich tables for the k-sample metrics and the reasoning figures (none when they do not apply)."""
+    tables = []
+    rows = _k_rows(report)
+    if rows:
+        ks = k_sample_ks(report)
+        t = Table(title="k-sample metrics (maj@K is the run's majority vote)", title_justify="left")
+        for i, h in enumerate(k_sample_header(report)):
+            t.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(*k_sample_cells(r, ks))
+        tables.append(t)
+    rows = _reasoning_rows(report)
+    if rows:
+        t = Table(title="Reasoning: tokens per generation", title_justify="left")
+        for i, h in enumerate(reasoning_header()):
+            t.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(*reasoning_cells(r))
+        tables.append(t)
+    return tables
+
+
+def extra_markdown(report: "Report") -> list[str]:
+    """Markdown sections for the same tables (lines to join), empty when they do not apply."""
+    from evalkit.report import markdown_table
+
+    parts: list[str] = []
+    rows = _k_rows(report)
+    if rows:
+        ks = k_sample_ks(report)
+        parts += ["## k-sample metrics", "",
+                  markdown_table(k_sample_header(report), (k_sample_cells(r, ks) for r in rows), 2), ""]
+    rows = _reasoning_rows(report)
+    if rows:
+        parts += ["## Reasoning: tokens per generation", "",
+                  markdown_table(reasoning_header(), (reasoning_cells(r) for r in rows), 2), ""]
+    return parts

@@ -1,0 +1,234 @@
+"""Suites: a named list of registered benchmarks run together and reported as one table.
+
+A suite is data (``eval_data/suites/NAME.json``): its benchmarks (registry names,
+with the column each gets and, e.g. for PubMedQA, that the prompt must show the
+item's abstract), the prompt and generation settings its source used, and the
+published figures to compare with. ``evalkit run --suite NAME`` evaluates every
+benchmark in one run; ``evalkit report`` then prints one column per benchmark
+plus their average, with the published rows beneath.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from evalkit.registry import DEFAULT_DATA_DIR, bundled_dir, get_benchmark
+
+SUITES_DIR = "suites"
+
+
+class SuiteError(ValueError):
+    """A suite file is missing, malformed, or names something unknown."""
+
+
+@dataclass(frozen=True)
+class SuiteBenchmark:
+    """One column of a suite: a registered benchmark."""
+
+    name: str
+    column: str
+    prompt_variant: str | None = None  # "context": the prompt must show the item's context (abstract)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PublishedRow:
+    """A published result to compare with: accuracy in % per benchmark, and the average as printed."""
+
+    model: str
+    scores: dict[str, float]
+    average: float | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    title: str
+    benchmarks: tuple[SuiteBenchmark, ...]
+    prompt: str = "strict"
+    generation: dict[str, Any] = field(default_factory=dict)
+    published: tuple[PublishedRow, ...] = ()
+    published_source: str = ""
+    path: Path | None = None
+
+    def files(self, data_dir: str | Path = DEFAULT_DATA_DIR) -> list[Path]:
+        """The benchmark files under DATA_DIR, in column order; SuiteError naming every missing one."""
+        paths, missing = [], []
+        for b in self.benchmarks:
+            bench = get_benchmark(b.name)
+            paths.append(bench.local_path(data_dir))
+            for needed in (bench, *(get_benchmark(r) for r in bench.requires)):
+                if not needed.local_path(data_dir).exists():
+                    missing.append(needed)
+        if missing:
+            where = "" if Path(data_dir) == DEFAULT_DATA_DIR else f" --data-dir {data_dir}"
+            names = " ".join(dict.fromkeys(m.name for m in missing))
+            raise SuiteError(f"suite {self.name!r}: missing benchmark files "
+                             f"{', '.join(str(m.local_path(data_dir)) for m in missing)}; "
+                             f"`evalkit data fetch {names}{where}` fetches them (or pass --data-dir)")
+        return paths
+
+    def to_manifest(self) -> dict[str, Any]:
+        """What a run's manifest records of the suite (enough for the report's layout)."""
+        return {"name": self.name, "title": self.title,
+                "benchmarks": [{"name": b.name, "column": b.column} for b in self.benchmarks]}
+
+
+def suite_path(name_or_path: str) -> Path:
+    """A suite file: a path as given, else ``eval_data/suites/NAME.json``."""
+    p = Path(name_or_path)
+    if p.suffix == ".json" and p.exists():
+        return p
+    return bundled_dir("eval_data") / SUITES_DIR / f"{name_or_path}.json"
+
+
+def known_suites() -> list[str]:
+    folder = bundled_dir("eval_data") / SUITES_DIR
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and check a suite: every benchmark must be in the registry."""
+    path = suite_path(name_or_path)
+    if not path.exists():
+        raise SuiteError(f"unknown suite {name_or_path!r} (known: {', '.join(known_suites()) or 'none'})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    try:
+        benchmarks = tuple(SuiteBenchmark(name=b["name"], column=b.get("column", b["name"]),
+                                          prompt_variant=b.get("prompt_variant"), note=b.get("note", ""))
+                           for b in data["benchmarks"])
+        published = data.get("published") or {}
+        rows = tuple(PublishedRow(model=r["model"], scores={k: float(v) for k, v in r["scores"].items()},
+                                  average=r.get("average")) for r in published.get("rows", []))
+        suite = Suite(name=data.get("name", path.stem), title=data.get("title", path.stem), benchmarks=benchmarks,
+                      prompt=data.get("prompt", "strict"), generation=dict(data.get("generation") or {}),
+                      published=rows, published_source=published.get("source", ""), path=path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SuiteError(f"{path}: malformed suite ({type(exc).__name__}: {exc})") from None
+    for b in suite.benchmarks:
+        try:
+            get_benchmark(b.name)
+        except KeyError as exc:
+            raise SuiteError(f"{path}: {exc.args[0]}") from None
+    return suite
+
+
+def check_prompt(suite: Suite, template: Any) -> None:
+    """SuiteError when a benchmark needs the context in its prompt and TEMPLATE (a PromptTemplate) cannot show it."""
+    shows = "context" in template.fields or (template.context_variant is not None
+                                             and "context" in template.context_variant.fields)
+    for b in suite.benchmarks:
+        if b.prompt_variant == "context" and not shows:
+            raise SuiteError(f"suite {suite.name!r}: {b.name} needs a prompt that shows the abstract, and "
+                             f"template {template.name!r} has neither a {{context}} field nor a _pubmedqa variant")
+
+
+@dataclass
+class SuiteTable:
+    """A suite's layout filled in: one row per run (accuracy % per column, None where absent) and the published rows."""
+
+    suite: Mapping[str, Any]
+    columns: list[str]
+    rows: list[tuple[str, list[float | None], float | None]]
+    published: list[tuple[str, list[float | None], float | None]]
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        def as_rows(rows):
+            return [{"model": m, "scores": dict(zip(self.columns, v)), "average": a} for m, v, a in rows]
+        return {"suite": self.suite.get("name"), "title": self.suite.get("title"), "columns": self.columns,
+                "runs": as_rows(self.rows), "published": as_rows(self.published), "published_source": self.source}
+
+
+def _average(values: Sequence[float | None]) -> float | None:
+    """The unweighted mean over the columns, as the published tables average; None unless every column has a value."""
+    return sum(values) / len(values) if values and all(v is not None for v in values) else None  # type: ignore[misc]
+
+
+def suite_table(suite_doc: Mapping[str, Any], report_rows: Sequence[Any], run_labels: Sequence[str]) -> SuiteTable:
+    """The suite layout for the runs RUN_LABELS of a report (rows with .run, .dataset, .group, .accuracy, .n).
+
+    SUITE_DOC is the manifest's ``suite`` record; published rows come from the suite file when it is known.
+    """
+    benches = [b["name"] for b in suite_doc["benchmarks"]]
+    columns = [b.get("column", b["name"]) for b in suite_doc["benchmarks"]]
+    rows = []
+    for label in run_labels:
+        acc = {r.dataset: 100 * r.accuracy for r in report_rows if r.run == label and r.group is None and r.n}
+        values = [acc.get(b) for b in benches]
+        rows.append((label, values, _average(values)))
+    published, source = [], ""
+    try:
+        suite = load_suite(str(suite_doc["name"]))
+    except SuiteError:
+        suite = None
+    if suite is not None:
+        source = suite.published_source
+        for p in suite.published:
+            values = [p.scores.get(b) for b in benches]
+            published.append((p.model, values, p.average if p.average is not None else _average(values)))
+    return SuiteTable(dict(suite_doc), columns, rows, published, source)
+
+
+def report_suite_tables(runs: Sequence[Any], labels: Sequence[str], report_rows: Sequence[Any]) -> list[SuiteTable]:
+    """One SuiteTable per suite among the runs' manifests, covering the runs of that suite."""
+    by_suite: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+    for run, label in zip(runs, labels):
+        doc = (run.manifest or {}).get("suite")
+        if isinstance(doc, Mapping) and doc.get("benchmarks"):
+            by_suite.setdefault(str(doc.get("name")), (doc, []))[1].append(label)
+    return [suite_table(doc, report_rows, names) for doc, names in by_suite.values()]
+
+
+def _cell(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def suite_rich_table(table: SuiteTable):
+    """The layout as a rich Table: runs first, then the published rows (dimmed)."""
+    from rich.table import Table
+
+    t = Table(title=f"Suite {table.suite.get('name')}: {table.suite.get('title', '')} (accuracy %)",
+              title_justify="left", caption=f"published: {table.source}" if table.source else None,
+              caption_justify="left")
+    t.add_column("model / run", justify="left")
+    for c in [*table.columns, "Avg"]:
+        t.add_column(c, justify="right")
+    for name, values, avg in table.rows:
+        t.add_row(name, *map(_cell, values), _cell(avg))
+    if table.published:
+        t.add_section()
+    for name, values, avg in table.published:
+        t.add_row(f"published: {name}", *map(_cell, values), _cell(avg), style="dim")
+    return t
+
+
+def suite_markdown(table: SuiteTable) -> str:
+    from evalkit.report import markdown_table
+
+    rows = [[n, *map(_cell, v), _cell(a)] for n, v, a in table.rows]
+    rows += [[f"published: {n}", *map(_cell, v), _cell(a)] for n, v, a in table.published]
+    text = (f"## Suite {table.suite.get('name')}: {table.suite.get('title', '')} (accuracy %)\n\n"
+            + markdown_table(["model / run", *table.columns, "Avg"], rows, 1) + "\n")
+    if table.source:
+        text += f"\nPublished: {table.source}\n"
+    return text
+
+
+def with_suite_tables(text: str, fmt: str, tables: Sequence[SuiteTable]) -> str:
+    """A formatted report (markdown or json) with the suite tables added; other formats unchanged."""
+    if not tables:
+        return text
+    if fmt == "markdown":
+        return text + "\n" + "\n".join(suite_markdown(t) for t in tables)
+    if fmt == "json":
+        doc = json.loads(text)
+        doc["suites"] = [t.to_dict() for t in tables]
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return text
