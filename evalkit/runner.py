@@ -41,6 +41,7 @@ from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_dataset
 from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
 from evalkit.lock import lock_run_dir, took_over_message
+from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
@@ -128,6 +129,8 @@ class RunConfig:
     max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     max_record_mb: float = DEFAULT_MAX_RECORD_MB
     suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
+    order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
+    order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
     def all_endpoints(self) -> list[str]:
         """Every endpoint of the run, first given first, without duplicates."""
@@ -164,6 +167,8 @@ class RunConfig:
         for name, what in ((self.task_folder, "task_folder (--task-folder)"), (self.run_name, "run_name (--run-name)")):
             if name is not None:
                 check_path_component(name, what)
+        if self.order_unknown not in UNKNOWN_RULES:
+            raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
 
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
@@ -183,6 +188,7 @@ class RunProgress:
     completion_tokens: int = 0
     run_dir: Path | None = None
     skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
+    order: str | None = None  # which run the dispatch order comes from (with --order-from)
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -450,6 +456,11 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                              strategy=strategy, exemplars=exemplars)
         run_dir = run_dir_inside(config.results_dir, config.task_folder or slug(pool.model),
                                  config.run_name or _run_name(template, config, fp))
+        order_plan = plan_dispatch(config.order_from, config.order_unknown, results_dir=config.results_dir,
+                                   data_sha256=[d.sha256 for d in loaded], prompt_sha256=template.sha256,
+                                   limit=config.limit, exclude=run_dir)
+        ordered = order_plan.order(selected_items(loaded, config.limit))  # changes timing only, never a sample
+        progress.order = order_plan.describe() if config.order_from else None
         run_dir.mkdir(parents=True, exist_ok=True)
         samples_file = run_dir / SAMPLES
         progress.run_dir = run_dir
@@ -468,6 +479,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 resumed += index.done(key)
             progress.total, progress.resumed = total, resumed
             manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars, plan)
+            manifest["order"] = order_plan.to_dict()
             write_json(run_dir / MANIFEST, manifest)
             if on_start:
                 on_start(total, resumed)
@@ -490,7 +502,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             dispatcher = _Dispatcher(
                 config=config, pool=pool, template=template, stages=stages, exemplars=exemplars,
                 journal=journal, partial=partial, sink=sink, progress=progress,
-                items=(it for it in selected_items(loaded, config.limit) if not index.done((it.dataset, it.id, 0))),
+                items=(it for it in ordered if not index.done((it.dataset, it.id, 0))),
             )
             status = "incomplete"
             try:

@@ -25,6 +25,7 @@ from evalkit.client import RequestError, redact
 from evalkit.datasets import DatasetError, Problem
 from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB
 from evalkit.lock import RunLocked
+from evalkit.order import UNKNOWN_RULES
 from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
@@ -209,6 +210,11 @@ def _resume_hint() -> str:
               help="One request per generation instead of asking for n generations in one request.")
 @click.option("--concurrency", type=int, default=None,
               help=f"Requests in flight (default: {DEFAULT_CONCURRENCY}, or 4 for the embedded llama.cpp server).")
+@click.option("--order-from", default=None, metavar="RUN|auto",
+              help="Send the items longest-predicted first, by the output lengths of an earlier run (its directory), "
+                   "or of the latest finished run over the same items and prompt (auto). Changes only timing.")
+@click.option("--order-unknown", type=click.Choice(UNKNOWN_RULES), default=UNKNOWN_RULES[0], show_default=True,
+              help="Where --order-from puts items the earlier run has no length for: first, or at the median length.")
 @click.option("--rps", type=float, default=None, help="At most this many requests per second (hosted APIs).")
 @click.option("--limit", type=int, default=None, help="First N items of each file.")
 @click.option("--results-dir", default="results", show_default=True)
@@ -232,7 +238,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         presence_penalty, frequency_penalty, chat_template_kwargs, extra_body, samples, strategy, refine_samples,
         refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
         results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, wait_for_lock, max_response_mb,
-        max_record_mb, quiet, progress_interval):
+        max_record_mb, quiet, progress_interval, order_from, order_unknown):
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
@@ -287,7 +293,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         samples=samples, strategy=strategy, refine_samples=refine_samples, refine_prompt=refine_prompt,
         n_per_request=not separate_requests, fewshot_k=fewshot_k, fewshot_seed=fewshot_seed,
         exemplars_file=exemplars_file, wait_for_lock=wait_for_lock, max_response_mb=max_response_mb,
-        max_record_mb=max_record_mb, suite=suite_doc,
+        max_record_mb=max_record_mb, suite=suite_doc, order_from=order_from,
+        order_unknown=order_unknown,
     )
     try:
         config.resolved().validate()
@@ -309,6 +316,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     lines = ProgressLines(live, sys.stdout, progress_interval) if not quiet and not sys.stdout.isatty() else None
 
     def on_start(total: int, already: int) -> None:
+        if live.order:
+            console.print(escape(live.order))
         if live.skipped:
             console.print(skipped_message(live.skipped, live.run_dir), highlight=False)
         if already:
