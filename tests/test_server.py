@@ -30,12 +30,18 @@ def test_sglang_command_settings_and_key_redaction():
     assert "s3cret" not in shown and shown[shown.index("--api-key") + 1] == srv.REDACTED
 
 
-def test_llamacpp_command_uses_given_model_and_alias():
-    cmd = srv.build_llamacpp_command("/m.gguf", port=9, n_ctx=2048, n_threads=2, python="py")
-    assert cmd[:3] == ["py", "-m", "llama_cpp.server"]
-    assert cmd[cmd.index("--model") + 1] == "/m.gguf"
-    assert cmd[cmd.index("--model_alias") + 1] == srv.SMOLLM2_ALIAS
-    assert cmd[cmd.index("--n_ctx") + 1] == "2048" and cmd[cmd.index("--port") + 1] == "9"
+def test_llamacpp_command_is_llama_server_with_parallel_slots_and_no_key():
+    cmd = srv.build_llamacpp_command("/m.gguf", port=9, n_ctx=2048, parallel=4, n_threads=2, binary="llama-server")
+    assert cmd[0] == "llama-server"
+    assert cmd[cmd.index("-m") + 1] == "/m.gguf"
+    assert cmd[cmd.index("--alias") + 1] == srv.SMOLLM2_ALIAS
+    assert cmd[cmd.index("--parallel") + 1] == "4"
+    assert cmd[cmd.index("-c") + 1] == str(2048 * 4)  # llama-server splits -c between its slots
+    assert cmd[cmd.index("--port") + 1] == "9" and cmd[cmd.index("-t") + 1] == "2"
+    assert not any("key" in part.lower() for part in cmd)
+    assert srv.api_key_env("llamacpp", "s3cret") == {"LLAMA_API_KEY": "s3cret"}
+    assert srv.api_key_env("vllm", "s3cret") == {"VLLM_API_KEY": "s3cret"}
+    assert srv.api_key_env("sglang", "s3cret") == {}  # SGLang takes it only as --api-key
 
 
 def test_auto_backend_without_gpus_is_llamacpp(monkeypatch):
@@ -43,8 +49,9 @@ def test_auto_backend_without_gpus_is_llamacpp(monkeypatch):
     backend, why = srv.choose_backend("auto")
     assert backend == "llamacpp" and "no CUDA GPU" in why
     assert srv.choose_backend("sglang")[0] == "sglang"
+    assert srv.choose_backend("vllm")[0] == "vllm"
     with pytest.raises(srv.ServerError, match="unknown backend"):
-        srv.choose_backend("vllm")
+        srv.choose_backend("nope")
 
 
 def _loopback_command(port: int) -> list[str]:
@@ -60,10 +67,10 @@ def test_start_records_state_and_stop_ends_the_whole_group(tmp_path):
     assert srv.resolve_endpoint().base_url == f"http://127.0.0.1:{port}/v1"
     assert os.getpgid(handle.pid) == handle.pgid == handle.pid  # its own process group
     assert srv.answers(handle.base_url, "loopback-model")
-    assert srv.stop_server("t", grace_s=5)
+    assert srv.stop_server("t", grace_s=5).was_running
     assert not srv.group_alive(handle.pgid)
     assert not state.exists()
-    assert srv.stop_server("t") is False
+    assert srv.stop_server("t") is None
 
 
 def test_stop_kills_a_group_that_ignores_term(tmp_path):
@@ -81,8 +88,8 @@ def test_stop_kills_a_group_that_ignores_term(tmp_path):
     handle = srv.start_server(cmd, name="s", backend="llamacpp", host="127.0.0.1", port=port,
                               model="loopback-model", log_path=tmp_path / "s.log", timeout_s=30)
     t0 = time.monotonic()
-    assert srv.stop_server("s", grace_s=1.0)
-    assert time.monotonic() - t0 < 10
+    assert srv.stop_server("s", grace_s=1.0).was_running
+    assert time.monotonic() - t0 < 15
     assert not srv.group_alive(handle.pgid)
 
 
@@ -104,22 +111,6 @@ def test_a_server_that_never_answers_times_out_and_is_stopped(tmp_path):
     assert "loading..." in str(err.value)
     assert time.monotonic() - t0 < 15
     assert srv.list_states() == []
-
-
-def test_stop_refuses_a_reused_pid(tmp_path, monkeypatch):
-    # A state file whose pid now belongs to some other program must not be signalled.
-    import subprocess
-
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
-    try:
-        h = srv.ServerHandle(name="old", backend="llamacpp", pid=other.pid, pgid=other.pid, host="127.0.0.1", port=1,
-                             model="m", command=["python", "-m", "llama_cpp.server"], log_path="", started_at="")
-        srv.save_state(h)
-        assert srv.stop_server("old")
-        assert other.poll() is None  # still alive: not ours
-    finally:
-        other.kill()
-        other.wait()
 
 
 def test_serve_sglang_without_sglang_installed_says_how_to_install(tmp_path):

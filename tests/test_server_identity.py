@@ -1,0 +1,211 @@
+"""What was served: the model's name from its checkpoint, its content hash, the engine's
+version, and the server's state as `status` tells it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evalkit import server as srv
+from evalkit import serving
+from evalkit.cli import main
+from tests.conftest import ROOT, free_port
+
+
+def test_served_name_comes_from_the_checkpoint(tmp_path):
+    gguf = tmp_path / "my-finetune.Q8_0.gguf"
+    gguf.write_bytes(b"GGUF")
+    folder = tmp_path / "MedReason-8B"
+    folder.mkdir()
+    assert srv.served_model_name(str(gguf)) == "my-finetune.Q8_0"
+    assert srv.served_model_name(str(folder) + "/") == "MedReason-8B"
+    assert srv.served_model_name("UCSC-VLAA/MedReason-8B") == "UCSC-VLAA/MedReason-8B"
+    assert srv.served_model_name(str(gguf), "mine") == "mine"
+
+
+def test_the_embedded_name_only_for_the_embedded_file(tmp_path):
+    embedded = srv.smollm2_gguf_path()
+    assert srv.served_model_name(None) == srv.SMOLLM2_ALIAS
+    assert srv.served_model_name(str(embedded)) == srv.SMOLLM2_ALIAS
+    copy = tmp_path / "renamed.gguf"
+    copy.write_bytes(embedded.read_bytes()[:1024])
+    assert srv.served_model_name(str(copy)) == "renamed"
+
+
+def test_checkpoint_hash_of_a_file_and_of_an_hf_folder(tmp_path):
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"weights" * 1000)
+    assert srv.checkpoint_hash(f) == {"kind": "file", "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+                                      "bytes": 7000}
+    d = tmp_path / "hf"
+    d.mkdir()
+    (d / "config.json").write_text('{"model_type": "llama"}')
+    (d / "model.safetensors.index.json").write_text('{"weight_map": {}}')
+    h = srv.checkpoint_hash(d)
+    assert h["config_sha256"] == hashlib.sha256(b'{"model_type": "llama"}').hexdigest()
+    assert h["weight_index_sha256"] == hashlib.sha256(b'{"weight_map": {}}').hexdigest()
+    (d / "config.json").write_text('{"model_type": "qwen"}')
+    assert srv.checkpoint_hash(d)["config_sha256"] != h["config_sha256"]
+    assert srv.checkpoint_hash("org/some-model") == {"kind": "hub-id"}
+
+
+def test_plan_for_a_renamed_gguf_names_and_hashes_that_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALKIT_LLAMA_SERVER", "/opt/llama-server")
+    gguf = tmp_path / "my-finetune.gguf"
+    gguf.write_bytes(b"not really a model")
+    p = serving.plan(serving.ServeRequest(backend="llamacpp", model_path=str(gguf), port=free_port(),
+                                          api_key="sk-secret"))
+    assert p.model == "my-finetune" and p.model_hash["sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    (spec,) = p.specs
+    assert spec.command[0] == "/opt/llama-server" and "sk-secret" not in " ".join(spec.command)
+    assert spec.env == {"LLAMA_API_KEY": "sk-secret"}
+    assert spec.command[spec.command.index("--alias") + 1] == "my-finetune"
+
+
+def test_plan_for_replicas_puts_every_listener_on_loopback(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALKIT_LLAMA_SERVER", "/opt/llama-server")
+    p = serving.plan(serving.ServeRequest(backend="llamacpp", replicas=2, threads=1))
+    workers, router = p.specs[:-1], p.specs[-1]
+    assert [w.role for w in workers] == ["worker", "worker"] and router.role == "router"
+    assert all(w.command[w.command.index("-t") + 1] == "1" for w in workers)
+    cmd = router.command
+    assert cmd[1:3] == ["-m", "sglang_router.launch_router"]
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--prometheus-host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--prometheus-port") + 1] != "29000"
+    urls = cmd[cmd.index("--worker-urls") + 1: cmd.index("--policy")]
+    assert urls == [f"http://127.0.0.1:{w.port}" for w in workers] == p.worker_urls
+    assert cmd[cmd.index("--policy") + 1] == "round_robin"
+
+
+def test_vllm_command_has_its_users_flags(tmp_path):
+    cmd = srv.build_vllm_command("/ckpt/m", port=8001, served_model_name="m", tensor_parallel_size=2,
+                                 data_parallel_size=4, gpu_memory_utilization=0.85, max_model_len=8192,
+                                 dtype="bfloat16", reasoning_parser="deepseek_r1", enforce_eager=True,
+                                 extra_args=["--seed", "1"], python="py")
+    assert cmd[:3] == ["py", "-m", "vllm.entrypoints.openai.api_server"]
+    flags = dict(zip(cmd[3::1], cmd[4::1]))
+    assert flags["--model"] == "/ckpt/m" and flags["--tensor-parallel-size"] == "2"
+    assert flags["--data-parallel-size"] == "4" and flags["--gpu-memory-utilization"] == "0.85"
+    assert flags["--max-model-len"] == "8192" and flags["--dtype"] == "bfloat16"
+    assert flags["--reasoning-parser"] == "deepseek_r1" and flags["--served-model-name"] == "m"
+    assert "--enforce-eager" in cmd and cmd[-2:] == ["--seed", "1"]
+    assert not any("key" in c.lower() for c in cmd)
+
+
+class _FakeEngine(BaseHTTPRequestHandler):
+    """llama-server's self-description endpoints, with slots that say they are busy."""
+
+    busy = False
+
+    def do_GET(self):  # noqa: N802
+        routes = {
+            "/v1/models": {"object": "list", "data": [{"id": "fake-model", "owned_by": "llamacpp"}]},
+            "/props": {"build_info": "b9999-abcdef", "model_path": "/m/fake.gguf", "total_slots": 4},
+            "/slots": [{"id": 0, "is_processing": self.busy}, {"id": 1, "is_processing": False}],
+        }
+        if self.path not in routes:
+            self.send_error(404)
+            return
+        body = json.dumps(routes[self.path]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_engine():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FakeEngine)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+    _FakeEngine.busy = False
+
+
+def test_endpoint_identity_from_what_the_endpoint_reports(fake_engine):
+    ident = srv.endpoint_identity(fake_engine)
+    assert ident["source"] == "endpoint"
+    rep = ident["reported"]
+    assert rep["engine"] == "llama.cpp" and rep["engine_version"] == "b9999-abcdef"
+    assert rep["models"] == [{"id": "fake-model", "owned_by": "llamacpp"}]
+    assert rep["props"]["model_path"] == "/m/fake.gguf"
+
+
+def test_endpoint_identity_of_an_unreachable_endpoint_is_just_its_url():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    assert srv.endpoint_identity(url, timeout=1) == {"base_url": url, "source": "endpoint", "reported": {}}
+
+
+def test_endpoint_identity_from_the_state_record(tmp_path):
+    port = free_port()
+    gguf = tmp_path / "x.gguf"
+    gguf.write_bytes(b"abc")
+    srv.start_server([sys.executable, str(ROOT / "tests" / "loopback_server.py"), "--port", str(port)], name="idn",
+                     backend="llamacpp", host="127.0.0.1", port=port, model="loopback-model",
+                     log_path=tmp_path / "i.log", api_key="sk-hidden", model_path=str(gguf),
+                     model_hash=srv.checkpoint_hash(gguf))
+    try:
+        ident = srv.endpoint_identity(f"http://127.0.0.1:{port}/v1")
+        assert ident["source"] == "evalkit serve" and ident["name"] == "idn"
+        assert ident["model_path"] == str(gguf) and ident["model_hash"]["sha256"] == hashlib.sha256(b"abc").hexdigest()
+        assert ident["command"][1].endswith("loopback_server.py") and "sk-hidden" not in json.dumps(ident)
+    finally:
+        srv.stop_server("idn")
+
+
+def test_status_says_busy_from_a_cheap_probe(fake_engine):
+    assert srv.probe_status(fake_engine) == "ready"
+    _FakeEngine.busy = True
+    assert srv.probe_status(fake_engine) == "busy"
+    assert srv.probe_status(f"http://127.0.0.1:{free_port()}/v1", timeout=1) == "not answering"
+
+
+def test_status_json_lists_every_process(tmp_path):
+    port = free_port()
+    h = srv.start_server([sys.executable, str(ROOT / "tests" / "loopback_server.py"), "--port", str(port)],
+                         name="st", backend="llamacpp", host="127.0.0.1", port=port, model="loopback-model",
+                         log_path=tmp_path / "s.log")
+    try:
+        res = CliRunner().invoke(main, ["status", "--json"])
+        assert res.exit_code == 0, res.output
+        (row,) = json.loads(res.output)
+        assert row["name"] == "st" and row["alive"] and row["state"] == "ready"
+        assert [(p["role"], p["pid"], p["alive"]) for p in row["processes"]] == [("server", h.pid, True)]
+    finally:
+        srv.stop_server("st")
+    res = CliRunner().invoke(main, ["status", "--json"])
+    assert json.loads(res.output) == []
+
+
+def test_a_state_record_written_before_processes_existed_still_loads(tmp_path):
+    d = Path(srv.state_dir())
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "old.json").write_text(json.dumps({
+        "name": "old", "backend": "llamacpp", "pid": 1, "pgid": 1, "host": "127.0.0.1", "port": 1, "model": "m",
+        "command": ["x"], "log_path": "", "started_at": "", "extra": {}}))
+    (h,) = srv.list_states()
+    assert h.records()[0].start_time is None and not srv.server_running(h)  # never signalled: unprovable
+
+
+def test_sglang_replicas_use_the_routers_co_launch_with_every_listener_on_loopback():
+    req = serving.ServeRequest(backend="sglang", model_path="/ckpt/MedReason-8B", replicas=4, api_key="sk-x",
+                               engine_python="py")
+    cmd = serving.build_sglang_colaunch_command(req, "/ckpt/MedReason-8B", "MedReason-8B", 30000)
+    assert cmd[:3] == ["py", "-m", "sglang_router.launch_server"]
+    assert cmd[cmd.index("--dp-size") + 1] == "4" and cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--router-prometheus-host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--served-model-name") + 1] == "MedReason-8B"
+    assert cmd[cmd.index("--api-key") + 1] == "sk-x"  # SGLang has no environment variable for it
