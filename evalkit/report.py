@@ -23,8 +23,8 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from rich.table import Table
 
-from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, item_samples, load_run, load_runs,  # noqa: F401
-                          score_kind, score_values)
+from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, counting_samples, item_samples, load_run,  # noqa: F401
+                          load_runs, score_kind, score_values)
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
 from evalkit.store import SAMPLES
 
@@ -135,9 +135,44 @@ class RunThroughput:
     output_tokens_per_s: float | None
     latency_p50: float | None
     latency_p95: float | None
+    judge: "JudgeTotals | None" = None  # a model judge's requests, apart from the answering model's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class JudgeTotals:
+    """What a model judge cost a run: its requests (one per sample and rubric, however many axes),
+    their tokens and the seconds they took, as the judge's scores recorded them."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    attempts: int = 0
+
+
+def judge_totals(samples: Iterable[Mapping[str, Any]]) -> JudgeTotals | None:
+    """The judge's totals over SAMPLES (None when no score came from a judge). The axes of one
+    rubric share one request, so a request is counted once per distinct prompt and reply."""
+    totals, seen_any = JudgeTotals(), False
+    for s in samples:
+        asks = {}
+        for score in (s.get("scores") or {}).values():
+            meta = score.get("meta") if isinstance(score, dict) else None
+            if not meta or "judge_prompt" not in meta:
+                continue
+            asks[(meta.get("judge_prompt"), meta.get("judge_reply"))] = meta
+        for meta in asks.values():
+            seen_any = True
+            tokens = meta.get("judge_tokens") or {}
+            totals.requests += 1
+            totals.prompt_tokens += int(tokens.get("prompt_tokens") or 0)
+            totals.completion_tokens += int(tokens.get("completion_tokens") or 0)
+            totals.seconds += float(meta.get("latency_s") or 0.0)
+            totals.attempts += int(meta.get("attempts") or 1)
+    return totals if seen_any else None
 
 
 @dataclass
@@ -256,6 +291,7 @@ def run_throughput(run: Run, label: str | None = None) -> RunThroughput:
         output_tokens_per_s=tokens / wall if wall and tokens is not None else None,
         latency_p50=p50,
         latency_p95=p95,
+        judge=judge_totals(counting_samples(run.samples)),
     )
 
 
@@ -432,7 +468,16 @@ def report_tables(report: Report) -> list[Table]:
     for t in report.throughput:
         setup = setups.get(t.run, [t.run, t.model, "-", "-"])
         speed.add_row(*setup, *throughput_cells(t)[2:])
-    return tables + [speed]
+    tables.append(speed)
+    judged = judge_rows(report)
+    if judged:
+        judge = Table(title="Judge (its requests, apart from the answering model's)", title_justify="left")
+        for i, h in enumerate(JUDGE_HEADER):
+            judge.add_column(h, justify="left" if i == 0 else "right")
+        for row in judged:
+            judge.add_row(*row)
+        tables.append(judge)
+    return tables
 
 
 def render_summary_table(samples_or_run: "str | Path | Run | Iterable[Mapping[str, Any]]",
@@ -488,7 +533,21 @@ def report_markdown(report: Report) -> str:
         ([*setups.get(t.run, [t.run, t.model, "-", "-"]), *throughput_cells(t)[2:]] for t in report.throughput),
         4,
     ))
+    judged = judge_rows(report)
+    if judged:
+        parts += ["", "## Judge (its requests, apart from the answering model's)", "",
+                  markdown_table(JUDGE_HEADER, judged, 1)]
     return "\n".join(parts) + "\n"
+
+
+JUDGE_HEADER = ["run", "judge requests", "attempts", "prompt tokens", "completion tokens", "judge s"]
+
+
+def judge_rows(report: Report) -> list[list[str]]:
+    """One row per run that a model judge scored."""
+    return [[t.run, str(t.judge.requests), str(t.judge.attempts), str(t.judge.prompt_tokens),
+             str(t.judge.completion_tokens), fmt_num(t.judge.seconds, 1)]
+            for t in report.throughput if t.judge is not None]
 
 
 def report_csv(report: Report) -> str:

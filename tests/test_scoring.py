@@ -323,3 +323,21 @@ def test_rescoring_in_place_keeps_lone_surrogates_and_untouched_lines_byte_for_b
     again = read_samples(run)
     assert again[0]["output"] == "The answer is B. \ud800" and again[0]["correct"] is True
     assert again[0]["scored_with"] == plan.fingerprint and again[1]["scored_with"] == "old"
+
+
+def test_report_counts_a_judges_requests_once_per_sample_apart_from_the_answerer(tmp_path):
+    run = tmp_path / "judged"
+    run.mkdir()
+    meta = {"judge_prompt": "Rate it.", "judge_reply": '{"a": 3, "b": 2}', "latency_s": 1.5, "attempts": 2,
+            "judge_tokens": {"prompt_tokens": 100, "completion_tokens": 10}}
+    lines = [{"id": str(i), "dataset": "lf", "question": "q", "output": "o", "usage": {"completion_tokens": 50},
+              "latency_s": 2.0, "index": 0,
+              "scores": {"a": {"value": 3, "meta": meta}, "b": {"value": 2, "meta": meta}}} for i in range(4)]
+    (run / "samples.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    from evalkit.report import format_report
+
+    report = build_report([run])
+    j = report.throughput[0].judge
+    assert (j.requests, j.attempts, j.prompt_tokens, j.completion_tokens) == (4, 8, 400, 40)
+    assert j.seconds == pytest.approx(6.0) and report.throughput[0].output_tokens == 200
+    assert "## Judge" in format_report(report, "markdown")
