@@ -57,7 +57,7 @@ def rescore_sample(sample: Mapping[str, Any], extractor: Extractor = extract_cho
     plan = plan or ScoringPlan([ChoiceScorer(extractor)])
     out = dict(sample)
     view = StoredSample(out)
-    apply_scores(view, view.item(), plan.scorers, plan.fingerprint)  # type: ignore[arg-type]
+    apply_scores(view, view, plan.scorers, plan.fingerprint)  # type: ignore[arg-type]  # the line is the item too
     for name in ("scores", "scored_with"):
         if out.get(name) is None:
             out.pop(name, None)

@@ -54,7 +54,8 @@ class ScoringPlan:
 
 
 def _record_defaults() -> dict[str, Any]:
-    out = {}
+    # Item's fields too: the view stands for the item as well (scorers read item.options etc.).
+    out: dict[str, Any] = {"messages": None, "context": None, "target": None}
     for f in fields(SampleRecord):
         if f.default is not MISSING:
             out[f.name] = f.default
@@ -64,14 +65,15 @@ def _record_defaults() -> dict[str, Any]:
 
 
 _RECORD_DEFAULTS = _record_defaults()
+_ABSENT = object()
 
 
 class StoredSample:
     """A stored sample line (a dict) read and written like a SampleRecord, without building one.
 
-    Scorers see it as they see a record; what the scoring stage sets goes into the dict. Rescoring
-    a saved run goes through this view because building a SampleRecord per line cost more than the
-    extraction itself.
+    Scorers see it as they see a record, and as the item it answers (a line carries the item's
+    fields); what the scoring stage sets goes into the dict. Rescoring a saved run goes through
+    this view because building a SampleRecord and an Item per line cost more than the extraction.
     """
 
     __slots__ = ("data",)
@@ -80,13 +82,16 @@ class StoredSample:
         object.__setattr__(self, "data", data)
 
     def __getattr__(self, name: str) -> Any:
-        data = self.data
-        if name in data:
-            return data[name]
-        try:
-            return _RECORD_DEFAULTS[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        value = self.data.get(name, _ABSENT)
+        if value is _ABSENT:
+            value = _RECORD_DEFAULTS.get(name, _ABSENT)
+            if value is _ABSENT:
+                raise AttributeError(name)
+        return value
+
+    @property
+    def is_choice(self) -> bool:
+        return bool(self.data.get("options")) and self.data.get("answer_idx") is not None
 
     def __setattr__(self, name: str, value: Any) -> None:
         self.data[name] = value
@@ -104,10 +109,14 @@ def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], in
     pred / method / correct); the fields it set are noted in FIELDS_SET."""
     sample_fields = getattr(scorer, "sample_fields", None)
     if sample_fields is not None:
-        for name, value in sample_fields(scores).items():
-            setattr(record, name, value)
-            if fields_set is not None:
-                fields_set[name] = value
+        values = sample_fields(scores)
+        if type(record) is StoredSample:
+            record.data.update(values)
+        else:
+            for name, value in values.items():
+                setattr(record, name, value)
+        if fields_set is not None:
+            fields_set.update(values)
     for name, s in scores.items():
         into[name] = s.to_dict()
 
@@ -128,8 +137,10 @@ def apply_scores(record: SampleRecord, item: Item, scorers: Sequence[Scorer], fi
     scores: dict[str, dict[str, Any]] = {}
     for scorer in scorers:
         _merge(record, scorer, scorer.score(item, record), scores)
-    record.scores = scores or None
-    record.scored_with = fingerprint
+    if type(record) is StoredSample:
+        record.data["scores"], record.data["scored_with"] = scores or None, fingerprint
+    else:
+        record.scores, record.scored_with = scores or None, fingerprint
     return record
 
 
