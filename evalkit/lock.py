@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from evalkit.server import process_alive  # one liveness rule (a zombie is dead) for locks and servers
+
 LOCK_FILE = ".evalkit.lock"
 POLL_S = 0.2  # how often a waiting run tries the lock again
 # flock errors of filesystems that have no locks (some FUSE and old NFS mounts): run unlocked, say so.
@@ -167,17 +169,6 @@ async def lock_run_dir(run_dir: str | Path, *, wait: bool = False,
         await asyncio.sleep(POLL_S)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with PID exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def took_over_message(lock: RunLock) -> str | None:
     """What to tell the user when LOCK replaced the record of a holder that died (or could not
     be taken at all on this filesystem), else None."""
@@ -189,7 +180,7 @@ def took_over_message(lock: RunLock) -> str | None:
         return None
     here = socket.gethostname()
     state = ""
-    if dead.pid is not None and dead.host == here and not pid_alive(dead.pid):
+    if dead.pid is not None and dead.host == here and not process_alive(dead.pid):
         state = " (no longer running)"
     return f"took over the stale lock of {lock.run_dir}: its holder, {dead.describe()}, ended without releasing it{state}"
 

@@ -48,7 +48,7 @@ from evalkit.records import GenerationParams, Item, SampleRecord
 from evalkit.runs import check_path_component, read_manifest, run_dir_inside
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
-from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
+from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
 from evalkit.scoring.base import Scorer, check_requirements, get_scorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
 from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, write_json
@@ -557,37 +557,45 @@ async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[i
                       concurrency: int = 16) -> int:
     """Score the samples of RUN_DIR that COUNTING selects and that lack PLAN's scores; returns how many.
 
+    Synchronous scorers rescore while samples.jsonl is streamed once into its atomic rewrite.
     Model-judge scores are journaled to scores.jsonl as they arrive (a killed pass asks no judge
-    twice when run again); then samples.jsonl is rewritten atomically, line for line, so line
-    numbers (the runner's index) stay valid. Memory holds only the samples being judged.
+    twice when run again), then the file is rewritten. Lines keep their numbers (the runner's
+    index stays valid); memory holds only the samples being judged.
     """
     samples_file = run_dir / SAMPLES
-    stale: dict[int, SampleRecord] = {}
-    for lineno, s in iter_numbered(samples_file):
-        if counting(lineno, s) and not plan.is_current(s):
-            if not plan.has_async:
-                stale[lineno] = None  # type: ignore[assignment]  # scored while streaming below
-            else:
-                stale[lineno] = SampleRecord.from_dict(s)
-    if not stale:
-        return 0
+    judged: dict[int, SampleRecord] = {}
     if plan.has_async:
-        pairs = [(r.item(), r) for r in stale.values()]
-        await score_samples(pairs, plan, journal=run_dir / SCORES_JOURNAL, concurrency=concurrency)
+        # A model judge is asked first (concurrently, journaled); the lines are rewritten after.
+        for lineno, s in iter_numbered(samples_file):
+            if counting(lineno, s) and not plan.is_current(s):
+                judged[lineno] = SampleRecord.from_dict(s)
+        if not judged:
+            return 0
+        await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
+                            concurrency=concurrency)
+    rescored = 0
     tmp = samples_file.with_name(samples_file.name + ".tmp")
     with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
         for lineno, raw in enumerate(src, start=1):
-            if lineno not in stale:
-                dst.write(raw)  # byte for byte: lines not rescored are not touched
+            record = judged.get(lineno)
+            if record is not None:
+                dst.write(encode_line(record.to_dict()))
+                rescored += 1
                 continue
-            record = stale[lineno]
-            if record is None:
-                record = SampleRecord.from_dict(json.loads(raw))
-                apply_scores(record, record.item(), plan.scorers, plan.fingerprint)
-            dst.write(encode_line(record.to_dict()))
-    os.replace(tmp, samples_file)
+            if not plan.has_async and raw.strip():
+                # Synchronous scorers: one streaming pass, each line parsed once.
+                s = json.loads(raw)
+                if counting(lineno, s) and not plan.is_current(s):
+                    dst.write(encode_line(rescore_sample(s, plan=plan)))
+                    rescored += 1
+                    continue
+            dst.write(raw)  # byte for byte: lines not rescored are not touched
+    if rescored:
+        os.replace(tmp, samples_file)
+    else:
+        tmp.unlink()
     (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
-    return len(stale)
+    return rescored
 
 
 def _run_name(template: PromptTemplate, config: RunConfig, fp: str) -> str:

@@ -212,6 +212,17 @@ class MeanCI:
     hi: float | None
 
 
+def _resampled_means(x: np.ndarray, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
+    """N_RESAMPLES means of X resampled with replacement, drawn in chunks so memory stays bounded."""
+    n = len(x)
+    means = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        means[start:stop] = x[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    return means
+
+
 def bootstrap_mean_ci(
     values: Sequence[float],
     confidence: float = 0.95,
@@ -228,13 +239,7 @@ def bootstrap_mean_ci(
     n = len(x)
     if n == 0:
         return MeanCI(0, None, None, None)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = x[idx].mean(axis=1)
+    means = _resampled_means(x, np.random.default_rng(seed), n_resamples)
     lo, hi = _percentile_interval(means, confidence)
     return MeanCI(n=n, mean=float(x.mean()), lo=lo, hi=hi)
 
@@ -278,10 +283,5 @@ def bootstrap_macro_mean_ci(
     if not groups:
         return (0.0, 0.0)
     rng = np.random.default_rng(seed)
-    total = np.zeros(n_resamples)
-    for x in groups:
-        chunk = max(1, 2_000_000 // len(x))
-        for start in range(0, n_resamples, chunk):
-            stop = min(n_resamples, start + chunk)
-            total[start:stop] += x[rng.integers(0, len(x), size=(stop - start, len(x)))].mean(axis=1)
+    total = sum(_resampled_means(x, rng, n_resamples) for x in groups)
     return _percentile_interval(total / len(groups), confidence)

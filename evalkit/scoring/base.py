@@ -118,4 +118,7 @@ def check_requirements(scorers: Sequence[Scorer], item: Item, where: str) -> Non
         for req in s.requires:
             value = getattr(item, req, None)
             if value is None or value == {} or value == "":
-                raise ScorerError(f"{where}: scorer {s.name!r} needs {req!r}, which item {item.id!r} lacks")
+                hint = ("these items have no options: choose a scorer for long answers (e.g. --scorer judge) or "
+                        "an --adapter that reads the options" if req in ("options", "answer_idx") else
+                        f"choose another scorer, or an --adapter that fills {req!r}")
+                raise ScorerError(f"{where}: scorer {s.name!r} needs {req!r}, which item {item.id!r} lacks; {hint}")

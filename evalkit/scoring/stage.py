@@ -96,12 +96,6 @@ class StoredSample:
     def __setattr__(self, name: str, value: Any) -> None:
         self.data[name] = value
 
-    def item(self) -> Item:
-        d = self.data
-        return Item(id=d["id"], dataset=d["dataset"], question=d.get("question") or "", options=d.get("options") or {},
-                    answer_idx=d.get("answer_idx"), meta=d.get("meta") or {}, target=d.get("target"),
-                    context=d.get("context"))
-
 
 def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], into: dict[str, dict[str, Any]],
            fields_set: dict[str, Any] | None = None) -> None:
