@@ -50,8 +50,9 @@ METHODS: tuple[str, ...] = (
     "yes_no_maybe",
 )
 
-# How much of the end of a long answer region is searched before the rest.
-_TAIL_WINDOW = 3000
+# How much of the end of an answer region is searched first; each further window is four
+# times the last. The last statement wins, so one found near the end ends the search.
+_TAIL_WINDOW = 512
 
 # ---------------------------------------------------------------------------
 # Step 1: the region that may hold the final answer
@@ -213,11 +214,37 @@ def _reverse_anchors(low: str, word: str, start: int, end: int) -> Iterator[int]
         end = pos + len(word) - 1
 
 
+def _after_word(low: str, p: int, words: tuple[str, ...]) -> bool:
+    """Whether LOW[:P] ends in spaces that follow one of WORDS.
+
+    A cheap necessary test, on ASCII text, for the patterns that must end at P with
+    "<word>\\s+" (``_OPTION_REF_BEFORE``, ``_CORRECT_BEFORE``): those searches cost
+    microseconds at each keyword, and most keywords fail this test.
+    """
+    q = p
+    while q > 0 and low[q - 1].isspace():
+        q -= 1
+    return q < p and low.endswith(words, 0, q)
+
+
+# The words that end _OPTION_REF_BEFORE and _CORRECT_BEFORE, before their final spaces.
+_REF_BEFORE_ENDS = ("to", "is", "i.e.", "i.e.,", "namely", "with")
+_CORRECT_BEFORE_ENDS = ("is", "be", "the", "most", "only")
+
+
 def _last_statement(
     body: str, low: str, letters: frozenset[str], start: int, end: int, options: Mapping[str, str] | None = None
 ) -> tuple[int, str, str] | None:
-    """The last explicit answer statement whose keyword lies in low[start:end]: (position, letter, method)."""
+    """The last explicit answer statement whose keyword lies in low[start:end]: (position, letter, method).
+
+    Each keyword family is scanned backwards from END with ``str.rfind`` (written out as
+    loops: this is the extractor's hot path) and stops at its first statement; a later
+    family only looks after the best statement found so far.
+    """
     best: tuple[int, str, str] | None = None
+    # Case-insensitive patterns match a few non-ASCII letters too ("ſ" for "s"): the cheap
+    # word tests are used on ASCII text only.
+    ascii_text = low.isascii()
 
     def consider(pos: int, letter: str | None, method: str) -> bool:
         nonlocal best
@@ -227,15 +254,10 @@ def _last_statement(
             best = (pos, letter, method)
         return True
 
-    n = end
-
-    def lo() -> int:
-        # Only a statement after the best one so far can replace it.
-        return start if best is None else max(start, best[0])
     # "answer" anchors: answer is / answer: / "answer": / <answer> / final answer:
-    for p in _reverse_anchors(low, "answer", lo(), n):
-        if best is not None and p < best[0]:
-            break
+    right = end
+    while (p := low.rfind("answer", start, right)) >= 0:
+        right = p + 5
         prev = body[p - 1] if p else "\n"
         if prev in "\"'_":
             m = _JSON_ANSWER.match(body, p)
@@ -258,10 +280,11 @@ def _last_statement(
             method = "final_answer" if low.endswith("final ", max(0, p - 8), p) or low.endswith("final", max(0, p - 8), p) else "answer_label"
             if consider(p, _letter_ok(body, m, "L", letters), method):
                 break
+    # Only a statement after the best one so far can replace it.
     for word in ("option", "choice", "response"):
-        for p in _reverse_anchors(low, word, lo(), n):
-            if best is not None and p < best[0]:
-                break
+        lo, right = (start if best is None else max(start, best[0])), end
+        while (p := low.rfind(word, lo, right)) >= 0:
+            right = p + len(word) - 1
             if p and low[p - 1].isalpha():
                 continue
             m = _OPTION_IS.match(body, p)
@@ -270,43 +293,46 @@ def _last_statement(
                     break
             if word != "response":
                 m = _OPTION_REF.match(body, p)
-                if m and _OPTION_REF_BEFORE.search(body, max(0, p - 40), p):
+                if m and (not ascii_text or _after_word(low, p, _REF_BEFORE_ENDS)) \
+                        and _OPTION_REF_BEFORE.search(body, max(0, p - 40), p):
                     if consider(p, _letter_ok(body, m, "L", letters), "option_ref"):
                         break
-    for p in _reverse_anchors(low, "correct", lo(), n):
-        if best is not None and p < best[0]:
-            break
+    lo, right = (start if best is None else max(start, best[0])), end
+    while (p := low.rfind("correct", lo, right)) >= 0:
+        right = p + 6
         if p and low[p - 1].isalpha():
             continue
         if not _CORRECT_AFTER.match(body, p):
+            continue
+        if ascii_text and not _after_word(low, p, _CORRECT_BEFORE_ENDS):
             continue
         m = _CORRECT_BEFORE.search(body, max(0, p - 48), p)
         if m:
             group = "L1" if m.group("L1") else "L2" if m.group("L2") else "L3"
             if consider(m.start(group), _letter_ok(body, m, group, letters), "option_correct"):
                 break
-    for p in _reverse_anchors(low, "boxed", lo(), n):
-        if best is not None and p < best[0]:
-            break
+    lo, right = (start if best is None else max(start, best[0])), end
+    while (p := low.rfind("boxed", lo, right)) >= 0:
+        right = p + 4
         m = _BOXED.match(body, p)
         if m:
             letter = m.group("L").upper()
             if consider(p, letter if letter in letters else None, "boxed"):
                 break
     for word in ("choose", "pick", "select", "go with", "opt for"):
-        for p in _reverse_anchors(low, word, lo(), n):
-            if best is not None and p < best[0]:
-                break
+        lo, right = (start if best is None else max(start, best[0])), end
+        while (p := low.rfind(word, lo, right)) >= 0:
+            right = p + len(word) - 1
             if not _CHOOSE_SUBJECT.search(body, max(0, p - 16), p):
                 continue
             m = _CHOOSE.match(body, p)
             if m and consider(p, _letter_ok(body, m, "L", letters), "choose"):
                 break
-    if not low.isascii():
+    if not ascii_text:
         for word, pattern in (("答案", _ZH_ANSWER), ("选", _ZH_CHOOSE)):
-            for p in _reverse_anchors(low, word, lo(), n):
-                if best is not None and p < best[0]:
-                    break
+            lo, right = (start if best is None else max(start, best[0])), end
+            while (p := low.rfind(word, lo, right)) >= 0:
+                right = p + len(word) - 1
                 m = pattern.match(body, p)
                 if m:
                     letter = m.group("L").upper()
@@ -334,14 +360,15 @@ def find_statement(
     if low is None:
         low = _ascii_lower(body)
     n = len(body)
-    tail_start = 0
-    if n > _TAIL_WINDOW:
-        # Start the window at a space so no anchor is cut in half.
-        tail_start = body.rfind(" ", 0, n - _TAIL_WINDOW) + 1
-    found = _last_statement(body, low, letters, tail_start, n, options)
-    if found is None and tail_start:
-        # Nothing in the tail: search the rest (a little overlap for a keyword cut at the edge).
-        found = _last_statement(body, low, letters, 0, min(n, tail_start + 64), options)
+    end, window = n, _TAIL_WINDOW
+    while True:
+        # A window of the text before END, starting at a space so no anchor is cut in half;
+        # the next window reaches a little past this one's start for a keyword cut at the edge.
+        start = body.rfind(" ", 0, end - window) + 1 if end > window else 0
+        found = _last_statement(body, low, letters, start, min(n, end + 64) if end < n else n, options)
+        if found is not None or start == 0:
+            break
+        end, window = start, window * 4
     if found is None:
         return None
     return Extraction(found[1], found[2])
@@ -427,9 +454,11 @@ _TEXT_HEAD_ANSWER = re.compile(
 _TEXT_HEAD_OPTION = re.compile(r"(?:option|choice|response|answer)\s+is")
 _TEXT_HEAD_ZH = re.compile(r"答案(?:是|为|[:：])")
 _TEXT_ADVERB = re.compile(r"(?:clearly|likely|most\s+likely|probably|definitely|therefore|thus|then|indeed)\s+")
-_CONCLUSION_CUE = re.compile(
-    r"(?:^|(?<=[.!?\n]))[\s*_]*(?:therefore|thus|hence|so|in\s+conclusion|in\s+summary|overall|consequently|to\s+conclude|conclusion)\b[,:]?",
-)
+_CUE_WORDS = r"[\s*_]*(?:therefore|thus|hence|so|in\s+conclusion|in\s+summary|overall|consequently|to\s+conclude|conclusion)\b[,:]?"
+# A cue opens a sentence: at the start of the text, or after a sentence's end. The second
+# pattern starts with that end character, which lets the regex engine skip ahead to it.
+_CUE_AT_START = re.compile(_CUE_WORDS)
+_CUE_AFTER_END = re.compile(r"[.!?\n]" + _CUE_WORDS)
 _NEGATION = re.compile(r"\b(?:not|no\s+longer|unlikely|less\s+likely|rule[sd]?\s+out|excluded?|rather\s+than|instead\s+of)\b|n't\b")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _YNM = frozenset({"yes", "no", "maybe"})
@@ -441,6 +470,26 @@ _YNM_CONCLUSION = re.compile(
     r"(?:therefore|thus|hence|so|in\s+conclusion|in\s+summary|overall|to\s+conclude|conclusion)\b[,:]?\s*"
     r"(?:the\s+answer\s+is\s*:?\s*)?[*_\"']*(?P<w>yes|no|maybe)\b[*_\"']*\s*[.!]?\s*$"
 )
+
+
+def _last_cue_end(low: str) -> int | None:
+    """Where the last conclusion cue ("Therefore,", "In conclusion:") opening a sentence of LOW ends."""
+    last = None
+    for last in _CUE_AFTER_END.finditer(low):
+        pass
+    if last is not None:
+        return last.end()
+    first = _CUE_AT_START.match(low)
+    return first.end() if first else None
+
+
+def _ends_with_ynm(low: str) -> bool:
+    """Whether LOW ends in yes/no/maybe once trailing spaces, one "." or "!" and markdown are
+    dropped: a cheap test that _YNM_CONCLUSION, which must match at the end, can match at all."""
+    s = low.rstrip()
+    if s[-1:] in (".", "!"):
+        s = s[:-1].rstrip()
+    return s.rstrip("*_\"'").endswith(("yes", "no", "maybe"))
 
 
 def _key(options: Mapping[str, str], letter: str) -> str:
@@ -487,12 +536,15 @@ def _stated_option(body: str, low: str, end: int, normed: list[tuple[str, str]])
 def _last_text_statement(body: str, low: str, normed: list[tuple[str, str]]) -> str | None:
     """The option named by the last statement head followed by an option's text."""
     best_pos, best_letter = -1, None
-    families = (("answer", _TEXT_HEAD_ANSWER, False), ("option", _TEXT_HEAD_OPTION, True),
-                ("choice", _TEXT_HEAD_OPTION, True), ("答案", _TEXT_HEAD_ZH, False))
+    families = [("answer", _TEXT_HEAD_ANSWER, False), ("option", _TEXT_HEAD_OPTION, True),
+                ("choice", _TEXT_HEAD_OPTION, True)]
+    if not low.isascii():
+        families.append(("答案", _TEXT_HEAD_ZH, False))
     for word, head, qualified in families:
-        for p in _reverse_anchors(low, word, 0, len(low)):
-            if p <= best_pos:
-                break
+        right = len(low)
+        # Only a head after the best one so far can replace it.
+        while (p := low.rfind(word, best_pos + 1, right)) >= 0:
+            right = p + len(word) - 1
             if p and low[p - 1].isalpha() and word != "答案":
                 continue
             m = head.match(low, p)
@@ -544,13 +596,11 @@ def find_option_text(body: str, options: Mapping[str, str], had_heading: bool, l
     # (c) the concluding sentence names exactly one option
     tail = body[-600:]
     tail_low = low[-600:]
-    cue = None
-    for cue in _CONCLUSION_CUE.finditer(tail_low):
-        pass
-    if cue is not None and prose:
-        sentence = tail[cue.end():]
+    cue_end = _last_cue_end(tail_low) if prose else None
+    if cue_end is not None:
+        sentence = tail[cue_end:]
         stop = _SENTENCE_END.search(sentence)
-        if (stop is None or not sentence[stop.end():].strip()) and not _NEGATION.search(tail_low[cue.end():]):
+        if (stop is None or not sentence[stop.end():].strip()) and not _NEGATION.search(tail_low[cue_end:]):
             found = _options_within(sentence, prose)
             if len(found) == 1:
                 letter = found.pop()
@@ -564,7 +614,7 @@ def find_option_text(body: str, options: Mapping[str, str], had_heading: bool, l
     yn = {t: k for k, t in normed if t in _YNM}
     if yn:
         last_line = low[low.rfind("\n") + 1:]
-        m = _YNM_CONCLUSION.search(tail_low)
+        m = _YNM_CONCLUSION.search(tail_low) if _ends_with_ynm(tail_low) else None
         if m is None and len(last_line) < 40:
             m = _YNM_WORD.fullmatch(last_line.rstrip(" .!*_\"'"))
         if m is None:
@@ -596,7 +646,7 @@ def extract_choice(text: str, options: Mapping[str, str]) -> Extraction:
     body = body.strip()
     if not body:
         return Extraction(None, None)
-    letters = frozenset(k.upper() for k in options)
+    letters = frozenset(map(str.upper, options))
     low = _ascii_lower(body)
     found = find_statement(body, letters, low, options)
     if found is None:

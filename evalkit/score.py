@@ -21,6 +21,7 @@ from evalkit.records import Extraction, Generation, Item, SampleRecord
 from evalkit.runs import SampleKey, counting_samples, sample_key  # noqa: F401 (re-exported)
 from evalkit.scoring.choice import ChoiceScorer, is_correct  # noqa: F401 (re-exported)
 from evalkit.scoring.stage import ScoringPlan, StoredSample, apply_scores
+from evalkit.store import paused_gc
 
 Extractor = Callable[[str, Mapping[str, str]], Extraction]
 
@@ -58,9 +59,10 @@ def rescore_sample(sample: Mapping[str, Any], extractor: Extractor = extract_cho
     out = dict(sample)
     view = StoredSample(out)
     apply_scores(view, view, plan.scorers, plan.fingerprint)  # type: ignore[arg-type]  # the line is the item too
-    for name in ("scores", "scored_with"):
-        if out.get(name) is None:
-            out.pop(name, None)
+    if out["scores"] is None:  # a failed request, or no scorer gave a score: the line keeps no such fields
+        del out["scores"]
+        if out["scored_with"] is None:
+            del out["scored_with"]
     if not out.get("error") and not out.get("stages"):
         if out.get("finish_reason") is not None:
             out["truncated"] = out["finish_reason"] == "length"
@@ -73,7 +75,8 @@ def rescore_samples(samples: Iterable[Mapping[str, Any]], extractor: Extractor =
                     plan: ScoringPlan | None = None) -> list[dict[str, Any]]:
     """``rescore_sample`` over many samples, in order."""
     plan = plan or ScoringPlan([ChoiceScorer(extractor)])
-    return [rescore_sample(s, plan=plan) for s in samples]
+    with paused_gc():
+        return [rescore_sample(s, plan=plan) for s in samples]
 
 
 @dataclass

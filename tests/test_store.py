@@ -39,3 +39,38 @@ def test_write_json_atomic_roundtrip(tmp_path):
     write_json(tmp_path / "m.json", {"a": [1, "é"]})
     assert read_json(tmp_path / "m.json") == {"a": [1, "é"]}
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_paused_gc_restores_the_collector_even_after_an_error():
+    import gc
+
+    from evalkit.store import paused_gc
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with paused_gc():
+            assert not gc.isenabled()
+            raise RuntimeError("scorer failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # a caller that had switched it off keeps it off
+    finally:
+        gc.enable()
+
+
+def test_read_samples_and_rescoring_leave_the_collector_on(tmp_path):
+    import gc
+
+    from evalkit.score import rescore_samples
+    from evalkit.store import read_samples
+
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"id": "1", "dataset": "d", "options": {"A": "x", "B": "y"}, "answer_idx": "B", '
+                    '"output": "The answer is B.", "finish_reason": "stop"}\n')
+    samples = read_samples(path)
+    assert gc.isenabled()
+    (scored,) = rescore_samples(samples)
+    assert gc.isenabled() and scored["pred"] == "B" and scored["correct"] is True

@@ -64,37 +64,31 @@ def _record_defaults() -> dict[str, Any]:
     return out
 
 
-_RECORD_DEFAULTS = _record_defaults()
-_ABSENT = object()
-
-
 class StoredSample:
     """A stored sample line (a dict) read and written like a SampleRecord, without building one.
 
     Scorers see it as they see a record, and as the item it answers (a line carries the item's
     fields); what the scoring stage sets goes into the dict. Rescoring a saved run goes through
     this view because building a SampleRecord and an Item per line cost more than the extraction.
+    The dict itself is the instance's ``__dict__``, so reading and setting a field is a plain
+    attribute access; a field the line lacks reads as the record's default (a class attribute).
     """
 
-    __slots__ = ("data",)
-
     def __init__(self, data: dict[str, Any]):
-        object.__setattr__(self, "data", data)
+        self.__dict__ = data
 
-    def __getattr__(self, name: str) -> Any:
-        value = self.data.get(name, _ABSENT)
-        if value is _ABSENT:
-            value = _RECORD_DEFAULTS.get(name, _ABSENT)
-            if value is _ABSENT:
-                raise AttributeError(name)
-        return value
+    @property
+    def data(self) -> dict[str, Any]:
+        """The sample dict this view reads and writes."""
+        return self.__dict__
 
     @property
     def is_choice(self) -> bool:
-        return bool(self.data.get("options")) and self.data.get("answer_idx") is not None
+        return bool(self.__dict__.get("options")) and self.__dict__.get("answer_idx") is not None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        self.data[name] = value
+
+for _name, _default in _record_defaults().items():
+    setattr(StoredSample, _name, _default)
 
 
 def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], into: dict[str, dict[str, Any]],
@@ -104,11 +98,8 @@ def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], in
     sample_fields = getattr(scorer, "sample_fields", None)
     if sample_fields is not None:
         values = sample_fields(scores)
-        if type(record) is StoredSample:
-            record.data.update(values)
-        else:
-            for name, value in values.items():
-                setattr(record, name, value)
+        for name, value in values.items():
+            setattr(record, name, value)
         if fields_set is not None:
             fields_set.update(values)
     for name, s in scores.items():
@@ -131,10 +122,7 @@ def apply_scores(record: SampleRecord, item: Item, scorers: Sequence[Scorer], fi
     scores: dict[str, dict[str, Any]] = {}
     for scorer in scorers:
         _merge(record, scorer, scorer.score(item, record), scores)
-    if type(record) is StoredSample:
-        record.data["scores"], record.data["scored_with"] = scores or None, fingerprint
-    else:
-        record.scores, record.scored_with = scores or None, fingerprint
+    record.scores, record.scored_with = scores or None, fingerprint
     return record
 
 
