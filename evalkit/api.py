@@ -1,18 +1,20 @@
 """The library surface: what a notebook calls, the same functions the CLI calls.
 
     from evalkit import api
-    result = api.evaluate(api.RunConfig(eval_files=["eval_data/sample_medqa.jsonl"],
-                                        endpoint="http://127.0.0.1:8321/v1"))
+    with api.served(backend="llamacpp") as server:   # the embedded SmolLM2; stopped on exit
+        result = api.evaluate(api.RunConfig.on_server(server, eval_files=["eval_data/sample_medqa.jsonl"]))
     df = api.samples_frame(result.run_dir)          # one row per sample, a column per score
     report = api.report([result.run_dir])           # rows with CIs per dataset and score
 
-Every default lives in the config types (``RunConfig.resolved``), not in the CLI.
+Every default lives in the config types (``RunConfig.resolved``, ``ServeRequest``), not in the CLI.
 """
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
@@ -21,9 +23,43 @@ from evalkit.rescore import rescore
 from evalkit.runner import RunConfig, RunResult, run_eval
 from evalkit.runs import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
+from evalkit.server import ServerHandle, StopResult, list_states, stop_server
+from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
+from evalkit.serving import serve as _serve
 
-__all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "evaluate",
-           "gate", "get_scorer", "load_run", "report", "rescore_run", "samples_frame"]
+__all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
+           "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run", "samples_frame",
+           "serve", "served", "servers", "stop"]
+
+
+def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
+    """Start a model server detached and wait until it answers (``evalkit serve``).
+
+    Give a ServeRequest or its fields (``backend="vllm", model_path=..., replicas=2``); the
+    server keeps running after this returns, until ``stop(handle.name)``.
+    """
+    return _serve(request or ServeRequest(**settings))
+
+
+def stop(name: str = "default", *, grace_s: float = 10.0) -> StopResult | None:
+    """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded."""
+    return stop_server(name, grace_s=grace_s)
+
+
+def servers(*, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every recorded server, its processes and whether it answers (``evalkit status --json``)."""
+    key = os.environ.get(API_KEY_ENV)
+    return [server_status(h, api_key=key, timeout=timeout) for h in list_states()]
+
+
+@contextmanager
+def served(request: ServeRequest | None = None, **settings: Any) -> Iterator[ServerHandle]:
+    """``serve`` for the length of a ``with`` block: the server is stopped when the block ends."""
+    handle = serve(request, **settings)
+    try:
+        yield handle
+    finally:
+        stop_server(handle.name)
 
 
 def evaluate(config: RunConfig, **callbacks: Any) -> RunResult:

@@ -141,6 +141,21 @@ class RunConfig:
     def multi_sample(self) -> bool:
         return (self.samples or 1) > 1 or self.strategy == ENSEMBLE_REFINEMENT
 
+    @classmethod
+    def on_server(cls, server: "ServerHandle | str | None" = None, **settings: Any) -> "RunConfig":
+        """A config that talks to a server ``evalkit serve`` (or ``api.serve``) started.
+
+        SERVER is its handle, its recorded name, or None for the only server recorded. The
+        endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
+        from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
+        """
+        from evalkit.server import ServerHandle, resolve_endpoint
+
+        handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
+        settings.setdefault("model", handle.model)
+        settings.setdefault("api_key", os.environ.get("EVALKIT_API_KEY"))
+        return cls(endpoint=handle.base_url, backend=handle.backend, **settings)
+
     def resolved(self) -> "RunConfig":
         """A copy with every default that depends on other settings filled in."""
         er = self.strategy == ENSEMBLE_REFINEMENT

@@ -12,14 +12,21 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from evalkit import server as srv
+
+API_KEY_ENV = "EVALKIT_API_KEY"
+ENGINE_PYTHON_ENV = "EVALKIT_ENGINE_PYTHON"
 
 
 @dataclass
 class ServeRequest:
-    """The settings of ``evalkit serve`` (see its --help)."""
+    """The settings of ``evalkit serve`` (see its --help); every default is here.
+
+    ``engine_python`` (the Python that has sglang / vllm / sglang-router) defaults to
+    $EVALKIT_ENGINE_PYTHON, else this one; ``api_key`` to $EVALKIT_API_KEY.
+    """
 
     backend: str = "auto"
     model_path: str | None = None
@@ -44,11 +51,15 @@ class ServeRequest:
     n_ctx: int = 4096
     parallel: int = 4
     threads: int | None = None
-    engine_python: str = sys.executable
+    engine_python: str | None = None
     api_key: str | None = None
     timeout_s: float = 900.0
     log_dir: str | None = None
     extra_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.engine_python = self.engine_python or os.environ.get(ENGINE_PYTHON_ENV) or sys.executable
+        self.api_key = self.api_key or os.environ.get(API_KEY_ENV) or None
 
 
 @dataclass
@@ -220,6 +231,19 @@ def build_sglang_colaunch_command(req: ServeRequest, model_path: str, model: str
     if req.api_key:
         cmd += ["--api-key", req.api_key]
     return cmd + list(req.extra_args)
+
+
+def serve(req: ServeRequest, *, on_plan: Callable[[ServePlan], None] | None = None) -> srv.ServerHandle:
+    """Start what REQ asks for, detached, and wait until it answers: ``evalkit serve``.
+
+    The name must be free (no live server recorded under it); ON_PLAN sees the plan before
+    anything starts. Raises ServerError with the reason (and the log's tail) on failure.
+    """
+    srv.ensure_name_free(req.name)
+    p = plan(req)
+    if on_plan is not None:
+        on_plan(p)
+    return start(p)
 
 
 def start(p: ServePlan) -> srv.ServerHandle:

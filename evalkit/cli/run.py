@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sys
@@ -267,24 +268,24 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         GenerationParams(**controls)  # checks the controls before anything else happens
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    backend = None
-    endpoints = list(endpoints)
-    try:
-        if not endpoints:
-            handle = resolve_endpoint(server_name)
-            endpoints, backend = [handle.base_url], handle.backend
-            model = model or handle.model
-    except ServerError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
     try:
         scorer_options = parse_scorer_args(scorer_args)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
-    config = RunConfig(
-        eval_files=[str(resolve_benchmark_file(f, data_dir)) for f in eval_files], endpoint=endpoints[0],
-        endpoints=endpoints[1:], model=model, api_key=api_key,
-        backend=backend, prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
+    endpoints = list(endpoints)
+    if endpoints:
+        make_config = functools.partial(RunConfig, endpoint=endpoints[0], endpoints=endpoints[1:])
+    else:
+        try:
+            make_config = functools.partial(RunConfig.on_server, resolve_endpoint(server_name))
+        except ServerError as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            sys.exit(2)
+    if model:
+        make_config = functools.partial(make_config, model=model)
+    config = make_config(
+        eval_files=[str(resolve_benchmark_file(f, data_dir)) for f in eval_files], api_key=api_key,
+        prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
         scorer_options=scorer_options, adapter=adapter,
         params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                                 **controls),

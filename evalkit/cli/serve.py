@@ -15,7 +15,7 @@ from evalkit import server as srv
 from evalkit import serving
 from evalkit.cli import stdout_console
 
-API_KEY_ENV = "EVALKIT_API_KEY"
+API_KEY_ENV = serving.API_KEY_ENV
 console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so logs grep well
 
 
@@ -50,7 +50,7 @@ console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so lo
 @click.option("--parallel", type=int, default=4, show_default=True, help="llamacpp parallel slots per server.")
 @click.option("--threads", type=int, default=None, help="llamacpp threads per server (default: (cores - 1) / replicas, at least 1).")
 @click.option("--engine-python", default=None,
-              help="Python that has sglang / vllm / sglang-router (default: $EVALKIT_ENGINE_PYTHON or this one).")
+              help=f"Python that has sglang / vllm / sglang-router (default: ${serving.ENGINE_PYTHON_ENV} or this one).")
 @click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Required of clients; or ${API_KEY_ENV}. Never saved.")
 @click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True,
               help="Seconds to wait for the server to answer.")
@@ -65,8 +65,12 @@ def serve(backend, model_path, name, host, port, served_model_name, replicas, ro
     Arguments after `--` are passed to the server (each worker) unchanged
     (e.g. `-- --context-length 8192`).
     """
+    def announce(plan: serving.ServePlan) -> None:
+        console.print(f"backend: [bold]{plan.backend}[/] ({escape(plan.why)})")
+        console.print(f"starting {name} at {plan.base_url} serving {plan.model!r} "
+                      f"({escape(plan.describe())}; logs: {escape(str(plan.log_dir))}) ...")
+
     try:
-        srv.ensure_name_free(name)  # before anything is printed or started
         request = serving.ServeRequest(
             backend=backend, model_path=model_path, name=name, host=host, port=port,
             served_model_name=served_model_name, replicas=replicas, router_only=router_only,
@@ -75,14 +79,10 @@ def serve(backend, model_path, name, host, port, served_model_name, replicas, ro
             data_parallel_size=data_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len, dtype=dtype, reasoning_parser=reasoning_parser, enforce_eager=enforce_eager,
             n_ctx=n_ctx, parallel=parallel, threads=threads,
-            engine_python=engine_python or os.environ.get("EVALKIT_ENGINE_PYTHON") or sys.executable,
-            api_key=api_key, timeout_s=timeout_s, log_dir=log_dir, extra_args=list(extra_args),
+            engine_python=engine_python, api_key=api_key, timeout_s=timeout_s, log_dir=log_dir,
+            extra_args=list(extra_args),
         )
-        plan = serving.plan(request)
-        console.print(f"backend: [bold]{plan.backend}[/] ({escape(plan.why)})")
-        console.print(f"starting {name} at {plan.base_url} serving {plan.model!r} "
-                      f"({escape(plan.describe())}; logs: {escape(str(plan.log_dir))}) ...")
-        handle = serving.start(plan)
+        handle = serving.serve(request, on_plan=announce)
     except srv.ServerError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
