@@ -1,0 +1,76 @@
+"""One measurement of the evalkit found on PYTHONPATH, for bench/bench_versions.py.
+
+Self-contained on purpose (imports nothing from bench/, whose helpers put this
+checkout first on sys.path): the version under test is whichever evalkit
+PYTHONPATH points at. Prints one JSON line.
+
+    PYTHONPATH=TREE python bench/version_probe.py client URL --seconds 3 --concurrency 256
+    PYTHONPATH=TREE python bench/version_probe.py runner URL --items FILE --results DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import evalkit
+from evalkit.client import EndpointPool
+from evalkit.records import GenerationParams
+
+PROMPT = ("A 45-year-old man presents with three days of fever, productive cough and pleuritic chest pain. " * 8
+          + "\nA. Option one\nB. Option two\nC. Option three\nD. Option four")
+
+
+async def client_rate(url: str, concurrency: int, seconds: float) -> float:
+    """Requests/s of EndpointPool.complete (the runner's path) with CONCURRENCY in flight."""
+    params = GenerationParams(max_new_tokens=16, temperature=0.0)
+    done, counting, stop = 0, False, False
+    async with EndpointPool([url], "sim-model", max_connections=concurrency) as pool:
+        async def worker() -> None:
+            nonlocal done
+            while not stop:
+                await pool.complete(PROMPT, params)
+                if counting:
+                    done += 1
+
+        tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        await asyncio.sleep(0.5)  # warm-up: connections opened
+        counting, start = True, time.perf_counter()
+        await asyncio.sleep(seconds)
+        counting, elapsed = False, time.perf_counter() - start
+        stop = True
+        await asyncio.gather(*tasks)
+    return done / elapsed
+
+
+def runner_rate(url: str, items: str, results: str, concurrency: int) -> float:
+    """Samples/s of a whole run_eval (load, prompt, request, score, save) over ITEMS."""
+    from evalkit.runner import RunConfig, run_eval
+
+    config = RunConfig(eval_files=[items], endpoint=url, model="sim-model", concurrency=concurrency,
+                       results_dir=results, params=GenerationParams(max_new_tokens=16, temperature=0.0))
+    start = time.perf_counter()
+    result = run_eval(config)
+    return result.total / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["client", "runner"])
+    ap.add_argument("url")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument("--items")
+    ap.add_argument("--results")
+    args = ap.parse_args()
+    if args.what == "client":
+        rate = asyncio.run(client_rate(args.url, args.concurrency, args.seconds))
+    else:
+        rate = runner_rate(args.url, args.items, args.results, args.concurrency)
+    print(json.dumps({"rate": rate, "evalkit": evalkit.__file__}))
+
+
+if __name__ == "__main__":
+    main()
