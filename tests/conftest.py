@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,12 @@ SHARED = Path(os.environ.get("EVALKIT_SHARED", ROOT.parent / "shared"))
 def shared_dir() -> Path:
     """``../shared`` beside the repository, or $EVALKIT_SHARED."""
     return SHARED
+
+
+def run_evalkit(*args: str, env: dict | None = None, timeout: float = 2400) -> "subprocess.CompletedProcess[str]":
+    """``python -m evalkit ARGS`` in a child process, its output captured (TIMEOUT guards a hang)."""
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
 
 
 def skip_unless_embedded_backend() -> None:

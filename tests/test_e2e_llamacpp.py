@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, free_port, skip_unless_embedded_backend, write_items
+from tests.conftest import free_port, run_evalkit, SHARED, skip_unless_embedded_backend, write_items
 from evalkit import server as srv
 from evalkit.store import read_json, read_samples
 
@@ -22,24 +20,19 @@ pytestmark = pytest.mark.server
 skip_unless_embedded_backend()
 
 
-def evalkit(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     state = tmp_path_factory.mktemp("e2e-state")
     env = {**os.environ, "EVALKIT_STATE_DIR": str(state)}
     port = free_port()
     env[API_KEY] = "sk-e2e-secret"
-    out = evalkit("serve", "--backend", "llamacpp", "--name", "e2e", "--port", str(port), "--timeout", "300",
+    out = run_evalkit("serve", "--backend", "llamacpp", "--name", "e2e", "--port", str(port), "--timeout", "300",
                   env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"http://127.0.0.1:{port}/v1"
     handle = json.loads((state / "e2e.json").read_text())
     yield env, handle
-    evalkit("stop", "--name", "e2e", env=env)
+    run_evalkit("stop", "--name", "e2e", env=env)
 
 
 def test_the_key_is_in_no_argv_and_the_server_requires_it(served):
@@ -55,7 +48,7 @@ def test_the_key_is_in_no_argv_and_the_server_requires_it(served):
 
 def test_status_shows_the_server_answering(served):
     env, handle = served
-    out = evalkit("status", env=env)
+    out = run_evalkit("status", env=env)
     assert out.returncode == 0
     assert "e2e" in out.stdout and "yes" in out.stdout and str(handle["port"]) in out.stdout
 
@@ -63,7 +56,7 @@ def test_status_shows_the_server_answering(served):
 def test_run_writes_every_item_once_with_typed_fields(served, tmp_path):
     env, _ = served
     data = write_items(tmp_path / "mini.jsonl", 4)
-    out = evalkit("run", "--eval-file", str(data), "--max-new-tokens", "24", "--results-dir", str(tmp_path / "res"),
+    out = run_evalkit("run", "--eval-file", str(data), "--max-new-tokens", "24", "--results-dir", str(tmp_path / "res"),
                   "--quiet", env=env)
     assert out.returncode == 0, out.stderr
     assert "mini" in out.stdout and "accuracy" in out.stdout
@@ -91,7 +84,7 @@ def test_run_writes_every_item_once_with_typed_fields(served, tmp_path):
 @pytest.mark.skipif(not (SHARED / "eval_data" / "medqa_test.jsonl").exists(), reason="../shared/eval_data absent")
 def test_run_on_the_public_medqa_file_with_no_flags_but_limit(served, tmp_path):
     env, _ = served
-    out = evalkit("run", "--eval-file", str(SHARED / "eval_data" / "medqa_test.jsonl"), "--limit", "2",
+    out = run_evalkit("run", "--eval-file", str(SHARED / "eval_data" / "medqa_test.jsonl"), "--limit", "2",
                   "--prompt", "strict", "--max-new-tokens", "16", "--results-dir", str(tmp_path / "res"), "--quiet",
                   env=env)
     assert out.returncode == 0, out.stderr
@@ -102,12 +95,12 @@ def test_stop_leaves_no_process_alive(tmp_path):
     # A server of its own, so stopping it does not disturb the module's shared one.
     state = tmp_path / "state"
     env = {**os.environ, "EVALKIT_STATE_DIR": str(state)}
-    out = evalkit("serve", "--backend", "llamacpp", "--name", "gone", "--port", str(free_port()), "--timeout", "300",
+    out = run_evalkit("serve", "--backend", "llamacpp", "--name", "gone", "--port", str(free_port()), "--timeout", "300",
                   env=env)
     assert out.returncode == 0, out.stderr
     handle = json.loads((state / "gone.json").read_text())
     assert srv.group_alive(handle["pgid"])
-    out = evalkit("stop", "--name", "gone", env=env)
+    out = run_evalkit("stop", "--name", "gone", env=env)
     assert out.returncode == 0, out.stderr
     assert "stopped gone" in out.stderr
     assert not srv.group_alive(handle["pgid"])
@@ -119,13 +112,13 @@ def test_a_renamed_copy_of_the_gguf_is_served_and_filed_under_its_own_name(tmp_p
     copy = tmp_path / "my-finetune.gguf"
     shutil.copyfile(srv.smollm2_gguf_path(), copy)
     env = {**os.environ, "EVALKIT_STATE_DIR": str(tmp_path / "state")}
-    out = evalkit("serve", "--model-path", str(copy), "--name", "ft", "--port", str(free_port()), "--timeout", "300",
+    out = run_evalkit("serve", "--model-path", str(copy), "--name", "ft", "--port", str(free_port()), "--timeout", "300",
                   env=env)
     assert out.returncode == 0, out.stderr
     assert "'my-finetune'" in out.stderr and "SmolLM2" not in out.stderr
     try:
         data = write_items(tmp_path / "mini.jsonl", 2)
-        out = evalkit("run", "--eval-file", str(data), "--max-new-tokens", "8", "--results-dir",
+        out = run_evalkit("run", "--eval-file", str(data), "--max-new-tokens", "8", "--results-dir",
                       str(tmp_path / "res"), "--quiet", env=env)
         assert out.returncode == 0, out.stderr
         (run_dir,) = (tmp_path / "res").glob("*/*")
@@ -135,14 +128,14 @@ def test_a_renamed_copy_of_the_gguf_is_served_and_filed_under_its_own_name(tmp_p
         assert manifest["server"]["model_hash"]["sha256"] == srv.sha256_file(copy)
         assert manifest["server"]["model_path"] == str(copy)
     finally:
-        evalkit("stop", "--name", "ft", env=env)
+        run_evalkit("stop", "--name", "ft", env=env)
 
 
 @pytest.mark.skipif(not (SHARED / "eval_data" / "medqa_test.jsonl").exists(), reason="../shared/eval_data absent")
 def test_suite_run_over_the_shared_benchmarks_prints_the_suite_table(served, tmp_path):
     env, _ = served
     res = tmp_path / "res"
-    out = evalkit("run", "--suite", "medreason", "--data-dir", str(SHARED / "eval_data"), "--limit", "2",
+    out = run_evalkit("run", "--suite", "medreason", "--data-dir", str(SHARED / "eval_data"), "--limit", "2",
                   "--max-new-tokens", "8", "--results-dir", str(res), "--quiet", env=env)
     assert out.returncode == 0, out.stderr
     run_dir = next(res.glob("*/*"))
@@ -158,7 +151,7 @@ def test_suite_run_over_the_shared_benchmarks_prints_the_suite_table(served, tmp
     manifest = read_json(run_dir / "manifest.json")
     assert manifest["suite"]["name"] == "medreason" and manifest["prompt"] == "strict"
     assert manifest["generation"]["max_new_tokens"] == 8 and manifest["generation"]["top_p"] == 0.9
-    report = evalkit("report", str(run_dir), env=env)
+    report = run_evalkit("report", str(run_dir), env=env)
     assert report.returncode == 0, report.stderr
     table = report.stdout[report.stdout.index("Suite medreason"):]
     for column in ("MedBullets (op4)", "MedBullets (op5)", "MedXpert", "MedQA", "MedMCQA", "PubMedQA", "Avg"):
@@ -170,7 +163,7 @@ def test_suite_run_over_the_shared_benchmarks_prints_the_suite_table(served, tmp
 def test_request_controls_reach_the_real_server(served, tmp_path):
     env, _ = served
     data = write_items(tmp_path / "ctl.jsonl", 2)
-    out = evalkit("run", "--eval-file", str(data), "--max-new-tokens", "24", "--results-dir", str(tmp_path / "res"),
+    out = run_evalkit("run", "--eval-file", str(data), "--max-new-tokens", "24", "--results-dir", str(tmp_path / "res"),
                   "--system-prompt", "Answer with one letter.", "--stop", "\n", "--top-k", "20", "--min-p", "0.05",
                   "--presence-penalty", "0.1", "--frequency-penalty", "0.1",
                   "--chat-template-kwargs", '{"enable_thinking": false}', "--quiet", env=env)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from evalkit.rubrics import load_rubric
-from tests.conftest import SHARED, free_port, skip_unless_embedded_backend
+from tests.conftest import free_port, run_evalkit, SHARED, skip_unless_embedded_backend
 
 pytestmark = pytest.mark.server
 
@@ -24,33 +22,28 @@ skip_unless_embedded_backend()
 LIVEQA = SHARED / "eval_data" / "longform" / "liveqa_med_test.jsonl"
 
 
-def evalkit(*args: str, env: dict, timeout: float = 2400) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     state = tmp_path_factory.mktemp("judge-e2e-state")
     env = {**os.environ, "EVALKIT_STATE_DIR": str(state)}
-    out = evalkit("serve", "--backend", "llamacpp", "--name", "judge-e2e", "--port", str(free_port()), "--timeout",
+    out = run_evalkit("serve", "--backend", "llamacpp", "--name", "judge-e2e", "--port", str(free_port()), "--timeout",
                   "300", env=env)
     assert out.returncode == 0, out.stderr
     yield env, json.loads((state / "judge-e2e.json").read_text())
-    evalkit("stop", "--name", "judge-e2e", env=env)
+    run_evalkit("stop", "--name", "judge-e2e", env=env)
 
 
 @pytest.mark.skipif(not LIVEQA.exists(), reason="../shared/eval_data/longform absent")
 def test_smollm2_answers_ten_liveqa_questions_and_judges_them_on_medpalm2(served, tmp_path):
     env, handle = served
-    out = evalkit("run", "--eval-file", str(LIVEQA), "--limit", "10", "--prompt", "medpalm_longform", "--server",
+    out = run_evalkit("run", "--eval-file", str(LIVEQA), "--limit", "10", "--prompt", "medpalm_longform", "--server",
                   "judge-e2e", "--max-new-tokens", "32", "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
     assert out.returncode == 0, out.stderr
     run = next((tmp_path / "res").glob("*/*"))
     answers = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert len(answers) == 10 and all(a["output"].strip() and a["prompt"].endswith("Complete Answer:")
                                       for a in answers)
-    out = evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",
+    out = run_evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",
                   "--max-tokens", "160", "--max-attempts", "2", "--concurrency", "1", env=env)
     assert out.returncode == 0, out.stderr
     axes = [a.name for a in load_rubric("medpalm2").axes]
@@ -73,7 +66,7 @@ def test_smollm2_answers_ten_liveqa_questions_and_judges_them_on_medpalm2(served
     journal = (run / "scores.jsonl").read_text().splitlines()
     assert len(journal) == 10
     # Judging again asks nothing: all ten are journaled.
-    again = evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",
+    again = run_evalkit("judge", str(run), "--rubric", "medpalm2", "--judge-server", "judge-e2e", "--json-schema",
                     "--max-tokens", "160", "--max-attempts", "2", env=env)
     assert again.returncode == 0, again.stderr
     assert "10 resumed" in again.stderr and "judge smollm2-135m-instruct: 0 requests" in again.stderr

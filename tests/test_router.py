@@ -18,7 +18,7 @@ import pytest
 
 from evalkit import server as srv
 from evalkit.store import read_samples
-from tests.conftest import free_port, write_items
+from tests.conftest import free_port, run_evalkit, write_items
 
 pytestmark = pytest.mark.server
 
@@ -36,11 +36,6 @@ def _missing() -> str | None:
 
 if (why := _missing()) and os.environ.get("EVALKIT_REQUIRE_SERVER") != "1":
     pytest.skip(why, allow_module_level=True)
-
-
-def evalkit(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
 
 
 def _can_listen(port: int) -> bool:
@@ -80,12 +75,12 @@ def env(tmp_path):
 
 def test_two_replicas_behind_the_router_survive_a_worker_killed_mid_run(tmp_path, env):
     port = free_port()
-    out = evalkit("serve", "--backend", "llamacpp", "--replicas", "2", "--threads", "1", "--parallel", "2",
+    out = run_evalkit("serve", "--backend", "llamacpp", "--replicas", "2", "--threads", "1", "--parallel", "2",
                   "--name", "rr", "--port", str(port), "--timeout", "300", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"http://127.0.0.1:{port}/v1"
     try:
-        (row,) = json.loads(evalkit("status", "--json", env=env).stdout)
+        (row,) = json.loads(run_evalkit("status", "--json", env=env).stdout)
         roles = sorted(p["role"] for p in row["processes"])
         assert roles == ["router", "worker", "worker"] and all(p["alive"] for p in row["processes"])
         for p in row["processes"]:  # every listener, Prometheus included, on loopback only
@@ -116,7 +111,7 @@ def test_two_replicas_behind_the_router_survive_a_worker_killed_mid_run(tmp_path
         assert all(not s.get("error") and s["output"] for s in samples)
         ports = [int(p["endpoint"].split(":")[2].split("/")[0]) for p in row["processes"]]
     finally:
-        out = evalkit("stop", "--name", "rr", env=env)
+        out = run_evalkit("stop", "--name", "rr", env=env)
     assert "stopped rr" in out.stderr
     for p in row["processes"]:
         assert not srv.process_alive(p["pid"])
@@ -133,7 +128,7 @@ def test_router_in_front_of_workers_started_elsewhere(tmp_path, env):
             assert worker.poll() is None and time.monotonic() < deadline
             time.sleep(0.5)
         port = free_port()
-        out = evalkit("serve", "--router", "--worker-urls", f"http://127.0.0.1:{wport}", "--name", "front",
+        out = run_evalkit("serve", "--router", "--worker-urls", f"http://127.0.0.1:{wport}", "--name", "front",
                       "--port", str(port), "--timeout", "120", env=env)
         assert out.returncode == 0, out.stderr
         assert f"'{srv.SMOLLM2_ALIAS}'" in out.stderr  # the model name asked of the worker
@@ -141,10 +136,10 @@ def test_router_in_front_of_workers_started_elsewhere(tmp_path, env):
         assert handle["backend"] == "router" and handle["worker_urls"] == [f"http://127.0.0.1:{wport}"]
         assert [p["role"] for p in handle["processes"]] == ["router"]
         data = write_items(tmp_path / "few.jsonl", 3)
-        out = evalkit("run", "--eval-file", str(data), "--server", "front", "--max-new-tokens", "8",
+        out = run_evalkit("run", "--eval-file", str(data), "--server", "front", "--max-new-tokens", "8",
                       "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
         assert out.returncode == 0, out.stderr
-        out = evalkit("stop", "--name", "front", env=env)
+        out = run_evalkit("stop", "--name", "front", env=env)
         assert out.returncode == 0 and "stopped front" in out.stderr
         assert worker.poll() is None  # the router's stop leaves the worker it did not start alone
     finally:

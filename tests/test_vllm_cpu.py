@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from evalkit import server as srv
 from evalkit.store import read_json, read_samples
-from tests.conftest import free_port, write_items
+from tests.conftest import free_port, run_evalkit, write_items
 
 pytestmark = pytest.mark.server
 
@@ -33,15 +31,10 @@ if not (PYTHON and Path(PYTHON).exists() and MODEL and Path(MODEL, "config.json"
     pytest.skip(why, allow_module_level=True)
 
 
-def evalkit(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-
-
 def test_vllm_on_cpu_serves_runs_and_stops_clean(tmp_path):
     env = {**os.environ, "EVALKIT_STATE_DIR": str(tmp_path / "state"), "EVALKIT_API_KEY": "sk-vllm-secret"}
     port = free_port()
-    out = evalkit("serve", "--backend", "vllm", "--engine-python", PYTHON, "--model-path", MODEL, "--name", "v",
+    out = run_evalkit("serve", "--backend", "vllm", "--engine-python", PYTHON, "--model-path", MODEL, "--name", "v",
                   "--port", str(port), "--max-model-len", "2048", "--timeout", "600", env=env)
     log = tmp_path / "state" / "v.log"
     assert out.returncode == 0, out.stderr + "\n" + (log.read_text()[-3000:] if log.exists() else "")
@@ -54,7 +47,7 @@ def test_vllm_on_cpu_serves_runs_and_stops_clean(tmp_path):
         tree = srv._tagged(token)
         assert len(tree) >= 2, tree  # the API server and its engine-core child at least
         data = write_items(tmp_path / "few.jsonl", 3)
-        out = evalkit("run", "--eval-file", str(data), "--max-new-tokens", "16", "--concurrency", "3",
+        out = run_evalkit("run", "--eval-file", str(data), "--max-new-tokens", "16", "--concurrency", "3",
                       "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
         assert out.returncode == 0, out.stderr
         (run_dir,) = (tmp_path / "res").glob("*/*")
@@ -70,7 +63,7 @@ def test_vllm_on_cpu_serves_runs_and_stops_clean(tmp_path):
         assert manifest["server"]["reported"]["engine_version"].startswith("0.32")
         assert manifest["server"]["model_hash"]["config_sha256"]
     finally:
-        out = evalkit("stop", "--name", "v", env=env)
+        out = run_evalkit("stop", "--name", "v", env=env)
     assert out.returncode == 0 and "stopped v" in out.stderr, out.stderr
     assert srv._tagged(token) == set()
     for pid in tree:
