@@ -94,6 +94,23 @@ def test_statement_early_in_a_long_text_is_found():
     assert extract_choice(filler + "The answer is B. " + filler[:4000], MQ).letter == "B"
 
 
+@pytest.mark.parametrize("statement, expected", [
+    ("I'll go with C", Extraction("C", "choose")),       # a keyword with a space in it
+    ("the answer is B", Extraction("B", "answer_is")),
+    ("$\\boxed{D}$", Extraction("D", "boxed")),
+])
+def test_statement_found_wherever_the_search_windows_cut(statement, expected):
+    # The text is searched backwards in growing windows that start at a space; slide the
+    # statement across the first windows' edges (512, 2,560 characters from the end) one
+    # character at a time: it is found at every offset, and an earlier statement never wins.
+    for tail in range(470, 530):
+        text = "Earlier the answer is A. " + statement + ". " + "w" * (tail % 7) + " x" * (tail // 2)
+        assert extract_choice(text, MQ) == expected, tail
+    for tail in range(2500, 2600, 3):
+        text = "Earlier the answer is A. " + statement + ". " + " y" * (tail // 2)
+        assert extract_choice(text, MQ) == expected, tail
+
+
 def test_explicit_letter_beats_a_trailing_bare_line():
     assert extract_choice("The answer is B.\n\nC", MQ).letter == "B"
 
