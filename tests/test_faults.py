@@ -23,9 +23,15 @@ def runner_cmd(tmp_path, url, data, *extra):
             "--results-dir", str(tmp_path / "results"), "--run-name", "r", "--quiet", *extra]
 
 
+def _default_sigint() -> None:
+    # A test suite started in the background of a script (`cmd &`) inherits SIGINT ignored,
+    # and Python keeps an ignored SIGINT ignored; the runner must see the Ctrl-C these tests send.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_runner(cmd):
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
 
 
 def finish(proc, timeout=60):
