@@ -9,8 +9,11 @@ fresh process (bench/version_probe.py with PYTHONPATH set to its tree):
   runner  samples/s of a whole run_eval over ITEMS synthetic MedQA-shaped items
           (load, prompt, request, extract and score, save), 256 in flight
 
-Each figure is the best of ROUNDS turns; the ratio new / baseline is printed
-(the bar: not lower than the baseline, i.e. a ratio of at least 1.0 within noise).
+Each figure is the best of ROUNDS turns, and the client process's CPU time per request
+or sample (the least of the turns: the cost that a zero-latency server exposes); printed are the ratio new / baseline of the
+bests and the range and median of the per-turn ratios (a turn measures both versions
+back to back, so a slow moment of a shared machine hits both). The bar: not lower than
+the baseline, a ratio of at least 1.0 within that noise.
 
 Run: python bench/bench_versions.py [--baseline 86f1853] [--rounds 3] [--seconds 3] [--items 3000]
 """
@@ -40,7 +43,8 @@ def export_tree(rev: str, dest: Path) -> Path:
     return dest
 
 
-def probe(tree: Path, *args: str) -> float:
+def probe(tree: Path, *args: str) -> tuple[float, float]:
+    """(rate, client CPU microseconds per request or sample) of one probe run in TREE."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run([sys.executable, str(PROBE), *args], cwd=tree, env=env, capture_output=True, text=True,
                          timeout=600)
@@ -49,7 +53,7 @@ def probe(tree: Path, *args: str) -> float:
     line = json.loads(out.stdout.strip().splitlines()[-1])
     if not line["evalkit"].startswith(str(tree)):
         raise SystemExit(f"probe in {tree} imported {line['evalkit']}, not that tree's evalkit")
-    return line["rate"]
+    return line["rate"], line["cpu_us"]
 
 
 def main() -> None:
@@ -64,24 +68,34 @@ def main() -> None:
         tmp = Path(tmp_name)
         trees = {"baseline": export_tree(args.baseline, tmp / "baseline"), "this checkout": ROOT}
         items = write_synthetic_items(tmp / "items.jsonl", args.items)
-        best: dict[tuple[str, str], float] = {}
+        rates: dict[tuple[str, str], list[float]] = {}
+        cpus: dict[tuple[str, str], list[float]] = {}
         with ServerProcess("--mode", "zero") as server:
             print(f"baseline {args.baseline} vs this checkout; zero-latency server; {args.concurrency} in flight; "
                   f"best of {args.rounds} turns")
             for turn in range(args.rounds):
                 order = list(trees.items()) if turn % 2 == 0 else list(trees.items())[::-1]
                 for name, tree in order:
-                    rate = probe(tree, "client", server.url, "--seconds", str(args.seconds),
-                                 "--concurrency", str(args.concurrency))
-                    best[(name, "client")] = max(best.get((name, "client"), 0.0), rate)
+                    rate, cpu = probe(tree, "client", server.url, "--seconds", str(args.seconds),
+                                      "--concurrency", str(args.concurrency))
+                    rates.setdefault((name, "client"), []).append(rate)
+                    cpus.setdefault((name, "client"), []).append(cpu)
                     results = tmp / f"results-{name.replace(' ', '-')}-{turn}"
-                    rate = probe(tree, "runner", server.url, "--items", str(items), "--results", str(results),
-                                 "--concurrency", str(args.concurrency))
-                    best[(name, "runner")] = max(best.get((name, "runner"), 0.0), rate)
+                    rate, cpu = probe(tree, "runner", server.url, "--items", str(items), "--results", str(results),
+                                      "--concurrency", str(args.concurrency))
+                    rates.setdefault((name, "runner"), []).append(rate)
+                    cpus.setdefault((name, "runner"), []).append(cpu)
+        best = {key: max(values) for key, values in rates.items()}
+        least_cpu = {key: min(values) for key, values in cpus.items()}
         for what, unit in (("client", "req/s"), ("runner", "samples/s")):
             base, new = best[("baseline", what)], best[("this checkout", what)]
+            turns = sorted(n / b for b, n in zip(rates[("baseline", what)], rates[("this checkout", what)]))
             print(f"  {what:<7} baseline {base:>8,.0f} {unit:<10} this checkout {new:>8,.0f} {unit:<10} "
-                  f"ratio {new / base:.2f}")
+                  f"ratio of the bests {new / base:.2f}; per turn {turns[0]:.2f}-{turns[-1]:.2f}, "
+                  f"median {turns[len(turns) // 2]:.2f}")
+            base_cpu, new_cpu = least_cpu[("baseline", what)], least_cpu[("this checkout", what)]
+            print(f"  {'':<7} client CPU per {'request' if what == 'client' else 'sample'}: "
+                  f"baseline {base_cpu:.0f} us, this checkout {new_cpu:.0f} us (least of the turns)")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ PROMPT = ("A 45-year-old man presents with three days of fever, productive cough
           + "\nA. Option one\nB. Option two\nC. Option three\nD. Option four")
 
 
-async def client_rate(url: str, concurrency: int, seconds: float) -> float:
-    """Requests/s of EndpointPool.complete (the runner's path) with CONCURRENCY in flight."""
+async def client_rate(url: str, concurrency: int, seconds: float) -> tuple[float, float]:
+    """Requests/s of EndpointPool.complete (the runner's path) with CONCURRENCY in flight, and
+    this process's CPU microseconds per request."""
     params = GenerationParams(max_new_tokens=16, temperature=0.0)
     done, counting, stop = 0, False, False
     async with EndpointPool([url], "sim-model", max_connections=concurrency) as pool:
@@ -37,23 +38,28 @@ async def client_rate(url: str, concurrency: int, seconds: float) -> float:
 
         tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
         await asyncio.sleep(0.5)  # warm-up: connections opened
-        counting, start = True, time.perf_counter()
+        counting, start, cpu = True, time.perf_counter(), time.process_time()
         await asyncio.sleep(seconds)
-        counting, elapsed = False, time.perf_counter() - start
+        counting, elapsed, cpu = False, time.perf_counter() - start, time.process_time() - cpu
         stop = True
         await asyncio.gather(*tasks)
-    return done / elapsed
+    return done / elapsed, 1e6 * cpu / done
 
 
-def runner_rate(url: str, items: str, results: str, concurrency: int) -> float:
-    """Samples/s of a whole run_eval (load, prompt, request, score, save) over ITEMS."""
+def runner_rate(url: str, items: str, results: str, concurrency: int) -> tuple[float, float]:
+    """Samples/s of a whole run_eval (load, prompt, request, score, save) over ITEMS, after an
+    untimed run of 100 of them (first-use imports and connection set-up are not throughput)."""
     from evalkit.runner import RunConfig, run_eval
 
+    params = GenerationParams(max_new_tokens=16, temperature=0.0)
+    run_eval(RunConfig(eval_files=[items], endpoint=url, model="sim-model", concurrency=concurrency, limit=100,
+                       results_dir=results + "-warm-up", params=params))
     config = RunConfig(eval_files=[items], endpoint=url, model="sim-model", concurrency=concurrency,
-                       results_dir=results, params=GenerationParams(max_new_tokens=16, temperature=0.0))
-    start = time.perf_counter()
+                       results_dir=results, params=params)
+    start, cpu = time.perf_counter(), time.process_time()
     result = run_eval(config)
-    return result.total / (time.perf_counter() - start)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return result.total / elapsed, 1e6 * cpu / result.total
 
 
 def main() -> None:
@@ -66,10 +72,10 @@ def main() -> None:
     ap.add_argument("--results")
     args = ap.parse_args()
     if args.what == "client":
-        rate = asyncio.run(client_rate(args.url, args.concurrency, args.seconds))
+        rate, cpu_us = asyncio.run(client_rate(args.url, args.concurrency, args.seconds))
     else:
-        rate = runner_rate(args.url, args.items, args.results, args.concurrency)
-    print(json.dumps({"rate": rate, "evalkit": evalkit.__file__}))
+        rate, cpu_us = runner_rate(args.url, args.items, args.results, args.concurrency)
+    print(json.dumps({"rate": rate, "cpu_us": cpu_us, "evalkit": evalkit.__file__}))
 
 
 if __name__ == "__main__":

@@ -98,7 +98,10 @@ def adapt(adapter: Adapter, record: Any, dataset: str, key: str | None,
         item = adapter(record, dataset=dataset, key=key, allow=allow)
     except AdapterError as exc:
         return None, exc.messages, False
-    return item, [], item.id == content_id(item.question, item.options)
+    # Only an id of content_id's shape can be one; the hash is not worth computing for others.
+    could_be_hash = isinstance(item.id, str) and len(item.id) == _CONTENT_ID_CHARS \
+        and not item.id.strip(_HEX_DIGITS)
+    return item, [], could_be_hash and item.id == content_id(item.question, item.options)
 
 
 @register_adapter("mcq")
@@ -159,11 +162,15 @@ def _next_spaced(block: str, tag: str, pos: int) -> int:
         pos = found + 1
 
 
+_CONTENT_ID_CHARS = 12
+_HEX_DIGITS = "0123456789abcdef"
+
+
 def content_id(question: str, options: dict[str, str] | None = None) -> str:
     """A short stable id from the question and options (used when a record has none)."""
     parts = [question]
     parts.extend(f"{letter}\x1f{text}" for letter, text in (options or {}).items())
-    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:_CONTENT_ID_CHARS]
 
 
 def normalize_record(

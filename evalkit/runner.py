@@ -51,7 +51,8 @@ from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STR
 from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
 from evalkit.scoring.base import Scorer, check_requirements, get_scorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
-from evalkit.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, write_json
+from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, paused_gc,
+                           write_json)
 
 # After this many requests in a row failed for good on retryable errors, the
 # endpoints are taken to be down and the run stops (saving what it has) instead
@@ -341,17 +342,35 @@ class _SampleIndex:
                 yield s
 
 
+_SUMMARIZED_FIELDS = ("dataset", "error", "correct", "pred", "truncated")
+
+
 def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
     """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts.
 
     Read from the file, not from the writing process's memory, so what summary.json says is
-    what is on disk.
+    what is on disk. One pass: each line is parsed once, and for each item only what the
+    summary reads of its counting line is kept (the same rule as _SampleIndex: a success
+    beats an error, a later line an earlier one).
     """
-    index = _SampleIndex()
-    index.load(samples_file)
-    for item in items:
-        index.select((item.dataset, item.id, 0))
-    return summarize(index.selected_samples(samples_file)), index.count_done_selected()
+    wanted = {(item.dataset, item.id, 0) for item in items}
+    best: dict[Key, tuple[int, bool, dict[str, Any]]] = {}
+    with paused_gc():
+        for lineno, s in iter_numbered(samples_file):
+            key = sample_key(s)
+            if key not in wanted:
+                continue
+            ok = not s.get("error")
+            old = best.get(key)
+            if old is None or ok or not old[1]:
+                kept = {name: s.get(name) for name in _SUMMARIZED_FIELDS}
+                scores = s.get("scores")
+                if scores:  # values only: a judge's explanations are not needed to sum up
+                    kept["scores"] = {name: {"value": sc.get("value") if isinstance(sc, dict) else None}
+                                      for name, sc in scores.items()}
+                best[key] = (lineno, ok, kept)
+        counting = sorted(best.values(), key=lambda entry: entry[0])  # file order, as a reader sees it
+        return summarize(kept for _, _, kept in counting), sum(1 for _, ok, _ in counting if ok)
 
 
 def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
