@@ -342,35 +342,23 @@ class _SampleIndex:
                 yield s
 
 
-_SUMMARIZED_FIELDS = ("dataset", "error", "correct", "pred", "truncated")
-
-
-def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
+def summary_on_disk(samples_file: Path, items: Iterable[Item],
+                    index: "_SampleIndex | None" = None) -> tuple[dict[str, DatasetSummary], int]:
     """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts.
 
     Read from the file, not from the writing process's memory, so what summary.json says is
-    what is on disk. One pass: each line is parsed once, and for each item only what the
-    summary reads of its counting line is kept (the same rule as _SampleIndex: a success
-    beats an error, a later line an earlier one).
+    what is on disk. INDEX, when given, is the run's own index of that file (loaded from it
+    at the start, kept up to date line by line as samples were appended, with ITEMS selected):
+    it says which line counts for each item, so the file is parsed once. Without it the file
+    is indexed first. Memory holds one small int per item either way, never the samples.
     """
-    wanted = {(item.dataset, item.id, 0) for item in items}
-    best: dict[Key, tuple[int, bool, dict[str, Any]]] = {}
     with paused_gc():
-        for lineno, s in iter_numbered(samples_file):
-            key = sample_key(s)
-            if key not in wanted:
-                continue
-            ok = not s.get("error")
-            old = best.get(key)
-            if old is None or ok or not old[1]:
-                kept = {name: s.get(name) for name in _SUMMARIZED_FIELDS}
-                scores = s.get("scores")
-                if scores:  # values only: a judge's explanations are not needed to sum up
-                    kept["scores"] = {name: {"value": sc.get("value") if isinstance(sc, dict) else None}
-                                      for name, sc in scores.items()}
-                best[key] = (lineno, ok, kept)
-        counting = sorted(best.values(), key=lambda entry: entry[0])  # file order, as a reader sees it
-        return summarize(kept for _, _, kept in counting), sum(1 for _, ok, _ in counting if ok)
+        if index is None:
+            index = _SampleIndex()
+            index.load(samples_file)
+            for item in items:
+                index.select((item.dataset, item.id, 0))
+        return summarize(index.selected_samples(samples_file)), index.count_done_selected()
 
 
 def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
@@ -558,7 +546,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                     rescored = await rescore_run(run_dir, plan, counting=index.counting,
                                                  concurrency=config.scoring_concurrency)
                 wall_s = time.perf_counter() - t_start
-                summary, n_ok = summary_on_disk(samples_file, selected_items(loaded, config.limit))
+                summary, n_ok = summary_on_disk(samples_file, selected_items(loaded, config.limit), index)
                 complete = n_ok == total
                 if complete:
                     status = "complete"

@@ -93,6 +93,26 @@ def test_failed_samples_are_errors_not_wrong_answers_and_retried_on_resume(tmp_p
     assert (d["n"], d["errors"]) == (12, 0)
 
 
+def test_end_of_run_summary_from_the_live_index_matches_reindexing_the_file(tmp_path, loopback, items_file):
+    # summary.json is built with the run's own index of samples.jsonl; after errors and a resume
+    # (error lines followed by their retries) it must equal what indexing the file afresh gives.
+    from evalkit.datasets import load_dataset
+    from evalkit.runner import summary_on_disk
+
+    bad = loopback("--fail-500", "0.5", "--seed", "1")
+    first = run_eval(config(tmp_path, bad.url, [items_file], max_attempts=1, run_name="r"))
+    assert first.errors > 0
+    bad.stop()
+    good = loopback()
+    again = run_eval(config(tmp_path, good.url, [items_file], max_attempts=1, run_name="r", task_folder="loopback-model"))
+    lines = read_samples(again.run_dir)
+    assert len(lines) == 12 + first.errors  # the error lines stay; their retries come after them
+    fresh, n_ok = summary_on_disk(again.run_dir / "samples.jsonl", load_dataset(items_file).items)
+    written = read_json(again.run_dir / "summary.json")
+    assert {name: d.to_dict() for name, d in fresh.items()} == written["datasets"]
+    assert n_ok == 12 and written["complete"] is True
+
+
 def test_unreachable_endpoint_is_a_clear_error_naming_it(tmp_path, items_file):
     from tests.conftest import free_port
 
