@@ -151,10 +151,11 @@ class RunConfig:
         from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
         """
         from evalkit.server import ServerHandle, resolve_endpoint
+        from evalkit.serving import API_KEY_ENV
 
         handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
         settings.setdefault("model", handle.model)
-        settings.setdefault("api_key", os.environ.get("EVALKIT_API_KEY"))
+        settings.setdefault("api_key", os.environ.get(API_KEY_ENV))
         return cls(endpoint=handle.base_url, backend=handle.backend, **settings)
 
     def resolved(self) -> "RunConfig":
@@ -334,6 +335,14 @@ class _SampleIndex:
         v = self.best.get(sample_key(sample))
         return v is not None and v >> 2 == lineno
 
+    def summary(self, path: Path) -> tuple[dict[str, DatasetSummary], int]:
+        """The summary of the selected keys as PATH (the file this index describes) holds them,
+        and how many have a sample that counts. Read from the file, not from the writing
+        process's memory, so what summary.json says is what is on disk; this index only says
+        which line counts, so the file is parsed once and memory holds no samples."""
+        with paused_gc():
+            return summarize(self.selected_samples(path)), self.count_done_selected()
+
     def selected_samples(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream the samples that count, for the selected keys."""
         for lineno, s in iter_numbered(path):
@@ -342,23 +351,15 @@ class _SampleIndex:
                 yield s
 
 
-def summary_on_disk(samples_file: Path, items: Iterable[Item],
-                    index: "_SampleIndex | None" = None) -> tuple[dict[str, DatasetSummary], int]:
-    """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts.
-
-    Read from the file, not from the writing process's memory, so what summary.json says is
-    what is on disk. INDEX, when given, is the run's own index of that file (loaded from it
-    at the start, kept up to date line by line as samples were appended, with ITEMS selected):
-    it says which line counts for each item, so the file is parsed once. Without it the file
-    is indexed first. Memory holds one small int per item either way, never the samples.
-    """
+def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
+    """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts
+    (the file indexed first; a run uses its own live index: ``_SampleIndex.summary``)."""
+    index = _SampleIndex()
     with paused_gc():
-        if index is None:
-            index = _SampleIndex()
-            index.load(samples_file)
-            for item in items:
-                index.select((item.dataset, item.id, 0))
-        return summarize(index.selected_samples(samples_file)), index.count_done_selected()
+        index.load(samples_file)
+    for item in items:
+        index.select((item.dataset, item.id, 0))
+    return index.summary(samples_file)
 
 
 def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
@@ -546,7 +547,8 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                     rescored = await rescore_run(run_dir, plan, counting=index.counting,
                                                  concurrency=config.scoring_concurrency)
                 wall_s = time.perf_counter() - t_start
-                summary, n_ok = summary_on_disk(samples_file, selected_items(loaded, config.limit), index)
+                # The run's index was loaded from samples.jsonl and kept up to date line by line.
+                summary, n_ok = index.summary(samples_file)
                 complete = n_ok == total
                 if complete:
                     status = "complete"

@@ -59,10 +59,9 @@ def rescore_sample(sample: Mapping[str, Any], extractor: Extractor = extract_cho
     out = dict(sample)
     view = StoredSample(out)
     apply_scores(view, view, plan.scorers, plan.fingerprint)  # type: ignore[arg-type]  # the line is the item too
-    if out["scores"] is None:  # a failed request, or no scorer gave a score: the line keeps no such fields
-        del out["scores"]
-        if out["scored_with"] is None:
-            del out["scored_with"]
+    for name in ("scores", "scored_with"):  # set by apply_scores; a failed request keeps neither
+        if out[name] is None:
+            del out[name]
     if not out.get("error") and not out.get("stages"):
         if out.get("finish_reason") is not None:
             out["truncated"] = out["finish_reason"] == "length"

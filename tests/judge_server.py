@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
+import sys
+from pathlib import Path
 
 from aiohttp import web
 
+if __package__ in (None, ""):  # run as a script (a server process): make the tests package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def prompt_key(prompt: str) -> str:
-    """How /stats names a judge prompt: a short hash."""
-    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+from tests.loopback_server import completion_body, double_app, prompt_key  # noqa: E402, F401 (prompt_key re-exported)
 
 
 def pick_reply(rules: list[dict], default: str, messages: list[dict]) -> str:
@@ -48,9 +49,6 @@ def make_app(args: argparse.Namespace) -> web.Application:
     rules = json.loads(open(args.rules, encoding="utf-8").read()) if args.rules else []
     stats: dict = {"requests": 0, "prompts": {}, "response_formats": 0}
 
-    async def models(_: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": args.model, "object": "model"}]})
-
     async def chat(request: web.Request) -> web.Response:
         body = await request.json()
         stats["requests"] += 1
@@ -63,20 +61,9 @@ def make_app(args: argparse.Namespace) -> web.Application:
         if args.delay_s:
             await asyncio.sleep(args.delay_s)
         text = pick_reply(rules, args.default, messages)
-        return web.json_response({
-            "id": "judge", "object": "chat.completion", "model": body.get("model", args.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(first) // 4, "completion_tokens": 7, "total_tokens": len(first) // 4 + 7},
-        })
+        return web.json_response(completion_body([text], body.get("model", args.model), len(first) // 4, 7))
 
-    async def get_stats(_: web.Request) -> web.Response:
-        return web.json_response(stats)
-
-    app = web.Application()
-    app.router.add_get("/v1/models", models)
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/stats", get_stats)
-    return app
+    return double_app(args.model, chat, stats)
 
 
 def main() -> None:

@@ -111,14 +111,38 @@ def sampled_text(prompt: str, seed: int | None, choice: int, rng: random.Random)
     return f"Reasoning at random. The answer is {letters[v % len(letters)]}."
 
 
+def completion_body(texts: list[str], model: str, prompt_tokens: int, tokens_each: int) -> dict:
+    """A chat-completions response: one choice per text, stopped normally."""
+    completion_tokens = tokens_each * len(texts)
+    return {
+        "id": "cmpl", "object": "chat.completion", "model": model,
+        "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    for i, text in enumerate(texts)],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
+def double_app(model: str, chat, stats: dict) -> web.Application:
+    """The routes every double serves: /v1/models naming MODEL, CHAT at /v1/chat/completions, STATS at /stats."""
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": model, "object": "model"}]})
+
+    async def get_stats(_: web.Request) -> web.Response:
+        return web.json_response(stats)
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/stats", get_stats)
+    return app
+
+
 def make_app(args: argparse.Namespace) -> web.Application:
     rng = random.Random(args.seed)
     stats = {"requests": 0, "ok": 0, "500": 0, "429": 0, "400": 0, "stall": 0, "drop": 0, "prompts": {}, "times": [],
              "n": [], "malformed": {}, "401": 0}
     model = args.model
-
-    async def models(_: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": model, "object": "model"}]})
 
     async def chat(request: web.Request) -> web.StreamResponse:
         stats["requests"] += 1
@@ -184,22 +208,9 @@ def make_app(args: argparse.Namespace) -> web.Application:
                 pass  # the client hung up (over its cap): nothing more to send
             return stream
         stats["ok"] += 1
-        return web.json_response({
-            "id": "cmpl", "object": "chat.completion", "model": body.get("model", model),
-            "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                        for i, text in enumerate(texts)],
-            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": 5 * n,
-                      "total_tokens": len(prompt) // 4 + 5 * n},
-        })
+        return web.json_response(completion_body(texts, body.get("model", model), len(prompt) // 4, 5))
 
-    async def get_stats(_: web.Request) -> web.Response:
-        return web.json_response(stats)
-
-    app = web.Application()
-    app.router.add_get("/v1/models", models)
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/stats", get_stats)
-    return app
+    return double_app(model, chat, stats)
 
 
 def main() -> None:

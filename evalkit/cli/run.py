@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shlex
 import sys
@@ -31,6 +30,7 @@ from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
+from evalkit.serving import API_KEY_ENV
 from evalkit.report_extras import truncation_hints
 from evalkit.request_controls import json_object, text_or_file
 from evalkit.runs import write_failure_message
@@ -150,7 +150,7 @@ def _resume_hint() -> str:
         return "the same command"
     hint = "evalkit " + " ".join(shlex.quote(a) for a in argv)
     if had_key:
-        hint += " (with the same key in $EVALKIT_API_KEY or --api-key)"
+        hint += f" (with the same key in ${API_KEY_ENV} or --api-key)"
     return hint
 
 
@@ -168,7 +168,7 @@ def _resume_hint() -> str:
                    "default: the recorded server).")
 @click.option("--server", "server_name", default=None, help="Name of a server started by `evalkit serve`.")
 @click.option("--model", default=None, help="Model id to request (default: the one the server lists).")
-@click.option("--api-key", envvar="EVALKIT_API_KEY", default=None, help="Or $EVALKIT_API_KEY. Never saved.")
+@click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Or ${API_KEY_ENV}. Never saved.")
 @click.option("--prompt", default=None,
               help="Template name under prompts/ or a file path [default: strict; er_sample for ensemble-refinement].")
 @click.option("--extractor", default="evalkit", show_default=True, help="Answer extractor of the choice scorer.")
@@ -272,18 +272,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         scorer_options = parse_scorer_args(scorer_args)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
-    endpoints = list(endpoints)
-    if endpoints:
-        make_config = functools.partial(RunConfig, endpoint=endpoints[0], endpoints=endpoints[1:])
-    else:
-        try:
-            make_config = functools.partial(RunConfig.on_server, resolve_endpoint(server_name))
-        except ServerError as exc:
-            console.print(f"[red]error:[/] {escape(str(exc))}")
-            sys.exit(2)
-    if model:
-        make_config = functools.partial(make_config, model=model)
-    config = make_config(
+    settings: dict = dict(
         eval_files=[str(resolve_benchmark_file(f, data_dir)) for f in eval_files], api_key=api_key,
         prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
         scorer_options=scorer_options, adapter=adapter,
@@ -297,6 +286,16 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         max_record_mb=max_record_mb, suite=suite_doc, order_from=order_from,
         order_unknown=order_unknown,
     )
+    if model:
+        settings["model"] = model
+    if endpoints:
+        config = RunConfig(endpoint=endpoints[0], endpoints=list(endpoints[1:]), **settings)
+    else:
+        try:
+            config = RunConfig.on_server(resolve_endpoint(server_name), **settings)
+        except ServerError as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            sys.exit(2)
     try:
         config.resolved().validate()
     except ValueError as exc:

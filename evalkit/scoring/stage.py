@@ -78,11 +78,6 @@ class StoredSample:
         self.__dict__ = data
 
     @property
-    def data(self) -> dict[str, Any]:
-        """The sample dict this view reads and writes."""
-        return self.__dict__
-
-    @property
     def is_choice(self) -> bool:
         return bool(self.__dict__.get("options")) and self.__dict__.get("answer_idx") is not None
 
