@@ -326,10 +326,6 @@ class _SampleIndex:
         if key in self.best:
             self.best[key] |= self._SELECTED
 
-    def count_done_selected(self) -> int:
-        both = self._OK | self._SELECTED
-        return sum(1 for v in self.best.values() if v & both == both)
-
     def counting(self, lineno: int, sample: dict[str, Any]) -> bool:
         """True when line LINENO holds the sample that counts for its key (selected or not)."""
         v = self.best.get(sample_key(sample))
@@ -337,11 +333,20 @@ class _SampleIndex:
 
     def summary(self, path: Path) -> tuple[dict[str, DatasetSummary], int]:
         """The summary of the selected keys as PATH (the file this index describes) holds them,
-        and how many have a sample that counts. Read from the file, not from the writing
-        process's memory, so what summary.json says is what is on disk; this index only says
-        which line counts, so the file is parsed once and memory holds no samples."""
+        and how many have a sample that counts. Both are read from the file, not from the
+        writing process's memory, so what summary.json says (and whether the run is complete)
+        is what is on disk; this index only says which line counts, so the file is parsed once
+        and memory holds no samples."""
+        on_disk = [0]
+
+        def counted() -> Iterator[dict[str, Any]]:
+            for s in self.selected_samples(path):
+                on_disk[0] += not s.get("error")
+                yield s
+
         with paused_gc():
-            return summarize(self.selected_samples(path)), self.count_done_selected()
+            summary = summarize(counted())
+        return summary, on_disk[0]
 
     def selected_samples(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream the samples that count, for the selected keys."""
@@ -539,9 +544,19 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             finally:
                 if journal is not None:
                     journal.close()
+                replaced = writer.moved_away()
                 writer.close()
+                if replaced:  # another process replaced samples.jsonl: the index no longer describes it
+                    _notice(on_notice, f"{samples_file} was replaced by another process while this run wrote it; "
+                                       "samples saved after that are not in it (run the same command again to "
+                                       "redo them)")
+                    index = _SampleIndex()
+                    index.load(samples_file)
+                    for item in selected_items(loaded, config.limit):
+                        index.select((item.dataset, item.id, 0))
                 rescored = 0
-                if not dispatcher.down and status == "incomplete" and (plan.has_async or index.stale):
+                if not replaced and not dispatcher.down and status == "incomplete" and \
+                        (plan.has_async or index.stale):
                     # The scoring pass: samples saved without this plan's scores (a model judge's, or
                     # those of a scorer that changed since they were saved) are scored now.
                     rescored = await rescore_run(run_dir, plan, counting=index.counting,

@@ -79,6 +79,9 @@ class Run:
     name: str
     samples: list[dict[str, Any]]
     manifest: dict[str, Any] | None = None
+    # Who was writing the run while it was read (evalkit.lock.LockHolder): then the samples are
+    # a partial snapshot (the complete lines on disk at that moment). None for a finished run.
+    live_writer: Any = None
     _items: "OrderedDict[ItemKey, dict[str, Any]] | None" = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -160,6 +163,7 @@ def load_run(run: "str | Path | Run") -> Run:
         name = run_dir.resolve().name if path.name == SAMPLES else path.stem
     if not samples_file.exists():
         raise FileNotFoundError(f"{samples_file}: no samples file (a RUN is a run directory or a samples.jsonl)")
+    writer = live_writer(samples_file)  # looked at before and after reading: either makes the read partial
     manifest = None
     if samples_file.name == SAMPLES and (run_dir / MANIFEST).exists():
         manifest = read_manifest(run_dir / MANIFEST)
@@ -167,7 +171,32 @@ def load_run(run: "str | Path | Run") -> Run:
     for lineno, s in enumerate(samples, start=1):
         if not isinstance(s, dict) or "dataset" not in s or "id" not in s:
             raise ValueError(f"{samples_file}: sample {lineno} lacks 'dataset' or 'id'")
-    return Run(path=path, name=name, samples=samples, manifest=manifest)
+    return Run(path=path, name=name, samples=samples, manifest=manifest,
+               live_writer=writer or live_writer(samples_file))
+
+
+def live_writer(samples_file: str | Path):
+    """The evalkit run writing SAMPLES_FILE now (its evalkit.lock.LockHolder), else None.
+
+    Only a run directory's own samples.jsonl has a writer; any other file is never written in place.
+    """
+    from evalkit.lock import live_holder  # the lock module imports the server module: only when needed
+
+    samples_file = Path(samples_file)
+    if samples_file.name != SAMPLES:
+        return None
+    return live_holder(samples_file.parent)
+
+
+def partial_note(run: Run) -> str | None:
+    """What to tell a reader of RUN when a live run was writing it, else None."""
+    return None if run.live_writer is None else snapshot_note(run.path, run.live_writer, len(run.samples))
+
+
+def snapshot_note(path: str | Path, writer: Any, n_samples: int) -> str:
+    """The note of a read of PATH while WRITER (a LockHolder) was writing it: the read is partial."""
+    return (f"{path} is being written by a running evalkit run ({writer.describe()}): "
+            f"this is a partial snapshot ({n_samples} complete samples on disk when read)")
 
 
 def load_runs(runs: Iterable["str | Path | Run"]) -> list[Run]:

@@ -155,6 +155,15 @@ class SampleWriter:
             # A failed write on an open file names no file; say which one (a full disk, say).
             raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
+    def moved_away(self) -> bool:
+        """True when the path no longer names the file this writer appends to (another process
+        replaced or removed it): what is appended from then on is not in the file at the path."""
+        try:
+            mine, now = os.fstat(self._fh.fileno()), os.stat(self.path)
+        except (OSError, ValueError):
+            return True
+        return (mine.st_dev, mine.st_ino) != (now.st_dev, now.st_ino)
+
     def write_many(self, samples: Iterable[dict[str, Any]]) -> None:
         for s in samples:
             self.write(s)
