@@ -50,7 +50,7 @@ from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STR
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
 from evalkit.scoring.base import Scorer, check_requirements, get_scorer
-from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
+from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, retryable_scores, score_samples
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, paused_gc,
                            write_json)
 
@@ -223,6 +223,7 @@ class RunResult:
     wall_s: float
     complete: bool = True
     endpoints: list[dict[str, Any]] = field(default_factory=list)
+    scores_to_retry: int = 0  # samples whose judge was unreachable: scored by the next run of the command
 
 
 def slug(text: str) -> str:
@@ -299,7 +300,8 @@ class _SampleIndex:
     def __init__(self) -> None:
         self.best: dict[Key, int] = {}  # key -> lineno << 2 | ok << 1 | selected
         self.lines = 0
-        self.stale = 0  # lines read at load whose scores another scoring fingerprint made
+        self.stale = 0  # lines read at load whose scores another scoring fingerprint made (or a judge left to retry)
+        self.scores_to_retry = 0  # counting samples with a retryable judge error, as of the last summary()
 
     def load(self, path: Path, is_current: Callable[[dict[str, Any]], bool] | None = None) -> None:
         """Index the lines of PATH; with IS_CURRENT, also note the lines whose scores are stale."""
@@ -336,12 +338,17 @@ class _SampleIndex:
         and how many have a sample that counts. Both are read from the file, not from the
         writing process's memory, so what summary.json says (and whether the run is complete)
         is what is on disk; this index only says which line counts, so the file is parsed once
-        and memory holds no samples."""
+        and memory holds no samples. A sample whose judge could not be reached (a retryable
+        judge error) does not count until it is scored: ``scores_to_retry`` says how many."""
         on_disk = [0]
+        self.scores_to_retry = 0
 
         def counted() -> Iterator[dict[str, Any]]:
             for s in self.selected_samples(path):
-                on_disk[0] += not s.get("error")
+                if not s.get("error"):
+                    retry = retryable_scores(s.get("scores"))
+                    self.scores_to_retry += retry
+                    on_disk[0] += not retry
                 yield s
 
         with paused_gc():
@@ -574,6 +581,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 write_json(run_dir / SUMMARY, {
                     "run": str(run_dir),
                     "complete": complete,
+                    "scores_to_retry": index.scores_to_retry,
                     "datasets": {name: d.to_dict() for name, d in summary.items()},
                 })
                 manifest.update(status=status, finished_at=_now(), wall_s=round(wall_s, 3), retries=pool.retries,
@@ -589,7 +597,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         )
     return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=total - resumed,
                      errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
-                     endpoints=[ep.to_dict() for ep in pool.endpoints])
+                     endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry)
 
 
 async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
