@@ -206,6 +206,7 @@ class RunProgress:
     run_dir: Path | None = None
     skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     order: str | None = None  # which run the dispatch order comes from (with --order-from)
+    unwritten: list[str] = field(default_factory=list)  # end files (summary, manifest) a failed run could not update
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -578,17 +579,16 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                         (run_dir / GENERATIONS).unlink(missing_ok=True)  # all in samples.jsonl now
                 elif dispatcher.down:
                     status = "endpoint-down"
-                write_json(run_dir / SUMMARY, {
+                manifest.update(finished_at=_now(), wall_s=round(wall_s, 3), retries=pool.retries,
+                                requests=pool.requests, requested=total - resumed, resumed=resumed,
+                                errors=sink.errors, rescored=rescored,
+                                endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
+                _write_end_files(run_dir, progress, status, {
                     "run": str(run_dir),
                     "complete": complete,
                     "scores_to_retry": index.scores_to_retry,
                     "datasets": {name: d.to_dict() for name, d in summary.items()},
-                })
-                manifest.update(status=status, finished_at=_now(), wall_s=round(wall_s, 3), retries=pool.retries,
-                                requests=pool.requests, requested=total - resumed, resumed=resumed,
-                                errors=sink.errors, rescored=rescored,
-                                endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
-                write_json(run_dir / MANIFEST, manifest)
+                }, manifest)
 
     if dispatcher.down:
         raise EndpointDown(
@@ -598,6 +598,24 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
     return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=total - resumed,
                      errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
                      endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry)
+
+
+def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary: dict[str, Any],
+                     manifest: dict[str, Any]) -> None:
+    """Write summary.json and the manifest (with STATUS) at the end of a run.
+
+    After a failed write (STATUS "write-failed": a full disk, say) they are tried too, but
+    their own failures only go into ``progress.unwritten``: the error that stopped the run,
+    which names the first file that could not be written, is the one reported.
+    """
+    manifest["status"] = status
+    for name, doc in ((SUMMARY, summary), (MANIFEST, manifest)):
+        try:
+            write_json(run_dir / name, doc)
+        except OSError:
+            if status != "write-failed":
+                raise
+            progress.unwritten.append(name)
 
 
 async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
@@ -620,8 +638,25 @@ async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[i
             return 0
         await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
                             concurrency=concurrency)
-    rescored = 0
     tmp = samples_file.with_name(samples_file.name + ".tmp")
+    try:
+        rescored = _rewrite_scored(samples_file, tmp, plan, judged, counting)
+    except OSError as exc:  # a full disk, say: samples.jsonl is left as it was
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(samples_file)) from None
+    if rescored:
+        os.replace(tmp, samples_file)
+    else:
+        tmp.unlink()
+    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
+    return rescored
+
+
+def _rewrite_scored(samples_file: Path, tmp: Path, plan: ScoringPlan, judged: dict[int, SampleRecord],
+                    counting: Callable[[int, dict[str, Any]], bool]) -> int:
+    """Copy SAMPLES_FILE to TMP line by line, with the JUDGED records (by line number) and, for
+    synchronous scorers, the counting lines that lack PLAN's scores written scored; how many were."""
+    rescored = 0
     with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
         for lineno, raw in enumerate(src, start=1):
             record = judged.get(lineno)
@@ -637,11 +672,6 @@ async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[i
                     rescored += 1
                     continue
             dst.write(raw)  # byte for byte: lines not rescored are not touched
-    if rescored:
-        os.replace(tmp, samples_file)
-    else:
-        tmp.unlink()
-    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
     return rescored
 
 
