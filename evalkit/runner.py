@@ -45,7 +45,7 @@ from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
-from evalkit.runs import check_path_component, read_manifest, run_dir_inside
+from evalkit.runs import check_path_component, read_manifest, run_dir_inside, run_invocations
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
@@ -202,6 +202,7 @@ class RunProgress:
     errors: int = 0
     retries: int = 0
     requests: int = 0
+    sent: int = 0  # items a request was sent for (resumed items and fully journaled ones are not)
     completion_tokens: int = 0
     run_dir: Path | None = None
     skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
@@ -504,7 +505,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         _notice(on_notice, took_over_message(lock))
 
         with lock, SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
-            _check_fingerprint(run_dir, fp)
+            earlier = _check_fingerprint(run_dir, fp)
             index = _SampleIndex()
             index.load(samples_file, plan.is_current)
             total = resumed = 0
@@ -516,6 +517,9 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             progress.total, progress.resumed = total, resumed
             manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars, plan)
             manifest["order"] = order_plan.to_dict()
+            # One entry per `evalkit run` of this directory; this one's counts are filled in at its end.
+            invocation: dict[str, Any] = {"started_at": started_at, "status": "running"}
+            manifest["invocations"] = [*run_invocations(earlier), invocation]
             write_json(run_dir / MANIFEST, manifest)
             if on_start:
                 on_start(total, resumed)
@@ -579,9 +583,13 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                         (run_dir / GENERATIONS).unlink(missing_ok=True)  # all in samples.jsonl now
                 elif dispatcher.down:
                     status = "endpoint-down"
-                manifest.update(finished_at=_now(), wall_s=round(wall_s, 3), retries=pool.retries,
-                                requests=pool.requests, requested=total - resumed, resumed=resumed,
-                                errors=sink.errors, rescored=rescored,
+                invocation.update(finished_at=_now(), wall_s=round(wall_s, 3), sent=progress.sent,
+                                  requests=pool.requests, retries=pool.retries, errors=sink.errors, resumed=resumed,
+                                  rescored=rescored, status=status)
+                # The top-level counts are this invocation's ("requested": the items it sent a request for).
+                manifest.update(finished_at=invocation["finished_at"], wall_s=invocation["wall_s"],
+                                retries=pool.retries, requests=pool.requests, requested=progress.sent,
+                                resumed=resumed, errors=sink.errors, rescored=rescored,
                                 endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
                 _write_end_files(run_dir, progress, status, {
                     "run": str(run_dir),
@@ -595,7 +603,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             f"{', '.join(pool.base_urls)} stopped answering ({dispatcher.down[0]}); {n_ok} of {total} samples "
             f"are saved in {samples_file}. Restart the server and run the same command again to resume."
         )
-    return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=total - resumed,
+    return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=progress.sent,
                      errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
                      endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry)
 
@@ -757,6 +765,7 @@ class _Task:
     prompts: list[Any] = field(default_factory=list)  # the prompt of each stage reached
     pending: int = 0
     error: str | None = None
+    sent: bool = False  # a request of this item has gone out
 
     @property
     def key(self) -> Key:
@@ -894,6 +903,9 @@ class _Dispatcher:
         prompt = task.prompts[req.stage]
         n = len(req.ks)
         self.progress.requests += 1
+        if not task.sent:
+            task.sent = True
+            self.progress.sent += 1
         try:
             gens = await self.pool.complete(prompt, self.config.params, n=n, seed=self._seed(req))
         except RequestError as exc:
@@ -953,15 +965,20 @@ class _Dispatcher:
         self._close()
 
 
-def _check_fingerprint(run_dir: Path, fp: str) -> None:
-    manifest = run_dir / MANIFEST
-    if manifest.exists():
-        old = read_manifest(manifest).get("fingerprint")
-        if old and old != fp:
-            raise ValueError(
-                f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
-                "choose another --run-name, or drop --run-name to get a fresh directory"
-            )
+def _check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
+    """The manifest an earlier invocation left in RUN_DIR (None if none); a ValueError when it
+    was made with other settings (another fingerprint)."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return None
+    manifest = read_manifest(path)
+    old = manifest.get("fingerprint")
+    if old and old != fp:
+        raise ValueError(
+            f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
+            "choose another --run-name, or drop --run-name to get a fresh directory"
+        )
+    return manifest
 
 
 def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, refine: RefineTemplate | None,

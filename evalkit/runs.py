@@ -292,6 +292,42 @@ class RunManifest:
         )
 
 
+# --- the invocations of a run: each `evalkit run` of one run directory ---------------------------
+INVOCATION_COUNTS = ("sent", "requests", "retries", "errors", "wall_s")
+
+
+def run_invocations(manifest: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Each ``evalkit run`` of a run directory, oldest first, as its manifest records them: when it
+    started and finished, its status, and its counts (INVOCATION_COUNTS: items sent, HTTP requests
+    with retries, retries, failed samples, wall seconds). An invocation that was killed has no counts.
+
+    A manifest written before invocations were kept stands for one, with the numbers it has
+    (those of its last invocation; its "requested" was not what was sent, so ``sent`` is absent).
+    """
+    if not manifest:
+        return []
+    listed = manifest.get("invocations")
+    if isinstance(listed, list):
+        return [dict(i) for i in listed if isinstance(i, Mapping)]
+    if manifest.get("started_at") is None:
+        return []
+    return [{k: manifest.get(k) for k in ("started_at", "finished_at", "status", "requests", "retries", "errors",
+                                          "wall_s") if manifest.get(k) is not None}]
+
+
+def invocation_totals(manifest: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The sums of INVOCATION_COUNTS over a run's recorded invocations, with their number
+    (``invocations``); None for a manifest without the list (an earlier version's, or none)."""
+    if not manifest or not isinstance(manifest.get("invocations"), list):
+        return None
+    listed = run_invocations(manifest)
+    totals: dict[str, Any] = {"invocations": len(listed)}
+    for name in INVOCATION_COUNTS:
+        values = [i[name] for i in listed if isinstance(i.get(name), (int, float))]
+        totals[name] = sum(values) if values else None
+    return totals
+
+
 # --- where a run directory is, and its manifest -------------------------------------------------
 # A run directory is <results-dir>/<task-folder>/<run-name>. The two names come from flags or from
 # the served model's id, so each must be exactly one plain path component: never empty, "." or
