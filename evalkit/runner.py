@@ -368,12 +368,17 @@ class _SampleIndex:
 def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
     """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts
     (the file indexed first; a run uses its own live index: ``_SampleIndex.summary``)."""
+    return _index_on_disk(samples_file, items).summary(samples_file)
+
+
+def _index_on_disk(samples_file: Path, items: Iterable[Item]) -> _SampleIndex:
+    """A fresh index of SAMPLES_FILE with ITEMS selected."""
     index = _SampleIndex()
     with paused_gc():
         index.load(samples_file)
     for item in items:
         index.select((item.dataset, item.id, 0))
-    return index.summary(samples_file)
+    return index
 
 
 def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
@@ -562,10 +567,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                     _notice(on_notice, f"{samples_file} was replaced by another process while this run wrote it; "
                                        "samples saved after that are not in it (run the same command again to "
                                        "redo them)")
-                    index = _SampleIndex()
-                    index.load(samples_file)
-                    for item in selected_items(loaded, config.limit):
-                        index.select((item.dataset, item.id, 0))
+                    index = _index_on_disk(samples_file, selected_items(loaded, config.limit))
                 rescored = 0
                 if not replaced and not dispatcher.down and status == "incomplete" and \
                         (plan.has_async or index.stale):
