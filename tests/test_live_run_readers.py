@@ -97,6 +97,10 @@ def test_judge_into_a_locked_run_directory_refuses_and_gate_warns_of_a_partial_s
         assert judged.exit_code == 4, judged.output
         assert f"pid {os.getpid()}" in judged.output and "being written" in judged.output
         assert not (run_dir / "scores.jsonl").exists()
+        ranked = CliRunner().invoke(main, ["judge", "--pairwise", str(run_dir), str(other), "--judge-endpoint",
+                                           "http://127.0.0.1:9/v1", "--judge-model", "m"])
+        assert ranked.exit_code == 4 and f"pid {os.getpid()}" in ranked.output
+        assert not (run_dir / "pairwise.jsonl").exists()
         warned = compare_runs(other, run_dir)
         assert any("partial snapshot" in w and f"pid {os.getpid()}" in w for w in warned.warnings)
     assert not any("partial" in w for w in compare_runs(other, run_dir).warnings)

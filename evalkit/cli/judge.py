@@ -143,7 +143,8 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         run_a, run_b = pair
         work = work_dir or default_work_dir(run_a)
         try:
-            summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=limit)
+            with _run_dir_lock(work):  # its journal goes into RUN_A's directory by default
+                summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=limit)
         except (JudgeInputError, ScorerError) as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(2)
