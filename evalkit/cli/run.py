@@ -243,7 +243,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
-    requested again; failed ones are retried.
+    requested again; failed ones are retried, and so are scores a model judge
+    could not give because it did not answer.
     """
     eval_files = list(eval_files)
     suite_doc = None
