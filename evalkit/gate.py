@@ -30,7 +30,7 @@ from rich.table import Table
 import numpy as np
 
 from evalkit.report import pct
-from evalkit.runs import LEGACY_SCORE, Run, load_run, sample_scores, score_kind
+from evalkit.runs import LEGACY_SCORE, Run, load_run, partial_note, sample_scores, score_kind
 from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
                            paired_bootstrap_mean_diff)
 
@@ -176,7 +176,7 @@ def compare_runs(
     base, cand = load_run(baseline), load_run(candidate)
     base_items, cand_items = base.items(), cand.items()
     mismatches = _setup_mismatches(base, cand)
-    warnings: list[str] = []
+    warnings: list[str] = [note for note in (partial_note(base), partial_note(cand)) if note]
 
     datasets: OrderedDict[str, None] = OrderedDict()
     for dataset, _ in list(base_items) + list(cand_items):

@@ -45,12 +45,12 @@ from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
-from evalkit.runs import check_path_component, read_manifest, run_dir_inside
+from evalkit.runs import check_path_component, read_manifest, run_dir_inside, run_invocations
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
 from evalkit.scoring.base import Scorer, check_requirements, get_scorer
-from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
+from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, retryable_scores, score_samples
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, paused_gc,
                            write_json)
 
@@ -202,10 +202,12 @@ class RunProgress:
     errors: int = 0
     retries: int = 0
     requests: int = 0
+    sent: int = 0  # items a request was sent for (resumed items and fully journaled ones are not)
     completion_tokens: int = 0
     run_dir: Path | None = None
     skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     order: str | None = None  # which run the dispatch order comes from (with --order-from)
+    unwritten: list[str] = field(default_factory=list)  # end files (summary, manifest) a failed run could not update
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -223,6 +225,7 @@ class RunResult:
     wall_s: float
     complete: bool = True
     endpoints: list[dict[str, Any]] = field(default_factory=list)
+    scores_to_retry: int = 0  # samples whose judge was unreachable: scored by the next run of the command
 
 
 def slug(text: str) -> str:
@@ -299,7 +302,8 @@ class _SampleIndex:
     def __init__(self) -> None:
         self.best: dict[Key, int] = {}  # key -> lineno << 2 | ok << 1 | selected
         self.lines = 0
-        self.stale = 0  # lines read at load whose scores another scoring fingerprint made
+        self.stale = 0  # lines read at load whose scores another scoring fingerprint made (or a judge left to retry)
+        self.scores_to_retry = 0  # counting samples with a retryable judge error, as of the last summary()
 
     def load(self, path: Path, is_current: Callable[[dict[str, Any]], bool] | None = None) -> None:
         """Index the lines of PATH; with IS_CURRENT, also note the lines whose scores are stale."""
@@ -326,10 +330,6 @@ class _SampleIndex:
         if key in self.best:
             self.best[key] |= self._SELECTED
 
-    def count_done_selected(self) -> int:
-        both = self._OK | self._SELECTED
-        return sum(1 for v in self.best.values() if v & both == both)
-
     def counting(self, lineno: int, sample: dict[str, Any]) -> bool:
         """True when line LINENO holds the sample that counts for its key (selected or not)."""
         v = self.best.get(sample_key(sample))
@@ -337,11 +337,25 @@ class _SampleIndex:
 
     def summary(self, path: Path) -> tuple[dict[str, DatasetSummary], int]:
         """The summary of the selected keys as PATH (the file this index describes) holds them,
-        and how many have a sample that counts. Read from the file, not from the writing
-        process's memory, so what summary.json says is what is on disk; this index only says
-        which line counts, so the file is parsed once and memory holds no samples."""
+        and how many have a sample that counts. Both are read from the file, not from the
+        writing process's memory, so what summary.json says (and whether the run is complete)
+        is what is on disk; this index only says which line counts, so the file is parsed once
+        and memory holds no samples. A sample whose judge could not be reached (a retryable
+        judge error) does not count until it is scored: ``scores_to_retry`` says how many."""
+        on_disk = [0]
+        self.scores_to_retry = 0
+
+        def counted() -> Iterator[dict[str, Any]]:
+            for s in self.selected_samples(path):
+                if not s.get("error"):
+                    retry = retryable_scores(s.get("scores"))
+                    self.scores_to_retry += retry
+                    on_disk[0] += not retry
+                yield s
+
         with paused_gc():
-            return summarize(self.selected_samples(path)), self.count_done_selected()
+            summary = summarize(counted())
+        return summary, on_disk[0]
 
     def selected_samples(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream the samples that count, for the selected keys."""
@@ -354,12 +368,17 @@ class _SampleIndex:
 def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
     """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts
     (the file indexed first; a run uses its own live index: ``_SampleIndex.summary``)."""
+    return _index_on_disk(samples_file, items).summary(samples_file)
+
+
+def _index_on_disk(samples_file: Path, items: Iterable[Item]) -> _SampleIndex:
+    """A fresh index of SAMPLES_FILE with ITEMS selected."""
     index = _SampleIndex()
     with paused_gc():
         index.load(samples_file)
     for item in items:
         index.select((item.dataset, item.id, 0))
-    return index.summary(samples_file)
+    return index
 
 
 def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
@@ -491,7 +510,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         _notice(on_notice, took_over_message(lock))
 
         with lock, SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
-            _check_fingerprint(run_dir, fp)
+            earlier = _check_fingerprint(run_dir, fp)
             index = _SampleIndex()
             index.load(samples_file, plan.is_current)
             total = resumed = 0
@@ -503,6 +522,9 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             progress.total, progress.resumed = total, resumed
             manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars, plan)
             manifest["order"] = order_plan.to_dict()
+            # One entry per `evalkit run` of this directory; this one's counts are filled in at its end.
+            invocation: dict[str, Any] = {"started_at": started_at, "status": "running"}
+            manifest["invocations"] = [*run_invocations(earlier), invocation]
             write_json(run_dir / MANIFEST, manifest)
             if on_start:
                 on_start(total, resumed)
@@ -539,9 +561,16 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             finally:
                 if journal is not None:
                     journal.close()
+                replaced = writer.moved_away()
                 writer.close()
+                if replaced:  # another process replaced samples.jsonl: the index no longer describes it
+                    _notice(on_notice, f"{samples_file} was replaced by another process while this run wrote it; "
+                                       "samples saved after that are not in it (run the same command again to "
+                                       "redo them)")
+                    index = _index_on_disk(samples_file, selected_items(loaded, config.limit))
                 rescored = 0
-                if not dispatcher.down and status == "incomplete" and (plan.has_async or index.stale):
+                if not replaced and not dispatcher.down and status == "incomplete" and \
+                        (plan.has_async or index.stale):
                     # The scoring pass: samples saved without this plan's scores (a model judge's, or
                     # those of a scorer that changed since they were saved) are scored now.
                     rescored = await rescore_run(run_dir, plan, counting=index.counting,
@@ -556,25 +585,47 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                         (run_dir / GENERATIONS).unlink(missing_ok=True)  # all in samples.jsonl now
                 elif dispatcher.down:
                     status = "endpoint-down"
-                write_json(run_dir / SUMMARY, {
+                invocation.update(finished_at=_now(), wall_s=round(wall_s, 3), sent=progress.sent,
+                                  requests=pool.requests, retries=pool.retries, errors=sink.errors, resumed=resumed,
+                                  rescored=rescored, status=status)
+                # The top-level counts are this invocation's ("requested": the items it sent a request for).
+                manifest.update(finished_at=invocation["finished_at"], wall_s=invocation["wall_s"],
+                                retries=pool.retries, requests=pool.requests, requested=progress.sent,
+                                resumed=resumed, errors=sink.errors, rescored=rescored,
+                                endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
+                _write_end_files(run_dir, progress, status, {
                     "run": str(run_dir),
                     "complete": complete,
+                    "scores_to_retry": index.scores_to_retry,
                     "datasets": {name: d.to_dict() for name, d in summary.items()},
-                })
-                manifest.update(status=status, finished_at=_now(), wall_s=round(wall_s, 3), retries=pool.retries,
-                                requests=pool.requests, requested=total - resumed, resumed=resumed,
-                                errors=sink.errors, rescored=rescored,
-                                endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
-                write_json(run_dir / MANIFEST, manifest)
+                }, manifest)
 
     if dispatcher.down:
         raise EndpointDown(
             f"{', '.join(pool.base_urls)} stopped answering ({dispatcher.down[0]}); {n_ok} of {total} samples "
             f"are saved in {samples_file}. Restart the server and run the same command again to resume."
         )
-    return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=total - resumed,
+    return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=progress.sent,
                      errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
-                     endpoints=[ep.to_dict() for ep in pool.endpoints])
+                     endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry)
+
+
+def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary: dict[str, Any],
+                     manifest: dict[str, Any]) -> None:
+    """Write summary.json and the manifest (with STATUS) at the end of a run.
+
+    After a failed write (STATUS "write-failed": a full disk, say) they are tried too, but
+    their own failures only go into ``progress.unwritten``: the error that stopped the run,
+    which names the first file that could not be written, is the one reported.
+    """
+    manifest["status"] = status
+    for name, doc in ((SUMMARY, summary), (MANIFEST, manifest)):
+        try:
+            write_json(run_dir / name, doc)
+        except OSError:
+            if status != "write-failed":
+                raise
+            progress.unwritten.append(name)
 
 
 async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
@@ -597,8 +648,25 @@ async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[i
             return 0
         await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
                             concurrency=concurrency)
-    rescored = 0
     tmp = samples_file.with_name(samples_file.name + ".tmp")
+    try:
+        rescored = _rewrite_scored(samples_file, tmp, plan, judged, counting)
+    except OSError as exc:  # a full disk, say: samples.jsonl is left as it was
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(samples_file)) from None
+    if rescored:
+        os.replace(tmp, samples_file)
+    else:
+        tmp.unlink()
+    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
+    return rescored
+
+
+def _rewrite_scored(samples_file: Path, tmp: Path, plan: ScoringPlan, judged: dict[int, SampleRecord],
+                    counting: Callable[[int, dict[str, Any]], bool]) -> int:
+    """Copy SAMPLES_FILE to TMP line by line, with the JUDGED records (by line number) and, for
+    synchronous scorers, the counting lines that lack PLAN's scores written scored; how many were."""
+    rescored = 0
     with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
         for lineno, raw in enumerate(src, start=1):
             record = judged.get(lineno)
@@ -614,11 +682,6 @@ async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[i
                     rescored += 1
                     continue
             dst.write(raw)  # byte for byte: lines not rescored are not touched
-    if rescored:
-        os.replace(tmp, samples_file)
-    else:
-        tmp.unlink()
-    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
     return rescored
 
 
@@ -704,6 +767,7 @@ class _Task:
     prompts: list[Any] = field(default_factory=list)  # the prompt of each stage reached
     pending: int = 0
     error: str | None = None
+    sent: bool = False  # a request of this item has gone out
 
     @property
     def key(self) -> Key:
@@ -841,6 +905,9 @@ class _Dispatcher:
         prompt = task.prompts[req.stage]
         n = len(req.ks)
         self.progress.requests += 1
+        if not task.sent:
+            task.sent = True
+            self.progress.sent += 1
         try:
             gens = await self.pool.complete(prompt, self.config.params, n=n, seed=self._seed(req))
         except RequestError as exc:
@@ -900,15 +967,20 @@ class _Dispatcher:
         self._close()
 
 
-def _check_fingerprint(run_dir: Path, fp: str) -> None:
-    manifest = run_dir / MANIFEST
-    if manifest.exists():
-        old = read_manifest(manifest).get("fingerprint")
-        if old and old != fp:
-            raise ValueError(
-                f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
-                "choose another --run-name, or drop --run-name to get a fresh directory"
-            )
+def _check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
+    """The manifest an earlier invocation left in RUN_DIR (None if none); a ValueError when it
+    was made with other settings (another fingerprint)."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return None
+    manifest = read_manifest(path)
+    old = manifest.get("fingerprint")
+    if old and old != fp:
+        raise ValueError(
+            f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
+            "choose another --run-name, or drop --run-name to get a fresh directory"
+        )
+    return manifest
 
 
 def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, refine: RefineTemplate | None,

@@ -100,9 +100,20 @@ def write_json(path: str | Path, data: Any) -> None:
             json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
             fh.write("\n")
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise _naming(exc, path) from None
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """EXC naming PATH: a failed write on an open file names no file (a full disk, say), and the
+    temp file of an atomic write is not the file the user knows."""
+    if exc.filename is not None and str(exc.filename) != str(path.with_name(path.name + ".tmp")):
+        return exc
+    return OSError(exc.errno, exc.strerror, str(path))
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
@@ -127,6 +138,9 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
             for record in records:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise _naming(exc, path) from None
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -154,6 +168,15 @@ class SampleWriter:
             self._failed = True
             # A failed write on an open file names no file; say which one (a full disk, say).
             raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def moved_away(self) -> bool:
+        """True when the path no longer names the file this writer appends to (another process
+        replaced or removed it): what is appended from then on is not in the file at the path."""
+        try:
+            mine, now = os.fstat(self._fh.fileno()), os.stat(self.path)
+        except (OSError, ValueError):
+            return True
+        return (mine.st_dev, mine.st_ino) != (now.st_dev, now.st_ino)
 
     def write_many(self, samples: Iterable[dict[str, Any]]) -> None:
         for s in samples:

@@ -8,6 +8,7 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
+from evalkit.runs import partial_note
 from evalkit.report import (
     CI_METHODS,
     FORMATS,
@@ -73,6 +74,8 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 
     try:
         loaded = load_runs(runs)
+        for note in filter(None, map(partial_note, loaded)):
+            click.echo(f"note: {note}", err=True)
         report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
         suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
     except (OSError, ValueError) as exc:

@@ -243,7 +243,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
-    requested again; failed ones are retried.
+    requested again; failed ones are retried, and so are scores a model judge
+    could not give because it did not answer.
     """
     eval_files = list(eval_files)
     suite_doc = None
@@ -380,7 +381,11 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     if len(result.endpoints) > 1:
         console.print("requests per endpoint: " +
                       ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
+    if result.scores_to_retry:
+        say(f"[yellow]{result.scores_to_retry} samples could not be scored because the judge did not answer; "
+            f"they count as missing until they are: score them with: {escape(_resume_hint())}[/]")
     if result.errors:
         say(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
             f"retry them with: {escape(_resume_hint())}[/]")
+    if result.errors or result.scores_to_retry:
         sys.exit(3)

@@ -49,8 +49,18 @@ class ScoringPlan:
         return {"fingerprint": self.fingerprint, "scorers": [{"name": s.name, "spec": s.spec()} for s in self.scorers]}
 
     def is_current(self, sample: Mapping[str, Any]) -> bool:
-        """True when SAMPLE holds this plan's scores (or is a failed request, which is never scored)."""
-        return bool(sample.get("error")) or sample.get("scored_with") == self.fingerprint
+        """True when SAMPLE holds this plan's scores (or is a failed request, which is never scored).
+
+        A score the judge could not give because its request failed (``retryable``: the judge
+        was down) is not one of them: the sample is scored again by the next pass."""
+        if sample.get("error"):
+            return True
+        return sample.get("scored_with") == self.fingerprint and not retryable_scores(sample.get("scores"))
+
+
+def retryable_scores(scores: Mapping[str, Any] | None) -> bool:
+    """True when SCORES hold a score whose request failed in a way a later pass may not (meta.retryable)."""
+    return any(isinstance(s, Mapping) and (s.get("meta") or {}).get("retryable") for s in (scores or {}).values())
 
 
 def _record_defaults() -> dict[str, Any]:
@@ -144,7 +154,7 @@ def load_journal(path: Path, fingerprint: str) -> dict[tuple[str, str, int], dic
     done: dict[tuple[str, str, int], dict[str, Any]] = {}
     for _, line in iter_numbered(path):
         if line.get("scored_with") == fingerprint:
-            if any((s or {}).get("meta", {}).get("retryable") for s in (line.get("scores") or {}).values()):
+            if retryable_scores(line.get("scores")):
                 done.pop(_journal_key(line), None)  # a failed judge request: score it again on resume
                 continue
             done[_journal_key(line)] = line
@@ -174,7 +184,7 @@ async def score_samples(
         if record.error:
             _clear_error_fields(record)
             return
-        if record.scored_with == plan.fingerprint:
+        if record.scored_with == plan.fingerprint and not retryable_scores(record.scores):
             return
         saved = done.get((record.dataset, record.id, record.index))
         if saved is not None:
