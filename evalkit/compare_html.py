@@ -12,6 +12,9 @@ is shown as the text it is.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 from html import escape
 from typing import Any, Mapping, Sequence
 
@@ -61,8 +64,7 @@ def _side(sample: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """One run's sample of an item, as much of it as the page shows."""
     if sample is None:
         return None
-    return {"p": sample.get("pred"), "m": sample.get("method"), "out": sample.get("output") or "",
-            "t": (sample.get("usage") or {}).get("completion_tokens"), "l": sample.get("latency_s"),
+    return {"p": sample.get("pred"), "m": sample.get("method"), "t": (sample.get("usage") or {}).get("completion_tokens"), "l": sample.get("latency_s"),
             "f": sample.get("finish_reason"), "e": sample.get("error"), "tr": bool(sample.get("truncated")),
             "sc": _scores(sample.get("scores"))}
 
@@ -74,13 +76,32 @@ def _target_text(target: Any) -> str | None:
 
 
 def json_for_display(value: Any) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, indent=1)
 
 
+def packed_json(data: Any) -> str:
+    """DATA as gzip-compressed JSON in base64: about a third of the bytes for text, and base64 holds no
+    character that could end a <script> element. The page inflates it with the browser's own
+    DecompressionStream."""
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+
+
+def run_outputs(comparison: Comparison) -> list[list[str | None]]:
+    """Per run, each item's generation (None where the run has no sample of it), aligned with the items.
+
+    They are the bulk of a page, so each run's are embedded in an element of their own and parsed
+    only when an item is opened or the text search needs them: the page opens without them.
+    """
+    out = []
+    for run in comparison.runs:
+        chosen = run.items()
+        out.append([None if chosen.get(k) is None else (chosen[k].get("output") or "") for k in comparison.items])
+    return out
+
+
 def comparison_payload(comparison: Comparison) -> dict[str, Any]:
-    """Everything the browser script shows, as plain JSON-able data."""
+    """Everything the browser script shows but the generations (``run_outputs``), as plain JSON-able data."""
     item_maps = [run.items() for run in comparison.runs]
     items = []
     for key in comparison.items:
@@ -125,8 +146,10 @@ def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare
         + _PAIR_HTML.replace("{rule}", escape(rule))
         + _ITEMS_HTML
     )
+    outputs = "".join(f'<script type="application/gzip" id="evalkit-out-{r}">{packed_json(texts)}</script>\n'
+                      for r, texts in enumerate(run_outputs(comparison)))
     script = (f'<script type="application/json" id="evalkit-compare">{json_for_script(comparison_payload(comparison))}'
-              f"</script>\n<script>{_COMPARE_JS}</script>")
+              f"</script>\n{outputs}<script>{_COMPARE_JS}</script>")
     return _page(title, body, script).replace(f"<style>{_REPORT_CSS}</style>",
                                                f"<style>{_REPORT_CSS}{_COMPARE_CSS}</style>", 1)
 
@@ -195,7 +218,27 @@ _COMPARE_JS = r"""
   var runs = data.runs, items = data.items, PAGE = 50, many = runs.length > 2;
   var $ = function (id) { return document.getElementById(id); };
   var state = { a: 0, b: 1, dataset: "", dir: "", q: "", page: 0, sort: "", desc: false, selected: -1 };
-  var hay = null;
+  var hay = null, texts = [], loading = [];
+  // Each run's generations (gzip + base64) are inflated the first time they are needed: an item
+  // opened, a search. load(runs) resolves when those runs' are ready; output(r, i) reads them after.
+  function inflate(r) {
+    var bin = atob($("evalkit-out-" + r).textContent), bytes = new Uint8Array(bin.length);
+    for (var k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(function (t) { texts[r] = JSON.parse(t); });
+  }
+  function load(which) {
+    return Promise.all(which.map(function (r) { return texts[r] ? null : (loading[r] = loading[r] || inflate(r)); }));
+  }
+  function allRuns() { return runs.map(function (_, k) { return k; }); }
+  function output(r, i) { return texts[r] ? texts[r][i] : null; }
+  var busy = 0;
+  // Run THEN once the generations of WHICH are inflated (at once when they already are).
+  function withTexts(which, then) {
+    if (which.every(function (r) { return texts[r]; })) return then();
+    busy++;
+    load(which).then(function () { busy--; then(); }, function (err) { busy--; throw err; });
+  }
 
   function node(tag, text, cls) {
     var e = document.createElement(tag);
@@ -219,7 +262,7 @@ _COMPARE_JS = r"""
     if (hay === null) hay = [];
     if (hay[i] === undefined) {
       var it = items[i], parts = [it.id, it.q];
-      it.s.forEach(function (s) { if (s) parts.push(s.out); });
+      it.s.forEach(function (s, r) { if (s) parts.push(output(r, i)); });
       hay[i] = parts.join("\n").toLowerCase();
     }
     return hay[i];
@@ -329,6 +372,10 @@ _COMPARE_JS = r"""
   }
 
   function render() {
+    if (state.q && !runs.every(function (_, r) { return texts[r]; })) {
+      $("items-status").textContent = "Reading the generations for the search\u2026";
+      return withTexts(allRuns(), render);
+    }
     headers();
     var idx = filtered(), pages = Math.max(1, Math.ceil(idx.length / PAGE));
     if (state.page >= pages) state.page = pages - 1;
@@ -382,7 +429,8 @@ _COMPARE_JS = r"""
     fact("latency", s.l === null || s.l === undefined ? null : Number(s.l).toFixed(2) + " s");
     if (s.e) fact("error", s.e);
     box.appendChild(dl);
-    var pre = node("pre", s.out || "(empty)", "generation");
+    var text = output(r, i);
+    var pre = node("pre", text === null ? "(reading the generation\u2026)" : text || "(empty)", "generation");
     box.appendChild(pre);
     box.appendChild(scoresBlock(s));
     return box;
@@ -390,6 +438,9 @@ _COMPARE_JS = r"""
 
   function showItem(i) {
     state.selected = i;
+    if (i >= 0 && !(texts[state.a] && texts[state.b])) {
+      withTexts([state.a, state.b], function () { if (state.selected === i) showItem(i); });
+    }
     var box = $("item-detail");
     box.textContent = "";
     var rows = $("items").children;
@@ -466,7 +517,10 @@ _COMPARE_JS = r"""
     renderPair(); render();
     if (state.selected >= 0) showItem(state.selected);
   }
-  window.evalkitCompare = { setPair: setPair };
+  // For tests and the bench: idle() resolves once no generation is being read.
+  window.evalkitCompare = { setPair: setPair, idle: function () {
+    return new Promise(function (done) { (function check() { if (busy) setTimeout(check, 2); else done(); })(); });
+  } };
   $("pair-a").addEventListener("change", function (e) { setPair(Number(e.target.value), state.b); });
   $("pair-b").addEventListener("change", function (e) { setPair(state.a, Number(e.target.value)); });
   $("f-dataset").addEventListener("change", function (e) { state.dataset = e.target.value; state.page = 0; render(); });
@@ -479,6 +533,7 @@ _COMPARE_JS = r"""
   if (wanted !== null) {
     for (var w = 0; w < items.length; w++) if (items[w].id === wanted && matches(w)) { showItem(w); break; }
   }
+  window.evalkitReadyMs = performance.now();  // for bench/bench_compare.py: navigation start -> page built
   document.body.dataset.ready = "1";
 })();
 """

@@ -7,6 +7,8 @@ EVALKIT_REQUIRE_CHROMIUM=1 (CI), which makes that a failure.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import re
@@ -114,13 +116,17 @@ def test_page_is_self_contained_and_embeds_text_inertly(tmp_path):
     html = render_compare_html(comp)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<link" not in html and "@import" not in html and "url(" not in html
-    assert html.count("<script") == 2 and html.count("</script>") == 2
+    assert html.count("<script") == 4 and html.count("</script>") == 4  # data, two runs' generations, code
     assert "<img" not in html and "\u2028" not in html
     data = re.search(r'<script type="application/json" id="evalkit-compare">(.*?)</script>', html, re.S).group(1)
     payload = json.loads(data)
     assert payload == json.loads(json.dumps(comparison_payload(comp)))
     item = next(i for i in payload["items"] if i["id"] == "mq-1")
-    assert item["q"] == HOSTILE_QUESTION and item["s"][1]["out"] == HOSTILE_OUTPUT
+    assert item["q"] == HOSTILE_QUESTION
+    k = payload["items"].index(item)
+    packed = re.search(r'<script type="application/gzip" id="evalkit-out-1">(.*?)</script>', html, re.S).group(1)
+    outputs = json.loads(gzip.decompress(base64.b64decode(packed)))
+    assert outputs[k] == HOSTILE_OUTPUT
     assert payload["pairs"]["0-1"]["dirs"] == comp.pair(0, 1).directions
 
 
@@ -219,6 +225,7 @@ def test_browser_broken_item_and_gate_statistics(tmp_path, browser_page):
     lost = sorted(f["id"] for d in gate["datasets"] for f in d["lost_items"])
     assert sorted(ids) == lost
     page.click("#items tr[data-i] >> text=mq-1")
+    page.evaluate("evalkitCompare.idle()")
     assert page.text_content("#side-a pre.generation") == "The answer is A, because of the history."
     assert page.text_content("#side-b pre.generation") == HOSTILE_OUTPUT
     detail = page.text_content("#item-detail")
@@ -228,7 +235,7 @@ def test_browser_broken_item_and_gate_statistics(tmp_path, browser_page):
     # The planted markup stayed text: no script ran, no image was made, the title is the page's own.
     assert page.title() == "evalkit compare"
     assert page.evaluate("window.__pwned === undefined")
-    assert page.evaluate("document.scripts.length") == 2
+    assert page.evaluate("document.scripts.length") == 4
     assert page.evaluate("document.images.length") == 0
     assert page.errors == []
 
@@ -238,6 +245,7 @@ def test_browser_broken_item_and_gate_statistics(tmp_path, browser_page):
     assert sorted(ids) == ["mq-5", "mq-6"]
     page.select_option("#f-dir", "")
     page.fill("#f-q", "because of the history")
+    page.evaluate("evalkitCompare.idle()")
     assert page.eval_on_selector_all("#items tr", "trs => trs.length") == 1
 
 
@@ -282,6 +290,7 @@ def test_browser_judged_item_shows_each_axis_and_reply(tmp_path, browser_page):
     page = browser_page
     _open(page, page_file)
     page.click("#items tr >> nth=0")
+    page.evaluate("evalkitCompare.idle()")
     assert page.text_content("#side-a .score-accuracy") == "4"
     assert page.text_content("#side-b .score-accuracy") == "2"
     replies = page.eval_on_selector_all("#side-b details.judge pre", "ps => ps.map(p => p.textContent)")
