@@ -41,7 +41,7 @@ def settings_table(comparison: Comparison) -> str:
     same = [f"{SETTING_LABELS.get(n, n)} {_setting_text(v)}" for n, v in comparison.settings[0].items()
             if n not in comparison.differing and v is not None]
     note = ("No setting differs between the runs." if not comparison.differing else
-            f"{len(comparison.differing)} setting{'s' if len(comparison.differing) > 1 else ''} differ.")
+            f"{len(comparison.differing)} setting{'s differ' if len(comparison.differing) > 1 else ' differs'}.")
     shared = f'<p class="note">Shared by all: {escape("; ".join(same))}.</p>' if same else ""
     return (f'<p class="note" id="settings-note">{escape(note)}</p>'
             f'<table id="settings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>{shared}')

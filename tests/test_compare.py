@@ -297,3 +297,48 @@ def test_browser_judged_item_shows_each_axis_and_reply(tmp_path, browser_page):
     assert replies == ["Misses the dose.", "safe </script><img src=x onerror=alert(1)>"]
     assert page.evaluate("document.images.length") == 0 and page.errors == []
     assert page.text_content("#items tr .badge") == "broken"
+
+
+# --- the trend page of a sweep -----------------------------------------------------------------
+
+def _sweep(tmp_path):
+    from evalkit.trend_html import TrendPoint
+
+    root = tmp_path / "results"
+    runs = []
+    for step, verdicts in [(1000, [True, False, False, True]), (2000, [True, True, False, True]),
+                           (3000, [False, True, True, True])]:
+        runs.append(write_run(root, f"step-{step}", verdict_samples("medqa", verdicts, prefix="mq"),
+                              model=f"ft-{step}"))
+    points = [TrendPoint(step, "medqa", sum(v) / 4, 0.1, 0.9, run)
+              for (step, v), run in zip([(1000, [1, 0, 0, 1]), (2000, [1, 1, 0, 1]), (3000, [0, 1, 1, 1])], runs)]
+    return runs, points
+
+
+def test_trend_orders_runs_by_step_and_gates_earlier_to_later(tmp_path):
+    from evalkit.trend_html import render_trend_html, sweep_runs
+
+    runs, points = _sweep(tmp_path)
+    ordered, index = sweep_runs(list(reversed(points)))
+    assert [str(r) for r in ordered] == [str(r) for r in runs] and index == [2, 1, 0]
+    html = render_trend_html(points, n_resamples=200)
+    assert html.count("<circle") == 3 and 'data-run="2"' in html
+    payload = json.loads(re.search(r'id="evalkit-compare">(.*?)</script>', html, re.S).group(1))
+    assert sorted(payload["pairs"]) == ["0-1", "0-2", "1-2"]
+
+
+@needs_browser
+def test_browser_trend_two_clicks_compare_their_runs(tmp_path, browser_page):
+    from evalkit.trend_html import render_trend_html
+
+    runs, points = _sweep(tmp_path)
+    page_file = tmp_path / "trend.html"
+    page_file.write_text(render_trend_html(points, n_resamples=500), encoding="utf-8")
+    page = browser_page
+    _open(page, page_file)
+    page.click("svg.trend circle[data-run='2']")
+    page.click("svg.trend circle[data-run='0']")  # the earlier step becomes the baseline
+    assert page.input_value("#pair-a") == "0" and page.input_value("#pair-b") == "2"
+    _check_stats_equal_gate(_shown_stats(page), _gate_json(runs[0], runs[2], tmp_path))
+    assert "steps 1000 and 3000" in page.text_content("#trend-note")
+    assert page.errors == []
