@@ -116,6 +116,12 @@ def _open_page(browser, page_file: Path, times: dict[str, list[float]]):
     return page
 
 
+def _parsed_ms(page) -> float:
+    """Navigation start -> the whole file parsed (the generations come after the page's script)."""
+    page.wait_for_load_state("domcontentloaded")
+    return page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventStart")
+
+
 def _measure(page_file: Path, n_runs: int, query: str) -> dict[str, list[float]]:
     """Per repeat, two fresh pages: one opens an item at once and then filters; the other searches at
     once (waiting for every run's generations to be inflated). Times in ms, measured in the page."""
@@ -127,6 +133,7 @@ def _measure(page_file: Path, n_runs: int, query: str) -> dict[str, list[float]]
         for _ in range(REPEAT):
             page = _open_page(browser, page_file, times)
             times.setdefault("open the first item", []).append(page.evaluate(_OPEN_ITEM_JS))
+            times.setdefault("whole file parsed (background: generations)", []).append(_parsed_ms(page))
             steps = [("filter: broken", ["f-dir", "B", "change"]),
                      ("filter: a dataset", ["f-dataset", page.eval_on_selector("#f-dataset option:nth-child(2)", "o => o.value"), "change"]),
                      ("filter: all datasets", ["f-dataset", "", "change"]),

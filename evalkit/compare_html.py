@@ -149,7 +149,7 @@ def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare
     outputs = "".join(f'<script type="application/gzip" id="evalkit-out-{r}">{packed_json(texts)}</script>\n'
                       for r, texts in enumerate(run_outputs(comparison)))
     script = (f'<script type="application/json" id="evalkit-compare">{json_for_script(comparison_payload(comparison))}'
-              f"</script>\n{outputs}<script>{_COMPARE_JS}</script>")
+              f"</script>\n<script>{_COMPARE_JS}</script>\n{outputs}")
     return _page(title, body, script).replace(f"<style>{_REPORT_CSS}</style>",
                                                f"<style>{_REPORT_CSS}{_COMPARE_CSS}</style>", 1)
 
@@ -227,8 +227,15 @@ _COMPARE_JS = r"""
     var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
     return new Response(stream).text().then(function (t) { texts[r] = JSON.parse(t); });
   }
+  // The generations come after this script in the file, so the page is built while the browser still
+  // reads them; they can be inflated once the whole document is parsed.
+  var parsed = new Promise(function (done) {
+    if (document.readyState !== "loading") done(); else document.addEventListener("DOMContentLoaded", done);
+  });
   function load(which) {
-    return Promise.all(which.map(function (r) { return texts[r] ? null : (loading[r] = loading[r] || inflate(r)); }));
+    return parsed.then(function () {
+      return Promise.all(which.map(function (r) { return texts[r] ? null : (loading[r] = loading[r] || inflate(r)); }));
+    });
   }
   function allRuns() { return runs.map(function (_, k) { return k; }); }
   function output(r, i) { return texts[r] ? texts[r][i] : null; }
@@ -536,9 +543,9 @@ _COMPARE_JS = r"""
   }
   // Inflate every run's generations in the background once the page is up (not counted as busy):
   // by the time an item is opened or a search typed they are usually ready.
-  setTimeout(function () {
+  parsed.then(function () { setTimeout(function () {
     load(allRuns()).then(function () { window.evalkitInflatedMs = performance.now(); });
-  }, 100);
+  }, 100); });
   window.evalkitReadyMs = performance.now();  // for bench/bench_compare.py: navigation start -> page built
   document.body.dataset.ready = "1";
 })();
