@@ -44,7 +44,8 @@ def settings_table(comparison: Comparison) -> str:
             f"{len(comparison.differing)} setting{'s differ' if len(comparison.differing) > 1 else ' differs'}.")
     shared = f'<p class="note">Shared by all: {escape("; ".join(same))}.</p>' if same else ""
     return (f'<p class="note" id="settings-note">{escape(note)}</p>'
-            f'<table id="settings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>{shared}')
+            f'<div class="scroll"><table id="settings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
+            f"{shared}")
 
 
 def _scores(scores: Any) -> dict[str, Any] | None:
@@ -163,7 +164,7 @@ _PAIR_HTML = """
 </div>
 <p class="note">{rule}</p>
 <ul id="pair-notes" class="notes"></ul>
-<table><thead><tr id="pair-head"></tr></thead><tbody id="pair-stats"></tbody></table>
+<div class="scroll"><table><thead><tr id="pair-head"></tr></thead><tbody id="pair-stats"></tbody></table></div>
 </section>
 """
 
@@ -175,7 +176,7 @@ _ITEMS_HTML = """
   <input type="search" id="f-q" placeholder="search id, question, generations">
 </div>
 <p id="items-status" class="note">The item table needs JavaScript.</p>
-<table id="item-table"><thead><tr id="items-head"></tr></thead><tbody id="items"></tbody></table>
+<div class="scroll"><table id="item-table"><thead><tr id="items-head"></tr></thead><tbody id="items"></tbody></table></div>
 <div class="pager"><button id="p-prev" type="button">&larr; prev</button><span id="p-info"></span>
 <button id="p-next" type="button">next &rarr;</button></div>
 <div id="item-detail"></div>
@@ -192,7 +193,8 @@ _COMPARE_CSS = """
 .b-unchanged-right { background: #4ac26b; } .b-unchanged-wrong { background: #a0625a; }
 .b-unchanged { background: #8c959f; } .b-not-paired, .b-absent, .b-not-scored { background: #8c959f; }
 .b-error { background: #57606a; } .b-scored { background: #0969da; }
-.runs-row .badge { margin-right: 2px; }
+.runs-row { white-space: nowrap; } .runs-row .badge { margin-right: 2px; }
+#settings td { overflow-wrap: anywhere; } .scroll { overflow-x: auto; }
 #item-detail { border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; margin-top: 14px;
   overflow-wrap: anywhere; }
 #item-detail h3 { margin: 0 0 8px; font-size: 15px; }
