@@ -67,7 +67,7 @@ def _side(sample: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {"p": sample.get("pred"), "m": sample.get("method"), "t": (sample.get("usage") or {}).get("completion_tokens"), "l": sample.get("latency_s"),
             "f": sample.get("finish_reason"), "e": sample.get("error"), "tr": bool(sample.get("truncated")),
-            "sc": _scores(sample.get("scores"))}
+            "sc": _scores(sample.get("scores")), "vo": sample.get("votes") or None}
 
 
 def _target_text(target: Any) -> str | None:
@@ -438,6 +438,7 @@ _COMPARE_JS = r"""
     fact("output tokens", s.t);
     fact("latency", s.l === null || s.l === undefined ? null : Number(s.l).toFixed(2) + " s");
     if (s.e) fact("error", s.e);
+    if (s.vo) fact("votes", Object.keys(s.vo).map(function (k) { return k + " " + s.vo[k]; }).join(" \u00b7 "));
     box.appendChild(dl);
     var text = output(r, i);
     var pre = node("pre", text === null ? "(reading the generation\u2026)" : text || "(empty)", "generation");

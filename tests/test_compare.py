@@ -109,6 +109,15 @@ def test_a_single_run_is_refused(tmp_path):
     assert res.exit_code != 0 and "at least two runs" in res.output
 
 
+def test_cli_names_an_unwritable_output(tmp_path):
+    base, cand = _runs(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = CliRunner().invoke(main, ["compare", str(base), str(cand), "-o", str(blocker / "c.html"),
+                                    "--resamples", "200"])
+    assert res.exit_code == 1 and "cannot write the page" in res.output and str(blocker) in res.output
+
+
 # --- the page -----------------------------------------------------------------------------------
 
 def test_page_is_self_contained_and_embeds_text_inertly(tmp_path):
@@ -297,6 +306,23 @@ def test_browser_judged_item_shows_each_axis_and_reply(tmp_path, browser_page):
     assert replies == ["Misses the dose.", "safe </script><img src=x onerror=alert(1)>"]
     assert page.evaluate("document.images.length") == 0 and page.errors == []
     assert page.text_content("#items tr .badge") == "broken"
+
+
+@needs_browser
+def test_browser_shows_the_votes_of_a_multi_sample_run(tmp_path, browser_page):
+    root = tmp_path / "results"
+    voted = make_sample("mq-0", correct=True)
+    voted.update(strategy="self-consistency", votes={"A": 3, "B": 2})
+    a = write_run(root, "greedy", [make_sample("mq-0", correct=False)])
+    b = write_run(root, "sc5", [voted])
+    page_file = tmp_path / "votes.html"
+    page_file.write_text(render_compare_html(build_comparison([a, b], n_resamples=200)), encoding="utf-8")
+    page = browser_page
+    _open(page, page_file)
+    page.click("#items tr >> nth=0")
+    page.evaluate("evalkitCompare.idle()")
+    assert "A 3 \u00b7 B 2" in page.text_content("#side-b dl")
+    assert "votes" not in page.text_content("#side-a dl")
 
 
 # --- the trend page of a sweep -----------------------------------------------------------------

@@ -39,8 +39,11 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
         comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_compare_html(comparison, title=title), encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render_compare_html(comparison, title=title), encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{output}: cannot write the page ({exc.strerror or exc})") from exc
     pair = comparison.pair(0, 1)
     for verdict in pair.gate.datasets:
         click.echo(f"{verdict.dataset}: {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} paired "
