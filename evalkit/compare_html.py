@@ -20,7 +20,6 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.compare import (DIRECTION_LABELS, LEFT_OUT, PAIR_HEADER, SETTING_LABELS, VERDICT_LABELS,
                              Comparison, pair_rows)
-from evalkit.html_report import _CSS as _REPORT_CSS
 from evalkit.html_report import _page, json_for_script, prompt_text
 
 
@@ -151,8 +150,7 @@ def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare
                       for r, texts in enumerate(run_outputs(comparison)))
     script = (f'<script type="application/json" id="evalkit-compare">{json_for_script(comparison_payload(comparison))}'
               f"</script>\n<script>{_COMPARE_JS}</script>\n{outputs}")
-    return _page(title, body, script).replace(f"<style>{_REPORT_CSS}</style>",
-                                               f"<style>{_REPORT_CSS}{_COMPARE_CSS}</style>", 1)
+    return _page(title, body, script).replace("</head>", f"<style>{_COMPARE_CSS}</style>\n</head>", 1)
 
 
 _PAIR_HTML = """

@@ -123,12 +123,15 @@ def render_trend_html(points: Sequence[TrendPoint], *, title: str = "evalkit swe
            '<p class="note" id="trend-note">Click a point, then another: the two checkpoints are compared below '
            "(the earlier step as the baseline).</p>"
            f"{trend_plot_svg(points, run_index, title=title)}</section>\n")
-    return render_compare_html(comparison, title=title, top=top).replace("</body>", _TREND_JS + "</body>", 1)
+    page = render_compare_html(comparison, title=title, top=top)
+    return page.replace("</head>", _TREND_CSS + "</head>", 1).replace("</body>", _TREND_JS + "</body>", 1)
 
 
-_TREND_JS = r"""<style>svg.trend circle { cursor: pointer; } svg.trend circle.picked { stroke: #000; stroke-width: 3; }
+_TREND_CSS = """<style>svg.trend circle { cursor: pointer; } svg.trend circle.picked { stroke: #000; stroke-width: 3; }
 svg.trend .ytick { fill: var(--muted); text-anchor: end; } svg.trend .legend { text-anchor: start; }</style>
-<script>
+"""
+
+_TREND_JS = r"""<script>
 (function () {
   "use strict";
   var picked = null, note = document.getElementById("trend-note");
