@@ -135,7 +135,8 @@ def _measure(page_file: Path, n_runs: int, query: str) -> dict[str, list[float]]
             times.setdefault("open the first item", []).append(page.evaluate(_OPEN_ITEM_JS))
             times.setdefault("whole file parsed (background: generations)", []).append(_parsed_ms(page))
             steps = [("filter: broken", ["f-dir", "B", "change"]),
-                     ("filter: a dataset", ["f-dataset", page.eval_on_selector("#f-dataset option:nth-child(2)", "o => o.value"), "change"]),
+                     ("filter: a dataset", ["f-dataset", page.eval_on_selector("#f-dataset option:nth-child(2)",
+                                                                               "o => o.value"), "change"]),
                      ("filter: all datasets", ["f-dataset", "", "change"]),
                      ("filter: all changes", ["f-dir", "", "change"]),
                      ("search", ["f-q", query, "input"]),

@@ -29,8 +29,8 @@ from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
 from evalkit.serving import serve as _serve
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run", "samples_frame",
-           "serve", "served", "servers", "stop"]
+           "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
+           "samples_frame", "serve", "served", "servers", "stop"]
 
 
 def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:

@@ -16,7 +16,7 @@ import base64
 import gzip
 import json
 from html import escape
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from evalkit.compare import (DIRECTION_LABELS, LEFT_OUT, PAIR_HEADER, SETTING_LABELS, VERDICT_LABELS,
                              Comparison, pair_rows)
@@ -43,7 +43,8 @@ def settings_table(comparison: Comparison) -> str:
             f"{len(comparison.differing)} setting{'s differ' if len(comparison.differing) > 1 else ' differs'}.")
     shared = f'<p class="note">Shared by all: {escape("; ".join(same))}.</p>' if same else ""
     return (f'<p class="note" id="settings-note">{escape(note)}</p>'
-            f'<div class="scroll"><table id="settings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
+            f'<div class="scroll"><table id="settings"><thead>{head}</thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>'
             f"{shared}")
 
 
@@ -64,7 +65,8 @@ def _side(sample: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """One run's sample of an item, as much of it as the page shows."""
     if sample is None:
         return None
-    return {"p": sample.get("pred"), "m": sample.get("method"), "t": (sample.get("usage") or {}).get("completion_tokens"), "l": sample.get("latency_s"),
+    return {"p": sample.get("pred"), "m": sample.get("method"),
+            "t": (sample.get("usage") or {}).get("completion_tokens"), "l": sample.get("latency_s"),
             "f": sample.get("finish_reason"), "e": sample.get("error"), "tr": bool(sample.get("truncated")),
             "sc": _scores(sample.get("scores")), "vo": sample.get("votes") or None}
 

@@ -166,7 +166,8 @@ needs_browser = pytest.mark.skipif(
 @pytest.fixture
 def browser_page():
     assert CHROMIUM, "chromium is required here (EVALKIT_REQUIRE_CHROMIUM=1) but is not installed"
-    assert sync_playwright is not None, "playwright is required here (EVALKIT_REQUIRE_CHROMIUM=1): pip install -e '.[test]'"
+    assert sync_playwright is not None, \
+        "playwright is required here (EVALKIT_REQUIRE_CHROMIUM=1): pip install -e '.[test]'"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
