@@ -155,6 +155,12 @@ def _setup_mismatches(base: Run, cand: Run) -> list[str]:
     return reasons
 
 
+def scored_pair(baseline_sample: dict[str, Any], candidate_sample: dict[str, Any], score: str) -> bool:
+    """Whether an item's two samples are paired on SCORE: neither request failed and both have the score."""
+    return all(not s.get("error") and sample_scores(s).get(score) is not None
+               for s in (baseline_sample, candidate_sample))
+
+
 def compare_runs(
     baseline: "str | Path | Run",
     candidate: "str | Path | Run",
@@ -202,8 +208,7 @@ def compare_runs(
         pairs, excluded, prompt_diffs = [], 0, []
         for item_id in shared:
             b, c = base_items[(dataset, item_id)], cand_items[(dataset, item_id)]
-            if b.get("error") or c.get("error") or sample_scores(b).get(score) is None \
-                    or sample_scores(c).get(score) is None:
+            if not scored_pair(b, c, score):
                 excluded += 1
                 continue
             if b.get("prompt") is not None and c.get("prompt") is not None and b["prompt"] != c["prompt"]:
