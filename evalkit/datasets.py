@@ -54,7 +54,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line > 0 else str(self.path)  # line 0: the whole file
+        return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "line": self.line, "message": self.message}
@@ -412,3 +413,77 @@ def _normalize_all(
         seen[key] = line
         kept.append(item)
     return kept
+
+
+# --------------------------------------------------------------------------- the files of one run
+
+
+def load_datasets(paths: Iterable[str | Path], *, skip_invalid: bool = False, adapter: str | None = None,
+                  max_line_bytes: int = MAX_LINE_BYTES) -> tuple[list[LoadedDataset], list[str]]:
+    """Load the files of one run (``load_dataset`` each), and notices of what was read once.
+
+    A file given twice (the same resolved path, or the same bytes under another path) is one
+    dataset: read once, with a notice. Different files that would make the same dataset (the
+    same file name in two folders, or the same ``{source: ...}`` key) are refused by
+    ``check_distinct_datasets`` before any request: a dataset names one file.
+    """
+    loaded: list[LoadedDataset] = []
+    notices: list[str] = []
+    by_path: dict[Path, Path] = {}
+    by_content: dict[tuple[str, ...], LoadedDataset] = {}
+    for given in paths:
+        path = Path(given)
+        real = _real_path(path)
+        if real in by_path:
+            notices.append(f"{path} is given more than once (as {by_path[real]}): read once")
+            continue
+        by_path[real] = path
+        ds = load_dataset(path, skip_invalid=skip_invalid, adapter=adapter, max_line_bytes=max_line_bytes)
+        content = (ds.sha256, *sorted(ds.extra_files.values()))
+        first = by_content.get(content)
+        if first is not None:
+            names = ", ".join(repr(n) for n in first.datasets())
+            notices.append(f"{path} has the same content as {first.path} (sha256 {ds.sha256[:12]}): "
+                           f"read once, as {names}")
+            continue
+        by_content[content] = ds
+        loaded.append(ds)
+    check_distinct_datasets(loaded)
+    return loaded, notices
+
+
+def _real_path(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()
+
+
+def check_distinct_datasets(loaded: list[LoadedDataset]) -> None:
+    """Raise DatasetError when two of LOADED (different files) make the same dataset.
+
+    The error names both files, and an item id they share when they do (one run cannot hold
+    two answers to one item, and a dataset's rows would mix two files).
+    """
+    owner: dict[str, tuple[LoadedDataset, list[Item]]] = {}
+    problems: list[Problem] = []
+    for ds in loaded:
+        for name, items in ds.datasets().items():
+            if name not in owner:
+                owner[name] = (ds, items)
+                continue
+            first, first_items = owner[name]
+            first_ids = {item.id for item in first_items}
+            shared = [item.id for item in items if item.id in first_ids]
+            if shared:
+                more = f" and {len(shared) - 1} more" if len(shared) > 1 else ""
+                problems.append(Problem(ds.path, 0, (
+                    f"dataset {name!r} is also read from {first.path}, a different file, and both hold item id "
+                    f"{shared[0]!r}{more}: one run cannot answer an item twice; give one of the two files, "
+                    "or rename one (a dataset is named after its file)")))
+            else:
+                problems.append(Problem(ds.path, 0, (
+                    f"dataset {name!r} is also read from {first.path}, a different file: two files cannot make "
+                    "one dataset; rename one (a dataset is named after its file) or run them separately")))
+    if problems:
+        raise DatasetError(problems)

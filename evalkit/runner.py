@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
-from evalkit.datasets import LoadedDataset, load_dataset
+from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
 from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
@@ -372,11 +372,17 @@ def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> Non
 
 
 def load_inputs(
-    config: RunConfig,
+    config: RunConfig, on_notice: Callable[[str], None] | None = None,
 ) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
-    """Load and validate every file and template (and few-shot exemplars) before any request is sent."""
-    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, adapter=config.adapter,
-                           max_line_bytes=int(config.max_record_mb * MB)) for f in config.eval_files]
+    """Load and validate every file and template (and few-shot exemplars) before any request is sent.
+
+    A file given twice is read once (ON_NOTICE hears of it); different files that would make one
+    dataset are refused (``datasets.load_datasets``).
+    """
+    loaded, notices = load_datasets(config.eval_files, skip_invalid=config.skip_invalid, adapter=config.adapter,
+                                    max_line_bytes=int(config.max_record_mb * MB))
+    for message in notices:
+        _notice(on_notice, message)
     template = load_template(config.prompt or "strict")
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
@@ -457,7 +463,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
 
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
-    loaded, template, refine, exemplars = load_inputs(config)
+    loaded, template, refine, exemplars = load_inputs(config, on_notice)
     progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,

@@ -348,7 +348,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         if any(p.line > 0 for p in exc.problems):
             console.print(f"[red]invalid data[/] (nothing was sent; fix these or pass --skip-invalid):\n{escape(str(exc))}")
         else:
-            console.print(f"[red]cannot read the data[/] (nothing was sent):\n{escape(str(exc))}")
+            console.print(f"[red]cannot use the data[/] (nothing was sent):\n{escape(str(exc))}")
         sys.exit(2)
     except EndpointDown as exc:
         say(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: {escape(_resume_hint())}")
