@@ -35,6 +35,7 @@ from evalkit.adapters import (PUBMEDQA_OPTIONS, Adapter, AdapterError, adapt, co
                               get_adapter, normalize_record, split_embedded_choices)
 from evalkit.records import Item
 from evalkit.registry import Benchmark, match_file
+from evalkit.store import parse_json
 
 PUBMEDQA_PQAL = "ori_pqal.json"
 MAX_LINE_BYTES = 16 << 20  # a longer JSONL line is an error at its line, not a memory spike
@@ -173,7 +174,7 @@ def _jsonl_records(path: Path, dataset: str, problems: list[Problem], seen: list
     SEEN[0] becomes True once a non-blank line is met (to tell an empty file). A line
     longer than MAX_LINE_BYTES is a problem at its line, and is never held whole.
     """
-    loads = json.loads
+    loads = parse_json  # json.loads, with a record nested too deep a problem at its line
     with open(path, "rb") as fh:
         for number, raw in enumerate(_capped_lines(fh, max_line_bytes), start=1):
             if raw is None:
@@ -246,7 +247,7 @@ def _json_records(
 ) -> tuple[str, list[_Raw], dict[Path, str]]:
     """(shape, raw records, extra files read) of a .json file. Fatal problems raise."""
     try:
-        top = json.loads(text)
+        top = parse_json(text)
     except json.JSONDecodeError as exc:
         hint = "; one record per line is JSONL, name the file .jsonl" if exc.msg == "Extra data" else ""
         raise DatasetError([Problem(path, exc.lineno, f"malformed JSON: {exc.msg} (column {exc.colno}){hint}")])
@@ -294,7 +295,7 @@ def _pubmedqa_split(
                                              f"from the same folder, and {pqal_path} is missing")])
     data = pqal_path.read_bytes()
     try:
-        pqal = json.loads(data)
+        pqal = parse_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError([Problem(pqal_path, getattr(exc, "lineno", 1), f"cannot read: {exc}")])
     raws = []

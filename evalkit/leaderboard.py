@@ -50,7 +50,7 @@ from evalkit.report import (
 )
 from evalkit.runs import LEGACY_SCORE, sample_scores, score_kind
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci, bootstrap_mean_ci
-from evalkit.store import SAMPLES, SUMMARY
+from evalkit.store import SAMPLES, SUMMARY, parse_json
 
 FLAG = "!"
 SCORE = SCORE_DEFAULT = LEGACY_SCORE  # the default score ranked: the choice scorer's verdict (`correct` in earlier runs)
@@ -231,7 +231,7 @@ def _summary_of(run: Run) -> dict[str, Any] | None:
         return None  # a loose samples file has no summary of its own
     path = run_dir_of(run) / SUMMARY
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

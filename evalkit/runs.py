@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from evalkit.store import MANIFEST, SAMPLES, SUMMARY, iter_samples, read_json, read_samples  # noqa: F401
+from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
+                           read_samples)
 
 GENERATIONS = "generations.jsonl"
 SCORES_JOURNAL = "scores.jsonl"
@@ -298,7 +299,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); the file is damaged") from None
     try:
-        doc = json.loads(text)
+        doc = parse_json(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); the file is torn or damaged") from None
     if not isinstance(doc, dict):

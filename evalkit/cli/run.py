@@ -38,6 +38,7 @@ from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProg
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.server import ServerError, resolve_endpoint
 from evalkit.stats import wilson_interval
+from evalkit.store import parse_json
 from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
@@ -96,8 +97,6 @@ def scores_table(summary: dict) -> Table | None:
 
 def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
     """``SCORER.KEY=VALUE`` options as {scorer: {key: value}}; values that read as JSON are parsed."""
-    import json
-
     out: dict[str, dict[str, object]] = {}
     for arg in args:
         target, eq, value = arg.partition("=")
@@ -105,7 +104,7 @@ def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
         if not eq or not dot or not scorer or not key:
             raise ValueError(f"{arg!r} is not SCORER.KEY=VALUE")
         try:
-            parsed: object = json.loads(value)
+            parsed: object = parse_json(value)
         except ValueError:
             parsed = value
         out.setdefault(scorer, {})[key] = parsed

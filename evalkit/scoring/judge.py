@@ -131,7 +131,7 @@ def reply_object(text: str) -> tuple[dict | None, str | None]:
             continue
         try:
             obj, _ = decoder.raw_decode(cand[i:])
-        except ValueError:
+        except (ValueError, RecursionError):  # a reply nested too deep holds no usable object either
             continue
         if isinstance(obj, dict):
             return obj, None
