@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
-from evalkit.client import EndpointPool, RequestError, RetryPolicy
+from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
 from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
 from evalkit.lock import lock_run_dir, took_over_message
@@ -49,7 +49,7 @@ from evalkit.runs import check_path_component, read_manifest, run_dir_inside
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
-from evalkit.scoring.base import Scorer, check_requirements, get_scorer
+from evalkit.scoring.base import Scorer, check_requirements, get_scorer, secret_option_values
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, paused_gc,
                            write_json)
@@ -186,6 +186,10 @@ class RunConfig:
                 check_path_component(name, what)
         if self.order_unknown not in UNKNOWN_RULES:
             raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
+
+    def secrets(self) -> list[str]:
+        """Every key this config carries (the model's, scorer options such as judge.api_key): never written."""
+        return [s for s in (self.api_key, *secret_option_values(self.scorer_options)) if s]
 
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
@@ -509,7 +513,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             progress.total, progress.resumed = total, resumed
             manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars, plan)
             manifest["order"] = order_plan.to_dict()
-            write_json(run_dir / MANIFEST, manifest)
+            write_json(run_dir / MANIFEST, without_secrets(manifest, config.secrets()))
             if on_start:
                 on_start(total, resumed)
 
@@ -571,7 +575,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                                 requests=pool.requests, requested=total - resumed, resumed=resumed,
                                 errors=sink.errors, rescored=rescored,
                                 endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
-                write_json(run_dir / MANIFEST, manifest)
+                write_json(run_dir / MANIFEST, without_secrets(manifest, config.secrets()))
 
     if dispatcher.down:
         raise EndpointDown(
@@ -915,6 +919,14 @@ def _check_fingerprint(run_dir: Path, fp: str) -> None:
                 f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
                 "choose another --run-name, or drop --run-name to get a fresh directory"
             )
+
+
+def without_secrets(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """DOC with every occurrence of SECRETS masked ("***"), wherever a scorer's spec or a server put one."""
+    if not secrets:
+        return doc
+    text = json.dumps(doc, ensure_ascii=False)
+    return json.loads(redact(text, [json.dumps(s, ensure_ascii=False)[1:-1] for s in secrets]))
 
 
 def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, refine: RefineTemplate | None,
