@@ -171,6 +171,18 @@ def load_run(run: "str | Path | Run") -> Run:
     return Run(path=path, name=name, samples=samples, manifest=manifest)
 
 
+def empty_run_reason(run: Run) -> str | None:
+    """Why RUN has nothing to report (no sample of any item in its samples file), naming the file and
+    what its manifest claims; None for a run with samples."""
+    if run.items():
+        return None
+    samples_file = run.path / SAMPLES if run.path.is_dir() else run.path
+    what = "no sample" if not run.samples else "no sample of an item (index 0)"
+    status = (run.manifest or {}).get("status")
+    claim = f", though its manifest says {status!r}" if status else ""
+    return f"{samples_file} holds {what}{claim}: nothing to report"
+
+
 def load_runs(runs: Iterable["str | Path | Run"]) -> list[Run]:
     return [load_run(r) for r in runs]
 

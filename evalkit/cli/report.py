@@ -65,14 +65,21 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 
     A RUN is a run directory or a samples.jsonl file. Multi-sample runs also get
     pass@k, maj@k and avg@k; runs with thinking get reasoning and answer tokens;
-    runs of a suite (`evalkit run --suite`) get the suite's table.
+    runs of a suite (`evalkit run --suite`) get the suite's table. A run with no sample is
+    named on stderr; when no RUN has one, nothing is reported and the exit status is 1.
     """
     from evalkit.report import run_labels
     from evalkit.report_extras import truncation_hints
+    from evalkit.runs import empty_run_reason
     from evalkit.suites import report_suite_tables, suite_rich_table, with_suite_tables
 
     try:
         loaded = load_runs(runs)
+        empty = [why for why in map(empty_run_reason, loaded) if why is not None]
+        if len(empty) == len(loaded):
+            raise ValueError("no run has a sample to report:\n" + "\n".join(empty))
+        for why in empty:
+            click.echo(f"warning: {why}", err=True)
         report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
         suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
     except (OSError, ValueError) as exc:
