@@ -90,10 +90,11 @@ def iter_numbered(path: str | Path, *, max_depth: int | None = None) -> Iterator
                 continue
             try:
                 record = parse_json(raw, max_depth=max_depth)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 if not raw.endswith(b"\n"):
                     return  # torn final write: dropped, it will be redone on resume
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else f"not UTF-8 at byte {exc.start + 1}"
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({why})") from None
             yield lineno, record
 
 
