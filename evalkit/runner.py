@@ -513,7 +513,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             progress.total, progress.resumed = total, resumed
             manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars, plan)
             manifest["order"] = order_plan.to_dict()
-            write_json(run_dir / MANIFEST, without_secrets(manifest, config.secrets()))
+            write_json(run_dir / MANIFEST, _masked(manifest, config.secrets()))
             if on_start:
                 on_start(total, resumed)
 
@@ -575,7 +575,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                                 requests=pool.requests, requested=total - resumed, resumed=resumed,
                                 errors=sink.errors, rescored=rescored,
                                 endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
-                write_json(run_dir / MANIFEST, without_secrets(manifest, config.secrets()))
+                write_json(run_dir / MANIFEST, _masked(manifest, config.secrets()))
 
     if dispatcher.down:
         raise EndpointDown(
@@ -921,7 +921,7 @@ def _check_fingerprint(run_dir: Path, fp: str) -> None:
             )
 
 
-def without_secrets(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+def _masked(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
     """DOC with every occurrence of SECRETS masked ("***"), wherever a scorer's spec or a server put one."""
     if not secrets:
         return doc

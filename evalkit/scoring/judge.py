@@ -327,7 +327,7 @@ class JudgeScorer:
         self.reference = _as_bool(reference)
         self.json_schema = _as_bool(json_schema)
         # The key: API_KEY if given, else $API_KEY_ENV; never part of spec() (so never in a manifest).
-        self.api_key = api_key or os.environ.get(api_key_env) or None
+        self.api_key = str(api_key) if api_key else (os.environ.get(str(api_key_env)) or None)
         self.timeout_s = float(timeout_s)
         self.retry = retry or RetryPolicy()
         self.requires: tuple[str, ...] = ("question", "target") if self.rubric.kind == "rubric_items" else ("question",)
