@@ -49,22 +49,35 @@ def parse_json(text: str | bytes, *, max_depth: int | None = MAX_JSON_DEPTH) -> 
     """``json.loads(TEXT)``, where nesting deeper than MAX_DEPTH levels (None: as deep as the parser
     goes) is a ``json.JSONDecodeError`` at the bracket that goes too deep, never a RecursionError.
 
-    Only a text with more than MAX_DEPTH opening brackets is scanned, so flat records cost
-    two counts.
+    The parsed value's containers are walked (without recursion) only when TEXT has more than
+    MAX_DEPTH opening brackets, so a flat record costs two counts; the text is scanned for the
+    place only when it is too deep.
     """
-    if max_depth is not None:
-        opens = text.count(b"[") + text.count(b"{") if isinstance(text, bytes) else text.count("[") + text.count("{")
-        if opens > max_depth:
-            doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-            at = _too_deep_at(doc, max_depth)
-            if at is not None:
-                raise json.JSONDecodeError(f"nested more than {max_depth} levels deep", doc, at)
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:
         doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-        at = _too_deep_at(doc, 500) or 0
-        raise json.JSONDecodeError("nested too deep for the JSON parser", doc, at) from None
+        what = "nested too deep for the JSON parser" if max_depth is None else f"nested more than {max_depth} levels deep"
+        raise json.JSONDecodeError(what, doc, _too_deep_at(doc, max_depth or 500) or 0) from None
+    if max_depth is not None and isinstance(value, (dict, list)):
+        opens = text.count(b"[") + text.count(b"{") if isinstance(text, bytes) else text.count("[") + text.count("{")
+        if opens > max_depth and _deeper_than(value, max_depth):
+            doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            raise json.JSONDecodeError(f"nested more than {max_depth} levels deep", doc,
+                                       _too_deep_at(doc, max_depth) or 0)
+    return value
+
+
+def _deeper_than(value: Any, max_depth: int) -> bool:
+    """True when containers in VALUE nest more than MAX_DEPTH levels (VALUE itself is level 1)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def samples_path(run: str | Path) -> Path:

@@ -35,6 +35,10 @@ def test_parse_json_refuses_deep_nesting_at_the_bracket_and_keeps_flat_text():
     assert "nested more than" in err.value.msg and err.value.colno == MAX_JSON_DEPTH + 1
     with pytest.raises(json.JSONDecodeError, match="too deep"):
         parse_json(DEEP, max_depth=None)  # the parser's own limit: still a decode error
+    # Deep enough to break later readers, not the parser: refused at the bracket past the limit.
+    with pytest.raises(json.JSONDecodeError) as err:
+        parse_json('{"meta": ' + "[" * 150 + "]" * 150 + "}")
+    assert "nested more than" in err.value.msg and err.value.colno == len('{"meta": ') + MAX_JSON_DEPTH
     assert parse_json('{"a": "' + "[" * 500 + '"}') == {"a": "[" * 500}  # brackets in strings are text
     assert parse_json(b"[" * 50 + b"]" * 50) is not None
 
