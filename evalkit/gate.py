@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 import numpy as np
 
 from evalkit.report import pct
-from evalkit.runs import LEGACY_SCORE, Run, load_run, partial_note, sample_scores, score_kind
+from evalkit.runs import LEGACY_SCORE, Run, empty_run_reason, load_run, partial_note, sample_scores, score_kind
 from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
                            paired_bootstrap_mean_diff)
 
@@ -182,6 +183,8 @@ def compare_runs(
     base, cand = load_run(baseline), load_run(candidate)
     base_items, cand_items = base.items(), cand.items()
     mismatches = _setup_mismatches(base, cand)
+    mismatches += [f"{side}: {why}" for side, run in (("baseline", base), ("candidate", cand))
+                   if (why := empty_run_reason(run)) is not None]
     warnings: list[str] = [note for note in (partial_note(base), partial_note(cand)) if note]
 
     datasets: OrderedDict[str, None] = OrderedDict()
@@ -305,7 +308,7 @@ def gate_table(result: GateResult) -> Table:
     for v in result.datasets:
         style = "bold red" if v.failed else ("green" if v.status == "improvement" else None)
         table.add_row(
-            v.dataset, str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
+            escape(v.dataset), str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
             f"{100 * v.diff:+.1f}", f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]",
             str(v.lost), str(v.gained), _fmt_p(v.p_value), _fmt_p(v.p_holm), v.status,
             style=style,
@@ -332,7 +335,7 @@ def flips_table(result: GateResult, limit: int | None = 20) -> Table | None:
     for h in ["dataset", "id", "gold", "baseline", "candidate", "rule"]:
         table.add_column(h)
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*(escape(str(cell)) for cell in r))  # names and ids from the runs are text, not markup
     return table
 
 

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
-from evalkit.client import EndpointPool, RequestError, RetryPolicy
-from evalkit.datasets import LoadedDataset, load_dataset
+from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
+from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
 from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
@@ -49,7 +49,7 @@ from evalkit.runs import check_path_component, read_manifest, run_dir_inside, ru
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
-from evalkit.scoring.base import Scorer, check_requirements, get_scorer
+from evalkit.scoring.base import Scorer, check_requirements, get_scorer, secret_option_values
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, retryable_scores, score_samples
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, paused_gc,
                            write_json)
@@ -186,6 +186,10 @@ class RunConfig:
                 check_path_component(name, what)
         if self.order_unknown not in UNKNOWN_RULES:
             raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
+
+    def secrets(self) -> list[str]:
+        """Every key this config carries (the model's, scorer options such as judge.api_key): never written."""
+        return [s for s in (self.api_key, *secret_option_values(self.scorer_options)) if s]
 
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
@@ -391,11 +395,17 @@ def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> Non
 
 
 def load_inputs(
-    config: RunConfig,
+    config: RunConfig, on_notice: Callable[[str], None] | None = None,
 ) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
-    """Load and validate every file and template (and few-shot exemplars) before any request is sent."""
-    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, adapter=config.adapter,
-                           max_line_bytes=int(config.max_record_mb * MB)) for f in config.eval_files]
+    """Load and validate every file and template (and few-shot exemplars) before any request is sent.
+
+    A file given twice is read once (ON_NOTICE hears of it); different files that would make one
+    dataset are refused (``datasets.load_datasets``).
+    """
+    loaded, notices = load_datasets(config.eval_files, skip_invalid=config.skip_invalid, adapter=config.adapter,
+                                    max_line_bytes=int(config.max_record_mb * MB))
+    for message in notices:
+        _notice(on_notice, message)
     template = load_template(config.prompt or "strict")
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
@@ -476,7 +486,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
 
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
-    loaded, template, refine, exemplars = load_inputs(config)
+    loaded, template, refine, exemplars = load_inputs(config, on_notice)
     progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
@@ -525,7 +535,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             # One entry per `evalkit run` of this directory; this one's counts are filled in at its end.
             invocation: dict[str, Any] = {"started_at": started_at, "status": "running"}
             manifest["invocations"] = [*run_invocations(earlier), invocation]
-            write_json(run_dir / MANIFEST, manifest)
+            write_json(run_dir / MANIFEST, _masked(manifest, config.secrets()))
             if on_start:
                 on_start(total, resumed)
 
@@ -598,7 +608,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                     "complete": complete,
                     "scores_to_retry": index.scores_to_retry,
                     "datasets": {name: d.to_dict() for name, d in summary.items()},
-                }, manifest)
+                }, _masked(manifest, config.secrets()))
 
     if dispatcher.down:
         raise EndpointDown(
@@ -981,6 +991,14 @@ def _check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
             "choose another --run-name, or drop --run-name to get a fresh directory"
         )
     return manifest
+
+
+def _masked(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """DOC with every occurrence of SECRETS masked ("***"), wherever a scorer's spec or a server put one."""
+    if not secrets:
+        return doc
+    text = json.dumps(doc, ensure_ascii=False)
+    return json.loads(redact(text, [json.dumps(s, ensure_ascii=False)[1:-1] for s in secrets]))
 
 
 def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, refine: RefineTemplate | None,
