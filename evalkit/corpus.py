@@ -27,8 +27,8 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
-from evalkit.overlap import (RECORD_TABLE, TEXT_TABLE, BenchmarkIndex, Scanner, normalize_bytes,
-                             word_arrays)
+from evalkit.overlap import (RECORD_BREAK, SEGMENT_BREAK, TEXT_TABLE, BenchmarkIndex, Scanner,
+                             normalize_bytes, word_arrays)
 
 CHUNK_BYTES = 4 << 20
 _JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -219,7 +219,7 @@ def _scan_text(out: CorpusScan, fh: BinaryIO, name: str, chunk_bytes: int) -> No
         w = word_arrays(norm)
         scanner.scan(w, name, _line_locator(norm, w, base_line), carried)
         keep = min(max(n - 1, 1), w.count)
-        cut = int(w.pos[w.count - keep]) if keep else len(norm)
+        cut = int(w.starts[w.count - keep]) - 8 if keep else len(norm)
         scanner.advance(w.count - keep)
         base_line += norm.count(b"\n", 0, cut)
         carry, carried = norm[cut:], keep
@@ -231,27 +231,33 @@ def _line_locator(norm: bytes, w: Any, base_line: int) -> Callable[[int], int]:
     def locate(k: int) -> int:
         if not newlines:
             newlines.append(np.flatnonzero(np.frombuffer(norm, dtype=np.uint8) == 0x0A))
-        return base_line + int(np.searchsorted(newlines[0], w.pos[k]))
+        return base_line + int(np.searchsorted(newlines[0], (w.starts[k] - 8)))
     return locate
 
 
-def _scan_records(out: CorpusScan, texts: list[str], labels: list[Any], name: str) -> None:
-    """One batch of documents: each is a text with segments joined by \\x00."""
-    norm = normalize_bytes(("\x01".join(texts) + "\x01").encode("utf-8", "replace"), RECORD_TABLE)
+def _record_bytes(strings: Iterator[str]) -> bytes:
+    """A document's strings as UTF-8, joined by a break word no n-gram crosses."""
+    return SEGMENT_BREAK.join(x.encode("utf-8", "replace") for x in strings)
+
+
+def _scan_records(out: CorpusScan, records: list[bytes], labels: list[Any], name: str) -> None:
+    """One batch of documents (from ``_record_bytes``); LABELS[i] locates document i."""
+    norm = normalize_bytes(RECORD_BREAK.join(records) + RECORD_BREAK, TEXT_TABLE)
     w = word_arrays(norm)
     ends: list[np.ndarray] = []
+    mark = RECORD_BREAK[1]
 
     def locate(k: int) -> Any:
         if not ends:
-            ends.append(np.flatnonzero(np.frombuffer(norm, dtype=np.uint8) == 0x01))
-        return labels[int(np.searchsorted(ends[0], w.pos[k]))]
+            ends.append(np.flatnonzero(np.frombuffer(norm, dtype=np.uint8) == mark))
+        return labels[int(np.searchsorted(ends[0], (w.starts[k] - 8)))]
     out.scanner.scan(w, name, locate)
     out.scanner.advance(w.count + out.scanner.index.ngram)
 
 
 def _scan_jsonl(out: CorpusScan, fh: BinaryIO, name: str, select: Callable[[Any], Iterator[str]],
                 batch_bytes: int) -> None:
-    texts: list[str] = []
+    texts: list[bytes] = []
     labels: list[int] = []
     size = 0
     for lineno, line in enumerate(fh, 1):
@@ -263,8 +269,7 @@ def _scan_jsonl(out: CorpusScan, fh: BinaryIO, name: str, select: Callable[[Any]
         except ValueError as e:
             out.problems.append(f"{name}:{lineno}: not JSON ({e}); line skipped")
             continue
-        text = "\x00".join(s.replace("\x00", " ").replace("\x01", " ") for s in select(record))
-        texts.append(text)
+        texts.append(_record_bytes(select(record)))
         labels.append(lineno)
         size += len(line)
         if size >= batch_bytes:
@@ -288,5 +293,4 @@ def _scan_json(out: CorpusScan, fh: BinaryIO, name: str, field_spec: str | None)
         pairs = list(_strings_with_paths(doc, "", field_spec))
     for start in range(0, len(pairs), 20000):
         batch = pairs[start:start + 20000]
-        _scan_records(out, [s.replace("\x00", " ").replace("\x01", " ") for s, _ in batch],
-                      [p for _, p in batch], name)
+        _scan_records(out, [_record_bytes(iter([s])) for s, _ in batch], [p for _, p in batch], name)

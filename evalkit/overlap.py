@@ -51,23 +51,19 @@ MEDPALM_MIN_CHARS = 512
 # ---------------------------------------------------------------------- normalization
 
 _PUNCT_BYTES = string.punctuation.encode()
-_BREAK_SEGMENT = 0x00  # between two strings of one record (a word of its own that matches nothing)
-_BREAK_RECORD = 0x01  # after each record of a batch (also a non-matching word)
 
 
-def _translate_table(keep_breaks: bool) -> bytes:
+def _translate_table() -> bytes:
     table = bytearray(range(256))
     for c in range(ord("A"), ord("Z") + 1):
         table[c] = c + 32
     for c in range(0x00, 0x21):
-        if c == 0x0A or (keep_breaks and c in (_BREAK_SEGMENT, _BREAK_RECORD)):
-            continue
-        table[c] = 0x20
+        if c != 0x0A:
+            table[c] = 0x20
     return bytes(table)
 
 
-TEXT_TABLE = _translate_table(keep_breaks=False)
-RECORD_TABLE = _translate_table(keep_breaks=True)
+TEXT_TABLE = _translate_table()
 
 NORMALIZATION = (
     "lm-eval janitor normalization: ASCII letters lowercased; ASCII punctuation "
@@ -135,81 +131,105 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
 class Words:
     """The words of one normalized buffer, as arrays.
 
-    ``vals``: the kept bytes (a word's first byte + 256), ``starts``: each word's
-    first index into ``vals`` plus one final entry ``len(vals)``, ``pos``: each
-    word's byte offset in the normalized buffer, ``prefix``: the prefix hash.
+    ``buf``: the buffer, padded with 8 spaces at each end; ``starts`` / ``ends``:
+    each word's byte range in ``buf``; ``prefix``: prefix sums of the word hashes
+    times powers of the base, so any run of words hashes in O(1).
     """
 
-    vals: np.ndarray
+    buf: bytes
     starts: np.ndarray
-    pos: np.ndarray
+    ends: np.ndarray
     prefix: np.ndarray
 
     @property
     def count(self) -> int:
         """Number of words."""
-        return len(self.starts) - 1
+        return len(self.starts)
+
+    @property
+    def pos(self) -> np.ndarray:
+        """Each word's byte offset in the unpadded normalized buffer."""
+        return self.starts - _PAD
 
     def span_hashes(self, length: int, first: int = 0) -> np.ndarray:
         """Hash of every run of LENGTH words starting at word FIRST or later."""
         n = self.count - length + 1
-        if n <= first:
+        if n <= first or length < 1:
             return np.empty(0, dtype=np.uint64)
-        s = self.starts[first:n]
-        e = self.starts[first + length:n + length]
-        _, inv = _powers(len(self.vals) + 1)
+        _, inv = _powers(self.count + 1)
         with np.errstate(over="ignore"):
-            return (self.prefix[e] - self.prefix[s]) * inv[s]
+            return (self.prefix[first + length:n + length] - self.prefix[first:n]) * inv[first:n]
 
     def span_key(self, first: int, length: int) -> bytes:
-        """The exact bytes of LENGTH words from word FIRST (for verification)."""
-        return self.vals[self.starts[first]:self.starts[first + length]].tobytes()
+        """The exact normalized text of LENGTH words from word FIRST (for verification)."""
+        st, en, buf = self.starts, self.ends, self.buf
+        return b" ".join(buf[st[i]:en[i]] for i in range(first, first + length))
 
 
-def _cjk_starts(v: np.ndarray) -> np.ndarray | None:
-    """Extra word starts in kept bytes V: CJK characters and break bytes are words of their own."""
+_PAD = 8
+_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_K1, _K3, _K4 = (np.uint64(x) for x in (0xFF51AFD7ED558CCD, 0x9E3779B97F4A7C15, 0xD6E8FEB86659FD93))
+SEGMENT_BREAK = b" \xc0 "  # between two strings of one record: a word no benchmark text has
+RECORD_BREAK = b" \xc1 "  # after each record of a batch
+
+
+def _word_hashes(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each word from its length and its first 8 bytes.
+
+    Words of one length that share their first 8 bytes collide; every hit is
+    compared byte for byte afterwards, so a collision costs time, never a wrong answer.
+    """
+    u = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    length = ends - starts
+    with np.errstate(over="ignore"):
+        h = u[starts] & _MASKS.take(np.minimum(length, 8))
+        h *= _K1
+        h += length.view(np.uint64) * _K3
+        h ^= h >> np.uint64(29)
+        h *= _K4
+        h ^= h >> np.uint64(32)
+    return h
+
+
+def _cjk_words(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Word ranges in padded bytes B when CJK characters (each a word) may be present."""
+    keep = b > 0x20
+    at = np.flatnonzero((b[:-2] == 0xE3) & (b[1:-1] == 0x80))  # U+3000-U+303F: separators
+    for d in (0, 1, 2):
+        keep[at + d] = False
+    kp = np.flatnonzero(keep)
+    v = b[kp]
+    start = np.ones(len(kp), dtype=bool)
+    np.greater(np.diff(kp), 1, out=start[1:])
     lead = (v >= 0xE3) & (v <= 0xE9)
-    brk = v <= _BREAK_RECORD
-    if not (lead.any() or brk.any()):
-        return None
-    single = lead | brk
-    member = single.copy()
-    member[1:] |= lead[:-1]
-    member[2:] |= lead[:-2]
     cont = np.zeros_like(lead)
     cont[1:] |= lead[:-1]
     cont[2:] |= lead[:-2]
-    extra = single.copy()
-    extra[1:] |= member[:-1] & ~cont[1:]
-    return extra
+    member = lead | cont
+    start |= lead
+    start[1:] |= member[:-1] & ~cont[1:]
+    first = np.flatnonzero(start)
+    last = np.append(first[1:], len(kp)) - 1
+    return kp[first], kp[last] + 1
 
 
 def word_arrays(norm: bytes) -> Words:
-    """Split a normalized buffer (from ``normalize_bytes``) into words and hash it."""
-    b = np.frombuffer(norm, dtype=np.uint8)
-    keep = (b > 0x20) | (b <= _BREAK_RECORD)
-    if b"\xe3\x80" in norm:  # U+3000-U+303F: separators
-        at = np.flatnonzero((b[:-2] == 0xE3) & (b[1:-1] == 0x80))
-        for d in (0, 1, 2):
-            keep[at + d] = False
-    kp = np.flatnonzero(keep)
-    v = b[kp]
-    start = np.empty(len(kp), dtype=bool)
-    if len(kp):
-        start[0] = True
-        np.greater(np.diff(kp), 1, out=start[1:])
-        if norm.find(b"\x00") >= 0 or norm.find(b"\x01") >= 0 or re.search(b"[\xe3-\xe9]", norm):
-            extra = _cjk_starts(v)
-            if extra is not None:
-                start |= extra
-    vals = v.astype(np.uint64)
-    vals += start.astype(np.uint64) << np.uint64(8)
-    pw, _ = _powers(len(vals) + 1)
-    prefix = np.zeros(len(vals) + 1, dtype=np.uint64)
+    """Split a normalized buffer (from ``normalize_bytes``) into words and hash them."""
+    buf = b" " * _PAD + norm + b" " * _PAD
+    b = np.frombuffer(buf, dtype=np.uint8)
+    if len(norm) and b.max() >= 0xE3 and ((b >= 0xE3) & (b <= 0xE9)).any():
+        starts, ends = _cjk_words(b)
+    else:
+        word = b > 0x20
+        edge = word[1:] != word[:-1]
+        both = np.flatnonzero(edge) + 1
+        starts, ends = both[0::2], both[1::2]
+    h = _word_hashes(buf, starts, ends)
+    pw, _ = _powers(len(h) + 1)
+    prefix = np.zeros(len(h) + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        np.cumsum(vals * pw[:len(vals)], out=prefix[1:])
-    st = np.flatnonzero(start)
-    return Words(vals=vals, starts=np.append(st, len(vals)), pos=kp[st], prefix=prefix)
+        np.cumsum(h * pw[:len(h)], out=prefix[1:])
+    return Words(buf=buf, starts=starts, ends=ends, prefix=prefix)
 
 
 # ---------------------------------------------------------------------- benchmark side
@@ -265,7 +285,8 @@ class BenchmarkIndex:
         """Indices into HASHES of those equal to a benchmark hash."""
         if not len(hashes) or not len(self.keys):
             return np.empty(0, dtype=np.int64)
-        idx = np.flatnonzero(self.filter[hashes >> np.uint64(64 - self.filter_bits)])
+        top = (hashes >> np.uint64(64 - self.filter_bits)).astype(np.intp)
+        idx = np.flatnonzero(self.filter.take(top))
         if not len(idx):
             return idx
         h = hashes[idx]
@@ -288,7 +309,7 @@ def build_index(queries: Sequence[Query], ngram: int = DEFAULT_NGRAM) -> Benchma
         for j, h in enumerate(q.words.span_hashes(length).tolist()):
             entries.setdefault(h, []).append((qi, j, length))
     keys = np.array(sorted(entries), dtype=np.uint64)
-    bits = max(16, min(30, int(len(keys) * 64).bit_length()))
+    bits = max(16, min(26, int(len(keys) * 32).bit_length()))
     filt = np.zeros(1 << bits, dtype=np.uint8)
     if len(keys):
         filt[keys >> np.uint64(64 - bits)] = 1
