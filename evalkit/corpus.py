@@ -294,3 +294,30 @@ def _scan_json(out: CorpusScan, fh: BinaryIO, name: str, field_spec: str | None)
     for start in range(0, len(pairs), 20000):
         batch = pairs[start:start + 20000]
         _scan_records(out, [_record_bytes(iter([s])) for s, _ in batch], [p for _, p in batch], name)
+
+
+# ---------------------------------------------------------------------- the whole analysis
+
+
+@dataclass
+class OverlapResult:
+    """``evalkit overlap``'s outcome: the header (rules, normalization) and one row per item."""
+
+    header: dict[str, Any]
+    rows: list[dict[str, Any]]
+    problems: list[str]
+
+
+def analyse_overlap(items: Sequence[Any], train: Sequence[str | Path], *, field_spec: str | None = None,
+                    ngram: int = 13, chunk_bytes: int = CHUNK_BYTES) -> OverlapResult:
+    """Which of ITEMS the corpus TRAIN holds, by Med-PaLM 2's rule and by the n-gram rule."""
+    from evalkit.overlap import index_items, overlap_header
+
+    index = index_items(items, ngram)
+    scan = scan_corpus(index, train, field_spec, chunk_bytes)
+    rows = [f.to_dict() for f in scan.scanner.found]
+    header = overlap_header(index, scan.files, field=field_spec, bytes_read=scan.bytes_read,
+                            problems=scan.problems,
+                            flagged={"medpalm": sum(r["medpalm_overlap"] for r in rows),
+                                     "ngram": sum(r["ngram_overlap"] for r in rows)})
+    return OverlapResult(header, rows, scan.problems)

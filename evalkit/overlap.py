@@ -12,7 +12,8 @@ reordered or reworded is still found.
   own text (from the first to the last character of the matched words).
 - **n-gram** (lm-eval's decontamination, after GPT-3 Appendix C): an item overlaps
   when any of its 13-word n-grams occurs in a training document. An item of fewer
-  than 13 words has no 13-gram, so this rule never flags it (as in lm-eval).
+  than 13 words has no 13-gram; lm-eval would never flag it, we take the whole item
+  as its only n-gram (so it is flagged when all of it occurs), the one departure.
 
 Both rules compare *normalized words*, lm-eval's janitor normalization: ASCII
 letters lowercased, ASCII punctuation (``string.punctuation``) deleted (so
@@ -198,6 +199,8 @@ def _cjk_words(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for d in (0, 1, 2):
         keep[at + d] = False
     kp = np.flatnonzero(keep)
+    if not len(kp):
+        return kp, kp
     v = b[kp]
     start = np.ones(len(kp), dtype=bool)
     np.greater(np.diff(kp), 1, out=start[1:])
@@ -249,6 +252,7 @@ class Query:
     text: str
     offsets: list[tuple[int, int]]
     words: Words
+    parts: dict[str, tuple[int, int]] = field(default_factory=dict)  # "context"/"question" -> word range
 
     @property
     def count(self) -> int:
@@ -260,13 +264,20 @@ class Query:
         return self.offsets[first + length - 1][1] - self.offsets[first][0]
 
 
-def make_query(dataset: str, item_id: str, text: str) -> Query:
-    """Normalize TEXT into a Query (word offsets in TEXT, hashes of the normalized words)."""
+def make_query(dataset: str, item_id: str, text: str, context_words: int = 0) -> Query:
+    """Normalize TEXT into a Query (word offsets in TEXT, hashes of the normalized words).
+
+    The first CONTEXT_WORDS words are the context, the rest the question.
+    """
     wo = words_with_offsets(text)
     arrays = word_arrays(" ".join(w for w, _, _ in wo).encode())
     if arrays.count != len(wo):  # the two tokenizers disagree: a bug, never silently wrong
         raise AssertionError(f"{dataset}/{item_id}: {arrays.count} != {len(wo)} words")
-    return Query(dataset, item_id, text, [(s, e) for _, s, e in wo], arrays)
+    parts = {"question": (context_words, len(wo) - context_words)}
+    if context_words:
+        parts["context"] = (0, context_words)
+    return Query(dataset, item_id, text, [(s, e) for _, s, e in wo], arrays,
+                 {k: v for k, v in parts.items() if v[1] > 0})
 
 
 @dataclass
@@ -318,7 +329,9 @@ def build_index(queries: Sequence[Query], ngram: int = DEFAULT_NGRAM) -> Benchma
 
 def index_items(items: Iterable[Item], ngram: int = DEFAULT_NGRAM) -> BenchmarkIndex:
     """Prepare benchmark ITEMS for the search (query text: context + question)."""
-    return build_index([make_query(it.dataset, it.id, query_text(it)) for it in items], ngram)
+    queries = [make_query(it.dataset, it.id, query_text(it), len(words(it.context)) if it.context else 0)
+               for it in items]
+    return build_index(queries, ngram)
 
 
 # ---------------------------------------------------------------------- scanning
@@ -343,6 +356,7 @@ class ItemOverlap:
     chars: int
     ngram_overlap: bool = False
     whole_question: bool = False
+    whole_context: bool = False
     longest_words: int = 0
     longest_chars: int = 0
     longest_text: str = ""
@@ -352,13 +366,14 @@ class ItemOverlap:
 
     @property
     def medpalm_overlap(self) -> bool:
-        """Med-PaLM 2's rule: the whole question, or at least 512 contiguous characters of it."""
-        return self.whole_question or self.longest_chars >= MEDPALM_MIN_CHARS
+        """Med-PaLM 2's rule: the whole question (or context), or at least 512 contiguous characters."""
+        return self.whole_question or self.whole_context or self.longest_chars >= MEDPALM_MIN_CHARS
 
     def to_dict(self) -> dict[str, Any]:
         """One line of overlap.jsonl."""
         return {"dataset": self.dataset, "id": self.id, "medpalm_overlap": self.medpalm_overlap,
                 "ngram_overlap": self.ngram_overlap, "whole_question": self.whole_question,
+                "whole_context": self.whole_context,
                 "words": self.words, "chars": self.chars, "longest_words": self.longest_words,
                 "longest_chars": self.longest_chars, "longest_text": self.longest_text,
                 "file": self.file, "line": self.line, "places": self.places}
@@ -425,8 +440,8 @@ class Scanner:
             if key != q.words.span_key(j, length):
                 continue
             found = self.found[qi]
-            if length < n:  # a whole item shorter than n words
-                found.whole_question = True
+            if length < n:  # a whole item shorter than n words: its only n-gram
+                found.ngram_overlap = True
                 found.places += 1
                 self._keep_best(found, q, 0, length, _Run(0, file, locate(k)))
                 continue
@@ -443,8 +458,9 @@ class Scanner:
     @staticmethod
     def _keep_best(found: ItemOverlap, q: Query, first: int, length: int, run: _Run) -> None:
         chars = q.span_chars(first, length)
-        if length == q.count:
-            found.whole_question = True
+        for part, (a, count) in q.parts.items():
+            if first <= a and a + count <= first + length:
+                setattr(found, f"whole_{part}", True)
         if (length, chars) > (found.longest_words, found.longest_chars):
             found.longest_words, found.longest_chars = length, chars
             s, e = q.offsets[first][0], q.offsets[first + length - 1][1]
@@ -456,11 +472,13 @@ def overlap_header(index: BenchmarkIndex, train: Sequence[str], **extra: Any) ->
     """The first line of overlap.jsonl: the rules and the normalization, stated."""
     return {
         "overlap_rules": {
-            "medpalm": (f"Med-PaLM 2 (arXiv 2305.09617): the entire question, or at least "
-                        f"{MEDPALM_MIN_CHARS} contiguous characters of it (counted on the item's text), "
-                        f"occur in one training document"),
+            "medpalm": (f"Med-PaLM 2 (arXiv 2305.09617): the entire question (or the entire context, "
+                        f"e.g. a PubMedQA abstract), or at least {MEDPALM_MIN_CHARS} contiguous characters "
+                        f"of context + question (counted on the item's text), occur in one training "
+                        f"document; options and answers are not searched for"),
             "ngram": (f"lm-eval decontamination: any {index.ngram}-word n-gram of the item occurs in a "
-                      f"training document (items under {index.ngram} words are never flagged)"),
+                      f"training document; an item under {index.ngram} words counts as its own only n-gram "
+                      f"(lm-eval's janitor would never flag it)"),
         },
         "normalization": NORMALIZATION,
         "ngram": index.ngram, "medpalm_min_chars": MEDPALM_MIN_CHARS,

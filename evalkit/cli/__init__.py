@@ -25,6 +25,7 @@ from evalkit.cli import run as _run  # noqa: E402
 from evalkit.cli import serve as _serve  # noqa: E402
 from evalkit.cli.data import data  # noqa: E402
 from evalkit.cli.judge import judge_command  # noqa: E402
+from evalkit.cli.overlap import overlap_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
 from evalkit.cli.score import score_command  # noqa: E402
 
@@ -38,3 +39,4 @@ main.add_command(leaderboard_command)
 main.add_command(gate_command)
 main.add_command(data)
 main.add_command(judge_command)
+main.add_command(overlap_command)
