@@ -312,13 +312,15 @@ def build_index(queries: Sequence[Query], ngram: int = DEFAULT_NGRAM) -> Benchma
     entries: dict[int, list[tuple[int, int, int]]] = {}
     shorts: set[int] = set()
     for qi, q in enumerate(queries):
-        length = ngram if q.count >= ngram else q.count
-        if length == 0:
-            continue
-        if length < ngram:
-            shorts.add(length)
-        for j, h in enumerate(q.words.span_hashes(length).tolist()):
-            entries.setdefault(h, []).append((qi, j, length))
+        if q.count >= ngram:
+            for j, h in enumerate(q.words.span_hashes(ngram).tolist()):
+                entries.setdefault(h, []).append((qi, j, ngram))
+        # a whole item, or a whole part of it (context, question), shorter than n words
+        for first, count in {(0, q.count), *q.parts.values()}:
+            if 0 < count < ngram:
+                shorts.add(count)
+                h = int(q.words.span_hashes(count, first)[0])
+                entries.setdefault(h, []).append((qi, first, count))
     keys = np.array(sorted(entries), dtype=np.uint64)
     bits = max(16, min(26, int(len(keys) * 32).bit_length()))
     filt = np.zeros(1 << bits, dtype=np.uint8)
@@ -440,10 +442,12 @@ class Scanner:
             if key != q.words.span_key(j, length):
                 continue
             found = self.found[qi]
-            if length < n:  # a whole item shorter than n words: its only n-gram
-                found.ngram_overlap = True
-                found.places += 1
-                self._keep_best(found, q, 0, length, _Run(0, file, locate(k)))
+            if length < n:  # a whole item (its only n-gram) or a whole part shorter than n words
+                found.ngram_overlap |= length == q.count
+                if g > self._cover.get(qi, -1):
+                    found.places += 1
+                self._cover[qi] = max(self._cover.get(qi, -1), g + length - 1)
+                self._keep_best(found, q, j, length, _Run(j, file, locate(k)))
                 continue
             run = self._active.pop((qi, j, g), None)
             if run is None:

@@ -251,3 +251,16 @@ def test_paraphrases_sharing_no_13_gram_are_not_flagged(tmp_path):
     assert not any(_naive_ngram_flags(items, lines, 13))  # by construction: no shared 13-gram
     rows = analyse_overlap(items, [tmp_path]).rows
     assert not any(r["ngram_overlap"] or r["medpalm_overlap"] for r in rows)
+
+
+def test_a_whole_short_question_after_its_context_counts_for_medpalm_only(tmp_path):
+    context = " ".join(f"word{i}" for i in range(60))
+    item = _item("p", "Is it safe in children?", context=context)
+    (tmp_path / "q.jsonl").write_text(json.dumps({"q": "is it SAFE in children"}) + "\n")
+    row = analyse_overlap([item], [tmp_path]).rows[0]
+    assert row["whole_question"] and row["medpalm_overlap"] and not row["ngram_overlap"]
+    assert not row["whole_context"] and row["places"] == 1
+    # context and question together in one place: one place, both parts whole
+    (tmp_path / "q.jsonl").write_text(json.dumps({"q": context + " Is it safe in children?"}) + "\n")
+    row = analyse_overlap([item], [tmp_path]).rows[0]
+    assert row["whole_question"] and row["whole_context"] and row["ngram_overlap"] and row["places"] == 1
