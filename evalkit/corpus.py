@@ -219,7 +219,7 @@ def _scan_text(out: CorpusScan, fh: BinaryIO, name: str, chunk_bytes: int) -> No
         w = word_arrays(norm)
         scanner.scan(w, name, _line_locator(norm, w, base_line), carried)
         keep = min(max(n - 1, 1), w.count)
-        cut = int(w.starts[w.count - keep]) - 8 if keep else len(norm)
+        cut = w.offset(w.count - keep) if keep else len(norm)
         scanner.advance(w.count - keep)
         base_line += norm.count(b"\n", 0, cut)
         carry, carried = norm[cut:], keep
@@ -231,7 +231,7 @@ def _line_locator(norm: bytes, w: Any, base_line: int) -> Callable[[int], int]:
     def locate(k: int) -> int:
         if not newlines:
             newlines.append(np.flatnonzero(np.frombuffer(norm, dtype=np.uint8) == 0x0A))
-        return base_line + int(np.searchsorted(newlines[0], (w.starts[k] - 8)))
+        return base_line + int(np.searchsorted(newlines[0], w.offset(k)))
     return locate
 
 
@@ -250,7 +250,7 @@ def _scan_records(out: CorpusScan, records: list[bytes], labels: list[Any], name
     def locate(k: int) -> Any:
         if not ends:
             ends.append(np.flatnonzero(np.frombuffer(norm, dtype=np.uint8) == mark))
-        return labels[int(np.searchsorted(ends[0], (w.starts[k] - 8)))]
+        return labels[int(np.searchsorted(ends[0], w.offset(k)))]
     out.scanner.scan(w, name, locate)
     out.scanner.advance(w.count + out.scanner.index.ngram)
 

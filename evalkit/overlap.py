@@ -147,10 +147,9 @@ class Words:
         """Number of words."""
         return len(self.starts)
 
-    @property
-    def pos(self) -> np.ndarray:
-        """Each word's byte offset in the unpadded normalized buffer."""
-        return self.starts - _PAD
+    def offset(self, k: int) -> int:
+        """Word K's byte offset in the (unpadded) normalized buffer."""
+        return int(self.starts[k]) - _PAD
 
     def span_hashes(self, length: int, first: int = 0) -> np.ndarray:
         """Hash of every run of LENGTH words starting at word FIRST or later."""

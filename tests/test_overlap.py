@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.corpus import analyse_overlap, field_selector, scan_corpus, train_files
-from evalkit.overlap import (MEDPALM_MIN_CHARS, index_items, normalize_bytes, word_arrays, words,
+from evalkit.corpus import analyse_overlap, field_selector, train_files
+from evalkit.overlap import (MEDPALM_MIN_CHARS, normalize_bytes, word_arrays, words,
                              words_with_offsets)
 from evalkit.records import Item
 
