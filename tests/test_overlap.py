@@ -264,3 +264,35 @@ def test_a_whole_short_question_after_its_context_counts_for_medpalm_only(tmp_pa
     (tmp_path / "q.jsonl").write_text(json.dumps({"q": context + " Is it safe in children?"}) + "\n")
     row = analyse_overlap([item], [tmp_path]).rows[0]
     assert row["whole_question"] and row["whole_context"] and row["ngram_overlap"] and row["places"] == 1
+
+
+def test_a_broken_compressed_file_is_reported_and_the_rest_still_counts(tmp_path):
+    rng = random.Random(1)
+    body = (LONG_Q + "\n" + " ".join(str(rng.random()) for _ in range(20000))).encode()
+    (tmp_path / "a_bad.txt.gz").write_bytes(gzip.compress(body)[:2000])
+    (tmp_path / "b_good.txt").write_text(SECOND_Q + "\n")
+    result = analyse_overlap([_item("a", LONG_Q), _item("b", SECOND_Q)], [tmp_path], chunk_bytes=1024)
+    assert len(result.problems) == 1 and "a_bad.txt.gz: cannot read" in result.problems[0]
+    assert [r["medpalm_overlap"] for r in result.rows] == [True, True]  # what was read before the break counts
+
+
+def test_overlap_command_writes_the_rules_and_one_line_per_item(tmp_path):
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps({"id": i, "question": q, "options": {"A": "a", "B": "b"}, "answer_idx": "A"})
+                             + "\n" for i, q in (("1", LONG_Q), ("2", SECOND_Q))))
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "t.txt").write_text("intro\n" + LONG_Q + "\n")
+    out_file = tmp_path / "overlap.jsonl"
+    res = CliRunner().invoke(main, ["overlap", "--train", str(tmp_path / "train"), "--eval-file", str(bench),
+                                    "-o", str(out_file)])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in out_file.read_text().splitlines()]
+    header = lines[0]["overlap_header"]
+    assert "512 contiguous characters" in header["overlap_rules"]["medpalm"]
+    assert "per character" not in header["normalization"] and "U+3040-U+9FFF" in header["normalization"]
+    assert [(x["id"], x["medpalm_overlap"], x["line"]) for x in lines[1:]] == [("1", True, 2), ("2", False, None)]
+    res = CliRunner().invoke(main, ["overlap", "--train", str(tmp_path / "train")])
+    assert res.exit_code != 0 and "--eval-file" in res.output
