@@ -206,6 +206,10 @@ def _text_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
                 rest = data
                 continue
             cut = len(data)
+            while cut > len(data) - 4 and 0x80 <= data[cut - 1] <= 0xBF:
+                cut -= 1  # not inside a UTF-8 character (a CJK character is a word)
+            if cut > 0 and data[cut - 1] >= 0xC0:
+                cut -= 1
         rest = data[cut:]
         yield data[:cut]
 

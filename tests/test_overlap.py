@@ -296,3 +296,13 @@ def test_overlap_command_writes_the_rules_and_one_line_per_item(tmp_path):
     assert [(x["id"], x["medpalm_overlap"], x["line"]) for x in lines[1:]] == [("1", True, 2), ("2", False, None)]
     res = CliRunner().invoke(main, ["overlap", "--train", str(tmp_path / "train")])
     assert res.exit_code != 0 and "--eval-file" in res.output
+
+
+def test_japanese_without_any_whitespace_is_cut_between_characters(tmp_path):
+    rng = random.Random(5)
+    kana = [chr(c) for c in range(0x3042, 0x3094)]
+    text = "".join(rng.choice(kana) for _ in range(3000)) + JA_Q + "".join(rng.choice(kana) for _ in range(3000))
+    (tmp_path / "ja.txt").write_text(text, encoding="utf-8")
+    for chunk in (7, 10, 64):  # hard cuts every 16 chunks, at every byte phase of a 3-byte character
+        row = analyse_overlap([_item("ja", JA_Q)], [tmp_path], chunk_bytes=chunk).rows[0]
+        assert row["whole_question"] and row["places"] == 1 and row["line"] == 1, (chunk, row)
