@@ -8,8 +8,10 @@ reordered or reworded is still found.
 
 - **Med-PaLM 2** (Singhal et al. 2023, arXiv 2305.09617, "Overlap analysis"): an
   item overlaps when the entire question, or at least 512 contiguous characters of
-  it, occur in one training document. We measure the 512 characters on the item's
-  own text (from the first to the last character of the matched words).
+  it, occur in one training document. We apply it to the whole question, the whole
+  context (a PubMedQA abstract), and 512 contiguous characters of context +
+  question, measured on the item's own text (first to last character of the
+  matched words); a question or context under n words is matched whole.
 - **n-gram** (lm-eval's decontamination, after GPT-3 Appendix C): an item overlaps
   when any of its 13-word n-grams occurs in a training document. An item of fewer
   than 13 words has no 13-gram; lm-eval would never flag it, we take the whole item
@@ -25,12 +27,12 @@ ideographs) is a word of its own, so 13 words there are 13 characters. Other
 characters (accented letters, Cyrillic...) are kept as they are, case included.
 
 Matching runs at C speed over numpy arrays: a chunk of corpus bytes is
-normalized by ``bytes.translate``, every word-n-gram is hashed with a polynomial
-hash over the normalized bytes (word starts marked, so "ab c" and "a bc"
-differ), a direct-mapped filter drops nearly every n-gram, a binary search over
-the benchmark's sorted hashes keeps the equal ones, and each of those is
-compared byte for byte with the benchmark's n-gram before it counts. Runs of
-consecutive matching n-grams give the longest overlapping span.
+normalized by ``bytes.translate``; word boundaries come from one comparison and
+``flatnonzero``; each word is hashed from its length and first 8 bytes, every run
+of n words by prefix sums of the word hashes; a direct-mapped filter drops nearly
+every n-gram, a binary search over the benchmark's sorted hashes keeps the equal
+ones, and each of those is compared word for word with the benchmark's n-gram
+before it counts. Runs of consecutive matching n-grams give the longest span.
 
 Pure: no file I/O here (``evalkit/corpus.py`` reads corpora).
 """
