@@ -65,7 +65,7 @@ def generate(folder: Path, items, size_mb: int, planted: int, seed: int = 0) -> 
                 at = rng.randrange(len(block))
                 q = it.question
                 style = rng.randrange(3)
-                text = q.upper() if style == 0 else q.replace(". ", ".\n") if style == 1 else q
+                text = q.upper() if style == 0 and q.isascii() else q.replace(". ", ".\n") if style == 1 else q
                 block[at] = block[at] + " " + text + " " + block[(at + 1) % len(block)][:80]
             fh.write("\n".join(block) + "\n")
     return {items[i].id: 1 for i in picks}
