@@ -56,7 +56,7 @@ def train_files(paths: Sequence[str | Path]) -> list[Path]:
 def _kind(path: Path) -> tuple[str, str]:
     """(compression, format) from the file name: ('gz'|'zst'|'', 'jsonl'|'json'|'text')."""
     suffixes = [s.lower() for s in path.suffixes]
-    comp = suffixes.pop() .lstrip(".") if suffixes and suffixes[-1] in (".gz", ".zst", ".zstd") else ""
+    comp = suffixes.pop().lstrip(".") if suffixes and suffixes[-1] in (".gz", ".zst", ".zstd") else ""
     last = suffixes[-1] if suffixes else ""
     fmt = "jsonl" if last in _JSONL_SUFFIXES else "json" if last == ".json" else "text"
     return comp.replace("zstd", "zst"), fmt
