@@ -201,15 +201,11 @@ def test_ngram_rule_equals_a_brute_force_on_random_text(tmp_path):
 
 # ---------------------------------------------------------------------- real data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "eval_data"
-
-
 def _shared(name: str) -> Path:
-    import os
-    base = Path(os.environ["EVALKIT_SHARED"]) / "eval_data" if os.environ.get("EVALKIT_SHARED") else SHARED
-    path = base / name
+    from tests.conftest import shared_dir
+    path = shared_dir() / "eval_data" / name
     if not path.exists():
-        pytest.skip(f"{path} not present")
+        pytest.skip(f"{path} not present (set EVALKIT_SHARED)")
     return path
 
 
