@@ -155,7 +155,8 @@ class SweepSettings:
             raise SweepError(f"sweep name {self.name!r}: use letters, digits, '.', '_' and '-'")
         self.sweep_dir = os.path.abspath(self.sweep_dir)
         self.results_dir = os.path.abspath(self.results_dir)
-        self.eval_files = [os.path.abspath(f) for f in self.eval_files]
+        # A file as an absolute path (jobs may start elsewhere); a registered name such as medqa as it is.
+        self.eval_files = [os.path.abspath(f) if os.path.exists(f) else f for f in self.eval_files]
 
     def settings_id(self) -> str:
         """A short hash of what changes a run's results (not where the sweep keeps its state)."""

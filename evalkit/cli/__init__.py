@@ -27,6 +27,7 @@ from evalkit.cli.data import data  # noqa: E402
 from evalkit.cli.judge import judge_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
 from evalkit.cli.score import score_command  # noqa: E402
+from evalkit.cli.sweep import sweep as _sweep  # noqa: E402
 
 main.add_command(_serve.serve)
 main.add_command(_serve.status)
@@ -38,3 +39,4 @@ main.add_command(leaderboard_command)
 main.add_command(gate_command)
 main.add_command(data)
 main.add_command(judge_command)
+main.add_command(_sweep)
