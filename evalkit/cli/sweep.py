@@ -124,7 +124,12 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
         raise click.UsageError(str(exc)) from None
     click.echo(f"sweep {name}: state in {settings.sweep_dir}; `evalkit sweep status {settings.sweep_dir}` shows the jobs")
     if executor == "local" or wait:
-        _print_status(settings.sweep_dir, lines=3, as_json=False)
+        standing = _print_status(settings.sweep_dir, lines=3, as_json=False)
+        failed = [v for v in standing if v.state == "failed"]
+        if failed:
+            click.echo(f"sweep {name}: {len(failed)} job(s) failed; run the same command again to resubmit them",
+                       err=True)
+            click.get_current_context().exit(1)
 
 
 def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
