@@ -177,6 +177,9 @@ def test_sweep_on_slurm_with_a_cancelled_job(slurm_cluster, sweep_env):
     assert job_status["state"] == "cancelled" and "SIGTERM" in job_status["error"]
     assert not list(Path(env["EVALKIT_STATE_DIR"]).glob("sweep-ft-*.json")), \
         "the cancelled job left its server recorded (not stopped)"
+    human = run_evalkit("sweep", "status", str(root / "sweep-slurm"), env=env, timeout=120)
+    assert human.returncode == 0, human.stderr
+    assert "2 done, 1 failed" in human.stdout and "SIGTERM received" in human.stdout  # the log's last lines
 
     again = run_evalkit(*args, "--wait", env=env, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -285,3 +288,24 @@ def test_a_job_killed_with_its_server_running_does_not_block_the_next_try(sweep_
     keys = _sample_keys(job.run_dir)
     assert len(keys) == 2 * ITEMS_PER_FILE == len(set(keys))
     assert not api.servers()
+
+
+def test_watch_submits_each_checkpoint_once_it_is_marked_complete(sweep_env, request):
+    if "llamacpp" in request.node.name:
+        pytest.skip("watch mode's logic does not depend on the server")
+    root, env = sweep_env
+    for step in (200, 300):
+        (root / "train" / f"checkpoint-{step}" / "model.gguf").unlink()  # still being written
+    (root / "train" / "checkpoint-100" / "DONE").touch()
+    args = [a for a in _sweep_args(root, "local") if a != str(root / "train" / "checkpoint-*")]
+    watch = [*args, "--watch", str(root / "train"), "--marker", "DONE", "--watch-interval", "0.2", "--max-polls", "2"]
+    first = run_evalkit(*watch, env=env, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "submitted step 100" in first.stdout and first.stdout.count("as local job") == 1
+
+    (root / "train" / "checkpoint-200" / "model.gguf").symlink_to(_gguf())
+    (root / "train" / "checkpoint-200" / "DONE").touch()
+    second = run_evalkit(*watch, env=env, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "submitted step 200" in second.stdout and second.stdout.count("as local job") == 1
+    assert sorted(_run_dirs(root)) == [100, 200]
