@@ -64,8 +64,12 @@ class _StopSignals:
         self._saved: dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:
-        self.received = signal.Signals(signum).name
-        print(f"evalkit sweep: {self.received} received: stopping (finished samples are kept)", flush=True)
+        name = signal.Signals(signum).name
+        if self.received is not None:  # already stopping: let the server's stop finish
+            print(f"evalkit sweep: {name} received again: still stopping", flush=True)
+            return
+        self.received = name
+        print(f"evalkit sweep: {name} received: stopping (finished samples are kept)", flush=True)
         signal.raise_signal(signal.SIGINT)
 
     def __enter__(self) -> "_StopSignals":
@@ -125,12 +129,12 @@ def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
             if load_state(job.server_name) is not None:  # an earlier try died with its server running
                 left = api.stop(job.server_name)
                 print(f"evalkit sweep: stopped the server an earlier try left: {left}", flush=True)
-            handle = api.serve(serve_request(job, free_port("127.0.0.1")))
             try:
+                handle = api.serve(serve_request(job, free_port("127.0.0.1")))
                 print(f"evalkit sweep: serving at {handle.base_url}", flush=True)
                 result = api.evaluate(run_config(job, handle, job.identity(handle.model_hash)))
             finally:
-                api.stop(job.server_name)
+                api.stop(job.server_name)  # a no-op where nothing is recorded under the name
         except BaseException as exc:
             cancelled = stops.received is not None or isinstance(exc, KeyboardInterrupt)
             why = f"{stops.received} (scancel or time limit)" if stops.received else f"{type(exc).__name__}: {exc}"
@@ -162,6 +166,9 @@ class SlurmOptions:
     array_parallelism: int | None = None
     sbatch: list[str] = field(default_factory=list)  # extra directives: "KEY=VALUE" or "--KEY[=VALUE]"
     setup: list[str] = field(default_factory=list)   # shell lines run before the job (module load ...)
+
+    def __post_init__(self) -> None:
+        parse_sbatch_directives(self.sbatch)  # a malformed directive is an error now, not at submission
 
     def parameters(self, job_name: str) -> dict[str, Any]:
         """submitit SlurmExecutor parameters."""
