@@ -2,9 +2,9 @@
 items of two benchmark files, through a real one-node Slurm (sbatch job arrays, one job cancelled
 with scancel mid-run and the sweep run again) and through the local executor.
 
-Each runs twice: with a llama-server stand-in (the loopback double behind llama-server's flags,
-answering slowly enough to be cancelled mid-run) and with the real llama.cpp server (marked
-``server``). Checked: every (checkpoint, item) evaluated exactly once, the cancelled job's server
+Each runs twice: with a llama-server stand-in (the loopback double behind llama-server's flags)
+and with the real llama.cpp server (marked ``server``); requests are paced (--rps 2) so that a
+job can be cancelled mid-run whatever the server's speed. Checked: every (checkpoint, item) evaluated exactly once, the cancelled job's server
 stopped, the trend in step order, the gate verdicts and their JUnit file, and a second run of the
 same command submitting nothing.
 """
@@ -53,7 +53,7 @@ def sweep_env(request, tmp_path, isolated_state):
         wrapper = tmp_path / "llama-server"
         wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'llama_server_standin.py'} \"$@\"\n")
         wrapper.chmod(0o755)
-        env.update(EVALKIT_LLAMA_SERVER=str(wrapper), STANDIN_DELAY_S="0.4")
+        env.update(EVALKIT_LLAMA_SERVER=str(wrapper), STANDIN_DELAY_S="0.1")
     else:
         from tests.conftest import skip_unless_embedded_backend
 
@@ -66,6 +66,7 @@ def _sweep_args(root: Path, executor: str, *extra: str) -> list[str]:
             "--eval-file", str(root / "med_a.jsonl"), "--eval-file", str(root / "med_b.jsonl"),
             "--results-dir", str(root / "results"), "--sweep-dir", str(root / f"sweep-{executor}"),
             "--backend", "llamacpp", "--max-new-tokens", "24", "--concurrency", "1", "--server-parallel", "1",
+            "--rps", "2",  # 8 requests take 4 s or more, whatever the server: time to cancel a job mid-run
             "--n-ctx", "1024", "--executor", executor, *extra]
 
 
@@ -207,7 +208,7 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(sweep_env, 
     """The job body without a scheduler: SIGTERM mid-run (as scancel sends it) ends the job cleanly,
     its server stopped and its samples kept; the next try evaluates only the missing items."""
     if "llamacpp" in request.node.name:
-        pytest.skip("the stand-in answers slowly enough to be stopped mid-run")
+        pytest.skip("the job body's signal handling does not depend on the server (see the Slurm test)")
     import pickle
     import signal
     import subprocess
@@ -217,7 +218,7 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(sweep_env, 
     root, env = sweep_env
     settings = SweepSettings(name="ft", sweep_dir=str(root / "sweep-direct"), results_dir=str(root / "results"),
                              eval_files=[str(root / "med_a.jsonl"), str(root / "med_b.jsonl")],
-                             generation={"max_new_tokens": 16}, run={"concurrency": 1})
+                             generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
     job = CheckpointJob(Checkpoint.at(root / "train" / "checkpoint-200"), settings)
     (root / "job.pkl").write_bytes(pickle.dumps(job))
     body = ("import pickle, sys; from evalkit.sweep_jobs import run_checkpoint; "
@@ -254,7 +255,7 @@ def test_a_job_killed_with_its_server_running_does_not_block_the_next_try(sweep_
     the run directory's lock record stays behind. The next try stops that server, takes the lock
     over and completes the run, every item once."""
     if "llamacpp" in request.node.name:
-        pytest.skip("the stand-in answers slowly enough to be killed mid-run")
+        pytest.skip("taking over a dead job's server does not depend on the server's kind")
     import pickle
     import subprocess
 
@@ -264,7 +265,7 @@ def test_a_job_killed_with_its_server_running_does_not_block_the_next_try(sweep_
     root, env = sweep_env
     settings = SweepSettings(name="ft", sweep_dir=str(root / "sweep-direct"), results_dir=str(root / "results"),
                              eval_files=[str(root / "med_a.jsonl"), str(root / "med_b.jsonl")],
-                             generation={"max_new_tokens": 16}, run={"concurrency": 1})
+                             generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
     job = CheckpointJob(Checkpoint.at(root / "train" / "checkpoint-300"), settings)
     (root / "job.pkl").write_bytes(pickle.dumps(job))
     body = ("import pickle, sys; from evalkit.sweep_jobs import run_checkpoint; "

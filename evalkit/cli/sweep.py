@@ -59,6 +59,7 @@ def sweep() -> None:
 @click.option("--temperature", type=float, default=None)
 @click.option("--limit", type=int, default=None, help="First N items of each file.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight per job.")
+@click.option("--rps", type=float, default=None, help="At most this many requests per second per job.")
 @click.option("--step-from", default=None, metavar="REGEX", help="Read the training step from the path with REGEX.")
 @click.option("--executor", type=click.Choice(["slurm", "local"]), default="slurm", show_default=True)
 @click.option("--local-jobs", type=int, default=None, help="--executor local: jobs at once [default: 1].")
@@ -74,14 +75,16 @@ def sweep() -> None:
 @click.option("--sbatch", "sbatch", multiple=True, metavar="KEY=VALUE",
               help="An extra #SBATCH directive (repeatable), e.g. --sbatch exclusive --sbatch gres=gpu:8.")
 @click.option("--setup", "setup", multiple=True, help="A shell line run before each job (module load ...).")
-@click.option("--wait", is_flag=True, help="--executor slurm: wait until every job ended, then show the trend.")
+@click.option("--wait", is_flag=True, help="--executor slurm: wait until every job ended, then show where each stands.")
 def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, eval_files, suite, data_dir, name,
                 results_dir, sweep_dir, backend, n_ctx, server_parallel, tp, serve_args, serve_timeout, prompt,
-                max_new_tokens, temperature, limit, concurrency, step_from, executor, local_jobs, partition, account,
-                qos, time_min, gpus_per_node, cpus_per_task, mem, constraint, array_parallelism, sbatch, setup,
+                max_new_tokens, temperature, limit, concurrency, rps, step_from, executor, local_jobs, partition,
+                account, qos, time_min, gpus_per_node, cpus_per_task, mem, constraint, array_parallelism, sbatch, setup,
                 wait) -> None:
     """Evaluate CHECKPOINTS (paths or globs, e.g. 'out/checkpoint-*') on the tasks; running the same
-    command again submits only what is not complete (failed and cancelled jobs again)."""
+    command again submits only what is not complete (failed and cancelled jobs again).
+
+    With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed."""
     from evalkit import api
     from evalkit.sweep import SweepError, SweepSettings
     from evalkit.sweep_jobs import SlurmOptions, SweepLaunch
@@ -108,7 +111,7 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
             eval_files=files, suite=suite_doc, generation=generation, step_from=step_from,
             serve=_given(n_ctx=n_ctx, parallel=server_parallel, tp=tp, extra_args=list(serve_args) or None,
                          timeout_s=serve_timeout),
-            run=_given(prompt=prompt, limit=limit, concurrency=concurrency), **_given(backend=backend))
+            run=_given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps), **_given(backend=backend))
         slurm = SlurmOptions(**_given(partition=partition, account=account, qos=qos, time_min=time_min,
                                       gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem,
                                       constraint=constraint, array_parallelism=array_parallelism,
