@@ -131,6 +131,7 @@ class SlurmCluster:
         for daemon, pid_file in reversed(self.started):
             _stop_by_pid_file(daemon, pid_file)
         self.started.clear()
+        shutil.rmtree(self.root, ignore_errors=True)  # its key, state and logs (a failed start quotes the logs)
 
 
 def _read_pid(pid_file: Path) -> int | None:
