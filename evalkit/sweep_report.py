@@ -175,7 +175,7 @@ def sweep_gate(state: SweepState, baseline: str, **options: Any) -> SweepGate:
 
 
 def gate_rows(gate: SweepGate) -> Table:
-    table = Table(title=f"gate per checkpoint against {gate.baseline}")
+    table = Table(title="gate per checkpoint", caption=f"baseline: {gate.baseline}")
     for col in ("step", "checkpoint", "verdict", "regressed on"):
         table.add_column(col)
     for job, g in gate.results:
