@@ -25,9 +25,10 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from evalkit.sweep import (CheckpointJob, JobView, SweepError, SweepSettings, SweepState, find_checkpoints, model_file,
                            now, read_job_status, ready_checkpoints, views)
@@ -286,12 +287,6 @@ def slurm_queue() -> dict[str, str]:
     return dict(line.split(None, 1) for line in out.stdout.splitlines() if len(line.split()) == 2)
 
 
-def cancel_slurm(job_ids: Sequence[str]) -> None:
-    """scancel JOB_IDS (the jobs stop their servers on the SIGTERM)."""
-    if job_ids:
-        subprocess.run(["scancel", *job_ids], check=False, timeout=60)
-
-
 # ---------------------------------------------------------------- a sweep, end to end
 
 
@@ -354,16 +349,35 @@ def wait_for_jobs(state: SweepState, *, poll_s: float = 5.0, timeout_s: float | 
         time.sleep(poll_s)
 
 
+@contextmanager
+def _submitting(settings: SweepSettings) -> Iterator[None]:
+    """One ``evalkit sweep run`` at a time per sweep folder (two would both submit, and both write
+    the state file): the run-directory lock, taken on the sweep's folder."""
+    from evalkit.lock import RunLocked, try_lock_run_dir
+
+    Path(settings.sweep_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        lock = try_lock_run_dir(settings.sweep_dir)
+    except RunLocked as exc:
+        who = exc.holder.describe() if exc.holder else "another process"
+        raise SweepError(f"{settings.sweep_dir} is in use by another `evalkit sweep run` ({who}); "
+                         "wait for it to end") from None
+    with lock:
+        yield
+
+
 def start_sweep(settings: SweepSettings, patterns: Sequence[str], launch: SweepLaunch,
                 on_event: Callable[[str], None] = lambda _m: None) -> list[JobView]:
     """``evalkit sweep run``: record the checkpoints PATTERNS name in the sweep's state and submit
     what is not complete. Running the same command again submits only what is still missing."""
-    state = SweepState.open(settings)
-    new = state.add(find_checkpoints(patterns, step_from=settings.step_from))
-    state.save()
-    if new:
-        on_event(f"{len(new)} new checkpoint(s) in {state.path}")
-    return submit_pending(state, launch, on_event)
+    checkpoints = find_checkpoints(patterns, step_from=settings.step_from)
+    with _submitting(settings):
+        state = SweepState.open(settings)
+        new = state.add(checkpoints)
+        state.save()
+        if new:
+            on_event(f"{len(new)} new checkpoint(s) in {state.path}")
+        return submit_pending(state, launch, on_event)
 
 
 def watch_sweep(settings: SweepSettings, folder: str, launch: SweepLaunch, *, marker: str | None = None,
@@ -372,23 +386,24 @@ def watch_sweep(settings: SweepSettings, folder: str, launch: SweepLaunch, *, ma
     """``--watch FOLDER``: every INTERVAL_S, submit each new checkpoint in FOLDER once it is complete
     (MARKER exists in it, or its files stopped changing for QUIET_S), until stopped (Ctrl-C) or
     MAX_POLLS polls."""
-    state = SweepState.open(settings)
-    state.save()
-    seen: dict[str, tuple] = {}
-    polls = 0
-    while max_polls is None or polls < max_polls:
-        ready = ready_checkpoints(folder, seen, marker=marker, quiet_s=quiet_s, step_from=settings.step_from)
-        new = state.add(ready)
-        if new:
-            state.save()
-            on_event(f"ready: {', '.join(c.label for c in new)}")
-            submit_pending(state, SweepLaunch(launch.executor, launch.slurm, launch.parallel, False), on_event)
-        polls += 1
-        if max_polls is None or polls < max_polls:
-            time.sleep(interval_s)
-    return current_views(state)
+    with _submitting(settings):
+        state = SweepState.open(settings)
+        state.save()
+        seen: dict[str, tuple] = {}
+        polls = 0
+        while max_polls is None or polls < max_polls:
+            ready = ready_checkpoints(folder, seen, marker=marker, quiet_s=quiet_s, step_from=settings.step_from)
+            new = state.add(ready)
+            if new:
+                state.save()
+                on_event(f"ready: {', '.join(c.label for c in new)}")
+                submit_pending(state, SweepLaunch(launch.executor, launch.slurm, launch.parallel, False), on_event)
+            polls += 1
+            if max_polls is None or polls < max_polls:
+                time.sleep(interval_s)
+        return current_views(state)
 
 
-__all__ = ["EXECUTORS", "SlurmOptions", "SweepLaunch", "cancel_slurm", "current_views", "start_sweep",
-           "submit_pending", "wait_for_jobs", "watch_sweep", "parse_sbatch_directives", "run_checkpoint", "run_config", "run_local",
-           "serve_request", "slurm_queue", "submit_slurm"]
+__all__ = ["EXECUTORS", "SlurmOptions", "SweepLaunch", "current_views", "parse_sbatch_directives", "run_checkpoint",
+           "run_config", "run_local", "serve_request", "slurm_queue", "start_sweep", "submit_pending", "submit_slurm",
+           "wait_for_jobs", "watch_sweep"]

@@ -207,3 +207,16 @@ def test_trend_keeps_a_checkpoint_without_run(tmp_path):
     assert [(r.job.checkpoint.step, r.run_status) for r in trend.rows] == [(50, None), (100, "complete")]
     assert trend.rows[0].average is None and trend.best.job.checkpoint.step == 100
     assert json.loads(json.dumps(trend.to_dict()))["best"]["step"] == 100
+
+
+def test_one_sweep_run_at_a_time_per_sweep_folder(tmp_path):
+    from evalkit.lock import try_lock_run_dir
+    from evalkit.sweep_jobs import SweepLaunch, start_sweep
+
+    settings = _settings(tmp_path)
+    train = _ckpts(tmp_path, steps=(1,))
+    Path(settings.sweep_dir).mkdir(parents=True)
+    with try_lock_run_dir(settings.sweep_dir):  # another `evalkit sweep run` submitting
+        with pytest.raises(SweepError, match="in use by another `evalkit sweep run`"):
+            start_sweep(settings, [str(train / "checkpoint-*")], SweepLaunch(executor="local"))
+    assert not (Path(settings.sweep_dir) / "sweep.json").exists()  # nothing written by the refused one
