@@ -11,7 +11,8 @@ into a clean stop that keeps every finished sample.
 Executors: ``submit_slurm`` submits a job array through submitit's SlurmExecutor (and returns;
 the jobs run on the cluster); ``run_local`` runs the jobs on this machine through submitit's
 LocalExecutor, N at a time, and returns when they end. Both record each job (id, log file) in
-the sweep's state as it is submitted.
+the sweep's state as it is submitted. ``start_sweep`` / ``watch_sweep`` / ``submit_pending``
+tie planning and executors together (one at a time per sweep folder).
 """
 
 from __future__ import annotations
