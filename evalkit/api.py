@@ -30,7 +30,8 @@ from evalkit.serving import serve as _serve
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
            "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
-           "samples_frame", "serve", "served", "servers", "stop"]
+           "overlap", "samples_frame", "serve", "served", "servers", "stop", "sweep_gate", "sweep_run", "sweep_status",
+           "sweep_trend", "sweep_watch"]
 
 
 def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
@@ -120,3 +121,47 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
     if output is not None:
         write_jsonl(output, [{"overlap_header": result.header}, *result.rows])
     return result
+
+
+# ---------------------------------------------------------------- sweeps (evalkit.sweep*)
+
+
+def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
+    """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
+
+    ``settings`` is a ``sweep.SweepSettings``, ``launch`` a ``sweep_jobs.SweepLaunch`` (Slurm by default).
+    """
+    from evalkit.sweep_jobs import SweepLaunch, start_sweep
+
+    return start_sweep(settings, checkpoints, launch or SweepLaunch(), **options)
+
+
+def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
+    """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
+    from evalkit.sweep_jobs import SweepLaunch, watch_sweep
+
+    return watch_sweep(settings, folder, launch or SweepLaunch(), **options)
+
+
+def sweep_status(sweep_dir: "str | Path") -> list[Any]:
+    """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (``sweep.JobView``)."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_jobs import current_views
+
+    return current_views(SweepState.load(sweep_dir))
+
+
+def sweep_trend(state: Any, **options: Any) -> Any:
+    """The sweep's scores per training step (``sweep_report.Trend``); STATE is a SweepState or its folder."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_report import sweep_trend as _trend
+
+    return _trend(state if isinstance(state, SweepState) else SweepState.load(state), **options)
+
+
+def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
+    """Every complete checkpoint gated against BASELINE (a run directory or a checkpoint of the sweep)."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_report import sweep_gate as _gate
+
+    return _gate(state if isinstance(state, SweepState) else SweepState.load(state), baseline, **options)

@@ -130,6 +130,7 @@ class RunConfig:
     max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     max_record_mb: float = DEFAULT_MAX_RECORD_MB
     suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
+    checkpoint: dict[str, Any] | None = None  # a sweep's checkpoint identity (path, step, hash), for the manifest
     order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
     order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
@@ -1040,6 +1041,8 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
     manifest["server"] = endpoint_identity(pool.base_urls[0], api_key=config.api_key)
     if config.suite:
         manifest["suite"] = config.suite
+    if config.checkpoint:
+        manifest["checkpoint"] = config.checkpoint
     if refine is not None:
         manifest.update(refine_samples=config.refine_samples, refine_prompt=refine.name,
                         refine_prompt_template=refine.text,
