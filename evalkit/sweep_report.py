@@ -13,7 +13,7 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -21,6 +21,9 @@ from evalkit.gate import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION, GateResult, 
 from evalkit.report import ScoreCell, build_report, fmt_ci, pct
 from evalkit.runs import MANIFEST
 from evalkit.sweep import CheckpointJob, SweepError, SweepState, run_status, training_step
+
+if TYPE_CHECKING:
+    from evalkit.trend_html import TrendPoint
 
 
 @dataclass
@@ -119,6 +122,28 @@ def trend_markdown(trend: Trend) -> str:
     return "\n".join(lines) + "\n"
 
 
+def trend_points(trend: Trend) -> tuple[list["TrendPoint"], list[str]]:
+    """The trend's scored cells as the trend page's points (``evalkit.trend_html.TrendPoint``), the
+    same figures as ``trend_table`` and ``trend_json``; and a note per checkpoint left off the plot
+    (a run without a training step in its name has no place on the step axis)."""
+    from evalkit.trend_html import TrendPoint
+
+    points: list[TrendPoint] = []
+    notes: list[str] = []
+    for r in trend.rows:
+        ck = r.job.checkpoint
+        cells = [(d, c) for d, c in r.cells.items() if c is not None and c.mean is not None]
+        if ck.step is None:
+            if cells:
+                notes.append(f"{ck.path}: no training step in its name; left off the plot")
+            continue
+        for dataset, c in cells:
+            low = c.mean if c.ci_low is None else c.ci_low
+            high = c.mean if c.ci_high is None else c.ci_high
+            points.append(TrendPoint(ck.step, dataset, c.mean, low, high, r.job.run_dir))
+    return points, notes
+
+
 # ---------------------------------------------------------------- gates
 
 
@@ -212,4 +237,4 @@ def trend_json(trend: Trend, gate: SweepGate | None = None) -> str:
 
 
 __all__ = ["SweepGate", "Trend", "TrendRow", "gate_rows", "resolve_baseline", "sweep_gate", "sweep_junit",
-           "sweep_trend", "trend_json", "trend_markdown", "trend_table"]
+           "sweep_trend", "trend_json", "trend_markdown", "trend_points", "trend_table"]

@@ -57,7 +57,8 @@ def sweep_runs(points: Sequence[TrendPoint]) -> tuple[list["str | Path | Run"], 
 
 def trend_plot_svg(points: Sequence[TrendPoint], run_index: Sequence[int], *, title: str = "") -> str:
     """An SVG line plot: per benchmark, its score per step with the CI as a bar; each marker
-    carries ``data-run`` (the run's index on the page) for the click-to-compare script."""
+    carries ``data-run`` (the run's index on the page) for the click-to-compare script, and its
+    figures as given (``data-score``, ``data-low``, ``data-high``: fractions) for tools and tests."""
     benchmarks = list(dict.fromkeys(p.benchmark for p in points))
     colour = {b: PALETTE[i % len(PALETTE)] for i, b in enumerate(benchmarks)}
     steps = sorted({p.step for p in points})
@@ -97,7 +98,8 @@ def trend_plot_svg(points: Sequence[TrendPoint], run_index: Sequence[int], *, ti
                        f'<line x1="{x(p.step):.1f}" y1="{y(p.low):.1f}" x2="{x(p.step):.1f}" y2="{y(p.high):.1f}" '
                        f'stroke="{c}" stroke-width="2"/>'
                        f'<circle cx="{x(p.step):.1f}" cy="{y(p.score):.1f}" r="6" fill="{c}" data-run="{r}" '
-                       f'data-step="{escape(f"{p.step:g}")}" data-benchmark="{escape(bench)}"/></g>')
+                       f'data-step="{escape(f"{p.step:g}")}" data-benchmark="{escape(bench)}" '
+                       f'data-score="{p.score!r}" data-low="{p.low!r}" data-high="{p.high!r}"/></g>')
         ly = top + 14 + 20 * b_i
         out.append(f'<rect x="{left + width + 16}" y="{ly - 9}" width="12" height="12" fill="{c}"/>'
                    f'<text x="{left + width + 34}" y="{ly + 2}" class="legend">{escape(bench)}</text>')

@@ -166,6 +166,23 @@ def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
     return standing
 
 
+def _write_trend_page(trend, output: Path, **gate_options: Any) -> None:
+    """The trend page (evalkit.trend_html) from the trend's own figures (sweep_report.trend_points)."""
+    from evalkit.sweep_report import trend_points
+    from evalkit.trend_html import render_trend_html
+
+    points, notes = trend_points(trend)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    try:
+        page = render_trend_html(points, title=f"evalkit sweep: {trend.score}", **gate_options)
+    except ValueError as exc:  # fewer than two scored checkpoints
+        raise click.UsageError(f"--format html: {exc}") from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)", err=True)
+
+
 def _load_state(sweep_dir: str):
     from evalkit.sweep import SweepError, SweepState
 
@@ -196,7 +213,10 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
 @sweep.command("report")
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
 @click.option("--score", default="correct", show_default=True, help="The named score of the trend and the gates.")
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json", "html"]), default="table",
+              show_default=True, help="html: the trend as a page (click two points to compare their runs).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="--format html: the page's file [default: trend.html].")
 @click.option("--baseline", default=None, metavar="RUN_OR_CHECKPOINT",
               help="Gate every checkpoint against this run directory, or checkpoint of the sweep (path, key or step).")
 @click.option("--max-drop", type=click.FloatRange(0), default=1.0, show_default=True,
@@ -205,10 +225,13 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
 @click.option("--allow-mismatch", is_flag=True, help="Gate on the shared items where the runs differ.")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one JUnit XML file for the sweep's gates.")
-def report_command(sweep_dir: str, score: str, fmt: str, baseline: str | None, max_drop: float, alpha: float,
-                   allow_mismatch: bool, junit_out: Path | None) -> None:
+def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, baseline: str | None,
+                   max_drop: float, alpha: float, allow_mismatch: bool, junit_out: Path | None) -> None:
     """The trend: each benchmark's score with its CI per training step, the suite's average and the best
-    step; with --baseline, a gate per checkpoint (exit 1 when any regressed, 2 when one cannot be compared)."""
+    step; with --baseline, a gate per checkpoint (exit 1 when any regressed, 2 when one cannot be compared).
+
+    --format html writes the trend as a page: the plot of the same figures, and below it the
+    comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
     from evalkit.sweep import SweepError
     from evalkit.sweep_report import gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
@@ -222,7 +245,11 @@ def report_command(sweep_dir: str, score: str, fmt: str, baseline: str | None, m
                                   score=score)
         except (SweepError, OSError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
-    if fmt == "json":
+    if output is not None and fmt != "html":
+        raise click.UsageError("-o/--output goes with --format html")
+    if fmt == "html":
+        _write_trend_page(trend, output or Path("trend.html"), score=score, max_drop=max_drop, alpha=alpha)
+    elif fmt == "json":
         click.echo(trend_json(trend, gate), nl=False)
     elif fmt == "markdown":
         click.echo(trend_markdown(trend), nl=False)

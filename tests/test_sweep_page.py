@@ -1,0 +1,78 @@
+"""`evalkit sweep report --format html`: the trend page built from the sweep report's own figures,
+driven in a real headless Chromium (skips as tests/test_compare.py's browser tests do, unless
+EVALKIT_REQUIRE_CHROMIUM=1)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from evalkit.cli import main
+from tests.test_compare import _check_stats_equal_gate, _open, _shown_stats, browser_page, needs_browser  # noqa: F401
+from tests.test_sweep import _written_sweep
+
+VERDICTS = {300: [i % 2 == 0 for i in range(40)], 100: [i % 8 != 0 for i in range(40)], 200: [True] * 39 + [False]}
+
+
+def _report(sweep_dir, *args: str):
+    return CliRunner().invoke(main, ["sweep", "report", str(sweep_dir), *args])
+
+
+def test_html_needs_two_scored_checkpoints_and_output_goes_with_html(tmp_path):
+    state = _written_sweep(tmp_path, {100: [True, False]})
+    res = _report(state.settings.sweep_dir, "--format", "html", "-o", str(tmp_path / "t.html"))
+    assert res.exit_code == 2 and "only one run" in res.stderr
+    res = _report(state.settings.sweep_dir, "--format", "json", "-o", str(tmp_path / "t.html"))
+    assert res.exit_code == 2 and "--format html" in res.stderr
+
+
+def test_trend_points_are_the_reports_figures(tmp_path):
+    from evalkit.sweep_report import sweep_trend, trend_points
+
+    state = _written_sweep(tmp_path, VERDICTS)
+    trend = sweep_trend(state)
+    points, notes = trend_points(trend)
+    assert notes == []
+    doc = json.loads(_report(state.settings.sweep_dir, "--format", "json").stdout)
+    want = {(r["step"], d, c["mean"], c["ci_low"], c["ci_high"], r["run_dir"])
+            for r in doc["rows"] for d, c in r["scores"].items()}
+    assert {(p.step, p.benchmark, p.score, p.low, p.high, str(p.run)) for p in points} == want
+    assert len(want) == 6
+
+
+@needs_browser
+def test_browser_sweep_page_points_and_two_clicks(tmp_path, browser_page):  # noqa: F811
+    state = _written_sweep(tmp_path, VERDICTS)
+    doc = json.loads(_report(state.settings.sweep_dir, "--format", "json").stdout)
+    page_file = tmp_path / "out" / "trend.html"
+    res = _report(state.settings.sweep_dir, "--format", "html", "-o", str(page_file))
+    assert res.exit_code == 0, res.stderr
+    page = browser_page
+    _open(page, page_file)
+
+    shown = page.eval_on_selector_all(
+        "svg.trend circle[data-run]",
+        "cs => cs.map(c => [Number(c.dataset.step), c.dataset.benchmark, Number(c.dataset.score),"
+        " Number(c.dataset.low), Number(c.dataset.high), Number(c.dataset.run)])")
+    want = {(r["step"], d, c["mean"], c["ci_low"], c["ci_high"]) for r in doc["rows"] for d, c in r["scores"].items()}
+    assert {tuple(s[:5]) for s in shown} == want and len(shown) == 6
+    run_of_step = {s[0]: s[5] for s in shown}
+    dir_of_step = {r["step"]: r["run_dir"] for r in doc["rows"]}
+
+    page.click(f"svg.trend circle[data-run='{run_of_step[300]}'] >> nth=-1")  # the topmost of the step's points
+    page.click(f"svg.trend circle[data-run='{run_of_step[100]}'] >> nth=-1")
+    assert page.input_value("#pair-a") == str(run_of_step[100])
+    assert page.input_value("#pair-b") == str(run_of_step[300])
+    assert "steps 100 and 300" in page.text_content("#trend-note")
+    # The comparison shown is the gate of those two runs (the baseline: the earlier step).
+    out = tmp_path / "gate.json"
+    res = CliRunner().invoke(main, ["gate", "--baseline", dir_of_step[100], "--candidate", dir_of_step[300],
+                                    "--json", str(out)])
+    assert res.exit_code in (0, 1), res.output
+    gate = json.loads(out.read_text(encoding="utf-8"))
+    _check_stats_equal_gate(_shown_stats(page), gate)
+    broken = gate["datasets"][0]["lost"]
+    assert broken > 0
+    assert page.errors == []
