@@ -236,8 +236,9 @@ def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
     return {"runs": [{"label": lab, "model": run.model} for lab, run in zip(labels, runs)], "samples": samples}
 
 
-def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit report") -> str:
-    """The report page: accuracy plot, accuracy and throughput tables, per-sample browser."""
+def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit report", sections: str = "") -> str:
+    """The report page: accuracy plot, accuracy and throughput tables, per-sample browser.
+    SECTIONS is HTML placed after the accuracy table (the overlap split)."""
     points = [PlotPoint(r.dataset, r.run, r.accuracy, r.ci_low, r.ci_high, r.n)
               for r in report.rows if r.group is None]
     acc_rows = [accuracy_cells(r) for r in report.rows]
@@ -252,6 +253,7 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
         f"{accuracy_plot_svg(points, title='Accuracy per dataset with ' + report.ci_label)}</section>\n"
         f'<section id="accuracy"><h2>Accuracy</h2>\n'
         f"{_table(accuracy_header(report), acc_rows, 2, classes)}</section>\n"
+        f"{sections}"
         '<section id="throughput"><h2>Runs: setup and throughput</h2>\n'
         f"{_table(['run', 'model', 'prompt', 'extractor'] + throughput_header()[2:], speed_rows, 4)}</section>\n"
         + _BROWSER_HTML

@@ -61,7 +61,8 @@ def _fail_on_bad_input(exc: Exception) -> None:
 @_seed_option
 @_resamples_option
 @click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An overlap.jsonl (evalkit overlap): also show accuracy on overlapping vs clean items.")
+              help="An overlap.jsonl (evalkit overlap): also show accuracy on overlapping vs clean items "
+                   "(every format: a table, a JSON key, CSV columns, a page section).")
 @click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
               help="Which rule of the overlap file marks an item as overlapping.")
 def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tuple[str, ...], ci: str,
@@ -90,8 +91,6 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
             click.echo(f"warning: {why}", err=True)
         report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
         suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
-        if overlap_file is not None and fmt not in ("rich", "markdown"):
-            raise click.UsageError("--overlap works with --format rich or markdown")
         overlap = _overlap_rows(loaded, overlap_file, overlap_rule) if overlap_file is not None else None
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
@@ -114,16 +113,30 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     if fmt == "html":
         from evalkit.html_report import render_html
 
-        _emit(render_html(report, loaded), output, fmt, "report.html")
+        from evalkit.overlap_tables import overlap_table_html
+
+        sections = overlap_table_html(overlap, overlap_rule) if overlap is not None else ""
+        _emit(render_html(report, loaded, sections=sections), output, fmt, "report.html")
     else:
         text = with_suite_tables(format_report(report, fmt), fmt, suites)
         if overlap is not None:
-            from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
-            from evalkit.report import markdown_table
-
-            text += (f"\n## Accuracy by overlap with training data ({overlap_rule} rule)\n\n"
-                     + markdown_table(OVERLAP_HEADER, [overlap_cells(r) for r in overlap], right_from=2) + "\n")
+            text = _with_overlap(text, fmt, overlap, overlap_rule)
         _emit(text, output, fmt, "report.html")
+
+
+def _with_overlap(text: str, fmt: str, overlap: list, rule: str) -> str:
+    """The report in FMT (markdown, json or csv) with the overlap split added (evalkit.overlap_tables)."""
+    from evalkit.overlap_tables import with_overlap_csv, with_overlap_json
+
+    if fmt == "json":
+        return with_overlap_json(text, overlap, rule)
+    if fmt == "csv":
+        return with_overlap_csv(text, overlap, rule)
+    from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
+    from evalkit.report import markdown_table
+
+    return text + (f"\n## Accuracy by overlap with training data ({rule} rule)\n\n"
+                   + markdown_table(OVERLAP_HEADER, [overlap_cells(r) for r in overlap], right_from=2) + "\n")
 
 
 def _overlap_rows(loaded: list, overlap_file: Path, rule: str) -> list:
