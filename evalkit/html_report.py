@@ -263,8 +263,9 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
     return _page(title, body, script)
 
 
-def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboard") -> str:
-    """The leaderboard page: the models x datasets table and a plot of every cell."""
+def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboard", sections: str = "") -> str:
+    """The leaderboard page: the models x datasets table and a plot of every cell. SECTIONS is
+    HTML placed after the table (the clean-accuracy table of ``--overlap``)."""
 
     points = []
     for row in lb.rows:
@@ -281,6 +282,7 @@ def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboar
         '"!" marks numbers not comparable with the rest of their column (see the notes).</p>\n'
         f'<section id="leaderboard">{_table(table_header(lb), rows, first_number_column(lb), classes)}'
         f'{"<ul class=notes>" + foot + "</ul>" if foot else ""}</section>\n'
+        f"{sections}"
         f'<section id="plot"><h2>Accuracy per dataset</h2>{accuracy_plot_svg(points)}</section>'
     )
     return _page(title, body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -179,9 +180,14 @@ def _overlap_table(rows: list, rule: str):
 @_ci_option
 @_seed_option
 @_resamples_option
+@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An overlap.jsonl (evalkit overlap): also show each cell's accuracy on the clean items.")
+@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
+              help="Which rule of the overlap file marks an item as overlapping.")
 def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
                         models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
-                        score: str, ci: str, seed: int, resamples: int) -> None:
+                        score: str, ci: str, seed: int, resamples: int, overlap_file: Path | None,
+                        overlap_rule: str) -> None:
     """Every run under DIRECTORY (default: results) as a configurations x datasets table.
 
     A row is one configuration (model and checkpoint, prompt, extractor, generation
@@ -208,17 +214,73 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
             given = "; ".join(f"--{k.replace('_', '-')} {', '.join(v)}" for k, v in lb.filters.items())
             raise click.ClickException(f"no run under {directory} matches the filters ({given})")
         raise click.ClickException(f"no runs (samples.jsonl) found under {directory}")
-    if fmt == "rich" and output is None:
-        _console().print(leaderboard_table(lb))
-        return
-    if fmt == "rich":
+    if fmt == "rich" and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
+    split = _leaderboard_overlap(lb, overlap_file, overlap_rule, score) if overlap_file is not None else None
+    if fmt == "rich":
+        _console().print(leaderboard_table(lb))
+        if split is not None:
+            _console().print(_clean_table(lb, split, overlap_rule))
+        return
     if fmt == "html":
         from evalkit.html_report import render_leaderboard_html
 
-        _emit(render_leaderboard_html(lb), output, fmt, "leaderboard.html")
+        from evalkit.overlap_tables import leaderboard_clean_html
+
+        sections = leaderboard_clean_html(lb, split, overlap_rule) if split is not None else ""
+        _emit(render_leaderboard_html(lb, sections=sections), output, fmt, "leaderboard.html")
     else:
-        _emit(format_leaderboard(lb, fmt), output, fmt, "leaderboard.html")
+        text = format_leaderboard(lb, fmt)
+        if split is not None:
+            text = _leaderboard_with_overlap(text, fmt, lb, split, overlap_rule)
+        _emit(text, output, fmt, "leaderboard.html")
+
+
+def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
+    """Each leaderboard cell's run split by the overlap file (evalkit.overlap_tables)."""
+    from evalkit.overlap_split import read_overlap
+    from evalkit.overlap_tables import leaderboard_overlap
+    from evalkit.runs import LEGACY_SCORE
+
+    if score != LEGACY_SCORE:
+        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({LEGACY_SCORE}), not --score {score}")
+    try:
+        return leaderboard_overlap(lb, read_overlap(overlap_file, rule))
+    except (OSError, ValueError) as exc:
+        _fail_on_bad_input(exc)
+
+
+def _clean_table(lb, split: list, rule: str):
+    from rich.table import Table
+
+    from evalkit.overlap_tables import leaderboard_clean_cells
+
+    header, rows = leaderboard_clean_cells(lb, split)
+    table = Table(title=f"Accuracy on clean items ({rule} rule; 95% Wilson CI; ranks: the leaderboard's)",
+                  title_justify="left")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="right" if i == 0 or i >= 2 else "left")
+    for row in rows:
+        table.add_row(*(escape(c) for c in row))
+    return table
+
+
+def _leaderboard_with_overlap(text: str, fmt: str, lb, split: list, rule: str) -> str:
+    from evalkit.overlap_tables import leaderboard_clean_cells, leaderboard_overlap_csv, leaderboard_overlap_doc
+
+    if fmt == "json":
+        doc = json.loads(text)
+        doc["overlap"] = leaderboard_overlap_doc(split, rule)
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return leaderboard_overlap_csv(text, lb, split, rule)
+    from evalkit.report import markdown_table
+
+    header, rows = leaderboard_clean_cells(lb, split)
+    return text + (f"\n## Accuracy on clean items ({rule} rule)\n\n"
+                   "Each cell: accuracy on the items the overlap file covers and does not flag, with its 95% "
+                   "Wilson interval; ranks are the leaderboard's (all items).\n\n"
+                   + markdown_table(header, rows, right_from=2) + "\n")
 
 
 @click.command("gate")
