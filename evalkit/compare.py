@@ -22,13 +22,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from evalkit.comparable import SETTINGS, configuration_of
 from evalkit.gate import GateResult, compare_runs, scored_pair, _fmt_p
 from evalkit.report import pct, run_labels
 from evalkit.runs import LEGACY_SCORE, ItemKey, Run, load_run, sample_scores
 from evalkit.stats import DEFAULT_RESAMPLES
+
+if TYPE_CHECKING:
+    from evalkit.overlap_split import OverlapSet
 
 # Direction of one item between a baseline and a candidate (one character each, so a pair's
 # directions over thousands of items embed as one short string).
@@ -64,6 +67,7 @@ class PairComparison:
     candidate: int
     gate: GateResult
     directions: str
+    clean_gate: GateResult | None = None  # the gate on the clean items only (with an overlap file)
 
 
 @dataclass
@@ -78,6 +82,8 @@ class Comparison:
     items: list[ItemKey]
     verdicts: list[str]  # per run: one VERDICT character per item
     pairs: dict[tuple[int, int], PairComparison] = field(default_factory=dict)
+    overlap: "OverlapSet | None" = None
+    overlap_marks: str | None = None  # per item: overlap_tables.OVERLAP, CLEAN or NOT_COVERED
 
     def pair(self, baseline: int, candidate: int) -> PairComparison:
         """The comparison of run BASELINE with run CANDIDATE (indices into ``runs``)."""
@@ -173,9 +179,13 @@ def build_comparison(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     pairs: Sequence[tuple[int, int]] | None = None,
+    overlap: "OverlapSet | None" = None,
 ) -> Comparison:
     """Compare two or more runs: settings, per-item verdicts, and the gate on each pair in PAIRS
-    (default: ``default_pairs``). The gate's options mean what they mean for ``evalkit gate``."""
+    (default: ``default_pairs``). The gate's options mean what they mean for ``evalkit gate``.
+
+    With OVERLAP (``overlap_split.read_overlap``), each item is marked overlapping, clean or not
+    covered, and each pair is also gated on the clean items (``evalkit gate --clean-only``)."""
     loaded = [load_run(r) for r in runs]
     if len(loaded) < 2:
         raise ValueError("a comparison needs at least two runs")
@@ -188,12 +198,19 @@ def build_comparison(
     verdicts = ["".join(verdict_of(run.items().get(k), score) for k in keys) for run in loaded]
     comparison = Comparison(runs=loaded, labels=run_labels(loaded), score=score, settings=settings,
                             differing=differing, items=keys, verdicts=verdicts)
+    if overlap is not None:
+        from evalkit.overlap_tables import item_marks
+
+        comparison.overlap, comparison.overlap_marks = overlap, item_marks(keys, overlap)
     for b, c in (pairs if pairs is not None else default_pairs(len(loaded))):
         if b == c or not (0 <= b < len(loaded) and 0 <= c < len(loaded)):
             raise ValueError(f"pair ({b}, {c}): two different run indices below {len(loaded)} are needed")
-        gate = compare_runs(loaded[b], loaded[c], max_drop=max_drop, alpha=alpha, confidence=confidence,
-                            allow_mismatch=True, n_resamples=n_resamples, seed=seed, score=score)
-        comparison.pairs[(b, c)] = PairComparison(b, c, gate, pair_directions(keys, loaded[b], loaded[c], gate, score))
+        options = dict(max_drop=max_drop, alpha=alpha, confidence=confidence, allow_mismatch=True,
+                       n_resamples=n_resamples, seed=seed, score=score)
+        gate = compare_runs(loaded[b], loaded[c], **options)
+        clean = compare_runs(loaded[b], loaded[c], clean_only=overlap, **options) if overlap is not None else None
+        comparison.pairs[(b, c)] = PairComparison(b, c, gate, pair_directions(keys, loaded[b], loaded[c], gate, score),
+                                                  clean)
     return comparison
 
 

@@ -21,6 +21,8 @@ from typing import Any, Mapping
 from evalkit.compare import (DIRECTION_LABELS, LEFT_OUT, PAIR_HEADER, SETTING_LABELS, VERDICT_LABELS,
                              Comparison, pair_rows)
 from evalkit.html_report import _page, json_for_script, prompt_text
+from evalkit.overlap_split import overlap_rows
+from evalkit.overlap_tables import CLEAN, NOT_COVERED, OVERLAP, overlap_table_html
 
 
 def _setting_text(value: Any) -> str:
@@ -117,7 +119,11 @@ def comparison_payload(comparison: Comparison) -> dict[str, Any]:
         gate = pair.gate
         pairs[f"{b}-{c}"] = {"verdict": gate.verdict, "mismatches": gate.mismatches, "warnings": gate.warnings,
                              "rows": pair_rows(gate, comparison.binary), "dirs": pair.directions}
-    return {
+        if pair.clean_gate is not None:
+            clean = pair.clean_gate
+            pairs[f"{b}-{c}"]["clean"] = {"verdict": clean.verdict, "warnings": clean.warnings,
+                                          "rows": pair_rows(clean, comparison.binary)}
+    payload = {
         "score": comparison.score,
         "runs": [{"label": lab, "model": run.model, "path": str(run.path)}
                  for lab, run in zip(comparison.labels, comparison.runs)],
@@ -130,6 +136,19 @@ def comparison_payload(comparison: Comparison) -> dict[str, Any]:
         "verdicts": comparison.verdicts,
         "items": items,
     }
+    if comparison.overlap is not None:
+        payload["overlap"] = {"rule": comparison.overlap.rule, "marks": comparison.overlap_marks,
+                              "labels": {OVERLAP: "overlapping", CLEAN: "clean", NOT_COVERED: "not in overlap file"}}
+    return payload
+
+
+def overlap_section(comparison: Comparison) -> str:
+    """Each run's accuracy on overlapping and clean items (``overlap_split.overlap_rows``); "" without an overlap file."""
+    if comparison.overlap is None:
+        return ""
+    rows = [row for run, label in zip(comparison.runs, comparison.labels)
+            for row in overlap_rows(label, run.items(), comparison.overlap)]
+    return overlap_table_html(rows, comparison.overlap.rule)
 
 
 def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare", top: str = "") -> str:
@@ -145,6 +164,7 @@ def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare
         f"{top}"
         '<section id="differences"><h2>What differs between the runs</h2>\n'
         f"{settings_table(comparison)}</section>\n"
+        + overlap_section(comparison)
         + _PAIR_HTML.replace("{rule}", escape(rule))
         + _ITEMS_HTML
     )
@@ -165,6 +185,10 @@ _PAIR_HTML = """
 <p class="note">{rule}</p>
 <ul id="pair-notes" class="notes"></ul>
 <div class="scroll"><table><thead><tr id="pair-head"></tr></thead><tbody id="pair-stats"></tbody></table></div>
+<div id="pair-clean" hidden><h3>On clean items only</h3>
+<p class="note" id="pair-clean-note"></p><ul id="pair-clean-notes" class="notes"></ul>
+<div class="scroll"><table><thead><tr id="pair-clean-head"></tr></thead><tbody id="pair-clean-stats"></tbody></table></div>
+</div>
 </section>
 """
 
@@ -173,6 +197,7 @@ _ITEMS_HTML = """
 <div class="filters">
   <label>Dataset <select id="f-dataset"><option value="">all</option></select></label>
   <label>Change <select id="f-dir"><option value="">all</option></select></label>
+  <label id="f-overlap-label" hidden>Overlap <select id="f-overlap"><option value="">all</option></select></label>
   <input type="search" id="f-q" placeholder="search id, question, generations">
 </div>
 <p id="items-status" class="note">The item table needs JavaScript.</p>
@@ -209,6 +234,7 @@ _COMPARE_CSS = """
 #item-detail details { margin: 6px 0; border: 1px solid var(--line); border-radius: 6px; padding: 4px 8px; }
 #item-detail summary { cursor: pointer; color: var(--muted); }
 #all-runs td, #all-runs th { font-size: 13px; }
+#items td.ov-o { color: var(--bad); } #pair-clean h3 { font-size: 15px; margin: 14px 0 4px; }
 """
 
 # Plain ES5-level script. Every piece of item text goes in through textContent; the statistics
@@ -217,9 +243,9 @@ _COMPARE_JS = r"""
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("evalkit-compare").textContent);
-  var runs = data.runs, items = data.items, PAGE = 50, many = runs.length > 2;
+  var runs = data.runs, items = data.items, PAGE = 50, many = runs.length > 2, ov = data.overlap || null;
   var $ = function (id) { return document.getElementById(id); };
-  var state = { a: 0, b: 1, dataset: "", dir: "", q: "", page: 0, sort: "", desc: false, selected: -1 };
+  var state = { a: 0, b: 1, dataset: "", dir: "", ov: "", q: "", page: 0, sort: "", desc: false, selected: -1 };
   var texts = [], loading = [], search = null;
   // Each run's generations (gzip + base64) are inflated the first time they are needed: an item
   // opened, a search. load(runs) resolves when those runs' are ready; output(r, i) reads them after.
@@ -282,6 +308,7 @@ _COMPARE_JS = r"""
     if (state.dataset && it.d !== state.dataset) return false;
     if (state.dir === "U") { if (!unparsedEither(i)) return false; }
     else if (state.dir && dirOf(i) !== state.dir) return false;
+    if (ov && state.ov && ov.marks.charAt(i) !== state.ov) return false;
     if (state.q && !found(i)) return false;
     return true;
   }
@@ -289,6 +316,7 @@ _COMPARE_JS = r"""
     dataset: function (i) { return items[i].d; },
     id: function (i) { return items[i].id; },
     change: function (i) { return data.directions[dirOf(i)]; },
+    overlap: function (i) { return ov ? ov.labels[ov.marks.charAt(i)] : ""; },
     "tokens A": function (i) { var s = side(i, state.a); return s && s.t !== null ? s.t : -1; },
     "tokens B": function (i) { var s = side(i, state.b); return s && s.t !== null ? s.t : -1; },
     "latency A": function (i) { var s = side(i, state.a); return s && s.l !== null ? s.l : -1; },
@@ -308,8 +336,27 @@ _COMPARE_JS = r"""
     return out;
   }
 
+  // The paired result on the clean items (an overlap file given): the gate with --clean-only.
+  function renderCleanPair(p) {
+    var box = $("pair-clean"), head = $("pair-clean-head"), body = $("pair-clean-stats"), notes = $("pair-clean-notes");
+    head.textContent = ""; body.textContent = ""; notes.textContent = "";
+    box.hidden = !(p && p.clean);
+    if (box.hidden) return;
+    $("pair-clean-note").textContent = "Items the overlap file covers and its " + ov.rule +
+      " rule does not flag (as evalkit gate --clean-only computes it): gate: " + p.clean.verdict + ".";
+    p.clean.warnings.forEach(function (m) { notes.appendChild(node("li", "warning: " + m)); });
+    data.pairHeader.forEach(function (h, k) { head.appendChild(node("th", h, k > 0 && k < 12 ? "num" : "")); });
+    p.clean.rows.forEach(function (row) {
+      var tr = node("tr");
+      if (row[12] === "REGRESSION") tr.className = "flagged";
+      row.forEach(function (c, k) { tr.appendChild(node("td", c, k > 0 && k < 12 ? "num" : "")); });
+      body.appendChild(tr);
+    });
+  }
+
   function renderPair() {
     var p = pair(), head = $("pair-head"), body = $("pair-stats"), notes = $("pair-notes");
+    renderCleanPair(state.a === state.b ? null : p);
     head.textContent = ""; body.textContent = ""; notes.textContent = "";
     $("pair-verdict").textContent = "";
     if (state.a === state.b) { notes.appendChild(node("li", "Pick two different runs.")); return; }
@@ -332,6 +379,7 @@ _COMPARE_JS = r"""
     head.textContent = "";
     var cols = [["dataset", "dataset"], ["id", "id"], ["question", null], ["gold", null], [la, null], [lb, null],
                 ["change", "change"]];
+    if (ov) cols.push(["overlap", "overlap"]);
     if (many) cols.push(["all runs", null]);
     cols.push(["tokens " + la, "tokens A"], ["tokens " + lb, "tokens B"]);
     cols.forEach(function (c) {
@@ -364,6 +412,7 @@ _COMPARE_JS = r"""
       tr.appendChild(node("td", predText(sa)));
       tr.appendChild(node("td", predText(sb)));
       var td = node("td"); td.appendChild(badge(data.directions[dirOf(i)])); tr.appendChild(td);
+      if (ov) tr.appendChild(node("td", ov.labels[ov.marks.charAt(i)], "ov ov-" + ov.marks.charAt(i)));
       if (many) {
         var all = node("td", null, "runs-row");
         runs.forEach(function (r, k) {
@@ -460,6 +509,7 @@ _COMPARE_JS = r"""
     var it = items[i];
     var h = node("h3", it.d + " \u00b7 " + it.id + " ");
     h.appendChild(badge(data.directions[dirOf(i)]));
+    if (ov) h.appendChild(node("span", " " + ov.labels[ov.marks.charAt(i)] + " (" + ov.rule + " rule)", "ov"));
     box.appendChild(h);
     box.appendChild(node("div", it.q, "q"));
     if (it.tg) { box.appendChild(node("h4", "Reference")); box.appendChild(node("pre", it.tg)); }
@@ -516,10 +566,15 @@ _COMPARE_JS = r"""
     if (!kv) return;
     var p = kv.split("="), k = decodeURIComponent(p[0]), v = decodeURIComponent((p[1] || "").replace(/\+/g, " "));
     if ((k === "a" || k === "b") && /^\d+$/.test(v) && Number(v) < runs.length) state[k] = Number(v);
-    else if (k === "dataset" || k === "dir" || k === "q") state[k] = v;
+    else if (k === "dataset" || k === "dir" || k === "q" || k === "ov") state[k] = v;
     else if (k === "item") wanted = v;
   });
   fillDirections();
+  if (ov) {
+    $("f-overlap-label").hidden = false;
+    Object.keys(ov.labels).forEach(function (m) { if (ov.marks.indexOf(m) >= 0) fill($("f-overlap"), [m], [ov.labels[m]]); });
+    $("f-overlap").value = state.ov;
+  }
   $("pair-a").value = String(state.a); $("pair-b").value = String(state.b);
   $("f-dataset").value = state.dataset; $("f-q").value = state.q;
   function setPair(a, b) {
@@ -536,6 +591,7 @@ _COMPARE_JS = r"""
   $("pair-b").addEventListener("change", function (e) { setPair(state.a, Number(e.target.value)); });
   $("f-dataset").addEventListener("change", function (e) { state.dataset = e.target.value; state.page = 0; render(); });
   $("f-dir").addEventListener("change", function (e) { state.dir = e.target.value; state.page = 0; render(); });
+  $("f-overlap").addEventListener("change", function (e) { state.ov = e.target.value; state.page = 0; render(); });
   $("f-q").addEventListener("input", function (e) { state.q = e.target.value; state.page = 0; render(); });
   $("p-prev").addEventListener("click", function () { state.page--; render(); });
   $("p-next").addEventListener("click", function () { state.page++; render(); });

@@ -22,8 +22,13 @@ from evalkit.cli.report import _fail_on_bad_input, _resamples_option, _seed_opti
 @click.option("--title", default="evalkit compare", show_default=True, help="The page's title.")
 @_seed_option
 @_resamples_option
+@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An overlap.jsonl (evalkit overlap): mark overlapping items (a filter), show accuracy on "
+                   "overlapping vs clean items and each pair's paired result on the clean items too.")
+@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
+              help="Which rule of the overlap file marks an item as overlapping.")
 def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: float, alpha: float, title: str,
-                    seed: int, resamples: int) -> None:
+                    seed: int, resamples: int, overlap_file: Path | None, overlap_rule: str) -> None:
     """Compare BASELINE CANDIDATE [RUN...] item by item in one self-contained HTML page.
 
     The first RUN is the baseline and the second the candidate; with more runs (the
@@ -36,7 +41,11 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     if len(runs) < 2:
         raise click.UsageError("give at least two runs: BASELINE CANDIDATE [RUN...]")
     try:
-        comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples)
+        from evalkit.overlap_split import read_overlap
+
+        overlap = read_overlap(overlap_file, overlap_rule) if overlap_file is not None else None
+        comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples,
+                             overlap=overlap)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     try:
@@ -48,4 +57,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     for verdict in pair.gate.datasets:
         click.echo(f"{verdict.dataset}: {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} paired "
                    f"({100 * verdict.diff:+.1f} pts, {verdict.status})", err=True)
+    for verdict in pair.clean_gate.datasets if pair.clean_gate is not None else ():
+        click.echo(f"{verdict.dataset} (clean items): {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} "
+                   f"paired ({100 * verdict.diff:+.1f} pts, {verdict.status})", err=True)
     click.echo(f"wrote {output}", err=True)
