@@ -91,17 +91,37 @@ def packed_json(data: Any) -> str:
     return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
+# Items per block of generations: a page of the item table.
+BLOCK = 50
+
+
 def run_outputs(comparison: Comparison) -> list[list[str | None]]:
     """Per run, each item's generation (None where the run has no sample of it), aligned with the items.
 
-    They are the bulk of a page, so each run's are embedded in an element of their own and parsed
-    only when an item is opened or the text search needs them: the page opens without them.
+    They are the bulk of a page, so they are embedded after the page's script in blocks of BLOCK
+    items (``output_blocks``) and inflated only when an item is opened or the text search needs
+    them: the page opens without them.
     """
     out = []
     for run in comparison.runs:
         chosen = run.items()
         out.append([None if chosen.get(k) is None else (chosen[k].get("output") or "") for k in comparison.items])
     return out
+
+
+def output_blocks(comparison: Comparison) -> str:
+    """The generations as elements: for each block of BLOCK items, one element per run (gzip JSON in
+    base64, ``evalkit-out-RUN-BLOCK``), then an empty marker ``evalkit-done-BLOCK``. Blocks come in
+    item order, all runs' together, so an item of the first pages can be shown as soon as the browser
+    has read its block, long before the whole file, and only that block is inflated."""
+    outputs = run_outputs(comparison)
+    parts = []
+    for k, start in enumerate(range(0, len(comparison.items), BLOCK)):
+        for r, texts in enumerate(outputs):
+            parts.append(f'<script type="application/gzip" id="evalkit-out-{r}-{k}">'
+                         f"{packed_json(texts[start:start + BLOCK])}</script>")
+        parts.append(f'<i hidden id="evalkit-done-{k}"></i>\n')
+    return "".join(parts)
 
 
 def comparison_payload(comparison: Comparison) -> dict[str, Any]:
@@ -135,6 +155,7 @@ def comparison_payload(comparison: Comparison) -> dict[str, Any]:
         "binary": comparison.binary,
         "verdicts": comparison.verdicts,
         "items": items,
+        "block": BLOCK,
     }
     if comparison.overlap is not None:
         payload["overlap"] = {"rule": comparison.overlap.rule, "marks": comparison.overlap_marks,
@@ -168,10 +189,8 @@ def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare
         + _PAIR_HTML.replace("{rule}", escape(rule))
         + _ITEMS_HTML
     )
-    outputs = "".join(f'<script type="application/gzip" id="evalkit-out-{r}">{packed_json(texts)}</script>\n'
-                      for r, texts in enumerate(run_outputs(comparison)))
     script = (f'<script type="application/json" id="evalkit-compare">{json_for_script(comparison_payload(comparison))}'
-              f"</script>\n<script>{_COMPARE_JS}</script>\n{outputs}")
+              f"</script>\n<script>{_COMPARE_JS}</script>\n{output_blocks(comparison)}")
     return _page(title, body, script).replace("</head>", f"<style>{_COMPARE_CSS}</style>\n</head>", 1)
 
 
@@ -246,33 +265,49 @@ _COMPARE_JS = r"""
   var runs = data.runs, items = data.items, PAGE = 50, many = runs.length > 2, ov = data.overlap || null;
   var $ = function (id) { return document.getElementById(id); };
   var state = { a: 0, b: 1, dataset: "", dir: "", ov: "", q: "", page: 0, sort: "", desc: false, selected: -1 };
-  var texts = [], loading = [], search = null;
-  // Each run's generations (gzip + base64) are inflated the first time they are needed: an item
-  // opened, a search. load(runs) resolves when those runs' are ready; output(r, i) reads them after.
-  function inflate(r) {
-    var bin = atob($("evalkit-out-" + r).textContent), bytes = new Uint8Array(bin.length);
-    for (var k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
-    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    return new Response(stream).text().then(function (t) { texts[r] = JSON.parse(t); });
-  }
-  // The generations come after this script in the file, so the page is built while the browser still
-  // reads them; they can be inflated once the whole document is parsed.
+  var B = data.block, nBlocks = Math.ceil(items.length / B), search = null;
+  var texts = runs.map(function () { return []; }), loading = runs.map(function () { return []; });
+  // The generations come after this script in the file, in blocks of B items (all runs' for a block,
+  // then a marker), so the page is built while the browser still reads them. A block is inflated
+  // (gzip + base64) the first time it is needed: an item opened (its block of the two runs shown),
+  // a search (every block); load(needs) resolves when the [run, block] pairs NEEDS are ready.
   var parsed = new Promise(function (done) {
     if (document.readyState !== "loading") done(); else document.addEventListener("DOMContentLoaded", done);
   });
-  function load(which) {
-    return parsed.then(function () {
-      return Promise.all(which.map(function (r) { return texts[r] ? null : (loading[r] = loading[r] || inflate(r)); }));
+  function blockRead(k) {
+    return new Promise(function (done) {
+      (function check() {
+        if (document.readyState !== "loading" || $("evalkit-done-" + k)) done(); else setTimeout(check, 5);
+      })();
     });
   }
-  function allRuns() { return runs.map(function (_, k) { return k; }); }
-  function output(r, i) { return texts[r] ? texts[r][i] : null; }
+  function inflate(r, k) {
+    var bin = atob($("evalkit-out-" + r + "-" + k).textContent), bytes = new Uint8Array(bin.length);
+    for (var j = 0; j < bin.length; j++) bytes[j] = bin.charCodeAt(j);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(function (t) { texts[r][k] = JSON.parse(t); });
+  }
+  function have(needs) { return needs.every(function (n) { return texts[n[0]][n[1]]; }); }
+  function load(needs) {
+    return Promise.all(needs.map(function (n) {
+      var r = n[0], k = n[1];
+      if (texts[r][k]) return null;
+      return (loading[r][k] = loading[r][k] || blockRead(k).then(function () { return inflate(r, k); }));
+    }));
+  }
+  function blockOf(i) { return Math.floor(i / B); }
+  function everyBlock() {
+    var out = [];
+    for (var k = 0; k < nBlocks; k++) runs.forEach(function (_, r) { out.push([r, k]); });
+    return out;
+  }
+  function output(r, i) { var b = texts[r][blockOf(i)]; return b ? b[i % B] : null; }
   var busy = 0;
-  // Run THEN once the generations of WHICH are inflated (at once when they already are).
-  function withTexts(which, then) {
-    if (which.every(function (r) { return texts[r]; })) return then();
+  // Run THEN once the blocks NEEDS are inflated (at once when they already are).
+  function withTexts(needs, then) {
+    if (have(needs)) return then();
     busy++;
-    load(which).then(function () { busy--; then(); }, function (err) { busy--; throw err; });
+    load(needs).then(function () { busy--; then(); }, function (err) { busy--; throw err; });
   }
 
   function node(tag, text, cls) {
@@ -431,9 +466,9 @@ _COMPARE_JS = r"""
   }
 
   function render() {
-    if (state.q && !runs.every(function (_, r) { return texts[r]; })) {
+    if (state.q && !have(everyBlock())) {
       $("items-status").textContent = "Reading the generations for the search\u2026";
-      return withTexts(allRuns(), render);
+      return withTexts(everyBlock(), render);
     }
     headers();
     var idx = filtered(), pages = Math.max(1, Math.ceil(idx.length / PAGE));
@@ -498,8 +533,9 @@ _COMPARE_JS = r"""
 
   function showItem(i) {
     state.selected = i;
-    if (i >= 0 && !(texts[state.a] && texts[state.b])) {
-      withTexts([state.a, state.b], function () { if (state.selected === i) showItem(i); });
+    var needs = i >= 0 ? [[state.a, blockOf(i)], [state.b, blockOf(i)]] : [];
+    if (i >= 0 && !have(needs)) {
+      withTexts(needs, function () { if (state.selected === i) showItem(i); });
     }
     var box = $("item-detail");
     box.textContent = "";
@@ -603,7 +639,7 @@ _COMPARE_JS = r"""
   // Inflate every run's generations in the background once the page is up (not counted as busy):
   // by the time an item is opened or a search typed they are usually ready.
   parsed.then(function () { setTimeout(function () {
-    load(allRuns()).then(function () { window.evalkitInflatedMs = performance.now(); });
+    load(everyBlock()).then(function () { window.evalkitInflatedMs = performance.now(); });
   }, 100); });
   window.evalkitReadyMs = performance.now();  // for bench/bench_compare.py: navigation start -> page built
   document.body.dataset.ready = "1";

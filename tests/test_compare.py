@@ -133,10 +133,29 @@ def test_page_is_self_contained_and_embeds_text_inertly(tmp_path):
     item = next(i for i in payload["items"] if i["id"] == "mq-1")
     assert item["q"] == HOSTILE_QUESTION
     k = payload["items"].index(item)
-    packed = re.search(r'<script type="application/gzip" id="evalkit-out-1">(.*?)</script>', html, re.S).group(1)
+    packed = re.search(r'<script type="application/gzip" id="evalkit-out-1-0">(.*?)</script>', html, re.S).group(1)
     outputs = json.loads(gzip.decompress(base64.b64decode(packed)))
     assert outputs[k] == HOSTILE_OUTPUT
     assert payload["pairs"]["0-1"]["dirs"] == comp.pair(0, 1).directions
+
+
+def test_generations_are_embedded_in_blocks_of_items_all_runs_together(tmp_path):
+    from evalkit.compare_html import BLOCK, run_outputs
+
+    n = 2 * BLOCK + 7
+    runs = [write_run(tmp_path / "results", name, verdict_samples("medqa", [k % 3 == j for k in range(n)], prefix="q"))
+            for j, name in enumerate(["a", "b"])]
+    comp = build_comparison(runs, n_resamples=200)
+    html = render_compare_html(comp)
+    ids = re.findall(r'id="(evalkit-(?:out|done)-[\d-]+)"', html)
+    assert ids == ["evalkit-out-0-0", "evalkit-out-1-0", "evalkit-done-0", "evalkit-out-0-1", "evalkit-out-1-1",
+                   "evalkit-done-1", "evalkit-out-0-2", "evalkit-out-1-2", "evalkit-done-2"]
+    for r, texts in enumerate(run_outputs(comp)):
+        joined = []
+        for k in range(3):
+            packed = re.search(f'id="evalkit-out-{r}-{k}">(.*?)</script>', html, re.S).group(1)
+            joined += json.loads(gzip.decompress(base64.b64decode(packed)))
+        assert joined == texts and len(joined) == n
 
 
 def test_cli_writes_the_page(tmp_path):
@@ -323,6 +342,31 @@ def test_browser_shows_the_votes_of_a_multi_sample_run(tmp_path, browser_page):
     page.evaluate("evalkitCompare.idle()")
     assert "A 3 \u00b7 B 2" in page.text_content("#side-b dl")
     assert "votes" not in page.text_content("#side-a dl")
+
+
+@needs_browser
+def test_browser_item_of_a_late_block_shows_its_generations(tmp_path, browser_page):
+    from evalkit.compare_html import BLOCK
+
+    n = 2 * BLOCK + 7
+    runs = [write_run(tmp_path / "results", name, [make_sample(f"q{k}", correct=k % 2 == j, output=f"{name} says {k}")
+                                                   for k in range(n)]) for j, name in enumerate(["a", "b"])]
+    page_file = tmp_path / "blocks.html"
+    page_file.write_text(render_compare_html(build_comparison(runs, n_resamples=200)), encoding="utf-8")
+    page = browser_page
+    _open(page, page_file)
+    page.click("#p-next")
+    page.click("#p-next")  # the third page: the third block
+    page.click("#items tr >> nth=2")
+    page.evaluate("evalkitCompare.idle()")
+    k = 2 * BLOCK + 2
+    assert page.text_content("#side-a pre.generation") == f"a says {k}"
+    assert page.text_content("#side-b pre.generation") == f"b says {k}"
+    page.fill("#f-q", "b says 3")  # the search reads every block
+    page.evaluate("evalkitCompare.idle()")
+    ids = page.eval_on_selector_all("#items tr", "trs => trs.map(tr => tr.children[1].textContent)")
+    assert sorted(ids) == sorted(f"q{i}" for i in range(n) if str(i).startswith("3"))
+    assert page.errors == []
 
 
 # --- the trend page of a sweep -----------------------------------------------------------------
