@@ -106,10 +106,13 @@ def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: floa
     from evalkit.runs import load_run
 
     out = []
+    loaded: dict[str, Any] = {}  # a run behind several cells is read once
     for row in lb.rows:
         cells: dict[str, OverlapRow] = {}
         for dataset, cell in row.cells.items():
-            items = {k: s for k, s in load_run(cell.run_path).items().items() if k[0] == dataset}
+            if cell.run_path not in loaded:
+                loaded[cell.run_path] = load_run(cell.run_path)
+            items = {k: s for k, s in loaded[cell.run_path].items().items() if k[0] == dataset}
             split = overlap_rows(cell.run, items, overlap, confidence)
             if split:
                 cells[dataset] = split[0]
