@@ -164,7 +164,8 @@ def comparison_payload(comparison: Comparison) -> dict[str, Any]:
 
 
 def overlap_section(comparison: Comparison) -> str:
-    """Each run's accuracy on overlapping and clean items (``overlap_split.overlap_rows``); "" without an overlap file."""
+    """Each run's accuracy on overlapping and clean items (``overlap_split.overlap_rows``);
+    "" without an overlap file."""
     if comparison.overlap is None:
         return ""
     rows = [row for run, label in zip(comparison.runs, comparison.labels)
@@ -608,7 +609,9 @@ _COMPARE_JS = r"""
   fillDirections();
   if (ov) {
     $("f-overlap-label").hidden = false;
-    Object.keys(ov.labels).forEach(function (m) { if (ov.marks.indexOf(m) >= 0) fill($("f-overlap"), [m], [ov.labels[m]]); });
+    Object.keys(ov.labels).forEach(function (m) {
+      if (ov.marks.indexOf(m) >= 0) fill($("f-overlap"), [m], [ov.labels[m]]);
+    });
     $("f-overlap").value = state.ov;
   }
   $("pair-a").value = String(state.a); $("pair-b").value = String(state.b);
