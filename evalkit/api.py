@@ -31,7 +31,7 @@ from evalkit.serving import serve as _serve
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
            "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
            "overlap", "samples_frame", "serve", "served", "servers", "stop", "sweep_gate", "sweep_run", "sweep_status",
-           "sweep_trend", "sweep_watch"]
+           "sweep_trend", "sweep_trend_page", "sweep_watch"]
 
 
 def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
@@ -157,6 +157,19 @@ def sweep_trend(state: Any, **options: Any) -> Any:
     from evalkit.sweep_report import sweep_trend as _trend
 
     return _trend(state if isinstance(state, SweepState) else SweepState.load(state), **options)
+
+
+def sweep_trend_page(trend: Any, *, title: str | None = None, **gate_options: Any) -> tuple[str, list[str]]:
+    """The trend page of TREND (``sweep_trend``'s result) and a note per checkpoint left off its plot.
+
+    The points are the trend's own figures (``sweep_report.trend_points``); GATE_OPTIONS go to the
+    comparison below the plot (``compare.build_comparison``). ValueError when fewer than two
+    checkpoints are scored."""
+    from evalkit.sweep_report import trend_points
+    from evalkit.trend_html import render_trend_html
+
+    points, notes = trend_points(trend)
+    return render_trend_html(points, title=title or f"evalkit sweep: {trend.score}", **gate_options), notes
 
 
 def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:

@@ -167,17 +167,15 @@ def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
 
 
 def _write_trend_page(trend, output: Path, **gate_options: Any) -> None:
-    """The trend page (evalkit.trend_html) from the trend's own figures (sweep_report.trend_points)."""
-    from evalkit.sweep_report import trend_points
-    from evalkit.trend_html import render_trend_html
+    """The trend page (api.sweep_trend_page: the trend's own figures) written to OUTPUT."""
+    from evalkit import api
 
-    points, notes = trend_points(trend)
-    for note in notes:
-        click.echo(f"note: {note}", err=True)
     try:
-        page = render_trend_html(points, title=f"evalkit sweep: {trend.score}", **gate_options)
+        page, notes = api.sweep_trend_page(trend, **gate_options)
     except ValueError as exc:  # fewer than two scored checkpoints
         raise click.UsageError(f"--format html: {exc}") from None
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)", err=True)
