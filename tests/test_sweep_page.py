@@ -5,6 +5,7 @@ EVALKIT_REQUIRE_CHROMIUM=1)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -76,3 +77,21 @@ def test_browser_sweep_page_points_and_two_clicks(tmp_path, browser_page):  # no
     broken = gate["datasets"][0]["lost"]
     assert broken > 0
     assert page.errors == []
+
+
+def test_a_checkpoint_without_step_is_left_off_the_plot_with_a_note(tmp_path):
+    from evalkit.sweep import Checkpoint
+    from evalkit.sweep_report import sweep_trend, trend_points
+    from tests.runfactory import verdict_samples, write_run
+
+    state = _written_sweep(tmp_path, {100: [True, False], 200: [True, True]})
+    state.add([Checkpoint.at(tmp_path / "train" / "final")])
+    job = next(j for j in state.jobs() if j.checkpoint.step is None)
+    write_run(Path(job.settings.results_dir), job.run_name, verdict_samples("medqa", [True]), task=job.task_folder,
+              extra_manifest={"status": "complete", "checkpoint": job.identity()})
+    state.save()
+    points, notes = trend_points(sweep_trend(state))
+    assert sorted({p.step for p in points}) == [100, 200]
+    assert len(notes) == 1 and "final" in notes[0] and "no training step" in notes[0]
+    res = _report(state.settings.sweep_dir, "--format", "html", "-o", str(tmp_path / "t.html"))
+    assert res.exit_code == 0 and "no training step" in res.stderr
