@@ -113,7 +113,6 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         raise click.UsageError("--output needs --format markdown, csv, json or html")
     if fmt == "html":
         from evalkit.html_report import render_html
-
         from evalkit.overlap_tables import overlap_table_html
 
         sections = overlap_table_html(overlap, overlap_rule) if overlap is not None else ""
@@ -224,7 +223,6 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
         return
     if fmt == "html":
         from evalkit.html_report import render_leaderboard_html
-
         from evalkit.overlap_tables import leaderboard_clean_html
 
         sections = leaderboard_clean_html(lb, split, overlap_rule) if split is not None else ""
