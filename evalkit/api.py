@@ -28,7 +28,7 @@ from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
 from evalkit.serving import serve as _serve
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run", "samples_frame",
+           "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore", "rescore_run", "samples_frame",
            "serve", "served", "servers", "stop"]
 
 
@@ -82,7 +82,8 @@ def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", **options:
     return compare_runs(baseline, candidate, **options)
 
 
-def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str = "evalkit",
+def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,
                 scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The saved generations of RUN scored again (nothing is requested from the answering server)."""
+    """The saved generations of RUN scored again (nothing is requested from the answering server):
+    ``rescore`` (the one rescoring entry point) with the scorers first."""
     return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)

@@ -8,9 +8,13 @@ at most ``alpha``: a large drop that could be noise does not fail, nor does a
 real but negligible one.
 
 Any named score can be gated (``score``, default ``correct``, the multiple-choice
-verdict). A binary score is compared as above; a score on a scale or continuous by a
-paired bootstrap of the per-item differences, whose two-sided bootstrap p-value
-takes McNemar's place; ``max_drop`` is then in hundredths of the score's unit.
+verdict), by the metric the runs record for it (``runs.Run.metric``). A score whose
+metric is a proportion (true/false) is compared as above; any other by a paired
+bootstrap of the per-item differences, whose two-sided bootstrap p-value takes
+McNemar's place; ``max_drop`` is then in hundredths of the score's unit. Each
+dataset's verdict also gives both runs' figures by the metric (``baseline_value``,
+``candidate_value``: for HealthBench, the clipped mean); runs that record different
+metrics for the score cannot be compared.
 
 Exit codes (``GateResult.exit_code``): 0 pass, 1 regression, 2 the runs cannot
 be compared (different items, prompts or extractors, or nothing to pair).
@@ -23,14 +27,15 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rich.table import Table
 
 import numpy as np
 
 from evalkit.report import pct
-from evalkit.runs import LEGACY_SCORE, Run, load_run, sample_scores, score_kind
+from evalkit.runs import LEGACY_SCORE, Run, choice_answer, load_run, sample_score_dicts, sample_scores
+from evalkit.scoring.metrics import Metric
 from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
                            paired_bootstrap_mean_diff)
 
@@ -69,6 +74,9 @@ class DatasetVerdict:
     excluded_errors: int = 0
     lost_items: list[Flip] = field(default_factory=list)
     gained_ids: list[str] = field(default_factory=list)
+    metric: dict[str, Any] = field(default_factory=dict)  # the score's metric spec
+    baseline_value: float | None = None  # each run's figure by that metric, over the paired items
+    candidate_value: float | None = None
 
     @property
     def baseline_accuracy(self) -> float:
@@ -218,23 +226,17 @@ def compare_runs(
         if not pairs:
             mismatches.append(f"{dataset}: no item answered and scored ({score!r}) in both runs")
             continue
-        if score != LEGACY_SCORE or score_kind(sample_scores(b)[score] for b, _ in pairs) != "binary":
-            verdicts.append(_numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed))
-            continue
-        bv = [bool(b.get("correct")) for b, _ in pairs]
-        cv = [bool(c.get("correct")) for _, c in pairs]
-        pd = paired_bootstrap_diff(bv, cv, confidence, n_resamples=n_resamples, seed=seed)
-        lost_items = [
-            Flip(dataset, str(b["id"]), b.get("answer_idx"), b.get("pred"), c.get("pred"), c.get("method"))
-            for b, c in pairs if b.get("correct") and not c.get("correct")
-        ]
-        gained_ids = [str(b["id"]) for b, c in pairs if c.get("correct") and not b.get("correct")]
-        verdicts.append(DatasetVerdict(
-            dataset=dataset, n=pd.n, baseline_correct=sum(bv), candidate_correct=sum(cv),
-            diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi, lost=pd.lost, gained=pd.gained,
-            p_value=mcnemar_exact(pd.lost, pd.gained), excluded_errors=excluded,
-            lost_items=lost_items, gained_ids=gained_ids,
-        ))
+        metric, mismatch = _metric_of(base, cand, score, pairs)
+        if mismatch:
+            mismatches.append(f"{dataset}: {mismatch}")
+        if metric.name == "proportion":
+            verdict = _binary_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+        else:
+            verdict = _numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+        verdict.metric = metric.spec()
+        verdict.baseline_value = metric.aggregate([sample_score_dicts(b)[score] for b, _ in pairs]).value
+        verdict.candidate_value = metric.aggregate([sample_score_dicts(c)[score] for _, c in pairs]).value
+        verdicts.append(verdict)
 
     for v, adjusted in zip(verdicts, holm_adjust([v.p_value for v in verdicts])):
         v.p_holm = adjusted
@@ -246,6 +248,41 @@ def compare_runs(
         max_drop=max_drop, alpha=alpha, confidence=confidence, allow_mismatch=allow_mismatch,
         datasets=verdicts, mismatches=mismatches, warnings=warnings, score=score,
     )
+
+
+def _answer(sample: Mapping[str, Any], score: str) -> tuple[str | None, str | None]:
+    """(answer, rule) of SCORE in SAMPLE: the letter and extraction rule for the multiple-choice verdict."""
+    if score == LEGACY_SCORE:
+        return choice_answer(sample)
+    d = sample_score_dicts(sample).get(score) or {}
+    return d.get("answer"), (d.get("meta") or {}).get("method")
+
+
+def _metric_of(base: Run, cand: Run, score: str, pairs: list) -> tuple[Metric, str | None]:
+    """The metric SCORE is compared by (the baseline's, as recorded), and a mismatch when the candidate
+    records another one for it."""
+    b = base.metric(score, (sample_scores(x)[score] for x, _ in pairs))
+    c = cand.metric(score, (sample_scores(y)[score] for _, y in pairs))
+    if b.spec() != c.spec():
+        return b, f"{score!r} is aggregated by {b.spec()} in the baseline but {c.spec()} in the candidate"
+    return b, None
+
+
+def _binary_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,
+                    n_resamples: int, seed: int) -> DatasetVerdict:
+    """A true/false score (a proportion) compared by its paired statistics: a paired bootstrap of the
+    difference and an exact McNemar test on the items whose verdict changed."""
+    bv = [bool(sample_scores(b)[score]) for b, _ in pairs]
+    cv = [bool(sample_scores(c)[score]) for _, c in pairs]
+    pd = paired_bootstrap_diff(bv, cv, confidence, n_resamples=n_resamples, seed=seed)
+    lost_items = [Flip(dataset, str(b["id"]), b.get("answer_idx"), _answer(b, score)[0], *_answer(c, score))
+                  for (b, c), x, y in zip(pairs, bv, cv) if x and not y]
+    gained_ids = [str(b["id"]) for (b, _), x, y in zip(pairs, bv, cv) if y and not x]
+    return DatasetVerdict(
+        dataset=dataset, n=pd.n, baseline_correct=sum(bv), candidate_correct=sum(cv),
+        diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi, lost=pd.lost, gained=pd.gained,
+        p_value=mcnemar_exact(pd.lost, pd.gained), excluded_errors=excluded,
+        lost_items=lost_items, gained_ids=gained_ids)
 
 
 def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from evalkit.scoring.metrics import Metric, metric_of
 from evalkit.store import MANIFEST, SAMPLES, SUMMARY, iter_samples, read_json, read_samples  # noqa: F401
 
 GENERATIONS = "generations.jsonl"
@@ -109,8 +110,19 @@ class Run:
 
     @property
     def extractor(self) -> str:
-        """The extractor from the manifest; "evalkit" (the built-in one) when unstated."""
-        return _manifest_name(self.manifest, "extractor") or "evalkit"
+        """The extractor that produced the choice scores: the choice scorer's as the manifest's scoring
+        record names it (whichever flag chose it), else the manifest's ``extractor``; "evalkit" (the
+        built-in one) when unstated."""
+        return recorded_extractor(self.manifest) or _manifest_name(self.manifest, "extractor") or "evalkit"
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Score name -> the metric spec recorded for it (see ``recorded_metrics``)."""
+        return recorded_metrics(self.manifest)
+
+    def metric(self, name: str, values: Iterable[Any] = ()) -> Metric:
+        """The metric of score NAME in this run: the one recorded for it, else ``default_metric`` of VALUES."""
+        return metric_of(name, self.metrics, values)
 
     @property
     def wall_s(self) -> float | None:
@@ -131,6 +143,66 @@ class Run:
         if self._items is None:
             self._items = item_samples(self.samples)
         return self._items
+
+
+def _scoring_record(manifest: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    scoring = (manifest or {}).get("scoring")
+    return scoring if isinstance(scoring, Mapping) else {}
+
+
+def recorded_extractor(manifest: Mapping[str, Any] | None) -> str | None:
+    """The extractor of the run's choice scorer, from its scoring record (None without one)."""
+    scoring = _scoring_record(manifest)
+    if scoring.get("extractor"):
+        return str(scoring["extractor"])
+    for s in scoring.get("scorers") or ():
+        if isinstance(s, Mapping) and s.get("name") == "choice":
+            return str((s.get("spec") or {}).get("extractor") or "evalkit")
+    return None
+
+
+def recorded_metrics(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Score name -> metric spec, as the run's manifest records them (``scoring.metrics``). A run
+    written before metrics were recorded gets those its scorers declare for their recorded specs
+    (``metrics_for_spec``), where a built-in scorer can say; other scores fall back to
+    ``default_metric`` when aggregated."""
+    scoring = _scoring_record(manifest)
+    if isinstance(scoring.get("metrics"), Mapping):
+        return {str(k): dict(v) for k, v in scoring["metrics"].items() if isinstance(v, Mapping)}
+    from evalkit.scoring.base import scorer_metrics_for_spec  # the scorer registry, only for old manifests
+
+    out: dict[str, dict[str, Any]] = {}
+    for s in scoring.get("scorers") or ():
+        if isinstance(s, Mapping):
+            out.update({n: m.spec() for n, m in scorer_metrics_for_spec(str(s.get("name")), s.get("spec")).items()})
+    return out
+
+
+def choice_verdict(sample: Mapping[str, Any]) -> bool | None:
+    """The multiple-choice verdict of a sample line: its ``correct`` score, else (lines written
+    before named scores) its top-level ``correct``; None for a failed request or a sample that was
+    not scored as multiple choice. The one place the verdict is read (the choice scorer still
+    writes the top-level ``pred`` / ``method`` / ``correct`` for old readers)."""
+    if sample.get("error"):
+        return None
+    scores = sample.get("scores")
+    if isinstance(scores, Mapping):
+        score = scores.get(LEGACY_SCORE)
+        if isinstance(score, Mapping):
+            value = score.get("value")
+            return bool(value) if value is not None else None
+        if scores:
+            return None
+    correct = sample.get("correct")
+    return bool(correct) if correct is not None else None
+
+
+def choice_answer(sample: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(the letter read, the rule that matched) of a multiple-choice sample line, read beside its verdict."""
+    score = (sample.get("scores") or {}).get(LEGACY_SCORE)
+    if isinstance(score, Mapping):
+        return score.get("answer"), (score.get("meta") or {}).get("method")
+    return sample.get("pred"), sample.get("method")
 
 
 def _manifest_name(manifest: Mapping[str, Any] | None, key: str) -> str | None:
@@ -185,6 +257,28 @@ def item_samples(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[ItemKey, 
     return chosen
 
 
+
+
+def sample_score_dicts(sample: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """{score name: stored score dict} of one sample (what a metric aggregates); a failed request has
+    none, and a line without ``scores`` gives its ``correct`` as ``{"value": bool}``."""
+    if sample.get("error"):
+        return {}
+    scores = sample.get("scores")
+    if isinstance(scores, Mapping):
+        return {name: (s if isinstance(s, Mapping) else {"value": None}) for name, s in scores.items()}
+    if sample.get("correct") is not None:
+        return {LEGACY_SCORE: {"value": bool(sample["correct"])}}
+    return {}
+
+
+def score_dicts(items: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, list[Mapping[str, Any]]]":
+    """Per score name, the stored score dicts over ITEMS (samples), in order."""
+    out: OrderedDict[str, list[Mapping[str, Any]]] = OrderedDict()
+    for s in items:
+        for name, score in sample_score_dicts(s).items():
+            out.setdefault(name, []).append(score)
+    return out
 
 
 def score_values(items: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, list[Any]]":

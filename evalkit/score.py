@@ -6,7 +6,7 @@ wrong and is left out of n. Every named score of a sample (its ``scores``) is
 summed up too: binary scores as a proportion, others as a mean.
 
 The scorers themselves live in evalkit.scoring; the functions here that score
-(``judge``, ``score_sample``, ``rescore_sample``) are the library's short forms
+(``extract_and_check``, ``score_sample``, ``rescore_sample``) are the library's short forms
 of the ``choice`` scorer, kept for notebooks and earlier callers.
 """
 
@@ -20,13 +20,13 @@ from evalkit.extract import extract_choice
 from evalkit.records import Extraction, Generation, Item, SampleRecord
 from evalkit.runs import SampleKey, counting_samples, sample_key  # noqa: F401 (re-exported)
 from evalkit.scoring.choice import ChoiceScorer, is_correct  # noqa: F401 (re-exported)
-from evalkit.scoring.stage import ScoringPlan, StoredSample, apply_scores
+from evalkit.scoring.stage import ScoringPlan, apply_scores, rescore_line
 from evalkit.store import paused_gc
 
 Extractor = Callable[[str, Mapping[str, str]], Extraction]
 
 
-def judge(
+def extract_and_check(
     text: str, options: Mapping[str, str], answer_idx: str, extractor: Extractor = extract_choice
 ) -> tuple[str | None, str | None, bool]:
     """(pred, method, correct) of one generation: the choice scorer's rule, in short."""
@@ -48,26 +48,9 @@ def score_sample(item: Item, prompt: str, generation: Generation, *, index: int 
 
 def rescore_sample(sample: Mapping[str, Any], extractor: Extractor = extract_choice,
                    plan: ScoringPlan | None = None) -> dict[str, Any]:
-    """A copy of a stored sample dict scored again (default: the choice scorer with EXTRACTOR).
-
-    A failed request (``error`` set) stays an error: no prediction, not correct.
-    ``truncated`` is recomputed from ``finish_reason`` when the sample has one.
-    A multi-sample record (with ``stages``) is re-voted: every generation of every
-    stage is re-extracted and the last stage's majority decides.
-    """
-    plan = plan or ScoringPlan([ChoiceScorer(extractor)])
-    out = dict(sample)
-    view = StoredSample(out)
-    apply_scores(view, view, plan.scorers, plan.fingerprint)  # type: ignore[arg-type]  # the line is the item too
-    for name in ("scores", "scored_with"):  # set by apply_scores; a failed request keeps neither
-        if out[name] is None:
-            del out[name]
-    if not out.get("error") and not out.get("stages"):
-        if out.get("finish_reason") is not None:
-            out["truncated"] = out["finish_reason"] == "length"
-        else:
-            out.setdefault("truncated", False)
-    return out
+    """A copy of a stored sample dict scored again (default: the choice scorer with EXTRACTOR);
+    ``scoring.stage.rescore_line`` with a default plan."""
+    return rescore_line(sample, plan or ScoringPlan([ChoiceScorer(extractor)]))
 
 
 def rescore_samples(samples: Iterable[Mapping[str, Any]], extractor: Extractor = extract_choice,
@@ -75,7 +58,7 @@ def rescore_samples(samples: Iterable[Mapping[str, Any]], extractor: Extractor =
     """``rescore_sample`` over many samples, in order."""
     plan = plan or ScoringPlan([ChoiceScorer(extractor)])
     with paused_gc():
-        return [rescore_sample(s, plan=plan) for s in samples]
+        return [rescore_line(s, plan) for s in samples]
 
 
 @dataclass

@@ -12,6 +12,7 @@ from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS
 from evalkit.extract_medreason import medreason_report
 from evalkit.report import fmt_ci, pct
 from evalkit.rescore import default_output, rescore
+from evalkit.scoring.plan import plan_scoring
 from evalkit.stats import wilson_interval
 from evalkit.store import write_jsonl
 from evalkit.score import summarize
@@ -64,10 +65,11 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
 
     label = extractor_name if not scorers else "+".join(n.rpartition(":")[2] or n for n in scorers)
     try:
-        options = parse_scorer_args(scorer_args)
+        plan = plan_scoring(list(scorers) or None, extractor=extractor_name,
+                            scorer_options=parse_scorer_args(scorer_args))
+        extractor_name = plan.extractor or extractor_name  # the one the choice scorer uses, whichever flag chose it
         output = output or default_output(path, label)
-        samples = rescore(path, extractor_name, scorers=list(scorers) or None, scorer_options=options,
-                          journal=output.with_name(output.name + ".journal"))
+        samples = rescore(path, plan=plan, journal=output.with_name(output.name + ".journal"))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     write_jsonl(output, samples)
@@ -81,7 +83,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     extra = scores_table(summary)
     if extra is not None:
         console.print(extra)
-    if extractor_name == "medreason" and not scorers:
+    if extractor_name == "medreason" and all(s.name == "choice" for s in plan.scorers):
         console.print(_compat_table(samples))
     what = f"the {extractor_name!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
     console.print(f"{len(samples)} samples rescored with {what} -> {output}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -105,6 +105,7 @@ class Proportion(_Options):
 
     ci_method: str = field(default="wilson", kw_only=True)
     name: str = field(default="proportion", init=False)
+    percent: ClassVar[bool] = True
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name}
@@ -189,6 +190,7 @@ class WeightedProportion(_Options):
     weight 0 are excluded (``extra["excluded"]``); the interval is a bootstrap over the items."""
 
     name: str = field(default="weighted_proportion", init=False)
+    percent: ClassVar[bool] = True
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name}
@@ -283,6 +285,11 @@ def with_options(metric: Metric, **options: Any) -> Metric:
         return metric
     known = {k: v for k, v in options.items() if k in names and v is not None}
     return replace(metric, **known) if known else metric  # type: ignore[type-var]
+
+
+def shows_percent(metric: Metric) -> bool:
+    """True when METRIC's values are shares shown in percent (``percent = True`` on the metric)."""
+    return bool(getattr(metric, "percent", False))
 
 
 def metric_of(name: str, recorded: Mapping[str, Mapping[str, Any]] | None, values: Iterable[Any]) -> Metric:

@@ -23,7 +23,7 @@ from evalkit.longform import LongformError, load_graded_answers, load_longform
 from evalkit.pairwise import PairwiseSummary, combine, summarize
 from evalkit.records import Item, SampleRecord
 from evalkit.scoring.base import check_requirements
-from evalkit.scoring.judge import JudgeScorer
+from evalkit.scoring.rubric_judge import RubricJudgeScorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, load_journal, score_samples
 from evalkit.store import iter_numbered, read_samples
 
@@ -151,7 +151,7 @@ class JudgeResult:
     fingerprint: str
 
 
-def judge(data: JudgeInput, scorer: JudgeScorer, *, work_dir: Path, n_resamples: int = 2000,
+def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path, n_resamples: int = 2000,
           on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
     """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them."""
     plan = ScoringPlan([scorer])
@@ -207,7 +207,7 @@ def answers_by_item(path: Path) -> dict[tuple[str, str], SampleRecord]:
     return out
 
 
-def pairwise(run_a: Path, run_b: Path, scorer: JudgeScorer, *, work_dir: Path,
+def pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, *, work_dir: Path,
              limit: int | None = None) -> tuple[dict[str, PairwiseSummary], int]:
     """Rank the answers of RUN_A against RUN_B on the judge's axes, both orders per pair, journaled.
 
