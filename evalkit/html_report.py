@@ -36,6 +36,7 @@ from evalkit.report import (
     pct,
     run_labels,
 )
+from evalkit.runs import choice_answer, choice_verdict
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
@@ -216,10 +217,10 @@ def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
                 "question": s.get("question") or "",
                 "options": s.get("options") or {},
                 "output": s.get("output") or "",
-                "pred": s.get("pred"),
+                "pred": choice_answer(s)[0],
                 "gold": s.get("answer_idx"),
-                "method": s.get("method"),
-                "correct": bool(s.get("correct")),
+                "method": choice_answer(s)[1],
+                "correct": bool(choice_verdict(s)),
                 "truncated": bool(s.get("truncated")),
                 "finish_reason": s.get("finish_reason"),
                 "error": s.get("error"),

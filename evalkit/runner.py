@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from evalkit import __version__
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
@@ -50,6 +50,7 @@ from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STR
                               load_refine_template, strategy_stages)
 from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
 from evalkit.scoring.base import check_requirements
+from evalkit.scoring.metrics import Metric
 from evalkit.scoring.plan import ScoringPlan, plan_scoring
 from evalkit.scoring.stage import apply_scores, score_run_dir
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, paused_gc,
@@ -331,13 +332,14 @@ class _SampleIndex:
         v = self.best.get(sample_key(sample))
         return v is not None and v >> 2 == lineno
 
-    def summary(self, path: Path) -> tuple[dict[str, DatasetSummary], int]:
+    def summary(self, path: Path, metrics: Mapping[str, Metric] | None = None
+                ) -> tuple[dict[str, DatasetSummary], int]:
         """The summary of the selected keys as PATH (the file this index describes) holds them,
         and how many have a sample that counts. Read from the file, not from the writing
         process's memory, so what summary.json says is what is on disk; this index only says
         which line counts, so the file is parsed once and memory holds no samples."""
         with paused_gc():
-            return summarize(self.selected_samples(path)), self.count_done_selected()
+            return summarize(self.selected_samples(path), metrics), self.count_done_selected()
 
     def selected_samples(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream the samples that count, for the selected keys."""
@@ -544,7 +546,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                                                    concurrency=config.scoring_concurrency)
                 wall_s = time.perf_counter() - t_start
                 # The run's index was loaded from samples.jsonl and kept up to date line by line.
-                summary, n_ok = index.summary(samples_file)
+                summary, n_ok = index.summary(samples_file, plan.metrics)
                 complete = n_ok == total
                 if complete:
                     status = "complete"

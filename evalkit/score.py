@@ -18,8 +18,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from evalkit.extract import extract_choice
 from evalkit.records import Extraction, Generation, Item, SampleRecord
-from evalkit.runs import SampleKey, counting_samples, sample_key  # noqa: F401 (re-exported)
+from evalkit.runs import SampleKey, choice_answer, choice_verdict, counting_samples, sample_key  # noqa: F401
 from evalkit.scoring.choice import ChoiceScorer, is_correct  # noqa: F401 (re-exported)
+from evalkit.scoring.metrics import Mean, Metric, Proportion, shows_percent, value_of_mean
 from evalkit.scoring.stage import ScoringPlan, apply_scores, rescore_line
 from evalkit.store import paused_gc
 
@@ -63,20 +64,35 @@ def rescore_samples(samples: Iterable[Mapping[str, Any]], extractor: Extractor =
 
 @dataclass
 class ScoreSummary:
-    """One named score over a dataset: how many samples have it, their sum, and whether all are bool."""
+    """One named score over a dataset, streamed: how many samples have it, their sum, whether all
+    are bool, and the metric its scorer declares (None: ``default_metric``, by the values)."""
 
     n: int = 0
     total: float = 0.0
-    binary: bool = True
+    all_bool: bool = True
     errors: int = 0  # samples the scorer could not score (a judge that never replied validly)
+    metric: Metric | None = None
 
     @property
     def mean(self) -> float | None:
+        """The plain mean of the values."""
         return self.total / self.n if self.n else None
 
+    @property
+    def binary(self) -> bool:
+        """True when the figure is a share shown in percent (by the metric; else: all values are bool)."""
+        return shows_percent(self.metric) if self.metric is not None else self.all_bool
+
+    @property
+    def value(self) -> float | None:
+        """The figure by the score's metric where it follows from the mean (a clipped mean, say), else None."""
+        metric = self.metric or (Proportion() if self.all_bool else Mean())
+        return value_of_mean(metric, self.mean)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "mean": self.mean, "kind": "binary" if self.binary else "numeric",
-                "score_errors": self.errors}
+        metric = self.metric or (Proportion() if self.all_bool else Mean())
+        return {"n": self.n, "mean": self.mean, "value": self.value, "metric": metric.spec(),
+                "kind": "binary" if self.binary else "numeric", "score_errors": self.errors}
 
 
 @dataclass
@@ -109,8 +125,10 @@ class DatasetSummary:
         return d
 
 
-def summarize(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, DatasetSummary]":
-    """Per-dataset counts over sample dicts (as stored in samples.jsonl), in first-seen order."""
+def summarize(samples: Iterable[Mapping[str, Any]],
+              metrics: Mapping[str, Metric] | None = None) -> "OrderedDict[str, DatasetSummary]":
+    """Per-dataset counts over sample dicts (as stored in samples.jsonl), in first-seen order;
+    METRICS: score name -> metric, as the run's scorers declare them."""
     out: OrderedDict[str, DatasetSummary] = OrderedDict()
     for s in samples:
         d = out.setdefault(s["dataset"], DatasetSummary())
@@ -118,10 +136,11 @@ def summarize(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, Dataset
             d.errors += 1
             continue
         d.n += 1
-        if s.get("correct") is not None:  # scored as multiple choice
+        verdict = choice_verdict(s)
+        if verdict is not None:  # scored as multiple choice
             d.choice = True
-            d.correct += bool(s.get("correct"))
-            d.unparsed += s.get("pred") is None
+            d.correct += verdict
+            d.unparsed += choice_answer(s)[0] is None
         d.truncated += bool(s.get("truncated"))
         scores = s.get("scores")
         if not scores:
@@ -129,12 +148,12 @@ def summarize(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, Dataset
         for name, score in scores.items():
             agg = d.scores.get(name)
             if agg is None:
-                agg = d.scores[name] = ScoreSummary()
+                agg = d.scores[name] = ScoreSummary(metric=(metrics or {}).get(name))
             value = score.get("value") if type(score) is dict else None
             if value is None:
                 agg.errors += 1
                 continue
             agg.n += 1
             agg.total += float(value)
-            agg.binary = agg.binary and isinstance(value, bool)
+            agg.all_bool = agg.all_bool and isinstance(value, bool)
     return out

@@ -87,3 +87,16 @@ def test_the_verdict_is_read_from_the_score_and_from_old_lines():
     assert choice_verdict(old) is True and choice_answer(old) == ("A", "last_letter")
     assert choice_verdict({"error": "timeout", "correct": False}) is None
     assert choice_verdict({"scores": {"grade": {"value": 3}}}) is None  # not multiple choice
+
+
+def test_the_end_of_run_summary_gives_each_score_by_its_declared_metric():
+    from evalkit.score import summarize
+    from evalkit.scoring.metrics import ClippedMean
+
+    lines = [{"id": f"p{i}", "dataset": "hb", "scores": {"healthbench": {"value": v}, "ok": {"value": v > 0}}}
+             for i, v in enumerate([-1.5, 0.5, -1.0])]
+    hb = summarize(lines, {"healthbench": ClippedMean(0.0, 1.0)})["hb"].scores
+    assert hb["healthbench"].mean == -2 / 3 and hb["healthbench"].value == 0.0
+    assert hb["healthbench"].to_dict()["metric"] == {"name": "clipped_mean", "lo": 0.0, "hi": 1.0}
+    assert hb["ok"].binary and hb["ok"].to_dict()["metric"] == {"name": "proportion"}  # default metric
+    assert summarize(lines)["hb"].scores["healthbench"].value == -2 / 3  # no declared metric: the mean

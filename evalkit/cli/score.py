@@ -75,7 +75,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     write_jsonl(output, samples)
     output.with_name(output.name + ".journal").unlink(missing_ok=True)
     console = stdout_console()
-    summary = summarize(samples)
+    summary = summarize(samples, plan.metrics)
     if any(d.choice for d in summary.values()):
         console.print(_summary_table(samples, extractor_name))
     from evalkit.cli.run import scores_table

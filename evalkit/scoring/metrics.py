@@ -110,6 +110,10 @@ class Proportion(_Options):
     def spec(self) -> dict[str, Any]:
         return {"name": self.name}
 
+    def value_of_mean(self, mean: float) -> float:
+        """The figure from the plain mean of the values (what a streamed summary keeps)."""
+        return mean
+
     def aggregate(self, scores: Sequence[Mapping[str, Any]]) -> MetricValue:
         values, unscored = scored_values(scores)
         bad = next((v for v in values if not (isinstance(v, bool) or v in (0, 1))), None)
@@ -145,6 +149,10 @@ class Mean(_Options):
     def spec(self) -> dict[str, Any]:
         return {"name": self.name}
 
+    def value_of_mean(self, mean: float) -> float:
+        """The figure from the plain mean of the values (what a streamed summary keeps)."""
+        return mean
+
     def aggregate(self, scores: Sequence[Mapping[str, Any]]) -> MetricValue:
         values, unscored = scored_values(scores)
         m = bootstrap_mean_ci(_numbers(values, self.name), self.confidence, n_resamples=self.n_resamples,
@@ -172,6 +180,10 @@ class ClippedMean(_Options):
 
     def _clip(self, x: float) -> float:
         return min(self.hi, max(self.lo, x))
+
+    def value_of_mean(self, mean: float) -> float:
+        """The figure from the plain mean of the values (what a streamed summary keeps): clipped."""
+        return self._clip(mean)
 
     def aggregate(self, scores: Sequence[Mapping[str, Any]]) -> MetricValue:
         values, unscored = scored_values(scores)
@@ -290,6 +302,13 @@ def with_options(metric: Metric, **options: Any) -> Metric:
 def shows_percent(metric: Metric) -> bool:
     """True when METRIC's values are shares shown in percent (``percent = True`` on the metric)."""
     return bool(getattr(metric, "percent", False))
+
+
+def value_of_mean(metric: Metric, mean: float | None) -> float | None:
+    """METRIC's figure from the plain MEAN of the values, for metrics that are a function of it
+    (proportion, mean, clipped_mean: their ``value_of_mean``); None for others (weighted ones)."""
+    of_mean = getattr(metric, "value_of_mean", None)
+    return None if mean is None or of_mean is None else float(of_mean(mean))
 
 
 def metric_of(name: str, recorded: Mapping[str, Mapping[str, Any]] | None, values: Iterable[Any]) -> Metric:
