@@ -28,8 +28,8 @@ from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
 from evalkit.serving import serve as _serve
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore", "rescore_run", "samples_frame",
-           "serve", "served", "servers", "stop"]
+           "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore", "rescore_run",
+           "samples_frame", "serve", "served", "servers", "stop"]
 
 
 def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:

@@ -4,8 +4,8 @@ What ``evalkit judge`` calls. The inputs are a run directory (its samples) or a
 JSONL of graded answers shaped like liveqa_med_nist_judged_692.jsonl (``qid``,
 ``answer``, optional human ``grade``; the questions come from a long-form file
 by ``qid``). Each sample's scores are appended to a journal as they arrive, under
-the judge's scoring fingerprint (the scoring stage, evalkit.scoring.stage): a killed pass restarted with the same judge asks
-for nothing already journaled, and a changed rubric (a new fingerprint) judges
+the judge's scoring fingerprint (the scoring stage, evalkit.scoring.stage): a killed pass
+restarted with the same judge asks for nothing already journaled, and a changed rubric (a new fingerprint) judges
 again without touching the answers.
 """
 

@@ -389,7 +389,15 @@ def accuracy_cells(r: ReportRow) -> list[str]:
 
 def score_header(report: Report) -> list[str]:
     """Column names of the named-scores table."""
-    return ["run", "dataset", "score", "n", "mean", report.ci_label, "not scored"]
+    return ["run", "dataset", "score", "metric", "n", "value", "95% CI" if report.confidence == 0.95 else "CI",
+            "not scored"]
+
+
+def metric_label(spec: Mapping[str, Any]) -> str:
+    """A metric spec as a short label: ``mean``, ``proportion (wilson)``, ``clipped_mean [0, 1]``."""
+    name = str(spec.get("name", "?")).rpartition(":")[2]
+    params = [f"{v:g}" if isinstance(v, (int, float)) else str(v) for k, v in spec.items() if k != "name"]
+    return f"{name} [{', '.join(params)}]" if params else name
 
 
 def score_rows(report: Report) -> list[list[str]]:
@@ -406,7 +414,7 @@ def score_rows(report: Report) -> list[list[str]]:
             else:
                 mean = fmt_num(c.mean, 3)
                 ci = "-" if c.ci_low is None else f"[{c.ci_low:.3f}, {c.ci_high:.3f}]"
-            out.append([r.run, label, name, str(c.n), mean, ci, str(c.errors)])
+            out.append([r.run, label, name, metric_label(c.metric), str(c.n), mean, ci, str(c.errors)])
     return out
 
 
@@ -459,9 +467,10 @@ def report_tables(report: Report) -> list[Table]:
     tables = [acc]
     extra = score_rows(report)
     if extra:
-        scores = Table(title=f"Scores ({report.ci_label}; bootstrap for non-binary scores)", title_justify="left")
+        scores = Table(title=f"Scores, each by its metric ({report.ci_label} for proportions; bootstrap otherwise)",
+                       title_justify="left")
         for i, h in enumerate(score_header(report)):
-            scores.add_column(h, justify="left" if i < 3 else "right", no_wrap=i == 5)
+            scores.add_column(h, justify="left" if i < 4 else "right", no_wrap=i == 6)
         for row in extra:
             scores.add_row(*row)
         tables.append(scores)
@@ -527,8 +536,8 @@ def report_markdown(report: Report) -> str:
              markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), ""]
     extra = score_rows(report)
     if extra:
-        parts += [f"## Scores ({report.ci_label}; bootstrap for non-binary scores)", "",
-                  markdown_table(score_header(report), extra, 3), ""]
+        parts += [f"## Scores, each by its metric ({report.ci_label} for proportions; bootstrap otherwise)", "",
+                  markdown_table(score_header(report), extra, 4), ""]
     from evalkit.report_extras import extra_markdown
 
     parts += extra_markdown(report)

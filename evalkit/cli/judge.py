@@ -16,7 +16,8 @@ from evalkit.cli import stdout_console
 from evalkit.judge_pass import JudgeInputError, agreement_json, default_work_dir, judge_answers, pairwise, read_input
 from evalkit.rubrics import RubricError
 from evalkit.scoring.base import ScorerError
-from evalkit.scoring.rubric_judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS, RubricJudgeScorer
+from evalkit.scoring.rubric_judge import (DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS,
+                                          RubricJudgeScorer)
 from evalkit.server import ServerError, list_models, resolve_endpoint
 from evalkit.store import write_json, write_jsonl
 
