@@ -35,6 +35,8 @@ from evalkit.report import (
     fmt_ci,
     pct,
     run_labels,
+    score_header,
+    score_rows,
 )
 from evalkit.runs import choice_answer, choice_verdict
 
@@ -237,6 +239,17 @@ def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
     return {"runs": [{"label": lab, "model": run.model} for lab, run in zip(labels, runs)], "samples": samples}
 
 
+def _scores_section(report: Report) -> str:
+    """The named scores other than the multiple-choice verdict, each by the metric recorded for it."""
+    rows = score_rows(report)
+    if not rows:
+        return ""
+    return ('<section id="scores"><h2>Scores</h2>\n'
+            f'<p class="note">Each score by its metric ({escape(report.ci_label)} for proportions; '
+            "a bootstrap otherwise).</p>\n"
+            f"{_table(score_header(report), rows, 4)}</section>\n")
+
+
 def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit report") -> str:
     """The report page: accuracy plot, accuracy and throughput tables, per-sample browser."""
     points = [PlotPoint(r.dataset, r.run, r.accuracy, r.ci_low, r.ci_high, r.n)
@@ -253,6 +266,7 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
         f"{accuracy_plot_svg(points, title='Accuracy per dataset with ' + report.ci_label)}</section>\n"
         f'<section id="accuracy"><h2>Accuracy</h2>\n'
         f"{_table(accuracy_header(report), acc_rows, 2, classes)}</section>\n"
+        + _scores_section(report) +
         '<section id="throughput"><h2>Runs: setup and throughput</h2>\n'
         f"{_table(['run', 'model', 'prompt', 'extractor'] + throughput_header()[2:], speed_rows, 4)}</section>\n"
         + _BROWSER_HTML

@@ -100,3 +100,14 @@ def test_the_end_of_run_summary_gives_each_score_by_its_declared_metric():
     assert hb["healthbench"].to_dict()["metric"] == {"name": "clipped_mean", "lo": 0.0, "hi": 1.0}
     assert hb["ok"].binary and hb["ok"].to_dict()["metric"] == {"name": "proportion"}  # default metric
     assert summarize(lines)["hb"].scores["healthbench"].value == -2 / 3  # no declared metric: the mean
+
+
+def test_the_html_report_shows_each_score_by_its_metric():
+    from evalkit.html_report import render_html
+    from evalkit.runs import load_run
+    from tests.conftest import ROOT
+
+    run = load_run(ROOT / "tests" / "data" / "legacy_v2" / "healthbench")
+    page = render_html(build_report([run]), [run])
+    section = page.split('<section id="scores">', 1)[1].split("</section>", 1)[0]
+    assert "clipped_mean [0, 1]" in section and "<td class=\"num\">0.000</td>" in section
