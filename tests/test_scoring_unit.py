@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
@@ -111,3 +112,19 @@ def test_the_html_report_shows_each_score_by_its_metric():
     page = render_html(build_report([run]), [run])
     section = page.split('<section id="scores">', 1)[1].split("</section>", 1)[0]
     assert "clipped_mean [0, 1]" in section and "<td class=\"num\">0.000</td>" in section
+
+
+def test_extractors_register_like_scorers_and_load_from_module_attr():
+    from evalkit.extract import EXTRACTORS, get_extractor
+    from evalkit.records import Item, SampleRecord
+
+    assert set(EXTRACTORS) >= {"evalkit", "medreason"}
+    plan = plan_scoring(["choice"], extractor="tests.toy_scorers:first_letter_extractor")
+    assert plan.manifest()["extractor"] == "tests.toy_scorers:first_letter_extractor"
+    item = Item(id="1", dataset="d", question="q", options={"A": "a", "B": "b"}, answer_idx="B")
+    sample = SampleRecord(id="1", dataset="d", question="q", options=item.options, answer_idx="B", prompt="p",
+                          output="xx B then A", finish_reason="stop")
+    [scorer] = plan.scorers
+    assert scorer.score(item, sample)["correct"].value is True
+    with pytest.raises(ValueError, match="module:attr"):
+        get_extractor("nope")

@@ -70,3 +70,11 @@ class _Median:
 
 
 MedianMetric = _Median()
+
+
+def first_letter_extractor(text, options):
+    """An extractor defined outside evalkit (``choice.extractor=tests.toy_scorers:first_letter_extractor``)."""
+    for ch in text:
+        if ch in options:
+            return ch, "first_letter"
+    return None, None
