@@ -41,7 +41,6 @@ from evalkit.report import (
     CI_METHODS,
     CIMethod,
     Run,
-    accuracy_ci,
     fmt_ci,
     load_run,
     markdown_table,

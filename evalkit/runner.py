@@ -51,7 +51,7 @@ from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STR
 from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
 from evalkit.scoring.base import check_requirements
 from evalkit.scoring.metrics import Metric
-from evalkit.scoring.plan import ScoringPlan, plan_scoring
+from evalkit.scoring.plan import ScoringPlan, plan_scoring, record_default_metrics
 from evalkit.scoring.stage import apply_scores, score_run_dir
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, paused_gc,
                            write_json)
@@ -547,6 +547,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                 wall_s = time.perf_counter() - t_start
                 # The run's index was loaded from samples.jsonl and kept up to date line by line.
                 summary, n_ok = index.summary(samples_file, plan.metrics)
+                record_default_metrics(manifest["scoring"], summary)
                 complete = n_ok == total
                 if complete:
                     status = "complete"

@@ -281,20 +281,6 @@ def score_dicts(items: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, list[Ma
     return out
 
 
-def score_values(items: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, list[Any]]":
-    """Per score name, the values over ITEMS (samples), in order; None where unscored."""
-    out: OrderedDict[str, list[Any]] = OrderedDict()
-    for s in items:
-        for name, value in sample_scores(s).items():
-            out.setdefault(name, []).append(value)
-    return out
-
-
-def score_kind(values: Iterable[Any]) -> str:
-    """"binary" when every scored value is a bool, else "numeric"."""
-    return "binary" if all(isinstance(v, bool) for v in values if v is not None) else "numeric"
-
-
 def find_runs(root: str | Path) -> list[Path]:
     """Every run directory (a folder holding samples.jsonl) under ``root``, sorted."""
     root = Path(root)

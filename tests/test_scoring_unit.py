@@ -128,3 +128,10 @@ def test_extractors_register_like_scorers_and_load_from_module_attr():
     assert scorer.score(item, sample)["correct"].value is True
     with pytest.raises(ValueError, match="module:attr"):
         get_extractor("nope")
+
+
+def test_the_manifest_names_a_metric_for_every_score_of_the_run(tmp_path, loopback, items_file):
+    srv = loopback()
+    run = _run(tmp_path, srv.url, items_file, "toy", "--scorer", "choice", "--scorer", "tests.toy_scorers:ToyScorer")
+    metrics = read_json(run / "manifest.json")["scoring"]["metrics"]
+    assert metrics == {"correct": {"name": "proportion"}, "letters_named": {"name": "mean"}}  # toy declares none

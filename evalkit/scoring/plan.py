@@ -67,6 +67,16 @@ class ScoringPlan:
         return bool(sample.get("error")) or sample.get("scored_with") == self.fingerprint
 
 
+def record_default_metrics(record: dict[str, Any], summary: Mapping[str, Any]) -> None:
+    """Add to a scoring RECORD (``ScoringPlan.manifest()``) the metric of every score its scorers
+    declared none for, as SUMMARY (dataset -> ``score.DatasetSummary``) aggregated it: so the
+    manifest names how each of the run's scores aggregates."""
+    metrics = record.setdefault("metrics", {})
+    for dataset in summary.values():
+        for name, score in dataset.scores.items():
+            metrics.setdefault(name, score.to_dict()["metric"])
+
+
 def plan_scoring(scorers: Sequence[str] | None = None, *, extractor: str | None = None,
                  scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> ScoringPlan:
     """The plan of SCORERS (names or ``module:attr``; default: the choice scorer), each built with
