@@ -233,6 +233,8 @@ def compare_runs(
             verdict = _binary_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
         else:
             verdict = _numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+            if metric.name != "mean" and hasattr(metric, "value_of_mean"):
+                _compare_by_metric(verdict, pairs, score, metric, confidence, n_resamples, seed)
         verdict.metric = metric.spec()
         verdict.baseline_value = metric.aggregate([sample_score_dicts(b)[score] for b, _ in pairs]).value
         verdict.candidate_value = metric.aggregate([sample_score_dicts(c)[score] for _, c in pairs]).value
@@ -304,6 +306,28 @@ def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confi
                           candidate_correct=round(sum(cv), 6), diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi,
                           lost=pd.lost, gained=pd.gained, p_value=p, excluded_errors=excluded,
                           lost_items=lost, gained_ids=gained)
+
+
+def _compare_by_metric(verdict: DatasetVerdict, pairs: list, score: str, metric: Metric, confidence: float,
+                       n_resamples: int, seed: int) -> None:
+    """For a metric that is a function of the mean but not the mean itself (a clipped mean): the
+    difference, its interval and p-value are those of the metric's figures, with the items resampled
+    in pairs (HealthBench: clip(mean of candidate) - clip(mean of baseline), not the mean difference)."""
+    figure = np.frompyfunc(metric.value_of_mean, 1, 1)  # type: ignore[attr-defined]
+    b = np.asarray([float(sample_scores(x)[score]) for x, _ in pairs])
+    c = np.asarray([float(sample_scores(y)[score]) for _, y in pairs])
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // len(b))
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, len(b), size=(min(n_resamples, start + chunk) - start, len(b)))
+        draws[start:start + len(idx)] = (figure(c[idx].mean(axis=1)) - figure(b[idx].mean(axis=1))).astype(float)
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(draws, [tail, 1.0 - tail])
+    verdict.diff = float(metric.value_of_mean(c.mean()) - metric.value_of_mean(b.mean()))  # type: ignore[attr-defined]
+    verdict.diff_low, verdict.diff_high = float(lo), float(hi)
+    verdict.p_value = 1.0 if not draws.any() else min(1.0, 2 * min(float((draws <= 0).mean()),
+                                                                   float((draws >= 0).mean())))
 
 
 def _status(v: DatasetVerdict, max_drop: float, alpha: float) -> tuple[str, bool]:

@@ -135,3 +135,27 @@ def test_the_manifest_names_a_metric_for_every_score_of_the_run(tmp_path, loopba
     run = _run(tmp_path, srv.url, items_file, "toy", "--scorer", "choice", "--scorer", "tests.toy_scorers:ToyScorer")
     metrics = read_json(run / "manifest.json")["scoring"]["metrics"]
     assert metrics == {"correct": {"name": "proportion"}, "letters_named": {"name": "mean"}}  # toy declares none
+
+
+def test_the_gate_compares_healthbench_runs_by_the_clipped_figure(tmp_path):
+    from evalkit.gate import compare_runs
+
+    metrics = {"healthbench": {"name": "clipped_mean", "lo": 0.0, "hi": 1.0}}
+
+    def run(name, values):
+        d = tmp_path / name
+        d.mkdir()
+        lines = [{"id": f"p{i}", "dataset": "hb", "output": "o", "index": 0, "prompt": "p",
+                  "scores": {"healthbench": {"value": v}}} for i, v in enumerate(values)]
+        (d / "samples.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        (d / "manifest.json").write_text(json.dumps({"scoring": {"scorers": [], "metrics": metrics}}))
+        return d
+
+    # Both plain means are below 0 (-0.5 and -0.9): HealthBench's figure is 0 for both, no change.
+    base = run("base", [-1.0, 0.0, 0.5, -1.0] * 5)
+    cand = run("cand", [-1.0, -1.0, 0.5, -2.1] * 5)
+    [v] = compare_runs(base, cand, n_resamples=500, score="healthbench").datasets
+    assert v.metric == metrics["healthbench"] and v.baseline_value == 0.0 and v.candidate_value == 0.0
+    assert v.diff == 0.0 and v.diff_low == 0.0 and v.diff_high == 0.0 and not v.failed
+    # A plain mean difference would have called it a significant drop of 0.4.
+    assert v.lost > 0
