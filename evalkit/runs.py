@@ -178,6 +178,20 @@ def recorded_metrics(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, 
     return out
 
 
+def _choice_score(sample: Mapping[str, Any]) -> Any:
+    """The stored ``correct`` score dict of a line with named scores; False for a line with other
+    scores only; None for a line without ``scores`` (written before named scores)."""
+    scores = sample.get("scores")
+    if scores is None:
+        return None
+    if type(scores) is not dict and not isinstance(scores, Mapping):  # type() first: this runs per sample
+        return None
+    score = scores.get(LEGACY_SCORE)
+    if score is None:
+        return False if scores else None
+    return score if type(score) is dict or isinstance(score, Mapping) else False
+
+
 def choice_verdict(sample: Mapping[str, Any]) -> bool | None:
     """The multiple-choice verdict of a sample line: its ``correct`` score, else (lines written
     before named scores) its top-level ``correct``; None for a failed request or a sample that was
@@ -185,23 +199,22 @@ def choice_verdict(sample: Mapping[str, Any]) -> bool | None:
     writes the top-level ``pred`` / ``method`` / ``correct`` for old readers)."""
     if sample.get("error"):
         return None
-    scores = sample.get("scores")
-    if isinstance(scores, Mapping):
-        score = scores.get(LEGACY_SCORE)
-        if isinstance(score, Mapping):
-            value = score.get("value")
-            return bool(value) if value is not None else None
-        if scores:
-            return None
+    score = _choice_score(sample)
+    if score is False:
+        return None
+    if score is not None:
+        value = score.get("value")
+        return None if value is None else bool(value)
     correct = sample.get("correct")
-    return bool(correct) if correct is not None else None
+    return None if correct is None else bool(correct)
 
 
 def choice_answer(sample: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(the letter read, the rule that matched) of a multiple-choice sample line, read beside its verdict."""
-    score = (sample.get("scores") or {}).get(LEGACY_SCORE)
-    if isinstance(score, Mapping):
-        return score.get("answer"), (score.get("meta") or {}).get("method")
+    score = _choice_score(sample)
+    if score:
+        meta = score.get("meta")
+        return score.get("answer"), (meta.get("method") if meta else None)
     return sample.get("pred"), sample.get("method")
 
 
