@@ -337,6 +337,7 @@ class RunManifest:
     wall_s: float | None = None
     evalkit_version: str | None = None
     server: dict[str, Any] | None = None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # score name -> metric spec, as recorded
 
     @classmethod
     def from_dict(cls, m: Mapping[str, Any] | None) -> "RunManifest":
@@ -348,11 +349,13 @@ class RunManifest:
             fingerprint=m.get("fingerprint"), scoring_fingerprint=scoring.get("fingerprint"),
             scorers=tuple(s.get("name", "?") for s in scoring.get("scorers", ()) if isinstance(s, Mapping)),
             model=_manifest_name(m, "model"), prompt=_manifest_name(m, "prompt"),
-            extractor=_manifest_name(m, "extractor"), strategy=m.get("strategy"), samples=m.get("samples"),
+            extractor=recorded_extractor(m) or _manifest_name(m, "extractor"), strategy=m.get("strategy"),
+            samples=m.get("samples"),
             generation=dict(m.get("generation") or {}), status=m.get("status"), started_at=m.get("started_at"),
             finished_at=m.get("finished_at"), wall_s=float(wall) if isinstance(wall, (int, float)) else None,
             evalkit_version=m.get("evalkit_version"),
             server=dict(m["server"]) if isinstance(m.get("server"), Mapping) else None,
+            metrics=recorded_metrics(m),
         )
 
 

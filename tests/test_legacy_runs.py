@@ -46,6 +46,11 @@ def test_runs_of_main_3620882_load_with_their_fields(v2):
             assert {"id", "dataset", "output", "scores", "scored_with"} <= set(s)
             assert set(sample_scores(s)) == set(s["scores"])
     assert load_run(v2 / "mcq_evalkit").samples[0].keys() >= {"pred", "method", "correct"}
+    # The typed manifest names what produced the scores and how they aggregate, for runs that predate both.
+    info = load_run(v2 / "mcq_scorer_arg").info
+    assert info.extractor == "medreason" and info.metrics == {"correct": {"name": "proportion"}}
+    assert load_run(v2 / "healthbench").info.metrics == {"healthbench": {"name": "clipped_mean", "lo": 0.0,
+                                                                        "hi": 1.0}}
 
 
 def test_they_report_the_same_figures(v2):
