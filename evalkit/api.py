@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from evalkit.compare import Comparison, build_comparison
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
@@ -28,7 +29,8 @@ from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
 from evalkit.serving import serve as _serve
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore", "rescore_run",
+           "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore",
+           "rescore_run",
            "samples_frame", "serve", "served", "servers", "stop"]
 
 
@@ -80,6 +82,12 @@ def report(runs: Iterable["str | Path | Run"], **options: Any) -> Report:
 def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", **options: Any) -> GateResult:
     """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``)."""
     return compare_runs(baseline, candidate, **options)
+
+
+def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
+    """Two or more runs item by item, with the gate on each pair (``build_comparison``'s options);
+    ``evalkit.compare_html.render_compare_html`` makes the page."""
+    return build_comparison(runs, **options)
 
 
 def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,

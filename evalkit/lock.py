@@ -15,15 +15,20 @@ import fcntl
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from evalkit.store import parse_json
 from evalkit.server import process_alive  # one liveness rule (a zombie is dead) for locks and servers
 
 LOCK_FILE = ".evalkit.lock"
 POLL_S = 0.2  # how often a waiting run tries the lock again
+# A reader's probe (live_holder) holds a shared lock for microseconds; a run that meets one
+# tries again for this long before it says the directory is in use.
+PROBE_GRACE_S = 0.05
 # flock errors of filesystems that have no locks (some FUSE and old NFS mounts): run unlocked, say so.
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
 
@@ -40,7 +45,7 @@ class LockHolder:
     def from_text(cls, text: str) -> "LockHolder | None":
         """The holder recorded in a lock file's text; None for an empty or unreadable record."""
         try:
-            doc = json.loads(text)
+            doc = parse_json(text)
         except ValueError:
             return None
         if not isinstance(doc, dict):
@@ -117,6 +122,7 @@ def try_lock_run_dir(run_dir: str | Path) -> RunLock:
     """
     run_dir = Path(run_dir)
     path = run_dir / LOCK_FILE
+    give_up = time.monotonic() + PROBE_GRACE_S
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -125,6 +131,9 @@ def try_lock_run_dir(run_dir: str | Path) -> RunLock:
             holder = LockHolder.from_text(_read_fd(fd))
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                if time.monotonic() < give_up:
+                    time.sleep(0.005)  # perhaps a reader's probe (see live_holder): try again
+                    continue
                 raise RunLocked(run_dir, holder) from None
             if exc.errno in _NO_LOCKS:
                 return RunLock(run_dir, None, None, supported=False)
@@ -140,6 +149,30 @@ def try_lock_run_dir(run_dir: str | Path) -> RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, _holder_record().encode(), 0)
         return RunLock(run_dir, fd, took_over=previous)
+
+
+def live_holder(run_dir: str | Path) -> LockHolder | None:
+    """Who holds RUN_DIR's lock now (a live writer), else None; takes nothing and writes nothing.
+
+    For readers (report, score, gate) that must say when what they read is a partial snapshot.
+    The probe is a shared lock that fails while a writer holds the exclusive one; held for
+    an instant when it succeeds, it never makes a starting run refuse (see PROBE_GRACE_S).
+    """
+    try:
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: nobody has held it since the last clean release
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return LockHolder.from_text(_read_fd(fd)) or LockHolder(pid=None, host=None)
+            return None  # a filesystem without locks: nothing can be told
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_fd(fd: int) -> str:
@@ -185,5 +218,5 @@ def took_over_message(lock: RunLock) -> str | None:
     return f"took over the stale lock of {lock.run_dir}: its holder, {dead.describe()}, ended without releasing it{state}"
 
 
-__all__ = ["LOCK_FILE", "LockHolder", "RunLock", "RunLocked", "lock_run_dir", "took_over_message",
-           "try_lock_run_dir"]
+__all__ = ["LOCK_FILE", "LockHolder", "RunLock", "RunLocked", "live_holder", "lock_run_dir",
+           "took_over_message", "try_lock_run_dir"]

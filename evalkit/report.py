@@ -24,7 +24,7 @@ import numpy as np
 from rich.table import Table
 
 from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
-                          item_samples, load_run, load_runs, score_dicts)
+                          invocation_totals, item_samples, load_run, load_runs, score_dicts)
 from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_proportion_ci, wilson_interval
 from evalkit.store import SAMPLES
@@ -142,6 +142,8 @@ class RunThroughput:
     latency_p50: float | None
     latency_p95: float | None
     judge: "JudgeTotals | None" = None  # a model judge's requests, apart from the answering model's
+    retries: int | None = None  # summed over the run's invocations (None: a manifest that does not keep them)
+    invocations: int | None = None  # how many times `evalkit run` ran in this directory (resumes included)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,15 +279,20 @@ def _row(run: Run, label: str, dataset: str, group: str | None, items: list[dict
 def run_throughput(run: Run, label: str | None = None) -> RunThroughput:
     """Requests/s and output tokens/s over the run's wall time; latency percentiles.
 
-    Every line of the samples file was one request (failed ones and extra
-    generations included), so all of them count towards requests/s.
+    Where the manifest keeps each invocation of the run (a first run and its resumes), the
+    requests (retries included), retries and wall time are their sums. An earlier manifest
+    has only its last invocation's time: then every line of the samples file counts as one
+    request (failed ones and extra generations included) over that time.
     """
-    requests = len(run.samples)
     errors = sum(1 for s in run.samples if s.get("error"))
     ok = [s for s in run.samples if not s.get("error")]
     tokens_each = [t for t in (_completion_tokens(s) for s in ok) if t is not None]
     tokens = sum(tokens_each) if tokens_each else None
-    wall = run.wall_s
+    totals = invocation_totals(run.manifest)
+    if totals is not None and totals["requests"] is not None:
+        requests, wall = totals["requests"], totals["wall_s"] or None
+    else:
+        requests, wall = len(run.samples), run.wall_s
     p50, p95 = _percentiles(_latencies(ok))
     return RunThroughput(
         run=label or run.name,
@@ -299,6 +306,8 @@ def run_throughput(run: Run, label: str | None = None) -> RunThroughput:
         latency_p50=p50,
         latency_p95=p95,
         judge=judge_totals(counting_samples(run.samples)),
+        retries=totals["retries"] if totals else None,
+        invocations=totals["invocations"] if totals else None,
     )
 
 
@@ -430,14 +439,19 @@ def _setup_cells(r: ReportRow) -> list[str]:
 
 def throughput_header() -> list[str]:
     """Column names of the throughput table."""
-    return ["run", "model", "requests", "errors", "wall s", "req/s", "out tok/s", "p50 s", "p95 s"]
+    return ["run", "model", "requests", "errors", "wall s", "req/s", "out tok/s", "p50 s", "p95 s", "retries",
+            "invocations"]
 
 
 def throughput_cells(t: RunThroughput) -> list[str]:
     """Display cells of one run's throughput ("-" where unknown)."""
     return [t.run, t.model, str(t.requests), str(t.errors), fmt_num(t.wall_s, 1),
             fmt_num(t.requests_per_s), fmt_num(t.output_tokens_per_s, 1),
-            fmt_num(t.latency_p50), fmt_num(t.latency_p95)]
+            fmt_num(t.latency_p50), fmt_num(t.latency_p95), _count(t.retries), _count(t.invocations)]
+
+
+def _count(n: int | None) -> str:
+    return "-" if n is None else str(n)
 
 
 def run_setups(report: Report) -> list[list[str]]:
@@ -573,7 +587,7 @@ def report_csv(report: Report) -> str:
     fields = [f for f in ReportRow.__dataclass_fields__ if f not in ("scores", "extra")]
     names = list(OrderedDict.fromkeys(n for r in report.rows for n in r.scores if n != LEGACY_SCORE))
     score_fields = [f"{n}_{k}" for n in names for k in ("n", "mean", "ci_low", "ci_high")]
-    run_fields = ["requests", "wall_s", "requests_per_s", "output_tokens_per_s"]
+    run_fields = ["requests", "wall_s", "requests_per_s", "output_tokens_per_s", "retries", "invocations"]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(fields + score_fields + ["ci_method", "confidence"] + [f"run_{f}" for f in run_fields])
     for r in report.rows:

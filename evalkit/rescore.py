@@ -23,7 +23,7 @@ from evalkit.records import SampleRecord
 from evalkit.runs import counting_samples
 from evalkit.scoring.plan import ScoringPlan, plan_scoring
 from evalkit.scoring.stage import rescore_line, score_samples
-from evalkit.store import paused_gc, read_samples, samples_path
+from evalkit.store import parse_json, paused_gc, read_samples, samples_path
 
 _MEDREASON_REQUIRED = ("output", "options", "answer_idx")
 
@@ -50,8 +50,7 @@ def read_medreason_log(path: str | Path) -> list[dict[str, Any]]:
     """The items of a MedReason/HuatuoGPT-o1 log as evalkit sample dicts (``source`` becomes ``dataset``)."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = parse_json(path.read_bytes())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     if isinstance(data, dict):  # {source: [items]}, the form the MedReason eval script reads

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from evalkit.scoring.metrics import Metric, metric_of
-from evalkit.store import MANIFEST, SAMPLES, SUMMARY, iter_samples, read_json, read_samples  # noqa: F401
+from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
+                           read_samples)
 
 GENERATIONS = "generations.jsonl"
 SCORES_JOURNAL = "scores.jsonl"
@@ -80,6 +81,9 @@ class Run:
     name: str
     samples: list[dict[str, Any]]
     manifest: dict[str, Any] | None = None
+    # Who was writing the run while it was read (evalkit.lock.LockHolder): then the samples are
+    # a partial snapshot (the complete lines on disk at that moment). None for a finished run.
+    live_writer: Any = None
     _items: "OrderedDict[ItemKey, dict[str, Any]] | None" = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -245,6 +249,7 @@ def load_run(run: "str | Path | Run") -> Run:
         name = run_dir.resolve().name if path.name == SAMPLES else path.stem
     if not samples_file.exists():
         raise FileNotFoundError(f"{samples_file}: no samples file (a RUN is a run directory or a samples.jsonl)")
+    writer = live_writer(samples_file)  # looked at before and after reading: either makes the read partial
     manifest = None
     if samples_file.name == SAMPLES and (run_dir / MANIFEST).exists():
         manifest = read_manifest(run_dir / MANIFEST)
@@ -252,7 +257,44 @@ def load_run(run: "str | Path | Run") -> Run:
     for lineno, s in enumerate(samples, start=1):
         if not isinstance(s, dict) or "dataset" not in s or "id" not in s:
             raise ValueError(f"{samples_file}: sample {lineno} lacks 'dataset' or 'id'")
-    return Run(path=path, name=name, samples=samples, manifest=manifest)
+    return Run(path=path, name=name, samples=samples, manifest=manifest,
+               live_writer=writer or live_writer(samples_file))
+
+
+def live_writer(samples_file: str | Path):
+    """The evalkit run writing SAMPLES_FILE now (its evalkit.lock.LockHolder), else None.
+
+    Only a run directory's own samples.jsonl has a writer; any other file is never written in place.
+    """
+    from evalkit.lock import live_holder  # the lock module imports the server module: only when needed
+
+    samples_file = Path(samples_file)
+    if samples_file.name != SAMPLES:
+        return None
+    return live_holder(samples_file.parent)
+
+
+def partial_note(run: Run) -> str | None:
+    """What to tell a reader of RUN when a live run was writing it, else None."""
+    return None if run.live_writer is None else snapshot_note(run.path, run.live_writer, len(run.samples))
+
+
+def snapshot_note(path: str | Path, writer: Any, n_samples: int) -> str:
+    """The note of a read of PATH while WRITER (a LockHolder) was writing it: the read is partial."""
+    return (f"{path} is being written by a running evalkit run ({writer.describe()}): "
+            f"this is a partial snapshot ({n_samples} complete samples on disk when read)")
+
+
+def empty_run_reason(run: Run) -> str | None:
+    """Why RUN has nothing to report (no sample of any item in its samples file), naming the file and
+    what its manifest claims; None for a run with samples."""
+    if run.items():
+        return None
+    samples_file = run.path / SAMPLES if run.path.is_dir() else run.path
+    what = "no sample" if not run.samples else "no sample of an item (index 0)"
+    status = (run.manifest or {}).get("status")
+    claim = f", though its manifest says {status!r}" if status else ""
+    return f"{samples_file} holds {what}{claim}: nothing to report"
 
 
 def load_runs(runs: Iterable["str | Path | Run"]) -> list[Run]:
@@ -359,6 +401,42 @@ class RunManifest:
         )
 
 
+# --- the invocations of a run: each `evalkit run` of one run directory ---------------------------
+INVOCATION_COUNTS = ("sent", "requests", "retries", "errors", "wall_s")
+
+
+def run_invocations(manifest: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Each ``evalkit run`` of a run directory, oldest first, as its manifest records them: when it
+    started and finished, its status, and its counts (INVOCATION_COUNTS: items sent, HTTP requests
+    with retries, retries, failed samples, wall seconds). An invocation that was killed has no counts.
+
+    A manifest written before invocations were kept stands for one, with the numbers it has
+    (those of its last invocation; its "requested" was not what was sent, so ``sent`` is absent).
+    """
+    if not manifest:
+        return []
+    listed = manifest.get("invocations")
+    if isinstance(listed, list):
+        return [dict(i) for i in listed if isinstance(i, Mapping)]
+    if manifest.get("started_at") is None:
+        return []
+    return [{k: manifest.get(k) for k in ("started_at", "finished_at", "status", "requests", "retries", "errors",
+                                          "wall_s") if manifest.get(k) is not None}]
+
+
+def invocation_totals(manifest: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The sums of INVOCATION_COUNTS over a run's recorded invocations, with their number
+    (``invocations``); None for a manifest without the list (an earlier version's, or none)."""
+    if not manifest or not isinstance(manifest.get("invocations"), list):
+        return None
+    listed = run_invocations(manifest)
+    totals: dict[str, Any] = {"invocations": len(listed)}
+    for name in INVOCATION_COUNTS:
+        values = [i[name] for i in listed if isinstance(i.get(name), (int, float))]
+        totals[name] = sum(values) if values else None
+    return totals
+
+
 # --- where a run directory is, and its manifest -------------------------------------------------
 # A run directory is <results-dir>/<task-folder>/<run-name>. The two names come from flags or from
 # the served model's id, so each must be exactly one plain path component: never empty, "." or
@@ -394,7 +472,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); the file is damaged") from None
     try:
-        doc = json.loads(text)
+        doc = parse_json(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); the file is torn or damaged") from None
     if not isinstance(doc, dict):
@@ -403,15 +481,24 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def write_failure_message(exc: OSError, progress: Any) -> str:
-    """One line for a run that could not write (read-only results, full disk): what failed and what was kept.
+    """One line for a run that could not write (read-only results, full disk): the first file that
+    could not be written, and what was kept.
 
-    PROGRESS is the run's RunProgress (its run_dir, total, resumed, done and errors).
+    EXC is the first failure (the run keeps it when later writes fail too); PROGRESS is the
+    run's RunProgress (its run_dir, total, resumed, done, errors, and ``unwritten``: the end
+    files that could not be updated after it).
     """
-    where = exc.filename if exc.filename is not None else "results"
-    reason = exc.strerror or type(exc).__name__
     run_dir = getattr(progress, "run_dir", None)
+    where = exc.filename if exc.filename is not None else (run_dir or "results")
+    reason = exc.strerror or type(exc).__name__
     if run_dir is None or not progress.total:
         return f"{where}: {reason}; nothing was written and no completion was requested"
     kept = progress.resumed + progress.done - progress.errors
-    return (f"{where}: {reason}; kept {kept} of {progress.total} answered samples in {Path(run_dir) / 'samples.jsonl'} "
-            "(complete lines only: a torn last line is cut on resume)")
+    message = (f"{where}: {reason}; kept {kept} of {progress.total} answered samples in "
+               f"{Path(run_dir) / SAMPLES} (complete lines only: a torn last line is cut on resume)")
+    unwritten = list(getattr(progress, "unwritten", None) or ())
+    if unwritten:
+        message += f"; {' and '.join(unwritten)} could not be updated either"
+        if MANIFEST in unwritten:
+            message += " (the manifest still says the run is running)"
+    return message

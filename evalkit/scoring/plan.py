@@ -63,8 +63,18 @@ class ScoringPlan:
                 "extractor": self.extractor}
 
     def is_current(self, sample: Mapping[str, Any]) -> bool:
-        """True when SAMPLE holds this plan's scores (or is a failed request, which is never scored)."""
-        return bool(sample.get("error")) or sample.get("scored_with") == self.fingerprint
+        """True when SAMPLE holds this plan's scores (or is a failed request, which is never scored).
+
+        A score the judge could not give because its request failed (``retryable``: the judge
+        was down) is not one of them: the sample is scored again by the next pass."""
+        if sample.get("error"):
+            return True
+        return sample.get("scored_with") == self.fingerprint and not retryable_scores(sample.get("scores"))
+
+
+def retryable_scores(scores: Mapping[str, Any] | None) -> bool:
+    """True when SCORES hold a score whose request failed in a way a later pass may not (meta.retryable)."""
+    return any(isinstance(s, Mapping) and (s.get("meta") or {}).get("retryable") for s in (scores or {}).values())
 
 
 def record_default_metrics(record: dict[str, Any], summary: Mapping[str, Any]) -> None:

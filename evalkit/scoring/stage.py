@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.base import Scorer
-from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan  # noqa: F401 (re-exported)
+from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan, retryable_scores  # noqa: F401 (re-exported)
 from evalkit.store import SAMPLES, SampleWriter, encode_line, iter_numbered
 
 SCORES_JOURNAL = "scores.jsonl"
@@ -119,7 +119,7 @@ def load_journal(path: Path, fingerprint: str) -> dict[tuple[str, str, int], dic
     done: dict[tuple[str, str, int], dict[str, Any]] = {}
     for _, line in iter_numbered(path):
         if line.get("scored_with") == fingerprint:
-            if any((s or {}).get("meta", {}).get("retryable") for s in (line.get("scores") or {}).values()):
+            if retryable_scores(line.get("scores")):
                 done.pop(_journal_key(line), None)  # a failed judge request: score it again on resume
                 continue
             done[_journal_key(line)] = line
@@ -149,7 +149,7 @@ async def score_samples(
         if record.error:
             _clear_error_fields(record)
             return
-        if record.scored_with == plan.fingerprint:
+        if record.scored_with == plan.fingerprint and not retryable_scores(record.scores):
             return
         saved = done.get((record.dataset, record.id, record.index))
         if saved is not None:
@@ -221,8 +221,25 @@ async def score_run_dir(run_dir: Path, plan: ScoringPlan, *, counting: Callable[
             return 0
         await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
                             concurrency=concurrency)
-    rescored = 0
     tmp = samples_file.with_name(samples_file.name + ".tmp")
+    try:
+        rescored = _rewrite_scored(samples_file, tmp, plan, judged, counting)
+    except OSError as exc:  # a full disk, say: samples.jsonl is left as it was
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(samples_file)) from None
+    if rescored:
+        os.replace(tmp, samples_file)
+    else:
+        tmp.unlink()
+    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
+    return rescored
+
+
+def _rewrite_scored(samples_file: Path, tmp: Path, plan: ScoringPlan, judged: dict[int, SampleRecord],
+                    counting: Callable[[int, dict[str, Any]], bool]) -> int:
+    """Copy SAMPLES_FILE to TMP line by line, with the JUDGED records (by line number) and, for
+    synchronous scorers, the counting lines that lack PLAN's scores written scored; how many were."""
+    rescored = 0
     with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
         for lineno, raw in enumerate(src, start=1):
             record = judged.get(lineno)
@@ -238,9 +255,4 @@ async def score_run_dir(run_dir: Path, plan: ScoringPlan, *, counting: Callable[
                     rescored += 1
                     continue
             dst.write(raw)  # byte for byte: lines not rescored are not touched
-    if rescored:
-        os.replace(tmp, samples_file)
-    else:
-        tmp.unlink()
-    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
     return rescored
