@@ -95,3 +95,30 @@ def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extr
     """The saved generations of RUN scored again (nothing is requested from the answering server):
     ``rescore`` (the one rescoring entry point) with the scorers first."""
     return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
+
+
+def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"] = (), suite: str | None = None,
+            data_dir: "str | Path | None" = None, field: str | None = None, ngram: int = 13,
+            output: "str | Path | None" = None):
+    """Which benchmark items the training corpus TRAIN holds (Med-PaLM 2's rule and the n-gram rule).
+
+    The items come from EVAL_FILES and/or the benchmarks of SUITE (under DATA_DIR).
+    With OUTPUT, writes overlap.jsonl: a header line (the rules, the normalization,
+    the files read) then one line per item. Returns ``corpus.OverlapResult``.
+    """
+    from evalkit.corpus import analyse_overlap
+    from evalkit.datasets import load_dataset
+    from evalkit.registry import DEFAULT_DATA_DIR
+    from evalkit.store import write_jsonl
+    from evalkit.suites import load_suite
+
+    files = [Path(f) for f in eval_files]
+    if suite is not None:
+        files += load_suite(suite).files(data_dir if data_dir is not None else DEFAULT_DATA_DIR)
+    if not files:
+        raise ValueError("overlap: give benchmark files (--eval-file) or a suite (--suite)")
+    items = [item for f in files for item in load_dataset(f).items]
+    result = analyse_overlap(items, train, field_spec=field, ngram=ngram)
+    if output is not None:
+        write_jsonl(output, [{"overlap_header": result.header}, *result.rows])
+    return result
