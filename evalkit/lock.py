@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from evalkit.server import process_alive  # one liveness rule (a zombie is dead) for locks and servers
+from evalkit.liveness import process_alive  # one liveness rule (a zombie is dead) for locks and servers
 
 LOCK_FILE = ".evalkit.lock"
 POLL_S = 0.2  # how often a waiting run tries the lock again
