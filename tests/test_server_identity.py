@@ -218,3 +218,54 @@ def test_sglang_replicas_use_the_routers_co_launch_with_every_listener_on_loopba
     assert cmd[cmd.index("--router-prometheus-host") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--served-model-name") + 1] == "MedReason-8B"
     assert cmd[cmd.index("--api-key") + 1] == "sk-x"  # SGLang has no environment variable for it
+
+
+class _Routes(BaseHTTPRequestHandler):
+    """GET routes from the class's ``routes`` (path -> (content type, body))."""
+
+    routes: dict[str, tuple[str, str]] = {}
+
+    def do_GET(self):  # noqa: N802
+        if self.path not in self.routes:
+            self.send_error(404)
+            return
+        ctype, text = self.routes[self.path]
+        body = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve_routes(routes: dict[str, tuple[str, str]]) -> tuple[ThreadingHTTPServer, str]:
+    handler = type("Handler", (_Routes,), {"routes": routes})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+
+def test_each_engines_load_probe_reads_its_own_endpoint():
+    models = ("application/json", json.dumps({"data": [{"id": "m", "owned_by": "vllm"}]}))
+    metrics = "# HELP x\nvllm:num_requests_running{model_name=\"m\"} 3.0\n"
+    httpd, url = _serve_routes({"/v1/models": models, "/metrics": ("text/plain", metrics),
+                                "/version": ("application/json", '{"version": "0.99"}')})
+    try:
+        assert get_backend("vllm").load(url, api_key=None, timeout=2) == "busy"
+        assert get_backend("sglang").load(url, api_key=None, timeout=2) is None  # not its gauge
+        assert backends.probe_status(url, timeout=2) == "busy"  # engine unknown: every probe in turn
+        assert backends.reported_identity(url, timeout=2)["engine_version"] == "0.99"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    workers = json.dumps({"workers": [{"url": "http://127.0.0.1:1", "load": 2}]})
+    httpd, url = _serve_routes({"/v1/models": models, "/workers": ("application/json", workers)})
+    try:
+        assert get_backend("router").load(url, api_key=None, timeout=2) == "busy"
+        assert backends.probe_status(url, timeout=2, backend=get_backend("llamacpp")) == "busy"  # a front it does not describe
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

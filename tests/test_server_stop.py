@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -192,3 +193,30 @@ def test_stop_ends_an_sglang_shaped_process_tree_and_frees_the_port(tmp_path):
         assert not processes.process_alive(pid), f"{name} (pid {pid}) outlived stop"
     assert _can_listen(port)  # nothing of it holds the port
     assert state.load_state("tree") is None
+
+
+def test_the_recorded_stop_scope_decides_which_companions_are_ended(tmp_path):
+    # The same tree with a backend whose stop scope leaves out the token: the re-parented
+    # grandchild, tied to the server by nothing else, is not evalkit's to stop.
+    port = free_port()
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    cmd = [sys.executable, str(ROOT / "tests" / "sglang_tree_standin.py"), "--port", str(port), "--pid-dir",
+           str(pid_dir), "--dp", "1", "--ignore-term-s", "0"]
+    spec = launch.LaunchSpec(role="server", command=cmd, host="127.0.0.1", port=port, log_path=tmp_path / "s.log")
+    launch.launch([spec], name="scoped", backend="custom", model="loopback-model", timeout_s=60,
+                  stop_scope=("group", "descendants"))
+    assert state.load_state("scoped").stop_scope == ["group", "descendants"]
+    deadline = time.monotonic() + 30
+    while len(_pids(pid_dir)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = _pids(pid_dir)
+    detached = pids.get("rank0.detached")
+    try:
+        assert detached is not None, pids
+        assert launch.stop_server("scoped", grace_s=1.0).was_running
+        assert not processes.process_alive(pids["launcher"]) and not processes.process_alive(pids["rank0"])
+        assert processes.process_alive(detached)  # outside the scope: left alone
+    finally:
+        if detached is not None and processes.process_alive(detached):
+            os.kill(detached, signal.SIGKILL)  # this test's own leftover, by its pid

@@ -24,13 +24,18 @@ MODEL_FIELDS = ("id", "owned_by", "max_model_len", "root", "meta")
 
 
 def _candidates(backend: Backend | None) -> list[Backend]:
-    return [backend] if backend is not None else [get_backend(n) for n in PROBE_ORDER]
+    """BACKEND first (where known), then every built-in: a front the record does not describe
+    (SGLang's co-launched router) is still recognised."""
+    builtins = [get_backend(n) for n in PROBE_ORDER]
+    if backend is None:
+        return builtins
+    return [backend, *(b for b in builtins if b.name != backend.name)]
 
 
 def reported_identity(base_url: str, *, api_key: str | None = None, timeout: float = 3.0,
                       backend: Backend | None = None) -> dict[str, Any]:
     """What an endpoint reports about itself: its /v1/models entries and what its engine tells
-    (BACKEND's identity probe, or, when the engine is not known, each built-in's in turn)."""
+    (BACKEND's identity probe first, then each built-in's, until one recognises it)."""
     out: dict[str, Any] = {}
     models = probe.model_entries(base_url, api_key=api_key, timeout=timeout)
     if models is not None:
@@ -47,7 +52,7 @@ def probe_status(base_url: str, *, api_key: str | None = None, timeout: float = 
                  backend: Backend | None = None) -> str:
     """How a server is doing, from cheap endpoints only (no generation): "not answering" when
     /v1/models does not answer within TIMEOUT, else "busy" or "ready" as its engine tells
-    (BACKEND's, or each built-in's probe in turn), "ready" when none tells."""
+    (BACKEND's load probe first, then each built-in's), "ready" when none tells."""
     if not probe.answers_models(base_url, api_key=api_key, timeout=timeout):
         return "not answering"
     for candidate in _candidates(backend):

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import shutil
 import sys
 import subprocess
@@ -26,7 +27,7 @@ from evalkit.serving import probe
 from evalkit.serving.checkpoint import name_from_path
 from evalkit.serving.errors import ServerError
 from evalkit.serving.request import ServeRequest
-from evalkit.serving.state import DEFAULT_STOP_SCOPE
+from evalkit.serving.state import DEFAULT_STOP_SCOPE, root_url
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,15 @@ def require_module(python: str, module: str, install: str) -> None:
     if not has_module(python, module):
         raise ServerError(f"{module} is not installed in this environment: {install} "
                           f"(or point --engine-python at a Python that has it)")
+
+
+def metrics_load(base_url: str, metric: str, *, api_key: str | None, timeout: float) -> str | None:
+    """"busy" while the Prometheus gauge METRIC at /metrics is above 0, "ready" at 0, None without it."""
+    text = probe.get_text_quiet(root_url(base_url) + "/metrics", api_key=api_key, timeout=timeout)
+    running = re.findall(rf"^{re.escape(metric)}\{{[^}}]*\}}\s+([0-9.e+]+)", text or "", re.M)
+    if not running:
+        return None
+    return "busy" if any(float(v) > 0 for v in running) else "ready"
 
 
 # ---------------------------------------------------------------- the registry

