@@ -72,6 +72,8 @@ class EndpointDown(RuntimeError):
 # data-parallel replica of an SGLang dp=8 server, enough to keep its batches full. A backend
 # declares its own (the embedded llama.cpp server has few slots): see backend_concurrency.
 DEFAULT_CONCURRENCY = 512
+MULTI_SAMPLE_TEMPERATURE = 0.7
+ER_SAMPLES = 11
 
 
 def backend_concurrency(backend: str | None) -> int:
@@ -80,8 +82,6 @@ def backend_concurrency(backend: str | None) -> int:
     from evalkit.backends import default_concurrency
 
     return default_concurrency(backend) or DEFAULT_CONCURRENCY
-MULTI_SAMPLE_TEMPERATURE = 0.7
-ER_SAMPLES = 11
 
 
 @dataclass
