@@ -75,6 +75,16 @@ def test_auto_backend_without_gpus_is_llamacpp(monkeypatch):
         choose_backend("nope")
 
 
+def test_a_backend_reference_that_is_not_a_backend_is_refused_by_name():
+    with pytest.raises(errors.ServerError, match="cannot import 'no_such_module'"):
+        get_backend("no_such_module:Thing")
+    with pytest.raises(errors.ServerError, match="has no attribute 'Nope'"):
+        get_backend("tests.toy_backend:Nope")
+    with pytest.raises(errors.ServerError, match="'tests.toy_backend:TOY_SERVER' is not a backend: it lacks default_port"):
+        get_backend("tests.toy_backend:TOY_SERVER")
+    assert get_backend("tests.toy_backend:ToyBackend").name == "toy"
+
+
 def test_each_backend_declares_its_port_and_client_concurrency():
     ports = {name: get_backend(name).default_port for name in backend_names()}
     assert ports == {"llamacpp": 8321, "router": 30080, "sglang": 30000, "vllm": 8000}

@@ -214,8 +214,9 @@ def get_backend(name: str) -> Backend:
             raise ServerError(f"unknown backend {name!r}: choose one of auto, {', '.join(sorted(BACKENDS))}, "
                               "or give one as module:attr") from None
     backend = found() if inspect.isclass(found) else found
-    missing = [a for a in ("name", "default_port", "prepare", "served_model", "command", "environment",
-                           "replicas_command", "ready", "identify", "load") if not hasattr(backend, a)]
+    missing = [a for a in ("name", "default_port", "default_concurrency", "stop_scope", "prepare", "served_model",
+                           "command", "environment", "replicas_command", "ready", "identify", "load")
+               if not hasattr(backend, a)]
     if missing:
         raise ServerError(f"{name!r} is not a backend: it lacks {', '.join(missing)} "
                           "(see evalkit.backends.base.Backend; ServerBackend has the usual answers)")
