@@ -1,9 +1,10 @@
 """SGLang (``python -m sglang.launch_server``): the production backend for GPU nodes.
 
-Flags are SGLang's declared names: ``--tp-size`` and ``--dp-size`` (its ``ServerArgs``
-declares them, with the aliases ``--tensor-parallel-size`` / ``--data-parallel-size``);
-``--tp`` / ``--dp`` only ever worked as argparse abbreviations, which break as soon as
-another flag shares the prefix. SGLang reads its API key only from ``--api-key``, so a key is
+Flags are SGLang's declared names: ``--tp-size`` and ``--dp-size``. Its ``ServerArgs`` derives
+each flag from a field name (``tp_size`` -> ``--tp-size``) and adds only the aliases
+``--tensor-parallel-size`` / ``--data-parallel-size`` (``python/sglang/srt/server_args.py``, in
+newer trees ``srt/arg_groups/fields/parallel.py``); ``--tp`` / ``--dp`` only ever worked as
+argparse abbreviations, which break as soon as another flag shares the prefix. SGLang reads its API key only from ``--api-key``, so a key is
 on its command line; evalkit redacts it from everything it writes.
 """
 
