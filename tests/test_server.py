@@ -101,13 +101,16 @@ def _loopback_command(port: int) -> list[str]:
 def test_start_records_state_and_stop_ends_the_whole_group(tmp_path):
     port = free_port()
     handle = launch.start_server(_loopback_command(port), name="t", backend="llamacpp", host="127.0.0.1", port=port,
-                              model="loopback-model", log_path=tmp_path / "t.log", api_key="k3y", timeout_s=30)
+                                 model="loopback-model", log_path=tmp_path / "t.log", api_key="k3y", timeout_s=30)
     record = Path(os.environ["EVALKIT_STATE_DIR"]) / "t.json"
-    assert record.exists() and "k3y" not in record.read_text()
-    assert state.resolve_endpoint().base_url == f"http://127.0.0.1:{port}/v1"
-    assert os.getpgid(handle.pid) == handle.pgid == handle.pid  # its own process group
-    assert probe.answers(handle.base_url, "loopback-model")
-    assert launch.stop_server("t", grace_s=5).was_running
+    try:
+        assert record.exists() and "k3y" not in record.read_text()
+        assert state.resolve_endpoint().base_url == f"http://127.0.0.1:{port}/v1"
+        assert os.getpgid(handle.pid) == handle.pgid == handle.pid  # its own process group
+        assert probe.answers(handle.base_url, "loopback-model")
+    finally:
+        result = launch.stop_server("t", grace_s=5)  # stopped even when an assertion above fails
+    assert result.was_running
     assert not processes.group_alive(handle.pgid)
     assert not record.exists()
     assert launch.stop_server("t") is None
