@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit.compare import Comparison, build_comparison
 from evalkit.gate import GateResult, compare_runs
@@ -24,28 +24,53 @@ from evalkit.rescore import rescore
 from evalkit.runner import RunConfig, RunResult, run_eval
 from evalkit.runs import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
-from evalkit.server import ServerHandle, StopResult, list_states, stop_server
-from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
-from evalkit.serving import serve as _serve
+from evalkit.backends import backend_names, get_backend, served_models
+from evalkit.serving.errors import ServerError
+from evalkit.serving.launch import StopResult, stop_server
+from evalkit.serving.plan import ServePlan, server_status
+from evalkit.serving.plan import serve as _serve
+from evalkit.serving.request import API_KEY_ENV, ServeRequest
+from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
 
-__all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
-           "overlap", "samples_frame", "serve", "served", "servers", "stop", "sweep_gate", "sweep_run", "sweep_status",
-           "sweep_trend", "sweep_trend_page", "sweep_watch"]
+__all__ = ["API_KEY_ENV", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score",
+           "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "backend_names", "backend_ports",
+           "compare", "evaluate", "gate", "get_scorer", "load_run", "overlap", "report", "rescore",
+           "rescore_run",
+           "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
+           "sweep_watch"]
 
 
-def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
+def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan], None] | None = None,
+          **settings: Any) -> ServerHandle:
     """Start a model server detached and wait until it answers (``evalkit serve``).
 
     Give a ServeRequest or its fields (``backend="vllm", model_path=..., replicas=2``); the
-    server keeps running after this returns, until ``stop(handle.name)``.
+    server keeps running after this returns, until ``stop(handle.name)``. ON_PLAN sees what
+    will be started before anything starts. ``backend`` may be ``module:attr`` (a backend
+    defined outside evalkit, see ``evalkit.backends.base.Backend``).
     """
-    return _serve(request or ServeRequest(**settings))
+    return _serve(request or ServeRequest(**settings), on_plan=on_plan)
+
+
+def resolve_server(name: str | None = None) -> ServerHandle:
+    """The recorded server NAME, else the only one recorded (ServerError otherwise)."""
+    return resolve_endpoint(name)
 
 
 def stop(name: str = "default", *, grace_s: float = 10.0) -> StopResult | None:
     """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded."""
     return stop_server(name, grace_s=grace_s)
+
+
+def backend_ports() -> dict[str, int]:
+    """Each built-in backend's default port."""
+    return {name: get_backend(name).default_port for name in backend_names()}
+
+
+def server_names() -> list[str]:
+    """The names of every recorded server (no probe)."""
+    return [h.name for h in list_states()]
 
 
 def servers(*, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -90,9 +115,10 @@ def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
     return build_comparison(runs, **options)
 
 
-def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str = "evalkit",
+def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,
                 scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The saved generations of RUN scored again (nothing is requested from the answering server)."""
+    """The saved generations of RUN scored again (nothing is requested from the answering server):
+    ``rescore`` (the one rescoring entry point) with the scorers first."""
     return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalkit.store import parse_json
-from evalkit.server import proc_start_time, process_alive  # one liveness rule (a zombie is dead) for locks and servers
+from evalkit.liveness import proc_start_time, process_alive  # one liveness rule (a zombie is dead) for locks and servers
 
 LOCK_FILE = ".evalkit.lock"
 EXCL_LOCK_FILE = ".evalkit.xlock"  # the lock file where flock does not lock across hosts

@@ -372,7 +372,7 @@ def pid_alive_here(status: Mapping[str, Any]) -> bool:
     """Whether the process a job status names runs on this host (the start time must match too)."""
     import socket
 
-    from evalkit.server import proc_start_time, process_alive
+    from evalkit.liveness import proc_start_time, process_alive
 
     pid = status.get("pid")
     if not isinstance(pid, int) or status.get("host") != socket.gethostname() or not process_alive(pid):

@@ -88,8 +88,8 @@ class _StopSignals:
 
 def serve_request(job: CheckpointJob, port: int):
     """The ServeRequest of JOB's server: its own name, port and log folder; SGLang gets the node's GPUs as dp."""
-    from evalkit.server import cuda_gpus_visible
-    from evalkit.serving import ServeRequest
+    from evalkit.backends.base import cuda_gpus_visible
+    from evalkit.serving.request import ServeRequest
 
     s = job.settings
     settings = dict(s.serve)
@@ -120,7 +120,9 @@ def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
     job's status file says failed or cancelled, with the error).
     """
     from evalkit import api
-    from evalkit.server import free_port, load_state, proc_start_time
+    from evalkit.liveness import proc_start_time
+    from evalkit.serving.probe import free_port
+    from evalkit.serving.state import load_state
 
     job_id, log = _job_env()
     _write_status(job, state="running", job_id=job_id, log=log, host=socket.gethostname(), pid=os.getpid(),

@@ -30,14 +30,15 @@ def run_evalkit(*args: str, env: dict | None = None, timeout: float = 2400) -> "
 def skip_unless_embedded_backend() -> None:
     """Skip the calling test module when llama-server or the SmolLM2 GGUF is not installed,
     unless EVALKIT_REQUIRE_SERVER=1 (CI, ``make test``): there a missing backend fails the tests."""
-    from evalkit import server as srv
+    from evalkit.backends import llamacpp
+    from evalkit.serving import errors
 
     if os.environ.get("EVALKIT_REQUIRE_SERVER") == "1":
         return
     try:
-        srv.llama_server_binary()
-        srv.smollm2_gguf_path()
-    except srv.ServerError as exc:
+        llamacpp.llama_server_binary()
+        llamacpp.smollm2_gguf_path()
+    except errors.ServerError as exc:
         pytest.skip(f"embedded backend not installed ({exc}): make install", allow_module_level=True)
 
 

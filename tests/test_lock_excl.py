@@ -18,7 +18,7 @@ import pytest
 import evalkit.lock as lock_mod
 from evalkit.lock import (EXCL_LOCK_FILE, LOCK_FILE, LockHolder, RunLocked, excl_record_is_stale,
                           flock_is_local_only, lock_method, mount_of, took_over_message, try_lock_run_dir)
-from evalkit.server import proc_start_time
+from evalkit.liveness import proc_start_time
 
 MOUNTS = """\
 /dev/sda1 / ext4 rw,relatime 0 0

@@ -152,9 +152,9 @@ def test_sbatch_directives_and_slurm_parameters():
 
 
 def test_sglang_gets_the_nodes_gpus_as_dp(tmp_path, monkeypatch):
-    import evalkit.server as srv
+    import evalkit.backends.base as backend_base
 
-    monkeypatch.setattr(srv, "cuda_gpus_visible", lambda: 8)
+    monkeypatch.setattr(backend_base, "cuda_gpus_visible", lambda: 8)
     job = CheckpointJob(Checkpoint.at(tmp_path / "checkpoint-1"), _settings(tmp_path, backend="sglang"))
     req = serve_request(job, 31000)
     assert (req.dp, req.port, req.name, req.backend) == (8, 31000, job.server_name, "sglang")

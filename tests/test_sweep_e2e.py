@@ -27,11 +27,12 @@ STEPS = (100, 200, 300)
 
 
 def _gguf() -> Path:
-    from evalkit import server as srv
+    from evalkit.backends.llamacpp import smollm2_gguf_path
+    from evalkit.serving.errors import ServerError
 
     try:
-        return srv.smollm2_gguf_path()
-    except srv.ServerError as exc:
+        return smollm2_gguf_path()
+    except ServerError as exc:
         pytest.skip(f"the embedded model is not installed ({exc}): make install")
 
 

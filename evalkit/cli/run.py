@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from evalkit.api import API_KEY_ENV, ServerError, resolve_server
 from evalkit.cli import stdout_console
 from evalkit.client import RequestError, redact
 from evalkit.datasets import DatasetError, Problem
@@ -30,15 +31,13 @@ from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
-from evalkit.serving import API_KEY_ENV
 from evalkit.report_extras import truncation_hints
 from evalkit.request_controls import json_object, text_or_file
 from evalkit.runs import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.scoring.base import is_secret_option, secret_option_values
-from evalkit.scoring.judge import JUDGE_API_KEY_ENV
-from evalkit.server import ServerError, resolve_endpoint
+from evalkit.scoring.rubric_judge import JUDGE_API_KEY_ENV
 from evalkit.stats import wilson_interval
 from evalkit.store import parse_json
 from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
@@ -92,17 +91,18 @@ def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAG
 
 
 def scores_table(summary: dict) -> Table | None:
-    """Every named score other than the choice scorer's (shown as accuracy above): mean over n."""
+    """Every named score other than the choice scorer's (shown as accuracy above), by its metric."""
     rows = [(dataset, name, s) for dataset, d in summary.items() for name, s in d.scores.items() if name != "correct"]
     if not rows:
         return None
-    table = Table(title="scores (mean over scored samples; `evalkit report` adds CIs)", title_justify="left")
-    for col, justify in (("dataset", "left"), ("score", "left"), ("n", "right"), ("mean", "right"),
-                         ("not scored", "right")):
+    table = Table(title="scores (each by its metric over scored samples; `evalkit report` adds CIs)",
+                  title_justify="left")
+    for col, justify in (("dataset", "left"), ("score", "left"), ("metric", "left"), ("n", "right"),
+                         ("value", "right"), ("not scored", "right")):
         table.add_column(col, justify=justify, no_wrap=True)
     for dataset, name, s in rows:
-        mean = "-" if s.mean is None else (f"{100 * s.mean:.1f}%" if s.binary else f"{s.mean:.3f}")
-        table.add_row(dataset, name, str(s.n), mean, str(s.errors))
+        value = "-" if s.value is None else (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}")
+        table.add_row(dataset, name, s.to_dict()["metric"]["name"], str(s.n), value, str(s.errors))
     return table
 
 
@@ -305,7 +305,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         config = RunConfig(endpoint=endpoints[0], endpoints=list(endpoints[1:]), **settings)
     else:
         try:
-            config = RunConfig.on_server(resolve_endpoint(server_name), **settings)
+            config = RunConfig.on_server(resolve_server(server_name), **settings)
         except ServerError as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(2)
