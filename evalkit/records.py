@@ -5,8 +5,11 @@ dataset -> Item -> (prompt) -> Generation(s) -> SampleRecord -> Score(s)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+# GenerationParams lives with the other config types; imported here so old imports keep working.
+from evalkit.config import RESERVED_BODY_KEYS, GenerationParams  # noqa: F401
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,66 +49,6 @@ class Extraction(NamedTuple):
 
     letter: str | None
     method: str | None
-
-
-# Body keys the client sets itself; --extra-body may not replace them (the runner relies on them).
-RESERVED_BODY_KEYS = frozenset({"model", "messages", "n", "stream"})
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling parameters and request controls sent with every request of a run.
-
-    ``temperature`` None means "the run's default" (0, or 0.7 for several samples:
-    see ``RunConfig.resolved``); a request never carries None.
-
-    The fields after ``seed`` are optional controls; at their defaults they are
-    left out of the request body and of ``fingerprint_doc``, so runs made
-    without them keep the fingerprints (and run directories) they had.
-    ``chat_template_kwargs`` goes to the server's chat template (SGLang and vLLM
-    read it from the top level of the body, e.g. ``{"enable_thinking": false}``);
-    ``extra_body`` is merged into the body last, for anything else a server takes.
-    """
-
-    max_new_tokens: int = 1024
-    temperature: float | None = None
-    top_p: float = 1.0
-    seed: int | None = None
-    system_prompt: str | None = None
-    stop: tuple[str, ...] = ()
-    top_k: int | None = None
-    min_p: float | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    chat_template_kwargs: dict[str, Any] | None = None
-    extra_body: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        elif not isinstance(self.stop, tuple):
-            object.__setattr__(self, "stop", tuple(self.stop))
-        for name in ("chat_template_kwargs", "extra_body"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, dict):
-                raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}")
-        clash = sorted(RESERVED_BODY_KEYS & set(self.extra_body or {}))
-        if clash:
-            raise ValueError(f"extra_body may not set {', '.join(clash)}: evalkit sets them itself")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field (as the manifest records it)."""
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
-
-    def fingerprint_doc(self) -> dict[str, Any]:
-        """The fields that identify a run: the four original ones always, the controls only when set."""
-        d = self.to_dict()
-        doc = {k: d[k] for k in ("max_new_tokens", "temperature", "top_p", "seed")}
-        defaults = GenerationParams().to_dict()
-        doc.update({k: v for k, v in d.items() if k not in doc and v != defaults[k]})
-        return doc
 
 
 @dataclass(frozen=True)

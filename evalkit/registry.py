@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 REGISTRY_FILE = "registry.json"
-DEFAULT_DATA_DIR = Path("eval_data")
+from evalkit.config import DEFAULT_DATA_DIR  # noqa: E402 (its home)
 
 
 def bundled_dir(folder: str) -> Path:

@@ -31,23 +31,25 @@ import os
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
+# The config types live in evalkit.config; imported here so old imports (runner.RunConfig) keep working.
+from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, ER_SAMPLES,  # noqa: F401
+                            MULTI_SAMPLE_TEMPERATURE, RunConfig)
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_dataset
-from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
+from evalkit.limits import MB
 from evalkit.lock import lock_run_dir, took_over_message
-from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
+from evalkit.order import plan_dispatch
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
-from evalkit.runs import check_path_component, read_manifest, run_dir_inside, run_invocations
-from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
-                              load_refine_template, strategy_stages)
+from evalkit.runs import read_manifest, run_dir_inside, run_invocations
+from evalkit.sampling import ENSEMBLE_REFINEMENT, RefineTemplate, Stage, load_refine_template, strategy_stages
 from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
 from evalkit.scoring.base import Scorer, check_requirements, get_scorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, retryable_scores, score_samples
@@ -66,130 +68,6 @@ Key = SampleKey
 
 class EndpointDown(RuntimeError):
     """The server stopped answering mid-run; what was collected is saved."""
-
-
-# Requests in flight by default: 64 per data-parallel replica of an SGLang dp=8
-# server, enough to keep its batches full; the embedded llama.cpp server has few slots.
-DEFAULT_CONCURRENCY = 512
-BACKEND_CONCURRENCY = {"llamacpp": 4}
-MULTI_SAMPLE_TEMPERATURE = 0.7
-ER_SAMPLES = 11
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines one evaluation run; every default lives here.
-
-    ``endpoint`` and ``endpoints`` together list the servers to use (duplicates
-    dropped); all must serve the same model. ``samples`` > 1 selects a
-    multi-sample ``strategy`` (see evalkit.sampling); ``refine_samples`` and
-    ``refine_prompt`` apply to ensemble refinement. ``n_per_request`` asks for
-    several generations in one request (``n``) and falls back to one request per
-    generation where the server ignores or refuses ``n``.
-
-    Fields left None are filled by ``resolved()``: the prompt (``strict``,
-    ``er_sample`` for ensemble refinement), the samples (1, 11 for ensemble
-    refinement), the temperature (0, 0.7 with several samples), the concurrency
-    (512, 4 on the embedded llama.cpp server) and the scorers (``choice`` with
-    ``extractor`` for multiple-choice items). ``scorers`` holds names or
-    ``module:attr`` references; ``scorer_options`` per-scorer keyword options.
-    """
-
-    eval_files: list[str]
-    endpoint: str | None = None
-    model: str | None = None
-    api_key: str | None = None
-    backend: str | None = None
-    prompt: str | None = None
-    extractor: str = "evalkit"
-    params: GenerationParams = field(default_factory=GenerationParams)
-    concurrency: int | None = None
-    limit: int | None = None
-    results_dir: str = "results"
-    task_folder: str | None = None
-    run_name: str | None = None
-    timeout_s: float = 600.0
-    max_attempts: int = 5
-    skip_invalid: bool = False
-    endpoints: list[str] = field(default_factory=list)
-    rps: float | None = None
-    retry_base_delay_s: float = 0.5
-    samples: int | None = None
-    strategy: str = SELF_CONSISTENCY
-    refine_samples: int = 33
-    refine_prompt: str = "er_refine"
-    n_per_request: bool = True
-    fewshot_k: int = 3
-    fewshot_seed: int = 0
-    exemplars_file: str | None = None
-    adapter: str | None = None
-    scorers: list[str] | None = None
-    scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    scoring_concurrency: int = 16
-    wait_for_lock: bool = False  # wait for another run holding the run directory instead of refusing
-    max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
-    max_record_mb: float = DEFAULT_MAX_RECORD_MB
-    suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
-    order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
-    order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
-
-    def all_endpoints(self) -> list[str]:
-        """Every endpoint of the run, first given first, without duplicates."""
-        urls = ([self.endpoint] if self.endpoint else []) + list(self.endpoints)
-        return list(dict.fromkeys(u.rstrip("/") for u in urls))
-
-    @property
-    def multi_sample(self) -> bool:
-        return (self.samples or 1) > 1 or self.strategy == ENSEMBLE_REFINEMENT
-
-    @classmethod
-    def on_server(cls, server: "ServerHandle | str | None" = None, **settings: Any) -> "RunConfig":
-        """A config that talks to a server ``evalkit serve`` (or ``api.serve``) started.
-
-        SERVER is its handle, its recorded name, or None for the only server recorded. The
-        endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
-        from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
-        """
-        from evalkit.server import ServerHandle, resolve_endpoint
-        from evalkit.serving import API_KEY_ENV
-
-        handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
-        settings.setdefault("model", handle.model)
-        settings.setdefault("api_key", os.environ.get(API_KEY_ENV))
-        return cls(endpoint=handle.base_url, backend=handle.backend, **settings)
-
-    def resolved(self) -> "RunConfig":
-        """A copy with every default that depends on other settings filled in."""
-        er = self.strategy == ENSEMBLE_REFINEMENT
-        # "is None", not "or": an out-of-range 0 must reach validate(), not become the default.
-        samples = self.samples if self.samples is not None else (ER_SAMPLES if er else 1)
-        params = self.params
-        if params.temperature is None:
-            params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
-        concurrency = self.concurrency if self.concurrency is not None else BACKEND_CONCURRENCY.get(
-            self.backend or "", DEFAULT_CONCURRENCY)
-        return replace(self, samples=samples, params=params, concurrency=concurrency,
-                       prompt=self.prompt or ("er_sample" if er else "strict"))
-
-    def validate(self) -> None:
-        """Raise ValueError on settings that cannot make a sensible run (call on ``resolved()``)."""
-        if not self.all_endpoints():
-            raise ValueError("no endpoint given")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        check_run_numbers(self)
-        if self.multi_sample and (self.params.temperature or 0) <= 0:
-            raise ValueError(f"{self.strategy} with {self.samples} samples needs a temperature > 0 "
-                             "(greedy samples would all be the same)")
-        for name, what in ((self.task_folder, "task_folder (--task-folder)"), (self.run_name, "run_name (--run-name)")):
-            if name is not None:
-                check_path_component(name, what)
-        if self.order_unknown not in UNKNOWN_RULES:
-            raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
-
-    def strategy_name(self) -> str:
-        """The strategy as recorded: ``single`` for one sample per item."""
-        return self.strategy if self.multi_sample else SINGLE
 
 
 @dataclass
