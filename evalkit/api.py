@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from evalkit.config import DEFAULT_DATA_DIR
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
@@ -26,6 +28,8 @@ from evalkit.scoring import get_scorer
 from evalkit.server import ServerHandle, StopResult, list_states, stop_server
 from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
 from evalkit.serving import serve as _serve
+from evalkit.suites import Suite, load_suite
+from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_suite
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
            "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run", "samples_frame",
@@ -62,9 +66,60 @@ def served(request: ServeRequest | None = None, **settings: Any) -> Iterator[Ser
         stop_server(handle.name)
 
 
-def evaluate(config: RunConfig, **callbacks: Any) -> RunResult:
-    """Run (or resume) an evaluation; see ``evalkit.runner.run_eval`` for the callbacks."""
-    return run_eval(config, **callbacks)
+CALLBACKS = ("on_sample", "on_start", "progress", "on_notice")  # run_eval's keywords
+
+
+def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *, suite: "str | Suite | None" = None,
+             server: "ServerHandle | str | None" = None, endpoint: "str | Sequence[str] | None" = None,
+             data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
+    """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
+
+        api.evaluate(suite="medreason", server="default")           # the suite's six benchmarks
+        api.evaluate([Task("medqa"), Task("my.jsonl", adapter="mcq")], endpoint="http://127.0.0.1:30000/v1",
+                     limit=50, max_new_tokens=512)
+
+    SERVER is a handle or the recorded name of a server ``serve`` started (None: the only one
+    recorded); ENDPOINT one URL or several instead. SETTINGS are RunConfig fields and single
+    GenerationParams fields; they win over what a task sets. Registered benchmarks are read
+    from DATA_DIR. Returns an Evaluation (results per task, ``evaluation["medqa"]``).
+
+    A RunConfig runs as it is (SETTINGS may replace its fields) and gives its RunResult.
+    The callbacks (on_sample, on_start, progress, on_notice) are ``runner.run_eval``'s.
+    """
+    callbacks = {k: settings.pop(k) for k in CALLBACKS if k in settings}
+    if isinstance(what, RunConfig):
+        config = replace(what, **settings) if settings else what
+        if endpoint is not None or server is not None:
+            config = replace(config, **_endpoint_settings(server, endpoint, config))
+        return run_eval(config, **callbacks)
+    chosen = None
+    if isinstance(what, Suite) or suite is not None:
+        chosen = what if isinstance(what, Suite) else (suite if isinstance(suite, Suite) else load_suite(suite))
+    tasks = list(from_suite(chosen)) if chosen is not None else []
+    if isinstance(what, Task):
+        tasks.append(what)
+    elif what is not None and not isinstance(what, Suite):
+        tasks += list(what)
+    if not tasks:
+        raise TaskError("nothing to evaluate: give a task, a list of tasks, suite=NAME or a RunConfig")
+    base = replace(RunConfig(eval_files=[]), **_endpoint_settings(server, endpoint, None))
+    return evaluate_tasks(tasks, base, settings, data_dir=data_dir, suite=chosen, **callbacks)
+
+
+def _endpoint_settings(server: "ServerHandle | str | None", endpoint: "str | Sequence[str] | None",
+                       config: RunConfig | None) -> dict[str, Any]:
+    """The RunConfig fields that say where to send requests: ENDPOINT's URLs, else SERVER's (a handle or a
+    recorded name, None for the only one recorded), with its backend, model and the API key from the environment."""
+    if endpoint is not None:
+        urls = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        return {"endpoint": urls[0], "endpoints": urls[1:]}
+    on = RunConfig.on_server(server, eval_files=[])
+    out = {"endpoint": on.endpoint, "endpoints": [], "backend": on.backend}
+    if config is None or config.model is None:
+        out["model"] = on.model
+    if config is None or config.api_key is None:
+        out["api_key"] = on.api_key
+    return out
 
 
 def samples_frame(run: "str | Path | Run", *, counting_only: bool = True):

@@ -104,6 +104,7 @@ class RunResult:
     complete: bool = True
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     scores_to_retry: int = 0  # samples whose judge was unreachable: scored by the next run of the command
+    datasets: dict[str, list[str]] = field(default_factory=dict)  # each input file (as given): its datasets' names
 
 
 def slug(text: str) -> str:
@@ -485,7 +486,8 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         )
     return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=progress.sent,
                      errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
-                     endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry)
+                     endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry,
+                     datasets={str(d.path): list(d.datasets()) for d in loaded})
 
 
 def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary: dict[str, Any],
