@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from evalkit.compare import Comparison, build_comparison
 from evalkit.config import DEFAULT_DATA_DIR
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
@@ -32,8 +33,8 @@ from evalkit.suites import Suite, load_suite
 from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_suite
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run", "samples_frame",
-           "serve", "served", "servers", "stop"]
+           "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
+           "samples_frame", "serve", "served", "servers", "stop"]
 
 
 def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
@@ -135,6 +136,12 @@ def report(runs: Iterable["str | Path | Run"], **options: Any) -> Report:
 def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", **options: Any) -> GateResult:
     """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``)."""
     return compare_runs(baseline, candidate, **options)
+
+
+def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
+    """Two or more runs item by item, with the gate on each pair (``build_comparison``'s options);
+    ``evalkit.compare_html.render_compare_html`` makes the page."""
+    return build_comparison(runs, **options)
 
 
 def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str = "evalkit",

@@ -237,6 +237,12 @@ class RunConfig:
         if self.order_unknown not in UNKNOWN_RULES:
             raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
 
+    def secrets(self) -> list[str]:
+        """Every key this config carries (the model's, scorer options such as judge.api_key): never written."""
+        from evalkit.scoring.base import secret_option_values
+
+        return [s for s in (self.api_key, *secret_option_values(self.scorer_options)) if s]
+
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
         return self.strategy if self.multi_sample else SINGLE

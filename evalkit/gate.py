@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 import numpy as np
 
 from evalkit.report import pct
-from evalkit.runs import LEGACY_SCORE, Run, load_run, partial_note, sample_scores, score_kind
+from evalkit.runs import LEGACY_SCORE, Run, empty_run_reason, load_run, partial_note, sample_scores, score_kind
 from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
                            paired_bootstrap_mean_diff)
 
@@ -155,6 +156,12 @@ def _setup_mismatches(base: Run, cand: Run) -> list[str]:
     return reasons
 
 
+def scored_pair(baseline_sample: dict[str, Any], candidate_sample: dict[str, Any], score: str) -> bool:
+    """Whether an item's two samples are paired on SCORE: neither request failed and both have the score."""
+    return all(not s.get("error") and sample_scores(s).get(score) is not None
+               for s in (baseline_sample, candidate_sample))
+
+
 def compare_runs(
     baseline: "str | Path | Run",
     candidate: "str | Path | Run",
@@ -176,6 +183,8 @@ def compare_runs(
     base, cand = load_run(baseline), load_run(candidate)
     base_items, cand_items = base.items(), cand.items()
     mismatches = _setup_mismatches(base, cand)
+    mismatches += [f"{side}: {why}" for side, run in (("baseline", base), ("candidate", cand))
+                   if (why := empty_run_reason(run)) is not None]
     warnings: list[str] = [note for note in (partial_note(base), partial_note(cand)) if note]
 
     datasets: OrderedDict[str, None] = OrderedDict()
@@ -202,8 +211,7 @@ def compare_runs(
         pairs, excluded, prompt_diffs = [], 0, []
         for item_id in shared:
             b, c = base_items[(dataset, item_id)], cand_items[(dataset, item_id)]
-            if b.get("error") or c.get("error") or sample_scores(b).get(score) is None \
-                    or sample_scores(c).get(score) is None:
+            if not scored_pair(b, c, score):
                 excluded += 1
                 continue
             if b.get("prompt") is not None and c.get("prompt") is not None and b["prompt"] != c["prompt"]:
@@ -300,7 +308,7 @@ def gate_table(result: GateResult) -> Table:
     for v in result.datasets:
         style = "bold red" if v.failed else ("green" if v.status == "improvement" else None)
         table.add_row(
-            v.dataset, str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
+            escape(v.dataset), str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
             f"{100 * v.diff:+.1f}", f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]",
             str(v.lost), str(v.gained), _fmt_p(v.p_value), _fmt_p(v.p_holm), v.status,
             style=style,
@@ -327,7 +335,7 @@ def flips_table(result: GateResult, limit: int | None = 20) -> Table | None:
     for h in ["dataset", "id", "gold", "baseline", "candidate", "rule"]:
         table.add_column(h)
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*(escape(str(cell)) for cell in r))  # names and ids from the runs are text, not markup
     return table
 
 

@@ -48,9 +48,9 @@ from evalkit.report import (
     pct,
     run_labels,
 )
-from evalkit.runs import LEGACY_SCORE, sample_scores, score_kind
+from evalkit.runs import LEGACY_SCORE, empty_run_reason, sample_scores, score_kind
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci, bootstrap_mean_ci
-from evalkit.store import SAMPLES, SUMMARY
+from evalkit.store import SAMPLES, SUMMARY, parse_json
 
 FLAG = "!"
 SCORE = SCORE_DEFAULT = LEGACY_SCORE  # the default score ranked: the choice scorer's verdict (`correct` in earlier runs)
@@ -231,7 +231,7 @@ def _summary_of(run: Run) -> dict[str, Any] | None:
         return None  # a loose samples file has no summary of its own
     path = run_dir_of(run) / SUMMARY
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -335,6 +335,10 @@ def build_leaderboard(
     filters = {k: list(v) for k, v in (("task_folder", task_folders), ("model", models), ("prompt", prompts),
                                        ("run_name", run_names)) if v}
     labels = dict(zip(map(id, runs), run_labels(runs)))
+    # A run with no sample (an empty samples.jsonl) has its own row, below the line, saying why.
+    empty = [LeaderboardRow(config=config_of(r), cells=OrderedDict(), flags=[f"run {labels[id(r)]}: {why}"])
+             for r in runs if (why := empty_run_reason(r)) is not None]
+    runs = [r for r in runs if r.items()]
     statuses = {id(r): status_of(r) for r in runs}
     configs = {id(r): config_of(r) for r in runs}
     chosen, notes = assign_cells(runs, labels, statuses, configs)
@@ -370,6 +374,7 @@ def build_leaderboard(
     ordered = sorted((r for r in rows.values() if r.ranked), key=lambda r: r.rank or 0)
     ordered += sorted((r for r in rows.values() if not r.ranked),
                       key=lambda r: (r.partial, -len(r.cells), r.model, r.prompt or ""))
+    ordered += empty
     return Leaderboard(datasets=ranked_datasets + others, rows=ordered, ranked_datasets=ranked_datasets,
                        varying=varying_settings([r.config for r in ordered]), ci_method=ci,
                        confidence=confidence, notes=notes, filters=filters, score=score, kind=kind,
@@ -467,9 +472,12 @@ def settings_text(lb: Leaderboard, row: LeaderboardRow) -> str:
 
 
 def row_status(row: LeaderboardRow) -> str:
-    """Why a row is unranked, in a word: "partial" or "covers less"; "" for a ranked row."""
+    """Why a row is unranked, in a word: "partial", "covers less" or "empty" (a run with no sample);
+    "" for a ranked row."""
     if row.ranked:
         return ""
+    if not row.cells:
+        return "empty"
     return "partial" if row.partial else "covers less"
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from evalkit.store import parse_json
 from evalkit.server import process_alive  # one liveness rule (a zombie is dead) for locks and servers
 
 LOCK_FILE = ".evalkit.lock"
@@ -44,7 +45,7 @@ class LockHolder:
     def from_text(cls, text: str) -> "LockHolder | None":
         """The holder recorded in a lock file's text; None for an empty or unreadable record."""
         try:
-            doc = json.loads(text)
+            doc = parse_json(text)
         except ValueError:
             return None
         if not isinstance(doc, dict):

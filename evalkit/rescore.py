@@ -24,7 +24,7 @@ from evalkit.runs import counting_samples
 from evalkit.scoring.base import get_scorer
 from evalkit.scoring.stage import ScoringPlan, score_samples
 from evalkit.score import rescore_samples
-from evalkit.store import read_samples, samples_path
+from evalkit.store import parse_json, read_samples, samples_path
 
 _MEDREASON_REQUIRED = ("output", "options", "answer_idx")
 
@@ -51,8 +51,7 @@ def read_medreason_log(path: str | Path) -> list[dict[str, Any]]:
     """The items of a MedReason/HuatuoGPT-o1 log as evalkit sample dicts (``source`` becomes ``dataset``)."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = parse_json(path.read_bytes())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     if isinstance(data, dict):  # {source: [items]}, the form the MedReason eval script reads

@@ -40,8 +40,8 @@ from evalkit import __version__
 # The config types live in evalkit.config; imported here so old imports (runner.RunConfig) keep working.
 from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, ER_SAMPLES,  # noqa: F401
                             MULTI_SAMPLE_TEMPERATURE, RunConfig)
-from evalkit.client import EndpointPool, RequestError, RetryPolicy
-from evalkit.datasets import LoadedDataset, load_dataset
+from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
+from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.limits import MB
 from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.order import plan_dispatch
@@ -270,11 +270,17 @@ def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> Non
 
 
 def load_inputs(
-    config: RunConfig,
+    config: RunConfig, on_notice: Callable[[str], None] | None = None,
 ) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
-    """Load and validate every file and template (and few-shot exemplars) before any request is sent."""
-    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, adapter=config.adapter,
-                           max_line_bytes=int(config.max_record_mb * MB)) for f in config.eval_files]
+    """Load and validate every file and template (and few-shot exemplars) before any request is sent.
+
+    A file given twice is read once (ON_NOTICE hears of it); different files that would make one
+    dataset are refused (``datasets.load_datasets``).
+    """
+    loaded, notices = load_datasets(config.eval_files, skip_invalid=config.skip_invalid, adapter=config.adapter,
+                                    max_line_bytes=int(config.max_record_mb * MB))
+    for message in notices:
+        _notice(on_notice, message)
     template = load_template(config.prompt or "strict")
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
@@ -355,7 +361,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
 
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
-    loaded, template, refine, exemplars = load_inputs(config)
+    loaded, template, refine, exemplars = load_inputs(config, on_notice)
     progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
@@ -404,7 +410,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             # One entry per `evalkit run` of this directory; this one's counts are filled in at its end.
             invocation: dict[str, Any] = {"started_at": started_at, "status": "running"}
             manifest["invocations"] = [*run_invocations(earlier), invocation]
-            write_json(run_dir / MANIFEST, manifest)
+            write_json(run_dir / MANIFEST, _masked(manifest, config.secrets()))
             if on_start:
                 on_start(total, resumed)
 
@@ -477,7 +483,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                     "complete": complete,
                     "scores_to_retry": index.scores_to_retry,
                     "datasets": {name: d.to_dict() for name, d in summary.items()},
-                }, manifest)
+                }, _masked(manifest, config.secrets()))
 
     if dispatcher.down:
         raise EndpointDown(
@@ -861,6 +867,14 @@ def _check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
             "choose another --run-name, or drop --run-name to get a fresh directory"
         )
     return manifest
+
+
+def _masked(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """DOC with every occurrence of SECRETS masked ("***"), wherever a scorer's spec or a server put one."""
+    if not secrets:
+        return doc
+    text = json.dumps(doc, ensure_ascii=False)
+    return json.loads(redact(text, [json.dumps(s, ensure_ascii=False)[1:-1] for s in secrets]))
 
 
 def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, refine: RefineTemplate | None,

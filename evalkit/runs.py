@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from evalkit.store import MANIFEST, SAMPLES, SUMMARY, iter_samples, read_json, read_samples  # noqa: F401
+from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
+                           read_samples)
 
 GENERATIONS = "generations.jsonl"
 SCORES_JOURNAL = "scores.jsonl"
@@ -199,6 +200,18 @@ def snapshot_note(path: str | Path, writer: Any, n_samples: int) -> str:
             f"this is a partial snapshot ({n_samples} complete samples on disk when read)")
 
 
+def empty_run_reason(run: Run) -> str | None:
+    """Why RUN has nothing to report (no sample of any item in its samples file), naming the file and
+    what its manifest claims; None for a run with samples."""
+    if run.items():
+        return None
+    samples_file = run.path / SAMPLES if run.path.is_dir() else run.path
+    what = "no sample" if not run.samples else "no sample of an item (index 0)"
+    status = (run.manifest or {}).get("status")
+    claim = f", though its manifest says {status!r}" if status else ""
+    return f"{samples_file} holds {what}{claim}: nothing to report"
+
+
 def load_runs(runs: Iterable["str | Path | Run"]) -> list[Run]:
     return [load_run(r) for r in runs]
 
@@ -363,7 +376,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); the file is damaged") from None
     try:
-        doc = json.loads(text)
+        doc = parse_json(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); the file is torn or damaged") from None
     if not isinstance(doc, dict):

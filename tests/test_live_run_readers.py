@@ -12,12 +12,12 @@ from evalkit.store import iter_samples, read_json
 from tests.conftest import run_evalkit, write_items
 from tests.test_faults import final_ok, finish, run_to_end, runner_cmd, start_runner, wait_for_lines
 
-N = 240  # at 0.1 s a request and 2 in flight: a run of about 12 s, long enough to act while it writes
+N = 240  # at 0.3 s a request and 2 in flight: a run of about 36 s, long enough for three CLI calls on a loaded machine
 
 
 def _slow_run(tmp_path, loopback, *, lines: int):
     data = write_items(tmp_path / "d.jsonl", N)
-    srv = loopback("--delay-s", "0.1")
+    srv = loopback("--delay-s", "0.3")
     cmd = runner_cmd(tmp_path, srv.url, data, "--concurrency", "2")
     proc = start_runner(cmd)
     samples = tmp_path / "results" / "loopback-model" / "r" / "samples.jsonl"

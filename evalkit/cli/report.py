@@ -66,16 +66,23 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 
     A RUN is a run directory or a samples.jsonl file. Multi-sample runs also get
     pass@k, maj@k and avg@k; runs with thinking get reasoning and answer tokens;
-    runs of a suite (`evalkit run --suite`) get the suite's table.
+    runs of a suite (`evalkit run --suite`) get the suite's table. A run with no sample is
+    named on stderr; when no RUN has one, nothing is reported and the exit status is 1.
     """
     from evalkit.report import run_labels
     from evalkit.report_extras import truncation_hints
+    from evalkit.runs import empty_run_reason
     from evalkit.suites import report_suite_tables, suite_rich_table, with_suite_tables
 
     try:
         loaded = load_runs(runs)
         for note in filter(None, map(partial_note, loaded)):
             click.echo(f"note: {note}", err=True)
+        empty = [why for why in map(empty_run_reason, loaded) if why is not None]
+        if len(empty) == len(loaded):
+            raise ValueError("no run has a sample to report:\n" + "\n".join(empty))
+        for why in empty:
+            click.echo(f"warning: {why}", err=True)
         report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
         suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
     except (OSError, ValueError) as exc:
@@ -186,15 +193,33 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     """Fail (exit 1) if CANDIDATE is significantly worse than BASELINE on any dataset.
 
     Exit 0: pass; 1: a dataset dropped more than --max-drop points, significant at
-    --alpha (exact McNemar, Holm-corrected); 2: the runs cannot be compared.
+    --alpha (exact McNemar, Holm-corrected); 2: the runs cannot be compared, or the
+    gate could not finish (a run that cannot be read, a report that cannot be written):
+    never 1, so a CI job reports a regression only when there is one.
     """
-    from evalkit.gate import compare_runs, flips_table, gate_json, gate_table, junit_xml
+    from evalkit.gate import EXIT_MISMATCH
 
     try:
-        result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
-                              n_resamples=resamples, seed=seed, score=score)
-    except (OSError, ValueError) as exc:
-        _fail_on_bad_input(exc)
+        code = _gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+                     json_out=json_out, junit_out=junit_out, show_flips=show_flips, score=score, seed=seed,
+                     resamples=resamples)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the gate, it is not a regression
+        what = str(exc) if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
+        click.echo(f"error: {what}", err=True)
+        click.echo(f"NOT COMPARABLE (exit {EXIT_MISMATCH}): the gate could not compare "
+                   f"{baseline} with {candidate}", err=True)
+        code = EXIT_MISMATCH
+    click.get_current_context().exit(code)
+
+
+def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, allow_mismatch: bool,
+          json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
+          resamples: int) -> int:
+    """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
+    from evalkit.gate import compare_runs, flips_table, gate_json, gate_table, junit_xml
+
+    result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+                          n_resamples=resamples, seed=seed, score=score)
     # With the JSON on stdout, the human-readable part goes to stderr.
     console = stdout_console(stderr=str(json_out) == "-")
     for reason in result.mismatches:
@@ -206,7 +231,9 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
         flips = flips_table(result, limit=show_flips) if show_flips else None
         if flips is not None:
             console.print(flips)
-    if result.blocked:
+    if result.blocked and not result.datasets:
+        console.print("[bold yellow]NOT COMPARABLE[/] (exit 2): no dataset was answered and scored in both runs.")
+    elif result.blocked:
         console.print("[bold yellow]NOT COMPARABLE[/] (exit 2): use --allow-mismatch to compare the shared items.")
     elif result.failed_datasets:
         console.print(f"[bold red]FAIL[/] (exit 1): regression on {', '.join(result.failed_datasets)}")
@@ -218,8 +245,9 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
         if str(json_out) == "-":
             click.echo(gate_json(result), nl=False)
         else:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(gate_json(result), encoding="utf-8")
     if junit_out is not None:
         junit_out.parent.mkdir(parents=True, exist_ok=True)
         junit_out.write_text(junit_xml(result), encoding="utf-8")
-    click.get_current_context().exit(result.exit_code)
+    return result.exit_code

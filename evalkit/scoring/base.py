@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import re
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from evalkit.records import Item, SampleRecord, Score
@@ -54,6 +55,21 @@ def _builtin() -> None:
     import evalkit.scoring.judge  # noqa: F401
 
 
+# Scorer options that hold a secret (a judge's api_key, a user scorer's token): never shown, never saved.
+_SECRET_OPTION = re.compile(r"(?:^|_)(?:api_?key|key|token|secret|password)$", re.IGNORECASE)
+
+
+def is_secret_option(key: str) -> bool:
+    """True for a scorer option that holds a secret (``api_key``, ``..._token``, ``password``...)."""
+    return bool(_SECRET_OPTION.search(key))
+
+
+def secret_option_values(scorer_options: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The values of every secret option in SCORER_OPTIONS ({scorer: {key: value}}), to redact."""
+    return [str(v) for options in scorer_options.values() for k, v in options.items()
+            if is_secret_option(k) and v not in (None, "")]
+
+
 def get_scorer(name: str, **options: Any) -> Scorer:
     """The scorer called NAME (a built-in name, or ``module:attr`` outside evalkit), built with OPTIONS.
 
@@ -72,7 +88,11 @@ def get_scorer(name: str, **options: Any) -> Scorer:
         try:
             scorer = factory(**options)
         except TypeError as exc:
-            raise ScorerError(f"cannot build scorer {name!r} with {options or 'no options'}: {exc}") from None
+            shown = {k: "***" if is_secret_option(k) else v for k, v in options.items()}
+            reason = str(exc)
+            for secret in secret_option_values({name: options}):
+                reason = reason.replace(secret, "***")
+            raise ScorerError(f"cannot build scorer {name!r} with {shown or 'no options'}: {reason}") from None
     else:
         if options:
             raise ScorerError(f"scorer {name!r} is an instance; it takes no options")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -131,7 +132,7 @@ def reply_object(text: str) -> tuple[dict | None, str | None]:
             continue
         try:
             obj, _ = decoder.raw_decode(cand[i:])
-        except ValueError:
+        except (ValueError, RecursionError):  # a reply nested too deep holds no usable object either
             continue
         if isinstance(obj, dict):
             return obj, None
@@ -285,6 +286,9 @@ def _add_usage(total: dict[str, int], usage: dict[str, int]) -> None:
         total[k] = total.get(k, 0) + int(v)
 
 
+JUDGE_API_KEY_ENV = "EVALKIT_JUDGE_API_KEY"  # where the judge's key comes from (judge.api_key_env to change)
+
+
 @register_scorer("judge")
 class JudgeScorer:
     """Grade answers with a served model on RUBRIC (a shipped name, a file path, or a Rubric).
@@ -292,7 +296,9 @@ class JudgeScorer:
     ``endpoint`` is one base URL (ending in /v1) or several (comma-separated or a
     list); ``model`` the model id to request. Greedy (``temperature`` 0) by default.
     ``reference`` puts an item's reference answers (``Item.target``) in the prompt of
-    an axis rubric. Use ``async with`` or call ``aclose()`` when done.
+    an axis rubric. The judge's API key is read from ``$EVALKIT_JUDGE_API_KEY`` (or the variable
+    ``api_key_env`` names); ``api_key`` still works but shows on a command line. Use ``async with``
+    or call ``aclose()`` when done.
     """
 
     name = "judge"
@@ -301,8 +307,8 @@ class JudgeScorer:
                  concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,
                  temperature: float | str = 0.0, max_tokens: int | str = DEFAULT_MAX_TOKENS,
                  max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, reference: bool | str = True,
-                 json_schema: bool | str = False, api_key: str | None = None, timeout_s: float | str = 600.0,
-                 retry: RetryPolicy | None = None):
+                 json_schema: bool | str = False, api_key: str | None = None, api_key_env: str = JUDGE_API_KEY_ENV,
+                 timeout_s: float | str = 600.0, retry: RetryPolicy | None = None):
         self.rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
         urls = endpoint.split(",") if isinstance(endpoint, str) else list(endpoint)
         self.endpoints = [u.strip() for u in urls if u and u.strip()]
@@ -320,7 +326,8 @@ class JudgeScorer:
             raise ScorerError("the judge needs max_attempts >= 1 and concurrency >= 1")
         self.reference = _as_bool(reference)
         self.json_schema = _as_bool(json_schema)
-        self.api_key = api_key
+        # The key: API_KEY if given, else $API_KEY_ENV; never part of spec() (so never in a manifest).
+        self.api_key = str(api_key) if api_key else (os.environ.get(str(api_key_env)) or None)
         self.timeout_s = float(timeout_s)
         self.retry = retry or RetryPolicy()
         self.requires: tuple[str, ...] = ("question", "target") if self.rubric.kind == "rubric_items" else ("question",)
