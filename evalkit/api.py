@@ -30,7 +30,7 @@ from evalkit.server import ServerHandle, StopResult, list_states, stop_server
 from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
 from evalkit.serving import serve as _serve
 from evalkit.suites import Suite, load_suite
-from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_suite
+from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
 
 __all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
            "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
@@ -84,6 +84,10 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
     GenerationParams fields; they win over what a task sets. Registered benchmarks are read
     from DATA_DIR. Returns an Evaluation (results per task, ``evaluation["medqa"]``).
 
+    SUITE (a name, a path or a Suite) runs the suite's tasks and records the suite in the
+    manifest (the report's layout); given with TASKS, those are run as the suite's (e.g.
+    ``tasks.from_suite(suite, extra_data=[...])``).
+
     A RunConfig runs as it is (SETTINGS may replace its fields) and gives its RunResult.
     The callbacks (on_sample, on_start, progress, on_notice) are ``runner.run_eval``'s.
     """
@@ -96,11 +100,13 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
     chosen = None
     if isinstance(what, Suite) or suite is not None:
         chosen = what if isinstance(what, Suite) else (suite if isinstance(suite, Suite) else load_suite(suite))
-    tasks = list(from_suite(chosen)) if chosen is not None else []
+        chosen.files(data_dir)  # SuiteError naming every missing file, and how to fetch it
     if isinstance(what, Task):
-        tasks.append(what)
-    elif what is not None and not isinstance(what, Suite):
-        tasks += list(what)
+        tasks = [what]
+    elif what is None or isinstance(what, Suite):
+        tasks = from_suite(chosen) if chosen is not None else []
+    else:
+        tasks = list(what)
     if not tasks:
         raise TaskError("nothing to evaluate: give a task, a list of tasks, suite=NAME or a RunConfig")
     base = replace(RunConfig(eval_files=[]), **_endpoint_settings(server, endpoint, None))
@@ -148,3 +154,83 @@ def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extr
                 scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The saved generations of RUN scored again (nothing is requested from the answering server)."""
     return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
+
+
+# What the command line uses besides the functions above: the errors it reports, the readers and
+# writers of run directories, and the formatting of tables. evalkit/cli/ imports evalkit.api and
+# evalkit.config only (tests/test_architecture.py); these names are looked up when first used, so
+# `evalkit --help` does not load every module. PUBLIC NAME -> (module, name in it).
+_EXPORTS: dict[str, tuple[str, str]] = {
+    # errors the CLI turns into messages and exit codes
+    "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
+    "EndpointDown": ("evalkit.runner", "EndpointDown"), "RequestError": ("evalkit.client", "RequestError"),
+    "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
+    "SuiteError": ("evalkit.suites", "SuiteError"), "ServerError": ("evalkit.server", "ServerError"),
+    "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
+    "JudgeInputError": ("evalkit.judging", "JudgeInputError"), "RubricError": ("evalkit.rubrics", "RubricError"),
+    "ScorerError": ("evalkit.scoring.base", "ScorerError"),
+    # a run in progress, and its secrets
+    "RunProgress": ("evalkit.runner", "RunProgress"), "ProgressLines": ("evalkit.progress", "ProgressLines"),
+    "redact": ("evalkit.client", "redact"), "is_secret_option": ("evalkit.scoring.base", "is_secret_option"),
+    "secret_option_values": ("evalkit.scoring.base", "secret_option_values"),
+    "JUDGE_API_KEY_ENV": ("evalkit.scoring.judge", "JUDGE_API_KEY_ENV"),
+    "write_failure_message": ("evalkit.runs", "write_failure_message"),
+    # flags that take text, a file or JSON
+    "text_or_file": ("evalkit.request_controls", "text_or_file"),
+    "json_object": ("evalkit.request_controls", "json_object"), "parse_json": ("evalkit.store", "parse_json"),
+    # benchmark data: check, list, fetch
+    "load_dataset": ("evalkit.datasets", "load_dataset"), "benchmarks": ("evalkit.registry", "benchmarks"),
+    "resolve_benchmark_file": ("evalkit.registry", "resolve_benchmark_file"),
+    "fetch_file": ("evalkit.fetch", "fetch_file"), "fetch_plan": ("evalkit.fetch", "plan"),
+    # servers (evalkit judge asks a server for its model)
+    "list_models": ("evalkit.server", "list_models"), "resolve_endpoint": ("evalkit.server", "resolve_endpoint"),
+    # run directories: locks, live files, writers
+    "try_lock_run_dir": ("evalkit.lock", "try_lock_run_dir"), "live_writer": ("evalkit.runs", "live_writer"),
+    "snapshot_note": ("evalkit.runs", "snapshot_note"), "partial_note": ("evalkit.runs", "partial_note"),
+    "empty_run_reason": ("evalkit.runs", "empty_run_reason"), "SAMPLES": ("evalkit.store", "SAMPLES"),
+    "samples_path": ("evalkit.store", "samples_path"), "write_json": ("evalkit.store", "write_json"),
+    "write_jsonl": ("evalkit.store", "write_jsonl"),
+    # scoring again, and model judges
+    "DEFAULT_EXTRACTOR": ("evalkit.extract", "DEFAULT_EXTRACTOR"), "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
+    "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
+    "default_output": ("evalkit.rescore", "default_output"), "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
+    "summarize": ("evalkit.score", "summarize"),
+    "judge": ("evalkit.judging", "judge"), "pairwise": ("evalkit.judging", "pairwise"),
+    "read_input": ("evalkit.judging", "read_input"), "default_work_dir": ("evalkit.judging", "default_work_dir"),
+    "agreement_json": ("evalkit.judging", "agreement_json"), "Agreement": ("evalkit.agreement", "Agreement"),
+    "JudgeScorer": ("evalkit.scoring.judge", "JudgeScorer"),
+    "JUDGE_DEFAULT_CONCURRENCY": ("evalkit.scoring.judge", "DEFAULT_CONCURRENCY"),
+    "JUDGE_DEFAULT_MAX_ATTEMPTS": ("evalkit.scoring.judge", "DEFAULT_MAX_ATTEMPTS"),
+    "JUDGE_DEFAULT_MAX_TOKENS": ("evalkit.scoring.judge", "DEFAULT_MAX_TOKENS"),
+    # reports, leaderboards, gates, suites' tables, HTML
+    "CI_METHODS": ("evalkit.report", "CI_METHODS"), "FORMATS": ("evalkit.report", "FORMATS"),
+    "build_report": ("evalkit.report", "build_report"), "format_report": ("evalkit.report", "format_report"),
+    "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
+    "run_labels": ("evalkit.report", "run_labels"), "fmt_ci": ("evalkit.report", "fmt_ci"),
+    "pct": ("evalkit.report", "pct"), "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
+    "wilson_interval": ("evalkit.stats", "wilson_interval"),
+    "report_suite_tables": ("evalkit.suites", "report_suite_tables"),
+    "suite_rich_table": ("evalkit.suites", "suite_rich_table"),
+    "with_suite_tables": ("evalkit.suites", "with_suite_tables"),
+    "render_html": ("evalkit.html_report", "render_html"),
+    "render_leaderboard_html": ("evalkit.html_report", "render_leaderboard_html"),
+    "build_leaderboard": ("evalkit.leaderboard", "build_leaderboard"),
+    "format_leaderboard": ("evalkit.leaderboard", "format_leaderboard"),
+    "leaderboard_table": ("evalkit.leaderboard", "leaderboard_table"),
+    "EXIT_MISMATCH": ("evalkit.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.gate", "flips_table"),
+    "gate_json": ("evalkit.gate", "gate_json"), "gate_table": ("evalkit.gate", "gate_table"),
+    "junit_xml": ("evalkit.gate", "junit_xml"), "render_compare_html": ("evalkit.compare_html", "render_compare_html"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of ``_EXPORTS``, imported from their module when first asked for."""
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'evalkit.api' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

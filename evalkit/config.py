@@ -39,6 +39,7 @@ UNKNOWN_FIRST = "first"
 UNKNOWN_MEDIAN = "median"
 UNKNOWN_RULES = (UNKNOWN_FIRST, UNKNOWN_MEDIAN)
 
+DEFAULT_RESAMPLES = 10_000  # bootstrap resamples of a report's, leaderboard's and gate's intervals
 PROGRESS_INTERVAL_S = 15.0  # seconds between progress lines when stdout is a log
 
 
@@ -121,6 +122,8 @@ DEFAULT_CONCURRENCY = 512
 BACKEND_CONCURRENCY = {"llamacpp": 4}
 MULTI_SAMPLE_TEMPERATURE = 0.7
 ER_SAMPLES = 11
+DEFAULT_PROMPT = "strict"  # the prompt template of a run that names none
+ER_PROMPT = "er_sample"  # ... and of an ensemble-refinement run
 
 
 @dataclass
@@ -216,7 +219,7 @@ class RunConfig:
         concurrency = self.concurrency if self.concurrency is not None else BACKEND_CONCURRENCY.get(
             self.backend or "", DEFAULT_CONCURRENCY)
         return replace(self, samples=samples, params=params, concurrency=concurrency,
-                       prompt=self.prompt or ("er_sample" if er else "strict"))
+                       prompt=self.prompt or (ER_PROMPT if er else DEFAULT_PROMPT))
 
     def validate(self) -> None:
         """Raise ValueError on settings that cannot make a sensible run (call on ``resolved()``)."""

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
 # The config types live in evalkit.config; imported here so old imports (runner.RunConfig) keep working.
-from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, ER_SAMPLES,  # noqa: F401
+from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES,  # noqa: F401
                             MULTI_SAMPLE_TEMPERATURE, RunConfig)
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
 from evalkit.datasets import LoadedDataset, load_datasets
@@ -281,7 +281,7 @@ def load_inputs(
                                     max_line_bytes=int(config.max_record_mb * MB))
     for message in notices:
         _notice(on_notice, message)
-    template = load_template(config.prompt or "strict")
+    template = load_template(config.prompt or DEFAULT_PROMPT)
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
 

@@ -173,23 +173,21 @@ class PlannedRun:
 def plan_runs(tasks: Sequence[Task], base: RunConfig, overrides: Mapping[str, Any] | None = None,
               data_dir: str | Path = DEFAULT_DATA_DIR) -> list[PlannedRun]:
     """The runs that evaluate TASKS: tasks whose configs differ only in their data share one run,
-    in the order of their first task. Raises TaskError on an unknown override or a repeated name."""
+    in the order of their first task. Raises TaskError on an unknown override.
+
+    The same file given twice stays twice in its run's files: the runner reads it once, with a note."""
     overrides = dict(overrides or {})
     if "eval_files" in overrides:
         raise TaskError("tasks name their data: give each file as a task (Task(data=FILE)), not eval_files")
     unknown = sorted(set(overrides) - RUN_FIELDS - GENERATION_FIELDS)
     if unknown:
         raise TaskError(f"unknown setting {', '.join(unknown)}: give RunConfig or GenerationParams fields")
-    names = [t.name for t in tasks]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise TaskError(f"two tasks are named {', '.join(map(repr, repeated))}: give each a name of its own")
     runs: list[PlannedRun] = []
     for task in tasks:
         config = task_config(task, base, overrides, data_dir)
         for run in runs:
             if replace(run.config, eval_files=[]) == replace(config, eval_files=[]):
-                run.config.eval_files.extend(f for f in config.eval_files if f not in run.config.eval_files)
+                run.config.eval_files.extend(config.eval_files)
                 run.tasks.append(task)
                 break
         else:
@@ -217,6 +215,7 @@ class Evaluation:
     tasks: list[TaskResult]
     runs: list["RunResult"]
     suite: "Suite | None" = None
+    configs: list[RunConfig] = field(default_factory=list)  # each run's config, as planned (before resolved())
 
     def __getitem__(self, name: str) -> TaskResult:
         for result in self.tasks:
@@ -256,9 +255,12 @@ def evaluate_tasks(tasks: Sequence[Task], base: RunConfig, overrides: Mapping[st
         overrides.setdefault("suite", suite.to_manifest())
     runs = plan_runs(tasks, base, overrides, data_dir)
     for run in runs:
-        resolved = run.config.resolved()
-        resolved.validate()
-        template = load_template(resolved.prompt)
+        try:
+            resolved = run.config.resolved()
+            resolved.validate()
+            template = load_template(resolved.prompt)
+        except ValueError as exc:  # a setting out of range, an unknown template: before any request
+            raise TaskError(str(exc)) from None
         for task in run.tasks:
             check_prompt_shows(task, template)
     results: list[TaskResult] = []
@@ -267,4 +269,4 @@ def evaluate_tasks(tasks: Sequence[Task], base: RunConfig, overrides: Mapping[st
         result = run_eval(run.config, **callbacks)
         finished.append(result)
         results += task_results(run, result, data_dir)
-    return Evaluation(results, finished, suite)
+    return Evaluation(results, finished, suite, [run.config for run in runs])

@@ -74,8 +74,8 @@ def test_tasks_differing_only_in_data_share_a_run_and_overrides_win(tmp_path):
     assert run.config.params.temperature is None  # a task's greedy temperature does not make 5 equal samples
     with pytest.raises(TaskError, match="unknown setting max_tokens"):
         plan_runs([a], base, {"max_tokens": 3}, tmp_path)
-    with pytest.raises(TaskError, match="two tasks are named 'a'"):
-        plan_runs([a, a], base, {}, tmp_path)
+    (run,) = plan_runs([a, a], base, {}, tmp_path)
+    assert run.config.eval_files == ["a.jsonl", "a.jsonl"]  # the runner reads it once, with a note
 
 
 def test_evaluate_a_suite_from_python(tmp_path, loopback):

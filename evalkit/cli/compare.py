@@ -31,7 +31,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     those of `evalkit gate` with the same options.
     """
     from evalkit.api import compare
-    from evalkit.compare_html import render_compare_html
+    from evalkit.api import render_compare_html
 
     if len(runs) < 2:
         raise click.UsageError("give at least two runs: BASELINE CANDIDATE [RUN...]")

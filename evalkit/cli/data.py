@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
-from evalkit.datasets import DatasetError, load_dataset
-from evalkit.fetch import FetchError, OriginUnreachable, fetch_file, plan
-from evalkit.registry import DEFAULT_DATA_DIR, benchmarks, resolve_benchmark_file
+from evalkit.api import (
+    benchmarks, DatasetError, fetch_file, fetch_plan as plan, FetchError, load_dataset, OriginUnreachable,
+    resolve_benchmark_file
+)
+from evalkit.config import DEFAULT_DATA_DIR
 
 
 def _options_text(counts: Counter) -> str:

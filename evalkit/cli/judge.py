@@ -12,16 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.agreement import Agreement
+from evalkit.api import (
+    Agreement, agreement_json, default_work_dir, judge, JUDGE_DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY,
+    JUDGE_DEFAULT_MAX_ATTEMPTS as DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS,
+    JudgeInputError, JudgeScorer, list_models, live_writer, pairwise, read_input, resolve_endpoint, RubricError,
+    RunLocked, SAMPLES, samples_path, ScorerError, ServerError, snapshot_note, try_lock_run_dir, write_json,
+    write_jsonl
+)
 from evalkit.cli import stdout_console
-from evalkit.lock import RunLocked, try_lock_run_dir
-from evalkit.judging import JudgeInputError, agreement_json, default_work_dir, judge, pairwise, read_input
-from evalkit.rubrics import RubricError
-from evalkit.scoring.base import ScorerError
-from evalkit.scoring.judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS, JudgeScorer
-from evalkit.server import ServerError, list_models, resolve_endpoint
-from evalkit.runs import live_writer, snapshot_note
-from evalkit.store import SAMPLES, samples_path, write_json, write_jsonl
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped, so logs grep well
 

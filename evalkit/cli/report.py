@@ -8,16 +8,8 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
-from evalkit.runs import partial_note
-from evalkit.report import (
-    CI_METHODS,
-    FORMATS,
-    build_report,
-    format_report,
-    load_runs,
-    report_tables,
-)
-from evalkit.stats import DEFAULT_RESAMPLES
+from evalkit.api import build_report, CI_METHODS, format_report, FORMATS, load_runs, partial_note, report_tables
+from evalkit.config import DEFAULT_RESAMPLES
 
 _ci_option = click.option("--ci", "ci", type=click.Choice(CI_METHODS), default="wilson", show_default=True,
                           help="How each accuracy's confidence interval is computed.")
@@ -69,10 +61,10 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     runs of a suite (`evalkit run --suite`) get the suite's table. A run with no sample is
     named on stderr; when no RUN has one, nothing is reported and the exit status is 1.
     """
-    from evalkit.report import run_labels
-    from evalkit.report_extras import truncation_hints
-    from evalkit.runs import empty_run_reason
-    from evalkit.suites import report_suite_tables, suite_rich_table, with_suite_tables
+    from evalkit.api import run_labels
+    from evalkit.api import truncation_hints
+    from evalkit.api import empty_run_reason
+    from evalkit.api import report_suite_tables, suite_rich_table, with_suite_tables
 
     try:
         loaded = load_runs(runs)
@@ -102,7 +94,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
     if fmt == "html":
-        from evalkit.html_report import render_html
+        from evalkit.api import render_html
 
         _emit(render_html(report, loaded), output, fmt, "report.html")
     else:
@@ -137,11 +129,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     only the datasets every ranked row covers with the same items; rows that cover
     less, and partial runs, are listed apart and not ranked.
     """
-    from evalkit.leaderboard import (
-        build_leaderboard,
-        format_leaderboard,
-        leaderboard_table,
-    )
+    from evalkit.api import build_leaderboard, format_leaderboard, leaderboard_table
 
     try:
         lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
@@ -162,7 +150,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
     if fmt == "html":
-        from evalkit.html_report import render_leaderboard_html
+        from evalkit.api import render_leaderboard_html
 
         _emit(render_leaderboard_html(lb), output, fmt, "leaderboard.html")
     else:
@@ -197,7 +185,7 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     gate could not finish (a run that cannot be read, a report that cannot be written):
     never 1, so a CI job reports a regression only when there is one.
     """
-    from evalkit.gate import EXIT_MISMATCH
+    from evalkit.api import EXIT_MISMATCH
 
     try:
         code = _gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
@@ -216,7 +204,7 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
           resamples: int) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.gate import compare_runs, flips_table, gate_json, gate_table, junit_xml
+    from evalkit.api import compare_runs, flips_table, gate_json, gate_table, junit_xml
 
     result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                           n_resamples=resamples, seed=seed, score=score)
