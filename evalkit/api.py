@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
 from evalkit.config import DEFAULT_DATA_DIR
 from evalkit.gate import GateResult, compare_runs
