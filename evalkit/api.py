@@ -33,9 +33,10 @@ from evalkit.serving import serve as _serve
 from evalkit.suites import Suite, load_suite
 from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
 
-__all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
-           "samples_frame", "serve", "served", "servers", "stop"]
+__all__ = ["Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score",
+           "ServeRequest", "ServerHandle", "Suite", "Task", "TaskError", "TaskResult", "compare", "evaluate",
+           "from_benchmark", "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report",
+           "rescore_run", "samples_frame", "serve", "served", "servers", "stop"]
 
 
 def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
@@ -157,6 +158,33 @@ def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extr
     return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
 
 
+def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"] = (), suite: str | None = None,
+            data_dir: "str | Path | None" = None, field: str | None = None, ngram: int = 13,
+            output: "str | Path | None" = None):
+    """Which benchmark items the training corpus TRAIN holds (Med-PaLM 2's rule and the n-gram rule).
+
+    The items come from EVAL_FILES and/or the benchmarks of SUITE (under DATA_DIR).
+    With OUTPUT, writes overlap.jsonl: a header line (the rules, the normalization,
+    the files read) then one line per item. Returns ``corpus.OverlapResult``.
+    """
+    from evalkit.corpus import analyse_overlap
+    from evalkit.datasets import load_dataset
+    from evalkit.registry import DEFAULT_DATA_DIR
+    from evalkit.store import write_jsonl
+    from evalkit.suites import load_suite
+
+    files = [Path(f) for f in eval_files]
+    if suite is not None:
+        files += load_suite(suite).files(data_dir if data_dir is not None else DEFAULT_DATA_DIR)
+    if not files:
+        raise ValueError("overlap: give benchmark files (--eval-file) or a suite (--suite)")
+    items = [item for f in files for item in load_dataset(f).items]
+    result = analyse_overlap(items, train, field_spec=field, ngram=ngram)
+    if output is not None:
+        write_jsonl(output, [{"overlap_header": result.header}, *result.rows])
+    return result
+
+
 # What the command line uses besides the functions above: the errors it reports, the readers and
 # writers of run directories, and the formatting of tables. evalkit/cli/ imports evalkit.api and
 # evalkit.config only (tests/test_architecture.py); these names are looked up when first used, so
@@ -194,7 +222,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # scoring again, and model judges
     "DEFAULT_EXTRACTOR": ("evalkit.extract", "DEFAULT_EXTRACTOR"), "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
-    "default_output": ("evalkit.rescore", "default_output"), "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
+    "default_output": ("evalkit.rescore", "default_output"),
+    "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
     "summarize": ("evalkit.score", "summarize"),
     "judge": ("evalkit.judging", "judge"), "pairwise": ("evalkit.judging", "pairwise"),
     "read_input": ("evalkit.judging", "read_input"), "default_work_dir": ("evalkit.judging", "default_work_dir"),
@@ -220,7 +249,19 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "leaderboard_table": ("evalkit.leaderboard", "leaderboard_table"),
     "EXIT_MISMATCH": ("evalkit.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.gate", "flips_table"),
     "gate_json": ("evalkit.gate", "gate_json"), "gate_table": ("evalkit.gate", "gate_table"),
-    "junit_xml": ("evalkit.gate", "junit_xml"), "render_compare_html": ("evalkit.compare_html", "render_compare_html"),
+    "junit_xml": ("evalkit.gate", "junit_xml"),
+    "render_compare_html": ("evalkit.compare_html", "render_compare_html"),
+    "markdown_table": ("evalkit.report", "markdown_table"),
+    # training-data overlap beside a report or a gate
+    "OVERLAP_HEADER": ("evalkit.overlap_split", "OVERLAP_HEADER"),
+    "overlap_cells": ("evalkit.overlap_split", "overlap_cells"),
+    "overlap_rows": ("evalkit.overlap_split", "overlap_rows"),
+    "read_overlap": ("evalkit.overlap_split", "read_overlap"),
+    # servers: start, list, stop (evalkit serve / status / stop)
+    "BACKENDS": ("evalkit.server", "BACKENDS"), "ENGINE_PYTHON_ENV": ("evalkit.serving", "ENGINE_PYTHON_ENV"),
+    "ServePlan": ("evalkit.serving", "ServePlan"), "serve_detached": ("evalkit.serving", "serve"),
+    "server_status": ("evalkit.serving", "server_status"), "list_states": ("evalkit.server", "list_states"),
+    "state_dir": ("evalkit.server", "state_dir"), "stop_server": ("evalkit.server", "stop_server"),
 }
 
 

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.markup import escape
 from rich.table import Table
@@ -34,6 +34,9 @@ from evalkit.report import pct
 from evalkit.runs import LEGACY_SCORE, Run, empty_run_reason, load_run, partial_note, sample_scores, score_kind
 from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
                            paired_bootstrap_mean_diff)
+
+if TYPE_CHECKING:
+    from evalkit.overlap_split import OverlapSet
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_MISMATCH = 0, 1, 2
 
@@ -173,8 +176,12 @@ def compare_runs(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     score: str = LEGACY_SCORE,
+    clean_only: "OverlapSet | None" = None,
 ) -> GateResult:
     """Pair two runs item by item and decide, per dataset, whether the candidate regressed on SCORE.
+
+    With CLEAN_ONLY (an ``evalkit.overlap_split.OverlapSet``), only the items it marks
+    clean are compared; items it flags or does not cover are left out, with a warning.
 
     ``max_drop`` is in accuracy points (1.0 = one percentage point; for a numeric score,
     0.01 of its unit). With ``allow_mismatch`` the comparison goes ahead on the items both
@@ -186,6 +193,8 @@ def compare_runs(
     mismatches += [f"{side}: {why}" for side, run in (("baseline", base), ("candidate", cand))
                    if (why := empty_run_reason(run)) is not None]
     warnings: list[str] = [note for note in (partial_note(base), partial_note(cand)) if note]
+    if clean_only is not None:
+        base_items, cand_items = _clean_items(base_items, clean_only, warnings), _clean_items(cand_items, clean_only)
 
     datasets: OrderedDict[str, None] = OrderedDict()
     for dataset, _ in list(base_items) + list(cand_items):
@@ -254,6 +263,17 @@ def compare_runs(
         max_drop=max_drop, alpha=alpha, confidence=confidence, allow_mismatch=allow_mismatch,
         datasets=verdicts, mismatches=mismatches, warnings=warnings, score=score,
     )
+
+
+def _clean_items(items: "OrderedDict", overlap: "OverlapSet", warnings: list[str] | None = None) -> "OrderedDict":
+    """ITEMS less those OVERLAP flags or does not cover (evalkit.overlap_split.split_by_overlap)."""
+    from evalkit.overlap_split import split_by_overlap
+
+    hit, clean, missing = split_by_overlap(items, overlap)
+    if warnings is not None:
+        warnings.append(f"--clean-only ({overlap.rule} rule): {len(hit)} overlapping items left out"
+                        + (f", and {len(missing)} the overlap file does not cover" if missing else ""))
+    return OrderedDict(clean)
 
 
 def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,

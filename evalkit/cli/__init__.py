@@ -26,6 +26,7 @@ from evalkit.cli import serve as _serve  # noqa: E402
 from evalkit.cli.compare import compare_command  # noqa: E402
 from evalkit.cli.data import data  # noqa: E402
 from evalkit.cli.judge import judge_command  # noqa: E402
+from evalkit.cli.overlap import overlap_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
 from evalkit.cli.score import score_command  # noqa: E402
 
@@ -40,3 +41,4 @@ main.add_command(gate_command)
 main.add_command(compare_command)
 main.add_command(data)
 main.add_command(judge_command)
+main.add_command(overlap_command)

@@ -1,4 +1,4 @@
-"""``evalkit serve``, ``evalkit status``, ``evalkit stop``: a thin shell over evalkit.server and evalkit.serving."""
+"""``evalkit serve``, ``evalkit status``, ``evalkit stop``: a thin shell over the library API."""
 
 from __future__ import annotations
 
@@ -11,17 +11,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit import server as srv
-from evalkit import serving
+from evalkit.api import (API_KEY_ENV, BACKENDS, ENGINE_PYTHON_ENV, ServePlan, ServeRequest, ServerError, list_states,
+                         serve_detached, server_status, state_dir, stop_server)
 from evalkit.cli import stdout_console
-
-API_KEY_ENV = serving.API_KEY_ENV
 console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so logs grep well
 
 
 @click.command()
 @click.option("--backend", default="auto", show_default=True,
-              type=click.Choice(["auto", *srv.BACKENDS]), help="auto: sglang when CUDA GPUs and sglang are present.")
+              type=click.Choice(["auto", *BACKENDS]), help="auto: sglang when CUDA GPUs and sglang are present.")
 @click.option("--model-path", default=None,
               help="Checkpoint folder or hub id (sglang, vllm) or GGUF file (llamacpp; default: embedded SmolLM2).")
 @click.option("--name", default="default", show_default=True, help="Name under which the server is recorded.")
@@ -50,7 +48,7 @@ console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so lo
 @click.option("--parallel", type=int, default=4, show_default=True, help="llamacpp parallel slots per server.")
 @click.option("--threads", type=int, default=None, help="llamacpp threads per server (default: (cores - 1) / replicas, at least 1).")
 @click.option("--engine-python", default=None,
-              help=f"Python that has sglang / vllm / sglang-router (default: ${serving.ENGINE_PYTHON_ENV} or this one).")
+              help=f"Python that has sglang / vllm / sglang-router (default: ${ENGINE_PYTHON_ENV} or this one).")
 @click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Required of clients; or ${API_KEY_ENV}. Never saved.")
 @click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True,
               help="Seconds to wait for the server to answer.")
@@ -65,13 +63,13 @@ def serve(backend, model_path, name, host, port, served_model_name, replicas, ro
     Arguments after `--` are passed to the server (each worker) unchanged
     (e.g. `-- --context-length 8192`).
     """
-    def announce(plan: serving.ServePlan) -> None:
+    def announce(plan: ServePlan) -> None:
         console.print(f"backend: [bold]{plan.backend}[/] ({escape(plan.why)})")
         console.print(f"starting {name} at {plan.base_url} serving {plan.model!r} "
                       f"({escape(plan.describe())}; logs: {escape(str(plan.log_dir))}) ...")
 
     try:
-        request = serving.ServeRequest(
+        request = ServeRequest(
             backend=backend, model_path=model_path, name=name, host=host, port=port,
             served_model_name=served_model_name, replicas=replicas, router_only=router_only,
             worker_urls=[u for arg in worker_urls for u in arg.split()], prometheus_port=prometheus_port,
@@ -82,8 +80,8 @@ def serve(backend, model_path, name, host, port, served_model_name, replicas, ro
             engine_python=engine_python, api_key=api_key, timeout_s=timeout_s, log_dir=log_dir,
             extra_args=list(extra_args),
         )
-        handle = serving.serve(request, on_plan=announce)
-    except srv.ServerError as exc:
+        handle = serve_detached(request, on_plan=announce)
+    except ServerError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
     version = f", {handle.server_version}" if handle.server_version else ""
@@ -98,14 +96,14 @@ def serve(backend, model_path, name, host, port, served_model_name, replicas, ro
               help="Seconds a server has to answer the cheap probe.")
 def status(as_json, timeout_s):
     """Show each recorded server and whether it answers (cheap probes only: no generation)."""
-    handles = srv.list_states()
+    handles = list_states()
     key = os.environ.get(API_KEY_ENV)
-    rows = [serving.server_status(h, api_key=key, timeout=timeout_s) for h in handles]
+    rows = [server_status(h, api_key=key, timeout=timeout_s) for h in handles]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not handles:
-        console.print(f"no server recorded in {srv.state_dir()}")
+        console.print(f"no server recorded in {state_dir()}")
         return
     table = Table(title="evalkit servers")
     for col in ("name", "backend", "endpoint", "model", "pid", "processes", "alive", "state", "started"):
@@ -131,20 +129,20 @@ def stop(name, stop_all, grace):
     if stop_all and name:
         console.print("[red]error:[/] give --name or --all, not both")
         sys.exit(2)
-    names = [h.name for h in srv.list_states()] if stop_all else [name or "default"]
+    names = [h.name for h in list_states()] if stop_all else [name or "default"]
     if not names:
         console.print("no server recorded; nothing to stop")
         return
     failed = False
     for n in names:
         try:
-            result = srv.stop_server(n, grace_s=grace)
-        except srv.ServerError as exc:
+            result = stop_server(n, grace_s=grace)
+        except ServerError as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             failed = True
             continue
         if result is None:
-            console.print(f"[yellow]no server named {escape(repr(n))} is recorded in {srv.state_dir()}[/]")
+            console.print(f"[yellow]no server named {escape(repr(n))} is recorded in {state_dir()}[/]")
             failed = True
         elif result.was_running:
             console.print(escape(result.message))
