@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # Where registered benchmarks are (as ``evalkit data fetch`` puts them), relative to the working directory.
 DEFAULT_DATA_DIR = Path("eval_data")
 
+EXEMPLARS_FILE = "fewshot_exemplars.jsonl"  # the bundled few-shot exemplars, in the bundled eval_data/
+
 # Limits on what a run reads (checked by evalkit.limits).
 MB = 1 << 20
 DEFAULT_MAX_RESPONSE_MB = 16.0  # a completion body larger than this is an error on its sample

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from evalkit.config import EXEMPLARS_FILE  # noqa: F401 (its home is evalkit.config)
 from evalkit.records import Item
 from evalkit.registry import bundled_dir
 
 FIELDS = ("question", "options", "context", "exemplars", "reasonings")
 CONTEXT_SUFFIX = "_pubmedqa"
-EXEMPLARS_FILE = "fewshot_exemplars.jsonl"
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -79,3 +79,27 @@ def test_every_name_the_api_lends_the_cli_exists():
         except (AttributeError, ImportError) as exc:
             missing.append(f"{name}: {exc}")
     assert not missing
+
+
+def test_evalkit_run_restates_no_default():
+    """Every `evalkit run` option named after a config field has that field's default, and --help shows it."""
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+    from evalkit.cli.run import run
+    from evalkit.config import GenerationParams, RunConfig, field_default
+
+    fields = {f.name: cls for cls in (RunConfig, GenerationParams) for f in dataclasses.fields(cls)
+              if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    checked = []
+    for param in run.params:
+        if param.name in fields and not param.multiple and not getattr(param, "is_flag", False):
+            assert param.default == field_default(fields[param.name], param.name), param.name
+            checked.append(param.name)
+    assert {"max_new_tokens", "top_p", "timeout_s", "max_attempts", "refine_samples", "strategy",
+            "max_record_mb", "results_dir", "extractor"} <= set(checked)
+    text = CliRunner().invoke(main, ["run", "--help"], terminal_width=200).output
+    assert f"[default: {field_default(GenerationParams, 'max_new_tokens')}]" in text
+    assert f"[default: {field_default(RunConfig, 'refine_samples')}]" in text

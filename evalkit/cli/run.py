@@ -34,7 +34,7 @@ from evalkit.api import (
 )
 from evalkit.cli import stdout_console
 from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_PROMPT, ER_PROMPT,
-                            ER_SAMPLES, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES, UNKNOWN_RULES,
+                            ER_SAMPLES, EXEMPLARS_FILE, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES, UNKNOWN_RULES,
                             GenerationParams, RunConfig, field_default)
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
@@ -218,7 +218,7 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in BACKEND_CONCURRENC
                                                       "prompt (--prompt fewshot)."))
 @click.option("--fewshot-seed", type=int, **default_from(RunConfig, "fewshot_seed", help="Seed of the exemplar draw."))
 @click.option("--exemplars", "exemplars_file", default=None, type=click.Path(dir_okay=False),
-              help="Exemplar file for few-shot prompts (default: eval_data/fewshot_exemplars.jsonl).")
+              help=f"Exemplar file for few-shot prompts (default: the bundled eval_data/{EXEMPLARS_FILE}).")
 @click.option("--separate-requests", is_flag=True,
               help="One request per generation instead of asking for n generations in one request.")
 @click.option("--concurrency", type=int, default=None,
