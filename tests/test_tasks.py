@@ -96,6 +96,16 @@ def test_evaluate_a_suite_from_python(tmp_path, loopback):
     again = api.evaluate(suite="medreason", server=handle_for(lb), data_dir=data,
                          results_dir=str(tmp_path / "results"))
     assert again.runs[0].resumed == run.total and again.runs[0].run_dir == run.run_dir  # same run, resumed
+    # `evalkit run --suite` builds the same tasks: it finds this run complete and sends nothing.
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    out = CliRunner().invoke(main, ["run", "--suite", "medreason", "--data-dir", str(data), "--endpoint", lb.url,
+                                    "--model", "loopback-model", "--results-dir", str(tmp_path / "results"),
+                                    "--task-folder", run.run_dir.parent.name, "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert f"0 requested, {run.total} resumed" in out.output and str(run.run_dir) in out.output
 
 
 def test_evaluate_tasks_and_a_run_config_on_an_endpoint(tmp_path, loopback):
