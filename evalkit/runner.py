@@ -45,7 +45,7 @@ from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.limits import MB
 from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.order import plan_dispatch
-from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
+from evalkit.prompts import (PromptTemplate, draw_exemplars, item_prompt, load_exemplars, load_template,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
 from evalkit.runs import read_manifest, run_dir_inside, run_invocations
@@ -746,7 +746,7 @@ class _Dispatcher:
             self._start(item)
 
     def _start(self, item: Item) -> None:
-        prompt = item.messages if item.messages else render_prompt(self.template, item, exemplars=self.exemplars)
+        prompt = item_prompt(item, self.template, exemplars=self.exemplars)
         task = _Task(item, prompt, [{} for _ in self.stages], time.perf_counter(), prompts=[prompt])
         self.active += 1
         saved = self.partial.pop(task.key, None)
