@@ -34,8 +34,8 @@ from evalkit.api import (
 )
 from evalkit.cli import stdout_console
 from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_PROMPT, ER_PROMPT,
-                            ER_SAMPLES, EXEMPLARS_FILE, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES, UNKNOWN_RULES,
-                            GenerationParams, RunConfig, field_default)
+                            ER_SAMPLES, EXEMPLARS_FILE, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES,
+                            UNKNOWN_RULES, GenerationParams, RunConfig, field_default)
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
 
