@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from evalkit.config import DEFAULT_DATA_DIR, ENSEMBLE_REFINEMENT, GenerationParams, RunConfig
 
 if TYPE_CHECKING:
+    from evalkit.registry import Benchmark
     from evalkit.runner import RunResult
     from evalkit.score import DatasetSummary
     from evalkit.suites import Suite
@@ -97,15 +98,17 @@ def _default_name(data: str) -> str:
         return bench.name if bench is not None else Path(data).stem
 
 
-def from_benchmark(name: str, **settings: Any) -> Task:
-    """The task of the registry row NAME (its adapter is the registry's, applied when the file is read)."""
-    from evalkit.registry import get_benchmark
+def from_benchmark(row: "Benchmark | str", **settings: Any) -> Task:
+    """The task of a registry ROW (a ``registry.Benchmark`` or its name), with SETTINGS (Task fields).
+    Its adapter is the registry's, applied when the file is read."""
+    from evalkit.registry import Benchmark, get_benchmark
 
-    try:
-        bench = get_benchmark(name)
-    except KeyError as exc:
-        raise TaskError(exc.args[0]) from None
-    return Task(data=bench.name, name=bench.name, **settings)
+    if not isinstance(row, Benchmark):
+        try:
+            row = get_benchmark(row)
+        except KeyError as exc:
+            raise TaskError(exc.args[0]) from None
+    return Task(data=row.name, name=row.name, **settings)
 
 
 def from_suite(suite: "Suite | str", extra_data: Iterable[str] = ()) -> list[Task]:

@@ -43,6 +43,10 @@ def test_a_task_is_named_by_its_benchmark_or_its_file(tmp_path):
     assert Task(str(tmp_path / "mine.jsonl")).name == "mine"
     assert Task(str(tmp_path / "medqa_test.jsonl")).name == "medqa"  # a registered file keeps its name
     assert from_benchmark("pubmedqa").data == "pubmedqa"
+    from evalkit.registry import benchmarks
+
+    rows = [from_benchmark(b, prompt="cot") for b in benchmarks()]
+    assert rows[0].name == benchmarks()[0].name and {t.prompt for t in rows} == {"cot"}
     with pytest.raises(TaskError, match="unknown benchmark 'nope'"):
         from_benchmark("nope")
     with pytest.raises(TaskError, match="unknown generation setting max_tokens"):
