@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
@@ -27,30 +27,60 @@ from evalkit.rescore import rescore
 from evalkit.runner import RunConfig, RunResult, run_eval
 from evalkit.runs import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
-from evalkit.server import ServerHandle, StopResult, list_states, stop_server
-from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
-from evalkit.serving import serve as _serve
+from evalkit.backends import backend_names, get_backend, served_models
+from evalkit.serving.errors import ServerError
+from evalkit.serving.launch import StopResult, stop_server
+from evalkit.serving.plan import ServePlan, server_status
+from evalkit.serving.plan import serve as _serve
+from evalkit.serving.request import API_KEY_ENV, ServeRequest
+from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
 from evalkit.suites import Suite, load_suite
 from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
 
-__all__ = ["Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score",
-           "ServeRequest", "ServerHandle", "Suite", "Task", "TaskError", "TaskResult", "compare", "evaluate",
-           "from_benchmark", "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report",
-           "rescore_run", "samples_frame", "serve", "served", "servers", "stop"]
+__all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
+           "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
+           "TaskError", "TaskResult", "backend_names", "backend_ports", "compare", "evaluate", "from_benchmark",
+           "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report", "rescore_run",
+           "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_watch"]
 
 
-def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
+def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan], None] | None = None,
+          **settings: Any) -> ServerHandle:
     """Start a model server detached and wait until it answers (``evalkit serve``).
 
     Give a ServeRequest or its fields (``backend="vllm", model_path=..., replicas=2``); the
-    server keeps running after this returns, until ``stop(handle.name)``.
+    server keeps running after this returns, until ``stop(handle.name)``. ON_PLAN sees what
+    will be started before anything starts. ``backend`` may be ``module:attr`` (a backend
+    defined outside evalkit, see ``evalkit.backends.base.Backend``).
     """
-    return _serve(request or ServeRequest(**settings))
+    return _serve(request or ServeRequest(**settings), on_plan=on_plan)
+
+
+def resolve_server(name: str | None = None) -> ServerHandle:
+    """The recorded server NAME, else the only one recorded (ServerError otherwise)."""
+    return resolve_endpoint(name)
 
 
 def stop(name: str = "default", *, grace_s: float = 10.0) -> StopResult | None:
     """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded."""
     return stop_server(name, grace_s=grace_s)
+
+
+def backend_ports() -> dict[str, int]:
+    """Each built-in backend's default port."""
+    return {name: get_backend(name).default_port for name in backend_names()}
+
+
+def backend_concurrencies() -> dict[str, int]:
+    """The built-in backends that declare their own default concurrency (requests in flight), and it."""
+    return {name: get_backend(name).default_concurrency for name in backend_names()
+            if get_backend(name).default_concurrency}
+
+
+def server_names() -> list[str]:
+    """The names of every recorded server (no probe)."""
+    return [h.name for h in list_states()]
 
 
 def servers(*, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -185,6 +215,50 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
     return result
 
 
+# ---------------------------------------------------------------- sweeps (evalkit.sweep*)
+
+
+def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
+    """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
+
+    ``settings`` is a ``sweep.SweepSettings``, ``launch`` a ``sweep_jobs.SweepLaunch`` (Slurm by default).
+    """
+    from evalkit.sweep_jobs import SweepLaunch, start_sweep
+
+    return start_sweep(settings, checkpoints, launch or SweepLaunch(), **options)
+
+
+def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
+    """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
+    from evalkit.sweep_jobs import SweepLaunch, watch_sweep
+
+    return watch_sweep(settings, folder, launch or SweepLaunch(), **options)
+
+
+def sweep_status(sweep_dir: "str | Path") -> list[Any]:
+    """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (``sweep.JobView``)."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_jobs import current_views
+
+    return current_views(SweepState.load(sweep_dir))
+
+
+def sweep_trend(state: Any, **options: Any) -> Any:
+    """The sweep's scores per training step (``sweep_report.Trend``); STATE is a SweepState or its folder."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_report import sweep_trend as _trend
+
+    return _trend(state if isinstance(state, SweepState) else SweepState.load(state), **options)
+
+
+def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
+    """Every complete checkpoint gated against BASELINE (a run directory or a checkpoint of the sweep)."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_report import sweep_gate as _gate
+
+    return _gate(state if isinstance(state, SweepState) else SweepState.load(state), baseline, **options)
+
+
 # What the command line uses besides the functions above: the errors it reports, the readers and
 # writers of run directories, and the formatting of tables. evalkit/cli/ imports evalkit.api and
 # evalkit.config only (tests/test_architecture.py); these names are looked up when first used, so
@@ -194,7 +268,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
     "EndpointDown": ("evalkit.runner", "EndpointDown"), "RequestError": ("evalkit.client", "RequestError"),
     "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
-    "SuiteError": ("evalkit.suites", "SuiteError"), "ServerError": ("evalkit.server", "ServerError"),
+    "SuiteError": ("evalkit.suites", "SuiteError"),
     "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
     "JudgeInputError": ("evalkit.judging", "JudgeInputError"), "RubricError": ("evalkit.rubrics", "RubricError"),
     "ScorerError": ("evalkit.scoring.base", "ScorerError"),
@@ -211,8 +285,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_dataset": ("evalkit.datasets", "load_dataset"), "benchmarks": ("evalkit.registry", "benchmarks"),
     "resolve_benchmark_file": ("evalkit.registry", "resolve_benchmark_file"),
     "fetch_file": ("evalkit.fetch", "fetch_file"), "fetch_plan": ("evalkit.fetch", "plan"),
-    # servers (evalkit judge asks a server for its model)
-    "list_models": ("evalkit.server", "list_models"), "resolve_endpoint": ("evalkit.server", "resolve_endpoint"),
     # run directories: locks, live files, writers
     "try_lock_run_dir": ("evalkit.lock", "try_lock_run_dir"), "live_writer": ("evalkit.runs", "live_writer"),
     "snapshot_note": ("evalkit.runs", "snapshot_note"), "partial_note": ("evalkit.runs", "partial_note"),
@@ -257,11 +329,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "overlap_cells": ("evalkit.overlap_split", "overlap_cells"),
     "overlap_rows": ("evalkit.overlap_split", "overlap_rows"),
     "read_overlap": ("evalkit.overlap_split", "read_overlap"),
-    # servers: start, list, stop (evalkit serve / status / stop)
-    "BACKENDS": ("evalkit.server", "BACKENDS"), "ENGINE_PYTHON_ENV": ("evalkit.serving", "ENGINE_PYTHON_ENV"),
-    "ServePlan": ("evalkit.serving", "ServePlan"), "serve_detached": ("evalkit.serving", "serve"),
-    "server_status": ("evalkit.serving", "server_status"), "list_states": ("evalkit.server", "list_states"),
-    "state_dir": ("evalkit.server", "state_dir"), "stop_server": ("evalkit.server", "stop_server"),
+    # sweeps over checkpoints (evalkit sweep)
+    "SweepError": ("evalkit.sweep", "SweepError"), "SweepState": ("evalkit.sweep", "SweepState"),
+    "log_tail": ("evalkit.sweep", "log_tail"), "SlurmOptions": ("evalkit.sweep_jobs", "SlurmOptions"),
+    "SweepLaunch": ("evalkit.sweep_jobs", "SweepLaunch"), "trend_table": ("evalkit.sweep_report", "trend_table"),
+    "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
+    "trend_json": ("evalkit.sweep_report", "trend_json"),
+    "trend_markdown": ("evalkit.sweep_report", "trend_markdown"),
 }
 
 

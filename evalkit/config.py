@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evalkit.server import ServerHandle
+    from evalkit.serving.state import ServerHandle
 
 # Where registered benchmarks are (as ``evalkit data fetch`` puts them), relative to the working directory.
 DEFAULT_DATA_DIR = Path("eval_data")
@@ -118,14 +118,22 @@ class GenerationParams:
 
 
 
-# Requests in flight by default: 64 per data-parallel replica of an SGLang dp=8
-# server, enough to keep its batches full; the embedded llama.cpp server has few slots.
+# Requests in flight by default where the backend has no opinion (or none is known): 64 per
+# data-parallel replica of an SGLang dp=8 server, enough to keep its batches full. A backend
+# declares its own (the embedded llama.cpp server has few slots): see backend_concurrency.
 DEFAULT_CONCURRENCY = 512
-BACKEND_CONCURRENCY = {"llamacpp": 4}
 MULTI_SAMPLE_TEMPERATURE = 0.7
 ER_SAMPLES = 11
 DEFAULT_PROMPT = "strict"  # the prompt template of a run that names none
 ER_PROMPT = "er_sample"  # ... and of an ensemble-refinement run
+
+
+def backend_concurrency(backend: str | None) -> int:
+    """Requests in flight by default against BACKEND (a registry name or ``module:attr``):
+    its declared default concurrency, else DEFAULT_CONCURRENCY."""
+    from evalkit.backends import default_concurrency
+
+    return default_concurrency(backend) or DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -182,6 +190,7 @@ class RunConfig:
     max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     max_record_mb: float = DEFAULT_MAX_RECORD_MB
     suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
+    checkpoint: dict[str, Any] | None = None  # a sweep's checkpoint identity (path, step, hash), for the manifest
     order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
     order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
@@ -202,8 +211,8 @@ class RunConfig:
         endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
         from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
         """
-        from evalkit.server import ServerHandle, resolve_endpoint
-        from evalkit.serving import API_KEY_ENV
+        from evalkit.serving.request import API_KEY_ENV
+        from evalkit.serving.state import ServerHandle, resolve_endpoint
 
         handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
         settings.setdefault("model", handle.model)
@@ -218,8 +227,7 @@ class RunConfig:
         params = self.params
         if params.temperature is None:
             params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
-        concurrency = self.concurrency if self.concurrency is not None else BACKEND_CONCURRENCY.get(
-            self.backend or "", DEFAULT_CONCURRENCY)
+        concurrency = self.concurrency if self.concurrency is not None else backend_concurrency(self.backend)
         return replace(self, samples=samples, params=params, concurrency=concurrency,
                        prompt=self.prompt or (ER_PROMPT if er else DEFAULT_PROMPT))
 
@@ -251,3 +259,21 @@ class RunConfig:
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
         return self.strategy if self.multi_sample else SINGLE
+
+
+# The config types whose home is beside what they configure, named here too so that every config
+# type can be imported from this module: serving's (evalkit.serving.request) and sweeps'
+# (evalkit.sweep). Looked up when first asked for, so importing this module loads nothing else.
+_ELSEWHERE = {"ServeRequest": "evalkit.serving.request", "API_KEY_ENV": "evalkit.serving.request",
+              "ENGINE_PYTHON_ENV": "evalkit.serving.request", "SweepSettings": "evalkit.sweep"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evalkit.config' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -38,8 +38,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from evalkit import __version__
 # The config types live in evalkit.config; imported here so old imports (runner.RunConfig) keep working.
-from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES,  # noqa: F401
-                            MULTI_SAMPLE_TEMPERATURE, RunConfig)
+from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES, MULTI_SAMPLE_TEMPERATURE,  # noqa: F401
+                            RunConfig, backend_concurrency)
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
 from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.limits import MB
@@ -314,11 +314,11 @@ def _strategy_doc(config: RunConfig, refine: RefineTemplate | None) -> dict[str,
 
 async def _resolve_model(pool: EndpointPool, requested: str | None, api_key: str | None) -> str:
     """The model id the run requests; every endpoint must serve it."""
-    from evalkit.server import list_models
+    from evalkit.backends import served_models
 
     async def models_of(url: str) -> list[str]:
         try:
-            return await asyncio.to_thread(list_models, url, api_key=api_key, timeout=10.0)
+            return await asyncio.to_thread(served_models, url, api_key=api_key, timeout=10.0)
         except (OSError, ValueError) as exc:
             raise RequestError(f"cannot reach the server ({exc}); is it running? (`evalkit status`)",
                                endpoint=url) from None
@@ -911,11 +911,13 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "started_at": started_at,
         "status": "running",
     }
-    from evalkit.server import endpoint_identity  # what served the run: checkpoint hash, engine version
+    from evalkit.serving.plan import endpoint_identity  # what served the run: checkpoint hash, engine version
 
     manifest["server"] = endpoint_identity(pool.base_urls[0], api_key=config.api_key)
     if config.suite:
         manifest["suite"] = config.suite
+    if config.checkpoint:
+        manifest["checkpoint"] = config.checkpoint
     if refine is not None:
         manifest.update(refine_samples=config.refine_samples, refine_prompt=refine.name,
                         refine_prompt_template=refine.text,

@@ -15,8 +15,8 @@ from rich.table import Table
 from evalkit.api import (
     Agreement, agreement_json, default_work_dir, judge, JUDGE_DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY,
     JUDGE_DEFAULT_MAX_ATTEMPTS as DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS,
-    JudgeInputError, JudgeScorer, list_models, live_writer, pairwise, read_input, resolve_endpoint, RubricError,
-    RunLocked, SAMPLES, samples_path, ScorerError, ServerError, snapshot_note, try_lock_run_dir, write_json,
+    JudgeInputError, JudgeScorer, live_writer, pairwise, read_input, resolve_server, RubricError, RunLocked,
+    SAMPLES, samples_path, ScorerError, served_models, ServerError, snapshot_note, try_lock_run_dir, write_json,
     write_jsonl
 )
 from evalkit.cli import stdout_console
@@ -120,11 +120,11 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
     endpoints = list(endpoints)
     try:
         if not endpoints:
-            handle = resolve_endpoint(server_name)
+            handle = resolve_server(server_name)
             endpoints = [handle.base_url]
             model = model or handle.model
         if not model:
-            listed = list_models(endpoints[0], api_key=api_key)
+            listed = served_models(endpoints[0], api_key=api_key)
             if not listed:
                 raise ServerError(f"{endpoints[0]} lists no model: pass --judge-model NAME")
             model = listed[0]

@@ -33,9 +33,9 @@ from evalkit.api import (
     secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import stdout_console
-from evalkit.config import (BACKEND_CONCURRENCY, DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_PROMPT, ER_PROMPT,
-                            ER_SAMPLES, EXEMPLARS_FILE, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES,
-                            UNKNOWN_RULES, GenerationParams, RunConfig, field_default)
+from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES,
+                            EXEMPLARS_FILE, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES, UNKNOWN_RULES,
+                            GenerationParams, RunConfig, field_default)
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
 
@@ -159,7 +159,7 @@ RUN_FLAGS = ("model", "api_key", "prompt", "extractor", "adapter", "concurrency"
              "fewshot_k", "fewshot_seed", "exemplars_file", "order_from", "order_unknown")
 GENERATION_FLAGS = ("max_new_tokens", "temperature", "top_p", "seed", "top_k", "min_p", "presence_penalty",
                     "frequency_penalty")
-_CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in BACKEND_CONCURRENCY.items())
+_CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concurrencies().items())
 
 
 @click.command()
