@@ -40,7 +40,7 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "compare", "evaluate", "from_benchmark",
-           "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report", "rescore_run",
+           "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_watch"]
 
@@ -182,9 +182,10 @@ def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
     return build_comparison(runs, **options)
 
 
-def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str = "evalkit",
+def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,
                 scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The saved generations of RUN scored again (nothing is requested from the answering server)."""
+    """The saved generations of RUN scored again (nothing is requested from the answering server):
+    ``rescore`` (the one rescoring entry point) with the scorers first."""
     return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
 
 
@@ -270,13 +271,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
     "SuiteError": ("evalkit.suites", "SuiteError"),
     "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
-    "JudgeInputError": ("evalkit.judging", "JudgeInputError"), "RubricError": ("evalkit.rubrics", "RubricError"),
+    "RubricError": ("evalkit.rubrics", "RubricError"),
     "ScorerError": ("evalkit.scoring.base", "ScorerError"),
     # a run in progress, and its secrets
     "RunProgress": ("evalkit.runner", "RunProgress"), "ProgressLines": ("evalkit.progress", "ProgressLines"),
     "redact": ("evalkit.client", "redact"), "is_secret_option": ("evalkit.scoring.base", "is_secret_option"),
     "secret_option_values": ("evalkit.scoring.base", "secret_option_values"),
-    "JUDGE_API_KEY_ENV": ("evalkit.scoring.judge", "JUDGE_API_KEY_ENV"),
+    "JUDGE_API_KEY_ENV": ("evalkit.scoring.rubric_judge", "JUDGE_API_KEY_ENV"),
     "write_failure_message": ("evalkit.runs", "write_failure_message"),
     # flags that take text, a file or JSON
     "text_or_file": ("evalkit.request_controls", "text_or_file"),
@@ -297,13 +298,15 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "default_output": ("evalkit.rescore", "default_output"),
     "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
     "summarize": ("evalkit.score", "summarize"),
-    "judge": ("evalkit.judging", "judge"), "pairwise": ("evalkit.judging", "pairwise"),
-    "read_input": ("evalkit.judging", "read_input"), "default_work_dir": ("evalkit.judging", "default_work_dir"),
-    "agreement_json": ("evalkit.judging", "agreement_json"), "Agreement": ("evalkit.agreement", "Agreement"),
-    "JudgeScorer": ("evalkit.scoring.judge", "JudgeScorer"),
-    "JUDGE_DEFAULT_CONCURRENCY": ("evalkit.scoring.judge", "DEFAULT_CONCURRENCY"),
-    "JUDGE_DEFAULT_MAX_ATTEMPTS": ("evalkit.scoring.judge", "DEFAULT_MAX_ATTEMPTS"),
-    "JUDGE_DEFAULT_MAX_TOKENS": ("evalkit.scoring.judge", "DEFAULT_MAX_TOKENS"),
+    "plan_scoring": ("evalkit.scoring.plan", "plan_scoring"),
+    "judge_answers": ("evalkit.judge_pass", "judge_answers"), "pairwise": ("evalkit.judge_pass", "pairwise"),
+    "read_input": ("evalkit.judge_pass", "read_input"), "default_work_dir": ("evalkit.judge_pass", "default_work_dir"),
+    "agreement_json": ("evalkit.judge_pass", "agreement_json"), "Agreement": ("evalkit.agreement", "Agreement"),
+    "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
+    "RubricJudgeScorer": ("evalkit.scoring.rubric_judge", "RubricJudgeScorer"),
+    "JUDGE_DEFAULT_CONCURRENCY": ("evalkit.scoring.rubric_judge", "DEFAULT_CONCURRENCY"),
+    "JUDGE_DEFAULT_MAX_ATTEMPTS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_ATTEMPTS"),
+    "JUDGE_DEFAULT_MAX_TOKENS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_TOKENS"),
     # reports, leaderboards, gates, suites' tables, HTML
     "CI_METHODS": ("evalkit.report", "CI_METHODS"), "FORMATS": ("evalkit.report", "FORMATS"),
     "build_report": ("evalkit.report", "build_report"), "format_report": ("evalkit.report", "format_report"),

@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit.api import (
-    Agreement, agreement_json, default_work_dir, judge, JUDGE_DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY,
+    Agreement, agreement_json, default_work_dir, judge_answers, JUDGE_DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY,
     JUDGE_DEFAULT_MAX_ATTEMPTS as DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS,
-    JudgeInputError, JudgeScorer, live_writer, pairwise, read_input, resolve_server, RubricError, RunLocked,
+    JudgeInputError, live_writer, pairwise, read_input, resolve_server, RubricError, RubricJudgeScorer, RunLocked,
     SAMPLES, samples_path, ScorerError, served_models, ServerError, snapshot_note, try_lock_run_dir, write_json,
     write_jsonl
 )
@@ -128,7 +128,7 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
             if not listed:
                 raise ServerError(f"{endpoints[0]} lists no model: pass --judge-model NAME")
             model = listed[0]
-        scorer = JudgeScorer(rubric, endpoints, model, concurrency=concurrency, rps=rps, temperature=temperature,
+        scorer = RubricJudgeScorer(rubric, endpoints, model, concurrency=concurrency, rps=rps, temperature=temperature,
                              max_tokens=max_tokens, max_attempts=max_attempts, reference=reference,
                              json_schema=json_schema, api_key=api_key)
     except (ServerError, RubricError, ScorerError, OSError) as exc:
@@ -173,7 +173,7 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         if writer is not None:
             console.print(f"note: {escape(snapshot_note(samples_path(path), writer, len(data.pairs)))}")
         try:
-            result = judge(data, scorer, work_dir=work, n_resamples=resamples)
+            result = judge_answers(data, scorer, work_dir=work, n_resamples=resamples)
         except ScorerError as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(2)
@@ -219,7 +219,7 @@ def _run_dir_lock(work: Path):
         sys.exit(4)
 
 
-def _usage_line(scorer: JudgeScorer, wall_s: float) -> None:
+def _usage_line(scorer: RubricJudgeScorer, wall_s: float) -> None:
     u = scorer.usage.to_dict()
     console.print(f"judge {scorer.model}: {u['requests']} requests, {u['prompt_tokens']} prompt + "
                   f"{u['completion_tokens']} completion tokens, {u['invalid_replies']} invalid replies, "

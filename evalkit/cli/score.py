@@ -12,8 +12,8 @@ from rich.table import Table
 from evalkit.cli import stdout_console
 from evalkit.api import (
     DEFAULT_EXTRACTOR, default_output, EXTRACTORS, fmt_ci, is_medreason_log, live_writer, medreason_report, pct,
-    rescore, RunLocked, SAMPLES, samples_path, snapshot_note, summarize, try_lock_run_dir, wilson_interval,
-    write_jsonl
+    plan_scoring, rescore, RunLocked, SAMPLES, samples_path, snapshot_note, summarize, try_lock_run_dir,
+    wilson_interval, write_jsonl
 )
 
 
@@ -85,9 +85,10 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     writer = live_writer(run_samples) if run_samples else None  # looked at before and after reading
     with _output_lock(output):  # a run's samples.jsonl is rewritten only by the lock's holder
         try:
-            options = parse_scorer_args(scorer_args)
-            samples = rescore(path, extractor_name, scorers=list(scorers) or None, scorer_options=options,
-                              journal=output.with_name(output.name + ".journal"))
+            plan = plan_scoring(list(scorers) or None, extractor=extractor_name,
+                                scorer_options=parse_scorer_args(scorer_args))
+            extractor_name = plan.extractor or extractor_name  # the one the choice scorer uses, whichever flag
+            samples = rescore(path, plan=plan, journal=output.with_name(output.name + ".journal"))
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         write_jsonl(output, samples)
@@ -96,7 +97,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     if writer is not None:
         click.echo(f"note: {snapshot_note(run_samples, writer, len(samples))}", err=True)
     console = stdout_console()
-    summary = summarize(samples)
+    summary = summarize(samples, plan.metrics)
     if any(d.choice for d in summary.values()):
         console.print(_summary_table(samples, extractor_name))
     from evalkit.cli.run import scores_table
@@ -104,7 +105,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     extra = scores_table(summary)
     if extra is not None:
         console.print(extra)
-    if extractor_name == "medreason" and not scorers:
+    if extractor_name == "medreason" and all(s.name == "choice" for s in plan.scorers):
         console.print(_compat_table(samples))
     what = f"the {extractor_name!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
     console.print(f"{len(samples)} samples rescored with {what} -> {output}")
