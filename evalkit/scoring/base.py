@@ -51,7 +51,9 @@ def register_scorer(name: str) -> Callable[[ScorerFactory], ScorerFactory]:
 def _builtin() -> None:
     # Imported here, not at module top, so that base.py stays importable by the scorers themselves.
     import evalkit.scoring.choice  # noqa: F401
+    import evalkit.scoring.igakuqa  # noqa: F401
     import evalkit.scoring.judge  # noqa: F401
+    import evalkit.scoring.kqa  # noqa: F401
 
 
 def get_scorer(name: str, **options: Any) -> Scorer:
