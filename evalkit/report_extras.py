@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # A truncation rate above this gets a hint to raise --max-new-tokens.
 TRUNCATION_HINT_RATE = 0.05
 # Modules giving a scorer's own report section (see the module docstring).
-SCORER_SECTIONS = ("evalkit.igakuqa",)
+SCORER_SECTIONS = ("evalkit.igakuqa", "evalkit.kqa")
 
 
 def _section_modules() -> list[Any]:
