@@ -197,29 +197,41 @@ def kqa_figures(comprehensiveness: Sequence[float | None], hallucinations: Seque
 # --------------------------------------------------------------------------- asking a judge
 
 
-async def judge_statements(ask: Any, question: str, answer: str, items: Sequence[str], per: str
-                           ) -> tuple[list[str | None], list[Any]]:
+def reply_schema(per: str, count: int) -> dict[str, Any]:
+    """The JSON schema of a well-formed reply (for ``response_format``, which a small judge needs)."""
+    if per == "statement":
+        return {"type": "object", "properties": {"label": {"enum": list(LABELS)}}, "required": ["label"]}
+    return {"type": "object", "required": ["labels"],
+            "properties": {"labels": {"type": "array", "items": {"enum": list(LABELS)}, "minItems": count,
+                                      "maxItems": count}}}
+
+
+async def judge_statements(ask: Any, question: str, answer: str, items: Sequence[str], per: str, *,
+                           json_schema: bool = False) -> tuple[list[str | None], list[Any]]:
     """Labels for ITEMS (statements) of ANSWER, asking with ASK (``JudgeScorer.ask``): one request per
     statement, or one for them all; (labels, the JudgeReply of each request). A statement whose
-    request got no valid reply has label None."""
+    request got no valid reply has label None. JSON_SCHEMA constrains the replies (``reply_schema``)."""
     if per not in PER_MODES:
         raise ValueError(f"per must be one of {', '.join(PER_MODES)}, not {per!r}")
     if not items:
         return [], []
+    schema = reply_schema(per, len(items)) if json_schema else None
     if per == "statement":
-        replies = await asyncio.gather(*(ask(render_statement_prompt(question, answer, s), parse_label_reply)
-                                         for s in items))
+        replies = await asyncio.gather(*(ask(render_statement_prompt(question, answer, s), parse_label_reply,
+                                             schema=schema) for s in items))
         return [r.parsed for r in replies], list(replies)
     reply = await ask(render_answer_prompt(question, answer, items),
-                      lambda text: parse_labels_reply(text, len(items)))
+                      lambda text: parse_labels_reply(text, len(items)), schema=schema)
     return (list(reply.parsed) if reply.parsed is not None else [None] * len(items)), [reply]
 
 
-def judge_spec(model: str, per: str, temperature: float, max_tokens: int, max_attempts: int) -> dict[str, Any]:
+def judge_spec(model: str, per: str, temperature: float, max_tokens: int, max_attempts: int,
+               json_schema: bool = False) -> dict[str, Any]:
     """What changes the statement labels: the judge model, the mode and template, the sampling."""
     template = STATEMENT_TEMPLATE if per == "statement" else ANSWER_TEMPLATE
     return {"model": model, "per": per, "template_sha256": hashlib.sha256(template.encode()).hexdigest(),
-            "temperature": temperature, "max_tokens": max_tokens, "max_attempts": max_attempts}
+            "temperature": temperature, "max_tokens": max_tokens, "max_attempts": max_attempts,
+            "json_schema": json_schema}
 
 
 # --------------------------------------------------------------------------- the physicians' file
@@ -278,7 +290,7 @@ def to_physician_label(label: str | None) -> str | None:
 
 
 async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str, Any], per: str,
-                          journal: Path) -> tuple[list[str | None], int]:
+                          journal: Path, *, json_schema: bool = False) -> tuple[list[str | None], int]:
     """The judge's label of each pair (None: no valid reply), asking only for those the JOURNAL (a
     JSONL under WORK_DIR) does not hold under the same SPEC; (labels in pair order, pairs resumed).
     Per answer, the pairs of one answer (same question, LLM and answer text) go in one request."""
@@ -298,7 +310,7 @@ async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str,
     with open(journal, "a", encoding="utf-8") as out:
         async def one(group: list[NliPair]) -> None:
             labels, replies = await judge_statements(ask, group[0].question, group[0].answer,
-                                                     [p.statement for p in group], per)
+                                                     [p.statement for p in group], per, json_schema=json_schema)
             for p, label, reply in zip(group, labels, replies * len(group) if per == "answer" else replies):
                 done[p.row] = label
                 out.write(json.dumps({"row": p.row, "fingerprint": fingerprint, "label": label,
@@ -383,11 +395,12 @@ def evaluate_nli_file(path: Path, judge: Any, *, per: str, work_dir: Path, limit
     """Judge the pairs of a physicians' file with JUDGE (a JudgeScorer used as the client), journaled in
     WORK_DIR; (NliReport, pairs, judge labels, pairs resumed from the journal)."""
     pairs = read_nli_pairs(path, limit=limit)
-    spec = judge_spec(judge.model, per, judge.temperature, judge.max_tokens, judge.max_attempts)
+    spec = judge_spec(judge.model, per, judge.temperature, judge.max_tokens, judge.max_attempts, judge.json_schema)
 
     async def go() -> tuple[list[str | None], int]:
         try:
-            return await judge_nli_pairs(pairs, judge.ask, spec, per, work_dir / "kqa-nli-journal.jsonl")
+            return await judge_nli_pairs(pairs, judge.ask, spec, per, work_dir / "kqa-nli-journal.jsonl",
+                                         json_schema=judge.json_schema)
         finally:
             await judge.aclose()
 

@@ -236,3 +236,24 @@ def test_run_and_report_end_to_end_against_a_stand_in(standin, tmp_path):
     # exam 199: 7 counted, 4 right (57.1%), examinees 52.1%, exam score 6/11 = 54.5%, 1 excluded, 1 kinki pick
     assert "| 199 | 7 | 57.1 | 52.1 | 57.1 | 54.5 | 1 | 1 |" in section
     assert "| hard (examinees < 50%) | 4 | 50.0 | 33.8 |" in section
+
+
+def test_suite_lists_the_thirty_sections_and_criteria_that_match_the_data():
+    from evalkit.igakuqa import passing_criteria
+    from evalkit.suites import load_suite
+
+    suite = load_suite("igakuqa")
+    assert [b.column for b in suite.benchmarks][:7] == ["112-A", "112-B", "112-C", "112-D", "112-E", "112-F", "113-A"]
+    assert len(suite.benchmarks) == 30 and suite.prompt == "igakuqa_strict"
+    criteria = passing_criteria()
+    assert sorted(criteria) == ["112", "113", "114", "115", "116"]
+    for exam, rule in criteria.items():
+        assert rule["required"][0] * 5 == rule["required"][1] * 4 or rule["required"] == [158, 197]
+        assert rule["kinki_max"] == 3 and "MHLW" in rule["source"]
+    if IGAKU.is_dir():  # the published totals are the data's, once its excluded questions are left out
+        for exam, rule in criteria.items():
+            items = [i for f in sorted(IGAKU.glob(f"*/{exam}-?.jsonl")) for i in load_dataset(f).items]
+            counted = [i for i in items if i.meta["points"] > 0]
+            assert len(counted) == rule["questions_counted"]
+            assert sum(i.meta["points"] for i in counted if i.meta["required"]) == rule["required"][1]
+            assert sum(1 for i in counted if not i.meta["required"]) == rule["general"][1]

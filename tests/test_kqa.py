@@ -199,3 +199,16 @@ def test_judge_cli_on_the_physicians_file_reports_hand_computed_agreement(standi
     assert srv.stats()["requests"] == 6
     again = CliRunner().invoke(main, args)  # resumes from the journal: nothing asked again
     assert again.exit_code == 0 and srv.stats()["requests"] == 6 and "6 resumed" in again.output
+
+
+def test_json_schema_constrains_every_request(standin):
+    import asyncio
+
+    srv = standin(RULES)
+    scorer = get_scorer("kqa", endpoint=srv.url, model="judge-double", json_schema="true")
+    item = kqa_item(RECORDS[1])
+    scores = asyncio.run(scorer.score(item, SampleRecord(id=item.id, dataset="kqa", output="Fluids.")))
+    asyncio.run(scorer.aclose())
+    assert scores["comprehensiveness"].value == 1.0 and scores["hallucination"].value == 0
+    assert srv.stats()["response_formats"] == srv.stats()["requests"] == 1
+    assert scorer.spec()["kqa"]["json_schema"] is True

@@ -36,14 +36,14 @@ class KQAScorer:
     def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = "statement",
                  concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,
                  temperature: float | str = 0.0, max_tokens: int | str = DEFAULT_MAX_TOKENS,
-                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, api_key: str | None = None,
-                 timeout_s: float | str = 600.0):
+                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, json_schema: bool | str = False,
+                 api_key: str | None = None, timeout_s: float | str = 600.0):
         if per not in PER_MODES:
             raise ScorerError(f"kqa: per must be one of {', '.join(PER_MODES)}, not {per!r}")
         self.per = per
         self.client = JudgeScorer("grade4", endpoint, model, concurrency=concurrency, rps=rps,
                                   temperature=temperature, max_tokens=max_tokens, max_attempts=max_attempts,
-                                  reference=False, api_key=api_key, timeout_s=timeout_s)
+                                  reference=False, json_schema=json_schema, api_key=api_key, timeout_s=timeout_s)
         self.metrics = {"comprehensiveness": get_metric("mean"), "hallucination": get_metric("mean")}
 
     @property
@@ -53,7 +53,7 @@ class KQAScorer:
 
     def spec(self) -> dict[str, Any]:
         c = self.client
-        return {"kqa": judge_spec(c.model, self.per, c.temperature, c.max_tokens, c.max_attempts)}
+        return {"kqa": judge_spec(c.model, self.per, c.temperature, c.max_tokens, c.max_attempts, c.json_schema)}
 
     async def score(self, item: Item, sample: SampleRecord) -> dict[str, Score]:
         target = item.target if isinstance(item.target, dict) else {}
@@ -62,7 +62,8 @@ class KQAScorer:
             error = f"item {item.id!r} has no Must_have statements in its target (use the kqa adapter)"
             return {"comprehensiveness": Score(None, error=error), "hallucination": Score(None, error=error)}
         labels, replies = await judge_statements(self.client.ask, item.question, answer_text(sample.output),
-                                                 [s for s, _ in pairs], self.per)
+                                                 [s for s, _ in pairs], self.per,
+                                                 json_schema=self.client.json_schema)
         tokens: dict[str, int] = {}
         for r in replies:
             for k, v in r.usage.items():
