@@ -50,7 +50,7 @@ def judge_nli_file(path: Path, scorer: Any, *, per: str, work_dir: Path, limit: 
         confusion.add_column(label, justify="right")
     cis = report.judge.confusion_ci or [[None] * 3] * 3
     for label, row, ci_row in zip(PHYSICIAN_LABELS, report.judge.confusion, cis):
-        confusion.add_row(label, *(f"{v} {_ci(c) if c else ''}".strip() for v, c in zip(row, ci_row)))
+        confusion.add_row(label, *(f"{v} [{c[0]}, {c[1]}]" if c else str(v) for v, c in zip(row, ci_row)))
     out.print(confusion)
     if report.judge.missing:
         console.print(f"[yellow]{report.judge.missing} pairs got no valid judge reply; they count in no figure[/]")
