@@ -243,11 +243,22 @@ def grade(target: Mapping[str, Any], options: Mapping[str, str], output: str | N
             "kinki_picked": contraindicated}
 
 
+def same_choice_share(answer: str | None, meta: Mapping[str, Any]) -> float | None:
+    """The share (0-1) of examinees who chose ANSWER, when it is one letter and the question's per-choice
+    ``breakdown`` (in % per choice, a-e) has it; else None."""
+    breakdown = meta.get("breakdown") or []
+    if not answer or len(answer) != 1 or answer not in LETTERS:
+        return None
+    i = LETTERS.index(answer)
+    return breakdown[i] / 100 if i < len(breakdown) and breakdown[i] is not None else None
+
+
 # --------------------------------------------------------------------------- the exam beside the examinees
 
 GROUPS = ("all", "hard", "text_only", "with_image")
 _COUNTERS = ("n", "right", "points", "points_total", "human_sum", "human_n", "right_on_human", "excluded",
-             "unscored", "kinki", "required_points", "required_total", "general_right", "general_n")
+             "unscored", "kinki", "required_points", "required_total", "general_right", "general_n", "same_sum",
+             "same_n")
 
 
 def _add(counter: dict[str, float], score: Mapping[str, Any]) -> None:
@@ -269,6 +280,9 @@ def _add(counter: dict[str, float], score: Mapping[str, Any]) -> None:
         counter["human_n"] += 1
         counter["right_on_human"] += right
     counter["kinki"] += 1 if m.get("kinki_picked") else 0
+    if m.get("examinees_same") is not None:
+        counter["same_sum"] += m["examinees_same"]
+        counter["same_n"] += 1
     if m.get("section") in REQUIRED_SECTIONS:
         counter["required_points"] += weight * right
         counter["required_total"] += weight
@@ -317,7 +331,8 @@ def view(c: Mapping[str, float]) -> dict[str, Any]:
             "model_on_examinee_items": _share(c["right_on_human"], c["human_n"]),
             "points": c["points"], "points_total": c["points_total"],
             "exam_score": _share(c["points"], c["points_total"]), "excluded": int(c["excluded"]),
-            "unscored": int(c["unscored"]), "kinki_questions": int(c["kinki"])}
+            "unscored": int(c["unscored"]), "kinki_questions": int(c["kinki"]),
+            "examinees_same_choice": _share(c.get("same_sum", 0), c.get("same_n", 0))}
 
 
 def passes(c: Mapping[str, float], rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -427,7 +442,7 @@ def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list
         return []
     criteria = passing_criteria()
     header = ["run", "exam / subset", "n", "model acc %", "examinees acc %", "model on same %", "exam score %",
-              "excluded", "kinki picks", "pass (published criteria)"]
+              "excluded", "kinki picks", "examinees with the model's choice %", "pass (published criteria)"]
     lines = []
     for run, tallies in per_run.items():
         summary = summarize(tallies, criteria)
@@ -438,7 +453,7 @@ def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list
         for name, v, verdict in named:
             lines.append([run, name, str(v["n"]), _pct(v["model_accuracy"]), _pct(v["examinee_accuracy"]),
                           _pct(v["model_on_examinee_items"]), _pct(v["exam_score"]), str(v["excluded"]),
-                          str(v["kinki_questions"]), _verdict(verdict) if verdict or name in summary["exams"]
-                          else ""])
+                          str(v["kinki_questions"]), _pct(v["examinees_same_choice"]),
+                          _verdict(verdict) if verdict or name in summary["exams"] else ""])
     return [("IgakuQA beside the examinees (examinees' mean accuracy on the same questions; exam score "
              "weighted by points; excluded questions left out)", header, lines)]

@@ -30,6 +30,7 @@ EXAM = [
     ("199A4", "1", ["e"], True, False, [], "80", "I am not sure."),
 ]
 NUMERIC_TEXT = {"199A2": "蛋白量を求めよ。解答：①.②g/日", "199A3": "投与量を計算せよ。解答：①②③mL"}
+BREAKDOWN = {"199B1": ["5", "5", "90", "0", "0"], "199A1": ["60", "10", "10", "15", "5"]}  # % per choice
 
 
 def write_exam(folder: Path) -> list[Path]:
@@ -48,7 +49,7 @@ def write_exam(folder: Path) -> list[Path]:
                                     "text_only": text_only, "answer": answer, "points": points},
                                    ensure_ascii=False) + "\n")
                 m.write(json.dumps({"problem_id": pid, "category": "x", "kinki": kinki, "reason": "",
-                                    "human_accuracy": human, "breakdown": []}) + "\n")
+                                    "human_accuracy": human, "breakdown": BREAKDOWN.get(pid, [])}) + "\n")
                 t.write(json.dumps({"problem_id": pid, "problem_text_en": f"Question {pid}?",
                                     "choices_en": ["one", "two", "three", "four", "five"] if has_choices else [],
                                     "answer": answer}) + "\n")
@@ -164,6 +165,8 @@ def test_the_report_beside_the_examinees_equals_the_hand_computed_one(tmp_path):
     assert whole["examinee_accuracy"] == pytest.approx((90 + 40 + 30 + 60 + 20 + 45 + 80) / 700)
     assert whole["points"] == 6 and whole["points_total"] == 11 and whole["excluded"] == 1
     assert whole["exam_score"] == pytest.approx(6 / 11)
+    # examinees who made the model's single choice: B1 c (90%), A1 d (15%); sets, numbers, unparsed have none
+    assert whole["examinees_same_choice"] == pytest.approx((0.90 + 0.15) / 2)
     assert summary["sections"]["199-B"]["model_accuracy"] == pytest.approx(2 / 3)
     hard = summary["hard"]  # examinees under 50%: B2 (right), B3, A2 (right), A3
     assert hard["n"] == 4 and hard["model_accuracy"] == 0.5
@@ -227,14 +230,14 @@ def test_run_and_report_end_to_end_against_a_stand_in(standin, tmp_path):
     assert samples["199B2"]["scores"]["igakuqa"] == {
         "value": True, "answer": "a,c",
         "meta": {"exam": "199", "section": "B", "text_only": True, "human_accuracy": 40.0, "required": True,
-                 "weight": 3, "method": "answer_line", "kinki_picked": []}}
+                 "weight": 3, "method": "answer_line", "kinki_picked": [], "examinees_same": None}}
     assert "答え: 記号" in samples["199B2"]["prompt"] and samples["199B2"]["correct"] is True
     assert samples["199A4"]["pred"] is None and samples["199A4"]["correct"] is False  # unparsed: wrong
     rep = CliRunner().invoke(main, ["report", str(run), "--format", "markdown"])
     assert rep.exit_code == 0, rep.output
     section = rep.output.split("## IgakuQA beside the examinees", 1)[1]
     # exam 199: 7 counted, 4 right (57.1%), examinees 52.1%, exam score 6/11 = 54.5%, 1 excluded, 1 kinki pick
-    assert "| 199 | 7 | 57.1 | 52.1 | 57.1 | 54.5 | 1 | 1 |" in section
+    assert "| 199 | 7 | 57.1 | 52.1 | 57.1 | 54.5 | 1 | 1 | 52.5 |" in section
     assert "| hard (examinees < 50%) | 4 | 50.0 | 33.8 |" in section
 
 

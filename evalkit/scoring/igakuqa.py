@@ -5,7 +5,8 @@ Two scores per answer:
   points (1 or 3; 0 for a question the ministry excluded, which the metric leaves out and counts
   as excluded). Its metric is ``weighted_proportion``: the exam score (points earned / points).
   The meta also carries what the report beside the examinees needs (exam, section, text_only,
-  human_accuracy, kinki_picked).
+  human_accuracy, kinki_picked, and examinees_same: the share of examinees who chose the model's
+  single choice, from the per-choice breakdown).
 - ``kinki_picked``: True when the answer picked a contraindicated (禁忌) choice; its metric
   ``count`` is the number of such questions (the exam fails a candidate above a limit).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from evalkit.igakuqa import grade
+from evalkit.igakuqa import grade, same_choice_share
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.base import register_scorer
 from evalkit.scoring.metric_api import Count, get_metric
@@ -51,7 +52,7 @@ class IgakuQAScorer:
         right = got["correct"] or item.id in self.credited_to_all
         common = {k: meta.get(k) for k in ("exam", "section", "text_only", "human_accuracy", "required")}
         exam_meta = {**common, "weight": int(meta.get("points", 1)), "method": got["method"],
-                     "kinki_picked": got["kinki_picked"]}
+                     "kinki_picked": got["kinki_picked"], "examinees_same": same_choice_share(got["answer"], meta)}
         if item.id in self.credited_to_all:
             exam_meta["credited_to_all"] = True
         return {SCORE_NAME: Score(bool(right), answer=got["answer"], meta=exam_meta),
