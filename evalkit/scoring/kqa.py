@@ -69,7 +69,7 @@ class KQAScorer:
             for k, v in r.usage.items():
                 tokens[k] = tokens.get(k, 0) + int(v)
         meta: dict[str, Any] = {
-            "kqa": True, "per": self.per, "judge_requests": len(replies), "judge_tokens": tokens,
+            "kqa": True, "per": self.per, "judge_requests": sum(r.attempts for r in replies), "judge_tokens": tokens,
             "latency_s": round(sum(r.latency_s for r in replies), 4), "attempts": sum(r.attempts for r in replies),
             "statements": [{"kind": kind, "text": text, "label": label,
                             **({"judge_reply": r.reply} if self.per == "statement" else {})}
