@@ -260,3 +260,9 @@ def test_suite_lists_the_thirty_sections_and_criteria_that_match_the_data():
             assert len(counted) == rule["questions_counted"]
             assert sum(i.meta["points"] for i in counted if i.meta["required"]) == rule["required"][1]
             assert sum(1 for i in counted if not i.meta["required"]) == rule["general"][1]
+
+
+@pytest.mark.skipif(not IGAKU.is_dir(), reason=f"{IGAKU} is absent")
+def test_a_companion_file_loaded_alone_says_which_file_to_load():
+    with pytest.raises(DatasetError, match="read beside its exam file"):
+        load_dataset(IGAKU / "2018" / "112-A_metadata.jsonl")
