@@ -5,7 +5,7 @@
   its line of ``EXAM-SECTION_metadata.jsonl`` (``kinki``, ``human_accuracy``, ``breakdown``,
   ``category``) and of ``EXAM-SECTION_translate.jsonl`` (``problem_text_en``, ``choices_en``) by
   ``problem_id``. The loader reads the two companion files beside the exam file (``COMPANIONS``);
-  ``igakuqa_en`` puts the English translation in the question and options.
+  ``igakuqa_en`` puts the English translation in the question and options, as dataset ``NAME_en``.
 - The gold (``Item.target``): ``{"kind": "choices", "accept": [[letters], ...]}`` (a set, right only
   when exactly right; ``"a or d"`` gives two accepted sets) or ``{"kind": "number", "value": "2.1",
   "answer": "21", "template": "①.②"}``.
@@ -130,7 +130,9 @@ def _item(record: Any, dataset: str, english: bool) -> Item:
             "human_accuracy": _float_or_none(meta_rec.get("human_accuracy")),
             "breakdown": [_float_or_none(b) for b in meta_rec.get("breakdown") or []],
             "language": "en" if english else "ja"}
-    return Item(id=pid, dataset=dataset, question=question,
+    # The English items are a dataset of their own (NAME_en): a run's resume keys are (dataset, id), and the
+    # generation fingerprint does not name the adapter, so the two languages must never share a key.
+    return Item(id=pid, dataset=f"{dataset}_en" if english else dataset, question=question,
                 options={LETTERS[i]: str(c) for i, c in enumerate(choices)}, answer_idx=None, meta=meta,
                 target=target)
 

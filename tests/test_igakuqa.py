@@ -132,6 +132,7 @@ def test_adapter_joins_metadata_and_translation_by_problem_id(tmp_path):
     assert b3.meta["required"] is True and b3.meta["exam"] == "199" and b3.meta["section"] == "B"
     en = {i.id: i for i in load_dataset(a_path, adapter="igakuqa_en").items}
     assert en["199A1"].question == "Question 199A1?" and en["199A1"].options["e"] == "five"
+    assert en["199A1"].dataset == items["199B3"].dataset.replace("-B", "-A") + "_en"  # never the Japanese keys
     assert en["199A2"].target == {"kind": "number", "value": "2.1", "answer": "21", "template": "①.②g/日"}
 
 
@@ -153,7 +154,9 @@ def test_weighted_exam_score_equals_the_hand_computed_one(tmp_path):
     assert value.value == pytest.approx(6 / 11) and value.n == 7
     assert value.extra["excluded"] == 1 and value.extra["weight_total"] == 11
     kinki = get_scorer("igakuqa").metrics["kinki_picked"].aggregate([s["kinki_picked"] for s in scores])
-    assert kinki.value == 1  # B3 picked the contraindicated e
+    assert kinki.value == 1 and kinki.n == 7  # B3 picked the contraindicated e; B4 (excluded) does not count
+    excluded_pick = [{"value": True, "meta": {"weight": 0}}, {"value": True, "meta": {"weight": 3}}]
+    assert get_scorer("igakuqa").metrics["kinki_picked"].aggregate(excluded_pick).value == 1
 
 
 def test_the_report_beside_the_examinees_equals_the_hand_computed_one(tmp_path):

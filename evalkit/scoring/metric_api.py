@@ -20,7 +20,9 @@ def _scored(scores: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 class Count:
     """How many scored items have a true (non-zero) value: e.g. questions where a contraindicated
-    choice was picked. No interval (a count of this run's items, not an estimate)."""
+    choice was picked. Items of weight 0 (``meta["weight"]``: a question the exam excluded) do not
+    count and are reported in ``extra["excluded"]``. No interval (a count of this run's items, not
+    an estimate)."""
 
     name = "count"
 
@@ -29,5 +31,7 @@ class Count:
 
     def aggregate(self, scores: Sequence[Mapping[str, Any]]) -> MetricValue:
         done = _scored(scores)
-        return MetricValue(float(sum(1 for s in done if s["value"])), None, len(done), {})
+        counted = [s for s in done if (s.get("meta") or {}).get("weight", 1) != 0]
+        return MetricValue(float(sum(1 for s in counted if s["value"])), None, len(counted),
+                           {"excluded": len(done) - len(counted)})
 
