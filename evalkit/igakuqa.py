@@ -22,6 +22,7 @@ digit into the boxes of the question's answer line (``解答：①.②`` with an
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
@@ -390,9 +391,7 @@ def exam_summary(scores: Iterable[Mapping[str, Any]], criteria: Mapping[str, Any
 
 def passing_criteria() -> dict[str, Any]:
     """The published passing criteria per exam, from the bundled ``igakuqa`` suite (data, with sources)."""
-    import json
-
-    from evalkit.suites import suite_path
+    from evalkit.suites import suite_path  # imported here: only the report needs it
 
     path = suite_path("igakuqa")
     doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

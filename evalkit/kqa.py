@@ -343,6 +343,14 @@ def report_extra(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"kqa": {**figures, "judge": cost}}
 
 
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """The K-QA table: per run and dataset, Comp / Comp_norm (%), Hall / Hall_norm, and the judge's cost."""
     lines = []
@@ -351,15 +359,8 @@ def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list
         if not isinstance(k, Mapping):
             continue
         j = k["judge"]
-
-        def pct(x: Any) -> str:
-            return "-" if x is None else f"{100 * x:.1f}"
-
-        def num(x: Any) -> str:
-            return "-" if x is None else f"{x:.3f}"
-
-        lines.append([r.run, r.dataset, f"{k['N_answered_questions']}/{k['N_questions']}", pct(k["Comp"]),
-                      pct(k["Comp_norm"]), num(k["Hall"]), num(k["Hall_norm"]), str(k["N_contra"]),
+        lines.append([r.run, r.dataset, f"{k['N_answered_questions']}/{k['N_questions']}", _pct(k["Comp"]),
+                      _pct(k["Comp_norm"]), _num(k["Hall"]), _num(k["Hall_norm"]), str(k["N_contra"]),
                       str(j["requests"]), f"{j['prompt_tokens']}+{j['completion_tokens']}", f"{j['seconds']:.1f}"])
     if not lines:
         return []
