@@ -80,6 +80,9 @@ def scored(tmp_path: Path) -> list[dict]:
     ("I think (a)(d) fit best.", "abcde", ["a", "d"], "bracketed"),
     ("reasoning...\nc、e", "abcde", ["c", "e"], "bare_letters"),
     ("<think>答え: a</think>答え: b", "abcde", ["b"], "answer_line"),
+    ("Answer: C (rhabdomyolysis) fits.", "abcde", ["c"], "answer_line"),
+    ("答えは b と d です。", "abcde", ["b", "d"], "answer_line"),
+    ("The answer is a bit unclear.", "abcde", None, None),  # "a" begins a phrase, not an answer
     ("The answer is f.", "abcde", None, None),  # not a choice of this question
     ("This is a hard question about anemia.", "abcde", None, None),  # the article "a" is no answer
     ("", "abcde", None, None),
