@@ -17,7 +17,8 @@ Numbers are compared as the exam's digit boxes compare them: the question states
 and the number the model gives must equal the official answer exactly (``2.10`` equals ``2.1``;
 ``2.14`` does not, and no rounding is done for the model). The official answer is read digit by
 digit into the boxes of the question's answer line (``解答：①.②`` with answer ``21`` is 2.1, and
-``解答：1, ①②③ kcal`` with answer ``130`` is 1130).
+``解答：1, ①②③ kcal`` with answer ``130`` is 1130); a reply that gives the boxes' digits themselves
+(``21``, ``130``) counts too, as the answer sheet holds only the boxes.
 """
 
 from __future__ import annotations
@@ -224,6 +225,20 @@ def extract_number(text: str | None) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------- grading (pure)
 
 
+def number_matches(raw: str | None, target: Mapping[str, Any]) -> bool:
+    """Whether the number RAW answers a numeric question: it equals the official value, or it is the
+    digits of the answer boxes in order (``21`` for ``①.②`` = 2.1), as the answer sheet reads them."""
+    if raw is None:
+        return False
+    try:
+        if Decimal(raw) == Decimal(str(target["value"])):
+            return True
+    except InvalidOperation:
+        return False
+    boxes = str(target.get("answer", ""))
+    return raw.isdigit() and "." not in boxes and raw == boxes
+
+
 def grade(target: Mapping[str, Any], options: Mapping[str, str], output: str | None,
           kinki: Sequence[str] = ()) -> dict[str, Any]:
     """Right or wrong for one answer: ``{"correct", "answer", "method", "kinki_picked"}``.
@@ -233,11 +248,7 @@ def grade(target: Mapping[str, Any], options: Mapping[str, str], output: str | N
     """
     if target.get("kind") == "number":
         raw, method = extract_number(output)
-        try:
-            right = raw is not None and Decimal(raw) == Decimal(str(target["value"]))
-        except InvalidOperation:
-            right = False
-        return {"correct": right, "answer": raw, "method": method, "kinki_picked": []}
+        return {"correct": number_matches(raw, target), "answer": raw, "method": method, "kinki_picked": []}
     letters = "".join(options) or LETTERS
     picked, method = extract_choices(output, letters)
     right = picked is not None and any(picked == sorted(a) for a in target.get("accept", []))

@@ -119,6 +119,12 @@ def test_sets_must_be_exact_alternatives_accept_either_numbers_compare_exactly()
     number = {"kind": "number", "value": "2.1"}
     assert grade(number, {}, "答え: 2.10")["correct"] is True
     assert grade(number, {}, "答え: 2.14")["correct"] is False  # no rounding is done for the model
+    boxes = {"kind": "number", "value": "2.1", "answer": "21"}
+    assert grade(boxes, {}, "答え: 21")["correct"] is True  # the boxes' digits, as the sheet reads them
+    assert grade(boxes, {}, "答え: 12")["correct"] is False
+    kcal = {"kind": "number", "value": "1130", "answer": "130"}
+    assert grade(kcal, {}, "Answer: 1,130 kcal")["correct"] and grade(kcal, {}, "Answer: 130")["correct"]
+    assert grade(kcal, {}, "Answer: 2130")["correct"] is False
     assert grade(two, opts, "答え: a, e", kinki=["e"])["kinki_picked"] == ["e"]
 
 
