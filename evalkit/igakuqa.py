@@ -158,16 +158,16 @@ igakuqa.join_key = igakuqa_en.join_key = JOIN_KEY  # type: ignore[attr-defined]
 # --------------------------------------------------------------------------- extraction (pure)
 
 _THINK = re.compile(r"^\s*<think>.*?</think>", re.S)
-_SEP = r"(?:\s*(?:,|、|，|;|and|と|および|及び|&|/|・)\s*|\s+)"
+_SEP = r"(?:[ \t]*(?:,|、|，|;|and|と|および|及び|&|/|・)[ \t]*|[ \t]+)"  # within one line
 _LETTER = r"(?<![A-Za-z])[A-Ja-j](?![A-Za-z])"
 _LIST = rf"\(?{_LETTER}\)?(?:{_SEP}\(?{_LETTER}\)?)*"
 _CUE = r"(?:答え|解答|正解|回答|the\s+(?:correct\s+|final\s+)?answers?|answers?)"
-_ANSWER_LINE = re.compile(rf"{_CUE}\s*(?:is|are|は|:)?\s*:?\s*(?:options?\s*|choices?\s*)?({_LIST})"
-                          r"\s*(?=$|[.。、,;:()\[\]]|です|と|で|because\b|since\b|-|—)", re.I | re.M)
+_ANSWER_LINE = re.compile(rf"{_CUE}[ \t]*(?:is|are|は|:)?[ \t]*:?[ \t]*(?:options?[ \t]*|choices?[ \t]*)?({_LIST})"
+                          r"[ \t]*(?=$|[.。、,;:()\[\]]|です|と|で|because\b|since\b|-|—)", re.I | re.M)
 _PARENS = re.compile(r"\(([A-Ja-j])\)")
 _BARE = re.compile(rf"^\s*({_LIST})\s*[.。]?\s*$", re.I)
 _NUMBER = r"(-?\d+(?:,\d{3})*(?:\.\d+)?)"
-_NUMBER_LINE = re.compile(rf"{_CUE}\s*(?:is|are|は|:)?\s*:?\s*(?:約\s*)?{_NUMBER}", re.I | re.M)
+_NUMBER_LINE = re.compile(rf"{_CUE}[ \t]*(?:is|are|は|:)?[ \t]*:?[ \t]*(?:約[ \t]*)?{_NUMBER}", re.I | re.M)
 _BARE_NUMBER = re.compile(rf"^\s*{_NUMBER}\s*[^\d\s]{{0,12}}\s*[.。]?\s*$")
 
 
@@ -184,7 +184,8 @@ def _letters_in(span: str, allowed: str) -> list[str] | None:
 def extract_choices(text: str | None, letters: str) -> tuple[list[str] | None, str | None]:
     """The choices a free-text answer commits to, sorted, and the rule that found them.
 
-    Rules, first that applies: the last answer line (「答え: a, c」, "The answers are A and C");
+    Rules, first that applies: the last answer line (「答え: a, c」, "The answers are A and C"; the
+    letters on the cue's own line);
     the last line with letters in brackets ("(a)(d)"); a last line of letters alone. Letters
     outside LETTERS (the item's choices) make the match void. (None, None) when nothing applies:
     an honest unparsed, never a guess.

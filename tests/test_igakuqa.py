@@ -83,6 +83,8 @@ def scored(tmp_path: Path) -> list[dict]:
     ("Answer: C (rhabdomyolysis) fits.", "abcde", ["c"], "answer_line"),
     ("答えは b と d です。", "abcde", ["b", "d"], "answer_line"),
     ("The answer is a bit unclear.", "abcde", None, None),  # "a" begins a phrase, not an answer
+    ("答え: \na. 一\nb. 二", "abcde", None, None),  # the options listed again under the cue are no answer
+    ("答え: a\nb. は誤り", "abcde", ["a"], "answer_line"),  # letters are read on the cue's line only
     ("The answer is f.", "abcde", None, None),  # not a choice of this question
     ("This is a hard question about anemia.", "abcde", None, None),  # the article "a" is no answer
     ("", "abcde", None, None),

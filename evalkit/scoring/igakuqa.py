@@ -44,7 +44,7 @@ class IgakuQAScorer:
         self.metrics = {SCORE_NAME: get_metric("weighted_proportion"), KINKI_SCORE: Count()}
 
     def spec(self) -> dict[str, Any]:
-        return {"rules": "igakuqa-1", "credited_to_all": list(self.credited_to_all)}
+        return {"rules": "igakuqa-2", "credited_to_all": list(self.credited_to_all)}
 
     def score(self, item: Item, sample: SampleRecord) -> dict[str, Score]:
         meta = item.meta or {}
