@@ -35,6 +35,7 @@ from evalkit.adapters import (PUBMEDQA_OPTIONS, Adapter, AdapterError, adapt, co
                               get_adapter, normalize_record, split_embedded_choices)
 from evalkit.records import Item
 from evalkit.registry import Benchmark, match_file
+from evalkit.store import parse_json
 
 PUBMEDQA_PQAL = "ori_pqal.json"
 MAX_LINE_BYTES = 16 << 20  # a longer JSONL line is an error at its line, not a memory spike
@@ -54,7 +55,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line > 0 else str(self.path)  # line 0: the whole file
+        return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "line": self.line, "message": self.message}
@@ -172,7 +174,7 @@ def _jsonl_records(path: Path, dataset: str, problems: list[Problem], seen: list
     SEEN[0] becomes True once a non-blank line is met (to tell an empty file). A line
     longer than MAX_LINE_BYTES is a problem at its line, and is never held whole.
     """
-    loads = json.loads
+    loads = parse_json  # json.loads, with a record nested too deep a problem at its line
     with open(path, "rb") as fh:
         for number, raw in enumerate(_capped_lines(fh, max_line_bytes), start=1):
             if raw is None:
@@ -245,7 +247,7 @@ def _json_records(
 ) -> tuple[str, list[_Raw], dict[Path, str]]:
     """(shape, raw records, extra files read) of a .json file. Fatal problems raise."""
     try:
-        top = json.loads(text)
+        top = parse_json(text)
     except json.JSONDecodeError as exc:
         hint = "; one record per line is JSONL, name the file .jsonl" if exc.msg == "Extra data" else ""
         raise DatasetError([Problem(path, exc.lineno, f"malformed JSON: {exc.msg} (column {exc.colno}){hint}")])
@@ -293,7 +295,7 @@ def _pubmedqa_split(
                                              f"from the same folder, and {pqal_path} is missing")])
     data = pqal_path.read_bytes()
     try:
-        pqal = json.loads(data)
+        pqal = parse_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError([Problem(pqal_path, getattr(exc, "lineno", 1), f"cannot read: {exc}")])
     raws = []
@@ -450,3 +452,77 @@ def _normalize_all(
         seen[key] = line
         kept.append(item)
     return kept
+
+
+# --------------------------------------------------------------------------- the files of one run
+
+
+def load_datasets(paths: Iterable[str | Path], *, skip_invalid: bool = False, adapter: str | None = None,
+                  max_line_bytes: int = MAX_LINE_BYTES) -> tuple[list[LoadedDataset], list[str]]:
+    """Load the files of one run (``load_dataset`` each), and notices of what was read once.
+
+    A file given twice (the same resolved path, or the same bytes under another path) is one
+    dataset: read once, with a notice. Different files that would make the same dataset (the
+    same file name in two folders, or the same ``{source: ...}`` key) are refused by
+    ``check_distinct_datasets`` before any request: a dataset names one file.
+    """
+    loaded: list[LoadedDataset] = []
+    notices: list[str] = []
+    by_path: dict[Path, Path] = {}
+    by_content: dict[tuple[str, ...], LoadedDataset] = {}
+    for given in paths:
+        path = Path(given)
+        real = _real_path(path)
+        if real in by_path:
+            notices.append(f"{path} is given more than once (as {by_path[real]}): read once")
+            continue
+        by_path[real] = path
+        ds = load_dataset(path, skip_invalid=skip_invalid, adapter=adapter, max_line_bytes=max_line_bytes)
+        content = (ds.sha256, *sorted(ds.extra_files.values()))
+        first = by_content.get(content)
+        if first is not None:
+            names = ", ".join(repr(n) for n in first.datasets())
+            notices.append(f"{path} has the same content as {first.path} (sha256 {ds.sha256[:12]}): "
+                           f"read once, as {names}")
+            continue
+        by_content[content] = ds
+        loaded.append(ds)
+    check_distinct_datasets(loaded)
+    return loaded, notices
+
+
+def _real_path(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()
+
+
+def check_distinct_datasets(loaded: list[LoadedDataset]) -> None:
+    """Raise DatasetError when two of LOADED (different files) make the same dataset.
+
+    The error names both files, and an item id they share when they do (one run cannot hold
+    two answers to one item, and a dataset's rows would mix two files).
+    """
+    owner: dict[str, tuple[LoadedDataset, list[Item]]] = {}
+    problems: list[Problem] = []
+    for ds in loaded:
+        for name, items in ds.datasets().items():
+            if name not in owner:
+                owner[name] = (ds, items)
+                continue
+            first, first_items = owner[name]
+            first_ids = {item.id for item in first_items}
+            shared = [item.id for item in items if item.id in first_ids]
+            if shared:
+                more = f" and {len(shared) - 1} more" if len(shared) > 1 else ""
+                problems.append(Problem(ds.path, 0, (
+                    f"dataset {name!r} is also read from {first.path}, a different file, and both hold item id "
+                    f"{shared[0]!r}{more}: one run cannot answer an item twice; give one of the two files, "
+                    "or rename one (a dataset is named after its file)")))
+            else:
+                problems.append(Problem(ds.path, 0, (
+                    f"dataset {name!r} is also read from {first.path}, a different file: two files cannot make "
+                    "one dataset; rename one (a dataset is named after its file) or run them separately")))
+    if problems:
+        raise DatasetError(problems)

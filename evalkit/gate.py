@@ -8,9 +8,13 @@ at most ``alpha``: a large drop that could be noise does not fail, nor does a
 real but negligible one.
 
 Any named score can be gated (``score``, default ``correct``, the multiple-choice
-verdict). A binary score is compared as above; a score on a scale or continuous by a
-paired bootstrap of the per-item differences, whose two-sided bootstrap p-value
-takes McNemar's place; ``max_drop`` is then in hundredths of the score's unit.
+verdict), by the metric the runs record for it (``runs.Run.metric``). A score whose
+metric is a proportion (true/false) is compared as above; any other by a paired
+bootstrap of the per-item differences, whose two-sided bootstrap p-value takes
+McNemar's place; ``max_drop`` is then in hundredths of the score's unit. Each
+dataset's verdict also gives both runs' figures by the metric (``baseline_value``,
+``candidate_value``: for HealthBench, the clipped mean); runs that record different
+metrics for the score cannot be compared.
 
 Exit codes (``GateResult.exit_code``): 0 pass, 1 regression, 2 the runs cannot
 be compared (different items, prompts or extractors, or nothing to pair).
@@ -23,16 +27,22 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 import numpy as np
 
 from evalkit.report import pct
-from evalkit.runs import LEGACY_SCORE, Run, load_run, sample_scores, score_kind
+from evalkit.runs import (LEGACY_SCORE, Run, choice_answer, empty_run_reason, load_run, partial_note,
+                          sample_score_dicts, sample_scores)
+from evalkit.scoring.metrics import Metric
 from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
                            paired_bootstrap_mean_diff)
+
+if TYPE_CHECKING:
+    from evalkit.overlap_split import OverlapSet
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_MISMATCH = 0, 1, 2
 
@@ -69,6 +79,9 @@ class DatasetVerdict:
     excluded_errors: int = 0
     lost_items: list[Flip] = field(default_factory=list)
     gained_ids: list[str] = field(default_factory=list)
+    metric: dict[str, Any] = field(default_factory=dict)  # the score's metric spec
+    baseline_value: float | None = None  # each run's figure by that metric, over the paired items
+    candidate_value: float | None = None
 
     @property
     def baseline_accuracy(self) -> float:
@@ -155,6 +168,12 @@ def _setup_mismatches(base: Run, cand: Run) -> list[str]:
     return reasons
 
 
+def scored_pair(baseline_sample: dict[str, Any], candidate_sample: dict[str, Any], score: str) -> bool:
+    """Whether an item's two samples are paired on SCORE: neither request failed and both have the score."""
+    return all(not s.get("error") and sample_scores(s).get(score) is not None
+               for s in (baseline_sample, candidate_sample))
+
+
 def compare_runs(
     baseline: "str | Path | Run",
     candidate: "str | Path | Run",
@@ -166,8 +185,12 @@ def compare_runs(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     score: str = LEGACY_SCORE,
+    clean_only: "OverlapSet | None" = None,
 ) -> GateResult:
     """Pair two runs item by item and decide, per dataset, whether the candidate regressed on SCORE.
+
+    With CLEAN_ONLY (an ``evalkit.overlap_split.OverlapSet``), only the items it marks
+    clean are compared; items it flags or does not cover are left out, with a warning.
 
     ``max_drop`` is in accuracy points (1.0 = one percentage point; for a numeric score,
     0.01 of its unit). With ``allow_mismatch`` the comparison goes ahead on the items both
@@ -176,7 +199,11 @@ def compare_runs(
     base, cand = load_run(baseline), load_run(candidate)
     base_items, cand_items = base.items(), cand.items()
     mismatches = _setup_mismatches(base, cand)
-    warnings: list[str] = []
+    mismatches += [f"{side}: {why}" for side, run in (("baseline", base), ("candidate", cand))
+                   if (why := empty_run_reason(run)) is not None]
+    warnings: list[str] = [note for note in (partial_note(base), partial_note(cand)) if note]
+    if clean_only is not None:
+        base_items, cand_items = _clean_items(base_items, clean_only, warnings), _clean_items(cand_items, clean_only)
 
     datasets: OrderedDict[str, None] = OrderedDict()
     for dataset, _ in list(base_items) + list(cand_items):
@@ -202,8 +229,7 @@ def compare_runs(
         pairs, excluded, prompt_diffs = [], 0, []
         for item_id in shared:
             b, c = base_items[(dataset, item_id)], cand_items[(dataset, item_id)]
-            if b.get("error") or c.get("error") or sample_scores(b).get(score) is None \
-                    or sample_scores(c).get(score) is None:
+            if not scored_pair(b, c, score):
                 excluded += 1
                 continue
             if b.get("prompt") is not None and c.get("prompt") is not None and b["prompt"] != c["prompt"]:
@@ -218,23 +244,19 @@ def compare_runs(
         if not pairs:
             mismatches.append(f"{dataset}: no item answered and scored ({score!r}) in both runs")
             continue
-        if score != LEGACY_SCORE or score_kind(sample_scores(b)[score] for b, _ in pairs) != "binary":
-            verdicts.append(_numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed))
-            continue
-        bv = [bool(b.get("correct")) for b, _ in pairs]
-        cv = [bool(c.get("correct")) for _, c in pairs]
-        pd = paired_bootstrap_diff(bv, cv, confidence, n_resamples=n_resamples, seed=seed)
-        lost_items = [
-            Flip(dataset, str(b["id"]), b.get("answer_idx"), b.get("pred"), c.get("pred"), c.get("method"))
-            for b, c in pairs if b.get("correct") and not c.get("correct")
-        ]
-        gained_ids = [str(b["id"]) for b, c in pairs if c.get("correct") and not b.get("correct")]
-        verdicts.append(DatasetVerdict(
-            dataset=dataset, n=pd.n, baseline_correct=sum(bv), candidate_correct=sum(cv),
-            diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi, lost=pd.lost, gained=pd.gained,
-            p_value=mcnemar_exact(pd.lost, pd.gained), excluded_errors=excluded,
-            lost_items=lost_items, gained_ids=gained_ids,
-        ))
+        metric, mismatch = _metric_of(base, cand, score, pairs)
+        if mismatch:
+            mismatches.append(f"{dataset}: {mismatch}")
+        if metric.name == "proportion":
+            verdict = _binary_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+        else:
+            verdict = _numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+            if metric.name != "mean" and hasattr(metric, "value_of_mean"):
+                _compare_by_metric(verdict, pairs, score, metric, confidence, n_resamples, seed)
+        verdict.metric = metric.spec()
+        verdict.baseline_value = metric.aggregate([sample_score_dicts(b)[score] for b, _ in pairs]).value
+        verdict.candidate_value = metric.aggregate([sample_score_dicts(c)[score] for _, c in pairs]).value
+        verdicts.append(verdict)
 
     for v, adjusted in zip(verdicts, holm_adjust([v.p_value for v in verdicts])):
         v.p_holm = adjusted
@@ -246,6 +268,52 @@ def compare_runs(
         max_drop=max_drop, alpha=alpha, confidence=confidence, allow_mismatch=allow_mismatch,
         datasets=verdicts, mismatches=mismatches, warnings=warnings, score=score,
     )
+
+
+def _clean_items(items: "OrderedDict", overlap: "OverlapSet", warnings: list[str] | None = None) -> "OrderedDict":
+    """ITEMS less those OVERLAP flags or does not cover (evalkit.overlap_split.split_by_overlap)."""
+    from evalkit.overlap_split import split_by_overlap
+
+    hit, clean, missing = split_by_overlap(items, overlap)
+    if warnings is not None:
+        warnings.append(f"--clean-only ({overlap.rule} rule): {len(hit)} overlapping items left out"
+                        + (f", and {len(missing)} the overlap file does not cover" if missing else ""))
+    return OrderedDict(clean)
+
+
+def _answer(sample: Mapping[str, Any], score: str) -> tuple[str | None, str | None]:
+    """(answer, rule) of SCORE in SAMPLE: the letter and extraction rule for the multiple-choice verdict."""
+    if score == LEGACY_SCORE:
+        return choice_answer(sample)
+    d = sample_score_dicts(sample).get(score) or {}
+    return d.get("answer"), (d.get("meta") or {}).get("method")
+
+
+def _metric_of(base: Run, cand: Run, score: str, pairs: list) -> tuple[Metric, str | None]:
+    """The metric SCORE is compared by (the baseline's, as recorded), and a mismatch when the candidate
+    records another one for it."""
+    b = base.metric(score, (sample_scores(x)[score] for x, _ in pairs))
+    c = cand.metric(score, (sample_scores(y)[score] for _, y in pairs))
+    if b.spec() != c.spec():
+        return b, f"{score!r} is aggregated by {b.spec()} in the baseline but {c.spec()} in the candidate"
+    return b, None
+
+
+def _binary_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,
+                    n_resamples: int, seed: int) -> DatasetVerdict:
+    """A true/false score (a proportion) compared by its paired statistics: a paired bootstrap of the
+    difference and an exact McNemar test on the items whose verdict changed."""
+    bv = [bool(sample_scores(b)[score]) for b, _ in pairs]
+    cv = [bool(sample_scores(c)[score]) for _, c in pairs]
+    pd = paired_bootstrap_diff(bv, cv, confidence, n_resamples=n_resamples, seed=seed)
+    lost_items = [Flip(dataset, str(b["id"]), b.get("answer_idx"), _answer(b, score)[0], *_answer(c, score))
+                  for (b, c), x, y in zip(pairs, bv, cv) if x and not y]
+    gained_ids = [str(b["id"]) for (b, _), x, y in zip(pairs, bv, cv) if y and not x]
+    return DatasetVerdict(
+        dataset=dataset, n=pd.n, baseline_correct=sum(bv), candidate_correct=sum(cv),
+        diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi, lost=pd.lost, gained=pd.gained,
+        p_value=mcnemar_exact(pd.lost, pd.gained), excluded_errors=excluded,
+        lost_items=lost_items, gained_ids=gained_ids)
 
 
 def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,
@@ -267,6 +335,28 @@ def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confi
                           candidate_correct=round(sum(cv), 6), diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi,
                           lost=pd.lost, gained=pd.gained, p_value=p, excluded_errors=excluded,
                           lost_items=lost, gained_ids=gained)
+
+
+def _compare_by_metric(verdict: DatasetVerdict, pairs: list, score: str, metric: Metric, confidence: float,
+                       n_resamples: int, seed: int) -> None:
+    """For a metric that is a function of the mean but not the mean itself (a clipped mean): the
+    difference, its interval and p-value are those of the metric's figures, with the items resampled
+    in pairs (HealthBench: clip(mean of candidate) - clip(mean of baseline), not the mean difference)."""
+    figure = np.frompyfunc(metric.value_of_mean, 1, 1)  # type: ignore[attr-defined]
+    b = np.asarray([float(sample_scores(x)[score]) for x, _ in pairs])
+    c = np.asarray([float(sample_scores(y)[score]) for _, y in pairs])
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // len(b))
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, len(b), size=(min(n_resamples, start + chunk) - start, len(b)))
+        draws[start:start + len(idx)] = (figure(c[idx].mean(axis=1)) - figure(b[idx].mean(axis=1))).astype(float)
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(draws, [tail, 1.0 - tail])
+    verdict.diff = float(metric.value_of_mean(c.mean()) - metric.value_of_mean(b.mean()))  # type: ignore[attr-defined]
+    verdict.diff_low, verdict.diff_high = float(lo), float(hi)
+    verdict.p_value = 1.0 if not draws.any() else min(1.0, 2 * min(float((draws <= 0).mean()),
+                                                                   float((draws >= 0).mean())))
 
 
 def _status(v: DatasetVerdict, max_drop: float, alpha: float) -> tuple[str, bool]:
@@ -300,7 +390,7 @@ def gate_table(result: GateResult) -> Table:
     for v in result.datasets:
         style = "bold red" if v.failed else ("green" if v.status == "improvement" else None)
         table.add_row(
-            v.dataset, str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
+            escape(v.dataset), str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
             f"{100 * v.diff:+.1f}", f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]",
             str(v.lost), str(v.gained), _fmt_p(v.p_value), _fmt_p(v.p_holm), v.status,
             style=style,
@@ -327,7 +417,7 @@ def flips_table(result: GateResult, limit: int | None = 20) -> Table | None:
     for h in ["dataset", "id", "gold", "baseline", "candidate", "rule"]:
         table.add_column(h)
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*(escape(str(cell)) for cell in r))  # names and ids from the runs are text, not markup
     return table
 
 

@@ -123,7 +123,7 @@ def _label(raw: Any) -> str | None:
 
 def parse_label_reply(text: str) -> tuple[str | None, str | None]:
     """The label of a one-statement reply (``{"label": ...}``), or None and what is wrong."""
-    from evalkit.scoring.judge import reply_object
+    from evalkit.scoring.rubric_judge import reply_object
 
     obj, error = reply_object(text)
     if obj is None:
@@ -139,7 +139,7 @@ def parse_label_reply(text: str) -> tuple[str | None, str | None]:
 
 def parse_labels_reply(text: str, count: int) -> tuple[list[str] | None, str | None]:
     """COUNT labels, in order, from a per-answer reply (``{"labels": [...]}``), or None and what is wrong."""
-    from evalkit.scoring.judge import reply_object
+    from evalkit.scoring.rubric_judge import reply_object
 
     obj, error = reply_object(text)
     if obj is None:
@@ -208,7 +208,7 @@ def reply_schema(per: str, count: int) -> dict[str, Any]:
 
 async def judge_statements(ask: Any, question: str, answer: str, items: Sequence[str], per: str, *,
                            json_schema: bool = False) -> tuple[list[str | None], list[Any]]:
-    """Labels for ITEMS (statements) of ANSWER, asking with ASK (``JudgeScorer.ask``): one request per
+    """Labels for ITEMS (statements) of ANSWER, asking with ASK (``RubricJudgeScorer.ask``): one request per
     statement, or one for them all; (labels, the JudgeReply of each request). A statement whose
     request got no valid reply has label None. JSON_SCHEMA constrains the replies (``reply_schema``)."""
     if per not in PER_MODES:
@@ -393,7 +393,7 @@ def nli_report(pairs: Sequence[NliPair], judge_labels: Sequence[str | None], *, 
 
 def evaluate_nli_file(path: Path, judge: Any, *, per: str, work_dir: Path, limit: int | None = None,
                       n_resamples: int = 2000) -> tuple[Any, list[NliPair], list[str | None], int]:
-    """Judge the pairs of a physicians' file with JUDGE (a JudgeScorer used as the client), journaled in
+    """Judge the pairs of a physicians' file with JUDGE (a RubricJudgeScorer used as the client), journaled in
     WORK_DIR; (NliReport, pairs, judge labels, pairs resumed from the journal)."""
     pairs = read_nli_pairs(path, limit=limit)
     spec = judge_spec(judge.model, per, judge.temperature, judge.max_tokens, judge.max_attempts, judge.json_schema)

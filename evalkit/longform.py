@@ -26,7 +26,7 @@ from typing import Any, Callable
 from evalkit.adapters import AdapterError, register_adapter
 from evalkit.records import Item
 from evalkit.registry import match_file
-from evalkit.store import iter_numbered
+from evalkit.store import MAX_JSON_DEPTH, iter_numbered
 
 Adapter = Callable[..., Item]
 NO_ALLOW: frozenset[str] = frozenset()
@@ -242,7 +242,7 @@ def load_longform(path: str | Path, adapter: str | Adapter | None = None, *,
     problems: list[str] = []
     seen: dict[str, int] = {}
     try:
-        for line, record in iter_numbered(path):
+        for line, record in iter_numbered(path, max_depth=MAX_JSON_DEPTH):
             if not isinstance(record, dict):
                 problems.append(f"{path}:{line}: a record is a JSON object")
                 continue
@@ -274,7 +274,7 @@ def load_graded_answers(path: str | Path) -> list[GradedAnswer]:
     out: list[GradedAnswer] = []
     problems: list[str] = []
     try:
-        for line, record in iter_numbered(path):
+        for line, record in iter_numbered(path, max_depth=MAX_JSON_DEPTH):
             if not isinstance(record, dict):
                 problems.append(f"{path}:{line}: a record is a JSON object")
                 continue

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from evalkit.store import parse_json
+
 REGISTRY_FILE = "registry.json"
 DEFAULT_DATA_DIR = Path("eval_data")
 
@@ -92,8 +94,10 @@ class Benchmark:
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> tuple[Benchmark, ...]:
-    with open(path, encoding="utf-8") as fh:
-        table = json.load(fh)
+    try:
+        table = parse_json(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); the registry is damaged") from None
     return tuple(Benchmark.from_dict(entry) for entry in table["benchmarks"])
 
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evalkit.store import parse_json
+
 
 class ControlError(ValueError):
     """A request control's value cannot be used; the message names the flag."""
@@ -34,7 +36,7 @@ def json_object(value: str | None, flag: str) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
-        parsed = json.loads(text)
+        parsed = parse_json(text)
     except json.JSONDecodeError as exc:
         where = f"{value[1:]}:{exc.lineno}" if value and value.startswith("@") else f"column {exc.colno}"
         raise ControlError(f"{flag}: not valid JSON at {where} ({exc.msg})") from None

@@ -34,24 +34,26 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from evalkit import __version__
-from evalkit.client import EndpointPool, RequestError, RetryPolicy
-from evalkit.datasets import LoadedDataset, load_dataset
+from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
+from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
 from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
 from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
                              template_summary)
 from evalkit.records import GenerationParams, Item, SampleRecord
-from evalkit.runs import check_path_component, read_manifest, run_dir_inside
+from evalkit.runs import check_path_component, read_manifest, run_dir_inside, run_invocations
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
-from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
-from evalkit.scoring.base import Scorer, check_requirements, get_scorer
-from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, score_samples
-from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, paused_gc,
+from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
+from evalkit.scoring.base import check_requirements, secret_option_values
+from evalkit.scoring.metrics import Metric
+from evalkit.scoring.plan import ScoringPlan, plan_scoring, record_default_metrics, retryable_scores
+from evalkit.scoring.stage import apply_scores, score_run_dir
+from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, paused_gc,
                            write_json)
 
 # After this many requests in a row failed for good on retryable errors, the
@@ -68,12 +70,20 @@ class EndpointDown(RuntimeError):
     """The server stopped answering mid-run; what was collected is saved."""
 
 
-# Requests in flight by default: 64 per data-parallel replica of an SGLang dp=8
-# server, enough to keep its batches full; the embedded llama.cpp server has few slots.
+# Requests in flight by default where the backend has no opinion (or none is known): 64 per
+# data-parallel replica of an SGLang dp=8 server, enough to keep its batches full. A backend
+# declares its own (the embedded llama.cpp server has few slots): see backend_concurrency.
 DEFAULT_CONCURRENCY = 512
-BACKEND_CONCURRENCY = {"llamacpp": 4}
 MULTI_SAMPLE_TEMPERATURE = 0.7
 ER_SAMPLES = 11
+
+
+def backend_concurrency(backend: str | None) -> int:
+    """Requests in flight by default against BACKEND (a registry name or ``module:attr``):
+    its declared default concurrency, else DEFAULT_CONCURRENCY."""
+    from evalkit.backends import default_concurrency
+
+    return default_concurrency(backend) or DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -130,6 +140,7 @@ class RunConfig:
     max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     max_record_mb: float = DEFAULT_MAX_RECORD_MB
     suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
+    checkpoint: dict[str, Any] | None = None  # a sweep's checkpoint identity (path, step, hash), for the manifest
     order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
     order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
@@ -150,8 +161,8 @@ class RunConfig:
         endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
         from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
         """
-        from evalkit.server import ServerHandle, resolve_endpoint
-        from evalkit.serving import API_KEY_ENV
+        from evalkit.serving.request import API_KEY_ENV
+        from evalkit.serving.state import ServerHandle, resolve_endpoint
 
         handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
         settings.setdefault("model", handle.model)
@@ -166,8 +177,7 @@ class RunConfig:
         params = self.params
         if params.temperature is None:
             params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
-        concurrency = self.concurrency if self.concurrency is not None else BACKEND_CONCURRENCY.get(
-            self.backend or "", DEFAULT_CONCURRENCY)
+        concurrency = self.concurrency if self.concurrency is not None else backend_concurrency(self.backend)
         return replace(self, samples=samples, params=params, concurrency=concurrency,
                        prompt=self.prompt or ("er_sample" if er else "strict"))
 
@@ -187,6 +197,10 @@ class RunConfig:
         if self.order_unknown not in UNKNOWN_RULES:
             raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
 
+    def secrets(self) -> list[str]:
+        """Every key this config carries (the model's, scorer options such as judge.api_key): never written."""
+        return [s for s in (self.api_key, *secret_option_values(self.scorer_options)) if s]
+
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
         return self.strategy if self.multi_sample else SINGLE
@@ -202,10 +216,12 @@ class RunProgress:
     errors: int = 0
     retries: int = 0
     requests: int = 0
+    sent: int = 0  # items a request was sent for (resumed items and fully journaled ones are not)
     completion_tokens: int = 0
     run_dir: Path | None = None
     skipped: list = field(default_factory=list)  # the datasets.Problem of each record --skip-invalid left out
     order: str | None = None  # which run the dispatch order comes from (with --order-from)
+    unwritten: list[str] = field(default_factory=list)  # end files (summary, manifest) a failed run could not update
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -223,6 +239,7 @@ class RunResult:
     wall_s: float
     complete: bool = True
     endpoints: list[dict[str, Any]] = field(default_factory=list)
+    scores_to_retry: int = 0  # samples whose judge was unreachable: scored by the next run of the command
 
 
 def slug(text: str) -> str:
@@ -255,23 +272,18 @@ def run_fingerprint(
 
 
 def scoring_plan(config: RunConfig, loaded: list[LoadedDataset]) -> ScoringPlan:
-    """The run's scorers: those named in the config, else ``choice`` (with the config's extractor)
-    when the items are multiple choice, else none. Each is checked against the first item of
-    every file, so a scorer that cannot work on these items fails before any request."""
+    """The run's scorers (``plan_scoring``): those named in the config, else ``choice`` when the
+    items are multiple choice, else none. Each is checked against the first item of every file,
+    so a scorer that cannot work on these items fails before any request."""
     names = config.scorers
     if names is None:
         first = next((ds.items[0] for ds in loaded if ds.items), None)
         names = ["choice"] if first is None or first.is_choice else []
-    scorers: list[Scorer] = []
-    for name in names:
-        options = dict(config.scorer_options.get(name, {}))
-        if name == "choice":
-            options.setdefault("extractor", config.extractor)
-        scorers.append(get_scorer(name, **options))
+    plan = plan_scoring(names, extractor=config.extractor, scorer_options=config.scorer_options)
     for ds in loaded:
         if ds.items:
-            check_requirements(scorers, ds.items[0], str(ds.path))
-    return ScoringPlan(scorers)
+            check_requirements(plan.scorers, ds.items[0], str(ds.path))
+    return plan
 
 
 def _now() -> str:
@@ -299,7 +311,8 @@ class _SampleIndex:
     def __init__(self) -> None:
         self.best: dict[Key, int] = {}  # key -> lineno << 2 | ok << 1 | selected
         self.lines = 0
-        self.stale = 0  # lines read at load whose scores another scoring fingerprint made
+        self.stale = 0  # lines read at load whose scores another scoring fingerprint made (or a judge left to retry)
+        self.scores_to_retry = 0  # counting samples with a retryable judge error, as of the last summary()
 
     def load(self, path: Path, is_current: Callable[[dict[str, Any]], bool] | None = None) -> None:
         """Index the lines of PATH; with IS_CURRENT, also note the lines whose scores are stale."""
@@ -326,22 +339,33 @@ class _SampleIndex:
         if key in self.best:
             self.best[key] |= self._SELECTED
 
-    def count_done_selected(self) -> int:
-        both = self._OK | self._SELECTED
-        return sum(1 for v in self.best.values() if v & both == both)
-
     def counting(self, lineno: int, sample: dict[str, Any]) -> bool:
         """True when line LINENO holds the sample that counts for its key (selected or not)."""
         v = self.best.get(sample_key(sample))
         return v is not None and v >> 2 == lineno
 
-    def summary(self, path: Path) -> tuple[dict[str, DatasetSummary], int]:
+    def summary(self, path: Path, metrics: Mapping[str, Metric] | None = None
+                ) -> tuple[dict[str, DatasetSummary], int]:
         """The summary of the selected keys as PATH (the file this index describes) holds them,
-        and how many have a sample that counts. Read from the file, not from the writing
-        process's memory, so what summary.json says is what is on disk; this index only says
-        which line counts, so the file is parsed once and memory holds no samples."""
+        and how many have a sample that counts. Both are read from the file, not from the
+        writing process's memory, so what summary.json says (and whether the run is complete)
+        is what is on disk; this index only says which line counts, so the file is parsed once
+        and memory holds no samples. A sample whose judge could not be reached (a retryable
+        judge error) does not count until it is scored: ``scores_to_retry`` says how many."""
+        on_disk = [0]
+        self.scores_to_retry = 0
+
+        def counted() -> Iterator[dict[str, Any]]:
+            for s in self.selected_samples(path):
+                if not s.get("error"):
+                    retry = retryable_scores(s.get("scores"))
+                    self.scores_to_retry += retry
+                    on_disk[0] += not retry
+                yield s
+
         with paused_gc():
-            return summarize(self.selected_samples(path)), self.count_done_selected()
+            summary = summarize(counted(), metrics)
+        return summary, on_disk[0]
 
     def selected_samples(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream the samples that count, for the selected keys."""
@@ -354,12 +378,17 @@ class _SampleIndex:
 def summary_on_disk(samples_file: Path, items: Iterable[Item]) -> tuple[dict[str, DatasetSummary], int]:
     """The summary of ITEMS as samples.jsonl holds them now, and how many have a sample that counts
     (the file indexed first; a run uses its own live index: ``_SampleIndex.summary``)."""
+    return _index_on_disk(samples_file, items).summary(samples_file)
+
+
+def _index_on_disk(samples_file: Path, items: Iterable[Item]) -> _SampleIndex:
+    """A fresh index of SAMPLES_FILE with ITEMS selected."""
     index = _SampleIndex()
     with paused_gc():
         index.load(samples_file)
     for item in items:
         index.select((item.dataset, item.id, 0))
-    return index.summary(samples_file)
+    return index
 
 
 def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> None:
@@ -372,11 +401,17 @@ def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> Non
 
 
 def load_inputs(
-    config: RunConfig,
+    config: RunConfig, on_notice: Callable[[str], None] | None = None,
 ) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
-    """Load and validate every file and template (and few-shot exemplars) before any request is sent."""
-    loaded = [load_dataset(f, skip_invalid=config.skip_invalid, adapter=config.adapter,
-                           max_line_bytes=int(config.max_record_mb * MB)) for f in config.eval_files]
+    """Load and validate every file and template (and few-shot exemplars) before any request is sent.
+
+    A file given twice is read once (ON_NOTICE hears of it); different files that would make one
+    dataset are refused (``datasets.load_datasets``).
+    """
+    loaded, notices = load_datasets(config.eval_files, skip_invalid=config.skip_invalid, adapter=config.adapter,
+                                    max_line_bytes=int(config.max_record_mb * MB))
+    for message in notices:
+        _notice(on_notice, message)
     template = load_template(config.prompt or "strict")
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
@@ -410,11 +445,11 @@ def _strategy_doc(config: RunConfig, refine: RefineTemplate | None) -> dict[str,
 
 async def _resolve_model(pool: EndpointPool, requested: str | None, api_key: str | None) -> str:
     """The model id the run requests; every endpoint must serve it."""
-    from evalkit.server import list_models
+    from evalkit.backends import served_models
 
     async def models_of(url: str) -> list[str]:
         try:
-            return await asyncio.to_thread(list_models, url, api_key=api_key, timeout=10.0)
+            return await asyncio.to_thread(served_models, url, api_key=api_key, timeout=10.0)
         except (OSError, ValueError) as exc:
             raise RequestError(f"cannot reach the server ({exc}); is it running? (`evalkit status`)",
                                endpoint=url) from None
@@ -457,7 +492,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
 
 
 async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
-    loaded, template, refine, exemplars = load_inputs(config)
+    loaded, template, refine, exemplars = load_inputs(config, on_notice)
     progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
@@ -491,7 +526,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         _notice(on_notice, took_over_message(lock))
 
         with lock, SampleWriter(samples_file) as writer:  # opening cuts a torn last line first
-            _check_fingerprint(run_dir, fp)
+            earlier = _check_fingerprint(run_dir, fp)
             index = _SampleIndex()
             index.load(samples_file, plan.is_current)
             total = resumed = 0
@@ -503,7 +538,10 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             progress.total, progress.resumed = total, resumed
             manifest = _manifest(config, pool, template, refine, loaded, fp, started_at, total, exemplars, plan)
             manifest["order"] = order_plan.to_dict()
-            write_json(run_dir / MANIFEST, manifest)
+            # One entry per `evalkit run` of this directory; this one's counts are filled in at its end.
+            invocation: dict[str, Any] = {"started_at": started_at, "status": "running"}
+            manifest["invocations"] = [*run_invocations(earlier), invocation]
+            write_json(run_dir / MANIFEST, _masked(manifest, config.secrets()))
             if on_start:
                 on_start(total, resumed)
 
@@ -539,16 +577,24 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             finally:
                 if journal is not None:
                     journal.close()
+                replaced = writer.moved_away()
                 writer.close()
+                if replaced:  # another process replaced samples.jsonl: the index no longer describes it
+                    _notice(on_notice, f"{samples_file} was replaced by another process while this run wrote it; "
+                                       "samples saved after that are not in it (run the same command again to "
+                                       "redo them)")
+                    index = _index_on_disk(samples_file, selected_items(loaded, config.limit))
                 rescored = 0
-                if not dispatcher.down and status == "incomplete" and (plan.has_async or index.stale):
+                if not replaced and not dispatcher.down and status == "incomplete" and \
+                        (plan.has_async or index.stale):
                     # The scoring pass: samples saved without this plan's scores (a model judge's, or
                     # those of a scorer that changed since they were saved) are scored now.
-                    rescored = await rescore_run(run_dir, plan, counting=index.counting,
-                                                 concurrency=config.scoring_concurrency)
+                    rescored = await score_run_dir(run_dir, plan, counting=index.counting,
+                                                   concurrency=config.scoring_concurrency)
                 wall_s = time.perf_counter() - t_start
                 # The run's index was loaded from samples.jsonl and kept up to date line by line.
-                summary, n_ok = index.summary(samples_file)
+                summary, n_ok = index.summary(samples_file, plan.metrics)
+                record_default_metrics(manifest["scoring"], summary)
                 complete = n_ok == total
                 if complete:
                     status = "complete"
@@ -556,70 +602,47 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                         (run_dir / GENERATIONS).unlink(missing_ok=True)  # all in samples.jsonl now
                 elif dispatcher.down:
                     status = "endpoint-down"
-                write_json(run_dir / SUMMARY, {
+                invocation.update(finished_at=_now(), wall_s=round(wall_s, 3), sent=progress.sent,
+                                  requests=pool.requests, retries=pool.retries, errors=sink.errors, resumed=resumed,
+                                  rescored=rescored, status=status)
+                # The top-level counts are this invocation's ("requested": the items it sent a request for).
+                manifest.update(finished_at=invocation["finished_at"], wall_s=invocation["wall_s"],
+                                retries=pool.retries, requests=pool.requests, requested=progress.sent,
+                                resumed=resumed, errors=sink.errors, rescored=rescored,
+                                endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
+                _write_end_files(run_dir, progress, status, {
                     "run": str(run_dir),
                     "complete": complete,
+                    "scores_to_retry": index.scores_to_retry,
                     "datasets": {name: d.to_dict() for name, d in summary.items()},
-                })
-                manifest.update(status=status, finished_at=_now(), wall_s=round(wall_s, 3), retries=pool.retries,
-                                requests=pool.requests, requested=total - resumed, resumed=resumed,
-                                errors=sink.errors, rescored=rescored,
-                                endpoint_stats=[ep.to_dict() for ep in pool.endpoints])
-                write_json(run_dir / MANIFEST, manifest)
+                }, _masked(manifest, config.secrets()))
 
     if dispatcher.down:
         raise EndpointDown(
             f"{', '.join(pool.base_urls)} stopped answering ({dispatcher.down[0]}); {n_ok} of {total} samples "
             f"are saved in {samples_file}. Restart the server and run the same command again to resume."
         )
-    return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=total - resumed,
+    return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=progress.sent,
                      errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
-                     endpoints=[ep.to_dict() for ep in pool.endpoints])
+                     endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry)
 
 
-async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
-                      concurrency: int = 16) -> int:
-    """Score the samples of RUN_DIR that COUNTING selects and that lack PLAN's scores; returns how many.
+def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary: dict[str, Any],
+                     manifest: dict[str, Any]) -> None:
+    """Write summary.json and the manifest (with STATUS) at the end of a run.
 
-    Synchronous scorers rescore while samples.jsonl is streamed once into its atomic rewrite.
-    Model-judge scores are journaled to scores.jsonl as they arrive (a killed pass asks no judge
-    twice when run again), then the file is rewritten. Lines keep their numbers (the runner's
-    index stays valid); memory holds only the samples being judged.
+    After a failed write (STATUS "write-failed": a full disk, say) they are tried too, but
+    their own failures only go into ``progress.unwritten``: the error that stopped the run,
+    which names the first file that could not be written, is the one reported.
     """
-    samples_file = run_dir / SAMPLES
-    judged: dict[int, SampleRecord] = {}
-    if plan.has_async:
-        # A model judge is asked first (concurrently, journaled); the lines are rewritten after.
-        for lineno, s in iter_numbered(samples_file):
-            if counting(lineno, s) and not plan.is_current(s):
-                judged[lineno] = SampleRecord.from_dict(s)
-        if not judged:
-            return 0
-        await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
-                            concurrency=concurrency)
-    rescored = 0
-    tmp = samples_file.with_name(samples_file.name + ".tmp")
-    with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
-        for lineno, raw in enumerate(src, start=1):
-            record = judged.get(lineno)
-            if record is not None:
-                dst.write(encode_line(record.to_dict()))
-                rescored += 1
-                continue
-            if not plan.has_async and raw.strip():
-                # Synchronous scorers: one streaming pass, each line parsed once.
-                s = json.loads(raw)
-                if counting(lineno, s) and not plan.is_current(s):
-                    dst.write(encode_line(rescore_sample(s, plan=plan)))
-                    rescored += 1
-                    continue
-            dst.write(raw)  # byte for byte: lines not rescored are not touched
-    if rescored:
-        os.replace(tmp, samples_file)
-    else:
-        tmp.unlink()
-    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
-    return rescored
+    manifest["status"] = status
+    for name, doc in ((SUMMARY, summary), (MANIFEST, manifest)):
+        try:
+            write_json(run_dir / name, doc)
+        except OSError:
+            if status != "write-failed":
+                raise
+            progress.unwritten.append(name)
 
 
 def _run_name(template: PromptTemplate, config: RunConfig, fp: str) -> str:
@@ -634,7 +657,7 @@ class _ScoringSink:
     """Where finished samples go: the synchronous scorers, then samples.jsonl, the index and progress.
 
     A sample that needs a model judge is saved unscored (``scored_with`` None) and scored in
-    the scoring pass after generation (``rescore_run``).
+    the scoring pass after generation (``scoring.stage.score_run_dir``).
     """
 
     def __init__(self, plan: ScoringPlan, writer: SampleWriter, index: "_SampleIndex", progress: RunProgress,
@@ -704,6 +727,7 @@ class _Task:
     prompts: list[Any] = field(default_factory=list)  # the prompt of each stage reached
     pending: int = 0
     error: str | None = None
+    sent: bool = False  # a request of this item has gone out
 
     @property
     def key(self) -> Key:
@@ -841,6 +865,9 @@ class _Dispatcher:
         prompt = task.prompts[req.stage]
         n = len(req.ks)
         self.progress.requests += 1
+        if not task.sent:
+            task.sent = True
+            self.progress.sent += 1
         try:
             gens = await self.pool.complete(prompt, self.config.params, n=n, seed=self._seed(req))
         except RequestError as exc:
@@ -900,15 +927,28 @@ class _Dispatcher:
         self._close()
 
 
-def _check_fingerprint(run_dir: Path, fp: str) -> None:
-    manifest = run_dir / MANIFEST
-    if manifest.exists():
-        old = read_manifest(manifest).get("fingerprint")
-        if old and old != fp:
-            raise ValueError(
-                f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
-                "choose another --run-name, or drop --run-name to get a fresh directory"
-            )
+def _check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
+    """The manifest an earlier invocation left in RUN_DIR (None if none); a ValueError when it
+    was made with other settings (another fingerprint)."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return None
+    manifest = read_manifest(path)
+    old = manifest.get("fingerprint")
+    if old and old != fp:
+        raise ValueError(
+            f"{run_dir} holds a run with other settings (fingerprint {old[:10]} != {fp[:10]}); "
+            "choose another --run-name, or drop --run-name to get a fresh directory"
+        )
+    return manifest
+
+
+def _masked(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """DOC with every occurrence of SECRETS masked ("***"), wherever a scorer's spec or a server put one."""
+    if not secrets:
+        return doc
+    text = json.dumps(doc, ensure_ascii=False)
+    return json.loads(redact(text, [json.dumps(s, ensure_ascii=False)[1:-1] for s in secrets]))
 
 
 def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, refine: RefineTemplate | None,
@@ -927,7 +967,8 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "prompt_sha256": template.sha256,
         "prompt_detail": template_summary(template),
         "exemplars": [e.id for e in exemplars] if exemplars else None,
-        "extractor": config.extractor,
+        # What extracted the choice scores, whichever flag chose it (--extractor or --scorer-arg).
+        "extractor": plan.extractor if plan is not None else config.extractor,
         "data": [
             {"path": str(d.path), "sha256": d.sha256, "items": len(d.items),
              "skipped": [str(p) for p in d.skipped]}
@@ -945,11 +986,13 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "started_at": started_at,
         "status": "running",
     }
-    from evalkit.server import endpoint_identity  # what served the run: checkpoint hash, engine version
+    from evalkit.serving.plan import endpoint_identity  # what served the run: checkpoint hash, engine version
 
     manifest["server"] = endpoint_identity(pool.base_urls[0], api_key=config.api_key)
     if config.suite:
         manifest["suite"] = config.suite
+    if config.checkpoint:
+        manifest["checkpoint"] = config.checkpoint
     if refine is not None:
         manifest.update(refine_samples=config.refine_samples, refine_prompt=refine.name,
                         refine_prompt_template=refine.text,

@@ -285,3 +285,24 @@ def bootstrap_macro_mean_ci(
     rng = np.random.default_rng(seed)
     total = sum(_resampled_means(x, rng, n_resamples) for x in groups)
     return _percentile_interval(total / len(groups), confidence)
+
+
+def newcombe_diff_interval(k1: int, n1: int, k2: int, n2: int,
+                           confidence: float = 0.95) -> tuple[float, float, float]:
+    """``k1/n1 - k2/n2`` of two independent proportions, with Newcombe's hybrid score interval.
+
+    Newcombe (1998), method 10: it combines the two Wilson intervals, so it behaves
+    at small n and near 0 or 1 as they do. Returns (difference, low, high); with an
+    empty group, (0.0, -1.0, 1.0).
+    """
+    _check_count(k1, n1)
+    _check_count(k2, n2)
+    if n1 == 0 or n2 == 0:
+        return (0.0, -1.0, 1.0)
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence)
+    d = p1 - p2
+    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return (d, max(-1.0, lo), min(1.0, hi))

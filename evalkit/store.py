@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -23,18 +24,75 @@ SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
 
 
+# Input documents (benchmark files, suites, rubrics, generation logs, flags) nested deeper than
+# this are refused: no real record comes near it, and Python's parser fails with a RecursionError
+# near 1,000 levels (less when called from deep in the stack), as later writers of the data could.
+MAX_JSON_DEPTH = 100
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _too_deep_at(text: str, max_depth: int) -> int | None:
+    """Offset of the first bracket of TEXT nested deeper than MAX_DEPTH (strings skipped), or None."""
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                return match.start()
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
+def parse_json(text: str | bytes, *, max_depth: int | None = MAX_JSON_DEPTH) -> Any:
+    """``json.loads(TEXT)``, where nesting deeper than MAX_DEPTH levels (None: as deep as the parser
+    goes) is a ``json.JSONDecodeError`` at the bracket that goes too deep, never a RecursionError.
+
+    The parsed value's containers are walked (without recursion) only when TEXT has more than
+    MAX_DEPTH opening brackets, so a flat record costs two counts; the text is scanned for the
+    place only when it is too deep.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        what = "nested too deep for the JSON parser" if max_depth is None else f"nested more than {max_depth} levels deep"
+        raise json.JSONDecodeError(what, doc, _too_deep_at(doc, max_depth or 500) or 0) from None
+    if max_depth is not None and isinstance(value, (dict, list)):
+        opens = text.count(b"[") + text.count(b"{") if isinstance(text, bytes) else text.count("[") + text.count("{")
+        if opens > max_depth and _deeper_than(value, max_depth):
+            doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            raise json.JSONDecodeError(f"nested more than {max_depth} levels deep", doc,
+                                       _too_deep_at(doc, max_depth) or 0)
+    return value
+
+
+def _deeper_than(value: Any, max_depth: int) -> bool:
+    """True when containers in VALUE nest more than MAX_DEPTH levels (VALUE itself is level 1)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def samples_path(run: str | Path) -> Path:
     """The samples file of RUN, which is a run directory or a samples file itself."""
     run = Path(run)
     return run / SAMPLES if run.is_dir() else run
 
 
-def iter_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_numbered(path: str | Path, *, max_depth: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Stream (line number, record) from a JSONL file, one line in memory at a time.
 
     A last line without its newline is kept when it parses and dropped when it
-    does not (a torn write of a killed run); a malformed line anywhere else is an
-    error naming the file and line. A missing file yields nothing.
+    does not (a torn write of a killed run); a malformed line anywhere else (one
+    nested deeper than MAX_DEPTH included, see ``parse_json``) is an error naming
+    the file and line. A missing file yields nothing.
     """
     path = Path(path)
     if not path.exists():
@@ -44,11 +102,12 @@ def iter_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
+                record = parse_json(raw, max_depth=max_depth)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 if not raw.endswith(b"\n"):
                     return  # torn final write: dropped, it will be redone on resume
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else f"not UTF-8 at byte {exc.start + 1}"
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({why})") from None
             yield lineno, record
 
 
@@ -100,9 +159,20 @@ def write_json(path: str | Path, data: Any) -> None:
             json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
             fh.write("\n")
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise _naming(exc, path) from None
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """EXC naming PATH: a failed write on an open file names no file (a full disk, say), and the
+    temp file of an atomic write is not the file the user knows."""
+    if exc.filename is not None and str(exc.filename) != str(path.with_name(path.name + ".tmp")):
+        return exc
+    return OSError(exc.errno, exc.strerror, str(path))
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
@@ -127,6 +197,9 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
             for record in records:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise _naming(exc, path) from None
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -154,6 +227,15 @@ class SampleWriter:
             self._failed = True
             # A failed write on an open file names no file; say which one (a full disk, say).
             raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def moved_away(self) -> bool:
+        """True when the path no longer names the file this writer appends to (another process
+        replaced or removed it): what is appended from then on is not in the file at the path."""
+        try:
+            mine, now = os.fstat(self._fh.fileno()), os.stat(self.path)
+        except (OSError, ValueError):
+            return True
+        return (mine.st_dev, mine.st_ino) != (now.st_dev, now.st_ino)
 
     def write_many(self, samples: Iterable[dict[str, Any]]) -> None:
         for s in samples:

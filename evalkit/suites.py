@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evalkit.registry import DEFAULT_DATA_DIR, bundled_dir, get_benchmark
+from evalkit.store import parse_json
 
 SUITES_DIR = "suites"
 
@@ -96,7 +97,7 @@ def load_suite(name_or_path: str) -> Suite:
     if not path.exists():
         raise SuiteError(f"unknown suite {name_or_path!r} (known: {', '.join(known_suites()) or 'none'})")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise SuiteError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     try:

@@ -13,7 +13,7 @@ from evalkit.datasets import DatasetError, load_dataset
 from evalkit.igakuqa import exam_summary, extract_choices, extract_number, grade, numeric_value
 from evalkit.records import SampleRecord
 from evalkit.scoring import get_scorer
-from evalkit.scoring.metric_api import get_metric
+from evalkit.scoring.metrics import get_metric
 from tests.conftest import SHARED
 
 IGAKU = SHARED / "eval_data" / "igakuqa"
@@ -249,6 +249,11 @@ def test_run_and_report_end_to_end_against_a_stand_in(standin, tmp_path):
     assert samples["199A4"]["pred"] is None and samples["199A4"]["correct"] is False  # unparsed: wrong
     rep = CliRunner().invoke(main, ["report", str(run), "--format", "markdown"])
     assert rep.exit_code == 0, rep.output
+    # the scorer's declared metrics, as the manifest records them: section B's exam score 4/7 points (B4 excluded)
+    assert json.loads((run / "manifest.json").read_text())["scoring"]["metrics"] == {
+        "igakuqa": {"name": "weighted_proportion"}, "kinki_picked": {"name": "count"}}
+    assert "| 199-B | igakuqa | weighted_proportion | 3 | 57.1 |" in rep.output
+    assert "| 199-B | kinki_picked | count | 3 | 1.000 |" in rep.output
     section = rep.output.split("## IgakuQA beside the examinees", 1)[1]
     # exam 199: 7 counted, 4 right (57.1%), examinees 52.1%, exam score 6/11 = 54.5%, 1 excluded, 1 kinki pick
     assert "| 199 | 7 | 57.1 | 52.1 | 57.1 | 54.5 | 1 | 1 | 52.5 |" in section

@@ -161,6 +161,8 @@ def test_run_and_report_end_to_end(standin, tmp_path):
     run = next((tmp_path / "res").glob("*/*"))
     rep = CliRunner().invoke(main, ["report", str(run), "--format", "markdown"])
     assert rep.exit_code == 0, rep.output
+    assert json.loads((run / "manifest.json").read_text())["scoring"]["metrics"] == {
+        "comprehensiveness": {"name": "mean"}, "hallucination": {"name": "mean"}}
     section = rep.output.split("## K-QA", 1)[1]
     # Comp = (1/3 + 1) / 2 questions; Hall = 2 contradicted / 2 questions; 6 statements judged, one re-asked
     assert "| 2/2 | 66.7 | 66.7 | 1.000 | 1.000 | 2 | 7 |" in section

@@ -23,10 +23,13 @@ def main() -> None:
 # Each command group lives in its own module under evalkit/cli/; register it here.
 from evalkit.cli import run as _run  # noqa: E402
 from evalkit.cli import serve as _serve  # noqa: E402
+from evalkit.cli.compare import compare_command  # noqa: E402
 from evalkit.cli.data import data  # noqa: E402
 from evalkit.cli.judge import judge_command  # noqa: E402
+from evalkit.cli.overlap import overlap_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
 from evalkit.cli.score import score_command  # noqa: E402
+from evalkit.cli.sweep import sweep as _sweep  # noqa: E402
 
 main.add_command(_serve.serve)
 main.add_command(_serve.status)
@@ -36,5 +39,8 @@ main.add_command(score_command)
 main.add_command(report_command)
 main.add_command(leaderboard_command)
 main.add_command(gate_command)
+main.add_command(compare_command)
 main.add_command(data)
 main.add_command(judge_command)
+main.add_command(overlap_command)
+main.add_command(_sweep)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -11,14 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from evalkit.api import ServerError, resolve_server, served_models
 from evalkit.agreement import Agreement
 from evalkit.cli import stdout_console
-from evalkit.judging import JudgeInputError, agreement_json, default_work_dir, judge, pairwise, read_input
+from evalkit.lock import RunLocked, try_lock_run_dir
+from evalkit.judge_pass import JudgeInputError, agreement_json, default_work_dir, judge_answers, pairwise, read_input
 from evalkit.rubrics import RubricError
 from evalkit.scoring.base import ScorerError
-from evalkit.scoring.judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS, JudgeScorer
-from evalkit.server import ServerError, list_models, resolve_endpoint
-from evalkit.store import write_json, write_jsonl
+from evalkit.scoring.rubric_judge import (DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS,
+                                          RubricJudgeScorer)
+from evalkit.runs import live_writer, snapshot_note
+from evalkit.store import SAMPLES, samples_path, write_json, write_jsonl
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped, so logs grep well
 
@@ -127,15 +131,15 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
     endpoints = list(endpoints)
     try:
         if not endpoints:
-            handle = resolve_endpoint(server_name)
+            handle = resolve_server(server_name)
             endpoints = [handle.base_url]
             model = model or handle.model
         if not model:
-            listed = list_models(endpoints[0], api_key=api_key)
+            listed = served_models(endpoints[0], api_key=api_key)
             if not listed:
                 raise ServerError(f"{endpoints[0]} lists no model: pass --judge-model NAME")
             model = listed[0]
-        scorer = JudgeScorer(rubric, endpoints, model, concurrency=concurrency, rps=rps, temperature=temperature,
+        scorer = RubricJudgeScorer(rubric, endpoints, model, concurrency=concurrency, rps=rps, temperature=temperature,
                              max_tokens=max_tokens, max_attempts=max_attempts, reference=reference,
                              json_schema=json_schema, api_key=api_key)
     except (ServerError, RubricError, ScorerError, OSError) as exc:
@@ -148,7 +152,8 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         run_a, run_b = pair
         work = work_dir or default_work_dir(run_a)
         try:
-            summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=limit)
+            with _run_dir_lock(work):  # its journal goes into RUN_A's directory by default
+                summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=limit)
         except (JudgeInputError, ScorerError) as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(2)
@@ -177,23 +182,27 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
                        json_out=json_out, resamples=resamples, out=out)
         _usage_line(scorer, time.perf_counter() - t0)
         return
-    try:
-        data = read_input(path, questions=questions, limit=limit)
-    except JudgeInputError as exc:
-        console.print(f"[red]cannot read the answers[/] (nothing was sent):\n{escape(str(exc))}")
-        sys.exit(2)
     work = work_dir or default_work_dir(path)
-    try:
-        result = judge(data, scorer, work_dir=work, n_resamples=resamples)
-    except ScorerError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]stopped[/]: judgements so far are journaled in {work}; rerun the same command to "
-                      "resume")
-        sys.exit(130)
-    judged_file = work / f"judged-{scorer.rubric.name}.jsonl"
-    write_jsonl(judged_file, [s.to_dict() for s in result.samples])
+    writer = live_writer(samples_path(path)) if path.exists() else None  # a run still writing PATH
+    with _run_dir_lock(work):  # judging into a run directory writes it: one writer at a time
+        try:
+            data = read_input(path, questions=questions, limit=limit)
+        except JudgeInputError as exc:
+            console.print(f"[red]cannot read the answers[/] (nothing was sent):\n{escape(str(exc))}")
+            sys.exit(2)
+        if writer is not None:
+            console.print(f"note: {escape(snapshot_note(samples_path(path), writer, len(data.pairs)))}")
+        try:
+            result = judge_answers(data, scorer, work_dir=work, n_resamples=resamples)
+        except ScorerError as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            sys.exit(2)
+        except KeyboardInterrupt:
+            console.print(f"[yellow]stopped[/]: judgements so far are journaled in {work}; rerun the same command "
+                          "to resume")
+            sys.exit(130)
+        judged_file = work / f"judged-{scorer.rubric.name}.jsonl"
+        write_jsonl(judged_file, [s.to_dict() for s in result.samples])
     out.print(scores_table(result.samples, scorer.rubric.score_names,
                            f"{path}: judged by {model} on rubric {scorer.rubric.name!r}"))
     if result.agreement:
@@ -216,7 +225,21 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         console.print(f"[yellow]{errors} scores are judge errors (no valid reply); they count in no figure[/]")
 
 
-def _usage_line(scorer: JudgeScorer, wall_s: float) -> None:
+def _run_dir_lock(work: Path):
+    """The run-directory lock of WORK when it is a run directory (the journal and judged samples go
+    there), else nothing; a running evalkit run holding it makes the command refuse (exit 4)."""
+    if not (work / SAMPLES).is_file():
+        return nullcontext()
+    try:
+        return try_lock_run_dir(work)
+    except RunLocked as exc:
+        who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
+        console.print(f"[red]busy:[/] {escape(str(work))} is being written by a running evalkit run ({who}); "
+                      "judge it when that run ends, or pass --work-dir elsewhere")
+        sys.exit(4)
+
+
+def _usage_line(scorer: RubricJudgeScorer, wall_s: float) -> None:
     u = scorer.usage.to_dict()
     console.print(f"judge {scorer.model}: {u['requests']} requests, {u['prompt_tokens']} prompt + "
                   f"{u['completion_tokens']} completion tokens, {u['invalid_replies']} invalid replies, "

@@ -8,6 +8,7 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
+from evalkit.runs import partial_note
 from evalkit.report import (
     CI_METHODS,
     FORMATS,
@@ -59,28 +60,47 @@ def _fail_on_bad_input(exc: Exception) -> None:
               help="Also report pass@K and maj@K of multi-sample runs (repeatable; 1 and the run's K always).")
 @_seed_option
 @_resamples_option
+@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An overlap.jsonl (evalkit overlap): also show accuracy on overlapping vs clean items.")
+@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
+              help="Which rule of the overlap file marks an item as overlapping.")
 def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tuple[str, ...], ci: str,
-                   ks: tuple[int, ...], seed: int, resamples: int) -> None:
+                   ks: tuple[int, ...], seed: int, resamples: int, overlap_file: Path | None,
+                   overlap_rule: str) -> None:
     """Accuracy (with CI), unparsed/truncated rates, errors and throughput of RUN...
 
     A RUN is a run directory or a samples.jsonl file. Multi-sample runs also get
     pass@k, maj@k and avg@k; runs with thinking get reasoning and answer tokens;
-    runs of a suite (`evalkit run --suite`) get the suite's table.
+    runs of a suite (`evalkit run --suite`) get the suite's table. A run with no sample is
+    named on stderr; when no RUN has one, nothing is reported and the exit status is 1.
     """
     from evalkit.report import run_labels
     from evalkit.report_extras import truncation_hints
+    from evalkit.runs import empty_run_reason
     from evalkit.suites import report_suite_tables, suite_rich_table, with_suite_tables
 
     try:
         loaded = load_runs(runs)
+        for note in filter(None, map(partial_note, loaded)):
+            click.echo(f"note: {note}", err=True)
+        empty = [why for why in map(empty_run_reason, loaded) if why is not None]
+        if len(empty) == len(loaded):
+            raise ValueError("no run has a sample to report:\n" + "\n".join(empty))
+        for why in empty:
+            click.echo(f"warning: {why}", err=True)
         report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
         suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
+        if overlap_file is not None and fmt not in ("rich", "markdown"):
+            raise click.UsageError("--overlap works with --format rich or markdown")
+        overlap = _overlap_rows(loaded, overlap_file, overlap_rule) if overlap_file is not None else None
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     if fmt == "rich" and output is None:
         console = _console()
         for table in report_tables(report):
             console.print(table)
+        if overlap is not None:
+            console.print(_overlap_table(overlap, overlap_rule))
         for suite in suites:
             console.print(suite_rich_table(suite))
         for run, label in zip(loaded, run_labels(loaded)):
@@ -96,7 +116,36 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 
         _emit(render_html(report, loaded), output, fmt, "report.html")
     else:
-        _emit(with_suite_tables(format_report(report, fmt), fmt, suites), output, fmt, "report.html")
+        text = with_suite_tables(format_report(report, fmt), fmt, suites)
+        if overlap is not None:
+            from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
+            from evalkit.report import markdown_table
+
+            text += (f"\n## Accuracy by overlap with training data ({overlap_rule} rule)\n\n"
+                     + markdown_table(OVERLAP_HEADER, [overlap_cells(r) for r in overlap], right_from=2) + "\n")
+        _emit(text, output, fmt, "report.html")
+
+
+def _overlap_rows(loaded: list, overlap_file: Path, rule: str) -> list:
+    """Each run's datasets split by the overlap file (evalkit.overlap_split)."""
+    from evalkit.overlap_split import overlap_rows, read_overlap
+    from evalkit.report import run_labels
+
+    overlap = read_overlap(overlap_file, rule)
+    return [row for run, label in zip(loaded, run_labels(loaded)) for row in overlap_rows(label, run.items(), overlap)]
+
+
+def _overlap_table(rows: list, rule: str):
+    from rich.table import Table
+
+    from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
+
+    table = Table(title=f"Accuracy by overlap with training data ({rule} rule; 95% CI; difference: Newcombe)")
+    for i, name in enumerate(OVERLAP_HEADER):
+        table.add_column(name, justify="left" if i < 2 else "right")
+    for r in rows:
+        table.add_row(*overlap_cells(r))
+    return table
 
 
 @click.command("leaderboard")
@@ -177,21 +226,49 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
               help="The named score to gate (e.g. a judge's axis); numeric scores use a paired bootstrap.")
 @_seed_option
 @_resamples_option
+@click.option("--clean-only", is_flag=True, help="Gate only on the items --overlap marks clean.")
+@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The overlap.jsonl (evalkit overlap) that --clean-only reads.")
+@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
+              help="Which rule of the overlap file marks an item as overlapping.")
 def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float, allow_mismatch: bool,
                  json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
-                 resamples: int) -> None:
+                 resamples: int, clean_only: bool, overlap_file: Path | None, overlap_rule: str) -> None:
     """Fail (exit 1) if CANDIDATE is significantly worse than BASELINE on any dataset.
 
     Exit 0: pass; 1: a dataset dropped more than --max-drop points, significant at
-    --alpha (exact McNemar, Holm-corrected); 2: the runs cannot be compared.
+    --alpha (exact McNemar, Holm-corrected); 2: the runs cannot be compared, or the
+    gate could not finish (a run that cannot be read, a report that cannot be written):
+    never 1, so a CI job reports a regression only when there is one.
     """
+    from evalkit.gate import EXIT_MISMATCH
+
+    from evalkit.overlap_split import read_overlap
+
+    if clean_only != (overlap_file is not None):
+        raise click.UsageError("--clean-only and --overlap go together")
+    try:
+        clean = read_overlap(overlap_file, overlap_rule) if overlap_file is not None else None
+        code = _gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+                     json_out=json_out, junit_out=junit_out, show_flips=show_flips, score=score, seed=seed,
+                     resamples=resamples, clean_only=clean)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the gate, it is not a regression
+        what = str(exc) if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
+        click.echo(f"error: {what}", err=True)
+        click.echo(f"NOT COMPARABLE (exit {EXIT_MISMATCH}): the gate could not compare "
+                   f"{baseline} with {candidate}", err=True)
+        code = EXIT_MISMATCH
+    click.get_current_context().exit(code)
+
+
+def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, allow_mismatch: bool,
+          json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
+          resamples: int, clean_only: "OverlapSet | None" = None) -> int:
+    """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
     from evalkit.gate import compare_runs, flips_table, gate_json, gate_table, junit_xml
 
-    try:
-        result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
-                              n_resamples=resamples, seed=seed, score=score)
-    except (OSError, ValueError) as exc:
-        _fail_on_bad_input(exc)
+    result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+                          n_resamples=resamples, seed=seed, score=score, clean_only=clean_only)
     # With the JSON on stdout, the human-readable part goes to stderr.
     console = stdout_console(stderr=str(json_out) == "-")
     for reason in result.mismatches:
@@ -203,7 +280,9 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
         flips = flips_table(result, limit=show_flips) if show_flips else None
         if flips is not None:
             console.print(flips)
-    if result.blocked:
+    if result.blocked and not result.datasets:
+        console.print("[bold yellow]NOT COMPARABLE[/] (exit 2): no dataset was answered and scored in both runs.")
+    elif result.blocked:
         console.print("[bold yellow]NOT COMPARABLE[/] (exit 2): use --allow-mismatch to compare the shared items.")
     elif result.failed_datasets:
         console.print(f"[bold red]FAIL[/] (exit 1): regression on {', '.join(result.failed_datasets)}")
@@ -215,8 +294,9 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
         if str(json_out) == "-":
             click.echo(gate_json(result), nl=False)
         else:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(gate_json(result), encoding="utf-8")
     if junit_out is not None:
         junit_out.parent.mkdir(parents=True, exist_ok=True)
         junit_out.write_text(junit_xml(result), encoding="utf-8")
-    click.get_current_context().exit(result.exit_code)
+    return result.exit_code

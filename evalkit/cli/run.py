@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from evalkit.api import API_KEY_ENV, ServerError, resolve_server
 from evalkit.cli import stdout_console
 from evalkit.client import RequestError, redact
 from evalkit.datasets import DatasetError, Problem
@@ -30,14 +31,15 @@ from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
-from evalkit.serving import API_KEY_ENV
 from evalkit.report_extras import truncation_hints
 from evalkit.request_controls import json_object, text_or_file
 from evalkit.runs import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
-from evalkit.server import ServerError, resolve_endpoint
+from evalkit.scoring.base import is_secret_option, secret_option_values
+from evalkit.scoring.rubric_judge import JUDGE_API_KEY_ENV
 from evalkit.stats import wilson_interval
+from evalkit.store import parse_json
 from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
@@ -59,20 +61,29 @@ def summary_table(summary: dict, title: str) -> Table:
     return table
 
 
-SECRET_FLAGS = ("--api-key",)
+SECRET_FLAGS = ("--api-key", "--judge-api-key")
+SCORER_ARG = "--scorer-arg"
+
+
+def _secret_scorer_arg(value: str) -> bool:
+    """True for a ``SCORER.KEY=VALUE`` whose KEY holds a secret (``judge.api_key=...``)."""
+    target = value.partition("=")[0]
+    return is_secret_option(target.rpartition(".")[2])
 
 
 def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAGS) -> tuple[list[str], bool]:
-    """ARGV with every secret flag and its value left out, and whether one was there."""
-    out, dropped, skip = [], False, False
-    for arg in argv:
-        if skip:
-            skip = False
+    """ARGV with every secret flag and its value left out (a key flag, or a ``--scorer-arg`` that
+    sets a secret option such as ``judge.api_key``), and whether one was there."""
+    out, dropped, i = [], False, 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg in secret_flags or (arg == SCORER_ARG and i < len(argv) and _secret_scorer_arg(argv[i])):
+            dropped = True
+            i += 1  # its value too
             continue
-        if arg in secret_flags:
-            dropped, skip = True, True
-            continue
-        if any(arg.startswith(flag + "=") for flag in secret_flags):
+        if any(arg.startswith(flag + "=") for flag in secret_flags) or \
+                (arg.startswith(SCORER_ARG + "=") and _secret_scorer_arg(arg[len(SCORER_ARG) + 1:])):
             dropped = True
             continue
         out.append(arg)
@@ -80,24 +91,23 @@ def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAG
 
 
 def scores_table(summary: dict) -> Table | None:
-    """Every named score other than the choice scorer's (shown as accuracy above): mean over n."""
+    """Every named score other than the choice scorer's (shown as accuracy above), by its metric."""
     rows = [(dataset, name, s) for dataset, d in summary.items() for name, s in d.scores.items() if name != "correct"]
     if not rows:
         return None
-    table = Table(title="scores (mean over scored samples; `evalkit report` adds CIs)", title_justify="left")
-    for col, justify in (("dataset", "left"), ("score", "left"), ("n", "right"), ("mean", "right"),
-                         ("not scored", "right")):
+    table = Table(title="scores (each by its metric over scored samples; `evalkit report` adds CIs)",
+                  title_justify="left")
+    for col, justify in (("dataset", "left"), ("score", "left"), ("metric", "left"), ("n", "right"),
+                         ("value", "right"), ("not scored", "right")):
         table.add_column(col, justify=justify, no_wrap=True)
     for dataset, name, s in rows:
-        mean = "-" if s.mean is None else (f"{100 * s.mean:.1f}%" if s.binary else f"{s.mean:.3f}")
-        table.add_row(dataset, name, str(s.n), mean, str(s.errors))
+        value = "-" if s.value is None else (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}")
+        table.add_row(dataset, name, s.to_dict()["metric"]["name"], str(s.n), value, str(s.errors))
     return table
 
 
 def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
     """``SCORER.KEY=VALUE`` options as {scorer: {key: value}}; values that read as JSON are parsed."""
-    import json
-
     out: dict[str, dict[str, object]] = {}
     for arg in args:
         target, eq, value = arg.partition("=")
@@ -105,7 +115,7 @@ def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
         if not eq or not dot or not scorer or not key:
             raise ValueError(f"{arg!r} is not SCORER.KEY=VALUE")
         try:
-            parsed: object = json.loads(value)
+            parsed: object = parse_json(value)
         except ValueError:
             parsed = value
         out.setdefault(scorer, {})[key] = parsed
@@ -150,7 +160,8 @@ def _resume_hint() -> str:
         return "the same command"
     hint = "evalkit " + " ".join(shlex.quote(a) for a in argv)
     if had_key:
-        hint += f" (with the same key in ${API_KEY_ENV} or --api-key)"
+        hint += (f" (with the same keys in ${API_KEY_ENV} or --api-key for the model, "
+                 f"${JUDGE_API_KEY_ENV} or judge.api_key_env=NAME for a judge)")
     return hint
 
 
@@ -176,7 +187,8 @@ def _resume_hint() -> str:
               help="Scorer by name (choice, judge) or module:attr (repeatable) [default: choice for "
                    "multiple-choice items]. Changing only the scorers rescores the saved generations.")
 @click.option("--scorer-arg", "scorer_args", multiple=True, metavar="SCORER.KEY=VALUE",
-              help="An option for a scorer, e.g. choice.extractor=medreason (repeatable).")
+              help="An option for a scorer, e.g. choice.extractor=medreason (repeatable). A judge's key: "
+                   f"${JUDGE_API_KEY_ENV}, or judge.api_key_env=NAME (a key given here is never shown or saved).")
 @click.option("--adapter", default=None,
               help="How records become items: an adapter name or module:attr [default: the registry's, else mcq].")
 @click.option("--max-new-tokens", type=int, default=1024, show_default=True)
@@ -243,7 +255,8 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
-    requested again; failed ones are retried.
+    requested again; failed ones are retried, and so are scores a model judge
+    could not give because it did not answer.
     """
     eval_files = list(eval_files)
     suite_doc = None
@@ -292,7 +305,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         config = RunConfig(endpoint=endpoints[0], endpoints=list(endpoints[1:]), **settings)
     else:
         try:
-            config = RunConfig.on_server(resolve_endpoint(server_name), **settings)
+            config = RunConfig.on_server(resolve_server(server_name), **settings)
         except ServerError as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(2)
@@ -302,9 +315,12 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
 
+    secrets = [api_key, *secret_option_values(scorer_options), os.environ.get(JUDGE_API_KEY_ENV)]
+    secrets += [os.environ.get(str(o["api_key_env"])) for o in scorer_options.values() if o.get("api_key_env")]
+
     def say(message: str) -> None:
-        """Print MESSAGE (rich markup) with the API key, should anything carry it, masked."""
-        console.print(redact(message, (api_key,)))
+        """Print MESSAGE (rich markup) with every API key (the model's, a judge's), should anything carry it, masked."""
+        console.print(redact(message, secrets))
 
     show = not quiet and (console.is_terminal or os.environ.get("EVALKIT_PROGRESS") == "1")
     bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -348,7 +364,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         if any(p.line > 0 for p in exc.problems):
             console.print(f"[red]invalid data[/] (nothing was sent; fix these or pass --skip-invalid):\n{escape(str(exc))}")
         else:
-            console.print(f"[red]cannot read the data[/] (nothing was sent):\n{escape(str(exc))}")
+            console.print(f"[red]cannot use the data[/] (nothing was sent):\n{escape(str(exc))}")
         sys.exit(2)
     except EndpointDown as exc:
         say(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: {escape(_resume_hint())}")
@@ -380,7 +396,11 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
     if len(result.endpoints) > 1:
         console.print("requests per endpoint: " +
                       ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
+    if result.scores_to_retry:
+        say(f"[yellow]{result.scores_to_retry} samples could not be scored because the judge did not answer; "
+            f"they count as missing until they are: score them with: {escape(_resume_hint())}[/]")
     if result.errors:
         say(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
             f"retry them with: {escape(_resume_hint())}[/]")
+    if result.errors or result.scores_to_retry:
         sys.exit(3)

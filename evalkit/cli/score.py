@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -11,9 +13,12 @@ from evalkit.cli import stdout_console
 from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS
 from evalkit.extract_medreason import medreason_report
 from evalkit.report import fmt_ci, pct
-from evalkit.rescore import default_output, rescore
+from evalkit.lock import RunLocked, try_lock_run_dir
+from evalkit.rescore import default_output, is_medreason_log, rescore
+from evalkit.runs import live_writer, snapshot_note
+from evalkit.scoring.plan import plan_scoring
 from evalkit.stats import wilson_interval
-from evalkit.store import write_jsonl
+from evalkit.store import SAMPLES, samples_path, write_jsonl
 from evalkit.score import summarize
 
 
@@ -36,6 +41,23 @@ def _compat_table(samples: list[dict]) -> Table:
         table.add_row(source, str(s.n), pct(s.first_accuracy), pct(s.last_accuracy), pct(s.accuracy),
                       str(s.dropped_empty))
     return table
+
+
+def _output_lock(output: Path):
+    """The run-directory lock when OUTPUT is a run's samples.jsonl (an in-place rewrite), else nothing.
+
+    A running evalkit run holds that lock and appends to the file: replacing the file under it
+    would lose every sample it saves after. Then the command refuses (exit 4) naming the run.
+    """
+    if output.name != SAMPLES or not output.parent.is_dir():
+        return nullcontext()
+    try:
+        return try_lock_run_dir(output.parent)
+    except RunLocked as exc:
+        who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
+        click.echo(f"busy: {output} is being written by a running evalkit run ({who}); rewriting it now would "
+                   "lose what that run saves after. Wait for the run to end, or write elsewhere with -o.", err=True)
+        sys.exit(4)
 
 
 @click.command("score")
@@ -63,17 +85,24 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     from evalkit.cli.run import parse_scorer_args
 
     label = extractor_name if not scorers else "+".join(n.rpartition(":")[2] or n for n in scorers)
-    try:
-        options = parse_scorer_args(scorer_args)
-        output = output or default_output(path, label)
-        samples = rescore(path, extractor_name, scorers=list(scorers) or None, scorer_options=options,
-                          journal=output.with_name(output.name + ".journal"))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    write_jsonl(output, samples)
-    output.with_name(output.name + ".journal").unlink(missing_ok=True)
+    output = output or default_output(path, label)
+    run_samples = None if is_medreason_log(path) else samples_path(path)
+    writer = live_writer(run_samples) if run_samples else None  # looked at before and after reading
+    with _output_lock(output):  # a run's samples.jsonl is rewritten only by the lock's holder
+        try:
+            plan = plan_scoring(list(scorers) or None, extractor=extractor_name,
+                                scorer_options=parse_scorer_args(scorer_args))
+            extractor_name = plan.extractor or extractor_name  # the one the choice scorer uses, whichever flag
+            samples = rescore(path, plan=plan, journal=output.with_name(output.name + ".journal"))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        write_jsonl(output, samples)
+        output.with_name(output.name + ".journal").unlink(missing_ok=True)
+    writer = writer or (live_writer(run_samples) if run_samples else None)
+    if writer is not None:
+        click.echo(f"note: {snapshot_note(run_samples, writer, len(samples))}", err=True)
     console = stdout_console()
-    summary = summarize(samples)
+    summary = summarize(samples, plan.metrics)
     if any(d.choice for d in summary.values()):
         console.print(_summary_table(samples, extractor_name))
     from evalkit.cli.run import scores_table
@@ -81,7 +110,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     extra = scores_table(summary)
     if extra is not None:
         console.print(extra)
-    if extractor_name == "medreason" and not scorers:
+    if extractor_name == "medreason" and all(s.name == "choice" for s in plan.scorers):
         console.print(_compat_table(samples))
     what = f"the {extractor_name!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
     console.print(f"{len(samples)} samples rescored with {what} -> {output}")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalkit.store import parse_json
+
 RUBRIC_DIR = Path(__file__).resolve().parent
 KINDS = ("axes", "rubric_items")
 _AXIS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -113,7 +115,7 @@ def load_rubric(name_or_file: str | Path) -> Rubric:
             raise RubricError(f"no rubric {text_ref!r}: not a file, and not one of the shipped rubrics "
                               f"({', '.join(shipped_rubrics())})")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RubricError(f"{path}: cannot read rubric: {exc.strerror or exc}") from None
     except ValueError as exc:

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 from evalkit.igakuqa import grade, same_choice_share
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.base import register_scorer
-from evalkit.scoring.metric_api import Count, get_metric
+from evalkit.scoring.count import Count
+from evalkit.scoring.metrics import WeightedProportion
 
 SCORE_NAME = "igakuqa"
 KINKI_SCORE = "kinki_picked"
@@ -41,7 +42,7 @@ class IgakuQAScorer:
         if isinstance(credited_to_all, str):
             credited_to_all = tuple(x.strip() for x in credited_to_all.split(",") if x.strip())
         self.credited_to_all = tuple(credited_to_all)
-        self.metrics = {SCORE_NAME: get_metric("weighted_proportion"), KINKI_SCORE: Count()}
+        self.metrics = {SCORE_NAME: WeightedProportion(), KINKI_SCORE: Count()}
 
     def spec(self) -> dict[str, Any]:
         return {"rules": "igakuqa-2", "credited_to_all": list(self.credited_to_all)}

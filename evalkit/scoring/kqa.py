@@ -8,7 +8,7 @@ Two scores per answer, from one set of judge requests:
   (metric ``mean``: Hall_norm, contradicted statements per answered question).
 The report's K-QA section gives Comp and Hall over all questions asked, as K-QA's script does.
 
-Requests go through a ``JudgeScorer`` used as the client (its pool, retries with the reason,
+Requests go through a ``RubricJudgeScorer`` used as the client (its pool, retries with the reason,
 concurrency and usage counters); its rubric plays no part.
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Sequence
 from evalkit.kqa import PER_MODES, answer_figures, judge_spec, judge_statements, statements
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.base import ScorerError, register_scorer
-from evalkit.scoring.judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, JudgeScorer, answer_text
-from evalkit.scoring.metric_api import get_metric
+from evalkit.scoring.metrics import Mean
+from evalkit.scoring.rubric_judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, RubricJudgeScorer, answer_text
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -41,10 +41,10 @@ class KQAScorer:
         if per not in PER_MODES:
             raise ScorerError(f"kqa: per must be one of {', '.join(PER_MODES)}, not {per!r}")
         self.per = per
-        self.client = JudgeScorer("grade4", endpoint, model, concurrency=concurrency, rps=rps,
+        self.client = RubricJudgeScorer("grade4", endpoint, model, concurrency=concurrency, rps=rps,
                                   temperature=temperature, max_tokens=max_tokens, max_attempts=max_attempts,
                                   reference=False, json_schema=json_schema, api_key=api_key, timeout_s=timeout_s)
-        self.metrics = {"comprehensiveness": get_metric("mean"), "hallucination": get_metric("mean")}
+        self.metrics = {"comprehensiveness": Mean(), "hallucination": Mean()}
 
     @property
     def usage(self) -> Any:

@@ -1,6 +1,6 @@
 """The model judge: a scorer that asks a served model to grade an answer on a rubric's axes.
 
-``JudgeScorer(rubric, endpoint, model)`` sends one request per sample for an axis
+``RubricJudgeScorer(rubric, endpoint, model)`` sends one request per sample for an axis
 rubric (the reply is one JSON object mapping each axis to a value of its scale)
 and one request per rubric item for a ``rubric_items`` rubric (HealthBench: the
 reply says whether the item is met). A reply that does not parse, or names a
@@ -19,15 +19,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
 from evalkit.records import Item, SampleRecord, Score
-from evalkit.rubrics import Axis, Rubric, load_rubric
+from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
+from evalkit.scoring.metrics import ClippedMean, Mean, Metric, Proportion
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_MAX_TOKENS = 256
@@ -131,7 +133,7 @@ def reply_object(text: str) -> tuple[dict | None, str | None]:
             continue
         try:
             obj, _ = decoder.raw_decode(cand[i:])
-        except ValueError:
+        except (ValueError, RecursionError):  # a reply nested too deep holds no usable object either
             continue
         if isinstance(obj, dict):
             return obj, None
@@ -221,7 +223,7 @@ def healthbench_item_score(items: Sequence[dict], met: Sequence[bool]) -> float 
     """HealthBench's per-record score: points of the items met (negative ones subtract) over the positive points.
 
     None when no item has positive points. Not clipped here: HealthBench clips the
-    mean over records to [0, 1] (``healthbench_overall``).
+    mean over records to [0, 1], the metric the rubric declares (``rubric_metrics``).
     """
     possible = sum(float(i["points"]) for i in items if float(i["points"]) > 0)
     if possible == 0:
@@ -230,11 +232,13 @@ def healthbench_item_score(items: Sequence[dict], met: Sequence[bool]) -> float 
     return achieved / possible
 
 
-def healthbench_overall(scores: Sequence[float]) -> float | None:
-    """The mean of per-record scores clipped to [0, 1], HealthBench's overall figure (None for none)."""
-    if not scores:
-        return None
-    return min(1.0, max(0.0, sum(scores) / len(scores)))
+def rubric_metrics(rubric: Rubric) -> dict[str, Metric]:
+    """How each score of RUBRIC aggregates: HealthBench's rubric items by its overall rule (the mean
+    of per-record scores clipped to [0, 1]); an axis on a two-value scale (0/1) as a proportion,
+    any other axis as a mean."""
+    if rubric.kind == "rubric_items":
+        return {rubric.score_name: ClippedMean(0.0, 1.0)}
+    return {a.name: Proportion() if a.categories() == [0, 1] else Mean() for a in rubric.axes}
 
 
 # --------------------------------------------------------------------------- asking the judge
@@ -285,14 +289,19 @@ def _add_usage(total: dict[str, int], usage: dict[str, int]) -> None:
         total[k] = total.get(k, 0) + int(v)
 
 
+JUDGE_API_KEY_ENV = "EVALKIT_JUDGE_API_KEY"  # where the judge's key comes from (judge.api_key_env to change)
+
+
 @register_scorer("judge")
-class JudgeScorer:
+class RubricJudgeScorer:
     """Grade answers with a served model on RUBRIC (a shipped name, a file path, or a Rubric).
 
     ``endpoint`` is one base URL (ending in /v1) or several (comma-separated or a
     list); ``model`` the model id to request. Greedy (``temperature`` 0) by default.
     ``reference`` puts an item's reference answers (``Item.target``) in the prompt of
-    an axis rubric. Use ``async with`` or call ``aclose()`` when done.
+    an axis rubric. The judge's API key is read from ``$EVALKIT_JUDGE_API_KEY`` (or the variable
+    ``api_key_env`` names); ``api_key`` still works but shows on a command line. Use ``async with``
+    or call ``aclose()`` when done.
     """
 
     name = "judge"
@@ -301,8 +310,8 @@ class JudgeScorer:
                  concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,
                  temperature: float | str = 0.0, max_tokens: int | str = DEFAULT_MAX_TOKENS,
                  max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, reference: bool | str = True,
-                 json_schema: bool | str = False, api_key: str | None = None, timeout_s: float | str = 600.0,
-                 retry: RetryPolicy | None = None):
+                 json_schema: bool | str = False, api_key: str | None = None, api_key_env: str = JUDGE_API_KEY_ENV,
+                 timeout_s: float | str = 600.0, retry: RetryPolicy | None = None):
         self.rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
         urls = endpoint.split(",") if isinstance(endpoint, str) else list(endpoint)
         self.endpoints = [u.strip() for u in urls if u and u.strip()]
@@ -320,7 +329,8 @@ class JudgeScorer:
             raise ScorerError("the judge needs max_attempts >= 1 and concurrency >= 1")
         self.reference = _as_bool(reference)
         self.json_schema = _as_bool(json_schema)
-        self.api_key = api_key
+        # The key: API_KEY if given, else $API_KEY_ENV; never part of spec() (so never in a manifest).
+        self.api_key = str(api_key) if api_key else (os.environ.get(str(api_key_env)) or None)
         self.timeout_s = float(timeout_s)
         self.retry = retry or RetryPolicy()
         self.requires: tuple[str, ...] = ("question", "target") if self.rubric.kind == "rubric_items" else ("question",)
@@ -330,6 +340,21 @@ class JudgeScorer:
         self._opening: asyncio.Lock | None = None
 
     # ----- protocol
+
+    @property
+    def metrics(self) -> dict[str, Metric]:
+        """Score name -> metric: see ``rubric_metrics``."""
+        return rubric_metrics(self.rubric)
+
+    @staticmethod
+    def metrics_for_spec(spec: Mapping[str, Any]) -> dict[str, Metric]:
+        """The metrics of a judge recorded with SPEC (a run written before metrics were recorded):
+        its rubric by name, when that rubric is still the same file; none otherwise."""
+        try:
+            rubric = load_rubric(str(spec.get("rubric")))
+        except (RubricError, OSError):
+            return {}
+        return rubric_metrics(rubric) if rubric.sha256 == spec.get("rubric_sha256") else {}
 
     def spec(self) -> dict[str, Any]:
         """Everything that changes the judge's scores: rubric content, judge model, template, sampling."""
@@ -483,7 +508,7 @@ class JudgeScorer:
         self._slots = None
         self._opening = None
 
-    async def __aenter__(self) -> "JudgeScorer":
+    async def __aenter__(self) -> "RubricJudgeScorer":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
