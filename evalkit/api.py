@@ -332,6 +332,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "overlap_cells": ("evalkit.overlap_split", "overlap_cells"),
     "overlap_rows": ("evalkit.overlap_split", "overlap_rows"),
     "read_overlap": ("evalkit.overlap_split", "read_overlap"),
+    # K-QA's physicians' file judged (evalkit judge NLI_medical_annotator.csv)
+    "is_nli_file": ("evalkit.kqa", "is_nli_file"), "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
+    "evaluate_nli_file": ("evalkit.kqa", "evaluate_nli_file"),
     # sweeps over checkpoints (evalkit sweep)
     "SweepError": ("evalkit.sweep", "SweepError"), "SweepState": ("evalkit.sweep", "SweepState"),
     "log_tail": ("evalkit.sweep", "log_tail"), "SlurmOptions": ("evalkit.sweep_jobs", "SlurmOptions"),
