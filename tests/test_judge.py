@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.records import Item, SampleRecord
+from evalkit.records import Item, RubricItem, RubricItems, SampleRecord, target_to_json
 from evalkit.rubrics import load_rubric
 from evalkit.scoring import get_scorer, scoring_fingerprint
 from evalkit.scoring.judge import (JudgeScorer, healthbench_item_score, healthbench_overall, parse_axes_reply,
@@ -71,10 +71,10 @@ def test_met_and_pairwise_replies():
 
 
 def test_healthbench_rule():
-    items = [{"points": 5}, {"points": 3}, {"points": -4}]
+    items = [RubricItem("a", 5), RubricItem("b", 3), RubricItem("c", -4)]
     assert healthbench_item_score(items, [True, False, False]) == pytest.approx(5 / 8)
     assert healthbench_item_score(items, [False, False, True]) == pytest.approx(-4 / 8)  # clipped only in the mean
-    assert healthbench_item_score([{"points": -1}], [True]) is None
+    assert healthbench_item_score([RubricItem("d", -1)], [True]) is None
     assert healthbench_overall([-0.5, 0.25]) == 0.0 and healthbench_overall([1.0, 1.0]) == 1.0
     assert healthbench_overall([0.5, 0.25]) == pytest.approx(0.375)
 
@@ -128,7 +128,7 @@ def double(tmp_path):
 
 def sample_for(item: Item, output: str) -> SampleRecord:
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options={}, answer_idx=None,
-                        prompt="", output=output, finish_reason="stop", target=item.target)
+                        prompt="", output=output, finish_reason="stop", target=target_to_json(item.target))
 
 
 def score_all(scorer, pairs):
@@ -174,8 +174,8 @@ def test_rubric_items_follow_healthbenchs_rule(double):
                   {"contains": "gives dose", "replies": ['```json\n{"criteria_met": false}\n```']}])
     judge = JudgeScorer("healthbench", srv.url, "judge-double")
     item = Item(id="p", dataset="hb", question="migraine?", messages=[{"role": "user", "content": "migraine?"}],
-                target=[{"criterion": "asks about BP", "points": 5}, {"criterion": "gives dose", "points": 3},
-                        {"criterion": "is rude", "points": -2}])
+                target=RubricItems((RubricItem("asks about BP", 5), RubricItem("gives dose", 3),
+                                    RubricItem("is rude", -2))))
     [scores] = score_all(judge, [(item, sample_for(item, "Take paracetamol."))])
     s = scores["healthbench"]
     assert s.value == pytest.approx((5 - 2) / 8) and s.answer == "2/3 met"

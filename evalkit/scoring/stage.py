@@ -18,7 +18,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
-from evalkit.records import Item, SampleRecord, Score
+from evalkit.records import Item, SampleRecord, Score, Target, target_from_json
 from evalkit.scoring.base import Scorer, is_async, scoring_fingerprint
 from evalkit.store import SampleWriter, iter_numbered
 
@@ -91,9 +91,15 @@ class StoredSample:
     def is_choice(self) -> bool:
         return bool(self.__dict__.get("options")) and self.__dict__.get("answer_idx") is not None
 
+    @property
+    def target(self) -> Target | None:
+        """The item's target, typed, as a scorer reads it (the line keeps its JSON form as it is)."""
+        return target_from_json(self.__dict__.get("target"))
+
 
 for _name, _default in _record_defaults().items():
-    setattr(StoredSample, _name, _default)
+    if _name != "target":
+        setattr(StoredSample, _name, _default)
 
 
 def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], into: dict[str, dict[str, Any]],
