@@ -138,3 +138,37 @@ def test_registered_longform_files_load_through_the_registry_adapters():
     assert loaded.verified is True and len(loaded.items) == 104 and loaded.items[0].messages
     graded = load_dataset(LONGFORM / "liveqa_med_nist_judged_692.jsonl")
     assert len(graded.items) == 692 and graded.items[0].target.grade == 3 and graded.items[0].question == "TQ1"
+
+
+def test_data_check_reads_long_form_files_with_an_adapter(tmp_path):
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "question": "ok?"}\n{"id": "b"}\n')
+    bad = CliRunner().invoke(main, ["data", "check", "--adapter", "medicationqa", str(path)])
+    assert bad.exit_code == 1 and f"{path}:2: 'question' must be a non-empty string" in bad.output
+    path.write_text('{"id": "a", "question": "ok?"}\n{"id": "b", "question": "and?", "reference_answers": '
+                    '[{"text": "yes"}]}\n')
+    good = CliRunner().invoke(main, ["data", "check", "--adapter", "liveqa", str(path)])
+    assert good.exit_code == 0 and "q: 2 items, long-form, targets none: 1, References: 1" in good.output
+    graded = tmp_path / "g.jsonl"
+    graded.write_text('{"qid": "TQ1", "answer": "a", "grade": 2}\n{"qid": "TQ1", "answer": "b", "grade": 1.5}\n')
+    bad = CliRunner().invoke(main, ["data", "check", "--adapter", "nist_graded", str(graded)])
+    assert bad.exit_code == 1 and f"{graded}:2: 'grade' must be an integer, got 1.5" in bad.output
+
+
+@needs_shared
+def test_data_check_reads_the_registered_long_form_files():
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    files = [LONGFORM / "healthbench_context_seeking_consensus_hard_104.jsonl",
+             LONGFORM / "liveqa_med_nist_judged_692.jsonl"]
+    out = CliRunner().invoke(main, ["data", "check", *map(str, files)])
+    assert out.exit_code == 0, out.output
+    assert "healthbench_hard_consensus_104: 104 items, long-form, targets RubricItems: 104" in out.output
+    assert "liveqa_med_nist_judged: 692 items, long-form, targets GradedAnswer: 692" in out.output
+    assert out.output.count("sha256 ok") == 2
