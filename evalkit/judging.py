@@ -21,7 +21,7 @@ from typing import Any, Callable
 from evalkit.agreement import Agreement, agreement
 from evalkit.datasets import DatasetError, LoadedDataset, load_dataset
 from evalkit.pairwise import PairwiseSummary, combine, summarize
-from evalkit.records import GradedAnswer, Item, SampleRecord, target_to_json
+from evalkit.records import GradedAnswer, Item, SampleRecord, TargetError, target_to_json
 from evalkit.registry import match_file
 from evalkit.scoring.base import check_requirements
 from evalkit.scoring.judge import JudgeScorer
@@ -117,7 +117,10 @@ def read_run(path: Path, *, limit: int | None = None, questions: Path | None = N
         sample = SampleRecord.from_dict(row)
         if sample.error or not (sample.output or "").strip():
             continue
-        pairs.append((by_id.get(sample.id) or sample.item(), sample))
+        try:
+            pairs.append((by_id.get(sample.id) or sample.item(), sample))
+        except TargetError as exc:
+            raise JudgeInputError(f"{path}: {exc}") from None
     if limit is not None:
         pairs = pairs[:limit]
     return JudgeInput(pairs, None, path, "run")

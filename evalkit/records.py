@@ -337,9 +337,12 @@ class SampleRecord:
     def item(self) -> Item:
         """The item this sample answers, rebuilt from the fields the line carries."""
         # Shared, not copied: scorers read items, never change them (and this is on the scoring hot path).
+        try:
+            target = target_from_json(self.target)
+        except TargetError as exc:
+            raise TargetError(f"sample {self.dataset}/{self.id}: {exc}") from None
         return Item(id=self.id, dataset=self.dataset, question=self.question, options=self.options or {},
-                    answer_idx=self.answer_idx, meta=self.meta or {}, target=target_from_json(self.target),
-                    context=self.context)
+                    answer_idx=self.answer_idx, meta=self.meta or {}, target=target, context=self.context)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRecord":

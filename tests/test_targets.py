@@ -86,6 +86,8 @@ def test_unknown_target_shapes_are_refused(value):
         target_from_json(value)
     with pytest.raises(TargetError, match="not a target"):
         target_to_json(value)
+    with pytest.raises(TargetError, match="^sample d/7: unknown target shape"):
+        SampleRecord(id="7", dataset="d", target=value).item()
 
 
 def untyped_adapter(record, *, dataset, key=None, allow=frozenset()):
@@ -100,3 +102,13 @@ def test_an_adapter_giving_an_untyped_target_is_an_error_at_its_line(tmp_path):
         load_dataset(path, adapter="tests.test_targets:untyped_adapter")
     assert str(info.value).startswith(f"{path}:1: the adapter gave a target of type dict; a target is one of "
                                       "References, RubricItems, GradedAnswer, Statements")
+
+
+def test_judging_a_run_with_an_unknown_stored_target_names_the_file_and_sample(tmp_path):
+    from evalkit.judging import JudgeInputError, read_run
+
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"id": "q1", "dataset": "d", "question": "Q?", "output": "A.",
+                                   "target": {"refs": ["x"]}}) + "\n")
+    with pytest.raises(JudgeInputError, match=f"^{samples}: sample d/q1: unknown target shape"):
+        read_run(samples)
