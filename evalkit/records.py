@@ -56,11 +56,13 @@ class GradedAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Statements:
-    """Statements an answer must contain and ones it may contain (K-QA's Must_have / Nice_to_have).
-    Stored as ``{must_have: [...], nice_to_have: [...]}``."""
+    """Statements an answer must contain and ones it may contain (K-QA's Must_have / Nice_to_have), with the
+    physician's reference answer when there is one. Stored as ``{must_have: [...], nice_to_have: [...],
+    reference: text or null}``."""
 
     must_have: tuple[str, ...]
     nice_to_have: tuple[str, ...] = ()
+    reference: str | None = None
 
 
 Target = Union[References, RubricItems, GradedAnswer, Statements]
@@ -78,7 +80,8 @@ def target_to_json(target: Target | None) -> Any:
     if isinstance(target, GradedAnswer):
         return {"answer": target.answer, "grade": target.grade}
     if isinstance(target, Statements):
-        return {"must_have": list(target.must_have), "nice_to_have": list(target.nice_to_have)}
+        return {"must_have": list(target.must_have), "nice_to_have": list(target.nice_to_have),
+                "reference": target.reference}
     raise TargetError(f"not a target: {type(target).__name__} (one of "
                       f"{', '.join(t.__name__ for t in TARGET_TYPES)}, or None)")
 
@@ -94,7 +97,7 @@ def target_from_json(value: Any) -> Target | None:
     """The target a stored line holds (what ``target_to_json`` wrote; a typed target is returned as it is).
 
     A list of strings is ``References``; a list of ``{criterion, points[, tags]}`` ``RubricItems``;
-    ``{answer, grade}`` a ``GradedAnswer``; ``{must_have, nice_to_have}`` ``Statements``. Anything
+    ``{answer, grade}`` a ``GradedAnswer``; ``{must_have, nice_to_have[, reference]}`` ``Statements``. Anything
     else raises TargetError."""
     if value is None or isinstance(value, TARGET_TYPES):
         return value
@@ -108,13 +111,14 @@ def target_from_json(value: Any) -> Target | None:
         keys = set(value)
         if keys == {"answer", "grade"} and isinstance(value["answer"], str) and _is_grade(value["grade"]):
             return GradedAnswer(value["answer"], value["grade"])
-        if keys == {"must_have", "nice_to_have"} and all(
-                isinstance(v, list) and all(isinstance(s, str) for s in v) for v in value.values()):
-            return Statements(tuple(value["must_have"]), tuple(value["nice_to_have"]))
+        if keys in ({"must_have", "nice_to_have"}, {"must_have", "nice_to_have", "reference"}) and all(
+                isinstance(value[k], list) and all(isinstance(s, str) for s in value[k])
+                for k in ("must_have", "nice_to_have")) and isinstance(value.get("reference"), (str, type(None))):
+            return Statements(tuple(value["must_have"]), tuple(value["nice_to_have"]), value.get("reference"))
     shown = repr(value)
     raise TargetError(f"unknown target shape {shown[:80] + '...' if len(shown) > 80 else shown}: expected a list "
                       "of reference strings, a list of {criterion, points, tags}, {answer, grade} or "
-                      "{must_have, nice_to_have}")
+                      "{must_have, nice_to_have, reference}")
 
 
 def _is_rubric_item(v: Any) -> bool:

@@ -72,9 +72,11 @@ def test_stored_targets_read_back_typed_and_write_back_the_same():
 
 
 def test_statements_and_empty_references_round_trip():
-    kqa = Statements(("Mentions X",), ("Mentions Y", "Mentions Z"))
-    assert target_to_json(kqa) == {"must_have": ["Mentions X"], "nice_to_have": ["Mentions Y", "Mentions Z"]}
+    kqa = Statements(("Mentions X",), ("Mentions Y", "Mentions Z"), "X, and Y or Z.")
+    assert target_to_json(kqa) == {"must_have": ["Mentions X"], "nice_to_have": ["Mentions Y", "Mentions Z"],
+                                   "reference": "X, and Y or Z."}
     assert target_from_json(target_to_json(kqa)) == kqa
+    assert target_from_json({"must_have": ["a"], "nice_to_have": []}) == Statements(("a",))
     assert target_from_json([]) == References(()) and target_to_json(References(())) == []
     assert target_from_json(kqa) is kqa and target_from_json(None) is None
 
