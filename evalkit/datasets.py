@@ -101,6 +101,13 @@ class LoadedDataset:
             groups.setdefault(item.dataset, []).append(item)
         return groups
 
+    def target_counts(self) -> dict[str, Counter]:
+        """Per dataset, how many items carry each kind of target (its type's name, or ``none``), most first."""
+        return {
+            name: Counter(type(item.target).__name__ if item.target is not None else "none" for item in items)
+            for name, items in self.datasets().items()
+        }
+
     def option_counts(self) -> dict[str, Counter]:
         """Per dataset, how many items have each number of options."""
         return {

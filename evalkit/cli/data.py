@@ -9,7 +9,6 @@ import click
 
 from evalkit.datasets import DatasetError, load_dataset
 from evalkit.fetch import FetchError, OriginUnreachable, fetch_file, plan
-from evalkit.records import Item
 from evalkit.registry import DEFAULT_DATA_DIR, benchmarks, resolve_benchmark_file
 
 
@@ -21,9 +20,8 @@ def _options_text(counts: Counter) -> str:
     return f"{min(counts)}-{max(counts)} ({detail})"
 
 
-def _targets_text(items: list[Item]) -> str:
+def _targets_text(counts: Counter) -> str:
     """``RubricItems: 104`` or ``References: 1, none: 103``: how many items carry each kind of target."""
-    counts = Counter(type(item.target).__name__ if item.target is not None else "none" for item in items)
     return ", ".join(f"{kind}: {n}" for kind, n in counts.most_common())
 
 
@@ -61,12 +59,13 @@ def check(files: tuple[str, ...], data_dir: Path, adapter: str | None) -> None:
         if loaded.benchmark is not None:
             note = f"  [{loaded.benchmark}: sha256 {'ok' if loaded.verified else 'differs from registry'}]"
         click.echo(f"{path}: ok, {loaded.shape}{note}")
-        for name, items in loaded.datasets().items():
-            if any(item.options for item in items):
-                click.echo(f"  {name}: {len(items)} items, options per item "
-                           f"{_options_text(Counter(len(item.options) for item in items))}")
+        targets = loaded.target_counts()
+        for name, counts in loaded.option_counts().items():
+            n = sum(counts.values())
+            if set(counts) != {0}:
+                click.echo(f"  {name}: {n} items, options per item {_options_text(counts)}")
             else:
-                click.echo(f"  {name}: {len(items)} items, long-form, targets {_targets_text(items)}")
+                click.echo(f"  {name}: {n} items, long-form, targets {_targets_text(targets[name])}")
     raise SystemExit(1 if failed else 0)
 
 
