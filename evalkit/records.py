@@ -65,8 +65,28 @@ class Statements:
     reference: str | None = None
 
 
-Target = Union[References, RubricItems, GradedAnswer, Statements]
-TARGET_TYPES: tuple[type, ...] = (References, RubricItems, GradedAnswer, Statements)
+@dataclass(frozen=True, slots=True)
+class ChoiceSets:
+    """The sets of option letters accepted as right (IgakuQA: a question may ask for several choices, and a
+    few accept either of two). Right only when the letters picked equal one set exactly. Stored as
+    ``{kind: "choices", accept: [[letters], ...]}``."""
+
+    accept: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NumericAnswer:
+    """A number to give (IgakuQA's calculation questions): ``value`` the official number as text (compared
+    exactly, as a decimal), ``answer`` the digits as published, ``template`` the question's answer line.
+    Stored as ``{kind: "number", value, answer, template}``."""
+
+    value: str
+    answer: str
+    template: str
+
+
+Target = Union[References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer]
+TARGET_TYPES: tuple[type, ...] = (References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer)
 
 
 def target_to_json(target: Target | None) -> Any:
@@ -82,6 +102,10 @@ def target_to_json(target: Target | None) -> Any:
     if isinstance(target, Statements):
         return {"must_have": list(target.must_have), "nice_to_have": list(target.nice_to_have),
                 "reference": target.reference}
+    if isinstance(target, ChoiceSets):
+        return {"kind": "choices", "accept": [list(a) for a in target.accept]}
+    if isinstance(target, NumericAnswer):
+        return {"kind": "number", "value": target.value, "answer": target.answer, "template": target.template}
     raise TargetError(f"not a target: {type(target).__name__} (one of "
                       f"{', '.join(t.__name__ for t in TARGET_TYPES)}, or None)")
 
@@ -97,8 +121,9 @@ def target_from_json(value: Any) -> Target | None:
     """The target a stored line holds (what ``target_to_json`` wrote; a typed target is returned as it is).
 
     A list of strings is ``References``; a list of ``{criterion, points[, tags]}`` ``RubricItems``;
-    ``{answer, grade}`` a ``GradedAnswer``; ``{must_have, nice_to_have[, reference]}`` ``Statements``. Anything
-    else raises TargetError."""
+    ``{answer, grade}`` a ``GradedAnswer``; ``{must_have, nice_to_have[, reference]}`` ``Statements``;
+    ``{kind: "choices", accept}`` ``ChoiceSets``; ``{kind: "number", value, answer, template}`` a
+    ``NumericAnswer``. Anything else raises TargetError."""
     if value is None or isinstance(value, TARGET_TYPES):
         return value
     if isinstance(value, list):
@@ -115,10 +140,17 @@ def target_from_json(value: Any) -> Target | None:
                 isinstance(value[k], list) and all(isinstance(s, str) for s in value[k])
                 for k in ("must_have", "nice_to_have")) and isinstance(value.get("reference"), (str, type(None))):
             return Statements(tuple(value["must_have"]), tuple(value["nice_to_have"]), value.get("reference"))
+        if keys == {"kind", "accept"} and value["kind"] == "choices" and isinstance(value["accept"], list) and all(
+                isinstance(a, list) and all(isinstance(x, str) for x in a) for a in value["accept"]):
+            return ChoiceSets(tuple(tuple(a) for a in value["accept"]))
+        if keys == {"kind", "value", "answer", "template"} and value["kind"] == "number" and all(
+                isinstance(value[k], str) for k in ("value", "answer", "template")):
+            return NumericAnswer(value["value"], value["answer"], value["template"])
     shown = repr(value)
     raise TargetError(f"unknown target shape {shown[:80] + '...' if len(shown) > 80 else shown}: expected a list "
-                      "of reference strings, a list of {criterion, points, tags}, {answer, grade} or "
-                      "{must_have, nice_to_have, reference}")
+                      "of reference strings, a list of {criterion, points, tags}, {answer, grade}, "
+                      "{must_have, nice_to_have, reference}, {kind: choices, accept} or "
+                      "{kind: number, value, answer, template}")
 
 
 def _is_rubric_item(v: Any) -> bool:

@@ -9,8 +9,8 @@ import pytest
 
 from evalkit.datasets import DatasetError, load_dataset
 from evalkit.longform import healthbench, liveqa, nist_graded, question_only
-from evalkit.records import (GradedAnswer, Item, References, RubricItem, RubricItems, SampleRecord, Statements,
-                             TargetError, target_from_json, target_to_json)
+from evalkit.records import (ChoiceSets, GradedAnswer, Item, NumericAnswer, References, RubricItem, RubricItems,
+                             SampleRecord, Statements, TargetError, target_from_json, target_to_json)
 from evalkit.scoring.stage import StoredSample
 from evalkit.store import encode_line
 
@@ -78,11 +78,20 @@ def test_statements_and_empty_references_round_trip():
     assert target_from_json(target_to_json(kqa)) == kqa
     assert target_from_json({"must_have": ["a"], "nice_to_have": []}) == Statements(("a",))
     assert target_from_json([]) == References(()) and target_to_json(References(())) == []
+    # IgakuQA's gold: sets of letters (either of two single ones here), or a number read into digit boxes.
+    either = {"kind": "choices", "accept": [["a"], ["d"]]}
+    assert target_from_json(either) == ChoiceSets((("a",), ("d",)))
+    assert target_to_json(target_from_json(either)) == either
+    number = {"kind": "number", "value": "2.1", "answer": "21", "template": "①.②g/日"}
+    assert target_from_json(number) == NumericAnswer("2.1", "21", "①.②g/日")
+    assert target_to_json(target_from_json(number)) == number
     assert target_from_json(kqa) is kqa and target_from_json(None) is None
 
 
 @pytest.mark.parametrize("value", [{"references": ["..."]}, [1, 2], [{"criterion": "c"}], {"answer": "a"},
-                                   {"answer": "a", "grade": "good"}, "text"])
+                                   {"answer": "a", "grade": "good"}, "text",
+                                   {"kind": "number", "value": 2.1, "answer": "21", "template": ""},
+                                   {"kind": "choices", "accept": ["a"]}])
 def test_unknown_target_shapes_are_refused(value):
     with pytest.raises(TargetError, match="unknown target shape"):
         target_from_json(value)
@@ -103,7 +112,7 @@ def test_an_adapter_giving_an_untyped_target_is_an_error_at_its_line(tmp_path):
     with pytest.raises(DatasetError) as info:
         load_dataset(path, adapter="tests.test_targets:untyped_adapter")
     assert str(info.value).startswith(f"{path}:1: the adapter gave a target of type dict; a target is one of "
-                                      "References, RubricItems, GradedAnswer, Statements")
+                                      "References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer")
 
 
 def test_judging_a_run_with_an_unknown_stored_target_names_the_file_and_sample(tmp_path):
