@@ -377,3 +377,16 @@ def test_long_form_run_scored_by_the_judge_through_evalkit_run(double, tmp_path)
         assert hb["value"] == pytest.approx(1.0) and hb["answer"] == "1/2 met"
         assert "assistant: Please see a doctor." in hb["meta"]["items"][0]["judge_prompt"]
     assert srv.stats()["requests"] == 3 + 3 * 2  # three answers, two rubric items each
+
+    # Judging the saved run again (another judge setting: a new fingerprint) reads each line's stored rubric
+    # back as typed RubricItems: the same scores, and the target stays as it was stored.
+    from evalkit.runner import rescore_run
+    from evalkit.scoring.stage import ScoringPlan
+
+    plan = ScoringPlan([JudgeScorer("healthbench", srv.url, "judge-double", json_schema=True)])
+    assert asyncio.run(rescore_run(run, plan, counting=lambda lineno, s: True)) == 3
+    assert srv.stats()["requests"] == 3 + 3 * 2 + 3 * 2
+    again = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert [s["target"] for s in again] == [s["target"] for s in samples] == [records[0]["rubrics"]] * 3
+    assert [s["scores"]["healthbench"]["value"] for s in again] == [pytest.approx(1.0)] * 3
+    assert {s["scored_with"] for s in again} == {plan.fingerprint}
