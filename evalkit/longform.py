@@ -52,7 +52,7 @@ def _rest(record: dict, used: tuple[str, ...]) -> dict[str, Any]:
 
 @register_adapter("liveqa")
 def liveqa(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
-    """A LiveQA-Med test question; the texts of its reference answers (possibly none) become ``target``.
+    """A LiveQA-Med test question; the texts of its reference answers (possibly none) become a ``References`` target.
 
     Three published records have no NIST paraphrase (empty ``question``): the
     consumer's own subject and message stand in for it (``meta.question_from``).
@@ -142,8 +142,7 @@ def healthbench(record: dict, *, dataset: str, key: str | None = None, allow: fr
     if errors:
         raise AdapterError(errors)
     meta = _rest(record, ("prompt_id", "prompt", "rubrics"))
-    return Item(id=str(item_id), dataset=dataset, question=messages[-1]["content"],
-                target=RubricItems(tuple(items)),
+    return Item(id=str(item_id), dataset=dataset, question=messages[-1]["content"], target=RubricItems(tuple(items)),
                 messages=messages, meta=meta)
 
 
