@@ -22,8 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalkit import server as srv  # noqa: E402
-from evalkit import serving  # noqa: E402
+from evalkit.serving import launch  # noqa: E402
+from evalkit.serving.plan import plan, start  # noqa: E402
+from evalkit.serving.request import ServeRequest  # noqa: E402
 
 QUESTION = ("A 45-year-old man has crushing chest pain for an hour. Which test comes first? "
             "A. ECG B. Chest CT C. Troponin in 6 hours D. Echocardiogram. Explain briefly.")
@@ -37,9 +38,9 @@ def _one(url: str, model: str, max_tokens: int, i: int) -> int:
         return int(json.loads(r.read())["usage"]["completion_tokens"])
 
 
-def measure(label: str, request: serving.ServeRequest, args) -> dict:
+def measure(label: str, request: ServeRequest, args) -> dict:
     t0 = time.monotonic()
-    handle = serving.start(serving.plan(request))
+    handle = start(plan(request))
     startup = time.monotonic() - t0
     try:
         _one(handle.base_url, handle.model, 4, -1)  # warm
@@ -49,7 +50,7 @@ def measure(label: str, request: serving.ServeRequest, args) -> dict:
                                   range(args.requests)))
         wall = time.monotonic() - t1
     finally:
-        srv.stop_server(request.name)
+        launch.stop_server(request.name)
     row = {"config": label, "startup_s": round(startup, 1), "tokens": tokens, "wall_s": round(wall, 1),
            "tokens_per_s": round(tokens / wall, 1)}
     print(json.dumps(row), flush=True)
@@ -71,13 +72,13 @@ def main() -> None:
     cores = os.cpu_count() or 1
     threads = args.threads or max(1, cores - 1)  # evalkit's default
     configs = [
-        ("llama-server, 1 slot", serving.ServeRequest(backend="llamacpp", name="b1", parallel=1, threads=threads)),
-        ("llama-server, 4 slots", serving.ServeRequest(backend="llamacpp", name="b4", parallel=4, threads=threads)),
+        ("llama-server, 1 slot", ServeRequest(backend="llamacpp", name="b1", parallel=1, threads=threads)),
+        ("llama-server, 4 slots", ServeRequest(backend="llamacpp", name="b4", parallel=4, threads=threads)),
         ("2 replicas x 4 slots behind the router",
-         serving.ServeRequest(backend="llamacpp", name="br", replicas=2, parallel=4)),
+         ServeRequest(backend="llamacpp", name="br", replicas=2, parallel=4)),
     ]
     if args.vllm_python and args.vllm_model:
-        configs.append(("vLLM CPU, 1 replica", serving.ServeRequest(
+        configs.append(("vLLM CPU, 1 replica", ServeRequest(
             backend="vllm", name="bv", model_path=args.vllm_model, engine_python=args.vllm_python)))
     wanted = set(args.only.split(",")) if args.only else None
     print(f"{cores} cores, {threads} thread(s) per single server; {args.requests} requests, {args.concurrent} at a time, max_tokens {args.max_tokens}")

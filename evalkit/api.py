@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit.compare import Comparison, build_comparison
 from evalkit.gate import GateResult, compare_runs
@@ -24,27 +24,51 @@ from evalkit.rescore import rescore
 from evalkit.runner import RunConfig, RunResult, run_eval
 from evalkit.runs import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
-from evalkit.server import ServerHandle, StopResult, list_states, stop_server
-from evalkit.serving import API_KEY_ENV, ServeRequest, server_status
-from evalkit.serving import serve as _serve
+from evalkit.backends import backend_names, get_backend, served_models
+from evalkit.serving.errors import ServerError
+from evalkit.serving.launch import StopResult, stop_server
+from evalkit.serving.plan import ServePlan, server_status
+from evalkit.serving.plan import serve as _serve
+from evalkit.serving.request import API_KEY_ENV, ServeRequest
+from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
 
-__all__ = ["GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score", "ServeRequest",
-           "ServerHandle", "compare", "evaluate", "gate", "get_scorer", "load_run", "report", "rescore_run",
-           "samples_frame", "serve", "served", "servers", "stop"]
+__all__ = ["API_KEY_ENV", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score",
+           "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "backend_names", "backend_ports",
+           "compare", "evaluate", "gate", "get_scorer", "load_run", "overlap", "report", "rescore_run",
+           "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_watch"]
 
 
-def serve(request: ServeRequest | None = None, **settings: Any) -> ServerHandle:
+def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan], None] | None = None,
+          **settings: Any) -> ServerHandle:
     """Start a model server detached and wait until it answers (``evalkit serve``).
 
     Give a ServeRequest or its fields (``backend="vllm", model_path=..., replicas=2``); the
-    server keeps running after this returns, until ``stop(handle.name)``.
+    server keeps running after this returns, until ``stop(handle.name)``. ON_PLAN sees what
+    will be started before anything starts. ``backend`` may be ``module:attr`` (a backend
+    defined outside evalkit, see ``evalkit.backends.base.Backend``).
     """
-    return _serve(request or ServeRequest(**settings))
+    return _serve(request or ServeRequest(**settings), on_plan=on_plan)
+
+
+def resolve_server(name: str | None = None) -> ServerHandle:
+    """The recorded server NAME, else the only one recorded (ServerError otherwise)."""
+    return resolve_endpoint(name)
 
 
 def stop(name: str = "default", *, grace_s: float = 10.0) -> StopResult | None:
     """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded."""
     return stop_server(name, grace_s=grace_s)
+
+
+def backend_ports() -> dict[str, int]:
+    """Each built-in backend's default port."""
+    return {name: get_backend(name).default_port for name in backend_names()}
+
+
+def server_names() -> list[str]:
+    """The names of every recorded server (no probe)."""
+    return [h.name for h in list_states()]
 
 
 def servers(*, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -120,3 +144,47 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
     if output is not None:
         write_jsonl(output, [{"overlap_header": result.header}, *result.rows])
     return result
+
+
+# ---------------------------------------------------------------- sweeps (evalkit.sweep*)
+
+
+def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
+    """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
+
+    ``settings`` is a ``sweep.SweepSettings``, ``launch`` a ``sweep_jobs.SweepLaunch`` (Slurm by default).
+    """
+    from evalkit.sweep_jobs import SweepLaunch, start_sweep
+
+    return start_sweep(settings, checkpoints, launch or SweepLaunch(), **options)
+
+
+def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
+    """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
+    from evalkit.sweep_jobs import SweepLaunch, watch_sweep
+
+    return watch_sweep(settings, folder, launch or SweepLaunch(), **options)
+
+
+def sweep_status(sweep_dir: "str | Path") -> list[Any]:
+    """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (``sweep.JobView``)."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_jobs import current_views
+
+    return current_views(SweepState.load(sweep_dir))
+
+
+def sweep_trend(state: Any, **options: Any) -> Any:
+    """The sweep's scores per training step (``sweep_report.Trend``); STATE is a SweepState or its folder."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_report import sweep_trend as _trend
+
+    return _trend(state if isinstance(state, SweepState) else SweepState.load(state), **options)
+
+
+def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
+    """Every complete checkpoint gated against BASELINE (a run directory or a checkpoint of the sweep)."""
+    from evalkit.sweep import SweepState
+    from evalkit.sweep_report import sweep_gate as _gate
+
+    return _gate(state if isinstance(state, SweepState) else SweepState.load(state), baseline, **options)

@@ -5,6 +5,18 @@ drops it when its holder dies, however it dies (SIGKILL included). The file also
 records who holds it (pid, host, start time, command line without secrets): a
 second run refuses with those details, and a run that finds the record of a
 holder that died without releasing says that it takes the lock over.
+
+Where ``flock`` does not lock across machines (an NFS mount with ``nolock`` or
+``local_lock=flock|all``: the lock is then local to each client; or a filesystem
+that refuses flock with ENOLCK), or with ``EVALKIT_LOCK=excl``, the lock is an
+exclusive lock file instead: ``<run-dir>/.evalkit.xlock``, created with
+``O_CREAT|O_EXCL`` (atomic on NFSv3+ and Lustre), holding the holder's host, pid
+and the pid's start time; the holder touches it every HEARTBEAT_S seconds. A
+record is stale (and taken over, said so) when its holder on this host is gone
+(or its pid now names another process), or, for a holder on another host, when
+the file was not touched for STALE_AFTER_S seconds (the clocks of the hosts are
+assumed to agree within that). A taker sets a stale file aside by renaming it,
+so of two takers only one gets it.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,9 +35,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalkit.store import parse_json
-from evalkit.server import process_alive  # one liveness rule (a zombie is dead) for locks and servers
+from evalkit.liveness import proc_start_time, process_alive  # one liveness rule (a zombie is dead) for locks and servers
 
 LOCK_FILE = ".evalkit.lock"
+EXCL_LOCK_FILE = ".evalkit.xlock"  # the lock file where flock does not lock across hosts
+LOCK_METHOD_ENV = "EVALKIT_LOCK"   # auto (default), flock or excl
+HEARTBEAT_S = 20.0                 # how often the holder of an exclusive lock file touches it
+STALE_AFTER_S = 120.0              # an exclusive lock file of another host untouched this long is stale
 POLL_S = 0.2  # how often a waiting run tries the lock again
 # A reader's probe (live_holder) holds a shared lock for microseconds; a run that meets one
 # tries again for this long before it says the directory is in use.
@@ -40,6 +57,7 @@ class LockHolder:
     pid: int | None
     host: str | None
     started_at: str | None = None
+    pid_start: int | None = None  # the pid's start time (clock ticks after boot): a reused pid is not the holder
 
     @classmethod
     def from_text(cls, text: str) -> "LockHolder | None":
@@ -50,9 +68,10 @@ class LockHolder:
             return None
         if not isinstance(doc, dict):
             return None
-        pid = doc.get("pid")
+        pid, pid_start = doc.get("pid"), doc.get("pid_start")
         return cls(pid=pid if isinstance(pid, int) else None, host=_str_or_none(doc.get("host")),
-                   started_at=_str_or_none(doc.get("started_at")))
+                   started_at=_str_or_none(doc.get("started_at")),
+                   pid_start=pid_start if isinstance(pid_start, int) else None)
 
     def describe(self) -> str:
         since = f", since {self.started_at}" if self.started_at else ""
@@ -77,19 +96,42 @@ class RunLocked(RuntimeError):
 class RunLock:
     """A held run-directory lock; release it with ``release()`` or by leaving ``with``."""
 
-    def __init__(self, run_dir: Path, fd: int | None, took_over: LockHolder | None, *, supported: bool = True):
+    def __init__(self, run_dir: Path, fd: int | None, took_over: LockHolder | None, *, supported: bool = True,
+                 excl_record: str | None = None, fallback_reason: str | None = None):
         self.run_dir = run_dir
-        self.path = run_dir / LOCK_FILE
+        self.path = run_dir / (LOCK_FILE if excl_record is None else EXCL_LOCK_FILE)
         self._fd: int | None = fd
         self.took_over = took_over  # the dead holder whose lock this one replaced, if any
         self.supported = supported  # False where the filesystem has no flock: nothing is held
+        self.method = "flock" if excl_record is None else "excl"
+        self.fallback_reason = fallback_reason  # why an exclusive lock file replaced flock, if it did
+        self._excl_record = excl_record
+        self._stop_heartbeat = threading.Event()
+        if excl_record is not None:
+            threading.Thread(target=self._heartbeat, name="evalkit-lock-heartbeat", daemon=True).start()
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._fd is not None or self._excl_record is not None
+
+    def _heartbeat(self) -> None:
+        """Touch the exclusive lock file while it is ours: other hosts see the holder alive."""
+        while not self._stop_heartbeat.wait(HEARTBEAT_S):
+            if self._excl_record is None or _read_path(self.path) != self._excl_record:
+                return
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass
 
     def release(self) -> None:
         """Drop the lock and remove the lock file (a clean exit leaves no record behind)."""
+        if self._excl_record is not None:
+            self._stop_heartbeat.set()
+            if _read_path(self.path) == self._excl_record:  # never remove a record another holder wrote
+                self.path.unlink(missing_ok=True)
+            self._excl_record = None
+            return
         if self._fd is None:
             return
         try:
@@ -110,7 +152,101 @@ class RunLock:
 
 def _holder_record() -> str:
     return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                       "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                       "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       "pid_start": proc_start_time(os.getpid())})
+
+
+def _read_path(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def mount_of(path: str, mounts_text: str) -> tuple[str, str, str] | None:
+    """(mount point, filesystem type, options) of the mount holding PATH, from /proc/mounts' text."""
+    best = None
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) > len(best[0])):
+            best = (point, fields[2], fields[3])
+    return best
+
+
+def flock_is_local_only(fstype: str, options: str) -> bool:
+    """True for an NFS mount whose flock locks only on this client (``nolock``, ``local_lock=flock|all``)."""
+    opts = set(options.split(","))
+    return fstype.startswith("nfs") and bool(opts & {"nolock", "local_lock=flock", "local_lock=all"})
+
+
+def lock_method(run_dir: str | Path) -> tuple[str, str | None]:
+    """How RUN_DIR is locked: ("flock", None), or ("excl", why) where flock would not exclude other hosts."""
+    wanted = os.environ.get(LOCK_METHOD_ENV, "auto")
+    if wanted == "excl":
+        return "excl", f"${LOCK_METHOD_ENV}=excl"
+    if wanted == "flock":
+        return "flock", None
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "flock", None
+    found = mount_of(os.path.realpath(run_dir), mounts)
+    if found and flock_is_local_only(found[1], found[2]):
+        return "excl", f"{found[0]} is {found[1]} mounted with {found[2]} (flock is local to each host)"
+    return "flock", None
+
+
+def excl_record_is_stale(holder: LockHolder | None, age_s: float, *, here: str) -> bool:
+    """Whether an exclusive lock file's record (HOLDER, untouched for AGE_S seconds) belongs to a dead holder."""
+    if holder is not None and holder.host == here and holder.pid is not None:
+        if not process_alive(holder.pid):
+            return True
+        return holder.pid_start is not None and proc_start_time(holder.pid) != holder.pid_start
+    return age_s > STALE_AFTER_S  # another host's holder (or a torn record): only its heartbeat tells
+
+
+def _try_excl_lock(run_dir: Path, why: str | None) -> RunLock:
+    path = run_dir / EXCL_LOCK_FILE
+    previous: LockHolder | None = None
+    for _ in range(5):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            text = _read_path(path)
+            holder = LockHolder.from_text(text or "")
+            try:
+                age = time.time() - path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            if not excl_record_is_stale(holder, age, here=socket.gethostname()):
+                raise RunLocked(run_dir, holder) from None
+            aside = path.with_name(f"{EXCL_LOCK_FILE}.stale.{socket.gethostname()}.{os.getpid()}")
+            try:
+                os.rename(path, aside)  # of two takers only one moves it
+            except FileNotFoundError:
+                continue
+            if _read_path(aside) != text:  # we moved a fresh record another taker had just written: put it back
+                try:
+                    os.link(aside, path)
+                except FileExistsError:
+                    pass
+                aside.unlink(missing_ok=True)
+                raise RunLocked(run_dir, LockHolder.from_text(_read_path(path) or "")) from None
+            aside.unlink(missing_ok=True)
+            previous = holder or LockHolder(pid=None, host=None)
+            continue
+        record = _holder_record()
+        try:
+            os.write(fd, record.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return RunLock(run_dir, None, took_over=previous, excl_record=record, fallback_reason=why)
+    raise RunLocked(run_dir, LockHolder.from_text(_read_path(path) or ""))
 
 
 def try_lock_run_dir(run_dir: str | Path) -> RunLock:
@@ -121,6 +257,9 @@ def try_lock_run_dir(run_dir: str | Path) -> RunLock:
     names that holder.
     """
     run_dir = Path(run_dir)
+    method, why = lock_method(run_dir)
+    if method == "excl":
+        return _try_excl_lock(run_dir, why)
     path = run_dir / LOCK_FILE
     give_up = time.monotonic() + PROBE_GRACE_S
     while True:
@@ -136,7 +275,7 @@ def try_lock_run_dir(run_dir: str | Path) -> RunLock:
                     continue
                 raise RunLocked(run_dir, holder) from None
             if exc.errno in _NO_LOCKS:
-                return RunLock(run_dir, None, None, supported=False)
+                return _try_excl_lock(run_dir, f"flock on {run_dir} failed ({errno.errorcode.get(exc.errno)})")
             raise
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -210,6 +349,8 @@ def took_over_message(lock: RunLock) -> str | None:
                 "from writing the same run directory at the same time")
     dead = lock.took_over
     if dead is None:
+        if lock.fallback_reason and lock.method == "excl":
+            return f"locked {lock.run_dir} with the exclusive lock file {EXCL_LOCK_FILE}: {lock.fallback_reason}"
         return None
     here = socket.gethostname()
     state = ""
@@ -218,5 +359,6 @@ def took_over_message(lock: RunLock) -> str | None:
     return f"took over the stale lock of {lock.run_dir}: its holder, {dead.describe()}, ended without releasing it{state}"
 
 
-__all__ = ["LOCK_FILE", "LockHolder", "RunLock", "RunLocked", "live_holder", "lock_run_dir",
+__all__ = ["EXCL_LOCK_FILE", "LOCK_FILE", "LOCK_METHOD_ENV", "LockHolder", "RunLock", "RunLocked",
+           "excl_record_is_stale", "flock_is_local_only", "live_holder", "lock_method", "lock_run_dir", "mount_of",
            "took_over_message", "try_lock_run_dir"]

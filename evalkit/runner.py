@@ -68,12 +68,20 @@ class EndpointDown(RuntimeError):
     """The server stopped answering mid-run; what was collected is saved."""
 
 
-# Requests in flight by default: 64 per data-parallel replica of an SGLang dp=8
-# server, enough to keep its batches full; the embedded llama.cpp server has few slots.
+# Requests in flight by default where the backend has no opinion (or none is known): 64 per
+# data-parallel replica of an SGLang dp=8 server, enough to keep its batches full. A backend
+# declares its own (the embedded llama.cpp server has few slots): see backend_concurrency.
 DEFAULT_CONCURRENCY = 512
-BACKEND_CONCURRENCY = {"llamacpp": 4}
 MULTI_SAMPLE_TEMPERATURE = 0.7
 ER_SAMPLES = 11
+
+
+def backend_concurrency(backend: str | None) -> int:
+    """Requests in flight by default against BACKEND (a registry name or ``module:attr``):
+    its declared default concurrency, else DEFAULT_CONCURRENCY."""
+    from evalkit.backends import default_concurrency
+
+    return default_concurrency(backend) or DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -130,6 +138,7 @@ class RunConfig:
     max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     max_record_mb: float = DEFAULT_MAX_RECORD_MB
     suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
+    checkpoint: dict[str, Any] | None = None  # a sweep's checkpoint identity (path, step, hash), for the manifest
     order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
     order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
@@ -150,8 +159,8 @@ class RunConfig:
         endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
         from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
         """
-        from evalkit.server import ServerHandle, resolve_endpoint
-        from evalkit.serving import API_KEY_ENV
+        from evalkit.serving.request import API_KEY_ENV
+        from evalkit.serving.state import ServerHandle, resolve_endpoint
 
         handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
         settings.setdefault("model", handle.model)
@@ -166,8 +175,7 @@ class RunConfig:
         params = self.params
         if params.temperature is None:
             params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
-        concurrency = self.concurrency if self.concurrency is not None else BACKEND_CONCURRENCY.get(
-            self.backend or "", DEFAULT_CONCURRENCY)
+        concurrency = self.concurrency if self.concurrency is not None else backend_concurrency(self.backend)
         return replace(self, samples=samples, params=params, concurrency=concurrency,
                        prompt=self.prompt or ("er_sample" if er else "strict"))
 
@@ -439,11 +447,11 @@ def _strategy_doc(config: RunConfig, refine: RefineTemplate | None) -> dict[str,
 
 async def _resolve_model(pool: EndpointPool, requested: str | None, api_key: str | None) -> str:
     """The model id the run requests; every endpoint must serve it."""
-    from evalkit.server import list_models
+    from evalkit.backends import served_models
 
     async def models_of(url: str) -> list[str]:
         try:
-            return await asyncio.to_thread(list_models, url, api_key=api_key, timeout=10.0)
+            return await asyncio.to_thread(served_models, url, api_key=api_key, timeout=10.0)
         except (OSError, ValueError) as exc:
             raise RequestError(f"cannot reach the server ({exc}); is it running? (`evalkit status`)",
                                endpoint=url) from None
@@ -1035,11 +1043,13 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "started_at": started_at,
         "status": "running",
     }
-    from evalkit.server import endpoint_identity  # what served the run: checkpoint hash, engine version
+    from evalkit.serving.plan import endpoint_identity  # what served the run: checkpoint hash, engine version
 
     manifest["server"] = endpoint_identity(pool.base_urls[0], api_key=config.api_key)
     if config.suite:
         manifest["suite"] = config.suite
+    if config.checkpoint:
+        manifest["checkpoint"] = config.checkpoint
     if refine is not None:
         manifest.update(refine_samples=config.refine_samples, refine_prompt=refine.name,
                         refine_prompt_template=refine.text,

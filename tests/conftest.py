@@ -30,14 +30,15 @@ def run_evalkit(*args: str, env: dict | None = None, timeout: float = 2400) -> "
 def skip_unless_embedded_backend() -> None:
     """Skip the calling test module when llama-server or the SmolLM2 GGUF is not installed,
     unless EVALKIT_REQUIRE_SERVER=1 (CI, ``make test``): there a missing backend fails the tests."""
-    from evalkit import server as srv
+    from evalkit.backends import llamacpp
+    from evalkit.serving import errors
 
     if os.environ.get("EVALKIT_REQUIRE_SERVER") == "1":
         return
     try:
-        srv.llama_server_binary()
-        srv.smollm2_gguf_path()
-    except srv.ServerError as exc:
+        llamacpp.llama_server_binary()
+        llamacpp.smollm2_gguf_path()
+    except errors.ServerError as exc:
         pytest.skip(f"embedded backend not installed ({exc}): make install", allow_module_level=True)
 
 
@@ -96,3 +97,28 @@ def write_items(path: Path, n: int, *, n_options: int = 4, start: int = 0) -> Pa
 @pytest.fixture
 def items_file(tmp_path):
     return write_items(tmp_path / "tiny.jsonl", 12)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real one-node Slurm (tests/slurm_cluster.py) for the session; $SLURM_CONF points at it while
+    it runs. Skipped with the reason where Slurm cannot run here (not installed, not root), unless
+    EVALKIT_REQUIRE_SLURM=1 (CI), where that is a failure."""
+    from tests.slurm_cluster import SlurmUnavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except SlurmUnavailable as exc:
+        if os.environ.get("EVALKIT_REQUIRE_SLURM") == "1":
+            pytest.fail(f"EVALKIT_REQUIRE_SLURM=1 but no Slurm cluster could start: {exc}")
+        pytest.skip(f"no Slurm cluster here ({exc}); scripts/install_slurm.sh installs it (as root)")
+    saved = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if saved is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = saved

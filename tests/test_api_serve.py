@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from evalkit import api
-from evalkit import server as srv
+from evalkit.backends import llamacpp
+from evalkit.serving import errors, probe, processes
 from tests.conftest import ROOT, free_port, skip_unless_embedded_backend
 
 pytestmark = pytest.mark.server
@@ -20,11 +21,11 @@ def test_serve_evaluate_and_stop_from_python(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALKIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("EVALKIT_API_KEY", raising=False)
     with api.served(backend="llamacpp", name="nb", port=free_port(), timeout_s=300) as server:
-        assert server.backend == "llamacpp" and server.model == srv.SMOLLM2_ALIAS
-        assert srv.answers(server.base_url, server.model, timeout=30)
+        assert server.backend == "llamacpp" and server.model == llamacpp.SMOLLM2_ALIAS
+        assert probe.answers(server.base_url, server.model, timeout=30)
         (status,) = api.servers()
         assert status["name"] == "nb" and status["alive"] and status["state"] in ("ready", "busy")
-        with pytest.raises(srv.ServerError, match="nb"):
+        with pytest.raises(errors.ServerError, match="nb"):
             api.serve(backend="llamacpp", name="nb", port=free_port())  # the name is taken
         # The config picks the endpoint, model and backend defaults from the handle.
         config = api.RunConfig.on_server(server, eval_files=[str(ROOT / "eval_data" / "sample_medqa.jsonl")],
@@ -35,5 +36,5 @@ def test_serve_evaluate_and_stop_from_python(tmp_path, monkeypatch):
     assert result.total == 3 and result.errors == 0
     assert sum(d.n for d in result.summary.values()) == 3
     assert len(api.samples_frame(result.run_dir)) == 3
-    assert not srv.process_alive(pid)  # stopped when the block ended
+    assert not processes.process_alive(pid)  # stopped when the block ended
     assert api.servers() == []

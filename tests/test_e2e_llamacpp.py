@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, run_evalkit, SHARED, skip_unless_embedded_backend, write_items
-from evalkit import server as srv
+from evalkit.backends import llamacpp
+from evalkit.serving import checkpoint, probe
+from evalkit.serving import processes
 from evalkit.store import read_json, read_samples
 
 API_KEY = "EVALKIT_API_KEY"
@@ -42,8 +44,8 @@ def test_the_key_is_in_no_argv_and_the_server_requires_it(served):
         assert "sk-e2e-secret" not in argv and "api-key" not in argv
     assert "sk-e2e-secret" not in json.dumps(handle)
     url = f"http://127.0.0.1:{handle['port']}/v1"
-    assert not srv.answers(url, handle["model"], timeout=30)  # no key: refused
-    assert srv.answers(url, handle["model"], api_key="sk-e2e-secret", timeout=30)
+    assert not probe.answers(url, handle["model"], timeout=30)  # no key: refused
+    assert probe.answers(url, handle["model"], api_key="sk-e2e-secret", timeout=30)
 
 
 def test_status_shows_the_server_answering(served):
@@ -70,10 +72,10 @@ def test_run_writes_every_item_once_with_typed_fields(served, tmp_path):
         assert isinstance(s["correct"], bool) and s["correct"] == (s["pred"] == s["answer_idx"])
         assert s["usage"]["completion_tokens"] > 0 and s["latency_s"] > 0
     manifest = read_json(run_dir / "manifest.json")
-    assert manifest["backend"] == "llamacpp" and manifest["model"] == srv.SMOLLM2_ALIAS
+    assert manifest["backend"] == "llamacpp" and manifest["model"] == llamacpp.SMOLLM2_ALIAS
     server = manifest["server"]
-    assert server["source"] == "evalkit serve" and server["model_hash"]["sha256"] == srv.sha256_file(
-        srv.smollm2_gguf_path())
+    assert server["source"] == "evalkit serve" and server["model_hash"]["sha256"] == checkpoint.sha256_file(
+        llamacpp.smollm2_gguf_path())
     assert server["reported"]["engine"] == "llama.cpp" and server["reported"]["engine_version"]
     assert server["server_version"] == server["reported"]["engine_version"]
     assert "sk-e2e-secret" not in (run_dir / "manifest.json").read_text()
@@ -99,18 +101,18 @@ def test_stop_leaves_no_process_alive(tmp_path):
                   env=env)
     assert out.returncode == 0, out.stderr
     handle = json.loads((state / "gone.json").read_text())
-    assert srv.group_alive(handle["pgid"])
+    assert processes.group_alive(handle["pgid"])
     out = run_evalkit("stop", "--name", "gone", env=env)
     assert out.returncode == 0, out.stderr
     assert "stopped gone" in out.stderr
-    assert not srv.group_alive(handle["pgid"])
-    assert not Path(f"/proc/{handle['pid']}").exists() or not srv.process_alive(handle["pid"])
+    assert not processes.group_alive(handle["pgid"])
+    assert not Path(f"/proc/{handle['pid']}").exists() or not processes.process_alive(handle["pid"])
     assert not (state / "gone.json").exists()
 
 
 def test_a_renamed_copy_of_the_gguf_is_served_and_filed_under_its_own_name(tmp_path):
     copy = tmp_path / "my-finetune.gguf"
-    shutil.copyfile(srv.smollm2_gguf_path(), copy)
+    shutil.copyfile(llamacpp.smollm2_gguf_path(), copy)
     env = {**os.environ, "EVALKIT_STATE_DIR": str(tmp_path / "state")}
     out = run_evalkit("serve", "--model-path", str(copy), "--name", "ft", "--port", str(free_port()), "--timeout", "300",
                   env=env)
@@ -125,7 +127,7 @@ def test_a_renamed_copy_of_the_gguf_is_served_and_filed_under_its_own_name(tmp_p
         assert run_dir.parent.name == "my-finetune"
         manifest = read_json(run_dir / "manifest.json")
         assert manifest["model"] == "my-finetune"
-        assert manifest["server"]["model_hash"]["sha256"] == srv.sha256_file(copy)
+        assert manifest["server"]["model_hash"]["sha256"] == checkpoint.sha256_file(copy)
         assert manifest["server"]["model_path"] == str(copy)
     finally:
         run_evalkit("stop", "--name", "ft", env=env)

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import server as srv
-from evalkit import serving
+from evalkit.backends import Listener, get_backend
+from evalkit.serving.request import ServeRequest
+
+
+def _command(backend: str, port: int, *, model: str = "m", **settings) -> list[str]:
+    """BACKEND's command for a ServeRequest of SETTINGS, as ``evalkit serve`` builds it."""
+    req = ServeRequest(backend=backend, **{"engine_python": "python", **settings})
+    return get_backend(backend).command(req, req.model_path, model, Listener("127.0.0.1", port))
 
 
 def test_router_command_parses_with_the_routers_own_parser():
@@ -20,8 +26,8 @@ def test_router_command_parses_with_the_routers_own_parser():
         pytest.skip("sglang-router is not installed here: pip install -e '.[router]'")
     from sglang_router.launch_router import parse_router_args
 
-    cmd = srv.build_router_command(["http://127.0.0.1:9001", "http://127.0.0.1:9002/v1"], port=9000,
-                                   prometheus_port=9100, python="python")
+    cmd = _command("router", 9000, worker_urls=["http://127.0.0.1:9001", "http://127.0.0.1:9002/v1"],
+                   prometheus_port=9100)
     assert cmd[1:3] == ["-m", "sglang_router.launch_router"]
     args = parse_router_args(cmd[3:])
     assert args.host == "127.0.0.1" and args.port == 9000
@@ -38,8 +44,9 @@ def test_sglang_command_parses_with_sglangs_own_parser():
 
     from sglang.srt.server_args import ServerArgs
 
-    cmd = srv.build_sglang_command("/ckpt/m", dp=2, tp=4, port=30001, served_model_name="m", api_key="k",
-                                   extra_args=["--context-length", "8192"], python="python")
+    cmd = _command("sglang", 30001, model_path="/ckpt/m", dp=2, tp=4, api_key="k",
+                   extra_args=["--context-length", "8192"])
+    assert "--dp-size" in cmd and "--tp-size" in cmd  # SGLang's declared names, not prefixes of them
     parser = argparse.ArgumentParser()
     ServerArgs.add_cli_args(parser)
     args = ServerArgs.from_cli_args(parser.parse_args(cmd[3:]))
@@ -55,14 +62,14 @@ def test_sglang_colaunch_command_parses_with_the_routers_launch_server_parser():
     from sglang.srt.server_args import ServerArgs
     from sglang_router.router_args import RouterArgs
 
-    req = serving.ServeRequest(backend="sglang", model_path="/ckpt/m", replicas=4)
-    cmd = serving.build_sglang_colaunch_command(req, "/ckpt/m", "m", 30000)
+    req = ServeRequest(backend="sglang", model_path="/ckpt/m", replicas=4, tp=2)
+    cmd = get_backend("sglang").replicas_command(req, "/ckpt/m", "m", Listener("127.0.0.1", 30000, share=4))
     parser = argparse.ArgumentParser()
     ServerArgs.add_cli_args(parser)
     RouterArgs.add_cli_args(parser, use_router_prefix=True, exclude_host_port=True)
     parser.add_argument("--router-dp-worker-base-port", type=int, default=31000)
     ns = parser.parse_args(cmd[3:])
-    assert ns.dp_size == 4 and ns.router_prometheus_host == "127.0.0.1"
+    assert ns.dp_size == 4 and ns.tp_size == 2 and ns.router_prometheus_host == "127.0.0.1"
 
 
 _VLLM_PARSE = """
@@ -82,9 +89,9 @@ def test_vllm_command_parses_with_vllms_own_parser():
         if importlib.util.find_spec("vllm") is None:
             pytest.skip("vLLM is not installed here ($EVALKIT_VLLM_PYTHON unset; scripts/install_vllm_cpu.sh)")
         python = "python"
-    cmd = srv.build_vllm_command("/ckpt/m", port=8001, served_model_name="m", tensor_parallel_size=2,
-                                 data_parallel_size=2, gpu_memory_utilization=0.8, max_model_len=4096,
-                                 dtype="bfloat16", reasoning_parser="deepseek_r1", enforce_eager=True, python=python)
+    cmd = _command("vllm", 8001, model_path="/ckpt/m", tensor_parallel_size=2, data_parallel_size=2,
+                   gpu_memory_utilization=0.8, max_model_len=4096, dtype="bfloat16", reasoning_parser="deepseek_r1",
+                   enforce_eager=True, engine_python=python)
     out = subprocess.run([python, "-c", _VLLM_PARSE, *cmd[3:]], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     args = json.loads(out.stdout.strip().splitlines()[-1])

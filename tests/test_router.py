@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import server as srv
+from evalkit.backends import Listener, llamacpp
+from evalkit.serving import errors, probe, processes
+from evalkit.serving.request import ServeRequest
 from evalkit.store import read_samples
 from tests.conftest import free_port, run_evalkit, write_items
 
@@ -27,9 +29,9 @@ def _missing() -> str | None:
     if importlib.util.find_spec("sglang_router") is None:
         return "sglang-router is not installed: pip install -e '.[router]'"
     try:
-        srv.llama_server_binary()
-        srv.smollm2_gguf_path()
-    except srv.ServerError as exc:
+        llamacpp.llama_server_binary()
+        llamacpp.smollm2_gguf_path()
+    except errors.ServerError as exc:
         return str(exc)
     return None
 
@@ -114,24 +116,26 @@ def test_two_replicas_behind_the_router_survive_a_worker_killed_mid_run(tmp_path
         out = run_evalkit("stop", "--name", "rr", env=env)
     assert "stopped rr" in out.stderr
     for p in row["processes"]:
-        assert not srv.process_alive(p["pid"])
+        assert not processes.process_alive(p["pid"])
     assert all(_can_listen(p) for p in ports)
 
 
 def test_router_in_front_of_workers_started_elsewhere(tmp_path, env):
     wport = free_port()
-    worker = subprocess.Popen(srv.build_llamacpp_command(port=wport, n_threads=1, parallel=2),
+    worker_cmd = llamacpp.LlamaCppBackend().command(ServeRequest(threads=1, parallel=2), None, llamacpp.SMOLLM2_ALIAS,
+                                                     Listener("127.0.0.1", wport))
+    worker = subprocess.Popen(worker_cmd,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while not srv.answers(f"http://127.0.0.1:{wport}/v1", srv.SMOLLM2_ALIAS, timeout=10):
+        while not probe.answers(f"http://127.0.0.1:{wport}/v1", llamacpp.SMOLLM2_ALIAS, timeout=10):
             assert worker.poll() is None and time.monotonic() < deadline
             time.sleep(0.5)
         port = free_port()
         out = run_evalkit("serve", "--router", "--worker-urls", f"http://127.0.0.1:{wport}", "--name", "front",
                       "--port", str(port), "--timeout", "120", env=env)
         assert out.returncode == 0, out.stderr
-        assert f"'{srv.SMOLLM2_ALIAS}'" in out.stderr  # the model name asked of the worker
+        assert f"'{llamacpp.SMOLLM2_ALIAS}'" in out.stderr  # the model name asked of the worker
         handle = json.loads((Path(env["EVALKIT_STATE_DIR"]) / "front.json").read_text())
         assert handle["backend"] == "router" and handle["worker_urls"] == [f"http://127.0.0.1:{wport}"]
         assert [p["role"] for p in handle["processes"]] == ["router"]

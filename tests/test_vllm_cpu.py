@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import server as srv
+from evalkit.serving import probe, processes
 from evalkit.store import read_json, read_samples
 from tests.conftest import free_port, run_evalkit, write_items
 
@@ -43,8 +43,8 @@ def test_vllm_on_cpu_serves_runs_and_stops_clean(tmp_path):
     try:
         argv = Path(f"/proc/{handle['pid']}/cmdline").read_bytes().decode()
         assert "sk-vllm-secret" not in argv  # the key went in $VLLM_API_KEY
-        assert srv.answers(f"http://127.0.0.1:{port}/v1", handle["model"], timeout=60) is False  # no key: refused
-        tree = srv._tagged(token)
+        assert probe.answers(f"http://127.0.0.1:{port}/v1", handle["model"], timeout=60) is False  # no key: refused
+        tree = processes.tagged(token)
         assert len(tree) >= 2, tree  # the API server and its engine-core child at least
         data = write_items(tmp_path / "few.jsonl", 3)
         out = run_evalkit("run", "--eval-file", str(data), "--max-new-tokens", "16", "--concurrency", "3",
@@ -65,7 +65,7 @@ def test_vllm_on_cpu_serves_runs_and_stops_clean(tmp_path):
     finally:
         out = run_evalkit("stop", "--name", "v", env=env)
     assert out.returncode == 0 and "stopped v" in out.stderr, out.stderr
-    assert srv._tagged(token) == set()
+    assert processes.tagged(token) == set()
     for pid in tree:
-        assert not srv.process_alive(pid)
-    assert srv.port_is_free("127.0.0.1", port) or not any(srv.process_alive(p) for p in tree)
+        assert not processes.process_alive(pid)
+    assert probe.port_is_free("127.0.0.1", port) or not any(processes.process_alive(p) for p in tree)

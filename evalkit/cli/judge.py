@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from evalkit.api import ServerError, resolve_server, served_models
 from evalkit.agreement import Agreement
 from evalkit.cli import stdout_console
 from evalkit.lock import RunLocked, try_lock_run_dir
@@ -19,7 +20,6 @@ from evalkit.judging import JudgeInputError, agreement_json, default_work_dir, j
 from evalkit.rubrics import RubricError
 from evalkit.scoring.base import ScorerError
 from evalkit.scoring.judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS, JudgeScorer
-from evalkit.server import ServerError, list_models, resolve_endpoint
 from evalkit.runs import live_writer, snapshot_note
 from evalkit.store import SAMPLES, samples_path, write_json, write_jsonl
 
@@ -122,11 +122,11 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
     endpoints = list(endpoints)
     try:
         if not endpoints:
-            handle = resolve_endpoint(server_name)
+            handle = resolve_server(server_name)
             endpoints = [handle.base_url]
             model = model or handle.model
         if not model:
-            listed = list_models(endpoints[0], api_key=api_key)
+            listed = served_models(endpoints[0], api_key=api_key)
             if not listed:
                 raise ServerError(f"{endpoints[0]} lists no model: pass --judge-model NAME")
             model = listed[0]

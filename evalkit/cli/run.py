@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from evalkit.api import API_KEY_ENV, ServerError, resolve_server
 from evalkit.cli import stdout_console
 from evalkit.client import RequestError, redact
 from evalkit.datasets import DatasetError, Problem
@@ -30,7 +31,6 @@ from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
 from evalkit.prompts import TemplateError, load_template
 from evalkit.records import GenerationParams
 from evalkit.registry import resolve_benchmark_file
-from evalkit.serving import API_KEY_ENV
 from evalkit.report_extras import truncation_hints
 from evalkit.request_controls import json_object, text_or_file
 from evalkit.runs import write_failure_message
@@ -38,7 +38,6 @@ from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProg
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.scoring.base import is_secret_option, secret_option_values
 from evalkit.scoring.judge import JUDGE_API_KEY_ENV
-from evalkit.server import ServerError, resolve_endpoint
 from evalkit.stats import wilson_interval
 from evalkit.store import parse_json
 from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
@@ -305,7 +304,7 @@ def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key
         config = RunConfig(endpoint=endpoints[0], endpoints=list(endpoints[1:]), **settings)
     else:
         try:
-            config = RunConfig.on_server(resolve_endpoint(server_name), **settings)
+            config = RunConfig.on_server(resolve_server(server_name), **settings)
         except ServerError as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(2)

@@ -1,0 +1,245 @@
+"""``evalkit sweep run|status|report``: every checkpoint of a training run, on Slurm or locally."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from evalkit.cli import stdout_console
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user gave (None means: the config type's default)."""
+    return {k: v for k, v in values.items() if v is not None and v != ()}
+
+
+def _default_name(checkpoints: tuple[str, ...], watch: str | None) -> str:
+    import re
+
+    base = watch or (os.path.dirname(os.path.abspath(checkpoints[0].rstrip("/"))) if checkpoints else "sweep")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(base).name).strip("._-") or "sweep"
+
+
+@click.group("sweep")
+def sweep() -> None:
+    """Evaluate every checkpoint of a training run: one job per checkpoint (serve, evaluate, stop),
+    on Slurm (a job array through submitit) or on this machine; then the trend over training steps
+    and a gate per checkpoint."""
+
+
+@sweep.command("run")
+@click.argument("checkpoints", nargs=-1)
+@click.option("--watch", default=None, type=click.Path(file_okay=False),
+              help="Watch this folder and submit each new checkpoint (a folder named checkpoint-N, global_stepN, "
+                   "iter_N, ...step=N...) once complete, until Ctrl-C.")
+@click.option("--marker", default=None, help="--watch: a checkpoint is complete when this file exists in it "
+                                             "(default: when its files stopped changing for --quiet-s).")
+@click.option("--quiet-s", type=float, default=60.0, show_default=True, help="--watch: seconds without a change.")
+@click.option("--watch-interval", type=float, default=30.0, show_default=True, help="--watch: seconds between looks.")
+@click.option("--max-polls", type=int, default=None, hidden=True)
+@click.option("--eval-file", "eval_files", multiple=True, help="A benchmark file (repeatable).")
+@click.option("--suite", default=None, help="A suite of registered benchmarks (eval_data/suites/NAME.json).")
+@click.option("--data-dir", default="eval_data", show_default=True, help="Where a suite's benchmark files are.")
+@click.option("--name", default=None, help="The sweep's name [default: the checkpoints' folder name].")
+@click.option("--results-dir", default="results", show_default=True, help="The results directory every job shares.")
+@click.option("--sweep-dir", default=None, help="The sweep's state folder [default: RESULTS_DIR/sweeps/NAME].")
+@click.option("--backend", default=None, help="Serving backend: llamacpp, vllm, sglang [default: llamacpp].")
+@click.option("--n-ctx", type=int, default=None, help="llama.cpp context size.")
+@click.option("--server-parallel", type=int, default=None, help="llama.cpp --parallel slots.")
+@click.option("--tp", type=int, default=None, help="SGLang tensor parallelism (dp is the node's GPU count).")
+@click.option("--serve-arg", "serve_args", multiple=True, help="An extra argument for the server (repeatable).")
+@click.option("--serve-timeout", type=float, default=None, help="Seconds to wait for a server to answer.")
+@click.option("--prompt", default=None, help="Prompt template [default: strict, or the suite's].")
+@click.option("--max-new-tokens", type=int, default=None)
+@click.option("--temperature", type=float, default=None)
+@click.option("--limit", type=int, default=None, help="First N items of each file.")
+@click.option("--concurrency", type=int, default=None, help="Requests in flight per job.")
+@click.option("--rps", type=float, default=None, help="At most this many requests per second per job.")
+@click.option("--step-from", default=None, metavar="REGEX", help="Read the training step from the path with REGEX.")
+@click.option("--executor", type=click.Choice(["slurm", "local"]), default="slurm", show_default=True)
+@click.option("--local-jobs", type=int, default=None, help="--executor local: jobs at once [default: 1].")
+@click.option("--partition", default=None)
+@click.option("--account", default=None)
+@click.option("--qos", default=None)
+@click.option("--time", "time_min", type=int, default=None, help="Minutes per job [default: 240].")
+@click.option("--gpus", "gpus_per_node", type=int, default=None, help="GPUs per job (node).")
+@click.option("--cpus", "cpus_per_task", type=int, default=None, help="CPUs per job.")
+@click.option("--mem", default=None, help="Memory per job, e.g. 64G.")
+@click.option("--constraint", default=None)
+@click.option("--array-parallelism", type=int, default=None, help="At most this many jobs of the array at once.")
+@click.option("--sbatch", "sbatch", multiple=True, metavar="KEY=VALUE",
+              help="An extra #SBATCH directive (repeatable), e.g. --sbatch exclusive --sbatch gres=gpu:8.")
+@click.option("--setup", "setup", multiple=True, help="A shell line run before each job (module load ...).")
+@click.option("--wait", is_flag=True, help="--executor slurm: wait until every job ended, then show where each stands.")
+def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, eval_files, suite, data_dir, name,
+                results_dir, sweep_dir, backend, n_ctx, server_parallel, tp, serve_args, serve_timeout, prompt,
+                max_new_tokens, temperature, limit, concurrency, rps, step_from, executor, local_jobs, partition,
+                account, qos, time_min, gpus_per_node, cpus_per_task, mem, constraint, array_parallelism, sbatch, setup,
+                wait) -> None:
+    """Evaluate CHECKPOINTS (paths or globs, e.g. 'out/checkpoint-*') on the tasks; running the same
+    command again submits only what is not complete (failed and cancelled jobs again).
+
+    With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed."""
+    from evalkit import api
+    from evalkit.sweep import SweepError, SweepSettings
+    from evalkit.sweep_jobs import SlurmOptions, SweepLaunch
+
+    if not checkpoints and not watch:
+        raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
+    if not eval_files and not suite:
+        raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
+    name = name or _default_name(checkpoints, watch)
+    files, suite_doc, generation = list(eval_files), None, {}
+    if suite:
+        from evalkit.suites import SuiteError, load_suite
+
+        try:
+            loaded = load_suite(suite)
+            files = [str(p) for p in loaded.files(data_dir)] + files
+        except SuiteError as exc:
+            raise click.UsageError(str(exc)) from None
+        suite_doc, prompt, generation = loaded.to_manifest(), prompt or loaded.prompt, dict(loaded.generation)
+    generation.update(_given(max_new_tokens=max_new_tokens, temperature=temperature))
+    try:
+        settings = SweepSettings(
+            name=name, sweep_dir=sweep_dir or str(Path(results_dir) / "sweeps" / name), results_dir=results_dir,
+            eval_files=files, suite=suite_doc, generation=generation, step_from=step_from,
+            serve=_given(n_ctx=n_ctx, parallel=server_parallel, tp=tp, extra_args=list(serve_args) or None,
+                         timeout_s=serve_timeout),
+            run=_given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps), **_given(backend=backend))
+        slurm = SlurmOptions(**_given(partition=partition, account=account, qos=qos, time_min=time_min,
+                                      gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem,
+                                      constraint=constraint, array_parallelism=array_parallelism,
+                                      sbatch=list(sbatch) or None, setup=list(setup) or None))
+        launch = SweepLaunch(executor=executor, slurm=slurm, wait=wait, **_given(parallel=local_jobs))
+        say = lambda m: click.echo(f"sweep {name}: {m}")  # noqa: E731
+        if watch:
+            api.sweep_watch(settings, watch, launch, marker=marker, quiet_s=quiet_s, interval_s=watch_interval,
+                            max_polls=max_polls, on_event=say)
+        else:
+            api.sweep_run(settings, list(checkpoints), launch, on_event=say)
+    except SweepError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"sweep {name}: state in {settings.sweep_dir}; `evalkit sweep status {settings.sweep_dir}` shows the jobs")
+    if executor == "local" or wait:
+        standing = _print_status(settings.sweep_dir, lines=3, as_json=False)
+        failed = [v for v in standing if v.state == "failed"]
+        if failed:
+            click.echo(f"sweep {name}: {len(failed)} job(s) failed; run the same command again to resubmit them",
+                       err=True)
+            click.get_current_context().exit(1)
+
+
+def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
+    from evalkit import api
+    from evalkit.sweep import log_tail
+
+    standing = api.sweep_status(sweep_dir)
+    if as_json:
+        click.echo(json.dumps([dict(v.to_dict(), log_tail=log_tail((v.submission or {}).get("log"), lines))
+                               for v in standing], indent=2))
+        return standing
+    from rich.table import Table
+
+    console = stdout_console()
+    table = Table(title=f"sweep {sweep_dir}")
+    for col in ("step", "checkpoint", "state", "job", "detail"):
+        table.add_column(col)
+    for v in standing:
+        ck = v.job.checkpoint
+        table.add_row(str(ck.step), Path(ck.path).name, v.state, str((v.submission or {}).get("job_id") or "-"),
+                      escape(v.detail))
+    console.print(table)
+    counts = {s: sum(1 for v in standing if v.state == s) for s in ("done", "running", "pending", "failed", "new")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n), highlight=False)
+    for v in standing:
+        log = (v.submission or {}).get("log")
+        if v.state in ("failed", "running") and log:
+            console.print(f"[bold]{escape(Path(v.job.checkpoint.path).name)}[/] log {escape(log)}:", highlight=False)
+            for line in log_tail(log, lines):
+                console.print("    " + escape(line), highlight=False)
+    return standing
+
+
+def _load_state(sweep_dir: str):
+    from evalkit.sweep import SweepError, SweepState
+
+    try:
+        return SweepState.load(sweep_dir)
+    except SweepError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@sweep.command("status")
+@click.argument("sweep_dir", type=click.Path(file_okay=False))
+@click.option("--lines", type=int, default=5, show_default=True, help="Last lines of each failed or running job's log.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per checkpoint.")
+def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
+    """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (with its log's
+    last lines), and the scores so far."""
+    _load_state(sweep_dir)
+    _print_status(sweep_dir, lines=lines, as_json=as_json)
+    if not as_json:
+        from evalkit import api
+        from evalkit.sweep_report import trend_table
+
+        trend = api.sweep_trend(_load_state(sweep_dir))
+        if trend.datasets:
+            stdout_console().print(trend_table(trend))
+
+
+@sweep.command("report")
+@click.argument("sweep_dir", type=click.Path(file_okay=False))
+@click.option("--score", default="correct", show_default=True, help="The named score of the trend and the gates.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+@click.option("--baseline", default=None, metavar="RUN_OR_CHECKPOINT",
+              help="Gate every checkpoint against this run directory, or checkpoint of the sweep (path, key or step).")
+@click.option("--max-drop", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Largest tolerated drop in points (the gate's).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
+@click.option("--allow-mismatch", is_flag=True, help="Gate on the shared items where the runs differ.")
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write one JUnit XML file for the sweep's gates.")
+def report_command(sweep_dir: str, score: str, fmt: str, baseline: str | None, max_drop: float, alpha: float,
+                   allow_mismatch: bool, junit_out: Path | None) -> None:
+    """The trend: each benchmark's score with its CI per training step, the suite's average and the best
+    step; with --baseline, a gate per checkpoint (exit 1 when any regressed, 2 when one cannot be compared)."""
+    from evalkit import api
+    from evalkit.sweep import SweepError
+    from evalkit.sweep_report import gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
+
+    state = _load_state(sweep_dir)
+    trend = api.sweep_trend(state, score=score)
+    gate = None
+    if baseline:
+        try:
+            gate = api.sweep_gate(state, baseline, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+                                  score=score)
+        except (SweepError, OSError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(trend_json(trend, gate), nl=False)
+    elif fmt == "markdown":
+        click.echo(trend_markdown(trend), nl=False)
+    else:
+        console = stdout_console()
+        console.print(trend_table(trend))
+        best = trend.best
+        if best is not None:
+            console.print(f"best step: {best.job.checkpoint.step} ({escape(best.job.checkpoint.path)}), "
+                          f"average {100 * best.average:.1f}%", highlight=False)
+        if gate is not None:
+            console.print(gate_rows(gate))
+    if gate is not None:
+        if junit_out is not None:
+            junit_out.parent.mkdir(parents=True, exist_ok=True)
+            junit_out.write_text(sweep_junit(gate), encoding="utf-8")
+        verdict = {0: "PASS", 1: "FAIL: regressed: " + ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed),
+                   2: "NOT COMPARABLE (exit 2)"}[gate.exit_code]
+        click.echo(f"gate: {verdict}", err=fmt == "json")
+        click.get_current_context().exit(gate.exit_code)

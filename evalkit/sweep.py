@@ -1,0 +1,467 @@
+"""Sweeps: every checkpoint of a training run evaluated with the same settings (planning only).
+
+A sweep is a folder of its own (``--sweep-dir``) holding its state file, ``sweep.json``: the
+settings every job shares and, per checkpoint, its path, training step and the jobs submitted
+for it (executor, job id, log file). Each job writes ``jobs/<key>.json`` as it starts and ends.
+The results go to one results directory shared by the jobs, each checkpoint's run at a path
+fixed by the sweep (``<results>/<sweep>--<key>/sweep-<settings id>``), so whether a checkpoint
+is done is read from its run's manifest, the source of truth; a partial run resumes through
+the runner's own resume.
+
+This module is pure but for reading files: the job body is ``evalkit.sweep_jobs``, the
+executors (Slurm through submitit, local) too; the trend and the gates are in ``sweep_report``.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from evalkit.runs import MANIFEST, read_manifest
+from evalkit.store import write_json
+
+STATE_FILE = "sweep.json"
+JOBS_DIR = "jobs"
+# The folder (or file) names training frameworks give their checkpoints, and where the step is.
+STEP_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("hf-trainer", r"^checkpoint-(\d+)$"),        # Hugging Face Trainer: checkpoint-1200
+    ("deepspeed", r"^global_step(\d+)$"),          # DeepSpeed: global_step1200
+    ("megatron", r"^iter_(\d+)$"),                 # Megatron-LM: iter_0001200
+    ("nemo", r"(?:^|[-_])step=(\d+)(?:[-_.]|$)"),  # NeMo / Lightning: model--step=1200-last.ckpt, step=1200
+)
+# Slurm states (squeue's %T) in which a job still holds its checkpoint.
+LIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"})
+
+
+class SweepError(ValueError):
+    """A sweep cannot be planned: a checkpoint path, a pattern or the state file is wrong."""
+
+
+def training_step(path: str | Path, step_from: str | None = None) -> int | None:
+    """The training step in a checkpoint's path, or None.
+
+    With STEP_FROM, a regular expression with one group (or a group named ``step``) searched
+    in the whole path. Otherwise the path's names are tried from the last one up against the
+    folder names of HF Trainer, DeepSpeed, Megatron and NeMo checkpoints (STEP_PATTERNS).
+    """
+    text = str(path)
+    if step_from:
+        try:
+            m = re.search(step_from, text)
+        except re.error as exc:
+            raise SweepError(f"--step-from {step_from!r} is not a regular expression: {exc}") from None
+        if m is None:
+            return None
+        value = m.groupdict().get("step") or (m.group(1) if m.groups() else None)
+        if value is None or not value.isdigit():
+            raise SweepError(f"--step-from {step_from!r} must capture the step's digits in a group")
+        return int(value)
+    for name in reversed(Path(text).parts):
+        stem = name[:-len(Path(name).suffix)] if re.fullmatch(r".*\.(ckpt|nemo|pt|bin|gguf)", name) else name
+        for _, pattern in STEP_PATTERNS:
+            m = re.search(pattern, stem) or re.search(pattern, name)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("._") or "checkpoint"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint of the sweep: its absolute path, training step and a key unique in the sweep."""
+
+    path: str
+    step: int | None
+    key: str
+
+    @classmethod
+    def at(cls, path: str | Path, step_from: str | None = None) -> "Checkpoint":
+        p = os.path.abspath(path)
+        digest = hashlib.sha1(p.encode()).hexdigest()[:6]
+        return cls(path=p, step=training_step(p, step_from), key=f"{_slug(Path(p).name)}-{digest}")
+
+    @property
+    def label(self) -> str:
+        """How tables name it: the step where known, else the folder name."""
+        return f"step {self.step}" if self.step is not None else Path(self.path).name
+
+    def sort_key(self) -> tuple:
+        return (self.step is None, self.step or 0, self.path)
+
+
+def find_checkpoints(patterns: Sequence[str], *, step_from: str | None = None) -> list[Checkpoint]:
+    """The checkpoints PATTERNS name (paths or globs), each once, in training-step order.
+
+    A pattern without glob characters must exist; a glob may match nothing only when another
+    pattern matches something (a sweep of nothing is an error naming the patterns).
+    """
+    found: dict[str, Checkpoint] = {}
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(os.path.expanduser(pattern)))
+        else:
+            if not os.path.exists(os.path.expanduser(pattern)):
+                raise SweepError(f"checkpoint {pattern}: no such file or folder")
+            matches = [os.path.expanduser(pattern)]
+        for m in matches:
+            ck = Checkpoint.at(m, step_from)
+            found.setdefault(ck.path, ck)
+    if not found:
+        raise SweepError(f"no checkpoint matches {' '.join(patterns)}")
+    return sorted(found.values(), key=Checkpoint.sort_key)
+
+
+def model_file(checkpoint_path: str, backend: str) -> str:
+    """What to serve for a checkpoint: llama.cpp needs its GGUF file (a folder must hold exactly
+    one); the other backends take the folder (or hub id) as it is."""
+    p = Path(checkpoint_path)
+    if backend != "llamacpp" or p.is_file():
+        return str(p)
+    ggufs = sorted(p.glob("*.gguf"))
+    if len(ggufs) != 1:
+        raise SweepError(f"checkpoint {p}: the llamacpp backend needs one .gguf file in it, found {len(ggufs)}")
+    return str(ggufs[0])
+
+
+@dataclass
+class SweepSettings:
+    """What every job of a sweep shares. ``eval_files`` are the tasks (a suite's files included,
+    its record in ``suite``); ``serve`` holds ServeRequest fields, ``generation`` GenerationParams
+    fields, ``run`` other RunConfig fields (limit, prompt, concurrency, ...)."""
+
+    name: str
+    sweep_dir: str
+    results_dir: str
+    eval_files: list[str]
+    backend: str = "llamacpp"
+    suite: dict[str, Any] | None = None
+    serve: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    step_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
+            raise SweepError(f"sweep name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        self.sweep_dir = os.path.abspath(self.sweep_dir)
+        self.results_dir = os.path.abspath(self.results_dir)
+        # A file as an absolute path (jobs may start elsewhere); a registered name such as medqa as it is.
+        self.eval_files = [os.path.abspath(f) if os.path.exists(f) else f for f in self.eval_files]
+
+    def settings_id(self) -> str:
+        """A short hash of what changes a run's results (not where the sweep keeps its state)."""
+        doc = {"eval_files": self.eval_files, "backend": self.backend, "generation": self.generation,
+               "run": self.run, "serve": self.serve}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> "SweepSettings":
+        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class CheckpointJob:
+    """One job of the sweep: serve CHECKPOINT, evaluate the sweep's tasks on it, stop the server."""
+
+    checkpoint: Checkpoint
+    settings: SweepSettings
+
+    @property
+    def server_name(self) -> str:
+        """Its own server name (so jobs sharing a node, or a state folder, never collide)."""
+        return f"sweep-{self.settings.name}-{self.checkpoint.key}"
+
+    @property
+    def served_model_name(self) -> str:
+        return f"{self.settings.name}/{Path(self.checkpoint.path).name}"
+
+    @property
+    def task_folder(self) -> str:
+        return f"{self.settings.name}--{self.checkpoint.key}"
+
+    @property
+    def run_name(self) -> str:
+        return f"sweep-{self.settings.settings_id()}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.settings.results_dir) / self.task_folder / self.run_name
+
+    @property
+    def status_file(self) -> Path:
+        return Path(self.settings.sweep_dir) / JOBS_DIR / f"{self.checkpoint.key}.json"
+
+    def identity(self, content_hash: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The checkpoint's identity for the run's manifest: path, content hash, training step."""
+        return {"path": self.checkpoint.path, "step": self.checkpoint.step, "key": self.checkpoint.key,
+                "sweep": self.settings.name, "content_hash": dict(content_hash or {})}
+
+
+# ---------------------------------------------------------------- the state file
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class SweepState:
+    """``sweep.json``: the settings and, per checkpoint key, its path, step and submitted jobs."""
+
+    settings: SweepSettings
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.settings.sweep_dir) / STATE_FILE
+
+    def add(self, checkpoints: Iterable[Checkpoint]) -> list[Checkpoint]:
+        """Record CHECKPOINTS (those already recorded keep their jobs); returns the new ones."""
+        new = []
+        for ck in checkpoints:
+            if ck.key not in self.checkpoints:
+                self.checkpoints[ck.key] = {"path": ck.path, "step": ck.step, "jobs": []}
+                new.append(ck)
+        return new
+
+    def checkpoint_list(self) -> list[Checkpoint]:
+        cks = [Checkpoint(path=d["path"], step=d.get("step"), key=k) for k, d in self.checkpoints.items()]
+        return sorted(cks, key=Checkpoint.sort_key)
+
+    def jobs(self) -> list[CheckpointJob]:
+        return [CheckpointJob(ck, self.settings) for ck in self.checkpoint_list()]
+
+    def record_submission(self, key: str, *, executor: str, job_id: str, log: str | None) -> None:
+        self.checkpoints[key]["jobs"].append({"executor": executor, "job_id": job_id, "log": log,
+                                              "submitted_at": now()})
+
+    def last_submission(self, key: str) -> dict[str, Any] | None:
+        jobs = self.checkpoints.get(key, {}).get("jobs") or []
+        return jobs[-1] if jobs else None
+
+    def save(self) -> Path:
+        Path(self.settings.sweep_dir).mkdir(parents=True, exist_ok=True)
+        write_json(self.path, {"format": 1, "settings": self.settings.to_dict(), "checkpoints": self.checkpoints})
+        return self.path
+
+    @classmethod
+    def load(cls, sweep_dir: str | Path) -> "SweepState":
+        path = Path(sweep_dir) / STATE_FILE
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SweepError(f"{path}: no sweep here (start one with `evalkit sweep run`)") from None
+        except (OSError, ValueError) as exc:
+            raise SweepError(f"{path}: unreadable sweep state ({exc})") from None
+        if not isinstance(doc, dict) or "settings" not in doc:
+            raise SweepError(f"{path}: not a sweep state file (no settings)")
+        return cls(settings=SweepSettings.from_dict(doc["settings"]), checkpoints=doc.get("checkpoints") or {})
+
+    @classmethod
+    def open(cls, settings: SweepSettings) -> "SweepState":
+        """The sweep in SETTINGS' folder, created if new. Settings that change results refuse
+        (another --sweep-dir, or the same flags as before); other changes are taken."""
+        try:
+            old = cls.load(settings.sweep_dir)
+        except SweepError:
+            if (Path(settings.sweep_dir) / STATE_FILE).exists():
+                raise
+            return cls(settings=settings)
+        if old.settings.settings_id() != settings.settings_id() or old.settings.name != settings.name:
+            raise SweepError(f"{old.path} holds sweep {old.settings.name!r} with other settings (tasks, backend, "
+                             "generation or serving); use another --sweep-dir or the same flags as before")
+        return replace(old, settings=settings)
+
+
+# ---------------------------------------------------------------- job status
+
+
+def read_job_status(job: CheckpointJob) -> dict[str, Any]:
+    """What the job body last wrote of itself ({} before it started)."""
+    try:
+        doc = json.loads(job.status_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def run_status(run_dir: Path) -> tuple[str | None, dict[str, Any]]:
+    """A run directory's manifest status ('complete', 'interrupted', ...) and manifest; None when absent."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return None, {}
+    try:
+        manifest = read_manifest(path)
+    except (OSError, ValueError):
+        return "unreadable", {}
+    return manifest.get("status"), manifest
+
+
+@dataclass
+class JobView:
+    """A checkpoint's place in the sweep, as ``sweep status`` shows it."""
+
+    job: CheckpointJob
+    state: str                    # new, pending, running, done, failed
+    detail: str = ""
+    submission: dict[str, Any] | None = None
+    run_status: str | None = None
+
+    @property
+    def needs_submitting(self) -> bool:
+        return self.state in ("new", "failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        ck = self.job.checkpoint
+        return {"key": ck.key, "path": ck.path, "step": ck.step, "state": self.state, "detail": self.detail,
+                "run_dir": str(self.job.run_dir), "run_status": self.run_status,
+                "job_id": (self.submission or {}).get("job_id"), "log": (self.submission or {}).get("log")}
+
+
+def classify(job: CheckpointJob, submission: Mapping[str, Any] | None, queue_state: str | None,
+             status: Mapping[str, Any], run_state: str | None, *, local_alive: bool = False) -> JobView:
+    """Where one checkpoint stands (pure).
+
+    SUBMISSION is its last recorded job; QUEUE_STATE that job's Slurm state where the controller
+    still knows it; STATUS what the job body wrote; RUN_STATE its run's manifest status;
+    LOCAL_ALIVE whether a local job's process still runs. A complete run is done whatever else
+    says; a job the queue still holds is pending or running; anything else that was submitted
+    and is not complete failed (cancelled, killed with its node, or left a partial run).
+    """
+    sub = dict(submission) if submission else None
+    if run_state == "complete":
+        return JobView(job, "done", "", sub, run_state)
+    if sub is None:
+        detail = f"partial run ({run_state}) from an earlier sweep" if run_state else ""
+        return JobView(job, "new", detail, sub, run_state)
+    if queue_state in LIVE_STATES:
+        return JobView(job, "pending" if queue_state in ("PENDING", "CONFIGURING", "REQUEUED") else "running",
+                       queue_state.lower(), sub, run_state)
+    same_job = str(status.get("job_id")) == str(sub.get("job_id"))
+    if local_alive:
+        return JobView(job, "running", "", sub, run_state)
+    reasons = []
+    if queue_state:
+        reasons.append(f"slurm: {queue_state.lower()}")
+    if same_job and status.get("state") in ("failed", "cancelled"):
+        reasons.append(f"{status['state']}: {status.get('error') or ''}".strip(": "))
+    elif same_job and status.get("state") == "running":
+        reasons.append("the job ended without saying how (killed, or its node died)")
+    elif not same_job:
+        reasons.append("the job never started, or ended before it began")
+    if run_state and run_state != "complete":
+        reasons.append(f"run {run_state}: resumes when submitted again")
+    return JobView(job, "failed", "; ".join(r for r in reasons if r), sub, run_state)
+
+
+def pid_alive_here(status: Mapping[str, Any]) -> bool:
+    """Whether the process a job status names runs on this host (the start time must match too)."""
+    import socket
+
+    from evalkit.liveness import proc_start_time, process_alive
+
+    pid = status.get("pid")
+    if not isinstance(pid, int) or status.get("host") != socket.gethostname() or not process_alive(pid):
+        return False
+    return status.get("pid_start") in (None, proc_start_time(pid))
+
+
+def views(state: SweepState, queue: Mapping[str, str]) -> list[JobView]:
+    """Every checkpoint of STATE classified; QUEUE maps Slurm job ids to states (``squeue``)."""
+    out = []
+    for job in state.jobs():
+        sub = state.last_submission(job.checkpoint.key)
+        status = read_job_status(job)
+        run_state, _ = run_status(job.run_dir)
+        alive = sub is not None and sub.get("executor") == "local" and str(status.get("job_id")) == str(sub.get("job_id")) \
+            and pid_alive_here(status)
+        out.append(classify(job, sub, queue.get(str((sub or {}).get("job_id"))), status, run_state,
+                            local_alive=alive))
+    return out
+
+
+def _fingerprint(path: Path) -> tuple[int, int, float]:
+    """(files, bytes, newest mtime) of a checkpoint file or folder: what changes while it is written."""
+    if path.is_file():
+        st = path.stat()
+        return 1, st.st_size, st.st_mtime
+    files = bytes_ = 0
+    newest = path.stat().st_mtime
+    for p in path.rglob("*"):
+        try:
+            st = p.stat()
+        except OSError:  # removed while we looked: still being written
+            continue
+        files += 1
+        bytes_ += st.st_size if p.is_file() else 0
+        newest = max(newest, st.st_mtime)
+    return files, bytes_, newest
+
+
+def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str | None = None,
+                      quiet_s: float = 60.0, step_from: str | None = None,
+                      clock: float | None = None) -> list[Checkpoint]:
+    """The checkpoints in FOLDER (entries whose name gives a training step) that are complete.
+
+    With MARKER, complete means the file MARKER exists inside it (e.g. a trainer's ``done``);
+    otherwise its files did not change since the last call (SEEN keeps what each looked like,
+    updated here) and nothing in it is newer than QUIET_S seconds.
+    """
+    import time as _time
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise SweepError(f"--watch {folder}: no such folder")
+    t = _time.time() if clock is None else clock
+    ready = []
+    for entry in sorted(root.iterdir()):
+        ck = Checkpoint.at(entry, step_from)
+        if ck.step is None:
+            continue
+        if marker is not None:
+            if entry.is_dir() and (entry / marker).exists():
+                ready.append(ck)
+            continue
+        try:
+            fp = _fingerprint(entry)
+        except OSError:
+            continue
+        stable = seen.get(ck.path) == fp and t - fp[2] >= quiet_s
+        seen[ck.path] = fp
+        if stable:
+            ready.append(ck)
+    return sorted(ready, key=Checkpoint.sort_key)
+
+
+def log_tail(path: str | None, n: int = 5) -> list[str]:
+    """The last N lines of a job's log ([] where there is none yet)."""
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-n:]
+
+
+__all__ = ["Checkpoint", "CheckpointJob", "JobView", "STEP_PATTERNS", "SweepError", "SweepSettings", "SweepState",
+           "classify", "find_checkpoints", "log_tail", "model_file", "read_job_status", "ready_checkpoints", "run_status",
+           "training_step", "views"]

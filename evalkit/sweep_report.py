@@ -1,0 +1,215 @@
+"""A sweep's tables: the trend over training steps, and a gate per checkpoint against a baseline.
+
+Both read the checkpoints' run directories through ``report`` and ``gate`` (and so through
+``runs.py``); nothing here writes a run. The trend has one row per checkpoint in step order:
+each benchmark's score with its CI, the suite's average (the mean of the benchmarks' scores,
+as the suite table averages them), and the best step (the highest average).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from evalkit.gate import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION, GateResult, compare_runs, junit_xml
+from evalkit.report import ScoreCell, build_report, fmt_ci, pct
+from evalkit.runs import MANIFEST
+from evalkit.sweep import CheckpointJob, SweepError, SweepState, run_status, training_step
+
+
+@dataclass
+class TrendRow:
+    """One checkpoint's scores (None where its run has no such benchmark yet)."""
+
+    job: CheckpointJob
+    run_status: str | None
+    cells: dict[str, ScoreCell | None] = field(default_factory=dict)
+
+    @property
+    def average(self) -> float | None:
+        means = [c.mean for c in self.cells.values() if c is not None and c.mean is not None]
+        return sum(means) / len(means) if means and len(means) == len(self.cells) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        ck = self.job.checkpoint
+        return {"step": ck.step, "checkpoint": ck.path, "key": ck.key, "run_dir": str(self.job.run_dir),
+                "run_status": self.run_status, "average": self.average,
+                "scores": {d: (c.to_dict() if c else None) for d, c in self.cells.items()}}
+
+
+@dataclass
+class Trend:
+    """The sweep's scores per training step, for one named score."""
+
+    score: str
+    datasets: list[str]
+    rows: list[TrendRow]
+
+    @property
+    def best(self) -> TrendRow | None:
+        """The checkpoint with the highest average over complete runs (the earlier step on a tie)."""
+        scored = [r for r in self.rows if r.average is not None and r.run_status == "complete"]
+        return max(scored, key=lambda r: (r.average, -(r.job.checkpoint.step or 0))) if scored else None
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {"score": self.score, "datasets": self.datasets, "rows": [r.to_dict() for r in self.rows],
+                "best": None if best is None else {"step": best.job.checkpoint.step, "checkpoint": best.job.checkpoint.path,
+                                                   "average": best.average}}
+
+
+def sweep_trend(state: SweepState, *, score: str = "correct", ci: str = "wilson", confidence: float = 0.95) -> Trend:
+    """Each checkpoint with a run (complete or partial) in training-step order, with SCORE per benchmark."""
+    rows: list[TrendRow] = []
+    datasets: dict[str, None] = {}
+    for job in state.jobs():
+        status, _ = run_status(job.run_dir)
+        row = TrendRow(job, status)
+        if status is not None and (job.run_dir / MANIFEST).exists():
+            report = build_report([job.run_dir], ci=ci, confidence=confidence)
+            for r in report.rows:
+                if r.group is None:
+                    datasets.setdefault(r.dataset)
+                    row.cells[r.dataset] = r.scores.get(score)
+        rows.append(row)
+    for row in rows:
+        for d in datasets:
+            row.cells.setdefault(d, None)
+        row.cells = {d: row.cells[d] for d in datasets}
+    return Trend(score=score, datasets=list(datasets), rows=rows)
+
+
+def _cell(c: ScoreCell | None) -> str:
+    if c is None or c.mean is None:
+        return "-"
+    return f"{pct(c.mean)} {fmt_ci(c.ci_low, c.ci_high)} n={c.n}"
+
+
+def trend_table(trend: Trend) -> Table:
+    """The trend as a table: step, checkpoint, each benchmark (score % with its CI), the average."""
+    best = trend.best
+    table = Table(title=f"sweep trend ({trend.score}, % with CI; * best step)")
+    for col in ("step", "checkpoint", *trend.datasets, "average", "run"):
+        table.add_column(col, justify="right" if col not in ("checkpoint", "run") else "left")
+    for r in trend.rows:
+        ck = r.job.checkpoint
+        star = " *" if best is not None and r is best else ""
+        avg = "-" if r.average is None else pct(r.average)
+        table.add_row(f"{ck.step if ck.step is not None else '?'}{star}", Path(ck.path).name,
+                      *[_cell(r.cells[d]) for d in trend.datasets], avg, r.run_status or "not run")
+    return table
+
+
+def trend_markdown(trend: Trend) -> str:
+    best = trend.best
+    head = ["step", "checkpoint", *trend.datasets, "average"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in trend.rows:
+        ck = r.job.checkpoint
+        mark = " (best)" if best is not None and r is best else ""
+        lines.append("| " + " | ".join([f"{ck.step}{mark}", Path(ck.path).name,
+                                        *[_cell(r.cells[d]) for d in trend.datasets],
+                                        "-" if r.average is None else pct(r.average)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- gates
+
+
+def resolve_baseline(state: SweepState, spec: str) -> Path:
+    """--baseline: a run directory, or one of the sweep's checkpoints (its path, key, or step)."""
+    p = Path(spec)
+    if (p / MANIFEST).exists():
+        return p
+    step = int(spec) if spec.isdigit() else training_step(spec)
+    for job in state.jobs():
+        ck = job.checkpoint
+        if spec in (ck.key, ck.path) or str(p.resolve()) == ck.path or (step is not None and ck.step == step):
+            status, _ = run_status(job.run_dir)
+            if status != "complete":
+                raise SweepError(f"--baseline {spec}: that checkpoint's run is not complete ({status or 'not run'})")
+            return job.run_dir
+    raise SweepError(f"--baseline {spec}: neither a run directory nor a checkpoint of this sweep")
+
+
+@dataclass
+class SweepGate:
+    """Every complete checkpoint gated against one baseline run."""
+
+    baseline: Path
+    results: list[tuple[CheckpointJob, GateResult]]
+
+    @property
+    def regressed(self) -> list[CheckpointJob]:
+        return [j for j, g in self.results if not g.blocked and g.failed_datasets]
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any checkpoint regressed, else 2 when any could not be compared, else 0."""
+        if self.regressed:
+            return EXIT_REGRESSION
+        return EXIT_MISMATCH if any(g.blocked for _, g in self.results) else EXIT_PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": str(self.baseline), "exit_code": self.exit_code,
+                "checkpoints": [{"step": j.checkpoint.step, "checkpoint": j.checkpoint.path, **g.to_dict()}
+                                for j, g in self.results]}
+
+
+def sweep_gate(state: SweepState, baseline: str, **options: Any) -> SweepGate:
+    """Gate each checkpoint whose run is complete against BASELINE (``compare_runs``'s OPTIONS)."""
+    base = resolve_baseline(state, baseline)
+    results = []
+    for job in state.jobs():
+        status, _ = run_status(job.run_dir)
+        if status != "complete" or job.run_dir.resolve() == base.resolve():
+            continue
+        results.append((job, compare_runs(base, job.run_dir, **options)))
+    return SweepGate(base, results)
+
+
+def gate_rows(gate: SweepGate) -> Table:
+    table = Table(title="gate per checkpoint", caption=f"baseline: {gate.baseline}")
+    for col in ("step", "checkpoint", "verdict", "regressed on"):
+        table.add_column(col)
+    for job, g in gate.results:
+        table.add_row(str(job.checkpoint.step), Path(job.checkpoint.path).name, g.verdict,
+                      ", ".join(g.failed_datasets) or ("; ".join(g.mismatches) if g.blocked else "-"))
+    return table
+
+
+def sweep_junit(gate: SweepGate) -> str:
+    """One JUnit file for the sweep: a test suite per checkpoint (a regression is a failure)."""
+    root = ET.Element("testsuites", name="evalkit sweep gate")
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for job, g in gate.results:
+        suites = ET.fromstring(junit_xml(g).split("\n", 1)[1])
+        for suite in suites.iter("testsuite"):
+            suite.set("name", f"evalkit.sweep.step{job.checkpoint.step}" if job.checkpoint.step is not None
+                      else f"evalkit.sweep.{job.checkpoint.key}")
+            for case in suite.iter("testcase"):
+                case.set("classname", suite.get("name"))
+            for k in totals:
+                totals[k] += int(suite.get(k, "0"))
+            root.append(suite)
+    for k, v in totals.items():
+        root.set(k, str(v))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def trend_json(trend: Trend, gate: SweepGate | None = None) -> str:
+    doc = trend.to_dict()
+    if gate is not None:
+        doc["gate"] = gate.to_dict()
+    return json.dumps(doc, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)) + "\n"
+
+
+__all__ = ["SweepGate", "Trend", "TrendRow", "gate_rows", "resolve_baseline", "sweep_gate", "sweep_junit",
+           "sweep_trend", "trend_json", "trend_markdown", "trend_table"]
