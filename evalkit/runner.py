@@ -770,7 +770,8 @@ def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0)
     """The sample of an item whose request failed for good: an error, neither right nor wrong."""
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
                         answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta),
-                        target=target_to_json(item.target), context=item.context, output="", finish_reason=None, latency_s=latency_s, error=error)
+                        target=target_to_json(item.target), context=item.context, output="", finish_reason=None,
+                        latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)
