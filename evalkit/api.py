@@ -34,7 +34,8 @@ from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, s
 
 __all__ = ["API_KEY_ENV", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score",
            "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "backend_names", "backend_ports",
-           "compare", "evaluate", "gate", "get_scorer", "load_run", "overlap", "report", "rescore_run",
+           "compare", "evaluate", "gate", "get_scorer", "load_run", "overlap", "report", "rescore",
+           "rescore_run",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_watch"]
 
@@ -113,9 +114,10 @@ def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
     return build_comparison(runs, **options)
 
 
-def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str = "evalkit",
+def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,
                 scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The saved generations of RUN scored again (nothing is requested from the answering server)."""
+    """The saved generations of RUN scored again (nothing is requested from the answering server):
+    ``rescore`` (the one rescoring entry point) with the scorers first."""
     return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
 
 

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from evalkit.comparable import SETTINGS, configuration_of
 from evalkit.gate import GateResult, compare_runs, scored_pair, _fmt_p
 from evalkit.report import pct, run_labels
-from evalkit.runs import LEGACY_SCORE, ItemKey, Run, load_run, sample_scores
+from evalkit.runs import LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, load_run, sample_scores
 from evalkit.stats import DEFAULT_RESAMPLES
 
 # Direction of one item between a baseline and a candidate (one character each, so a pair's
@@ -110,9 +110,9 @@ def run_settings(runs: Sequence[Run]) -> tuple[list[dict[str, Any]], list[str]]:
 def verdict_of(sample: Mapping[str, Any] | None, score: str = LEGACY_SCORE) -> str:
     """One run's verdict on one item under SCORE, read as the gate reads it.
 
-    The multiple-choice verdict (``correct``) is the sample's ``correct`` field; a wrong one
-    with no extracted letter is "unparsed". Another binary score is right when True; a
-    numeric score is just "scored".
+    The multiple-choice verdict (``correct``) is ``runs.choice_verdict``; a wrong one with no
+    extracted letter (``runs.choice_answer``) is "unparsed". Another binary score is right when
+    True, else wrong; a numeric score is just "scored".
     """
     if sample is None:
         return ABSENT
@@ -122,11 +122,12 @@ def verdict_of(sample: Mapping[str, Any] | None, score: str = LEGACY_SCORE) -> s
     if value is None:
         return UNSCORED
     if score == LEGACY_SCORE:
-        value = bool(sample.get("correct"))
+        value = bool(choice_verdict(sample))
     if isinstance(value, bool):
         if value:
             return RIGHT
-        return UNPARSED if sample.get("pred") is None and sample.get("options") else WRONG
+        unparsed = score == LEGACY_SCORE and choice_answer(sample)[0] is None and sample.get("options")
+        return UNPARSED if unparsed else WRONG
     return SCORED
 
 

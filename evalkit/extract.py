@@ -664,17 +664,35 @@ def extract_choice(text: str, options: Mapping[str, str]) -> Extraction:
 from evalkit.extract_medreason import extract_medreason  # noqa: E402  (it needs nothing from here)
 
 #: Extractors by the name given to ``--extractor``.
-EXTRACTORS: dict[str, Extractor] = {
-    "evalkit": extract_choice,
-    "medreason": extract_medreason,
-}
+EXTRACTORS: dict[str, Extractor] = {}
 
 DEFAULT_EXTRACTOR = "evalkit"
 
 
+def register_extractor(name: str) -> Callable[[Extractor], Extractor]:
+    """Decorator: make an extractor available by NAME (``--extractor NAME``), as scorers and metrics are."""
+    def add(fn: Extractor) -> Extractor:
+        EXTRACTORS[name] = fn
+        return fn
+    return add
+
+
+register_extractor("evalkit")(extract_choice)
+register_extractor("medreason")(extract_medreason)
+
+
 def get_extractor(name: str) -> Extractor:
-    """The extractor registered as NAME; a clear error listing the names otherwise."""
+    """The extractor registered as NAME, or ``module:attr`` outside evalkit; a clear error otherwise."""
+    if ":" in name:
+        import importlib
+
+        module_name, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"cannot load extractor {name!r}: {exc}") from None
     try:
         return EXTRACTORS[name]
     except KeyError:
-        raise ValueError(f"unknown extractor {name!r}; choose one of: {', '.join(EXTRACTORS)}") from None
+        raise ValueError(f"unknown extractor {name!r}; choose one of: {', '.join(EXTRACTORS)}, "
+                         "or module:attr") from None

@@ -8,9 +8,13 @@ at most ``alpha``: a large drop that could be noise does not fail, nor does a
 real but negligible one.
 
 Any named score can be gated (``score``, default ``correct``, the multiple-choice
-verdict). A binary score is compared as above; a score on a scale or continuous by a
-paired bootstrap of the per-item differences, whose two-sided bootstrap p-value
-takes McNemar's place; ``max_drop`` is then in hundredths of the score's unit.
+verdict), by the metric the runs record for it (``runs.Run.metric``). A score whose
+metric is a proportion (true/false) is compared as above; any other by a paired
+bootstrap of the per-item differences, whose two-sided bootstrap p-value takes
+McNemar's place; ``max_drop`` is then in hundredths of the score's unit. Each
+dataset's verdict also gives both runs' figures by the metric (``baseline_value``,
+``candidate_value``: for HealthBench, the clipped mean); runs that record different
+metrics for the score cannot be compared.
 
 Exit codes (``GateResult.exit_code``): 0 pass, 1 regression, 2 the runs cannot
 be compared (different items, prompts or extractors, or nothing to pair).
@@ -23,7 +27,7 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rich.markup import escape
 from rich.table import Table
@@ -31,7 +35,9 @@ from rich.table import Table
 import numpy as np
 
 from evalkit.report import pct
-from evalkit.runs import LEGACY_SCORE, Run, empty_run_reason, load_run, partial_note, sample_scores, score_kind
+from evalkit.runs import (LEGACY_SCORE, Run, choice_answer, empty_run_reason, load_run, partial_note,
+                          sample_score_dicts, sample_scores)
+from evalkit.scoring.metrics import Metric
 from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
                            paired_bootstrap_mean_diff)
 
@@ -73,6 +79,9 @@ class DatasetVerdict:
     excluded_errors: int = 0
     lost_items: list[Flip] = field(default_factory=list)
     gained_ids: list[str] = field(default_factory=list)
+    metric: dict[str, Any] = field(default_factory=dict)  # the score's metric spec
+    baseline_value: float | None = None  # each run's figure by that metric, over the paired items
+    candidate_value: float | None = None
 
     @property
     def baseline_accuracy(self) -> float:
@@ -235,23 +244,19 @@ def compare_runs(
         if not pairs:
             mismatches.append(f"{dataset}: no item answered and scored ({score!r}) in both runs")
             continue
-        if score != LEGACY_SCORE or score_kind(sample_scores(b)[score] for b, _ in pairs) != "binary":
-            verdicts.append(_numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed))
-            continue
-        bv = [bool(b.get("correct")) for b, _ in pairs]
-        cv = [bool(c.get("correct")) for _, c in pairs]
-        pd = paired_bootstrap_diff(bv, cv, confidence, n_resamples=n_resamples, seed=seed)
-        lost_items = [
-            Flip(dataset, str(b["id"]), b.get("answer_idx"), b.get("pred"), c.get("pred"), c.get("method"))
-            for b, c in pairs if b.get("correct") and not c.get("correct")
-        ]
-        gained_ids = [str(b["id"]) for b, c in pairs if c.get("correct") and not b.get("correct")]
-        verdicts.append(DatasetVerdict(
-            dataset=dataset, n=pd.n, baseline_correct=sum(bv), candidate_correct=sum(cv),
-            diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi, lost=pd.lost, gained=pd.gained,
-            p_value=mcnemar_exact(pd.lost, pd.gained), excluded_errors=excluded,
-            lost_items=lost_items, gained_ids=gained_ids,
-        ))
+        metric, mismatch = _metric_of(base, cand, score, pairs)
+        if mismatch:
+            mismatches.append(f"{dataset}: {mismatch}")
+        if metric.name == "proportion":
+            verdict = _binary_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+        else:
+            verdict = _numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+            if metric.name != "mean" and hasattr(metric, "value_of_mean"):
+                _compare_by_metric(verdict, pairs, score, metric, confidence, n_resamples, seed)
+        verdict.metric = metric.spec()
+        verdict.baseline_value = metric.aggregate([sample_score_dicts(b)[score] for b, _ in pairs]).value
+        verdict.candidate_value = metric.aggregate([sample_score_dicts(c)[score] for _, c in pairs]).value
+        verdicts.append(verdict)
 
     for v, adjusted in zip(verdicts, holm_adjust([v.p_value for v in verdicts])):
         v.p_holm = adjusted
@@ -276,6 +281,41 @@ def _clean_items(items: "OrderedDict", overlap: "OverlapSet", warnings: list[str
     return OrderedDict(clean)
 
 
+def _answer(sample: Mapping[str, Any], score: str) -> tuple[str | None, str | None]:
+    """(answer, rule) of SCORE in SAMPLE: the letter and extraction rule for the multiple-choice verdict."""
+    if score == LEGACY_SCORE:
+        return choice_answer(sample)
+    d = sample_score_dicts(sample).get(score) or {}
+    return d.get("answer"), (d.get("meta") or {}).get("method")
+
+
+def _metric_of(base: Run, cand: Run, score: str, pairs: list) -> tuple[Metric, str | None]:
+    """The metric SCORE is compared by (the baseline's, as recorded), and a mismatch when the candidate
+    records another one for it."""
+    b = base.metric(score, (sample_scores(x)[score] for x, _ in pairs))
+    c = cand.metric(score, (sample_scores(y)[score] for _, y in pairs))
+    if b.spec() != c.spec():
+        return b, f"{score!r} is aggregated by {b.spec()} in the baseline but {c.spec()} in the candidate"
+    return b, None
+
+
+def _binary_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,
+                    n_resamples: int, seed: int) -> DatasetVerdict:
+    """A true/false score (a proportion) compared by its paired statistics: a paired bootstrap of the
+    difference and an exact McNemar test on the items whose verdict changed."""
+    bv = [bool(sample_scores(b)[score]) for b, _ in pairs]
+    cv = [bool(sample_scores(c)[score]) for _, c in pairs]
+    pd = paired_bootstrap_diff(bv, cv, confidence, n_resamples=n_resamples, seed=seed)
+    lost_items = [Flip(dataset, str(b["id"]), b.get("answer_idx"), _answer(b, score)[0], *_answer(c, score))
+                  for (b, c), x, y in zip(pairs, bv, cv) if x and not y]
+    gained_ids = [str(b["id"]) for (b, _), x, y in zip(pairs, bv, cv) if y and not x]
+    return DatasetVerdict(
+        dataset=dataset, n=pd.n, baseline_correct=sum(bv), candidate_correct=sum(cv),
+        diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi, lost=pd.lost, gained=pd.gained,
+        p_value=mcnemar_exact(pd.lost, pd.gained), excluded_errors=excluded,
+        lost_items=lost_items, gained_ids=gained_ids)
+
+
 def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confidence: float,
                      n_resamples: int, seed: int) -> DatasetVerdict:
     """A named score compared by a paired bootstrap of per-item differences (a binary named score too,
@@ -295,6 +335,28 @@ def _numeric_verdict(dataset: str, pairs: list, score: str, excluded: int, confi
                           candidate_correct=round(sum(cv), 6), diff=pd.diff, diff_low=pd.lo, diff_high=pd.hi,
                           lost=pd.lost, gained=pd.gained, p_value=p, excluded_errors=excluded,
                           lost_items=lost, gained_ids=gained)
+
+
+def _compare_by_metric(verdict: DatasetVerdict, pairs: list, score: str, metric: Metric, confidence: float,
+                       n_resamples: int, seed: int) -> None:
+    """For a metric that is a function of the mean but not the mean itself (a clipped mean): the
+    difference, its interval and p-value are those of the metric's figures, with the items resampled
+    in pairs (HealthBench: clip(mean of candidate) - clip(mean of baseline), not the mean difference)."""
+    figure = np.frompyfunc(metric.value_of_mean, 1, 1)  # type: ignore[attr-defined]
+    b = np.asarray([float(sample_scores(x)[score]) for x, _ in pairs])
+    c = np.asarray([float(sample_scores(y)[score]) for _, y in pairs])
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // len(b))
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, len(b), size=(min(n_resamples, start + chunk) - start, len(b)))
+        draws[start:start + len(idx)] = (figure(c[idx].mean(axis=1)) - figure(b[idx].mean(axis=1))).astype(float)
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(draws, [tail, 1.0 - tail])
+    verdict.diff = float(metric.value_of_mean(c.mean()) - metric.value_of_mean(b.mean()))  # type: ignore[attr-defined]
+    verdict.diff_low, verdict.diff_high = float(lo), float(hi)
+    verdict.p_value = 1.0 if not draws.any() else min(1.0, 2 * min(float((draws <= 0).mean()),
+                                                                   float((draws >= 0).mean())))
 
 
 def _status(v: DatasetVerdict, max_drop: float, alpha: float) -> tuple[str, bool]:

@@ -35,7 +35,10 @@ from evalkit.report import (
     fmt_ci,
     pct,
     run_labels,
+    score_header,
+    score_rows,
 )
+from evalkit.runs import choice_answer, choice_verdict
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
@@ -216,10 +219,10 @@ def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
                 "question": s.get("question") or "",
                 "options": s.get("options") or {},
                 "output": s.get("output") or "",
-                "pred": s.get("pred"),
+                "pred": choice_answer(s)[0],
                 "gold": s.get("answer_idx"),
-                "method": s.get("method"),
-                "correct": bool(s.get("correct")),
+                "method": choice_answer(s)[1],
+                "correct": bool(choice_verdict(s)),
                 "truncated": bool(s.get("truncated")),
                 "finish_reason": s.get("finish_reason"),
                 "error": s.get("error"),
@@ -234,6 +237,17 @@ def _browser_payload(runs: Sequence[Run]) -> dict[str, Any]:
                 "stages": _stages_payload(s.get("stages")),
             })
     return {"runs": [{"label": lab, "model": run.model} for lab, run in zip(labels, runs)], "samples": samples}
+
+
+def _scores_section(report: Report) -> str:
+    """The named scores other than the multiple-choice verdict, each by the metric recorded for it."""
+    rows = score_rows(report)
+    if not rows:
+        return ""
+    return ('<section id="scores"><h2>Scores</h2>\n'
+            f'<p class="note">Each score by its metric ({escape(report.ci_label)} for proportions; '
+            "a bootstrap otherwise).</p>\n"
+            f"{_table(score_header(report), rows, 4)}</section>\n")
 
 
 def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit report") -> str:
@@ -252,6 +266,7 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
         f"{accuracy_plot_svg(points, title='Accuracy per dataset with ' + report.ci_label)}</section>\n"
         f'<section id="accuracy"><h2>Accuracy</h2>\n'
         f"{_table(accuracy_header(report), acc_rows, 2, classes)}</section>\n"
+        + _scores_section(report) +
         '<section id="throughput"><h2>Runs: setup and throughput</h2>\n'
         f"{_table(['run', 'model', 'prompt', 'extractor'] + throughput_header()[2:], speed_rows, 4)}</section>\n"
         + _BROWSER_HTML

@@ -41,15 +41,15 @@ from evalkit.report import (
     CI_METHODS,
     CIMethod,
     Run,
-    accuracy_ci,
     fmt_ci,
     load_run,
     markdown_table,
     pct,
     run_labels,
 )
-from evalkit.runs import LEGACY_SCORE, empty_run_reason, sample_scores, score_kind
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci, bootstrap_mean_ci
+from evalkit.runs import LEGACY_SCORE, empty_run_reason, sample_score_dicts, sample_scores
+from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
+from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci
 from evalkit.store import SAMPLES, SUMMARY, parse_json
 
 FLAG = "!"
@@ -143,8 +143,9 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)
     score: str = SCORE_DEFAULT
-    kind: str = "binary"  # "numeric": cells are means, not percentages
+    kind: str = "binary"  # "numeric": cells are not shares in percent (their metric says)
     skipped: list[str] = field(default_factory=list)  # runs left out, each with why (naming the file)
+    metric: dict[str, Any] = field(default_factory=lambda: {"name": "proportion"})  # the score's metric spec
 
     @property
     def ci_label(self) -> str:
@@ -156,7 +157,7 @@ class Leaderboard:
         """What the cells hold, for titles."""
         if self.score == SCORE_DEFAULT:
             return "accuracy %"
-        return f"{self.score} %" if self.kind == "binary" else f"mean {self.score}"
+        return f"{self.score} %" if self.kind == "binary" else f"{self.metric.get('name', 'mean')} {self.score}"
 
     @property
     def ranked_rows(self) -> list[LeaderboardRow]:
@@ -167,7 +168,7 @@ class Leaderboard:
         return [r for r in self.rows if not r.ranked]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "kind": self.kind,
+        return {"score": self.score, "kind": self.kind, "metric": dict(self.metric),
                 "ci_method": self.ci_method, "macro_ci_method": "bootstrap", "confidence": self.confidence,
                 "datasets": list(self.datasets), "ranked_datasets": list(self.ranked_datasets),
                 "varying_settings": list(self.varying), "filters": dict(self.filters),
@@ -292,19 +293,27 @@ def score_values_of(samples: Iterable[Mapping[str, Any]], score: str = SCORE) ->
     return [v for v in (sample_scores(s).get(score) for s in samples) if v is not None]
 
 
+def score_dicts_of(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> list[Mapping[str, Any]]:
+    """The stored score dicts of SCORE over samples that have it (what its metric aggregates)."""
+    return [d for d in (sample_score_dicts(s).get(score) for s in samples) if d is not None]
+
+
 def score_cell(samples: Sequence[Mapping[str, Any]], *, ci: CIMethod, confidence: float, n_resamples: int,
-               seed: int, score: str = SCORE) -> tuple[int, float, float, float, float, int]:
-    """(n, sum, mean, ci_low, ci_high, errors) of SCORE over one dataset's samples: a proportion with
-    its interval for a binary score, a mean with a bootstrap interval otherwise; n counts the samples
-    with a value, errors the failed requests."""
-    values = score_values_of(samples, score)
+               seed: int, score: str = SCORE, metric: Metric | None = None
+               ) -> tuple[int, float, float, float, float, int]:
+    """(n, sum, value, ci_low, ci_high, errors) of SCORE over one dataset's samples, aggregated by METRIC
+    (the run's recorded metric; default: ``default_metric`` of the values); n counts the samples with a
+    value, errors the failed requests."""
+    dicts = score_dicts_of(samples, score)
+    values = [d.get("value") for d in dicts if d.get("value") is not None]
+    metric = metric or default_metric(values)
+    got = with_options(metric, ci_method=ci, confidence=confidence, n_resamples=n_resamples,
+                       seed=seed).aggregate(dicts)
     errors = sum(1 for s in samples if s.get("error"))
-    if score_kind(values) == "binary":
-        hits = sum(1 for v in values if v)
-        lo, hi = accuracy_ci(hits, len(values), ci, confidence, n_resamples=n_resamples, seed=seed)
-        return len(values), hits, hits / len(values) if values else 0.0, lo, hi, errors
-    m = bootstrap_mean_ci([float(v) for v in values], confidence, n_resamples=n_resamples, seed=seed)
-    return m.n, float(sum(values)), m.mean or 0.0, m.lo or 0.0, m.hi or 0.0, errors
+    # Nothing scored: the interval a share has then is all of [0, 1]; other metrics have none (0, 0).
+    lo, hi = got.ci if got.ci is not None else ((0.0, 1.0) if shows_percent(metric) else (0.0, 0.0))
+    total = got.extra.get("successes", float(sum(float(v) for v in values)))
+    return got.n, total, got.value if got.value is not None else 0.0, lo, hi, errors
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -347,14 +356,17 @@ def build_leaderboard(
     coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
     rows: dict[Configuration, LeaderboardRow] = {}
     values: dict[tuple[Configuration, str], list[Any]] = {}
+    metrics: list[Metric] = []
     for config, per in chosen.items():
         cells: OrderedDict[str, Cell] = OrderedDict()
         coverages[config] = {}
         for dataset in sorted(per):
             run = per[dataset]
             samples = dataset_samples(run, dataset)
+            metrics.append(run.metric(score, score_values_of(samples, score)))
             n, correct, acc, lo, hi, errors = score_cell(samples, ci=ci, confidence=confidence,
-                                                         n_resamples=n_resamples, seed=seed, score=score)
+                                                         n_resamples=n_resamples, seed=seed, score=score,
+                                                         metric=metrics[-1])
             cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
                                   run_path=str(run.path), status=statuses[id(run)])
             coverages[config][dataset] = scored_items(samples, score)
@@ -364,9 +376,13 @@ def build_leaderboard(
     eligible = [c for c, row in rows.items() if not row.partial]
     ranked_datasets, ranked = choose_ranked(coverages, eligible)
     reference = reference_items(coverages, ranked or eligible or list(rows))
-    kind = score_kind(v for vs in values.values() for v in vs)
+    metric = metrics[0] if metrics else default_metric(())
+    if any(m.spec() != metric.spec() for m in metrics):
+        notes.append(f"{score!r} is aggregated differently across runs ("
+                     f"{', '.join(sorted({json.dumps(m.spec(), sort_keys=True) for m in metrics}))})")
+    kind = "binary" if shows_percent(metric) else "numeric"
     _rank(rows, ranked, ranked_datasets, confidence=confidence, n_resamples=n_resamples, seed=seed,
-          values=values if kind == "numeric" else None)
+          values=values if metric.name != "proportion" else None)
     for config, row in rows.items():
         _flag(row, coverages[config], reference, ranked_datasets)
 
@@ -378,20 +394,21 @@ def build_leaderboard(
     return Leaderboard(datasets=ranked_datasets + others, rows=ordered, ranked_datasets=ranked_datasets,
                        varying=varying_settings([r.config for r in ordered]), ci_method=ci,
                        confidence=confidence, notes=notes, filters=filters, score=score, kind=kind,
-                       skipped=skipped)
+                       skipped=skipped, metric=metric.spec())
 
 
 def _rank(rows: Mapping[Configuration, LeaderboardRow], ranked: Sequence[Configuration],
           datasets: Sequence[str], *, confidence: float, n_resamples: int, seed: int,
           values: Mapping[tuple[Configuration, str], list[Any]] | None = None) -> None:
-    """Macro average over DATASETS for each ranked row, and ranks by it (best first). With VALUES
-    (a numeric score), the macro interval is a stratified bootstrap of the datasets' means."""
+    """Macro average of the cells' values over DATASETS for each ranked row, and ranks by it (best
+    first). Without VALUES (a proportion) the macro interval is a stratified bootstrap of the counts;
+    with them, a stratified bootstrap of the datasets' means."""
     for config in ranked:
         row = rows[config]
         counts = [(row.cells[d].correct, row.cells[d].n) for d in datasets]
         for d in datasets:
             row.cells[d].in_macro = True
-        row.macro = sum(s / n for s, n in counts if n) / len(counts)
+        row.macro = sum(row.cells[d].accuracy for d in datasets if row.cells[d].n) / len(counts)
         if values is None:
             row.macro_low, row.macro_high = bootstrap_macro_ci(counts, confidence, n_resamples=n_resamples,
                                                                seed=seed)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from evalkit.runs import choice_verdict
 from evalkit.stats import newcombe_diff_interval, wilson_interval
 
 ItemKey = tuple[str, str]
@@ -94,7 +95,7 @@ class OverlapRow:
 
 def _acc(items: Mapping[ItemKey, Mapping[str, Any]]) -> tuple[int, int]:
     answered = [s for s in items.values() if not s.get("error")]
-    return sum(1 for s in answered if s.get("correct")), len(answered)
+    return sum(1 for s in answered if choice_verdict(s)), len(answered)
 
 
 def overlap_rows(label: str, items: Mapping[ItemKey, Mapping[str, Any]], overlap: OverlapSet,

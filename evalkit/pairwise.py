@@ -1,4 +1,4 @@
-"""Pairwise ranking of two runs' answers by a judge: pure aggregation (the calls are JudgeScorer.compare).
+"""Pairwise ranking of two runs' answers by a judge: pure aggregation (the calls are RubricJudgeScorer.compare).
 
 Each pair is shown twice, A first then B first, to cancel position bias. Per item
 and axis, the two verdicts are read back in terms of A and B: when they agree that

@@ -28,6 +28,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from evalkit.runs import choice_answer
+
 OPEN, CLOSE = "<think>", "</think>"
 
 
@@ -143,7 +145,7 @@ def reasoning_stats(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "prefilled_think": prefilled,
         "truncated_in_thinking": sum(in_thinking),
         "unparsed_other": sum(1 for s, t in zip(answered, in_thinking)
-                              if s.get("options") and s.get("pred") is None and not t),
+                              if s.get("options") and choice_answer(s)[0] is None and not t),
     }
     real = sources - {"none"}
     out["reasoning_tokens_source"] = ("none" if not real else real.pop() if len(real) == 1 else "mixed")

@@ -23,9 +23,10 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from rich.table import Table
 
-from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, counting_samples, invocation_totals, item_samples,  # noqa: F401
-                          load_run, load_runs, score_kind, score_values)
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
+from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
+                          invocation_totals, item_samples, load_run, load_runs, score_dicts)
+from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
+from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_proportion_ci, wilson_interval
 from evalkit.store import SAMPLES
 
 CIMethod = Literal["wilson", "bootstrap"]
@@ -92,8 +93,10 @@ class ReportRow:
 
 @dataclass
 class ScoreCell:
-    """One named score over a row's items: a proportion with its CI (binary scores) or a mean with
-    a bootstrap CI (scales, continuous). ``errors`` counts items the scorer could not score."""
+    """One named score over a row's items, aggregated by the metric recorded for it (``metric``, its
+    spec): the value (``mean``, the table cell), its interval, the items that count, and ``errors``,
+    the items the scorer could not score. ``kind`` is "binary" when the value is a share shown in
+    percent, else "numeric"."""
 
     name: str
     kind: str
@@ -102,23 +105,26 @@ class ScoreCell:
     ci_low: float | None
     ci_high: float | None
     errors: int = 0
+    metric: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def score_cell(name: str, values: Sequence[Any], ci: CIMethod = "wilson", confidence: float = 0.95, *,
-               n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> ScoreCell:
-    """The statistics of one named score: Wilson (or bootstrap) for binary values, else a bootstrap mean."""
-    scored = [v for v in values if v is not None]
-    errors = len(values) - len(scored)
-    kind = score_kind(scored)
-    if kind == "binary":
-        k, n = sum(1 for v in scored if v), len(scored)
-        lo, hi = accuracy_ci(k, n, ci, confidence, n_resamples=n_resamples, seed=seed)
-        return ScoreCell(name, kind, n, k / n if n else None, lo if n else None, hi if n else None, errors)
-    m = bootstrap_mean_ci([float(v) for v in scored], confidence, n_resamples=n_resamples, seed=seed)
-    return ScoreCell(name, kind, m.n, m.mean, m.lo, m.hi, errors)
+def score_cell(name: str, scores: Sequence[Mapping[str, Any] | Any], metric: Metric | None = None,
+               ci: CIMethod = "wilson", confidence: float = 0.95, *, n_resamples: int = DEFAULT_RESAMPLES,
+               seed: int = 0) -> ScoreCell:
+    """The cell of score NAME over SCORES (stored score dicts, or bare values) aggregated by METRIC
+    (default: ``default_metric`` of the values), with the report's interval options."""
+    dicts = [s if isinstance(s, Mapping) else {"value": s} for s in scores]
+    metric = metric or default_metric(d.get("value") for d in dicts)
+    got = with_options(metric, ci_method=ci, confidence=confidence, n_resamples=n_resamples,
+                       seed=seed).aggregate(dicts)
+    lo, hi = got.ci if got.ci is not None else (None, None)
+    extra = {k: v for k, v in got.extra.items() if k != "errors"}
+    return ScoreCell(name, "binary" if shows_percent(metric) else "numeric", got.n, got.value, lo, hi,
+                     int(got.extra.get("errors", len(dicts) - got.n)), metric.spec(), extra)
 
 
 @dataclass
@@ -237,14 +243,15 @@ def _row(run: Run, label: str, dataset: str, group: str | None, items: list[dict
          ci: CIMethod, confidence: float, n_resamples: int, seed: int) -> ReportRow:
     answered = [s for s in items if not s.get("error")]
     n = len(answered)
-    correct = sum(1 for s in answered if s.get("correct"))
-    unparsed = sum(1 for s in answered if s.get("pred") is None)
+    correct = sum(1 for s in answered if choice_verdict(s))
+    unparsed = sum(1 for s in answered if choice_answer(s)[0] is None)
     truncated = sum(1 for s in answered if s.get("truncated"))
     lo, hi = accuracy_ci(correct, n, ci, confidence, n_resamples=n_resamples, seed=seed)
     p50, p95 = _percentiles(_latencies(answered))
     tokens = [t for t in (_completion_tokens(s) for s in answered) if t is not None]
-    cells = {name: score_cell(name, values, ci, confidence, n_resamples=n_resamples, seed=seed)
-             for name, values in score_values(answered).items()}
+    cells = {name: score_cell(name, scores, run.metric(name, (d.get("value") for d in scores)), ci, confidence,
+                              n_resamples=n_resamples, seed=seed)
+             for name, scores in score_dicts(answered).items()}
     return ReportRow(
         run=label,
         model=run.model,
@@ -391,7 +398,15 @@ def accuracy_cells(r: ReportRow) -> list[str]:
 
 def score_header(report: Report) -> list[str]:
     """Column names of the named-scores table."""
-    return ["run", "dataset", "score", "n", "mean", report.ci_label, "not scored"]
+    return ["run", "dataset", "score", "metric", "n", "value", "95% CI" if report.confidence == 0.95 else "CI",
+            "not scored"]
+
+
+def metric_label(spec: Mapping[str, Any]) -> str:
+    """A metric spec as a short label: ``mean``, ``proportion (wilson)``, ``clipped_mean [0, 1]``."""
+    name = str(spec.get("name", "?")).rpartition(":")[2]
+    params = [f"{v:g}" if isinstance(v, (int, float)) else str(v) for k, v in spec.items() if k != "name"]
+    return f"{name} [{', '.join(params)}]" if params else name
 
 
 def score_rows(report: Report) -> list[list[str]]:
@@ -403,12 +418,12 @@ def score_rows(report: Report) -> list[list[str]]:
             if name == LEGACY_SCORE:
                 continue
             label = r.dataset if r.group is None else f"  {r.group}"
-            if c.kind == "binary":
+            if c.kind == "binary":  # a share (the metric shows percent)
                 mean, ci = pct(c.mean), fmt_ci(c.ci_low, c.ci_high)
             else:
                 mean = fmt_num(c.mean, 3)
                 ci = "-" if c.ci_low is None else f"[{c.ci_low:.3f}, {c.ci_high:.3f}]"
-            out.append([r.run, label, name, str(c.n), mean, ci, str(c.errors)])
+            out.append([r.run, label, name, metric_label(c.metric), str(c.n), mean, ci, str(c.errors)])
     return out
 
 
@@ -466,9 +481,10 @@ def report_tables(report: Report) -> list[Table]:
     tables = [acc]
     extra = score_rows(report)
     if extra:
-        scores = Table(title=f"Scores ({report.ci_label}; bootstrap for non-binary scores)", title_justify="left")
+        scores = Table(title=f"Scores, each by its metric ({report.ci_label} for proportions; bootstrap otherwise)",
+                       title_justify="left")
         for i, h in enumerate(score_header(report)):
-            scores.add_column(h, justify="left" if i < 3 else "right", no_wrap=i == 5)
+            scores.add_column(h, justify="left" if i < 4 else "right", no_wrap=i == 6)
         for row in extra:
             scores.add_row(*row)
         tables.append(scores)
@@ -534,8 +550,8 @@ def report_markdown(report: Report) -> str:
              markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), ""]
     extra = score_rows(report)
     if extra:
-        parts += [f"## Scores ({report.ci_label}; bootstrap for non-binary scores)", "",
-                  markdown_table(score_header(report), extra, 3), ""]
+        parts += [f"## Scores, each by its metric ({report.ci_label} for proportions; bootstrap otherwise)", "",
+                  markdown_table(score_header(report), extra, 4), ""]
     from evalkit.report_extras import extra_markdown
 
     parts += extra_markdown(report)

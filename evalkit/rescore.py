@@ -15,16 +15,15 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import asyncio
 
 from evalkit.records import SampleRecord
 from evalkit.runs import counting_samples
-from evalkit.scoring.base import get_scorer
-from evalkit.scoring.stage import ScoringPlan, score_samples
-from evalkit.score import rescore_samples
-from evalkit.store import parse_json, read_samples, samples_path
+from evalkit.scoring.plan import ScoringPlan, plan_scoring
+from evalkit.scoring.stage import rescore_line, score_samples
+from evalkit.store import parse_json, paused_gc, read_samples, samples_path
 
 _MEDREASON_REQUIRED = ("output", "options", "answer_idx")
 
@@ -110,34 +109,25 @@ def read_generations(path: str | Path, *, require_choice: bool = True) -> list[d
     return counting_samples(samples)
 
 
-def scoring_plan_for(scorers: list[str] | None = None, extractor_name: str = "evalkit",
-                     scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> ScoringPlan:
-    """The plan of SCORERS (default: the choice scorer with EXTRACTOR_NAME)."""
-    names = scorers or ["choice"]
-    built = []
-    for name in names:
-        options = dict((scorer_options or {}).get(name, {}))
-        if name == "choice":
-            options.setdefault("extractor", extractor_name)
-        built.append(get_scorer(name, **options))
-    return ScoringPlan(built)
-
-
-def rescore(path: str | Path, extractor_name: str = "evalkit", *, scorers: list[str] | None = None,
-            scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
+def rescore(path: str | Path, extractor: str | None = None, *, scorers: Sequence[str] | None = None,
+            scorer_options: Mapping[str, Mapping[str, Any]] | None = None, plan: ScoringPlan | None = None,
             journal: Path | None = None) -> list[dict[str, Any]]:
-    """Score the generations saved at PATH again, requesting nothing from the answering server.
+    """Score the generations saved at PATH again, requesting nothing from the answering server:
+    the one rescoring entry point (``evalkit score``, ``api.rescore``).
 
-    SCORERS default to the choice scorer with EXTRACTOR_NAME. A model judge among them is
-    called as the run's scoring pass is (its scores journaled to JOURNAL when given).
+    PATH is a run directory, a samples file or a MedReason log. The scorers are PLAN's, else
+    ``plan_scoring(SCORERS, extractor=EXTRACTOR, scorer_options=SCORER_OPTIONS)`` (default: the
+    choice scorer). A model judge among them is called as the run's scoring pass is (its scores
+    journaled to JOURNAL when given).
     """
-    plan = scoring_plan_for(scorers, extractor_name, scorer_options)
+    plan = plan or plan_scoring(scorers, extractor=extractor, scorer_options=scorer_options)
     choice_only = all(s.name == "choice" for s in plan.scorers)
     samples = read_generations(path, require_choice=choice_only)
     if not samples:
         raise ValueError(f"{path}: holds no samples to score")
     if not plan.has_async:
-        return rescore_samples(samples, plan=plan)
+        with paused_gc():
+            return [rescore_line(s, plan) for s in samples]
     records = []
     for s in samples:
         s = {**s, "scored_with": None}

@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from evalkit import __version__
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
@@ -48,10 +48,12 @@ from evalkit.records import GenerationParams, Item, SampleRecord, target_to_json
 from evalkit.runs import check_path_component, read_manifest, run_dir_inside, run_invocations
 from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
                               load_refine_template, strategy_stages)
-from evalkit.score import DatasetSummary, SampleKey, rescore_sample, sample_key, summarize
-from evalkit.scoring.base import Scorer, check_requirements, get_scorer, secret_option_values
-from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, apply_scores, retryable_scores, score_samples
-from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, encode_line, iter_numbered, paused_gc,
+from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
+from evalkit.scoring.base import check_requirements, secret_option_values
+from evalkit.scoring.metrics import Metric
+from evalkit.scoring.plan import ScoringPlan, plan_scoring, record_default_metrics, retryable_scores
+from evalkit.scoring.stage import apply_scores, score_run_dir
+from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, SampleWriter, iter_numbered, paused_gc,
                            write_json)
 
 # After this many requests in a row failed for good on retryable errors, the
@@ -270,23 +272,18 @@ def run_fingerprint(
 
 
 def scoring_plan(config: RunConfig, loaded: list[LoadedDataset]) -> ScoringPlan:
-    """The run's scorers: those named in the config, else ``choice`` (with the config's extractor)
-    when the items are multiple choice, else none. Each is checked against the first item of
-    every file, so a scorer that cannot work on these items fails before any request."""
+    """The run's scorers (``plan_scoring``): those named in the config, else ``choice`` when the
+    items are multiple choice, else none. Each is checked against the first item of every file,
+    so a scorer that cannot work on these items fails before any request."""
     names = config.scorers
     if names is None:
         first = next((ds.items[0] for ds in loaded if ds.items), None)
         names = ["choice"] if first is None or first.is_choice else []
-    scorers: list[Scorer] = []
-    for name in names:
-        options = dict(config.scorer_options.get(name, {}))
-        if name == "choice":
-            options.setdefault("extractor", config.extractor)
-        scorers.append(get_scorer(name, **options))
+    plan = plan_scoring(names, extractor=config.extractor, scorer_options=config.scorer_options)
     for ds in loaded:
         if ds.items:
-            check_requirements(scorers, ds.items[0], str(ds.path))
-    return ScoringPlan(scorers)
+            check_requirements(plan.scorers, ds.items[0], str(ds.path))
+    return plan
 
 
 def _now() -> str:
@@ -347,7 +344,8 @@ class _SampleIndex:
         v = self.best.get(sample_key(sample))
         return v is not None and v >> 2 == lineno
 
-    def summary(self, path: Path) -> tuple[dict[str, DatasetSummary], int]:
+    def summary(self, path: Path, metrics: Mapping[str, Metric] | None = None
+                ) -> tuple[dict[str, DatasetSummary], int]:
         """The summary of the selected keys as PATH (the file this index describes) holds them,
         and how many have a sample that counts. Both are read from the file, not from the
         writing process's memory, so what summary.json says (and whether the run is complete)
@@ -366,7 +364,7 @@ class _SampleIndex:
                 yield s
 
         with paused_gc():
-            summary = summarize(counted())
+            summary = summarize(counted(), metrics)
         return summary, on_disk[0]
 
     def selected_samples(self, path: Path) -> Iterator[dict[str, Any]]:
@@ -591,11 +589,12 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                         (plan.has_async or index.stale):
                     # The scoring pass: samples saved without this plan's scores (a model judge's, or
                     # those of a scorer that changed since they were saved) are scored now.
-                    rescored = await rescore_run(run_dir, plan, counting=index.counting,
-                                                 concurrency=config.scoring_concurrency)
+                    rescored = await score_run_dir(run_dir, plan, counting=index.counting,
+                                                   concurrency=config.scoring_concurrency)
                 wall_s = time.perf_counter() - t_start
                 # The run's index was loaded from samples.jsonl and kept up to date line by line.
-                summary, n_ok = index.summary(samples_file)
+                summary, n_ok = index.summary(samples_file, plan.metrics)
+                record_default_metrics(manifest["scoring"], summary)
                 complete = n_ok == total
                 if complete:
                     status = "complete"
@@ -646,63 +645,6 @@ def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary:
             progress.unwritten.append(name)
 
 
-async def rescore_run(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
-                      concurrency: int = 16) -> int:
-    """Score the samples of RUN_DIR that COUNTING selects and that lack PLAN's scores; returns how many.
-
-    Synchronous scorers rescore while samples.jsonl is streamed once into its atomic rewrite.
-    Model-judge scores are journaled to scores.jsonl as they arrive (a killed pass asks no judge
-    twice when run again), then the file is rewritten. Lines keep their numbers (the runner's
-    index stays valid); memory holds only the samples being judged.
-    """
-    samples_file = run_dir / SAMPLES
-    judged: dict[int, SampleRecord] = {}
-    if plan.has_async:
-        # A model judge is asked first (concurrently, journaled); the lines are rewritten after.
-        for lineno, s in iter_numbered(samples_file):
-            if counting(lineno, s) and not plan.is_current(s):
-                judged[lineno] = SampleRecord.from_dict(s)
-        if not judged:
-            return 0
-        await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
-                            concurrency=concurrency)
-    tmp = samples_file.with_name(samples_file.name + ".tmp")
-    try:
-        rescored = _rewrite_scored(samples_file, tmp, plan, judged, counting)
-    except OSError as exc:  # a full disk, say: samples.jsonl is left as it was
-        tmp.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(samples_file)) from None
-    if rescored:
-        os.replace(tmp, samples_file)
-    else:
-        tmp.unlink()
-    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
-    return rescored
-
-
-def _rewrite_scored(samples_file: Path, tmp: Path, plan: ScoringPlan, judged: dict[int, SampleRecord],
-                    counting: Callable[[int, dict[str, Any]], bool]) -> int:
-    """Copy SAMPLES_FILE to TMP line by line, with the JUDGED records (by line number) and, for
-    synchronous scorers, the counting lines that lack PLAN's scores written scored; how many were."""
-    rescored = 0
-    with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
-        for lineno, raw in enumerate(src, start=1):
-            record = judged.get(lineno)
-            if record is not None:
-                dst.write(encode_line(record.to_dict()))
-                rescored += 1
-                continue
-            if not plan.has_async and raw.strip():
-                # Synchronous scorers: one streaming pass, each line parsed once.
-                s = json.loads(raw)
-                if counting(lineno, s) and not plan.is_current(s):
-                    dst.write(encode_line(rescore_sample(s, plan=plan)))
-                    rescored += 1
-                    continue
-            dst.write(raw)  # byte for byte: lines not rescored are not touched
-    return rescored
-
-
 def _run_name(template: PromptTemplate, config: RunConfig, fp: str) -> str:
     if config.strategy == ENSEMBLE_REFINEMENT:
         return f"{template.name}-er{config.samples}x{config.refine_samples}-{fp[:10]}"
@@ -715,7 +657,7 @@ class _ScoringSink:
     """Where finished samples go: the synchronous scorers, then samples.jsonl, the index and progress.
 
     A sample that needs a model judge is saved unscored (``scored_with`` None) and scored in
-    the scoring pass after generation (``rescore_run``).
+    the scoring pass after generation (``scoring.stage.score_run_dir``).
     """
 
     def __init__(self, plan: ScoringPlan, writer: SampleWriter, index: "_SampleIndex", progress: RunProgress,
@@ -1026,7 +968,8 @@ def _manifest(config: RunConfig, pool: EndpointPool, template: PromptTemplate, r
         "prompt_sha256": template.sha256,
         "prompt_detail": template_summary(template),
         "exemplars": [e.id for e in exemplars] if exemplars else None,
-        "extractor": config.extractor,
+        # What extracted the choice scores, whichever flag chose it (--extractor or --scorer-arg).
+        "extractor": plan.extractor if plan is not None else config.extractor,
         "data": [
             {"path": str(d.path), "sha256": d.sha256, "items": len(d.items),
              "skipped": [str(p) for p in d.skipped]}

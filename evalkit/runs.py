@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from evalkit.scoring.metrics import Metric, metric_of
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
                            read_samples)
 
@@ -113,8 +114,19 @@ class Run:
 
     @property
     def extractor(self) -> str:
-        """The extractor from the manifest; "evalkit" (the built-in one) when unstated."""
-        return _manifest_name(self.manifest, "extractor") or "evalkit"
+        """The extractor that produced the choice scores: the choice scorer's as the manifest's scoring
+        record names it (whichever flag chose it), else the manifest's ``extractor``; "evalkit" (the
+        built-in one) when unstated."""
+        return recorded_extractor(self.manifest) or _manifest_name(self.manifest, "extractor") or "evalkit"
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Score name -> the metric spec recorded for it (see ``recorded_metrics``)."""
+        return recorded_metrics(self.manifest)
+
+    def metric(self, name: str, values: Iterable[Any] = ()) -> Metric:
+        """The metric of score NAME in this run: the one recorded for it, else ``default_metric`` of VALUES."""
+        return metric_of(name, self.metrics, values)
 
     @property
     def wall_s(self) -> float | None:
@@ -135,6 +147,79 @@ class Run:
         if self._items is None:
             self._items = item_samples(self.samples)
         return self._items
+
+
+def _scoring_record(manifest: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    scoring = (manifest or {}).get("scoring")
+    return scoring if isinstance(scoring, Mapping) else {}
+
+
+def recorded_extractor(manifest: Mapping[str, Any] | None) -> str | None:
+    """The extractor of the run's choice scorer, from its scoring record (None without one)."""
+    scoring = _scoring_record(manifest)
+    if scoring.get("extractor"):
+        return str(scoring["extractor"])
+    for s in scoring.get("scorers") or ():
+        if isinstance(s, Mapping) and s.get("name") == "choice":
+            return str((s.get("spec") or {}).get("extractor") or "evalkit")
+    return None
+
+
+def recorded_metrics(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Score name -> metric spec, as the run's manifest records them (``scoring.metrics``). A run
+    written before metrics were recorded gets those its scorers declare for their recorded specs
+    (``metrics_for_spec``), where a built-in scorer can say; other scores fall back to
+    ``default_metric`` when aggregated."""
+    scoring = _scoring_record(manifest)
+    if isinstance(scoring.get("metrics"), Mapping):
+        return {str(k): dict(v) for k, v in scoring["metrics"].items() if isinstance(v, Mapping)}
+    from evalkit.scoring.base import scorer_metrics_for_spec  # the scorer registry, only for old manifests
+
+    out: dict[str, dict[str, Any]] = {}
+    for s in scoring.get("scorers") or ():
+        if isinstance(s, Mapping):
+            out.update({n: m.spec() for n, m in scorer_metrics_for_spec(str(s.get("name")), s.get("spec")).items()})
+    return out
+
+
+def _choice_score(sample: Mapping[str, Any]) -> Any:
+    """The stored ``correct`` score dict of a line with named scores; False for a line with other
+    scores only; None for a line without ``scores`` (written before named scores)."""
+    scores = sample.get("scores")
+    if scores is None:
+        return None
+    if type(scores) is not dict and not isinstance(scores, Mapping):  # type() first: this runs per sample
+        return None
+    score = scores.get(LEGACY_SCORE)
+    if score is None:
+        return False if scores else None
+    return score if type(score) is dict or isinstance(score, Mapping) else False
+
+
+def choice_verdict(sample: Mapping[str, Any]) -> bool | None:
+    """The multiple-choice verdict of a sample line: its ``correct`` score, else (lines written
+    before named scores) its top-level ``correct``; None for a failed request or a sample that was
+    not scored as multiple choice. The one place the verdict is read (the choice scorer still
+    writes the top-level ``pred`` / ``method`` / ``correct`` for old readers)."""
+    if sample.get("error"):
+        return None
+    score = _choice_score(sample)
+    if score is False:
+        return None
+    if score is not None:
+        value = score.get("value")
+        return None if value is None else bool(value)
+    correct = sample.get("correct")
+    return None if correct is None else bool(correct)
+
+
+def choice_answer(sample: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(the letter read, the rule that matched) of a multiple-choice sample line, read beside its verdict."""
+    score = _choice_score(sample)
+    if score:
+        meta = score.get("meta")
+        return score.get("answer"), (meta.get("method") if meta else None)
+    return sample.get("pred"), sample.get("method")
 
 
 def _manifest_name(manifest: Mapping[str, Any] | None, key: str) -> str | None:
@@ -229,18 +314,26 @@ def item_samples(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[ItemKey, 
 
 
 
-def score_values(items: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, list[Any]]":
-    """Per score name, the values over ITEMS (samples), in order; None where unscored."""
-    out: OrderedDict[str, list[Any]] = OrderedDict()
+def sample_score_dicts(sample: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """{score name: stored score dict} of one sample (what a metric aggregates); a failed request has
+    none, and a line without ``scores`` gives its ``correct`` as ``{"value": bool}``."""
+    if sample.get("error"):
+        return {}
+    scores = sample.get("scores")
+    if isinstance(scores, Mapping):
+        return {name: (s if isinstance(s, Mapping) else {"value": None}) for name, s in scores.items()}
+    if sample.get("correct") is not None:
+        return {LEGACY_SCORE: {"value": bool(sample["correct"])}}
+    return {}
+
+
+def score_dicts(items: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, list[Mapping[str, Any]]]":
+    """Per score name, the stored score dicts over ITEMS (samples), in order."""
+    out: OrderedDict[str, list[Mapping[str, Any]]] = OrderedDict()
     for s in items:
-        for name, value in sample_scores(s).items():
-            out.setdefault(name, []).append(value)
+        for name, score in sample_score_dicts(s).items():
+            out.setdefault(name, []).append(score)
     return out
-
-
-def score_kind(values: Iterable[Any]) -> str:
-    """"binary" when every scored value is a bool, else "numeric"."""
-    return "binary" if all(isinstance(v, bool) for v in values if v is not None) else "numeric"
 
 
 def find_runs(root: str | Path) -> list[Path]:
@@ -286,6 +379,7 @@ class RunManifest:
     wall_s: float | None = None
     evalkit_version: str | None = None
     server: dict[str, Any] | None = None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # score name -> metric spec, as recorded
 
     @classmethod
     def from_dict(cls, m: Mapping[str, Any] | None) -> "RunManifest":
@@ -297,11 +391,13 @@ class RunManifest:
             fingerprint=m.get("fingerprint"), scoring_fingerprint=scoring.get("fingerprint"),
             scorers=tuple(s.get("name", "?") for s in scoring.get("scorers", ()) if isinstance(s, Mapping)),
             model=_manifest_name(m, "model"), prompt=_manifest_name(m, "prompt"),
-            extractor=_manifest_name(m, "extractor"), strategy=m.get("strategy"), samples=m.get("samples"),
+            extractor=recorded_extractor(m) or _manifest_name(m, "extractor"), strategy=m.get("strategy"),
+            samples=m.get("samples"),
             generation=dict(m.get("generation") or {}), status=m.get("status"), started_at=m.get("started_at"),
             finished_at=m.get("finished_at"), wall_s=float(wall) if isinstance(wall, (int, float)) else None,
             evalkit_version=m.get("evalkit_version"),
             server=dict(m["server"]) if isinstance(m.get("server"), Mapping) else None,
+            metrics=recorded_metrics(m),
         )
 
 

@@ -6,7 +6,7 @@ wrong and is left out of n. Every named score of a sample (its ``scores``) is
 summed up too: binary scores as a proportion, others as a mean.
 
 The scorers themselves live in evalkit.scoring; the functions here that score
-(``judge``, ``score_sample``, ``rescore_sample``) are the library's short forms
+(``extract_and_check``, ``score_sample``, ``rescore_sample``) are the library's short forms
 of the ``choice`` scorer, kept for notebooks and earlier callers.
 """
 
@@ -18,15 +18,16 @@ from typing import Any, Callable, Iterable, Mapping
 
 from evalkit.extract import extract_choice
 from evalkit.records import Extraction, Generation, Item, SampleRecord
-from evalkit.runs import SampleKey, counting_samples, sample_key  # noqa: F401 (re-exported)
+from evalkit.runs import SampleKey, choice_answer, choice_verdict, counting_samples, sample_key  # noqa: F401
 from evalkit.scoring.choice import ChoiceScorer, is_correct  # noqa: F401 (re-exported)
-from evalkit.scoring.stage import ScoringPlan, StoredSample, apply_scores
+from evalkit.scoring.metrics import Mean, Metric, Proportion, shows_percent, value_of_mean
+from evalkit.scoring.stage import ScoringPlan, apply_scores, rescore_line
 from evalkit.store import paused_gc
 
 Extractor = Callable[[str, Mapping[str, str]], Extraction]
 
 
-def judge(
+def extract_and_check(
     text: str, options: Mapping[str, str], answer_idx: str, extractor: Extractor = extract_choice
 ) -> tuple[str | None, str | None, bool]:
     """(pred, method, correct) of one generation: the choice scorer's rule, in short."""
@@ -48,26 +49,9 @@ def score_sample(item: Item, prompt: str, generation: Generation, *, index: int 
 
 def rescore_sample(sample: Mapping[str, Any], extractor: Extractor = extract_choice,
                    plan: ScoringPlan | None = None) -> dict[str, Any]:
-    """A copy of a stored sample dict scored again (default: the choice scorer with EXTRACTOR).
-
-    A failed request (``error`` set) stays an error: no prediction, not correct.
-    ``truncated`` is recomputed from ``finish_reason`` when the sample has one.
-    A multi-sample record (with ``stages``) is re-voted: every generation of every
-    stage is re-extracted and the last stage's majority decides.
-    """
-    plan = plan or ScoringPlan([ChoiceScorer(extractor)])
-    out = dict(sample)
-    view = StoredSample(out)
-    apply_scores(view, view, plan.scorers, plan.fingerprint)  # type: ignore[arg-type]  # the line is the item too
-    for name in ("scores", "scored_with"):  # set by apply_scores; a failed request keeps neither
-        if out[name] is None:
-            del out[name]
-    if not out.get("error") and not out.get("stages"):
-        if out.get("finish_reason") is not None:
-            out["truncated"] = out["finish_reason"] == "length"
-        else:
-            out.setdefault("truncated", False)
-    return out
+    """A copy of a stored sample dict scored again (default: the choice scorer with EXTRACTOR);
+    ``scoring.stage.rescore_line`` with a default plan."""
+    return rescore_line(sample, plan or ScoringPlan([ChoiceScorer(extractor)]))
 
 
 def rescore_samples(samples: Iterable[Mapping[str, Any]], extractor: Extractor = extract_choice,
@@ -75,25 +59,40 @@ def rescore_samples(samples: Iterable[Mapping[str, Any]], extractor: Extractor =
     """``rescore_sample`` over many samples, in order."""
     plan = plan or ScoringPlan([ChoiceScorer(extractor)])
     with paused_gc():
-        return [rescore_sample(s, plan=plan) for s in samples]
+        return [rescore_line(s, plan) for s in samples]
 
 
 @dataclass
 class ScoreSummary:
-    """One named score over a dataset: how many samples have it, their sum, and whether all are bool."""
+    """One named score over a dataset, streamed: how many samples have it, their sum, whether all
+    are bool, and the metric its scorer declares (None: ``default_metric``, by the values)."""
 
     n: int = 0
     total: float = 0.0
-    binary: bool = True
+    all_bool: bool = True
     errors: int = 0  # samples the scorer could not score (a judge that never replied validly)
+    metric: Metric | None = None
 
     @property
     def mean(self) -> float | None:
+        """The plain mean of the values."""
         return self.total / self.n if self.n else None
 
+    @property
+    def binary(self) -> bool:
+        """True when the figure is a share shown in percent (by the metric; else: all values are bool)."""
+        return shows_percent(self.metric) if self.metric is not None else self.all_bool
+
+    @property
+    def value(self) -> float | None:
+        """The figure by the score's metric where it follows from the mean (a clipped mean, say), else None."""
+        metric = self.metric or (Proportion() if self.all_bool else Mean())
+        return value_of_mean(metric, self.mean)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "mean": self.mean, "kind": "binary" if self.binary else "numeric",
-                "score_errors": self.errors}
+        metric = self.metric or (Proportion() if self.all_bool else Mean())
+        return {"n": self.n, "mean": self.mean, "value": self.value, "metric": metric.spec(),
+                "kind": "binary" if self.binary else "numeric", "score_errors": self.errors}
 
 
 @dataclass
@@ -126,8 +125,10 @@ class DatasetSummary:
         return d
 
 
-def summarize(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, DatasetSummary]":
-    """Per-dataset counts over sample dicts (as stored in samples.jsonl), in first-seen order."""
+def summarize(samples: Iterable[Mapping[str, Any]],
+              metrics: Mapping[str, Metric] | None = None) -> "OrderedDict[str, DatasetSummary]":
+    """Per-dataset counts over sample dicts (as stored in samples.jsonl), in first-seen order;
+    METRICS: score name -> metric, as the run's scorers declare them."""
     out: OrderedDict[str, DatasetSummary] = OrderedDict()
     for s in samples:
         d = out.setdefault(s["dataset"], DatasetSummary())
@@ -135,10 +136,11 @@ def summarize(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, Dataset
             d.errors += 1
             continue
         d.n += 1
-        if s.get("correct") is not None:  # scored as multiple choice
+        verdict = choice_verdict(s)
+        if verdict is not None:  # scored as multiple choice
             d.choice = True
-            d.correct += bool(s.get("correct"))
-            d.unparsed += s.get("pred") is None
+            d.correct += verdict
+            d.unparsed += choice_answer(s)[0] is None
         d.truncated += bool(s.get("truncated"))
         scores = s.get("scores")
         if not scores:
@@ -146,12 +148,12 @@ def summarize(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, Dataset
         for name, score in scores.items():
             agg = d.scores.get(name)
             if agg is None:
-                agg = d.scores[name] = ScoreSummary()
+                agg = d.scores[name] = ScoreSummary(metric=(metrics or {}).get(name))
             value = score.get("value") if type(score) is dict else None
             if value is None:
                 agg.errors += 1
                 continue
             agg.n += 1
             agg.total += float(value)
-            agg.binary = agg.binary and isinstance(value, bool)
+            agg.all_bool = agg.all_bool and isinstance(value, bool)
     return out

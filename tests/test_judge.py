@@ -18,8 +18,9 @@ from evalkit.cli import main
 from evalkit.records import Item, RubricItem, RubricItems, SampleRecord, target_to_json
 from evalkit.rubrics import load_rubric
 from evalkit.scoring import get_scorer, scoring_fingerprint
-from evalkit.scoring.judge import (JudgeScorer, healthbench_item_score, healthbench_overall, parse_axes_reply,
-                                   parse_met_reply, parse_pairwise_reply, render_axes_prompt)
+from evalkit.scoring.metrics import ClippedMean, Mean, Proportion
+from evalkit.scoring.rubric_judge import (RubricJudgeScorer, healthbench_item_score, parse_axes_reply, parse_met_reply,
+                                          parse_pairwise_reply, render_axes_prompt, rubric_metrics)
 from evalkit.store import read_json
 from tests.judge_server import prompt_key
 from tests.serverproc import ServerProcess
@@ -75,8 +76,23 @@ def test_healthbench_rule():
     assert healthbench_item_score(items, [True, False, False]) == pytest.approx(5 / 8)
     assert healthbench_item_score(items, [False, False, True]) == pytest.approx(-4 / 8)  # clipped only in the mean
     assert healthbench_item_score([RubricItem("d", -1)], [True]) is None
-    assert healthbench_overall([-0.5, 0.25]) == 0.0 and healthbench_overall([1.0, 1.0]) == 1.0
-    assert healthbench_overall([0.5, 0.25]) == pytest.approx(0.375)
+    # The overall figure is the metric the healthbench rubric declares: the mean clipped to [0, 1].
+    [(name, overall)] = rubric_metrics(load_rubric("healthbench")).items()
+    assert name == "healthbench" and overall == ClippedMean(0.0, 1.0)
+    assert overall.aggregate([{"value": -0.5}, {"value": 0.25}]).value == 0.0
+    assert overall.aggregate([{"value": 1.0}, {"value": 1.0}]).value == 1.0
+    assert overall.aggregate([{"value": 0.5}, {"value": 0.25}]).value == pytest.approx(0.375)
+
+
+def test_axis_rubrics_declare_a_mean_per_axis_or_a_proportion_for_a_two_value_scale():
+    assert rubric_metrics(load_rubric("grade4")) == {"grade": Mean()}
+    medpalm = rubric_metrics(load_rubric("medpalm2"))
+    assert set(medpalm) == {a.name for a in MEDPALM}
+    for axis in MEDPALM:
+        assert medpalm[axis.name] == (Proportion() if axis.categories() == [0, 1] else Mean())
+    spec = RubricJudgeScorer("healthbench", "http://127.0.0.1:9/v1", "m").spec()
+    assert RubricJudgeScorer.metrics_for_spec(spec) == {"healthbench": ClippedMean(0.0, 1.0)}
+    assert RubricJudgeScorer.metrics_for_spec({**spec, "rubric_sha256": "changed"}) == {}
 
 
 def test_prompt_shows_question_answer_reference_and_scale():
@@ -142,7 +158,7 @@ def test_scorer_rates_retries_and_records_judge_errors(double):
     srv = double([{"contains": "ANS-good", "replies": ['{"grade": 4}']},
                   {"contains": "ANS-late", "replies": ["I would say three.", '{"grade": 3}']},
                   {"contains": "ANS-off", "replies": ['{"grade": 9}']}])
-    judge = JudgeScorer("grade4", srv.url, "judge-double")
+    judge = RubricJudgeScorer("grade4", srv.url, "judge-double")
     item = Item(id="q1", dataset="d", question="What is X?")
     good, late, off = score_all(judge, [(item, sample_for(item, f"ANS-{k}")) for k in ("good", "late", "off")])
     assert good["grade"].value == 4 and good["grade"].answer == "4" and good["grade"].error is None
@@ -159,7 +175,7 @@ def test_label_axes_give_positions_and_schema_mode_sends_a_response_format(doubl
     reply = {a.name: a.scale[-1] for a in MEDPALM}
     reply["harm_extent"] = "death or severe harm"
     srv = double([{"contains": "ANS", "replies": [json.dumps(reply)]}])
-    judge = JudgeScorer("medpalm2", srv.url, "judge-double", json_schema=True)
+    judge = RubricJudgeScorer("medpalm2", srv.url, "judge-double", json_schema=True)
     item = Item(id="q", dataset="d", question="Q?")
     [scores] = score_all(judge, [(item, sample_for(item, "ANS"))])
     assert set(scores) == {a.name for a in MEDPALM}
@@ -172,7 +188,7 @@ def test_rubric_items_follow_healthbenchs_rule(double):
     srv = double([{"contains": "asks about BP", "replies": ['{"criteria_met": true}']},
                   {"contains": "is rude", "replies": ['{"criteria_met": true}']},
                   {"contains": "gives dose", "replies": ['```json\n{"criteria_met": false}\n```']}])
-    judge = JudgeScorer("healthbench", srv.url, "judge-double")
+    judge = RubricJudgeScorer("healthbench", srv.url, "judge-double")
     item = Item(id="p", dataset="hb", question="migraine?", messages=[{"role": "user", "content": "migraine?"}],
                 target=RubricItems((RubricItem("asks about BP", 5), RubricItem("gives dose", 3),
                                     RubricItem("is rude", -2))))
@@ -187,7 +203,7 @@ def test_unreachable_judge_is_a_retryable_error_not_a_rating():
     from evalkit.client import RetryPolicy
     from tests.serverproc import free_port
 
-    judge = JudgeScorer("grade4", f"http://127.0.0.1:{free_port()}/v1", "m", retry=RetryPolicy(2, 0.01, 0.02))
+    judge = RubricJudgeScorer("grade4", f"http://127.0.0.1:{free_port()}/v1", "m", retry=RetryPolicy(2, 0.01, 0.02))
     item = Item(id="q", dataset="d", question="Q?")
     [scores] = score_all(judge, [(item, sample_for(item, "A"))])
     assert scores["grade"].value is None and "judge request failed" in scores["grade"].error
@@ -380,11 +396,10 @@ def test_long_form_run_scored_by_the_judge_through_evalkit_run(double, tmp_path)
 
     # Judging the saved run again (another judge setting: a new fingerprint) reads each line's stored rubric
     # back as typed RubricItems: the same scores, and the target stays as it was stored.
-    from evalkit.runner import rescore_run
-    from evalkit.scoring.stage import ScoringPlan
+    from evalkit.scoring.stage import ScoringPlan, score_run_dir
 
-    plan = ScoringPlan([JudgeScorer("healthbench", srv.url, "judge-double", json_schema=True)])
-    assert asyncio.run(rescore_run(run, plan, counting=lambda lineno, s: True)) == 3
+    plan = ScoringPlan([RubricJudgeScorer("healthbench", srv.url, "judge-double", json_schema=True)])
+    assert asyncio.run(score_run_dir(run, plan, counting=lambda lineno, s: True)) == 3
     assert srv.stats()["requests"] == 3 + 3 * 2 + 3 * 2
     again = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert [s["target"] for s in again] == [s["target"] for s in samples] == [records[0]["rubrics"]] * 3

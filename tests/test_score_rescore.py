@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from evalkit.cli import main
 from evalkit.records import Generation, Item
 from evalkit.rescore import default_output, read_generations, rescore
-from evalkit.score import judge, rescore_sample, score_sample, summarize
+from evalkit.score import extract_and_check, rescore_sample, score_sample, summarize
 
 MQ = {"A": "Aspirin", "B": "Clopidogrel", "C": "Warfarin", "D": "Heparin"}
 
@@ -41,8 +41,8 @@ def run_dir(tmp_path):
 
 
 def test_judge_and_score_sample_share_the_rule():
-    assert judge("The answer is b", MQ, "B") == ("B", "answer_is", True)
-    assert judge("no idea", MQ, "B") == (None, None, False)
+    assert extract_and_check("The answer is b", MQ, "B") == ("B", "answer_is", True)
+    assert extract_and_check("no idea", MQ, "B") == (None, None, False)
     item = Item(id="1", dataset="medqa", question="q", options=MQ, answer_idx="C")
     record = score_sample(item, "p", Generation("Final answer: C", "length", {}, 1.0))
     assert (record.pred, record.method, record.correct, record.truncated) == ("C", "final_answer", True, True)

@@ -307,7 +307,7 @@ def test_leaderboard_ranks_by_a_numeric_named_score(tmp_path):
 
 
 def test_rescoring_in_place_keeps_lone_surrogates_and_untouched_lines_byte_for_byte(tmp_path):
-    from evalkit.runner import rescore_run
+    from evalkit.scoring.stage import score_run_dir
 
     run = tmp_path / "run"
     run.mkdir()
@@ -317,7 +317,7 @@ def test_rescoring_in_place_keeps_lone_surrogates_and_untouched_lines_byte_for_b
     raw = ("\n".join(lines) + "\n").encode()
     (run / "samples.jsonl").write_bytes(raw)
     plan = ScoringPlan([get_scorer("choice")])
-    n = asyncio.run(rescore_run(run, plan, counting=lambda lineno, s: lineno != 2))
+    n = asyncio.run(score_run_dir(run, plan, counting=lambda lineno, s: lineno != 2))
     assert n == 2
     out = (run / "samples.jsonl").read_bytes().splitlines(keepends=True)
     assert out[1] == raw.splitlines(keepends=True)[1]  # a line not selected is not rewritten

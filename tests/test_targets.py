@@ -116,7 +116,7 @@ def test_an_adapter_giving_an_untyped_target_is_an_error_at_its_line(tmp_path):
 
 
 def test_judging_a_run_with_an_unknown_stored_target_names_the_file_and_sample(tmp_path):
-    from evalkit.judging import JudgeInputError, read_run
+    from evalkit.judge_pass import JudgeInputError, read_run
 
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"id": "q1", "dataset": "d", "question": "Q?", "output": "A.",

@@ -51,3 +51,30 @@ class CountingAsyncScorer:
 
 
 TOY_INSTANCE = ToyScorer(weight=0.5)
+
+
+class _Median:
+    """A metric defined outside evalkit (``get_metric("tests.toy_scorers:MedianMetric")``)."""
+
+    name = "median"
+
+    def spec(self) -> dict:
+        return {"name": "tests.toy_scorers:MedianMetric"}
+
+    def aggregate(self, scores):
+        from evalkit.scoring.metrics import MetricValue
+
+        values = sorted(s["value"] for s in scores if s.get("value") is not None)
+        mid = values[len(values) // 2] if values else None
+        return MetricValue(mid, None, len(values), {})
+
+
+MedianMetric = _Median()
+
+
+def first_letter_extractor(text, options):
+    """An extractor defined outside evalkit (``choice.extractor=tests.toy_scorers:first_letter_extractor``)."""
+    for ch in text:
+        if ch in options:
+            return ch, "first_letter"
+    return None, None

@@ -16,10 +16,11 @@ from evalkit.api import ServerError, resolve_server, served_models
 from evalkit.agreement import Agreement
 from evalkit.cli import stdout_console
 from evalkit.lock import RunLocked, try_lock_run_dir
-from evalkit.judging import JudgeInputError, agreement_json, default_work_dir, judge, pairwise, read_input
+from evalkit.judge_pass import JudgeInputError, agreement_json, default_work_dir, judge_answers, pairwise, read_input
 from evalkit.rubrics import RubricError
 from evalkit.scoring.base import ScorerError
-from evalkit.scoring.judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS, JudgeScorer
+from evalkit.scoring.rubric_judge import (DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS,
+                                          RubricJudgeScorer)
 from evalkit.runs import live_writer, snapshot_note
 from evalkit.store import SAMPLES, samples_path, write_json, write_jsonl
 
@@ -130,7 +131,7 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
             if not listed:
                 raise ServerError(f"{endpoints[0]} lists no model: pass --judge-model NAME")
             model = listed[0]
-        scorer = JudgeScorer(rubric, endpoints, model, concurrency=concurrency, rps=rps, temperature=temperature,
+        scorer = RubricJudgeScorer(rubric, endpoints, model, concurrency=concurrency, rps=rps, temperature=temperature,
                              max_tokens=max_tokens, max_attempts=max_attempts, reference=reference,
                              json_schema=json_schema, api_key=api_key)
     except (ServerError, RubricError, ScorerError, OSError) as exc:
@@ -175,7 +176,7 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         if writer is not None:
             console.print(f"note: {escape(snapshot_note(samples_path(path), writer, len(data.pairs)))}")
         try:
-            result = judge(data, scorer, work_dir=work, n_resamples=resamples)
+            result = judge_answers(data, scorer, work_dir=work, n_resamples=resamples)
         except ScorerError as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             sys.exit(2)
@@ -221,7 +222,7 @@ def _run_dir_lock(work: Path):
         sys.exit(4)
 
 
-def _usage_line(scorer: JudgeScorer, wall_s: float) -> None:
+def _usage_line(scorer: RubricJudgeScorer, wall_s: float) -> None:
     u = scorer.usage.to_dict()
     console.print(f"judge {scorer.model}: {u['requests']} requests, {u['prompt_tokens']} prompt + "
                   f"{u['completion_tokens']} completion tokens, {u['invalid_replies']} invalid replies, "

@@ -37,7 +37,7 @@ from evalkit.runs import write_failure_message
 from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
 from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
 from evalkit.scoring.base import is_secret_option, secret_option_values
-from evalkit.scoring.judge import JUDGE_API_KEY_ENV
+from evalkit.scoring.rubric_judge import JUDGE_API_KEY_ENV
 from evalkit.stats import wilson_interval
 from evalkit.store import parse_json
 from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
@@ -91,17 +91,18 @@ def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAG
 
 
 def scores_table(summary: dict) -> Table | None:
-    """Every named score other than the choice scorer's (shown as accuracy above): mean over n."""
+    """Every named score other than the choice scorer's (shown as accuracy above), by its metric."""
     rows = [(dataset, name, s) for dataset, d in summary.items() for name, s in d.scores.items() if name != "correct"]
     if not rows:
         return None
-    table = Table(title="scores (mean over scored samples; `evalkit report` adds CIs)", title_justify="left")
-    for col, justify in (("dataset", "left"), ("score", "left"), ("n", "right"), ("mean", "right"),
-                         ("not scored", "right")):
+    table = Table(title="scores (each by its metric over scored samples; `evalkit report` adds CIs)",
+                  title_justify="left")
+    for col, justify in (("dataset", "left"), ("score", "left"), ("metric", "left"), ("n", "right"),
+                         ("value", "right"), ("not scored", "right")):
         table.add_column(col, justify=justify, no_wrap=True)
     for dataset, name, s in rows:
-        mean = "-" if s.mean is None else (f"{100 * s.mean:.1f}%" if s.binary else f"{s.mean:.3f}")
-        table.add_row(dataset, name, str(s.n), mean, str(s.errors))
+        value = "-" if s.value is None else (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}")
+        table.add_row(dataset, name, s.to_dict()["metric"]["name"], str(s.n), value, str(s.errors))
     return table
 
 

@@ -16,6 +16,7 @@ from evalkit.report import fmt_ci, pct
 from evalkit.lock import RunLocked, try_lock_run_dir
 from evalkit.rescore import default_output, is_medreason_log, rescore
 from evalkit.runs import live_writer, snapshot_note
+from evalkit.scoring.plan import plan_scoring
 from evalkit.stats import wilson_interval
 from evalkit.store import SAMPLES, samples_path, write_jsonl
 from evalkit.score import summarize
@@ -89,9 +90,10 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     writer = live_writer(run_samples) if run_samples else None  # looked at before and after reading
     with _output_lock(output):  # a run's samples.jsonl is rewritten only by the lock's holder
         try:
-            options = parse_scorer_args(scorer_args)
-            samples = rescore(path, extractor_name, scorers=list(scorers) or None, scorer_options=options,
-                              journal=output.with_name(output.name + ".journal"))
+            plan = plan_scoring(list(scorers) or None, extractor=extractor_name,
+                                scorer_options=parse_scorer_args(scorer_args))
+            extractor_name = plan.extractor or extractor_name  # the one the choice scorer uses, whichever flag
+            samples = rescore(path, plan=plan, journal=output.with_name(output.name + ".journal"))
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         write_jsonl(output, samples)
@@ -100,7 +102,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     if writer is not None:
         click.echo(f"note: {snapshot_note(run_samples, writer, len(samples))}", err=True)
     console = stdout_console()
-    summary = summarize(samples)
+    summary = summarize(samples, plan.metrics)
     if any(d.choice for d in summary.values()):
         console.print(_summary_table(samples, extractor_name))
     from evalkit.cli.run import scores_table
@@ -108,7 +110,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     extra = scores_table(summary)
     if extra is not None:
         console.print(extra)
-    if extractor_name == "medreason" and not scorers:
+    if extractor_name == "medreason" and all(s.name == "choice" for s in plan.scorers):
         console.print(_compat_table(samples))
     what = f"the {extractor_name!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
     console.print(f"{len(samples)} samples rescored with {what} -> {output}")

@@ -15,6 +15,7 @@ import re
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from evalkit.records import Item, SampleRecord, Score
+from evalkit.scoring.metrics import Metric
 
 
 class ScorerError(ValueError):
@@ -27,6 +28,7 @@ class Scorer(Protocol):
 
     name: str
     requires: tuple[str, ...]
+    # Optional: ``metrics: Mapping[str, Metric]``, score name -> how it aggregates (default_metric if absent).
 
     def spec(self) -> dict[str, Any]:
         """Everything that changes this scorer's scores (goes into the scoring fingerprint)."""
@@ -49,12 +51,6 @@ def register_scorer(name: str) -> Callable[[ScorerFactory], ScorerFactory]:
     return add
 
 
-def _builtin() -> None:
-    # Imported here, not at module top, so that base.py stays importable by the scorers themselves.
-    import evalkit.scoring.choice  # noqa: F401
-    import evalkit.scoring.judge  # noqa: F401
-
-
 # Scorer options that hold a secret (a judge's api_key, a user scorer's token): never shown, never saved.
 _SECRET_OPTION = re.compile(r"(?:^|_)(?:api_?key|key|token|secret|password)$", re.IGNORECASE)
 
@@ -75,7 +71,6 @@ def get_scorer(name: str, **options: Any) -> Scorer:
 
     ``attr`` may be a class or factory (called with OPTIONS) or a ready instance.
     """
-    _builtin()
     if ":" in name:
         factory = _load_attr(name)
     else:
@@ -100,6 +95,16 @@ def get_scorer(name: str, **options: Any) -> Scorer:
     if not _looks_like_scorer(scorer):
         raise ScorerError(f"{name!r} is not a scorer: it needs name, requires, spec() and score(item, sample)")
     return scorer
+
+
+def scorer_metrics_for_spec(name: str, spec: Any) -> "Mapping[str, Metric]":
+    """The metrics a built-in scorer NAME declares for a recorded SPEC (its ``metrics_for_spec``),
+    for manifests written before metrics were recorded; {} when it cannot say."""
+    factory = SCORERS.get(name)
+    for_spec = getattr(factory, "metrics_for_spec", None)
+    if for_spec is None or not isinstance(spec, Mapping):
+        return {}
+    return for_spec(spec)
 
 
 def _looks_like_scorer(obj: Any) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS, get_extractor
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.base import register_scorer
+from evalkit.scoring.metrics import Metric, Proportion
 
 SCORE_NAME = "correct"
 
@@ -30,6 +31,7 @@ class ChoiceScorer:
 
     name = "choice"
     requires = ("options", "answer_idx")
+    metrics: Mapping[str, Metric] = {SCORE_NAME: Proportion()}
 
     def __init__(self, extractor: "str | Callable" = DEFAULT_EXTRACTOR):
         if callable(extractor):  # an extractor function itself (library use)
@@ -42,6 +44,11 @@ class ChoiceScorer:
 
     def spec(self) -> dict[str, Any]:
         return {"extractor": self.extractor_name}
+
+    @staticmethod
+    def metrics_for_spec(spec: Mapping[str, Any]) -> Mapping[str, Metric]:
+        """The metrics of a choice scorer recorded with SPEC (the same whatever the extractor)."""
+        return ChoiceScorer.metrics
 
     def score(self, item: Item, sample: SampleRecord) -> dict[str, Score]:
         if sample.stages:

@@ -14,53 +14,18 @@ A failed request (``error`` set) is not scored: it is neither right nor wrong.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import MISSING, dataclass, field, fields
+import json
+import os
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from evalkit.records import Item, SampleRecord, Score, Target, target_from_json
-from evalkit.scoring.base import Scorer, is_async, scoring_fingerprint
-from evalkit.store import SampleWriter, iter_numbered
+from evalkit.scoring.base import Scorer
+from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan, retryable_scores  # noqa: F401 (re-exported)
+from evalkit.store import SAMPLES, SampleWriter, encode_line, iter_numbered
 
 SCORES_JOURNAL = "scores.jsonl"
-FINGERPRINT_CHARS = 16  # of the scoring fingerprint, stored in every sample line
-
-
-@dataclass
-class ScoringPlan:
-    """A run's scorers and the fingerprint of their specs."""
-
-    scorers: list[Scorer]
-    fingerprint: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.fingerprint = scoring_fingerprint(self.scorers)[:FINGERPRINT_CHARS]
-
-    @property
-    def has_async(self) -> bool:
-        return any(is_async(s) for s in self.scorers)
-
-    @property
-    def sync_scorers(self) -> list[Scorer]:
-        return [s for s in self.scorers if not is_async(s)]
-
-    def manifest(self) -> dict[str, Any]:
-        """How the run is scored, for manifest.json."""
-        return {"fingerprint": self.fingerprint, "scorers": [{"name": s.name, "spec": s.spec()} for s in self.scorers]}
-
-    def is_current(self, sample: Mapping[str, Any]) -> bool:
-        """True when SAMPLE holds this plan's scores (or is a failed request, which is never scored).
-
-        A score the judge could not give because its request failed (``retryable``: the judge
-        was down) is not one of them: the sample is scored again by the next pass."""
-        if sample.get("error"):
-            return True
-        return sample.get("scored_with") == self.fingerprint and not retryable_scores(sample.get("scores"))
-
-
-def retryable_scores(scores: Mapping[str, Any] | None) -> bool:
-    """True when SCORES hold a score whose request failed in a way a later pass may not (meta.retryable)."""
-    return any(isinstance(s, Mapping) and (s.get("meta") or {}).get("retryable") for s in (scores or {}).values())
 
 
 def _record_defaults() -> dict[str, Any]:
@@ -218,3 +183,82 @@ async def score_samples(
             if close is not None:
                 await close()
     return [record for _, record in pairs]
+
+
+def rescore_line(sample: Mapping[str, Any], plan: ScoringPlan) -> dict[str, Any]:
+    """A copy of a stored sample line scored again with PLAN's synchronous scorers.
+
+    A failed request (``error`` set) stays an error: no prediction, not correct.
+    ``truncated`` is recomputed from ``finish_reason`` when the line has one. A multi-sample
+    line (with ``stages``) is re-voted by the choice scorer.
+    """
+    out = dict(sample)
+    view = StoredSample(out)
+    apply_scores(view, view, plan.scorers, plan.fingerprint)  # type: ignore[arg-type]  # the line is the item too
+    for name in ("scores", "scored_with"):  # set by apply_scores; a failed request keeps neither
+        if out[name] is None:
+            del out[name]
+    if not out.get("error") and not out.get("stages"):
+        if out.get("finish_reason") is not None:
+            out["truncated"] = out["finish_reason"] == "length"
+        else:
+            out.setdefault("truncated", False)
+    return out
+
+
+async def score_run_dir(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
+                        concurrency: int = 16) -> int:
+    """The scoring pass of a run directory: score the lines of its samples.jsonl that COUNTING selects
+    and that lack PLAN's scores, in place; returns how many.
+
+    Synchronous scorers rescore while samples.jsonl is streamed once into its atomic rewrite.
+    Model-judge scores are journaled to scores.jsonl as they arrive (a killed pass asks no judge
+    twice when run again), then the file is rewritten. Lines keep their numbers (the runner's
+    index stays valid); memory holds only the samples being judged.
+    """
+    samples_file = run_dir / SAMPLES
+    judged: dict[int, SampleRecord] = {}
+    if plan.has_async:
+        # A model judge is asked first (concurrently, journaled); the lines are rewritten after.
+        for lineno, s in iter_numbered(samples_file):
+            if counting(lineno, s) and not plan.is_current(s):
+                judged[lineno] = SampleRecord.from_dict(s)
+        if not judged:
+            return 0
+        await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
+                            concurrency=concurrency)
+    tmp = samples_file.with_name(samples_file.name + ".tmp")
+    try:
+        rescored = _rewrite_scored(samples_file, tmp, plan, judged, counting)
+    except OSError as exc:  # a full disk, say: samples.jsonl is left as it was
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(samples_file)) from None
+    if rescored:
+        os.replace(tmp, samples_file)
+    else:
+        tmp.unlink()
+    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
+    return rescored
+
+
+def _rewrite_scored(samples_file: Path, tmp: Path, plan: ScoringPlan, judged: dict[int, SampleRecord],
+                    counting: Callable[[int, dict[str, Any]], bool]) -> int:
+    """Copy SAMPLES_FILE to TMP line by line, with the JUDGED records (by line number) and, for
+    synchronous scorers, the counting lines that lack PLAN's scores written scored; how many were."""
+    rescored = 0
+    with open(samples_file, "rb") as src, open(tmp, "wb") as dst:
+        for lineno, raw in enumerate(src, start=1):
+            record = judged.get(lineno)
+            if record is not None:
+                dst.write(encode_line(record.to_dict()))
+                rescored += 1
+                continue
+            if not plan.has_async and raw.strip():
+                # Synchronous scorers: one streaming pass, each line parsed once.
+                s = json.loads(raw)
+                if counting(lineno, s) and not plan.is_current(s):
+                    dst.write(encode_line(rescore_line(s, plan)))
+                    rescored += 1
+                    continue
+            dst.write(raw)  # byte for byte: lines not rescored are not touched
+    return rescored

@@ -4,8 +4,8 @@ What ``evalkit judge`` calls. The inputs are a run directory (its samples) or a
 JSONL of graded answers shaped like liveqa_med_nist_judged_692.jsonl (``qid``,
 ``answer``, optional human ``grade``; the questions come from a long-form file
 by ``qid``). Each sample's scores are appended to a journal as they arrive, under
-the judge's scoring fingerprint (the scoring stage, evalkit.scoring.stage): a killed pass restarted with the same judge asks
-for nothing already journaled, and a changed rubric (a new fingerprint) judges
+the judge's scoring fingerprint (the scoring stage, evalkit.scoring.stage): a killed pass
+restarted with the same judge asks for nothing already journaled, and a changed rubric (a new fingerprint) judges
 again without touching the answers.
 """
 
@@ -24,7 +24,7 @@ from evalkit.pairwise import PairwiseSummary, combine, summarize
 from evalkit.records import GradedAnswer, Item, SampleRecord, TargetError, target_to_json
 from evalkit.registry import match_file
 from evalkit.scoring.base import check_requirements
-from evalkit.scoring.judge import JudgeScorer
+from evalkit.scoring.rubric_judge import RubricJudgeScorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, load_journal, score_samples
 from evalkit.store import iter_numbered, read_samples
 
@@ -153,7 +153,7 @@ class JudgeResult:
     fingerprint: str
 
 
-def judge(data: JudgeInput, scorer: JudgeScorer, *, work_dir: Path, n_resamples: int = 2000,
+def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path, n_resamples: int = 2000,
           on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
     """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them."""
     plan = ScoringPlan([scorer])
@@ -209,7 +209,7 @@ def answers_by_item(path: Path) -> dict[tuple[str, str], SampleRecord]:
     return out
 
 
-def pairwise(run_a: Path, run_b: Path, scorer: JudgeScorer, *, work_dir: Path,
+def pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, *, work_dir: Path,
              limit: int | None = None) -> tuple[dict[str, PairwiseSummary], int]:
     """Rank the answers of RUN_A against RUN_B on the judge's axes, both orders per pair, journaled.
 

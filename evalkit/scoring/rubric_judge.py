@@ -1,6 +1,6 @@
 """The model judge: a scorer that asks a served model to grade an answer on a rubric's axes.
 
-``JudgeScorer(rubric, endpoint, model)`` sends one request per sample for an axis
+``RubricJudgeScorer(rubric, endpoint, model)`` sends one request per sample for an axis
 rubric (the reply is one JSON object mapping each axis to a value of its scale)
 and one request per rubric item for a ``rubric_items`` rubric (HealthBench: the
 reply says whether the item is met). A reply that does not parse, or names a
@@ -23,12 +23,13 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
 from evalkit.records import Item, References, RubricItem, RubricItems, SampleRecord, Score
-from evalkit.rubrics import Axis, Rubric, load_rubric
+from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
+from evalkit.scoring.metrics import ClippedMean, Mean, Metric, Proportion
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_MAX_TOKENS = 256
@@ -221,7 +222,7 @@ def healthbench_item_score(items: Sequence[RubricItem], met: Sequence[bool]) -> 
     """HealthBench's per-record score: points of the items met (negative ones subtract) over the positive points.
 
     None when no item has positive points. Not clipped here: HealthBench clips the
-    mean over records to [0, 1] (``healthbench_overall``).
+    mean over records to [0, 1], the metric the rubric declares (``rubric_metrics``).
     """
     possible = sum(float(i.points) for i in items if float(i.points) > 0)
     if possible == 0:
@@ -230,11 +231,13 @@ def healthbench_item_score(items: Sequence[RubricItem], met: Sequence[bool]) -> 
     return achieved / possible
 
 
-def healthbench_overall(scores: Sequence[float]) -> float | None:
-    """The mean of per-record scores clipped to [0, 1], HealthBench's overall figure (None for none)."""
-    if not scores:
-        return None
-    return min(1.0, max(0.0, sum(scores) / len(scores)))
+def rubric_metrics(rubric: Rubric) -> dict[str, Metric]:
+    """How each score of RUBRIC aggregates: HealthBench's rubric items by its overall rule (the mean
+    of per-record scores clipped to [0, 1]); an axis on a two-value scale (0/1) as a proportion,
+    any other axis as a mean."""
+    if rubric.kind == "rubric_items":
+        return {rubric.score_name: ClippedMean(0.0, 1.0)}
+    return {a.name: Proportion() if a.categories() == [0, 1] else Mean() for a in rubric.axes}
 
 
 # --------------------------------------------------------------------------- asking the judge
@@ -289,7 +292,7 @@ JUDGE_API_KEY_ENV = "EVALKIT_JUDGE_API_KEY"  # where the judge's key comes from 
 
 
 @register_scorer("judge")
-class JudgeScorer:
+class RubricJudgeScorer:
     """Grade answers with a served model on RUBRIC (a shipped name, a file path, or a Rubric).
 
     ``endpoint`` is one base URL (ending in /v1) or several (comma-separated or a
@@ -336,6 +339,21 @@ class JudgeScorer:
         self._opening: asyncio.Lock | None = None
 
     # ----- protocol
+
+    @property
+    def metrics(self) -> dict[str, Metric]:
+        """Score name -> metric: see ``rubric_metrics``."""
+        return rubric_metrics(self.rubric)
+
+    @staticmethod
+    def metrics_for_spec(spec: Mapping[str, Any]) -> dict[str, Metric]:
+        """The metrics of a judge recorded with SPEC (a run written before metrics were recorded):
+        its rubric by name, when that rubric is still the same file; none otherwise."""
+        try:
+            rubric = load_rubric(str(spec.get("rubric")))
+        except (RubricError, OSError):
+            return {}
+        return rubric_metrics(rubric) if rubric.sha256 == spec.get("rubric_sha256") else {}
 
     def spec(self) -> dict[str, Any]:
         """Everything that changes the judge's scores: rubric content, judge model, template, sampling."""
@@ -489,7 +507,7 @@ class JudgeScorer:
         self._slots = None
         self._opening = None
 
-    async def __aenter__(self) -> "JudgeScorer":
+    async def __aenter__(self) -> "RubricJudgeScorer":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
