@@ -65,7 +65,7 @@ def register_adapter(name: str) -> Callable[[Adapter], Adapter]:
 
 def _load_builtin() -> None:
     # Adapters of other modules register themselves on import.
-    for module in ("evalkit.longform",):
+    for module in ("evalkit.longform", "evalkit.igakuqa", "evalkit.kqa"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

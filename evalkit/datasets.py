@@ -385,8 +385,12 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
         shape = "jsonl"
         problems = []
         seen = [False]
-        items, lines = _normalize_all(path, _jsonl_records(path, dataset or default_name, problems, seen,
-                                                           max_line_bytes), allow, problems, to_item)
+        raws: Iterable[_Raw] = _jsonl_records(path, dataset or default_name, problems, seen, max_line_bytes)
+        companions = tuple(getattr(to_item, "companions", ()) or ())
+        if companions:
+            joined, extra = _read_companions(path, companions, str(getattr(to_item, "join_key", "id")))
+            raws = _with_companions(raws, joined, str(getattr(to_item, "join_key", "id")))
+        items, lines = _normalize_all(path, raws, allow, problems, to_item)
         if not seen[0]:
             raise DatasetError([Problem(path, 1, "file is empty")])
 
@@ -396,6 +400,40 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
     if not items:
         raise DatasetError(problems + [Problem(path, 1, "no valid record left")])
     return LoadedDataset(items, path, digest, problems, shape, bench.name if bench else None, verified, extra, lines)
+
+
+def _read_companions(path: Path, suffixes: tuple[str, ...], key: str) -> tuple[dict[str, dict], dict[Path, str]]:
+    """The companion files of PATH (``STEM + SUFFIX + .jsonl`` beside it, as an adapter's ``companions``
+    names them), each indexed by its records' KEY, and their sha256. DatasetError naming a missing
+    file or a bad line."""
+    joined: dict[str, dict] = {}
+    extra: dict[Path, str] = {}
+    problems: list[Problem] = []
+    for suffix in suffixes:
+        other = path.with_name(path.stem + suffix + path.suffix)
+        if not other.is_file():
+            raise DatasetError([Problem(path, 1, f"this file is read with {other.name} from the same folder, "
+                                                 f"and {other} is missing")])
+        index: dict[Any, dict] = {}
+        for raw in _jsonl_records(other, suffix, problems, [False]):
+            if isinstance(raw.record, dict) and key in raw.record:
+                index[raw.record[key]] = raw.record
+            else:
+                problems.append(Problem(other, raw.line, f"record has no {key!r} to join it by"))
+        joined[suffix] = index
+        extra[other] = _file_sha256(other)
+    if problems:
+        raise DatasetError(problems)
+    return joined, extra
+
+
+def _with_companions(raws: Iterable[_Raw], joined: dict[str, dict], key: str) -> Iterator[_Raw]:
+    """RAWS with each record's companion lines under ``_companions`` ({suffix: record or None})."""
+    for raw in raws:
+        if isinstance(raw.record, dict):
+            ident = raw.record.get(key)
+            raw.record = {**raw.record, "_companions": {s: idx.get(ident) for s, idx in joined.items()}}
+        yield raw
 
 
 def _normalize_all(

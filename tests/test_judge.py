@@ -182,6 +182,13 @@ def test_label_axes_give_positions_and_schema_mode_sends_a_response_format(doubl
     assert scores["harm_extent"].value == 0 and scores["harm_extent"].answer == "death or severe harm"
     assert scores["consensus"].value == 2 and scores["reasoning"].value == 1
     assert srv.stats() == {**srv.stats(), "requests": 1, "response_formats": 1}
+    # the one request's prompt and reply are stored once (with the first axis), not once per axis
+    first = MEDPALM[0].name
+    assert [name for name, sc in scores.items() if "judge_prompt" in sc.meta] == [first]
+    assert all(sc.meta == {"axis": name, "judged_with": first} for name, sc in scores.items() if name != first)
+    from evalkit.report import judge_totals
+    totals = judge_totals([{"scores": {n: sc.to_dict() for n, sc in scores.items()}}])
+    assert totals.requests == 1 and totals.completion_tokens == scores[first].meta["judge_tokens"]["completion_tokens"]
 
 
 def test_rubric_items_follow_healthbenchs_rule(double):

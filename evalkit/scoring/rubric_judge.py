@@ -372,8 +372,12 @@ class RubricJudgeScorer:
         got = await self.ask(prompt, lambda text: parse_axes_reply(text, self.rubric.axes),
                              schema=self._axes_schema() if self.json_schema else None)
         scores: dict[str, Score] = {}
+        first = self.rubric.axes[0].name
         for axis in self.rubric.axes:
-            meta = {**got.meta(), "axis": axis.name}
+            # One request graded every axis: its prompt, reply, tokens and time are stored once, with the
+            # first axis; the others name it (``judged_with``).
+            meta = {**got.meta(), "axis": axis.name} if axis.name == first else {"axis": axis.name,
+                                                                                  "judged_with": first}
             if got.error is not None:
                 if got.retryable:
                     meta["retryable"] = True
