@@ -123,3 +123,13 @@ def test_judging_a_run_with_an_unknown_stored_target_names_the_file_and_sample(t
                                    "target": {"refs": ["x"]}}) + "\n")
     with pytest.raises(JudgeInputError, match=f"^{samples}: sample d/q1: unknown target shape"):
         read_run(samples)
+
+
+def test_kqa_items_store_the_json_their_untyped_targets_had():
+    from evalkit.kqa import kqa
+
+    item = kqa({"Question": "Is X safe?", "Free_form_answer": "Mostly.", "Must_have": ["X is safe", " "],
+                "Nice_to_have": ["Ask a doctor"]}, dataset="kqa", key="3")
+    assert item.target == Statements(("X is safe",), ("Ask a doctor",), "Mostly.")
+    stored = json.dumps(target_to_json(item.target), ensure_ascii=False)
+    assert stored == '{"must_have": ["X is safe"], "nice_to_have": ["Ask a doctor"], "reference": "Mostly."}'
