@@ -6,9 +6,10 @@
   ``category``) and of ``EXAM-SECTION_translate.jsonl`` (``problem_text_en``, ``choices_en``) by
   ``problem_id``. The loader reads the two companion files beside the exam file (``COMPANIONS``);
   ``igakuqa_en`` puts the English translation in the question and options, as dataset ``NAME_en``.
-- The gold (``Item.target``): ``{"kind": "choices", "accept": [[letters], ...]}`` (a set, right only
-  when exactly right; ``"a or d"`` gives two accepted sets) or ``{"kind": "number", "value": "2.1",
-  "answer": "21", "template": "①.②"}``.
+- The gold (``Item.target``): ``ChoiceSets`` (the letter sets accepted: a set is right only
+  when exactly right; ``"a or d"`` gives two accepted sets) or ``NumericAnswer`` (value ``"2.1"``,
+  answer ``"21"``, template ``"①.②"``); stored as ``{"kind": "choices", "accept": [[letters], ...]}``
+  and ``{"kind": "number", "value", "answer", "template"}``.
 - Extraction of one or several choices (or a number) from free text in Japanese or English.
 - ``grade``: right or wrong, and the contraindicated (kinki) choices picked.
 - ``exam_summary``: the model beside the examinees per exam and section, and the pass/fail rule.
@@ -30,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.adapters import AdapterError, register_adapter
-from evalkit.records import Item
+from evalkit.records import ChoiceSets, Item, NumericAnswer
 
 COMPANIONS = ("_metadata", "_translate")  # files read beside EXAM-SECTION.jsonl, joined by JOIN_KEY
 JOIN_KEY = "problem_id"
@@ -72,7 +73,7 @@ def numeric_value(answer: str, template: str) -> Decimal:
     return Decimal(prefix + digits[:len(whole)] + ("." + digits[len(whole):] if frac else ""))
 
 
-def gold_target(record: Mapping[str, Any]) -> dict[str, Any]:
+def gold_target(record: Mapping[str, Any]) -> ChoiceSets | NumericAnswer:
     """The typed gold of a record (see the module docstring); AdapterError when it cannot be read."""
     answer = record.get("answer")
     if not isinstance(answer, list) or not answer or not all(isinstance(a, str) for a in answer):
@@ -83,8 +84,7 @@ def gold_target(record: Mapping[str, Any]) -> dict[str, Any]:
             value = numeric_value(answer[0], answer_template(str(record.get("problem_text", ""))))
         except InvalidOperation:
             raise AdapterError([f"a question without choices needs a numeric answer, got {answer!r}"]) from None
-        return {"kind": "number", "value": str(value), "answer": answer[0],
-                "template": answer_template(str(record.get("problem_text", "")))}
+        return NumericAnswer(str(value), answer[0], answer_template(str(record.get("problem_text", ""))))
     letters = LETTERS[:len(choices)]
     if len(answer) == 1 and " or " in answer[0]:
         accept = [[a.strip()] for a in answer[0].split(" or ")]
@@ -93,7 +93,7 @@ def gold_target(record: Mapping[str, Any]) -> dict[str, Any]:
     bad = sorted({x for a in accept for x in a if x not in letters})
     if bad:
         raise AdapterError([f"answer {answer!r} names {', '.join(bad)}, not among the choices {letters}"])
-    return {"kind": "choices", "accept": accept}
+    return ChoiceSets(tuple(tuple(a) for a in accept))
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -226,33 +226,35 @@ def extract_number(text: str | None) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------- grading (pure)
 
 
-def number_matches(raw: str | None, target: Mapping[str, Any]) -> bool:
+def number_matches(raw: str | None, target: NumericAnswer) -> bool:
     """Whether the number RAW answers a numeric question: it equals the official value, or it is the
     digits of the answer boxes in order (``21`` for ``①.②`` = 2.1), as the answer sheet reads them."""
     if raw is None:
         return False
     try:
-        if Decimal(raw) == Decimal(str(target["value"])):
+        if Decimal(raw) == Decimal(target.value):
             return True
     except InvalidOperation:
         return False
-    boxes = str(target.get("answer", ""))
+    boxes = target.answer
     return raw.isdigit() and "." not in boxes and raw == boxes
 
 
-def grade(target: Mapping[str, Any], options: Mapping[str, str], output: str | None,
+def grade(target: ChoiceSets | NumericAnswer | None, options: Mapping[str, str], output: str | None,
           kinki: Sequence[str] = ()) -> dict[str, Any]:
     """Right or wrong for one answer: ``{"correct", "answer", "method", "kinki_picked"}``.
 
     A set is right only when it equals an accepted set exactly; a number only when it equals the
-    official value (see the module docstring). ``answer`` is None when unparsed (wrong).
+    official value (see the module docstring). ``answer`` is None when unparsed (wrong); so is any answer
+    to an item without a gold (TARGET None).
     """
-    if target.get("kind") == "number":
+    if isinstance(target, NumericAnswer):
         raw, method = extract_number(output)
         return {"correct": number_matches(raw, target), "answer": raw, "method": method, "kinki_picked": []}
     letters = "".join(options) or LETTERS
     picked, method = extract_choices(output, letters)
-    right = picked is not None and any(picked == sorted(a) for a in target.get("accept", []))
+    accepted = target.accept if isinstance(target, ChoiceSets) else ()
+    right = picked is not None and any(picked == sorted(a) for a in accepted)
     contraindicated = sorted(set(picked or ()) & set(kinki))
     return {"correct": right, "answer": ",".join(picked) if picked else None, "method": method,
             "kinki_picked": contraindicated}

@@ -1,8 +1,9 @@
 """K-QA (Manes et al. 2024, arXiv:2401.14493): statement-level grading of long answers.
 
 - ``kqa`` adapter: a record of ``questions_w_answers.jsonl`` (``Question``, ``Free_form_answer``,
-  ``Must_have``, ``Nice_to_have``) -> an Item whose target is ``{"must_have": [...],
-  "nice_to_have": [...], "reference": answer}`` (empty statements left out: the published file has 3
+  ``Must_have``, ``Nice_to_have``) -> an Item whose target is ``Statements``
+  (must_have, nice_to_have, reference: the free-form answer; stored as ``{"must_have": [...],
+  "nice_to_have": [...], "reference": answer}``; empty statements left out: the published file has 3
   empty Must_have strings).
 - The judge's task (prompts and reply parsing, pure): for each gold statement, does the answer
   entail it, contradict it, or neither (``neutral``). One request per statement
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.adapters import AdapterError, content_id, register_adapter
-from evalkit.records import Item
+from evalkit.records import Item, Statements
 
 LABELS = ("entailment", "neutral", "contradiction")
 PHYSICIAN_LABELS = ("Entailment", "Neutral", "Contradiction")  # as the physicians' file writes them
@@ -88,10 +89,13 @@ def kqa(record: Any, *, dataset: str, key: str | None = None, allow: frozenset[s
     nice = _strings(record, "Nice_to_have", errors) if record.get("Nice_to_have") is not None else []
     if not must and not errors:
         errors.append("Must_have is empty: comprehensiveness needs at least one statement")
+    reference = record.get("Free_form_answer")
+    if reference is not None and not isinstance(reference, str):
+        errors.append(f"Free_form_answer must be text, got {type(reference).__name__}")
     if errors:
         raise AdapterError(errors)
     meta = {k: record[k] for k in ("Sources", "ICD_10_diag") if k in record}
-    target = {"must_have": must, "nice_to_have": nice, "reference": record.get("Free_form_answer")}
+    target = Statements(tuple(must), tuple(nice), reference)
     return Item(id=key or content_id(question, {}), dataset=dataset, question=question.strip(), target=target,
                 meta=meta)
 
@@ -160,20 +164,19 @@ def parse_labels_reply(text: str, count: int) -> tuple[list[str] | None, str | N
 # --------------------------------------------------------------------------- K-QA's figures (pure)
 
 
-def answer_figures(target: Mapping[str, Any], labels: Sequence[str]) -> tuple[float, int, list[str]]:
+def answer_figures(target: Statements, labels: Sequence[str]) -> tuple[float, int, list[str]]:
     """(comprehensiveness, contradicted count, contradicted statements) of one answer, from LABELS in the
     order of ``statements(target)`` (Must_have first, then Nice_to_have)."""
-    must = list(target.get("must_have") or [])
+    must = target.must_have
     every = statements(target)
     entailed = sum(1 for label in labels[:len(must)] if label == "entailment")
     contradicted = [s for (s, _), label in zip(every, labels) if label == "contradiction"]
     return entailed / len(must), len(contradicted), contradicted
 
 
-def statements(target: Mapping[str, Any]) -> list[tuple[str, str]]:
+def statements(target: Statements) -> list[tuple[str, str]]:
     """(statement, "Must_have" or "Nice_to_have") in the order the judge sees them."""
-    return ([(s, "Must_have") for s in target.get("must_have") or []]
-            + [(s, "Nice_to_have") for s in target.get("nice_to_have") or []])
+    return [(s, "Must_have") for s in target.must_have] + [(s, "Nice_to_have") for s in target.nice_to_have]
 
 
 def kqa_figures(comprehensiveness: Sequence[float | None], hallucinations: Sequence[int | None],

@@ -47,7 +47,7 @@ from evalkit.lock import lock_run_dir, took_over_message
 from evalkit.order import plan_dispatch
 from evalkit.prompts import (PromptTemplate, draw_exemplars, item_prompt, load_exemplars, load_template,
                              template_summary)
-from evalkit.records import GenerationParams, Item, SampleRecord
+from evalkit.records import GenerationParams, Item, SampleRecord, target_to_json
 from evalkit.runs import read_manifest, run_dir_inside, run_invocations
 from evalkit.sampling import ENSEMBLE_REFINEMENT, RefineTemplate, Stage, load_refine_template, strategy_stages
 from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
@@ -556,7 +556,7 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
     """The SampleRecord of a finished item: one generation as it is, or every stage's generations
     (with usage summed over all of them) for a multi-sample strategy."""
     base = dict(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
+                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=target_to_json(item.target),
                 context=item.context)
     if len(stages) == 1 and stages[0].size == 1:
         g = outputs[0][0]
@@ -579,8 +579,9 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
 def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0) -> SampleRecord:
     """The sample of an item whose request failed for good: an error, neither right nor wrong."""
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                        answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
-                        context=item.context, output="", finish_reason=None, latency_s=latency_s, error=error)
+                        answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta),
+                        target=target_to_json(item.target), context=item.context, output="", finish_reason=None,
+                        latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)

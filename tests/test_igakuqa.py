@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.datasets import DatasetError, load_dataset
 from evalkit.igakuqa import exam_summary, extract_choices, extract_number, grade, numeric_value
-from evalkit.records import SampleRecord
+from evalkit.records import ChoiceSets, NumericAnswer, SampleRecord, target_to_json
 from evalkit.scoring import get_scorer
 from evalkit.scoring.metrics import get_metric
 from tests.conftest import SHARED
@@ -110,24 +110,25 @@ def test_numeric_answers_are_read_into_the_boxes_of_the_question():
 
 
 def test_sets_must_be_exact_alternatives_accept_either_numbers_compare_exactly():
-    two = {"kind": "choices", "accept": [["a", "c"]]}
+    two = ChoiceSets((("a", "c"),))
     opts = dict.fromkeys("abcde", "x")
     assert grade(two, opts, "答え: c, a")["correct"] is True
     assert grade(two, opts, "答え: a")["correct"] is False  # a subset is wrong
     assert grade(two, opts, "答え: a, c, d")["correct"] is False  # a superset too
-    either = {"kind": "choices", "accept": [["a"], ["d"]]}
+    either = ChoiceSets((("a",), ("d",)))
     assert grade(either, opts, "答え: d")["correct"] and grade(either, opts, "答え: a")["correct"]
     assert grade(either, opts, "答え: a, d")["correct"] is False
-    number = {"kind": "number", "value": "2.1"}
+    number = NumericAnswer("2.1", "2.1", "")
     assert grade(number, {}, "答え: 2.10")["correct"] is True
     assert grade(number, {}, "答え: 2.14")["correct"] is False  # no rounding is done for the model
-    boxes = {"kind": "number", "value": "2.1", "answer": "21"}
+    boxes = NumericAnswer("2.1", "21", "①.②")
     assert grade(boxes, {}, "答え: 21")["correct"] is True  # the boxes' digits, as the sheet reads them
     assert grade(boxes, {}, "答え: 12")["correct"] is False
-    kcal = {"kind": "number", "value": "1130", "answer": "130"}
+    kcal = NumericAnswer("1130", "130", "1, ①②③ kcal")
     assert grade(kcal, {}, "Answer: 1,130 kcal")["correct"] and grade(kcal, {}, "Answer: 130")["correct"]
     assert grade(kcal, {}, "Answer: 2130")["correct"] is False
     assert grade(two, opts, "答え: a, e", kinki=["e"])["kinki_picked"] == ["e"]
+    assert grade(None, opts, "答え: a")["correct"] is False  # an item without a gold is never right
 
 
 # --------------------------------------------------------------------------- adapter
@@ -138,13 +139,16 @@ def test_adapter_joins_metadata_and_translation_by_problem_id(tmp_path):
     items = {i.id: i for i in load_dataset(b_path, adapter="igakuqa").items}
     b3 = items["199B3"]
     assert b3.options == {"a": "一", "b": "二", "c": "三", "d": "四", "e": "五"} and b3.answer_idx is None
-    assert b3.target == {"kind": "choices", "accept": [["b", "d"]]}
+    assert b3.target == ChoiceSets((("b", "d"),))
+    assert target_to_json(b3.target) == {"kind": "choices", "accept": [["b", "d"]]}  # the stored form
     assert b3.meta["kinki"] == ["e"] and b3.meta["human_accuracy"] == 30.0 and b3.meta["points"] == 3
     assert b3.meta["required"] is True and b3.meta["exam"] == "199" and b3.meta["section"] == "B"
     en = {i.id: i for i in load_dataset(a_path, adapter="igakuqa_en").items}
     assert en["199A1"].question == "Question 199A1?" and en["199A1"].options["e"] == "five"
     assert en["199A1"].dataset == items["199B3"].dataset.replace("-B", "-A") + "_en"  # never the Japanese keys
-    assert en["199A2"].target == {"kind": "number", "value": "2.1", "answer": "21", "template": "①.②g/日"}
+    assert en["199A2"].target == NumericAnswer("2.1", "21", "①.②g/日")
+    assert target_to_json(en["199A2"].target) == {"kind": "number", "value": "2.1", "answer": "21",
+                                                  "template": "①.②g/日"}
 
 
 def test_a_missing_companion_file_is_named(tmp_path):
@@ -204,8 +208,8 @@ def test_the_published_files_load_verified_with_their_shapes():
         loaded = load_dataset(path)
         assert loaded.verified is True and len(loaded.extra_files) == 2
         for item in loaded.items:
-            counts[item.target["kind"]] += 1
-            accept = item.target.get("accept", [])
+            counts["number" if isinstance(item.target, NumericAnswer) else "choices"] += 1
+            accept = item.target.accept if isinstance(item.target, ChoiceSets) else ()
             counts["sets"] += len(accept) == 1 and len(accept[0]) > 1
             counts["alternatives"] += len(accept) > 1
             counts["excluded"] += item.meta["points"] == 0

@@ -80,8 +80,8 @@ def test_replies_parse_or_say_what_is_wrong():
 def test_the_published_files_load_with_their_statements():
     loaded = load_dataset(KQA / "questions_w_answers.jsonl")
     assert loaded.verified is True and loaded.benchmark == "kqa" and len(loaded.items) == 201
-    assert sum(len(i.target["must_have"]) for i in loaded.items) == 889  # 892 less 3 empty strings
-    assert sum(len(i.target["nice_to_have"]) for i in loaded.items) == 697
+    assert sum(len(i.target.must_have) for i in loaded.items) == 889  # 892 less 3 empty strings
+    assert sum(len(i.target.nice_to_have) for i in loaded.items) == 697
     pairs = read_nli_pairs(KQA / "NLI_medical_annotator.csv")
     assert len(pairs) == 399 and [sum(p.majority == x for p in pairs) for x in L] == [153, 234, 12]
 

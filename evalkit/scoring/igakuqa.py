@@ -49,7 +49,7 @@ class IgakuQAScorer:
 
     def score(self, item: Item, sample: SampleRecord) -> dict[str, Score]:
         meta = item.meta or {}
-        got = grade(item.target or {}, item.options or {}, sample.output, meta.get("kinki") or ())
+        got = grade(item.target, item.options or {}, sample.output, meta.get("kinki") or ())
         right = got["correct"] or item.id in self.credited_to_all
         common = {k: meta.get(k) for k in ("exam", "section", "text_only", "human_accuracy", "required")}
         exam_meta = {**common, "weight": int(meta.get("points", 1)), "method": got["method"],

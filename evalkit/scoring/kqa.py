@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from evalkit.kqa import PER_MODES, answer_figures, judge_spec, judge_statements, statements
-from evalkit.records import Item, SampleRecord, Score
+from evalkit.records import Item, SampleRecord, Score, Statements
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import Mean
 from evalkit.scoring.rubric_judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, RubricJudgeScorer, answer_text
@@ -56,9 +56,9 @@ class KQAScorer:
         return {"kqa": judge_spec(c.model, self.per, c.temperature, c.max_tokens, c.max_attempts, c.json_schema)}
 
     async def score(self, item: Item, sample: SampleRecord) -> dict[str, Score]:
-        target = item.target if isinstance(item.target, dict) else {}
+        target = item.target if isinstance(item.target, Statements) else Statements(())
         pairs = statements(target)
-        if not target.get("must_have"):
+        if not target.must_have:
             error = f"item {item.id!r} has no Must_have statements in its target (use the kqa adapter)"
             return {"comprehensiveness": Score(None, error=error), "hallucination": Score(None, error=error)}
         labels, replies = await judge_statements(self.client.ask, item.question, answer_text(sample.output),
@@ -84,8 +84,8 @@ class KQAScorer:
             error = f"{len(failed)} of {len(replies)} judge requests got no valid reply ({failed[0].error})"
             return {"comprehensiveness": Score(None, meta=meta, error=error),
                     "hallucination": Score(None, error=error)}
-        comp, contradicted, texts = answer_figures(target, labels)  # type: ignore[arg-type]
-        must = len(target["must_have"])
+        comp, contradicted, texts = answer_figures(target, labels)
+        must = len(target.must_have)
         return {"comprehensiveness": Score(comp, answer=f"{round(comp * must)}/{must} Must_have entailed",
                                            meta=meta),
                 "hallucination": Score(contradicted, answer=f"{contradicted} contradicted",
