@@ -6,7 +6,9 @@ eval_data/registry.json); a user file can name one with ``--adapter NAME`` or
 
     adapter(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = frozenset()) -> Item
 
-that raises ``AdapterError`` listing everything wrong with the record. KEY is the
+that raises ``AdapterError`` listing everything wrong with the record. The item's
+``target`` is None or one of evalkit.records' target types (``References``,
+``RubricItems``, ``GradedAnswer``, ``Statements``). KEY is the
 record's key in a keyed layout; ALLOW lists validation rules relaxed for an exact
 published file. Adapters are pure: no I/O.
 
@@ -24,7 +26,7 @@ import hashlib
 import importlib
 from typing import Any, Callable, Protocol
 
-from evalkit.records import Item
+from evalkit.records import TARGET_TYPES, Item
 
 PUBMEDQA_OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
 _DECISION_LETTER = {text: letter for letter, text in PUBMEDQA_OPTIONS.items()}
@@ -63,7 +65,7 @@ def register_adapter(name: str) -> Callable[[Adapter], Adapter]:
 
 def _load_builtin() -> None:
     # Adapters of other modules register themselves on import.
-    for module in ("evalkit.longform",):
+    for module in ("evalkit.longform", "evalkit.igakuqa", "evalkit.kqa"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -98,6 +100,9 @@ def adapt(adapter: Adapter, record: Any, dataset: str, key: str | None,
         item = adapter(record, dataset=dataset, key=key, allow=allow)
     except AdapterError as exc:
         return None, exc.messages, False
+    if item.target is not None and not isinstance(item.target, TARGET_TYPES):
+        return None, [f"the adapter gave a target of type {type(item.target).__name__}; a target is one of "
+                      f"{', '.join(t.__name__ for t in TARGET_TYPES)} (evalkit.records), or None"], False
     # Only an id of content_id's shape can be one; the hash is not worth computing for others.
     could_be_hash = isinstance(item.id, str) and len(item.id) == _CONTENT_ID_CHARS \
         and not item.id.strip(_HEX_DIGITS)

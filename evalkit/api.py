@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
+from evalkit.config import DEFAULT_DATA_DIR
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
@@ -31,11 +34,13 @@ from evalkit.serving.plan import ServePlan, server_status
 from evalkit.serving.plan import serve as _serve
 from evalkit.serving.request import API_KEY_ENV, ServeRequest
 from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
+from evalkit.suites import Suite, load_suite
+from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
 
-__all__ = ["API_KEY_ENV", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord", "Score",
-           "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "backend_names", "backend_ports",
-           "compare", "evaluate", "gate", "get_scorer", "load_run", "overlap", "report", "rescore",
-           "rescore_run",
+__all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
+           "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
+           "TaskError", "TaskResult", "backend_names", "backend_ports", "compare", "evaluate", "from_benchmark",
+           "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
@@ -68,6 +73,12 @@ def backend_ports() -> dict[str, int]:
     return {name: get_backend(name).default_port for name in backend_names()}
 
 
+def backend_concurrencies() -> dict[str, int]:
+    """The built-in backends that declare their own default concurrency (requests in flight), and it."""
+    return {name: get_backend(name).default_concurrency for name in backend_names()
+            if get_backend(name).default_concurrency}
+
+
 def server_names() -> list[str]:
     """The names of every recorded server (no probe)."""
     return [h.name for h in list_states()]
@@ -89,9 +100,66 @@ def served(request: ServeRequest | None = None, **settings: Any) -> Iterator[Ser
         stop_server(handle.name)
 
 
-def evaluate(config: RunConfig, **callbacks: Any) -> RunResult:
-    """Run (or resume) an evaluation; see ``evalkit.runner.run_eval`` for the callbacks."""
-    return run_eval(config, **callbacks)
+CALLBACKS = ("on_sample", "on_start", "progress", "on_notice")  # run_eval's keywords
+
+
+def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *, suite: "str | Suite | None" = None,
+             server: "ServerHandle | str | None" = None, endpoint: "str | Sequence[str] | None" = None,
+             data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
+    """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
+
+        api.evaluate(suite="medreason", server="default")           # the suite's six benchmarks
+        api.evaluate([Task("medqa"), Task("my.jsonl", adapter="mcq")], endpoint="http://127.0.0.1:30000/v1",
+                     limit=50, max_new_tokens=512)
+
+    SERVER is a handle or the recorded name of a server ``serve`` started (None: the only one
+    recorded); ENDPOINT one URL or several instead. SETTINGS are RunConfig fields and single
+    GenerationParams fields; they win over what a task sets. Registered benchmarks are read
+    from DATA_DIR. Returns an Evaluation (results per task, ``evaluation["medqa"]``).
+
+    SUITE (a name, a path or a Suite) runs the suite's tasks and records the suite in the
+    manifest (the report's layout); given with TASKS, those are run as the suite's (e.g.
+    ``tasks.from_suite(suite, extra_data=[...])``).
+
+    A RunConfig runs as it is (SETTINGS may replace its fields) and gives its RunResult.
+    The callbacks (on_sample, on_start, progress, on_notice) are ``runner.run_eval``'s.
+    """
+    callbacks = {k: settings.pop(k) for k in CALLBACKS if k in settings}
+    if isinstance(what, RunConfig):
+        config = replace(what, **settings) if settings else what
+        if endpoint is not None or server is not None:
+            config = replace(config, **_endpoint_settings(server, endpoint, config))
+        return run_eval(config, **callbacks)
+    chosen = None
+    if isinstance(what, Suite) or suite is not None:
+        chosen = what if isinstance(what, Suite) else (suite if isinstance(suite, Suite) else load_suite(suite))
+        chosen.files(data_dir)  # SuiteError naming every missing file, and how to fetch it
+    if isinstance(what, Task):
+        tasks = [what]
+    elif what is None or isinstance(what, Suite):
+        tasks = from_suite(chosen) if chosen is not None else []
+    else:
+        tasks = list(what)
+    if not tasks:
+        raise TaskError("nothing to evaluate: give a task, a list of tasks, suite=NAME or a RunConfig")
+    base = replace(RunConfig(eval_files=[]), **_endpoint_settings(server, endpoint, None))
+    return evaluate_tasks(tasks, base, settings, data_dir=data_dir, suite=chosen, **callbacks)
+
+
+def _endpoint_settings(server: "ServerHandle | str | None", endpoint: "str | Sequence[str] | None",
+                       config: RunConfig | None) -> dict[str, Any]:
+    """The RunConfig fields that say where to send requests: ENDPOINT's URLs, else SERVER's (a handle or a
+    recorded name, None for the only one recorded), with its backend, model and the API key from the environment."""
+    if endpoint is not None:
+        urls = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        return {"endpoint": urls[0], "endpoints": urls[1:]}
+    on = RunConfig.on_server(server, eval_files=[])
+    out = {"endpoint": on.endpoint, "endpoints": [], "backend": on.backend}
+    if config is None or config.model is None:
+        out["model"] = on.model
+    if config is None or config.api_key is None:
+        out["api_key"] = on.api_key
+    return out
 
 
 def samples_frame(run: "str | Path | Run", *, counting_only: bool = True):
@@ -204,3 +272,110 @@ def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
     from evalkit.sweep_report import sweep_gate as _gate
 
     return _gate(state if isinstance(state, SweepState) else SweepState.load(state), baseline, **options)
+
+
+# What the command line uses besides the functions above: the errors it reports, the readers and
+# writers of run directories, and the formatting of tables. evalkit/cli/ imports evalkit.api and
+# evalkit.config only (tests/test_architecture.py); these names are looked up when first used, so
+# `evalkit --help` does not load every module. PUBLIC NAME -> (module, name in it).
+_EXPORTS: dict[str, tuple[str, str]] = {
+    # errors the CLI turns into messages and exit codes
+    "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
+    "EndpointDown": ("evalkit.runner", "EndpointDown"), "RequestError": ("evalkit.client", "RequestError"),
+    "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
+    "SuiteError": ("evalkit.suites", "SuiteError"),
+    "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
+    "RubricError": ("evalkit.rubrics", "RubricError"),
+    "ScorerError": ("evalkit.scoring.base", "ScorerError"),
+    # a run in progress, and its secrets
+    "RunProgress": ("evalkit.runner", "RunProgress"), "ProgressLines": ("evalkit.progress", "ProgressLines"),
+    "redact": ("evalkit.client", "redact"), "is_secret_option": ("evalkit.scoring.base", "is_secret_option"),
+    "secret_option_values": ("evalkit.scoring.base", "secret_option_values"),
+    "JUDGE_API_KEY_ENV": ("evalkit.scoring.rubric_judge", "JUDGE_API_KEY_ENV"),
+    "write_failure_message": ("evalkit.runs", "write_failure_message"),
+    # flags that take text, a file or JSON
+    "text_or_file": ("evalkit.request_controls", "text_or_file"),
+    "json_object": ("evalkit.request_controls", "json_object"), "parse_json": ("evalkit.store", "parse_json"),
+    # benchmark data: check, list, fetch
+    "load_dataset": ("evalkit.datasets", "load_dataset"), "benchmarks": ("evalkit.registry", "benchmarks"),
+    "resolve_benchmark_file": ("evalkit.registry", "resolve_benchmark_file"),
+    "fetch_file": ("evalkit.fetch", "fetch_file"), "fetch_plan": ("evalkit.fetch", "plan"),
+    # run directories: locks, live files, writers
+    "try_lock_run_dir": ("evalkit.lock", "try_lock_run_dir"), "live_writer": ("evalkit.runs", "live_writer"),
+    "snapshot_note": ("evalkit.runs", "snapshot_note"), "partial_note": ("evalkit.runs", "partial_note"),
+    "empty_run_reason": ("evalkit.runs", "empty_run_reason"), "SAMPLES": ("evalkit.store", "SAMPLES"),
+    "samples_path": ("evalkit.store", "samples_path"), "write_json": ("evalkit.store", "write_json"),
+    "write_jsonl": ("evalkit.store", "write_jsonl"),
+    # scoring again, and model judges
+    "DEFAULT_EXTRACTOR": ("evalkit.extract", "DEFAULT_EXTRACTOR"), "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
+    "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
+    "default_output": ("evalkit.rescore", "default_output"),
+    "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
+    "summarize": ("evalkit.score", "summarize"),
+    "plan_scoring": ("evalkit.scoring.plan", "plan_scoring"),
+    "judge_answers": ("evalkit.judge_pass", "judge_answers"), "pairwise": ("evalkit.judge_pass", "pairwise"),
+    "read_input": ("evalkit.judge_pass", "read_input"), "default_work_dir": ("evalkit.judge_pass", "default_work_dir"),
+    "agreement_json": ("evalkit.judge_pass", "agreement_json"), "Agreement": ("evalkit.agreement", "Agreement"),
+    "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
+    "RubricJudgeScorer": ("evalkit.scoring.rubric_judge", "RubricJudgeScorer"),
+    "JUDGE_DEFAULT_CONCURRENCY": ("evalkit.scoring.rubric_judge", "DEFAULT_CONCURRENCY"),
+    "JUDGE_DEFAULT_MAX_ATTEMPTS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_ATTEMPTS"),
+    "JUDGE_DEFAULT_MAX_TOKENS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_TOKENS"),
+    # reports, leaderboards, gates, suites' tables, HTML
+    "CI_METHODS": ("evalkit.report", "CI_METHODS"), "FORMATS": ("evalkit.report", "FORMATS"),
+    "build_report": ("evalkit.report", "build_report"), "format_report": ("evalkit.report", "format_report"),
+    "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
+    "run_labels": ("evalkit.report", "run_labels"), "fmt_ci": ("evalkit.report", "fmt_ci"),
+    "pct": ("evalkit.report", "pct"), "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
+    "wilson_interval": ("evalkit.stats", "wilson_interval"),
+    "report_suite_tables": ("evalkit.suites", "report_suite_tables"),
+    "suite_rich_table": ("evalkit.suites", "suite_rich_table"),
+    "with_suite_tables": ("evalkit.suites", "with_suite_tables"),
+    "render_html": ("evalkit.html_report", "render_html"),
+    "render_leaderboard_html": ("evalkit.html_report", "render_leaderboard_html"),
+    "build_leaderboard": ("evalkit.leaderboard", "build_leaderboard"),
+    "format_leaderboard": ("evalkit.leaderboard", "format_leaderboard"),
+    "leaderboard_table": ("evalkit.leaderboard", "leaderboard_table"),
+    "EXIT_MISMATCH": ("evalkit.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.gate", "flips_table"),
+    "gate_json": ("evalkit.gate", "gate_json"), "gate_table": ("evalkit.gate", "gate_table"),
+    "junit_xml": ("evalkit.gate", "junit_xml"),
+    "render_compare_html": ("evalkit.compare_html", "render_compare_html"),
+    "markdown_table": ("evalkit.report", "markdown_table"),
+    # training-data overlap beside a report or a gate
+    "OVERLAP_HEADER": ("evalkit.overlap_split", "OVERLAP_HEADER"),
+    "overlap_cells": ("evalkit.overlap_split", "overlap_cells"),
+    "overlap_rows": ("evalkit.overlap_split", "overlap_rows"),
+    "read_overlap": ("evalkit.overlap_split", "read_overlap"),
+    "LEGACY_SCORE": ("evalkit.runs", "LEGACY_SCORE"),
+    "overlap_table_html": ("evalkit.overlap_tables", "overlap_table_html"),
+    "with_overlap_csv": ("evalkit.overlap_tables", "with_overlap_csv"),
+    "with_overlap_json": ("evalkit.overlap_tables", "with_overlap_json"),
+    "leaderboard_overlap": ("evalkit.overlap_tables", "leaderboard_overlap"),
+    "leaderboard_clean_cells": ("evalkit.overlap_tables", "leaderboard_clean_cells"),
+    "leaderboard_clean_html": ("evalkit.overlap_tables", "leaderboard_clean_html"),
+    "leaderboard_overlap_csv": ("evalkit.overlap_tables", "leaderboard_overlap_csv"),
+    "leaderboard_overlap_doc": ("evalkit.overlap_tables", "leaderboard_overlap_doc"),
+    # K-QA's physicians' file judged (evalkit judge NLI_medical_annotator.csv)
+    "is_nli_file": ("evalkit.kqa", "is_nli_file"), "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
+    "evaluate_nli_file": ("evalkit.kqa", "evaluate_nli_file"),
+    # sweeps over checkpoints (evalkit sweep)
+    "SweepError": ("evalkit.sweep", "SweepError"), "SweepState": ("evalkit.sweep", "SweepState"),
+    "log_tail": ("evalkit.sweep", "log_tail"), "SlurmOptions": ("evalkit.sweep_jobs", "SlurmOptions"),
+    "SweepLaunch": ("evalkit.sweep_jobs", "SweepLaunch"), "trend_table": ("evalkit.sweep_report", "trend_table"),
+    "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
+    "trend_json": ("evalkit.sweep_report", "trend_json"),
+    "trend_markdown": ("evalkit.sweep_report", "trend_markdown"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of ``_EXPORTS``, imported from their module when first asked for."""
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'evalkit.api' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import aiohttp
 from asyncio_throttle import Throttler
 
+from evalkit.prompts import as_messages
 from evalkit.records import Generation, GenerationParams
 
 T = TypeVar("T")
@@ -95,20 +96,15 @@ def build_payload(model: str, prompt: str | list[dict[str, str]], params: Genera
                   seed: int | None = None) -> dict[str, Any]:
     """The JSON body of one chat-completions request (SEED overrides params.seed).
 
-    PROMPT is one user message, or a whole conversation (a list of {role, content}).
-    Optional controls are sent only when set. ``system_prompt`` becomes the first
-    message (replacing a conversation's own leading system message). ``chat_template_kwargs``
+    PROMPT is one user message, or a whole conversation (a list of {role, content}); its
+    messages are ``prompts.as_messages`` (``system_prompt`` first, replacing a conversation's
+    own leading system message). Optional controls are sent only when set. ``chat_template_kwargs``
     sits at the top level of the body, where SGLang and vLLM read it (the ``openai``
     SDK's ``extra_body`` puts it there too); ``extra_body`` is merged in last.
     """
-    messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-    if params.system_prompt:
-        if messages and messages[0].get("role") == "system":
-            messages = messages[1:]
-        messages.insert(0, {"role": "system", "content": params.system_prompt})
     body: dict[str, Any] = {
         "model": model,
-        "messages": messages,
+        "messages": as_messages(prompt, params.system_prompt),
         "max_tokens": params.max_new_tokens,
         "temperature": params.temperature if params.temperature is not None else 0.0,
         "top_p": params.top_p,

@@ -18,6 +18,9 @@ options (a dict, a list, or choices embedded in the question as
 letter (``answer_idx``, ``label``, ``final_decision``, or ``answer``), an
 optional context and a stable id. Every problem in the file is collected and
 reported at once as ``path:line: message``.
+
+Every benchmark shape goes through here, long-form ones included (their adapters are in
+evalkit.longform): one loader, one error type (``DatasetError``).
 """
 
 from __future__ import annotations
@@ -77,7 +80,8 @@ class LoadedDataset:
     ``shape`` is the container layout detected; ``benchmark`` the registry
     entry the file name matched (None for a user file) and ``verified``
     whether its sha256 equals the registered one. ``extra_files`` maps any
-    file read alongside (PubMedQA's ori_pqal.json) to its sha256.
+    file read alongside (PubMedQA's ori_pqal.json) to its sha256. ``lines``
+    holds the line each item starts at (for messages about an item found later).
     """
 
     items: list[Item]
@@ -88,6 +92,7 @@ class LoadedDataset:
     benchmark: str | None = None
     verified: bool | None = None
     extra_files: dict[Path, str] = field(default_factory=dict)
+    lines: list[int] = field(default_factory=list)
 
     def datasets(self) -> dict[str, list[Item]]:
         """Items grouped by dataset name, in order of first appearance."""
@@ -95,6 +100,13 @@ class LoadedDataset:
         for item in self.items:
             groups.setdefault(item.dataset, []).append(item)
         return groups
+
+    def target_counts(self) -> dict[str, Counter]:
+        """Per dataset, how many items carry each kind of target (its type's name, or ``none``), most first."""
+        return {
+            name: Counter(type(item.target).__name__ if item.target is not None else "none" for item in items)
+            for name, items in self.datasets().items()
+        }
 
     def option_counts(self) -> dict[str, Counter]:
         """Per dataset, how many items have each number of options."""
@@ -333,6 +345,8 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
 
     Records become items through an adapter (evalkit.adapters): ADAPTER (a name or
     ``module:attr``), else the one the registry names for this file, else ``mcq``.
+    An adapter that gives an item no id (a graded answer without one) has it named
+    ``line<N>`` after the line its record starts at.
     """
     path = Path(path)
     is_json = path.suffix.lower() == ".json"
@@ -350,7 +364,10 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
     verified = None if bench is None else bench.sha256 == digest
     allow = bench.allow if bench is not None and verified else frozenset()
     default_name = bench.name if bench is not None else path.stem
-    to_item = get_adapter(adapter or (bench.adapter if bench is not None else None))
+    try:
+        to_item = get_adapter(adapter or (bench.adapter if bench is not None else None))
+    except ValueError as exc:
+        raise DatasetError([Problem(path, 0, str(exc))]) from None
 
     extra: dict[Path, str] = {}
     if is_json:
@@ -363,13 +380,17 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
         shape, raws, extra = _json_records(path, text, dataset, default_name, problems)
         if not raws and not problems:
             raise DatasetError([Problem(path, 1, "file holds no records")])
-        items = _normalize_all(path, raws, allow, problems, to_item)
+        items, lines = _normalize_all(path, raws, allow, problems, to_item)
     else:
         shape = "jsonl"
         problems = []
         seen = [False]
-        items = _normalize_all(path, _jsonl_records(path, dataset or default_name, problems, seen, max_line_bytes),
-                               allow, problems, to_item)
+        raws: Iterable[_Raw] = _jsonl_records(path, dataset or default_name, problems, seen, max_line_bytes)
+        companions = tuple(getattr(to_item, "companions", ()) or ())
+        if companions:
+            joined, extra = _read_companions(path, companions, str(getattr(to_item, "join_key", "id")))
+            raws = _with_companions(raws, joined, str(getattr(to_item, "join_key", "id")))
+        items, lines = _normalize_all(path, raws, allow, problems, to_item)
         if not seen[0]:
             raise DatasetError([Problem(path, 1, "file is empty")])
 
@@ -378,13 +399,47 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
         raise DatasetError(problems)
     if not items:
         raise DatasetError(problems + [Problem(path, 1, "no valid record left")])
-    return LoadedDataset(items, path, digest, problems, shape, bench.name if bench else None, verified, extra)
+    return LoadedDataset(items, path, digest, problems, shape, bench.name if bench else None, verified, extra, lines)
+
+
+def _read_companions(path: Path, suffixes: tuple[str, ...], key: str) -> tuple[dict[str, dict], dict[Path, str]]:
+    """The companion files of PATH (``STEM + SUFFIX + .jsonl`` beside it, as an adapter's ``companions``
+    names them), each indexed by its records' KEY, and their sha256. DatasetError naming a missing
+    file or a bad line."""
+    joined: dict[str, dict] = {}
+    extra: dict[Path, str] = {}
+    problems: list[Problem] = []
+    for suffix in suffixes:
+        other = path.with_name(path.stem + suffix + path.suffix)
+        if not other.is_file():
+            raise DatasetError([Problem(path, 1, f"this file is read with {other.name} from the same folder, "
+                                                 f"and {other} is missing")])
+        index: dict[Any, dict] = {}
+        for raw in _jsonl_records(other, suffix, problems, [False]):
+            if isinstance(raw.record, dict) and key in raw.record:
+                index[raw.record[key]] = raw.record
+            else:
+                problems.append(Problem(other, raw.line, f"record has no {key!r} to join it by"))
+        joined[suffix] = index
+        extra[other] = _file_sha256(other)
+    if problems:
+        raise DatasetError(problems)
+    return joined, extra
+
+
+def _with_companions(raws: Iterable[_Raw], joined: dict[str, dict], key: str) -> Iterator[_Raw]:
+    """RAWS with each record's companion lines under ``_companions`` ({suffix: record or None})."""
+    for raw in raws:
+        if isinstance(raw.record, dict):
+            ident = raw.record.get(key)
+            raw.record = {**raw.record, "_companions": {s: idx.get(ident) for s, idx in joined.items()}}
+        yield raw
 
 
 def _normalize_all(
     path: Path, raws: Iterable[_Raw], allow: frozenset[str], problems: list[Problem], to_item: Adapter
-) -> list[Item]:
-    """Normalize RAWS, appending their problems; give ids; drop repeated ids."""
+) -> tuple[list[Item], list[int]]:
+    """Normalize RAWS, appending their problems; give ids; drop repeated ids. (items, the line of each)"""
     items: list[Item] = []
     lines: list[int] = []
     is_hash: list[bool] = []
@@ -393,6 +448,8 @@ def _normalize_all(
         if errors:
             problems.extend(Problem(path, raw.line, message) for message in errors)
             continue
+        if item.id == "":
+            item = replace(item, id=f"line{raw.line}")
         items.append(item)
         lines.append(raw.line)
         is_hash.append(hashed)
@@ -400,6 +457,7 @@ def _normalize_all(
     seen: dict[tuple[str, str], int] = {}
     hash_count: Counter = Counter()
     kept: list[Item] = []
+    kept_lines: list[int] = []
     for item, line, hashed in zip(items, lines, is_hash):
         key = (item.dataset, item.id)
         if hashed:
@@ -413,7 +471,8 @@ def _normalize_all(
             continue
         seen[key] = line
         kept.append(item)
-    return kept
+        kept_lines.append(line)
+    return kept, kept_lines
 
 
 # --------------------------------------------------------------------------- the files of one run

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalkit.agreement import Agreement, agreement
-from evalkit.longform import LongformError, load_graded_answers, load_longform
+from evalkit.datasets import DatasetError, LoadedDataset, load_dataset
 from evalkit.pairwise import PairwiseSummary, combine, summarize
-from evalkit.records import Item, SampleRecord
+from evalkit.records import GradedAnswer, Item, SampleRecord, TargetError, target_to_json
+from evalkit.registry import match_file
 from evalkit.scoring.base import check_requirements
 from evalkit.scoring.rubric_judge import RubricJudgeScorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, load_journal, score_samples
@@ -64,35 +65,33 @@ def is_graded_file(path: Path) -> bool:
 def read_graded(path: Path, questions: Path, *, limit: int | None = None) -> JudgeInput:
     """Graded answers of PATH joined to the questions of QUESTIONS by ``qid``."""
     try:
-        answers = load_graded_answers(path)
-        loaded = load_longform(questions, None if _registered(questions) else "liveqa")
-    except LongformError as exc:
+        answers = load_dataset(path, adapter="nist_graded")
+        by_id = {item.id: item for item in _load_questions(questions).items}
+    except DatasetError as exc:
         raise JudgeInputError(str(exc)) from None
-    by_id = {item.id: item for item in loaded.items}
-    missing = [f"{path}:{a.line}: qid {a.qid!r} is not a question in {questions}" for a in answers
-               if a.qid not in by_id]
+    missing = [f"{path}:{line}: qid {a.meta['qid']!r} is not a question in {questions}"
+               for a, line in zip(answers.items, answers.lines) if a.meta["qid"] not in by_id]
     if missing:
         raise JudgeInputError("\n".join(missing[:20]) + (f"\n... and {len(missing) - 20} more" if len(missing) > 20
                                                           else ""))
-    if limit is not None:
-        answers = answers[:limit]
+    graded = answers.items if limit is None else answers.items[:limit]
     dataset = path.stem
     pairs = []
-    for a in answers:
-        item = by_id[a.qid]
+    human: list[int | None] = []
+    for a in graded:
+        assert isinstance(a.target, GradedAnswer)
+        item = by_id[a.meta["qid"]]
         sample = SampleRecord(id=a.id, dataset=dataset, question=item.question, options={}, answer_idx=None,
-                              prompt="", output=a.answer, finish_reason=None, meta={"qid": a.qid},
-                              target=item.target)
+                              prompt="", output=a.target.answer, finish_reason=None, meta={"qid": a.meta["qid"]},
+                              target=target_to_json(item.target))
         pairs.append((item, sample))
-    return JudgeInput(pairs, [a.grade for a in answers], path, "graded")
+        human.append(a.target.grade)
+    return JudgeInput(pairs, human, path, "graded")
 
 
-def _registered(path: Path) -> bool:
-    from evalkit.longform import LONGFORM_ADAPTERS
-    from evalkit.registry import match_file
-
-    bench = match_file(path)
-    return bench is not None and bench.adapter in LONGFORM_ADAPTERS
+def _load_questions(path: Path) -> LoadedDataset:
+    """The questions of a long-form file: a registered one through its registry adapter, any other as LiveQA's."""
+    return load_dataset(path, adapter=None if match_file(path) is not None else "liveqa")
 
 
 def read_run(path: Path, *, limit: int | None = None, questions: Path | None = None) -> JudgeInput:
@@ -110,15 +109,18 @@ def read_run(path: Path, *, limit: int | None = None, questions: Path | None = N
     by_id: dict[str, Item] = {}
     if questions is not None:
         try:
-            by_id = {i.id: i for i in load_longform(questions, None if _registered(questions) else "liveqa").items}
-        except LongformError as exc:
+            by_id = {i.id: i for i in _load_questions(questions).items}
+        except DatasetError as exc:
             raise JudgeInputError(str(exc)) from None
     pairs = []
     for row in rows:
         sample = SampleRecord.from_dict(row)
         if sample.error or not (sample.output or "").strip():
             continue
-        pairs.append((by_id.get(sample.id) or sample.item(), sample))
+        try:
+            pairs.append((by_id.get(sample.id) or sample.item(), sample))
+        except TargetError as exc:
+            raise JudgeInputError(f"{path}: {exc}") from None
     if limit is not None:
         pairs = pairs[:limit]
     return JudgeInput(pairs, None, path, "run")

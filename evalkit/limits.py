@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-MB = 1 << 20
-DEFAULT_MAX_RESPONSE_MB = 16.0  # a completion body larger than this is an error on its sample
-DEFAULT_MAX_RECORD_MB = 16.0  # an input line longer than this is an error at its file and line
+from evalkit.config import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB  # noqa: F401  (their home)
 
 
 def _number(value: Any) -> bool:

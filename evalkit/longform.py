@@ -1,34 +1,27 @@
-"""Long-form (free-text answer) benchmarks: one adapter per source shape, record -> Item.
+"""Long-form (free-text answer) adapters: one per source shape, record -> Item.
 
-An adapter is ``fn(record, *, dataset, key) -> Item`` and raises ``AdapterError``
-listing what is wrong with the record. A long-form Item has no options; its
-``target`` is what a judge grades against:
+Ordinary adapters (evalkit.adapters): registered by name with ``register_adapter``,
+read through ``evalkit.datasets.load_dataset`` like every other benchmark file, and
+raising ``AdapterError`` listing what is wrong with a record (the loader reports it
+as ``file:line: message``). A long-form Item has no options; its ``target`` (one of
+evalkit.records' target types) is what a judge grades against:
 
-- ``liveqa``: TREC 2017 LiveQA-Med, ``target`` = the reference answer texts (None when it has
+- ``liveqa``: TREC 2017 LiveQA-Med, ``target`` = ``References`` (None when it has
   none: in the shared copy only 1 of the 104 records carries reference answers);
-- ``medicationqa`` / ``healthsearchqa``: questions only (``target`` None);
+- ``medicationqa`` / ``healthsearchqa`` (``question_only``): questions only (``target`` None);
 - ``healthbench``: the conversation in ``Item.messages`` (the question is its last
-  user turn), the rubric items (``criterion``, ``points``, ``tags``) in ``target``;
+  user turn), the rubric items (``criterion``, ``points``, ``tags``) in ``RubricItems``;
 - ``nist_graded``: one graded answer of liveqa_med_nist_judged_692.jsonl (``qid``,
-  ``answer``, optional ``grade``), read by ``load_graded_answers``.
-
-``load_longform(path, adapter)`` reads a JSONL file through an adapter and
-reports every bad line as ``file:line: message``.
+  ``answer``, optional ``grade``): question = the qid, ``target`` = ``GradedAnswer``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evalkit.adapters import AdapterError, register_adapter
-from evalkit.records import Item
-from evalkit.registry import match_file
-from evalkit.store import MAX_JSON_DEPTH, iter_numbered
+from evalkit.records import GradedAnswer, Item, References, RubricItem, RubricItems
 
-Adapter = Callable[..., Item]
 NO_ALLOW: frozenset[str] = frozenset()
 
 
@@ -59,7 +52,7 @@ def _rest(record: dict, used: tuple[str, ...]) -> dict[str, Any]:
 
 @register_adapter("liveqa")
 def liveqa(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
-    """A LiveQA-Med test question; the texts of its reference answers (possibly none) become ``target``.
+    """A LiveQA-Med test question; the texts of its reference answers (possibly none) become a ``References`` target.
 
     Three published records have no NIST paraphrase (empty ``question``): the
     consumer's own subject and message stand in for it (``meta.question_from``).
@@ -93,10 +86,13 @@ def liveqa(record: dict, *, dataset: str, key: str | None = None, allow: frozens
     meta["reference_urls"] = [r.get("url") for r in refs if isinstance(r, dict)]
     if question_from != "question":
         meta["question_from"] = question_from
-    return Item(id=item_id, dataset=dataset, question=question.strip(), target=texts or None, meta=meta)
+    return Item(id=item_id, dataset=dataset, question=question.strip(),
+                target=References(tuple(texts)) if texts else None, meta=meta)
 
 
 @register_adapter("question_only")
+@register_adapter("medicationqa")
+@register_adapter("healthsearchqa")
 def question_only(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
     """A consumer question with no reference answer (MedicationQA, HealthSearchQA)."""
     _need_object(record)
@@ -108,13 +104,9 @@ def question_only(record: dict, *, dataset: str, key: str | None = None, allow: 
     return Item(id=item_id, dataset=dataset, question=question, meta=_rest(record, ("id", "question")))
 
 
-medicationqa = register_adapter("medicationqa")(question_only)
-healthsearchqa = register_adapter("healthsearchqa")(question_only)
-
-
 @register_adapter("healthbench")
 def healthbench(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
-    """A HealthBench record: conversation -> ``messages``, rubric items -> ``target``."""
+    """A HealthBench record: conversation -> ``messages``, rubric items -> a ``RubricItems`` target."""
     _need_object(record)
     errors: list[str] = []
     item_id = record.get("prompt_id", key)
@@ -134,7 +126,7 @@ def healthbench(record: dict, *, dataset: str, key: str | None = None, allow: fr
         if messages and messages[-1]["role"] != "user":
             errors.append("the conversation must end with a user turn (the one to answer)")
     rubrics = record.get("rubrics")
-    items: list[dict[str, Any]] = []
+    items: list[RubricItem] = []
     if not isinstance(rubrics, list) or not rubrics:
         errors.append("'rubrics' must be a non-empty list of {criterion, points}")
     else:
@@ -144,29 +136,22 @@ def healthbench(record: dict, *, dataset: str, key: str | None = None, allow: fr
                     or not isinstance(points, (int, float)) or isinstance(points, bool)):
                 errors.append(f"rubrics[{i}] must be {{criterion: text, points: number}}")
             else:
-                items.append({"criterion": r["criterion"], "points": points, "tags": list(r.get("tags") or [])})
-        if items and not any(i["points"] > 0 for i in items):
+                items.append(RubricItem(r["criterion"], points, tuple(r.get("tags") or ())))
+        if items and not any(i.points > 0 for i in items):
             errors.append("no rubric item has positive points (the score would be undefined)")
     if errors:
         raise AdapterError(errors)
     meta = _rest(record, ("prompt_id", "prompt", "rubrics"))
-    return Item(id=str(item_id), dataset=dataset, question=messages[-1]["content"], target=items,
+    return Item(id=str(item_id), dataset=dataset, question=messages[-1]["content"], target=RubricItems(tuple(items)),
                 messages=messages, meta=meta)
 
 
-@dataclass(frozen=True)
-class GradedAnswer:
-    """One answer with an optional human grade (liveqa_med_nist_judged_692.jsonl's shape)."""
-
-    id: str
-    qid: str
-    answer: str
-    grade: int | None
-    line: int
-
-
-def nist_graded(record: dict, *, line: int = 0) -> GradedAnswer:
-    """A graded answer: ``qid``, ``answer``, optional int ``grade`` (kept as given, even off the scale)."""
+@register_adapter("nist_graded")
+def nist_graded(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
+    """A graded answer (``qid``, ``answer``, optional int ``grade``, kept as given even off the scale) as an Item:
+    its question is the qid it answers, its target a ``GradedAnswer``. A record without ``id`` gets none here
+    (the loader names it ``line<N>``)."""
+    _need_object(record)
     errors: list[str] = []
     qid = record.get("qid")
     if not isinstance(qid, (str, int)) or str(qid) == "":
@@ -179,115 +164,6 @@ def nist_graded(record: dict, *, line: int = 0) -> GradedAnswer:
         errors.append(f"'grade' must be an integer, got {grade!r}")
     if errors:
         raise AdapterError(errors)
-    return GradedAnswer(id=str(record.get("id", f"line{line}")), qid=str(qid), answer=answer or "", grade=grade,
-                        line=line)
-
-
-@register_adapter("nist_graded")
-def nist_graded_item(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
-    """A graded answer as an Item (for `evalkit data check`): its question is the qid it answers,
-    its target the answer and the human grade. Judging reads these files with ``load_graded_answers``."""
-    _need_object(record)
-    a = nist_graded(record)
-    return Item(id=a.id, dataset=dataset, question=a.qid, target={"answer": a.answer, "grade": a.grade},
-                meta={"qid": a.qid})
-
-
-LONGFORM_ADAPTERS: dict[str, Adapter] = {
-    "liveqa": liveqa, "medicationqa": medicationqa, "healthsearchqa": healthsearchqa, "healthbench": healthbench,
-}
-
-
-class LongformError(ValueError):
-    """A long-form file with bad records; the message lists them as ``file:line: message``."""
-
-
-@dataclass
-class LoadedLongform:
-    """The items of a long-form file, its sha256, and whether it matches its registry entry."""
-
-    items: list[Item]
-    sha256: str
-    benchmark: str | None
-    verified: bool | None
-
-
-def load_longform(path: str | Path, adapter: str | Adapter | None = None, *,
-                  dataset: str | None = None) -> LoadedLongform:
-    """Read the JSONL file PATH through ADAPTER (a LONGFORM_ADAPTERS name; default: its registry row's).
-
-    Every bad line is collected and reported at once; ids must be unique.
-    """
-    path = Path(path)
-    bench = match_file(path)
-    name = adapter if adapter is not None else getattr(bench, "adapter", None)
-    if name is None:
-        raise LongformError(f"{path}: no adapter given and the file is not a registered long-form benchmark "
-                            f"(adapters: {', '.join(sorted(LONGFORM_ADAPTERS))})")
-    if isinstance(name, str):
-        if name not in LONGFORM_ADAPTERS:
-            known = ", ".join(sorted(LONGFORM_ADAPTERS))
-            raise LongformError(f"{path}: unknown long-form adapter {name!r} ({known})")
-        fn = LONGFORM_ADAPTERS[name]
-    else:
-        fn = name
-    dataset = dataset or (bench.name if bench else path.stem)
-    if not path.is_file():
-        raise LongformError(f"{path}: cannot read file: no such file")
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise LongformError(f"{path}: cannot read file: {exc.strerror or exc}") from None
-    items: list[Item] = []
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    try:
-        for line, record in iter_numbered(path, max_depth=MAX_JSON_DEPTH):
-            if not isinstance(record, dict):
-                problems.append(f"{path}:{line}: a record is a JSON object")
-                continue
-            try:
-                item = fn(record, dataset=dataset, key=None)
-            except AdapterError as exc:
-                problems.extend(f"{path}:{line}: {m}" for m in exc.messages)
-                continue
-            if item.id in seen:
-                problems.append(f"{path}:{line}: duplicate id {item.id!r} (first at line {seen[item.id]})")
-                continue
-            seen[item.id] = line
-            items.append(item)
-    except ValueError as exc:
-        raise LongformError(str(exc)) from None
-    if problems:
-        raise LongformError("\n".join(problems))
-    if not items:
-        raise LongformError(f"{path}: no records")
-    return LoadedLongform(items, digest, bench.name if bench else None,
-                          None if bench is None else bench.sha256 == digest)
-
-
-def load_graded_answers(path: str | Path) -> list[GradedAnswer]:
-    """The graded answers of PATH (``qid``, ``answer``, optional ``grade``), every bad line reported at once."""
-    path = Path(path)
-    if not path.is_file():
-        raise LongformError(f"{path}: cannot read file: no such file")
-    out: list[GradedAnswer] = []
-    problems: list[str] = []
-    try:
-        for line, record in iter_numbered(path, max_depth=MAX_JSON_DEPTH):
-            if not isinstance(record, dict):
-                problems.append(f"{path}:{line}: a record is a JSON object")
-                continue
-            try:
-                out.append(nist_graded(record, line=line))
-            except AdapterError as exc:
-                problems.extend(f"{path}:{line}: {m}" for m in exc.messages)
-    except OSError as exc:
-        raise LongformError(f"{path}: cannot read file: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise LongformError(str(exc)) from None
-    if problems:
-        raise LongformError("\n".join(problems))
-    if not out:
-        raise LongformError(f"{path}: no records")
-    return out
+    own_id = record.get("id", key)
+    return Item(id="" if own_id is None else str(own_id), dataset=dataset, question=str(qid),
+                target=GradedAnswer(answer, grade), meta={"qid": str(qid)})

@@ -29,9 +29,7 @@ AUTO = "auto"
 # Where items without a prediction go. "first": ahead of every predicted item, in
 # file order (an unknown item may be long, and at the start no length makes a tail).
 # "median": ranked as if predicted at the median of the known predictions.
-UNKNOWN_FIRST = "first"
-UNKNOWN_MEDIAN = "median"
-UNKNOWN_RULES = (UNKNOWN_FIRST, UNKNOWN_MEDIAN)
+from evalkit.config import UNKNOWN_FIRST, UNKNOWN_MEDIAN, UNKNOWN_RULES  # noqa: F401,E402 (their home)
 
 
 def _check_rule(rule: str) -> None:

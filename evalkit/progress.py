@@ -15,7 +15,7 @@ from typing import TextIO
 
 from evalkit.runner import RunProgress
 
-DEFAULT_INTERVAL_S = 15.0
+from evalkit.config import PROGRESS_INTERVAL_S as DEFAULT_INTERVAL_S  # noqa: E402 (its home)
 
 
 def _clock(seconds: float) -> str:

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from evalkit.config import EXEMPLARS_FILE  # noqa: F401 (its home is evalkit.config)
 from evalkit.records import Item
 from evalkit.registry import bundled_dir
 
 FIELDS = ("question", "options", "context", "exemplars", "reasonings")
 CONTEXT_SUFFIX = "_pubmedqa"
-EXEMPLARS_FILE = "fewshot_exemplars.jsonl"
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -187,6 +187,46 @@ def render_prompt(template: PromptTemplate, item: Item, *, exemplars: Sequence[I
     template's ``_pubmedqa`` variant when the template has no ``{context}``.
     """
     return template.render(item, exemplars=exemplars, reasonings=reasonings)
+
+
+# --------------------------------------------------------------------------- item -> messages
+# The one place a request's messages are built. What a sample records as its prompt is
+# ``item_prompt`` (text, or the item's own conversation); what a request carries is
+# ``as_messages`` of that prompt (the run's system prompt put first). A refinement stage's
+# prompt is ``render_prompt`` with the earlier stages' reasonings, carried the same way.
+
+Message = dict[str, str]
+
+
+def item_prompt(item: Item, template: PromptTemplate, *, exemplars: Sequence[Item] | None = None
+                ) -> str | list[Message]:
+    """What ITEM asks, as its sample records it: its own conversation as it is (multi-turn items such
+    as HealthBench's), else TEMPLATE rendered for it (with EXEMPLARS for a few-shot template)."""
+    if item.messages:
+        return list(item.messages)
+    return render_prompt(template, item, exemplars=exemplars)
+
+
+def as_messages(prompt: str | Sequence[Message], system_prompt: str | None = None) -> list[Message]:
+    """The chat messages that carry PROMPT: one user message for a text, a conversation as it is.
+
+    SYSTEM_PROMPT, when set, becomes the first message, replacing a conversation's own leading
+    system message (a run's --system-prompt wins over the data's)."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    if system_prompt:
+        if messages and messages[0].get("role") == "system":
+            messages = messages[1:]
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def build_messages(item: Item, template: PromptTemplate, *, exemplars: Sequence[Item] | None = None,
+                   reasonings: str | None = None, system_prompt: str | None = None) -> list[Message]:
+    """ITEM's request messages under TEMPLATE: its prompt (``item_prompt``; with REASONINGS, the
+    refinement stage's ``render_prompt``) carried by ``as_messages`` with SYSTEM_PROMPT."""
+    prompt = (render_prompt(template, item, reasonings=reasonings) if reasonings is not None
+              else item_prompt(item, template, exemplars=exemplars))
+    return as_messages(prompt, system_prompt)
 
 
 # --------------------------------------------------------------------------- few-shot

@@ -6,7 +6,164 @@ dataset -> Item -> (prompt) -> Generation(s) -> SampleRecord -> Score(s)
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Union
+
+
+# --------------------------------------------------------------------------- targets
+# What a long-form item is graded against. A closed set: adapters build one of these (or None: a
+# multiple-choice item is graded by ``options`` and ``answer_idx``, a bare question by nothing), scorers
+# read them, and ``target_to_json`` / ``target_from_json`` give the form a samples.jsonl line stores.
+
+
+class TargetError(ValueError):
+    """A stored target that is none of the known shapes (the message says what was found)."""
+
+
+@dataclass(frozen=True, slots=True)
+class References:
+    """Reference answers from trusted sources (LiveQA-Med's), shown to a judge. Stored as a list of strings."""
+
+    answers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RubricItem:
+    """One HealthBench rubric criterion and the points it is worth (negative: a penalty).
+
+    ``tags`` is None when the stored item had no ``tags`` key (it is then left out again)."""
+
+    criterion: str
+    points: int | float
+    tags: tuple[str, ...] | None = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RubricItems:
+    """The rubric items a conversation's answer is graded on (HealthBench). Stored as a list of
+    ``{criterion, points, tags}``."""
+
+    items: tuple[RubricItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GradedAnswer:
+    """An answer with its human grade (None: ungraded), as the NIST-judged LiveQA file gives them.
+    Stored as ``{answer, grade}``."""
+
+    answer: str
+    grade: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Statements an answer must contain and ones it may contain (K-QA's Must_have / Nice_to_have), with the
+    physician's reference answer when there is one. Stored as ``{must_have: [...], nice_to_have: [...],
+    reference: text or null}``."""
+
+    must_have: tuple[str, ...]
+    nice_to_have: tuple[str, ...] = ()
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSets:
+    """The sets of option letters accepted as right (IgakuQA: a question may ask for several choices, and a
+    few accept either of two). Right only when the letters picked equal one set exactly. Stored as
+    ``{kind: "choices", accept: [[letters], ...]}``."""
+
+    accept: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NumericAnswer:
+    """A number to give (IgakuQA's calculation questions): ``value`` the official number as text (compared
+    exactly, as a decimal), ``answer`` the digits as published, ``template`` the question's answer line.
+    Stored as ``{kind: "number", value, answer, template}``."""
+
+    value: str
+    answer: str
+    template: str
+
+
+Target = Union[References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer]
+TARGET_TYPES: tuple[type, ...] = (References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer)
+
+
+def target_to_json(target: Target | None) -> Any:
+    """The JSON form a samples.jsonl line stores for TARGET (None stays None: the line leaves it out)."""
+    if target is None:
+        return None
+    if isinstance(target, References):
+        return list(target.answers)
+    if isinstance(target, RubricItems):
+        return [_rubric_item_json(i) for i in target.items]
+    if isinstance(target, GradedAnswer):
+        return {"answer": target.answer, "grade": target.grade}
+    if isinstance(target, Statements):
+        return {"must_have": list(target.must_have), "nice_to_have": list(target.nice_to_have),
+                "reference": target.reference}
+    if isinstance(target, ChoiceSets):
+        return {"kind": "choices", "accept": [list(a) for a in target.accept]}
+    if isinstance(target, NumericAnswer):
+        return {"kind": "number", "value": target.value, "answer": target.answer, "template": target.template}
+    raise TargetError(f"not a target: {type(target).__name__} (one of "
+                      f"{', '.join(t.__name__ for t in TARGET_TYPES)}, or None)")
+
+
+def _rubric_item_json(item: RubricItem) -> dict[str, Any]:
+    d: dict[str, Any] = {"criterion": item.criterion, "points": item.points}
+    if item.tags is not None:
+        d["tags"] = list(item.tags)
+    return d
+
+
+def target_from_json(value: Any) -> Target | None:
+    """The target a stored line holds (what ``target_to_json`` wrote; a typed target is returned as it is).
+
+    A list of strings is ``References``; a list of ``{criterion, points[, tags]}`` ``RubricItems``;
+    ``{answer, grade}`` a ``GradedAnswer``; ``{must_have, nice_to_have[, reference]}`` ``Statements``;
+    ``{kind: "choices", accept}`` ``ChoiceSets``; ``{kind: "number", value, answer, template}`` a
+    ``NumericAnswer``. Anything else raises TargetError."""
+    if value is None or isinstance(value, TARGET_TYPES):
+        return value
+    if isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return References(tuple(value))
+        if all(_is_rubric_item(v) for v in value):
+            return RubricItems(tuple(RubricItem(v["criterion"], v["points"],
+                                           None if "tags" not in v else tuple(v["tags"])) for v in value))
+    elif isinstance(value, dict):
+        keys = set(value)
+        if keys == {"answer", "grade"} and isinstance(value["answer"], str) and _is_grade(value["grade"]):
+            return GradedAnswer(value["answer"], value["grade"])
+        if keys in ({"must_have", "nice_to_have"}, {"must_have", "nice_to_have", "reference"}) and all(
+                isinstance(value[k], list) and all(isinstance(s, str) for s in value[k])
+                for k in ("must_have", "nice_to_have")) and isinstance(value.get("reference"), (str, type(None))):
+            return Statements(tuple(value["must_have"]), tuple(value["nice_to_have"]), value.get("reference"))
+        if keys == {"kind", "accept"} and value["kind"] == "choices" and isinstance(value["accept"], list) and all(
+                isinstance(a, list) and all(isinstance(x, str) for x in a) for a in value["accept"]):
+            return ChoiceSets(tuple(tuple(a) for a in value["accept"]))
+        if keys == {"kind", "value", "answer", "template"} and value["kind"] == "number" and all(
+                isinstance(value[k], str) for k in ("value", "answer", "template")):
+            return NumericAnswer(value["value"], value["answer"], value["template"])
+    shown = repr(value)
+    raise TargetError(f"unknown target shape {shown[:80] + '...' if len(shown) > 80 else shown}: expected a list "
+                      "of reference strings, a list of {criterion, points, tags}, {answer, grade}, "
+                      "{must_have, nice_to_have, reference}, {kind: choices, accept} or "
+                      "{kind: number, value, answer, template}")
+
+
+def _is_rubric_item(v: Any) -> bool:
+    return (isinstance(v, dict) and isinstance(v.get("criterion"), str) and isinstance(v.get("points"), (int, float))
+            and not isinstance(v.get("points"), bool) and set(v) <= {"criterion", "points", "tags"}
+            and (isinstance(v.get("tags", []), list) and all(isinstance(t, str) for t in v.get("tags", []))))
+
+
+def _is_grade(v: Any) -> bool:
+    return v is None or (isinstance(v, int) and not isinstance(v, bool))
+
+# GenerationParams lives with the other config types; imported here so old imports keep working.
+from evalkit.config import RESERVED_BODY_KEYS, GenerationParams  # noqa: F401
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +172,8 @@ class Item:
 
     A multiple-choice item has ``options`` (ordered, letter -> text) and
     ``answer_idx`` (the gold letter). A long-form item has no options; its
-    ``target`` holds what it is graded against (reference answers, a rubric).
+    ``target`` holds what it is graded against, one of the ``Target`` types
+    (``References``, ``RubricItems``, ``GradedAnswer``, ``Statements``), or None.
     ``context`` carries a passage such as PubMedQA's abstract; ``messages`` a
     conversation to send as it is (multi-turn prompts such as HealthBench's);
     ``meta`` keeps every other field of the source record (for breakdowns).
@@ -28,7 +186,7 @@ class Item:
     answer_idx: str | None = None
     context: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    target: Any = None
+    target: Target | None = None
     messages: list[dict[str, str]] | None = None
 
     @property
@@ -46,66 +204,6 @@ class Extraction(NamedTuple):
 
     letter: str | None
     method: str | None
-
-
-# Body keys the client sets itself; --extra-body may not replace them (the runner relies on them).
-RESERVED_BODY_KEYS = frozenset({"model", "messages", "n", "stream"})
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling parameters and request controls sent with every request of a run.
-
-    ``temperature`` None means "the run's default" (0, or 0.7 for several samples:
-    see ``RunConfig.resolved``); a request never carries None.
-
-    The fields after ``seed`` are optional controls; at their defaults they are
-    left out of the request body and of ``fingerprint_doc``, so runs made
-    without them keep the fingerprints (and run directories) they had.
-    ``chat_template_kwargs`` goes to the server's chat template (SGLang and vLLM
-    read it from the top level of the body, e.g. ``{"enable_thinking": false}``);
-    ``extra_body`` is merged into the body last, for anything else a server takes.
-    """
-
-    max_new_tokens: int = 1024
-    temperature: float | None = None
-    top_p: float = 1.0
-    seed: int | None = None
-    system_prompt: str | None = None
-    stop: tuple[str, ...] = ()
-    top_k: int | None = None
-    min_p: float | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    chat_template_kwargs: dict[str, Any] | None = None
-    extra_body: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        elif not isinstance(self.stop, tuple):
-            object.__setattr__(self, "stop", tuple(self.stop))
-        for name in ("chat_template_kwargs", "extra_body"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, dict):
-                raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}")
-        clash = sorted(RESERVED_BODY_KEYS & set(self.extra_body or {}))
-        if clash:
-            raise ValueError(f"extra_body may not set {', '.join(clash)}: evalkit sets them itself")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field (as the manifest records it)."""
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
-
-    def fingerprint_doc(self) -> dict[str, Any]:
-        """The fields that identify a run: the four original ones always, the controls only when set."""
-        d = self.to_dict()
-        doc = {k: d[k] for k in ("max_new_tokens", "temperature", "top_p", "seed")}
-        defaults = GenerationParams().to_dict()
-        doc.update({k: v for k, v in d.items() if k not in doc and v != defaults[k]})
-        return doc
 
 
 @dataclass(frozen=True)
@@ -161,7 +259,8 @@ class SampleRecord:
     ``scored_with`` is the scoring fingerprint they were computed under. The
     multiple-choice scorer also sets ``pred`` (letter or None), ``method`` (the
     extraction rule) and ``correct``, the fields every earlier version wrote.
-    A long-form item has no options; its ``target`` is what a judge grades against.
+    A long-form item has no options; its ``target`` is what a judge grades against, in
+    its stored (JSON) form: ``target_to_json`` of the item's typed target.
 
     ``error`` is set (and ``output`` empty) when the request failed after its
     retries; such a sample is neither right nor wrong and is retried on resume.
@@ -193,7 +292,7 @@ class SampleRecord:
     strategy: str | None = None
     votes: dict[str, int] | None = None
     stages: list[dict[str, Any]] | None = None
-    target: Any = None
+    target: Any = None  # the JSON form (target_to_json); item() gives the typed target
     scores: dict[str, dict[str, Any]] | None = None
     scored_with: str | None = None
     context: str | None = None  # the passage given with the question (PubMedQA's abstract), for audits
@@ -217,8 +316,12 @@ class SampleRecord:
     def item(self) -> Item:
         """The item this sample answers, rebuilt from the fields the line carries."""
         # Shared, not copied: scorers read items, never change them (and this is on the scoring hot path).
+        try:
+            target = target_from_json(self.target)
+        except TargetError as exc:
+            raise TargetError(f"sample {self.dataset}/{self.id}: {exc}") from None
         return Item(id=self.id, dataset=self.dataset, question=self.question, options=self.options or {},
-                    answer_idx=self.answer_idx, meta=self.meta or {}, target=self.target, context=self.context)
+                    answer_idx=self.answer_idx, meta=self.meta or {}, target=target, context=self.context)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SampleRecord":

@@ -19,10 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from evalkit.config import DEFAULT_DATA_DIR  # noqa: F401 (its home is evalkit.config)
 from evalkit.store import parse_json
 
 REGISTRY_FILE = "registry.json"
-DEFAULT_DATA_DIR = Path("eval_data")
 
 
 def bundled_dir(folder: str) -> Path:

@@ -1,8 +1,13 @@
-"""Report figures for reasoning models: k-sample metrics, reasoning tokens, truncation hints.
+"""Report figures for reasoning models: k-sample metrics, reasoning tokens, truncation hints;
+and the sections of scorers that bring their own (``SCORER_SECTIONS``).
 
 ``dataset_extras`` computes them for one dataset's samples (it fills
 ``ReportRow.extra``, which ``ReportRow.to_dict`` flattens into the JSON row);
 the rest formats them as rich tables and markdown beside the accuracy table.
+
+A scorer's report section is a module with ``report_extra(samples) -> dict`` (its figures for
+one dataset's samples, {} when they carry none of its scores) and ``report_sections(rows)``
+(``(title, header, rows)`` tables built from the report rows' ``extra``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ if TYPE_CHECKING:
 
 # A truncation rate above this gets a hint to raise --max-new-tokens.
 TRUNCATION_HINT_RATE = 0.05
+# Modules giving a scorer's own report section (see the module docstring).
+SCORER_SECTIONS = ("evalkit.igakuqa", "evalkit.kqa")
+
+
+def _section_modules() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(name) for name in SCORER_SECTIONS]
 
 
 def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (), confidence: float = 0.95,
@@ -28,6 +41,8 @@ def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = 
     samples = list(samples)
     out = reasoning_stats(samples)
     out.update(k_sample_metrics(samples, ks=ks, confidence=confidence, n_resamples=n_resamples, seed=seed))
+    for module in _section_modules():
+        out.update(module.report_extra(samples))
     return out
 
 
@@ -119,6 +134,14 @@ def extra_tables(report: "Report") -> list[Table]:
         for r in rows:
             t.add_row(*reasoning_cells(r))
         tables.append(t)
+    for module in _section_modules():
+        for title, header, lines in module.report_sections(report.rows):
+            t = Table(title=title, title_justify="left")
+            for i, h in enumerate(header):
+                t.add_column(h, justify="left" if i < 2 else "right")
+            for line in lines:
+                t.add_row(*line)
+            tables.append(t)
     return tables
 
 
@@ -136,4 +159,7 @@ def extra_markdown(report: "Report") -> list[str]:
     if rows:
         parts += ["## Reasoning: tokens per generation", "",
                   markdown_table(reasoning_header(), (reasoning_cells(r) for r in rows), 2), ""]
+    for module in _section_modules():
+        for title, header, lines in module.report_sections(report.rows):
+            parts += [f"## {title}", "", markdown_table(header, lines, 2), ""]
     return parts

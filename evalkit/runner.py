@@ -31,25 +31,27 @@ import os
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from evalkit import __version__
+# The config types live in evalkit.config; imported here so old imports (runner.RunConfig) keep working.
+from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES, MULTI_SAMPLE_TEMPERATURE,  # noqa: F401
+                            RunConfig, backend_concurrency)
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, redact
 from evalkit.datasets import LoadedDataset, load_datasets
-from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB, MB, check_run_numbers
+from evalkit.limits import MB
 from evalkit.lock import lock_run_dir, took_over_message
-from evalkit.order import UNKNOWN_FIRST, UNKNOWN_RULES, plan_dispatch
-from evalkit.prompts import (PromptTemplate, draw_exemplars, load_exemplars, load_template, render_prompt,
+from evalkit.order import plan_dispatch
+from evalkit.prompts import (PromptTemplate, draw_exemplars, item_prompt, load_exemplars, load_template,
                              template_summary)
-from evalkit.records import GenerationParams, Item, SampleRecord
-from evalkit.runs import check_path_component, read_manifest, run_dir_inside, run_invocations
-from evalkit.sampling import (ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES, RefineTemplate, Stage,
-                              load_refine_template, strategy_stages)
+from evalkit.records import GenerationParams, Item, SampleRecord, target_to_json
+from evalkit.runs import read_manifest, run_dir_inside, run_invocations
+from evalkit.sampling import ENSEMBLE_REFINEMENT, RefineTemplate, Stage, load_refine_template, strategy_stages
 from evalkit.score import DatasetSummary, SampleKey, sample_key, summarize
-from evalkit.scoring.base import check_requirements, secret_option_values
+from evalkit.scoring.base import check_requirements
 from evalkit.scoring.metrics import Metric
 from evalkit.scoring.plan import ScoringPlan, plan_scoring, record_default_metrics, retryable_scores
 from evalkit.scoring.stage import apply_scores, score_run_dir
@@ -68,142 +70,6 @@ Key = SampleKey
 
 class EndpointDown(RuntimeError):
     """The server stopped answering mid-run; what was collected is saved."""
-
-
-# Requests in flight by default where the backend has no opinion (or none is known): 64 per
-# data-parallel replica of an SGLang dp=8 server, enough to keep its batches full. A backend
-# declares its own (the embedded llama.cpp server has few slots): see backend_concurrency.
-DEFAULT_CONCURRENCY = 512
-MULTI_SAMPLE_TEMPERATURE = 0.7
-ER_SAMPLES = 11
-
-
-def backend_concurrency(backend: str | None) -> int:
-    """Requests in flight by default against BACKEND (a registry name or ``module:attr``):
-    its declared default concurrency, else DEFAULT_CONCURRENCY."""
-    from evalkit.backends import default_concurrency
-
-    return default_concurrency(backend) or DEFAULT_CONCURRENCY
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines one evaluation run; every default lives here.
-
-    ``endpoint`` and ``endpoints`` together list the servers to use (duplicates
-    dropped); all must serve the same model. ``samples`` > 1 selects a
-    multi-sample ``strategy`` (see evalkit.sampling); ``refine_samples`` and
-    ``refine_prompt`` apply to ensemble refinement. ``n_per_request`` asks for
-    several generations in one request (``n``) and falls back to one request per
-    generation where the server ignores or refuses ``n``.
-
-    Fields left None are filled by ``resolved()``: the prompt (``strict``,
-    ``er_sample`` for ensemble refinement), the samples (1, 11 for ensemble
-    refinement), the temperature (0, 0.7 with several samples), the concurrency
-    (512, 4 on the embedded llama.cpp server) and the scorers (``choice`` with
-    ``extractor`` for multiple-choice items). ``scorers`` holds names or
-    ``module:attr`` references; ``scorer_options`` per-scorer keyword options.
-    """
-
-    eval_files: list[str]
-    endpoint: str | None = None
-    model: str | None = None
-    api_key: str | None = None
-    backend: str | None = None
-    prompt: str | None = None
-    extractor: str = "evalkit"
-    params: GenerationParams = field(default_factory=GenerationParams)
-    concurrency: int | None = None
-    limit: int | None = None
-    results_dir: str = "results"
-    task_folder: str | None = None
-    run_name: str | None = None
-    timeout_s: float = 600.0
-    max_attempts: int = 5
-    skip_invalid: bool = False
-    endpoints: list[str] = field(default_factory=list)
-    rps: float | None = None
-    retry_base_delay_s: float = 0.5
-    samples: int | None = None
-    strategy: str = SELF_CONSISTENCY
-    refine_samples: int = 33
-    refine_prompt: str = "er_refine"
-    n_per_request: bool = True
-    fewshot_k: int = 3
-    fewshot_seed: int = 0
-    exemplars_file: str | None = None
-    adapter: str | None = None
-    scorers: list[str] | None = None
-    scorer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    scoring_concurrency: int = 16
-    wait_for_lock: bool = False  # wait for another run holding the run directory instead of refusing
-    max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
-    max_record_mb: float = DEFAULT_MAX_RECORD_MB
-    suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
-    checkpoint: dict[str, Any] | None = None  # a sweep's checkpoint identity (path, step, hash), for the manifest
-    order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
-    order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
-
-    def all_endpoints(self) -> list[str]:
-        """Every endpoint of the run, first given first, without duplicates."""
-        urls = ([self.endpoint] if self.endpoint else []) + list(self.endpoints)
-        return list(dict.fromkeys(u.rstrip("/") for u in urls))
-
-    @property
-    def multi_sample(self) -> bool:
-        return (self.samples or 1) > 1 or self.strategy == ENSEMBLE_REFINEMENT
-
-    @classmethod
-    def on_server(cls, server: "ServerHandle | str | None" = None, **settings: Any) -> "RunConfig":
-        """A config that talks to a server ``evalkit serve`` (or ``api.serve``) started.
-
-        SERVER is its handle, its recorded name, or None for the only server recorded. The
-        endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
-        from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
-        """
-        from evalkit.serving.request import API_KEY_ENV
-        from evalkit.serving.state import ServerHandle, resolve_endpoint
-
-        handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
-        settings.setdefault("model", handle.model)
-        settings.setdefault("api_key", os.environ.get(API_KEY_ENV))
-        return cls(endpoint=handle.base_url, backend=handle.backend, **settings)
-
-    def resolved(self) -> "RunConfig":
-        """A copy with every default that depends on other settings filled in."""
-        er = self.strategy == ENSEMBLE_REFINEMENT
-        # "is None", not "or": an out-of-range 0 must reach validate(), not become the default.
-        samples = self.samples if self.samples is not None else (ER_SAMPLES if er else 1)
-        params = self.params
-        if params.temperature is None:
-            params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
-        concurrency = self.concurrency if self.concurrency is not None else backend_concurrency(self.backend)
-        return replace(self, samples=samples, params=params, concurrency=concurrency,
-                       prompt=self.prompt or ("er_sample" if er else "strict"))
-
-    def validate(self) -> None:
-        """Raise ValueError on settings that cannot make a sensible run (call on ``resolved()``)."""
-        if not self.all_endpoints():
-            raise ValueError("no endpoint given")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        check_run_numbers(self)
-        if self.multi_sample and (self.params.temperature or 0) <= 0:
-            raise ValueError(f"{self.strategy} with {self.samples} samples needs a temperature > 0 "
-                             "(greedy samples would all be the same)")
-        for name, what in ((self.task_folder, "task_folder (--task-folder)"), (self.run_name, "run_name (--run-name)")):
-            if name is not None:
-                check_path_component(name, what)
-        if self.order_unknown not in UNKNOWN_RULES:
-            raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
-
-    def secrets(self) -> list[str]:
-        """Every key this config carries (the model's, scorer options such as judge.api_key): never written."""
-        return [s for s in (self.api_key, *secret_option_values(self.scorer_options)) if s]
-
-    def strategy_name(self) -> str:
-        """The strategy as recorded: ``single`` for one sample per item."""
-        return self.strategy if self.multi_sample else SINGLE
 
 
 @dataclass
@@ -240,6 +106,7 @@ class RunResult:
     complete: bool = True
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     scores_to_retry: int = 0  # samples whose judge was unreachable: scored by the next run of the command
+    datasets: dict[str, list[str]] = field(default_factory=dict)  # each input file (as given): its datasets' names
 
 
 def slug(text: str) -> str:
@@ -412,7 +279,7 @@ def load_inputs(
                                     max_line_bytes=int(config.max_record_mb * MB))
     for message in notices:
         _notice(on_notice, message)
-    template = load_template(config.prompt or "strict")
+    template = load_template(config.prompt or DEFAULT_PROMPT)
     refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
     return loaded, template, refine, draw_run_exemplars(config, template, loaded)
 
@@ -624,7 +491,8 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         )
     return RunResult(run_dir=run_dir, summary=summary, total=total, resumed=resumed, requested=progress.sent,
                      errors=sink.errors, retries=pool.retries, wall_s=wall_s, complete=complete,
-                     endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry)
+                     endpoints=[ep.to_dict() for ep in pool.endpoints], scores_to_retry=index.scores_to_retry,
+                     datasets={str(d.path): list(d.datasets()) for d in loaded})
 
 
 def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary: dict[str, Any],
@@ -688,7 +556,7 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
     """The SampleRecord of a finished item: one generation as it is, or every stage's generations
     (with usage summed over all of them) for a multi-sample strategy."""
     base = dict(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
+                answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=target_to_json(item.target),
                 context=item.context)
     if len(stages) == 1 and stages[0].size == 1:
         g = outputs[0][0]
@@ -711,8 +579,9 @@ def sample_of(item: Item, prompt: Any, stages: list[Stage], outputs: list[dict[i
 def error_record(item: Item, prompt: Any, error: str, *, latency_s: float = 0.0) -> SampleRecord:
     """The sample of an item whose request failed for good: an error, neither right nor wrong."""
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options=dict(item.options),
-                        answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta), target=item.target,
-                        context=item.context, output="", finish_reason=None, latency_s=latency_s, error=error)
+                        answer_idx=item.answer_idx, prompt=prompt, meta=dict(item.meta),
+                        target=target_to_json(item.target), context=item.context, output="", finish_reason=None,
+                        latency_s=latency_s, error=error)
 
 
 @dataclass(eq=False)
@@ -820,7 +689,7 @@ class _Dispatcher:
             self._start(item)
 
     def _start(self, item: Item) -> None:
-        prompt = item.messages if item.messages else render_prompt(self.template, item, exemplars=self.exemplars)
+        prompt = item_prompt(item, self.template, exemplars=self.exemplars)
         task = _Task(item, prompt, [{} for _ in self.stages], time.perf_counter(), prompts=[prompt])
         self.active += 1
         saved = self.partial.pop(task.key, None)

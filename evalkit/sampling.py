@@ -27,10 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 from evalkit.prompts import PromptTemplate, TemplateError, load_template, render_prompt
 from evalkit.records import Item
 
-SINGLE = "single"
-SELF_CONSISTENCY = "self-consistency"
-ENSEMBLE_REFINEMENT = "ensemble-refinement"
-STRATEGIES = (SELF_CONSISTENCY, ENSEMBLE_REFINEMENT)  # the multi-sample strategies a user picks
+from evalkit.config import ENSEMBLE_REFINEMENT, SELF_CONSISTENCY, SINGLE, STRATEGIES  # noqa: F401,E402 (their home)
 
 # Builds a stage's prompt from the item, the item's own prompt and the earlier stages' output texts.
 PromptBuilder = Callable[[Item, str, Sequence[Sequence[str]]], str]

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 10_000
+from evalkit.config import DEFAULT_RESAMPLES  # noqa: E402,F401 (its home)
 
 
 def _z(confidence: float) -> float:

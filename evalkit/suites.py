@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from evalkit.registry import DEFAULT_DATA_DIR, bundled_dir, get_benchmark
+from evalkit.config import DEFAULT_DATA_DIR, DEFAULT_PROMPT
+from evalkit.registry import bundled_dir, get_benchmark
 from evalkit.store import parse_json
 
 SUITES_DIR = "suites"
@@ -49,7 +50,7 @@ class Suite:
     name: str
     title: str
     benchmarks: tuple[SuiteBenchmark, ...]
-    prompt: str = "strict"
+    prompt: str = DEFAULT_PROMPT
     generation: dict[str, Any] = field(default_factory=dict)
     published: tuple[PublishedRow, ...] = ()
     published_source: str = ""
@@ -108,7 +109,7 @@ def load_suite(name_or_path: str) -> Suite:
         rows = tuple(PublishedRow(model=r["model"], scores={k: float(v) for k, v in r["scores"].items()},
                                   average=r.get("average")) for r in published.get("rows", []))
         suite = Suite(name=data.get("name", path.stem), title=data.get("title", path.stem), benchmarks=benchmarks,
-                      prompt=data.get("prompt", "strict"), generation=dict(data.get("generation") or {}),
+                      prompt=data.get("prompt", DEFAULT_PROMPT), generation=dict(data.get("generation") or {}),
                       published=rows, published_source=published.get("source", ""), path=path)
     except (KeyError, TypeError, ValueError) as exc:
         raise SuiteError(f"{path}: malformed suite ({type(exc).__name__}: {exc})") from None

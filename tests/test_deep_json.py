@@ -7,7 +7,7 @@ import json
 import pytest
 
 from evalkit.cli.run import parse_scorer_args
-from evalkit.longform import LongformError, load_graded_answers, load_longform
+from evalkit.datasets import DatasetError, load_dataset
 from evalkit.request_controls import ControlError, json_object
 from evalkit.rubrics import RubricError, load_rubric
 from evalkit.store import MAX_JSON_DEPTH, parse_json
@@ -76,10 +76,9 @@ def test_run_refuses_a_deep_record_at_its_line_and_skip_invalid_runs_the_rest(tm
 def test_long_form_files_suites_rubrics_and_flags_name_the_deep_file(tmp_path):
     deep = tmp_path / "deep.jsonl"
     deep.write_text('{"question": "q", "answer": "a"}\n' + DEEP + "\n")
-    with pytest.raises(LongformError, match=f"{deep}:2: not valid JSON"):
-        load_longform(deep, "liveqa")
-    with pytest.raises(LongformError, match=f"{deep}:2: not valid JSON"):
-        load_graded_answers(deep)
+    for adapter in ("liveqa", "nist_graded"):  # long-form files and graded answers: the one loader
+        with pytest.raises(DatasetError, match=f"{deep}:2: malformed JSON: nested more than"):
+            load_dataset(deep, adapter=adapter)
     whole = tmp_path / "deep.json"
     whole.write_text(DEEP)
     with pytest.raises(SuiteError, match=f"{whole}:1: not valid JSON"):

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.records import Item, SampleRecord
+from evalkit.records import Item, RubricItem, RubricItems, SampleRecord, target_to_json
 from evalkit.rubrics import load_rubric
 from evalkit.scoring import get_scorer, scoring_fingerprint
 from evalkit.scoring.metrics import ClippedMean, Mean, Proportion
@@ -72,10 +72,10 @@ def test_met_and_pairwise_replies():
 
 
 def test_healthbench_rule():
-    items = [{"points": 5}, {"points": 3}, {"points": -4}]
+    items = [RubricItem("a", 5), RubricItem("b", 3), RubricItem("c", -4)]
     assert healthbench_item_score(items, [True, False, False]) == pytest.approx(5 / 8)
     assert healthbench_item_score(items, [False, False, True]) == pytest.approx(-4 / 8)  # clipped only in the mean
-    assert healthbench_item_score([{"points": -1}], [True]) is None
+    assert healthbench_item_score([RubricItem("d", -1)], [True]) is None
     # The overall figure is the metric the healthbench rubric declares: the mean clipped to [0, 1].
     [(name, overall)] = rubric_metrics(load_rubric("healthbench")).items()
     assert name == "healthbench" and overall == ClippedMean(0.0, 1.0)
@@ -144,7 +144,7 @@ def double(tmp_path):
 
 def sample_for(item: Item, output: str) -> SampleRecord:
     return SampleRecord(id=item.id, dataset=item.dataset, question=item.question, options={}, answer_idx=None,
-                        prompt="", output=output, finish_reason="stop", target=item.target)
+                        prompt="", output=output, finish_reason="stop", target=target_to_json(item.target))
 
 
 def score_all(scorer, pairs):
@@ -182,6 +182,13 @@ def test_label_axes_give_positions_and_schema_mode_sends_a_response_format(doubl
     assert scores["harm_extent"].value == 0 and scores["harm_extent"].answer == "death or severe harm"
     assert scores["consensus"].value == 2 and scores["reasoning"].value == 1
     assert srv.stats() == {**srv.stats(), "requests": 1, "response_formats": 1}
+    # the one request's prompt and reply are stored once (with the first axis), not once per axis
+    first = MEDPALM[0].name
+    assert [name for name, sc in scores.items() if "judge_prompt" in sc.meta] == [first]
+    assert all(sc.meta == {"axis": name, "judged_with": first} for name, sc in scores.items() if name != first)
+    from evalkit.report import judge_totals
+    totals = judge_totals([{"scores": {n: sc.to_dict() for n, sc in scores.items()}}])
+    assert totals.requests == 1 and totals.completion_tokens == scores[first].meta["judge_tokens"]["completion_tokens"]
 
 
 def test_rubric_items_follow_healthbenchs_rule(double):
@@ -190,8 +197,8 @@ def test_rubric_items_follow_healthbenchs_rule(double):
                   {"contains": "gives dose", "replies": ['```json\n{"criteria_met": false}\n```']}])
     judge = RubricJudgeScorer("healthbench", srv.url, "judge-double")
     item = Item(id="p", dataset="hb", question="migraine?", messages=[{"role": "user", "content": "migraine?"}],
-                target=[{"criterion": "asks about BP", "points": 5}, {"criterion": "gives dose", "points": 3},
-                        {"criterion": "is rude", "points": -2}])
+                target=RubricItems((RubricItem("asks about BP", 5), RubricItem("gives dose", 3),
+                                    RubricItem("is rude", -2))))
     [scores] = score_all(judge, [(item, sample_for(item, "Take paracetamol."))])
     s = scores["healthbench"]
     assert s.value == pytest.approx((5 - 2) / 8) and s.answer == "2/3 met"
@@ -393,3 +400,15 @@ def test_long_form_run_scored_by_the_judge_through_evalkit_run(double, tmp_path)
         assert hb["value"] == pytest.approx(1.0) and hb["answer"] == "1/2 met"
         assert "assistant: Please see a doctor." in hb["meta"]["items"][0]["judge_prompt"]
     assert srv.stats()["requests"] == 3 + 3 * 2  # three answers, two rubric items each
+
+    # Judging the saved run again (another judge setting: a new fingerprint) reads each line's stored rubric
+    # back as typed RubricItems: the same scores, and the target stays as it was stored.
+    from evalkit.scoring.stage import ScoringPlan, score_run_dir
+
+    plan = ScoringPlan([RubricJudgeScorer("healthbench", srv.url, "judge-double", json_schema=True)])
+    assert asyncio.run(score_run_dir(run, plan, counting=lambda lineno, s: True)) == 3
+    assert srv.stats()["requests"] == 3 + 3 * 2 + 3 * 2
+    again = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert [s["target"] for s in again] == [s["target"] for s in samples] == [records[0]["rubrics"]] * 3
+    assert [s["scores"]["healthbench"]["value"] for s in again] == [pytest.approx(1.0)] * 3
+    assert {s["scored_with"] for s in again} == {plan.fingerprint}

@@ -55,6 +55,10 @@ def test_smollm2_answers_ten_liveqa_questions_and_judges_them_on_medpalm2(served
         assert set(s["scores"]) == set(axes)
         for axis, score in s["scores"].items():
             meta = score["meta"]
+            if axis != axes[0]:  # the one request's prompt and reply are stored once, with the first axis
+                assert meta == {"axis": axis, "judged_with": axes[0], **({"retryable": True} if
+                                                                          meta.get("retryable") else {})}
+                continue
             assert meta["judge_prompt"] and "judge_reply" in meta and meta["attempts"] >= 1
             assert meta["judge_tokens"]["prompt_tokens"] > 0 and meta["latency_s"] > 0
             axis_scale = next(a for a in load_rubric("medpalm2").axes if a.name == axis).scale

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EVALKIT_SHARED") or ROOT.parent / "shared")
 EVAL_DATA = SHARED / "eval_data"
 needs_shared = pytest.mark.skipif(not EVAL_DATA.is_dir(), reason=f"shared benchmark folder {EVAL_DATA} is absent")
-SHAPES = {"jsonl", "json-list", "json-sources", "json-keyed", "pubmedqa-pqal", "pubmedqa-split"}
+SHAPES = {"jsonl", "json-list", "json-sources", "json-keyed", "pubmedqa-pqal", "pubmedqa-split", "csv"}
 
 
 # --------------------------------------------------------------------------- table

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.records import GenerationParams, Item, SampleRecord, Score
+from evalkit.records import GenerationParams, Item, References, SampleRecord, Score, target_to_json
 from evalkit.report import build_report
 from evalkit.runner import RunConfig, run_eval
 from evalkit.runs import load_run, sample_scores, to_dataframe
@@ -42,12 +42,13 @@ def test_score_record_round_trips_and_drops_empty_fields():
 
 
 def test_items_without_options_carry_a_target():
-    item = Item(id="1", dataset="liveqa", question="What is gout?", target={"references": ["..."]})
+    item = Item(id="1", dataset="liveqa", question="What is gout?", target=References(("...",)))
     assert not item.is_choice and item.options == {} and item.answer_idx is None
     rec = SampleRecord(id="1", dataset="liveqa", question="q", options={}, answer_idx=None, prompt="p",
-                       output="answer", finish_reason="stop", target=item.target)
+                       output="answer", finish_reason="stop", target=target_to_json(item.target))
     line = rec.to_dict()
-    assert "pred" not in line and "correct" not in line and line["target"] == {"references": ["..."]}
+    assert "pred" not in line and "correct" not in line and line["target"] == ["..."]
+    assert SampleRecord.from_dict(line).item().target == item.target
 
 
 def test_scorers_by_name_and_from_module_attr():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.console import Console
 
-from evalkit import __version__
+from evalkit.api import __version__
 
 
 def stdout_console(*, stderr: bool = False) -> Console:

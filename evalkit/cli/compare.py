@@ -36,12 +36,12 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     those of `evalkit gate` with the same options.
     """
     from evalkit.api import compare
-    from evalkit.compare_html import render_compare_html
+    from evalkit.api import render_compare_html
 
     if len(runs) < 2:
         raise click.UsageError("give at least two runs: BASELINE CANDIDATE [RUN...]")
     try:
-        from evalkit.overlap_split import read_overlap
+        from evalkit.api import read_overlap
 
         overlap = read_overlap(overlap_file, overlap_rule) if overlap_file is not None else None
         comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples,

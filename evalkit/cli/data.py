@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
-from evalkit.datasets import DatasetError, load_dataset
-from evalkit.fetch import FetchError, OriginUnreachable, fetch_file, plan
-from evalkit.registry import DEFAULT_DATA_DIR, benchmarks, resolve_benchmark_file
+from evalkit.api import (
+    benchmarks, DatasetError, fetch_file, fetch_plan as plan, FetchError, load_dataset, OriginUnreachable,
+    resolve_benchmark_file
+)
+from evalkit.config import DEFAULT_DATA_DIR
 
 
 def _options_text(counts: Counter) -> str:
@@ -18,6 +20,11 @@ def _options_text(counts: Counter) -> str:
         return str(next(iter(counts)))
     detail = ", ".join(f"{n}: {counts[n]}" for n in sorted(counts))
     return f"{min(counts)}-{max(counts)} ({detail})"
+
+
+def _targets_text(counts: Counter) -> str:
+    """``RubricItems: 104`` or ``References: 1, none: 103``: how many items carry each kind of target."""
+    return ", ".join(f"{kind}: {n}" for kind, n in counts.most_common())
 
 
 @click.group("data")
@@ -29,8 +36,11 @@ def data() -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True,
               help="Where registered names (e.g. 'medqa') are looked up.")
-def check(files: tuple[str, ...], data_dir: Path) -> None:
-    """Load and validate FILES; print each dataset's item count and options per item.
+@click.option("--adapter", default=None, metavar="NAME|module:attr",
+              help="Read the records with this adapter (e.g. liveqa, healthbench, nist_graded) instead of the "
+                   "registry's (a registered file) or mcq.")
+def check(files: tuple[str, ...], data_dir: Path, adapter: str | None) -> None:
+    """Load and validate FILES; print each dataset's item count and options per item (or targets, long-form).
 
     A FILE may also be a registered benchmark name. Every problem is printed
     as file:line: message; the exit status is 1 if any record is invalid.
@@ -39,7 +49,7 @@ def check(files: tuple[str, ...], data_dir: Path) -> None:
     for target in files:
         path = resolve_benchmark_file(target, data_dir)
         try:
-            loaded = load_dataset(path)
+            loaded = load_dataset(path, adapter=adapter)
         except DatasetError as exc:
             failed = True
             for problem in exc.problems:
@@ -51,9 +61,13 @@ def check(files: tuple[str, ...], data_dir: Path) -> None:
         if loaded.benchmark is not None:
             note = f"  [{loaded.benchmark}: sha256 {'ok' if loaded.verified else 'differs from registry'}]"
         click.echo(f"{path}: ok, {loaded.shape}{note}")
+        targets = loaded.target_counts()
         for name, counts in loaded.option_counts().items():
             n = sum(counts.values())
-            click.echo(f"  {name}: {n} items, options per item {_options_text(counts)}")
+            if set(counts) != {0}:
+                click.echo(f"  {name}: {n} items, options per item {_options_text(counts)}")
+            else:
+                click.echo(f"  {name}: {n} items, long-form, targets {_targets_text(targets[name])}")
     raise SystemExit(1 if failed else 0)
 
 

@@ -12,17 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.api import ServerError, resolve_server, served_models
-from evalkit.agreement import Agreement
+from evalkit.api import (
+    Agreement, agreement_json, default_work_dir, judge_answers, JUDGE_DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY,
+    JUDGE_DEFAULT_MAX_ATTEMPTS as DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS,
+    JudgeInputError, live_writer, pairwise, read_input, resolve_server, RubricError, RubricJudgeScorer, RunLocked,
+    SAMPLES, samples_path, ScorerError, served_models, ServerError, snapshot_note, try_lock_run_dir, write_json,
+    write_jsonl
+)
 from evalkit.cli import stdout_console
-from evalkit.lock import RunLocked, try_lock_run_dir
-from evalkit.judge_pass import JudgeInputError, agreement_json, default_work_dir, judge_answers, pairwise, read_input
-from evalkit.rubrics import RubricError
-from evalkit.scoring.base import ScorerError
-from evalkit.scoring.rubric_judge import (DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TOKENS,
-                                          RubricJudgeScorer)
-from evalkit.runs import live_writer, snapshot_note
-from evalkit.store import SAMPLES, samples_path, write_json, write_jsonl
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped, so logs grep well
 
@@ -109,14 +106,22 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
 @click.option("--json-schema/--no-json-schema", default=False, show_default=True,
               help="Constrain the judge's reply to the rubric's JSON schema (response_format; llama.cpp supports it).")
 @click.option("--resamples", type=int, default=2000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--kqa-per", type=click.Choice(["statement", "answer"]), default="statement", show_default=True,
+              help="K-QA physicians' file: one judge request per statement, or one per answer.")
 def judge_command(path, rubric, endpoints, server_name, model, api_key, questions, pair, json_out, work_dir, limit,
-                  concurrency, rps, temperature, max_tokens, max_attempts, reference, json_schema, resamples):
+                  concurrency, rps, temperature, max_tokens, max_attempts, reference, json_schema, resamples,
+                  kqa_per):
     """Judge saved answers in PATH (a run directory, or a JSONL of graded answers with --questions).
 
     When the answers carry human grades, reports the judge's agreement with them
     per axis (n, Spearman, Kendall tau-b, quadratic-weighted kappa, bootstrap CIs,
     confusion matrix) beside the answer-length baseline. Rerunning the same command
     resumes: journaled judgements are not requested again.
+
+    PATH may also be K-QA's physicians' file (NLI_medical_annotator.csv): the judge labels
+    each (answer, statement) pair, and its agreement with the physicians' majority is shown
+    between a floor (always Neutral; word overlap) and a ceiling (each physician against
+    the other two; Fleiss' kappa of the three).
     """
     if (path is None) == (pair is None):
         raise click.UsageError("give PATH to judge, or --pairwise RUN_A RUN_B")
@@ -165,6 +170,15 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
             write_json(json_out, doc)
         return
 
+    from evalkit.api import is_nli_file
+
+    if is_nli_file(path):
+        from evalkit.cli.judge_kqa import judge_nli_file
+
+        judge_nli_file(path, scorer, per=kqa_per, work_dir=work_dir or default_work_dir(path), limit=limit,
+                       json_out=json_out, resamples=resamples, out=out)
+        _usage_line(scorer, time.perf_counter() - t0)
+        return
     work = work_dir or default_work_dir(path)
     writer = live_writer(samples_path(path)) if path.exists() else None  # a run still writing PATH
     with _run_dir_lock(work):  # judging into a run directory writes it: one writer at a time

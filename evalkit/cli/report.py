@@ -9,16 +9,8 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
-from evalkit.runs import partial_note
-from evalkit.report import (
-    CI_METHODS,
-    FORMATS,
-    build_report,
-    format_report,
-    load_runs,
-    report_tables,
-)
-from evalkit.stats import DEFAULT_RESAMPLES
+from evalkit.api import build_report, CI_METHODS, format_report, FORMATS, load_runs, partial_note, report_tables
+from evalkit.config import DEFAULT_RESAMPLES
 
 _ci_option = click.option("--ci", "ci", type=click.Choice(CI_METHODS), default="wilson", show_default=True,
                           help="How each accuracy's confidence interval is computed.")
@@ -76,10 +68,10 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     runs of a suite (`evalkit run --suite`) get the suite's table. A run with no sample is
     named on stderr; when no RUN has one, nothing is reported and the exit status is 1.
     """
-    from evalkit.report import run_labels
-    from evalkit.report_extras import truncation_hints
-    from evalkit.runs import empty_run_reason
-    from evalkit.suites import report_suite_tables, suite_rich_table, with_suite_tables
+    from evalkit.api import run_labels
+    from evalkit.api import truncation_hints
+    from evalkit.api import empty_run_reason
+    from evalkit.api import report_suite_tables, suite_rich_table, with_suite_tables
 
     try:
         loaded = load_runs(runs)
@@ -112,8 +104,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     if fmt == "rich":
         raise click.UsageError("--output needs --format markdown, csv, json or html")
     if fmt == "html":
-        from evalkit.html_report import render_html
-        from evalkit.overlap_tables import overlap_table_html
+        from evalkit.api import overlap_table_html, render_html
 
         sections = overlap_table_html(overlap, overlap_rule) if overlap is not None else ""
         _emit(render_html(report, loaded, sections=sections), output, fmt, "report.html")
@@ -126,14 +117,13 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 
 def _with_overlap(text: str, fmt: str, overlap: list, rule: str) -> str:
     """The report in FMT (markdown, json or csv) with the overlap split added (evalkit.overlap_tables)."""
-    from evalkit.overlap_tables import with_overlap_csv, with_overlap_json
+    from evalkit.api import with_overlap_csv, with_overlap_json
 
     if fmt == "json":
         return with_overlap_json(text, overlap, rule)
     if fmt == "csv":
         return with_overlap_csv(text, overlap, rule)
-    from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
-    from evalkit.report import markdown_table
+    from evalkit.api import OVERLAP_HEADER, markdown_table, overlap_cells
 
     return text + (f"\n## Accuracy by overlap with training data ({rule} rule)\n\n"
                    + markdown_table(OVERLAP_HEADER, [overlap_cells(r) for r in overlap], right_from=2) + "\n")
@@ -141,8 +131,8 @@ def _with_overlap(text: str, fmt: str, overlap: list, rule: str) -> str:
 
 def _overlap_rows(loaded: list, overlap_file: Path, rule: str) -> list:
     """Each run's datasets split by the overlap file (evalkit.overlap_split)."""
-    from evalkit.overlap_split import overlap_rows, read_overlap
-    from evalkit.report import run_labels
+    from evalkit.api import overlap_rows, read_overlap
+    from evalkit.api import run_labels
 
     overlap = read_overlap(overlap_file, rule)
     return [row for run, label in zip(loaded, run_labels(loaded)) for row in overlap_rows(label, run.items(), overlap)]
@@ -151,7 +141,7 @@ def _overlap_rows(loaded: list, overlap_file: Path, rule: str) -> list:
 def _overlap_table(rows: list, rule: str):
     from rich.table import Table
 
-    from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
+    from evalkit.api import OVERLAP_HEADER, overlap_cells
 
     table = Table(title=f"Accuracy by overlap with training data ({rule} rule; 95% CI; difference: Newcombe)")
     for i, name in enumerate(OVERLAP_HEADER):
@@ -194,11 +184,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     only the datasets every ranked row covers with the same items; rows that cover
     less, and partial runs, are listed apart and not ranked.
     """
-    from evalkit.leaderboard import (
-        build_leaderboard,
-        format_leaderboard,
-        leaderboard_table,
-    )
+    from evalkit.api import build_leaderboard, format_leaderboard, leaderboard_table
 
     try:
         lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
@@ -222,8 +208,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
             _console().print(_clean_table(lb, split, overlap_rule))
         return
     if fmt == "html":
-        from evalkit.html_report import render_leaderboard_html
-        from evalkit.overlap_tables import leaderboard_clean_html
+        from evalkit.api import leaderboard_clean_html, render_leaderboard_html
 
         sections = leaderboard_clean_html(lb, split, overlap_rule) if split is not None else ""
         _emit(render_leaderboard_html(lb, sections=sections), output, fmt, "leaderboard.html")
@@ -236,9 +221,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
 
 def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
     """Each leaderboard cell's run split by the overlap file (evalkit.overlap_tables)."""
-    from evalkit.overlap_split import read_overlap
-    from evalkit.overlap_tables import leaderboard_overlap
-    from evalkit.runs import LEGACY_SCORE
+    from evalkit.api import LEGACY_SCORE, leaderboard_overlap, read_overlap
 
     if score != LEGACY_SCORE:
         raise click.UsageError(f"--overlap splits the multiple-choice verdict ({LEGACY_SCORE}), not --score {score}")
@@ -251,7 +234,7 @@ def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
 def _clean_table(lb, split: list, rule: str):
     from rich.table import Table
 
-    from evalkit.overlap_tables import leaderboard_clean_cells
+    from evalkit.api import leaderboard_clean_cells
 
     header, rows = leaderboard_clean_cells(lb, split)
     table = Table(title=f"Accuracy on clean items ({rule} rule; 95% Wilson CI; ranks: the leaderboard's)",
@@ -264,7 +247,7 @@ def _clean_table(lb, split: list, rule: str):
 
 
 def _leaderboard_with_overlap(text: str, fmt: str, lb, split: list, rule: str) -> str:
-    from evalkit.overlap_tables import leaderboard_clean_cells, leaderboard_overlap_csv, leaderboard_overlap_doc
+    from evalkit.api import leaderboard_clean_cells, leaderboard_overlap_csv, leaderboard_overlap_doc
 
     if fmt == "json":
         doc = json.loads(text)
@@ -272,7 +255,7 @@ def _leaderboard_with_overlap(text: str, fmt: str, lb, split: list, rule: str) -
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         return leaderboard_overlap_csv(text, lb, split, rule)
-    from evalkit.report import markdown_table
+    from evalkit.api import markdown_table
 
     header, rows = leaderboard_clean_cells(lb, split)
     return text + (f"\n## Accuracy on clean items ({rule} rule)\n\n"
@@ -314,9 +297,9 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     gate could not finish (a run that cannot be read, a report that cannot be written):
     never 1, so a CI job reports a regression only when there is one.
     """
-    from evalkit.gate import EXIT_MISMATCH
+    from evalkit.api import EXIT_MISMATCH
 
-    from evalkit.overlap_split import read_overlap
+    from evalkit.api import read_overlap
 
     if clean_only != (overlap_file is not None):
         raise click.UsageError("--clean-only and --overlap go together")
@@ -338,7 +321,7 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
           resamples: int, clean_only: "OverlapSet | None" = None) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.gate import compare_runs, flips_table, gate_json, gate_table, junit_xml
+    from evalkit.api import compare_runs, flips_table, gate_json, gate_table, junit_xml
 
     result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                           n_resamples=resamples, seed=seed, score=score, clean_only=clean_only)

@@ -1,4 +1,9 @@
-"""``evalkit run``: evaluate a served model on one or more benchmark files."""
+"""``evalkit run``: evaluate a served model on one or more benchmark files, or a suite.
+
+The command parses flags, turns them into tasks and run settings (only the flags given:
+every default is the config types', and ``--help`` shows their values), calls
+``api.evaluate``, and prints what came back. It imports evalkit.api and evalkit.config only.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import shlex
 import sys
 import time
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,27 +26,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from evalkit.api import API_KEY_ENV, ServerError, resolve_server
+from evalkit import api
+from evalkit.api import (
+    API_KEY_ENV, JUDGE_API_KEY_ENV, DatasetError, EndpointDown, Problem, ProgressLines, RequestError, RunLocked,
+    RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json, redact,
+    secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
+)
 from evalkit.cli import stdout_console
-from evalkit.client import RequestError, redact
-from evalkit.datasets import DatasetError, Problem
-from evalkit.limits import DEFAULT_MAX_RECORD_MB, DEFAULT_MAX_RESPONSE_MB
-from evalkit.lock import RunLocked
-from evalkit.order import UNKNOWN_RULES
-from evalkit.progress import DEFAULT_INTERVAL_S, ProgressLines
-from evalkit.prompts import TemplateError, load_template
-from evalkit.records import GenerationParams
-from evalkit.registry import resolve_benchmark_file
-from evalkit.report_extras import truncation_hints
-from evalkit.request_controls import json_object, text_or_file
-from evalkit.runs import write_failure_message
-from evalkit.runner import DEFAULT_CONCURRENCY, EndpointDown, RunConfig, RunProgress, run_eval
-from evalkit.sampling import ENSEMBLE_REFINEMENT, STRATEGIES
-from evalkit.scoring.base import is_secret_option, secret_option_values
-from evalkit.scoring.rubric_judge import JUDGE_API_KEY_ENV
-from evalkit.stats import wilson_interval
-from evalkit.store import parse_json
-from evalkit.suites import Suite, SuiteError, check_prompt, load_suite
+from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES,
+                            EXEMPLARS_FILE, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES, UNKNOWN_RULES,
+                            GenerationParams, RunConfig, field_default)
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
 
@@ -140,19 +135,6 @@ def skipped_message(problems: list[Problem], run_dir) -> str:
     return "\n".join(lines)
 
 
-def suite_inputs(ctx: click.Context, name: str, data_dir: str, eval_files: list[str], prompt: str | None
-                 ) -> tuple[Suite, list[str], str, dict]:
-    """The suite's files (plus any --eval-file), its prompt unless --prompt was given, and the generation
-    settings it sets that the command line did not."""
-    suite = load_suite(name)
-    files = [str(p) for p in suite.files(data_dir)] + eval_files
-    prompt = prompt or suite.prompt
-    check_prompt(suite, load_template(prompt))
-    given = {k: v for k, v in suite.generation.items()
-             if ctx.get_parameter_source(k) in (click.core.ParameterSource.DEFAULT, None)}
-    return suite, files, prompt, given
-
-
 def _resume_hint() -> str:
     """The command that resumes this run, as typed, minus any API key (never printed)."""
     argv, had_key = without_secrets(sys.argv[1:])
@@ -165,13 +147,29 @@ def _resume_hint() -> str:
     return hint
 
 
+
+def default_from(cls: type, name: str, **option: Any) -> dict[str, Any]:
+    """Keyword arguments of a click option whose default, shown by --help, is field NAME of CLS."""
+    return {"default": field_default(cls, name), "show_default": True, **option}
+
+
+# Flags that are RunConfig fields under the same name; the generation flags are GenerationParams fields.
+RUN_FLAGS = ("model", "api_key", "prompt", "extractor", "adapter", "concurrency", "rps", "limit", "results_dir",
+             "task_folder", "run_name", "timeout_s", "max_attempts", "skip_invalid", "wait_for_lock",
+             "max_response_mb", "max_record_mb", "samples", "strategy", "refine_samples", "refine_prompt",
+             "fewshot_k", "fewshot_seed", "exemplars_file", "order_from", "order_unknown")
+GENERATION_FLAGS = ("max_new_tokens", "temperature", "top_p", "seed", "top_k", "min_p", "presence_penalty",
+                    "frequency_penalty")
+_CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concurrencies().items())
+
+
 @click.command()
 @click.option("--eval-file", "eval_files", multiple=True, type=click.Path(dir_okay=False),
               help="Benchmark file, or a registered name such as medqa (repeatable; see `evalkit data list`).")
 @click.option("--suite", default=None,
               help="Run a suite of registered benchmarks (e.g. medreason: eval_data/suites/NAME.json) with its "
                    "prompt and generation settings; flags given explicitly override them.")
-@click.option("--data-dir", default="eval_data", show_default=True, type=click.Path(file_okay=False),
+@click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, type=click.Path(file_okay=False),
               help="Where registered benchmarks (a suite's, or --eval-file NAME) are, as `evalkit data fetch` "
                    "puts them.")
 @click.option("--endpoint", "endpoints", multiple=True,
@@ -181,8 +179,9 @@ def _resume_hint() -> str:
 @click.option("--model", default=None, help="Model id to request (default: the one the server lists).")
 @click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Or ${API_KEY_ENV}. Never saved.")
 @click.option("--prompt", default=None,
-              help="Template name under prompts/ or a file path [default: strict; er_sample for ensemble-refinement].")
-@click.option("--extractor", default="evalkit", show_default=True, help="Answer extractor of the choice scorer.")
+              help=f"Template name under prompts/ or a file path [default: {DEFAULT_PROMPT}; {ER_PROMPT} for "
+                   "ensemble-refinement].")
+@click.option("--extractor", **default_from(RunConfig, "extractor", help="Answer extractor of the choice scorer."))
 @click.option("--scorer", "scorers", multiple=True,
               help="Scorer by name (choice, judge) or module:attr (repeatable) [default: choice for "
                    "multiple-choice items]. Changing only the scorers rescores the saved generations.")
@@ -191,10 +190,10 @@ def _resume_hint() -> str:
                    f"${JUDGE_API_KEY_ENV}, or judge.api_key_env=NAME (a key given here is never shown or saved).")
 @click.option("--adapter", default=None,
               help="How records become items: an adapter name or module:attr [default: the registry's, else mcq].")
-@click.option("--max-new-tokens", type=int, default=1024, show_default=True)
+@click.option("--max-new-tokens", type=int, **default_from(GenerationParams, "max_new_tokens"))
 @click.option("--temperature", type=float, default=None,
-              help="Sampling temperature [default: 0; 0.7 with several samples].")
-@click.option("--top-p", type=float, default=1.0, show_default=True)
+              help=f"Sampling temperature [default: 0; {MULTI_SAMPLE_TEMPERATURE} with several samples].")
+@click.option("--top-p", type=float, **default_from(GenerationParams, "top_p"))
 @click.option("--seed", type=int, default=None, help="Base seed; generation k of an item uses seed + k.")
 @click.option("--system-prompt", default=None, metavar="TEXT|@FILE", help="A system message before each prompt.")
 @click.option("--stop", "stop", multiple=True, help="Stop sequence (repeatable).")
@@ -207,200 +206,240 @@ def _resume_hint() -> str:
 @click.option("--extra-body", default=None, metavar="JSON|@FILE",
               help="JSON object merged into every request body, for anything else the server takes.")
 @click.option("--samples", type=int, default=None,
-              help="Generations per item, answer by majority vote [default: 1; 11 for ensemble-refinement].")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default=STRATEGIES[0], show_default=True,
-              help="How several samples make one answer.")
-@click.option("--refine-samples", type=int, default=33, show_default=True,
-              help="Refinement generations per item (ensemble-refinement).")
-@click.option("--refine-prompt", default="er_refine", show_default=True,
-              help="Refinement template with a {reasonings} field (ensemble-refinement).")
-@click.option("--fewshot-k", type=int, default=3, show_default=True,
-              help="Worked examples in a few-shot prompt (--prompt fewshot).")
-@click.option("--fewshot-seed", type=int, default=0, show_default=True, help="Seed of the exemplar draw.")
+              help=f"Generations per item, answer by majority vote [default: 1; {ER_SAMPLES} for "
+                   "ensemble-refinement].")
+@click.option("--strategy", type=click.Choice(STRATEGIES),
+              **default_from(RunConfig, "strategy", help="How several samples make one answer."))
+@click.option("--refine-samples", type=int,
+              **default_from(RunConfig, "refine_samples", help="Refinement generations per item "
+                             "(ensemble-refinement)."))
+@click.option("--refine-prompt", **default_from(RunConfig, "refine_prompt", help="Refinement template with a "
+                                                "{reasonings} field (ensemble-refinement)."))
+@click.option("--fewshot-k", type=int, **default_from(RunConfig, "fewshot_k", help="Worked examples in a few-shot "
+                                                      "prompt (--prompt fewshot)."))
+@click.option("--fewshot-seed", type=int, **default_from(RunConfig, "fewshot_seed", help="Seed of the exemplar draw."))
 @click.option("--exemplars", "exemplars_file", default=None, type=click.Path(dir_okay=False),
-              help="Exemplar file for few-shot prompts (default: eval_data/fewshot_exemplars.jsonl).")
+              help=f"Exemplar file for few-shot prompts (default: the bundled eval_data/{EXEMPLARS_FILE}).")
 @click.option("--separate-requests", is_flag=True,
               help="One request per generation instead of asking for n generations in one request.")
 @click.option("--concurrency", type=int, default=None,
-              help=f"Requests in flight (default: {DEFAULT_CONCURRENCY}, or 4 for the embedded llama.cpp server).")
+              help=f"Requests in flight (default: {DEFAULT_CONCURRENCY}; {_CONCURRENCY_BY_BACKEND}).")
 @click.option("--order-from", default=None, metavar="RUN|auto",
               help="Send the items longest-predicted first, by the output lengths of an earlier run (its directory), "
                    "or of the latest finished run over the same items and prompt (auto). Changes only timing.")
-@click.option("--order-unknown", type=click.Choice(UNKNOWN_RULES), default=UNKNOWN_RULES[0], show_default=True,
-              help="Where --order-from puts items the earlier run has no length for: first, or at the median length.")
+@click.option("--order-unknown", type=click.Choice(UNKNOWN_RULES),
+              **default_from(RunConfig, "order_unknown", help="Where --order-from puts items the earlier run has "
+                             "no length for: first, or at the median length."))
 @click.option("--rps", type=float, default=None, help="At most this many requests per second (hosted APIs).")
 @click.option("--limit", type=int, default=None, help="First N items of each file.")
-@click.option("--results-dir", default="results", show_default=True)
+@click.option("--results-dir", **default_from(RunConfig, "results_dir"))
 @click.option("--task-folder", default=None, help="Folder under results/ (default: the model id).")
 @click.option("--run-name", default=None, help="Run folder name (default: prompt and settings hash).")
-@click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Per-request timeout, s.")
-@click.option("--max-attempts", type=int, default=5, show_default=True, help="Tries per request.")
+@click.option("--timeout", "timeout_s", type=float,
+              **default_from(RunConfig, "timeout_s", help="Per-request timeout, s."))
+@click.option("--max-attempts", type=int, **default_from(RunConfig, "max_attempts", help="Tries per request."))
 @click.option("--skip-invalid", is_flag=True, help="Run the valid records of a file that has invalid ones.")
 @click.option("--wait-for-lock", is_flag=True,
               help="If another run is writing the same run directory, wait for it and then resume (default: refuse).")
-@click.option("--max-response-mb", type=float, default=DEFAULT_MAX_RESPONSE_MB, show_default=True,
-              help="A larger response body is an error on its sample.")
-@click.option("--max-record-mb", type=float, default=DEFAULT_MAX_RECORD_MB, show_default=True,
-              help="A longer line in a JSONL benchmark file is an error at its line.")
+@click.option("--max-response-mb", type=float,
+              **default_from(RunConfig, "max_response_mb", help="A larger response body is an error on its sample."))
+@click.option("--max-record-mb", type=float,
+              **default_from(RunConfig, "max_record_mb", help="A longer line in a JSONL benchmark file is an error "
+                             "at its line."))
 @click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
-@click.option("--progress-interval", type=click.FloatRange(0, min_open=True), default=DEFAULT_INTERVAL_S,
+@click.option("--progress-interval", type=click.FloatRange(0, min_open=True), default=PROGRESS_INTERVAL_S,
               show_default=True, help="Seconds between progress lines when stdout is not a terminal (logs).")
 @click.pass_context
-def run(ctx, eval_files, suite, data_dir, endpoints, server_name, model, api_key, prompt, extractor, scorers,
-        scorer_args, adapter, max_new_tokens, temperature, top_p, seed, system_prompt, stop, top_k, min_p,
-        presence_penalty, frequency_penalty, chat_template_kwargs, extra_body, samples, strategy, refine_samples,
-        refine_prompt, fewshot_k, fewshot_seed, exemplars_file, separate_requests, concurrency, rps, limit,
-        results_dir, task_folder, run_name, timeout_s, max_attempts, skip_invalid, wait_for_lock, max_response_mb,
-        max_record_mb, quiet, progress_interval, order_from, order_unknown):
+def run(ctx: click.Context, **flags: Any) -> None:
     """Evaluate a served model on benchmark files; saves every sample under results/.
 
     Running the same command again resumes: finished samples are kept and not
     requested again; failed ones are retried, and so are scores a model judge
     could not give because it did not answer.
     """
-    eval_files = list(eval_files)
-    suite_doc = None
-    if suite:
+    given = given_flags(ctx, flags)
+    tasks, suite = tasks_from_flags(flags)
+    settings = settings_from_flags(given)
+    where = {"endpoint": list(flags["endpoints"])} if flags["endpoints"] else {"server": flags["server_name"]}
+    display = RunDisplay(quiet=flags["quiet"], interval_s=flags["progress_interval"],
+                         secrets=run_secrets(flags["api_key"], settings.get("scorer_options", {})))
+    evaluation = evaluate_or_exit(display, tasks, suite=suite, data_dir=flags["data_dir"], **where, **settings)
+    sys.exit(print_results(evaluation, display))
+
+
+def given_flags(ctx: click.Context, flags: dict[str, Any]) -> dict[str, Any]:
+    """The flags given on the command line (or by their environment variable), not left at their default."""
+    return {name: value for name, value in flags.items()
+            if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}
+
+
+def tasks_from_flags(flags: dict[str, Any]) -> tuple[list, Any]:
+    """The tasks of --suite (with any --eval-file run in its settings) or of each --eval-file, and the suite."""
+    files = list(flags["eval_files"])
+    if flags["suite"]:
         try:
-            loaded_suite, eval_files, prompt, given = suite_inputs(ctx, suite, data_dir, eval_files, prompt)
-        except (SuiteError, TemplateError) as exc:
-            console.print(f"[red]error:[/] {escape(str(exc))}")
-            sys.exit(2)
-        if (samples or 1) > 1 or strategy == ENSEMBLE_REFINEMENT:
-            given.pop("temperature", None)  # several samples need the sampling temperature, not greedy
-        max_new_tokens, temperature, top_p = (given.get(k, v) for k, v in (
-            ("max_new_tokens", max_new_tokens), ("temperature", temperature), ("top_p", top_p)))
-        suite_doc = loaded_suite.to_manifest()
-    elif not eval_files:
+            suite = api.load_suite(flags["suite"])
+        except SuiteError as exc:
+            _fail(exc)
+        return api.from_suite(suite, extra_data=files), suite
+    if not files:
         raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
+    return [api.Task(f) for f in files], None
+
+
+def settings_from_flags(given: dict[str, Any]) -> dict[str, Any]:
+    """The run and generation settings the given flags set, as ``api.evaluate`` takes them (checked here,
+    so a bad value is a usage error before anything else happens)."""
+    settings = {k: given[k] for k in (*RUN_FLAGS, *GENERATION_FLAGS) if k in given}
     try:
-        controls = dict(system_prompt=text_or_file(system_prompt, "--system-prompt"), stop=tuple(stop), top_k=top_k,
-                        min_p=min_p, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
-                        chat_template_kwargs=json_object(chat_template_kwargs, "--chat-template-kwargs"),
-                        extra_body=json_object(extra_body, "--extra-body"))
-        GenerationParams(**controls)  # checks the controls before anything else happens
+        if "system_prompt" in given:
+            settings["system_prompt"] = text_or_file(given["system_prompt"], "--system-prompt")
+        for name, flag in (("chat_template_kwargs", "--chat-template-kwargs"), ("extra_body", "--extra-body")):
+            if name in given:
+                settings[name] = json_object(given[name], flag)
+        if "stop" in given:
+            settings["stop"] = tuple(given["stop"])
+        GenerationParams(**{k: v for k, v in settings.items() if k in GENERATION_CONTROLS})  # checks the controls
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    try:
-        scorer_options = parse_scorer_args(scorer_args)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
-    settings: dict = dict(
-        eval_files=[str(resolve_benchmark_file(f, data_dir)) for f in eval_files], api_key=api_key,
-        prompt=prompt, extractor=extractor, scorers=list(scorers) or None,
-        scorer_options=scorer_options, adapter=adapter,
-        params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                                **controls),
-        concurrency=concurrency, rps=rps, limit=limit, results_dir=results_dir, task_folder=task_folder,
-        run_name=run_name, timeout_s=timeout_s, max_attempts=max_attempts, skip_invalid=skip_invalid,
-        samples=samples, strategy=strategy, refine_samples=refine_samples, refine_prompt=refine_prompt,
-        n_per_request=not separate_requests, fewshot_k=fewshot_k, fewshot_seed=fewshot_seed,
-        exemplars_file=exemplars_file, wait_for_lock=wait_for_lock, max_response_mb=max_response_mb,
-        max_record_mb=max_record_mb, suite=suite_doc, order_from=order_from,
-        order_unknown=order_unknown,
-    )
-    if model:
-        settings["model"] = model
-    if endpoints:
-        config = RunConfig(endpoint=endpoints[0], endpoints=list(endpoints[1:]), **settings)
-    else:
+    if "scorers" in given:
+        settings["scorers"] = list(given["scorers"])
+    if "scorer_args" in given:
         try:
-            config = RunConfig.on_server(resolve_server(server_name), **settings)
-        except ServerError as exc:
-            console.print(f"[red]error:[/] {escape(str(exc))}")
-            sys.exit(2)
-    try:
-        config.resolved().validate()
-    except ValueError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
+            settings["scorer_options"] = parse_scorer_args(given["scorer_args"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scorer-arg") from None
+    if given.get("separate_requests"):
+        settings["n_per_request"] = False
+    return settings
 
+
+GENERATION_CONTROLS = ("system_prompt", "stop", "chat_template_kwargs", "extra_body")
+
+
+def run_secrets(api_key: str | None, scorer_options: dict) -> list[str | None]:
+    """Every key a message could carry: the model's, a judge's (given, or in the variable it is read from)."""
     secrets = [api_key, *secret_option_values(scorer_options), os.environ.get(JUDGE_API_KEY_ENV)]
-    secrets += [os.environ.get(str(o["api_key_env"])) for o in scorer_options.values() if o.get("api_key_env")]
+    return secrets + [os.environ.get(str(o["api_key_env"])) for o in scorer_options.values() if o.get("api_key_env")]
 
-    def say(message: str) -> None:
+
+def _fail(exc: Exception, code: int = 2) -> None:
+    console.print(f"[red]error:[/] {escape(str(exc))}")
+    sys.exit(code)
+
+
+class RunDisplay:
+    """The progress of a run on the terminal (a bar), or in a log (plain lines), and its messages."""
+
+    def __init__(self, *, quiet: bool, interval_s: float, secrets: list[str | None]):
+        self.secrets = secrets
+        self.live = RunProgress()
+        show = not quiet and (console.is_terminal or os.environ.get("EVALKIT_PROGRESS") == "1")
+        self.bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"),
+                            TextColumn("errors {task.fields[errors]} retries {task.fields[retries]}"),
+                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                            disable=not show)
+        # Where stdout is a log (nohup, Slurm, CI), steady plain lines instead of a bar it cannot show.
+        self.lines = ProgressLines(self.live, sys.stdout, interval_s) if not quiet and not sys.stdout.isatty() else None
+        self.task = None
+        self.shown = 0.0
+
+    def say(self, message: str) -> None:
         """Print MESSAGE (rich markup) with every API key (the model's, a judge's), should anything carry it, masked."""
-        console.print(redact(message, secrets))
+        console.print(redact(message, self.secrets))
 
-    show = not quiet and (console.is_terminal or os.environ.get("EVALKIT_PROGRESS") == "1")
-    bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TextColumn("errors {task.fields[errors]} retries {task.fields[retries]}"), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn(), console=console, disable=not show)
-    live = RunProgress()
-    state = {"task": None, "shown": 0.0}
-    # Where stdout is a log (nohup, Slurm, CI), steady plain lines instead of a bar it cannot show.
-    lines = ProgressLines(live, sys.stdout, progress_interval) if not quiet and not sys.stdout.isatty() else None
+    def callbacks(self) -> dict[str, Any]:
+        """The callbacks ``api.evaluate`` passes to each run."""
+        return {"on_start": self.on_start, "on_sample": self.on_sample, "progress": self.live,
+                "on_notice": lambda m: self.say(f"[yellow]note:[/] {escape(m)}")}
 
-    def on_start(total: int, already: int) -> None:
+    def on_start(self, total: int, already: int) -> None:
+        live = self.live
         if live.order:
             console.print(escape(live.order))
         if live.skipped:
             console.print(skipped_message(live.skipped, live.run_dir), highlight=False)
         if already:
-            say(f"resuming {escape(str(live.run_dir))}: {already} of {total} samples already done")
+            self.say(f"resuming {escape(str(live.run_dir))}: {already} of {total} samples already done")
         live.started = time.perf_counter()
-        state["task"] = bar.add_task("run", total=total, completed=already, rate="", errors=0, retries=0)
-        if lines is not None:
-            lines.begin()
+        self.task = self.bar.add_task("run", total=total, completed=already, rate="", errors=0, retries=0)
+        if self.lines is not None:
+            self.lines.begin()
 
-    def on_sample(record) -> None:
-        now = time.perf_counter()
-        if now - state["shown"] < 0.2 and live.done + live.resumed < live.total:
+    def on_sample(self, record: Any) -> None:
+        live, now = self.live, time.perf_counter()
+        if now - self.shown < 0.2 and live.done + live.resumed < live.total:
             return  # refresh the fields five times a second, not at every sample
-        state["shown"] = now
+        self.shown = now
         elapsed = max(now - live.started, 1e-9)
-        bar.update(state["task"], completed=live.resumed + live.done, errors=live.errors, retries=live.retries,
-                   rate=f"{live.requests / elapsed:.1f} req/s {live.completion_tokens / elapsed:.0f} tok/s")
+        self.bar.update(self.task, completed=live.resumed + live.done, errors=live.errors, retries=live.retries,
+                        rate=f"{live.requests / elapsed:.1f} req/s {live.completion_tokens / elapsed:.0f} tok/s")
 
+
+def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
+    """``api.evaluate(TASKS, **ARGUMENTS)`` with the display's callbacks; each failure is a message and an exit code
+    (2: nothing was sent, 1: the run stopped, 4: another run holds the directory, 130: interrupted)."""
+    live = display.live
     try:
-        with bar:
+        with display.bar:
             try:
-                result = run_eval(config, on_sample=on_sample, on_start=on_start, progress=live,
-                                  on_notice=lambda m: say(f"[yellow]note:[/] {escape(m)}"))
+                return api.evaluate(tasks, **arguments, **display.callbacks())
             finally:
-                if lines is not None:
-                    lines.close()
+                if display.lines is not None:
+                    display.lines.close()
     except DatasetError as exc:
         if any(p.line > 0 for p in exc.problems):
             console.print(f"[red]invalid data[/] (nothing was sent; fix these or pass --skip-invalid):\n{escape(str(exc))}")
         else:
             console.print(f"[red]cannot use the data[/] (nothing was sent):\n{escape(str(exc))}")
         sys.exit(2)
+    except (SuiteError, TaskError, TemplateError, ServerError) as exc:
+        _fail(exc)
     except EndpointDown as exc:
-        say(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: {escape(_resume_hint())}")
+        display.say(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: "
+                    f"{escape(_resume_hint())}")
         sys.exit(1)
     except RunLocked as exc:
-        say(f"[red]busy:[/] {escape(str(exc))}")
+        display.say(f"[red]busy:[/] {escape(str(exc))}")
         sys.exit(4)
     except (RequestError, ValueError, FileNotFoundError) as exc:
-        say(f"[red]error:[/] {escape(str(exc))}")
+        display.say(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
     except OSError as exc:
-        say(f"[red]cannot write results:[/] {escape(write_failure_message(exc, live))}; resume with: "
-            f"{escape(_resume_hint())}")
+        display.say(f"[red]cannot write results:[/] {escape(write_failure_message(exc, live))}; resume with: "
+                    f"{escape(_resume_hint())}")
         sys.exit(1)
     except KeyboardInterrupt:
         where = f" in {live.run_dir / 'samples.jsonl'}" if live.run_dir else ""
-        say(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
-            f"saved{escape(where)}; resume with: {escape(_resume_hint())}")
+        display.say(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
+                    f"saved{escape(where)}; resume with: {escape(_resume_hint())}")
         sys.exit(130)
+
+
+def print_results(evaluation: Any, display: RunDisplay) -> int:
+    """Each run's tables and counts; the exit code: 3 when samples failed or wait for a judge, else 0."""
     out = stdout_console()
-    out.print(summary_table(result.summary, title=f"{result.run_dir}"))
-    extra = scores_table(result.summary)
-    if extra is not None:
-        out.print(extra)
-    for hint in truncation_hints(((name, d.n, d.truncated) for name, d in result.summary.items()), max_new_tokens):
-        console.print(f"[yellow]hint:[/] {escape(hint)}")
-    console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "
-                  f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / 'samples.jsonl'}")
-    if len(result.endpoints) > 1:
-        console.print("requests per endpoint: " +
-                      ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
-    if result.scores_to_retry:
-        say(f"[yellow]{result.scores_to_retry} samples could not be scored because the judge did not answer; "
-            f"they count as missing until they are: score them with: {escape(_resume_hint())}[/]")
-    if result.errors:
-        say(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
-            f"retry them with: {escape(_resume_hint())}[/]")
-    if result.errors or result.scores_to_retry:
-        sys.exit(3)
+    code = 0
+    for result, config in zip(evaluation.runs, evaluation.configs):
+        out.print(summary_table(result.summary, title=f"{result.run_dir}"))
+        extra = scores_table(result.summary)
+        if extra is not None:
+            out.print(extra)
+        for hint in truncation_hints(((name, d.n, d.truncated) for name, d in result.summary.items()),
+                                     config.params.max_new_tokens):
+            console.print(f"[yellow]hint:[/] {escape(hint)}")
+        console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "
+                      f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / 'samples.jsonl'}")
+        if len(result.endpoints) > 1:
+            console.print("requests per endpoint: " +
+                          ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
+        if result.scores_to_retry:
+            display.say(f"[yellow]{result.scores_to_retry} samples could not be scored because the judge did not "
+                        f"answer; they count as missing until they are: score them with: {escape(_resume_hint())}[/]")
+        if result.errors:
+            display.say(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
+                        f"retry them with: {escape(_resume_hint())}[/]")
+        if result.errors or result.scores_to_retry:
+            code = 3
+    return code

@@ -10,16 +10,11 @@ import click
 from rich.table import Table
 
 from evalkit.cli import stdout_console
-from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS
-from evalkit.extract_medreason import medreason_report
-from evalkit.report import fmt_ci, pct
-from evalkit.lock import RunLocked, try_lock_run_dir
-from evalkit.rescore import default_output, is_medreason_log, rescore
-from evalkit.runs import live_writer, snapshot_note
-from evalkit.scoring.plan import plan_scoring
-from evalkit.stats import wilson_interval
-from evalkit.store import SAMPLES, samples_path, write_jsonl
-from evalkit.score import summarize
+from evalkit.api import (
+    DEFAULT_EXTRACTOR, default_output, EXTRACTORS, fmt_ci, is_medreason_log, live_writer, medreason_report, pct,
+    plan_scoring, rescore, RunLocked, SAMPLES, samples_path, snapshot_note, summarize, try_lock_run_dir,
+    wilson_interval, write_jsonl
+)
 
 
 def _summary_table(samples: list[dict], extractor_name: str) -> Table:

@@ -86,8 +86,8 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
 
     With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed."""
     from evalkit import api
-    from evalkit.sweep import SweepError, SweepSettings
-    from evalkit.sweep_jobs import SlurmOptions, SweepLaunch
+    from evalkit.api import SlurmOptions, SweepError, SweepLaunch
+    from evalkit.config import SweepSettings
 
     if not checkpoints and not watch:
         raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
@@ -96,7 +96,7 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
     name = name or _default_name(checkpoints, watch)
     files, suite_doc, generation = list(eval_files), None, {}
     if suite:
-        from evalkit.suites import SuiteError, load_suite
+        from evalkit.api import SuiteError, load_suite
 
         try:
             loaded = load_suite(suite)
@@ -137,7 +137,7 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
 
 def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
     from evalkit import api
-    from evalkit.sweep import log_tail
+    from evalkit.api import log_tail
 
     standing = api.sweep_status(sweep_dir)
     if as_json:
@@ -182,7 +182,7 @@ def _write_trend_page(trend, output: Path, **gate_options: Any) -> None:
 
 
 def _load_state(sweep_dir: str):
-    from evalkit.sweep import SweepError, SweepState
+    from evalkit.api import SweepError, SweepState
 
     try:
         return SweepState.load(sweep_dir)
@@ -201,7 +201,7 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
     _print_status(sweep_dir, lines=lines, as_json=as_json)
     if not as_json:
         from evalkit import api
-        from evalkit.sweep_report import trend_table
+        from evalkit.api import trend_table
 
         trend = api.sweep_trend(_load_state(sweep_dir))
         if trend.datasets:
@@ -231,8 +231,7 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     --format html writes the trend as a page: the plot of the same figures, and below it the
     comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
-    from evalkit.sweep import SweepError
-    from evalkit.sweep_report import gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
+    from evalkit.api import SweepError, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
 
     state = _load_state(sweep_dir)
     trend = api.sweep_trend(state, score=score)

@@ -9,7 +9,7 @@ A rubric is a JSON file. The shape of an axis rubric::
 Each axis names the question put to the judge and its scale: a list of ints, or a
 list of labels (strings, listed worst first: a label's value is its position,
 0-based). ``kind: "rubric_items"`` is the HealthBench grader instead: the items come
-with each record (``Item.target``: a list of ``{criterion, points}``) and the judge
+with each record (``Item.target``: ``RubricItems``, each a criterion and its points) and the judge
 says for each whether it is met. The shipped rubrics live beside this module
 (``grade4``, ``medpalm2``, ``healthbench``); any other file is loaded by path.
 """

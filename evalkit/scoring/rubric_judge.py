@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
-from evalkit.records import Item, SampleRecord, Score
+from evalkit.records import Item, References, RubricItem, RubricItems, SampleRecord, Score
 from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import ClippedMean, Mean, Metric, Proportion
@@ -50,11 +50,10 @@ def answer_text(output: str | None) -> str:
 
 
 def reference_block(target: Any) -> str:
-    """The reference answers of an item (strings, or dicts with ``text``) as a prompt block, or ''."""
-    if not isinstance(target, list):
+    """The reference answers of an item (a ``References`` target) as a prompt block, or '' (any other target)."""
+    if not isinstance(target, References):
         return ""
-    texts = [t if isinstance(t, str) else t.get("text", "") for t in target if isinstance(t, (str, dict))]
-    texts = [t.strip()[:REFERENCE_CHARS] for t in texts if t and t.strip()]
+    texts = [t.strip()[:REFERENCE_CHARS] for t in target.answers if t and t.strip()]
     if not texts:
         return ""
     lines = "\n".join(f"[{i}] {t}" for i, t in enumerate(texts, 1))
@@ -219,16 +218,16 @@ def parse_pairwise_reply(text: str, axes: Sequence[Axis]) -> tuple[dict[str, str
     return out, None
 
 
-def healthbench_item_score(items: Sequence[dict], met: Sequence[bool]) -> float | None:
+def healthbench_item_score(items: Sequence[RubricItem], met: Sequence[bool]) -> float | None:
     """HealthBench's per-record score: points of the items met (negative ones subtract) over the positive points.
 
     None when no item has positive points. Not clipped here: HealthBench clips the
     mean over records to [0, 1], the metric the rubric declares (``rubric_metrics``).
     """
-    possible = sum(float(i["points"]) for i in items if float(i["points"]) > 0)
+    possible = sum(float(i.points) for i in items if float(i.points) > 0)
     if possible == 0:
         return None
-    achieved = sum(float(i["points"]) for i, m in zip(items, met, strict=True) if m)
+    achieved = sum(float(i.points) for i, m in zip(items, met, strict=True) if m)
     return achieved / possible
 
 
@@ -298,7 +297,7 @@ class RubricJudgeScorer:
 
     ``endpoint`` is one base URL (ending in /v1) or several (comma-separated or a
     list); ``model`` the model id to request. Greedy (``temperature`` 0) by default.
-    ``reference`` puts an item's reference answers (``Item.target``) in the prompt of
+    ``reference`` puts an item's reference answers (a ``References`` target) in the prompt of
     an axis rubric. The judge's API key is read from ``$EVALKIT_JUDGE_API_KEY`` (or the variable
     ``api_key_env`` names); ``api_key`` still works but shows on a command line. Use ``async with``
     or call ``aclose()`` when done.
@@ -373,8 +372,12 @@ class RubricJudgeScorer:
         got = await self.ask(prompt, lambda text: parse_axes_reply(text, self.rubric.axes),
                              schema=self._axes_schema() if self.json_schema else None)
         scores: dict[str, Score] = {}
+        first = self.rubric.axes[0].name
         for axis in self.rubric.axes:
-            meta = {**got.meta(), "axis": axis.name}
+            # One request graded every axis: its prompt, reply, tokens and time are stored once, with the
+            # first axis; the others name it (``judged_with``).
+            meta = {**got.meta(), "axis": axis.name} if axis.name == first else {"axis": axis.name,
+                                                                                  "judged_with": first}
             if got.error is not None:
                 if got.retryable:
                     meta["retryable"] = True
@@ -385,8 +388,8 @@ class RubricJudgeScorer:
         return scores
 
     async def _score_items(self, item: Item, sample: SampleRecord, answer: str) -> Score:
-        items = item.target if isinstance(item.target, list) else []
-        if not items or not all(isinstance(i, dict) and "criterion" in i and "points" in i for i in items):
+        items = item.target.items if isinstance(item.target, RubricItems) else ()
+        if not items:
             return Score(None, error=f"item {item.id!r} has no rubric items ({{criterion, points}}) in its target")
         # The conversation answered: the item's, else the one the sample sent (a saved run's prompt).
         sent = sample.prompt if isinstance(sample.prompt, list) else None
@@ -395,7 +398,7 @@ class RubricJudgeScorer:
         schema = {"type": "object", "properties": {"criteria_met": {"type": "boolean"}},
                   "required": ["criteria_met"]} if self.json_schema else None
         replies = await asyncio.gather(*(
-            self.ask(render_item_prompt(self.rubric, conversation, str(i["criterion"]), float(i["points"])),
+            self.ask(render_item_prompt(self.rubric, conversation, i.criterion, float(i.points)),
                      parse_met_reply, schema=schema) for i in items))
         graded = []
         usage: dict[str, int] = {}
@@ -406,7 +409,7 @@ class RubricJudgeScorer:
             _add_usage(usage, got.usage)
             latency += got.latency_s
             attempts += got.attempts
-            graded.append({"criterion": rubric_item["criterion"], "points": rubric_item["points"], "met": got.parsed,
+            graded.append({"criterion": rubric_item.criterion, "points": rubric_item.points, "met": got.parsed,
                            "judge_prompt": got.prompt, "judge_reply": got.reply, "attempts": got.attempts,
                            **({"error": got.error} if got.error else {})})
             if got.error:

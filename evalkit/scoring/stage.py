@@ -20,7 +20,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
-from evalkit.records import Item, SampleRecord, Score
+from evalkit.records import Item, SampleRecord, Score, Target, target_from_json
 from evalkit.scoring.base import Scorer
 from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan, retryable_scores  # noqa: F401 (re-exported)
 from evalkit.store import SAMPLES, SampleWriter, encode_line, iter_numbered
@@ -56,9 +56,15 @@ class StoredSample:
     def is_choice(self) -> bool:
         return bool(self.__dict__.get("options")) and self.__dict__.get("answer_idx") is not None
 
+    @property
+    def target(self) -> Target | None:
+        """The item's target, typed, as a scorer reads it (the line keeps its JSON form as it is)."""
+        return target_from_json(self.__dict__.get("target"))
+
 
 for _name, _default in _record_defaults().items():
-    setattr(StoredSample, _name, _default)
+    if _name != "target":
+        setattr(StoredSample, _name, _default)
 
 
 def _merge(record: SampleRecord, scorer: Scorer, scores: Mapping[str, Score], into: dict[str, dict[str, Any]],

@@ -1,0 +1,59 @@
+"""``evalkit judge NLI_medical_annotator.csv``: the K-QA judge against the physicians (printing only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from evalkit.api import PHYSICIAN_LABELS, evaluate_nli_file, write_json
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _ci(ci: Any) -> str:
+    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def agreement_rows(report: Any) -> list[tuple[str, Any]]:
+    """(who, LabelAgreement) in the order printed: floor, judge, ceiling."""
+    rows = [("floor: always Neutral", report.always_neutral), ("floor: word overlap", report.word_overlap),
+            ("judge", report.judge)]
+    rows += [(f"ceiling: physician {i} vs the other two", a) for i, a in enumerate(report.physicians)]
+    return rows
+
+
+def judge_nli_file(path: Path, scorer: Any, *, per: str, work_dir: Path, limit: int | None, json_out: Path | None,
+                   resamples: int, out: Console) -> None:
+    """Judge PATH's pairs, print the agreement table and the judge's confusion matrix, write JSON_OUT."""
+    report, pairs, labels, resumed = evaluate_nli_file(path, scorer, per=per, work_dir=work_dir, limit=limit,
+                                                       n_resamples=resamples)
+    table = Table(title=f"{path.name}: agreement with the physicians' majority ({len(pairs)} pairs; "
+                        f"judge {scorer.model}, one request per {per})")
+    for name in ("who", "n", "accuracy", "95% CI", "macro-F1", "95% CI ", "Cohen's kappa", "95% CI  "):
+        table.add_column(name, justify="left" if name == "who" else "right")
+    for who, a in agreement_rows(report):
+        table.add_row(who, str(a.n), _f(a.accuracy), _ci(a.accuracy_ci), _f(a.macro_f1), _ci(a.macro_f1_ci),
+                      _f(a.kappa), _ci(a.kappa_ci))
+    out.print(table)
+    out.print(f"Fleiss' kappa of the three physicians: {_f(report.fleiss_kappa)}")
+    confusion = Table(title="physicians' majority (rows) x judge (columns): count [95% CI]")
+    confusion.add_column("majority \\ judge")
+    for label in PHYSICIAN_LABELS:
+        confusion.add_column(label, justify="right")
+    cis = report.judge.confusion_ci or [[None] * 3] * 3
+    for label, row, ci_row in zip(PHYSICIAN_LABELS, report.judge.confusion, cis):
+        confusion.add_row(label, *(f"{v} [{c[0]}, {c[1]}]" if c else str(v) for v, c in zip(row, ci_row)))
+    out.print(confusion)
+    if report.judge.missing:
+        console.print(f"[yellow]{report.judge.missing} pairs got no valid judge reply; they count in no figure[/]")
+    console.print(f"{len(pairs)} pairs, {resumed} resumed from {work_dir / 'kqa-nli-journal.jsonl'}")
+    if json_out:
+        write_json(json_out, {**report.to_dict(), "per": per, "model": scorer.model, "pairs": len(pairs)})
+        console.print(f"agreement figures: {json_out}")

@@ -1,0 +1,105 @@
+"""The layering rules that keep evalkit easy to change (docs/architecture.md).
+
+The command line is a thin shell: every module of evalkit/cli/ imports, of evalkit, only the
+library API (evalkit.api), the config types (evalkit.config) and other cli modules.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CLI = ROOT / "evalkit" / "cli"
+ALLOWED = {"evalkit.api", "evalkit.config"}
+
+# Modules known not to follow the rule yet, each with the reason; the test fails if one of them
+# starts to follow it (so the entry is removed) and lists what each still imports.
+KNOWN_EXCEPTIONS: dict[str, str] = {}
+
+
+def evalkit_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of an evalkit module in PATH, at any depth (function bodies too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "evalkit"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] == "evalkit":
+            if node.module == "evalkit":  # from evalkit import api / config / server ...
+                found += [(node.lineno, f"evalkit.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append((node.lineno, "." * node.level + (node.module or "")))
+    return sorted(found)
+
+
+def forbidden(module: str) -> bool:
+    """True for an evalkit module the CLI may not import (relative imports are refused too: name the module)."""
+    return not (module in ALLOWED or module == "evalkit.cli" or module.startswith("evalkit.cli."))
+
+
+def cli_modules() -> list[Path]:
+    return sorted(CLI.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", cli_modules(), ids=lambda p: p.name)
+def test_cli_imports_only_the_api_and_the_config(path):
+    bad = [f"{path.relative_to(ROOT)}:{line}: imports {module}" for line, module in evalkit_imports(path)
+           if forbidden(module)]
+    if path.name in KNOWN_EXCEPTIONS:
+        assert bad, f"{path.name} now imports only the API and the config: remove it from KNOWN_EXCEPTIONS"
+        return
+    assert not bad, "the CLI goes through evalkit.api and evalkit.config only:\n" + "\n".join(bad)
+
+
+def test_the_rule_is_checked_on_real_imports(tmp_path):
+    """The checker sees imports inside functions and every spelling of an evalkit import."""
+    sample = tmp_path / "mod.py"
+    sample.write_text("import evalkit.runner\nfrom evalkit import server, api\n"
+                      "def f():\n    from evalkit.report import build_report\n    from evalkit.cli import run\n"
+                      "from evalkit.config import RunConfig\nfrom . import data\n")
+    assert [m for _, m in evalkit_imports(sample) if forbidden(m)] == ["evalkit.runner", "evalkit.server",
+                                                                      "evalkit.report", "."]
+    assert not forbidden("evalkit.api") and not forbidden("evalkit.config") and not forbidden("evalkit.cli.run")
+
+
+def test_every_name_the_api_lends_the_cli_exists():
+    """The API's names for the CLI are looked up when first used: each must resolve."""
+    from evalkit import api
+
+    missing = []
+    for name in api._EXPORTS:
+        try:
+            getattr(api, name)
+        except (AttributeError, ImportError) as exc:
+            missing.append(f"{name}: {exc}")
+    assert not missing
+
+
+def test_evalkit_run_restates_no_default():
+    """Every `evalkit run` option named after a config field has that field's default, and --help shows it."""
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+    from evalkit.cli.run import run
+    from evalkit.config import GenerationParams, RunConfig, field_default
+
+    fields = {f.name: cls for cls in (RunConfig, GenerationParams) for f in dataclasses.fields(cls)
+              if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    checked = []
+    for param in run.params:
+        if param.name in fields and not param.multiple and not getattr(param, "is_flag", False):
+            assert param.default == field_default(fields[param.name], param.name), param.name
+            checked.append(param.name)
+    assert {"max_new_tokens", "top_p", "timeout_s", "max_attempts", "refine_samples", "strategy",
+            "max_record_mb", "results_dir", "extractor"} <= set(checked)
+    text = CliRunner().invoke(main, ["run", "--help"], terminal_width=200).output
+    assert f"[default: {field_default(GenerationParams, 'max_new_tokens')}]" in text
+    assert f"[default: {field_default(RunConfig, 'refine_samples')}]" in text

@@ -1,0 +1,291 @@
+"""IgakuQA: the adapter (with its companion files), extraction of sets and numbers, the weighted
+exam score, contraindicated picks and the report beside the examinees, on a small exam written
+here whose right figures are computed by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalkit.datasets import DatasetError, load_dataset
+from evalkit.igakuqa import exam_summary, extract_choices, extract_number, grade, numeric_value
+from evalkit.records import ChoiceSets, NumericAnswer, SampleRecord, target_to_json
+from evalkit.scoring import get_scorer
+from evalkit.scoring.metrics import get_metric
+from tests.conftest import SHARED
+
+IGAKU = SHARED / "eval_data" / "igakuqa"
+
+# id, points, answer, choices?, text_only, kinki, human accuracy, the model's reply
+EXAM = [
+    ("199B1", "1", ["c"], True, True, [], "90", "答え: c"),
+    ("199B2", "3", ["a", "c"], True, True, [], "40", "Both fit. The answers are A and C."),
+    ("199B3", "3", ["b", "d"], True, True, ["e"], "30", "考察...\n答え：ｂ、ｅ"),
+    ("199B4", "0", ["a"], True, True, [], "50", "答え: a"),  # excluded by the ministry
+    ("199A1", "1", ["a or d"], True, True, [], "60", "正解は（ｄ）です"),
+    ("199A2", "1", ["21"], False, True, [], "20", "計算すると 2.1 g/日。\n答え: 2.10"),
+    ("199A3", "1", ["325"], False, True, [], "45", "答え: 330"),
+    ("199A4", "1", ["e"], True, False, [], "80", "I am not sure."),
+]
+NUMERIC_TEXT = {"199A2": "蛋白量を求めよ。解答：①.②g/日", "199A3": "投与量を計算せよ。解答：①②③mL"}
+BREAKDOWN = {"199B1": ["5", "5", "90", "0", "0"], "199A1": ["60", "10", "10", "15", "5"]}  # % per choice
+
+
+def write_exam(folder: Path) -> list[Path]:
+    """The exam above as IgakuQA's three files per section; returns the two exam files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for section in ("A", "B"):
+        rows = [r for r in EXAM if r[0][3] == section]
+        base = folder / f"199-{section}"
+        with open(f"{base}.jsonl", "w", encoding="utf-8") as q, open(f"{base}_metadata.jsonl", "w") as m, \
+                open(f"{base}_translate.jsonl", "w") as t:
+            for pid, points, answer, has_choices, text_only, kinki, human, _ in rows:
+                choices = ["一", "二", "三", "四", "五"] if has_choices else []
+                text = NUMERIC_TEXT.get(pid, f"問題 {pid}。どれか。")
+                q.write(json.dumps({"problem_id": pid, "problem_text": text, "choices": choices,
+                                    "text_only": text_only, "answer": answer, "points": points},
+                                   ensure_ascii=False) + "\n")
+                m.write(json.dumps({"problem_id": pid, "category": "x", "kinki": kinki, "reason": "",
+                                    "human_accuracy": human, "breakdown": BREAKDOWN.get(pid, [])}) + "\n")
+                t.write(json.dumps({"problem_id": pid, "problem_text_en": f"Question {pid}?",
+                                    "choices_en": ["one", "two", "three", "four", "five"] if has_choices else [],
+                                    "answer": answer}) + "\n")
+        paths.append(Path(f"{base}.jsonl"))
+    return paths
+
+
+def scored(tmp_path: Path) -> list[dict]:
+    """The stored score dicts of the model's replies above, as the scoring stage stores them."""
+    scorer = get_scorer("igakuqa")
+    replies = {r[0]: r[7] for r in EXAM}
+    out = []
+    for path in write_exam(tmp_path / "2099"):
+        for item in load_dataset(path, adapter="igakuqa").items:
+            sample = SampleRecord(id=item.id, dataset=item.dataset, output=replies[item.id])
+            out.append({name: s.to_dict() for name, s in scorer.score(item, sample).items()})
+    return out
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+@pytest.mark.parametrize("text, letters, want, rule", [
+    ("答え: a, c", "abcde", ["a", "c"], "answer_line"),
+    ("よって答え：ｂ", "abcde", ["b"], "answer_line"),
+    ("The answers are A and C.", "abcde", ["a", "c"], "answer_line"),
+    ("Answer: Ｄ", "abcde", ["d"], "answer_line"),
+    ("I think (a)(d) fit best.", "abcde", ["a", "d"], "bracketed"),
+    ("reasoning...\nc、e", "abcde", ["c", "e"], "bare_letters"),
+    ("<think>答え: a</think>答え: b", "abcde", ["b"], "answer_line"),
+    ("Answer: C (rhabdomyolysis) fits.", "abcde", ["c"], "answer_line"),
+    ("答えは b と d です。", "abcde", ["b", "d"], "answer_line"),
+    ("The answer is a bit unclear.", "abcde", None, None),  # "a" begins a phrase, not an answer
+    ("答え: \na. 一\nb. 二", "abcde", None, None),  # the options listed again under the cue are no answer
+    ("答え: a\nb. は誤り", "abcde", ["a"], "answer_line"),  # letters are read on the cue's line only
+    ("The answer is f.", "abcde", None, None),  # not a choice of this question
+    ("This is a hard question about anemia.", "abcde", None, None),  # the article "a" is no answer
+    ("", "abcde", None, None),
+])
+def test_choices_are_read_from_japanese_and_english_text(text, letters, want, rule):
+    assert extract_choices(text, letters) == (want, rule)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("答え: 2.1", ("2.1", "answer_line")), ("Answer: 1,130 kcal", ("1130", "answer_line")),
+    ("計算すると\n２７％", ("27", "bare_number")), ("about forty", (None, None)),
+])
+def test_numbers_are_read_from_the_answer_line_or_a_last_number_line(text, want):
+    assert extract_number(text) == want
+
+
+def test_numeric_answers_are_read_into_the_boxes_of_the_question():
+    assert str(numeric_value("21", "①.②g/日")) == "2.1"
+    assert str(numeric_value("04", "①.②")) == "0.4"
+    assert str(numeric_value("100", "①②.③/人口1,000対")) == "10.0"
+    assert str(numeric_value("130", "1, ①②③ kcal")) == "1130"
+    assert str(numeric_value("7.20", "①.②③")) == "7.20"
+
+
+def test_sets_must_be_exact_alternatives_accept_either_numbers_compare_exactly():
+    two = ChoiceSets((("a", "c"),))
+    opts = dict.fromkeys("abcde", "x")
+    assert grade(two, opts, "答え: c, a")["correct"] is True
+    assert grade(two, opts, "答え: a")["correct"] is False  # a subset is wrong
+    assert grade(two, opts, "答え: a, c, d")["correct"] is False  # a superset too
+    either = ChoiceSets((("a",), ("d",)))
+    assert grade(either, opts, "答え: d")["correct"] and grade(either, opts, "答え: a")["correct"]
+    assert grade(either, opts, "答え: a, d")["correct"] is False
+    number = NumericAnswer("2.1", "2.1", "")
+    assert grade(number, {}, "答え: 2.10")["correct"] is True
+    assert grade(number, {}, "答え: 2.14")["correct"] is False  # no rounding is done for the model
+    boxes = NumericAnswer("2.1", "21", "①.②")
+    assert grade(boxes, {}, "答え: 21")["correct"] is True  # the boxes' digits, as the sheet reads them
+    assert grade(boxes, {}, "答え: 12")["correct"] is False
+    kcal = NumericAnswer("1130", "130", "1, ①②③ kcal")
+    assert grade(kcal, {}, "Answer: 1,130 kcal")["correct"] and grade(kcal, {}, "Answer: 130")["correct"]
+    assert grade(kcal, {}, "Answer: 2130")["correct"] is False
+    assert grade(two, opts, "答え: a, e", kinki=["e"])["kinki_picked"] == ["e"]
+    assert grade(None, opts, "答え: a")["correct"] is False  # an item without a gold is never right
+
+
+# --------------------------------------------------------------------------- adapter
+
+
+def test_adapter_joins_metadata_and_translation_by_problem_id(tmp_path):
+    a_path, b_path = write_exam(tmp_path / "2099")
+    items = {i.id: i for i in load_dataset(b_path, adapter="igakuqa").items}
+    b3 = items["199B3"]
+    assert b3.options == {"a": "一", "b": "二", "c": "三", "d": "四", "e": "五"} and b3.answer_idx is None
+    assert b3.target == ChoiceSets((("b", "d"),))
+    assert target_to_json(b3.target) == {"kind": "choices", "accept": [["b", "d"]]}  # the stored form
+    assert b3.meta["kinki"] == ["e"] and b3.meta["human_accuracy"] == 30.0 and b3.meta["points"] == 3
+    assert b3.meta["required"] is True and b3.meta["exam"] == "199" and b3.meta["section"] == "B"
+    en = {i.id: i for i in load_dataset(a_path, adapter="igakuqa_en").items}
+    assert en["199A1"].question == "Question 199A1?" and en["199A1"].options["e"] == "five"
+    assert en["199A1"].dataset == items["199B3"].dataset.replace("-B", "-A") + "_en"  # never the Japanese keys
+    assert en["199A2"].target == NumericAnswer("2.1", "21", "①.②g/日")
+    assert target_to_json(en["199A2"].target) == {"kind": "number", "value": "2.1", "answer": "21",
+                                                  "template": "①.②g/日"}
+
+
+def test_a_missing_companion_file_is_named(tmp_path):
+    _, b_path = write_exam(tmp_path / "2099")
+    (tmp_path / "2099" / "199-B_metadata.jsonl").unlink()
+    with pytest.raises(DatasetError, match="199-B_metadata.jsonl from the same folder, and .* is missing"):
+        load_dataset(b_path, adapter="igakuqa")
+
+
+# --------------------------------------------------------------------------- exam score, report
+
+
+def test_weighted_exam_score_equals_the_hand_computed_one(tmp_path):
+    scores = scored(tmp_path)
+    exam = [s["igakuqa"] for s in scores]
+    value = get_metric("weighted_proportion").aggregate(exam)
+    # counted: B1 1 + B2 3 + B3 3 + A1..A4 1 each = 11 points; earned B1 1 + B2 3 + A1 1 + A2 1 = 6
+    assert value.value == pytest.approx(6 / 11) and value.n == 7
+    assert value.extra["excluded"] == 1 and value.extra["weight_total"] == 11
+    kinki = get_scorer("igakuqa").metrics["kinki_picked"].aggregate([s["kinki_picked"] for s in scores])
+    assert kinki.value == 1 and kinki.n == 7  # B3 picked the contraindicated e; B4 (excluded) does not count
+    excluded_pick = [{"value": True, "meta": {"weight": 0}}, {"value": True, "meta": {"weight": 3}}]
+    assert get_scorer("igakuqa").metrics["kinki_picked"].aggregate(excluded_pick).value == 1
+
+
+def test_the_report_beside_the_examinees_equals_the_hand_computed_one(tmp_path):
+    exam = [s["igakuqa"] for s in scored(tmp_path)]
+    criteria = {"199": {"required": [8, 10], "general": [2, 4], "kinki_max": 3, "questions_counted": 7}}
+    summary = exam_summary(exam, criteria)
+    whole = summary["exams"]["199"]
+    assert whole["n"] == 7 and whole["model_accuracy"] == pytest.approx(4 / 7)
+    assert whole["examinee_accuracy"] == pytest.approx((90 + 40 + 30 + 60 + 20 + 45 + 80) / 700)
+    assert whole["points"] == 6 and whole["points_total"] == 11 and whole["excluded"] == 1
+    assert whole["exam_score"] == pytest.approx(6 / 11)
+    # examinees who made the model's single choice: B1 c (90%), A1 d (15%); sets, numbers, unparsed have none
+    assert whole["examinees_same_choice"] == pytest.approx((0.90 + 0.15) / 2)
+    assert summary["sections"]["199-B"]["model_accuracy"] == pytest.approx(2 / 3)
+    hard = summary["hard"]  # examinees under 50%: B2 (right), B3, A2 (right), A3
+    assert hard["n"] == 4 and hard["model_accuracy"] == 0.5
+    assert hard["examinee_accuracy"] == pytest.approx((40 + 30 + 20 + 45) / 400)
+    assert summary["text_only"]["n"] == 6 and summary["text_only"]["model_accuracy"] == pytest.approx(4 / 6)
+    assert summary["with_image"]["n"] == 1 and summary["with_image"]["model_accuracy"] == 0
+    verdict = summary["pass"]["199"]
+    # required part: 4 of 7 points < 80%; the rest: 2 of 4 >= 2/4; one contraindicated pick <= 3
+    assert verdict["required"] == [4, 7] and verdict["general"] == [2, 4] and verdict["kinki"] == 1
+    assert verdict["complete"] is True and verdict["passed"] is False
+    incomplete = exam_summary(exam[1:], criteria)["pass"]["199"]  # A1 missing
+    assert incomplete["complete"] is False and incomplete["passed"] is None
+
+
+@pytest.mark.skipif(not IGAKU.is_dir(), reason=f"{IGAKU} is absent")
+def test_the_published_files_load_verified_with_their_shapes():
+    counts = {"choices": 0, "number": 0, "sets": 0, "alternatives": 0, "excluded": 0}
+    for path in sorted(IGAKU.glob("*/*.jsonl")):
+        if "_" in path.name:
+            continue
+        loaded = load_dataset(path)
+        assert loaded.verified is True and len(loaded.extra_files) == 2
+        for item in loaded.items:
+            counts["number" if isinstance(item.target, NumericAnswer) else "choices"] += 1
+            accept = item.target.accept if isinstance(item.target, ChoiceSets) else ()
+            counts["sets"] += len(accept) == 1 and len(accept[0]) > 1
+            counts["alternatives"] += len(accept) > 1
+            counts["excluded"] += item.meta["points"] == 0
+    assert counts == {"choices": 1988, "number": 12, "sets": 298, "alternatives": 1, "excluded": 11}
+
+
+# --------------------------------------------------------------------------- end to end, against a stand-in
+
+
+@pytest.fixture
+def standin(tmp_path):
+    """tests/judge_server.py as the answering model: each question's prompt gets the reply of EXAM."""
+    from tests.serverproc import ServerProcess
+
+    rules = [{"contains": NUMERIC_TEXT.get(pid, f"問題 {pid}。"), "replies": [reply]} for pid, *_, reply in EXAM]
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
+    srv = ServerProcess(Path(__file__).resolve().parent / "judge_server.py", "--rules", str(path))
+    yield srv
+    srv.stop()
+
+
+def test_run_and_report_end_to_end_against_a_stand_in(standin, tmp_path):
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    a_path, b_path = write_exam(tmp_path / "2099")
+    args = ["run", "--eval-file", str(a_path), "--eval-file", str(b_path), "--adapter", "igakuqa", "--prompt",
+            "igakuqa_strict", "--scorer", "igakuqa", "--endpoint", standin.url, "--model", "judge-double",
+            "--results-dir", str(tmp_path / "res"), "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "res").glob("*/*"))
+    samples = {s["id"]: s for s in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
+    assert samples["199B2"]["scores"]["igakuqa"] == {
+        "value": True, "answer": "a,c",
+        "meta": {"exam": "199", "section": "B", "text_only": True, "human_accuracy": 40.0, "required": True,
+                 "weight": 3, "method": "answer_line", "kinki_picked": [], "examinees_same": None}}
+    assert "答え: 記号" in samples["199B2"]["prompt"] and samples["199B2"]["correct"] is True
+    assert samples["199A4"]["pred"] is None and samples["199A4"]["correct"] is False  # unparsed: wrong
+    rep = CliRunner().invoke(main, ["report", str(run), "--format", "markdown"])
+    assert rep.exit_code == 0, rep.output
+    # the scorer's declared metrics, as the manifest records them: section B's exam score 4/7 points (B4 excluded)
+    assert json.loads((run / "manifest.json").read_text())["scoring"]["metrics"] == {
+        "igakuqa": {"name": "weighted_proportion"}, "kinki_picked": {"name": "count"}}
+    assert "| 199-B | igakuqa | weighted_proportion | 3 | 57.1 |" in rep.output
+    assert "| 199-B | kinki_picked | count | 3 | 1.000 |" in rep.output
+    section = rep.output.split("## IgakuQA beside the examinees", 1)[1]
+    # exam 199: 7 counted, 4 right (57.1%), examinees 52.1%, exam score 6/11 = 54.5%, 1 excluded, 1 kinki pick
+    assert "| 199 | 7 | 57.1 | 52.1 | 57.1 | 54.5 | 1 | 1 | 52.5 |" in section
+    assert "| hard (examinees < 50%) | 4 | 50.0 | 33.8 |" in section
+
+
+def test_suite_lists_the_thirty_sections_and_criteria_that_match_the_data():
+    from evalkit.igakuqa import passing_criteria
+    from evalkit.suites import load_suite
+
+    suite = load_suite("igakuqa")
+    assert [b.column for b in suite.benchmarks][:7] == ["112-A", "112-B", "112-C", "112-D", "112-E", "112-F", "113-A"]
+    assert len(suite.benchmarks) == 30 and suite.prompt == "igakuqa_strict"
+    criteria = passing_criteria()
+    assert sorted(criteria) == ["112", "113", "114", "115", "116"]
+    for exam, rule in criteria.items():
+        assert rule["required"][0] * 5 == rule["required"][1] * 4 or rule["required"] == [158, 197]
+        assert rule["kinki_max"] == 3 and "MHLW" in rule["source"]
+    if IGAKU.is_dir():  # the published totals are the data's, once its excluded questions are left out
+        for exam, rule in criteria.items():
+            items = [i for f in sorted(IGAKU.glob(f"*/{exam}-?.jsonl")) for i in load_dataset(f).items]
+            counted = [i for i in items if i.meta["points"] > 0]
+            assert len(counted) == rule["questions_counted"]
+            assert sum(i.meta["points"] for i in counted if i.meta["required"]) == rule["required"][1]
+            assert sum(1 for i in counted if not i.meta["required"]) == rule["general"][1]
+
+
+@pytest.mark.skipif(not IGAKU.is_dir(), reason=f"{IGAKU} is absent")
+def test_a_companion_file_loaded_alone_says_which_file_to_load():
+    with pytest.raises(DatasetError, match="read beside its exam file"):
+        load_dataset(IGAKU / "2018" / "112-A_metadata.jsonl")

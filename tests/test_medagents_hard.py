@@ -1,0 +1,53 @@
+"""MedAgentsBench's hard subsets: registry rows for the ten files and the medagents_hard suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalkit.datasets import load_dataset
+from evalkit.registry import benchmarks, get_benchmark
+from evalkit.suites import load_suite
+from tests.conftest import SHARED
+
+HARD = SHARED / "eval_data" / "medagents_hard"
+NAMES = ["medqa", "pubmedqa", "medmcqa", "medbullets", "mmlu", "mmlu_pro", "medexqa", "medxpertqa_r",
+         "medxpertqa_u", "afrimedqa"]
+needs_shared = pytest.mark.skipif(not HARD.is_dir(), reason=f"{HARD} is absent")
+
+
+def test_ten_rows_pin_the_hard_files_at_one_commit():
+    rows = [b for b in benchmarks() if b.name.startswith("medagents_hard_")]
+    assert sorted(b.name for b in rows) == sorted(f"medagents_hard_{n}" for n in NAMES)
+    assert sum(b.items for b in rows) == 894
+    for b in rows:
+        assert b.url.startswith("https://raw.githubusercontent.com/xk-huang/medagents-benchmark/56ca11eb1ef8")
+        assert b.url.endswith("/test_hard.jsonl") and b.adapter == "mcq" and b.gold == "answer_idx"
+    assert get_benchmark("medagents_hard_mmlu_pro").options == (4, 10)
+    assert get_benchmark("medagents_hard_pubmedqa").options == 3
+
+
+@needs_shared
+@pytest.mark.parametrize("name", NAMES)
+def test_each_file_loads_verified_with_its_counts(name):
+    bench = get_benchmark(f"medagents_hard_{name}")
+    loaded = load_dataset(SHARED / "eval_data" / bench.file)
+    assert loaded.verified is True and loaded.benchmark == bench.name
+    assert len(loaded.items) == bench.items
+    low, high = bench.options if isinstance(bench.options, tuple) else (bench.options, bench.options)
+    for item in loaded.items:
+        assert low <= len(item.options) <= high
+        assert item.answer_idx in item.options  # the gold letter is one of the item's own options
+
+
+def test_suite_lists_the_ten_in_the_papers_order_and_attaches_no_unchecked_figures():
+    suite = load_suite("medagents_hard")
+    assert [b.name for b in suite.benchmarks] == [f"medagents_hard_{n}" for n in NAMES]
+    assert [b.column for b in suite.benchmarks][:3] == ["MedQA", "PubMedQA", "MedMCQA"]
+    assert suite.published == ()  # none typed in without the paper's table at hand (see the suite's 'about')
+    assert "2503.07459" in suite.title
+
+
+@needs_shared
+def test_suite_files_resolve_under_the_shared_data_dir():
+    files = load_suite("medagents_hard").files(SHARED / "eval_data")
+    assert len(files) == 10 and all(f.exists() for f in files)
