@@ -251,7 +251,7 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
 
 def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, allow_mismatch: bool,
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
-          resamples: int, clean_only: "OverlapSet | None" = None) -> int:
+          resamples: int, clean_only: "frozenset | set | None" = None) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
     from evalkit.api import compare_runs, flips_table, gate_json, gate_table, junit_xml
 
