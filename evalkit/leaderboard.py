@@ -320,10 +320,12 @@ def score_cell(samples: Sequence[Mapping[str, Any]], *, ci: CIMethod, confidence
 
 
 def score_cell_of(dicts: Sequence[Mapping[str, Any]], errors: int, *, ci: CIMethod, confidence: float,
-                  n_resamples: int, seed: int, metric: Metric | None = None
+                  n_resamples: int, seed: int, metric: Metric | None = None, values: Sequence[Any] | None = None
                   ) -> tuple[int, float, float, float, float, int]:
-    """``score_cell`` from a dataset's stored score dicts (item order) and its count of failed requests."""
-    values = [d.get("value") for d in dicts if d.get("value") is not None]
+    """``score_cell`` from a dataset's stored score dicts (item order) and its count of failed requests;
+    VALUES, the dicts' values that are not None, where the caller has them already."""
+    if values is None:
+        values = [d.get("value") for d in dicts if d.get("value") is not None]
     metric = metric or default_metric(values)
     got = with_options(metric, ci_method=ci, confidence=confidence, n_resamples=n_resamples,
                        seed=seed).aggregate(dicts)
@@ -389,7 +391,8 @@ def build_leaderboard(
             values[(config, dataset)] = [d.get("value") for d in dicts if d.get("value") is not None]
             metrics.append(run.metric(score, values[(config, dataset)]))
             n, correct, acc, lo, hi, errors = score_cell_of(dicts, errors, ci=ci, confidence=confidence,
-                                                            n_resamples=n_resamples, seed=seed, metric=metrics[-1])
+                                                            n_resamples=n_resamples, seed=seed, metric=metrics[-1],
+                                                            values=values[(config, dataset)])
             cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
                                   run_path=str(run.path), status=statuses[id(run)])
         rows[config] = LeaderboardRow(config=config, cells=cells)

@@ -161,13 +161,19 @@ def _write(db: sqlite3.Connection, key: str, stamp: str, run: Run) -> None:
                (key, stamp, run.name, None if run.manifest is None else json.dumps(run.manifest),
                 json.dumps(stamps), json.dumps(list(datasets))))
     for dataset, samples in datasets.items():
-        db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?)",
-                   (key, dataset, sum(1 for s in samples if s.get("error"))))
-        names = dict.fromkeys(n for s in samples for n in sample_score_dicts(s))
-        for score in names:
-            dicts, _, ids = _cells_of_samples(samples, score)
-            db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)",
-                       (key, dataset, score, json.dumps(sorted(ids)), json.dumps(dicts)))
+        errors = 0
+        per_score: dict[str, tuple[list[Mapping[str, Any]], list[str]]] = {}
+        for sample in samples:  # one pass: what _cells_of_samples gives for each score at once
+            errors += 1 if sample.get("error") else 0
+            for score, stored in sample_score_dicts(sample).items():
+                dicts, ids = per_score.setdefault(score, ([], []))
+                dicts.append(stored)
+                if stored.get("value") is not None:
+                    ids.append(str(sample["id"]))
+        db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?)", (key, dataset, errors))
+        db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)",
+                       [(key, dataset, score, json.dumps(ids), json.dumps(dicts))
+                        for score, (dicts, ids) in per_score.items()])
 
 
 def _drop(db: sqlite3.Connection, keys: Iterable[str]) -> None:

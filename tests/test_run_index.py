@@ -157,3 +157,15 @@ def test_index_keys_are_relative_so_a_moved_folder_stays_warm(results, tmp_path)
     runs, _ = load_runs_indexed(moved, find_runs(moved))
     assert any(isinstance(r, IndexedRun) for r in runs)
     assert all(Path(r.path).is_relative_to(moved) for r in runs)
+
+
+def test_concurrent_leaderboards_on_a_cold_index_agree_and_leave_it_whole(results):
+    from concurrent.futures import ThreadPoolExecutor
+
+    plain = _json(results, index=False)
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda _: _json(results), range(8)))
+    assert outputs == [plain] * 8
+    db = sqlite3.connect(results / INDEX_FILE)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert _json(results) == plain
