@@ -361,7 +361,9 @@ def build_leaderboard(
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
     sources = find_runs(runs_or_root) if isinstance(runs_or_root, (str, Path)) else list(runs_or_root)
-    if isinstance(runs_or_root, (str, Path)) and index and os.environ.get(NO_INDEX_ENV, "") in ("", "0"):
+    # The index lives in a results folder, never inside a run directory given as the folder.
+    if (isinstance(runs_or_root, (str, Path)) and index and os.environ.get(NO_INDEX_ENV, "") in ("", "0")
+            and not (Path(runs_or_root) / SAMPLES).exists()):
         runs, skipped = load_runs_indexed(runs_or_root, sources)  # type: ignore[arg-type]
     else:
         runs, skipped = load_runs_skipping_damaged(sources)

@@ -169,3 +169,16 @@ def test_concurrent_leaderboards_on_a_cold_index_agree_and_leave_it_whole(result
     db = sqlite3.connect(results / INDEX_FILE)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert _json(results) == plain
+
+
+def test_a_run_directory_given_as_the_folder_gets_no_index_file(results):
+    run_dir = results / "a" / "a-medqa"
+    assert _json(run_dir) == _json(run_dir, index=False)
+    assert not (run_dir / INDEX_FILE).exists()
+
+
+def test_an_index_that_cannot_be_opened_or_removed_means_reading_from_disk(results):
+    plain = _json(results, index=False)
+    (results / INDEX_FILE).mkdir()  # neither a database nor a file that can be replaced
+    assert _json(results) == plain
+    assert (results / INDEX_FILE).is_dir()
