@@ -70,10 +70,25 @@ def cell_data(run: Run, dataset: str, score: str) -> CellData:
 
 
 def _cells_of_samples(samples: Sequence[Mapping[str, Any]], score: str) -> CellData:
-    dicts = [d for d in (sample_score_dicts(s).get(score) for s in samples) if d is not None]
-    ids = frozenset(str(s["id"]) for s in samples
-                    if (d := sample_score_dicts(s).get(score)) is not None and d.get("value") is not None)
-    return dicts, sum(1 for s in samples if s.get("error")), ids
+    errors, columns = score_columns(samples)
+    dicts, ids = columns.get(score, ([], []))
+    return dicts, errors, frozenset(ids)
+
+
+def score_columns(samples: Iterable[Mapping[str, Any]]
+                  ) -> tuple[int, dict[str, tuple[list[Mapping[str, Any]], list[str]]]]:
+    """(failed requests, {score: (the stored score dicts in sample order, ids of the samples whose
+    dict has a value)}) of one dataset's counting samples, in one pass."""
+    errors = 0
+    columns: dict[str, tuple[list[Mapping[str, Any]], list[str]]] = {}
+    for sample in samples:
+        errors += 1 if sample.get("error") else 0
+        for score, stored in sample_score_dicts(sample).items():
+            dicts, ids = columns.setdefault(score, ([], []))
+            dicts.append(stored)
+            if stored.get("value") is not None:
+                ids.append(str(sample["id"]))
+    return errors, columns
 
 
 def staleness_key(run_dir: Path) -> str | None:
@@ -161,15 +176,7 @@ def _write(db: sqlite3.Connection, key: str, stamp: str, run: Run) -> None:
                (key, stamp, run.name, None if run.manifest is None else json.dumps(run.manifest),
                 json.dumps(stamps), json.dumps(list(datasets))))
     for dataset, samples in datasets.items():
-        errors = 0
-        per_score: dict[str, tuple[list[Mapping[str, Any]], list[str]]] = {}
-        for sample in samples:  # one pass: what _cells_of_samples gives for each score at once
-            errors += 1 if sample.get("error") else 0
-            for score, stored in sample_score_dicts(sample).items():
-                dicts, ids = per_score.setdefault(score, ([], []))
-                dicts.append(stored)
-                if stored.get("value") is not None:
-                    ids.append(str(sample["id"]))
+        errors, per_score = score_columns(samples)
         db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?)", (key, dataset, errors))
         db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)",
                        [(key, dataset, score, json.dumps(ids), json.dumps(dicts))
