@@ -57,6 +57,10 @@ class IndexedRun(Run):
         assert self.fetch is not None
         return self.fetch(dataset, score)
 
+    def items(self) -> Any:
+        """Not held: an indexed run carries no samples (``cell_data`` reads its cells)."""
+        raise NotImplementedError(f"{self.path}: an indexed run holds no samples; read it with runs.load_run")
+
     def stamp_samples(self) -> list[dict[str, str]]:
         """One stand-in sample per scoring stamp, what ``comparable.scoring_version`` reads."""
         return [{"scored_with": s} for s in self.stamps]
@@ -204,8 +208,10 @@ def load_runs_indexed(root: str | Path, run_dirs: Sequence[Path]) -> tuple[list[
     runs: list[Run] = []
     skipped: list[str] = []
     fresh: list[tuple[str, str, Run]] = []
+    keys: set[str] = set()
     for run_dir in run_dirs:
         key = run_dir.relative_to(root).as_posix() if run_dir.is_relative_to(root) else str(run_dir)
+        keys.add(key)
         stamp = staleness_key(run_dir)
         row = cached.get(key)
         if db is not None and row is not None and stamp is not None and row[1] == stamp:
@@ -223,8 +229,7 @@ def load_runs_indexed(root: str | Path, run_dirs: Sequence[Path]) -> tuple[list[
         if stamp is not None and cacheable(run) and staleness_key(run_dir) == stamp:
             fresh.append((key, stamp, run))
     if db is not None:
-        _update(db, fresh, gone=set(cached) - {k for k, _, _ in fresh} - {
-            (d.relative_to(root).as_posix() if d.is_relative_to(root) else str(d)) for d in run_dirs})
+        _update(db, fresh, gone=set(cached) - keys)  # runs no longer on disk
     return runs, skipped
 
 
