@@ -21,6 +21,7 @@ import csv
 import fnmatch
 import io
 import json
+import os
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,12 +48,14 @@ from evalkit.report import (
     pct,
     run_labels,
 )
+from evalkit.run_index import IndexedRun, cell_data, load_runs_indexed
 from evalkit.runs import LEGACY_SCORE, empty_run_reason, sample_score_dicts, sample_scores
 from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci
 from evalkit.store import SAMPLES, SUMMARY, parse_json
 
 FLAG = "!"
+NO_INDEX_ENV = "EVALKIT_NO_INDEX"  # set (to anything but "" or "0") to read every run from disk
 SCORE = SCORE_DEFAULT = LEGACY_SCORE  # the default score ranked: the choice scorer's verdict (`correct` in earlier runs)
 
 
@@ -246,7 +249,8 @@ def status_of(run: Run) -> str:
 def config_of(run: Run) -> Configuration:
     """The leaderboard row a run belongs to."""
     return configuration_of(model=run.model, prompt=run.prompt, prompt_sha256=run.prompt_sha256,
-                            extractor=run.extractor, manifest=run.manifest, samples=run.samples)
+                            extractor=run.extractor, manifest=run.manifest,
+                            samples=run.stamp_samples() if isinstance(run, IndexedRun) else run.samples)
 
 
 def _finish_key(run: Run) -> tuple[str, float]:
@@ -267,7 +271,7 @@ def assign_cells(runs: Sequence[Run], labels: Mapping[int, str], statuses: Mappi
     notes: list[str] = []
     for run in sorted(runs, key=lambda r: (not is_partial(statuses[id(r)]), _finish_key(r))):
         per = chosen.setdefault(configs[id(run)], OrderedDict())
-        for dataset in OrderedDict((d, None) for d, _ in run.items()):
+        for dataset in datasets_of(run):
             if dataset in per:
                 notes.append(f"{run.model} / {dataset}: run {labels[id(run)]} supersedes {labels[id(per[dataset])]}")
             per[dataset] = run
@@ -276,6 +280,13 @@ def assign_cells(runs: Sequence[Run], labels: Mapping[int, str], statuses: Mappi
 
 # --- what a cell holds (the one place that reads a score) ---------------------------------------
 
+
+
+def datasets_of(run: Run) -> list[str]:
+    """The run's datasets, in first-seen order."""
+    if isinstance(run, IndexedRun):
+        return list(run.datasets)
+    return list(OrderedDict((d, None) for d, _ in run.items()))
 
 
 def dataset_samples(run: Run, dataset: str) -> list[dict[str, Any]]:
@@ -304,12 +315,20 @@ def score_cell(samples: Sequence[Mapping[str, Any]], *, ci: CIMethod, confidence
     """(n, sum, value, ci_low, ci_high, errors) of SCORE over one dataset's samples, aggregated by METRIC
     (the run's recorded metric; default: ``default_metric`` of the values); n counts the samples with a
     value, errors the failed requests."""
-    dicts = score_dicts_of(samples, score)
-    values = [d.get("value") for d in dicts if d.get("value") is not None]
+    return score_cell_of(score_dicts_of(samples, score), sum(1 for s in samples if s.get("error")), ci=ci,
+                         confidence=confidence, n_resamples=n_resamples, seed=seed, metric=metric)
+
+
+def score_cell_of(dicts: Sequence[Mapping[str, Any]], errors: int, *, ci: CIMethod, confidence: float,
+                  n_resamples: int, seed: int, metric: Metric | None = None, values: Sequence[Any] | None = None
+                  ) -> tuple[int, float, float, float, float, int]:
+    """``score_cell`` from a dataset's stored score dicts (item order) and its count of failed requests;
+    VALUES, the dicts' values that are not None, where the caller has them already."""
+    if values is None:
+        values = [d.get("value") for d in dicts if d.get("value") is not None]
     metric = metric or default_metric(values)
     got = with_options(metric, ci_method=ci, confidence=confidence, n_resamples=n_resamples,
                        seed=seed).aggregate(dicts)
-    errors = sum(1 for s in samples if s.get("error"))
     # Nothing scored: the interval a share has then is all of [0, 1]; other metrics have none (0, 0).
     lo, hi = got.ci if got.ci is not None else ((0.0, 1.0) if shows_percent(metric) else (0.0, 0.0))
     total = got.extra.get("successes", float(sum(float(v) for v in values)))
@@ -330,24 +349,32 @@ def build_leaderboard(
     prompts: Sequence[str] = (),
     run_names: Sequence[str] = (),
     score: str = SCORE,
+    index: bool = True,
 ) -> Leaderboard:
     """Collect runs (or every run under a folder) into a configurations x datasets table of SCORE
     (any named score: ``correct`` by default, a judge's axis, a scorer of yours).
 
-    The filters (globs; see ``select_runs``) choose the runs before anything is compared.
+    The filters (globs; see ``select_runs``) choose the runs before anything is compared. Given a
+    folder, finished runs are read through its index (``evalkit.run_index``) unless INDEX is False or
+    $EVALKIT_NO_INDEX is set; the figures are the same either way.
     """
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
     sources = find_runs(runs_or_root) if isinstance(runs_or_root, (str, Path)) else list(runs_or_root)
-    runs, skipped = load_runs_skipping_damaged(sources)
+    # The index lives in a results folder, never inside a run directory given as the folder.
+    if (isinstance(runs_or_root, (str, Path)) and index and os.environ.get(NO_INDEX_ENV, "") in ("", "0")
+            and not (Path(runs_or_root) / SAMPLES).exists()):
+        runs, skipped = load_runs_indexed(runs_or_root, sources)  # type: ignore[arg-type]
+    else:
+        runs, skipped = load_runs_skipping_damaged(sources)
     runs = select_runs(runs, task_folders=task_folders, models=models, prompts=prompts, run_names=run_names)
     filters = {k: list(v) for k, v in (("task_folder", task_folders), ("model", models), ("prompt", prompts),
                                        ("run_name", run_names)) if v}
     labels = dict(zip(map(id, runs), run_labels(runs)))
     # A run with no sample (an empty samples.jsonl) has its own row, below the line, saying why.
     empty = [LeaderboardRow(config=config_of(r), cells=OrderedDict(), flags=[f"run {labels[id(r)]}: {why}"])
-             for r in runs if (why := empty_run_reason(r)) is not None]
-    runs = [r for r in runs if r.items()]
+             for r in runs if not isinstance(r, IndexedRun) and (why := empty_run_reason(r)) is not None]
+    runs = [r for r in runs if isinstance(r, IndexedRun) or r.items()]  # an indexed run has items
     statuses = {id(r): status_of(r) for r in runs}
     configs = {id(r): config_of(r) for r in runs}
     chosen, notes = assign_cells(runs, labels, statuses, configs)
@@ -362,15 +389,14 @@ def build_leaderboard(
         coverages[config] = {}
         for dataset in sorted(per):
             run = per[dataset]
-            samples = dataset_samples(run, dataset)
-            metrics.append(run.metric(score, score_values_of(samples, score)))
-            n, correct, acc, lo, hi, errors = score_cell(samples, ci=ci, confidence=confidence,
-                                                         n_resamples=n_resamples, seed=seed, score=score,
-                                                         metric=metrics[-1])
+            dicts, errors, coverages[config][dataset] = cell_data(run, dataset, score)
+            values[(config, dataset)] = [d.get("value") for d in dicts if d.get("value") is not None]
+            metrics.append(run.metric(score, values[(config, dataset)]))
+            n, correct, acc, lo, hi, errors = score_cell_of(dicts, errors, ci=ci, confidence=confidence,
+                                                            n_resamples=n_resamples, seed=seed, metric=metrics[-1],
+                                                            values=values[(config, dataset)])
             cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
                                   run_path=str(run.path), status=statuses[id(run)])
-            coverages[config][dataset] = scored_items(samples, score)
-            values[(config, dataset)] = score_values_of(samples, score)
         rows[config] = LeaderboardRow(config=config, cells=cells)
 
     eligible = [c for c, row in rows.items() if not row.partial]

@@ -5,7 +5,7 @@ dataset -> Item -> (prompt) -> Generation(s) -> SampleRecord -> Score(s)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
 
 

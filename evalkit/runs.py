@@ -320,8 +320,9 @@ def sample_score_dicts(sample: Mapping[str, Any]) -> dict[str, Mapping[str, Any]
     if sample.get("error"):
         return {}
     scores = sample.get("scores")
-    if isinstance(scores, Mapping):
-        return {name: (s if isinstance(s, Mapping) else {"value": None}) for name, s in scores.items()}
+    if scores is not None and (type(scores) is dict or isinstance(scores, Mapping)):  # per sample: cheap tests first
+        return {name: (s if type(s) is dict or isinstance(s, Mapping) else {"value": None})
+                for name, s in scores.items()}
     if sample.get("correct") is not None:
         return {LEGACY_SCORE: {"value": bool(sample["correct"])}}
     return {}

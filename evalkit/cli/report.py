@@ -166,6 +166,8 @@ def _overlap_table(rows: list, rule: str):
               help="Only runs whose name (or task-folder/name) matches, e.g. 'cot-*' (repeatable).")
 @click.option("--score", default="correct", show_default=True,
               help="The named score to rank by (e.g. a judge's axis); numeric scores show means.")
+@click.option("--no-index", is_flag=True,
+              help="Read every run from disk, not through DIRECTORY/.evalkit-index.sqlite (also: EVALKIT_NO_INDEX=1).")
 @_ci_option
 @_seed_option
 @_resamples_option
@@ -175,8 +177,8 @@ def _overlap_table(rows: list, rule: str):
               help="Which rule of the overlap file marks an item as overlapping.")
 def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
                         models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
-                        score: str, ci: str, seed: int, resamples: int, overlap_file: Path | None,
-                        overlap_rule: str) -> None:
+                        score: str, no_index: bool, ci: str, seed: int, resamples: int,
+                        overlap_file: Path | None, overlap_rule: str) -> None:
     """Every run under DIRECTORY (default: results) as a configurations x datasets table.
 
     A row is one configuration (model and checkpoint, prompt, extractor, generation
@@ -189,7 +191,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     try:
         lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
                                task_folders=task_folders, models=models, prompts=prompts, run_names=run_names,
-                               score=score)
+                               score=score, index=not no_index)
     except (OSError, ValueError) as exc:
         _fail_on_bad_input(exc)
     for reason in lb.skipped:
@@ -319,7 +321,7 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
 
 def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, allow_mismatch: bool,
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
-          resamples: int, clean_only: "OverlapSet | None" = None) -> int:
+          resamples: int, clean_only: "frozenset | set | None" = None) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
     from evalkit.api import compare_runs, flips_table, gate_json, gate_table, junit_xml
 
