@@ -38,7 +38,20 @@ def _gguf() -> Path:
 
 @pytest.fixture(params=["standin", pytest.param("llamacpp", marks=pytest.mark.server)])
 def sweep_env(request, tmp_path, isolated_state):
-    """Checkpoints, two small benchmark files and the environment of the CLI (and of the jobs)."""
+    """Checkpoints, two small benchmark files and the environment of the CLI (and of the jobs),
+    served by the llama-server stand-in and by the real llama-server."""
+    return _sweep_env(request.param, tmp_path, isolated_state)
+
+
+@pytest.fixture
+def standin_sweep_env(tmp_path, isolated_state):
+    """``sweep_env`` with the stand-in only: for what does not depend on the server's kind (the
+    signal handling, taking over a dead job's server, watch mode; the Slurm and local-executor
+    tests run both kinds)."""
+    return _sweep_env("standin", tmp_path, isolated_state)
+
+
+def _sweep_env(kind: str, tmp_path: Path, isolated_state: Path) -> tuple[Path, dict]:
     gguf = _gguf()
     for step in STEPS:
         d = tmp_path / "train" / f"checkpoint-{step}"
@@ -50,7 +63,7 @@ def sweep_env(request, tmp_path, isolated_state):
                                           encoding="utf-8")
     env = {**os.environ, "EVALKIT_STATE_DIR": str(isolated_state),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    if request.param == "standin":
+    if kind == "standin":
         wrapper = tmp_path / "llama-server"
         wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'llama_server_standin.py'} \"$@\"\n")
         wrapper.chmod(0o755)
@@ -205,18 +218,16 @@ def test_sweep_with_the_local_executor(sweep_env):
     assert again.returncode == 0 and "nothing to submit" in again.stdout
 
 
-def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(sweep_env, request):
+def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(standin_sweep_env):
     """The job body without a scheduler: SIGTERM mid-run (as scancel sends it) ends the job cleanly,
     its server stopped and its samples kept; the next try evaluates only the missing items."""
-    if "llamacpp" in request.node.name:
-        pytest.skip("the job body's signal handling does not depend on the server (see the Slurm test)")
     import pickle
     import signal
     import subprocess
 
     from evalkit.sweep import Checkpoint, CheckpointJob, SweepSettings
 
-    root, env = sweep_env
+    root, env = standin_sweep_env
     settings = SweepSettings(name="ft", sweep_dir=str(root / "sweep-direct"), results_dir=str(root / "results"),
                              eval_files=[str(root / "med_a.jsonl"), str(root / "med_b.jsonl")],
                              generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
@@ -251,19 +262,17 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(sweep_env, 
     assert manifest["status"] == "complete" and manifest["resumed"] == saved
 
 
-def test_a_job_killed_with_its_server_running_does_not_block_the_next_try(sweep_env, request):
+def test_a_job_killed_with_its_server_running_does_not_block_the_next_try(standin_sweep_env):
     """SIGKILL (a node that died, an OOM kill): the server it started is still running and recorded,
     the run directory's lock record stays behind. The next try stops that server, takes the lock
     over and completes the run, every item once."""
-    if "llamacpp" in request.node.name:
-        pytest.skip("taking over a dead job's server does not depend on the server's kind")
     import pickle
     import subprocess
 
     from evalkit import api
     from evalkit.sweep import Checkpoint, CheckpointJob, SweepSettings
 
-    root, env = sweep_env
+    root, env = standin_sweep_env
     settings = SweepSettings(name="ft", sweep_dir=str(root / "sweep-direct"), results_dir=str(root / "results"),
                              eval_files=[str(root / "med_a.jsonl"), str(root / "med_b.jsonl")],
                              generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
@@ -292,10 +301,8 @@ def test_a_job_killed_with_its_server_running_does_not_block_the_next_try(sweep_
     assert not api.servers()
 
 
-def test_watch_submits_each_checkpoint_once_it_is_marked_complete(sweep_env, request):
-    if "llamacpp" in request.node.name:
-        pytest.skip("watch mode's logic does not depend on the server")
-    root, env = sweep_env
+def test_watch_submits_each_checkpoint_once_it_is_marked_complete(standin_sweep_env):
+    root, env = standin_sweep_env
     for step in (200, 300):
         (root / "train" / f"checkpoint-{step}" / "model.gguf").unlink()  # still being written
     (root / "train" / "checkpoint-100" / "DONE").touch()
