@@ -235,8 +235,9 @@ class RunConfig:
         """Raise ValueError on settings that cannot make a sensible run (call on ``resolved()``)."""
         if not self.all_endpoints():
             raise ValueError("no endpoint given")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.strategy not in STRATEGIES and ":" not in self.strategy and not _registered_strategy(self.strategy):
+            raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}, "
+                             "or give one as module:attr")
         from evalkit.limits import check_run_numbers
         from evalkit.runs import check_path_component
 
@@ -259,6 +260,14 @@ class RunConfig:
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
         return self.strategy if self.multi_sample else SINGLE
+
+
+def _registered_strategy(name: str) -> bool:
+    """True when NAME is a strategy a user registered (``sampling.register_strategy``); the built-in
+    ``single`` is not picked by name (it is what one sample per item means)."""
+    from evalkit.sampling import STRATEGY_REGISTRY
+
+    return name != SINGLE and name in STRATEGY_REGISTRY
 
 
 # The config types whose home is beside what they configure, named here too so that every config

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TextIO
 
-from evalkit.runner import RunProgress
+from evalkit.dispatch import RunProgress
 
 from evalkit.config import PROGRESS_INTERVAL_S as DEFAULT_INTERVAL_S  # noqa: E402 (its home)
 

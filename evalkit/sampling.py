@@ -20,6 +20,7 @@ deterministic and, unlike "first in the alphabet", not biased toward option A.
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -45,20 +46,74 @@ class Stage:
         return base_prompt if self.build is None else self.build(item, base_prompt, earlier)
 
 
+# What makes a strategy's stages: (samples, refine template or None, refine_samples) -> stages.
+StrategyFactory = Callable[[int, "RefineTemplate | None", int], "list[Stage]"]
+
+STRATEGY_REGISTRY: dict[str, StrategyFactory] = {}  # name -> factory, filled by @register_strategy
+
+
+def register_strategy(name: str) -> Callable[[StrategyFactory], StrategyFactory]:
+    """Register the decorated factory as strategy NAME (like ``register_scorer`` for scorers)."""
+    def register(factory: StrategyFactory) -> StrategyFactory:
+        STRATEGY_REGISTRY[name] = factory
+        return factory
+    return register
+
+
+@register_strategy(SINGLE)
+def single_stages(samples: int, refine: "RefineTemplate | None", refine_samples: int) -> list[Stage]:
+    """One generation per item."""
+    return [Stage("sample", 1)]
+
+
+@register_strategy(SELF_CONSISTENCY)
+def self_consistency_stages(samples: int, refine: "RefineTemplate | None", refine_samples: int) -> list[Stage]:
+    """SAMPLES generations per item (one when SAMPLES <= 1), voted on by the scorer."""
+    return [Stage("sample", max(samples, 1))]
+
+
+@register_strategy(ENSEMBLE_REFINEMENT)
+def ensemble_refinement_stages(samples: int, refine: "RefineTemplate | None", refine_samples: int) -> list[Stage]:
+    """SAMPLES generations, then REFINE_SAMPLES refinements whose prompt holds them."""
+    if refine is None:
+        raise ValueError("ensemble refinement needs a refinement template")
+    return [Stage("sample", samples),
+            Stage("refine", refine_samples, lambda item, _base, earlier: refine.render(item, earlier[0]))]
+
+
+def get_strategy(name: str) -> StrategyFactory:
+    """The stage factory of strategy NAME: a registered name, or ``module:attr`` naming a factory
+    outside evalkit (called as ``factory(samples, refine, refine_samples)``, giving a list of ``Stage``)."""
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"cannot import {module_name!r} for strategy {name!r}: {exc}") from None
+        for part in attr.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                raise ValueError(f"{module_name!r} has no attribute {attr!r} (strategy {name!r})")
+        if not callable(obj):
+            raise ValueError(f"strategy {name!r} is not callable: it must make a list of Stage")
+        return obj
+    try:
+        return STRATEGY_REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}, "
+                         "or give one as module:attr") from None
+
+
 def strategy_stages(strategy: str, samples: int, *, refine: "RefineTemplate | None" = None,
                     refine_samples: int = 33) -> list[Stage]:
-    """The stages of STRATEGY: one generation (single), SAMPLES generations (self-consistency), or
-    SAMPLES generations then REFINE_SAMPLES refinements of them (ensemble refinement)."""
-    if strategy == ENSEMBLE_REFINEMENT:
-        if refine is None:
-            raise ValueError("ensemble refinement needs a refinement template")
-        return [Stage("sample", samples),
-                Stage("refine", refine_samples, lambda item, _base, earlier: refine.render(item, earlier[0]))]
-    if strategy == SINGLE or samples <= 1:
-        return [Stage("sample", 1)]
-    if strategy == SELF_CONSISTENCY:
-        return [Stage("sample", samples)]
-    raise ValueError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    """The stages of STRATEGY (``get_strategy``): one generation (single), SAMPLES generations
+    (self-consistency), or SAMPLES generations then REFINE_SAMPLES refinements of them (ensemble
+    refinement)."""
+    stages = list(get_strategy(strategy)(samples, refine, refine_samples))
+    if not stages or not all(isinstance(s, Stage) and s.size >= 1 for s in stages):
+        raise ValueError(f"strategy {strategy!r} must make a non-empty list of Stage, each of size >= 1")
+    return stages
+
 
 def majority_vote(letters: Iterable[str | None]) -> tuple[str | None, dict[str, int]]:
     """The winning letter and the vote counts (in first-vote order) over LETTERS.

@@ -13,7 +13,8 @@ import pytest
 from evalkit.client import build_payload, parse_completion, read_usage
 from evalkit.records import GenerationParams
 from evalkit.request_controls import ControlError, json_object, text_or_file
-from evalkit.runner import RunConfig, run_eval, run_fingerprint
+from evalkit.manifest import run_fingerprint
+from evalkit.runner import RunConfig, run_eval
 from evalkit.store import read_json
 from tests.conftest import ROOT
 

@@ -97,7 +97,7 @@ def test_end_of_run_summary_from_the_live_index_matches_reindexing_the_file(tmp_
     # summary.json is built with the run's own index of samples.jsonl; after errors and a resume
     # (error lines followed by their retries) it must equal what indexing the file afresh gives.
     from evalkit.datasets import load_dataset
-    from evalkit.runner import summary_on_disk
+    from evalkit.resume import summary_on_disk
 
     bad = loopback("--fail-500", "0.5", "--seed", "1")
     first = run_eval(config(tmp_path, bad.url, [items_file], max_attempts=1, run_name="r"))

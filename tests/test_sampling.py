@@ -7,7 +7,8 @@ from hypothesis import given, strategies as st
 
 from evalkit.records import GenerationParams, Item
 from evalkit.runner import RunConfig, run_eval
-from evalkit.sampling import format_reasonings, load_refine_template, majority_vote
+from evalkit.sampling import (STRATEGY_REGISTRY, Stage, format_reasonings, get_strategy, load_refine_template,
+                              majority_vote, register_strategy, strategy_stages)
 from evalkit.store import read_json, read_samples
 
 
@@ -162,3 +163,59 @@ def test_partial_items_resume_requests_only_missing_generations(tmp_path, loopba
     assert sorted(s["id"] for s in final) == sorted({s["id"] for s in final}) and len(final) == 12
     for s in final:
         check_vote_record(s, 4)
+
+
+def draft_then_answer(samples, refine, refine_samples):
+    """A user's own strategy (loaded as tests.test_sampling:draft_then_answer): drafts, then one answer."""
+    return [Stage("sample", samples),
+            Stage("final", 1, lambda item, base, earlier: base + "\nDrafts:\n" + "\n".join(earlier[0]))]
+
+
+def no_stages(samples, refine, refine_samples):
+    """A broken user strategy: it makes no stage."""
+    return []
+
+
+def test_strategies_are_one_registry_filled_by_the_decorator():
+    assert set(STRATEGY_REGISTRY) == {"single", "self-consistency", "ensemble-refinement"}
+    assert [s.size for s in strategy_stages("self-consistency", 5)] == [5]
+    assert [s.size for s in strategy_stages("self-consistency", 1)] == [1]
+    assert [s.size for s in strategy_stages("single", 5)] == [1]
+    with pytest.raises(ValueError, match="refinement template"):
+        strategy_stages("ensemble-refinement", 3)
+    with pytest.raises(ValueError, match="unknown strategy 'vote-twice'.*module:attr"):
+        strategy_stages("vote-twice", 3)
+
+    @register_strategy("test-twice")
+    def twice(samples, refine, refine_samples):
+        return [Stage("sample", 2)]
+    try:
+        assert get_strategy("test-twice") is twice and [s.size for s in strategy_stages("test-twice", 9)] == [2]
+    finally:
+        del STRATEGY_REGISTRY["test-twice"]
+
+
+def test_strategy_from_module_attr_is_loaded_and_checked():
+    stages = strategy_stages("tests.test_sampling:draft_then_answer", 3)
+    assert [(s.name, s.size) for s in stages] == [("sample", 3), ("final", 1)]
+    with pytest.raises(ValueError, match="no attribute"):
+        get_strategy("tests.test_sampling:no_such_strategy")
+    with pytest.raises(ValueError, match="cannot import"):
+        get_strategy("no_such_module_xyz:f")
+    with pytest.raises(ValueError, match="non-empty list of Stage"):
+        strategy_stages("tests.test_sampling:no_stages", 3)
+
+
+def test_run_with_a_strategy_from_outside_the_package(tmp_path, loopback, items_file):
+    srv = loopback("--ignore-n")
+    name = "tests.test_sampling:draft_then_answer"
+    result = run_eval(sc_config(tmp_path, srv.url, [items_file], strategy=name, samples=2, limit=4))
+    samples = read_samples(result.run_dir)
+    assert len(samples) == 4 and result.complete
+    for s in samples:
+        assert s["strategy"] == name
+        assert [st_["name"] for st_ in s["stages"]] == ["sample", "final"]
+        assert [len(st_["outputs"]) for st_ in s["stages"]] == [2, 1]
+        assert all(g["output"] in s["stages"][1]["prompt"] for g in s["stages"][0]["outputs"])
+    assert srv.stats()["requests"] == 4 * (2 + 1)
+    assert read_json(result.run_dir / "manifest.json")["strategy"] == name
