@@ -26,6 +26,7 @@ import hashlib
 import importlib
 from typing import Any, Callable, Protocol
 
+from evalkit.plugins import load_attr
 from evalkit.records import TARGET_TYPES, Item
 
 PUBMEDQA_OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
@@ -77,11 +78,7 @@ def get_adapter(name: str | None) -> Adapter:
     """The adapter called NAME (None: the default ``mcq``), or one given as ``module:attr``."""
     name = name or DEFAULT_ADAPTER
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot load adapter {name!r}: {exc}") from None
+        fn = load_attr(name, "adapter")
         if not callable(fn):
             raise ValueError(f"adapter {name!r} is not callable")
         return fn

@@ -684,13 +684,9 @@ register_extractor("medreason")(extract_medreason)
 def get_extractor(name: str) -> Extractor:
     """The extractor registered as NAME, or ``module:attr`` outside evalkit; a clear error otherwise."""
     if ":" in name:
-        import importlib
+        from evalkit.plugins import load_attr
 
-        module_name, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot load extractor {name!r}: {exc}") from None
+        return load_attr(name, "extractor")
     try:
         return EXTRACTORS[name]
     except KeyError:

@@ -20,11 +20,11 @@ deterministic and, unlike "first in the alphabet", not biased toward option A.
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from evalkit.plugins import load_attr
 from evalkit.prompts import PromptTemplate, TemplateError, load_template, render_prompt
 from evalkit.records import Item
 
@@ -85,15 +85,7 @@ def get_strategy(name: str) -> StrategyFactory:
     """The stage factory of strategy NAME: a registered name, or ``module:attr`` naming a factory
     outside evalkit (called as ``factory(samples, refine, refine_samples)``, giving a list of ``Stage``)."""
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"cannot import {module_name!r} for strategy {name!r}: {exc}") from None
-        for part in attr.split("."):
-            obj = getattr(obj, part, None)
-            if obj is None:
-                raise ValueError(f"{module_name!r} has no attribute {attr!r} (strategy {name!r})")
+        obj = load_attr(name, "strategy")
         if not callable(obj):
             raise ValueError(f"strategy {name!r} is not callable: it must make a list of Stage")
         return obj

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from evalkit.plugins import load_attr
 from evalkit.serving import probe
 from evalkit.serving.checkpoint import name_from_path
 from evalkit.serving.errors import ServerError
@@ -223,19 +224,9 @@ def get_backend(name: str) -> Backend:
     return backend
 
 
-def _load_attr(ref: str) -> Any:
-    module_name, _, attr = ref.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ServerError(f"cannot import {module_name!r} for backend {ref!r}: {exc}") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ServerError(f"{module_name!r} has no attribute {attr!r} (backend {ref!r})") from None
-    return obj
 
+def _load_attr(ref: str) -> Any:
+    return load_attr(ref, "backend", ServerError)
 
 def choose_backend(requested: str = "auto") -> tuple[Backend, str]:
     """Resolve REQUESTED (a name, ``module:attr`` or ``auto``) to a backend; returns (backend, reason)."""

@@ -8,12 +8,12 @@ is asked of it: a user's scorer needs no evalkit base class.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import re
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from evalkit.plugins import load_attr
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.metrics import Metric
 
@@ -111,20 +111,9 @@ def _looks_like_scorer(obj: Any) -> bool:
     return not inspect.isclass(obj) and all(hasattr(obj, a) for a in ("name", "requires", "spec", "score"))
 
 
-def _load_attr(ref: str) -> Any:
-    module_name, _, attr = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ScorerError(f"cannot import {module_name!r} for scorer {ref!r}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ScorerError(f"{module_name!r} has no attribute {attr!r} (scorer {ref!r})") from None
-    return obj
 
+def _load_attr(ref: str) -> Any:
+    return load_attr(ref, "scorer", ScorerError)
 
 def is_async(scorer: Scorer) -> bool:
     """True when the scorer's ``score`` is a coroutine function (it calls a model)."""

@@ -24,13 +24,13 @@ method) are fields of the built-in metrics, set with ``with_options``; they are 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from evalkit.plugins import load_attr
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
 
 
@@ -239,19 +239,9 @@ class WeightedProportion(_Options):
         return MetricValue(float((x * w).sum() / w.sum()), (float(lo), float(hi)), len(x), extra)
 
 
-def _load_attr(ref: str) -> Any:
-    module_name, _, attr = ref.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MetricError(f"cannot import {module_name!r} for metric {ref!r}: {exc}") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise MetricError(f"{module_name!r} has no attribute {attr!r} (metric {ref!r})") from None
-    return obj
 
+def _load_attr(ref: str) -> Any:
+    return load_attr(ref, "metric", MetricError)
 
 def get_metric(spec: "str | Mapping[str, Any] | Metric") -> Metric:
     """The metric named by SPEC: a name (``"mean"``), a spec dict (``{"name": "clipped_mean", "lo": 0,
