@@ -100,3 +100,13 @@ def test_with_options_sets_report_options_but_not_the_spec():
     assert m.spec() == {"name": "proportion"}
     own = get_metric("tests.toy_scorers:MedianMetric")
     assert with_options(own, confidence=0.9) is own
+
+
+def test_only_metrics_that_are_a_function_of_the_plain_mean_convert_a_streamed_mean():
+    """A streamed summary keeps the plain mean; a weighted figure cannot come from it."""
+    from evalkit.scoring.metrics import get_metric, value_of_mean
+
+    assert value_of_mean(get_metric("proportion"), 0.25) == 0.25
+    assert value_of_mean(get_metric("mean"), -0.5) == -0.5
+    assert value_of_mean(get_metric({"name": "clipped_mean", "lo": 0, "hi": 1}), -0.5) == 0.0
+    assert value_of_mean(get_metric("weighted_proportion"), 0.25) is None

@@ -97,6 +97,10 @@ class _Options:
     n_resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
 
+    def spec(self) -> dict[str, Any]:
+        """The metric's name and the parameters that change its figure (not the report-time options)."""
+        return {"name": self.name}  # type: ignore[attr-defined]
+
 
 @register_metric("proportion")
 @dataclass(frozen=True)
@@ -107,9 +111,6 @@ class Proportion(_Options):
     ci_method: str = field(default="wilson", kw_only=True)
     name: str = field(default="proportion", init=False)
     percent: ClassVar[bool] = True
-
-    def spec(self) -> dict[str, Any]:
-        return {"name": self.name}
 
     def value_of_mean(self, mean: float) -> float:
         """The figure from the plain mean of the values (what a streamed summary keeps)."""
@@ -146,9 +147,6 @@ class Mean(_Options):
     """The mean of the values (bools count as 0/1), with a percentile bootstrap interval."""
 
     name: str = field(default="mean", init=False)
-
-    def spec(self) -> dict[str, Any]:
-        return {"name": self.name}
 
     def value_of_mean(self, mean: float) -> float:
         """The figure from the plain mean of the values (what a streamed summary keeps)."""
@@ -204,9 +202,6 @@ class WeightedProportion(_Options):
 
     name: str = field(default="weighted_proportion", init=False)
     percent: ClassVar[bool] = True
-
-    def spec(self) -> dict[str, Any]:
-        return {"name": self.name}
 
     def aggregate(self, scores: Sequence[Mapping[str, Any]]) -> MetricValue:
         values, weights, excluded, unscored = [], [], 0, 0
