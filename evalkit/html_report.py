@@ -250,9 +250,21 @@ def _scores_section(report: Report) -> str:
             f"{_table(score_header(report), rows, 4)}</section>\n")
 
 
+def _scorer_sections(report: Report) -> str:
+    """The scorers' own report tables (``Report.sections``: title, header, text cells, notes), each laid out
+    the same way whatever the scorer."""
+    out = []
+    for section in report.sections:
+        notes = "".join(f"<li>{escape(n)}</li>" for n in section.notes)
+        out.append(f'<section class="scorer-section"><h2>{escape(section.title)}</h2>\n'
+                   f"{_table(section.header, section.rows, section.label_columns)}"
+                   f'{"<ul class=note>" + notes + "</ul>" if notes else ""}</section>\n')
+    return "".join(out)
+
+
 def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit report", sections: str = "") -> str:
-    """The report page: accuracy plot, accuracy and throughput tables, per-sample browser.
-    SECTIONS is HTML placed after the accuracy and score tables (the overlap split)."""
+    """The report page: accuracy plot, accuracy and throughput tables, the scorers' own tables,
+    per-sample browser. SECTIONS is HTML placed after the accuracy and score tables (the overlap split)."""
     points = [PlotPoint(r.dataset, r.run, r.accuracy, r.ci_low, r.ci_high, r.n)
               for r in report.rows if r.group is None]
     acc_rows = [accuracy_cells(r) for r in report.rows]
@@ -268,6 +280,7 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
         f'<section id="accuracy"><h2>Accuracy</h2>\n'
         f"{_table(accuracy_header(report), acc_rows, 2, classes)}</section>\n"
         + _scores_section(report)
+        + _scorer_sections(report)
         + sections +
         '<section id="throughput"><h2>Runs: setup and throughput</h2>\n'
         f"{_table(['run', 'model', 'prompt', 'extractor'] + throughput_header()[2:], speed_rows, 4)}</section>\n"

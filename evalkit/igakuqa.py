@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.adapters import AdapterError, register_adapter
-from evalkit.records import ChoiceSets, Item, NumericAnswer
+from evalkit.records import ChoiceSets, Item, NumericAnswer, ReportTable
 
 COMPANIONS = ("_metadata", "_translate")  # files read beside EXAM-SECTION.jsonl, joined by JOIN_KEY
 JOIN_KEY = "problem_id"
@@ -421,7 +421,7 @@ def igakuqa_companion(record: Any, *, dataset: str, key: str | None = None,
                         "by the igakuqa adapters; load that file instead"])
 
 
-# --------------------------------------------------------------------------- report sections
+# --------------------------------------------------------------------------- report section (the scorer's)
 
 
 def report_extra(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -446,9 +446,10 @@ def _verdict(p: Mapping[str, Any] | None) -> str:
             f"{p['general_threshold'][1]}; kinki {p['kinki']} <= {p['kinki_max']})")
 
 
-def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of the IgakuQA table for report rows whose ``extra`` holds a tally:
-    one line per run and exam, per section, then the hard, text-only and with-image subsets."""
+def report_tables(rows: Sequence[Any]) -> list[ReportTable]:
+    """The IgakuQA table for report rows whose ``extra`` holds a tally (the scorer's report section):
+    one line per run and exam (with pass/fail), per section, then the hard, text-only and with-image
+    subsets."""
     per_run: dict[str, dict[str, Any]] = {}
     for r in rows:
         if r.group is None and isinstance(r.extra.get("igakuqa"), Mapping):
@@ -456,8 +457,8 @@ def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list
     if not per_run:
         return []
     criteria = passing_criteria()
-    header = ["run", "exam / subset", "n", "model acc %", "examinees acc %", "model on same %", "exam score %",
-              "excluded", "kinki picks", "examinees with the model's choice %", "pass (published criteria)"]
+    header = ("run", "exam / subset", "n", "model acc %", "examinees acc %", "model on same %", "exam score %",
+              "excluded", "kinki picks", "examinees with the model's choice %", "pass (published criteria)")
     lines = []
     for run, tallies in per_run.items():
         summary = summarize(tallies, criteria)
@@ -466,9 +467,17 @@ def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list
         named += [(f"{g} (examinees < {HARD_BELOW:g}%)" if g == "hard" else g, summary[g], None)
                   for g in GROUPS[1:]]
         for name, v, verdict in named:
-            lines.append([run, name, str(v["n"]), _pct(v["model_accuracy"]), _pct(v["examinee_accuracy"]),
+            lines.append((run, name, str(v["n"]), _pct(v["model_accuracy"]), _pct(v["examinee_accuracy"]),
                           _pct(v["model_on_examinee_items"]), _pct(v["exam_score"]), str(v["excluded"]),
                           str(v["kinki_questions"]), _pct(v["examinees_same_choice"]),
-                          _verdict(verdict) if verdict or name in summary["exams"] else ""])
-    return [("IgakuQA beside the examinees (examinees' mean accuracy on the same questions; exam score "
-             "weighted by points; excluded questions left out)", header, lines)]
+                          _verdict(verdict) if verdict or name in summary["exams"] else ""))
+    notes = ("examinees acc: the examinees' mean accuracy on the same questions; model on same: the model's "
+             "accuracy on the questions that have examinee figures",
+             "exam score: points earned over points (1 or 3 a question); questions the ministry excluded "
+             "(points 0) are left out of every figure and counted under excluded",
+             "kinki picks: questions where the answer picked a contraindicated (禁忌) choice",
+             f"hard: questions fewer than {HARD_BELOW:g}% of the examinees answered right; text_only / "
+             "with_image: questions without / with an image (the images are not in the data)",
+             "pass: the ministry's published criteria (required part, other sections, contraindicated picks); "
+             "no verdict unless every counted question of the exam was answered")
+    return [ReportTable("IgakuQA beside the examinees", header, tuple(lines), notes)]

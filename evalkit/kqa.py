@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.adapters import AdapterError, content_id, register_adapter
-from evalkit.records import Item, Statements
+from evalkit.records import Item, ReportTable, Statements
 
 LABELS = ("entailment", "neutral", "contradiction")
 PHYSICIAN_LABELS = ("Entailment", "Neutral", "Contradiction")  # as the physicians' file writes them
@@ -324,7 +324,7 @@ async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str,
     return [done.get(p.row) for p in pairs], resumed
 
 
-# --------------------------------------------------------------------------- report section
+# --------------------------------------------------------------------------- report section (the scorer's)
 
 
 def report_extra(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -354,23 +354,27 @@ def _num(x: Any) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def report_sections(rows: Sequence[Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The K-QA table: per run and dataset, Comp / Comp_norm (%), Hall / Hall_norm, and the judge's cost."""
+def report_tables(rows: Sequence[Any]) -> list[ReportTable]:
+    """The K-QA table (the scorer's report section): per run and dataset, Comp / Comp_norm (%),
+    Hall / Hall_norm, and the judge's cost."""
     lines = []
     for r in rows:
         k = r.extra.get("kqa") if r.group is None else None
         if not isinstance(k, Mapping):
             continue
         j = k["judge"]
-        lines.append([r.run, r.dataset, f"{k['N_answered_questions']}/{k['N_questions']}", _pct(k["Comp"]),
+        lines.append((r.run, r.dataset, f"{k['N_answered_questions']}/{k['N_questions']}", _pct(k["Comp"]),
                       _pct(k["Comp_norm"]), _num(k["Hall"]), _num(k["Hall_norm"]), str(k["N_contra"]),
-                      str(j["requests"]), f"{j['prompt_tokens']}+{j['completion_tokens']}", f"{j['seconds']:.1f}"])
+                      str(j["requests"]), f"{j['prompt_tokens']}+{j['completion_tokens']}", f"{j['seconds']:.1f}"))
     if not lines:
         return []
-    header = ["run", "dataset", "answered", "Comp %", "Comp_norm %", "Hall", "Hall_norm", "contradicted",
-              "judge requests", "judge tokens (prompt+completion)", "judge s"]
-    return [("K-QA (Comp: share of Must_have statements entailed; Hall: statements contradicted per question; "
-             "_norm: over answered questions only)", header, lines)]
+    header = ("run", "dataset", "answered", "Comp %", "Comp_norm %", "Hall", "Hall_norm", "contradicted",
+              "judge requests", "judge tokens (prompt+completion)", "judge s")
+    notes = ("Comp: the share of each question's Must_have statements the answer entails, summed over the "
+             "questions asked and divided by their number (an unanswered question counts 0)",
+             "Hall: statements (Must_have and Nice_to_have) the answers contradict, per question asked",
+             "_norm: over the answered questions only; contradicted: statements contradicted in all")
+    return [ReportTable("K-QA", header, tuple(lines), notes)]
 
 
 # --------------------------------------------------------------------------- the judge against the physicians

@@ -327,3 +327,33 @@ class SampleRecord:
     def from_dict(cls, data: dict[str, Any]) -> "SampleRecord":
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A table a scorer adds to the report (its ``report_tables``), engine-neutral: the text report,
+    markdown, JSON and the HTML page all lay it out the same generic way.
+
+    ``header`` names the columns; each of ``rows`` has one text cell per column (the scorer formats
+    its figures: "57.1", "-", "PASS (...)"); the first ``label_columns`` columns are labels (left
+    aligned), the rest figures. ``notes`` are sentences shown under the table (what the figures mean).
+    """
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()
+    label_columns: int = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", tuple(str(h) for h in self.header))
+        object.__setattr__(self, "rows", tuple(tuple(str(c) for c in row) for row in self.rows))
+        object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
+        bad = [i for i, row in enumerate(self.rows) if len(row) != len(self.header)]
+        if bad:
+            raise ValueError(f"report table {self.title!r}: row {bad[0]} has {len(self.rows[bad[0]])} cells "
+                             f"for {len(self.header)} columns")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "header": list(self.header), "rows": [list(r) for r in self.rows],
+                "notes": list(self.notes), "label_columns": self.label_columns}

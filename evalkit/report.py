@@ -192,6 +192,8 @@ class Report:
     ci_method: str = "wilson"
     confidence: float = 0.95
     by: list[str] = field(default_factory=list)
+    # Scorers' own report tables (evalkit.records.ReportTable), made of the rows; see evalkit.report_extras.
+    sections: list[Any] = field(default_factory=list)
 
     @property
     def ci_label(self) -> str:
@@ -204,6 +206,7 @@ class Report:
             "by": list(self.by),
             "rows": [r.to_dict() for r in self.rows],
             "runs": [t.to_dict() for t in self.throughput],
+            "sections": [t.to_dict() for t in self.sections],
         }
 
 
@@ -338,14 +341,16 @@ def build_report(
     """Per-dataset rows for each run (and per-group rows for each ``by`` field).
 
     Dataset rows also carry reasoning figures and, for multi-sample runs, pass@k,
-    maj@k and avg@k (k = 1, K and each of KS up to K); see evalkit.report_extras.
+    maj@k and avg@k (k = 1, K and each of KS up to K), and the figures of scorers that bring a
+    report section, whose tables are the report's ``sections``; see evalkit.report_extras.
     """
-    from evalkit.report_extras import dataset_extras
+    from evalkit.report_extras import dataset_extras, scorer_tables, section_providers
 
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
     loaded = load_runs(runs)
     labels = run_labels(loaded)
+    providers = section_providers(loaded)
     rows: list[ReportRow] = []
     for run, label in zip(loaded, labels):
         per_dataset: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -354,7 +359,7 @@ def build_report(
         for dataset, items in per_dataset.items():
             rows.append(_row(run, label, dataset, None, items, ci, confidence, n_resamples, seed))
             rows[-1].extra.update(dataset_extras(items, ks=ks, confidence=confidence, n_resamples=n_resamples,
-                                                 seed=seed))
+                                                 seed=seed, providers=providers))
             for field_name in by:
                 groups: dict[str, list[dict[str, Any]]] = {}
                 for s in items:
@@ -365,7 +370,8 @@ def build_report(
                     rows.append(_row(run, label, dataset, f"{field_name}={value}", groups[value],
                                      ci, confidence, n_resamples, seed))
     throughput = [run_throughput(r, label) for r, label in zip(loaded, labels)]
-    return Report(rows=rows, throughput=throughput, ci_method=ci, confidence=confidence, by=list(by))
+    return Report(rows=rows, throughput=throughput, ci_method=ci, confidence=confidence, by=list(by),
+                  sections=scorer_tables(rows, providers))
 
 
 # --- formatting helpers ------------------------------------------------------------------

@@ -1,13 +1,16 @@
 """Report figures for reasoning models: k-sample metrics, reasoning tokens, truncation hints;
-and the sections of scorers that bring their own (``SCORER_SECTIONS``).
+and the sections of scorers that bring their own.
 
 ``dataset_extras`` computes them for one dataset's samples (it fills
 ``ReportRow.extra``, which ``ReportRow.to_dict`` flattens into the JSON row);
 the rest formats them as rich tables and markdown beside the accuracy table.
 
-A scorer's report section is a module with ``report_extra(samples) -> dict`` (its figures for
-one dataset's samples, {} when they carry none of its scores) and ``report_sections(rows)``
-(``(title, header, rows)`` tables built from the report rows' ``extra``).
+A scorer's report section is declared on its class (``evalkit.scoring.base``): ``report_extra(samples)
+-> dict`` (its figures for one dataset's samples, {} when they carry none of its scores) and
+``report_tables(rows) -> [ReportTable]`` (titled tables made of the report rows' ``extra``).
+``scorer_tables`` collects them into ``Report.sections``; this module lays them out as rich tables
+and markdown, ``Report.to_dict`` puts them in the JSON, and ``evalkit.html_report`` on the page,
+each the same generic way for every scorer.
 """
 
 from __future__ import annotations
@@ -21,29 +24,73 @@ from evalkit.reasoning import reasoning_stats
 from evalkit.stats import DEFAULT_RESAMPLES
 
 if TYPE_CHECKING:
+    from evalkit.records import ReportTable
     from evalkit.report import Report, ReportRow
 
 # A truncation rate above this gets a hint to raise --max-new-tokens.
 TRUNCATION_HINT_RATE = 0.05
-# Modules giving a scorer's own report section (see the module docstring).
-SCORER_SECTIONS = ("evalkit.igakuqa", "evalkit.kqa")
 
 
-def _section_modules() -> list[Any]:
-    import importlib
+def section_providers(runs: Iterable[Any] = ()) -> list[Any]:
+    """The scorers that bring a report section: the built-in ones and those defined outside evalkit that the
+    RUNS' manifests name (each scorer's ``source``, the ``module:attr`` it was loaded from)."""
+    from evalkit.scoring import report_section_providers
 
-    return [importlib.import_module(name) for name in SCORER_SECTIONS]
+    names: list[str] = []
+    for run in runs:
+        for entry in (((getattr(run, "manifest", None) or {}).get("scoring") or {}).get("scorers") or []):
+            source = entry.get("source") if isinstance(entry, Mapping) else None
+            if isinstance(source, str) and ":" in source:
+                names.append(source)
+    return report_section_providers(list(dict.fromkeys(names)))
 
 
 def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (), confidence: float = 0.95,
-                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, Any]:
-    """Reasoning figures and (for multi-sample runs) pass@k / maj@k / avg@k of one dataset's samples."""
+                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                   providers: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Reasoning figures and (for multi-sample runs) pass@k / maj@k / avg@k of one dataset's samples,
+    and the figures of every scorer that brings a report section (PROVIDERS; None: the built-in ones)."""
     samples = list(samples)
     out = reasoning_stats(samples)
     out.update(k_sample_metrics(samples, ks=ks, confidence=confidence, n_resamples=n_resamples, seed=seed))
-    for module in _section_modules():
-        out.update(module.report_extra(samples))
+    for provider in (section_providers() if providers is None else providers):
+        out.update(provider.report_extra(samples))
     return out
+
+
+def scorer_tables(rows: Sequence["ReportRow"], providers: Sequence[Any] | None = None) -> list["ReportTable"]:
+    """Every scorer's report tables made of the report ROWS (PROVIDERS; None: the built-in ones)."""
+    from evalkit.records import ReportTable
+
+    tables: list[ReportTable] = []
+    for provider in (section_providers() if providers is None else providers):
+        for table in provider.report_tables(rows):
+            if not isinstance(table, ReportTable):
+                raise TypeError(f"{getattr(provider, 'name', provider)!r}.report_tables gave {type(table).__name__}, "
+                                "not evalkit.records.ReportTable")
+            tables.append(table)
+    return tables
+
+
+def section_rich_table(section: "ReportTable") -> Table:
+    """A scorer's report table as a rich Table, its notes as the caption."""
+    t = Table(title=section.title, title_justify="left", caption="; ".join(section.notes) or None,
+              caption_justify="left")
+    for i, h in enumerate(section.header):
+        t.add_column(h, justify="left" if i < section.label_columns else "right")
+    for row in section.rows:
+        t.add_row(*row)
+    return t
+
+
+def section_markdown(section: "ReportTable") -> list[str]:
+    """A scorer's report table as markdown lines: a heading, the table, its notes."""
+    from evalkit.report import markdown_table
+
+    lines = [f"## {section.title}", "", markdown_table(section.header, section.rows, section.label_columns), ""]
+    if section.notes:
+        lines += [*(f"- {note}" for note in section.notes), ""]
+    return lines
 
 
 def _pct(x: Any) -> str:
@@ -134,14 +181,7 @@ def extra_tables(report: "Report") -> list[Table]:
         for r in rows:
             t.add_row(*reasoning_cells(r))
         tables.append(t)
-    for module in _section_modules():
-        for title, header, lines in module.report_sections(report.rows):
-            t = Table(title=title, title_justify="left")
-            for i, h in enumerate(header):
-                t.add_column(h, justify="left" if i < 2 else "right")
-            for line in lines:
-                t.add_row(*line)
-            tables.append(t)
+    tables += [section_rich_table(section) for section in report.sections]
     return tables
 
 
@@ -159,7 +199,6 @@ def extra_markdown(report: "Report") -> list[str]:
     if rows:
         parts += ["## Reasoning: tokens per generation", "",
                   markdown_table(reasoning_header(), (reasoning_cells(r) for r in rows), 2), ""]
-    for module in _section_modules():
-        for title, header, lines in module.report_sections(report.rows):
-            parts += [f"## {title}", "", markdown_table(header, lines, 2), ""]
+    for section in report.sections:
+        parts += section_markdown(section)
     return parts

@@ -3,9 +3,11 @@
 A suite is data (``eval_data/suites/NAME.json``): its benchmarks (registry names,
 with the column each gets and, e.g. for PubMedQA, that the prompt must show the
 item's abstract), the prompt and generation settings its source used, and the
-published figures to compare with. ``evalkit run --suite NAME`` evaluates every
-benchmark in one run; ``evalkit report`` then prints one column per benchmark
-plus their average, with the published rows beneath.
+published figures to compare with, and the scorers that grade it (``"scorers"``, with
+``"scorer_options"``: ``{scorer: {key: value}}``, for the whole suite or on a benchmark's row).
+``evalkit run --suite NAME`` evaluates every benchmark in one run (a row naming other scorers
+than the rest becomes a run of its own, as a run has one scoring plan); ``evalkit report`` then
+prints one column per benchmark plus their average, with the published rows beneath.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class SuiteBenchmark:
     column: str
     prompt_variant: str | None = None  # "context": the prompt must show the item's context (abstract)
     note: str = ""
+    scorers: tuple[str, ...] | None = None  # None: the suite's
+    scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # added to the suite's
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class Suite:
     published: tuple[PublishedRow, ...] = ()
     published_source: str = ""
     path: Path | None = None
+    scorers: tuple[str, ...] | None = None  # None: the run's (the choice scorer unless --scorer says)
+    scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    table_score: str | None = None  # the score that fills the suite table; None: multiple-choice accuracy
 
     def files(self, data_dir: str | Path = DEFAULT_DATA_DIR) -> list[Path]:
         """The benchmark files under DATA_DIR, in column order; SuiteError naming every missing one."""
@@ -75,8 +82,11 @@ class Suite:
 
     def to_manifest(self) -> dict[str, Any]:
         """What a run's manifest records of the suite (enough for the report's layout)."""
-        return {"name": self.name, "title": self.title,
-                "benchmarks": [{"name": b.name, "column": b.column} for b in self.benchmarks]}
+        doc = {"name": self.name, "title": self.title,
+               "benchmarks": [{"name": b.name, "column": b.column} for b in self.benchmarks]}
+        if self.table_score:
+            doc["score"] = self.table_score
+        return doc
 
 
 def suite_path(name_or_path: str) -> Path:
@@ -103,14 +113,17 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     try:
         benchmarks = tuple(SuiteBenchmark(name=b["name"], column=b.get("column", b["name"]),
-                                          prompt_variant=b.get("prompt_variant"), note=b.get("note", ""))
+                                          prompt_variant=b.get("prompt_variant"), note=b.get("note", ""),
+                                          scorers=_scorer_names(b), scorer_options=_scorer_options(b))
                            for b in data["benchmarks"])
         published = data.get("published") or {}
         rows = tuple(PublishedRow(model=r["model"], scores={k: float(v) for k, v in r["scores"].items()},
                                   average=r.get("average")) for r in published.get("rows", []))
         suite = Suite(name=data.get("name", path.stem), title=data.get("title", path.stem), benchmarks=benchmarks,
                       prompt=data.get("prompt", DEFAULT_PROMPT), generation=dict(data.get("generation") or {}),
-                      published=rows, published_source=published.get("source", ""), path=path)
+                      published=rows, published_source=published.get("source", ""), path=path,
+                      scorers=_scorer_names(data), scorer_options=_scorer_options(data),
+                      table_score=data.get("table_score"))
     except (KeyError, TypeError, ValueError) as exc:
         raise SuiteError(f"{path}: malformed suite ({type(exc).__name__}: {exc})") from None
     for b in suite.benchmarks:
@@ -119,6 +132,25 @@ def load_suite(name_or_path: str) -> Suite:
         except KeyError as exc:
             raise SuiteError(f"{path}: {exc.args[0]}") from None
     return suite
+
+
+def _scorer_names(doc: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """DOC's ``scorers`` (a list of scorer names or ``module:attr``), None when it names none."""
+    names = doc.get("scorers")
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, list) or not names \
+            or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"'scorers' must be a non-empty list of scorer names, got {names!r}")
+    return tuple(names)
+
+
+def _scorer_options(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """DOC's ``scorer_options``: {scorer: {key: value}}."""
+    options = doc.get("scorer_options") or {}
+    if not isinstance(options, Mapping) or not all(isinstance(v, Mapping) for v in options.values()):
+        raise ValueError(f"'scorer_options' must map each scorer to its options, got {options!r}")
+    return {str(k): dict(v) for k, v in options.items()}
 
 
 def check_prompt(suite: Suite, template: Any) -> None:
@@ -133,7 +165,8 @@ def check_prompt(suite: Suite, template: Any) -> None:
 
 @dataclass
 class SuiteTable:
-    """A suite's layout filled in: one row per run (accuracy % per column, None where absent) and the published rows."""
+    """A suite's layout filled in: one row per run (accuracy %, or the suite's table score, per column; None
+    where absent) and the published rows."""
 
     suite: Mapping[str, Any]
     columns: list[str]
@@ -154,15 +187,19 @@ def _average(values: Sequence[float | None]) -> float | None:
 
 
 def suite_table(suite_doc: Mapping[str, Any], report_rows: Sequence[Any], run_labels: Sequence[str]) -> SuiteTable:
-    """The suite layout for the runs RUN_LABELS of a report (rows with .run, .dataset, .group, .accuracy, .n).
+    """The suite layout for the runs RUN_LABELS of a report (rows with .run, .dataset, .group, .accuracy, .n,
+    .scores).
 
     SUITE_DOC is the manifest's ``suite`` record; published rows come from the suite file when it is known.
+    Its ``score`` (the suite file's ``table_score``) names the score whose figure fills the cells (in %
+    when its metric gives a share), else the cells are the multiple-choice accuracy.
     """
     benches = [b["name"] for b in suite_doc["benchmarks"]]
     columns = [b.get("column", b["name"]) for b in suite_doc["benchmarks"]]
     rows = []
     for label in run_labels:
-        acc = {r.dataset: 100 * r.accuracy for r in report_rows if r.run == label and r.group is None and r.n}
+        acc = {r.dataset: _figure(r, suite_doc.get("score")) for r in report_rows
+               if r.run == label and r.group is None and r.n}
         values = [acc.get(b) for b in benches]
         rows.append((label, values, _average(values)))
     published, source = [], ""
@@ -176,6 +213,21 @@ def suite_table(suite_doc: Mapping[str, Any], report_rows: Sequence[Any], run_la
             values = [p.scores.get(b) for b in benches]
             published.append((p.model, values, p.average if p.average is not None else _average(values)))
     return SuiteTable(dict(suite_doc), columns, rows, published, source)
+
+
+def _figure(row: Any, score: str | None) -> float | None:
+    """A report row's cell in a suite table: the SCORE's figure (x100 for a share), else the accuracy in %."""
+    if not score:
+        return 100 * row.accuracy
+    cell = (getattr(row, "scores", None) or {}).get(score)
+    if cell is None or cell.mean is None:
+        return None
+    return 100 * cell.mean if cell.kind == "binary" else cell.mean
+
+
+def _what(table: "SuiteTable") -> str:
+    score = table.suite.get("score")
+    return f"score {score}; shares in %" if score else "accuracy %"
 
 
 def report_suite_tables(runs: Sequence[Any], labels: Sequence[str], report_rows: Sequence[Any]) -> list[SuiteTable]:
@@ -196,7 +248,7 @@ def suite_rich_table(table: SuiteTable):
     """The layout as a rich Table: runs first, then the published rows (dimmed)."""
     from rich.table import Table
 
-    t = Table(title=f"Suite {table.suite.get('name')}: {table.suite.get('title', '')} (accuracy %)",
+    t = Table(title=f"Suite {table.suite.get('name')}: {table.suite.get('title', '')} ({_what(table)})",
               title_justify="left", caption=f"published: {table.source}" if table.source else None,
               caption_justify="left")
     t.add_column("model / run", justify="left")
@@ -216,7 +268,7 @@ def suite_markdown(table: SuiteTable) -> str:
 
     rows = [[n, *map(_cell, v), _cell(a)] for n, v, a in table.rows]
     rows += [[f"published: {n}", *map(_cell, v), _cell(a)] for n, v, a in table.published]
-    text = (f"## Suite {table.suite.get('name')}: {table.suite.get('title', '')} (accuracy %)\n\n"
+    text = (f"## Suite {table.suite.get('name')}: {table.suite.get('title', '')} ({_what(table)})\n\n"
             + markdown_table(["model / run", *table.columns, "Avg"], rows, 1) + "\n")
     if table.source:
         text += f"\nPublished: {table.source}\n"

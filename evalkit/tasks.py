@@ -112,14 +112,25 @@ def from_benchmark(row: "Benchmark | str", **settings: Any) -> Task:
 
 
 def from_suite(suite: "Suite | str", extra_data: Iterable[str] = ()) -> list[Task]:
-    """A suite's tasks, one per benchmark in column order, with the suite's prompt and generation
-    settings; EXTRA_DATA (files or registered names) become tasks with the same settings."""
+    """A suite's tasks, one per benchmark in column order, with the suite's prompt, generation settings
+    and scorers (a benchmark's row may name its own scorers and add scorer options); EXTRA_DATA (files
+    or registered names) become tasks with the suite's settings."""
     from evalkit.suites import load_suite
 
     suite = load_suite(suite) if isinstance(suite, str) else suite
+
+    def options(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for layer in layers:
+            for scorer, opts in layer.items():
+                out.setdefault(scorer, {}).update(opts)
+        return out
+
     tasks = [Task(data=b.name, name=b.name, prompt=suite.prompt, prompt_variant=b.prompt_variant,
-                  generation=suite.generation) for b in suite.benchmarks]
-    shared = Task(data=suite.benchmarks[0].name, prompt=suite.prompt, generation=suite.generation) if tasks else None
+                  generation=suite.generation, scorers=b.scorers if b.scorers is not None else suite.scorers,
+                  scorer_options=options(suite.scorer_options, b.scorer_options)) for b in suite.benchmarks]
+    shared = Task(data=suite.benchmarks[0].name, prompt=suite.prompt, generation=suite.generation,
+                  scorers=suite.scorers, scorer_options=options(suite.scorer_options)) if tasks else None
     return tasks + [shared.with_data(d) if shared else Task(data=d) for d in extra_data]
 
 

@@ -4,6 +4,7 @@ here whose right figures are computed by hand."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -262,6 +263,45 @@ def test_run_and_report_end_to_end_against_a_stand_in(standin, tmp_path):
     # exam 199: 7 counted, 4 right (57.1%), examinees 52.1%, exam score 6/11 = 54.5%, 1 excluded, 1 kinki pick
     assert "| 199 | 7 | 57.1 | 52.1 | 57.1 | 54.5 | 1 | 1 | 52.5 |" in section
     assert "| hard (examinees < 50%) | 4 | 50.0 | 33.8 |" in section
+    check_section_in_html_and_text(run, tmp_path)
+
+
+def pct(num: float, den: float) -> str:
+    return f"{100 * num / den:.1f}"
+
+
+def check_section_in_html_and_text(run: Path, tmp_path: Path) -> None:
+    """The scorer's section on the HTML page and in the text (rich) report, its cells the hand-computed ones."""
+    from click.testing import CliRunner
+    from rich.console import Console
+
+    from evalkit.cli import main
+    from evalkit.report import build_report, report_tables
+    from tests.html_sections import html_sections
+
+    page = tmp_path / "report.html"
+    r = CliRunner().invoke(main, ["report", str(run), "--format", "html", "-o", str(page)])
+    assert r.exit_code == 0, r.output
+    header, rows, notes = html_sections(page.read_text(encoding="utf-8"))["IgakuQA beside the examinees"]
+    assert header[:7] == ["run", "exam / subset", "n", "model acc %", "examinees acc %", "model on same %",
+                          "exam score %"]
+    cells = {row[1]: row[2:] for row in rows}
+    # exam 199, 7 counted (B4 excluded): 4 right; examinees 365/700; exam score 6/11 points; one kinki pick
+    # (B3's e); examinees who made the model's single choice: B1 c 90%, A1 d 15%; no criteria for exam 199
+    assert cells["199"] == ["7", pct(4, 7), pct(365, 700), pct(4, 7), pct(6, 11), "1", "1", pct(1.05, 2), "-"]
+    # A: A1, A2 right of 4; examinees (60+20+45+80)/400; 2 of 4 points; A1's d chosen by 15%
+    assert cells["199-A"] == ["4", pct(2, 4), pct(205, 400), pct(2, 4), pct(2, 4), "0", "0", "15.0", ""]
+    # B: B1, B2 right of 3 counted; examinees (90+40+30)/300; 4 of 7 points; B4 excluded; B3 picked e
+    assert cells["199-B"] == ["3", pct(2, 3), pct(160, 300), pct(2, 3), pct(4, 7), "1", "1", "90.0", ""]
+    assert cells["hard (examinees < 50%)"][:3] == ["4", pct(2, 4), pct(135, 400)]  # B2, B3, A2, A3
+    assert cells["text_only"][:2] == ["6", pct(4, 6)] and cells["with_image"][:2] == ["1", "0.0"]
+    assert any("contraindicated" in n for n in notes)
+    console = Console(width=400, record=True, file=io.StringIO())
+    for table in report_tables(build_report([run])):
+        console.print(table)
+    text = console.export_text().split("IgakuQA beside the examinees", 1)[1]
+    line = next(x for x in text.splitlines() if "│ 199-B " in x)
+    assert [c.strip() for c in line.split("│")[3:9]] == ["3", "66.7", "53.3", "66.7", "57.1", "1"]
 
 
 def test_suite_lists_the_thirty_sections_and_criteria_that_match_the_data():
@@ -289,3 +329,103 @@ def test_suite_lists_the_thirty_sections_and_criteria_that_match_the_data():
 def test_a_companion_file_loaded_alone_says_which_file_to_load():
     with pytest.raises(DatasetError, match="read beside its exam file"):
         load_dataset(IGAKU / "2018" / "112-A_metadata.jsonl")
+
+
+# --------------------------------------------------------------------------- a suite that names its scorer
+
+
+def two_section_suite(tmp_path: Path, **suite_fields) -> tuple[Path, Path]:
+    """A data folder holding the exam above at the registered files of exam 112's sections A and B, and a
+    suite file over those two benchmarks that names the igakuqa scorer (SUITE_FIELDS added to it)."""
+    data = tmp_path / "data"
+    folder = data / "igakuqa" / "2018"
+    folder.mkdir(parents=True)
+    for path in write_exam(tmp_path / "2099"):
+        section = path.stem[-1]
+        for suffix in ("", "_metadata", "_translate"):
+            (folder / f"112-{section}{suffix}.jsonl").write_bytes(path.with_name(f"{path.stem}{suffix}.jsonl")
+                                                                  .read_bytes())
+    doc = {"name": "igakuqa_two", "title": "two sections", "prompt": "igakuqa_strict", "scorers": ["igakuqa"],
+           "table_score": "igakuqa",
+           "benchmarks": [{"name": "igakuqa_112_a", "column": "112-A"}, {"name": "igakuqa_112_b", "column": "112-B"}],
+           **suite_fields}
+    suite = tmp_path / "igakuqa_two.json"
+    suite.write_text(json.dumps(doc), encoding="utf-8")
+    return data, suite
+
+
+def test_the_bundled_suite_names_its_scorer():
+    from evalkit.tasks import from_suite
+
+    tasks = from_suite("igakuqa", extra_data=["more.jsonl"])
+    assert {t.scorers for t in tasks} == {("igakuqa",)} and len(tasks) == 31
+
+
+def test_a_suite_row_may_name_its_own_scorers_and_options(tmp_path):
+    from evalkit.suites import SuiteError, load_suite
+    from evalkit.tasks import from_suite
+
+    _, path = two_section_suite(tmp_path, scorer_options={"igakuqa": {"credited_to_all": "199A3"}})
+    doc = json.loads(path.read_text())
+    doc["benchmarks"][1].update(scorers=["igakuqa", "tests.toy_scorers:ToyScorer"],
+                                scorer_options={"igakuqa": {"credited_to_all": "199B3"}})
+    path.write_text(json.dumps(doc))
+    a, b = from_suite(load_suite(str(path)))
+    assert a.scorers == ("igakuqa",) and a.scorer_options == {"igakuqa": {"credited_to_all": "199A3"}}
+    assert b.scorers == ("igakuqa", "tests.toy_scorers:ToyScorer")
+    assert b.scorer_options == {"igakuqa": {"credited_to_all": "199B3"}}
+    doc["scorers"] = "igakuqa"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SuiteError, match="'scorers' must be a non-empty list"):
+        load_suite(str(path))
+
+
+def test_a_suite_run_scores_with_the_suites_scorer_and_a_flag_overrides_it(standin, tmp_path):
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    data, suite = two_section_suite(tmp_path)
+    args = ["run", "--suite", str(suite), "--data-dir", str(data), "--endpoint", standin.url, "--model",
+            "judge-double", "--results-dir", str(tmp_path / "res"), "--quiet"]  # no --scorer
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    (run,) = (tmp_path / "res").glob("*/*")
+    scoring = json.loads((run / "manifest.json").read_text())["scoring"]
+    assert [s["name"] for s in scoring["scorers"]] == ["igakuqa"]
+    assert scoring["metrics"] == {"igakuqa": {"name": "weighted_proportion"}, "kinki_picked": {"name": "count"}}
+    rep = CliRunner().invoke(main, ["report", str(run), "--format", "json"])
+    assert rep.exit_code == 0, rep.output
+    doc = json.loads(rep.output)
+    cells = {(row["dataset"], name): c["mean"] for row in doc["rows"] for name, c in row["scores"].items()}
+    # exam score (points earned / points): A 1+1 of 4 (A1, A2 right); B 1+3 of 7 (B4 excluded: points 0)
+    assert cells[("igakuqa_112_a", "igakuqa")] == pytest.approx(2 / 4)
+    assert cells[("igakuqa_112_b", "igakuqa")] == pytest.approx(4 / 7)
+    assert cells[("igakuqa_112_b", "kinki_picked")] == 1
+    assert [t["title"] for t in doc["sections"]] == ["IgakuQA beside the examinees"]  # the scorer's section
+    # the suite table shows the suite's table score, the exam score per section in %, and their mean
+    (table,) = doc["suites"]
+    assert table["runs"][0]["scores"] == {"112-A": 50.0, "112-B": pytest.approx(400 / 7)}
+    assert table["runs"][0]["average"] == pytest.approx((50 + 400 / 7) / 2)
+    # a --scorer flag overrides the suite's: the saved generations are scored again, nothing is asked
+    requests = standin.stats()["requests"]
+    r = CliRunner().invoke(main, [*args, "--scorer", "tests.toy_scorers:ToyScorer"])
+    assert r.exit_code == 0, r.output
+    assert standin.stats()["requests"] == requests
+    assert [s["name"] for s in json.loads((run / "manifest.json").read_text())["scoring"]["scorers"]] == ["toy"]
+
+
+def test_api_evaluate_a_suite_scores_with_its_scorer_and_options(standin, tmp_path):
+    from evalkit import api
+
+    data, suite = two_section_suite(tmp_path, scorer_options={"igakuqa": {"credited_to_all": "199A3"}})
+    evaluation = api.evaluate(suite=str(suite), endpoint=standin.url, model="judge-double", data_dir=data,
+                              results_dir=str(tmp_path / "res"))
+    assert [t.task.scorers for t in evaluation] == [("igakuqa",), ("igakuqa",)]
+    (run,) = evaluation.runs
+    scoring = json.loads((run.run_dir / "manifest.json").read_text())["scoring"]
+    assert scoring["scorers"] == [{"name": "igakuqa", "spec": {"rules": "igakuqa-2", "credited_to_all": ["199A3"]}}]
+    report = api.report([run.run_dir])
+    a = next(r for r in report.rows if r.dataset == "igakuqa_112_a")
+    # A3 credited to all by the suite's option: A1, A2, A3 right, 3 of 4 points
+    assert a.scores["igakuqa"].mean == pytest.approx(3 / 4)

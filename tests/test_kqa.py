@@ -4,11 +4,13 @@ figures, and the judge's agreement with physicians, with every figure computed b
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from evalkit.cli import main
 from evalkit.datasets import load_dataset
@@ -16,8 +18,10 @@ from evalkit.kqa import (kqa_figures, parse_label_reply, parse_labels_reply, rea
                          render_answer_prompt)
 from evalkit.nli_stats import fleiss_kappa, label_agreement, leave_one_out, word_overlap_labels
 from evalkit.records import Item, SampleRecord
+from evalkit.report import build_report, report_tables
 from evalkit.scoring import get_scorer
 from tests.conftest import SHARED
+from tests.html_sections import html_sections
 from tests.serverproc import ServerProcess
 
 KQA = SHARED / "eval_data" / "kqa"
@@ -166,6 +170,22 @@ def test_run_and_report_end_to_end(standin, tmp_path):
     section = rep.output.split("## K-QA", 1)[1]
     # Comp = (1/3 + 1) / 2 questions; Hall = 2 contradicted / 2 questions; 6 statements judged, one re-asked
     assert "| 2/2 | 66.7 | 66.7 | 1.000 | 1.000 | 2 | 7 |" in section
+    # the same section on the HTML page and in the text report, laid out by no K-QA code of theirs
+    page = tmp_path / "report.html"
+    r = CliRunner().invoke(main, ["report", str(run), "--format", "html", "-o", str(page)])
+    assert r.exit_code == 0, r.output
+    header, rows, notes = html_sections(page.read_text(encoding="utf-8"))["K-QA"]
+    assert header[2:9] == ["answered", "Comp %", "Comp_norm %", "Hall", "Hall_norm", "contradicted", "judge requests"]
+    (row,) = rows
+    assert row[1:9] == ["kqa_sample", "2/2", f"{100 * (1 / 3 + 1) / 2:.1f}", f"{100 * (1 / 3 + 1) / 2:.1f}",
+                        f"{2 / 2:.3f}", f"{2 / 2:.3f}", "2", "7"]
+    assert any(n.startswith("Comp:") for n in notes)
+    console = Console(width=400, record=True, file=io.StringIO())
+    for table in report_tables(build_report([run])):
+        console.print(table)
+    text = console.export_text().split("K-QA", 1)[1]
+    line = next(x for x in text.splitlines() if "│ kqa_sample " in x)
+    assert [c.strip() for c in line.split("│")[3:10]] == ["2/2", "66.7", "66.7", "1.000", "1.000", "2", "7"]
 
 
 def write_physicians_csv(path: Path) -> None:

@@ -78,3 +78,33 @@ def first_letter_extractor(text, options):
         if ch in options:
             return ch, "first_letter"
     return None, None
+
+
+class SectionScorer:
+    """A scorer with its own report section (declared on the class, as evalkit.scoring.base says): per
+    dataset, how many answers name option A. No evalkit code knows it."""
+
+    name = "sectioned"
+    requires = ("question",)
+
+    def spec(self) -> dict:
+        return {"v": 1}
+
+    def score(self, item, sample):
+        return {"names_a": Score("answer is A" in (sample.output or ""))}
+
+    @staticmethod
+    def report_extra(samples):
+        values = [s["scores"]["names_a"]["value"] for s in samples if "names_a" in (s.get("scores") or {})]
+        return {"sectioned": {"n": len(values), "a": sum(values)}} if values else {}
+
+    @staticmethod
+    def report_tables(rows):
+        from evalkit.records import ReportTable
+
+        lines = [(r.run, r.dataset, str(r.extra["sectioned"]["n"]), str(r.extra["sectioned"]["a"]))
+                 for r in rows if r.group is None and "sectioned" in r.extra]
+        if not lines:
+            return []
+        return [ReportTable("Answers naming A", ("run", "dataset", "n", "named A"), tuple(lines),
+                            ("named A: the reply says 'answer is A' <b>",))]

@@ -3,6 +3,13 @@
 A scorer is any object with ``name``, ``requires``, ``spec()`` and ``score(item, sample)``
 (a plain or an ``async`` method) that returns ``{score name: Score}``. Nothing else
 is asked of it: a user's scorer needs no evalkit base class.
+
+A scorer may also bring its own **report section**, as two functions on its class (static
+methods: the report reads them without building the scorer, so a judge needs no endpoint):
+``report_extra(samples) -> dict``, its figures for one dataset's sample lines (kept on the
+report row's ``extra``; {} when the samples carry none of its scores), and
+``report_tables(rows) -> [ReportTable]``, titled tables (``evalkit.records.ReportTable``: header,
+text cells, notes) made of the report rows. Every report format lays them out the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ class Scorer(Protocol):
 
     name: str
     requires: tuple[str, ...]
-    # Optional: ``metrics: Mapping[str, Metric]``, score name -> how it aggregates (default_metric if absent).
+    # Optional: ``metrics: Mapping[str, Metric]``, score name -> how it aggregates (default_metric if absent);
+    # ``report_extra`` and ``report_tables`` on the class, its report section (see the module docstring).
 
     def spec(self) -> dict[str, Any]:
         """Everything that changes this scorer's scores (goes into the scoring fingerprint)."""
@@ -66,19 +74,38 @@ def secret_option_values(scorer_options: Mapping[str, Mapping[str, Any]]) -> lis
             if is_secret_option(k) and v not in (None, "")]
 
 
+def scorer_factory(name: str) -> Any:
+    """What NAME (a built-in name or ``module:attr``) names, not built: its class, factory or instance."""
+    if ":" in name:
+        return _load_attr(name)
+    try:
+        return SCORERS[name]
+    except KeyError:
+        raise ScorerError(f"unknown scorer {name!r}; built in: {', '.join(sorted(SCORERS))}, "
+                          "or give one as module:attr") from None
+
+
+def report_section_providers(names: Sequence[str] = ()) -> list[Any]:
+    """The scorers (classes or instances, not built) that bring a report section: every built-in one,
+    then those of NAMES (e.g. the ``module:attr`` scorers a run's manifest records) that can be loaded."""
+    found: list[Any] = []
+    for name in [*SCORERS, *names]:
+        try:
+            factory = scorer_factory(name)
+        except ScorerError:
+            continue  # a scorer of another installation: its section is not shown, its scores still are
+        if callable(getattr(factory, "report_extra", None)) and callable(getattr(factory, "report_tables", None)) \
+                and factory not in found:
+            found.append(factory)
+    return found
+
+
 def get_scorer(name: str, **options: Any) -> Scorer:
     """The scorer called NAME (a built-in name, or ``module:attr`` outside evalkit), built with OPTIONS.
 
     ``attr`` may be a class or factory (called with OPTIONS) or a ready instance.
     """
-    if ":" in name:
-        factory = _load_attr(name)
-    else:
-        try:
-            factory = SCORERS[name]
-        except KeyError:
-            raise ScorerError(f"unknown scorer {name!r}; built in: {', '.join(sorted(SCORERS))}, "
-                              "or give one as module:attr") from None
+    factory = scorer_factory(name)
     if callable(factory) and (inspect.isclass(factory) or not _looks_like_scorer(factory)):
         try:
             scorer = factory(**options)

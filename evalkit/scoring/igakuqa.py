@@ -10,6 +10,10 @@ Two scores per answer:
 - ``kinki_picked``: True when the answer picked a contraindicated (禁忌) choice; its metric
   ``count`` is the number of such questions (the exam fails a candidate above a limit).
 
+Its report section (``report_extra`` / ``report_tables``, see ``evalkit.scoring.base``): the model
+beside the examinees per exam and section, on the hard, text-only and with-image subsets, the
+contraindicated picks and pass/fail against the published criteria (``evalkit.igakuqa``).
+
 The compat fields ``pred`` (the choices read, "a,c", or the number), ``method`` and ``correct``
 (unweighted) are set on the sample as the choice scorer sets them, so tables that read them work.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from evalkit.igakuqa import grade, same_choice_share
+from evalkit.igakuqa import grade, report_extra, report_tables, same_choice_share
 from evalkit.records import Item, SampleRecord, Score
 from evalkit.scoring.base import register_scorer
 from evalkit.scoring.count import Count
@@ -37,6 +41,9 @@ class IgakuQAScorer:
 
     name = "igakuqa"
     requires = ("target",)
+    # The report section: one dataset's tally kept on its report row, and the table made of the rows.
+    report_extra = staticmethod(report_extra)
+    report_tables = staticmethod(report_tables)
 
     def __init__(self, credited_to_all: tuple[str, ...] | str = CREDITED_TO_ALL):
         if isinstance(credited_to_all, str):

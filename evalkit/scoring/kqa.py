@@ -6,7 +6,8 @@ Two scores per answer, from one set of judge requests:
   and reply (stored once, here only) and the judge's requests, tokens and seconds;
 - ``hallucination``: how many statements (Must_have and Nice_to_have) the answer contradicts
   (metric ``mean``: Hall_norm, contradicted statements per answered question).
-The report's K-QA section gives Comp and Hall over all questions asked, as K-QA's script does.
+The scorer's report section (``report_extra`` / ``report_tables``) gives Comp and Hall over all
+questions asked, as K-QA's script does, and the judge's cost.
 
 Requests go through a ``RubricJudgeScorer`` used as the client (its pool, retries with the reason,
 concurrency and usage counters); its rubric plays no part.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from evalkit.kqa import PER_MODES, answer_figures, judge_spec, judge_statements, statements
+from evalkit.kqa import PER_MODES, answer_figures, judge_spec, judge_statements, report_extra, report_tables, statements
 from evalkit.records import Item, SampleRecord, Score, Statements
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import Mean
@@ -32,6 +33,9 @@ class KQAScorer:
 
     name = "kqa"
     requires = ("target",)
+    # The report section: one dataset's Comp / Hall and judge cost on its report row, and the table.
+    report_extra = staticmethod(report_extra)
+    report_tables = staticmethod(report_tables)
 
     def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = "statement",
                  concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,

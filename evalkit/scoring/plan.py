@@ -25,6 +25,9 @@ class ScoringPlan:
     """A run's scorers, the fingerprint of their specs, and the metrics they declare."""
 
     scorers: list[Scorer]
+    # Scorer name -> the ``module:attr`` it was loaded from (scorers defined outside evalkit), recorded in
+    # the manifest so a report can find the scorer's own report section again; not in the fingerprint.
+    sources: dict[str, str] = field(default_factory=dict)
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,7 +61,9 @@ class ScoringPlan:
     def manifest(self) -> dict[str, Any]:
         """How the run is scored, for manifest.json: fingerprint, scorers with specs, metrics, extractor."""
         return {"fingerprint": self.fingerprint,
-                "scorers": [{"name": s.name, "spec": s.spec()} for s in self.scorers],
+                "scorers": [{"name": s.name, "spec": s.spec(),
+                             **({"source": self.sources[s.name]} if s.name in self.sources else {})}
+                            for s in self.scorers],
                 "metrics": {name: m.spec() for name, m in self.metrics.items()},
                 "extractor": self.extractor}
 
@@ -91,10 +96,12 @@ def plan_scoring(scorers: Sequence[str] | None = None, *, extractor: str | None 
                  scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> ScoringPlan:
     """The plan of SCORERS (names or ``module:attr``; default: the choice scorer), each built with
     its SCORER_OPTIONS. EXTRACTOR is the choice scorer's extractor unless its options name one."""
-    built = []
+    built, sources = [], {}
     for name in (["choice"] if scorers is None else scorers):
         options = dict((scorer_options or {}).get(name, {}))
         if name == CHOICE:
             options.setdefault("extractor", extractor or DEFAULT_EXTRACTOR)
         built.append(get_scorer(name, **options))
-    return ScoringPlan(built)
+        if ":" in name:
+            sources[built[-1].name] = name
+    return ScoringPlan(built, sources)
