@@ -19,7 +19,7 @@ from evalkit.client import EndpointPool, RequestError
 from evalkit.config import RunConfig
 from evalkit.prompts import PromptTemplate, item_prompt
 from evalkit.records import Item, SampleRecord, target_to_json
-from evalkit.resume import Key, _SampleIndex, journal_line
+from evalkit.resume import Key, SampleIndex, journal_line
 from evalkit.sampling import Stage
 from evalkit.scoring.plan import ScoringPlan
 from evalkit.scoring.stage import apply_scores
@@ -59,7 +59,7 @@ class _ScoringSink:
     the scoring pass after generation (``scoring.stage.score_run_dir``).
     """
 
-    def __init__(self, plan: ScoringPlan, writer: SampleWriter, index: "_SampleIndex", progress: RunProgress,
+    def __init__(self, plan: ScoringPlan, writer: SampleWriter, index: SampleIndex, progress: RunProgress,
                  on_sample: Callable[[SampleRecord], None] | None):
         self.scorers = plan.sync_scorers
         self.fingerprint = None if plan.has_async else plan.fingerprint

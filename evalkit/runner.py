@@ -48,7 +48,8 @@ from evalkit.manifest import (_check_fingerprint, _masked, _now, _run_name, _str
 from evalkit.order import plan_dispatch
 from evalkit.prompts import PromptTemplate, draw_exemplars, load_exemplars, load_template
 from evalkit.records import Item, SampleRecord
-from evalkit.resume import GENERATIONS, _index_on_disk, _SampleIndex, open_journal
+from evalkit.journal import GENERATIONS, SAMPLES as SAMPLES_JOURNAL, Journal
+from evalkit.resume import SampleIndex, index_on_disk, open_generations
 from evalkit.runs import run_dir_inside
 from evalkit.sampling import ENSEMBLE_REFINEMENT, RefineTemplate, Stage, load_refine_template, strategy_stages
 from evalkit.score import DatasetSummary
@@ -203,7 +204,7 @@ class _Invocation:
     progress: RunProgress
     on_notice: Callable[[str], None] | None
     t_start: float
-    index: _SampleIndex = field(default_factory=_SampleIndex)
+    index: SampleIndex = field(default_factory=SampleIndex)
     total: int = 0
     resumed: int = 0
     manifest: dict[str, Any] = field(default_factory=dict)
@@ -219,6 +220,10 @@ class _Invocation:
 
     def items(self) -> Iterator[Item]:
         return selected_items(self.loaded, self.config.limit)
+
+    def notice(self, message: object) -> None:
+        """Tell the user (a torn journal line, say) through ON_NOTICE."""
+        _notice(self.on_notice, str(message))
 
 
 def _endpoint_pool(config: RunConfig, progress: RunProgress) -> EndpointPool:
@@ -258,7 +263,8 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         lock = await lock_run_dir(run_dir, wait=config.wait_for_lock, on_wait=lambda e: _notice(on_notice, str(e)))
         _notice(on_notice, took_over_message(lock))
 
-        with lock, SampleWriter(run.samples_file) as writer:  # opening cuts a torn last line first
+        samples = Journal(run.samples_file, SAMPLES_JOURNAL, on_torn=run.notice)
+        with lock, samples.writer() as writer:  # opening cuts a torn last line first
             earlier = _check_fingerprint(run_dir, fp)
             _index_items(run)
             run.manifest, run.invocation = start_manifest(
@@ -267,7 +273,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             write_json(run_dir / MANIFEST, _masked(run.manifest, config.secrets()))
             if on_start:
                 on_start(run.total, run.resumed)
-            journal, partial = open_journal(run_dir, stages, run.index)
+            journal, partial = open_generations(run_dir, stages, run.index, run.notice)
             sink = _ScoringSink(plan, writer, run.index, progress, on_sample)
             index = run.index
             dispatcher = _Dispatcher(
@@ -339,7 +345,7 @@ def _close_files(run: _Invocation, writer: SampleWriter, journal: SampleWriter |
         _notice(run.on_notice, f"{run.samples_file} was replaced by another process while this run wrote it; "
                                "samples saved after that are not in it (run the same command again to "
                                "redo them)")
-        run.index = _index_on_disk(run.samples_file, run.items())
+        run.index = index_on_disk(run.samples_file, run.items())
     return replaced
 
 
@@ -354,7 +360,7 @@ def _end_run(run: _Invocation, status: str, journaled: bool, dispatcher: _Dispat
     if run.complete:
         status = "complete"
         if journaled:
-            (run.run_dir / GENERATIONS).unlink(missing_ok=True)  # all in samples.jsonl now
+            Journal.in_run(run.run_dir, GENERATIONS).remove()  # all in samples.jsonl now
     elif dispatcher.down:
         status = "endpoint-down"
     pool, progress, manifest = run.pool, run.progress, run.manifest
