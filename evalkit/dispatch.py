@@ -1,8 +1,8 @@
 """Dispatch: keep ``concurrency`` requests in flight and hand each finished item to the scoring sink.
 
-``_Dispatcher`` takes items one at a time (prompts are rendered as items are dispatched), sends
+``Dispatcher`` takes items one at a time (prompts are rendered as items are dispatched), sends
 each through its strategy's stages and journals every generation of a multi-sample strategy;
-``_ScoringSink`` applies the synchronous scorers and appends the sample to samples.jsonl.
+``ScoringSink`` applies the synchronous scorers and appends the sample to samples.jsonl.
 ``sample_of`` / ``error_record`` build the record of a finished or failed item.
 """
 
@@ -52,7 +52,7 @@ class RunProgress:
     started: float = field(default_factory=time.perf_counter)
 
 
-class _ScoringSink:
+class ScoringSink:
     """Where finished samples go: the synchronous scorers, then samples.jsonl, the index and progress.
 
     A sample that needs a model judge is saved unscored (``scored_with`` None) and scored in
@@ -141,7 +141,7 @@ class _Request:
     ks: tuple[int, ...]  # the generation numbers this request fills
 
 
-class _Dispatcher:
+class Dispatcher:
     """Keeps ``concurrency`` requests in flight until every item is done or the endpoints are down.
 
     Each item goes through the strategy's stages in order; requests that belong to items

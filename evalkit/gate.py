@@ -418,13 +418,13 @@ def gate_table(result: GateResult) -> Table:
         table.add_row(
             escape(v.dataset), str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
             f"{100 * v.diff:+.1f}", f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]",
-            str(v.lost), str(v.gained), _fmt_p(v.p_value), _fmt_p(v.p_holm), v.status,
+            str(v.lost), str(v.gained), format_p(v.p_value), format_p(v.p_holm), v.status,
             style=style,
         )
     return table
 
 
-def _fmt_p(p: float) -> str:
+def format_p(p: float) -> str:
     return f"{p:.2e}" if p < 1e-3 else f"{p:.4f}"
 
 
@@ -477,7 +477,7 @@ def junit_xml(result: GateResult) -> str:
         summary = (f"{pct(v.baseline_accuracy)}% -> {pct(v.candidate_accuracy)}% "
                    f"({100 * v.diff:+.1f} pts, {round(result.confidence * 100):g}% CI "
                    f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]), n={v.n}, "
-                   f"1->0 {v.lost}, 0->1 {v.gained}, McNemar p={_fmt_p(v.p_value)}, Holm p={_fmt_p(v.p_holm)}")
+                   f"1->0 {v.lost}, 0->1 {v.gained}, McNemar p={format_p(v.p_value)}, Holm p={format_p(v.p_holm)}")
         if v.failed:
             failures += 1
             flipped = "\n".join(f"{f.id}: gold {f.gold}, baseline {f.baseline_pred}, candidate {f.candidate_pred}"

@@ -562,7 +562,7 @@ def table_cells(lb: Leaderboard, rank: int | None, row: LeaderboardRow) -> list[
     return cells + [_macro_text(row, lb.kind), *(_cell_text(row.cells.get(d), lb.kind) for d in lb.datasets)]
 
 
-def _row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
+def row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
     parts = [row.prompt or "-", row.extractor]
     if lb.varying:
         parts.append(settings_text(lb, row))
@@ -579,7 +579,7 @@ def ranking_note(lb: Leaderboard) -> str:
 
 def footnotes(lb: Leaderboard) -> list[str]:
     """Why rows are listed apart or numbers flagged, and which runs were superseded."""
-    return [f"{_row_name(lb, r)}: {f}" for r in lb.rows for f in r.flags] + lb.notes
+    return [f"{row_name(lb, r)}: {f}" for r in lb.rows for f in r.flags] + lb.notes
 
 
 def _rows_in_order(lb: Leaderboard) -> list[list[str]]:

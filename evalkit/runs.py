@@ -42,7 +42,7 @@ def counting_samples(samples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     """One sample per key, the one that counts: a success beats an error (a failed request
     retried on resume), and a later line beats an earlier one. First-seen order.
 
-    The runner applies the same rule with line numbers only (resume._SampleIndex), to keep
+    The runner applies the same rule with line numbers only (resume.SampleIndex), to keep
     memory flat on large runs.
     """
     best: dict[SampleKey, dict[str, Any]] = {}

@@ -15,9 +15,8 @@ import textwrap
 
 from evalkit.journal import GENERATIONS, SAMPLES, Journal, LineIndex
 from evalkit.records import SampleRecord
-from evalkit.resume import open_generations
+from evalkit.resume import SampleIndex, open_generations
 from evalkit.sampling import strategy_stages
-from evalkit.resume import SampleIndex
 from evalkit.scoring import get_scorer
 from evalkit.scoring.stage import SCORES, ScoringPlan, load_journal, score_samples
 from evalkit.store import read_samples
