@@ -203,3 +203,17 @@ def test_a_multi_sample_run_sigkilled_then_torn_resumes_requesting_only_missing_
     # Only the generations not yet journaled (nor in a finished sample) were asked for.
     assert srv.stats()["requests"] - before == 3 * (60 - len(done_items)) - pending
     assert not gens.exists()
+
+
+def test_the_pairwise_journal_follows_the_convention_with_its_own_key(tmp_path):
+    from evalkit.judge_pass import PAIRWISE
+
+    path = tmp_path / "pairwise.jsonl"
+    good = {"key": "d/1/ab", "fingerprint": "fp", "a_first": {"grade": "1"}, "b_first": {"grade": "2"},
+            "errors": [], "retryable": False}
+    retry = {**good, "errors": ["down"], "retryable": True}
+    path.write_text(_lines(good, retry, {**good, "key": "d/2/cd", "retryable": True}, torn='{"key": "d/3'))
+    seen = []
+    journal = Journal(path, PAIRWISE, on_torn=seen.append)
+    assert journal.done(lambda line: line["fingerprint"] == "fp") == {("d/1/ab", "fp"): good}
+    assert seen[0].line == 4
