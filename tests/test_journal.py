@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from evalkit.journal import GENERATIONS, SAMPLES, Journal, LineIndex
 from evalkit.records import SampleRecord
 from evalkit.resume import SampleIndex, open_generations
@@ -217,3 +219,12 @@ def test_the_pairwise_journal_follows_the_convention_with_its_own_key(tmp_path):
     journal = Journal(path, PAIRWISE, on_torn=seen.append)
     assert journal.done(lambda line: line["fingerprint"] == "fp") == {("d/1/ab", "fp"): good}
     assert seen[0].line == 4
+
+
+def test_a_malformed_line_inside_the_scores_journal_is_an_error_naming_file_and_line(tmp_path):
+    path = tmp_path / "scores.jsonl"
+    path.write_text(_lines({"dataset": "d", "id": "1"}) + "not json\n" + _lines({"dataset": "d", "id": "2"}))
+    plan = ScoringPlan([get_scorer("tests.toy_scorers:SlowAsyncScorer")])
+    with pytest.raises(ValueError, match=r"scores\.jsonl:2: not valid JSON"):
+        asyncio.run(score_samples(_pairs(2), plan, journal=path))
+    assert path.read_text().count("\n") == 3  # nothing appended to a journal that cannot be read

@@ -156,7 +156,12 @@ async def score_samples(
     scores_journal = Journal(journal, SCORES) if journal is not None else None
     # The writer settles a torn last line (and reports it) before the journal is read.
     writer = scores_journal.writer() if scores_journal is not None else None
-    done = load_journal(scores_journal, plan.fingerprint) if scores_journal is not None else {}
+    try:
+        done = load_journal(scores_journal, plan.fingerprint) if scores_journal is not None else {}
+    except BaseException:  # a malformed line mid-file (named file:line): nothing is appended
+        if writer is not None:
+            writer.close()
+        raise
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(item: Item, record: SampleRecord) -> None:
