@@ -199,8 +199,26 @@ def _normalize(
     if not isinstance(record, dict):
         return None, [f"record is a JSON {_JSON_TYPE.get(type(record), 'value')}, expected an object"], False
     errors: list[str] = []
-    used = set()
+    used: set[str] = set()
+    question = _question_of(record, used, errors)
+    question, options = _options_of(record, question, used, errors)
+    _check_options(options, allow, errors)
+    gold, gold_error = _gold(record, options, used)
+    if gold_error:
+        errors.append(gold_error)
+    context = _context_of(record, used, errors)
+    item_id = _id_of(record, used, errors) or key or ""
+    if errors:
+        return None, errors, False
+    hashed = not item_id
+    if hashed:
+        item_id = content_id(question, options)
+    meta = {k: v for k, v in record.items() if k not in used}
+    return Item(item_id, dataset, question, options, gold, context or None, meta), [], hashed
 
+
+def _question_of(record: dict, used: set[str], errors: list[str]) -> str:
+    """The question text (``question``, or ``QUESTION``); "" with an error when missing, not text or empty."""
     question = record.get("question")
     if question is None and "QUESTION" in record:
         question = record["QUESTION"]
@@ -210,8 +228,13 @@ def _normalize(
     if not isinstance(question, str) or not question.strip():
         errors.append("missing question" if question is None
                       else "question is not text" if not isinstance(question, str) else "question is empty")
-        question = ""
+        return ""
+    return question
 
+
+def _options_of(record: dict, question: str, used: set[str], errors: list[str]) -> tuple[str, dict[str, str]]:
+    """The options {letter: text}: given as an object or a list, embedded in the question (then taken
+    out of it), or PubMedQA's yes/no/maybe; with the question as the prompt should show it."""
     options: dict[str, str] = {}
     raw_options = record.get("options")
     used.add("options")
@@ -235,54 +258,49 @@ def _normalize(
         options = {chr(ord("A") + i): v for i, v in enumerate(raw_options[:26])}
     else:
         errors.append("options must be an object {letter: text} or a list")
+    return question, options
 
-    if options:
-        if len(options) < 2:
-            errors.append(f"only {len(options)} option, at least 2 are needed")
-        for letter, text in options.items():
-            if letter not in _LETTERS:
-                errors.append(f"option key {letter!r} is not a capital letter A-Z")
-            elif not isinstance(text, str):
-                errors.append(f"option {letter} is not text")
-            elif not text.strip() and "empty_option" not in allow:
-                errors.append(f"option {letter} is empty")
 
-    gold, gold_error = _gold(record, options, used)
-    if gold_error:
-        errors.append(gold_error)
+def _check_options(options: dict[str, Any], allow: frozenset[str], errors: list[str]) -> None:
+    """At least two options, each keyed by a capital letter and holding text (empty only when ALLOW says so)."""
+    if not options:
+        return
+    if len(options) < 2:
+        errors.append(f"only {len(options)} option, at least 2 are needed")
+    for letter, text in options.items():
+        if letter not in _LETTERS:
+            errors.append(f"option key {letter!r} is not a capital letter A-Z")
+        elif not isinstance(text, str):
+            errors.append(f"option {letter} is not text")
+        elif not text.strip() and "empty_option" not in allow:
+            errors.append(f"option {letter} is empty")
 
-    context = None
+
+def _context_of(record: dict, used: set[str], errors: list[str]) -> str | None:
+    """The context passage: the first context field present, a text or a list of texts joined by lines."""
     for ckey in _CONTEXT_KEYS:
         if ckey in record:
             used.add(ckey)
             value = record[ckey]
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                context = "\n".join(value)
-            elif isinstance(value, str) or value is None:
-                context = value
-            else:
-                errors.append(f"{ckey} must be text or a list of texts")
-            break
+                return "\n".join(value)
+            if isinstance(value, str) or value is None:
+                return value
+            errors.append(f"{ckey} must be text or a list of texts")
+            return None
+    return None
 
-    item_id = ""
+
+def _id_of(record: dict, used: set[str], errors: list[str]) -> str:
+    """The item id: the first id field with a value ("" when none has one)."""
     for ikey in _ID_KEYS:
         value = record.get(ikey)
         if value is not None and value != "":
             if isinstance(value, (dict, list)):
                 errors.append(f"{ikey} must be a string or number")
-            item_id = str(value)
             used.add(ikey)
-            break
-    if not item_id and key is not None:
-        item_id = key
-
-    if errors:
-        return None, errors, False
-    hashed = not item_id
-    if hashed:
-        item_id = content_id(question, options)
-    meta = {k: v for k, v in record.items() if k not in used}
-    return Item(item_id, dataset, question, options, gold, context or None, meta), [], hashed
+            return str(value)
+    return ""
 
 
 def _gold(record: dict, options: dict[str, Any], used: set[str]) -> tuple[str, str | None]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from evalkit.comparable import SETTINGS, configuration_of
-from evalkit.gate import GateResult, compare_runs, scored_pair, _fmt_p
+from evalkit.gate import GateResult, compare_runs, scored_pair, format_p
 from evalkit.report import pct, run_labels
 from evalkit.runs import LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, load_run, sample_scores
 from evalkit.stats import DEFAULT_RESAMPLES
@@ -229,6 +229,6 @@ def pair_rows(gate: GateResult, binary: bool = True) -> list[list[str]]:
             v.dataset, str(v.n), "-" if both_right is None else str(both_right),
             "-" if both_wrong is None else str(both_wrong), str(v.gained), str(v.lost),
             pct(v.baseline_accuracy), pct(v.candidate_accuracy), f"{100 * v.diff:+.1f}",
-            f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]", _fmt_p(v.p_value), _fmt_p(v.p_holm), v.status,
+            f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]", format_p(v.p_value), format_p(v.p_holm), v.status,
         ])
     return rows

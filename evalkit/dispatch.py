@@ -1,8 +1,8 @@
 """Dispatch: keep ``concurrency`` requests in flight and hand each finished item to the scoring sink.
 
-``_Dispatcher`` takes items one at a time (prompts are rendered as items are dispatched), sends
+``Dispatcher`` takes items one at a time (prompts are rendered as items are dispatched), sends
 each through its strategy's stages and journals every generation of a multi-sample strategy;
-``_ScoringSink`` applies the synchronous scorers and appends the sample to samples.jsonl.
+``ScoringSink`` applies the synchronous scorers and appends the sample to samples.jsonl.
 ``sample_of`` / ``error_record`` build the record of a finished or failed item.
 """
 
@@ -19,7 +19,7 @@ from evalkit.client import EndpointPool, RequestError
 from evalkit.config import RunConfig
 from evalkit.prompts import PromptTemplate, item_prompt
 from evalkit.records import Item, SampleRecord, target_to_json
-from evalkit.resume import Key, _SampleIndex, journal_line
+from evalkit.resume import Key, SampleIndex, journal_line
 from evalkit.sampling import Stage
 from evalkit.scoring.plan import ScoringPlan
 from evalkit.scoring.stage import apply_scores
@@ -52,14 +52,14 @@ class RunProgress:
     started: float = field(default_factory=time.perf_counter)
 
 
-class _ScoringSink:
+class ScoringSink:
     """Where finished samples go: the synchronous scorers, then samples.jsonl, the index and progress.
 
     A sample that needs a model judge is saved unscored (``scored_with`` None) and scored in
     the scoring pass after generation (``scoring.stage.score_run_dir``).
     """
 
-    def __init__(self, plan: ScoringPlan, writer: SampleWriter, index: "_SampleIndex", progress: RunProgress,
+    def __init__(self, plan: ScoringPlan, writer: SampleWriter, index: SampleIndex, progress: RunProgress,
                  on_sample: Callable[[SampleRecord], None] | None):
         self.scorers = plan.sync_scorers
         self.fingerprint = None if plan.has_async else plan.fingerprint
@@ -141,7 +141,7 @@ class _Request:
     ks: tuple[int, ...]  # the generation numbers this request fills
 
 
-class _Dispatcher:
+class Dispatcher:
     """Keeps ``concurrency`` requests in flight until every item is done or the endpoints are down.
 
     Each item goes through the strategy's stages in order; requests that belong to items

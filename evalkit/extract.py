@@ -27,7 +27,7 @@ near the end settles the matter without reading the rest.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from evalkit.records import Extraction
 
@@ -232,29 +232,51 @@ _REF_BEFORE_ENDS = ("to", "is", "i.e.", "i.e.,", "namely", "with")
 _CORRECT_BEFORE_ENDS = ("is", "be", "the", "most", "only")
 
 
+Statement = tuple[int, str, str]  # (position, letter, method)
+
+
 def _last_statement(
     body: str, low: str, letters: frozenset[str], start: int, end: int, options: Mapping[str, str] | None = None
-) -> tuple[int, str, str] | None:
+) -> Statement | None:
     """The last explicit answer statement whose keyword lies in low[start:end]: (position, letter, method).
 
     Each keyword family is scanned backwards from END with ``str.rfind`` (written out as
     loops: this is the extractor's hot path) and stops at its first statement; a later
     family only looks after the best statement found so far.
     """
-    best: tuple[int, str, str] | None = None
     # Case-insensitive patterns match a few non-ASCII letters too ("ſ" for "s"): the cheap
     # word tests are used on ASCII text only.
     ascii_text = low.isascii()
+    best = _answer_statement(body, low, letters, start, end, options)
+    # Only a statement after the best one so far can replace it.
+    for word in ("option", "choice", "response"):
+        best = _later(best, _option_statement(body, low, word, letters, _after(start, best), end, ascii_text))
+    best = _later(best, _correct_statement(body, low, letters, _after(start, best), end, ascii_text))
+    best = _later(best, _boxed_statement(body, low, letters, _after(start, best), end))
+    for word in ("choose", "pick", "select", "go with", "opt for"):
+        best = _later(best, _choose_statement(body, low, word, letters, _after(start, best), end))
+    if not ascii_text:
+        for word, pattern in (("答案", _ZH_ANSWER), ("选", _ZH_CHOOSE)):
+            best = _later(best, _zh_statement(body, low, word, pattern, letters, _after(start, best), end))
+    return best
 
-    def consider(pos: int, letter: str | None, method: str) -> bool:
-        nonlocal best
-        if letter is None:
-            return False
-        if best is None or pos > best[0]:
-            best = (pos, letter, method)
-        return True
 
-    # "answer" anchors: answer is / answer: / "answer": / <answer> / final answer:
+def _after(start: int, best: Statement | None) -> int:
+    """Where a later keyword family starts looking: after the best statement so far."""
+    return start if best is None else max(start, best[0])
+
+
+def _later(best: Statement | None, found: Statement | None) -> Statement | None:
+    """FOUND when it lies after BEST (or there is no BEST), else BEST."""
+    if found is not None and (best is None or found[0] > best[0]):
+        return found
+    return best
+
+
+def _answer_statement(body: str, low: str, letters: frozenset[str], start: int, end: int,
+                      options: Mapping[str, str] | None) -> Statement | None:
+    """The last "answer" anchor in low[start:end] that names a letter: answer is / answer: /
+    "answer": / <answer> / final answer:."""
     right = end
     while (p := low.rfind("answer", start, right)) >= 0:
         right = p + 5
@@ -262,42 +284,53 @@ def _last_statement(
         if prev in "\"'_":
             m = _JSON_ANSWER.match(body, p)
             if m and _JSON_KEY_BEFORE.search(body, max(0, p - 12), p):
-                if consider(p, _json_letter(body, m, letters, options), "json"):
-                    break
+                letter = _json_letter(body, m, letters, options)
+                if letter is not None:
+                    return p, letter, "json"
             continue
         if prev == "<":
             m = _ANSWER_TAG.match(body, p)
-            if m and consider(p, _letter_ok(body, m, "L", letters), "answer_tag"):
-                break
+            if m and (letter := _letter_ok(body, m, "L", letters)) is not None:
+                return p, letter, "answer_tag"
             continue
         if p and low[p - 1].isalpha():
             continue  # inside another word
         m = _ANSWER_IS.match(body, p)
-        if m and consider(p, _letter_ok(body, m, "L", letters), "answer_is"):
-            break
+        if m and (letter := _letter_ok(body, m, "L", letters)) is not None:
+            return p, letter, "answer_is"
         m = _ANSWER_LABEL.match(body, p)
-        if m:
-            method = "final_answer" if low.endswith("final ", max(0, p - 8), p) or low.endswith("final", max(0, p - 8), p) else "answer_label"
-            if consider(p, _letter_ok(body, m, "L", letters), method):
-                break
-    # Only a statement after the best one so far can replace it.
-    for word in ("option", "choice", "response"):
-        lo, right = (start if best is None else max(start, best[0])), end
-        while (p := low.rfind(word, lo, right)) >= 0:
-            right = p + len(word) - 1
-            if p and low[p - 1].isalpha():
-                continue
-            m = _OPTION_IS.match(body, p)
-            if m and _OPTION_QUALIFIER.search(body, max(0, p - 40), p):
-                if consider(p, _letter_ok(body, m, "L", letters), "answer_is"):
-                    break
-            if word != "response":
-                m = _OPTION_REF.match(body, p)
-                if m and (not ascii_text or _after_word(low, p, _REF_BEFORE_ENDS)) \
-                        and _OPTION_REF_BEFORE.search(body, max(0, p - 40), p):
-                    if consider(p, _letter_ok(body, m, "L", letters), "option_ref"):
-                        break
-    lo, right = (start if best is None else max(start, best[0])), end
+        if m and (letter := _letter_ok(body, m, "L", letters)) is not None:
+            final = low.endswith("final ", max(0, p - 8), p) or low.endswith("final", max(0, p - 8), p)
+            return p, letter, "final_answer" if final else "answer_label"
+    return None
+
+
+def _option_statement(body: str, low: str, word: str, letters: frozenset[str], lo: int, end: int,
+                      ascii_text: bool) -> Statement | None:
+    """The last statement in low[lo:end] around WORD (option / choice / response): "the correct
+    option is B" (answer_is), or a reference such as "option B is correct" (option_ref)."""
+    right = end
+    while (p := low.rfind(word, lo, right)) >= 0:
+        right = p + len(word) - 1
+        if p and low[p - 1].isalpha():
+            continue
+        m = _OPTION_IS.match(body, p)
+        if m and _OPTION_QUALIFIER.search(body, max(0, p - 40), p):
+            if (letter := _letter_ok(body, m, "L", letters)) is not None:
+                return p, letter, "answer_is"
+        if word != "response":
+            m = _OPTION_REF.match(body, p)
+            if m and (not ascii_text or _after_word(low, p, _REF_BEFORE_ENDS)) \
+                    and _OPTION_REF_BEFORE.search(body, max(0, p - 40), p):
+                if (letter := _letter_ok(body, m, "L", letters)) is not None:
+                    return p, letter, "option_ref"
+    return None
+
+
+def _correct_statement(body: str, low: str, letters: frozenset[str], lo: int, end: int,
+                       ascii_text: bool) -> Statement | None:
+    """The last "B is correct" in low[lo:end] (option_correct; its position is the letter's)."""
+    right = end
     while (p := low.rfind("correct", lo, right)) >= 0:
         right = p + 6
         if p and low[p - 1].isalpha():
@@ -309,36 +342,50 @@ def _last_statement(
         m = _CORRECT_BEFORE.search(body, max(0, p - 48), p)
         if m:
             group = "L1" if m.group("L1") else "L2" if m.group("L2") else "L3"
-            if consider(m.start(group), _letter_ok(body, m, group, letters), "option_correct"):
-                break
-    lo, right = (start if best is None else max(start, best[0])), end
+            if (letter := _letter_ok(body, m, group, letters)) is not None:
+                return m.start(group), letter, "option_correct"
+    return None
+
+
+def _boxed_statement(body: str, low: str, letters: frozenset[str], lo: int, end: int) -> Statement | None:
+    """The last \\boxed{B} in low[lo:end] whose letter is an option."""
+    right = end
     while (p := low.rfind("boxed", lo, right)) >= 0:
         right = p + 4
         m = _BOXED.match(body, p)
         if m:
             letter = m.group("L").upper()
-            if consider(p, letter if letter in letters else None, "boxed"):
-                break
-    for word in ("choose", "pick", "select", "go with", "opt for"):
-        lo, right = (start if best is None else max(start, best[0])), end
-        while (p := low.rfind(word, lo, right)) >= 0:
-            right = p + len(word) - 1
-            if not _CHOOSE_SUBJECT.search(body, max(0, p - 16), p):
-                continue
-            m = _CHOOSE.match(body, p)
-            if m and consider(p, _letter_ok(body, m, "L", letters), "choose"):
-                break
-    if not ascii_text:
-        for word, pattern in (("答案", _ZH_ANSWER), ("选", _ZH_CHOOSE)):
-            lo, right = (start if best is None else max(start, best[0])), end
-            while (p := low.rfind(word, lo, right)) >= 0:
-                right = p + len(word) - 1
-                m = pattern.match(body, p)
-                if m:
-                    letter = m.group("L").upper()
-                    if consider(p, letter if letter in letters else None, "zh_answer"):
-                        break
-    return best
+            if letter in letters:
+                return p, letter, "boxed"
+    return None
+
+
+def _choose_statement(body: str, low: str, word: str, letters: frozenset[str], lo: int, end: int
+                      ) -> Statement | None:
+    """The last "I would choose B" (choose / pick / select / go with / opt for) in low[lo:end]."""
+    right = end
+    while (p := low.rfind(word, lo, right)) >= 0:
+        right = p + len(word) - 1
+        if not _CHOOSE_SUBJECT.search(body, max(0, p - 16), p):
+            continue
+        m = _CHOOSE.match(body, p)
+        if m and (letter := _letter_ok(body, m, "L", letters)) is not None:
+            return p, letter, "choose"
+    return None
+
+
+def _zh_statement(body: str, low: str, word: str, pattern: Any, letters: frozenset[str], lo: int, end: int
+                  ) -> Statement | None:
+    """The last Chinese answer statement (答案 / 选) in low[lo:end] whose letter is an option."""
+    right = end
+    while (p := low.rfind(word, lo, right)) >= 0:
+        right = p + len(word) - 1
+        m = pattern.match(body, p)
+        if m:
+            letter = m.group("L").upper()
+            if letter in letters:
+                return p, letter, "zh_answer"
+    return None
 
 
 def _ascii_lower(text: str) -> str:

@@ -211,52 +211,12 @@ def compare_runs(
 
     verdicts: list[DatasetVerdict] = []
     for dataset in datasets:
-        b_ids = {i for d, i in base_items if d == dataset}
-        c_ids = {i for d, i in cand_items if d == dataset}
-        if not b_ids or not c_ids:
-            side = "baseline" if b_ids else "candidate"
-            mismatches.append(f"{dataset}: only in the {side}")
+        paired = _paired_items(dataset, base_items, cand_items, score, mismatches, warnings)
+        if paired is None:
             continue
-        if b_ids != c_ids:
-            only_b, only_c = sorted(b_ids - c_ids), sorted(c_ids - b_ids)
-            msg = f"{dataset}: different items ({len(b_ids & c_ids)} shared"
-            if only_b:
-                msg += f"; {len(only_b)} only in the baseline, e.g. {_examples(only_b)}"
-            if only_c:
-                msg += f"; {len(only_c)} only in the candidate, e.g. {_examples(only_c)}"
-            mismatches.append(msg + ")")
-        shared = [i for d, i in base_items if d == dataset and i in c_ids]
-        pairs, excluded, prompt_diffs = [], 0, []
-        for item_id in shared:
-            b, c = base_items[(dataset, item_id)], cand_items[(dataset, item_id)]
-            if not scored_pair(b, c, score):
-                excluded += 1
-                continue
-            if b.get("prompt") is not None and c.get("prompt") is not None and b["prompt"] != c["prompt"]:
-                prompt_diffs.append(item_id)
-            pairs.append((b, c))
-        if prompt_diffs:
-            mismatches.append(f"{dataset}: the prompt sent differs on {len(prompt_diffs)} of {len(pairs)} "
-                              f"items, e.g. {_examples(prompt_diffs)}")
-        if excluded:
-            warnings.append(f"{dataset}: {excluded} items left out because a request failed or {score!r} is "
-                            "missing in either run")
-        if not pairs:
-            mismatches.append(f"{dataset}: no item answered and scored ({score!r}) in both runs")
-            continue
-        metric, mismatch = _metric_of(base, cand, score, pairs)
-        if mismatch:
-            mismatches.append(f"{dataset}: {mismatch}")
-        if metric.name == "proportion":
-            verdict = _binary_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
-        else:
-            verdict = _numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
-            if metric.name != "mean" and hasattr(metric, "value_of_mean"):
-                _compare_by_metric(verdict, pairs, score, metric, confidence, n_resamples, seed)
-        verdict.metric = metric.spec()
-        verdict.baseline_value = metric.aggregate([sample_score_dicts(b)[score] for b, _ in pairs]).value
-        verdict.candidate_value = metric.aggregate([sample_score_dicts(c)[score] for _, c in pairs]).value
-        verdicts.append(verdict)
+        pairs, excluded = paired
+        verdicts.append(_dataset_verdict(dataset, base, cand, pairs, excluded, score, mismatches,
+                                         confidence=confidence, n_resamples=n_resamples, seed=seed))
 
     for v, adjusted in zip(verdicts, holm_adjust([v.p_value for v in verdicts])):
         v.p_holm = adjusted
@@ -268,6 +228,72 @@ def compare_runs(
         max_drop=max_drop, alpha=alpha, confidence=confidence, allow_mismatch=allow_mismatch,
         datasets=verdicts, mismatches=mismatches, warnings=warnings, score=score,
     )
+
+
+def _paired_items(dataset: str, base_items: "OrderedDict", cand_items: "OrderedDict", score: str,
+                  mismatches: list[str], warnings: list[str]) -> tuple[list[tuple[dict, dict]], int] | None:
+    """DATASET's (baseline, candidate) samples paired by item id, both scored on SCORE, and how many
+    shared items were left out (a failed request, the score missing); None when there is nothing to
+    compare. What makes the runs differ goes into MISMATCHES, what was left out into WARNINGS."""
+    b_ids = {i for d, i in base_items if d == dataset}
+    c_ids = {i for d, i in cand_items if d == dataset}
+    if not b_ids or not c_ids:
+        side = "baseline" if b_ids else "candidate"
+        mismatches.append(f"{dataset}: only in the {side}")
+        return None
+    if b_ids != c_ids:
+        mismatches.append(_different_items(dataset, b_ids, c_ids))
+    shared = [i for d, i in base_items if d == dataset and i in c_ids]
+    pairs, excluded, prompt_diffs = [], 0, []
+    for item_id in shared:
+        b, c = base_items[(dataset, item_id)], cand_items[(dataset, item_id)]
+        if not scored_pair(b, c, score):
+            excluded += 1
+            continue
+        if b.get("prompt") is not None and c.get("prompt") is not None and b["prompt"] != c["prompt"]:
+            prompt_diffs.append(item_id)
+        pairs.append((b, c))
+    if prompt_diffs:
+        mismatches.append(f"{dataset}: the prompt sent differs on {len(prompt_diffs)} of {len(pairs)} "
+                          f"items, e.g. {_examples(prompt_diffs)}")
+    if excluded:
+        warnings.append(f"{dataset}: {excluded} items left out because a request failed or {score!r} is "
+                        "missing in either run")
+    if not pairs:
+        mismatches.append(f"{dataset}: no item answered and scored ({score!r}) in both runs")
+        return None
+    return pairs, excluded
+
+
+def _different_items(dataset: str, b_ids: set[str], c_ids: set[str]) -> str:
+    """The mismatch of a dataset whose items differ between the runs."""
+    only_b, only_c = sorted(b_ids - c_ids), sorted(c_ids - b_ids)
+    msg = f"{dataset}: different items ({len(b_ids & c_ids)} shared"
+    if only_b:
+        msg += f"; {len(only_b)} only in the baseline, e.g. {_examples(only_b)}"
+    if only_c:
+        msg += f"; {len(only_c)} only in the candidate, e.g. {_examples(only_c)}"
+    return msg + ")"
+
+
+def _dataset_verdict(dataset: str, base: Run, cand: Run, pairs: list[tuple[dict, dict]], excluded: int, score: str,
+                     mismatches: list[str], *, confidence: float, n_resamples: int, seed: int) -> DatasetVerdict:
+    """The verdict on one dataset's PAIRS, by the score's metric: paired statistics for a proportion,
+    a paired bootstrap of differences for a mean (and of the metric's own figures for another function
+    of the mean); each run's figure by the metric. Runs recording different metrics add a mismatch."""
+    metric, mismatch = _metric_of(base, cand, score, pairs)
+    if mismatch:
+        mismatches.append(f"{dataset}: {mismatch}")
+    if metric.name == "proportion":
+        verdict = _binary_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+    else:
+        verdict = _numeric_verdict(dataset, pairs, score, excluded, confidence, n_resamples, seed)
+        if metric.name != "mean" and hasattr(metric, "value_of_mean"):
+            _compare_by_metric(verdict, pairs, score, metric, confidence, n_resamples, seed)
+    verdict.metric = metric.spec()
+    verdict.baseline_value = metric.aggregate([sample_score_dicts(b)[score] for b, _ in pairs]).value
+    verdict.candidate_value = metric.aggregate([sample_score_dicts(c)[score] for _, c in pairs]).value
+    return verdict
 
 
 def _clean_items(items: "OrderedDict", overlap: "OverlapSet", warnings: list[str] | None = None) -> "OrderedDict":
@@ -392,13 +418,13 @@ def gate_table(result: GateResult) -> Table:
         table.add_row(
             escape(v.dataset), str(v.n), pct(v.baseline_accuracy), pct(v.candidate_accuracy),
             f"{100 * v.diff:+.1f}", f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]",
-            str(v.lost), str(v.gained), _fmt_p(v.p_value), _fmt_p(v.p_holm), v.status,
+            str(v.lost), str(v.gained), format_p(v.p_value), format_p(v.p_holm), v.status,
             style=style,
         )
     return table
 
 
-def _fmt_p(p: float) -> str:
+def format_p(p: float) -> str:
     return f"{p:.2e}" if p < 1e-3 else f"{p:.4f}"
 
 
@@ -451,7 +477,7 @@ def junit_xml(result: GateResult) -> str:
         summary = (f"{pct(v.baseline_accuracy)}% -> {pct(v.candidate_accuracy)}% "
                    f"({100 * v.diff:+.1f} pts, {round(result.confidence * 100):g}% CI "
                    f"[{100 * v.diff_low:+.1f}, {100 * v.diff_high:+.1f}]), n={v.n}, "
-                   f"1->0 {v.lost}, 0->1 {v.gained}, McNemar p={_fmt_p(v.p_value)}, Holm p={_fmt_p(v.p_holm)}")
+                   f"1->0 {v.lost}, 0->1 {v.gained}, McNemar p={format_p(v.p_value)}, Holm p={format_p(v.p_holm)}")
         if v.failed:
             failures += 1
             flipped = "\n".join(f"{f.id}: gold {f.gold}, baseline {f.baseline_pred}, candidate {f.candidate_pred}"

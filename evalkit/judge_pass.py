@@ -16,10 +16,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from evalkit.agreement import Agreement, agreement
 from evalkit.datasets import DatasetError, LoadedDataset, load_dataset
+from evalkit.journal import Journal, JournalKind
 from evalkit.pairwise import PairwiseSummary, combine, summarize
 from evalkit.records import GradedAnswer, Item, SampleRecord, TargetError, target_to_json
 from evalkit.registry import match_file
@@ -29,6 +30,20 @@ from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, load_journal, sco
 from evalkit.store import iter_numbered, read_samples
 
 JOURNAL = SCORES_JOURNAL
+
+
+def _pair_key(line: Mapping[str, Any]) -> tuple[str, str | None]:
+    return (str(line["key"]), line.get("fingerprint"))
+
+
+def _pair_ok(line: Mapping[str, Any]) -> bool:
+    return not line.get("retryable")  # a judge that could not be reached: asked again
+
+
+# The pairwise journal (``pairwise.jsonl``): one line per pair of answers compared, keyed by
+# "dataset/id/hash of both answers" and the judge's pairwise fingerprint (the journal convention of
+# evalkit.journal with its own key: a pair is two runs' samples, not one sample).
+PAIRWISE = JournalKind("pairwise.jsonl", _pair_key, _pair_ok, sync_every_s=1.0)
 
 
 class JudgeInputError(ValueError):
@@ -223,22 +238,21 @@ def pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, *, work_dir: P
         shared = shared[:limit]
     spec = json.dumps({"pairwise": scorer.spec()}, sort_keys=True)
     fingerprint = hashlib.sha256(spec.encode()).hexdigest()
-    journal = work_dir / "pairwise.jsonl"
+    journal = work_dir / PAIRWISE.file
     axes = [x.name for x in scorer.rubric.axes]
 
     def key(k: tuple[str, str]) -> str:
         h = hashlib.sha256((a[k].output + "\0" + b[k].output).encode()).hexdigest()[:16]
         return f"{k[0]}/{k[1]}/{h}"
 
-    done: dict[str, dict] = {}
-    for _, line in iter_numbered(journal):
-        if line.get("fingerprint") == fingerprint and not line.get("retryable"):
-            done[line["key"]] = line
+    pairs = Journal(journal, PAIRWISE)
 
     async def go() -> list[dict]:
-        journal.parent.mkdir(parents=True, exist_ok=True)
         async with scorer:
-            with open(journal, "a", encoding="utf-8") as fh:
+            with pairs.writer() as writer:  # a torn last line is settled (and reported) before reading
+                done = {k: line for (k, _), line in  # type: ignore[misc]
+                        pairs.done(lambda line: line.get("fingerprint") == fingerprint).items()}
+
                 async def one(k: tuple[str, str]) -> dict:
                     if key(k) in done:
                         return done[key(k)]
@@ -249,8 +263,7 @@ def pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, *, work_dir: P
                             "errors": [r.error for r in (first, second) if r.error],
                             "retryable": first.retryable or second.retryable,
                             "a_first_reply": first.reply, "b_first_reply": second.reply}
-                    fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    fh.flush()
+                    writer.write(line)
                     return line
                 return await asyncio.gather(*(one(k) for k in shared))
 

@@ -360,13 +360,7 @@ def build_leaderboard(
     """
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
-    sources = find_runs(runs_or_root) if isinstance(runs_or_root, (str, Path)) else list(runs_or_root)
-    # The index lives in a results folder, never inside a run directory given as the folder.
-    if (isinstance(runs_or_root, (str, Path)) and index and os.environ.get(NO_INDEX_ENV, "") in ("", "0")
-            and not (Path(runs_or_root) / SAMPLES).exists()):
-        runs, skipped = load_runs_indexed(runs_or_root, sources)  # type: ignore[arg-type]
-    else:
-        runs, skipped = load_runs_skipping_damaged(sources)
+    runs, skipped = _load_leaderboard_runs(runs_or_root, index)
     runs = select_runs(runs, task_folders=task_folders, models=models, prompts=prompts, run_names=run_names)
     filters = {k: list(v) for k, v in (("task_folder", task_folders), ("model", models), ("prompt", prompts),
                                        ("run_name", run_names)) if v}
@@ -380,24 +374,8 @@ def build_leaderboard(
     chosen, notes = assign_cells(runs, labels, statuses, configs)
     notes = [f"skipped {reason}" for reason in skipped] + notes
 
-    coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
-    rows: dict[Configuration, LeaderboardRow] = {}
-    values: dict[tuple[Configuration, str], list[Any]] = {}
-    metrics: list[Metric] = []
-    for config, per in chosen.items():
-        cells: OrderedDict[str, Cell] = OrderedDict()
-        coverages[config] = {}
-        for dataset in sorted(per):
-            run = per[dataset]
-            dicts, errors, coverages[config][dataset] = cell_data(run, dataset, score)
-            values[(config, dataset)] = [d.get("value") for d in dicts if d.get("value") is not None]
-            metrics.append(run.metric(score, values[(config, dataset)]))
-            n, correct, acc, lo, hi, errors = score_cell_of(dicts, errors, ci=ci, confidence=confidence,
-                                                            n_resamples=n_resamples, seed=seed, metric=metrics[-1],
-                                                            values=values[(config, dataset)])
-            cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
-                                  run_path=str(run.path), status=statuses[id(run)])
-        rows[config] = LeaderboardRow(config=config, cells=cells)
+    rows, coverages, values, metrics = _score_cells(chosen, labels, statuses, score, ci=ci, confidence=confidence,
+                                                    n_resamples=n_resamples, seed=seed)
 
     eligible = [c for c, row in rows.items() if not row.partial]
     ranked_datasets, ranked = choose_ranked(coverages, eligible)
@@ -421,6 +399,44 @@ def build_leaderboard(
                        varying=varying_settings([r.config for r in ordered]), ci_method=ci,
                        confidence=confidence, notes=notes, filters=filters, score=score, kind=kind,
                        skipped=skipped, metric=metric.spec())
+
+
+def _load_leaderboard_runs(runs_or_root: "str | Path | Iterable[str | Path | Run]", index: bool
+                           ) -> tuple[list[Any], list[str]]:
+    """The runs of RUNS_OR_ROOT (a folder's through its index when INDEX allows) and the damaged ones skipped."""
+    sources = find_runs(runs_or_root) if isinstance(runs_or_root, (str, Path)) else list(runs_or_root)
+    # The index lives in a results folder, never inside a run directory given as the folder.
+    if (isinstance(runs_or_root, (str, Path)) and index and os.environ.get(NO_INDEX_ENV, "") in ("", "0")
+            and not (Path(runs_or_root) / SAMPLES).exists()):
+        return load_runs_indexed(runs_or_root, sources)  # type: ignore[arg-type]
+    return load_runs_skipping_damaged(sources)
+
+
+def _score_cells(chosen: Mapping[Configuration, Mapping[str, Any]], labels: Mapping[int, str],
+                 statuses: Mapping[int, str], score: str, *, ci: CIMethod, confidence: float, n_resamples: int,
+                 seed: int) -> tuple[dict[Configuration, LeaderboardRow], dict[Configuration, dict[str, frozenset[str]]],
+                                     dict[tuple[Configuration, str], list[Any]], list[Metric]]:
+    """One row per configuration with a cell per dataset of its CHOSEN runs, each cell SCORE aggregated
+    by its run's metric; with the items each cell covers, its values and the metrics, in cell order."""
+    coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
+    rows: dict[Configuration, LeaderboardRow] = {}
+    values: dict[tuple[Configuration, str], list[Any]] = {}
+    metrics: list[Metric] = []
+    for config, per in chosen.items():
+        cells: OrderedDict[str, Cell] = OrderedDict()
+        coverages[config] = {}
+        for dataset in sorted(per):
+            run = per[dataset]
+            dicts, errors, coverages[config][dataset] = cell_data(run, dataset, score)
+            values[(config, dataset)] = [d.get("value") for d in dicts if d.get("value") is not None]
+            metrics.append(run.metric(score, values[(config, dataset)]))
+            n, correct, acc, lo, hi, errors = score_cell_of(dicts, errors, ci=ci, confidence=confidence,
+                                                            n_resamples=n_resamples, seed=seed, metric=metrics[-1],
+                                                            values=values[(config, dataset)])
+            cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
+                                  run_path=str(run.path), status=statuses[id(run)])
+        rows[config] = LeaderboardRow(config=config, cells=cells)
+    return rows, coverages, values, metrics
 
 
 def _rank(rows: Mapping[Configuration, LeaderboardRow], ranked: Sequence[Configuration],
@@ -546,7 +562,7 @@ def table_cells(lb: Leaderboard, rank: int | None, row: LeaderboardRow) -> list[
     return cells + [_macro_text(row, lb.kind), *(_cell_text(row.cells.get(d), lb.kind) for d in lb.datasets)]
 
 
-def _row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
+def row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
     parts = [row.prompt or "-", row.extractor]
     if lb.varying:
         parts.append(settings_text(lb, row))
@@ -563,7 +579,7 @@ def ranking_note(lb: Leaderboard) -> str:
 
 def footnotes(lb: Leaderboard) -> list[str]:
     """Why rows are listed apart or numbers flagged, and which runs were superseded."""
-    return [f"{_row_name(lb, r)}: {f}" for r in lb.rows for f in r.flags] + lb.notes
+    return [f"{row_name(lb, r)}: {f}" for r in lb.rows for f in r.flags] + lb.notes
 
 
 def _rows_in_order(lb: Leaderboard) -> list[list[str]]:

@@ -2,7 +2,7 @@
 
 ``run_fingerprint`` hashes everything that changes what the server is asked and answers (equal
 fingerprints share a run directory); ``_manifest`` records the settings, the data, the scoring
-plan and the server's identity; secrets are masked (``_masked``) wherever they appear.
+plan and the server's identity; secrets are masked (``masked``) wherever they appear.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from evalkit.scoring.plan import ScoringPlan
 from evalkit.store import MANIFEST
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time now in UTC, as the manifest writes it (ISO 8601, to the second)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -51,7 +52,9 @@ def run_fingerprint(
         doc["strategy"] = strategy
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
-def _strategy_doc(config: RunConfig, refine: RefineTemplate | None) -> dict[str, Any] | None:
+
+def strategy_doc(config: RunConfig, refine: RefineTemplate | None) -> dict[str, Any] | None:
+    """The multi-sample strategy as the fingerprint holds it (None for one generation per item)."""
     if not config.multi_sample:
         return None
     doc: dict[str, Any] = {"name": config.strategy, "samples": config.samples}
@@ -60,7 +63,9 @@ def _strategy_doc(config: RunConfig, refine: RefineTemplate | None) -> dict[str,
                    refine_prompt_sha256=refine.sha256)
     return doc
 
-def _run_name(template: PromptTemplate, config: RunConfig, fp: str) -> str:
+
+def default_run_name(template: PromptTemplate, config: RunConfig, fp: str) -> str:
+    """The run directory's name when none is given: the prompt, the strategy, the fingerprint's start."""
     if config.strategy == ENSEMBLE_REFINEMENT:
         return f"{template.name}-er{config.samples}x{config.refine_samples}-{fp[:10]}"
     if (config.samples or 1) > 1:
@@ -68,7 +73,7 @@ def _run_name(template: PromptTemplate, config: RunConfig, fp: str) -> str:
     return f"{template.name}-{fp[:10]}"
 
 
-def _check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
+def check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
     """The manifest an earlier invocation left in RUN_DIR (None if none); a ValueError when it
     was made with other settings (another fingerprint)."""
     path = run_dir / MANIFEST
@@ -84,7 +89,7 @@ def _check_fingerprint(run_dir: Path, fp: str) -> dict[str, Any] | None:
     return manifest
 
 
-def _masked(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+def masked(doc: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
     """DOC with every occurrence of SECRETS masked ("***"), wherever a scorer's spec or a server put one."""
     if not secrets:
         return doc

@@ -102,7 +102,7 @@ def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: floa
                         ) -> list[tuple[str, str, dict[str, OverlapRow]]]:
     """Per leaderboard row (in its order): its rank (or why it is listed apart), its name, and per
     dataset the split of the run behind that cell."""
-    from evalkit.leaderboard import _row_name, row_status
+    from evalkit.leaderboard import row_name, row_status
     from evalkit.runs import load_run
 
     out = []
@@ -116,7 +116,7 @@ def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: floa
             split = overlap_rows(cell.run, items, overlap, confidence)
             if split:
                 cells[dataset] = split[0]
-        out.append((str(row.rank) if row.ranked else row_status(row), _row_name(lb, row), cells))
+        out.append((str(row.rank) if row.ranked else row_status(row), row_name(lb, row), cells))
     return out
 
 

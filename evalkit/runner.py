@@ -40,15 +40,16 @@ from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES, MUL
                             RunConfig, backend_concurrency)
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_datasets
-from evalkit.dispatch import RunProgress, _Dispatcher, _ScoringSink
+from evalkit.dispatch import RunProgress, Dispatcher, ScoringSink
 from evalkit.limits import MB
 from evalkit.lock import lock_run_dir, took_over_message
-from evalkit.manifest import (_check_fingerprint, _masked, _now, _run_name, _strategy_doc, run_fingerprint,
-                              start_manifest)
+from evalkit.manifest import (check_fingerprint, default_run_name, masked, run_fingerprint, start_manifest,
+                              strategy_doc, utc_now)
 from evalkit.order import plan_dispatch
 from evalkit.prompts import PromptTemplate, draw_exemplars, load_exemplars, load_template
 from evalkit.records import Item, SampleRecord
-from evalkit.resume import GENERATIONS, _index_on_disk, _SampleIndex, open_journal
+from evalkit.journal import GENERATIONS, SAMPLES as SAMPLES_JOURNAL, Journal
+from evalkit.resume import SampleIndex, index_on_disk, open_generations
 from evalkit.runs import run_dir_inside
 from evalkit.sampling import ENSEMBLE_REFINEMENT, RefineTemplate, Stage, load_refine_template, strategy_stages
 from evalkit.score import DatasetSummary
@@ -203,7 +204,7 @@ class _Invocation:
     progress: RunProgress
     on_notice: Callable[[str], None] | None
     t_start: float
-    index: _SampleIndex = field(default_factory=_SampleIndex)
+    index: SampleIndex = field(default_factory=SampleIndex)
     total: int = 0
     resumed: int = 0
     manifest: dict[str, Any] = field(default_factory=dict)
@@ -219,6 +220,10 @@ class _Invocation:
 
     def items(self) -> Iterator[Item]:
         return selected_items(self.loaded, self.config.limit)
+
+    def notice(self, message: object) -> None:
+        """Tell the user (a torn journal line, say) through ON_NOTICE."""
+        _notice(self.on_notice, str(message))
 
 
 def _endpoint_pool(config: RunConfig, progress: RunProgress) -> EndpointPool:
@@ -239,14 +244,14 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
                              refine_samples=config.refine_samples)
     t_start = time.perf_counter()
-    started_at = _now()
+    started_at = utc_now()
 
     async with _endpoint_pool(config, progress) as pool:
         pool.set_model(await _resolve_model(pool, config.model, config.api_key))
         fp = run_fingerprint(model=pool.model, prompt=template, data=loaded, params=config.params,
-                             strategy=_strategy_doc(config, refine), exemplars=exemplars)
+                             strategy=strategy_doc(config, refine), exemplars=exemplars)
         run_dir = run_dir_inside(config.results_dir, config.task_folder or slug(pool.model),
-                                 config.run_name or _run_name(template, config, fp))
+                                 config.run_name or default_run_name(template, config, fp))
         order_plan = plan_dispatch(config.order_from, config.order_unknown, results_dir=config.results_dir,
                                    data_sha256=[d.sha256 for d in loaded], prompt_sha256=template.sha256,
                                    limit=config.limit, exclude=run_dir)
@@ -258,19 +263,20 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
         lock = await lock_run_dir(run_dir, wait=config.wait_for_lock, on_wait=lambda e: _notice(on_notice, str(e)))
         _notice(on_notice, took_over_message(lock))
 
-        with lock, SampleWriter(run.samples_file) as writer:  # opening cuts a torn last line first
-            earlier = _check_fingerprint(run_dir, fp)
+        samples = Journal(run.samples_file, SAMPLES_JOURNAL, on_torn=run.notice)
+        with lock, samples.writer() as writer:  # opening cuts a torn last line first
+            earlier = check_fingerprint(run_dir, fp)
             _index_items(run)
             run.manifest, run.invocation = start_manifest(
                 config, pool, template, refine, loaded, fp, started_at, run.total, exemplars=exemplars, plan=plan,
                 order=order_plan.to_dict(), earlier=earlier)
-            write_json(run_dir / MANIFEST, _masked(run.manifest, config.secrets()))
+            write_json(run_dir / MANIFEST, masked(run.manifest, config.secrets()))
             if on_start:
                 on_start(run.total, run.resumed)
-            journal, partial = open_journal(run_dir, stages, run.index)
-            sink = _ScoringSink(plan, writer, run.index, progress, on_sample)
+            journal, partial = open_generations(run_dir, stages, run.index, run.notice)
+            sink = ScoringSink(plan, writer, run.index, progress, on_sample)
             index = run.index
-            dispatcher = _Dispatcher(
+            dispatcher = Dispatcher(
                 config=config, pool=pool, template=template, stages=stages, exemplars=exemplars,
                 journal=journal, partial=partial, sink=sink, progress=progress,
                 items=(it for it in ordered if not index.done((it.dataset, it.id, 0))),
@@ -304,7 +310,7 @@ def _index_items(run: _Invocation) -> None:
 
 
 async def _generate(run: _Invocation, writer: SampleWriter, journal: SampleWriter | None,
-                    dispatcher: _Dispatcher, sink: _ScoringSink) -> None:
+                    dispatcher: Dispatcher, sink: ScoringSink) -> None:
     """Dispatch every item not done, then (when nothing went wrong) the scoring pass; the end files
     (summary, manifest) are written however it stops."""
     status = "incomplete"
@@ -339,11 +345,11 @@ def _close_files(run: _Invocation, writer: SampleWriter, journal: SampleWriter |
         _notice(run.on_notice, f"{run.samples_file} was replaced by another process while this run wrote it; "
                                "samples saved after that are not in it (run the same command again to "
                                "redo them)")
-        run.index = _index_on_disk(run.samples_file, run.items())
+        run.index = index_on_disk(run.samples_file, run.items())
     return replaced
 
 
-def _end_run(run: _Invocation, status: str, journaled: bool, dispatcher: _Dispatcher, sink: _ScoringSink,
+def _end_run(run: _Invocation, status: str, journaled: bool, dispatcher: Dispatcher, sink: ScoringSink,
              rescored: int) -> None:
     """Summarize what samples.jsonl holds, settle the invocation's status and counts, write the end files."""
     run.wall_s = time.perf_counter() - run.t_start
@@ -354,11 +360,11 @@ def _end_run(run: _Invocation, status: str, journaled: bool, dispatcher: _Dispat
     if run.complete:
         status = "complete"
         if journaled:
-            (run.run_dir / GENERATIONS).unlink(missing_ok=True)  # all in samples.jsonl now
+            Journal.in_run(run.run_dir, GENERATIONS).remove()  # all in samples.jsonl now
     elif dispatcher.down:
         status = "endpoint-down"
     pool, progress, manifest = run.pool, run.progress, run.manifest
-    run.invocation.update(finished_at=_now(), wall_s=round(run.wall_s, 3), sent=progress.sent,
+    run.invocation.update(finished_at=utc_now(), wall_s=round(run.wall_s, 3), sent=progress.sent,
                           requests=pool.requests, retries=pool.retries, errors=sink.errors, resumed=run.resumed,
                           rescored=rescored, status=status)
     # The top-level counts are this invocation's ("requested": the items it sent a request for).
@@ -371,7 +377,7 @@ def _end_run(run: _Invocation, status: str, journaled: bool, dispatcher: _Dispat
         "complete": run.complete,
         "scores_to_retry": run.index.scores_to_retry,
         "datasets": {name: d.to_dict() for name, d in run.summary.items()},
-    }, _masked(manifest, run.config.secrets()))
+    }, masked(manifest, run.config.secrets()))
 
 
 def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary: dict[str, Any],

@@ -27,27 +27,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from evalkit.journal import GENERATIONS as _GENERATIONS_KIND, SampleKey, sample_key  # noqa: F401
 from evalkit.scoring.metrics import Metric, metric_of
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
                            read_samples)
 
-GENERATIONS = "generations.jsonl"
-SCORES_JOURNAL = "scores.jsonl"
+GENERATIONS = _GENERATIONS_KIND.file
+SCORES_JOURNAL = "scores.jsonl"  # scoring.stage.SCORES (the scoring package imports this module)
 ItemKey = tuple[str, str]
-SampleKey = tuple[str, str, int]
 LEGACY_SCORE = "correct"  # the one score of lines written before named scores
-
-
-def sample_key(sample: Mapping[str, Any]) -> SampleKey:
-    """(dataset, id, index): what identifies one sample across lines, runs and resumes."""
-    return (str(sample["dataset"]), str(sample["id"]), int(sample.get("index") or 0))
 
 
 def counting_samples(samples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One sample per key, the one that counts: a success beats an error (a failed request
     retried on resume), and a later line beats an earlier one. First-seen order.
 
-    The runner applies the same rule with line numbers only (resume._SampleIndex), to keep
+    The runner applies the same rule with line numbers only (resume.SampleIndex), to keep
     memory flat on large runs.
     """
     best: dict[SampleKey, dict[str, Any]] = {}

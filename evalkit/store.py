@@ -11,9 +11,10 @@ import gc
 import json
 import os
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 # Lone surrogates (a "\\ud800" escape in a server's or a file's JSON) cannot be encoded as
 # UTF-8; written as backslash escapes inside JSON strings they read back as the same text.
@@ -86,13 +87,14 @@ def samples_path(run: str | Path) -> Path:
     return run / SAMPLES if run.is_dir() else run
 
 
-def iter_numbered(path: str | Path, *, max_depth: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_numbered(path: str | Path, *, max_depth: int | None = None,
+                  on_torn: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Stream (line number, record) from a JSONL file, one line in memory at a time.
 
     A last line without its newline is kept when it parses and dropped when it
-    does not (a torn write of a killed run); a malformed line anywhere else (one
-    nested deeper than MAX_DEPTH included, see ``parse_json``) is an error naming
-    the file and line. A missing file yields nothing.
+    does not (a torn write of a killed run; ON_TORN(line number, bytes) hears of it);
+    a malformed line anywhere else (one nested deeper than MAX_DEPTH included, see
+    ``parse_json``) is an error naming the file and line. A missing file yields nothing.
     """
     path = Path(path)
     if not path.exists():
@@ -105,6 +107,8 @@ def iter_numbered(path: str | Path, *, max_depth: int | None = None) -> Iterator
                 record = parse_json(raw, max_depth=max_depth)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 if not raw.endswith(b"\n"):
+                    if on_torn is not None:
+                        on_torn(lineno, len(raw))
                     return  # torn final write: dropped, it will be redone on resume
                 why = exc.msg if isinstance(exc, json.JSONDecodeError) else f"not UTF-8 at byte {exc.start + 1}"
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({why})") from None
@@ -206,23 +210,35 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 class SampleWriter:
-    """Appends samples to a samples file, one line each, flushed at once.
+    """Appends records to a JSONL file, one line each, flushed at once (the append side of a journal).
 
-    A torn last line left by a killed run is cut off when the writer opens the
-    file, so later appends start on a clean line.
+    Durability: every line is flushed as it is written, so a killed process loses nothing it
+    wrote; the file is fsynced when the writer closes and, with SYNC_EVERY_S, at most that many
+    seconds after the last fsync as lines are written (what a power loss can cost).
+    A torn last line left by a killed run is settled when the writer opens the file, so later
+    appends start on a clean line: one that parses is kept (given its newline, as readers keep
+    it), one that does not is cut off and ON_TORN(line number, bytes) hears of it.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, sync_every_s: float | None = None,
+                 on_torn: Callable[[int, int], None] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _truncate_torn_tail(self.path)
+        torn = settle_torn_tail(self.path)
+        if torn is not None and on_torn is not None:
+            on_torn(*torn)
         self._fh = open(self.path, "a", encoding="utf-8", errors=_ERRORS)
         self._failed = False  # a write failed: closing cannot flush either, and must not mask that error
+        self.sync_every_s = sync_every_s
+        self._synced = time.monotonic()
 
     def write(self, sample: dict[str, Any]) -> None:
         try:
             self._fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
             self._fh.flush()
+            if self.sync_every_s is not None and time.monotonic() - self._synced >= self.sync_every_s:
+                os.fsync(self._fh.fileno())
+                self._synced = time.monotonic()
         except OSError as exc:
             self._failed = True
             # A failed write on an open file names no file; say which one (a full disk, say).
@@ -267,12 +283,50 @@ class SampleWriter:
             # Already failing (a full disk, say): closing cannot flush either; keep the first error.
 
 
-def _truncate_torn_tail(path: Path) -> None:
-    if not path.exists() or path.stat().st_size == 0:
-        return
+_TAIL_BLOCK = 1 << 16
+
+
+def settle_torn_tail(path: Path) -> tuple[int, int] | None:
+    """Make PATH end on a complete line: a last line without its newline is completed when it
+    parses and cut off when it does not. Returns (its line number, its bytes) when it was cut.
+    Only the tail is read, and the lines are counted only when one is cut."""
+    if not path.exists():
+        return None
+    size = path.stat().st_size
+    if size == 0:
+        return None
     with open(path, "rb+") as fh:
-        data = fh.read()
-        if data.endswith(b"\n"):
-            return
-        cut = data.rfind(b"\n") + 1  # 0 when the only line is torn
-        fh.truncate(cut)
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return None
+        start = size
+        while start > 0:  # find the start of the last line, a block at a time from the end
+            begin = max(0, start - _TAIL_BLOCK)
+            fh.seek(begin)
+            cut = fh.read(start - begin).rfind(b"\n")
+            if cut >= 0:
+                start = begin + cut + 1
+                break
+            start = begin
+        fh.seek(start)
+        tail = fh.read()
+        try:
+            parse_json(tail, max_depth=None)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            fh.truncate(start)
+            return _lines_before(fh, start) + 1, len(tail)
+        fh.seek(size)
+        fh.write(b"\n")  # a complete record whose newline was not written: kept, as readers keep it
+        return None
+
+
+def _lines_before(fh: Any, end: int) -> int:
+    fh.seek(0)
+    n, left = 0, end
+    while left > 0:
+        block = fh.read(min(left, 1 << 20))
+        if not block:
+            break
+        n += block.count(b"\n")
+        left -= len(block)
+    return n

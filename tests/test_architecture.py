@@ -103,3 +103,96 @@ def test_evalkit_run_restates_no_default():
     text = CliRunner().invoke(main, ["run", "--help"], terminal_width=200).output
     assert f"[default: {field_default(GenerationParams, 'max_new_tokens')}]" in text
     assert f"[default: {field_default(RunConfig, 'refine_samples')}]" in text
+
+
+# --- private names stay private --------------------------------------------------------------
+# A module's underscore names are its own: another module that needs one means the name is public
+# API of its module (then it is renamed without the underscore) or belongs in the importing module.
+
+EVALKIT = ROOT / "evalkit"
+
+# Importing module -> why it still imports another module's private name (owned by another
+# engineer this round); the test fails once the module stops, so the entry is removed.
+PRIVATE_IMPORT_EXCEPTIONS: dict[str, str] = {
+    "evalkit/cli/compare.py": "evalkit/cli/* belongs to the CLI's owner this round (cli.report's option helpers)",
+    "evalkit/compare_html.py": "html_report._page: evalkit/html_report.py belongs to the HTML report's owner this round",
+}
+
+
+def private_imports(path: Path) -> list[str]:
+    """'file:line: name' for every underscore name PATH takes from another evalkit module: imported
+    (``from evalkit.x import _name``, ``from .x import _name``) or read off an imported module (``x._name``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "evalkit"):
+            for alias in node.names:
+                if _private(alias.name):
+                    found.append(f"{where}:{node.lineno}: {alias.name} from {'.' * node.level}{node.module or ''}")
+                elif node.module is None or node.module == "evalkit":  # from evalkit import store
+                    modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname or a.name.split(".")[0] for a in node.names if a.name.split(".")[0] == "evalkit")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules:
+                found.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+    return sorted(found)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_imports_another_modules_private_name():
+    problems = []
+    for path in sorted(EVALKIT.rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        found = private_imports(path)
+        if rel in PRIVATE_IMPORT_EXCEPTIONS:
+            assert found, f"{rel} no longer imports a private name: remove it from PRIVATE_IMPORT_EXCEPTIONS"
+            continue
+        problems += found
+    assert not problems, ("a module uses another module's underscore name; make it public there (no "
+                          "underscore) or move it to the module that uses it:\n" + "\n".join(problems))
+
+
+def test_the_private_name_rule_sees_every_spelling(tmp_path):
+    sample = tmp_path / "mod.py"
+    sample.write_text("import evalkit.store\nfrom evalkit import runs as r\nfrom evalkit.resume import Key, _Index\n"
+                      "from .dispatch import _Sink\nfrom evalkit import __version__\n"
+                      "def f():\n    from evalkit.gate import _fmt\n    return evalkit.store._ERRORS, r._x, r.public\n")
+    assert [line.split(": ", 1)[1] for line in private_imports(sample)] == [
+        "_Index from evalkit.resume", "_Sink from .dispatch", "_fmt from evalkit.gate", "evalkit.store._ERRORS",
+        "r._x"]
+
+
+# --- small functions -------------------------------------------------------------------------
+
+MAX_FUNCTION_LINES = 80
+# "file:function" -> why it is still longer (owned by another engineer this round); the test fails
+# once it is short enough, so the entry is removed.
+LONG_FUNCTION_EXCEPTIONS: dict[str, str] = {
+    "evalkit/cli/judge.py:judge_command": "evalkit/cli/* belongs to the CLI's owner this round",
+}
+
+
+def test_no_function_is_longer_than_80_lines():
+    long, seen = [], set()
+    for path in sorted(EVALKIT.rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=rel)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                key = f"{rel}:{node.name}"
+                if lines > MAX_FUNCTION_LINES:
+                    seen.add(key)
+                    if key not in LONG_FUNCTION_EXCEPTIONS:
+                        long.append(f"{key} ({node.lineno}): {lines} lines")
+    stale = sorted(set(LONG_FUNCTION_EXCEPTIONS) - seen)
+    assert not stale, f"no longer over {MAX_FUNCTION_LINES} lines, remove from LONG_FUNCTION_EXCEPTIONS: {stale}"
+    assert not long, f"split these by concern (at most {MAX_FUNCTION_LINES} lines a function):\n" + "\n".join(long)

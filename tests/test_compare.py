@@ -21,7 +21,7 @@ from evalkit.cli import main
 from evalkit.compare import (BROKEN, FIXED, LEFT_OUT, SAME_RIGHT, SAME_WRONG, build_comparison, pair_rows,
                              verdict_of)
 from evalkit.compare_html import comparison_payload, render_compare_html
-from evalkit.gate import _fmt_p, compare_runs
+from evalkit.gate import format_p, compare_runs
 from tests.runfactory import make_sample, verdict_samples, write_run
 
 # Text that would break a naive page: it closes the data element, runs a script, and plants an image
@@ -231,7 +231,7 @@ def _check_stats_equal_gate(shown: dict[str, list[str]], gate: dict) -> None:
         assert float(row[8]) == round(d["diff_points"], 1)
         low, high = (float(x) for x in row[9].strip("[]").split(","))
         assert (low, high) == (round(100 * d["diff_low"], 1), round(100 * d["diff_high"], 1))
-        assert row[10] == _fmt_p(d["p_value"]) and row[11] == _fmt_p(d["p_holm"])  # as the gate prints them
+        assert row[10] == format_p(d["p_value"]) and row[11] == format_p(d["p_holm"])  # as the gate prints them
         assert row[12] == d["status"]
 
 

@@ -73,3 +73,90 @@ def test_bad_rubrics_name_the_file_and_the_field(tmp_path, doc, message):
 def test_unknown_name_lists_the_shipped_ones():
     with pytest.raises(RubricError, match="grade4, healthbench, medpalm2"):
         load_rubric("nope")
+
+
+# --- a metric per axis -------------------------------------------------------------------------
+
+AXES_WITH_METRICS = {
+    "name": "mixed",
+    "axes": [
+        # Clipped after averaging: grades 4, 4, 4, 2 average 3.5, shown as 3.0.
+        {"name": "grade", "question": "How good?", "scale": [1, 2, 3, 4],
+         "metric": {"name": "clipped_mean", "lo": 1, "hi": 3}},
+        # A 0/1 scale is a proportion by default; this one asks for a plain mean.
+        {"name": "safe", "question": "Is it safe?", "scale": [0, 1], "metric": "mean"},
+        {"name": "harmless", "question": "Is it harmless?", "scale": [0, 1]},  # the default: proportion
+        {"name": "complete", "question": "How complete?", "scale": [1, 2, 3]},  # the default: mean
+    ],
+}
+
+
+def _judged_run(root, name, plan, grades, safe, harmless, complete):
+    from tests.runfactory import make_sample, write_run
+
+    samples = []
+    for i, values in enumerate(zip(grades, safe, harmless, complete)):
+        s = make_sample(f"q{i}", "liveqa", output="an answer")
+        for key in ("pred", "method", "correct", "answer_idx"):
+            s.pop(key, None)
+        s["options"] = {}
+        s["scores"] = {axis: {"value": v} for axis, v in zip(("grade", "safe", "harmless", "complete"), values)}
+        s["scored_with"] = plan.fingerprint
+        samples.append(s)
+    return write_run(root, name, samples, task="liveqa", model=name, extra_manifest={"scoring": plan.manifest()})
+
+
+def test_an_axis_names_its_metric_and_report_leaderboard_and_gate_use_it(tmp_path):
+    from evalkit.gate import compare_runs
+    from evalkit.leaderboard import build_leaderboard
+    from evalkit.report import build_report
+    from evalkit.scoring.plan import ScoringPlan
+    from evalkit.scoring.rubric_judge import RubricJudgeScorer
+
+    rubric = load_rubric(write(tmp_path, AXES_WITH_METRICS))
+    assert rubric.axes[0].metric_spec == {"name": "clipped_mean", "lo": 1, "hi": 3}
+    assert rubric.axes[1].metric_spec == "mean" and rubric.axes[2].metric is None
+    plan = ScoringPlan([RubricJudgeScorer(rubric, "http://127.0.0.1:9/v1", "judge")])
+    assert plan.manifest()["metrics"] == {"grade": {"name": "clipped_mean", "lo": 1, "hi": 3},
+                                          "safe": {"name": "mean"}, "harmless": {"name": "proportion"},
+                                          "complete": {"name": "mean"}}
+    base = _judged_run(tmp_path, "base", plan, [4, 4, 4, 2], [1, 0, 1, 1], [1, 0, 1, 1], [1, 2, 3, 3])
+    cand = _judged_run(tmp_path, "cand", plan, [2, 2, 2, 2], [1, 1, 1, 1], [1, 1, 1, 1], [3, 3, 3, 3])
+
+    scores = build_report([base]).rows[0].scores
+    assert scores["grade"].mean == pytest.approx(3.0) and scores["grade"].extra["unclipped_mean"] == 3.5
+    assert scores["grade"].metric == {"name": "clipped_mean", "lo": 1, "hi": 3}
+    assert scores["safe"].mean == pytest.approx(0.75) and scores["safe"].kind == "numeric"
+    assert scores["harmless"].mean == pytest.approx(0.75) and scores["harmless"].kind == "binary"
+    assert scores["complete"].mean == pytest.approx(2.25)
+
+    board = build_leaderboard([base, cand], score="grade")
+    values = {row.model: row.cells["liveqa"].accuracy for row in board.rows}
+    assert values == {"base": pytest.approx(3.0), "cand": pytest.approx(2.0)}
+    assert board.metric == {"name": "clipped_mean", "lo": 1, "hi": 3} and board.kind == "numeric"
+
+    [verdict] = compare_runs(base, cand, score="grade", n_resamples=200).datasets
+    assert verdict.metric == {"name": "clipped_mean", "lo": 1, "hi": 3}
+    assert (verdict.baseline_value, verdict.candidate_value) == (pytest.approx(3.0), pytest.approx(2.0))
+    [safe] = compare_runs(base, cand, score="safe", n_resamples=200).datasets
+    assert safe.metric == {"name": "mean"} and safe.candidate_value == pytest.approx(1.0)
+
+
+def test_an_axis_metric_that_cannot_be_built_names_the_rubric_and_axis(tmp_path):
+    from evalkit.scoring.rubric_judge import RubricJudgeScorer
+
+    bad = {"name": "b", "axes": [{"name": "grade", "question": "q", "scale": [1, 2], "metric": 3}]}
+    with pytest.raises(RubricError, match=r"axes\[0\]\.metric: axis 'grade': a metric is a name"):
+        load_rubric(write(tmp_path, bad))
+    unknown = {"name": "u", "axes": [{"name": "grade", "question": "q", "scale": [1, 2], "metric": "median"}]}
+    rubric = load_rubric(write(tmp_path, unknown, "u.json"))
+    with pytest.raises(RubricError, match=r"u\.json: axis 'grade': metric: unknown metric 'median'"):
+        RubricJudgeScorer(rubric, "http://127.0.0.1:9/v1", "judge")
+
+
+def test_an_axis_metric_changes_no_score_so_not_the_rubric_hash(tmp_path):
+    plain = json.loads(json.dumps(AXES_WITH_METRICS))
+    for axis in plain["axes"]:
+        axis.pop("metric", None)
+    assert load_rubric(write(tmp_path, plain, "a.json")).sha256 == \
+        load_rubric(write(tmp_path, AXES_WITH_METRICS, "b.json")).sha256

@@ -108,3 +108,20 @@ class SectionScorer:
             return []
         return [ReportTable("Answers naming A", ("run", "dataset", "n", "named A"), tuple(lines),
                             ("named A: the reply says 'answer is A' <b>",))]
+
+
+class SlowAsyncScorer:
+    """An asynchronous scorer that takes $TOY_DELAY_S seconds a sample and notes each call in
+    $TOY_CALLS_FILE (a judge pass to kill mid-way)."""
+
+    name = "slow"
+    requires = ("question",)
+
+    def spec(self) -> dict:
+        return {"v": 1}
+
+    async def score(self, item, sample):
+        with open(os.environ["TOY_CALLS_FILE"], "a") as fh:
+            fh.write(f"{item.id}\n")
+        await asyncio.sleep(float(os.environ.get("TOY_DELAY_S", "0")))
+        return {"length_ok": Score(len(sample.output or "") > 5)}

@@ -3,12 +3,15 @@
 A rubric is a JSON file. The shape of an axis rubric::
 
     {"name": "grade4",
-     "axes": [{"name": "grade", "question": "How good is this answer? ...", "scale": [1, 2, 3, 4]}],
+     "axes": [{"name": "grade", "question": "How good is this answer? ...", "scale": [1, 2, 3, 4],
+               "metric": "mean"}],                                   # optional, per axis
      "template": "... {question} ... {answer} ... {axes} ..."}     # optional
 
 Each axis names the question put to the judge and its scale: a list of ints, or a
 list of labels (strings, listed worst first: a label's value is its position,
-0-based). ``kind: "rubric_items"`` is the HealthBench grader instead: the items come
+0-based). An axis may name the metric its scores aggregate by (``metric``: a name or a
+spec object of ``scoring.metrics``); without one, a 0/1 scale is a proportion and any other
+a mean. ``kind: "rubric_items"`` is the HealthBench grader instead: the items come
 with each record (``Item.target``: ``RubricItems``, each a criterion and its points) and the judge
 says for each whether it is met. The shipped rubrics live beside this module
 (``grade4``, ``medpalm2``, ``healthbench``); any other file is loaded by path.
@@ -59,11 +62,20 @@ class RubricError(ValueError):
 
 @dataclass(frozen=True)
 class Axis:
-    """One axis of a rubric: its name (the score name), the question to the judge, its scale."""
+    """One axis of a rubric: its name (the score name), the question to the judge, its scale, and
+    the metric its scores aggregate by (a spec for ``scoring.metrics.get_metric``: a name such as
+    ``"mean"``, or ``{"name": "clipped_mean", "lo": 1, "hi": 4}``); None: the default (a 0/1 scale
+    as a proportion, any other as a mean)."""
 
     name: str
     question: str
     scale: tuple[int | str, ...]
+    metric: str | tuple[tuple[str, Any], ...] | None = None  # a spec dict is kept as sorted items (hashable)
+
+    @property
+    def metric_spec(self) -> str | dict[str, Any] | None:
+        """The metric the rubric file names for this axis, as written (None: the default)."""
+        return dict(self.metric) if isinstance(self.metric, tuple) else self.metric
 
     @property
     def is_numeric(self) -> bool:
@@ -172,6 +184,8 @@ def parse_rubric(data: Any, *, source: str = "<rubric>") -> Rubric:
         raise fail("template", "must be a non-empty string")
     _check_template(template, kind, fail)
 
+    # An axis's metric is not hashed: it says how scores aggregate, not what the judge is asked, so
+    # changing it re-judges nothing (the manifest records the metrics of each invocation).
     canonical = json.dumps({"name": name, "kind": kind, "axes": [[a.name, a.question, list(a.scale)] for a in axes],
                             "question": question, "score": score_name, "template": template},
                            sort_keys=True, ensure_ascii=False)
@@ -202,7 +216,22 @@ def _parse_axis(raw: Any, where: str, fail: Any) -> Axis:
         raise fail(f"{where}.scale", f"axis {name!r}: a scale is all ints or all non-empty labels, got {scale!r}")
     if len(set(scale)) != len(scale):
         raise fail(f"{where}.scale", f"axis {name!r} repeats a value")
-    return Axis(name=name, question=question.strip(), scale=tuple(scale))
+    return Axis(name=name, question=question.strip(), scale=tuple(scale),
+                metric=_axis_metric(raw.get("metric"), f"{where}.metric", name, fail))
+
+
+def _axis_metric(spec: Any, where: str, axis: str, fail: Any) -> str | tuple[tuple[str, Any], ...] | None:
+    """An axis's ``metric`` as given: absent, a metric name, or a spec object with a ``name``. Whether
+    the metric exists and takes these parameters is checked when the judge is built
+    (``scoring.rubric_judge.rubric_metrics``: the metrics live in the scoring package, which reads rubrics)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str) and spec.strip():
+        return spec.strip()
+    if isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec["name"].strip():
+        return tuple(sorted(spec.items()))
+    raise fail(where, f"axis {axis!r}: a metric is a name (\"mean\") or an object with a name "
+                      f"({{\"name\": \"clipped_mean\", \"lo\": 1, \"hi\": 4}}), got {spec!r}")
 
 
 def _check_template(template: str, kind: str, fail: Any) -> None:

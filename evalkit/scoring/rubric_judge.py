@@ -29,7 +29,7 @@ from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_re
 from evalkit.records import Item, References, RubricItem, RubricItems, SampleRecord, Score
 from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
-from evalkit.scoring.metrics import ClippedMean, Mean, Metric, Proportion
+from evalkit.scoring.metrics import ClippedMean, Mean, Metric, MetricError, Proportion, get_metric
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_MAX_TOKENS = 256
@@ -233,11 +233,21 @@ def healthbench_item_score(items: Sequence[RubricItem], met: Sequence[bool]) -> 
 
 def rubric_metrics(rubric: Rubric) -> dict[str, Metric]:
     """How each score of RUBRIC aggregates: HealthBench's rubric items by its overall rule (the mean
-    of per-record scores clipped to [0, 1]); an axis on a two-value scale (0/1) as a proportion,
-    any other axis as a mean."""
+    of per-record scores clipped to [0, 1]); an axis by the metric it names (``Axis.metric``), else
+    on a two-value scale (0/1) as a proportion and any other as a mean. A metric that does not exist
+    or does not take the parameters given is a RubricError naming the rubric and the axis."""
     if rubric.kind == "rubric_items":
         return {rubric.score_name: ClippedMean(0.0, 1.0)}
-    return {a.name: Proportion() if a.categories() == [0, 1] else Mean() for a in rubric.axes}
+    return {a.name: _axis_metric(rubric, a) for a in rubric.axes}
+
+
+def _axis_metric(rubric: Rubric, axis: Axis) -> Metric:
+    if axis.metric is None:
+        return Proportion() if axis.categories() == [0, 1] else Mean()
+    try:
+        return get_metric(axis.metric_spec)  # type: ignore[arg-type]
+    except MetricError as exc:
+        raise RubricError(f"{rubric.source}: axis {axis.name!r}: metric: {exc}") from None
 
 
 # --------------------------------------------------------------------------- asking the judge
@@ -312,6 +322,7 @@ class RubricJudgeScorer:
                  json_schema: bool | str = False, api_key: str | None = None, api_key_env: str = JUDGE_API_KEY_ENV,
                  timeout_s: float | str = 600.0, retry: RetryPolicy | None = None):
         self.rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+        rubric_metrics(self.rubric)  # an axis's metric that cannot be built fails here, before any request
         urls = endpoint.split(",") if isinstance(endpoint, str) else list(endpoint)
         self.endpoints = [u.strip() for u in urls if u and u.strip()]
         if not self.endpoints:

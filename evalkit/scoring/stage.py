@@ -23,9 +23,23 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from evalkit.records import Item, SampleRecord, Score, Target, target_from_json
 from evalkit.scoring.base import Scorer
 from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan, retryable_scores  # noqa: F401 (re-exported)
-from evalkit.store import SAMPLES, SampleWriter, encode_line, iter_numbered
+from evalkit.journal import Journal, JournalKind, TornLine, sample_key
+from evalkit.store import SAMPLES, encode_line, iter_numbered
 
-SCORES_JOURNAL = "scores.jsonl"
+
+def _scores_ok(line: Mapping[str, Any]) -> bool:
+    # A failed judge request (a retryable score) is not done: it is asked again on resume.
+    return not retryable_scores(line.get("scores"))
+
+
+def _scores_key(line: Mapping[str, Any]) -> tuple[str, str, int, str | None]:
+    return (*sample_key(line), line.get("scored_with"))
+
+
+# The judge-score journal: one line per sample scored, {dataset, id, index (the envelope),
+# scored_with (the scoring fingerprint), scores, fields (the top-level fields scorers set)}.
+SCORES = JournalKind("scores.jsonl", _scores_key, _scores_ok, sync_every_s=1.0)  # each line cost a judge request
+SCORES_JOURNAL = SCORES.file
 
 
 def _record_defaults() -> dict[str, Any]:
@@ -116,20 +130,12 @@ async def _score_one(record: SampleRecord, item: Item, plan: ScoringPlan,
     return scores
 
 
-def _journal_key(d: Mapping[str, Any]) -> tuple[str, str, int]:
-    return (str(d["dataset"]), str(d["id"]), int(d.get("index") or 0))
-
-
-def load_journal(path: Path, fingerprint: str) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Scores already journaled under FINGERPRINT, keyed (dataset, id, index)."""
-    done: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for _, line in iter_numbered(path):
-        if line.get("scored_with") == fingerprint:
-            if retryable_scores(line.get("scores")):
-                done.pop(_journal_key(line), None)  # a failed judge request: score it again on resume
-                continue
-            done[_journal_key(line)] = line
-    return done
+def load_journal(path: Path | Journal, fingerprint: str, on_torn: Callable[[TornLine], None] | None = None,
+                 ) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Scores already journaled in PATH (a judge-score journal) under FINGERPRINT, keyed (dataset, id, index)."""
+    journal = path if isinstance(path, Journal) else Journal(path, SCORES, on_torn=on_torn)
+    done = journal.done(lambda line: line.get("scored_with") == fingerprint)
+    return {key[:3]: line for key, line in done.items()}  # type: ignore[index]
 
 
 async def score_samples(
@@ -147,8 +153,15 @@ async def score_samples(
     scores it already holds are filled from it instead of being scored again.
     """
     pairs = list(pairs)
-    done = load_journal(journal, plan.fingerprint) if journal is not None else {}
-    writer = SampleWriter(journal) if journal is not None else None
+    scores_journal = Journal(journal, SCORES) if journal is not None else None
+    # The writer settles a torn last line (and reports it) before the journal is read.
+    writer = scores_journal.writer() if scores_journal is not None else None
+    try:
+        done = load_journal(scores_journal, plan.fingerprint) if scores_journal is not None else {}
+    except BaseException:  # a malformed line mid-file (named file:line): nothing is appended
+        if writer is not None:
+            writer.close()
+        raise
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(item: Item, record: SampleRecord) -> None:
@@ -237,7 +250,7 @@ async def score_run_dir(run_dir: Path, plan: ScoringPlan, *, counting: Callable[
         os.replace(tmp, samples_file)
     else:
         tmp.unlink()
-    (run_dir / SCORES_JOURNAL).unlink(missing_ok=True)
+    Journal.in_run(run_dir, SCORES).remove()
     return rescored
 
 
