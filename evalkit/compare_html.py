@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from evalkit.compare import (DIRECTION_LABELS, LEFT_OUT, PAIR_HEADER, SETTING_LABELS, VERDICT_LABELS,
                              Comparison, pair_rows)
-from evalkit.html_report import _page, json_for_script, prompt_text
+from evalkit.html_report import html_page, json_for_script, prompt_text
 from evalkit.overlap_split import overlap_rows
 from evalkit.overlap_tables import CLEAN, NOT_COVERED, OVERLAP, overlap_table_html
 
@@ -192,7 +192,7 @@ def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare
     )
     script = (f'<script type="application/json" id="evalkit-compare">{json_for_script(comparison_payload(comparison))}'
               f"</script>\n<script>{_COMPARE_JS}</script>\n{output_blocks(comparison)}")
-    return _page(title, body, script).replace("</head>", f"<style>{_COMPARE_CSS}</style>\n</head>", 1)
+    return html_page(title, body, script).replace("</head>", f"<style>{_COMPARE_CSS}</style>\n</head>", 1)
 
 
 _PAIR_HTML = """

@@ -117,7 +117,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _page(title: str, body: str, script: str = "") -> str:
+def html_page(title: str, body: str, script: str = "") -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -288,7 +288,7 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
     )
     script = (f'<script type="application/json" id="evalkit-samples">{json_for_script(_browser_payload(runs))}'
               f"</script>\n<script>{_BROWSER_JS}</script>")
-    return _page(title, body, script)
+    return html_page(title, body, script)
 
 
 def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboard", sections: str = "") -> str:
@@ -313,7 +313,7 @@ def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboar
         f"{sections}"
         f'<section id="plot"><h2>Accuracy per dataset</h2>{accuracy_plot_svg(points)}</section>'
     )
-    return _page(title, body)
+    return html_page(title, body)
 
 
 _CSS = """
