@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from evalkit.config import EXECUTORS
 from evalkit.sweep import (CheckpointJob, JobView, SweepError, SweepSettings, SweepState, find_checkpoints, model_file,
                            now, read_job_status, ready_checkpoints, views)
 from evalkit.store import write_json
@@ -291,9 +292,6 @@ def slurm_queue() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- a sweep, end to end
-
-
-EXECUTORS = ("slurm", "local")
 
 
 @dataclass
