@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
-from evalkit.config import DEFAULT_DATA_DIR
+from evalkit.config import DEFAULT_DATA_DIR, OverlapSettings, ServerControlSettings, field_default
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
@@ -32,7 +32,7 @@ from evalkit.serving.errors import ServerError
 from evalkit.serving.launch import StopResult, stop_server
 from evalkit.serving.plan import ServePlan, server_status
 from evalkit.serving.plan import serve as _serve
-from evalkit.serving.request import API_KEY_ENV, ServeRequest
+from evalkit.config import API_KEY_ENV, ServeRequest
 from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
 from evalkit.suites import Suite, load_suite
 from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
@@ -40,7 +40,7 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "compare", "evaluate", "from_benchmark",
-           "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run",
+           "from_suite", "gate", "get_scorer", "judge", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
@@ -63,7 +63,8 @@ def resolve_server(name: str | None = None) -> ServerHandle:
     return resolve_endpoint(name)
 
 
-def stop(name: str = "default", *, grace_s: float = 10.0) -> StopResult | None:
+def stop(name: str = field_default(ServeRequest, "name"), *,
+         grace_s: float = field_default(ServerControlSettings, "stop_grace_s")) -> StopResult | None:
     """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded."""
     return stop_server(name, grace_s=grace_s)
 
@@ -84,7 +85,7 @@ def server_names() -> list[str]:
     return [h.name for h in list_states()]
 
 
-def servers(*, timeout: float = 10.0) -> list[dict[str, Any]]:
+def servers(*, timeout: float = field_default(ServerControlSettings, "status_timeout_s")) -> list[dict[str, Any]]:
     """Every recorded server, its processes and whether it answers (``evalkit status --json``)."""
     key = os.environ.get(API_KEY_ENV)
     return [server_status(h, api_key=key, timeout=timeout) for h in list_states()]
@@ -183,6 +184,15 @@ def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
     return build_comparison(runs, **options)
 
 
+def judge(path: "str | Path | None" = None, **options: Any) -> Any:
+    """Judge the saved answers in PATH with a model judge, or rank two runs' answers (``pair=(A, B)``);
+    ``judging.judge``'s options (``settings=JudgeSettings(...)``, ``endpoints=``, ``server=``,
+    ``work_dir=``, ``json_out=`` ...). Returns a ``judging.Judgement``; rerunning resumes."""
+    from evalkit.judging import judge as _judge
+
+    return _judge(path, **options)
+
+
 def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,
                 scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The saved generations of RUN scored again (nothing is requested from the answering server):
@@ -191,7 +201,8 @@ def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extr
 
 
 def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"] = (), suite: str | None = None,
-            data_dir: "str | Path | None" = None, field: str | None = None, ngram: int = 13,
+            data_dir: "str | Path | None" = None, field: str | None = None,
+            ngram: int = field_default(OverlapSettings, "ngram"),
             output: "str | Path | None" = None):
     """Which benchmark items the training corpus TRAIN holds (Med-PaLM 2's rule and the n-gram rule).
 
@@ -307,7 +318,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "samples_path": ("evalkit.store", "samples_path"), "write_json": ("evalkit.store", "write_json"),
     "write_jsonl": ("evalkit.store", "write_jsonl"),
     # scoring again, and model judges
-    "DEFAULT_EXTRACTOR": ("evalkit.extract", "DEFAULT_EXTRACTOR"), "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
+    "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
     "default_output": ("evalkit.rescore", "default_output"),
     "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
@@ -316,13 +327,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "judge_answers": ("evalkit.judge_pass", "judge_answers"), "pairwise": ("evalkit.judge_pass", "pairwise"),
     "read_input": ("evalkit.judge_pass", "read_input"), "default_work_dir": ("evalkit.judge_pass", "default_work_dir"),
     "agreement_json": ("evalkit.judge_pass", "agreement_json"), "Agreement": ("evalkit.agreement", "Agreement"),
+    "make_judge": ("evalkit.judging", "make_judge"), "Judgement": ("evalkit.judging", "Judgement"),
+    "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
     "RubricJudgeScorer": ("evalkit.scoring.rubric_judge", "RubricJudgeScorer"),
-    "JUDGE_DEFAULT_CONCURRENCY": ("evalkit.scoring.rubric_judge", "DEFAULT_CONCURRENCY"),
-    "JUDGE_DEFAULT_MAX_ATTEMPTS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_ATTEMPTS"),
-    "JUDGE_DEFAULT_MAX_TOKENS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_TOKENS"),
     # reports, leaderboards, gates, suites' tables, HTML
-    "CI_METHODS": ("evalkit.report", "CI_METHODS"), "FORMATS": ("evalkit.report", "FORMATS"),
     "build_report": ("evalkit.report", "build_report"), "format_report": ("evalkit.report", "format_report"),
     "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
     "run_labels": ("evalkit.report", "run_labels"), "fmt_ci": ("evalkit.report", "fmt_ci"),

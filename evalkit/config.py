@@ -485,6 +485,8 @@ class SweepCommandSettings:
     is complete, and what status and report show."""
 
     executor: str = "slurm"
+    local_jobs: int = 1  # --executor local: jobs at once
+    slurm_time_min: int = 240  # minutes per Slurm job
     quiet_s: float = 60.0  # --watch: a checkpoint is complete when its files stopped changing this long
     watch_interval_s: float = 30.0  # --watch: seconds between looks
     status_lines: int = 5  # last lines of each failed or running job's log

@@ -9,16 +9,10 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
-from evalkit.api import build_report, CI_METHODS, format_report, FORMATS, load_runs, partial_note, report_tables
-from evalkit.config import DEFAULT_RESAMPLES
-
-_ci_option = click.option("--ci", "ci", type=click.Choice(CI_METHODS), default="wilson", show_default=True,
-                          help="How each accuracy's confidence interval is computed.")
-_format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
-                              help="rich: tables in the terminal; the others print (or write with -o) text.")
-_seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-_resamples_option = click.option("--resamples", type=click.IntRange(100), default=DEFAULT_RESAMPLES,
-                                 show_default=True, help="Bootstrap resamples.")
+from evalkit.cli.options import (alpha_option, config_argument, config_option, format_option, interval_options,
+                                 max_drop_option, overlap_options, score_option)
+from evalkit.api import build_report, format_report, load_runs, partial_note, report_tables
+from evalkit.config import GateSettings, ReportSettings
 
 
 def _console():
@@ -43,21 +37,16 @@ def _fail_on_bad_input(exc: Exception) -> None:
 
 @click.command("report")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@_format_option
+@format_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file (HTML defaults to report.html).")
 @click.option("--by", "by", multiple=True, metavar="FIELD",
               help="Also break each dataset down by this meta field (repeatable), e.g. meta_info.")
-@_ci_option
 @click.option("--k", "ks", multiple=True, type=click.IntRange(1), metavar="K",
               help="Also report pass@K and maj@K of multi-sample runs (repeatable; 1 and the run's K always).")
-@_seed_option
-@_resamples_option
-@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An overlap.jsonl (evalkit overlap): also show accuracy on overlapping vs clean items "
-                   "(every format: a table, a JSON key, CSV columns, a page section).")
-@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
-              help="Which rule of the overlap file marks an item as overlapping.")
+@interval_options()
+@overlap_options("An overlap.jsonl (evalkit overlap): also show accuracy on overlapping vs clean items "
+                 "(every format: a table, a JSON key, CSV columns, a page section).")
 def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tuple[str, ...], ci: str,
                    ks: tuple[int, ...], seed: int, resamples: int, overlap_file: Path | None,
                    overlap_rule: str) -> None:
@@ -152,9 +141,9 @@ def _overlap_table(rows: list, rule: str):
 
 
 @click.command("leaderboard")
-@click.argument("directory", required=False, default="results",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
-@_format_option
+@config_argument("directory", required=False, source=(ReportSettings, "results_dir"),
+                 type=click.Path(exists=True, file_okay=False, path_type=Path))
+@format_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the leaderboard to this file (HTML defaults to leaderboard.html).")
 @click.option("--task-folder", "task_folders", multiple=True, metavar="GLOB",
@@ -164,17 +153,12 @@ def _overlap_table(rows: list, rule: str):
               help="Only runs with this prompt, e.g. strict or 'strict +SC*' (repeatable).")
 @click.option("--run-name", "run_names", multiple=True, metavar="GLOB",
               help="Only runs whose name (or task-folder/name) matches, e.g. 'cot-*' (repeatable).")
-@click.option("--score", default="correct", show_default=True,
-              help="The named score to rank by (e.g. a judge's axis); numeric scores show means.")
+@score_option("The named score to rank by (e.g. a judge's axis); numeric scores show means.",
+              source=(ReportSettings, "score"))
 @click.option("--no-index", is_flag=True,
               help="Read every run from disk, not through DIRECTORY/.evalkit-index.sqlite (also: EVALKIT_NO_INDEX=1).")
-@_ci_option
-@_seed_option
-@_resamples_option
-@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An overlap.jsonl (evalkit overlap): also show each cell's accuracy on the clean items.")
-@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
-              help="Which rule of the overlap file marks an item as overlapping.")
+@interval_options()
+@overlap_options("An overlap.jsonl (evalkit overlap): also show each cell's accuracy on the clean items.")
 def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
                         models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
                         score: str, no_index: bool, ci: str, seed: int, resamples: int,
@@ -269,26 +253,19 @@ def _leaderboard_with_overlap(text: str, fmt: str, lb, split: list, rule: str) -
 @click.command("gate")
 @click.option("--baseline", required=True, type=click.Path(exists=True, path_type=Path), help="The reference RUN.")
 @click.option("--candidate", required=True, type=click.Path(exists=True, path_type=Path), help="The new RUN.")
-@click.option("--max-drop", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Largest tolerated drop in accuracy points.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-              show_default=True, help="Significance level (Holm-corrected over datasets).")
+@max_drop_option()
+@alpha_option()
 @click.option("--allow-mismatch", is_flag=True, help="Compare the shared items even if items/prompts/extractors differ.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help="Write the verdict as JSON to this file ('-' for stdout).")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JUnit XML report to this file.")
-@click.option("--show-flips", type=click.IntRange(0), default=20, show_default=True,
-              help="How many right-to-wrong items to list per dataset.")
-@click.option("--score", default="correct", show_default=True,
-              help="The named score to gate (e.g. a judge's axis); numeric scores use a paired bootstrap.")
-@_seed_option
-@_resamples_option
+@config_option("--show-flips", type=click.IntRange(0), source=(GateSettings, "show_flips"),
+               help="How many right-to-wrong items to list per dataset.")
+@score_option("The named score to gate (e.g. a judge's axis); numeric scores use a paired bootstrap.")
+@interval_options(ci=False)
 @click.option("--clean-only", is_flag=True, help="Gate only on the items --overlap marks clean.")
-@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The overlap.jsonl (evalkit overlap) that --clean-only reads.")
-@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
-              help="Which rule of the overlap file marks an item as overlapping.")
+@overlap_options("The overlap.jsonl (evalkit overlap) that --clean-only reads.")
 def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float, allow_mismatch: bool,
                  json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
                  resamples: int, clean_only: bool, overlap_file: Path | None, overlap_rule: str) -> None:

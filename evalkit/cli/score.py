@@ -10,8 +10,10 @@ import click
 from rich.table import Table
 
 from evalkit.cli import stdout_console
+from evalkit.cli.options import config_option
+from evalkit.config import RunConfig
 from evalkit.api import (
-    DEFAULT_EXTRACTOR, default_output, EXTRACTORS, fmt_ci, is_medreason_log, live_writer, medreason_report, pct,
+    default_output, EXTRACTORS, fmt_ci, is_medreason_log, live_writer, medreason_report, pct,
     plan_scoring, rescore, RunLocked, SAMPLES, samples_path, snapshot_note, summarize, try_lock_run_dir,
     wilson_interval, write_jsonl
 )
@@ -57,12 +59,11 @@ def _output_lock(output: Path):
 
 @click.command("score")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option(
+@config_option(
     "--extractor",
     "extractor_name",
     type=click.Choice(sorted(EXTRACTORS)),
-    default=DEFAULT_EXTRACTOR,
-    show_default=True,
+    source=(RunConfig, "extractor"),
     help="Answer extractor: 'evalkit' (principled cascade) or 'medreason' (reproduces the MedReason/HuatuoGPT-o1 scorer).",
 )
 @click.option("--scorer", "scorers", multiple=True,
