@@ -23,7 +23,7 @@ from evalkit.config import DEFAULT_DATA_DIR, OverlapSettings, ServerControlSetti
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
-from evalkit.rescore import rescore
+from evalkit.rescore import Rescored, rescore, rescore_to_file
 from evalkit.runner import RunConfig, RunResult, run_eval
 from evalkit.runs import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
@@ -40,7 +40,7 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "compare", "evaluate", "from_benchmark",
-           "from_suite", "gate", "get_scorer", "judge", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run",
+           "from_suite", "gate", "get_scorer", "judge", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run", "rescore_to_file",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
@@ -311,26 +311,16 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_dataset": ("evalkit.datasets", "load_dataset"), "benchmarks": ("evalkit.registry", "benchmarks"),
     "resolve_benchmark_file": ("evalkit.registry", "resolve_benchmark_file"),
     "fetch_file": ("evalkit.fetch", "fetch_file"), "fetch_plan": ("evalkit.fetch", "plan"),
-    # run directories: locks, live files, writers
-    "try_lock_run_dir": ("evalkit.lock", "try_lock_run_dir"), "live_writer": ("evalkit.runs", "live_writer"),
-    "snapshot_note": ("evalkit.runs", "snapshot_note"), "partial_note": ("evalkit.runs", "partial_note"),
+    # run directories: what a partial or empty run is
+    "partial_note": ("evalkit.runs", "partial_note"),
     "empty_run_reason": ("evalkit.runs", "empty_run_reason"), "SAMPLES": ("evalkit.store", "SAMPLES"),
-    "samples_path": ("evalkit.store", "samples_path"), "write_json": ("evalkit.store", "write_json"),
-    "write_jsonl": ("evalkit.store", "write_jsonl"),
     # scoring again, and model judges
     "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
-    "default_output": ("evalkit.rescore", "default_output"),
-    "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
-    "summarize": ("evalkit.score", "summarize"),
-    "plan_scoring": ("evalkit.scoring.plan", "plan_scoring"),
-    "judge_answers": ("evalkit.judge_pass", "judge_answers"), "pairwise": ("evalkit.judge_pass", "pairwise"),
-    "read_input": ("evalkit.judge_pass", "read_input"), "default_work_dir": ("evalkit.judge_pass", "default_work_dir"),
-    "agreement_json": ("evalkit.judge_pass", "agreement_json"), "Agreement": ("evalkit.agreement", "Agreement"),
+    "summarize": ("evalkit.score", "summarize"), "Agreement": ("evalkit.agreement", "Agreement"),
     "make_judge": ("evalkit.judging", "make_judge"), "Judgement": ("evalkit.judging", "Judgement"),
     "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
-    "RubricJudgeScorer": ("evalkit.scoring.rubric_judge", "RubricJudgeScorer"),
     # reports, leaderboards, gates, suites' tables, HTML
     "build_report": ("evalkit.report", "build_report"), "format_report": ("evalkit.report", "format_report"),
     "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
@@ -365,8 +355,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "leaderboard_overlap_csv": ("evalkit.overlap_tables", "leaderboard_overlap_csv"),
     "leaderboard_overlap_doc": ("evalkit.overlap_tables", "leaderboard_overlap_doc"),
     # K-QA's physicians' file judged (evalkit judge NLI_medical_annotator.csv)
-    "is_nli_file": ("evalkit.kqa", "is_nli_file"), "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
-    "evaluate_nli_file": ("evalkit.kqa", "evaluate_nli_file"),
+    "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
     # sweeps over checkpoints (evalkit sweep)
     "SweepError": ("evalkit.sweep", "SweepError"), "SweepState": ("evalkit.sweep", "SweepState"),
     "log_tail": ("evalkit.sweep", "log_tail"), "SlurmOptions": ("evalkit.sweep_jobs", "SlurmOptions"),
