@@ -38,10 +38,10 @@ from evalkit.suites import Suite, load_suite
 from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
 
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
-           "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
-           "TaskError", "TaskResult", "backend_names", "backend_ports", "compare", "evaluate", "from_benchmark",
-           "from_suite", "gate", "get_scorer", "judge", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run", "rescore_to_file",
-           "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
+           "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
+           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "load_run", "load_suite", "overlap", "report",
+           "rescore", "rescore_run", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
 
@@ -182,6 +182,19 @@ def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
     """Two or more runs item by item, with the gate on each pair (``build_comparison``'s options);
     ``evalkit.compare_html.render_compare_html`` makes the page."""
     return build_comparison(runs, **options)
+
+
+def check_strategy(name: str) -> str:
+    """NAME if a run can use it as its multi-sample strategy: a built-in or registered name
+    (``sampling.register_strategy``), or ``module:attr`` naming a stage factory outside evalkit
+    (``sampling.get_strategy`` loads it); ValueError otherwise."""
+    from evalkit.config import SINGLE
+    from evalkit.sampling import get_strategy
+
+    if name == SINGLE:
+        raise ValueError(f"{SINGLE!r} is what one sample per item means; name a strategy for several samples")
+    get_strategy(name)
+    return name
 
 
 def judge(path: "str | Path | None" = None, **options: Any) -> Any:

@@ -140,8 +140,8 @@ def restated_defaults() -> list[str]:
                 continue
             plain_flag = isinstance(param, click.Option) and param.is_flag and not param.secondary_opts
             value = param.get_default(ctx)
-            if value is None or value is getattr(click.core, "UNSET", None) or (value == () and (param.multiple or param.nargs == -1)) \
-                    or (plain_flag and value is False):
+            unset = value is None or value is getattr(click.core, "UNSET", None)  # click 8.2+: no default given
+            if unset or (value == () and (param.multiple or param.nargs == -1)) or (plain_flag and value is False):
                 continue
             bad.append(f"{where}: default {value!r} restated in cli/ (give it a home in evalkit.config)")
     return bad
@@ -185,7 +185,8 @@ def test_the_config_types_match_the_library_defaults():
     checks = [(f, p, IntervalSettings, n) for f in (build_report, build_leaderboard) for p, n in interval.items()]
     checks += [(f, p, IntervalSettings, p) for f in (compare_runs, build_comparison)
                for p in ("confidence", "n_resamples", "seed")]
-    checks += [(f, p, GateSettings, p) for f in (compare_runs, build_comparison) for p in ("max_drop", "alpha", "score")]
+    checks += [(f, p, GateSettings, p) for f in (compare_runs, build_comparison)
+               for p in ("max_drop", "alpha", "score")]
     checks += [(compare_runs, "allow_mismatch", GateSettings, "allow_mismatch"),
                (build_leaderboard, "score", ReportSettings, "score"),
                (render_compare_html, "title", CompareSettings, "title"),

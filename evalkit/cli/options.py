@@ -65,6 +65,20 @@ def stack(*decorators: Callable) -> Callable:
     return apply
 
 
+class StrategyName(click.ParamType):
+    """A strategy: a built-in or registered name, or ``module:attr`` (checked, and loaded, when parsed)."""
+
+    name = "NAME|module:attr"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from evalkit import api
+
+        try:
+            return api.check_strategy(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 # ---------------------------------------------------------------- the tables' statistics and format
 
 def ci_option(help: str = "How each accuracy's confidence interval is computed.") -> Callable:

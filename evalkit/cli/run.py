@@ -33,7 +33,7 @@ from evalkit.api import (
     secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import stdout_console
-from evalkit.cli.options import ConfigOption, config_option
+from evalkit.cli.options import ConfigOption, StrategyName, config_option
 from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
                             MULTI_SAMPLE_TEMPERATURE, STRATEGIES, UNKNOWN_RULES, GenerationParams, RunConfig)
 
@@ -208,8 +208,10 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--samples", type=int, default=None,
               help=f"Generations per item, answer by majority vote [default: 1; {ER_SAMPLES} for "
                    "ensemble-refinement].")
-@click.option("--strategy", type=click.Choice(STRATEGIES),
-              **default_from(RunConfig, "strategy", help="How several samples make one answer."))
+@click.option("--strategy", type=StrategyName(),
+              **default_from(RunConfig, "strategy", help="How several samples make one answer: "
+                             f"{', '.join(STRATEGIES)}, or module:attr naming your own (a function (samples, refine, refine_samples) -> "
+                             "[Stage]; see evalkit.sampling)."))
 @click.option("--refine-samples", type=int,
               **default_from(RunConfig, "refine_samples", help="Refinement generations per item "
                              "(ensemble-refinement)."))

@@ -55,7 +55,8 @@ def sweep() -> None:
 @click.option("--name", default=None, help="The sweep's name [default: the checkpoints' folder name].")
 @config_option("--results-dir", source=(RunConfig, "results_dir"), help="The results directory every job shares.")
 @click.option("--sweep-dir", default=None, help="The sweep's state folder [default: RESULTS_DIR/sweeps/NAME].")
-@click.option("--backend", default=None, help=f"Serving backend: llamacpp, vllm, sglang [default: {field_default(SweepSettings, 'backend')}].")
+@click.option("--backend", default=None,
+              help=f"Serving backend: llamacpp, vllm, sglang [default: {field_default(SweepSettings, 'backend')}].")
 @click.option("--n-ctx", type=int, default=None, help="llama.cpp context size.")
 @click.option("--server-parallel", type=int, default=None, help="llama.cpp --parallel slots.")
 @click.option("--tp", type=int, default=None, help="SGLang tensor parallelism (dp is the node's GPU count).")
@@ -74,7 +75,8 @@ def sweep() -> None:
 @click.option("--partition", default=None)
 @click.option("--account", default=None)
 @click.option("--qos", default=None)
-@click.option("--time", "time_min", type=int, default=None, help=f"Minutes per job [default: {field_default(SweepCommandSettings, 'slurm_time_min')}].")
+@click.option("--time", "time_min", type=int, default=None,
+              help=f"Minutes per job [default: {field_default(SweepCommandSettings, 'slurm_time_min')}].")
 @click.option("--gpus", "gpus_per_node", type=int, default=None, help="GPUs per job (node).")
 @click.option("--cpus", "cpus_per_task", type=int, default=None, help="CPUs per job.")
 @click.option("--mem", default=None, help="Memory per job, e.g. 64G.")
