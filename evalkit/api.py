@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
@@ -41,7 +41,7 @@ __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
            "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "load_run", "load_suite", "overlap", "report",
-           "rescore", "rescore_run", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
 
@@ -204,13 +204,6 @@ def judge(path: "str | Path | None" = None, **options: Any) -> Any:
     from evalkit.judging import judge as _judge
 
     return _judge(path, **options)
-
-
-def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,
-                scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The saved generations of RUN scored again (nothing is requested from the answering server):
-    ``rescore`` (the one rescoring entry point) with the scorers first."""
-    return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
 
 
 def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"] = (), suite: str | None = None,
