@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
-from evalkit.config import DEFAULT_DATA_DIR, OverlapSettings, ServerControlSettings, field_default
+from evalkit.config import (DEFAULT_DATA_DIR, OverlapSettings, ReportSettings, ServerControlSettings,
+                            field_default)
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
@@ -40,7 +41,7 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
-           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "load_run", "load_suite", "overlap", "report",
+           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "load_run", "load_suite", "overlap", "report",
            "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
@@ -171,6 +172,15 @@ def samples_frame(run: "str | Path | Run", *, counting_only: bool = True):
 def report(runs: Iterable["str | Path | Run"], **options: Any) -> Report:
     """Per-dataset rows with CIs for each run (``build_report``'s options)."""
     return build_report(runs, **options)
+
+
+def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_default(ReportSettings, "results_dir"),
+                **options: Any) -> Any:
+    """Every run under a results folder (or the runs given) as configurations x datasets, ranked
+    (``leaderboard.build_leaderboard``'s options, e.g. ``score="grade"``, ``models=["*7b*"]``)."""
+    from evalkit.leaderboard import build_leaderboard
+
+    return build_leaderboard(runs_or_root, **options)
 
 
 def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", **options: Any) -> GateResult:
@@ -328,7 +338,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
     # reports, leaderboards, gates, suites' tables, HTML
-    "build_report": ("evalkit.report", "build_report"), "format_report": ("evalkit.report", "format_report"),
+    "format_report": ("evalkit.report", "format_report"),
     "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
     "run_labels": ("evalkit.report", "run_labels"), "fmt_ci": ("evalkit.report", "fmt_ci"),
     "pct": ("evalkit.report", "pct"), "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
@@ -338,7 +348,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "with_suite_tables": ("evalkit.suites", "with_suite_tables"),
     "render_html": ("evalkit.html_report", "render_html"),
     "render_leaderboard_html": ("evalkit.html_report", "render_leaderboard_html"),
-    "build_leaderboard": ("evalkit.leaderboard", "build_leaderboard"),
     "format_leaderboard": ("evalkit.leaderboard", "format_leaderboard"),
     "leaderboard_table": ("evalkit.leaderboard", "leaderboard_table"),
     "EXIT_MISMATCH": ("evalkit.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.gate", "flips_table"),

@@ -214,3 +214,12 @@ def test_config_types_live_in_config():
     assert ServeRequest is config.ServeRequest and ServeRequest.__module__ == "evalkit.config"
     assert SweepSettings is config.SweepSettings and SweepSettings.__module__ == "evalkit.config"
     assert not hasattr(config, "_ELSEWHERE")
+
+
+@pytest.mark.parametrize("path", cli_modules(), ids=lambda p: p.name)
+def test_no_cli_function_is_over_80_lines(path):
+    """The commands stay thin: parse options, call the API, print (decorators not counted)."""
+    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
+    assert not long, f"{path.name}: " + ", ".join(long)

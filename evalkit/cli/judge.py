@@ -75,7 +75,7 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
 @click.command("judge")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @config_option("--rubric", source=(JudgeSettings, "rubric"),
-              help="A shipped rubric (grade4, medpalm2, healthbench) or a rubric JSON file.")
+               help="A shipped rubric (grade4, medpalm2, healthbench) or a rubric JSON file.")
 @click.option("--judge-endpoint", "endpoints", multiple=True,
               help="Base URL of the judge's OpenAI-compatible server (ending in /v1); repeat for several.")
 @click.option("--judge-server", "server_name", default=None, help="Name of a judge server started by `evalkit serve`.")
@@ -95,14 +95,14 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
 @config_option("--temperature", type=float, source=(JudgeSettings, "temperature"), help="Judge sampling temperature.")
 @config_option("--max-tokens", type=int, source=(JudgeSettings, "max_tokens"))
 @config_option("--max-attempts", type=int, source=(JudgeSettings, "max_attempts"),
-              help="Judge replies asked per answer before it is recorded as a judge error.")
+               help="Judge replies asked per answer before it is recorded as a judge error.")
 @config_option("--reference/--no-reference", source=(JudgeSettings, "reference"),
-              help="Show the judge an item's reference answers, when it has some.")
+               help="Show the judge an item's reference answers, when it has some.")
 @config_option("--json-schema/--no-json-schema", source=(JudgeSettings, "json_schema"),
-              help="Constrain the judge's reply to the rubric's JSON schema (response_format; llama.cpp supports it).")
+               help="Constrain the judge's reply to the rubric's JSON schema (response_format; llama.cpp supports it).")
 @config_option("--resamples", type=int, source=(JudgeSettings, "n_resamples"), help="Bootstrap resamples for the CIs.")
 @config_option("--kqa-per", type=click.Choice(KQA_PER), source=(JudgeSettings, "kqa_per"),
-              help="K-QA physicians' file: one judge request per statement, or one per answer.")
+               help="K-QA physicians' file: one judge request per statement, or one per answer.")
 def judge_command(path, rubric, endpoints, server_name, model, api_key, questions, pair, json_out, work_dir, limit,
                   concurrency, rps, temperature, max_tokens, max_attempts, reference, json_schema, resamples,
                   kqa_per):

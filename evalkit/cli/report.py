@@ -11,7 +11,8 @@ from rich.markup import escape
 from evalkit.cli import stdout_console
 from evalkit.cli.options import (alpha_option, config_argument, config_option, format_option, interval_options,
                                  max_drop_option, overlap_options, score_option)
-from evalkit.api import build_report, format_report, load_runs, partial_note, report_tables
+from evalkit import api
+from evalkit.api import format_report, load_runs, partial_note, report_tables
 from evalkit.config import GateSettings, ReportSettings
 
 
@@ -71,7 +72,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
             raise ValueError("no run has a sample to report:\n" + "\n".join(empty))
         for why in empty:
             click.echo(f"warning: {why}", err=True)
-        report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
+        report = api.report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
         suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
         overlap = _overlap_rows(loaded, overlap_file, overlap_rule) if overlap_file is not None else None
     except (OSError, ValueError) as exc:
@@ -170,10 +171,10 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     only the datasets every ranked row covers with the same items; rows that cover
     less, and partial runs, are listed apart and not ranked.
     """
-    from evalkit.api import build_leaderboard, format_leaderboard, leaderboard_table
+    from evalkit.api import format_leaderboard, leaderboard_table
 
     try:
-        lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
+        lb = api.leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
                                task_folders=task_folders, models=models, prompts=prompts, run_names=run_names,
                                score=score, index=not no_index)
     except (OSError, ValueError) as exc:
@@ -300,9 +301,9 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
           resamples: int, clean_only: "frozenset | set | None" = None) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.api import compare_runs, flips_table, gate_json, gate_table, junit_xml
+    from evalkit.api import flips_table, gate_json, gate_table, junit_xml
 
-    result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+    result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                           n_resamples=resamples, seed=seed, score=score, clean_only=clean_only)
     # With the JSON on stdout, the human-readable part goes to stderr.
     console = stdout_console(stderr=str(json_out) == "-")
