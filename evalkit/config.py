@@ -304,6 +304,8 @@ class ReportSettings:
     format: str = "rich"
     score: str = "correct"
     results_dir: str = "results"
+    report_page: str = "report.html"  # where --format html goes without -o
+    leaderboard_page: str = "leaderboard.html"
 
 
 @dataclass(frozen=True)

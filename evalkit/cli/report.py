@@ -13,7 +13,10 @@ from evalkit.cli.options import (alpha_option, config_argument, config_option, f
                                  max_drop_option, overlap_options, score_option)
 from evalkit import api
 from evalkit.api import format_report, load_runs, partial_note, report_tables
-from evalkit.config import GateSettings, ReportSettings
+from evalkit.config import GateSettings, ReportSettings, field_default
+
+REPORT_PAGE = field_default(ReportSettings, "report_page")
+LEADERBOARD_PAGE = field_default(ReportSettings, "leaderboard_page")
 
 
 def _console():
@@ -40,7 +43,7 @@ def _fail_on_bad_input(exc: Exception) -> None:
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @format_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file (HTML defaults to report.html).")
+              help=f"Write the report to this file (HTML defaults to {REPORT_PAGE}).")
 @click.option("--by", "by", multiple=True, metavar="FIELD",
               help="Also break each dataset down by this meta field (repeatable), e.g. meta_info.")
 @click.option("--k", "ks", multiple=True, type=click.IntRange(1), metavar="K",
@@ -97,12 +100,12 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         from evalkit.api import overlap_table_html, render_html
 
         sections = overlap_table_html(overlap, overlap_rule) if overlap is not None else ""
-        _emit(render_html(report, loaded, sections=sections), output, fmt, "report.html")
+        _emit(render_html(report, loaded, sections=sections), output, fmt, REPORT_PAGE)
     else:
         text = with_suite_tables(format_report(report, fmt), fmt, suites)
         if overlap is not None:
             text = _with_overlap(text, fmt, overlap, overlap_rule)
-        _emit(text, output, fmt, "report.html")
+        _emit(text, output, fmt, REPORT_PAGE)
 
 
 def _with_overlap(text: str, fmt: str, overlap: list, rule: str) -> str:
@@ -146,7 +149,7 @@ def _overlap_table(rows: list, rule: str):
                  type=click.Path(exists=True, file_okay=False, path_type=Path))
 @format_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the leaderboard to this file (HTML defaults to leaderboard.html).")
+              help=f"Write the leaderboard to this file (HTML defaults to {LEADERBOARD_PAGE}).")
 @click.option("--task-folder", "task_folders", multiple=True, metavar="GLOB",
               help="Only runs in this task folder (results/<task-folder>/<run>; repeatable, globs allowed).")
 @click.option("--model", "models", multiple=True, metavar="GLOB", help="Only runs of this model (repeatable).")
@@ -164,7 +167,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
                         models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
                         score: str, no_index: bool, ci: str, seed: int, resamples: int,
                         overlap_file: Path | None, overlap_rule: str) -> None:
-    """Every run under DIRECTORY (default: results) as a configurations x datasets table.
+    """Every run under DIRECTORY (default: the results folder) as a configurations x datasets table.
 
     A row is one configuration (model and checkpoint, prompt, extractor, generation
     parameters, sampling strategy, scoring version). Ranks and macro averages cover
@@ -198,12 +201,12 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
         from evalkit.api import leaderboard_clean_html, render_leaderboard_html
 
         sections = leaderboard_clean_html(lb, split, overlap_rule) if split is not None else ""
-        _emit(render_leaderboard_html(lb, sections=sections), output, fmt, "leaderboard.html")
+        _emit(render_leaderboard_html(lb, sections=sections), output, fmt, LEADERBOARD_PAGE)
     else:
         text = format_leaderboard(lb, fmt)
         if split is not None:
             text = _leaderboard_with_overlap(text, fmt, lb, split, overlap_rule)
-        _emit(text, output, fmt, "leaderboard.html")
+        _emit(text, output, fmt, LEADERBOARD_PAGE)
 
 
 def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
