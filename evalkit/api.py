@@ -15,15 +15,16 @@ import os
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
-from evalkit.config import DEFAULT_DATA_DIR
+from evalkit.config import (DEFAULT_DATA_DIR, OverlapSettings, ReportSettings, ServerControlSettings,
+                            field_default)
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
-from evalkit.rescore import rescore
+from evalkit.rescore import Rescored, rescore, rescore_to_file
 from evalkit.runner import RunConfig, RunResult, run_eval
 from evalkit.runs import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
@@ -32,16 +33,16 @@ from evalkit.serving.errors import ServerError
 from evalkit.serving.launch import StopResult, stop_server
 from evalkit.serving.plan import ServePlan, server_status
 from evalkit.serving.plan import serve as _serve
-from evalkit.serving.request import API_KEY_ENV, ServeRequest
+from evalkit.config import API_KEY_ENV, ServeRequest
 from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
 from evalkit.suites import Suite, load_suite
 from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
 
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
-           "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
-           "TaskError", "TaskResult", "backend_names", "backend_ports", "compare", "evaluate", "from_benchmark",
-           "from_suite", "gate", "get_scorer", "load_run", "load_suite", "overlap", "report", "rescore", "rescore_run",
-           "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
+           "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
+           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "load_run", "load_suite", "overlap", "report",
+           "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
 
@@ -63,7 +64,8 @@ def resolve_server(name: str | None = None) -> ServerHandle:
     return resolve_endpoint(name)
 
 
-def stop(name: str = "default", *, grace_s: float = 10.0) -> StopResult | None:
+def stop(name: str = field_default(ServeRequest, "name"), *,
+         grace_s: float = field_default(ServerControlSettings, "stop_grace_s")) -> StopResult | None:
     """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded."""
     return stop_server(name, grace_s=grace_s)
 
@@ -84,7 +86,7 @@ def server_names() -> list[str]:
     return [h.name for h in list_states()]
 
 
-def servers(*, timeout: float = 10.0) -> list[dict[str, Any]]:
+def servers(*, timeout: float = field_default(ServerControlSettings, "status_timeout_s")) -> list[dict[str, Any]]:
     """Every recorded server, its processes and whether it answers (``evalkit status --json``)."""
     key = os.environ.get(API_KEY_ENV)
     return [server_status(h, api_key=key, timeout=timeout) for h in list_states()]
@@ -172,6 +174,15 @@ def report(runs: Iterable["str | Path | Run"], **options: Any) -> Report:
     return build_report(runs, **options)
 
 
+def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_default(ReportSettings, "results_dir"),
+                **options: Any) -> Any:
+    """Every run under a results folder (or the runs given) as configurations x datasets, ranked
+    (``leaderboard.build_leaderboard``'s options, e.g. ``score="grade"``, ``models=["*7b*"]``)."""
+    from evalkit.leaderboard import build_leaderboard
+
+    return build_leaderboard(runs_or_root, **options)
+
+
 def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", **options: Any) -> GateResult:
     """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``)."""
     return compare_runs(baseline, candidate, **options)
@@ -183,15 +194,31 @@ def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
     return build_comparison(runs, **options)
 
 
-def rescore_run(run: "str | Path", scorers: Sequence[str] | None = None, *, extractor: str | None = None,
-                scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The saved generations of RUN scored again (nothing is requested from the answering server):
-    ``rescore`` (the one rescoring entry point) with the scorers first."""
-    return rescore(run, extractor, scorers=list(scorers) if scorers else None, scorer_options=scorer_options)
+def check_strategy(name: str) -> str:
+    """NAME if a run can use it as its multi-sample strategy: a built-in or registered name
+    (``sampling.register_strategy``), or ``module:attr`` naming a stage factory outside evalkit
+    (``sampling.get_strategy`` loads it); ValueError otherwise."""
+    from evalkit.config import SINGLE
+    from evalkit.sampling import get_strategy
+
+    if name == SINGLE:
+        raise ValueError(f"{SINGLE!r} is what one sample per item means; name a strategy for several samples")
+    get_strategy(name)
+    return name
+
+
+def judge(path: "str | Path | None" = None, **options: Any) -> Any:
+    """Judge the saved answers in PATH with a model judge, or rank two runs' answers (``pair=(A, B)``);
+    ``judging.judge``'s options (``settings=JudgeSettings(...)``, ``endpoints=``, ``server=``,
+    ``work_dir=``, ``json_out=`` ...). Returns a ``judging.Judgement``; rerunning resumes."""
+    from evalkit.judging import judge as _judge
+
+    return _judge(path, **options)
 
 
 def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"] = (), suite: str | None = None,
-            data_dir: "str | Path | None" = None, field: str | None = None, ngram: int = 13,
+            data_dir: "str | Path | None" = None, field: str | None = None,
+            ngram: int = field_default(OverlapSettings, "ngram"),
             output: "str | Path | None" = None):
     """Which benchmark items the training corpus TRAIN holds (Med-PaLM 2's rule and the n-gram rule).
 
@@ -300,30 +327,18 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_dataset": ("evalkit.datasets", "load_dataset"), "benchmarks": ("evalkit.registry", "benchmarks"),
     "resolve_benchmark_file": ("evalkit.registry", "resolve_benchmark_file"),
     "fetch_file": ("evalkit.fetch", "fetch_file"), "fetch_plan": ("evalkit.fetch", "plan"),
-    # run directories: locks, live files, writers
-    "try_lock_run_dir": ("evalkit.lock", "try_lock_run_dir"), "live_writer": ("evalkit.runs", "live_writer"),
-    "snapshot_note": ("evalkit.runs", "snapshot_note"), "partial_note": ("evalkit.runs", "partial_note"),
+    # run directories: what a partial or empty run is
+    "partial_note": ("evalkit.runs", "partial_note"),
     "empty_run_reason": ("evalkit.runs", "empty_run_reason"), "SAMPLES": ("evalkit.store", "SAMPLES"),
-    "samples_path": ("evalkit.store", "samples_path"), "write_json": ("evalkit.store", "write_json"),
-    "write_jsonl": ("evalkit.store", "write_jsonl"),
     # scoring again, and model judges
-    "DEFAULT_EXTRACTOR": ("evalkit.extract", "DEFAULT_EXTRACTOR"), "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
+    "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
-    "default_output": ("evalkit.rescore", "default_output"),
-    "is_medreason_log": ("evalkit.rescore", "is_medreason_log"),
-    "summarize": ("evalkit.score", "summarize"),
-    "plan_scoring": ("evalkit.scoring.plan", "plan_scoring"),
-    "judge_answers": ("evalkit.judge_pass", "judge_answers"), "pairwise": ("evalkit.judge_pass", "pairwise"),
-    "read_input": ("evalkit.judge_pass", "read_input"), "default_work_dir": ("evalkit.judge_pass", "default_work_dir"),
-    "agreement_json": ("evalkit.judge_pass", "agreement_json"), "Agreement": ("evalkit.agreement", "Agreement"),
+    "summarize": ("evalkit.score", "summarize"), "Agreement": ("evalkit.agreement", "Agreement"),
+    "make_judge": ("evalkit.judging", "make_judge"), "Judgement": ("evalkit.judging", "Judgement"),
+    "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
-    "RubricJudgeScorer": ("evalkit.scoring.rubric_judge", "RubricJudgeScorer"),
-    "JUDGE_DEFAULT_CONCURRENCY": ("evalkit.scoring.rubric_judge", "DEFAULT_CONCURRENCY"),
-    "JUDGE_DEFAULT_MAX_ATTEMPTS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_ATTEMPTS"),
-    "JUDGE_DEFAULT_MAX_TOKENS": ("evalkit.scoring.rubric_judge", "DEFAULT_MAX_TOKENS"),
     # reports, leaderboards, gates, suites' tables, HTML
-    "CI_METHODS": ("evalkit.report", "CI_METHODS"), "FORMATS": ("evalkit.report", "FORMATS"),
-    "build_report": ("evalkit.report", "build_report"), "format_report": ("evalkit.report", "format_report"),
+    "format_report": ("evalkit.report", "format_report"),
     "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
     "run_labels": ("evalkit.report", "run_labels"), "fmt_ci": ("evalkit.report", "fmt_ci"),
     "pct": ("evalkit.report", "pct"), "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
@@ -333,7 +348,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "with_suite_tables": ("evalkit.suites", "with_suite_tables"),
     "render_html": ("evalkit.html_report", "render_html"),
     "render_leaderboard_html": ("evalkit.html_report", "render_leaderboard_html"),
-    "build_leaderboard": ("evalkit.leaderboard", "build_leaderboard"),
     "format_leaderboard": ("evalkit.leaderboard", "format_leaderboard"),
     "leaderboard_table": ("evalkit.leaderboard", "leaderboard_table"),
     "EXIT_MISMATCH": ("evalkit.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.gate", "flips_table"),
@@ -356,8 +370,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "leaderboard_overlap_csv": ("evalkit.overlap_tables", "leaderboard_overlap_csv"),
     "leaderboard_overlap_doc": ("evalkit.overlap_tables", "leaderboard_overlap_doc"),
     # K-QA's physicians' file judged (evalkit judge NLI_medical_annotator.csv)
-    "is_nli_file": ("evalkit.kqa", "is_nli_file"), "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
-    "evaluate_nli_file": ("evalkit.kqa", "evaluate_nli_file"),
+    "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
     # sweeps over checkpoints (evalkit sweep)
     "SweepError": ("evalkit.sweep", "SweepError"), "SweepState": ("evalkit.sweep", "SweepState"),
     "log_tail": ("evalkit.sweep", "log_tail"), "SlurmOptions": ("evalkit.sweep_jobs", "SlurmOptions"),

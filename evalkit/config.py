@@ -1,9 +1,13 @@
 """The config types: the one home of every default a run, a task or the CLI uses.
 
 ``RunConfig`` (a run), ``GenerationParams`` (what every request carries), the size
-limits on what a run reads, the strategy and ordering names, the data folder. The
-CLI derives its flags' defaults and help from these fields (``field_default``), so
-``--help`` shows the values the library uses and nothing restates them.
+limits on what a run reads, the strategy and ordering names, the data folder; the
+settings of the tables (``IntervalSettings``, ``ReportSettings``, ``GateSettings``,
+``CompareSettings``, ``OverlapSettings``), of the model judge (``JudgeSettings``), of
+serving (``ServeRequest``, ``ServerControlSettings``) and of sweeps (``SweepSettings``,
+``SweepCommandSettings``). The CLI derives its flags' defaults and help from these
+fields (``field_default``), so ``--help`` shows the values the library uses and
+nothing restates them (tests/test_architecture.py checks every command).
 
 This module imports nothing of evalkit at load time (every other module may import
 it); the checks that need other modules import them when called.
@@ -12,7 +16,11 @@ it); the checks that need other modules import them when called.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import re
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,7 +219,6 @@ class RunConfig:
         endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
         from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
         """
-        from evalkit.serving.request import API_KEY_ENV
         from evalkit.serving.state import ServerHandle, resolve_endpoint
 
         handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
@@ -270,19 +277,220 @@ def _registered_strategy(name: str) -> bool:
     return name != SINGLE and name in STRATEGY_REGISTRY
 
 
-# The config types whose home is beside what they configure, named here too so that every config
-# type can be imported from this module: serving's (evalkit.serving.request) and sweeps'
-# (evalkit.sweep). Looked up when first asked for, so importing this module loads nothing else.
-_ELSEWHERE = {"ServeRequest": "evalkit.serving.request", "API_KEY_ENV": "evalkit.serving.request",
-              "ENGINE_PYTHON_ENV": "evalkit.serving.request", "SweepSettings": "evalkit.sweep"}
+
+# ---------------------------------------------------------------- tables: report, leaderboard, gate, compare
+
+CI_METHODS = ("wilson", "bootstrap")  # how a proportion's interval is computed (a mean's is always bootstrap)
+FORMATS = ("rich", "markdown", "csv", "json", "html")  # what report and leaderboard print or write
+OVERLAP_RULES = ("medpalm", "ngram")  # which rule of an overlap file marks an item as overlapping
 
 
-def __getattr__(name: str) -> Any:
-    module = _ELSEWHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'evalkit.config' has no attribute {name!r}")
-    import importlib
+@dataclass(frozen=True)
+class IntervalSettings:
+    """How the confidence intervals of a report, leaderboard, gate or comparison are computed."""
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    ci: str = "wilson"
+    confidence: float = 0.95
+    n_resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What ``evalkit report`` and ``evalkit leaderboard`` show: the output format, the score
+    ranked by (the multiple-choice verdict, ``correct``, unless a judge's axis is named), and
+    where the leaderboard looks for runs."""
+
+    format: str = "rich"
+    score: str = "correct"
+    results_dir: str = "results"
+    report_page: str = "report.html"  # where --format html goes without -o
+    leaderboard_page: str = "leaderboard.html"
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """When a candidate run fails against its baseline (``evalkit gate``, compare, sweep report)."""
+
+    max_drop: float = 1.0  # largest tolerated drop, in points
+    alpha: float = 0.05  # significance level, Holm-corrected over datasets
+    score: str = "correct"
+    allow_mismatch: bool = False
+    show_flips: int = 20  # right-to-wrong items listed per dataset
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """The page of ``evalkit compare``."""
+
+    output: str = "compare.html"
+    title: str = "evalkit compare"
+
+
+@dataclass(frozen=True)
+class OverlapSettings:
+    """Training-data overlap: the n-gram rule's length, where ``evalkit overlap`` writes, and the
+    rule a report, leaderboard, gate or comparison reads from an overlap file."""
+
+    ngram: int = 13  # lm-eval's decontamination uses 13-grams
+    output: str = "overlap.jsonl"
+    rule: str = "medpalm"
+
+
+# ---------------------------------------------------------------- the model judge (evalkit judge)
+
+KQA_PER = ("statement", "answer")  # K-QA's physicians' file: one judge request per statement, or per answer
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """A model judge's settings (``evalkit judge``; ``scoring.rubric_judge.RubricJudgeScorer``'s defaults,
+    which tests/test_architecture.py checks against these) and the judge pass's own."""
+
+    rubric: str = "grade4"
+    concurrency: int = 4
+    rps: float | None = None
+    temperature: float = 0.0
+    max_tokens: int = 256
+    max_attempts: int = 3
+    reference: bool = True  # show the judge an item's reference answers, when it has some
+    json_schema: bool = False  # constrain the reply to the rubric's JSON schema (response_format)
+    n_resamples: int = 2000  # bootstrap resamples of the agreement figures
+    kqa_per: str = "statement"
+    limit: int | None = None
+
+
+# ---------------------------------------------------------------- serving (evalkit serve, status, stop)
+
+API_KEY_ENV = "EVALKIT_API_KEY"
+ENGINE_PYTHON_ENV = "EVALKIT_ENGINE_PYTHON"
+
+
+def _setting(default: Any = None, help: str = "", **cli: Any) -> Any:
+    """A ServeRequest field: its default, its --help text, and CLI details (``flag``, ``multiple``)."""
+    if isinstance(default, list):
+        return field(default_factory=list, metadata={"help": help, **cli})
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass
+class ServeRequest:
+    """The settings of ``evalkit serve`` (see its --help); every default is here.
+
+    The CLI builds its flags from these fields (name, type, default and the ``help`` in each
+    field's metadata). A field whose default depends on the machine or the environment is None
+    here and resolved where it is used (its help says how): ``engine_python`` (the Python that
+    has sglang / vllm / sglang-router) defaults to $EVALKIT_ENGINE_PYTHON, else this one;
+    ``api_key`` to $EVALKIT_API_KEY.
+    """
+
+    backend: str = _setting("auto", "A built-in backend, or module:attr for one defined outside evalkit; "
+                                    "auto: sglang when CUDA GPUs and sglang are present, else llamacpp.")
+    model_path: str | None = _setting(None, "Checkpoint folder or hub id (sglang, vllm) or GGUF file "
+                                            "(llamacpp; default: the embedded SmolLM2).")
+    name: str = _setting("default", "Name under which the server is recorded.")
+    host: str = _setting("127.0.0.1", "Address every listener binds.")
+    port: int | None = _setting(None, "Default: the backend's own port, or a free one when that is taken.")
+    served_model_name: str | None = _setting(None, "Model id the server reports (default: the checkpoint's file "
+                                                   "stem, folder name or hub id).")
+    replicas: int = _setting(1, "Start this many workers of the backend and SGLang's router in front of them.")
+    router_only: bool = _setting(False, "Start only SGLang's router, in front of --worker-urls started elsewhere.",
+                                 flag="--router")
+    worker_urls: list[str] = _setting([], "Workers for --router (repeatable, or space-separated).", multiple=True)
+    prometheus_port: int | None = _setting(None, "Router's metrics port on 127.0.0.1 (default: a free one).")
+    dp: int = _setting(8, "sglang data parallel size (--dp-size).")
+    tp: int = _setting(1, "sglang tensor parallel size (--tp-size).")
+    mem_fraction_static: float = _setting(0.8, "sglang KV-cache memory share.")
+    tensor_parallel_size: int = _setting(1, "vllm.")
+    data_parallel_size: int = _setting(1, "vllm.")
+    gpu_memory_utilization: float | None = _setting(None, "vllm (default: vLLM's).")
+    max_model_len: int | None = _setting(None, "vllm (default: vLLM's; 2048 on CPU).")
+    dtype: str | None = _setting(None, "vllm (default: vLLM's; bfloat16 on CPU).")
+    reasoning_parser: str | None = _setting(None, "vllm.")
+    enforce_eager: bool = _setting(False, "vllm: no CUDA graphs / torch.compile (always on CPU).")
+    n_ctx: int = _setting(4096, "llamacpp context per slot.")
+    parallel: int = _setting(4, "llamacpp parallel slots per server.")
+    threads: int | None = _setting(None, "llamacpp threads per server (default: (cores - 1) / replicas, at least 1).")
+    engine_python: str | None = _setting(None, f"Python that has sglang / vllm / sglang-router "
+                                                f"(default: ${ENGINE_PYTHON_ENV} or this one).")
+    api_key: str | None = _setting(None, f"Required of clients; or ${API_KEY_ENV}. Never saved.", envvar=API_KEY_ENV)
+    timeout_s: float = _setting(900.0, "Seconds to wait for the server to answer.", flag="--timeout")
+    log_dir: str | None = _setting(None, "Where the server logs go (default: the state directory).")
+    extra_args: list[str] = _setting([], "Arguments after `--`, passed to the server (each worker) unchanged.",
+                                     argument=True)
+
+    def __post_init__(self) -> None:
+        self.engine_python = self.engine_python or os.environ.get(ENGINE_PYTHON_ENV) or sys.executable
+        self.api_key = self.api_key or os.environ.get(API_KEY_ENV) or None
+
+
+@dataclass(frozen=True)
+class ServerControlSettings:
+    """``evalkit status`` and ``evalkit stop`` (``api.servers``, ``api.stop``)."""
+
+    status_timeout_s: float = 10.0  # seconds each recorded server has to answer its probe
+    stop_grace_s: float = 10.0  # seconds between SIGTERM and SIGKILL
+
+
+# ---------------------------------------------------------------- sweeps (evalkit sweep)
+
+SWEEP_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+EXECUTORS = ("slurm", "local")
+TREND_FORMATS = ("table", "markdown", "json", "html")
+
+
+@dataclass
+class SweepSettings:
+    """What every job of a sweep shares. ``eval_files`` are the tasks (a suite's files included,
+    its record in ``suite``); ``serve`` holds ServeRequest fields, ``generation`` GenerationParams
+    fields, ``run`` other RunConfig fields (limit, prompt, concurrency, ...)."""
+
+    name: str
+    sweep_dir: str
+    results_dir: str
+    eval_files: list[str]
+    backend: str = "llamacpp"
+    suite: dict[str, Any] | None = None
+    serve: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    step_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(SWEEP_NAME, self.name):
+            from evalkit.sweep import SweepError
+
+            raise SweepError(f"sweep name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        self.sweep_dir = os.path.abspath(self.sweep_dir)
+        self.results_dir = os.path.abspath(self.results_dir)
+        # A file as an absolute path (jobs may start elsewhere); a registered name such as medqa as it is.
+        self.eval_files = [os.path.abspath(f) if os.path.exists(f) else f for f in self.eval_files]
+
+    def settings_id(self) -> str:
+        """A short hash of what changes a run's results (not where the sweep keeps its state)."""
+        doc = {"eval_files": self.eval_files, "backend": self.backend, "generation": self.generation,
+               "run": self.run, "serve": self.serve}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> "SweepSettings":
+        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class SweepCommandSettings:
+    """The sweep commands' own settings: how jobs are submitted, how ``--watch`` decides a checkpoint
+    is complete, and what status and report show."""
+
+    executor: str = "slurm"
+    local_jobs: int = 1  # --executor local: jobs at once
+    slurm_time_min: int = 240  # minutes per Slurm job
+    quiet_s: float = 60.0  # --watch: a checkpoint is complete when its files stopped changing this long
+    watch_interval_s: float = 30.0  # --watch: seconds between looks
+    status_lines: int = 5  # last lines of each failed or running job's log
+    report_format: str = "table"
+    trend_page: str = "trend.html"

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from rich.table import Table
 
+from evalkit.config import CI_METHODS, FORMATS  # noqa: F401 (named here too: their old home)
 from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
                           invocation_totals, item_samples, load_run, load_runs, score_dicts)
 from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
@@ -30,8 +31,6 @@ from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_proportion_ci, wilson_int
 from evalkit.store import SAMPLES
 
 CIMethod = Literal["wilson", "bootstrap"]
-CI_METHODS = ("wilson", "bootstrap")
-FORMATS = ("rich", "markdown", "csv", "json", "html")
 
 
 # --- per-dataset numbers ------------------------------------------------------------------

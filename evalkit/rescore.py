@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import ast
 import json
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import asyncio
 
+from evalkit.extract import DEFAULT_EXTRACTOR
+from evalkit.lock import try_lock_run_dir
 from evalkit.records import SampleRecord
-from evalkit.runs import counting_samples
+from evalkit.runs import counting_samples, live_writer, snapshot_note
 from evalkit.scoring.plan import ScoringPlan, plan_scoring
 from evalkit.scoring.stage import rescore_line, score_samples
-from evalkit.store import parse_json, paused_gc, read_samples, samples_path
+from evalkit.store import SAMPLES, parse_json, paused_gc, read_samples, samples_path, write_jsonl
 
 _MEDREASON_REQUIRED = ("output", "options", "answer_idx")
 
@@ -144,3 +148,56 @@ def default_output(path: str | Path, extractor_name: str) -> Path:
     if path.is_dir():
         return path / f"samples.rescored-{extractor_name}.jsonl"
     return path.with_name(f"{path.stem}.rescored-{extractor_name}.jsonl")
+
+
+@dataclass
+class Rescored:
+    """What ``rescore_to_file`` did: the rescored SAMPLES written to OUTPUT, the scoring PLAN, the
+    EXTRACTOR the choice scorer used (whichever option named it), and a NOTE when a running
+    evalkit run was writing the input (the read was a partial snapshot)."""
+
+    samples: list[dict[str, Any]]
+    output: Path
+    plan: ScoringPlan
+    extractor: str
+    note: str | None = None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Per dataset, the counts and each score by its metric (``score.summarize``)."""
+        from evalkit.score import summarize
+
+        return summarize(self.samples, self.plan.metrics)
+
+
+def rescore_to_file(path: str | Path, output: str | Path | None = None, *, extractor: str | None = None,
+                    scorers: Sequence[str] | None = None,
+                    scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> Rescored:
+    """``evalkit score``: ``rescore`` PATH and write the samples (JSON lines) to OUTPUT (default: beside
+    PATH, ``default_output``). A model judge's scores are journaled beside OUTPUT until it is written,
+    so an interrupted pass resumes. OUTPUT may be a run's own samples.jsonl (rewritten in place):
+    then the run directory is locked first (RunLocked when a running evalkit run holds it)."""
+    label = extractor or DEFAULT_EXTRACTOR
+    if scorers:
+        label = "+".join(n.rpartition(":")[2] or n for n in scorers)
+    output = Path(output) if output is not None else default_output(path, label)
+    journal = output.with_name(output.name + ".journal")
+    run_samples = None if is_medreason_log(path) else samples_path(path)
+    writer = live_writer(run_samples) if run_samples else None  # looked at before and after reading
+    with _output_lock(output):  # a run's samples.jsonl is rewritten only by the lock's holder
+        plan = plan_scoring(list(scorers) if scorers else None, extractor=extractor, scorer_options=scorer_options)
+        samples = rescore(path, plan=plan, journal=journal)
+        write_jsonl(output, samples)
+        journal.unlink(missing_ok=True)
+    writer = writer or (live_writer(run_samples) if run_samples else None)
+    note = snapshot_note(run_samples, writer, len(samples)) if writer is not None else None
+    return Rescored(samples, output, plan, plan.extractor or extractor or DEFAULT_EXTRACTOR, note)
+
+
+def _output_lock(output: Path):
+    """The run-directory lock when OUTPUT is a run's samples.jsonl (an in-place rewrite), else nothing:
+    a running evalkit run appends to that file, and replacing it under the run would lose every sample
+    it saves after."""
+    if output.name != SAMPLES or not output.parent.is_dir():
+        return nullcontext()
+    return try_lock_run_dir(output.parent)

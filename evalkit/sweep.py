@@ -19,11 +19,12 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from evalkit.config import SweepSettings  # its home is evalkit.config, beside every other config type
 from evalkit.runs import MANIFEST, read_manifest
 from evalkit.store import write_json
 
@@ -131,46 +132,6 @@ def model_file(checkpoint_path: str, backend: str) -> str:
     if len(ggufs) != 1:
         raise SweepError(f"checkpoint {p}: the llamacpp backend needs one .gguf file in it, found {len(ggufs)}")
     return str(ggufs[0])
-
-
-@dataclass
-class SweepSettings:
-    """What every job of a sweep shares. ``eval_files`` are the tasks (a suite's files included,
-    its record in ``suite``); ``serve`` holds ServeRequest fields, ``generation`` GenerationParams
-    fields, ``run`` other RunConfig fields (limit, prompt, concurrency, ...)."""
-
-    name: str
-    sweep_dir: str
-    results_dir: str
-    eval_files: list[str]
-    backend: str = "llamacpp"
-    suite: dict[str, Any] | None = None
-    serve: dict[str, Any] = field(default_factory=dict)
-    generation: dict[str, Any] = field(default_factory=dict)
-    run: dict[str, Any] = field(default_factory=dict)
-    step_from: str | None = None
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
-            raise SweepError(f"sweep name {self.name!r}: use letters, digits, '.', '_' and '-'")
-        self.sweep_dir = os.path.abspath(self.sweep_dir)
-        self.results_dir = os.path.abspath(self.results_dir)
-        # A file as an absolute path (jobs may start elsewhere); a registered name such as medqa as it is.
-        self.eval_files = [os.path.abspath(f) if os.path.exists(f) else f for f in self.eval_files]
-
-    def settings_id(self) -> str:
-        """A short hash of what changes a run's results (not where the sweep keeps its state)."""
-        doc = {"eval_files": self.eval_files, "backend": self.backend, "generation": self.generation,
-               "run": self.run, "serve": self.serve}
-        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> "SweepSettings":
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass(frozen=True)

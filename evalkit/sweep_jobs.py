@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from evalkit.config import EXECUTORS, SweepCommandSettings, field_default
 from evalkit.sweep import (CheckpointJob, JobView, SweepError, SweepSettings, SweepState, find_checkpoints, model_file,
                            now, read_job_status, ready_checkpoints, views)
 from evalkit.store import write_json
@@ -162,7 +163,7 @@ class SlurmOptions:
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
-    time_min: int = 240
+    time_min: int = field_default(SweepCommandSettings, "slurm_time_min")
     gpus_per_node: int | None = None
     cpus_per_task: int | None = None
     mem: str | None = None
@@ -293,16 +294,13 @@ def slurm_queue() -> dict[str, str]:
 # ---------------------------------------------------------------- a sweep, end to end
 
 
-EXECUTORS = ("slurm", "local")
-
-
 @dataclass
 class SweepLaunch:
     """How to submit: the executor, its Slurm settings or local parallelism, and whether to wait."""
 
-    executor: str = "slurm"
+    executor: str = field_default(SweepCommandSettings, "executor")
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
-    parallel: int = 1
+    parallel: int = field_default(SweepCommandSettings, "local_jobs")
     wait: bool = False
     poll_s: float = 5.0
 
@@ -384,7 +382,8 @@ def start_sweep(settings: SweepSettings, patterns: Sequence[str], launch: SweepL
 
 
 def watch_sweep(settings: SweepSettings, folder: str, launch: SweepLaunch, *, marker: str | None = None,
-                quiet_s: float = 60.0, interval_s: float = 30.0, max_polls: int | None = None,
+                quiet_s: float = field_default(SweepCommandSettings, "quiet_s"),
+                interval_s: float = field_default(SweepCommandSettings, "watch_interval_s"), max_polls: int | None = None,
                 on_event: Callable[[str], None] = lambda _m: None) -> list[JobView]:
     """``--watch FOLDER``: every INTERVAL_S, submit each new checkpoint in FOLDER once it is complete
     (MARKER exists in it, or its files stopped changing for QUIET_S), until stopped (Ctrl-C) or

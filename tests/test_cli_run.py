@@ -54,3 +54,41 @@ def test_a_missing_registered_benchmark_says_how_to_fetch_it(tmp_path, monkeypat
                                     "http://127.0.0.1:9/v1", "--quiet"])
     assert res.exit_code == 2
     assert "eval_data/medqa_test.jsonl" in res.output and "evalkit data fetch medqa" in res.output
+
+
+def draft_then_decide(samples, refine, refine_samples):
+    """A strategy defined outside evalkit, for --strategy tests.test_cli_run:draft_then_decide:
+    SAMPLES drafts, then one answer that sees them."""
+    from evalkit.sampling import Stage
+
+    return [Stage("draft", samples),
+            Stage("decide", 1, lambda item, base, earlier: base + "\nDrafts:\n" + "\n".join(earlier[0]))]
+
+
+def test_strategy_given_as_module_attr_on_the_command_line(tmp_path, loopback):
+    srv = loopback("--ignore-n")
+    f = write_items(tmp_path / "items.jsonl", 3)
+    name = "tests.test_cli_run:draft_then_decide"
+    res = CliRunner().invoke(main, ["run", "--eval-file", str(f), "--endpoint", srv.url, "--quiet", "--samples", "2",
+                                    "--strategy", name, "--results-dir", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    samples = [json.loads(line) for line in next((tmp_path / "r").glob("*/*/samples.jsonl")).read_text().splitlines()]
+    assert len(samples) == 3
+    for s in samples:
+        assert s["strategy"] == name
+        assert [(st["name"], len(st["outputs"])) for st in s["stages"]] == [("draft", 2), ("decide", 1)]
+    assert srv.stats()["requests"] == 3 * (2 + 1)
+    manifest = json.loads(next((tmp_path / "r").glob("*/*/manifest.json")).read_text())
+    assert manifest["strategy"] == name
+
+
+def test_a_strategy_that_cannot_be_loaded_is_a_usage_error_before_any_request(tmp_path, loopback):
+    srv = loopback()
+    f = write_items(tmp_path / "items.jsonl", 2)
+    for strategy, why in (("tests.test_cli_run:no_such_strategy", "no attribute"),
+                          ("vote-twice", "unknown strategy 'vote-twice'"), ("single", "one sample per item")):
+        res = CliRunner().invoke(main, ["run", "--eval-file", str(f), "--endpoint", srv.url, "--quiet", "--samples",
+                                        "2", "--strategy", strategy, "--results-dir", str(tmp_path / "r")])
+        assert res.exit_code == 2 and "--strategy" in res.output and why in res.output, res.output
+    assert srv.stats()["requests"] == 0
+    assert "module:attr" in CliRunner().invoke(main, ["run", "--help"], terminal_width=200).output

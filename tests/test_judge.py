@@ -276,6 +276,26 @@ def test_judge_cli_reports_agreement_computed_by_hand(double, tmp_path):
     assert srv.stats()["requests"] == 14 and "9 resumed" in again.output
 
 
+def test_api_judge_is_the_command_as_a_function(double, tmp_path):
+    """api.judge with JudgeSettings: the same pass as `evalkit judge`, its files written, a result to print."""
+    from evalkit import api
+    from evalkit.config import JudgeSettings
+
+    graded, questions = write_graded_set(tmp_path)
+    srv = double(GRADED_RULES)
+    settings = JudgeSettings(n_resamples=200, limit=4)
+    done = api.judge(graded, settings=settings, endpoints=[srv.url], model="judge-double", questions=questions,
+                     work_dir=tmp_path / "work", json_out=tmp_path / "agreement.json")
+    assert done.kind == "answers" and done.judge.model == "judge-double" and done.judge.rubric.name == "grade4"
+    assert len(done.result.samples) == 4 and done.errors == 0  # --limit: the first four answers, all valid
+    assert done.judged_file == tmp_path / "work" / "judged-grade4.jsonl"
+    assert len(done.judged_file.read_text().splitlines()) == 4
+    assert read_json(done.json_out)["grade"]["n"] == done.result.agreement["grade"].n
+    assert srv.stats()["requests"] == 2 + 3  # ANS-0 parses on its second reply
+    with pytest.raises(ValueError, match="PATH"):
+        api.judge(None, settings=settings, endpoints=[srv.url], model="judge-double")
+
+
 def test_judge_cli_errors_say_what_is_wrong(tmp_path):
     graded, questions = write_graded_set(tmp_path)
     runner = CliRunner()

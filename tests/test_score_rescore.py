@@ -67,6 +67,19 @@ def test_rescore_run_directory(run_dir):
     assert rescore(run_dir / "samples.jsonl") == samples
 
 
+def test_rescore_to_file_is_evalkit_score_as_a_function(run_dir):
+    """api.rescore_to_file: rescore, the written file beside the run (never over it), and what it used."""
+    from evalkit import api
+
+    done = api.rescore_to_file(run_dir, extractor="medreason")
+    assert done.output == default_output(run_dir, "medreason") and done.output.parent == run_dir
+    assert [json.loads(line) for line in done.output.read_text().splitlines()] == done.samples
+    assert done.samples == rescore(run_dir, "medreason") and done.extractor == "medreason" and done.note is None
+    assert done.summary["medqa"].n == 3
+    assert not done.output.with_name(done.output.name + ".journal").exists()
+    assert api.rescore_to_file(run_dir).output.name == "samples.rescored-evalkit.jsonl"  # the default extractor
+
+
 def test_rescore_with_the_compat_extractor_guesses(run_dir):
     samples = {s["id"]: s for s in rescore(run_dir, "medreason")}
     assert samples["q1"]["pred"] in MQ  # a refusal still scores as some letter

@@ -284,8 +284,11 @@ def test_the_library_api_runs_loads_and_analyses(tmp_path, loopback, items_file)
     df = api.samples_frame(result.run_dir)
     rows = api.report([result.run_dir]).rows
     assert len(df) == 12 and rows[0].n == 12 and rows[0].correct == int(df["score:correct"].sum())
-    again = api.rescore_run(result.run_dir, ["tests.toy_scorers:ToyScorer"])
+    again = api.rescore(result.run_dir, scorers=["tests.toy_scorers:ToyScorer"])
     assert all("letters_named" in s["scores"] for s in again)
+    assert not hasattr(api, "rescore_run")  # one rescoring entry point: api.rescore is rescore.rescore
+    from evalkit.rescore import rescore
+    assert api.rescore is rescore
     assert api.gate(result.run_dir, result.run_dir).exit_code == 0
 
 

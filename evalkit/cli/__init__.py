@@ -14,6 +14,11 @@ def stdout_console(*, stderr: bool = False) -> Console:
     return console if console.is_terminal else Console(stderr=stderr, soft_wrap=False, width=200)
 
 
+def fail_on_bad_input(exc: Exception) -> None:
+    """An input the command cannot use (its message names the file and line or the endpoint): exit 1."""
+    raise click.ClickException(str(exc)) from exc
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="evalkit")
 def main() -> None:

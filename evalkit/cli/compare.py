@@ -6,27 +6,23 @@ from pathlib import Path
 
 import click
 
-from evalkit.cli.report import _fail_on_bad_input, _resamples_option, _seed_option
+from evalkit.cli.options import (alpha_option, config_option, interval_options, max_drop_option, overlap_options,
+                                 score_option)
+from evalkit.cli import fail_on_bad_input
+from evalkit.config import CompareSettings
 
 
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.html"),
-              show_default=True, help="Write the page to this file.")
-@click.option("--score", default="correct", show_default=True,
-              help="The named score to compare (e.g. a judge's axis); numeric scores use a paired bootstrap.")
-@click.option("--max-drop", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="The gate's largest tolerated drop in points (as for evalkit gate).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-              show_default=True, help="The gate's significance level (Holm-corrected over datasets).")
-@click.option("--title", default="evalkit compare", show_default=True, help="The page's title.")
-@_seed_option
-@_resamples_option
-@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An overlap.jsonl (evalkit overlap): mark overlapping items (a filter), show accuracy on "
-                   "overlapping vs clean items and each pair's paired result on the clean items too.")
-@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
-              help="Which rule of the overlap file marks an item as overlapping.")
+@config_option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), source=(CompareSettings, "output"),
+               help="Write the page to this file.")
+@score_option("The named score to compare (e.g. a judge's axis); numeric scores use a paired bootstrap.")
+@max_drop_option("The gate's largest tolerated drop in points (as for evalkit gate).")
+@alpha_option("The gate's significance level (Holm-corrected over datasets).")
+@config_option("--title", source=(CompareSettings, "title"), help="The page's title.")
+@interval_options(ci=False)
+@overlap_options("An overlap.jsonl (evalkit overlap): mark overlapping items (a filter), show accuracy on "
+                 "overlapping vs clean items and each pair's paired result on the clean items too.")
 def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: float, alpha: float, title: str,
                     seed: int, resamples: int, overlap_file: Path | None, overlap_rule: str) -> None:
     """Compare BASELINE CANDIDATE [RUN...] item by item in one self-contained HTML page.
@@ -47,7 +43,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
         comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples,
                              overlap=overlap)
     except (OSError, ValueError) as exc:
-        _fail_on_bad_input(exc)
+        fail_on_bad_input(exc)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render_compare_html(comparison, title=title), encoding="utf-8")

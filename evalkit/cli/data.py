@@ -11,7 +11,7 @@ from evalkit.api import (
     benchmarks, DatasetError, fetch_file, fetch_plan as plan, FetchError, load_dataset, OriginUnreachable,
     resolve_benchmark_file
 )
-from evalkit.config import DEFAULT_DATA_DIR
+from evalkit.cli.options import config_option
 
 
 def _options_text(counts: Counter) -> str:
@@ -34,8 +34,8 @@ def data() -> None:
 
 @data.command("check")
 @click.argument("files", nargs=-1, required=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True,
-              help="Where registered names (e.g. 'medqa') are looked up.")
+@config_option("--data-dir", type=click.Path(path_type=Path), source="DEFAULT_DATA_DIR",
+               help="Where registered names (e.g. 'medqa') are looked up.")
 @click.option("--adapter", default=None, metavar="NAME|module:attr",
               help="Read the records with this adapter (e.g. liveqa, healthbench, nist_graded) instead of the "
                    "registry's (a registered file) or mcq.")
@@ -86,8 +86,8 @@ def list_() -> None:
 @click.option("--all", "fetch_all", is_flag=True, help="Fetch every registered benchmark.")
 @click.option("--from", "source", metavar="DIR_OR_URL", default=None,
               help="A mirror folder or http(s) URL instead of each file's public origin.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True,
-              help="Where fetched files go.")
+@config_option("--data-dir", type=click.Path(path_type=Path), source="DEFAULT_DATA_DIR",
+               help="Where fetched files go.")
 def fetch_cmd(names: tuple[str, ...], fetch_all: bool, source: str | None, data_dir: Path) -> None:
     """Download (or copy from a mirror) the named benchmarks into the data folder.
 

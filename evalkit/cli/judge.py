@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import sys
-import time
-from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.api import (
-    Agreement, agreement_json, default_work_dir, judge_answers, JUDGE_DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY,
-    JUDGE_DEFAULT_MAX_ATTEMPTS as DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS,
-    JudgeInputError, live_writer, pairwise, read_input, resolve_server, RubricError, RubricJudgeScorer, RunLocked,
-    SAMPLES, samples_path, ScorerError, served_models, ServerError, snapshot_note, try_lock_run_dir, write_json,
-    write_jsonl
-)
+from evalkit import api
+from evalkit.api import Agreement, JudgeInputError, JudgeStopped, RubricError, RunLocked, ScorerError, ServerError
 from evalkit.cli import stdout_console
+from evalkit.cli.options import config_option
+from evalkit.config import KQA_PER, JudgeSettings
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped, so logs grep well
 
@@ -78,8 +74,8 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
 
 @click.command("judge")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--rubric", default="grade4", show_default=True,
-              help="A shipped rubric (grade4, medpalm2, healthbench) or a rubric JSON file.")
+@config_option("--rubric", source=(JudgeSettings, "rubric"),
+               help="A shipped rubric (grade4, medpalm2, healthbench) or a rubric JSON file.")
 @click.option("--judge-endpoint", "endpoints", multiple=True,
               help="Base URL of the judge's OpenAI-compatible server (ending in /v1); repeat for several.")
 @click.option("--judge-server", "server_name", default=None, help="Name of a judge server started by `evalkit serve`.")
@@ -94,20 +90,19 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the journal and judged samples go (default: the run directory, or results/judge/...).")
 @click.option("--limit", type=int, default=None, help="Judge only the first N answers.")
-@click.option("--concurrency", type=int, default=DEFAULT_CONCURRENCY, show_default=True,
-              help="Judge requests in flight.")
+@config_option("--concurrency", type=int, source=(JudgeSettings, "concurrency"), help="Judge requests in flight.")
 @click.option("--rps", type=float, default=None, help="Judge requests per second at most.")
-@click.option("--temperature", type=float, default=0.0, show_default=True, help="Judge sampling temperature.")
-@click.option("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, show_default=True)
-@click.option("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, show_default=True,
-              help="Judge replies asked per answer before it is recorded as a judge error.")
-@click.option("--reference/--no-reference", default=True, show_default=True,
-              help="Show the judge an item's reference answers, when it has some.")
-@click.option("--json-schema/--no-json-schema", default=False, show_default=True,
-              help="Constrain the judge's reply to the rubric's JSON schema (response_format; llama.cpp supports it).")
-@click.option("--resamples", type=int, default=2000, show_default=True, help="Bootstrap resamples for the CIs.")
-@click.option("--kqa-per", type=click.Choice(["statement", "answer"]), default="statement", show_default=True,
-              help="K-QA physicians' file: one judge request per statement, or one per answer.")
+@config_option("--temperature", type=float, source=(JudgeSettings, "temperature"), help="Judge sampling temperature.")
+@config_option("--max-tokens", type=int, source=(JudgeSettings, "max_tokens"))
+@config_option("--max-attempts", type=int, source=(JudgeSettings, "max_attempts"),
+               help="Judge replies asked per answer before it is recorded as a judge error.")
+@config_option("--reference/--no-reference", source=(JudgeSettings, "reference"),
+               help="Show the judge an item's reference answers, when it has some.")
+@config_option("--json-schema/--no-json-schema", source=(JudgeSettings, "json_schema"),
+               help="Constrain the judge's reply to the rubric's JSON schema (response_format; llama.cpp supports it).")
+@config_option("--resamples", type=int, source=(JudgeSettings, "n_resamples"), help="Bootstrap resamples for the CIs.")
+@config_option("--kqa-per", type=click.Choice(KQA_PER), source=(JudgeSettings, "kqa_per"),
+               help="K-QA physicians' file: one judge request per statement, or one per answer.")
 def judge_command(path, rubric, endpoints, server_name, model, api_key, questions, pair, json_out, work_dir, limit,
                   concurrency, rps, temperature, max_tokens, max_attempts, reference, json_schema, resamples,
                   kqa_per):
@@ -125,83 +120,64 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
     """
     if (path is None) == (pair is None):
         raise click.UsageError("give PATH to judge, or --pairwise RUN_A RUN_B")
-    endpoints = list(endpoints)
-    try:
-        if not endpoints:
-            handle = resolve_server(server_name)
-            endpoints = [handle.base_url]
-            model = model or handle.model
-        if not model:
-            listed = served_models(endpoints[0], api_key=api_key)
-            if not listed:
-                raise ServerError(f"{endpoints[0]} lists no model: pass --judge-model NAME")
-            model = listed[0]
-        scorer = RubricJudgeScorer(rubric, endpoints, model, concurrency=concurrency, rps=rps, temperature=temperature,
+    settings = JudgeSettings(rubric=rubric, concurrency=concurrency, rps=rps, temperature=temperature,
                              max_tokens=max_tokens, max_attempts=max_attempts, reference=reference,
-                             json_schema=json_schema, api_key=api_key)
+                             json_schema=json_schema, n_resamples=resamples, kqa_per=kqa_per, limit=limit)
+    try:
+        scorer = api.make_judge(settings, endpoints=endpoints, server=server_name, model=model, api_key=api_key)
     except (ServerError, RubricError, ScorerError, OSError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(2)
+        _exit(f"[red]error:[/] {escape(str(exc))}", 2)
+    try:
+        done = api.judge(path, pair=pair, scorer=scorer, settings=settings, questions=questions, work_dir=work_dir,
+                         json_out=json_out, on_note=lambda note: console.print(f"note: {escape(note)}"))
+    except JudgeInputError as exc:
+        _exit(f"[red]cannot read the answers[/] (nothing was sent):\n{escape(str(exc))}" if pair is None
+              else f"[red]error:[/] {escape(str(exc))}", 2)
+    except ScorerError as exc:
+        _exit(f"[red]error:[/] {escape(str(exc))}", 2)
+    except RunLocked as exc:
+        who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
+        _exit(f"[red]busy:[/] {escape(str(exc.run_dir))} is being written by a running evalkit run ({who}); "
+              "judge it when that run ends, or pass --work-dir elsewhere", 4)
+    except JudgeStopped as exc:
+        _exit(f"[yellow]stopped[/]: judgements so far are journaled in {exc.work_dir}; rerun the same command "
+              "to resume", 130)
+    {"pairwise": _print_pairwise, "kqa": _print_kqa, "answers": _print_answers}[done.kind](done, path, pair)
+    _usage_line(done.judge, done.wall_s)
+    if done.json_out is not None and done.kind != "pairwise":
+        console.print(f"agreement figures: {done.json_out}")
+    if done.errors:
+        console.print(f"[yellow]{done.errors} scores are judge errors (no valid reply); they count in no figure[/]")
 
-    out = stdout_console()
-    t0 = time.perf_counter()
-    if pair is not None:
-        run_a, run_b = pair
-        work = work_dir or default_work_dir(run_a)
-        try:
-            with _run_dir_lock(work):  # its journal goes into RUN_A's directory by default
-                summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=limit)
-        except (JudgeInputError, ScorerError) as exc:
-            console.print(f"[red]error:[/] {escape(str(exc))}")
-            sys.exit(2)
-        table = Table(title=f"{run_a} (A) vs {run_b} (B), {shared} items, both orders")
-        for name in ("axis", "n", "A wins", "95% CI", "tie", "95% CI ", "B wins", "95% CI  ", "orders disagree",
-                     "judge errors"):
-            table.add_column(name, justify="left" if name == "axis" else "right")
-        doc = {}
-        for axis, s in summary.items():
-            d = s.to_dict()
-            doc[axis] = d
-            table.add_row(axis, str(s.n), _num(d["win"]), _ci(d["win_ci"]), _num(d["tie"]), _ci(d["tie_ci"]),
-                          _num(d["loss"]), _ci(d["loss_ci"]), str(s.disagreements), str(s.errors))
-        out.print(table)
-        _usage_line(scorer, time.perf_counter() - t0)
-        if json_out:
-            write_json(json_out, doc)
-        return
 
-    from evalkit.api import is_nli_file
+def _exit(message: str, code: int) -> None:
+    console.print(message)
+    sys.exit(code)
 
-    if is_nli_file(path):
-        from evalkit.cli.judge_kqa import judge_nli_file
 
-        judge_nli_file(path, scorer, per=kqa_per, work_dir=work_dir or default_work_dir(path), limit=limit,
-                       json_out=json_out, resamples=resamples, out=out)
-        _usage_line(scorer, time.perf_counter() - t0)
-        return
-    work = work_dir or default_work_dir(path)
-    writer = live_writer(samples_path(path)) if path.exists() else None  # a run still writing PATH
-    with _run_dir_lock(work):  # judging into a run directory writes it: one writer at a time
-        try:
-            data = read_input(path, questions=questions, limit=limit)
-        except JudgeInputError as exc:
-            console.print(f"[red]cannot read the answers[/] (nothing was sent):\n{escape(str(exc))}")
-            sys.exit(2)
-        if writer is not None:
-            console.print(f"note: {escape(snapshot_note(samples_path(path), writer, len(data.pairs)))}")
-        try:
-            result = judge_answers(data, scorer, work_dir=work, n_resamples=resamples)
-        except ScorerError as exc:
-            console.print(f"[red]error:[/] {escape(str(exc))}")
-            sys.exit(2)
-        except KeyboardInterrupt:
-            console.print(f"[yellow]stopped[/]: judgements so far are journaled in {work}; rerun the same command "
-                          "to resume")
-            sys.exit(130)
-        judged_file = work / f"judged-{scorer.rubric.name}.jsonl"
-        write_jsonl(judged_file, [s.to_dict() for s in result.samples])
+def _print_pairwise(done, path, pair) -> None:
+    run_a, run_b = pair
+    table = Table(title=f"{run_a} (A) vs {run_b} (B), {done.shared} items, both orders")
+    for name in ("axis", "n", "A wins", "95% CI", "tie", "95% CI ", "B wins", "95% CI  ", "orders disagree",
+                 "judge errors"):
+        table.add_column(name, justify="left" if name == "axis" else "right")
+    for axis, s in done.summary.items():
+        d = s.to_dict()
+        table.add_row(axis, str(s.n), _num(d["win"]), _ci(d["win_ci"]), _num(d["tie"]), _ci(d["tie_ci"]),
+                      _num(d["loss"]), _ci(d["loss_ci"]), str(s.disagreements), str(s.errors))
+    stdout_console().print(table)
+
+
+def _print_kqa(done, path, pair) -> None:
+    from evalkit.cli.judge_kqa import print_nli_report
+
+    print_nli_report(done, path, out=stdout_console())
+
+
+def _print_answers(done, path, pair) -> None:
+    out, result, scorer = stdout_console(), done.result, done.judge
     out.print(scores_table(result.samples, scorer.rubric.score_names,
-                           f"{path}: judged by {model} on rubric {scorer.rubric.name!r}"))
+                           f"{path}: judged by {scorer.model} on rubric {scorer.rubric.name!r}"))
     if result.agreement:
         out.print(agreement_table(result.agreement, "Agreement with the human grades"))
         for axis, a in result.agreement.items():
@@ -212,31 +188,10 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
             if skipped:
                 console.print(f"{axis}: left out of n: " + ", ".join(skipped))
     console.print(f"{len(result.samples)} answers, {result.resumed} resumed from {result.journal}; "
-                  f"judged samples: {judged_file}")
-    _usage_line(scorer, time.perf_counter() - t0)
-    if json_out:
-        write_json(json_out, agreement_json(result))
-        console.print(f"agreement figures: {json_out}")
-    errors = sum(1 for s in result.samples for v in (s.scores or {}).values() if v.get("value") is None)
-    if errors:
-        console.print(f"[yellow]{errors} scores are judge errors (no valid reply); they count in no figure[/]")
+                  f"judged samples: {done.judged_file}")
 
 
-def _run_dir_lock(work: Path):
-    """The run-directory lock of WORK when it is a run directory (the journal and judged samples go
-    there), else nothing; a running evalkit run holding it makes the command refuse (exit 4)."""
-    if not (work / SAMPLES).is_file():
-        return nullcontext()
-    try:
-        return try_lock_run_dir(work)
-    except RunLocked as exc:
-        who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
-        console.print(f"[red]busy:[/] {escape(str(work))} is being written by a running evalkit run ({who}); "
-                      "judge it when that run ends, or pass --work-dir elsewhere")
-        sys.exit(4)
-
-
-def _usage_line(scorer: RubricJudgeScorer, wall_s: float) -> None:
+def _usage_line(scorer: Any, wall_s: float) -> None:
     u = scorer.usage.to_dict()
     console.print(f"judge {scorer.model}: {u['requests']} requests, {u['prompt_tokens']} prompt + "
                   f"{u['completion_tokens']} completion tokens, {u['invalid_replies']} invalid replies, "

@@ -1,4 +1,5 @@
-"""``evalkit judge NLI_medical_annotator.csv``: the K-QA judge against the physicians (printing only)."""
+"""``evalkit judge NLI_medical_annotator.csv``: the K-QA judge against the physicians (printing only;
+``api.judge`` judges the file)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from evalkit.api import PHYSICIAN_LABELS, evaluate_nli_file, write_json
+from evalkit.api import PHYSICIAN_LABELS
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -29,11 +30,10 @@ def agreement_rows(report: Any) -> list[tuple[str, Any]]:
     return rows
 
 
-def judge_nli_file(path: Path, scorer: Any, *, per: str, work_dir: Path, limit: int | None, json_out: Path | None,
-                   resamples: int, out: Console) -> None:
-    """Judge PATH's pairs, print the agreement table and the judge's confusion matrix, write JSON_OUT."""
-    report, pairs, labels, resumed = evaluate_nli_file(path, scorer, per=per, work_dir=work_dir, limit=limit,
-                                                       n_resamples=resamples)
+def print_nli_report(done: Any, path: Path, *, out: Console) -> None:
+    """The agreement table of a judged K-QA physicians' file (``api.judge``'s result) and the judge's
+    confusion matrix."""
+    report, pairs, per, scorer = done.kqa, done.pairs, done.per, done.judge
     table = Table(title=f"{path.name}: agreement with the physicians' majority ({len(pairs)} pairs; "
                         f"judge {scorer.model}, one request per {per})")
     for name in ("who", "n", "accuracy", "95% CI", "macro-F1", "95% CI ", "Cohen's kappa", "95% CI  "):
@@ -53,7 +53,4 @@ def judge_nli_file(path: Path, scorer: Any, *, per: str, work_dir: Path, limit: 
     out.print(confusion)
     if report.judge.missing:
         console.print(f"[yellow]{report.judge.missing} pairs got no valid judge reply; they count in no figure[/]")
-    console.print(f"{len(pairs)} pairs, {resumed} resumed from {work_dir / 'kqa-nli-journal.jsonl'}")
-    if json_out:
-        write_json(json_out, {**report.to_dict(), "per": per, "model": scorer.model, "pairs": len(pairs)})
-        console.print(f"agreement figures: {json_out}")
+    console.print(f"{len(pairs)} pairs, {done.resumed} resumed from {done.work_dir / 'kqa-nli-journal.jsonl'}")

@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit.cli import stdout_console
+from evalkit.cli.options import config_option
+from evalkit.config import DEFAULT_DATA_DIR, OverlapSettings
 
 
 @click.command("overlap")
@@ -19,14 +21,14 @@ from evalkit.cli import stdout_console
               help="A benchmark file whose items are looked for (repeatable).")
 @click.option("--suite", default=None, help="Look for the items of every benchmark of this suite.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the suite's benchmark files are (default: eval_data).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("overlap.jsonl"),
-              show_default=True, help="Where the per-item results go (JSONL, a header line first).")
+              help=f"Where the suite's benchmark files are (default: {DEFAULT_DATA_DIR}).")
+@config_option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), source=(OverlapSettings, "output"),
+               help="Where the per-item results go (JSONL, a header line first).")
 @click.option("--field", default=None, metavar="NAME|JSONPATH",
               help="The text of a JSON record: a key, or a JSON path such as '$.messages[*].content' "
                    "(default: every string).")
-@click.option("--ngram", type=click.IntRange(1), default=13, show_default=True,
-              help="Words per n-gram of the n-gram rule (lm-eval's decontamination uses 13).")
+@config_option("--ngram", type=click.IntRange(1), source=(OverlapSettings, "ngram"),
+               help="Words per n-gram of the n-gram rule (lm-eval's decontamination uses 13).")
 def overlap_command(train: tuple[Path, ...], eval_files: tuple[Path, ...], suite: str | None,
                     data_dir: Path | None, output: Path, field: str | None, ngram: int) -> None:
     """Which benchmark items the training data holds, by Med-PaLM 2's rule and by the n-gram rule.

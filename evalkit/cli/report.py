@@ -8,17 +8,15 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from evalkit.cli import stdout_console
-from evalkit.api import build_report, CI_METHODS, format_report, FORMATS, load_runs, partial_note, report_tables
-from evalkit.config import DEFAULT_RESAMPLES
+from evalkit.cli import fail_on_bad_input, stdout_console
+from evalkit.cli.options import (alpha_option, config_argument, config_option, format_option, interval_options,
+                                 max_drop_option, overlap_options, score_option)
+from evalkit import api
+from evalkit.api import format_report, load_runs, partial_note, report_tables
+from evalkit.config import GateSettings, ReportSettings, field_default
 
-_ci_option = click.option("--ci", "ci", type=click.Choice(CI_METHODS), default="wilson", show_default=True,
-                          help="How each accuracy's confidence interval is computed.")
-_format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
-                              help="rich: tables in the terminal; the others print (or write with -o) text.")
-_seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-_resamples_option = click.option("--resamples", type=click.IntRange(100), default=DEFAULT_RESAMPLES,
-                                 show_default=True, help="Bootstrap resamples.")
+REPORT_PAGE = field_default(ReportSettings, "report_page")
+LEADERBOARD_PAGE = field_default(ReportSettings, "leaderboard_page")
 
 
 def _console():
@@ -37,27 +35,18 @@ def _emit(text: str, output: Path | None, fmt: str, default_name: str) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-def _fail_on_bad_input(exc: Exception) -> None:
-    raise click.ClickException(str(exc)) from exc
-
-
 @click.command("report")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@_format_option
+@format_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file (HTML defaults to report.html).")
+              help=f"Write the report to this file (HTML defaults to {REPORT_PAGE}).")
 @click.option("--by", "by", multiple=True, metavar="FIELD",
               help="Also break each dataset down by this meta field (repeatable), e.g. meta_info.")
-@_ci_option
 @click.option("--k", "ks", multiple=True, type=click.IntRange(1), metavar="K",
               help="Also report pass@K and maj@K of multi-sample runs (repeatable; 1 and the run's K always).")
-@_seed_option
-@_resamples_option
-@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An overlap.jsonl (evalkit overlap): also show accuracy on overlapping vs clean items "
-                   "(every format: a table, a JSON key, CSV columns, a page section).")
-@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
-              help="Which rule of the overlap file marks an item as overlapping.")
+@interval_options()
+@overlap_options("An overlap.jsonl (evalkit overlap): also show accuracy on overlapping vs clean items "
+                 "(every format: a table, a JSON key, CSV columns, a page section).")
 def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tuple[str, ...], ci: str,
                    ks: tuple[int, ...], seed: int, resamples: int, overlap_file: Path | None,
                    overlap_rule: str) -> None:
@@ -82,11 +71,11 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
             raise ValueError("no run has a sample to report:\n" + "\n".join(empty))
         for why in empty:
             click.echo(f"warning: {why}", err=True)
-        report = build_report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
+        report = api.report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
         suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
         overlap = _overlap_rows(loaded, overlap_file, overlap_rule) if overlap_file is not None else None
     except (OSError, ValueError) as exc:
-        _fail_on_bad_input(exc)
+        fail_on_bad_input(exc)
     if fmt == "rich" and output is None:
         console = _console()
         for table in report_tables(report):
@@ -107,12 +96,12 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         from evalkit.api import overlap_table_html, render_html
 
         sections = overlap_table_html(overlap, overlap_rule) if overlap is not None else ""
-        _emit(render_html(report, loaded, sections=sections), output, fmt, "report.html")
+        _emit(render_html(report, loaded, sections=sections), output, fmt, REPORT_PAGE)
     else:
         text = with_suite_tables(format_report(report, fmt), fmt, suites)
         if overlap is not None:
             text = _with_overlap(text, fmt, overlap, overlap_rule)
-        _emit(text, output, fmt, "report.html")
+        _emit(text, output, fmt, REPORT_PAGE)
 
 
 def _with_overlap(text: str, fmt: str, overlap: list, rule: str) -> str:
@@ -152,11 +141,11 @@ def _overlap_table(rows: list, rule: str):
 
 
 @click.command("leaderboard")
-@click.argument("directory", required=False, default="results",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
-@_format_option
+@config_argument("directory", required=False, source=(ReportSettings, "results_dir"),
+                 type=click.Path(exists=True, file_okay=False, path_type=Path))
+@format_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the leaderboard to this file (HTML defaults to leaderboard.html).")
+              help=f"Write the leaderboard to this file (HTML defaults to {LEADERBOARD_PAGE}).")
 @click.option("--task-folder", "task_folders", multiple=True, metavar="GLOB",
               help="Only runs in this task folder (results/<task-folder>/<run>; repeatable, globs allowed).")
 @click.option("--model", "models", multiple=True, metavar="GLOB", help="Only runs of this model (repeatable).")
@@ -164,36 +153,31 @@ def _overlap_table(rows: list, rule: str):
               help="Only runs with this prompt, e.g. strict or 'strict +SC*' (repeatable).")
 @click.option("--run-name", "run_names", multiple=True, metavar="GLOB",
               help="Only runs whose name (or task-folder/name) matches, e.g. 'cot-*' (repeatable).")
-@click.option("--score", default="correct", show_default=True,
-              help="The named score to rank by (e.g. a judge's axis); numeric scores show means.")
+@score_option("The named score to rank by (e.g. a judge's axis); numeric scores show means.",
+              source=(ReportSettings, "score"))
 @click.option("--no-index", is_flag=True,
               help="Read every run from disk, not through DIRECTORY/.evalkit-index.sqlite (also: EVALKIT_NO_INDEX=1).")
-@_ci_option
-@_seed_option
-@_resamples_option
-@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An overlap.jsonl (evalkit overlap): also show each cell's accuracy on the clean items.")
-@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
-              help="Which rule of the overlap file marks an item as overlapping.")
+@interval_options()
+@overlap_options("An overlap.jsonl (evalkit overlap): also show each cell's accuracy on the clean items.")
 def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
                         models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
                         score: str, no_index: bool, ci: str, seed: int, resamples: int,
                         overlap_file: Path | None, overlap_rule: str) -> None:
-    """Every run under DIRECTORY (default: results) as a configurations x datasets table.
+    """Every run under DIRECTORY (default: the results folder) as a configurations x datasets table.
 
     A row is one configuration (model and checkpoint, prompt, extractor, generation
     parameters, sampling strategy, scoring version). Ranks and macro averages cover
     only the datasets every ranked row covers with the same items; rows that cover
     less, and partial runs, are listed apart and not ranked.
     """
-    from evalkit.api import build_leaderboard, format_leaderboard, leaderboard_table
+    from evalkit.api import format_leaderboard, leaderboard_table
 
     try:
-        lb = build_leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
+        lb = api.leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
                                task_folders=task_folders, models=models, prompts=prompts, run_names=run_names,
                                score=score, index=not no_index)
     except (OSError, ValueError) as exc:
-        _fail_on_bad_input(exc)
+        fail_on_bad_input(exc)
     for reason in lb.skipped:
         click.echo(f"warning: skipped {reason}", err=True)
     if not lb.rows:
@@ -213,12 +197,12 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
         from evalkit.api import leaderboard_clean_html, render_leaderboard_html
 
         sections = leaderboard_clean_html(lb, split, overlap_rule) if split is not None else ""
-        _emit(render_leaderboard_html(lb, sections=sections), output, fmt, "leaderboard.html")
+        _emit(render_leaderboard_html(lb, sections=sections), output, fmt, LEADERBOARD_PAGE)
     else:
         text = format_leaderboard(lb, fmt)
         if split is not None:
             text = _leaderboard_with_overlap(text, fmt, lb, split, overlap_rule)
-        _emit(text, output, fmt, "leaderboard.html")
+        _emit(text, output, fmt, LEADERBOARD_PAGE)
 
 
 def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
@@ -230,7 +214,7 @@ def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
     try:
         return leaderboard_overlap(lb, read_overlap(overlap_file, rule))
     except (OSError, ValueError) as exc:
-        _fail_on_bad_input(exc)
+        fail_on_bad_input(exc)
 
 
 def _clean_table(lb, split: list, rule: str):
@@ -269,26 +253,19 @@ def _leaderboard_with_overlap(text: str, fmt: str, lb, split: list, rule: str) -
 @click.command("gate")
 @click.option("--baseline", required=True, type=click.Path(exists=True, path_type=Path), help="The reference RUN.")
 @click.option("--candidate", required=True, type=click.Path(exists=True, path_type=Path), help="The new RUN.")
-@click.option("--max-drop", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Largest tolerated drop in accuracy points.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-              show_default=True, help="Significance level (Holm-corrected over datasets).")
+@max_drop_option()
+@alpha_option()
 @click.option("--allow-mismatch", is_flag=True, help="Compare the shared items even if items/prompts/extractors differ.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help="Write the verdict as JSON to this file ('-' for stdout).")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JUnit XML report to this file.")
-@click.option("--show-flips", type=click.IntRange(0), default=20, show_default=True,
-              help="How many right-to-wrong items to list per dataset.")
-@click.option("--score", default="correct", show_default=True,
-              help="The named score to gate (e.g. a judge's axis); numeric scores use a paired bootstrap.")
-@_seed_option
-@_resamples_option
+@config_option("--show-flips", type=click.IntRange(0), source=(GateSettings, "show_flips"),
+               help="How many right-to-wrong items to list per dataset.")
+@score_option("The named score to gate (e.g. a judge's axis); numeric scores use a paired bootstrap.")
+@interval_options(ci=False)
 @click.option("--clean-only", is_flag=True, help="Gate only on the items --overlap marks clean.")
-@click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The overlap.jsonl (evalkit overlap) that --clean-only reads.")
-@click.option("--overlap-rule", type=click.Choice(["medpalm", "ngram"]), default="medpalm", show_default=True,
-              help="Which rule of the overlap file marks an item as overlapping.")
+@overlap_options("The overlap.jsonl (evalkit overlap) that --clean-only reads.")
 def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float, allow_mismatch: bool,
                  json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
                  resamples: int, clean_only: bool, overlap_file: Path | None, overlap_rule: str) -> None:
@@ -323,9 +300,9 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
           resamples: int, clean_only: "frozenset | set | None" = None) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.api import compare_runs, flips_table, gate_json, gate_table, junit_xml
+    from evalkit.api import flips_table, gate_json, gate_table, junit_xml
 
-    result = compare_runs(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+    result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                           n_resamples=resamples, seed=seed, score=score, clean_only=clean_only)
     # With the JSON on stdout, the human-readable part goes to stderr.
     console = stdout_console(stderr=str(json_out) == "-")

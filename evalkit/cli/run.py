@@ -33,9 +33,9 @@ from evalkit.api import (
     secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import stdout_console
-from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES,
-                            EXEMPLARS_FILE, MULTI_SAMPLE_TEMPERATURE, PROGRESS_INTERVAL_S, STRATEGIES, UNKNOWN_RULES,
-                            GenerationParams, RunConfig, field_default)
+from evalkit.cli.options import ConfigOption, StrategyName, config_option
+from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
+                            MULTI_SAMPLE_TEMPERATURE, STRATEGIES, UNKNOWN_RULES, GenerationParams, RunConfig)
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
 
@@ -150,7 +150,7 @@ def _resume_hint() -> str:
 
 def default_from(cls: type, name: str, **option: Any) -> dict[str, Any]:
     """Keyword arguments of a click option whose default, shown by --help, is field NAME of CLS."""
-    return {"default": field_default(cls, name), "show_default": True, **option}
+    return {"cls": ConfigOption, "config": (cls, name), **option}
 
 
 # Flags that are RunConfig fields under the same name; the generation flags are GenerationParams fields.
@@ -169,9 +169,9 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--suite", default=None,
               help="Run a suite of registered benchmarks (e.g. medreason: eval_data/suites/NAME.json) with its "
                    "prompt and generation settings; flags given explicitly override them.")
-@click.option("--data-dir", default=str(DEFAULT_DATA_DIR), show_default=True, type=click.Path(file_okay=False),
-              help="Where registered benchmarks (a suite's, or --eval-file NAME) are, as `evalkit data fetch` "
-                   "puts them.")
+@config_option("--data-dir", source="DEFAULT_DATA_DIR", type=click.Path(file_okay=False),
+               help="Where registered benchmarks (a suite's, or --eval-file NAME) are, as `evalkit data fetch` "
+                    "puts them.")
 @click.option("--endpoint", "endpoints", multiple=True,
               help="Server base URL, e.g. http://127.0.0.1:30000/v1 (repeatable: requests are balanced over all; "
                    "default: the recorded server).")
@@ -208,8 +208,10 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--samples", type=int, default=None,
               help=f"Generations per item, answer by majority vote [default: 1; {ER_SAMPLES} for "
                    "ensemble-refinement].")
-@click.option("--strategy", type=click.Choice(STRATEGIES),
-              **default_from(RunConfig, "strategy", help="How several samples make one answer."))
+@click.option("--strategy", type=StrategyName(),
+              **default_from(RunConfig, "strategy", help="How several samples make one answer: "
+                             f"{', '.join(STRATEGIES)}, or module:attr naming your own (a function (samples, refine, refine_samples) -> "
+                             "[Stage]; see evalkit.sampling)."))
 @click.option("--refine-samples", type=int,
               **default_from(RunConfig, "refine_samples", help="Refinement generations per item "
                              "(ensemble-refinement)."))
@@ -247,8 +249,8 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
               **default_from(RunConfig, "max_record_mb", help="A longer line in a JSONL benchmark file is an error "
                              "at its line."))
 @click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
-@click.option("--progress-interval", type=click.FloatRange(0, min_open=True), default=PROGRESS_INTERVAL_S,
-              show_default=True, help="Seconds between progress lines when stdout is not a terminal (logs).")
+@config_option("--progress-interval", type=click.FloatRange(0, min_open=True), source="PROGRESS_INTERVAL_S",
+               help="Seconds between progress lines when stdout is not a terminal (logs).")
 @click.pass_context
 def run(ctx: click.Context, **flags: Any) -> None:
     """Evaluate a served model on benchmark files; saves every sample under results/.

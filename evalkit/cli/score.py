@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from evalkit.cli import stdout_console
-from evalkit.api import (
-    DEFAULT_EXTRACTOR, default_output, EXTRACTORS, fmt_ci, is_medreason_log, live_writer, medreason_report, pct,
-    plan_scoring, rescore, RunLocked, SAMPLES, samples_path, snapshot_note, summarize, try_lock_run_dir,
-    wilson_interval, write_jsonl
-)
+from evalkit.cli.options import config_option
+from evalkit.config import RunConfig
+from evalkit import api
+from evalkit.api import EXTRACTORS, fmt_ci, medreason_report, pct, RunLocked, SAMPLES, summarize, wilson_interval
 
 
 def _summary_table(samples: list[dict], extractor_name: str) -> Table:
@@ -38,31 +36,13 @@ def _compat_table(samples: list[dict]) -> Table:
     return table
 
 
-def _output_lock(output: Path):
-    """The run-directory lock when OUTPUT is a run's samples.jsonl (an in-place rewrite), else nothing.
-
-    A running evalkit run holds that lock and appends to the file: replacing the file under it
-    would lose every sample it saves after. Then the command refuses (exit 4) naming the run.
-    """
-    if output.name != SAMPLES or not output.parent.is_dir():
-        return nullcontext()
-    try:
-        return try_lock_run_dir(output.parent)
-    except RunLocked as exc:
-        who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
-        click.echo(f"busy: {output} is being written by a running evalkit run ({who}); rewriting it now would "
-                   "lose what that run saves after. Wait for the run to end, or write elsewhere with -o.", err=True)
-        sys.exit(4)
-
-
 @click.command("score")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option(
+@config_option(
     "--extractor",
     "extractor_name",
     type=click.Choice(sorted(EXTRACTORS)),
-    default=DEFAULT_EXTRACTOR,
-    show_default=True,
+    source=(RunConfig, "extractor"),
     help="Answer extractor: 'evalkit' (principled cascade) or 'medreason' (reproduces the MedReason/HuatuoGPT-o1 scorer).",
 )
 @click.option("--scorer", "scorers", multiple=True,
@@ -77,35 +57,29 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     PATH is an evalkit run directory or samples.jsonl, or a MedReason-format
     log (a JSON list of items with output, options and answer_idx).
     """
-    from evalkit.cli.run import parse_scorer_args
+    from evalkit.cli.run import parse_scorer_args, scores_table
 
-    label = extractor_name if not scorers else "+".join(n.rpartition(":")[2] or n for n in scorers)
-    output = output or default_output(path, label)
-    run_samples = None if is_medreason_log(path) else samples_path(path)
-    writer = live_writer(run_samples) if run_samples else None  # looked at before and after reading
-    with _output_lock(output):  # a run's samples.jsonl is rewritten only by the lock's holder
-        try:
-            plan = plan_scoring(list(scorers) or None, extractor=extractor_name,
-                                scorer_options=parse_scorer_args(scorer_args))
-            extractor_name = plan.extractor or extractor_name  # the one the choice scorer uses, whichever flag
-            samples = rescore(path, plan=plan, journal=output.with_name(output.name + ".journal"))
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-        write_jsonl(output, samples)
-        output.with_name(output.name + ".journal").unlink(missing_ok=True)
-    writer = writer or (live_writer(run_samples) if run_samples else None)
-    if writer is not None:
-        click.echo(f"note: {snapshot_note(run_samples, writer, len(samples))}", err=True)
+    try:
+        done = api.rescore_to_file(path, output, extractor=extractor_name, scorers=scorers,
+                                   scorer_options=parse_scorer_args(scorer_args))
+    except RunLocked as exc:
+        who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
+        click.echo(f"busy: {exc.run_dir / SAMPLES} is being written by a running evalkit run ({who}); rewriting it "
+                   "now would lose what that run saves after. Wait for the run to end, or write elsewhere with -o.",
+                   err=True)
+        sys.exit(4)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if done.note is not None:
+        click.echo(f"note: {done.note}", err=True)
     console = stdout_console()
-    summary = summarize(samples, plan.metrics)
+    summary = done.summary
     if any(d.choice for d in summary.values()):
-        console.print(_summary_table(samples, extractor_name))
-    from evalkit.cli.run import scores_table
-
+        console.print(_summary_table(done.samples, done.extractor))
     extra = scores_table(summary)
     if extra is not None:
         console.print(extra)
-    if extractor_name == "medreason" and all(s.name == "choice" for s in plan.scorers):
-        console.print(_compat_table(samples))
-    what = f"the {extractor_name!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
-    console.print(f"{len(samples)} samples rescored with {what} -> {output}")
+    if done.extractor == "medreason" and all(s.name == "choice" for s in done.plan.scorers):
+        console.print(_compat_table(done.samples))
+    what = f"the {done.extractor!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
+    console.print(f"{len(done.samples)} samples rescored with {what} -> {done.output}")

@@ -1,13 +1,12 @@
 """``evalkit serve``, ``evalkit status``, ``evalkit stop``: a thin shell over evalkit.api.
 
 The serve flags are built from ``ServeRequest``'s fields (name, type, default, help), so
-every default lives there and ``--help`` shows it; status and stop take theirs from the API
-functions' signatures.
+every default lives there and ``--help`` shows it; status and stop take theirs from
+``ServerControlSettings``.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 import typing
@@ -21,6 +20,10 @@ from rich.table import Table
 
 from evalkit import api
 from evalkit.cli import stdout_console
+from evalkit.cli.options import ConfigOption, config_option
+from evalkit.config import ServeRequest, ServerControlSettings, field_default
+
+DEFAULT_NAME = field_default(ServeRequest, "name")  # the server a command without --name means
 
 console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so logs grep well
 
@@ -47,11 +50,13 @@ def _field_param(f: Field, hint: Any) -> Callable:
         help_text += " (" + ", ".join(f"{n} {p}" for n, p in api.backend_ports().items()) + ")"
     kwargs: dict[str, Any] = dict(help=help_text, envvar=meta.get("envvar"))
     if kind is bool:
-        kwargs.update(is_flag=True, default=default)
+        kwargs.update(is_flag=True, show_default=False)
     elif typing.get_origin(hint) is list:
         kwargs.update(multiple=True, type=kind)
     else:
-        kwargs.update(type=kind, default=default, show_default=default is not None)
+        kwargs.update(type=kind, default=None)  # a field's own default replaces it below
+    if default is not None:
+        kwargs.update(cls=ConfigOption, config=(api.ServeRequest, f.name))
     flag = meta.get("flag") or "--" + f.name.replace("_", "-")
     return click.option(flag, f.name, **kwargs)
 
@@ -62,10 +67,6 @@ def serve_request_options(command: Callable) -> Callable:
     for f in reversed(fields(api.ServeRequest)):
         command = _field_param(f, hints[f.name])(command)
     return command
-
-
-def _default(func: Callable, param: str) -> Any:
-    return inspect.signature(func).parameters[param].default
 
 
 @click.command()
@@ -98,8 +99,8 @@ def serve(**settings: Any) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Every process of every server, as JSON.")
-@click.option("--timeout", "timeout_s", type=float, default=_default(api.servers, "timeout"), show_default=True,
-              help="Seconds a server has to answer the cheap probe.")
+@config_option("--timeout", "timeout_s", type=float, source=(ServerControlSettings, "status_timeout_s"),
+               help="Seconds a server has to answer the cheap probe.")
 def status(as_json: bool, timeout_s: float) -> None:
     """Show each recorded server and whether it answers (cheap probes only: no generation)."""
     rows = api.servers(timeout=timeout_s)
@@ -122,10 +123,10 @@ def status(as_json: bool, timeout_s: float) -> None:
 
 
 @click.command()
-@click.option("--name", default=None, help=f"Server to stop [default: the one named `{_default(api.stop, 'name')}`].")
+@click.option("--name", default=None, help=f"Server to stop [default: the one named `{DEFAULT_NAME}`].")
 @click.option("--all", "stop_all", is_flag=True, help="Stop every recorded server.")
-@click.option("--grace", type=float, default=_default(api.stop, "grace_s"), show_default=True,
-              help="Seconds between TERM and KILL.")
+@config_option("--grace", type=float, source=(ServerControlSettings, "stop_grace_s"),
+               help="Seconds between TERM and KILL.")
 def stop(name: str | None, stop_all: bool, grace: float) -> None:
     """Stop servers evalkit started (only processes it can prove it started; never by name).
 
@@ -134,7 +135,7 @@ def stop(name: str | None, stop_all: bool, grace: float) -> None:
     if stop_all and name:
         console.print("[red]error:[/] give --name or --all, not both")
         sys.exit(2)
-    names = api.server_names() if stop_all else [name or _default(api.stop, "name")]
+    names = api.server_names() if stop_all else [name or DEFAULT_NAME]
     if not names:
         console.print("no server recorded; nothing to stop")
         return

@@ -11,6 +11,11 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
+from evalkit.cli.options import alpha_option, config_option, format_option, max_drop_option, score_option
+from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, TREND_FORMATS, RunConfig, SweepCommandSettings, SweepSettings,
+                            field_default)
+
+TREND_PAGE = field_default(SweepCommandSettings, "trend_page")
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -39,34 +44,39 @@ def sweep() -> None:
                    "iter_N, ...step=N...) once complete, until Ctrl-C.")
 @click.option("--marker", default=None, help="--watch: a checkpoint is complete when this file exists in it "
                                              "(default: when its files stopped changing for --quiet-s).")
-@click.option("--quiet-s", type=float, default=60.0, show_default=True, help="--watch: seconds without a change.")
-@click.option("--watch-interval", type=float, default=30.0, show_default=True, help="--watch: seconds between looks.")
+@config_option("--quiet-s", type=float, source=(SweepCommandSettings, "quiet_s"),
+               help="--watch: seconds without a change.")
+@config_option("--watch-interval", type=float, source=(SweepCommandSettings, "watch_interval_s"),
+               help="--watch: seconds between looks.")
 @click.option("--max-polls", type=int, default=None, hidden=True)
 @click.option("--eval-file", "eval_files", multiple=True, help="A benchmark file (repeatable).")
 @click.option("--suite", default=None, help="A suite of registered benchmarks (eval_data/suites/NAME.json).")
-@click.option("--data-dir", default="eval_data", show_default=True, help="Where a suite's benchmark files are.")
+@config_option("--data-dir", source="DEFAULT_DATA_DIR", help="Where a suite's benchmark files are.")
 @click.option("--name", default=None, help="The sweep's name [default: the checkpoints' folder name].")
-@click.option("--results-dir", default="results", show_default=True, help="The results directory every job shares.")
+@config_option("--results-dir", source=(RunConfig, "results_dir"), help="The results directory every job shares.")
 @click.option("--sweep-dir", default=None, help="The sweep's state folder [default: RESULTS_DIR/sweeps/NAME].")
-@click.option("--backend", default=None, help="Serving backend: llamacpp, vllm, sglang [default: llamacpp].")
+@click.option("--backend", default=None,
+              help=f"Serving backend: llamacpp, vllm, sglang [default: {field_default(SweepSettings, 'backend')}].")
 @click.option("--n-ctx", type=int, default=None, help="llama.cpp context size.")
 @click.option("--server-parallel", type=int, default=None, help="llama.cpp --parallel slots.")
 @click.option("--tp", type=int, default=None, help="SGLang tensor parallelism (dp is the node's GPU count).")
 @click.option("--serve-arg", "serve_args", multiple=True, help="An extra argument for the server (repeatable).")
 @click.option("--serve-timeout", type=float, default=None, help="Seconds to wait for a server to answer.")
-@click.option("--prompt", default=None, help="Prompt template [default: strict, or the suite's].")
+@click.option("--prompt", default=None, help=f"Prompt template [default: {DEFAULT_PROMPT}, or the suite's].")
 @click.option("--max-new-tokens", type=int, default=None)
 @click.option("--temperature", type=float, default=None)
 @click.option("--limit", type=int, default=None, help="First N items of each file.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight per job.")
 @click.option("--rps", type=float, default=None, help="At most this many requests per second per job.")
 @click.option("--step-from", default=None, metavar="REGEX", help="Read the training step from the path with REGEX.")
-@click.option("--executor", type=click.Choice(["slurm", "local"]), default="slurm", show_default=True)
-@click.option("--local-jobs", type=int, default=None, help="--executor local: jobs at once [default: 1].")
+@config_option("--executor", type=click.Choice(EXECUTORS), source=(SweepCommandSettings, "executor"))
+@click.option("--local-jobs", type=int, default=None,
+              help=f"--executor local: jobs at once [default: {field_default(SweepCommandSettings, 'local_jobs')}].")
 @click.option("--partition", default=None)
 @click.option("--account", default=None)
 @click.option("--qos", default=None)
-@click.option("--time", "time_min", type=int, default=None, help="Minutes per job [default: 240].")
+@click.option("--time", "time_min", type=int, default=None,
+              help=f"Minutes per job [default: {field_default(SweepCommandSettings, 'slurm_time_min')}].")
 @click.option("--gpus", "gpus_per_node", type=int, default=None, help="GPUs per job (node).")
 @click.option("--cpus", "cpus_per_task", type=int, default=None, help="CPUs per job.")
 @click.option("--mem", default=None, help="Memory per job, e.g. 64G.")
@@ -87,7 +97,6 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
     With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed."""
     from evalkit import api
     from evalkit.api import SlurmOptions, SweepError, SweepLaunch
-    from evalkit.config import SweepSettings
 
     if not checkpoints and not watch:
         raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
@@ -192,7 +201,8 @@ def _load_state(sweep_dir: str):
 
 @sweep.command("status")
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
-@click.option("--lines", type=int, default=5, show_default=True, help="Last lines of each failed or running job's log.")
+@config_option("--lines", type=int, source=(SweepCommandSettings, "status_lines"),
+               help="Last lines of each failed or running job's log.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per checkpoint.")
 def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
     """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (with its log's
@@ -210,16 +220,15 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
 
 @sweep.command("report")
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
-@click.option("--score", default="correct", show_default=True, help="The named score of the trend and the gates.")
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json", "html"]), default="table",
-              show_default=True, help="html: the trend as a page (click two points to compare their runs).")
+@score_option("The named score of the trend and the gates.")
+@format_option(TREND_FORMATS, (SweepCommandSettings, "report_format"),
+               "html: the trend as a page (click two points to compare their runs).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="--format html: the page's file [default: trend.html].")
+              help=f"--format html: the page's file [default: {TREND_PAGE}].")
 @click.option("--baseline", default=None, metavar="RUN_OR_CHECKPOINT",
               help="Gate every checkpoint against this run directory, or checkpoint of the sweep (path, key or step).")
-@click.option("--max-drop", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Largest tolerated drop in points (the gate's).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
+@max_drop_option("Largest tolerated drop in points (the gate's).")
+@alpha_option()
 @click.option("--allow-mismatch", is_flag=True, help="Gate on the shared items where the runs differ.")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one JUnit XML file for the sweep's gates.")
@@ -245,7 +254,7 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     if output is not None and fmt != "html":
         raise click.UsageError("-o/--output goes with --format html")
     if fmt == "html":
-        _write_trend_page(trend, output or Path("trend.html"), score=score, max_drop=max_drop, alpha=alpha)
+        _write_trend_page(trend, output or Path(TREND_PAGE), score=score, max_drop=max_drop, alpha=alpha)
     elif fmt == "json":
         click.echo(trend_json(trend, gate), nl=False)
     elif fmt == "markdown":

@@ -1,0 +1,131 @@
+"""Options shared by several commands, and options whose default is a config field.
+
+Every option default of the command line is a field (or constant) of evalkit.config, read
+through ``config_option`` (``ConfigOption`` records where its default comes from, so
+tests/test_architecture.py can check that no command restates one); ``--help`` shows it.
+An option group several commands take (``--overlap``/``--overlap-rule``, ``--ci``,
+``--seed``, ``--resamples``, ``--format``, the gate's ``--max-drop``/``--alpha``/``--score``)
+is declared once here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from evalkit import config
+from evalkit.config import (CI_METHODS, FORMATS, OVERLAP_RULES, GateSettings, IntervalSettings, OverlapSettings,
+                            ReportSettings, field_default)
+
+def config_value(source: Any) -> Any:
+    """The default SOURCE names: field NAME of a config type, or a constant of evalkit.config."""
+    if isinstance(source, str):
+        return getattr(config, source)
+    cls, name = source
+    return field_default(cls, name)
+
+
+class ConfigOption(click.Option):
+    """A click option whose default (shown by --help) is a config field; ``config_source`` says which."""
+
+    def __init__(self, *args: Any, config: Any, **kwargs: Any) -> None:
+        self.config_source = config
+        kwargs["default"] = config_value(config)
+        kwargs.setdefault("show_default", True)
+        super().__init__(*args, **kwargs)
+
+
+class ConfigArgument(click.Argument):
+    """A click argument whose default is a config field; ``config_source`` says which."""
+
+    def __init__(self, *args: Any, config: Any, **kwargs: Any) -> None:
+        self.config_source = config
+        kwargs["default"] = config_value(config)
+        super().__init__(*args, **kwargs)
+
+
+def config_option(*decls: str, source: Any, **kwargs: Any) -> Callable:
+    """``click.option(*DECLS, **KWARGS)`` with SOURCE's default (see ``config_value``), shown by --help."""
+    return click.option(*decls, cls=ConfigOption, config=source, **kwargs)
+
+
+def config_argument(*decls: str, source: Any, **kwargs: Any) -> Callable:
+    """``click.argument(*DECLS, **KWARGS)`` with SOURCE's default."""
+    return click.argument(*decls, cls=ConfigArgument, config=source, **kwargs)
+
+
+def stack(*decorators: Callable) -> Callable:
+    """One decorator applying DECORATORS in the order written (the first is the first option in --help)."""
+    def apply(command: Callable) -> Callable:
+        for decorate in reversed(decorators):
+            command = decorate(command)
+        return command
+    return apply
+
+
+class StrategyName(click.ParamType):
+    """A strategy: a built-in or registered name, or ``module:attr`` (checked, and loaded, when parsed)."""
+
+    name = "NAME|module:attr"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from evalkit import api
+
+        try:
+            return api.check_strategy(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+# ---------------------------------------------------------------- the tables' statistics and format
+
+def ci_option(help: str = "How each accuracy's confidence interval is computed.") -> Callable:
+    return config_option("--ci", "ci", type=click.Choice(CI_METHODS), source=(IntervalSettings, "ci"), help=help)
+
+
+def seed_option(help: str = "Seed of the bootstrap.") -> Callable:
+    return config_option("--seed", type=int, source=(IntervalSettings, "seed"), help=help)
+
+
+def resamples_option(help: str = "Bootstrap resamples.") -> Callable:
+    return config_option("--resamples", type=click.IntRange(100), source=(IntervalSettings, "n_resamples"), help=help)
+
+
+def format_option(choices: tuple[str, ...] = FORMATS, source: Any = (ReportSettings, "format"),
+                  help: str = "rich: tables in the terminal; the others print (or write with -o) text.") -> Callable:
+    return config_option("--format", "fmt", type=click.Choice(choices), source=source, help=help)
+
+
+def interval_options(*, ci: bool = True) -> Callable:
+    """--ci (unless CI is False), --seed and --resamples: how the intervals are computed."""
+    return stack(*([ci_option()] if ci else []), seed_option(), resamples_option())
+
+
+# ---------------------------------------------------------------- the gate's thresholds
+
+def score_option(help: str = "The named score (e.g. a judge's axis); numeric scores use a paired bootstrap.",
+                 source: Any = (GateSettings, "score")) -> Callable:
+    return config_option("--score", source=source, help=help)
+
+
+def max_drop_option(help: str = "Largest tolerated drop in accuracy points.") -> Callable:
+    return config_option("--max-drop", type=click.FloatRange(0), source=(GateSettings, "max_drop"), help=help)
+
+
+def alpha_option(help: str = "Significance level (Holm-corrected over datasets).") -> Callable:
+    return config_option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                         source=(GateSettings, "alpha"), help=help)
+
+
+# ---------------------------------------------------------------- training-data overlap
+
+def overlap_options(help: str) -> Callable:
+    """--overlap FILE (an overlap.jsonl of `evalkit overlap`; HELP says what the command does with it)
+    and --overlap-rule (which of its rules marks an item as overlapping)."""
+    return stack(
+        click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help=help),
+        config_option("--overlap-rule", type=click.Choice(OVERLAP_RULES), source=(OverlapSettings, "rule"),
+                      help="Which rule of the overlap file marks an item as overlapping."))
