@@ -6,7 +6,7 @@ dataset -> Item -> (prompt) -> Generation(s) -> SampleRecord -> Score(s)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Union
+from typing import Any, ClassVar, NamedTuple, Union
 
 
 # --------------------------------------------------------------------------- targets
@@ -72,6 +72,7 @@ class ChoiceSets:
     ``{kind: "choices", accept: [[letters], ...]}``."""
 
     accept: tuple[tuple[str, ...], ...]
+    default_scorers: ClassVar[tuple[str, ...]] = ("igakuqa",)  # the scorer of an item that names none
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class NumericAnswer:
     value: str
     answer: str
     template: str
+    default_scorers: ClassVar[tuple[str, ...]] = ("igakuqa",)
 
 
 Target = Union[References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer]
@@ -193,6 +195,15 @@ class Item:
     def is_choice(self) -> bool:
         """True for a multiple-choice item (options and a gold letter)."""
         return bool(self.options) and self.answer_idx is not None
+
+    @property
+    def default_scorers(self) -> tuple[str, ...]:
+        """The scorers a run uses on this item when it names none: ``choice`` for a multiple-choice item,
+        else the ones its target's type declares (IgakuQA's sets and numbers: ``igakuqa``), else none (a
+        judge needs a judge server, so long answers are scored only when asked)."""
+        if self.is_choice:
+            return ("choice",)
+        return getattr(type(self.target), "default_scorers", ())
 
 
 class Extraction(NamedTuple):

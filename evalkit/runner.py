@@ -87,13 +87,14 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lstrip(".")[:80] or "model"
 
 def scoring_plan(config: RunConfig, loaded: list[LoadedDataset]) -> ScoringPlan:
-    """The run's scorers (``plan_scoring``): those named in the config, else ``choice`` when the
-    items are multiple choice, else none. Each is checked against the first item of every file,
-    so a scorer that cannot work on these items fails before any request."""
+    """The run's scorers (``plan_scoring``): those named in the config, else those the first item
+    declares (``Item.default_scorers``: ``choice`` for multiple choice, a target type's own, or none).
+    Each is checked against the first item of every file, so a scorer that cannot work on these
+    items fails before any request."""
     names = config.scorers
     if names is None:
         first = next((ds.items[0] for ds in loaded if ds.items), None)
-        names = ["choice"] if first is None or first.is_choice else []
+        names = ["choice"] if first is None else list(first.default_scorers)
     plan = plan_scoring(names, extractor=config.extractor, scorer_options=config.scorer_options)
     for ds in loaded:
         if ds.items:

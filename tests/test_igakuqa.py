@@ -429,3 +429,32 @@ def test_api_evaluate_a_suite_scores_with_its_scorer_and_options(standin, tmp_pa
     a = next(r for r in report.rows if r.dataset == "igakuqa_112_a")
     # A3 credited to all by the suite's option: A1, A2, A3 right, 3 of 4 points
     assert a.scores["igakuqa"].mean == pytest.approx(3 / 4)
+
+
+def test_an_exam_file_without_scorer_is_scored_by_its_targets_scorer(standin, tmp_path):
+    """IgakuQA's targets (letter sets, numbers) name their scorer, so `--scorer igakuqa` is not needed."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    a_path, b_path = write_exam(tmp_path / "2099")
+    args = ["run", "--eval-file", str(a_path), "--eval-file", str(b_path), "--adapter", "igakuqa", "--prompt",
+            "igakuqa_strict", "--endpoint", standin.url, "--model", "judge-double",
+            "--results-dir", str(tmp_path / "res"), "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "res").glob("*/*"))
+    scoring = json.loads((run / "manifest.json").read_text())["scoring"]
+    assert [s["name"] for s in scoring["scorers"]] == ["igakuqa"]
+    samples = {s["id"]: s for s in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
+    assert samples["199B2"]["scores"]["igakuqa"]["value"] is True and samples["199B2"]["correct"] is True
+
+
+def test_default_scorers_follow_the_item_kind():
+    from evalkit.records import ChoiceSets, Item, NumericAnswer, References
+
+    choice = Item("1", "d", "q", options={"A": "x", "B": "y"}, answer_idx="A")
+    assert choice.default_scorers == ("choice",)
+    assert Item("2", "d", "q", options={"a": "x"}, target=ChoiceSets((("a",),))).default_scorers == ("igakuqa",)
+    assert Item("3", "d", "q", target=NumericAnswer("1.5", "15", "X.X")).default_scorers == ("igakuqa",)
+    assert Item("4", "d", "q", target=References(("ref",))).default_scorers == ()
