@@ -42,8 +42,8 @@ __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
            "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "load_run", "load_suite", "overlap", "report",
-           "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
-           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
+           "report_document", "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "state_dir", "stop", "sweep_gate", "write_gate_reports", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
 
 
@@ -172,6 +172,33 @@ def samples_frame(run: "str | Path | Run", *, counting_only: bool = True):
 def report(runs: Iterable["str | Path | Run"], **options: Any) -> Report:
     """Per-dataset rows with CIs for each run (``build_report``'s options)."""
     return build_report(runs, **options)
+
+
+def report_document(runs: Iterable["str | Path | Run"], **options: Any) -> Any:
+    """The whole report of RUNS in one call (``evalkit report``): the Report, notes and warnings about the
+    runs, truncation hints, and the sections of suite tables and of the overlap split
+    (``report_document.report_document``'s options: ``by``, ``ci``, ``ks``, ``overlap_file`` ...).
+    ``render_report(doc, fmt)`` lays it out as text, ``report_renderables(doc)`` as rich tables."""
+    from evalkit.report_document import report_document as _document
+
+    return _document(runs, **options)
+
+
+def write_gate_reports(result: GateResult, *, json_out: "str | Path | None" = None,
+                       junit_out: "str | Path | None" = None) -> list[Path]:
+    """Write a gate's verdict as JSON to JSON_OUT and as JUnit XML to JUNIT_OUT (their folders made as
+    needed); JSON_OUT "-" (stdout) is left to the caller. The paths written, in that order."""
+    from evalkit.gate import gate_json, junit_xml
+
+    written = []
+    for target, text in ((json_out, gate_json), (junit_out, junit_xml)):
+        if target is None or str(target) == "-":
+            continue
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text(result), encoding="utf-8")
+        written.append(path)
+    return written
 
 
 def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_default(ReportSettings, "results_dir"),
@@ -339,13 +366,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
     # reports, leaderboards, gates, suites' tables, HTML
     "format_report": ("evalkit.report", "format_report"),
+    "render_report": ("evalkit.report_document", "render_report"),
+    "report_renderables": ("evalkit.report_document", "report_renderables"),
+    "ReportDocument": ("evalkit.report_document", "ReportDocument"),
     "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
     "run_labels": ("evalkit.report", "run_labels"), "fmt_ci": ("evalkit.report", "fmt_ci"),
     "pct": ("evalkit.report", "pct"), "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
     "wilson_interval": ("evalkit.stats", "wilson_interval"),
-    "report_suite_tables": ("evalkit.suites", "report_suite_tables"),
-    "suite_rich_table": ("evalkit.suites", "suite_rich_table"),
-    "with_suite_tables": ("evalkit.suites", "with_suite_tables"),
     "render_html": ("evalkit.html_report", "render_html"),
     "render_leaderboard_html": ("evalkit.html_report", "render_leaderboard_html"),
     "format_leaderboard": ("evalkit.leaderboard", "format_leaderboard"),
