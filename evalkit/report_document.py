@@ -166,3 +166,93 @@ def _csv(doc: ReportDocument) -> str:
         text = with_overlap_csv(text, doc.overlap[1], doc.overlap[0])
     blocks = [*doc.report.sections, *(s.table for s in doc.sections if s.csv_block)]
     return text + "".join("\n" + section_csv(t) for t in blocks)
+
+
+# --- the leaderboard -----------------------------------------------------------------------------
+
+@dataclass
+class LeaderboardDocument:
+    """Everything ``evalkit leaderboard`` shows: the leaderboard, warnings about runs left out (to
+    stderr), and its sections (the clean-accuracy table of an overlap file); ``overlap`` is the split
+    behind that section, for the CSV's columns."""
+
+    leaderboard: Any
+    sections: list[DocumentSection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    overlap: tuple[str, list[Any]] | None = None  # (rule, leaderboard_overlap's rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = self.leaderboard.to_dict()
+        doc.update({s.key: s.data for s in self.sections})
+        return doc
+
+
+def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None" = None,
+                         overlap_rule: str = field_default(OverlapSettings, "rule"),
+                         **options: Any) -> LeaderboardDocument:
+    """The leaderboard of RUNS_OR_ROOT (``leaderboard.build_leaderboard``'s OPTIONS) with the warnings
+    about the runs it skipped and, with OVERLAP_FILE, the accuracy of each cell on the clean items.
+    ValueError when no run is left (naming the filters), or when the overlap split is asked of a score
+    other than the multiple-choice verdict."""
+    from evalkit.leaderboard import build_leaderboard
+    from evalkit.runs import LEGACY_SCORE
+
+    lb = build_leaderboard(runs_or_root, **options)
+    if not lb.rows:
+        where = runs_or_root if isinstance(runs_or_root, (str, Path)) else "the runs given"
+        if lb.filters:
+            given = "; ".join(f"--{k.replace('_', '-')} {', '.join(v)}" for k, v in lb.filters.items())
+            raise ValueError(f"no run under {where} matches the filters ({given})")
+        raise ValueError(f"no runs (samples.jsonl) found under {where}")
+    doc = LeaderboardDocument(lb, warnings=[f"skipped {reason}" for reason in lb.skipped])
+    if overlap_file is not None:
+        if lb.score != LEGACY_SCORE:
+            raise ValueError(f"--overlap splits the multiple-choice verdict ({LEGACY_SCORE}), not --score {lb.score}")
+        from evalkit.overlap_split import read_overlap
+        from evalkit.overlap_tables import OVERLAP_NOTE, leaderboard_clean_cells, leaderboard_overlap, \
+            leaderboard_overlap_doc
+
+        split = leaderboard_overlap(lb, read_overlap(Path(overlap_file), overlap_rule))
+        header, rows = leaderboard_clean_cells(lb, split)
+        table = ReportTable(f"Accuracy on clean items ({overlap_rule} rule)", header, rows,
+                            [OVERLAP_NOTE.format(rule=overlap_rule) + " Ranks are the leaderboard's (all items)."])
+        doc.sections.append(DocumentSection("overlap", table, leaderboard_overlap_doc(split, overlap_rule),
+                                            csv_block=False, anchor="overlap"))
+        doc.overlap = (overlap_rule, split)
+    return doc
+
+
+def leaderboard_renderables(doc: LeaderboardDocument) -> list[Any]:
+    """The leaderboard and its sections as rich tables."""
+    from evalkit.leaderboard import leaderboard_table
+    from evalkit.report_extras import section_rich_table
+
+    return [leaderboard_table(doc.leaderboard), *(section_rich_table(s.table) for s in doc.sections)]
+
+
+def render_leaderboard(doc: LeaderboardDocument, fmt: str) -> str:
+    """The leaderboard document as text in FMT: markdown, csv, json or html."""
+    from evalkit.leaderboard import format_leaderboard
+
+    if fmt == "markdown":
+        from evalkit.report_extras import section_markdown
+
+        lines = [line for s in doc.sections for line in section_markdown(s.table)]
+        return format_leaderboard(doc.leaderboard, fmt) + ("\n" + "\n".join(lines) if lines else "")
+    if fmt == "json":
+        return json.dumps(doc.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        from evalkit.report import section_csv
+
+        text = format_leaderboard(doc.leaderboard, fmt)
+        if doc.overlap is not None:
+            from evalkit.overlap_tables import leaderboard_overlap_csv
+
+            text = leaderboard_overlap_csv(text, doc.leaderboard, doc.overlap[1], doc.overlap[0])
+        return text + "".join("\n" + section_csv(s.table) for s in doc.sections if s.csv_block)
+    if fmt == "html":
+        from evalkit.html_report import render_leaderboard_html, section_html
+
+        return render_leaderboard_html(doc.leaderboard, sections="".join(section_html(s.table, anchor=s.anchor)
+                                                                         for s in doc.sections))
+    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

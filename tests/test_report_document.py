@@ -189,3 +189,21 @@ def test_the_gate_writes_its_files_in_the_library(tmp_path):
     assert json.loads(json_path.read_text())["exit_code"] == 0
     assert ET.fromstring(junit_path.read_text()).tag in ("testsuite", "testsuites")
     assert api.write_gate_reports(result, json_out="-") == []  # stdout is the caller's to print
+
+
+def test_the_leaderboard_document_carries_its_sections_and_refuses_no_runs(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "base", [make_sample(f"q{i}") for i in range(4)], model="m-base")
+    ov = _overlap_file(tmp_path / "overlap.jsonl", [("medqa", "q0")], [("medqa", f"q{i}") for i in (1, 2, 3)])
+    doc = api.leaderboard_document(root, overlap_file=ov, n_resamples=100, index=False)
+    (section,) = [s.table for s in doc.sections]
+    assert section.title == "Accuracy on clean items (medpalm rule)" and section.rows[0][1].startswith("m-base")
+    page = api.render_leaderboard(doc, "html")
+    assert '<section id="overlap"><h2>Accuracy on clean items (medpalm rule)</h2>' in page
+    assert "## Accuracy on clean items (medpalm rule)" in api.render_leaderboard(doc, "markdown")
+    assert json.loads(api.render_leaderboard(doc, "json"))["overlap"]["rule"] == "medpalm"
+    assert "\n\n" not in api.render_leaderboard(doc, "csv")  # the split is columns there, not a block
+    with pytest.raises(ValueError, match=r"no run under .* matches the filters \(--model nobody\)"):
+        api.leaderboard_document(root, models=["nobody"], index=False)
+    with pytest.raises(ValueError, match="splits the multiple-choice verdict"):
+        api.leaderboard_document(root, overlap_file=ov, score="grade", index=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -105,84 +104,24 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     only the datasets every ranked row covers with the same items; rows that cover
     less, and partial runs, are listed apart and not ranked.
     """
-    from evalkit.api import format_leaderboard, leaderboard_table
-
-    try:
-        lb = api.leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
-                               task_folders=task_folders, models=models, prompts=prompts, run_names=run_names,
-                               score=score, index=not no_index)
-    except (OSError, ValueError) as exc:
-        fail_on_bad_input(exc)
-    for reason in lb.skipped:
-        click.echo(f"warning: skipped {reason}", err=True)
-    if not lb.rows:
-        if lb.filters:
-            given = "; ".join(f"--{k.replace('_', '-')} {', '.join(v)}" for k, v in lb.filters.items())
-            raise click.ClickException(f"no run under {directory} matches the filters ({given})")
-        raise click.ClickException(f"no runs (samples.jsonl) found under {directory}")
     if fmt == "rich" and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
-    split = _leaderboard_overlap(lb, overlap_file, overlap_rule, score) if overlap_file is not None else None
-    if fmt == "rich":
-        _console().print(leaderboard_table(lb))
-        if split is not None:
-            _console().print(_clean_table(lb, split, overlap_rule))
-        return
-    if fmt == "html":
-        from evalkit.api import leaderboard_clean_html, render_leaderboard_html
-
-        sections = leaderboard_clean_html(lb, split, overlap_rule) if split is not None else ""
-        _emit(render_leaderboard_html(lb, sections=sections), output, fmt, LEADERBOARD_PAGE)
-    else:
-        text = format_leaderboard(lb, fmt)
-        if split is not None:
-            text = _leaderboard_with_overlap(text, fmt, lb, split, overlap_rule)
-        _emit(text, output, fmt, LEADERBOARD_PAGE)
-
-
-def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
-    """Each leaderboard cell's run split by the overlap file (evalkit.overlap_tables)."""
-    from evalkit.api import LEGACY_SCORE, leaderboard_overlap, read_overlap
-
-    if score != LEGACY_SCORE:
-        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({LEGACY_SCORE}), not --score {score}")
+    if overlap_file is not None and score != api.LEGACY_SCORE:
+        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({api.LEGACY_SCORE}), not --score {score}")
     try:
-        return leaderboard_overlap(lb, read_overlap(overlap_file, rule))
+        doc = api.leaderboard_document(directory, ci=ci, n_resamples=resamples, seed=seed,
+                                       task_folders=task_folders, models=models, prompts=prompts,
+                                       run_names=run_names, score=score, index=not no_index,
+                                       overlap_file=overlap_file, overlap_rule=overlap_rule)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
-
-
-def _clean_table(lb, split: list, rule: str):
-    from rich.table import Table
-
-    from evalkit.api import leaderboard_clean_cells
-
-    header, rows = leaderboard_clean_cells(lb, split)
-    table = Table(title=f"Accuracy on clean items ({rule} rule; 95% Wilson CI; ranks: the leaderboard's)",
-                  title_justify="left")
-    for i, h in enumerate(header):
-        table.add_column(h, justify="right" if i == 0 or i >= 2 else "left")
-    for row in rows:
-        table.add_row(*(escape(c) for c in row))
-    return table
-
-
-def _leaderboard_with_overlap(text: str, fmt: str, lb, split: list, rule: str) -> str:
-    from evalkit.api import leaderboard_clean_cells, leaderboard_overlap_csv, leaderboard_overlap_doc
-
-    if fmt == "json":
-        doc = json.loads(text)
-        doc["overlap"] = leaderboard_overlap_doc(split, rule)
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return leaderboard_overlap_csv(text, lb, split, rule)
-    from evalkit.api import markdown_table
-
-    header, rows = leaderboard_clean_cells(lb, split)
-    return text + (f"\n## Accuracy on clean items ({rule} rule)\n\n"
-                   "Each cell: accuracy on the items the overlap file covers and does not flag, with its 95% "
-                   "Wilson interval; ranks are the leaderboard's (all items).\n\n"
-                   + markdown_table(header, rows, right_from=2) + "\n")
+    for warning in doc.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if fmt == "rich":
+        for renderable in api.leaderboard_renderables(doc):
+            _console().print(renderable)
+        return
+    _emit(api.render_leaderboard(doc, fmt), output, fmt, LEADERBOARD_PAGE)
 
 
 @click.command("gate")
