@@ -222,8 +222,14 @@ def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_
     return build_leaderboard(runs_or_root, **options)
 
 
-def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", **options: Any) -> GateResult:
-    """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``)."""
+def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap_file: "str | Path | None" = None,
+         overlap_rule: str = field_default(OverlapSettings, "rule"), **options: Any) -> GateResult:
+    """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``). With
+    OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``)."""
+    if overlap_file is not None:
+        from evalkit.overlap_split import read_overlap
+
+        options["clean_only"] = read_overlap(Path(overlap_file), overlap_rule)
     return compare_runs(baseline, candidate, **options)
 
 

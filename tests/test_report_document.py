@@ -207,3 +207,13 @@ def test_the_leaderboard_document_carries_its_sections_and_refuses_no_runs(tmp_p
         api.leaderboard_document(root, models=["nobody"], index=False)
     with pytest.raises(ValueError, match="splits the multiple-choice verdict"):
         api.leaderboard_document(root, overlap_file=ov, score="grade", index=False)
+
+
+def test_the_gate_reads_the_overlap_file_in_the_library(tmp_path):
+    """api.gate(overlap_file=) gates only the clean items: the candidate lost only flagged ones."""
+    base = write_run(tmp_path, "base", [make_sample(f"q{i}") for i in range(40)])
+    cand = write_run(tmp_path, "cand", [make_sample(f"q{i}", correct=i >= 20) for i in range(40)])
+    ov = _overlap_file(tmp_path / "overlap.jsonl", [("medqa", f"q{i}") for i in range(20)],
+                       [("medqa", f"q{i}") for i in range(20, 40)])
+    assert api.gate(base, cand, n_resamples=100).exit_code == 1
+    assert api.gate(base, cand, n_resamples=100, overlap_file=ov).exit_code == 0

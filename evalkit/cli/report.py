@@ -152,15 +152,12 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     """
     from evalkit.api import EXIT_MISMATCH
 
-    from evalkit.api import read_overlap
-
     if clean_only != (overlap_file is not None):
         raise click.UsageError("--clean-only and --overlap go together")
     try:
-        clean = read_overlap(overlap_file, overlap_rule) if overlap_file is not None else None
         code = _gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                      json_out=json_out, junit_out=junit_out, show_flips=show_flips, score=score, seed=seed,
-                     resamples=resamples, clean_only=clean)
+                     resamples=resamples, overlap_file=overlap_file, overlap_rule=overlap_rule)
     except Exception as exc:  # noqa: BLE001 - whatever stops the gate, it is not a regression
         what = str(exc) if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
         click.echo(f"error: {what}", err=True)
@@ -172,12 +169,13 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
 
 def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, allow_mismatch: bool,
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
-          resamples: int, clean_only: "frozenset | set | None" = None) -> int:
+          resamples: int, overlap_file: Path | None, overlap_rule: str) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
     from evalkit.api import flips_table, gate_json, gate_table
 
     result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
-                          n_resamples=resamples, seed=seed, score=score, clean_only=clean_only)
+                      n_resamples=resamples, seed=seed, score=score, overlap_file=overlap_file,
+                      overlap_rule=overlap_rule)
     # With the JSON on stdout, the human-readable part goes to stderr.
     console = stdout_console(stderr=str(json_out) == "-")
     for reason in result.mismatches:
