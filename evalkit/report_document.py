@@ -28,14 +28,16 @@ FORMATS = ("markdown", "csv", "json", "html")
 @dataclass(frozen=True)
 class DocumentSection:
     """A section the document adds to the report: its table (text cells, every format lays it out),
-    the key its figures have in the JSON and its anchor on the page (``key``), those figures as
-    JSON-able data, and whether the CSV shows it as a block (the overlap split is columns there)."""
+    the key its figures have in the JSON (``key``; with ``json_list`` the sections of one key are a
+    list there, as ``suites``), those figures as JSON-able data, whether the CSV shows it as a block
+    (the overlap split is columns there), and its id on the page."""
 
     key: str
     table: ReportTable
     data: Any = None
     csv_block: bool = True
     anchor: str | None = None  # the page's section id; None: laid out as a scorer's section
+    json_list: bool = False
 
 
 @dataclass
@@ -53,14 +55,17 @@ class ReportDocument:
     overlap: tuple[str, list[Any]] | None = None  # (rule, OverlapRow per run and dataset)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document: the report's keys, then each section's figures under its key (suites: a list)."""
-        doc = self.report.to_dict()
-        for section in self.sections:
-            if section.key == "suites":
-                doc.setdefault("suites", []).append(section.data)
-            else:
-                doc[section.key] = section.data
-        return doc
+        """The JSON document: the report's keys, then each section's figures under its key."""
+        return _with_sections(self.report.to_dict(), self.sections)
+
+
+def _with_sections(doc: dict[str, Any], sections: Sequence[DocumentSection]) -> dict[str, Any]:
+    for section in sections:
+        if section.json_list:
+            doc.setdefault(section.key, []).append(section.data)
+        else:
+            doc[section.key] = section.data
+    return doc
 
 
 def report_document(runs: Iterable["str | Path | Run"], *, by: Sequence[str] = (),
@@ -83,7 +88,7 @@ def report_document(runs: Iterable["str | Path | Run"], *, by: Sequence[str] = (
     report = build_report(loaded, by=by, ci=ci, confidence=confidence,  # type: ignore[arg-type]
                           n_resamples=n_resamples, seed=seed, ks=ks)
     labels = run_labels(loaded)
-    sections = [DocumentSection("suites", suite_section(t), t.to_dict())
+    sections = [DocumentSection("suites", suite_section(t), t.to_dict(), json_list=True)
                 for t in report_suite_tables(loaded, labels, report.rows)]
     overlap = None
     if overlap_file is not None:
@@ -182,9 +187,7 @@ class LeaderboardDocument:
     overlap: tuple[str, list[Any]] | None = None  # (rule, leaderboard_overlap's rows)
 
     def to_dict(self) -> dict[str, Any]:
-        doc = self.leaderboard.to_dict()
-        doc.update({s.key: s.data for s in self.sections})
-        return doc
+        return _with_sections(self.leaderboard.to_dict(), self.sections)
 
 
 def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None" = None,
