@@ -41,9 +41,9 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
-           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "load_run", "load_suite", "overlap", "report",
-           "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
-           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
+           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document", "load_run", "load_suite", "overlap", "report",
+           "report_document", "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "state_dir", "stop", "sweep_gate", "write_gate_reports", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
 
 
@@ -174,6 +174,45 @@ def report(runs: Iterable["str | Path | Run"], **options: Any) -> Report:
     return build_report(runs, **options)
 
 
+def report_document(runs: Iterable["str | Path | Run"], **options: Any) -> Any:
+    """The whole report of RUNS in one call (``evalkit report``): the Report, notes and warnings about the
+    runs, truncation hints, and the sections of suite tables and of the overlap split
+    (``report_document.report_document``'s options: ``by``, ``ci``, ``ks``, ``overlap_file`` ...).
+    ``render_report(doc, fmt)`` lays it out as text, ``report_renderables(doc)`` as rich tables."""
+    from evalkit.report_document import report_document as _document
+
+    return _document(runs, **options)
+
+
+def leaderboard_document(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_default(ReportSettings,
+                                                                                                   "results_dir"),
+                         **options: Any) -> Any:
+    """The whole leaderboard in one call (``evalkit leaderboard``): the Leaderboard, warnings about runs
+    skipped, and with ``overlap_file=`` the clean-accuracy section (``report_document.leaderboard_document``;
+    the other options are ``leaderboard``'s). ``render_leaderboard(doc, fmt)`` lays it out as text,
+    ``leaderboard_renderables(doc)`` as rich tables. ValueError when no run is left."""
+    from evalkit.report_document import leaderboard_document as _document
+
+    return _document(runs_or_root, **options)
+
+
+def write_gate_reports(result: GateResult, *, json_out: "str | Path | None" = None,
+                       junit_out: "str | Path | None" = None) -> list[Path]:
+    """Write a gate's verdict as JSON to JSON_OUT and as JUnit XML to JUNIT_OUT (their folders made as
+    needed); JSON_OUT "-" (stdout) is left to the caller. The paths written, in that order."""
+    from evalkit.gate import gate_json, junit_xml
+
+    written = []
+    for target, text in ((json_out, gate_json), (junit_out, junit_xml)):
+        if target is None or str(target) == "-":
+            continue
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text(result), encoding="utf-8")
+        written.append(path)
+    return written
+
+
 def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_default(ReportSettings, "results_dir"),
                 **options: Any) -> Any:
     """Every run under a results folder (or the runs given) as configurations x datasets, ranked
@@ -183,8 +222,14 @@ def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_
     return build_leaderboard(runs_or_root, **options)
 
 
-def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", **options: Any) -> GateResult:
-    """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``)."""
+def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap_file: "str | Path | None" = None,
+         overlap_rule: str = field_default(OverlapSettings, "rule"), **options: Any) -> GateResult:
+    """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``). With
+    OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``)."""
+    if overlap_file is not None:
+        from evalkit.overlap_split import read_overlap
+
+        options["clean_only"] = read_overlap(Path(overlap_file), overlap_rule)
     return compare_runs(baseline, candidate, **options)
 
 
@@ -337,38 +382,21 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "make_judge": ("evalkit.judging", "make_judge"), "Judgement": ("evalkit.judging", "Judgement"),
     "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
-    # reports, leaderboards, gates, suites' tables, HTML
-    "format_report": ("evalkit.report", "format_report"),
-    "load_runs": ("evalkit.report", "load_runs"), "report_tables": ("evalkit.report", "report_tables"),
-    "run_labels": ("evalkit.report", "run_labels"), "fmt_ci": ("evalkit.report", "fmt_ci"),
-    "pct": ("evalkit.report", "pct"), "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
+    # reports, leaderboards and gates: whole documents and their renderers; numbers the CLI formats itself
+    "render_report": ("evalkit.report_document", "render_report"),
+    "report_renderables": ("evalkit.report_document", "report_renderables"),
+    "ReportDocument": ("evalkit.report_document", "ReportDocument"),
+    "render_leaderboard": ("evalkit.report_document", "render_leaderboard"),
+    "leaderboard_renderables": ("evalkit.report_document", "leaderboard_renderables"),
+    "fmt_ci": ("evalkit.report", "fmt_ci"), "pct": ("evalkit.report", "pct"),
+    "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
     "wilson_interval": ("evalkit.stats", "wilson_interval"),
-    "report_suite_tables": ("evalkit.suites", "report_suite_tables"),
-    "suite_rich_table": ("evalkit.suites", "suite_rich_table"),
-    "with_suite_tables": ("evalkit.suites", "with_suite_tables"),
-    "render_html": ("evalkit.html_report", "render_html"),
-    "render_leaderboard_html": ("evalkit.html_report", "render_leaderboard_html"),
-    "format_leaderboard": ("evalkit.leaderboard", "format_leaderboard"),
-    "leaderboard_table": ("evalkit.leaderboard", "leaderboard_table"),
     "EXIT_MISMATCH": ("evalkit.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.gate", "flips_table"),
     "gate_json": ("evalkit.gate", "gate_json"), "gate_table": ("evalkit.gate", "gate_table"),
-    "junit_xml": ("evalkit.gate", "junit_xml"),
     "render_compare_html": ("evalkit.compare_html", "render_compare_html"),
-    "markdown_table": ("evalkit.report", "markdown_table"),
-    # training-data overlap beside a report or a gate
-    "OVERLAP_HEADER": ("evalkit.overlap_split", "OVERLAP_HEADER"),
-    "overlap_cells": ("evalkit.overlap_split", "overlap_cells"),
-    "overlap_rows": ("evalkit.overlap_split", "overlap_rows"),
+    # training-data overlap beside a gate or a comparison
     "read_overlap": ("evalkit.overlap_split", "read_overlap"),
     "LEGACY_SCORE": ("evalkit.runs", "LEGACY_SCORE"),
-    "overlap_table_html": ("evalkit.overlap_tables", "overlap_table_html"),
-    "with_overlap_csv": ("evalkit.overlap_tables", "with_overlap_csv"),
-    "with_overlap_json": ("evalkit.overlap_tables", "with_overlap_json"),
-    "leaderboard_overlap": ("evalkit.overlap_tables", "leaderboard_overlap"),
-    "leaderboard_clean_cells": ("evalkit.overlap_tables", "leaderboard_clean_cells"),
-    "leaderboard_clean_html": ("evalkit.overlap_tables", "leaderboard_clean_html"),
-    "leaderboard_overlap_csv": ("evalkit.overlap_tables", "leaderboard_overlap_csv"),
-    "leaderboard_overlap_doc": ("evalkit.overlap_tables", "leaderboard_overlap_doc"),
     # K-QA's physicians' file judged (evalkit judge NLI_medical_annotator.csv)
     "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
     # sweeps over checkpoints (evalkit sweep)

@@ -253,13 +253,17 @@ def _scores_section(report: Report) -> str:
 def _scorer_sections(report: Report) -> str:
     """The scorers' own report tables (``Report.sections``: title, header, text cells, notes), each laid out
     the same way whatever the scorer."""
-    out = []
-    for section in report.sections:
-        notes = "".join(f"<li>{escape(n)}</li>" for n in section.notes)
-        out.append(f'<section class="scorer-section"><h2>{escape(section.title)}</h2>\n'
-                   f"{_table(section.header, section.rows, section.label_columns)}"
-                   f'{"<ul class=note>" + notes + "</ul>" if notes else ""}</section>\n')
-    return "".join(out)
+    return "".join(section_html(section) for section in report.sections)
+
+
+def section_html(section: Any, *, anchor: str | None = None) -> str:
+    """A report section (``records.ReportTable``, a scorer's or the report document's) as a page section:
+    title, table, notes, every text escaped. ANCHOR: the section's id (else it is a ``scorer-section``)."""
+    notes = "".join(f"<li>{escape(n)}</li>" for n in section.notes)
+    opening = f'<section id="{escape(anchor)}">' if anchor else '<section class="scorer-section">'
+    return (f"{opening}<h2>{escape(section.title)}</h2>\n"
+            f"{_table(section.header, section.rows, section.label_columns)}"
+            f'{"<ul class=note>" + notes + "</ul>" if notes else ""}</section>\n')
 
 
 def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit report", sections: str = "") -> str:

@@ -1,17 +1,18 @@
-"""Accuracy split by overlap in every output format: the report's json, csv and html, the
-leaderboard's clean-accuracy table, and the compare page's per-item marks.
+"""Accuracy split by overlap, laid out: the JSON data and CSV columns of the report's and the
+leaderboard's split, the leaderboard's clean-accuracy cells, and the compare page's section and
+per-item marks.
 
 The numbers are ``evalkit.overlap_split``'s (``overlap_rows``: overlap rate, accuracy on
 overlapping and on clean items with Wilson intervals, the difference with Newcombe's); this
-module only lays them out. It adds to what ``report`` and ``leaderboard`` format (a key in
-the JSON, columns in the CSV, a section in the page) and changes none of their figures.
+module only lays them out. ``evalkit.report_document`` makes the split a section of the report
+and of the leaderboard (a table every format lays out like a scorer's, its figures under the
+JSON's ``overlap`` key, CSV columns) and changes none of their figures.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from html import escape
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -30,13 +31,6 @@ OVERLAP_NOTE = ("Overlapping: the overlap file's {rule} rule flags the item; cle
 def overlap_doc(rows: Sequence[OverlapRow], rule: str) -> dict[str, Any]:
     """The split as JSON-able data: the rule and one entry per (run, dataset)."""
     return {"rule": rule, "rows": [r.to_dict() for r in rows]}
-
-
-def with_overlap_json(text: str, rows: Sequence[OverlapRow], rule: str) -> str:
-    """A JSON report with the split added under ``overlap``."""
-    doc = json.loads(text)
-    doc["overlap"] = overlap_doc(rows, rule)
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 CSV_FIELDS = ["overlap_rule", "overlap_n", "overlap_items", "overlap_rate", "acc_overlap", "acc_overlap_ci_low",
@@ -148,18 +142,6 @@ def leaderboard_overlap_csv(text: str, lb: "Leaderboard", split: Sequence[tuple[
     return with_overlap_csv(text, rows, rule, lambda line: line.get("dataset") != "macro")
 
 
-def leaderboard_clean_html(lb: "Leaderboard", split: Sequence[tuple[str, str, dict[str, OverlapRow]]],
-                           rule: str) -> str:
-    header, rows = leaderboard_clean_cells(lb, split)
-    head = "".join(f'<th class="{"num" if i >= 2 else ""}">{escape(h)}</th>' for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f'<td class="{"num" if i >= 2 else ""}">{escape(c)}</td>'
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return (f'<section id="overlap"><h2>Accuracy on clean items ({escape(rule)} rule)</h2>'
-            f'<p class="note">{escape(OVERLAP_NOTE.format(rule=rule))} Ranks are the leaderboard\'s (all items).</p>'
-            f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-            "</section>\n")
-
-
-__all__ = ["CLEAN", "CSV_FIELDS", "NOT_COVERED", "OVERLAP", "item_marks", "leaderboard_clean_cells",
-           "leaderboard_clean_html", "leaderboard_overlap", "leaderboard_overlap_csv", "leaderboard_overlap_doc",
-           "overlap_csv_cells", "overlap_doc", "overlap_table_html", "with_overlap_csv", "with_overlap_json"]
+__all__ = ["CLEAN", "CSV_FIELDS", "NOT_COVERED", "OVERLAP", "OVERLAP_NOTE", "item_marks", "leaderboard_clean_cells",
+           "leaderboard_overlap", "leaderboard_overlap_csv", "leaderboard_overlap_doc", "overlap_csv_cells",
+           "overlap_doc", "overlap_table_html", "with_overlap_csv"]

@@ -585,8 +585,10 @@ def judge_rows(report: Report) -> list[list[str]]:
             for t in report.throughput if t.judge is not None]
 
 
-def report_csv(report: Report) -> str:
-    """One CSV row per report row; the run's throughput is repeated on each of its rows."""
+def report_csv(report: Report, *, sections: bool = True) -> str:
+    """One CSV row per report row; the run's throughput is repeated on each of its rows. With SECTIONS,
+    each of the scorers' sections follows as a block after a blank line (``section_csv``), so the
+    per-row table is the lines up to the first blank one."""
     speed = {t.run: t for t in report.throughput}
     out = io.StringIO()
     fields = [f for f in ReportRow.__dataclass_fields__ if f not in ("scores", "extra")]
@@ -604,6 +606,18 @@ def report_csv(report: Report) -> str:
             cells += [_csv_cell(c.get(k)) for k in ("n", "mean", "ci_low", "ci_high")]
         writer.writerow([_csv_cell(d[f]) for f in fields] + cells + [report.ci_method, report.confidence]
                         + [_csv_cell(t[f]) for f in run_fields])
+    return out.getvalue() + ("".join("\n" + section_csv(t) for t in report.sections) if sections else "")
+
+
+def section_csv(section: Any) -> str:
+    """A report section (``records.ReportTable``) as a CSV block: its title alone on a line, its header,
+    its rows, then each note on a line of its own as ``note: ...``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([section.title])
+    writer.writerow(section.header)
+    writer.writerows(section.rows)
+    writer.writerows([f"note: {note}"] for note in section.notes)
     return out.getvalue()
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evalkit.config import DEFAULT_DATA_DIR, DEFAULT_PROMPT
+from evalkit.records import ReportTable
 from evalkit.registry import bundled_dir, get_benchmark
+from evalkit.runs import LEGACY_SCORE
 from evalkit.store import parse_json
 
 SUITES_DIR = "suites"
@@ -61,7 +63,7 @@ class Suite:
     path: Path | None = None
     scorers: tuple[str, ...] | None = None  # None: the run's (the choice scorer unless --scorer says)
     scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    table_score: str | None = None  # the score that fills the suite table; None: multiple-choice accuracy
+    table_score: str | None = None  # the score that fills the suite table; None: its scorer's primary score
 
     def files(self, data_dir: str | Path = DEFAULT_DATA_DIR) -> list[Path]:
         """The benchmark files under DATA_DIR, in column order; SuiteError naming every missing one."""
@@ -165,20 +167,22 @@ def check_prompt(suite: Suite, template: Any) -> None:
 
 @dataclass
 class SuiteTable:
-    """A suite's layout filled in: one row per run (accuracy %, or the suite's table score, per column; None
-    where absent) and the published rows."""
+    """A suite's layout filled in: one row per run (the figure of ``score`` per column, in % for a share;
+    None where a run has no such score) and the published rows."""
 
     suite: Mapping[str, Any]
     columns: list[str]
     rows: list[tuple[str, list[float | None], float | None]]
     published: list[tuple[str, list[float | None], float | None]]
     source: str = ""
+    score: str = LEGACY_SCORE
 
     def to_dict(self) -> dict[str, Any]:
         def as_rows(rows):
             return [{"model": m, "scores": dict(zip(self.columns, v)), "average": a} for m, v, a in rows]
         return {"suite": self.suite.get("name"), "title": self.suite.get("title"), "columns": self.columns,
-                "runs": as_rows(self.rows), "published": as_rows(self.published), "published_source": self.source}
+                "score": self.score, "runs": as_rows(self.rows), "published": as_rows(self.published),
+                "published_source": self.source}
 
 
 def _average(values: Sequence[float | None]) -> float | None:
@@ -186,21 +190,22 @@ def _average(values: Sequence[float | None]) -> float | None:
     return sum(values) / len(values) if values and all(v is not None for v in values) else None  # type: ignore[misc]
 
 
-def suite_table(suite_doc: Mapping[str, Any], report_rows: Sequence[Any], run_labels: Sequence[str]) -> SuiteTable:
-    """The suite layout for the runs RUN_LABELS of a report (rows with .run, .dataset, .group, .accuracy, .n,
-    .scores).
+def suite_table(suite_doc: Mapping[str, Any], report_rows: Sequence[Any], run_labels: Sequence[str],
+                score: str | None = None) -> SuiteTable:
+    """The suite layout for the runs RUN_LABELS of a report (rows with .run, .dataset, .group, .n, .scores).
 
     SUITE_DOC is the manifest's ``suite`` record; published rows come from the suite file when it is known.
-    Its ``score`` (the suite file's ``table_score``) names the score whose figure fills the cells (in %
-    when its metric gives a share), else the cells are the multiple-choice accuracy.
+    The cells are the figures of SCORE (in % when its metric gives a share): the suite file's
+    ``table_score`` (the record's ``score``) if it names one, else SCORE, else the multiple-choice
+    verdict (``correct``). A run without that score on a benchmark has None there, never 0.
     """
+    score = suite_doc.get("score") or score or LEGACY_SCORE
     benches = [b["name"] for b in suite_doc["benchmarks"]]
     columns = [b.get("column", b["name"]) for b in suite_doc["benchmarks"]]
     rows = []
     for label in run_labels:
-        acc = {r.dataset: _figure(r, suite_doc.get("score")) for r in report_rows
-               if r.run == label and r.group is None and r.n}
-        values = [acc.get(b) for b in benches]
+        figures = {r.dataset: _figure(r, score) for r in report_rows if r.run == label and r.group is None and r.n}
+        values = [figures.get(b) for b in benches]
         rows.append((label, values, _average(values)))
     published, source = [], ""
     try:
@@ -212,77 +217,43 @@ def suite_table(suite_doc: Mapping[str, Any], report_rows: Sequence[Any], run_la
         for p in suite.published:
             values = [p.scores.get(b) for b in benches]
             published.append((p.model, values, p.average if p.average is not None else _average(values)))
-    return SuiteTable(dict(suite_doc), columns, rows, published, source)
+    return SuiteTable(dict(suite_doc), columns, rows, published, source, score)
 
 
-def _figure(row: Any, score: str | None) -> float | None:
-    """A report row's cell in a suite table: the SCORE's figure (x100 for a share), else the accuracy in %."""
-    if not score:
-        return 100 * row.accuracy
+def _figure(row: Any, score: str) -> float | None:
+    """A report row's cell in a suite table: the SCORE's figure (x100 for a share); None without it."""
     cell = (getattr(row, "scores", None) or {}).get(score)
     if cell is None or cell.mean is None:
         return None
     return 100 * cell.mean if cell.kind == "binary" else cell.mean
 
 
-def _what(table: "SuiteTable") -> str:
-    score = table.suite.get("score")
-    return f"score {score}; shares in %" if score else "accuracy %"
+def primary_score(run: Any) -> str:
+    """The score a run's scorer is first judged by: the first score its manifest records a metric for
+    (a scorer's metrics in the order it declares them), else the multiple-choice verdict."""
+    return next(iter(getattr(run, "metrics", None) or {}), LEGACY_SCORE)
 
 
 def report_suite_tables(runs: Sequence[Any], labels: Sequence[str], report_rows: Sequence[Any]) -> list[SuiteTable]:
-    """One SuiteTable per suite among the runs' manifests, covering the runs of that suite."""
-    by_suite: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+    """One SuiteTable per suite among the runs' manifests, covering the runs of that suite; a suite
+    that names no table score shows the primary score of its first run's scorer."""
+    by_suite: dict[str, tuple[Mapping[str, Any], list[str], Any]] = {}
     for run, label in zip(runs, labels):
         doc = (run.manifest or {}).get("suite")
         if isinstance(doc, Mapping) and doc.get("benchmarks"):
-            by_suite.setdefault(str(doc.get("name")), (doc, []))[1].append(label)
-    return [suite_table(doc, report_rows, names) for doc, names in by_suite.values()]
+            by_suite.setdefault(str(doc.get("name")), (doc, [], run))[1].append(label)
+    return [suite_table(doc, report_rows, names, primary_score(first)) for doc, names, first in by_suite.values()]
 
 
 def _cell(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
-def suite_rich_table(table: SuiteTable):
-    """The layout as a rich Table: runs first, then the published rows (dimmed)."""
-    from rich.table import Table
-
-    t = Table(title=f"Suite {table.suite.get('name')}: {table.suite.get('title', '')} ({_what(table)})",
-              title_justify="left", caption=f"published: {table.source}" if table.source else None,
-              caption_justify="left")
-    t.add_column("model / run", justify="left")
-    for c in [*table.columns, "Avg"]:
-        t.add_column(c, justify="right")
-    for name, values, avg in table.rows:
-        t.add_row(name, *map(_cell, values), _cell(avg))
-    if table.published:
-        t.add_section()
-    for name, values, avg in table.published:
-        t.add_row(f"published: {name}", *map(_cell, values), _cell(avg), style="dim")
-    return t
-
-
-def suite_markdown(table: SuiteTable) -> str:
-    from evalkit.report import markdown_table
-
-    rows = [[n, *map(_cell, v), _cell(a)] for n, v, a in table.rows]
-    rows += [[f"published: {n}", *map(_cell, v), _cell(a)] for n, v, a in table.published]
-    text = (f"## Suite {table.suite.get('name')}: {table.suite.get('title', '')} ({_what(table)})\n\n"
-            + markdown_table(["model / run", *table.columns, "Avg"], rows, 1) + "\n")
-    if table.source:
-        text += f"\nPublished: {table.source}\n"
-    return text
-
-
-def with_suite_tables(text: str, fmt: str, tables: Sequence[SuiteTable]) -> str:
-    """A formatted report (markdown or json) with the suite tables added; other formats unchanged."""
-    if not tables:
-        return text
-    if fmt == "markdown":
-        return text + "\n" + "\n".join(suite_markdown(t) for t in tables)
-    if fmt == "json":
-        doc = json.loads(text)
-        doc["suites"] = [t.to_dict() for t in tables]
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    return text
+def suite_section(table: SuiteTable) -> ReportTable:
+    """The layout as a report section: one row per run, then the published rows, and the average."""
+    what = "accuracy %" if table.score == LEGACY_SCORE else f"score {table.score}; shares in %"
+    rows = [[name, *map(_cell, values), _cell(avg)] for name, values, avg in table.rows]
+    rows += [[f"published: {name}", *map(_cell, values), _cell(avg)] for name, values, avg in table.published]
+    return ReportTable(f"Suite {table.suite.get('name')}: {table.suite.get('title', '')} ({what})",
+                       ["model / run", *table.columns, "Avg"], rows,
+                       [f"published: {table.source}"] if table.source else [], label_columns=1)

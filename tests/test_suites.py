@@ -8,8 +8,8 @@ import pytest
 
 from evalkit.prompts import PromptTemplate, load_template
 from evalkit.report import build_report, run_labels, load_runs
-from evalkit.suites import (SuiteError, check_prompt, load_suite, report_suite_tables, suite_markdown,
-                            with_suite_tables)
+from evalkit.report_extras import section_markdown
+from evalkit.suites import SuiteError, check_prompt, load_suite, report_suite_tables, suite_section
 from evalkit.registry import get_benchmark
 from tests.conftest import SHARED
 from tests.runfactory import verdict_samples, write_run
@@ -83,10 +83,10 @@ def test_report_layout_has_one_column_per_benchmark_and_the_average(tmp_path):
     assert avg == pytest.approx(400 / 6)  # unweighted, as the published table averages
     assert [p[0] for p in table.published][0] == "MedReason-8B"
     assert table.published[0][1] == pytest.approx([57.5, 55.5, 19.0, 71.8, 60.7, 79.4])
-    md = suite_markdown(table)
+    md = "\n".join(section_markdown(suite_section(table)))
     assert "| MedBullets (op4) |" in md and "| 66.7 |" in md and "published: MedReason-8B" in md
-    doc = json.loads(with_suite_tables(json.dumps({"rows": []}), "json", [table]))
-    assert doc["suites"][0]["runs"][0]["scores"]["MedQA"] == pytest.approx(75.0)
+    doc = json.loads(json.dumps(table.to_dict()))
+    assert doc["runs"][0]["scores"]["MedQA"] == pytest.approx(75.0)
 
 
 def test_a_run_missing_a_benchmark_has_no_average(tmp_path):

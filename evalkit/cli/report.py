@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -12,7 +11,6 @@ from evalkit.cli import fail_on_bad_input, stdout_console
 from evalkit.cli.options import (alpha_option, config_argument, config_option, format_option, interval_options,
                                  max_drop_option, overlap_options, score_option)
 from evalkit import api
-from evalkit.api import format_report, load_runs, partial_note, report_tables
 from evalkit.config import GateSettings, ReportSettings, field_default
 
 REPORT_PAGE = field_default(ReportSettings, "report_page")
@@ -57,87 +55,23 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     runs of a suite (`evalkit run --suite`) get the suite's table. A run with no sample is
     named on stderr; when no RUN has one, nothing is reported and the exit status is 1.
     """
-    from evalkit.api import run_labels
-    from evalkit.api import truncation_hints
-    from evalkit.api import empty_run_reason
-    from evalkit.api import report_suite_tables, suite_rich_table, with_suite_tables
-
+    if fmt == "rich" and output is not None:
+        raise click.UsageError("--output needs --format markdown, csv, json or html")
     try:
-        loaded = load_runs(runs)
-        for note in filter(None, map(partial_note, loaded)):
-            click.echo(f"note: {note}", err=True)
-        empty = [why for why in map(empty_run_reason, loaded) if why is not None]
-        if len(empty) == len(loaded):
-            raise ValueError("no run has a sample to report:\n" + "\n".join(empty))
-        for why in empty:
-            click.echo(f"warning: {why}", err=True)
-        report = api.report(loaded, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks)  # type: ignore[arg-type]
-        suites = report_suite_tables(loaded, run_labels(loaded), report.rows)
-        overlap = _overlap_rows(loaded, overlap_file, overlap_rule) if overlap_file is not None else None
+        doc = api.report_document(runs, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks,
+                                  overlap_file=overlap_file, overlap_rule=overlap_rule)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
-    if fmt == "rich" and output is None:
-        console = _console()
-        for table in report_tables(report):
-            console.print(table)
-        if overlap is not None:
-            console.print(_overlap_table(overlap, overlap_rule))
-        for suite in suites:
-            console.print(suite_rich_table(suite))
-        for run, label in zip(loaded, run_labels(loaded)):
-            limit = ((run.manifest or {}).get("generation") or {}).get("max_new_tokens")
-            rows = [r for r in report.rows if r.run == label and r.group is None]
-            for hint in truncation_hints(rows, limit):
-                console.print(f"hint: {escape(label + ': ' + hint if len(loaded) > 1 else hint)}", highlight=False)
-        return
+    for note in doc.notes:
+        click.echo(f"note: {note}", err=True)
+    for why in doc.warnings:
+        click.echo(f"warning: {why}", err=True)
     if fmt == "rich":
-        raise click.UsageError("--output needs --format markdown, csv, json or html")
-    if fmt == "html":
-        from evalkit.api import overlap_table_html, render_html
-
-        sections = overlap_table_html(overlap, overlap_rule) if overlap is not None else ""
-        _emit(render_html(report, loaded, sections=sections), output, fmt, REPORT_PAGE)
-    else:
-        text = with_suite_tables(format_report(report, fmt), fmt, suites)
-        if overlap is not None:
-            text = _with_overlap(text, fmt, overlap, overlap_rule)
-        _emit(text, output, fmt, REPORT_PAGE)
-
-
-def _with_overlap(text: str, fmt: str, overlap: list, rule: str) -> str:
-    """The report in FMT (markdown, json or csv) with the overlap split added (evalkit.overlap_tables)."""
-    from evalkit.api import with_overlap_csv, with_overlap_json
-
-    if fmt == "json":
-        return with_overlap_json(text, overlap, rule)
-    if fmt == "csv":
-        return with_overlap_csv(text, overlap, rule)
-    from evalkit.api import OVERLAP_HEADER, markdown_table, overlap_cells
-
-    return text + (f"\n## Accuracy by overlap with training data ({rule} rule)\n\n"
-                   + markdown_table(OVERLAP_HEADER, [overlap_cells(r) for r in overlap], right_from=2) + "\n")
-
-
-def _overlap_rows(loaded: list, overlap_file: Path, rule: str) -> list:
-    """Each run's datasets split by the overlap file (evalkit.overlap_split)."""
-    from evalkit.api import overlap_rows, read_overlap
-    from evalkit.api import run_labels
-
-    overlap = read_overlap(overlap_file, rule)
-    return [row for run, label in zip(loaded, run_labels(loaded)) for row in overlap_rows(label, run.items(), overlap)]
-
-
-def _overlap_table(rows: list, rule: str):
-    from rich.table import Table
-
-    from evalkit.api import OVERLAP_HEADER, overlap_cells
-
-    table = Table(title=f"Accuracy by overlap with training data ({rule} rule; 95% CI; difference: Newcombe)")
-    for i, name in enumerate(OVERLAP_HEADER):
-        table.add_column(name, justify="left" if i < 2 else "right")
-    for r in rows:
-        table.add_row(*overlap_cells(r))
-    return table
+        console = _console()
+        for renderable in api.report_renderables(doc):
+            console.print(renderable)
+        return
+    _emit(api.render_report(doc, fmt), output, fmt, REPORT_PAGE)
 
 
 @click.command("leaderboard")
@@ -170,84 +104,24 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     only the datasets every ranked row covers with the same items; rows that cover
     less, and partial runs, are listed apart and not ranked.
     """
-    from evalkit.api import format_leaderboard, leaderboard_table
-
-    try:
-        lb = api.leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,  # type: ignore[arg-type]
-                               task_folders=task_folders, models=models, prompts=prompts, run_names=run_names,
-                               score=score, index=not no_index)
-    except (OSError, ValueError) as exc:
-        fail_on_bad_input(exc)
-    for reason in lb.skipped:
-        click.echo(f"warning: skipped {reason}", err=True)
-    if not lb.rows:
-        if lb.filters:
-            given = "; ".join(f"--{k.replace('_', '-')} {', '.join(v)}" for k, v in lb.filters.items())
-            raise click.ClickException(f"no run under {directory} matches the filters ({given})")
-        raise click.ClickException(f"no runs (samples.jsonl) found under {directory}")
     if fmt == "rich" and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
-    split = _leaderboard_overlap(lb, overlap_file, overlap_rule, score) if overlap_file is not None else None
-    if fmt == "rich":
-        _console().print(leaderboard_table(lb))
-        if split is not None:
-            _console().print(_clean_table(lb, split, overlap_rule))
-        return
-    if fmt == "html":
-        from evalkit.api import leaderboard_clean_html, render_leaderboard_html
-
-        sections = leaderboard_clean_html(lb, split, overlap_rule) if split is not None else ""
-        _emit(render_leaderboard_html(lb, sections=sections), output, fmt, LEADERBOARD_PAGE)
-    else:
-        text = format_leaderboard(lb, fmt)
-        if split is not None:
-            text = _leaderboard_with_overlap(text, fmt, lb, split, overlap_rule)
-        _emit(text, output, fmt, LEADERBOARD_PAGE)
-
-
-def _leaderboard_overlap(lb, overlap_file: Path, rule: str, score: str) -> list:
-    """Each leaderboard cell's run split by the overlap file (evalkit.overlap_tables)."""
-    from evalkit.api import LEGACY_SCORE, leaderboard_overlap, read_overlap
-
-    if score != LEGACY_SCORE:
-        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({LEGACY_SCORE}), not --score {score}")
+    if overlap_file is not None and score != api.LEGACY_SCORE:
+        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({api.LEGACY_SCORE}), not --score {score}")
     try:
-        return leaderboard_overlap(lb, read_overlap(overlap_file, rule))
+        doc = api.leaderboard_document(directory, ci=ci, n_resamples=resamples, seed=seed,
+                                       task_folders=task_folders, models=models, prompts=prompts,
+                                       run_names=run_names, score=score, index=not no_index,
+                                       overlap_file=overlap_file, overlap_rule=overlap_rule)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
-
-
-def _clean_table(lb, split: list, rule: str):
-    from rich.table import Table
-
-    from evalkit.api import leaderboard_clean_cells
-
-    header, rows = leaderboard_clean_cells(lb, split)
-    table = Table(title=f"Accuracy on clean items ({rule} rule; 95% Wilson CI; ranks: the leaderboard's)",
-                  title_justify="left")
-    for i, h in enumerate(header):
-        table.add_column(h, justify="right" if i == 0 or i >= 2 else "left")
-    for row in rows:
-        table.add_row(*(escape(c) for c in row))
-    return table
-
-
-def _leaderboard_with_overlap(text: str, fmt: str, lb, split: list, rule: str) -> str:
-    from evalkit.api import leaderboard_clean_cells, leaderboard_overlap_csv, leaderboard_overlap_doc
-
-    if fmt == "json":
-        doc = json.loads(text)
-        doc["overlap"] = leaderboard_overlap_doc(split, rule)
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return leaderboard_overlap_csv(text, lb, split, rule)
-    from evalkit.api import markdown_table
-
-    header, rows = leaderboard_clean_cells(lb, split)
-    return text + (f"\n## Accuracy on clean items ({rule} rule)\n\n"
-                   "Each cell: accuracy on the items the overlap file covers and does not flag, with its 95% "
-                   "Wilson interval; ranks are the leaderboard's (all items).\n\n"
-                   + markdown_table(header, rows, right_from=2) + "\n")
+    for warning in doc.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if fmt == "rich":
+        for renderable in api.leaderboard_renderables(doc):
+            _console().print(renderable)
+        return
+    _emit(api.render_leaderboard(doc, fmt), output, fmt, LEADERBOARD_PAGE)
 
 
 @click.command("gate")
@@ -278,15 +152,12 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     """
     from evalkit.api import EXIT_MISMATCH
 
-    from evalkit.api import read_overlap
-
     if clean_only != (overlap_file is not None):
         raise click.UsageError("--clean-only and --overlap go together")
     try:
-        clean = read_overlap(overlap_file, overlap_rule) if overlap_file is not None else None
         code = _gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                      json_out=json_out, junit_out=junit_out, show_flips=show_flips, score=score, seed=seed,
-                     resamples=resamples, clean_only=clean)
+                     resamples=resamples, overlap_file=overlap_file, overlap_rule=overlap_rule)
     except Exception as exc:  # noqa: BLE001 - whatever stops the gate, it is not a regression
         what = str(exc) if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
         click.echo(f"error: {what}", err=True)
@@ -298,12 +169,13 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
 
 def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, allow_mismatch: bool,
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
-          resamples: int, clean_only: "frozenset | set | None" = None) -> int:
+          resamples: int, overlap_file: Path | None, overlap_rule: str) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.api import flips_table, gate_json, gate_table, junit_xml
+    from evalkit.api import flips_table, gate_json, gate_table
 
     result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
-                          n_resamples=resamples, seed=seed, score=score, clean_only=clean_only)
+                      n_resamples=resamples, seed=seed, score=score, overlap_file=overlap_file,
+                      overlap_rule=overlap_rule)
     # With the JSON on stdout, the human-readable part goes to stderr.
     console = stdout_console(stderr=str(json_out) == "-")
     for reason in result.mismatches:
@@ -325,13 +197,7 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
         console.print("[bold green]PASS[/] (on the shared items only, despite the mismatches: --allow-mismatch)")
     else:
         console.print("[bold green]PASS[/]")
-    if json_out is not None:
-        if str(json_out) == "-":
-            click.echo(gate_json(result), nl=False)
-        else:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(gate_json(result), encoding="utf-8")
-    if junit_out is not None:
-        junit_out.parent.mkdir(parents=True, exist_ok=True)
-        junit_out.write_text(junit_xml(result), encoding="utf-8")
+    if json_out is not None and str(json_out) == "-":
+        click.echo(gate_json(result), nl=False)
+    api.write_gate_reports(result, json_out=json_out, junit_out=junit_out)
     return result.exit_code
