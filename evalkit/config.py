@@ -50,6 +50,8 @@ UNKNOWN_MEDIAN = "median"
 UNKNOWN_RULES = (UNKNOWN_FIRST, UNKNOWN_MEDIAN)
 
 DEFAULT_RESAMPLES = 10_000  # bootstrap resamples of a report's, leaderboard's and gate's intervals
+DEFAULT_CONFIDENCE = 0.95  # the confidence level of every interval (IntervalSettings.confidence)
+DEFAULT_SEED = 0  # the bootstrap's seed (IntervalSettings.seed)
 PROGRESS_INTERVAL_S = 15.0  # seconds between progress lines when stdout is a log
 
 
@@ -290,9 +292,9 @@ class IntervalSettings:
     """How the confidence intervals of a report, leaderboard, gate or comparison are computed."""
 
     ci: str = "wilson"
-    confidence: float = 0.95
+    confidence: float = DEFAULT_CONFIDENCE
     n_resamples: int = DEFAULT_RESAMPLES
-    seed: int = 0
+    seed: int = DEFAULT_SEED
 
 
 @dataclass(frozen=True)

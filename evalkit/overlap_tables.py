@@ -15,6 +15,7 @@ import json
 from html import escape
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from evalkit.config import DEFAULT_CONFIDENCE
 from evalkit.overlap_split import OVERLAP_HEADER, OverlapRow, OverlapSet, overlap_cells, overlap_rows
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def item_marks(items: Sequence["ItemKey"], overlap: OverlapSet) -> str:
 # ---------------------------------------------------------------- the leaderboard
 
 
-def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: float = 0.95
+def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: float = DEFAULT_CONFIDENCE
                         ) -> list[tuple[str, str, dict[str, OverlapRow]]]:
     """Per leaderboard row (in its order): its rank (or why it is listed apart), its name, and per
     dataset the split of the run behind that cell."""

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from evalkit.config import SweepSettings  # its home is evalkit.config, beside every other config type
+from evalkit.config import SweepCommandSettings, SweepSettings, field_default
 from evalkit.runs import MANIFEST, read_manifest
 from evalkit.store import write_json
 
@@ -374,7 +374,7 @@ def _fingerprint(path: Path) -> tuple[int, int, float]:
 
 
 def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str | None = None,
-                      quiet_s: float = 60.0, step_from: str | None = None,
+                      quiet_s: float = field_default(SweepCommandSettings, "quiet_s"), step_from: str | None = None,
                       clock: float | None = None) -> list[Checkpoint]:
     """The checkpoints in FOLDER (entries whose name gives a training step) that are complete.
 
@@ -408,7 +408,7 @@ def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str
     return sorted(ready, key=Checkpoint.sort_key)
 
 
-def log_tail(path: str | None, n: int = 5) -> list[str]:
+def log_tail(path: str | None, n: int = field_default(SweepCommandSettings, "status_lines")) -> list[str]:
     """The last N lines of a job's log ([] where there is none yet)."""
     if not path:
         return []

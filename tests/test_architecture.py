@@ -205,6 +205,103 @@ def test_the_config_types_match_the_library_defaults():
     assert sweep_jobs.SlurmOptions().time_min == field_default(SweepCommandSettings, "slurm_time_min")
 
 
+# --- library defaults: one home ------------------------------------------------------------
+# A library parameter (or dataclass field) named after a field of a config type, whose default is a
+# literal equal to that field's default, restates it: it must read it from evalkit.config
+# (``field_default(Type, "name")`` or a constant of config). None and False (nothing, off) are not
+# restatements, as in the CLI's rule above.
+
+# "file:function(param)" -> why it still restates a config value (owned by another engineer this
+# round); the test fails once it no longer does, so the entry is removed.
+LITERAL_DEFAULT_EXCEPTIONS: dict[str, str] = {
+    **{f"evalkit/report.py:{where}": "report.py is being reworked on another branch this round"
+       for where in ("accuracy_ci(confidence)", "accuracy_ci(seed)", "score_cell(ci)", "score_cell(confidence)",
+                     "score_cell(seed)", "Report(confidence)", "build_report(ci)", "build_report(confidence)",
+                     "build_report(seed)", "render_summary_table(confidence)")},
+}
+
+
+def config_field_defaults() -> dict[str, list[tuple[str, object]]]:
+    """Field name -> (config type, default) of every dataclass of evalkit.config (None and False left out)."""
+    import dataclasses
+
+    from evalkit import config
+
+    out: dict[str, list[tuple[str, object]]] = {}
+    for cls in vars(config).values():
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == config.__name__:
+            for f in dataclasses.fields(cls):
+                if f.default is not dataclasses.MISSING and f.default is not None and f.default is not False:
+                    out.setdefault(f.name, []).append((cls.__name__, f.default))
+    return out
+
+
+def _same_value(a: object, b: object) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def literal_defaults(path: Path) -> list[tuple[str, str, object]]:
+    """(owner, name, value) of every parameter default and dataclass-style field in PATH that is a literal."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        pairs: list[tuple[str, ast.expr]] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = node.args
+            positional = a.posonlyargs + a.args
+            pairs += [(p.arg, d) for p, d in zip(positional[len(positional) - len(a.defaults):], a.defaults)]
+            pairs += [(p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+        elif isinstance(node, ast.ClassDef):
+            pairs += [(s.target.id, s.value) for s in node.body
+                      if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and s.value is not None]
+        for name, expr in pairs:
+            try:
+                value = ast.literal_eval(expr)
+            except ValueError:
+                continue  # a name, a call: not a literal
+            found.append((node.name, name, value))
+    return found
+
+
+def restated_library_defaults(paths) -> list[str]:
+    fields = config_field_defaults()
+    found = []
+    for path in paths:
+        rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        for owner, name, value in literal_defaults(path):
+            homes = [cls for cls, default in fields.get(name, []) if _same_value(value, default)]
+            if homes:
+                found.append(f"{rel}:{owner}({name}) = {value!r}, the default of {' and '.join(homes)}.{name}")
+    return found
+
+
+def test_no_library_default_restates_a_config_value():
+    """Issue 21: a default lives once, in evalkit.config; library functions read it from there."""
+    paths = [p for p in sorted(EVALKIT.rglob("*.py")) if p != EVALKIT / "config.py"]
+    found = restated_library_defaults(paths)
+    known = {line for line in found if line.split(" = ")[0] in LITERAL_DEFAULT_EXCEPTIONS}
+    stale = sorted(set(LITERAL_DEFAULT_EXCEPTIONS) - {line.split(" = ")[0] for line in known})
+    assert not stale, f"no longer restated, remove from LITERAL_DEFAULT_EXCEPTIONS: {stale}"
+    bad = [line for line in found if line not in known]
+    assert not bad, ("a library default restates a config value; use field_default(Type, name) or a constant of "
+                     "evalkit.config:\n" + "\n".join(bad))
+
+
+def test_the_library_default_check_sees_every_spelling(tmp_path):
+    sample = tmp_path / "mod.py"
+    sample.write_text("from evalkit.config import DEFAULT_CONFIDENCE\n"
+                      "def f(x, confidence=0.95, *, seed=0, alpha=0.05, ngram=DEFAULT_CONFIDENCE, rps=None,\n"
+                      "      allow_mismatch=False, reference=True, max_drop=2.0, title='evalkit compare'): ...\n"
+                      "async def g(quiet_s: float = 60.0, temperature=0): ...\n"
+                      "class C:\n    executor: str = 'slurm'\n    seed: int | None = None\n")
+    found = [line.split(" = ")[0].split(":", 1)[1] for line in restated_library_defaults([sample])]
+    assert sorted(found) == sorted(["f(confidence)", "f(seed)", "f(alpha)", "f(reference)", "f(title)",
+                                    "g(quiet_s)", "g(temperature)", "C(executor)"])
+
+
 def test_config_types_live_in_config():
     """ServeRequest and SweepSettings are defined in evalkit.config; their old import paths still work."""
     from evalkit import config

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from evalkit.config import JudgeSettings, RunConfig, field_default
 from evalkit.kqa import PER_MODES, answer_figures, judge_spec, judge_statements, report_extra, report_tables, statements
 from evalkit.records import Item, SampleRecord, Score, Statements
 from evalkit.scoring.base import ScorerError, register_scorer
@@ -37,11 +38,11 @@ class KQAScorer:
     report_extra = staticmethod(report_extra)
     report_tables = staticmethod(report_tables)
 
-    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = "statement",
-                 concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,
-                 temperature: float | str = 0.0, max_tokens: int | str = DEFAULT_MAX_TOKENS,
-                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, json_schema: bool | str = False,
-                 api_key: str | None = None, timeout_s: float | str = 600.0):
+    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = field_default(JudgeSettings, "kqa_per"),
+                 concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = field_default(JudgeSettings, "rps"),
+                 temperature: float | str = field_default(JudgeSettings, "temperature"), max_tokens: int | str = DEFAULT_MAX_TOKENS,
+                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, json_schema: bool | str = field_default(JudgeSettings, "json_schema"),
+                 api_key: str | None = None, timeout_s: float | str = field_default(RunConfig, "timeout_s")):
         if per not in PER_MODES:
             raise ScorerError(f"kqa: per must be one of {', '.join(PER_MODES)}, not {per!r}")
         self.per = per
