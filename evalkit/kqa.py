@@ -33,6 +33,7 @@ from evalkit.config import DEFAULT_SEED, JudgeSettings, field_default
 from evalkit.records import Item, ReportTable, Statements
 
 JUDGE_RESAMPLES = field_default(JudgeSettings, "n_resamples")  # bootstrap resamples of the agreement figures
+NLI_JOURNAL = "kqa-nli-journal.jsonl"  # the judged pairs of a physicians' file, in the work folder (resumes)
 
 LABELS = ("entailment", "neutral", "contradiction")
 PHYSICIAN_LABELS = ("Entailment", "Neutral", "Contradiction")  # as the physicians' file writes them
@@ -410,7 +411,7 @@ def evaluate_nli_file(path: Path, judge: Any, *, per: str, work_dir: Path, limit
 
     async def go() -> tuple[list[str | None], int]:
         try:
-            return await judge_nli_pairs(pairs, judge.ask, spec, per, work_dir / "kqa-nli-journal.jsonl",
+            return await judge_nli_pairs(pairs, judge.ask, spec, per, work_dir / NLI_JOURNAL,
                                          json_schema=judge.json_schema)
         finally:
             await judge.aclose()
