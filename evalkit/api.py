@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
@@ -43,7 +43,7 @@ __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
            "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "load_run", "load_suite", "overlap", "report",
            "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
-           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
+           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend", "sweep_trend_page",
            "sweep_watch"]
 
 
@@ -105,7 +105,8 @@ def served(request: ServeRequest | None = None, **settings: Any) -> Iterator[Ser
 CALLBACKS = ("on_sample", "on_start", "progress", "on_notice")  # run_eval's keywords
 
 
-def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *, suite: "str | Suite | None" = None,
+def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
+             suite: "str | Suite | Mapping[str, Any] | None" = None,
              server: "ServerHandle | str | None" = None, endpoint: "str | Sequence[str] | None" = None,
              data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
     """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
@@ -121,12 +122,16 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
 
     SUITE (a name, a path or a Suite) runs the suite's tasks and records the suite in the
     manifest (the report's layout); given with TASKS, those are run as the suite's (e.g.
-    ``tasks.from_suite(suite, extra_data=[...])``).
+    ``tasks.from_suite(suite, extra_data=[...])``). A mapping is a suite's manifest record, recorded
+    as it is with the TASKS given (a sweep's job: the suite as it was when the sweep started).
 
     A RunConfig runs as it is (SETTINGS may replace its fields) and gives its RunResult.
     The callbacks (on_sample, on_start, progress, on_notice) are ``runner.run_eval``'s.
     """
     callbacks = {k: settings.pop(k) for k in CALLBACKS if k in settings}
+    if isinstance(suite, Mapping):
+        settings.setdefault("suite", dict(suite))
+        suite = None
     if isinstance(what, RunConfig):
         config = replace(what, **settings) if settings else what
         if endpoint is not None or server is not None:
@@ -255,6 +260,16 @@ def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **o
     from evalkit.sweep_jobs import SweepLaunch, start_sweep
 
     return start_sweep(settings, checkpoints, launch or SweepLaunch(), **options)
+
+
+def sweep_tasks(tasks: Sequence[Task], *, data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any
+                ) -> list[dict[str, Any]]:
+    """TASKS as a sweep keeps them (``SweepSettings.tasks``; e.g. ``from_suite(suite)``, whose scorers then
+    score every checkpoint), their data as absolute file paths; SETTINGS are the sweep's own RunConfig and
+    GenerationParams fields. SweepError when they would need more than one run per checkpoint."""
+    from evalkit import sweep
+
+    return sweep.sweep_tasks(tasks, data_dir, settings)
 
 
 def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:

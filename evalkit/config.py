@@ -443,9 +443,11 @@ TREND_FORMATS = ("table", "markdown", "json", "html")
 
 @dataclass
 class SweepSettings:
-    """What every job of a sweep shares. ``eval_files`` are the tasks (a suite's files included,
-    its record in ``suite``); ``serve`` holds ServeRequest fields, ``generation`` GenerationParams
-    fields, ``run`` other RunConfig fields (limit, prompt, concurrency, ...)."""
+    """What every job of a sweep shares. ``eval_files`` are the files evaluated; ``tasks``, when set,
+    the tasks each job evaluates (``tasks.Task.to_dict()`` of each: a suite's, with its prompt, generation
+    settings and scorers, the suite's record in ``suite``), their files in ``eval_files``; else each
+    file is a task of its own. ``serve`` holds ServeRequest fields, ``generation`` GenerationParams
+    fields, ``run`` other RunConfig fields (limit, prompt, concurrency, ...); both win over a task's."""
 
     name: str
     sweep_dir: str
@@ -457,6 +459,7 @@ class SweepSettings:
     generation: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     step_from: str | None = None
+    tasks: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(SWEEP_NAME, self.name):
@@ -472,6 +475,8 @@ class SweepSettings:
         """A short hash of what changes a run's results (not where the sweep keeps its state)."""
         doc = {"eval_files": self.eval_files, "backend": self.backend, "generation": self.generation,
                "run": self.run, "serve": self.serve}
+        if self.tasks:  # only then: a sweep of files keeps the id (and run directories) it had
+            doc["tasks"] = self.tasks
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
     def to_dict(self) -> dict[str, Any]:

@@ -172,6 +172,27 @@ class CheckpointJob:
                 "sweep": self.settings.name, "content_hash": dict(content_hash or {})}
 
 
+def sweep_tasks(tasks: Sequence[Any], data_dir: str | Path, overrides: Mapping[str, Any] | None = None
+                ) -> list[dict[str, Any]]:
+    """TASKS (``tasks.Task``s: a suite's, with its scorers) as ``SweepSettings.tasks`` keeps them, each
+    task's data as its file's absolute path (jobs may start elsewhere). OVERRIDES are the sweep's own
+    RunConfig and GenerationParams fields. SweepError when they would need more than one run: a
+    checkpoint's job makes one run (a suite row naming scorers of its own becomes a run of its own)."""
+    from evalkit.config import RunConfig
+    from evalkit.tasks import TaskError, plan_runs
+
+    placed = [t.with_data(os.path.abspath(t.data_file(data_dir)), name=t.name) for t in tasks]
+    try:
+        runs = plan_runs(placed, RunConfig(eval_files=[]), overrides, data_dir)
+    except TaskError as exc:
+        raise SweepError(str(exc)) from None
+    if len(runs) > 1:
+        apart = ", ".join(t.name for run in runs[1:] for t in run.tasks)
+        raise SweepError(f"a sweep makes one run per checkpoint, and these tasks need {len(runs)} (their scorers or "
+                         f"settings differ): {apart} apart from {runs[0].tasks[0].name}; sweep them separately")
+    return [t.to_dict() for t in placed]
+
+
 # ---------------------------------------------------------------- the state file
 
 
