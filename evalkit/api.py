@@ -345,6 +345,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # run directories: what a partial or empty run is
     "partial_note": ("evalkit.runs", "partial_note"),
     "empty_run_reason": ("evalkit.runs", "empty_run_reason"), "SAMPLES": ("evalkit.store", "SAMPLES"),
+    "MANIFEST": ("evalkit.store", "MANIFEST"),
     # scoring again, and model judges
     "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
@@ -393,6 +394,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
     "trend_json": ("evalkit.sweep_report", "trend_json"),
     "trend_markdown": ("evalkit.sweep_report", "trend_markdown"),
+    "EXIT_PASS": ("evalkit.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.gate", "EXIT_REGRESSION"),  # its gates
 }
 
 

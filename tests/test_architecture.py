@@ -399,3 +399,63 @@ def test_no_function_is_longer_than_80_lines():
     stale = sorted(set(LONG_FUNCTION_EXCEPTIONS) - seen)
     assert not stale, f"no longer over {MAX_FUNCTION_LINES} lines, remove from LONG_FUNCTION_EXCEPTIONS: {stale}"
     assert not long, f"split these by concern (at most {MAX_FUNCTION_LINES} lines a function):\n" + "\n".join(long)
+
+
+# --- file names: one home --------------------------------------------------------------------
+# A file name a module names as a constant (``store.SAMPLES = "samples.jsonl"``, ``kqa.NLI_JOURNAL``,
+# ``config.EXEMPLARS_FILE``...) is written nowhere else: other modules, the CLI included, use the constant.
+
+FILE_NAME = r"\.?[\w.-]+\.(jsonl|json|sqlite|lock|csv|html|txt)"
+
+
+def file_name_constants(paths) -> dict[str, str]:
+    """File name -> 'module.NAME' of each module-level constant of PATHS that is a file name (names
+    joined by ' and ' when more than one module names it)."""
+    import re
+
+    homes: dict[str, str] = {}
+    for path in paths:
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts) if path.is_relative_to(ROOT) else path.stem
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, str) and re.fullmatch(FILE_NAME, node.value.value):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        home = f"{module}.{target.id}"
+                        homes[node.value.value] = f"{homes[node.value.value]} and {home}" \
+                            if node.value.value in homes and module not in homes[node.value.value] else home
+    return homes
+
+
+def restated_file_names(paths, homes: dict[str, str]) -> list[str]:
+    found = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        homes_here = {id(n.value) for n in tree.body if isinstance(n, ast.Assign)}  # the constants themselves
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in homes \
+                    and id(node) not in homes_here:
+                rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                found.append(f"{rel}:{node.lineno}: {node.value!r} is {homes[node.value]}")
+    return found
+
+
+def test_no_module_restates_a_file_name_another_names():
+    paths = sorted(EVALKIT.rglob("*.py"))
+    homes = file_name_constants(paths)
+    assert {"samples.jsonl", "manifest.json", "summary.json", "scores.jsonl", "generations.jsonl",
+            "kqa-nli-journal.jsonl", "sweep.json"} <= set(homes)
+    twice = [f"{name}: {home}" for name, home in homes.items() if " and " in home]
+    assert not twice, "a file name has one home; the other modules import it:\n" + "\n".join(twice)
+    found = restated_file_names(paths, homes)
+    assert not found, "use the constant:\n" + "\n".join(found)
+
+
+def test_the_file_name_check_sees_a_restated_name(tmp_path):
+    sample = tmp_path / "mod.py"
+    sample.write_text("HOME = 'samples.jsonl'\ndef f(run_dir):\n    return f\"{run_dir / 'samples.jsonl'}\", 'x.jsonl'\n")
+    assert [line.split(": ", 1)[1] for line in restated_file_names([sample], {"samples.jsonl": "store.SAMPLES"})] \
+        == ["'samples.jsonl' is store.SAMPLES"]
+    other = tmp_path / "other.py"
+    other.write_text("FILE = 'samples.jsonl'\n")
+    assert file_name_constants([sample, other]) == {"samples.jsonl": "mod.HOME and other.FILE"}

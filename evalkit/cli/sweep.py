@@ -282,7 +282,10 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
         if junit_out is not None:
             junit_out.parent.mkdir(parents=True, exist_ok=True)
             junit_out.write_text(sweep_junit(gate), encoding="utf-8")
-        verdict = {0: "PASS", 1: "FAIL: regressed: " + ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed),
-                   2: "NOT COMPARABLE (exit 2)"}[gate.exit_code]
+        from evalkit.api import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION
+
+        verdict = {EXIT_PASS: "PASS",
+                   EXIT_REGRESSION: "FAIL: regressed: " + ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed),
+                   EXIT_MISMATCH: f"NOT COMPARABLE (exit {EXIT_MISMATCH})"}[gate.exit_code]
         click.echo(f"gate: {verdict}", err=fmt == "json")
         click.get_current_context().exit(gate.exit_code)
