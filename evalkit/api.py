@@ -43,7 +43,8 @@ __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
            "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "load_run", "load_suite", "overlap", "report",
            "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
-           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend", "sweep_trend_page",
+           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend",
+           "sweep_trend_page",
            "sweep_watch"]
 
 

@@ -174,7 +174,8 @@ def overlap_section(comparison: Comparison) -> str:
     return overlap_table_html(rows, comparison.overlap.rule)
 
 
-def render_compare_html(comparison: Comparison, *, title: str = field_default(CompareSettings, "title"), top: str = "") -> str:
+def render_compare_html(comparison: Comparison, *, title: str = field_default(CompareSettings, "title"),
+                        top: str = "") -> str:
     """The comparison page. TOP is HTML placed above the settings (the trend plot of a sweep)."""
     gate_opts = next(iter(comparison.pairs.values())).gate if comparison.pairs else None
     rule = ""

@@ -169,8 +169,9 @@ class JudgeResult:
     fingerprint: str
 
 
-def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path, n_resamples: int = field_default(JudgeSettings, "n_resamples"),
-          on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
+def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path,
+                  n_resamples: int = field_default(JudgeSettings, "n_resamples"),
+                  on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
     """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them."""
     plan = ScoringPlan([scorer])
     fingerprint = plan.fingerprint

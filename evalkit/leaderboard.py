@@ -29,7 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rich.table import Table
 
-from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, IntervalSettings, ReportSettings, field_default
+from evalkit.config import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, IntervalSettings, ReportSettings,
+                            field_default)
 from evalkit.comparable import (
     Configuration,
     choose_ranked,

@@ -100,7 +100,8 @@ def _interval(draws: list[float | None], confidence: float) -> tuple[float, floa
 
 
 def label_agreement(gold: Sequence[str], pred: Sequence[str | None], labels: Sequence[str], *,
-                    confidence: float = DEFAULT_CONFIDENCE, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                    confidence: float = DEFAULT_CONFIDENCE, n_resamples: int = DEFAULT_RESAMPLES,
+                    seed: int = DEFAULT_SEED,
                     note: str = "") -> LabelAgreement:
     """PRED against GOLD, pair by pair. A None prediction (no valid judge reply) is left out of n and
     counted in ``missing``. Intervals: percentile bootstrap over pairs (resampled with replacement)."""

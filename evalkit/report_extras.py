@@ -46,8 +46,9 @@ def section_providers(runs: Iterable[Any] = ()) -> list[Any]:
     return report_section_providers(list(dict.fromkeys(names)))
 
 
-def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (), confidence: float = DEFAULT_CONFIDENCE,
-                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (),
+                   confidence: float = DEFAULT_CONFIDENCE, n_resamples: int = DEFAULT_RESAMPLES,
+                   seed: int = DEFAULT_SEED,
                    providers: Sequence[Any] | None = None) -> dict[str, Any]:
     """Reasoning figures and (for multi-sample runs) pass@k / maj@k / avg@k of one dataset's samples,
     and the figures of every scorer that brings a report section (PROVIDERS; None: the built-in ones)."""

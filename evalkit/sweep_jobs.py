@@ -421,6 +421,6 @@ def watch_sweep(settings: SweepSettings, folder: str, launch: SweepLaunch, *, ma
         return current_views(state)
 
 
-__all__ = ["EXECUTORS", "SlurmOptions", "SweepLaunch", "current_views", "parse_sbatch_directives", "run_checkpoint",
-           "evaluate_checkpoint", "job_tasks", "run_local", "run_settings", "serve_request", "slurm_queue", "start_sweep", "submit_pending", "submit_slurm",
-           "wait_for_jobs", "watch_sweep"]
+__all__ = ["EXECUTORS", "SlurmOptions", "SweepLaunch", "current_views", "evaluate_checkpoint", "job_tasks",
+           "parse_sbatch_directives", "run_checkpoint", "run_local", "run_settings", "serve_request", "slurm_queue",
+           "start_sweep", "submit_pending", "submit_slurm", "wait_for_jobs", "watch_sweep"]

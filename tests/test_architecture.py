@@ -453,7 +453,8 @@ def test_no_module_restates_a_file_name_another_names():
 
 def test_the_file_name_check_sees_a_restated_name(tmp_path):
     sample = tmp_path / "mod.py"
-    sample.write_text("HOME = 'samples.jsonl'\ndef f(run_dir):\n    return f\"{run_dir / 'samples.jsonl'}\", 'x.jsonl'\n")
+    sample.write_text("HOME = 'samples.jsonl'\n"
+                      "def f(run_dir):\n    return f\"{run_dir / 'samples.jsonl'}\", 'x.jsonl'\n")
     assert [line.split(": ", 1)[1] for line in restated_file_names([sample], {"samples.jsonl": "store.SAMPLES"})] \
         == ["'samples.jsonl' is store.SAMPLES"]
     other = tmp_path / "other.py"

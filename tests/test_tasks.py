@@ -135,7 +135,8 @@ def test_a_task_round_trips_through_its_json_form():
     from evalkit.tasks import Task, TaskError
 
     task = Task(data="/data/x.jsonl", name="x", prompt="igakuqa_strict", prompt_variant="context",
-                scorers=("igakuqa", "tests.toy_scorers:ToyScorer"), scorer_options={"igakuqa": {"credited_to_all": "1"}},
+                scorers=("igakuqa", "tests.toy_scorers:ToyScorer"),
+                scorer_options={"igakuqa": {"credited_to_all": "1"}},
                 generation={"max_new_tokens": 64})
     doc = json.loads(json.dumps(task.to_dict()))
     assert doc["scorers"] == ["igakuqa", "tests.toy_scorers:ToyScorer"]

@@ -284,8 +284,8 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
             junit_out.write_text(sweep_junit(gate), encoding="utf-8")
         from evalkit.api import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION
 
-        verdict = {EXIT_PASS: "PASS",
-                   EXIT_REGRESSION: "FAIL: regressed: " + ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed),
+        regressed = ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed)
+        verdict = {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL: regressed: {regressed}",
                    EXIT_MISMATCH: f"NOT COMPARABLE (exit {EXIT_MISMATCH})"}[gate.exit_code]
         click.echo(f"gate: {verdict}", err=fmt == "json")
         click.get_current_context().exit(gate.exit_code)

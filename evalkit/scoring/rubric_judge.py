@@ -32,6 +32,7 @@ from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import ClippedMean, Mean, Metric, MetricError, Proportion, get_metric
 
+JUDGE_DEFAULTS = JudgeSettings()  # the judge's defaults: their one home is evalkit.config
 DEFAULT_MAX_ATTEMPTS = field_default(JudgeSettings, "max_attempts")
 DEFAULT_MAX_TOKENS = field_default(JudgeSettings, "max_tokens")
 DEFAULT_CONCURRENCY = field_default(JudgeSettings, "concurrency")
@@ -316,11 +317,11 @@ class RubricJudgeScorer:
 
     name = "judge"
 
-    def __init__(self, rubric: str | Rubric = field_default(JudgeSettings, "rubric"), endpoint: str | Sequence[str] = "",
+    def __init__(self, rubric: str | Rubric = JUDGE_DEFAULTS.rubric, endpoint: str | Sequence[str] = "",
                  model: str = "", *, concurrency: int | str = DEFAULT_CONCURRENCY,
-                 rps: float | str | None = field_default(JudgeSettings, "rps"), temperature: float | str = field_default(JudgeSettings, "temperature"),
+                 rps: float | str | None = JUDGE_DEFAULTS.rps, temperature: float | str = JUDGE_DEFAULTS.temperature,
                  max_tokens: int | str = DEFAULT_MAX_TOKENS, max_attempts: int | str = DEFAULT_MAX_ATTEMPTS,
-                 reference: bool | str = field_default(JudgeSettings, "reference"), json_schema: bool | str = field_default(JudgeSettings, "json_schema"),
+                 reference: bool | str = JUDGE_DEFAULTS.reference, json_schema: bool | str = JUDGE_DEFAULTS.json_schema,
                  api_key: str | None = None, api_key_env: str = JUDGE_API_KEY_ENV,
                  timeout_s: float | str = field_default(RunConfig, "timeout_s"), retry: RetryPolicy | None = None):
         self.rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)

@@ -136,7 +136,8 @@ class _Launch:
 
 
 def launch(specs: Sequence[LaunchSpec], *, name: str, backend: str, model: str, api_key: str | None = None,
-           timeout_s: float = field_default(ServeRequest, "timeout_s"), model_path: str | None = None, model_hash: dict | None = None,
+           timeout_s: float = field_default(ServeRequest, "timeout_s"), model_path: str | None = None,
+           model_hash: dict | None = None,
            worker_urls: Sequence[str] = (), identify: IdentityProbe | None = None,
            stop_scope: Sequence[str] = DEFAULT_STOP_SCOPE) -> ServerHandle:
     """Start SPECS (workers first, the last one the front) and wait until each is ready.
@@ -180,7 +181,8 @@ def launch(specs: Sequence[LaunchSpec], *, name: str, backend: str, model: str, 
 
 
 def start_server(command: Sequence[str], *, name: str, backend: str, host: str, port: int, model: str,
-                 log_path: str | Path, api_key: str | None = None, timeout_s: float = field_default(ServeRequest, "timeout_s"),
+                 log_path: str | Path, api_key: str | None = None,
+                 timeout_s: float = field_default(ServeRequest, "timeout_s"),
                  env: dict[str, str] | None = None, model_path: str | None = None,
                  model_hash: dict | None = None, identify: IdentityProbe | None = None) -> ServerHandle:
     """Start one server COMMAND detached in its own process group and wait until it answers.
