@@ -21,7 +21,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 2000
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_SEED, JudgeSettings, field_default
+
+DEFAULT_RESAMPLES = field_default(JudgeSettings, "n_resamples")  # the judge's agreement figures
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -115,8 +117,8 @@ def quadratic_weighted_kappa(human: Sequence[int], judge: Sequence[int], categor
     return 1.0 - float((weights * observed).sum()) / disagree_expected
 
 
-def bootstrap_ci(stat: Any, x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95,
-                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_ci(stat: Any, x: Sequence[float], y: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE,
+                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> tuple[float, float] | None:
     """Percentile bootstrap interval of STAT(x, y) over resampled answer pairs.
 
     Resamples where STAT is undefined (None) are left out; None when fewer than
@@ -179,8 +181,8 @@ class Agreement:
 
 
 def agreement(human: Sequence[Any], judge: Sequence[Any], categories: Sequence[int], *,
-              lengths: Sequence[int] | None = None, confidence: float = 0.95,
-              n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Agreement:
+              lengths: Sequence[int] | None = None, confidence: float = DEFAULT_CONFIDENCE,
+              n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> Agreement:
     """Agreement of JUDGE with HUMAN grades (same answers, same order) on the scale CATEGORIES.
 
     A None human grade is an ungraded answer; a human grade off the scale is

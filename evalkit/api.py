@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
@@ -41,9 +41,11 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
-           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document", "load_run", "load_suite", "overlap", "report",
-           "report_document", "rescore", "rescore_to_file", "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
-           "state_dir", "stop", "sweep_gate", "write_gate_reports", "sweep_run", "sweep_status", "sweep_trend", "sweep_trend_page",
+           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
+           "load_run", "load_suite", "overlap", "report", "report_document", "rescore", "rescore_to_file",
+           "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
+           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend",
+           "sweep_trend_page", "write_gate_reports",
            "sweep_watch"]
 
 
@@ -105,7 +107,8 @@ def served(request: ServeRequest | None = None, **settings: Any) -> Iterator[Ser
 CALLBACKS = ("on_sample", "on_start", "progress", "on_notice")  # run_eval's keywords
 
 
-def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *, suite: "str | Suite | None" = None,
+def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
+             suite: "str | Suite | Mapping[str, Any] | None" = None,
              server: "ServerHandle | str | None" = None, endpoint: "str | Sequence[str] | None" = None,
              data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
     """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
@@ -121,12 +124,16 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
 
     SUITE (a name, a path or a Suite) runs the suite's tasks and records the suite in the
     manifest (the report's layout); given with TASKS, those are run as the suite's (e.g.
-    ``tasks.from_suite(suite, extra_data=[...])``).
+    ``tasks.from_suite(suite, extra_data=[...])``). A mapping is a suite's manifest record, recorded
+    as it is with the TASKS given (a sweep's job: the suite as it was when the sweep started).
 
     A RunConfig runs as it is (SETTINGS may replace its fields) and gives its RunResult.
     The callbacks (on_sample, on_start, progress, on_notice) are ``runner.run_eval``'s.
     """
     callbacks = {k: settings.pop(k) for k in CALLBACKS if k in settings}
+    if isinstance(suite, Mapping):
+        settings.setdefault("suite", dict(suite))
+        suite = None
     if isinstance(what, RunConfig):
         config = replace(what, **settings) if settings else what
         if endpoint is not None or server is not None:
@@ -302,6 +309,16 @@ def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **o
     return start_sweep(settings, checkpoints, launch or SweepLaunch(), **options)
 
 
+def sweep_tasks(tasks: Sequence[Task], *, data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any
+                ) -> list[dict[str, Any]]:
+    """TASKS as a sweep keeps them (``SweepSettings.tasks``; e.g. ``from_suite(suite)``, whose scorers then
+    score every checkpoint), their data as absolute file paths; SETTINGS are the sweep's own RunConfig and
+    GenerationParams fields. SweepError when they would need more than one run per checkpoint."""
+    from evalkit import sweep
+
+    return sweep.sweep_tasks(tasks, data_dir, settings)
+
+
 def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
     """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
     from evalkit.sweep_jobs import SweepLaunch, watch_sweep
@@ -375,6 +392,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # run directories: what a partial or empty run is
     "partial_note": ("evalkit.runs", "partial_note"),
     "empty_run_reason": ("evalkit.runs", "empty_run_reason"), "SAMPLES": ("evalkit.store", "SAMPLES"),
+    "MANIFEST": ("evalkit.store", "MANIFEST"),
     # scoring again, and model judges
     "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
@@ -406,6 +424,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
     "trend_json": ("evalkit.sweep_report", "trend_json"),
     "trend_markdown": ("evalkit.sweep_report", "trend_markdown"),
+    "EXIT_PASS": ("evalkit.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.gate", "EXIT_REGRESSION"),  # its gates
 }
 
 

@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import aiohttp
 from asyncio_throttle import Throttler
 
+from evalkit.config import RunConfig, field_default
 from evalkit.prompts import as_messages
 from evalkit.records import Generation, GenerationParams
 
@@ -60,7 +61,7 @@ class RequestError(RuntimeError):
 class RetryPolicy:
     """How often and how patiently a failed request is tried again."""
 
-    max_attempts: int = 5
+    max_attempts: int = field_default(RunConfig, "max_attempts")
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
 
@@ -247,7 +248,7 @@ class ChatClient:
         model: str,
         *,
         api_key: str | None = None,
-        timeout_s: float = 600.0,
+        timeout_s: float = field_default(RunConfig, "timeout_s"),
         retry: RetryPolicy = RetryPolicy(),
         max_connections: int = 1024,
         session: aiohttp.ClientSession | None = None,
@@ -422,7 +423,7 @@ class EndpointPool:
     base_urls: Sequence[str]
     model: str = ""
     api_key: str | None = None
-    timeout_s: float = 600.0
+    timeout_s: float = field_default(RunConfig, "timeout_s")
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_connections: int = 1024
     rps: float | None = None

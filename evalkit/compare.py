@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, GateSettings, field_default
 from evalkit.comparable import SETTINGS, configuration_of
 from evalkit.gate import GateResult, compare_runs, scored_pair, format_p
 from evalkit.report import pct, run_labels
@@ -173,12 +174,12 @@ def default_pairs(n_runs: int) -> list[tuple[int, int]]:
 def build_comparison(
     runs: Iterable["str | Path | Run"],
     *,
-    score: str = LEGACY_SCORE,
-    max_drop: float = 1.0,
-    alpha: float = 0.05,
-    confidence: float = 0.95,
+    score: str = field_default(GateSettings, "score"),
+    max_drop: float = field_default(GateSettings, "max_drop"),
+    alpha: float = field_default(GateSettings, "alpha"),
+    confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     pairs: Sequence[tuple[int, int]] | None = None,
     overlap: "OverlapSet | None" = None,
 ) -> Comparison:

@@ -18,6 +18,7 @@ import json
 from html import escape
 from typing import Any, Mapping
 
+from evalkit.config import CompareSettings, field_default
 from evalkit.compare import (DIRECTION_LABELS, LEFT_OUT, PAIR_HEADER, SETTING_LABELS, VERDICT_LABELS,
                              Comparison, pair_rows)
 from evalkit.html_report import html_page, json_for_script, prompt_text
@@ -173,7 +174,8 @@ def overlap_section(comparison: Comparison) -> str:
     return overlap_table_html(rows, comparison.overlap.rule)
 
 
-def render_compare_html(comparison: Comparison, *, title: str = "evalkit compare", top: str = "") -> str:
+def render_compare_html(comparison: Comparison, *, title: str = field_default(CompareSettings, "title"),
+                        top: str = "") -> str:
     """The comparison page. TOP is HTML placed above the settings (the trend plot of a sweep)."""
     gate_opts = next(iter(comparison.pairs.values())).gate if comparison.pairs else None
     rule = ""

@@ -50,6 +50,9 @@ UNKNOWN_MEDIAN = "median"
 UNKNOWN_RULES = (UNKNOWN_FIRST, UNKNOWN_MEDIAN)
 
 DEFAULT_RESAMPLES = 10_000  # bootstrap resamples of a report's, leaderboard's and gate's intervals
+DEFAULT_CI = "wilson"  # the interval of a proportion (IntervalSettings.ci)
+DEFAULT_CONFIDENCE = 0.95  # the confidence level of every interval (IntervalSettings.confidence)
+DEFAULT_SEED = 0  # the bootstrap's seed (IntervalSettings.seed)
 PROGRESS_INTERVAL_S = 15.0  # seconds between progress lines when stdout is a log
 
 
@@ -289,10 +292,10 @@ OVERLAP_RULES = ("medpalm", "ngram")  # which rule of an overlap file marks an i
 class IntervalSettings:
     """How the confidence intervals of a report, leaderboard, gate or comparison are computed."""
 
-    ci: str = "wilson"
-    confidence: float = 0.95
+    ci: str = DEFAULT_CI
+    confidence: float = DEFAULT_CONFIDENCE
     n_resamples: int = DEFAULT_RESAMPLES
-    seed: int = 0
+    seed: int = DEFAULT_SEED
 
 
 @dataclass(frozen=True)
@@ -441,9 +444,11 @@ TREND_FORMATS = ("table", "markdown", "json", "html")
 
 @dataclass
 class SweepSettings:
-    """What every job of a sweep shares. ``eval_files`` are the tasks (a suite's files included,
-    its record in ``suite``); ``serve`` holds ServeRequest fields, ``generation`` GenerationParams
-    fields, ``run`` other RunConfig fields (limit, prompt, concurrency, ...)."""
+    """What every job of a sweep shares. ``eval_files`` are the files evaluated; ``tasks``, when set,
+    the tasks each job evaluates (``tasks.Task.to_dict()`` of each: a suite's, with its prompt, generation
+    settings and scorers, the suite's record in ``suite``), their files in ``eval_files``; else each
+    file is a task of its own. ``serve`` holds ServeRequest fields, ``generation`` GenerationParams
+    fields, ``run`` other RunConfig fields (limit, prompt, concurrency, ...); both win over a task's."""
 
     name: str
     sweep_dir: str
@@ -455,6 +460,7 @@ class SweepSettings:
     generation: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     step_from: str | None = None
+    tasks: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(SWEEP_NAME, self.name):
@@ -470,6 +476,8 @@ class SweepSettings:
         """A short hash of what changes a run's results (not where the sweep keeps its state)."""
         doc = {"eval_files": self.eval_files, "backend": self.backend, "generation": self.generation,
                "run": self.run, "serve": self.serve}
+        if self.tasks:  # only then: a sweep of files keeps the id (and run directories) it had
+            doc["tasks"] = self.tasks
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
     def to_dict(self) -> dict[str, Any]:

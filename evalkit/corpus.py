@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
+from evalkit.config import OverlapSettings, field_default
 from evalkit.overlap import (RECORD_BREAK, SEGMENT_BREAK, TEXT_TABLE, BenchmarkIndex, Scanner,
                              normalize_bytes, word_arrays)
 
@@ -313,7 +314,8 @@ class OverlapResult:
 
 
 def analyse_overlap(items: Sequence[Any], train: Sequence[str | Path], *, field_spec: str | None = None,
-                    ngram: int = 13, chunk_bytes: int = CHUNK_BYTES) -> OverlapResult:
+                    ngram: int = field_default(OverlapSettings, "ngram"),
+                    chunk_bytes: int = CHUNK_BYTES) -> OverlapResult:
     """Which of ITEMS the corpus TRAIN holds, by Med-PaLM 2's rule and by the n-gram rule."""
     from evalkit.overlap import index_items, overlap_header
 

@@ -34,6 +34,7 @@ from rich.table import Table
 
 import numpy as np
 
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, GateSettings, field_default
 from evalkit.report import pct
 from evalkit.runs import (LEGACY_SCORE, Run, choice_answer, empty_run_reason, load_run, partial_note,
                           sample_score_dicts, sample_scores)
@@ -178,13 +179,13 @@ def compare_runs(
     baseline: "str | Path | Run",
     candidate: "str | Path | Run",
     *,
-    max_drop: float = 1.0,
-    alpha: float = 0.05,
-    confidence: float = 0.95,
-    allow_mismatch: bool = False,
+    max_drop: float = field_default(GateSettings, "max_drop"),
+    alpha: float = field_default(GateSettings, "alpha"),
+    confidence: float = DEFAULT_CONFIDENCE,
+    allow_mismatch: bool = field_default(GateSettings, "allow_mismatch"),
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-    score: str = LEGACY_SCORE,
+    seed: int = DEFAULT_SEED,
+    score: str = field_default(GateSettings, "score"),
     clean_only: "OverlapSet | None" = None,
 ) -> GateResult:
     """Pair two runs item by item and decide, per dataset, whether the candidate regressed on SCORE.

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator, Mapping
 
+from evalkit import store
 from evalkit.store import SampleWriter, iter_numbered
 
 SampleKey = tuple[str, str, int]
@@ -67,8 +68,8 @@ def _sample_ok(record: Mapping[str, Any]) -> bool:
     return not record.get("error")
 
 
-SAMPLES = JournalKind("samples.jsonl", sample_key, _sample_ok)
-GENERATIONS = JournalKind("generations.jsonl", _generation_key)
+SAMPLES = JournalKind(store.SAMPLES, sample_key, _sample_ok)
+GENERATIONS = JournalKind(store.GENERATIONS, _generation_key)
 
 
 @dataclass(frozen=True)

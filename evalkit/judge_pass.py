@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from evalkit.config import JudgeSettings, RunConfig, field_default
 from evalkit.agreement import Agreement, agreement
 from evalkit.datasets import DatasetError, LoadedDataset, load_dataset
 from evalkit.journal import Journal, JournalKind
@@ -168,8 +169,9 @@ class JudgeResult:
     fingerprint: str
 
 
-def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path, n_resamples: int = 2000,
-          on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
+def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path,
+                  n_resamples: int = field_default(JudgeSettings, "n_resamples"),
+                  on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
     """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them."""
     plan = ScoringPlan([scorer])
     fingerprint = plan.fingerprint
@@ -197,7 +199,7 @@ def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path
     return result
 
 
-def default_work_dir(path: Path, results_dir: Path = Path("results")) -> Path:
+def default_work_dir(path: Path, results_dir: Path = Path(field_default(RunConfig, "results_dir"))) -> Path:
     """Where a judge pass of PATH keeps its journal: inside a run directory, else under results/judge/."""
     if path.is_dir():
         return path

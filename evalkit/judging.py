@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from evalkit.backends import served_models
 from evalkit.config import JudgeSettings
 from evalkit.judge_pass import JudgeResult, agreement_json, default_work_dir, judge_answers, pairwise, read_input
-from evalkit.kqa import evaluate_nli_file, is_nli_file
+from evalkit.kqa import NLI_JOURNAL, evaluate_nli_file, is_nli_file
 from evalkit.lock import try_lock_run_dir
 from evalkit.runs import live_writer, snapshot_note
 from evalkit.scoring.rubric_judge import RubricJudgeScorer
@@ -56,6 +56,11 @@ class Judgement:
     pairs: list = field(default_factory=list)
     resumed: int = 0
     per: str | None = None  # kqa: one judge request per statement, or per answer
+
+    @property
+    def journal(self) -> Path | None:
+        """The journal of a K-QA pass (the judged pairs, read back when the pass is run again)."""
+        return self.work_dir / NLI_JOURNAL if self.kind == KQA else None
 
     @property
     def errors(self) -> int:

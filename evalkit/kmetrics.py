@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_SEED
 from evalkit.sampling import majority_vote
 from evalkit.score import is_correct
 from evalkit.stats import DEFAULT_RESAMPLES, wilson_interval
@@ -108,9 +109,9 @@ def k_sample_metrics(
     samples: Iterable[Mapping[str, Any]],
     *,
     ks: Iterable[int] = (),
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
     """pass@k, maj@k and avg@K over the multi-sample records among SAMPLES (one dataset).
 

@@ -29,7 +29,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.adapters import AdapterError, content_id, register_adapter
+from evalkit.config import DEFAULT_SEED, JudgeSettings, field_default
 from evalkit.records import Item, ReportTable, Statements
+
+JUDGE_RESAMPLES = field_default(JudgeSettings, "n_resamples")  # bootstrap resamples of the agreement figures
+NLI_JOURNAL = "kqa-nli-journal.jsonl"  # the judged pairs of a physicians' file, in the work folder (resumes)
 
 LABELS = ("entailment", "neutral", "contradiction")
 PHYSICIAN_LABELS = ("Entailment", "Neutral", "Contradiction")  # as the physicians' file writes them
@@ -380,8 +384,8 @@ def report_tables(rows: Sequence[Any]) -> list[ReportTable]:
 # --------------------------------------------------------------------------- the judge against the physicians
 
 
-def nli_report(pairs: Sequence[NliPair], judge_labels: Sequence[str | None], *, n_resamples: int = 2000,
-               seed: int = 0) -> Any:
+def nli_report(pairs: Sequence[NliPair], judge_labels: Sequence[str | None], *, n_resamples: int = JUDGE_RESAMPLES,
+               seed: int = DEFAULT_SEED) -> Any:
     """The judge's agreement with the physicians' majority, between its floor (always Neutral; word
     overlap) and its ceiling (each physician against the other two; Fleiss' kappa of the three)."""
     from evalkit.nli_stats import NliReport, fleiss_kappa, label_agreement, leave_one_out, word_overlap_labels
@@ -399,7 +403,7 @@ def nli_report(pairs: Sequence[NliPair], judge_labels: Sequence[str | None], *, 
 
 
 def evaluate_nli_file(path: Path, judge: Any, *, per: str, work_dir: Path, limit: int | None = None,
-                      n_resamples: int = 2000) -> tuple[Any, list[NliPair], list[str | None], int]:
+                      n_resamples: int = JUDGE_RESAMPLES) -> tuple[Any, list[NliPair], list[str | None], int]:
     """Judge the pairs of a physicians' file with JUDGE (a RubricJudgeScorer used as the client), journaled in
     WORK_DIR; (NliReport, pairs, judge labels, pairs resumed from the journal)."""
     pairs = read_nli_pairs(path, limit=limit)
@@ -407,7 +411,7 @@ def evaluate_nli_file(path: Path, judge: Any, *, per: str, work_dir: Path, limit
 
     async def go() -> tuple[list[str | None], int]:
         try:
-            return await judge_nli_pairs(pairs, judge.ask, spec, per, work_dir / "kqa-nli-journal.jsonl",
+            return await judge_nli_pairs(pairs, judge.ask, spec, per, work_dir / NLI_JOURNAL,
                                          json_schema=judge.json_schema)
         finally:
             await judge.aclose()

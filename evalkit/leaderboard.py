@@ -29,6 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rich.table import Table
 
+from evalkit.config import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, IntervalSettings, ReportSettings,
+                            field_default)
 from evalkit.comparable import (
     Configuration,
     choose_ranked,
@@ -56,7 +58,7 @@ from evalkit.store import SAMPLES, SUMMARY, parse_json
 
 FLAG = "!"
 NO_INDEX_ENV = "EVALKIT_NO_INDEX"  # set (to anything but "" or "0") to read every run from disk
-SCORE = SCORE_DEFAULT = LEGACY_SCORE  # the default score ranked: the choice scorer's verdict (`correct` in earlier runs)
+SCORE = SCORE_DEFAULT = field_default(ReportSettings, "score")  # the default score ranked: the choice scorer's verdict
 
 
 @dataclass
@@ -141,8 +143,8 @@ class Leaderboard:
     rows: list[LeaderboardRow]
     ranked_datasets: list[str] = field(default_factory=list)
     varying: list[str] = field(default_factory=list)
-    ci_method: str = "wilson"
-    confidence: float = 0.95
+    ci_method: str = field_default(IntervalSettings, "ci")
+    confidence: float = DEFAULT_CONFIDENCE
     notes: list[str] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)
     score: str = SCORE_DEFAULT
@@ -340,10 +342,10 @@ def score_cell_of(dicts: Sequence[Mapping[str, Any]], errors: int, *, ci: CIMeth
 def build_leaderboard(
     runs_or_root: "str | Path | Iterable[str | Path | Run]",
     *,
-    ci: CIMethod = "wilson",
-    confidence: float = 0.95,
+    ci: CIMethod = field_default(IntervalSettings, "ci"),
+    confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     task_folders: Sequence[str] = (),
     models: Sequence[str] = (),
     prompts: Sequence[str] = (),

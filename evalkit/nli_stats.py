@@ -19,7 +19,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 2000
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_SEED, JudgeSettings, field_default
+
+DEFAULT_RESAMPLES = field_default(JudgeSettings, "n_resamples")  # the judge's agreement figures
 OVERLAP_THRESHOLD = 0.6  # fixed beforehand, not fitted to the labels it is scored on
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("""the and for are with that this from have has can may not but its it's into than then
@@ -98,7 +100,8 @@ def _interval(draws: list[float | None], confidence: float) -> tuple[float, floa
 
 
 def label_agreement(gold: Sequence[str], pred: Sequence[str | None], labels: Sequence[str], *,
-                    confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                    confidence: float = DEFAULT_CONFIDENCE, n_resamples: int = DEFAULT_RESAMPLES,
+                    seed: int = DEFAULT_SEED,
                     note: str = "") -> LabelAgreement:
     """PRED against GOLD, pair by pair. A None prediction (no valid judge reply) is left out of n and
     counted in ``missing``. Intervals: percentile bootstrap over pairs (resampled with replacement)."""

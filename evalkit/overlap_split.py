@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from evalkit.config import DEFAULT_CONFIDENCE, OVERLAP_RULES, OverlapSettings, field_default
 from evalkit.runs import choice_verdict
 from evalkit.stats import newcombe_diff_interval, wilson_interval
 
 ItemKey = tuple[str, str]
-RULES = ("medpalm", "ngram")
+RULES = OVERLAP_RULES
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class OverlapSet:
     overlapping: frozenset[ItemKey]
 
 
-def read_overlap(path: str | Path, rule: str = "medpalm") -> OverlapSet:
+def read_overlap(path: str | Path, rule: str = field_default(OverlapSettings, "rule")) -> OverlapSet:
     """Read overlap.jsonl (``evalkit overlap -o``); RULE picks Med-PaLM 2's rule or the n-gram rule."""
     if rule not in RULES:
         raise ValueError(f"unknown overlap rule {rule!r} (choose from {', '.join(RULES)})")
@@ -99,7 +100,7 @@ def _acc(items: Mapping[ItemKey, Mapping[str, Any]]) -> tuple[int, int]:
 
 
 def overlap_rows(label: str, items: Mapping[ItemKey, Mapping[str, Any]], overlap: OverlapSet,
-                 confidence: float = 0.95) -> list[OverlapRow]:
+                 confidence: float = DEFAULT_CONFIDENCE) -> list[OverlapRow]:
     """Per dataset of one run's ITEMS: accuracy on overlapping vs clean items (binary ``correct``)."""
     per: OrderedDict[str, dict[ItemKey, Any]] = OrderedDict()
     for key, s in items.items():

@@ -16,6 +16,7 @@ import io
 from html import escape
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from evalkit.config import DEFAULT_CONFIDENCE
 from evalkit.overlap_split import OVERLAP_HEADER, OverlapRow, OverlapSet, overlap_cells, overlap_rows
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def item_marks(items: Sequence["ItemKey"], overlap: OverlapSet) -> str:
 # ---------------------------------------------------------------- the leaderboard
 
 
-def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: float = 0.95
+def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: float = DEFAULT_CONFIDENCE
                         ) -> list[tuple[str, str, dict[str, OverlapRow]]]:
     """Per leaderboard row (in its order): its rank (or why it is listed apart), its name, and per
     dataset the split of the run behind that cell."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from evalkit.config import DEFAULT_CONFIDENCE
 from evalkit.stats import wilson_interval
 
 WIN, TIE, LOSS = "A", "tie", "B"
@@ -49,7 +50,7 @@ class PairwiseSummary:
     def rate(self, count: int) -> float | None:
         return count / self.n if self.n else None
 
-    def to_dict(self, confidence: float = 0.95) -> dict:
+    def to_dict(self, confidence: float = DEFAULT_CONFIDENCE) -> dict:
         out: dict = {"n": self.n, "disagreements": self.disagreements, "judge_errors": self.errors}
         for key, count in (("win", self.wins), ("tie", self.ties), ("loss", self.losses)):
             out[key] = self.rate(count)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from evalkit.config import RunConfig, field_default
 from evalkit.config import EXEMPLARS_FILE  # noqa: F401 (its home is evalkit.config)
 from evalkit.records import Item
 from evalkit.registry import bundled_dir
@@ -262,7 +263,7 @@ def _question_key(text: str) -> str:
 
 
 def draw_exemplars(
-    pool: Sequence[Item], k: int, *, seed: int = 0, exclude: Iterable[Item] = ()
+    pool: Sequence[Item], k: int, *, seed: int = field_default(RunConfig, "fewshot_seed"), exclude: Iterable[Item] = ()
 ) -> list[Item]:
     """K exemplars drawn from POOL with a seeded generator: same seed, same draw.
 

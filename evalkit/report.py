@@ -24,6 +24,7 @@ import numpy as np
 from rich.table import Table
 
 from evalkit.config import CI_METHODS, FORMATS  # noqa: F401 (named here too: their old home)
+from evalkit.config import DEFAULT_CI, DEFAULT_CONFIDENCE, DEFAULT_SEED
 from evalkit.runs import (LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
                           invocation_totals, item_samples, load_run, load_runs, score_dicts)
 from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
@@ -38,11 +39,11 @@ CIMethod = Literal["wilson", "bootstrap"]
 def accuracy_ci(
     correct: int,
     n: int,
-    method: CIMethod = "wilson",
-    confidence: float = 0.95,
+    method: CIMethod = DEFAULT_CI,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[float, float]:
     """Confidence interval of ``correct / n`` by Wilson score or percentile bootstrap."""
     if method == "wilson":
@@ -112,8 +113,8 @@ class ScoreCell:
 
 
 def score_cell(name: str, scores: Sequence[Mapping[str, Any] | Any], metric: Metric | None = None,
-               ci: CIMethod = "wilson", confidence: float = 0.95, *, n_resamples: int = DEFAULT_RESAMPLES,
-               seed: int = 0) -> ScoreCell:
+               ci: CIMethod = DEFAULT_CI, confidence: float = DEFAULT_CONFIDENCE, *,
+               n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> ScoreCell:
     """The cell of score NAME over SCORES (stored score dicts, or bare values) aggregated by METRIC
     (default: ``default_metric`` of the values), with the report's interval options."""
     dicts = [s if isinstance(s, Mapping) else {"value": s} for s in scores]
@@ -188,8 +189,8 @@ class Report:
 
     rows: list[ReportRow]
     throughput: list[RunThroughput]
-    ci_method: str = "wilson"
-    confidence: float = 0.95
+    ci_method: str = DEFAULT_CI
+    confidence: float = DEFAULT_CONFIDENCE
     by: list[str] = field(default_factory=list)
     # Scorers' own report tables (evalkit.records.ReportTable), made of the rows; see evalkit.report_extras.
     sections: list[Any] = field(default_factory=list)
@@ -331,10 +332,10 @@ def build_report(
     runs: Iterable["str | Path | Run"],
     *,
     by: Sequence[str] = (),
-    ci: CIMethod = "wilson",
-    confidence: float = 0.95,
+    ci: CIMethod = DEFAULT_CI,
+    confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     ks: Sequence[int] = (),
 ) -> Report:
     """Per-dataset rows for each run (and per-group rows for each ``by`` field).
@@ -516,7 +517,7 @@ def report_tables(report: Report) -> list[Table]:
 
 
 def render_summary_table(samples_or_run: "str | Path | Run | Iterable[Mapping[str, Any]]",
-                         *, title: str | None = None, confidence: float = 0.95) -> Table:
+                         *, title: str | None = None, confidence: float = DEFAULT_CONFIDENCE) -> Table:
     """End-of-run table: dataset, n, accuracy with Wilson CI, unparsed, truncated, errors.
 
     Takes a RUN (directory or samples file), a loaded Run, or the sample dicts

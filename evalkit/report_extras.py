@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from rich.table import Table
 
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_SEED
 from evalkit.kmetrics import k_sample_metrics
 from evalkit.reasoning import reasoning_stats
 from evalkit.stats import DEFAULT_RESAMPLES
@@ -45,8 +46,9 @@ def section_providers(runs: Iterable[Any] = ()) -> list[Any]:
     return report_section_providers(list(dict.fromkeys(names)))
 
 
-def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (), confidence: float = 0.95,
-                   n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (),
+                   confidence: float = DEFAULT_CONFIDENCE, n_resamples: int = DEFAULT_RESAMPLES,
+                   seed: int = DEFAULT_SEED,
                    providers: Sequence[Any] | None = None) -> dict[str, Any]:
     """Reasoning figures and (for multi-sample runs) pass@k / maj@k / avg@k of one dataset's samples,
     and the figures of every scorer that brings a report section (PROVIDERS; None: the built-in ones)."""

@@ -31,9 +31,9 @@ from evalkit.journal import GENERATIONS as _GENERATIONS_KIND, SampleKey, sample_
 from evalkit.scoring.metrics import Metric, metric_of
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
                            read_samples)
+from evalkit.store import SCORES as SCORES_JOURNAL  # scoring.stage.SCORES' file (the scoring package imports runs)
 
 GENERATIONS = _GENERATIONS_KIND.file
-SCORES_JOURNAL = "scores.jsonl"  # scoring.stage.SCORES (the scoring package imports this module)
 ItemKey = tuple[str, str]
 LEGACY_SCORE = "correct"  # the one score of lines written before named scores
 

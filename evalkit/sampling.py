@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from evalkit.config import RunConfig, field_default
 from evalkit.plugins import load_attr
 from evalkit.prompts import PromptTemplate, TemplateError, load_template, render_prompt
 from evalkit.records import Item
@@ -97,7 +98,7 @@ def get_strategy(name: str) -> StrategyFactory:
 
 
 def strategy_stages(strategy: str, samples: int, *, refine: "RefineTemplate | None" = None,
-                    refine_samples: int = 33) -> list[Stage]:
+                    refine_samples: int = field_default(RunConfig, "refine_samples")) -> list[Stage]:
     """The stages of STRATEGY (``get_strategy``): one generation (single), SAMPLES generations
     (self-consistency), or SAMPLES generations then REFINE_SAMPLES refinements of them (ensemble
     refinement)."""

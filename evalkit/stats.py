@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from evalkit.config import DEFAULT_RESAMPLES  # noqa: E402,F401 (its home)
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED  # noqa: F401 (their home)
 
 
 def _z(confidence: float) -> float:
@@ -38,7 +38,7 @@ def _check_count(successes: int, n: int) -> None:
         raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
 
 
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval for ``successes / n``; (0.0, 1.0) when n is 0."""
     _check_count(successes, n)
     if n == 0:
@@ -64,10 +64,10 @@ def _percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, f
 def bootstrap_proportion_ci(
     successes: int,
     n: int,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of an accuracy ``successes / n``.
 
@@ -85,10 +85,10 @@ def bootstrap_proportion_ci(
 
 def bootstrap_macro_ci(
     counts: Sequence[tuple[int, int]],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[float, float]:
     """Bootstrap interval of the unweighted mean of several accuracies.
 
@@ -127,10 +127,10 @@ class PairedDiff:
 def paired_bootstrap_diff(
     baseline: Sequence[bool],
     candidate: Sequence[bool],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> PairedDiff:
     """Paired percentile bootstrap of ``mean(candidate) - mean(baseline)``.
 
@@ -225,10 +225,10 @@ def _resampled_means(x: np.ndarray, rng: np.random.Generator, n_resamples: int) 
 
 def bootstrap_mean_ci(
     values: Sequence[float],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> MeanCI:
     """Mean of VALUES with a percentile bootstrap interval (items resampled with replacement).
 
@@ -247,10 +247,10 @@ def bootstrap_mean_ci(
 def paired_bootstrap_mean_diff(
     baseline: Sequence[float],
     candidate: Sequence[float],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> PairedDiff:
     """Paired percentile bootstrap of ``mean(candidate) - mean(baseline)`` for numeric scores.
 
@@ -271,10 +271,10 @@ def paired_bootstrap_mean_diff(
 
 def bootstrap_macro_mean_ci(
     groups: Sequence[Sequence[float]],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[float, float]:
     """Bootstrap interval of the unweighted mean of several datasets' mean scores; each dataset is
     resampled on its own (a stratified bootstrap), as ``bootstrap_macro_ci`` does for accuracies."""
@@ -288,7 +288,7 @@ def bootstrap_macro_mean_ci(
 
 
 def newcombe_diff_interval(k1: int, n1: int, k2: int, n2: int,
-                           confidence: float = 0.95) -> tuple[float, float, float]:
+                           confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
     """``k1/n1 - k2/n2`` of two independent proportions, with Newcombe's hybrid score interval.
 
     Newcombe (1998), method 10: it combines the two Wilson intervals, so it behaves

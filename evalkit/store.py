@@ -23,6 +23,8 @@ _ERRORS = "backslashreplace"
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
+GENERATIONS = "generations.jsonl"  # the journals of an unfinished run (evalkit.journal)
+SCORES = "scores.jsonl"
 
 
 # Input documents (benchmark files, suites, rubrics, generation logs, flags) nested deeper than

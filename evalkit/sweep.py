@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from evalkit.config import SweepSettings  # its home is evalkit.config, beside every other config type
+from evalkit.config import SweepCommandSettings, SweepSettings, field_default
 from evalkit.runs import MANIFEST, read_manifest
 from evalkit.store import write_json
 
@@ -170,6 +170,27 @@ class CheckpointJob:
         """The checkpoint's identity for the run's manifest: path, content hash, training step."""
         return {"path": self.checkpoint.path, "step": self.checkpoint.step, "key": self.checkpoint.key,
                 "sweep": self.settings.name, "content_hash": dict(content_hash or {})}
+
+
+def sweep_tasks(tasks: Sequence[Any], data_dir: str | Path, overrides: Mapping[str, Any] | None = None
+                ) -> list[dict[str, Any]]:
+    """TASKS (``tasks.Task``s: a suite's, with its scorers) as ``SweepSettings.tasks`` keeps them, each
+    task's data as its file's absolute path (jobs may start elsewhere). OVERRIDES are the sweep's own
+    RunConfig and GenerationParams fields. SweepError when they would need more than one run: a
+    checkpoint's job makes one run (a suite row naming scorers of its own becomes a run of its own)."""
+    from evalkit.config import RunConfig
+    from evalkit.tasks import TaskError, plan_runs
+
+    placed = [t.with_data(os.path.abspath(t.data_file(data_dir)), name=t.name) for t in tasks]
+    try:
+        runs = plan_runs(placed, RunConfig(eval_files=[]), overrides, data_dir)
+    except TaskError as exc:
+        raise SweepError(str(exc)) from None
+    if len(runs) > 1:
+        apart = ", ".join(t.name for run in runs[1:] for t in run.tasks)
+        raise SweepError(f"a sweep makes one run per checkpoint, and these tasks need {len(runs)} (their scorers or "
+                         f"settings differ): {apart} apart from {runs[0].tasks[0].name}; sweep them separately")
+    return [t.to_dict() for t in placed]
 
 
 # ---------------------------------------------------------------- the state file
@@ -374,7 +395,7 @@ def _fingerprint(path: Path) -> tuple[int, int, float]:
 
 
 def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str | None = None,
-                      quiet_s: float = 60.0, step_from: str | None = None,
+                      quiet_s: float = field_default(SweepCommandSettings, "quiet_s"), step_from: str | None = None,
                       clock: float | None = None) -> list[Checkpoint]:
     """The checkpoints in FOLDER (entries whose name gives a training step) that are complete.
 
@@ -408,7 +429,7 @@ def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str
     return sorted(ready, key=Checkpoint.sort_key)
 
 
-def log_tail(path: str | None, n: int = 5) -> list[str]:
+def log_tail(path: str | None, n: int = field_default(SweepCommandSettings, "status_lines")) -> list[str]:
     """The last N lines of a job's log ([] where there is none yet)."""
     if not path:
         return []

@@ -102,16 +102,31 @@ def serve_request(job: CheckpointJob, port: int):
                         log_dir=str(Path(s.sweep_dir) / "servers" / job.checkpoint.key), **settings)
 
 
-def run_config(job: CheckpointJob, handle, identity: Mapping[str, Any]):
-    """The RunConfig of JOB on the server HANDLE: the sweep's tasks into its fixed run directory."""
-    from evalkit.records import GenerationParams
-    from evalkit.runner import RunConfig
+def job_tasks(job: CheckpointJob) -> list:
+    """The tasks JOB evaluates: the sweep's (a suite's, with its scorers), else one per file."""
+    from evalkit.tasks import Task
 
     s = job.settings
-    return RunConfig.on_server(handle, eval_files=list(s.eval_files), results_dir=s.results_dir,
-                               task_folder=job.task_folder, run_name=job.run_name,
-                               params=GenerationParams(**s.generation), suite=s.suite,
-                               checkpoint=dict(identity), **s.run)
+    return [Task.from_dict(doc) for doc in s.tasks] if s.tasks else [Task(data=f) for f in s.eval_files]
+
+
+def run_settings(job: CheckpointJob, identity: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``api.evaluate`` is given beside JOB's tasks: its fixed run directory, the checkpoint's
+    identity, and the sweep's own run and generation settings (which win over a task's)."""
+    s = job.settings
+    return {"results_dir": s.results_dir, "task_folder": job.task_folder, "run_name": job.run_name,
+            "checkpoint": dict(identity), **s.run, **s.generation}
+
+
+def evaluate_checkpoint(job: CheckpointJob, handle, identity: Mapping[str, Any]):
+    """Evaluate JOB's tasks on the server HANDLE through ``api.evaluate`` (the suite recorded as the sweep
+    read it); the one run's RunResult."""
+    from evalkit import api
+
+    evaluation = api.evaluate(job_tasks(job), server=handle, suite=job.settings.suite, **run_settings(job, identity))
+    if len(evaluation.runs) != 1:  # sweep_tasks refuses such tasks when the sweep starts
+        raise SweepError(f"the sweep's tasks made {len(evaluation.runs)} runs; a checkpoint's job makes one")
+    return evaluation.runs[0]
 
 
 def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
@@ -137,7 +152,7 @@ def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
             try:
                 handle = api.serve(serve_request(job, free_port("127.0.0.1")))
                 print(f"evalkit sweep: serving at {handle.base_url}", flush=True)
-                result = api.evaluate(run_config(job, handle, job.identity(handle.model_hash)))
+                result = evaluate_checkpoint(job, handle, job.identity(handle.model_hash))
             finally:
                 api.stop(job.server_name)  # a no-op where nothing is recorded under the name
         except BaseException as exc:
@@ -406,6 +421,6 @@ def watch_sweep(settings: SweepSettings, folder: str, launch: SweepLaunch, *, ma
         return current_views(state)
 
 
-__all__ = ["EXECUTORS", "SlurmOptions", "SweepLaunch", "current_views", "parse_sbatch_directives", "run_checkpoint",
-           "run_config", "run_local", "serve_request", "slurm_queue", "start_sweep", "submit_pending", "submit_slurm",
-           "wait_for_jobs", "watch_sweep"]
+__all__ = ["EXECUTORS", "SlurmOptions", "SweepLaunch", "current_views", "evaluate_checkpoint", "job_tasks",
+           "parse_sbatch_directives", "run_checkpoint", "run_local", "run_settings", "serve_request", "slurm_queue",
+           "start_sweep", "submit_pending", "submit_slurm", "wait_for_jobs", "watch_sweep"]

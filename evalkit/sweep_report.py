@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from evalkit.config import DEFAULT_CONFIDENCE, IntervalSettings, ReportSettings, field_default
 from evalkit.gate import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION, GateResult, compare_runs, junit_xml
 from evalkit.report import ScoreCell, build_report, fmt_ci, pct
 from evalkit.runs import MANIFEST
@@ -67,7 +68,8 @@ class Trend:
                                                    "average": best.average}}
 
 
-def sweep_trend(state: SweepState, *, score: str = "correct", ci: str = "wilson", confidence: float = 0.95) -> Trend:
+def sweep_trend(state: SweepState, *, score: str = field_default(ReportSettings, "score"),
+                ci: str = field_default(IntervalSettings, "ci"), confidence: float = DEFAULT_CONFIDENCE) -> Trend:
     """Each checkpoint with a run (complete or partial) in training-step order, with SCORE per benchmark."""
     rows: list[TrendRow] = []
     datasets: dict[str, None] = {}

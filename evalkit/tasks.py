@@ -82,6 +82,19 @@ class Task:
 
         return resolve_benchmark_file(self.data, data_dir)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Its fields as JSON values (a sweep keeps its tasks so); ``from_dict`` reads them back."""
+        doc = dataclasses.asdict(self)
+        doc["scorers"] = list(self.scorers) if self.scorers is not None else None
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> "Task":
+        unknown = sorted(set(doc) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TaskError(f"unknown task field {', '.join(unknown)}")
+        return cls(**doc)
+
     def with_data(self, data: str, name: str = "") -> "Task":
         """The same task over other data (its name from DATA unless NAME is given)."""
         return replace(self, data=str(data), name=name)

@@ -205,6 +205,98 @@ def test_the_config_types_match_the_library_defaults():
     assert sweep_jobs.SlurmOptions().time_min == field_default(SweepCommandSettings, "slurm_time_min")
 
 
+# --- library defaults: one home ------------------------------------------------------------
+# A library parameter (or dataclass field) named after a field of a config type, whose default is a
+# literal equal to that field's default, restates it: it must read it from evalkit.config
+# (``field_default(Type, "name")`` or a constant of config). None and False (nothing, off) are not
+# restatements, as in the CLI's rule above.
+
+# "file:function(param)" -> why it still restates a config value (owned by another engineer this
+# round); the test fails once it no longer does, so the entry is removed.
+LITERAL_DEFAULT_EXCEPTIONS: dict[str, str] = {}
+
+
+def config_field_defaults() -> dict[str, list[tuple[str, object]]]:
+    """Field name -> (config type, default) of every dataclass of evalkit.config (None and False left out)."""
+    import dataclasses
+
+    from evalkit import config
+
+    out: dict[str, list[tuple[str, object]]] = {}
+    for cls in vars(config).values():
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == config.__name__:
+            for f in dataclasses.fields(cls):
+                if f.default is not dataclasses.MISSING and f.default is not None and f.default is not False:
+                    out.setdefault(f.name, []).append((cls.__name__, f.default))
+    return out
+
+
+def _same_value(a: object, b: object) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def literal_defaults(path: Path) -> list[tuple[str, str, object]]:
+    """(owner, name, value) of every parameter default and dataclass-style field in PATH that is a literal."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        pairs: list[tuple[str, ast.expr]] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = node.args
+            positional = a.posonlyargs + a.args
+            pairs += [(p.arg, d) for p, d in zip(positional[len(positional) - len(a.defaults):], a.defaults)]
+            pairs += [(p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+        elif isinstance(node, ast.ClassDef):
+            pairs += [(s.target.id, s.value) for s in node.body
+                      if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and s.value is not None]
+        for name, expr in pairs:
+            try:
+                value = ast.literal_eval(expr)
+            except ValueError:
+                continue  # a name, a call: not a literal
+            found.append((node.name, name, value))
+    return found
+
+
+def restated_library_defaults(paths) -> list[str]:
+    fields = config_field_defaults()
+    found = []
+    for path in paths:
+        rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        for owner, name, value in literal_defaults(path):
+            homes = [cls for cls, default in fields.get(name, []) if _same_value(value, default)]
+            if homes:
+                found.append(f"{rel}:{owner}({name}) = {value!r}, the default of {' and '.join(homes)}.{name}")
+    return found
+
+
+def test_no_library_default_restates_a_config_value():
+    """Issue 21: a default lives once, in evalkit.config; library functions read it from there."""
+    paths = [p for p in sorted(EVALKIT.rglob("*.py")) if p != EVALKIT / "config.py"]
+    found = restated_library_defaults(paths)
+    known = {line for line in found if line.split(" = ")[0] in LITERAL_DEFAULT_EXCEPTIONS}
+    stale = sorted(set(LITERAL_DEFAULT_EXCEPTIONS) - {line.split(" = ")[0] for line in known})
+    assert not stale, f"no longer restated, remove from LITERAL_DEFAULT_EXCEPTIONS: {stale}"
+    bad = [line for line in found if line not in known]
+    assert not bad, ("a library default restates a config value; use field_default(Type, name) or a constant of "
+                     "evalkit.config:\n" + "\n".join(bad))
+
+
+def test_the_library_default_check_sees_every_spelling(tmp_path):
+    sample = tmp_path / "mod.py"
+    sample.write_text("from evalkit.config import DEFAULT_CONFIDENCE\n"
+                      "def f(x, confidence=0.95, *, seed=0, alpha=0.05, ngram=DEFAULT_CONFIDENCE, rps=None,\n"
+                      "      allow_mismatch=False, reference=True, max_drop=2.0, title='evalkit compare'): ...\n"
+                      "async def g(quiet_s: float = 60.0, temperature=0): ...\n"
+                      "class C:\n    executor: str = 'slurm'\n    seed: int | None = None\n")
+    found = [line.split(" = ")[0].split(":", 1)[1] for line in restated_library_defaults([sample])]
+    assert sorted(found) == sorted(["f(confidence)", "f(seed)", "f(alpha)", "f(reference)", "f(title)",
+                                    "g(quiet_s)", "g(temperature)", "C(executor)"])
+
+
 def test_config_types_live_in_config():
     """ServeRequest and SweepSettings are defined in evalkit.config; their old import paths still work."""
     from evalkit import config
@@ -302,3 +394,64 @@ def test_no_function_is_longer_than_80_lines():
     stale = sorted(set(LONG_FUNCTION_EXCEPTIONS) - seen)
     assert not stale, f"no longer over {MAX_FUNCTION_LINES} lines, remove from LONG_FUNCTION_EXCEPTIONS: {stale}"
     assert not long, f"split these by concern (at most {MAX_FUNCTION_LINES} lines a function):\n" + "\n".join(long)
+
+
+# --- file names: one home --------------------------------------------------------------------
+# A file name a module names as a constant (``store.SAMPLES = "samples.jsonl"``, ``kqa.NLI_JOURNAL``,
+# ``config.EXEMPLARS_FILE``...) is written nowhere else: other modules, the CLI included, use the constant.
+
+FILE_NAME = r"\.?[\w.-]+\.(jsonl|json|sqlite|lock|csv|html|txt)"
+
+
+def file_name_constants(paths) -> dict[str, str]:
+    """File name -> 'module.NAME' of each module-level constant of PATHS that is a file name (names
+    joined by ' and ' when more than one module names it)."""
+    import re
+
+    homes: dict[str, str] = {}
+    for path in paths:
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts) if path.is_relative_to(ROOT) else path.stem
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, str) and re.fullmatch(FILE_NAME, node.value.value):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        home = f"{module}.{target.id}"
+                        homes[node.value.value] = f"{homes[node.value.value]} and {home}" \
+                            if node.value.value in homes and module not in homes[node.value.value] else home
+    return homes
+
+
+def restated_file_names(paths, homes: dict[str, str]) -> list[str]:
+    found = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        homes_here = {id(n.value) for n in tree.body if isinstance(n, ast.Assign)}  # the constants themselves
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in homes \
+                    and id(node) not in homes_here:
+                rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                found.append(f"{rel}:{node.lineno}: {node.value!r} is {homes[node.value]}")
+    return found
+
+
+def test_no_module_restates_a_file_name_another_names():
+    paths = sorted(EVALKIT.rglob("*.py"))
+    homes = file_name_constants(paths)
+    assert {"samples.jsonl", "manifest.json", "summary.json", "scores.jsonl", "generations.jsonl",
+            "kqa-nli-journal.jsonl", "sweep.json"} <= set(homes)
+    twice = [f"{name}: {home}" for name, home in homes.items() if " and " in home]
+    assert not twice, "a file name has one home; the other modules import it:\n" + "\n".join(twice)
+    found = restated_file_names(paths, homes)
+    assert not found, "use the constant:\n" + "\n".join(found)
+
+
+def test_the_file_name_check_sees_a_restated_name(tmp_path):
+    sample = tmp_path / "mod.py"
+    sample.write_text("HOME = 'samples.jsonl'\n"
+                      "def f(run_dir):\n    return f\"{run_dir / 'samples.jsonl'}\", 'x.jsonl'\n")
+    assert [line.split(": ", 1)[1] for line in restated_file_names([sample], {"samples.jsonl": "store.SAMPLES"})] \
+        == ["'samples.jsonl' is store.SAMPLES"]
+    other = tmp_path / "other.py"
+    other.write_text("FILE = 'samples.jsonl'\n")
+    assert file_name_constants([sample, other]) == {"samples.jsonl": "mod.HOME and other.FILE"}

@@ -318,3 +318,47 @@ def test_watch_submits_each_checkpoint_once_it_is_marked_complete(standin_sweep_
     assert second.returncode == 0, second.stdout + second.stderr
     assert "submitted step 200" in second.stdout and second.stdout.count("as local job") == 1
     assert sorted(_run_dirs(root)) == [100, 200]
+
+
+def test_a_suite_sweep_scores_each_checkpoint_with_the_suites_scorer(standin_sweep_env):
+    """`evalkit sweep run --suite` builds each checkpoint's run from the suite's tasks: the scorer the
+    suite names (IgakuQA's, with its option) is each checkpoint's scorer, as with `evalkit run --suite`."""
+    from tests.test_igakuqa import two_section_suite
+
+    root, env = standin_sweep_env
+    data, suite = two_section_suite(root / "suite", scorer_options={"igakuqa": {"credited_to_all": "199A3"}})
+    args = ["sweep", "run", str(root / "train" / "checkpoint-*"), "--name", "ft", "--suite", str(suite),
+            "--data-dir", str(data), "--results-dir", str(root / "results"), "--sweep-dir", str(root / "sweep-suite"),
+            "--backend", "llamacpp", "--max-new-tokens", "16", "--concurrency", "2", "--n-ctx", "1024",
+            "--executor", "local"]
+    first = run_evalkit(*args, env=env, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    runs = _run_dirs(root)
+    assert sorted(runs) == list(STEPS)
+    for step, run_dir in runs.items():
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "complete", step
+        assert manifest["scoring"]["scorers"] == [{"name": "igakuqa", "spec": {"rules": "igakuqa-2",
+                                                                                 "credited_to_all": ["199A3"]}}]
+        assert manifest["suite"]["name"] == "igakuqa_two" and manifest["prompt"] == "igakuqa_strict"
+        assert {d for d, _ in _sample_keys(run_dir)} == {"igakuqa_112_a", "igakuqa_112_b"}
+    state = _state(root, "suite")
+    assert [t["scorers"] for t in state["settings"]["tasks"]] == [["igakuqa"], ["igakuqa"]]
+    again = run_evalkit(*args, env=env, timeout=300)
+    assert again.returncode == 0 and "nothing to submit" in again.stdout
+
+
+def test_a_sweep_refuses_a_suite_whose_rows_need_runs_of_their_own(standin_sweep_env):
+    """A checkpoint's job makes one run; a suite row with scorers of its own would need a second."""
+    from tests.test_igakuqa import two_section_suite
+
+    root, env = standin_sweep_env
+    data, suite = two_section_suite(root / "suite")
+    doc = json.loads(suite.read_text())
+    doc["benchmarks"][1]["scorers"] = ["tests.toy_scorers:ToyScorer"]
+    suite.write_text(json.dumps(doc))
+    out = run_evalkit("sweep", "run", str(root / "train" / "checkpoint-*"), "--suite", str(suite), "--data-dir",
+                      str(data), "--results-dir", str(root / "results"), "--executor", "local", env=env, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "igakuqa_112_b" in out.stderr and "one run per checkpoint" in out.stderr
+    assert not (root / "results").exists() or not list((root / "results").glob("ft--*"))

@@ -124,3 +124,22 @@ def test_evaluate_tasks_and_a_run_config_on_an_endpoint(tmp_path, loopback):
     assert isinstance(result, api.RunResult) and result.total == 3
     with pytest.raises(TaskError, match="nothing to evaluate"):
         api.evaluate(endpoint=lb.url)
+
+
+def test_a_task_round_trips_through_its_json_form():
+    """A sweep keeps its tasks as JSON (SweepSettings.tasks): scorers, options and settings come back."""
+    import json
+
+    import pytest
+
+    from evalkit.tasks import Task, TaskError
+
+    task = Task(data="/data/x.jsonl", name="x", prompt="igakuqa_strict", prompt_variant="context",
+                scorers=("igakuqa", "tests.toy_scorers:ToyScorer"),
+                scorer_options={"igakuqa": {"credited_to_all": "1"}},
+                generation={"max_new_tokens": 64})
+    doc = json.loads(json.dumps(task.to_dict()))
+    assert doc["scorers"] == ["igakuqa", "tests.toy_scorers:ToyScorer"]
+    assert Task.from_dict(doc) == task
+    with pytest.raises(TaskError, match="unknown task field colour"):
+        Task.from_dict({**doc, "colour": "red"})

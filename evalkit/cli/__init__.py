@@ -8,6 +8,12 @@ from rich.console import Console
 from evalkit.api import __version__
 
 
+# The exit codes several commands share (evalkit gate's own are api.EXIT_PASS / EXIT_REGRESSION / EXIT_MISMATCH).
+EXIT_INCOMPLETE = 3  # evalkit run: samples failed, or wait for a judge that did not answer; the next run resumes
+EXIT_BUSY = 4  # a run directory another evalkit process is writing (api.RunLocked)
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C; what was saved is kept and the same command resumes
+
+
 def stdout_console(*, stderr: bool = False) -> Console:
     """A console for results; wide when piped, so tables are not cut to 80 columns."""
     console = Console(stderr=stderr, soft_wrap=False)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from evalkit import api
 from evalkit.api import Agreement, JudgeInputError, JudgeStopped, RubricError, RunLocked, ScorerError, ServerError
-from evalkit.cli import stdout_console
+from evalkit.cli import EXIT_BUSY, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.options import config_option
 from evalkit.config import KQA_PER, JudgeSettings
 
@@ -138,10 +138,10 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
     except RunLocked as exc:
         who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
         _exit(f"[red]busy:[/] {escape(str(exc.run_dir))} is being written by a running evalkit run ({who}); "
-              "judge it when that run ends, or pass --work-dir elsewhere", 4)
+              "judge it when that run ends, or pass --work-dir elsewhere", EXIT_BUSY)
     except JudgeStopped as exc:
         _exit(f"[yellow]stopped[/]: judgements so far are journaled in {exc.work_dir}; rerun the same command "
-              "to resume", 130)
+              "to resume", EXIT_INTERRUPTED)
     {"pairwise": _print_pairwise, "kqa": _print_kqa, "answers": _print_answers}[done.kind](done, path, pair)
     _usage_line(done.judge, done.wall_s)
     if done.json_out is not None and done.kind != "pairwise":

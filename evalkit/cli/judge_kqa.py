@@ -53,4 +53,4 @@ def print_nli_report(done: Any, path: Path, *, out: Console) -> None:
     out.print(confusion)
     if report.judge.missing:
         console.print(f"[yellow]{report.judge.missing} pairs got no valid judge reply; they count in no figure[/]")
-    console.print(f"{len(pairs)} pairs, {done.resumed} resumed from {done.work_dir / 'kqa-nli-journal.jsonl'}")
+    console.print(f"{len(pairs)} pairs, {done.resumed} resumed from {done.journal}")

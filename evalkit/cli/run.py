@@ -32,7 +32,7 @@ from evalkit.api import (
     RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json, redact,
     secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
-from evalkit.cli import stdout_console
+from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.options import ConfigOption, StrategyName, config_option
 from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
                             MULTI_SAMPLE_TEMPERATURE, STRATEGIES, UNKNOWN_RULES, GenerationParams, RunConfig)
@@ -126,7 +126,7 @@ def skipped_message(problems: list[Problem], run_dir) -> str:
     for p in problems:
         by_record.setdefault((str(p.path), p.line), []).append(p.message)
     n = len(by_record)
-    where = f" (all listed in {run_dir / 'manifest.json'})" if run_dir is not None else ""
+    where = f" (all listed in {run_dir / api.MANIFEST})" if run_dir is not None else ""
     lines = [f"[yellow]skipped {n} invalid record{'s' if n != 1 else ''}[/] (--skip-invalid){escape(where)}:"]
     lines += [f"  {escape(f'{path}:{line}: ' + '; '.join(reasons))}"
               for (path, line), reasons in list(by_record.items())[:SKIPPED_SHOWN]]
@@ -404,7 +404,7 @@ def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
         sys.exit(1)
     except RunLocked as exc:
         display.say(f"[red]busy:[/] {escape(str(exc))}")
-        sys.exit(4)
+        sys.exit(EXIT_BUSY)
     except (RequestError, ValueError, FileNotFoundError) as exc:
         display.say(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
@@ -413,10 +413,10 @@ def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
                     f"{escape(_resume_hint())}")
         sys.exit(1)
     except KeyboardInterrupt:
-        where = f" in {live.run_dir / 'samples.jsonl'}" if live.run_dir else ""
+        where = f" in {live.run_dir / api.SAMPLES}" if live.run_dir else ""
         display.say(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
                     f"saved{escape(where)}; resume with: {escape(_resume_hint())}")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def print_results(evaluation: Any, display: RunDisplay) -> int:
@@ -432,7 +432,7 @@ def print_results(evaluation: Any, display: RunDisplay) -> int:
                                      config.params.max_new_tokens):
             console.print(f"[yellow]hint:[/] {escape(hint)}")
         console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "
-                      f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / 'samples.jsonl'}")
+                      f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / api.SAMPLES}")
         if len(result.endpoints) > 1:
             console.print("requests per endpoint: " +
                           ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
@@ -443,5 +443,5 @@ def print_results(evaluation: Any, display: RunDisplay) -> int:
             display.say(f"[yellow]{result.errors} samples failed (counted as errors, not wrong answers); "
                         f"retry them with: {escape(_resume_hint())}[/]")
         if result.errors or result.scores_to_retry:
-            code = 3
+            code = EXIT_INCOMPLETE
     return code

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from evalkit.cli import stdout_console
+from evalkit.cli import EXIT_BUSY, stdout_console
 from evalkit.cli.options import config_option
 from evalkit.config import RunConfig
 from evalkit import api
@@ -67,7 +67,7 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
         click.echo(f"busy: {exc.run_dir / SAMPLES} is being written by a running evalkit run ({who}); rewriting it "
                    "now would lose what that run saves after. Wait for the run to end, or write elsewhere with -o.",
                    err=True)
-        sys.exit(4)
+        sys.exit(EXIT_BUSY)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if done.note is not None:

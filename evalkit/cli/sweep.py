@@ -103,24 +103,16 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
     if not eval_files and not suite:
         raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
     name = name or _default_name(checkpoints, watch)
-    files, suite_doc, generation = list(eval_files), None, {}
-    if suite:
-        from evalkit.api import SuiteError, load_suite
-
-        try:
-            loaded = load_suite(suite)
-            files = [str(p) for p in loaded.files(data_dir)] + files
-        except SuiteError as exc:
-            raise click.UsageError(str(exc)) from None
-        suite_doc, prompt, generation = loaded.to_manifest(), prompt or loaded.prompt, dict(loaded.generation)
-    generation.update(_given(max_new_tokens=max_new_tokens, temperature=temperature))
+    generation = _given(max_new_tokens=max_new_tokens, temperature=temperature)
+    run = _given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps)
     try:
+        files, suite_doc, tasks = _suite_tasks(suite, data_dir, list(eval_files), {**run, **generation})
         settings = SweepSettings(
             name=name, sweep_dir=sweep_dir or str(Path(results_dir) / "sweeps" / name), results_dir=results_dir,
-            eval_files=files, suite=suite_doc, generation=generation, step_from=step_from,
+            eval_files=files, suite=suite_doc, tasks=tasks, generation=generation, step_from=step_from,
             serve=_given(n_ctx=n_ctx, parallel=server_parallel, tp=tp, extra_args=list(serve_args) or None,
                          timeout_s=serve_timeout),
-            run=_given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps), **_given(backend=backend))
+            run=run, **_given(backend=backend))
         slurm = SlurmOptions(**_given(partition=partition, account=account, qos=qos, time_min=time_min,
                                       gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem,
                                       constraint=constraint, array_parallelism=array_parallelism,
@@ -142,6 +134,24 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
             click.echo(f"sweep {name}: {len(failed)} job(s) failed; run the same command again to resubmit them",
                        err=True)
             click.get_current_context().exit(1)
+
+
+def _suite_tasks(suite: str | None, data_dir: str, files: list[str], settings: dict[str, Any]
+                 ) -> tuple[list[str], dict[str, Any] | None, list[dict[str, Any]]]:
+    """The files, the suite's record and the tasks of a sweep: with --suite, the suite's tasks (its
+    prompt, generation settings and scorers) and the --eval-file files as tasks of the suite's."""
+    if not suite:
+        return files, None, []
+    from evalkit import api
+    from evalkit.api import SuiteError
+
+    try:
+        loaded = api.load_suite(suite)
+        suite_files = [str(p) for p in loaded.files(data_dir)]
+    except SuiteError as exc:
+        raise click.UsageError(str(exc)) from None
+    tasks = api.sweep_tasks(api.from_suite(loaded, extra_data=files), data_dir=data_dir, **settings)
+    return suite_files + files, loaded.to_manifest(), tasks
 
 
 def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
@@ -272,7 +282,10 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
         if junit_out is not None:
             junit_out.parent.mkdir(parents=True, exist_ok=True)
             junit_out.write_text(sweep_junit(gate), encoding="utf-8")
-        verdict = {0: "PASS", 1: "FAIL: regressed: " + ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed),
-                   2: "NOT COMPARABLE (exit 2)"}[gate.exit_code]
+        from evalkit.api import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION
+
+        regressed = ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed)
+        verdict = {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL: regressed: {regressed}",
+                   EXIT_MISMATCH: f"NOT COMPARABLE (exit {EXIT_MISMATCH})"}[gate.exit_code]
         click.echo(f"gate: {verdict}", err=fmt == "json")
         click.get_current_context().exit(gate.exit_code)

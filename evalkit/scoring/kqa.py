@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from evalkit.config import RunConfig, field_default
 from evalkit.kqa import PER_MODES, answer_figures, judge_spec, judge_statements, report_extra, report_tables, statements
 from evalkit.records import Item, SampleRecord, Score, Statements
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import Mean
-from evalkit.scoring.rubric_judge import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, RubricJudgeScorer, answer_text
+from evalkit.scoring.rubric_judge import (DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULTS, RubricJudgeScorer,
+                                          answer_text)
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -37,11 +39,11 @@ class KQAScorer:
     report_extra = staticmethod(report_extra)
     report_tables = staticmethod(report_tables)
 
-    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = "statement",
-                 concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,
-                 temperature: float | str = 0.0, max_tokens: int | str = DEFAULT_MAX_TOKENS,
-                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, json_schema: bool | str = False,
-                 api_key: str | None = None, timeout_s: float | str = 600.0):
+    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = JUDGE_DEFAULTS.kqa_per,
+                 concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = JUDGE_DEFAULTS.rps,
+                 temperature: float | str = JUDGE_DEFAULTS.temperature, max_tokens: int | str = DEFAULT_MAX_TOKENS,
+                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, json_schema: bool | str = JUDGE_DEFAULTS.json_schema,
+                 api_key: str | None = None, timeout_s: float | str = field_default(RunConfig, "timeout_s")):
         if per not in PER_MODES:
             raise ScorerError(f"kqa: per must be one of {', '.join(PER_MODES)}, not {per!r}")
         self.per = per

@@ -30,6 +30,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequenc
 
 import numpy as np
 
+from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_SEED
 from evalkit.plugins import load_attr
 from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
 
@@ -93,9 +94,9 @@ def scored_values(scores: Iterable[Mapping[str, Any] | None]) -> tuple[list[Any]
 class _Options:
     """Report-time options every built-in metric takes, by keyword (not part of its spec)."""
 
-    confidence: float = 0.95
+    confidence: float = DEFAULT_CONFIDENCE
     n_resamples: int = DEFAULT_RESAMPLES
-    seed: int = 0
+    seed: int = DEFAULT_SEED
 
     def spec(self) -> dict[str, Any]:
         """The metric's name and the parameters that change its figure (not the report-time options)."""

@@ -25,15 +25,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from evalkit.config import JudgeSettings, RunConfig, field_default
 from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
 from evalkit.records import Item, References, RubricItem, RubricItems, SampleRecord, Score
 from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import ClippedMean, Mean, Metric, MetricError, Proportion, get_metric
 
-DEFAULT_MAX_ATTEMPTS = 3
-DEFAULT_MAX_TOKENS = 256
-DEFAULT_CONCURRENCY = 4
+JUDGE_DEFAULTS = JudgeSettings()  # the judge's defaults: their one home is evalkit.config
+DEFAULT_MAX_ATTEMPTS = field_default(JudgeSettings, "max_attempts")
+DEFAULT_MAX_TOKENS = field_default(JudgeSettings, "max_tokens")
+DEFAULT_CONCURRENCY = field_default(JudgeSettings, "concurrency")
 REFERENCE_CHARS = 1500  # each reference answer is cut to this many characters in the judge prompt
 TIE = "tie"
 
@@ -315,12 +317,13 @@ class RubricJudgeScorer:
 
     name = "judge"
 
-    def __init__(self, rubric: str | Rubric = "grade4", endpoint: str | Sequence[str] = "", model: str = "", *,
-                 concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = None,
-                 temperature: float | str = 0.0, max_tokens: int | str = DEFAULT_MAX_TOKENS,
-                 max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, reference: bool | str = True,
-                 json_schema: bool | str = False, api_key: str | None = None, api_key_env: str = JUDGE_API_KEY_ENV,
-                 timeout_s: float | str = 600.0, retry: RetryPolicy | None = None):
+    def __init__(self, rubric: str | Rubric = JUDGE_DEFAULTS.rubric, endpoint: str | Sequence[str] = "",
+                 model: str = "", *, concurrency: int | str = DEFAULT_CONCURRENCY,
+                 rps: float | str | None = JUDGE_DEFAULTS.rps, temperature: float | str = JUDGE_DEFAULTS.temperature,
+                 max_tokens: int | str = DEFAULT_MAX_TOKENS, max_attempts: int | str = DEFAULT_MAX_ATTEMPTS,
+                 reference: bool | str = JUDGE_DEFAULTS.reference, json_schema: bool | str = JUDGE_DEFAULTS.json_schema,
+                 api_key: str | None = None, api_key_env: str = JUDGE_API_KEY_ENV,
+                 timeout_s: float | str = field_default(RunConfig, "timeout_s"), retry: RetryPolicy | None = None):
         self.rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
         rubric_metrics(self.rubric)  # an axis's metric that cannot be built fails here, before any request
         urls = endpoint.split(",") if isinstance(endpoint, str) else list(endpoint)

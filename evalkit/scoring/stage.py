@@ -25,6 +25,7 @@ from evalkit.scoring.base import Scorer
 from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan, retryable_scores  # noqa: F401 (re-exported)
 from evalkit.journal import Journal, JournalKind, TornLine, sample_key
 from evalkit.store import SAMPLES, encode_line, iter_numbered
+from evalkit.store import SCORES as SCORES_FILE
 
 
 def _scores_ok(line: Mapping[str, Any]) -> bool:
@@ -38,7 +39,7 @@ def _scores_key(line: Mapping[str, Any]) -> tuple[str, str, int, str | None]:
 
 # The judge-score journal: one line per sample scored, {dataset, id, index (the envelope),
 # scored_with (the scoring fingerprint), scores, fields (the top-level fields scorers set)}.
-SCORES = JournalKind("scores.jsonl", _scores_key, _scores_ok, sync_every_s=1.0)  # each line cost a judge request
+SCORES = JournalKind(SCORES_FILE, _scores_key, _scores_ok, sync_every_s=1.0)  # each line cost a judge request
 SCORES_JOURNAL = SCORES.file
 
 

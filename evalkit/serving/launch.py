@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from evalkit.config import ServeRequest, field_default
 from evalkit.serving import probe
 from evalkit.serving.errors import ServerError
 from evalkit.serving.processes import (TOKEN_ENV, end_processes, proc_cmdline, proc_start_time, redact,
@@ -135,7 +136,8 @@ class _Launch:
 
 
 def launch(specs: Sequence[LaunchSpec], *, name: str, backend: str, model: str, api_key: str | None = None,
-           timeout_s: float = 600.0, model_path: str | None = None, model_hash: dict | None = None,
+           timeout_s: float = field_default(ServeRequest, "timeout_s"), model_path: str | None = None,
+           model_hash: dict | None = None,
            worker_urls: Sequence[str] = (), identify: IdentityProbe | None = None,
            stop_scope: Sequence[str] = DEFAULT_STOP_SCOPE) -> ServerHandle:
     """Start SPECS (workers first, the last one the front) and wait until each is ready.
@@ -179,7 +181,8 @@ def launch(specs: Sequence[LaunchSpec], *, name: str, backend: str, model: str, 
 
 
 def start_server(command: Sequence[str], *, name: str, backend: str, host: str, port: int, model: str,
-                 log_path: str | Path, api_key: str | None = None, timeout_s: float = 600.0,
+                 log_path: str | Path, api_key: str | None = None,
+                 timeout_s: float = field_default(ServeRequest, "timeout_s"),
                  env: dict[str, str] | None = None, model_path: str | None = None,
                  model_hash: dict | None = None, identify: IdentityProbe | None = None) -> ServerHandle:
     """Start one server COMMAND detached in its own process group and wait until it answers.

@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from evalkit.config import ServeRequest, field_default
+
 PROBE_ERRORS = (OSError, ValueError, urllib.error.URLError)
 
 
@@ -92,7 +94,7 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = field_default(ServeRequest, "host")) -> int:
     """A port on HOST that the kernel says is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
