@@ -68,9 +68,17 @@ class Trend:
                                                    "average": best.average}}
 
 
-def sweep_trend(state: SweepState, *, score: str = field_default(ReportSettings, "score"),
+def trend_score(state: SweepState, score: str | None = None) -> str:
+    """The score a sweep's trend and gates read: SCORE when named, else the one its suite's table shows
+    (the suite's ``table_score``), else the multiple-choice verdict."""
+    return score or (state.settings.suite or {}).get("score") or field_default(ReportSettings, "score")
+
+
+def sweep_trend(state: SweepState, *, score: str | None = None,
                 ci: str = field_default(IntervalSettings, "ci"), confidence: float = DEFAULT_CONFIDENCE) -> Trend:
-    """Each checkpoint with a run (complete or partial) in training-step order, with SCORE per benchmark."""
+    """Each checkpoint with a run (complete or partial) in training-step order, with SCORE (``trend_score``)
+    per benchmark."""
+    score = trend_score(state, score)
     rows: list[TrendRow] = []
     datasets: dict[str, None] = {}
     for job in state.jobs():
@@ -190,7 +198,9 @@ class SweepGate:
 
 
 def sweep_gate(state: SweepState, baseline: str, **options: Any) -> SweepGate:
-    """Gate each checkpoint whose run is complete against BASELINE (``compare_runs``'s OPTIONS)."""
+    """Gate each checkpoint whose run is complete against BASELINE (``compare_runs``'s OPTIONS; the score
+    by default ``trend_score``'s)."""
+    options["score"] = trend_score(state, options.get("score"))
     base = resolve_baseline(state, baseline)
     results = []
     for job in state.jobs():
@@ -239,4 +249,4 @@ def trend_json(trend: Trend, gate: SweepGate | None = None) -> str:
 
 
 __all__ = ["SweepGate", "Trend", "TrendRow", "gate_rows", "resolve_baseline", "sweep_gate", "sweep_junit",
-           "sweep_trend", "trend_json", "trend_markdown", "trend_points", "trend_table"]
+           "sweep_trend", "trend_score", "trend_json", "trend_markdown", "trend_points", "trend_table"]

@@ -346,6 +346,15 @@ def test_a_suite_sweep_scores_each_checkpoint_with_the_suites_scorer(standin_swe
     assert [t["scorers"] for t in state["settings"]["tasks"]] == [["igakuqa"], ["igakuqa"]]
     again = run_evalkit(*args, env=env, timeout=300)
     assert again.returncode == 0 and "nothing to submit" in again.stdout
+    # the trend reads the score the suite's table shows (its table_score), not the multiple-choice verdict
+    report = run_evalkit("sweep", "report", str(root / "sweep-suite"), "--format", "json", env=env, timeout=120)
+    assert report.returncode == 0, report.stdout + report.stderr
+    trend = json.loads(report.stdout)
+    assert trend["score"] == "igakuqa"
+    assert all(cell is not None for row in trend["rows"] for cell in row["scores"].values())
+    named = run_evalkit("sweep", "report", str(root / "sweep-suite"), "--format", "json", "--score", "correct",
+                        env=env, timeout=120)
+    assert json.loads(named.stdout)["score"] == "correct"
 
 
 def test_a_sweep_refuses_a_suite_whose_rows_need_runs_of_their_own(standin_sweep_env):

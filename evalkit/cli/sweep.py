@@ -230,7 +230,7 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
 
 @sweep.command("report")
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
-@score_option("The named score of the trend and the gates.")
+@score_option("The named score of the trend and the gates [default: a suite sweep's table score, else this].")
 @format_option(TREND_FORMATS, (SweepCommandSettings, "report_format"),
                "html: the trend as a page (click two points to compare their runs).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -253,7 +253,10 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     from evalkit.api import SweepError, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
 
     state = _load_state(sweep_dir)
+    if click.get_current_context().get_parameter_source("score") is click.core.ParameterSource.DEFAULT:
+        score = None  # the sweep's own: its suite's table score, else the option's default
     trend = api.sweep_trend(state, score=score)
+    score = trend.score
     gate = None
     if baseline:
         try:
