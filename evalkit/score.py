@@ -3,7 +3,8 @@
 Pure functions. An unparsed answer (pred None) counts as wrong in accuracy and
 is also counted on its own; a failed request (error) is neither right nor
 wrong and is left out of n. Every named score of a sample (its ``scores``) is
-summed up too: binary scores as a proportion, others as a mean.
+summed up too, by the metric its scorer declares (else binary scores as a
+proportion, others as a mean).
 
 The scorers themselves live in evalkit.scoring; the functions here that score
 (``extract_and_check``, ``score_sample``, ``rescore_sample``) are the library's short forms
