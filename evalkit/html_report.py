@@ -256,13 +256,19 @@ def _scorer_sections(report: Report) -> str:
     return "".join(section_html(section) for section in report.sections)
 
 
+def _reference_classes(section: Any) -> list[str] | None:
+    """Row classes that set a section's reference rows (``reference_from`` on) apart from its runs."""
+    first = getattr(section, "reference_from", None)
+    return None if first is None else ["reference" if k >= first else "" for k in range(len(section.rows))]
+
+
 def section_html(section: Any, *, anchor: str | None = None) -> str:
     """A report section (``records.ReportTable``, a scorer's or the report document's) as a page section:
     title, table, notes, every text escaped. ANCHOR: the section's id (else it is a ``scorer-section``)."""
     notes = "".join(f"<li>{escape(n)}</li>" for n in section.notes)
     opening = f'<section id="{escape(anchor)}">' if anchor else '<section class="scorer-section">'
     return (f"{opening}<h2>{escape(section.title)}</h2>\n"
-            f"{_table(section.header, section.rows, section.label_columns)}"
+            f"{_table(section.header, section.rows, section.label_columns, _reference_classes(section))}"
             f'{"<ul class=note>" + notes + "</ul>" if notes else ""}</section>\n')
 
 
@@ -331,6 +337,7 @@ table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nu
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; position: sticky; top: 0; }
 td.num, th.num { text-align: right; white-space: nowrap; }
+tr.reference td { color: var(--muted); } tr.reference:first-of-type td, tr:not(.reference) + tr.reference td { border-top: 2px solid var(--muted); }
 tr.group td { color: var(--muted); } tr.group td:nth-child(2) { padding-left: 22px; }
 tr.flagged td { background: #fff8c5; }
 ul.notes { color: var(--warn); }

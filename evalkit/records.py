@@ -348,6 +348,8 @@ class ReportTable:
     ``header`` names the columns; each of ``rows`` has one text cell per column (the scorer formats
     its figures: "57.1", "-", "PASS (...)"); the first ``label_columns`` columns are labels (left
     aligned), the rest figures. ``notes`` are sentences shown under the table (what the figures mean).
+    ``reference_from``: the index of the first row that is a reference, not a run (a suite's published
+    figures), which every layout sets apart; None when all rows are runs.
     """
 
     title: str
@@ -355,6 +357,7 @@ class ReportTable:
     rows: tuple[tuple[str, ...], ...]
     notes: tuple[str, ...] = ()
     label_columns: int = 2
+    reference_from: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "header", tuple(str(h) for h in self.header))
@@ -366,5 +369,8 @@ class ReportTable:
                              f"for {len(self.header)} columns")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "header": list(self.header), "rows": [list(r) for r in self.rows],
-                "notes": list(self.notes), "label_columns": self.label_columns}
+        doc = {"title": self.title, "header": list(self.header), "rows": [list(r) for r in self.rows],
+               "notes": list(self.notes), "label_columns": self.label_columns}
+        if self.reference_from is not None:
+            doc["reference_from"] = self.reference_from
+        return doc

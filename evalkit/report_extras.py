@@ -80,8 +80,11 @@ def section_rich_table(section: "ReportTable") -> Table:
               caption_justify="left")
     for i, h in enumerate(section.header):
         t.add_column(h, justify="left" if i < section.label_columns else "right")
-    for row in section.rows:
-        t.add_row(*row)
+    first_reference = section.reference_from
+    for k, row in enumerate(section.rows):
+        reference = first_reference is not None and k >= first_reference
+        t.add_row(*row, style="dim" if reference else None,
+                  end_section=first_reference is not None and k == first_reference - 1)
     return t
 
 

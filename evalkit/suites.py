@@ -256,4 +256,5 @@ def suite_section(table: SuiteTable) -> ReportTable:
     rows += [[f"published: {name}", *map(_cell, values), _cell(avg)] for name, values, avg in table.published]
     return ReportTable(f"Suite {table.suite.get('name')}: {table.suite.get('title', '')} ({what})",
                        ["model / run", *table.columns, "Avg"], rows,
-                       [f"published: {table.source}"] if table.source else [], label_columns=1)
+                       [f"published: {table.source}"] if table.source else [], label_columns=1,
+                       reference_from=len(table.rows) if table.published else None)

@@ -72,6 +72,22 @@ def test_the_suite_table_is_in_every_format(tmp_path):
     assert "Suite medreason" in text and "published: MedReason-8B" in text and "66.7" in text
 
 
+def test_published_rows_are_set_apart_from_the_runs(tmp_path):
+    """The suite table marks where the published rows begin: dimmed in the terminal, a class on the page."""
+    doc = api.report_document([suite_run(tmp_path)])
+    (section,) = [s.table for s in doc.sections]
+    assert section.reference_from == 1 and section.rows[1][0].startswith("published: ")
+    page = api.render_report(doc, "html")
+    suite_html = page.split("Suite medreason", 1)[1].split("</section>", 1)[0]
+    assert suite_html.count('<tr class="reference">') == len(section.rows) - 1
+    assert '<tr class="reference"><td class="">mr<' not in suite_html
+    from evalkit.report_extras import section_rich_table
+
+    table = section_rich_table(section)
+    assert [r.style for r in table.rows] == [None] + ["dim"] * (len(section.rows) - 1)
+    assert table.rows[0].end_section  # a rule between the runs and the published rows
+
+
 def longform_suite_run(tmp_path, name, *, with_score=True, table_score=None):
     """A suite of two benchmarks graded by a judge's axis ``grade`` (no multiple choice): on ``b`` no
     sample has the axis."""
