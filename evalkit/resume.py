@@ -115,9 +115,6 @@ def open_generations(run_dir: Path, stages: list[Stage], index: SampleIndex,
     return writer, partial
 
 
-open_journal = open_generations  # the earlier name
-
-
 def journal_line(item: Item, stage: int, generation: dict[str, Any]) -> dict[str, Any]:
     """The generation journal's line of one GENERATION of ITEM at STAGE."""
     return {"dataset": item.dataset, "id": item.id, "index": 0, "stage": stage, **generation}
