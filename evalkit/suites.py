@@ -125,7 +125,7 @@ def load_suite(name_or_path: str) -> Suite:
                       prompt=data.get("prompt", DEFAULT_PROMPT), generation=dict(data.get("generation") or {}),
                       published=rows, published_source=published.get("source", ""), path=path,
                       scorers=_scorer_names(data), scorer_options=_scorer_options(data),
-                      table_score=data.get("table_score"))
+                      table_score=_table_score(data))
     except (KeyError, TypeError, ValueError) as exc:
         raise SuiteError(f"{path}: malformed suite ({type(exc).__name__}: {exc})") from None
     for b in suite.benchmarks:
@@ -145,6 +145,14 @@ def _scorer_names(doc: Mapping[str, Any]) -> tuple[str, ...] | None:
             or not all(isinstance(n, str) and n for n in names):
         raise ValueError(f"'scorers' must be a non-empty list of scorer names, got {names!r}")
     return tuple(names)
+
+
+def _table_score(doc: Mapping[str, Any]) -> str | None:
+    """DOC's ``table_score``: a score name (e.g. ``igakuqa``, ``correct``), None when it names none."""
+    score = doc.get("table_score")
+    if score is not None and (not isinstance(score, str) or not score):
+        raise ValueError(f"'table_score' must be a score name such as \"correct\", got {score!r}")
+    return score
 
 
 def _scorer_options(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -39,6 +39,17 @@ def test_unknown_suite_lists_the_known_ones():
         load_suite("no-such-suite")
 
 
+@pytest.mark.parametrize("bad", [["igakuqa"], 3, ""])
+def test_a_table_score_that_is_not_a_score_name_is_refused_naming_the_file(tmp_path, bad):
+    """A list or number as table_score used to load and fail only when a report hashed it."""
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"name": "s", "benchmarks": [{"name": "medqa"}], "table_score": bad}))
+    with pytest.raises(SuiteError, match=r"s\.json: malformed suite .*'table_score' must be a score name"):
+        load_suite(str(path))
+    path.write_text(json.dumps({"name": "s", "benchmarks": [{"name": "medqa"}], "table_score": "correct"}))
+    assert load_suite(str(path)).table_score == "correct"
+
+
 def test_missing_files_are_named_with_the_fetch_command(tmp_path):
     with pytest.raises(SuiteError) as err:
         load_suite("medreason").files(tmp_path)
