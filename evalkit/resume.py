@@ -106,7 +106,12 @@ def open_generations(run_dir: Path, stages: list[Stage], index: SampleIndex,
         return None, partial
     journal = Journal.in_run(run_dir, GENERATIONS, on_torn=on_torn)
     writer = journal.writer()  # a torn last line is settled (and reported) before reading
-    for (dataset, item_id, sample, stage, k), g in journal.latest().items():
+    try:
+        latest = journal.latest()
+    except BaseException:  # a malformed line mid-file (named file:line): the writer is not left open
+        writer.close()
+        raise
+    for (dataset, item_id, sample, stage, k), g in latest.items():
         key = (dataset, item_id, sample)
         if not index.done(key):
             outs = partial.setdefault(key, [{} for _ in stages])

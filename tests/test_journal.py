@@ -125,6 +125,19 @@ def test_a_generation_journal_with_a_torn_line_gives_what_it_holds_and_reports_t
     assert (tmp_path / "generations.jsonl").read_bytes().endswith(b"}\n")
 
 
+def test_a_malformed_generation_line_mid_file_is_named_and_leaves_no_writer_open(tmp_path):
+    import gc
+    import warnings
+
+    (tmp_path / "generations.jsonl").write_text('{"dataset": "d", "id": "1", "stage": 0, "k": 0}\nnot json\n{}\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(ValueError, match=r"generations\.jsonl:2: not valid JSON"):
+            open_generations(tmp_path, strategy_stages("self-consistency", 3), SampleIndex())
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 # --- resuming after a kill --------------------------------------------------------------------
 
 _JUDGE_PASS = textwrap.dedent("""
