@@ -61,7 +61,7 @@ class Suite:
     published: tuple[PublishedRow, ...] = ()
     published_source: str = ""
     path: Path | None = None
-    scorers: tuple[str, ...] | None = None  # None: the run's (the choice scorer unless --scorer says)
+    scorers: tuple[str, ...] | None = None  # None: the run's (--scorer, else the items' own: Item.default_scorers)
     scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     table_score: str | None = None  # the score that fills the suite table; None: its scorer's primary score
 
