@@ -123,14 +123,20 @@ def _pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, settings: Jud
               work_dir: "str | Path | None") -> Judgement:
     work = Path(work_dir) if work_dir is not None else default_work_dir(run_a)
     with run_dir_lock(work):  # its journal goes into RUN_A's directory by default
-        summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=settings.limit)
+        try:
+            summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=settings.limit)
+        except KeyboardInterrupt:
+            raise JudgeStopped(work) from None
     return Judgement(PAIRWISE, scorer, work, summary=summary, shared=shared)
 
 
 def _kqa(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, work_dir: "str | Path | None") -> Judgement:
     work = Path(work_dir) if work_dir is not None else default_work_dir(path)
-    report, pairs, _labels, resumed = evaluate_nli_file(path, scorer, per=settings.kqa_per, work_dir=work,
-                                                        limit=settings.limit, n_resamples=settings.n_resamples)
+    try:
+        report, pairs, _labels, resumed = evaluate_nli_file(path, scorer, per=settings.kqa_per, work_dir=work,
+                                                            limit=settings.limit, n_resamples=settings.n_resamples)
+    except KeyboardInterrupt:
+        raise JudgeStopped(work) from None
     return Judgement(KQA, scorer, work, kqa=report, pairs=pairs, resumed=resumed, per=settings.kqa_per)
 
 

@@ -432,3 +432,22 @@ def test_long_form_run_scored_by_the_judge_through_evalkit_run(double, tmp_path)
     assert [s["target"] for s in again] == [s["target"] for s in samples] == [records[0]["rubrics"]] * 3
     assert [s["scores"]["healthbench"]["value"] for s in again] == [pytest.approx(1.0)] * 3
     assert {s["scored_with"] for s in again} == {plan.fingerprint}
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "kqa"])
+def test_ctrl_c_in_a_pairwise_or_kqa_pass_is_judge_stopped_naming_its_journal_folder(tmp_path, monkeypatch, kind):
+    """Every pass journals, so Ctrl-C in any of them says where (api.judge's JudgeStopped), not only
+    in a pass over answers; the command line turns it into its resume hint and exit code."""
+    from evalkit import judging
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(judging, "pairwise", interrupted)
+    monkeypatch.setattr(judging, "evaluate_nli_file", interrupted)
+    monkeypatch.setattr(judging, "is_nli_file", lambda path: kind == "kqa")
+    work = tmp_path / "work"
+    where = dict(pair=(tmp_path / "a", tmp_path / "b")) if kind == "pairwise" else dict(path=tmp_path / "kqa.csv")
+    with pytest.raises(judging.JudgeStopped) as stopped:
+        judging.judge(scorer=object(), work_dir=work, **where)
+    assert stopped.value.work_dir == work
