@@ -351,6 +351,8 @@ def test_a_suite_sweep_scores_each_checkpoint_with_the_suites_scorer(standin_swe
     assert report.returncode == 0, report.stdout + report.stderr
     trend = json.loads(report.stdout)
     assert trend["score"] == "igakuqa"
+    assert [row["step"] for row in trend["rows"]] == list(STEPS)  # every checkpoint, not an empty trend
+    assert all(set(row["scores"]) == {"igakuqa_112_a", "igakuqa_112_b"} for row in trend["rows"])
     assert all(cell is not None for row in trend["rows"] for cell in row["scores"].values())
     named = run_evalkit("sweep", "report", str(root / "sweep-suite"), "--format", "json", "--score", "correct",
                         env=env, timeout=120)
