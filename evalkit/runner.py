@@ -331,7 +331,7 @@ async def _generate(run: _Invocation, writer: SampleWriter, journal: SampleWrite
             # The scoring pass: samples saved without this plan's scores (a model judge's, or
             # those of a scorer that changed since they were saved) are scored now.
             rescored = await score_run_dir(run.run_dir, run.plan, counting=run.index.counting,
-                                           concurrency=run.config.scoring_concurrency)
+                                           concurrency=run.config.scoring_concurrency, on_torn=run.notice)
         _end_run(run, status, journal is not None, dispatcher, sink, rescored)
 
 

@@ -241,3 +241,19 @@ def test_a_malformed_line_inside_the_scores_journal_is_an_error_naming_file_and_
     with pytest.raises(ValueError, match=r"scores\.jsonl:2: not valid JSON"):
         asyncio.run(score_samples(_pairs(2), plan, journal=path))
     assert path.read_text().count("\n") == 3  # nothing appended to a journal that cannot be read
+
+
+def test_a_torn_scores_line_cut_by_the_scoring_pass_is_told_to_its_listener(tmp_path, monkeypatch, caplog):
+    """score_samples (and score_run_dir, which a run calls with its notices) report the cut line to
+    ON_TORN like the run's other journals, not only to the evalkit logger."""
+    from pathlib import Path
+
+    monkeypatch.setenv("TOY_CALLS_FILE", str(tmp_path / "calls.txt"))
+    journal = tmp_path / "scores.jsonl"
+    journal.write_text(_lines(torn='{"dataset": "d", "id": "0", "ind'))
+    plan = ScoringPlan([get_scorer("tests.toy_scorers:CountingAsyncScorer")])
+    seen = []
+    with caplog.at_level(logging.WARNING, logger="evalkit"):
+        asyncio.run(score_samples(_pairs(2), plan, journal=Path(journal), on_torn=seen.append))
+    assert [str(t).split(": torn")[0] for t in seen] == [f"{journal}:1"] and not caplog.records
+    assert len(load_journal(journal, plan.fingerprint)) == 2

@@ -146,15 +146,17 @@ async def score_samples(
     journal: Path | None = None,
     concurrency: int = 16,
     on_scored: Callable[[SampleRecord], None] | None = None,
+    on_torn: Callable[[TornLine], None] | None = None,
 ) -> list[SampleRecord]:
     """Score every (item, record) pair with PLAN's scorers, in place; the records, in order.
 
     Records already ``scored_with`` the plan's fingerprint are left as they are. With a
     JOURNAL, each record's scores are appended to it as they arrive, and records whose
-    scores it already holds are filled from it instead of being scored again.
+    scores it already holds are filled from it instead of being scored again. ON_TORN hears of a
+    torn last line the writer cuts from the journal (without it, a warning of the ``evalkit`` logger).
     """
     pairs = list(pairs)
-    scores_journal = Journal(journal, SCORES) if journal is not None else None
+    scores_journal = Journal(journal, SCORES, on_torn=on_torn) if journal is not None else None
     # The writer settles a torn last line (and reports it) before the journal is read.
     writer = scores_journal.writer() if scores_journal is not None else None
     try:
@@ -221,14 +223,15 @@ def rescore_line(sample: Mapping[str, Any], plan: ScoringPlan) -> dict[str, Any]
 
 
 async def score_run_dir(run_dir: Path, plan: ScoringPlan, *, counting: Callable[[int, dict[str, Any]], bool],
-                        concurrency: int = 16) -> int:
+                        concurrency: int = 16, on_torn: Callable[[TornLine], None] | None = None) -> int:
     """The scoring pass of a run directory: score the lines of its samples.jsonl that COUNTING selects
     and that lack PLAN's scores, in place; returns how many.
 
     Synchronous scorers rescore while samples.jsonl is streamed once into its atomic rewrite.
     Model-judge scores are journaled to scores.jsonl as they arrive (a killed pass asks no judge
     twice when run again), then the file is rewritten. Lines keep their numbers (the runner's
-    index stays valid); memory holds only the samples being judged.
+    index stays valid); memory holds only the samples being judged. ON_TORN hears of a torn last
+    line cut from scores.jsonl (the run reports it among its notices, as for its other journals).
     """
     samples_file = run_dir / SAMPLES
     judged: dict[int, SampleRecord] = {}
@@ -240,7 +243,7 @@ async def score_run_dir(run_dir: Path, plan: ScoringPlan, *, counting: Callable[
         if not judged:
             return 0
         await score_samples([(r.item(), r) for r in judged.values()], plan, journal=run_dir / SCORES_JOURNAL,
-                            concurrency=concurrency)
+                            concurrency=concurrency, on_torn=on_torn)
     tmp = samples_file.with_name(samples_file.name + ".tmp")
     try:
         rescored = _rewrite_scored(samples_file, tmp, plan, judged, counting)
