@@ -389,10 +389,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_dataset": ("evalkit.datasets", "load_dataset"), "benchmarks": ("evalkit.registry", "benchmarks"),
     "resolve_benchmark_file": ("evalkit.registry", "resolve_benchmark_file"),
     "fetch_file": ("evalkit.fetch", "fetch_file"), "fetch_plan": ("evalkit.fetch", "plan"),
-    # run directories: what a partial or empty run is
-    "partial_note": ("evalkit.runs", "partial_note"),
-    "empty_run_reason": ("evalkit.runs", "empty_run_reason"), "SAMPLES": ("evalkit.store", "SAMPLES"),
-    "MANIFEST": ("evalkit.store", "MANIFEST"),
+    # run directories: their files' names
+    "SAMPLES": ("evalkit.store", "SAMPLES"), "MANIFEST": ("evalkit.store", "MANIFEST"),
     # scoring again, and model judges
     "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
