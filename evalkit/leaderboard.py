@@ -51,9 +51,9 @@ from evalkit.report import (
     run_labels,
 )
 from evalkit.run_index import IndexedRun, cell_data, load_runs_indexed
-from evalkit.runs import LEGACY_SCORE, empty_run_reason, sample_score_dicts, sample_scores
+from evalkit.runs import empty_run_reason, sample_score_dicts
 from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_macro_ci, bootstrap_macro_mean_ci
+from evalkit.stats import bootstrap_macro_ci, bootstrap_macro_mean_ci
 from evalkit.store import SAMPLES, SUMMARY, parse_json
 
 FLAG = "!"
@@ -289,21 +289,6 @@ def datasets_of(run: Run) -> list[str]:
     if isinstance(run, IndexedRun):
         return list(run.datasets)
     return list(OrderedDict((d, None) for d, _ in run.items()))
-
-
-def dataset_samples(run: Run, dataset: str) -> list[dict[str, Any]]:
-    """The samples that count for each of the run's items of DATASET."""
-    return [s for (d, _), s in run.items().items() if d == dataset]
-
-
-def scored_items(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> frozenset[str]:
-    """Ids of the items that have a value for SCORE (a failed request has none)."""
-    return frozenset(str(s["id"]) for s in samples if sample_scores(s).get(score) is not None)
-
-
-def score_values_of(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> list[Any]:
-    """The values of SCORE over samples that have one."""
-    return [v for v in (sample_scores(s).get(score) for s in samples) if v is not None]
 
 
 def score_dicts_of(samples: Iterable[Mapping[str, Any]], score: str = SCORE) -> list[Mapping[str, Any]]:
