@@ -29,7 +29,7 @@ from evalkit.comparable import SETTINGS, configuration_of
 from evalkit.gate import GateResult, compare_runs, scored_pair, format_p
 from evalkit.report import pct, run_labels
 from evalkit.runs import LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, load_run, sample_scores
-from evalkit.stats import DEFAULT_RESAMPLES
+
 
 if TYPE_CHECKING:
     from evalkit.overlap_split import OverlapSet

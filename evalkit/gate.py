@@ -39,8 +39,7 @@ from evalkit.report import pct
 from evalkit.runs import (LEGACY_SCORE, Run, choice_answer, empty_run_reason, load_run, partial_note,
                           sample_score_dicts, sample_scores)
 from evalkit.scoring.metrics import Metric
-from evalkit.stats import (DEFAULT_RESAMPLES, holm_adjust, mcnemar_exact, paired_bootstrap_diff,
-                           paired_bootstrap_mean_diff)
+from evalkit.stats import holm_adjust, mcnemar_exact, paired_bootstrap_diff, paired_bootstrap_mean_diff
 
 if TYPE_CHECKING:
     from evalkit.overlap_split import OverlapSet

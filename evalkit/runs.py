@@ -27,13 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from evalkit.journal import GENERATIONS as _GENERATIONS_KIND, SampleKey, sample_key  # noqa: F401
+from evalkit.journal import SampleKey, sample_key  # noqa: F401
 from evalkit.scoring.metrics import Metric, metric_of
 from evalkit.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
                            read_samples)
-from evalkit.store import SCORES as SCORES_JOURNAL  # scoring.stage.SCORES' file (the scoring package imports runs)
 
-GENERATIONS = _GENERATIONS_KIND.file
 ItemKey = tuple[str, str]
 LEGACY_SCORE = "correct"  # the one score of lines written before named scores
 
