@@ -113,8 +113,9 @@ def judge(path: "str | Path | None" = None, *, pair: "tuple[str | Path, str | Pa
     else:
         out = _answers(Path(path), scorer, settings, questions, work_dir, on_note)
     out.wall_s = time.perf_counter() - t0
-    if json_out is not None:
+    if json_out is not None:  # its folder made as needed: the pass is done, its figures must not be lost
         out.json_out = Path(json_out)
+        out.json_out.parent.mkdir(parents=True, exist_ok=True)
         write_json(out.json_out, _figures(out))
     return out
 

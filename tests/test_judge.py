@@ -451,3 +451,14 @@ def test_ctrl_c_in_a_pairwise_or_kqa_pass_is_judge_stopped_naming_its_journal_fo
     with pytest.raises(judging.JudgeStopped) as stopped:
         judging.judge(scorer=object(), work_dir=work, **where)
     assert stopped.value.work_dir == work
+
+
+def test_the_json_figures_go_into_a_folder_made_as_needed(tmp_path, monkeypatch):
+    """--json into a folder not yet there used to fail after the whole pass, its figures unprinted."""
+    from evalkit import judging
+
+    monkeypatch.setattr(judging, "pairwise", lambda *args, **kwargs: ({}, 3))
+    out = tmp_path / "figures" / "pairwise.json"
+    done = judging.judge(pair=(tmp_path / "a", tmp_path / "b"), scorer=object(), work_dir=tmp_path / "work",
+                         json_out=out)
+    assert done.json_out == out and json.loads(out.read_text()) == {} and done.shared == 3
