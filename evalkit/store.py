@@ -2,7 +2,11 @@
 
 A run directory is ``results/<task-folder>/<run-name>/`` holding
 ``samples.jsonl`` (one SampleRecord a line, appended and flushed as each
-sample finishes), ``summary.json`` and ``manifest.json``.
+sample finishes), ``summary.json`` and ``manifest.json``, and while a run is
+unfinished ``generations.jsonl`` and ``scores.jsonl``. The file names are here, once;
+this module reads and appends JSON lines at the byte level (``iter_numbered``,
+``SampleWriter``, ``settle_torn_tail``), and ``evalkit.journal`` is the one journal
+convention the three JSONL files follow on top of it.
 """
 
 from __future__ import annotations
