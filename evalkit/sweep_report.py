@@ -70,8 +70,21 @@ class Trend:
 
 def trend_score(state: SweepState, score: str | None = None) -> str:
     """The score a sweep's trend and gates read: SCORE when named, else the one its suite's table shows
-    (the suite's ``table_score``), else the multiple-choice verdict."""
-    return score or (state.settings.suite or {}).get("score") or field_default(ReportSettings, "score")
+    (the suite's ``table_score``, else, as in the report's suite table, the primary score of the first
+    checkpoint run's scorer), else the multiple-choice verdict."""
+    verdict = field_default(ReportSettings, "score")
+    suite = state.settings.suite
+    if score or suite is None:
+        return score or verdict
+    if suite.get("score"):
+        return str(suite["score"])
+    from evalkit.runs import recorded_metrics
+    from evalkit.store import read_json
+
+    for job in state.jobs():  # the suite table's default (suites.primary_score), read off the manifest
+        if (job.run_dir / MANIFEST).exists():
+            return next(iter(recorded_metrics(read_json(job.run_dir / MANIFEST))), verdict)
+    return verdict
 
 
 def sweep_trend(state: SweepState, *, score: str | None = None,

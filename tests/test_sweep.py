@@ -220,3 +220,25 @@ def test_one_sweep_run_at_a_time_per_sweep_folder(tmp_path):
         with pytest.raises(SweepError, match="in use by another `evalkit sweep run`"):
             start_sweep(settings, [str(train / "checkpoint-*")], SweepLaunch(executor="local"))
     assert not (Path(settings.sweep_dir) / "sweep.json").exists()  # nothing written by the refused one
+
+
+def test_a_suite_sweep_without_a_table_score_reads_its_runs_primary_score(tmp_path):
+    """As the report's suite table does (suites.primary_score): the first score the run's manifest
+    records a metric for, not the multiple-choice verdict a judge-scored suite's runs do not have."""
+    from evalkit.sweep_report import trend_score
+
+    suite = {"name": "lf", "title": "long form", "benchmarks": [{"name": "medqa", "column": "MedQA"}]}
+    state = SweepState.open(_settings(tmp_path, suite=suite))
+    assert trend_score(state) == "correct"  # no run yet
+    state.add([Checkpoint.at(tmp_path / "train" / "checkpoint-100")])
+    (job,) = state.jobs()
+    write_run(Path(job.settings.results_dir), job.run_name, verdict_samples("medqa", [True]), task=job.task_folder,
+              extra_manifest={"status": "complete", "checkpoint": job.identity(),
+                              "scoring": {"metrics": {"grade": {"name": "mean"}, "correct": {"name": "proportion"}}}})
+    assert trend_score(state) == "grade"
+    assert trend_score(state, "correct") == "correct"
+    for sub in ("named", "files"):
+        (tmp_path / sub).mkdir()
+    named = SweepState.open(_settings(tmp_path / "named", suite={**suite, "score": "igakuqa"}))
+    assert trend_score(named) == "igakuqa"
+    assert trend_score(SweepState.open(_settings(tmp_path / "files"))) == "correct"
