@@ -184,7 +184,8 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--extractor", **default_from(RunConfig, "extractor", help="Answer extractor of the choice scorer."))
 @click.option("--scorer", "scorers", multiple=True,
               help="Scorer by name (choice, judge) or module:attr (repeatable) [default: the items' "
-                   "own: choice for multiple-choice items, igakuqa for IgakuQA's]. Changing only the scorers rescores the saved generations.")
+                   "own: choice for multiple-choice items, igakuqa for IgakuQA's]. Changing only the scorers "
+                   "rescores the saved generations.")
 @click.option("--scorer-arg", "scorer_args", multiple=True, metavar="SCORER.KEY=VALUE",
               help="An option for a scorer, e.g. choice.extractor=medreason (repeatable). A judge's key: "
                    f"${JUDGE_API_KEY_ENV}, or judge.api_key_env=NAME (a key given here is never shown or saved).")
