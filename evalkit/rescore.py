@@ -4,9 +4,10 @@ Reads an evalkit run (a run directory or its ``samples.jsonl``) or a
 MedReason/HuatuoGPT-o1 evaluation log (a JSON list of items with ``output``,
 ``options`` and ``answer_idx``, optionally ``source``; or a JSON object
 mapping each source to such a list), and returns sample dicts in evalkit's
-``samples.jsonl`` form scored again: by default with the choice scorer
-(``pred``, ``method`` and ``correct`` redone), or with any scorers (named, or
-``module:attr``). Scoring goes through the same stage as ``evalkit run``
+``samples.jsonl`` form scored again: by default with the scorers the items
+declare, as a run picks them (the choice scorer for multiple choice: ``pred``,
+``method`` and ``correct`` redone; IgakuQA's for its sets and numbers), or with
+any scorers (named, or ``module:attr``). Scoring goes through the same stage as ``evalkit run``
 (evalkit.scoring.stage); a model judge's scores are journaled as they arrive.
 """
 
@@ -27,7 +28,7 @@ from evalkit.records import SampleRecord
 from evalkit.runs import counting_samples, live_writer, snapshot_note
 from evalkit.scoring.plan import ScoringPlan, plan_scoring
 from evalkit.scoring.stage import rescore_line, score_samples
-from evalkit.store import SAMPLES, parse_json, paused_gc, read_samples, samples_path, write_jsonl
+from evalkit.store import SAMPLES, iter_numbered, parse_json, paused_gc, read_samples, samples_path, write_jsonl
 
 _MEDREASON_REQUIRED = ("output", "options", "answer_idx")
 
@@ -107,10 +108,21 @@ def read_generations(path: str | Path, *, require_choice: bool = True) -> list[d
         for key in ("dataset", "id") if require_choice is False else ("dataset", "options", "answer_idx"):
             if key not in s:
                 raise ValueError(f"{where}: missing {key!r}")
-        if "options" in s:
+        if "options" in s and (s["options"] or require_choice):  # a question with no choices (a number) has none
             s["options"] = _options(s["options"], where)
     # A sample that failed and was retried on resume has two lines; only the one that counts is rescored.
     return counting_samples(samples)
+
+
+def default_scorers(path: str | Path) -> list[str] | None:
+    """The scorers the first saved sample's item declares (``Item.default_scorers``), or None (the
+    choice scorer) when it declares none or the file holds no sample."""
+    try:
+        for _, record in iter_numbered(samples_path(path)):
+            return list(SampleRecord.from_dict(record).item().default_scorers) or None
+    except (ValueError, TypeError):
+        return None  # read_generations names the bad line
+    return None
 
 
 def rescore(path: str | Path, extractor: str | None = None, *, scorers: Sequence[str] | None = None,
@@ -120,10 +132,13 @@ def rescore(path: str | Path, extractor: str | None = None, *, scorers: Sequence
     the one rescoring entry point (``evalkit score``, ``api.rescore``).
 
     PATH is a run directory, a samples file or a MedReason log. The scorers are PLAN's, else
-    ``plan_scoring(SCORERS, extractor=EXTRACTOR, scorer_options=SCORER_OPTIONS)`` (default: the
-    choice scorer). A model judge among them is called as the run's scoring pass is (its scores
-    journaled to JOURNAL when given).
+    ``plan_scoring(SCORERS, extractor=EXTRACTOR, scorer_options=SCORER_OPTIONS)``; with none named,
+    those the first sample's item declares, as a run picks them (``Item.default_scorers``: the
+    choice scorer for multiple choice, IgakuQA's for its sets and numbers). A model judge among them
+    is called as the run's scoring pass is (its scores journaled to JOURNAL when given).
     """
+    if plan is None and scorers is None and not is_medreason_log(path):
+        scorers = default_scorers(path)
     plan = plan or plan_scoring(scorers, extractor=extractor, scorer_options=scorer_options)
     choice_only = all(s.name == "choice" for s in plan.scorers)
     samples = read_generations(path, require_choice=choice_only)
@@ -177,15 +192,16 @@ def rescore_to_file(path: str | Path, output: str | Path | None = None, *, extra
     PATH, ``default_output``). A model judge's scores are journaled beside OUTPUT until it is written,
     so an interrupted pass resumes. OUTPUT may be a run's own samples.jsonl (rewritten in place):
     then the run directory is locked first (RunLocked when a running evalkit run holds it)."""
+    names = list(scorers) if scorers else None if is_medreason_log(path) else default_scorers(path)
     label = extractor or DEFAULT_EXTRACTOR
-    if scorers:
-        label = "+".join(n.rpartition(":")[2] or n for n in scorers)
+    if names and names != ["choice"]:
+        label = "+".join(n.rpartition(":")[2] or n for n in names)
     output = Path(output) if output is not None else default_output(path, label)
     journal = output.with_name(output.name + ".journal")
     run_samples = None if is_medreason_log(path) else samples_path(path)
     writer = live_writer(run_samples) if run_samples else None  # looked at before and after reading
     with _output_lock(output):  # a run's samples.jsonl is rewritten only by the lock's holder
-        plan = plan_scoring(list(scorers) if scorers else None, extractor=extractor, scorer_options=scorer_options)
+        plan = plan_scoring(names, extractor=extractor, scorer_options=scorer_options)
         samples = rescore(path, plan=plan, journal=journal)
         write_jsonl(output, samples)
         journal.unlink(missing_ok=True)

@@ -448,6 +448,14 @@ def test_an_exam_file_without_scorer_is_scored_by_its_targets_scorer(standin, tm
     assert [s["name"] for s in scoring["scorers"]] == ["igakuqa"]
     samples = {s["id"]: s for s in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
     assert samples["199B2"]["scores"]["igakuqa"]["value"] is True and samples["199B2"]["correct"] is True
+    # rescoring with no scorer named takes the items' own too (it refused these samples: no answer_idx)
+    from evalkit import api
+
+    again = {s["id"]: s for s in api.rescore(run)}
+    assert again["199B2"]["scores"]["igakuqa"] == samples["199B2"]["scores"]["igakuqa"]
+    assert again.keys() == samples.keys()
+    done = api.rescore_to_file(run)  # evalkit score RUN: the same scorer, and the file says so
+    assert done.output.name == "samples.rescored-igakuqa.jsonl" and [s.name for s in done.plan.scorers] == ["igakuqa"]
 
 
 def test_default_scorers_follow_the_item_kind():

@@ -46,7 +46,7 @@ def _compat_table(samples: list[dict]) -> Table:
     help="Answer extractor: 'evalkit' (principled cascade) or 'medreason' (reproduces the MedReason/HuatuoGPT-o1 scorer).",
 )
 @click.option("--scorer", "scorers", multiple=True,
-              help="Scorer by name or module:attr (repeatable) [default: choice with --extractor].")
+              help="Scorer by name or module:attr (repeatable) [default: the items' own: choice with --extractor for multiple choice, igakuqa for IgakuQA].")
 @click.option("--scorer-arg", "scorer_args", multiple=True, metavar="SCORER.KEY=VALUE",
               help="An option for a scorer (repeatable).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the rescored samples (JSON lines). Default: beside PATH.")
@@ -81,5 +81,6 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
         console.print(extra)
     if done.extractor == "medreason" and all(s.name == "choice" for s in done.plan.scorers):
         console.print(_compat_table(done.samples))
-    what = f"the {done.extractor!r} extractor" if not scorers else f"scorers {', '.join(scorers)}"
+    names = [sc.name for sc in done.plan.scorers]
+    what = f"the {done.extractor!r} extractor" if names == ["choice"] else f"scorers {', '.join(names)}"
     console.print(f"{len(done.samples)} samples rescored with {what} -> {done.output}")
