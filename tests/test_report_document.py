@@ -233,3 +233,16 @@ def test_the_gate_reads_the_overlap_file_in_the_library(tmp_path):
                        [("medqa", f"q{i}") for i in range(20, 40)])
     assert api.gate(base, cand, n_resamples=100).exit_code == 1
     assert api.gate(base, cand, n_resamples=100, overlap_file=ov).exit_code == 0
+
+
+def test_an_output_that_cannot_be_written_is_named_not_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    run = suite_run(tmp_path)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    r = CliRunner().invoke(main, ["report", str(run), "--format", "markdown", "-o", str(blocker / "r.md")])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert f"{blocker / 'r.md'}: cannot write the markdown output" in r.output

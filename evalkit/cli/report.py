@@ -28,8 +28,11 @@ def _emit(text: str, output: Path | None, fmt: str, default_name: str) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a full disk, a read-only folder: say which file, not a traceback
+        raise click.ClickException(f"{output}: cannot write the {fmt} output: {exc.strerror or exc}") from exc
     click.echo(f"wrote {output}", err=True)
 
 
