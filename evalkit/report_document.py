@@ -78,6 +78,7 @@ def report_document(runs: Iterable["str | Path | Run"], *, by: Sequence[str] = (
     """The report of RUNS with its notes, warnings, hints and sections (suite tables; with OVERLAP_FILE,
     the split by it under OVERLAP_RULE). ValueError when no run has a sample; OSError / ValueError
     for a run or an overlap file that cannot be read."""
+    from evalkit.report_extras import unloadable_scorers
     from evalkit.suites import report_suite_tables, suite_section
 
     loaded = load_runs(runs)
@@ -94,7 +95,8 @@ def report_document(runs: Iterable["str | Path | Run"], *, by: Sequence[str] = (
     if overlap_file is not None:
         overlap = (overlap_rule, _overlap_split(loaded, labels, Path(overlap_file), overlap_rule))
         sections.append(_overlap_section(*overlap))
-    return ReportDocument(report, loaded, sections, notes, empty, _hints(loaded, labels, report), overlap)
+    warnings = empty + unloadable_scorers(loaded)
+    return ReportDocument(report, loaded, sections, notes, warnings, _hints(loaded, labels, report), overlap)
 
 
 def _overlap_split(loaded: Sequence[Run], labels: Sequence[str], path: Path, rule: str) -> list[Any]:

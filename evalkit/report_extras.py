@@ -32,18 +32,39 @@ if TYPE_CHECKING:
 TRUNCATION_HINT_RATE = 0.05
 
 
-def section_providers(runs: Iterable[Any] = ()) -> list[Any]:
-    """The scorers that bring a report section: the built-in ones and those defined outside evalkit that the
-    RUNS' manifests name (each scorer's ``source``, the ``module:attr`` it was loaded from)."""
-    from evalkit.scoring import report_section_providers
-
+def outside_scorers(runs: Iterable[Any]) -> list[str]:
+    """The scorers defined outside evalkit that the RUNS' manifests name (each scorer's ``source``, the
+    ``module:attr`` it was loaded from), each once."""
     names: list[str] = []
     for run in runs:
         for entry in (((getattr(run, "manifest", None) or {}).get("scoring") or {}).get("scorers") or []):
             source = entry.get("source") if isinstance(entry, Mapping) else None
             if isinstance(source, str) and ":" in source:
                 names.append(source)
-    return report_section_providers(list(dict.fromkeys(names)))
+    return list(dict.fromkeys(names))
+
+
+def section_providers(runs: Iterable[Any] = ()) -> list[Any]:
+    """The scorers that bring a report section: the built-in ones and the ``outside_scorers`` of RUNS
+    that load here."""
+    from evalkit.scoring import report_section_providers
+
+    return report_section_providers(outside_scorers(runs))
+
+
+def unloadable_scorers(runs: Iterable[Any]) -> list[str]:
+    """A warning for each outside scorer of RUNS that does not load here: the report shows its scores, but
+    cannot show the section it may bring."""
+    from evalkit.scoring import ScorerError, scorer_factory
+
+    warnings = []
+    for source in outside_scorers(runs):
+        try:
+            scorer_factory(source)
+        except ScorerError as exc:
+            warnings.append(f"scorer {source} (named in a run's manifest) cannot be loaded here: {exc}; "
+                            "its own report section, if it has one, is left out (its scores are shown)")
+    return warnings
 
 
 def dataset_extras(samples: Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (),

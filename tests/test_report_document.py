@@ -145,6 +145,21 @@ def test_notes_and_warnings_come_with_the_document(tmp_path):
         api.report_document([empty])
 
 
+def test_an_outside_scorer_that_cannot_be_loaded_is_a_warning(tmp_path):
+    """A run scored by a module:attr scorer that this installation lacks: the report still shows its scores,
+    and says that the scorer's own section is left out, and why."""
+    scoring = {"scorers": [{"name": "gone", "source": "tests.no_such_module:GoneScorer"}],
+               "metrics": {"gone": {"name": "proportion"}}}
+    samples = [dict(s, scores={"gone": {"value": v}}) for s, v in zip(verdict_samples("medqa", [True, False]),
+                                                                        [True, True])]
+    run = write_run(tmp_path, "outside", samples, extra_manifest={"scoring": scoring})
+    doc = api.report_document([run])
+    (warning,) = doc.warnings
+    assert warning.startswith("scorer tests.no_such_module:GoneScorer") and "report section, if it has one, is left out" in warning
+    assert "no_such_module" in warning.split("cannot be loaded here:", 1)[1]  # the loader's reason
+    assert any("gone" in r.scores for r in doc.report.rows)  # its scores are still reported
+
+
 def test_truncation_hints_come_with_the_document(tmp_path):
     run = write_run(tmp_path, "cut", [make_sample(f"q{i}", truncated=True) for i in range(4)],
                     extra_manifest={"generation": {"max_new_tokens": 8}})

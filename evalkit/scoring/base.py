@@ -93,7 +93,7 @@ def report_section_providers(names: Sequence[str] = ()) -> list[Any]:
         try:
             factory = scorer_factory(name)
         except ScorerError:
-            continue  # a scorer of another installation: its section is not shown, its scores still are
+            continue  # not installed here: no section (report_extras.unloadable_scorers says so)
         if callable(getattr(factory, "report_extra", None)) and callable(getattr(factory, "report_tables", None)) \
                 and factory not in found:
             found.append(factory)
