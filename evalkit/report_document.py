@@ -145,13 +145,8 @@ def report_renderables(doc: ReportDocument) -> list[Any]:
 
 def render_report(doc: ReportDocument, fmt: str) -> str:
     """The document as text in FMT: markdown, csv, json or html."""
-    if fmt == "markdown":
-        from evalkit.report_extras import section_markdown
-
-        lines = [line for s in doc.sections for line in section_markdown(s.table)]
-        return format_report(doc.report, fmt) + ("\n" + "\n".join(lines) if lines else "")
-    if fmt == "json":
-        return json.dumps(doc.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt in ("markdown", "json"):
+        return _markdown_or_json(format_report(doc.report, fmt) if fmt == "markdown" else "", doc, fmt)
     if fmt == "csv":
         return _csv(doc)
     if fmt == "html":
@@ -160,6 +155,17 @@ def render_report(doc: ReportDocument, fmt: str) -> str:
         return render_html(doc.report, doc.runs, sections="".join(section_html(s.table, anchor=s.anchor)
                                                                   for s in doc.sections))
     raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def _markdown_or_json(table_text: str, doc: "ReportDocument | LeaderboardDocument", fmt: str) -> str:
+    """A report's or leaderboard's document as markdown (TABLE_TEXT, then each section) or JSON (the
+    document's own dict, which holds the sections' figures)."""
+    if fmt == "json":
+        return json.dumps(doc.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    from evalkit.report_extras import section_markdown
+
+    lines = [line for s in doc.sections for line in section_markdown(s.table)]
+    return table_text + ("\n" + "\n".join(lines) if lines else "")
 
 
 def _csv(doc: ReportDocument) -> str:
@@ -239,13 +245,8 @@ def render_leaderboard(doc: LeaderboardDocument, fmt: str) -> str:
     """The leaderboard document as text in FMT: markdown, csv, json or html."""
     from evalkit.leaderboard import format_leaderboard
 
-    if fmt == "markdown":
-        from evalkit.report_extras import section_markdown
-
-        lines = [line for s in doc.sections for line in section_markdown(s.table)]
-        return format_leaderboard(doc.leaderboard, fmt) + ("\n" + "\n".join(lines) if lines else "")
-    if fmt == "json":
-        return json.dumps(doc.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt in ("markdown", "json"):
+        return _markdown_or_json(format_leaderboard(doc.leaderboard, fmt) if fmt == "markdown" else "", doc, fmt)
     if fmt == "csv":
         from evalkit.report import section_csv
 
