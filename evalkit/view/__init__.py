@@ -1,0 +1,1 @@
+"""evalkit view: the results folder as a live, read-only web application."""
