@@ -502,3 +502,22 @@ class SweepCommandSettings:
     status_lines: int = 5  # last lines of each failed or running job's log
     report_format: str = "table"
     trend_page: str = "trend.html"
+
+
+# ---------------------------------------------------------------- rating studies (evalkit study ...)
+
+@dataclass(frozen=True)
+class StudySettings:
+    """A human rating study's settings (``evalkit study create / serve / report``)."""
+
+    studies_dir: str = "studies"  # each study is a folder here holding its SQLite file
+    design: str = "independent"  # independent, pairwise or both
+    raters_per_answer: int = 3  # K distinct raters per answer (Med-PaLM 2: 3; 4 on adversarial sets)
+    physicians: int = 3
+    lay: int = 0
+    items: int = 20
+    seed: int = DEFAULT_SEED
+    max_answer_chars: int = 20_000  # a longer answer would not display as one page; refused at creation
+    host: str = "127.0.0.1"
+    port: int = 8765
+    n_resamples: int = 2000  # bootstrap resamples / permutations of the study report
