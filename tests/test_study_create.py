@@ -6,7 +6,7 @@ import pytest
 
 from evalkit.study.create import create_study, unratable
 from evalkit.study.db import StudyDB, StudyError
-from study_helpers import plain_token, write_run
+from tests.study_helpers import plain_token, write_run
 
 
 def _runs(tmp_path, n=6, **kw):
