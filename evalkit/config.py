@@ -435,6 +435,28 @@ class ServerControlSettings:
     stop_grace_s: float = 10.0  # seconds between SIGTERM and SIGKILL
 
 
+# ---------------------------------------------------------------- web applications (evalkit view, study serve)
+
+LOOPBACK_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Where one of evalkit's web applications listens; port 0 takes a free one."""
+
+    host: str = LOOPBACK_HOST  # another address needs a token, and TLS from a proxy in front of it
+    port: int = 8800
+
+
+@dataclass(frozen=True)
+class ViewSettings(WebSettings):
+    """``evalkit view``: the results folder as a live, read-only web application."""
+
+    token: str | None = None  # needed on a non-loopback bind; made and printed with the URL when not given
+    poll_s: float = 1.0  # how often a live page asks the server for news
+    items_per_page: int = 100  # a run's items shown at once in its item browser
+
+
 # ---------------------------------------------------------------- sweeps (evalkit sweep)
 
 SWEEP_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
