@@ -367,6 +367,60 @@ def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
 # writers of run directories, and the formatting of tables. evalkit/cli/ imports evalkit.api and
 # evalkit.config only (tests/test_architecture.py); these names are looked up when first used, so
 # `evalkit --help` does not load every module. PUBLIC NAME -> (module, name in it).
+# ---------------------------------------------------------------- rating studies (evalkit study ...)
+
+def study_create(name: str, runs: Sequence["str | Path"], *, reference: bool = False, **settings: Any) -> Any:
+    """Create rating study NAME from long-form RUNS (with the items' reference answers as one more system
+    when REFERENCE); ``StudySettings`` fields as SETTINGS. Returns ``study.create.CreatedStudy``: its
+    invitations carry the raters' and the organiser's tokens, shown once (only hashes are stored)."""
+    from evalkit.study.create import create_study
+    from evalkit.web.security import hash_token, new_token
+
+    def token() -> tuple[str, str]:
+        t = new_token()
+        return t, hash_token(t)
+
+    return create_study(name, runs, new_token=token, reference=reference, **settings)
+
+
+def study_report(name: str, *, fmt: str | None = None, **options: Any) -> Any:
+    """Study NAME's report: the data (a dict), or rendered as FMT (text, markdown, json, html);
+    options: ``studies_dir``, ``n_resamples``, ``seed``."""
+    from evalkit.study.render import render
+    from evalkit.study.service import study_report as _report
+
+    report = _report(name, **options)
+    return report if fmt is None else render(report, fmt)
+
+
+def study_export(name: str, fmt: str, **options: Any) -> str:
+    """Study NAME's saved ratings as CSV or JSONL text (systems named: the organiser's file)."""
+    from evalkit.study.service import export_ratings
+
+    return export_ratings(name, fmt, **options)
+
+
+def study_judge(name: str, scorer: Any, **options: Any) -> int:
+    """Ask the model judge SCORER (``make_judge``) the study's own rubrics about its answers and pairs;
+    how many units were asked (units judged before are kept)."""
+    from evalkit.study.service import run_judge
+
+    return run_judge(name, scorer, **options)
+
+
+def study_serve(name: str, *, host: str, port: int, studies_dir: "str | Path | None" = None,
+                announce: Callable[[str], None] | None = None) -> None:
+    """Serve study NAME's rating and organiser pages on HOST:PORT until stopped."""
+    from evalkit.config import StudySettings
+    from evalkit.study.app import serve_study
+    from evalkit.study.create import study_path
+    from evalkit.study.db import StudyDB
+
+    path = study_path(name, studies_dir or field_default(StudySettings, "studies_dir"))
+    StudyDB(path).close()  # a missing study is named before anything listens
+    serve_study(path, host=host, port=port, announce=announce)
+
+
 _EXPORTS: dict[str, tuple[str, str]] = {
     # errors the CLI turns into messages and exit codes
     "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
@@ -422,6 +476,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
     "trend_json": ("evalkit.sweep_report", "trend_json"),
     "trend_markdown": ("evalkit.sweep_report", "trend_markdown"),
+    # rating studies
+    "StudyError": ("evalkit.study.db", "StudyError"), "STUDY_FORMATS": ("evalkit.study.render", "STUDY_FORMATS"),
+    "EXPORT_FORMATS": ("evalkit.study.service", "EXPORT_FORMATS"), "DESIGNS": ("evalkit.study.rubric", "DESIGNS"),
+    "DesignError": ("evalkit.study.design", "DesignError"), "PUBLIC_ADDRESS_NOTE": ("evalkit.web.server", "PUBLIC_ADDRESS_NOTE"),
+    "is_loopback": ("evalkit.web.server", "is_loopback"),
     "EXIT_PASS": ("evalkit.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.gate", "EXIT_REGRESSION"),  # its gates
 }
 

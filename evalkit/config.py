@@ -540,6 +540,11 @@ class StudySettings:
     items: int = 20
     seed: int = DEFAULT_SEED
     max_answer_chars: int = 20_000  # a longer answer would not display as one page; refused at creation
-    host: str = "127.0.0.1"
-    port: int = 8765
     n_resamples: int = 2000  # bootstrap resamples / permutations of the study report
+
+
+@dataclass(frozen=True)
+class StudyServeSettings(WebSettings):
+    """``evalkit study serve``: where the rating pages listen (raters' and organiser's tokens are the study's)."""
+
+    port: int = 8801

@@ -8,24 +8,24 @@ Every form carries a CSRF token; every rating is committed to the study file bef
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from evalkit.study.db import StudyDB
 from evalkit.study.render import render_html
 from evalkit.study.service import export_rows, rubrics_of, system_names
 from evalkit.study.report import build_report
+from evalkit.web.pages import STATIC_PATH, environment, static_files
+from evalkit.web.security import SecurityHeaders, csrf_matches, csrf_token, hash_token, new_token, same_origin
 
 RATE_JS = """(function(){
   var sets=[].slice.call(document.querySelectorAll("fieldset.axis")), cur=0;
@@ -41,29 +41,12 @@ RATE_JS = """(function(){
   });
 })();
 """
+STUDY_CSS = """.answers{display:flex;gap:1em}.answer{flex:1;border:1px solid #bbb;border-radius:6px;padding:.6em 1em;white-space:pre-wrap;background:#fafafa}
+fieldset{border:1px solid #ddd;border-radius:6px;margin:.6em 0}fieldset.current{border-color:#2457c5;box-shadow:0 0 0 2px #2457c533}
+legend{font-weight:600}.def{color:#555;font-size:.9em;margin:.2em 0 .4em}.key{display:inline-block;min-width:1.2em;border:1px solid #999;border-radius:3px;text-align:center;font-size:.8em;margin-right:.3em}
+fieldset label{display:block;margin:.15em 0;cursor:pointer}.saved{color:#1a7f37}.error{color:#b42318;font-weight:600}nav a{margin-right:1em}
+"""
 MAX_FIELD = 5000  # characters kept of a comment or a reason
-
-
-# ---------------------------------------------------------------- web foundation pieces
-def hash_token(token: str) -> str:
-    """The stored form of a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token() -> tuple[str, str]:
-    """A fresh secret token and its stored hash."""
-    token = secrets.token_urlsafe(24)
-    return token, hash_token(token)
-
-
-def security_headers(response: Response) -> Response:
-    """Headers every reply carries: no caching, no referrer (links hold tokens), no framing, scripts from here only."""
-    response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-                             "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-                             "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' "
-                                                        "'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"})
-    return response
-# ----------------------------------------------------------------
 
 
 class StudyApp:
@@ -71,15 +54,21 @@ class StudyApp:
 
     def __init__(self, db: StudyDB) -> None:
         self.db = db
-        self.env = Environment(loader=PackageLoader("evalkit.study", "templates"),
-                               autoescape=select_autoescape(["html"]))
-        self.secret = secrets.token_bytes(32)  # signs CSRF tokens; a restart asks pages to be reloaded
+        self.env = environment("evalkit.study")
+        # Signs the form tokens. Kept in the study file, so a page opened before a restart still saves.
+        self.secret = db.meta("form_secret") or self._new_secret()
         self.rubrics = {r.name: r for r in rubrics_of(db).values()}
         self._raters: dict[str, Any] = {}
 
+    def _new_secret(self) -> str:
+        secret = secrets.token_hex(32)
+        with self.db.transaction():
+            self.db.set_meta("form_secret", secret)
+        return secret
+
     # ---------------------------------------------------------------- helpers
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return security_headers(HTMLResponse(self.env.get_template(template).render(**context), status_code=status))
+        return HTMLResponse(self.env.get_template(template).render(**context), status_code=status)
 
     def refuse(self, status: int, title: str, message: str) -> HTMLResponse:
         return self.page("message.html", status, title=title, message=message)
@@ -96,10 +85,12 @@ class StudyApp:
         return row if bool(row["organiser"]) == organiser else None
 
     def csrf(self, rater_id: int) -> str:
-        return hmac.new(self.secret, f"csrf:{rater_id}".encode(), "sha256").hexdigest()
+        return csrf_token(self.secret, f"rater:{rater_id}")
 
-    def csrf_ok(self, rater_id: int, form: Any) -> bool:
-        return hmac.compare_digest(str(form.get("csrf", "")), self.csrf(rater_id))
+    def csrf_ok(self, rater_id: int, request: Request, form: Any) -> bool:
+        """The form's token is this rater's, and the post comes from a page of this server."""
+        return same_origin(request.headers) and csrf_matches(self.secret, f"rater:{rater_id}",
+                                                             str(form.get("csrf", "")))
 
     def closed(self) -> bool:
         return bool(self.db.meta("closed", False))
@@ -181,14 +172,14 @@ class StudyApp:
         rater, task, k = got
         form = await request.form()
         wants_json = "application/json" in request.headers.get("accept", "")
-        if not self.csrf_ok(rater["id"], form):
+        if not self.csrf_ok(rater["id"], request, form):
             return self.refuse(403, "Form expired", "Reload the page and submit again.")
         if self.closed():
             return self.refuse(409, "Study closed", "This study is closed; nothing was saved.")
         parsed = self.parse(task, form)
         if isinstance(parsed, str):
             if wants_json:
-                return security_headers(JSONResponse({"saved": False, "error": parsed}, status_code=422))
+                return JSONResponse({"saved": False, "error": parsed}, status_code=422)
             return self.item_page(request.path_params["token"], rater, task, k, error=parsed, form=form, status=422)
         choices, cannot, comment = parsed
         key = str(form.get("submit_key", "")) or secrets.token_urlsafe(16)
@@ -199,10 +190,10 @@ class StudyApp:
         wrote = self.db.save_rating(task.id, key, choices, comment=comment, cannot_rate=cannot, opened_at=opened)
         n = self.db.task_count(rater["id"])
         if wants_json:
-            return security_headers(JSONResponse({"saved": True, "duplicate": not wrote, "item": k, "of": n}))
+            return JSONResponse({"saved": True, "duplicate": not wrote, "item": k, "of": n})
         token = request.path_params["token"]
         target = f"/r/{token}/item/{k + 1}?saved={k}" if k < n else f"/r/{token}/done?saved={k}"
-        return security_headers(RedirectResponse(target, status_code=303))
+        return RedirectResponse(target, status_code=303)
 
     async def done(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -214,7 +205,10 @@ class StudyApp:
                          done=self.db.done_count(rater["id"]), saved=int(saved) if saved and saved.isdigit() else None)
 
     async def script(self, request: Request) -> Response:
-        return security_headers(Response(RATE_JS, media_type="text/javascript"))
+        return Response(RATE_JS, media_type="text/javascript")
+
+    async def style(self, request: Request) -> Response:
+        return Response(STUDY_CSS, media_type="text/css")
 
     # ---------------------------------------------------------------- organiser
     def _organiser(self, request: Request) -> Any:
@@ -254,21 +248,21 @@ class StudyApp:
         if org is None:
             return self.refuse(404, "Link not recognised", "This is not the organiser's link.")
         form = await request.form()
-        if not self.csrf_ok(org["id"], form):
+        if not self.csrf_ok(org["id"], request, form):
             return self.refuse(403, "Form expired", "Reload the page and submit again.")
         action = request.path_params.get("action", "invite")
         if action in ("close", "reopen"):
             with self.db.transaction():
                 self.db.set_meta("closed", action == "close")
-            return security_headers(RedirectResponse(f"/o/{request.path_params['token']}", status_code=303))
+            return RedirectResponse(f"/o/{request.path_params['token']}", status_code=303)
         if action != "invite":
             return self.refuse(404, "No such action", "")
         rater_id = request.path_params.get("rater")
         rater = next((r for r in self.db.raters() if r["id"] == rater_id), None)
         if rater is None:
             return self.refuse(404, "No such rater", "")
-        token, hashed = new_token()
-        self.db.set_token_hash(rater["id"], hashed)
+        token = new_token()
+        self.db.set_token_hash(rater["id"], hash_token(token))
         self._raters = {}
         return await self.organiser(request, {"label": rater["label"], "url": f"{request.base_url}r/{token}"})
 
@@ -277,13 +271,13 @@ class StudyApp:
             return self.refuse(404, "Link not recognised", "This is not the organiser's link.")
         fmt = request.path_params["fmt"]
         if fmt == "html":
-            return security_headers(HTMLResponse(render_html(self.report())))
+            return HTMLResponse(render_html(self.report()))
         media = {"csv": "text/csv", "jsonl": "application/x-ndjson"}.get(fmt)
         if media is None:
             return self.refuse(404, "No such export", "Export as csv or jsonl.")
         name = self.db.meta("name", "study")
-        return security_headers(PlainTextResponse(export_rows(self.db.rating_rows(), fmt), media_type=media, headers={
-            "Content-Disposition": f'attachment; filename="{name}-ratings.{fmt}"'}))
+        return PlainTextResponse(export_rows(self.db.rating_rows(), fmt), media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="{name}-ratings.{fmt}"'})
 
 
 def _fmt(x: Any) -> str:
@@ -294,7 +288,9 @@ def build_app(path: str | Path) -> Starlette:
     """The ASGI app of the study file PATH."""
     pages = StudyApp(StudyDB(path))
     routes = [
-        Route("/static/rate.js", pages.script),
+        Route("/study.js", pages.script),
+        Route("/study.css", pages.style),
+        Mount(STATIC_PATH, static_files()),
         Route("/r/{token}", pages.welcome),
         Route("/r/{token}/done", pages.done),
         Route("/r/{token}/item/{k:int}", pages.item, methods=["GET"]),
@@ -305,6 +301,16 @@ def build_app(path: str | Path) -> Starlette:
         Route("/o/{token}/export.{fmt:str}", pages.export),
         Route("/o/{token}/report.{fmt:str}", pages.export),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.pages = pages
     return app
+
+
+def serve_study(path: str | Path, *, host: str, port: int, announce: Any = None) -> None:
+    """Serve the study file PATH on HOST:PORT until stopped; ANNOUNCE(base_url) once it listens."""
+    from evalkit.web.server import base_url, bind, serve
+
+    app = build_app(path)
+    sock = bind(host, port)
+    url = base_url(sock, host)
+    serve(app, sock, announce=(lambda: announce(url)) if announce else None)
