@@ -36,6 +36,8 @@ def test_a_form_token_belongs_to_its_session():
     ({"host": "127.0.0.1:8800", "origin": "null"}, False),
     ({"host": "127.0.0.1:8800", "sec-fetch-site": "cross-site"}, False),
     ({"host": "127.0.0.1:8800", "sec-fetch-site": "same-origin", "origin": "http://127.0.0.1:8800"}, True),
+    # Chromium's own form post under Referrer-Policy: no-referrer
+    ({"host": "127.0.0.1:8800", "sec-fetch-site": "same-origin", "origin": "null"}, True),
 ])
 def test_same_origin(headers, expected):
     assert security.same_origin(headers) is expected

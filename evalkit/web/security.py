@@ -69,6 +69,10 @@ def same_origin(headers: Mapping[str, str]) -> bool:
     site = headers.get("sec-fetch-site")
     if site and site not in ("same-origin", "none"):
         return False
+    if site == "same-origin":
+        # The browser's own word. Under Referrer-Policy: no-referrer, Chromium sends "Origin: null"
+        # on a page's own form posts, so the origin alone would refuse every form.
+        return True
     origin = headers.get("origin")
     if not origin or origin == "null":
         return origin != "null"
