@@ -369,9 +369,9 @@ def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
 # `evalkit --help` does not load every module. PUBLIC NAME -> (module, name in it).
 # ---------------------------------------------------------------- rating studies (evalkit study ...)
 
-def study_create(name: str, runs: Sequence["str | Path"], *, reference: bool = False, **settings: Any) -> Any:
-    """Create rating study NAME from long-form RUNS (with the items' reference answers as one more system
-    when REFERENCE); ``StudySettings`` fields as SETTINGS. Returns ``study.create.CreatedStudy``: its
+def study_create(name: str, runs: Sequence["str | Path"], **settings: Any) -> Any:
+    """Create rating study NAME from long-form RUNS (``reference=True``: the items' reference answers as one
+    more system); ``StudySettings`` fields as SETTINGS. Returns ``study.create.CreatedStudy``: its
     invitations carry the raters' and the organiser's tokens, shown once (only hashes are stored)."""
     from evalkit.study.create import create_study
     from evalkit.web.security import hash_token, new_token
@@ -380,7 +380,7 @@ def study_create(name: str, runs: Sequence["str | Path"], *, reference: bool = F
         t = new_token()
         return t, hash_token(t)
 
-    return create_study(name, runs, new_token=token, reference=reference, **settings)
+    return create_study(name, runs, new_token=token, **settings)
 
 
 def study_report(name: str, *, fmt: str | None = None, **options: Any) -> Any:

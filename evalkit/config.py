@@ -541,6 +541,9 @@ class StudySettings:
     seed: int = DEFAULT_SEED
     max_answer_chars: int = 20_000  # a longer answer would not display as one page; refused at creation
     n_resamples: int = 2000  # bootstrap resamples / permutations of the study report
+    reference: bool = False  # the items' reference answers as one more system ("reference")
+    report_format: str = "text"  # text, markdown, json or html
+    export_format: str = "csv"  # csv or jsonl
 
 
 @dataclass(frozen=True)

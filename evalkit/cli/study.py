@@ -28,8 +28,8 @@ def study() -> None:
 @click.argument("name")
 @click.option("--run", "runs", multiple=True, required=True, type=click.Path(exists=True),
               help="A long-form run directory (or samples file); repeat for each system.")
-@click.option("--reference/--no-reference", default=False,
-              help="Add the items' reference answers (LiveQA's, K-QA's physician answers) as the system 'reference'.")
+@config_option("--reference/--no-reference", source=(StudySettings, "reference"),
+               help="Add the items' reference answers (LiveQA's, K-QA's physician answers) as the system 'reference'.")
 @config_option("--design", type=click.Choice(["independent", "pairwise", "both"]), source=(StudySettings, "design"))
 @config_option("--raters-per-answer", "-k", type=int, source=(StudySettings, "raters_per_answer"))
 @config_option("--physicians", type=int, source=(StudySettings, "physicians"), help="Physician raters.")
@@ -80,8 +80,8 @@ def serve_command(name: str, host: str, port: int, studies_dir: str) -> None:
 
 @study.command("report")
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]), default="text",
-              show_default=True)
+@config_option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]),
+               source=(StudySettings, "report_format"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
 @config_option("--resamples", type=int, source=(StudySettings, "n_resamples"), help="Bootstrap resamples, permutations.")
 @config_option("--seed", type=int, source=(StudySettings, "seed"))
@@ -124,7 +124,7 @@ def judge_command(name: str, endpoints: tuple[str, ...], server_name: str | None
 
 @study.command("export")
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@config_option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), source=(StudySettings, "export_format"))
 @_DIR
 def export_command(name: str, fmt: str, studies_dir: str) -> None:
     """Every saved rating of study NAME, systems named, to stdout."""

@@ -129,10 +129,10 @@ def plan_units(answer_ids: Mapping[tuple[str, str], int], systems: Sequence[str]
 
 
 def create_study(name: str, runs: Sequence[str | Path], *, new_token: Callable[[], tuple[str, str]],
-                 reference: bool = False, rubrics: Mapping[str, str] | None = None, **options: Any) -> CreatedStudy:
+                 reference: bool = field_default(StudySettings, "reference"), rubrics: Mapping[str, str] | None = None, **options: Any) -> CreatedStudy:
     """Create study NAME (``StudySettings`` fields as OPTIONS) from RUNS. NEW_TOKEN gives a fresh
     (token, hash) pair; only the hash is stored. Refuses a study that exists."""
-    st = StudySettings(**options)
+    st = StudySettings(**options, reference=reference)
     if st.design not in DESIGNS:
         raise StudyError(f"design {st.design!r} is not one of {', '.join(DESIGNS)}")
     chosen_rubrics = {"physician": STUDY_RUBRICS["independent", "physician"],
