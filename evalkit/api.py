@@ -408,7 +408,7 @@ def study_judge(name: str, scorer: Any, **options: Any) -> int:
     return run_judge(name, scorer, **options)
 
 
-def study_serve(name: str, *, host: str, port: int, studies_dir: "str | Path | None" = None,
+def study_serve(name: str, *, host: str, port: int, studies_dir: "str | Path | None" = None, fsync: bool = False,
                 announce: Callable[[str], None] | None = None) -> None:
     """Serve study NAME's rating and organiser pages on HOST:PORT until stopped."""
     from evalkit.config import StudySettings
@@ -418,7 +418,7 @@ def study_serve(name: str, *, host: str, port: int, studies_dir: "str | Path | N
 
     path = study_path(name, studies_dir or field_default(StudySettings, "studies_dir"))
     StudyDB(path).close()  # a missing study is named before anything listens
-    serve_study(path, host=host, port=port, announce=announce)
+    serve_study(path, host=host, port=port, fsync=fsync, announce=announce)
 
 
 _EXPORTS: dict[str, tuple[str, str]] = {

@@ -63,8 +63,10 @@ def create_command(name: str, runs: tuple[str, ...], reference: bool, design: st
 @click.argument("name")
 @config_option("--host", source=(StudyServeSettings, "host"), help="Address to listen on.")
 @config_option("--port", type=int, source=(StudyServeSettings, "port"), help="Port (0: a free one).")
+@config_option("--fsync/--no-fsync", source=(StudyServeSettings, "fsync"),
+               help="Each save waits for the disk too (survives a power cut; slower).")
 @_DIR
-def serve_command(name: str, host: str, port: int, studies_dir: str) -> None:
+def serve_command(name: str, host: str, port: int, fsync: bool, studies_dir: str) -> None:
     """Serve study NAME's rating pages and organiser page until Ctrl-C."""
     if not api.is_loopback(host):
         click.echo(f"note: {api.PUBLIC_ADDRESS_NOTE}", err=True)
@@ -73,7 +75,7 @@ def serve_command(name: str, host: str, port: int, studies_dir: str) -> None:
         click.echo(f"study {name} served at {url} (raters: {url}/r/TOKEN, organiser: {url}/o/TOKEN)", err=False)
 
     try:
-        api.study_serve(name, host=host, port=port, studies_dir=studies_dir, announce=announce)
+        api.study_serve(name, host=host, port=port, studies_dir=studies_dir, fsync=fsync, announce=announce)
     except (api.StudyError, OSError) as exc:
         fail_on_bad_input(exc)
 

@@ -284,9 +284,9 @@ def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def build_app(path: str | Path) -> Starlette:
-    """The ASGI app of the study file PATH."""
-    pages = StudyApp(StudyDB(path))
+def build_app(path: str | Path, *, fsync: bool = False) -> Starlette:
+    """The ASGI app of the study file PATH (FSYNC: each save waits for the disk, see ``db.connect``)."""
+    pages = StudyApp(StudyDB(path, fsync=fsync))
     routes = [
         Route("/study.js", pages.script),
         Route("/study.css", pages.style),
@@ -306,11 +306,11 @@ def build_app(path: str | Path) -> Starlette:
     return app
 
 
-def serve_study(path: str | Path, *, host: str, port: int, announce: Any = None) -> None:
+def serve_study(path: str | Path, *, host: str, port: int, fsync: bool = False, announce: Any = None) -> None:
     """Serve the study file PATH on HOST:PORT until stopped; ANNOUNCE(base_url) once it listens."""
     from evalkit.web.server import base_url, bind, serve
 
-    app = build_app(path)
+    app = build_app(path, fsync=fsync)
     sock = bind(host, port)
     url = base_url(sock, host)
     serve(app, sock, announce=(lambda: announce(url)) if announce else None)

@@ -54,11 +54,15 @@ class TaskView:
     rating: dict[str, Any] | None
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """An open connection to the study file PATH, WAL mode, foreign keys on, waiting on a busy lock."""
+def connect(path: str | Path, *, fsync: bool = False) -> sqlite3.Connection:
+    """An open connection to the study file PATH, WAL mode, foreign keys on, waiting on a busy lock.
+
+    A commit is in the file (the WAL) before it returns, so a killed server loses nothing it replied
+    about. FSYNC also waits for the disk at each commit (synchronous=FULL), which survives a power cut
+    too, at about 8 ms a save on this machine's disk."""
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the reply says saved
+    conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.row_factory = sqlite3.Row
     return conn
@@ -67,11 +71,11 @@ def connect(path: str | Path) -> sqlite3.Connection:
 class StudyDB:
     """The study file's reads and writes. One instance per process; each call is a short transaction."""
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    def __init__(self, path: str | Path, *, create: bool = False, fsync: bool = False) -> None:
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise StudyError(f"{self.path}: no study here (create it with evalkit study create)")
-        self.conn = connect(self.path)
+        self.conn = connect(self.path, fsync=fsync)
         if create:
             self.conn.executescript(SCHEMA)
 
