@@ -120,9 +120,9 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[
     units = {(r["answer_a"], r["answer_b"], r["rubric"])
              for r in db.conn.execute("SELECT answer_a, answer_b, rubric FROM tasks")}
     by_name = {r.name: r for r in rubrics.values()}
-    done = {(j["answer_a"], j["answer_b"], j["rubric"]) for j in db.judged()}
+    done = {_unit_key(j["answer_a"], j["answer_b"], j["rubric"]) for j in db.judged()}
     # lay raters' units are left to them: the judge answers the physicians' rubrics
-    todo = sorted((u for u in units - done if u[2] in by_name), key=str)
+    todo = sorted((u for u in units if u[2] in by_name and _unit_key(*u) not in done), key=str)
     seen_pairs: set = set()
 
     async def one(a: int, b: int | None, rubric_name: str) -> None:
@@ -142,7 +142,7 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[
 
     jobs = []
     for a, b, name in todo:
-        key = (tuple(sorted((a, b))) if b is not None else (a,), name)
+        key = _unit_key(a, b, name)
         if key in seen_pairs:
             continue  # a pair shown to two raters in both orders is judged once
         seen_pairs.add(key)
@@ -150,6 +150,11 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[
     async with scorer:
         await asyncio.gather(*jobs)
     return len(jobs)
+
+
+def _unit_key(a: int, b: int | None, rubric: str) -> tuple:
+    """A unit whatever the order its answers were shown in."""
+    return (tuple(sorted((a, b))) if b is not None else (a,), rubric)
 
 
 def judge_rubric(rubric: StudyRubric) -> Rubric:
