@@ -2,12 +2,15 @@
 
 A study of --items synthetic answers (Med-PaLM 2's 12 physician axes, K = 3) is created for --raters
 physician raters; the server runs in its own process; every rater is a client that, for --seconds,
-opens its next item (the page gives the form token and a fresh submit key), picks random choices and
-submits (asking for the JSON reply), waits --think seconds on average (0: at once), going round its list again when done (a later submit changes the
-rating). Each save's latency is timed from the POST to the reply saying saved. At the end the study file
-is read: every rating reported saved must be there, once, and be the latest one its rater submitted.
+opens its next item (the page gives the form token and a fresh submit key), picks random choices,
+submits (asking for the JSON reply) and waits --think seconds on average (0: not at all), going round
+its list again when done (a later submit changes the rating). Raters start at random moments within
+--spread seconds (0: all in the same instant). Each save's latency is timed from the POST to the reply
+saying saved. At the end the study file is read: every rating reported saved must be there, once, and
+be the latest one its rater submitted.
 
-Run: python bench/bench_study.py [--raters 50] [--seconds 60] [--items 500] [--think 1]   (--quick: 10 s)
+Run: python bench/bench_study.py [--raters 50] [--seconds 60] [--items 500] [--think 1] [--spread S]
+(--quick: 10 s)
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def make_study(tmp: Path, raters: int, items: int) -> tuple[list[str], Path]:
 
 async def rater(session: aiohttp.ClientSession, base: str, token: str, n_tasks: int, until: float,
                 rng: random.Random, latencies: list[float], reported: dict, failures: list[str],
-                think: float) -> None:
+                think: float, spread: float) -> None:
     k = 1
+    await asyncio.sleep(rng.uniform(0, spread))  # raters do not click in lockstep
     while time.monotonic() < until:
         async with session.get(f"{base}/r/{token}/item/{k}") as r:
             page = await r.text()
@@ -80,7 +84,7 @@ async def rater(session: aiohttp.ClientSession, base: str, token: str, n_tasks: 
 
 
 async def drive(base: str, tokens: list[str], tasks: dict[str, int], seconds: float,
-                think: float) -> tuple[list, dict, list]:
+                think: float, spread: float) -> tuple[list, dict, list]:
     latencies: list[float] = []
     reported: dict = {}
     failures: list[str] = []
@@ -88,7 +92,7 @@ async def drive(base: str, tokens: list[str], tasks: dict[str, int], seconds: fl
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as session:
         await asyncio.gather(*(rater(session, base, t, tasks[t], until, random.Random(i), latencies, reported,
-                                     failures, think) for i, t in enumerate(tokens)))
+                                     failures, think, spread) for i, t in enumerate(tokens)))
     return latencies, reported, failures
 
 
@@ -99,6 +103,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=500)
     ap.add_argument("--think", type=float, default=1.0,
                     help="mean seconds a rater waits between submits (0: submit again at once, the server saturated)")
+    ap.add_argument("--spread", type=float, default=None,
+                    help="each rater starts at a random moment within this many seconds (default: --think; 0: all at once)")
     ap.add_argument("--quick", action="store_true", help="10 seconds")
     args = ap.parse_args()
     seconds = 10.0 if args.quick else args.seconds
@@ -115,7 +121,8 @@ def main() -> None:
         try:
             line = server.stdout.readline()
             base = line.split(" served at ")[1].split()[0]
-            latencies, reported, failures = asyncio.run(drive(base, tokens, tasks, seconds, args.think))
+            latencies, reported, failures = asyncio.run(drive(base, tokens, tasks, seconds, args.think,
+                                                              args.think if args.spread is None else args.spread))
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
@@ -125,7 +132,8 @@ def main() -> None:
         rows = db.rating_rows()
         per_task = len({(r["rater_id"], r["position"]) for r in rows})
         lat = np.array(latencies) * 1000
-        print(f"{args.raters} raters (think {args.think:g} s), {seconds:.0f} s, {len(latencies)} saves ({len(latencies) / seconds:.0f}/s), "
+        spread = args.think if args.spread is None else args.spread
+        print(f"{args.raters} raters (think {args.think:g} s, start spread {spread:g} s), {seconds:.0f} s, {len(latencies)} saves ({len(latencies) / seconds:.0f}/s), "
               f"{len(failures)} refused or failed")
         print(f"save latency: p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, "
               f"max {lat.max():.1f} ms (target p99 < 100 ms)")

@@ -79,7 +79,8 @@ def collect_answers(runs: Sequence[str | Path], *, reference: bool, items: int, 
     questions: dict[str, str] = {}
     for path in runs:
         run = load_run(path)
-        name = run.name if run.name not in systems else f"{run.name}-{len(systems)}"
+        # the served model's name (from the manifest), else the run's; a repeated one gets the run's too
+        name = run.model if run.model not in systems else f"{run.model} ({run.name})"
         samples = {key[1] if isinstance(key, tuple) else str(key): s for key, s in run.items().items()}
         systems[name] = {qid: s for qid, s in samples.items()}
         for qid, s in samples.items():
@@ -91,8 +92,9 @@ def collect_answers(runs: Sequence[str | Path], *, reference: bool, items: int, 
         raise StudyError("a study needs at least one run")
     common = sorted(set.intersection(*(set(v) for v in systems.values())))
     if len(common) < items:
+        counts = ", ".join(f"{name}: {len(answers)}" for name, answers in systems.items())
         raise StudyError(f"{items} items asked for, but only {len(common)} were answered by every system "
-                         f"({', '.join(systems)})")
+                         f"(items answered: {counts})")
     chosen = sorted(random.Random(seed).sample(common, items))
     problems = []
     for sysname, answers in systems.items():
