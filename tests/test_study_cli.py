@@ -87,8 +87,8 @@ def test_judge_pass_then_report_sets_it_against_raters(tmp_path):
             db.save_rating(task.id, f"{rater['id']}/{pos}", choices)
     judge = JudgeDouble()
     asked = run_judge("cli", judge, studies_dir=st)
-    assert asked == 5 * 2 + 5  # each answer once, each pair once (whatever order raters saw it in)
-    assert run_judge("cli", JudgeDouble(), studies_dir=st) == 0  # judged units are kept
+    assert asked == (5 * 2 + 5, 5 * 2 + 5)  # each answer once, each pair once (whatever order raters saw it in)
+    assert run_judge("cli", JudgeDouble(), studies_dir=st) == (0, 0)  # judged units are kept
     report = study_report("cli", studies_dir=st, n_resamples=50)
     axes = {a["axis"]: a for a in report["judge"]["axes"]}
     assert report["judge"]["model"] == "judge-double"
@@ -96,3 +96,18 @@ def test_judge_pass_then_report_sets_it_against_raters(tmp_path):
     assert axes["better_consensus"]["n"] == 5
     text = CliRunner().invoke(main, ["study", "report", "cli", "--studies-dir", st, "--resamples", "50"]).output
     assert "the judge (judge-double) against the raters' majority" in text
+
+
+class MuteJudge(JudgeDouble):
+    """Never gives a valid reply (as a judge does after its retries run out)."""
+
+    async def ask(self, prompt, parse):
+        return type("Reply", (), {"parsed": None})()
+
+
+def test_units_without_a_valid_reply_are_asked_again(tmp_path):
+    assert _create(tmp_path).exit_code == 0
+    st = str(tmp_path / "st")
+    assert run_judge("cli", MuteJudge(), studies_dir=st) == (15, 0)
+    assert StudyDB(tmp_path / "st" / "cli" / "study.sqlite").judged() == []
+    assert run_judge("cli", JudgeDouble(), studies_dir=st) == (15, 15)

@@ -118,10 +118,12 @@ def judge_command(name: str, endpoints: tuple[str, ...], server_name: str | None
     settings = api.JudgeSettings(concurrency=concurrency, max_tokens=max_tokens)
     try:
         scorer = api.make_judge(settings, endpoints=endpoints, server=server_name, model=model)
-        asked = api.study_judge(name, scorer, studies_dir=studies_dir)
+        asked, answered = api.study_judge(name, scorer, studies_dir=studies_dir)
     except (*_bad_input(), api.ServerError) as exc:
         fail_on_bad_input(exc)
-    click.echo(f"study {name}: the judge answered {asked} unit(s); see `evalkit study report {name}`")
+    click.echo(f"study {name}: {asked} unit(s) asked, {answered} with a valid reply"
+               + (f" ({asked - answered} without: the same command asks them again)" if answered < asked else "")
+               + f"; see `evalkit study report {name}`")
 
 
 @study.command("export")

@@ -115,7 +115,8 @@ def _axes(rubric: StudyRubric) -> list[Axis]:
     return [Axis(a.name, a.question, tuple(a.choices)) for a in rubric.axes]
 
 
-async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[str, StudyRubric]) -> int:
+async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer,
+                       rubrics: Mapping[str, StudyRubric]) -> tuple[int, int]:
     answers = {a["id"]: a for a in db.answer_rows()}
     units = {(r["answer_a"], r["answer_b"], r["rubric"])
              for r in db.conn.execute("SELECT answer_a, answer_b, rubric FROM tasks")}
@@ -124,6 +125,7 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[
     # lay raters' units are left to them: the judge answers the physicians' rubrics
     todo = sorted((u for u in units if u[2] in by_name and _unit_key(*u) not in done), key=str)
     seen_pairs: set = set()
+    answered: list[int] = []
 
     async def one(a: int, b: int | None, rubric_name: str) -> None:
         rubric = by_name[rubric_name]
@@ -139,6 +141,7 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[
             choices = {k: {"1": "A", "2": "B", TIE: "tie"}[v] for k, v in (got.parsed or {}).items()}
         if choices:
             db.save_judged((a, b) if b is not None else (a,), rubric_name, choices)
+            answered.append(1)
 
     jobs = []
     for a, b, name in todo:
@@ -149,7 +152,7 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[
         jobs.append(one(a, b, name))
     async with scorer:
         await asyncio.gather(*jobs)
-    return len(jobs)
+    return len(jobs), len(answered)
 
 
 def _unit_key(a: int, b: int | None, rubric: str) -> tuple:
@@ -163,6 +166,7 @@ def judge_rubric(rubric: StudyRubric) -> Rubric:
                                                         "scale": list(a.choices)} for a in rubric.axes]})
 
 
-def judge_study(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[str, StudyRubric]) -> int:
-    """Judge every unit of the study not judged yet (physician and pairwise rubrics); how many were asked."""
+def judge_study(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[str, StudyRubric]) -> tuple[int, int]:
+    """Judge every unit of the study not judged yet (physician and pairwise rubrics): how many were asked,
+    and how many got a valid reply (the others are asked again by the next call)."""
     return asyncio.run(_judge_units(db, scorer, rubrics))
