@@ -86,3 +86,25 @@ def test_judge_against_raters_by_hand():
     assert axis["ceiling"]["n"] == 8 and axis["ceiling"]["accuracy"] == 0.75
     assert axis["majority_floor"]["accuracy"] == 0.5
     assert axis["length_floor"]["accuracy"] == 1.0  # short answers 'no', long 'yes': length alone suffices here
+
+
+def test_cannot_rate_is_counted_not_used(tmp_path):
+    a = write_run(tmp_path / "runs", "a", {f"q{i}": "answer" for i in range(3)})
+    b = write_run(tmp_path / "runs", "b", {f"q{i}": "other answer" for i in range(3)})
+    made = create_study("cr", [a, b], new_token=plain_token, studies_dir=str(tmp_path / "st"), items=3,
+                        physicians=2, raters_per_answer=2)
+    db = StudyDB(made.path)
+    system = {x["id"]: x["system"] for x in db.answer_rows()}
+    rubric = load_study_rubric("medpalm2_physician")
+    for rater in db.raters():  # every answer of b is marked cannot rate
+        for pos in range(db.task_count(rater["id"])):
+            task = db.task_at(rater["id"], pos)
+            left = db.conn.execute("SELECT answer_a FROM tasks WHERE id = ?", (task.id,)).fetchone()[0]
+            if system[left] == "b":
+                db.save_rating(task.id, f"{rater['id']}-{pos}", {}, cannot_rate="outside my field")
+            else:
+                db.save_rating(task.id, f"{rater['id']}-{pos}", {x.name: x.choices[0] for x in rubric.axes})
+    report = study_report("cr", studies_dir=str(tmp_path / "st"), n_resamples=20)
+    assert report["counts"] == {"ratings": 12, "cannot_rate": 6, "raters": 2}
+    assert list(report["independent"][0]["axes"][0]["systems"]) == ["a"]
+    assert "6 marked cannot rate" in render(report, "text") and "<svg" in render(report, "html")

@@ -44,9 +44,9 @@ def independent_section(rows: Sequence[Mapping[str, Any]], rubric: StudyRubric, 
             per_system.setdefault(answer_rows[0]["system_a"], []).append(values)
             units.append(values)
         out.append({"axis": axis.name, "question": axis.question, "choices": list(axis.choices),
-                    "systems": {s: [x.to_dict() for x in shares(per_system.get(s, []), axis.choices,
-                                                                n_resamples=n_resamples, seed=seed)]
-                                for s in systems if per_system.get(s)},
+                    "systems": {s: cells for s in systems if (cells := [
+                        x.to_dict() for x in shares(per_system.get(s, []), axis.choices, n_resamples=n_resamples,
+                                                    seed=seed)])},
                     "agreement": agreement(units, len(axis.choices))})
     return out
 
