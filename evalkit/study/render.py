@@ -49,13 +49,14 @@ def _tables(report: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
                      "p: permutation test of no preference, the two systems swapped within whole pairs."]))
     judge = report.get("judge")
     if judge:
-        rows = [[a["axis"], str(a["n"]), _pct(a["judge"]["accuracy"]), _num(a["judge"]["kappa"]),
+        rows = [[a["axis"], str(a["n"]), str(a["judge"]["n"]), _pct(a["judge"]["accuracy"]), _num(a["judge"]["kappa"]),
                  _pct(a["ceiling"]["accuracy"]), _num(a["ceiling"]["kappa"]), _pct(a["majority_floor"]["accuracy"]),
                  _pct(a["length_floor"]["accuracy"]), _num(a["length_floor"]["kappa"])] for a in judge["axes"]]
         out.append((f"the judge ({judge.get('model', '?')}) against the raters' majority",
-                    ["axis", "n", "judge acc", "judge kappa", "rater acc (ceiling)", "rater kappa",
+                    ["axis", "n", "judged", "judge acc", "judge kappa", "rater acc (ceiling)", "rater kappa",
                      "majority-label acc", "length-rule acc", "length-rule kappa"], rows,
-                    ["ceiling: each rater against the majority of the other raters of the same unit; floors: always "
+                    ["n: units whose raters have a majority; judged: those of them the judge gave a valid reply on.",
+                     "ceiling: each rater against the majority of the other raters of the same unit; floors: always "
                      "the most common majority label, and a rule that looks only at the answers' lengths."]))
     return out
 

@@ -49,7 +49,7 @@ def study_report(name: str, *, studies_dir: str | Path = _STUDIES_DIR, n_resampl
         rows, rubrics, systems = db.rating_rows(), rubrics_of(db), system_names(db)
         judged, answers, judge_model = db.judged(), db.answer_rows(), db.meta("judge_model")
     judge = None
-    if judged:
+    if judged or judge_model:  # a judge that was asked and never gave a valid reply shows as such
         usable = [r for r in rows if not r.get("cannot_rate")]
         axes = []
         for role in ("physician", "pairwise"):
