@@ -400,9 +400,9 @@ def study_export(name: str, fmt: str, **options: Any) -> str:
     return export_ratings(name, fmt, **options)
 
 
-def study_judge(name: str, scorer: Any, **options: Any) -> tuple[int, int]:
-    """Ask the model judge SCORER (``make_judge``) the study's own rubrics about its answers and pairs:
-    how many units were asked and how many got a valid reply (units judged before are kept)."""
+def study_judge(name: str, scorer: Any, **options: Any) -> Any:
+    """Ask the model judge SCORER (``make_judge``) the study's own rubrics about its answers and pairs; a
+    ``study.judge.JudgePass``: units asked, with a valid reply, the others' errors (judged units are kept)."""
     from evalkit.study.service import run_judge
 
     return run_judge(name, scorer, **options)

@@ -86,9 +86,9 @@ def test_judge_pass_then_report_sets_it_against_raters(tmp_path):
                        else {a["name"]: side for a in db.meta("rubrics")["pairwise"]["axes"]})
             db.save_rating(task.id, f"{rater['id']}/{pos}", choices)
     judge = JudgeDouble()
-    asked = run_judge("cli", judge, studies_dir=st)
-    assert asked == (5 * 2 + 5, 5 * 2 + 5)  # each answer once, each pair once (whatever order raters saw it in)
-    assert run_judge("cli", JudgeDouble(), studies_dir=st) == (0, 0)  # judged units are kept
+    done = run_judge("cli", judge, studies_dir=st)
+    assert (done.asked, done.answered) == (15, 15)  # each answer once, each pair once (whatever order shown in)
+    assert run_judge("cli", JudgeDouble(), studies_dir=st).asked == 0  # judged units are kept
     report = study_report("cli", studies_dir=st, n_resamples=50)
     axes = {a["axis"]: a for a in report["judge"]["axes"]}
     assert report["judge"]["model"] == "judge-double"
@@ -102,12 +102,14 @@ class MuteJudge(JudgeDouble):
     """Never gives a valid reply (as a judge does after its retries run out)."""
 
     async def ask(self, prompt, parse):
-        return type("Reply", (), {"parsed": None})()
+        return type("Reply", (), {"parsed": None, "error": None})()
 
 
 def test_units_without_a_valid_reply_are_asked_again(tmp_path):
     assert _create(tmp_path).exit_code == 0
     st = str(tmp_path / "st")
-    assert run_judge("cli", MuteJudge(), studies_dir=st) == (15, 0)
+    mute = run_judge("cli", MuteJudge(), studies_dir=st)
+    assert (mute.asked, mute.answered, set(mute.errors)) == (15, 0, {"no valid reply"})
     assert StudyDB(tmp_path / "st" / "cli" / "study.sqlite").judged() == []
-    assert run_judge("cli", JudgeDouble(), studies_dir=st) == (15, 15)
+    done = run_judge("cli", JudgeDouble(), studies_dir=st)
+    assert (done.asked, done.answered) == (15, 15)

@@ -118,12 +118,15 @@ def judge_command(name: str, endpoints: tuple[str, ...], server_name: str | None
     settings = api.JudgeSettings(concurrency=concurrency, max_tokens=max_tokens)
     try:
         scorer = api.make_judge(settings, endpoints=endpoints, server=server_name, model=model)
-        asked, answered = api.study_judge(name, scorer, studies_dir=studies_dir)
+        done = api.study_judge(name, scorer, studies_dir=studies_dir)
     except (*_bad_input(), api.ServerError) as exc:
         fail_on_bad_input(exc)
-    click.echo(f"study {name}: {asked} unit(s) asked, {answered} with a valid reply"
-               + (f" ({asked - answered} without: the same command asks them again)" if answered < asked else "")
+    missing = done.asked - done.answered
+    click.echo(f"study {name}: {done.asked} unit(s) asked, {done.answered} with a valid reply"
+               + (f" ({missing} without: the same command asks them again)" if missing else "")
                + f"; see `evalkit study report {name}`")
+    for error in sorted(set(done.errors))[:3]:
+        click.echo(f"  judge error: {error[:300]}", err=True)
 
 
 @study.command("export")

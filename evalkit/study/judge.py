@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -115,8 +116,16 @@ def _axes(rubric: StudyRubric) -> list[Axis]:
     return [Axis(a.name, a.question, tuple(a.choices)) for a in rubric.axes]
 
 
-async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer,
-                       rubrics: Mapping[str, StudyRubric]) -> tuple[int, int]:
+@dataclass(frozen=True)
+class JudgePass:
+    """One judge pass over a study: units asked, units with a valid reply, the others' errors."""
+
+    asked: int
+    answered: int
+    errors: list[str] = field(default_factory=list)
+
+
+async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[str, StudyRubric]) -> JudgePass:
     answers = {a["id"]: a for a in db.answer_rows()}
     units = {(r["answer_a"], r["answer_b"], r["rubric"])
              for r in db.conn.execute("SELECT answer_a, answer_b, rubric FROM tasks")}
@@ -126,6 +135,7 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer,
     todo = sorted((u for u in units if u[2] in by_name and _unit_key(*u) not in done), key=str)
     seen_pairs: set = set()
     answered: list[int] = []
+    errors: list[str] = []
 
     async def one(a: int, b: int | None, rubric_name: str) -> None:
         rubric = by_name[rubric_name]
@@ -142,6 +152,8 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer,
         if choices:
             db.save_judged((a, b) if b is not None else (a,), rubric_name, choices)
             answered.append(1)
+        else:
+            errors.append(got.error or "no valid reply")
 
     jobs = []
     for a, b, name in todo:
@@ -152,7 +164,7 @@ async def _judge_units(db: StudyDB, scorer: RubricJudgeScorer,
         jobs.append(one(a, b, name))
     async with scorer:
         await asyncio.gather(*jobs)
-    return len(jobs), len(answered)
+    return JudgePass(asked=len(jobs), answered=len(answered), errors=errors)
 
 
 def _unit_key(a: int, b: int | None, rubric: str) -> tuple:
@@ -166,7 +178,7 @@ def judge_rubric(rubric: StudyRubric) -> Rubric:
                                                         "scale": list(a.choices)} for a in rubric.axes]})
 
 
-def judge_study(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[str, StudyRubric]) -> tuple[int, int]:
+def judge_study(db: StudyDB, scorer: RubricJudgeScorer, rubrics: Mapping[str, StudyRubric]) -> JudgePass:
     """Judge every unit of the study not judged yet (physician and pairwise rubrics): how many were asked,
-    and how many got a valid reply (the others are asked again by the next call)."""
+    how many got a valid reply (the others are asked again by the next call), and why the others did not."""
     return asyncio.run(_judge_units(db, scorer, rubrics))

@@ -86,9 +86,9 @@ def export_rows(rows: list[dict[str, Any]], fmt: str) -> str:
     return buf.getvalue()
 
 
-def run_judge(name: str, scorer: Any, *, studies_dir: str | Path = _STUDIES_DIR) -> tuple[int, int]:
-    """Ask SCORER (a ``RubricJudgeScorer``) about every unit of study NAME not judged yet: how many were
-    asked, how many got a valid reply."""
+def run_judge(name: str, scorer: Any, *, studies_dir: str | Path = _STUDIES_DIR) -> Any:
+    """Ask SCORER (a ``RubricJudgeScorer``) about every unit of study NAME not judged yet; a
+    ``judge.JudgePass`` (asked, answered, the errors of the others)."""
     with opened(name, studies_dir) as db:
         rubrics = {role: r for role, r in rubrics_of(db).items() if role != "lay"}
         db.set_meta("judge_model", getattr(scorer, "model", None))
