@@ -33,6 +33,9 @@ def test_create_prints_links_and_report_and_export_run(tmp_path):
     assert rep.exit_code == 0 and json.loads(rep.output)["counts"]["ratings"] == 0
     exp = CliRunner().invoke(main, ["study", "export", "cli", "--studies-dir", str(tmp_path / "st")])
     assert exp.exit_code == 0 and exp.output.startswith("rater,pool,rubric")
+    bad_role = _create(tmp_path, "--rubric", "doctor=medpalm2_lay")
+    assert bad_role.exit_code == 1 and "the roles are physician, pairwise, lay" in bad_role.output
+    assert _create(tmp_path, "--rubric", "medpalm2_lay").exit_code == 2
     missing = CliRunner().invoke(main, ["study", "report", "nope", "--studies-dir", str(tmp_path / "st")])
     assert missing.exit_code == 1 and "no study here" in missing.output
 

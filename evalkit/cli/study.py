@@ -42,7 +42,11 @@ def study() -> None:
 def create_command(name: str, runs: tuple[str, ...], reference: bool, design: str, raters_per_answer: int,
                    physicians: int, lay: int, items: int, seed: int, rubrics: tuple[str, ...], studies_dir: str) -> None:
     """Create study NAME from long-form runs; print each rater's personal link and the organiser's."""
-    chosen = dict(r.split("=", 1) for r in rubrics if "=" in r)
+    bad = [r for r in rubrics if "=" not in r]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r}: write ROLE=RUBRIC (physician=, pairwise= or lay=)",
+                                 param_hint="--rubric")
+    chosen = dict(r.split("=", 1) for r in rubrics)
     try:
         made = api.study_create(name, runs, reference=reference, design=design, raters_per_answer=raters_per_answer,
                                 physicians=physicians, lay=lay, items=items, seed=seed, studies_dir=studies_dir,

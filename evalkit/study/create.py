@@ -139,6 +139,9 @@ def create_study(name: str, runs: Sequence[str | Path], *, new_token: Callable[[
         raise StudyError(f"design {st.design!r} is not one of {', '.join(DESIGNS)}")
     chosen_rubrics = {"physician": STUDY_RUBRICS["independent", "physician"],
                       "pairwise": STUDY_RUBRICS["pairwise", "physician"], "lay": STUDY_RUBRICS["independent", "lay"]}
+    unknown = sorted(set(rubrics or {}) - set(chosen_rubrics))
+    if unknown:
+        raise StudyError(f"rubric role(s) {', '.join(unknown)}: the roles are {', '.join(chosen_rubrics)}")
     chosen_rubrics.update(rubrics or {})
     loaded = {role: load_study_rubric(r) for role, r in chosen_rubrics.items()}
     if loaded["pairwise"].pairwise is False or loaded["physician"].pairwise or loaded["lay"].pairwise:
