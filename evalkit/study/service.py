@@ -54,8 +54,8 @@ def study_report(name: str, *, studies_dir: str | Path = _STUDIES_DIR, n_resampl
         axes = []
         for role in ("physician", "pairwise"):
             rubric = rubrics.get(role)
-            if rubric is not None:
-                mine = [r for r in usable if r["rubric"] == rubric.name]
+            mine = [r for r in usable if rubric is not None and r["rubric"] == rubric.name]
+            if mine:  # a rubric no one rated with (a design without pairs) has nothing to set the judge against
                 axes += [dict(a, rubric=rubric.name) for a in judge_agreement(mine, judged, rubric, systems, answers,
                                                                               n_resamples=n_resamples)]
         judge = {"model": judge_model, "axes": axes}
