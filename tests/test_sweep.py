@@ -394,6 +394,8 @@ def test_a_partial_run_is_marked_in_every_format(tmp_path):
     table = CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir])
     assert table.exit_code == 0 and "PARTIAL (running)" in table.stdout and "PARTIAL: step 300" in table.stdout
     assert "best step: 200" in table.stdout  # 300 scores 100% so far: a partial run is never the best
+    gated = CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir, "--baseline", "100"])
+    assert "gate: PASS (step 300 not gated: the run is not complete)" in gated.stdout, gated.output
 
 
 def test_the_trend_page_marks_partial_runs(tmp_path):

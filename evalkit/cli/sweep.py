@@ -42,9 +42,12 @@ def sweep() -> None:
 @click.argument("checkpoints", nargs=-1)
 @click.option("--watch", default=None, type=click.Path(file_okay=False),
               help="Watch this folder and submit each new checkpoint (a folder named checkpoint-N, global_stepN, "
-                   "iter_N, ...step=N...) once complete, until Ctrl-C.")
+                   "iter_N, ...step=N...) once complete (the backend's files are there: a .gguf for llamacpp, "
+                   "config and weights for vllm/sglang), until Ctrl-C; a checkpoint whose job failed for lack of "
+                   "files is submitted again once they are there.")
 @click.option("--marker", default=None, help="--watch: a checkpoint is complete when this file exists in it "
-                                             "(default: when its files stopped changing for --quiet-s).")
+                                             "(default: when its files stopped changing for --quiet-s) and "
+                                             "its backend's files are there.")
 @config_option("--quiet-s", type=float, source=(SweepCommandSettings, "quiet_s"),
                help="--watch: seconds without a change.")
 @config_option("--watch-interval", type=float, source=(SweepCommandSettings, "watch_interval_s"),
@@ -291,5 +294,8 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
         regressed = ", ".join(j.checkpoint.label for j in gate.regressed)
         verdict = {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL: regressed: {regressed}",
                    EXIT_MISMATCH: f"NOT COMPARABLE (exit {EXIT_MISMATCH})"}[gate.exit_code]
+        partial = [r.job.checkpoint.label for r in trend.rows if r.partial]
+        if partial:  # a run still going is not gated: say so beside the verdict
+            verdict += f" ({', '.join(partial)} not gated: the run is not complete)"
         click.echo(f"gate: {verdict}", err=fmt == "json")
         click.get_current_context().exit(gate.exit_code)
