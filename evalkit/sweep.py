@@ -273,7 +273,10 @@ class SweepState:
             settings = SweepSettings.from_dict(doc["settings"])
         except (TypeError, ValueError) as exc:
             raise SweepError(f"{path}: settings: {exc}") from None
-        return cls(settings=settings, checkpoints=doc.get("checkpoints") or {})
+        checkpoints = doc.get("checkpoints") or {}
+        for entry in checkpoints.values():
+            entry.setdefault("jobs", [])
+        return cls(settings=settings, checkpoints=checkpoints)
 
     @classmethod
     def open(cls, settings: SweepSettings) -> "SweepState":
@@ -328,7 +331,7 @@ def state_problem(doc: Mapping[str, Any]) -> str | None:
             return f"{where}.path is {'missing' if 'path' not in entry else _kind(entry['path'])}"
         if not isinstance(entry.get("step"), (int, type(None))) or isinstance(entry.get("step"), bool):
             return f"{where}.step is {_kind(entry['step'])}, not a number"
-        jobs = entry.setdefault("jobs", [])
+        jobs = entry.get("jobs", [])
         if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
             return f"{where}.jobs is not a list of objects"
     return None
