@@ -421,7 +421,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SweepLaunch": ("evalkit.sweep_jobs", "SweepLaunch"), "trend_table": ("evalkit.sweep_report", "trend_table"),
     "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
     "trend_json": ("evalkit.sweep_report", "trend_json"),
-    "trend_markdown": ("evalkit.sweep_report", "trend_markdown"),
+    "trend_markdown": ("evalkit.sweep_report", "trend_markdown"), "best_text": ("evalkit.sweep_report", "best_text"),
     "EXIT_PASS": ("evalkit.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.gate", "EXIT_REGRESSION"),  # its gates
 }
 
