@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
 from evalkit.config import (DEFAULT_DATA_DIR, OverlapSettings, ReportSettings, ServerControlSettings,
-                            field_default)
+                            ViewSettings, field_default)
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
@@ -46,7 +46,7 @@ __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend",
            "sweep_trend_page", "write_gate_reports",
-           "sweep_watch"]
+           "sweep_watch", "view"]
 
 
 def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan], None] | None = None,
@@ -298,6 +298,28 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
 
 # ---------------------------------------------------------------- sweeps (evalkit.sweep*)
 
+
+
+def view(results_dir: "str | Path" = field_default(ReportSettings, "results_dir"), *,
+         settings: ViewSettings | None = None, announce: Callable[[str, list[str]], None] | None = None) -> None:
+    """Serve RESULTS_DIR as a live, read-only web application until stopped (``evalkit view``).
+
+    ANNOUNCE(url, notes) hears the URL to open (carrying the token when one is needed) once the
+    server listens. A non-loopback address needs a token: ``settings.token``, else one made now.
+    """
+    from evalkit.view.app import build_app
+    from evalkit.web import security, server
+
+    settings = settings or ViewSettings()
+    notes: list[str] = []
+    token = settings.token
+    if not server.is_loopback(settings.host):
+        token = token or security.new_token()
+        notes.append(server.PUBLIC_ADDRESS_NOTE)
+    app = build_app(results_dir, settings, token=token)
+    sock = server.bind(settings.host, settings.port)
+    url = server.base_url(sock, settings.host) + "/" + (f"?token={token}" if token else "")
+    server.serve(app, sock, announce=(lambda: announce(url, notes)) if announce else None)
 
 def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
     """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.

@@ -453,7 +453,7 @@ class ViewSettings(WebSettings):
     """``evalkit view``: the results folder as a live, read-only web application."""
 
     token: str | None = None  # needed on a non-loopback bind; made and printed with the URL when not given
-    poll_s: float = 1.0  # how often a live page asks the server for news
+    refresh_s: float = 1.0  # how often a live page asks the server for news
     items_per_page: int = 100  # a run's items shown at once in its item browser
 
 
