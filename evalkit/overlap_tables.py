@@ -17,7 +17,8 @@ from html import escape
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from evalkit.config import DEFAULT_CONFIDENCE
-from evalkit.overlap_split import OVERLAP_HEADER, OverlapRow, OverlapSet, overlap_cells, overlap_rows
+from evalkit.overlap_split import (OVERLAP_HEADER, OverlapRow, OverlapSet, check_overlap, overlap_cells,
+                                   overlap_rows)
 
 if TYPE_CHECKING:
     from evalkit.leaderboard import Leaderboard
@@ -93,10 +94,11 @@ def item_marks(items: Sequence["ItemKey"], overlap: OverlapSet) -> str:
 # ---------------------------------------------------------------- the leaderboard
 
 
-def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: float = DEFAULT_CONFIDENCE
-                        ) -> list[tuple[str, str, dict[str, OverlapRow]]]:
+def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, notes: list[str] | None = None,
+                        confidence: float = DEFAULT_CONFIDENCE) -> list[tuple[str, str, dict[str, OverlapRow]]]:
     """Per leaderboard row (in its order): its rank (or why it is listed apart), its name, and per
-    dataset the split of the run behind that cell."""
+    dataset the split of the run behind that cell. Each run is checked against OVERLAP first
+    (``overlap_split.check_overlap``: StaleOverlapError, or items left out); NOTES gets what it says."""
     from evalkit.leaderboard import row_name, row_status
     from evalkit.runs import load_run
 
@@ -108,7 +110,10 @@ def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: floa
             if cell.run_path not in loaded:
                 loaded[cell.run_path] = load_run(cell.run_path)
             items = {k: s for k, s in loaded[cell.run_path].items().items() if k[0] == dataset}
-            split = overlap_rows(cell.run, items, overlap, confidence)
+            checked, said = check_overlap(overlap, items, cell.run)
+            if notes is not None:
+                notes.extend(n for n in said if n not in notes)
+            split = overlap_rows(cell.run, items, checked, confidence)
             if split:
                 cells[dataset] = split[0]
         out.append((str(row.rank) if row.ranked else row_status(row), row_name(lb, row), cells))
