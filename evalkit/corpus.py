@@ -312,29 +312,38 @@ def _blocks(out: CorpusScan, fh: BinaryIO, size: int) -> Iterator[bytes]:
 
 
 def _text_chunks(blocks: Iterator[bytes], chunk_bytes: int) -> Iterator[bytes]:
-    """BLOCKS re-cut into pieces of about CHUNK_BYTES that end after whitespace (a newline if one is near)."""
+    """BLOCKS re-cut into pieces of at most about CHUNK_BYTES that end after whitespace (a newline if
+    there is one)."""
     rest = b""
     for block in blocks:
-        data = rest + block
-        if len(data) < chunk_bytes:
-            rest = data
-            continue
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            cut = max(data.rfind(b" "), data.rfind(b"\t")) + 1
-        if cut == 0:  # no whitespace at all: read one more block, then cut (memory stays 2 blocks)
-            if len(data) < 2 * chunk_bytes:
-                rest = data
-                continue
-            cut = len(data)
-            while cut > len(data) - 4 and 0x80 <= data[cut - 1] <= 0xBF:
-                cut -= 1  # not inside a UTF-8 character (a CJK character is a word)
-            if cut > 0 and data[cut - 1] >= 0xC0:
-                cut -= 1
-        rest = data[cut:]
-        yield data[:cut]
-    if rest:
-        yield rest
+        rest += block
+        while len(rest) >= chunk_bytes:
+            cut = _chunk_cut(rest, chunk_bytes)
+            if cut == 0:  # no whitespace yet: read one more block first (memory stays about 2 blocks)
+                break
+            yield rest[:cut]
+            rest = rest[cut:]
+    while rest:
+        cut = _chunk_cut(rest, chunk_bytes) or len(rest)
+        yield rest[:cut]
+        rest = rest[cut:]
+
+
+def _chunk_cut(data: bytes, chunk_bytes: int) -> int:
+    """Where to end the next piece of DATA: after the last newline (else space or tab) in its first
+    CHUNK_BYTES; 0 when there is none and DATA is under 2 CHUNK_BYTES (wait for more); else a hard
+    cut at CHUNK_BYTES that splits no UTF-8 character (a CJK character is a word)."""
+    cut = data.rfind(b"\n", 0, chunk_bytes) + 1
+    if cut == 0:
+        cut = max(data.rfind(b" ", 0, chunk_bytes), data.rfind(b"\t", 0, chunk_bytes)) + 1
+    if cut or len(data) < 2 * chunk_bytes:
+        return cut
+    cut = chunk_bytes
+    while cut > chunk_bytes - 4 and 0x80 <= data[cut - 1] <= 0xBF:
+        cut -= 1
+    if data[cut - 1] >= 0xC0:
+        cut -= 1
+    return cut
 
 
 def _scan_text(out: CorpusScan, blocks: Iterator[bytes], name: str, chunk_bytes: int,
