@@ -51,12 +51,17 @@ class CorpusError(ValueError):
     """A training path that cannot be read (named in the message)."""
 
 
-def train_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The files under PATHS (a folder: every non-hidden file below it, sorted)."""
+def train_files(paths: Sequence[str | Path], unlisted: list[tuple[str, str]] | None = None) -> list[Path]:
+    """The files under PATHS (a folder: every non-hidden file below it, sorted). A folder that cannot
+    be listed goes into UNLISTED as (folder, why) when given (os.walk would skip it silently)."""
     out: list[Path] = []
+
+    def note(e: OSError) -> None:
+        if unlisted is not None:
+            unlisted.append((str(e.filename), f"cannot list the folder: {e.strerror or e}"))
     for p in map(Path, paths):
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p, onerror=note):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 out.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
         elif p.is_file():
@@ -271,7 +276,11 @@ def scan_corpus(index: BenchmarkIndex, paths: Sequence[str | Path], field_spec: 
                 chunk_bytes: int = CHUNK_BYTES) -> CorpusScan:
     """Scan every file under PATHS once against INDEX; memory stays within a few CHUNK_BYTES buffers."""
     out = CorpusScan(Scanner(index))
-    for path in train_files(paths):
+    unlisted: list[tuple[str, str]] = []
+    files = train_files(paths, unlisted)
+    for folder, why in unlisted:
+        _file_problem(out, folder, 0, why)
+    for path in files:
         out.files.append(str(path))
         out.scanner.next_file()
         before = out.bytes_read

@@ -247,3 +247,32 @@ def test_a_line_that_is_not_json_is_still_searched(tmp_path):
     result = analyse_overlap([_item("a", LONG_Q)], [tmp_path])
     assert result.rows[0]["whole_question"] and result.rows[0]["line"] == 2
     assert [p.split(": ")[0] for p in result.problems] == [f"{tmp_path / 't.jsonl'}:2"]
+
+
+def test_json_escapes_are_decoded_the_same_however_the_line_is_cut():
+    from evalkit.corpus import json_text
+
+    text = 'caf\u00e9 "quoted" back\\slash tab\there line\nbreak \U0001F600 smile \u65e5\u672c 0123abcdef u1234'
+    raw = json.dumps({"t": text, "k": ["x/y", "\\u0041"]}).encode()
+    want = b"".join(json_text(iter([raw])))
+    assert "café \"quoted\" back\\slash tab here line break \U0001F600 smile 日本".encode() in want
+    for cut in range(1, len(raw)):
+        assert b"".join(json_text(iter([raw[:cut], raw[cut:]]))) == want, cut
+
+
+def test_a_folder_that_cannot_be_listed_is_unreadable(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "a.txt").write_text(LONG_Q)
+    (tmp_path / "b.txt").write_text(SECOND_Q)
+    real = os.scandir
+
+    def scandir(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = analyse_overlap([_item("a", LONG_Q), _item("b", SECOND_Q)], [tmp_path])
+    assert list(result.unreadable) == [str(tmp_path / "locked")] and result.partial
+    assert [r["whole_question"] for r in result.rows] == [False, True]
