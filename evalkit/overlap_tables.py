@@ -30,9 +30,10 @@ OVERLAP_NOTE = ("Overlapping: the overlap file's {rule} rule flags the item; cle
                 "Newcombe's interval. Failed requests are left out.")
 
 
-def overlap_doc(rows: Sequence[OverlapRow], rule: str) -> dict[str, Any]:
-    """The split as JSON-able data: the rule and one entry per (run, dataset)."""
-    return {"rule": rule, "rows": [r.to_dict() for r in rows]}
+def overlap_doc(rows: Sequence[OverlapRow], rule: str, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The split as JSON-able data: the rule, one entry per (run, dataset), and NOTES (what checking
+    the runs against the overlap file said: ``overlap_split.check_overlap``) when there are any."""
+    return {"rule": rule, "rows": [r.to_dict() for r in rows], **({"notes": list(notes)} if notes else {})}
 
 
 CSV_FIELDS = ["overlap_rule", "overlap_n", "overlap_items", "overlap_rate", "acc_overlap", "acc_overlap_ci_low",
@@ -136,9 +137,11 @@ def leaderboard_clean_cells(lb: "Leaderboard", split: Sequence[tuple[str, str, d
     return header, [[rank, name, *(_clean_text(cells.get(d)) for d in lb.datasets)] for rank, name, cells in split]
 
 
-def leaderboard_overlap_doc(split: Sequence[tuple[str, str, dict[str, OverlapRow]]], rule: str) -> dict[str, Any]:
+def leaderboard_overlap_doc(split: Sequence[tuple[str, str, dict[str, OverlapRow]]], rule: str,
+                            notes: Sequence[str] = ()) -> dict[str, Any]:
     return {"rule": rule, "rows": [{"rank": rank, "configuration": name,
-                                    "cells": {d: r.to_dict() for d, r in cells.items()}} for rank, name, cells in split]}
+                                    "cells": {d: r.to_dict() for d, r in cells.items()}} for rank, name, cells in split],
+            **({"notes": list(notes)} if notes else {})}
 
 
 def leaderboard_overlap_csv(text: str, lb: "Leaderboard", split: Sequence[tuple[str, str, dict[str, OverlapRow]]],

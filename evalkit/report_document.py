@@ -96,9 +96,11 @@ def report_document(runs: Iterable["str | Path | Run"], *, by: Sequence[str] = (
     overlap = None
     warnings = empty + unloadable_scorers(loaded)
     if overlap_file is not None:
+        checked: list[str] = []  # what checking the runs against the file said: on stderr and under the table
         overlap = (overlap_rule, _overlap_split(loaded, labels, Path(overlap_file), overlap_rule, overlap_stale,
-                                                warnings))
-        sections.append(_overlap_section(*overlap))
+                                                checked))
+        warnings += checked
+        sections.append(_overlap_section(*overlap, checked))
     return ReportDocument(report, loaded, sections, notes, warnings, _hints(loaded, labels, report), overlap)
 
 
@@ -117,13 +119,13 @@ def _overlap_split(loaded: Sequence[Run], labels: Sequence[str], path: Path, rul
     return rows
 
 
-def _overlap_section(rule: str, rows: Sequence[Any]) -> DocumentSection:
+def _overlap_section(rule: str, rows: Sequence[Any], checked: Sequence[str] = ()) -> DocumentSection:
     from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
     from evalkit.overlap_tables import OVERLAP_NOTE, overlap_doc
 
     table = ReportTable(f"Accuracy by overlap with training data ({rule} rule)", OVERLAP_HEADER,
-                        [overlap_cells(r) for r in rows], [OVERLAP_NOTE.format(rule=rule)])
-    return DocumentSection("overlap", table, overlap_doc(rows, rule), csv_block=False, anchor="overlap")
+                        [overlap_cells(r) for r in rows], [OVERLAP_NOTE.format(rule=rule), *checked])
+    return DocumentSection("overlap", table, overlap_doc(rows, rule, checked), csv_block=False, anchor="overlap")
 
 
 def _hints(loaded: Sequence[Run], labels: Sequence[str], report: Report) -> list[str]:
@@ -235,11 +237,14 @@ def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None"
         from evalkit.overlap_tables import OVERLAP_NOTE, leaderboard_clean_cells, leaderboard_overlap, \
             leaderboard_overlap_doc
 
-        split = leaderboard_overlap(lb, read_overlap(Path(overlap_file), overlap_rule, overlap_stale), doc.warnings)
+        checked: list[str] = []  # what checking the runs against the file said: on stderr and under the table
+        split = leaderboard_overlap(lb, read_overlap(Path(overlap_file), overlap_rule, overlap_stale), checked)
+        doc.warnings += checked
         header, rows = leaderboard_clean_cells(lb, split)
         table = ReportTable(f"Accuracy on clean items ({overlap_rule} rule)", header, rows,
-                            [OVERLAP_NOTE.format(rule=overlap_rule) + " Ranks are the leaderboard's (all items)."])
-        doc.sections.append(DocumentSection("overlap", table, leaderboard_overlap_doc(split, overlap_rule),
+                            [OVERLAP_NOTE.format(rule=overlap_rule) + " Ranks are the leaderboard's (all items).",
+                             *checked])
+        doc.sections.append(DocumentSection("overlap", table, leaderboard_overlap_doc(split, overlap_rule, checked),
                                             csv_block=False, anchor="overlap"))
         doc.overlap = (overlap_rule, split)
     return doc

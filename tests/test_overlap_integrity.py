@@ -161,9 +161,13 @@ def test_report_refuses_an_overlap_file_of_another_benchmark_version(tmp_path):
     res = _invoke("report", cand, "--overlap", ov, "--format", "json", "--overlap-stale", "ignore")
     assert res.exit_code == 0, res.output
     assert "left out of the split as not covered" in res.stderr
-    (row,) = json.loads(res.stdout)["overlap"]["rows"]
+    split = json.loads(res.stdout)["overlap"]
+    (row,) = split["rows"]
     # v1's items 0-7 were flagged; 3, 5 and 7 are other questions now: 5 overlapping, 2 clean, 3 not covered
     assert (row["n"], row["overlapping"], row["not_covered"]) == (7, 5, 3)
+    assert any("bench/3, bench/5, bench/7" in n for n in split["notes"])  # the note stays with the figures
+    res = _invoke("report", cand, "--overlap", ov, "--format", "markdown", "--overlap-stale", "ignore")
+    assert "left out of the split as not covered" in res.stdout.split("Accuracy by overlap")[1]
 
 
 def test_gate_clean_only_refuses_then_leaves_the_changed_items_out(tmp_path):
