@@ -139,9 +139,9 @@ def leaderboard_clean_cells(lb: "Leaderboard", split: Sequence[tuple[str, str, d
 
 def leaderboard_overlap_doc(split: Sequence[tuple[str, str, dict[str, OverlapRow]]], rule: str,
                             notes: Sequence[str] = ()) -> dict[str, Any]:
-    return {"rule": rule, "rows": [{"rank": rank, "configuration": name,
-                                    "cells": {d: r.to_dict() for d, r in cells.items()}} for rank, name, cells in split],
-            **({"notes": list(notes)} if notes else {})}
+    rows = [{"rank": rank, "configuration": name, "cells": {d: r.to_dict() for d, r in cells.items()}}
+            for rank, name, cells in split]
+    return {"rule": rule, "rows": rows, **({"notes": list(notes)} if notes else {})}
 
 
 def leaderboard_overlap_csv(text: str, lb: "Leaderboard", split: Sequence[tuple[str, str, dict[str, OverlapRow]]],

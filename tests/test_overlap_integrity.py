@@ -222,7 +222,8 @@ def _long_record(rng: random.Random, words: int, planted: str) -> str:
 def test_a_jsonl_line_longer_than_the_buffer_is_scanned_as_text_in_bounded_memory(tmp_path):
     rng = random.Random(2)
     line = _long_record(rng, 1_200_000, LONG_Q)  # about 8 MB on one line
-    (tmp_path / "one.jsonl").write_text('{"t": "short first line"}\n' + line + "\n" + json.dumps({"t": SECOND_Q}) + "\n")
+    last = json.dumps({"t": SECOND_Q})
+    (tmp_path / "one.jsonl").write_text('{"t": "short first line"}\n' + line + "\n" + last + "\n")
     chunk = 1 << 16
     items = [_item("a", LONG_Q), _item("b", SECOND_Q), _item("c", THIRD_Q)]
     tracemalloc.start()

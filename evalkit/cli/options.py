@@ -16,8 +16,8 @@ from typing import Any, Callable
 import click
 
 from evalkit import config
-from evalkit.config import (CI_METHODS, FORMATS, OVERLAP_RULES, OVERLAP_STALE, GateSettings, IntervalSettings, OverlapSettings,
-                            ReportSettings, field_default)
+from evalkit.config import (CI_METHODS, FORMATS, OVERLAP_RULES, OVERLAP_STALE, GateSettings, IntervalSettings,
+                            OverlapSettings, ReportSettings, field_default)
 
 def config_value(source: Any) -> Any:
     """The default SOURCE names: field NAME of a config type, or a constant of evalkit.config."""
