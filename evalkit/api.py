@@ -230,13 +230,15 @@ def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_
 
 
 def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap_file: "str | Path | None" = None,
-         overlap_rule: str = field_default(OverlapSettings, "rule"), **options: Any) -> GateResult:
+         overlap_rule: str = field_default(OverlapSettings, "rule"),
+         overlap_stale: str = field_default(OverlapSettings, "stale"), **options: Any) -> GateResult:
     """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``). With
-    OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``)."""
+    OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``);
+    items whose text it did not flag are refused (a ValueError) or, OVERLAP_STALE "ignore", left out."""
     if overlap_file is not None:
         from evalkit.overlap_split import read_overlap
 
-        options["clean_only"] = read_overlap(Path(overlap_file), overlap_rule)
+        options["clean_only"] = read_overlap(Path(overlap_file), overlap_rule, overlap_stale)
     return compare_runs(baseline, candidate, **options)
 
 
@@ -276,7 +278,10 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
 
     The items come from EVAL_FILES and/or the benchmarks of SUITE (under DATA_DIR).
     With OUTPUT, writes overlap.jsonl: a header line (the rules, the normalization,
-    the files read) then one line per item. Returns ``corpus.OverlapResult``.
+    the files read, those read only in part or not at all, each benchmark file's sha256)
+    then one line per item (with its text's fingerprint). It is written even when some
+    training file was incomplete or unreadable; ``OverlapResult.partial`` says so.
+    Returns ``corpus.OverlapResult``.
     """
     from evalkit.corpus import analyse_overlap
     from evalkit.datasets import load_dataset
@@ -289,8 +294,11 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
         files += load_suite(suite).files(data_dir if data_dir is not None else DEFAULT_DATA_DIR)
     if not files:
         raise ValueError("overlap: give benchmark files (--eval-file) or a suite (--suite)")
-    items = [item for f in files for item in load_dataset(f).items]
-    result = analyse_overlap(items, train, field_spec=field, ngram=ngram)
+    loaded = [load_dataset(f) for f in files]
+    items = [item for d in loaded for item in d.items]
+    # what the flags were computed for: each file's sha256 here, each item's text fingerprint in its row
+    benchmarks = [{"path": str(d.path), "sha256": d.sha256, "items": len(d.items)} for d in loaded]
+    result = analyse_overlap(items, train, field_spec=field, ngram=ngram, header_extra={"benchmarks": benchmarks})
     if output is not None:
         write_jsonl(output, [{"overlap_header": result.header}, *result.rows])
     return result

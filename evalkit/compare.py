@@ -85,6 +85,7 @@ class Comparison:
     pairs: dict[tuple[int, int], PairComparison] = field(default_factory=dict)
     overlap: "OverlapSet | None" = None
     overlap_marks: str | None = None  # per item: overlap_tables.OVERLAP, CLEAN or NOT_COVERED
+    overlap_notes: list[str] = field(default_factory=list)  # what checking the runs against it said
 
     def pair(self, baseline: int, candidate: int) -> PairComparison:
         """The comparison of run BASELINE with run CANDIDATE (indices into ``runs``)."""
@@ -187,7 +188,9 @@ def build_comparison(
     (default: ``default_pairs``). The gate's options mean what they mean for ``evalkit gate``.
 
     With OVERLAP (``overlap_split.read_overlap``), each item is marked overlapping, clean or not
-    covered, and each pair is also gated on the clean items (``evalkit gate --clean-only``)."""
+    covered, and each pair is also gated on the clean items (``evalkit gate --clean-only``). Each run
+    is checked against it first (``overlap_split.check_overlap``): an item whose text is not the one
+    it flagged raises StaleOverlapError, or is marked not covered (``overlap_notes`` says so)."""
     loaded = [load_run(r) for r in runs]
     if len(loaded) < 2:
         raise ValueError("a comparison needs at least two runs")
@@ -201,8 +204,12 @@ def build_comparison(
     comparison = Comparison(runs=loaded, labels=run_labels(loaded), score=score, settings=settings,
                             differing=differing, items=keys, verdicts=verdicts)
     if overlap is not None:
+        from evalkit.overlap_split import check_overlap
         from evalkit.overlap_tables import item_marks
 
+        for run, label in zip(loaded, comparison.labels):  # items whose text changed: refused, or dropped
+            overlap, notes = check_overlap(overlap, run.items(), label)
+            comparison.overlap_notes.extend(n for n in notes if n not in comparison.overlap_notes)
         comparison.overlap, comparison.overlap_marks = overlap, item_marks(keys, overlap)
     for b, c in (pairs if pairs is not None else default_pairs(len(loaded))):
         if b == c or not (0 <= b < len(loaded) and 0 <= c < len(loaded)):

@@ -286,6 +286,8 @@ def _registered_strategy(name: str) -> bool:
 CI_METHODS = ("wilson", "bootstrap")  # how a proportion's interval is computed (a mean's is always bootstrap)
 FORMATS = ("rich", "markdown", "csv", "json", "html")  # what report and leaderboard print or write
 OVERLAP_RULES = ("medpalm", "ngram")  # which rule of an overlap file marks an item as overlapping
+# what a report, leaderboard, gate or comparison does with an item whose text is not the one the overlap file flagged
+OVERLAP_STALE = ("refuse", "ignore")
 
 
 @dataclass(frozen=True)
@@ -332,12 +334,16 @@ class CompareSettings:
 
 @dataclass(frozen=True)
 class OverlapSettings:
-    """Training-data overlap: the n-gram rule's length, where ``evalkit overlap`` writes, and the
-    rule a report, leaderboard, gate or comparison reads from an overlap file."""
+    """Training-data overlap: the n-gram rule's length, where ``evalkit overlap`` writes, whether it
+    accepts a corpus it could read only in part, the rule a report, leaderboard, gate or comparison
+    reads from an overlap file, and what they do with items whose text is not the one it flagged."""
 
     ngram: int = 13  # lm-eval's decontamination uses 13-grams
     output: str = "overlap.jsonl"
     rule: str = "medpalm"
+    # a training file cut short or unreadable makes `evalkit overlap` exit 1 unless this is set
+    accept_partial: bool = False
+    stale: str = "refuse"  # OVERLAP_STALE: an item whose text changed since the overlap file stops the command
 
 
 # ---------------------------------------------------------------- the model judge (evalkit judge)

@@ -24,7 +24,8 @@ from evalkit.config import CompareSettings
 @overlap_options("An overlap.jsonl (evalkit overlap): mark overlapping items (a filter), show accuracy on "
                  "overlapping vs clean items and each pair's paired result on the clean items too.")
 def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: float, alpha: float, title: str,
-                    seed: int, resamples: int, overlap_file: Path | None, overlap_rule: str) -> None:
+                    seed: int, resamples: int, overlap_file: Path | None, overlap_rule: str,
+                    overlap_stale: str) -> None:
     """Compare BASELINE CANDIDATE [RUN...] item by item in one self-contained HTML page.
 
     The first RUN is the baseline and the second the candidate; with more runs (the
@@ -39,7 +40,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     try:
         from evalkit.api import read_overlap
 
-        overlap = read_overlap(overlap_file, overlap_rule) if overlap_file is not None else None
+        overlap = read_overlap(overlap_file, overlap_rule, overlap_stale) if overlap_file is not None else None
         comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples,
                              overlap=overlap)
     except (OSError, ValueError) as exc:
@@ -49,6 +50,8 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
         output.write_text(render_compare_html(comparison, title=title), encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"{output}: cannot write the page ({exc.strerror or exc})") from exc
+    for note in comparison.overlap_notes:
+        click.echo(f"warning: {note}", err=True)
     pair = comparison.pair(0, 1)
     for verdict in pair.gate.datasets:
         click.echo(f"{verdict.dataset}: {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} paired "
