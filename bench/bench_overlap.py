@@ -13,7 +13,7 @@ at line starts, across line breaks, in capitals). Then, each in its own process:
 Prints MB/s and peak RSS of both, the ratio of their times, and whether every
 planted question was found exactly once (and nothing else).
 
-    python bench/bench_overlap.py [--size-mb 1024] [--planted 200] [--benchmark FILE]
+    python -m bench.bench_overlap [--size-mb 1024] [--planted 200] [--benchmark FILE]
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def main() -> None:
         n_patterns = _patterns(items, folder / "patterns.txt")
         print(f"corpus: {size:.0f} MB, {len(planted)} planted questions; benchmark: {len(items)} items, "
               f"{n_patterns} distinct 13-grams (generated in {time.perf_counter() - t0:.0f} s)")
-        out, ev_t = _timed([sys.executable, __file__, "--scan-child", str(args.benchmark), str(corpus)], env)
+        out, ev_t = _timed([sys.executable, "-m", "bench.bench_overlap", "--scan-child", str(args.benchmark), str(corpus)], env)
         if out.returncode:
             raise SystemExit(out.stderr)
         ev = json.loads(out.stdout.strip().splitlines()[-1])

@@ -245,6 +245,9 @@ _ITEMS_HTML = """
 
 _COMPARE_CSS = """
 p.warn { color: var(--warn); margin: 4px 0; }
+#pair table th { white-space: normal; overflow-wrap: normal; }  /* "both right" may wrap: numbers set the widths */
+#pair table td:first-child { overflow-wrap: anywhere; min-width: 7em; }  /* a long dataset name breaks */
+#items td:first-child, #items td:nth-child(2) { overflow-wrap: anywhere; max-width: 14em; }
 #item-table th.sortable { cursor: pointer; user-select: none; }
 #item-table th.sorted-asc::after { content: " \\25b2"; } #item-table th.sorted-desc::after { content: " \\25bc"; }
 #items tr { cursor: pointer; } #items tr.sel td { background: #ddf4ff; }

@@ -443,3 +443,20 @@ def test_cli_and_page_say_when_the_benchmarks_differ(tmp_path):
     comp = build_comparison([base, cand], n_resamples=200)
     assert comp.differing == ["benchmarks"] and [s["benchmarks"] for s in comp.settings] == ["medqa", "pubmedqa"]
     assert "medqa: only in the baseline" in comp.mismatches
+
+
+@needs_browser
+def test_browser_paired_table_fits_1400_px_without_a_scrollbar(tmp_path, browser_page):
+    """Long dataset names and the gate's 13 columns fit a 1,400 px window (issue 29, item 18): headers
+    wrap, a long name breaks; the item table too."""
+    names = ["medagents_medxpertqa_understanding", "igakuqa_112_a", "medxpertqa_text"]
+    runs = [write_run(tmp_path / "results", run, [s for d in names for s in verdict_samples(d, verdicts)],
+                      prompt="strict") for run, verdicts in (("base", [True, False] * 30), ("cand", [False, True] * 30))]
+    page_file = tmp_path / "c.html"
+    page_file.write_text(render_compare_html(build_comparison(runs, n_resamples=200)), encoding="utf-8")
+    browser_page.set_viewport_size({"width": 1400, "height": 1000})
+    _open(browser_page, page_file)
+    widths = browser_page.evaluate("""() => Array.from(document.querySelectorAll('#pair .scroll, #browser .scroll'))
+        .filter(d => d.clientWidth > 0).map(d => [d.scrollWidth, d.clientWidth])""")
+    assert widths and all(scroll <= client for scroll, client in widths), widths
+    assert browser_page.errors == []
