@@ -51,9 +51,17 @@ def summary_table(summary: dict, title: str) -> Table:
             lo, hi = wilson_interval(d.correct, d.n)
             table.add_row(name, str(d.n), f"{100 * d.accuracy:.1f}%", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
                           str(d.unparsed), str(d.truncated), str(d.errors))
-        else:
-            table.add_row(name, str(d.n), "-", "-", "-", str(d.truncated), str(d.errors))
+        else:  # scored otherwise (IgakuQA, a judge): its first score here, by its metric; all of them below
+            table.add_row(name, str(d.n), _first_score(d), "-", "-", str(d.truncated), str(d.errors))
     return table
+
+
+def _first_score(d: Any) -> str:
+    """A dataset's first named score with a figure, as "57.1% igakuqa"; "-" when it has none."""
+    for score_name, s in d.scores.items():
+        if s.value is not None:
+            return (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}") + f" {score_name}"
+    return "-"
 
 
 SECRET_FLAGS = ("--api-key", "--judge-api-key")
