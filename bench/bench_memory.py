@@ -82,7 +82,8 @@ def main() -> None:
             ServerProcess("--mode", "sim", "--slots", "100000", "--token-s", "0") as srv:
         for n in args.items:
             data = write_synthetic_items(Path(tmp) / f"items-{n}.jsonl", n)
-            out = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--child", "--data", str(data), "--url", srv.url,
+            out = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--child", "--data", str(data),
+                                  "--url", srv.url,
                                   "--results", str(Path(tmp) / f"results-{n}"), "--concurrency",
                                   str(args.concurrency)], capture_output=True, text=True, timeout=600)
             if out.returncode != 0:

@@ -154,7 +154,8 @@ def overhead(tmp: Path, n: int, prompt: str, rounds: int = 3) -> dict[str, list[
     for r in range(rounds):
         for k in [(r + j) % len(orders) for j in range(len(orders))]:
             name, source = orders[k]
-            out = subprocess.run([sys.executable, "-m", "bench.bench_order", "--overhead-child", str(data), str(tmp / "ovh"),
+            out = subprocess.run([sys.executable, "-m", "bench.bench_order", "--overhead-child", str(data),
+                                  str(tmp / "ovh"),
                                   f"round{r}-order{k}", source, str(n), prompt], capture_output=True, text=True,
                                  check=True)
             cpu_us[name].append(float(out.stdout.strip().splitlines()[-1]))

@@ -141,7 +141,8 @@ def main() -> None:
         n_patterns = _patterns(items, folder / "patterns.txt")
         print(f"corpus: {size:.0f} MB, {len(planted)} planted questions; benchmark: {len(items)} items, "
               f"{n_patterns} distinct 13-grams (generated in {time.perf_counter() - t0:.0f} s)")
-        out, ev_t = _timed([sys.executable, "-m", "bench.bench_overlap", "--scan-child", str(args.benchmark), str(corpus)], env)
+        out, ev_t = _timed([sys.executable, "-m", "bench.bench_overlap", "--scan-child", str(args.benchmark),
+                            str(corpus)], env)
         if out.returncode:
             raise SystemExit(out.stderr)
         ev = json.loads(out.stdout.strip().splitlines()[-1])

@@ -451,7 +451,8 @@ def test_browser_paired_table_fits_1400_px_without_a_scrollbar(tmp_path, browser
     wrap, a long name breaks; the item table too."""
     names = ["medagents_medxpertqa_understanding", "igakuqa_112_a", "medxpertqa_text"]
     runs = [write_run(tmp_path / "results", run, [s for d in names for s in verdict_samples(d, verdicts)],
-                      prompt="strict") for run, verdicts in (("base", [True, False] * 30), ("cand", [False, True] * 30))]
+                      prompt="strict")
+            for run, verdicts in (("base", [True, False] * 30), ("cand", [False, True] * 30))]
     page_file = tmp_path / "c.html"
     page_file.write_text(render_compare_html(build_comparison(runs, n_resamples=200)), encoding="utf-8")
     browser_page.set_viewport_size({"width": 1400, "height": 1000})
