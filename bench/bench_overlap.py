@@ -20,8 +20,8 @@ file; each is scanned in its own process, which prints its peak RSS and whether 
 question was found. The scan's memory should not grow with the line (issue 29: 3.3 GB
 for a 200 MB JSONL line before; a .txt line 204 MB).
 
-    python bench/bench_overlap.py [--size-mb 1024] [--planted 200] [--benchmark FILE]
-    python bench/bench_overlap.py --long-line-mb 200
+    python -m bench.bench_overlap [--size-mb 1024] [--planted 200] [--benchmark FILE]
+    python -m bench.bench_overlap --long-line-mb 200
 """
 
 from __future__ import annotations
@@ -222,7 +222,8 @@ def main() -> None:
         n_patterns = _patterns(items, folder / "patterns.txt")
         print(f"corpus: {size:.0f} MB, {len(planted)} planted questions; benchmark: {len(items)} items, "
               f"{n_patterns} distinct 13-grams (generated in {time.perf_counter() - t0:.0f} s)")
-        out, ev_t = _timed([sys.executable, __file__, "--scan-child", str(args.benchmark), str(corpus)], env)
+        out, ev_t = _timed([sys.executable, "-m", "bench.bench_overlap", "--scan-child", str(args.benchmark),
+                            str(corpus)], env)
         if out.returncode:
             raise SystemExit(out.stderr)
         ev = json.loads(out.stdout.strip().splitlines()[-1])

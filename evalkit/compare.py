@@ -50,8 +50,10 @@ VERDICT_LABELS = OrderedDict([
 # Beyond this many runs only the pairs (earlier, later) are computed, not both orders.
 MAX_RUNS_ALL_ORDERS = 6
 
+BENCHMARKS = "benchmarks"  # a pseudo-setting of the comparison: the datasets each run covers
 SETTING_LABELS = {
-    "model": "model", "checkpoint": "checkpoint hash", "prompt": "prompt", "prompt_sha256": "prompt template sha256",
+    BENCHMARKS: "benchmarks", "model": "model", "checkpoint": "checkpoint hash", "prompt": "prompt",
+    "prompt_sha256": "prompt template sha256",
     "extractor": "extractor", "scorers": "scorers", "max_new_tokens": "max new tokens", "temperature": "temperature",
     "top_p": "top p", "strategy": "strategy", "samples": "samples", "refine_samples": "refine samples",
     "scoring_version": "scoring version", "controls": "request controls",
@@ -87,6 +89,13 @@ class Comparison:
     overlap_marks: str | None = None  # per item: overlap_tables.OVERLAP, CLEAN or NOT_COVERED
     overlap_notes: list[str] = field(default_factory=list)  # what checking the runs against it said
 
+    @property
+    def mismatches(self) -> list[str]:
+        """Why ``evalkit gate`` would call the first two runs (baseline, candidate) not comparable:
+        different prompts, extractors or items, a benchmark only one of them has; [] when none."""
+        first = self.pairs.get((0, 1))
+        return list(first.gate.mismatches) if first is not None else []
+
     def pair(self, baseline: int, candidate: int) -> PairComparison:
         """The comparison of run BASELINE with run CANDIDATE (indices into ``runs``)."""
         try:
@@ -106,12 +115,13 @@ class Comparison:
 
 
 def run_settings(runs: Sequence[Run]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each run's configuration (model, checkpoint hash, prompt, generation settings, scorers...)
-    and the names of the settings whose values are not all equal."""
-    settings = [configuration_of(model=r.model, prompt=r.prompt, prompt_sha256=r.prompt_sha256,
-                                 extractor=r.extractor, manifest=r.manifest, samples=r.samples).settings()
+    """Each run's configuration (the benchmarks it covers, model, checkpoint hash, prompt, generation
+    settings, scorers...) and the names of the settings whose values are not all equal."""
+    settings = [{BENCHMARKS: ", ".join(OrderedDict((d, None) for d, _ in r.items())),
+                 **configuration_of(model=r.model, prompt=r.prompt, prompt_sha256=r.prompt_sha256,
+                                    extractor=r.extractor, manifest=r.manifest, samples=r.samples).settings()}
                 for r in runs]
-    differing = [name for name in SETTINGS if len({repr(s[name]) for s in settings}) > 1]
+    differing = [name for name in (BENCHMARKS, *SETTINGS) if len({repr(s[name]) for s in settings}) > 1]
     return settings, differing
 
 

@@ -250,12 +250,12 @@ def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None"
     return doc
 
 
-def leaderboard_renderables(doc: LeaderboardDocument) -> list[Any]:
-    """The leaderboard and its sections as rich tables."""
-    from evalkit.leaderboard import leaderboard_table
+def leaderboard_renderables(doc: LeaderboardDocument, width: int | None = None) -> list[Any]:
+    """The leaderboard (a table per group, each row on one line of WIDTH columns) and its sections as rich tables."""
+    from evalkit.leaderboard import leaderboard_tables
     from evalkit.report_extras import section_rich_table
 
-    return [leaderboard_table(doc.leaderboard), *(section_rich_table(s.table) for s in doc.sections)]
+    return [*leaderboard_tables(doc.leaderboard, width), *(section_rich_table(s.table) for s in doc.sections)]
 
 
 def render_leaderboard(doc: LeaderboardDocument, fmt: str) -> str:

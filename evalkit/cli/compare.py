@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -32,7 +33,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     checkpoints of a sweep) any two can be paired on the page. The paired statistics are
     those of `evalkit gate` with the same options.
     """
-    from evalkit.api import compare
+    from evalkit.api import EXIT_MISMATCH, compare
     from evalkit.api import render_compare_html
 
     if len(runs) < 2:
@@ -53,6 +54,8 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     for note in comparison.overlap_notes:
         click.echo(f"warning: {note}", err=True)
     pair = comparison.pair(0, 1)
+    for reason in comparison.mismatches:
+        click.echo(f"mismatch: {reason}", err=True)
     for verdict in pair.gate.datasets:
         click.echo(f"{verdict.dataset}: {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} paired "
                    f"({100 * verdict.diff:+.1f} pts, {verdict.status})", err=True)
@@ -60,3 +63,10 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
         click.echo(f"{verdict.dataset} (clean items): {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} "
                    f"paired ({100 * verdict.diff:+.1f} pts, {verdict.status})", err=True)
     click.echo(f"wrote {output}", err=True)
+    if not pair.gate.datasets:
+        click.echo("NOT COMPARABLE (exit 2): the baseline and candidate share no benchmark with items scored in "
+                   "both; nothing was paired.", err=True)
+        sys.exit(EXIT_MISMATCH)
+    if comparison.mismatches:
+        click.echo("not comparable as evalkit gate sees them (it says NOT COMPARABLE without --allow-mismatch): "
+                   "the paired results are on the shared items only.", err=True)

@@ -16,7 +16,10 @@ from evalkit.config import DEFAULT_DATA_DIR, OverlapSettings
 
 @click.command("overlap")
 @click.option("--train", "train", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
-              help="Training data: a text, JSONL or JSON file (.gz/.zst too) or a folder of them (repeatable).")
+              help="Training data: a text, JSONL or JSON file (.gz/.zst too) or a folder of them; several after "
+                   "one --train, or --train repeated.")
+# The command takes no other argument: paths after --train's first (`--train a.jsonl b.jsonl`) are training data too.
+@click.argument("more_train", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--eval-file", "eval_files", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A benchmark file whose items are looked for (repeatable).")
 @click.option("--suite", default=None, help="Look for the items of every benchmark of this suite.")
@@ -32,8 +35,8 @@ from evalkit.config import DEFAULT_DATA_DIR, OverlapSettings
 @config_option("--accept-partial/--no-accept-partial", source=(OverlapSettings, "accept_partial"),
                help="Exit 0 even when a training file was cut short, corrupt or unreadable (what could be read "
                     "is searched either way, and the files are named).")
-def overlap_command(train: tuple[Path, ...], eval_files: tuple[Path, ...], suite: str | None,
-                    data_dir: Path | None, output: Path, field: str | None, ngram: int,
+def overlap_command(train: tuple[Path, ...], more_train: tuple[Path, ...], eval_files: tuple[Path, ...],
+                    suite: str | None, data_dir: Path | None, output: Path, field: str | None, ngram: int,
                     accept_partial: bool) -> None:
     """Which benchmark items the training data holds, by Med-PaLM 2's rule and by the n-gram rule.
 
@@ -48,6 +51,7 @@ def overlap_command(train: tuple[Path, ...], eval_files: tuple[Path, ...], suite
     """
     from evalkit.api import overlap
 
+    train = train + more_train
     t0 = time.perf_counter()
     try:
         result = overlap(train, eval_files=eval_files, suite=suite, data_dir=data_dir, field=field,

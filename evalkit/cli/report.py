@@ -103,9 +103,11 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     """Every run under DIRECTORY (default: the results folder) as a configurations x datasets table.
 
     A row is one configuration (model and checkpoint, prompt, extractor, generation
-    parameters, sampling strategy, scoring version). Ranks and macro averages cover
-    only the datasets every ranked row covers with the same items; rows that cover
-    less, and partial runs, are listed apart and not ranked.
+    parameters, sampling strategy, scoring version). Like is ranked with like: a table
+    per group of rows that cover the same datasets with the same items (the largest
+    coverage first), headed by what its rows share; partial runs are listed apart and
+    not ranked. Each benchmark shows its primary score (IgakuQA's exam score) unless
+    --score names one.
     """
     if fmt == "rich" and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
@@ -122,8 +124,9 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     for warning in doc.warnings:
         click.echo(f"warning: {warning}", err=True)
     if fmt == "rich":
-        for renderable in api.leaderboard_renderables(doc):
-            _console().print(renderable)
+        console = _console()
+        for renderable in api.leaderboard_renderables(doc, width=console.width):
+            console.print(renderable)
         return
     _emit(api.render_leaderboard(doc, fmt), output, fmt, LEADERBOARD_PAGE)
 
