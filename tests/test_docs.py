@@ -19,8 +19,8 @@ The convention (pages written by anyone follow it):
     reaches it, and ``evalkit status``/``stop`` see it): ``tests/toy_server.py`` served through the
     backend defined outside evalkit, ``tests.toy_backend:ToyBackend``, an OpenAI-compatible double
     that answers "The answer is X." for a letter X of the options. ``$EVALKIT_URL`` is its URL;
-  - ``$JUDGE_URL``, where a page names it: a judge double (``tests/judge_server.py``) that replies
-    ``{"grade": 3}`` to every judge prompt;
+  - ``$JUDGE_URL`` and ``$JUDGE_MODEL``, where a page names the first: a judge double
+    (``tests/judge_server.py``) that replies ``{"grade": 3}`` to every judge prompt, and its model id;
   - its own ``$EVALKIT_STATE_DIR``, so a page's servers are its own.
 
 Lines of other blocks that start ``$ evalkit`` (transcripts with their output) are parsed too.
@@ -32,6 +32,8 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import tempfile
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -50,7 +52,9 @@ RUN_BY = re.compile(r"^<!-- examples run by: (tests/test_\w+\.py) -->$")
 FENCE = re.compile(r"^(`{3,}|~{3,})[ \t]*([^\s`]*)")
 SHELL_NAMES = {"bash", "shell", "console", "zsh", "shell-session"}
 PAGE_TIMEOUT_S = 240
+FORKSERVER = ROOT / "tests" / "cli_forkserver.py"
 JUDGE_REPLY = '{"grade": 3}'
+JUDGE_MODEL = "judge-double"  # tests/judge_server.py's model id
 # Pages the README's guide list names that other branches are writing (issue 29); the merger
 # empties this set once they are in.
 PENDING_PAGES = {"docs/studies.md", "docs/view.md", "docs/trackers.md"}
@@ -148,8 +152,9 @@ def check_cli(args: list[str]) -> str:
         cmd = sub
     if any(a in ("-h", "--help") for a in rest):
         return " ".join(path)
-    sub_ctx = click.Context(cmd, info_name=path[-1], parent=ctx.parent, resilient_parsing=True)
-    parser = cmd.make_parser(sub_ctx)
+    # The bare option parser: it knows the options and their arity, and converts no value (so
+    # placeholders such as RUN_DIR pass), nor runs any callback.
+    parser = cmd.make_parser(click.Context(cmd, info_name=path[-1], parent=ctx.parent))
     parser.parse_args(args=rest)  # NoSuchOption / BadOptionUsage on an option the command lacks
     return " ".join(path)
 
@@ -276,7 +281,8 @@ RUN_PAGES = [p for p in PAGES if _runnable(p)]
 
 
 def _script(page: Path, todo: list[Block]) -> str:
-    parts = ["set -euo pipefail",
+    trace = ["PS4='+ $(date +%T.%N | cut -c1-12) '", "set -x"] if os.environ.get("EVALKIT_DOCS_TRACE") == "1" else []
+    parts = [*trace, "set -euo pipefail",
              f"trap 'echo \"[docs] the sh block at {page_id(page)}:$__docs_line failed (exit $?)\" >&2' ERR"]
     for b in todo:
         parts += [f"__docs_line={b.line}", f"echo '[docs] {page_id(page)}:{b.line}'", b.text]
@@ -291,7 +297,9 @@ def _workspace(tmp: Path) -> tuple[Path, dict[str, str]]:
     bindir = tmp / "bin"
     bindir.mkdir()
     shim = bindir / "evalkit"
-    shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m evalkit "$@"\n')
+    py, fork = shlex.quote(sys.executable), shlex.quote(str(FORKSERVER))
+    shim.write_text(f'#!/bin/sh\nif [ -n "${{EVALKIT_DOCS_FORKSERVER:-}}" ]; then exec {py} -S {fork} client "$@"; fi\n'
+                    f'exec {py} -m evalkit "$@"\n')
     shim.chmod(0o755)
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT),
                COLUMNS="160", NO_COLOR="1")
@@ -310,18 +318,24 @@ def test_page_examples_run(page, tmp_path):
     handle = api.serve(backend="tests.toy_backend:ToyBackend", name="default", port=free_port(),
                        log_dir=str(tmp_path / "logs"), timeout_s=60)
     env["EVALKIT_URL"] = handle.base_url
-    judge = None
+    judge = forks = None
     try:
         if "$JUDGE_URL" in text:
             judge = ServerProcess(ROOT / "tests" / "judge_server.py", "--rules", _judge_rules(tmp_path),
                                   "--default", JUDGE_REPLY)
-            env["JUDGE_URL"] = judge.url
+            env["JUDGE_URL"], env["JUDGE_MODEL"] = judge.url, JUDGE_MODEL
+        forks = _start_forkserver(env, work)
         script = tmp_path / "page.sh"
         script.write_text(_script(page, _runnable(page)), encoding="utf-8")
         done = subprocess.run(["bash", str(script)], cwd=work, env=env, capture_output=True, text=True,
                               timeout=PAGE_TIMEOUT_S)
         assert done.returncode == 0, f"{page_id(page)}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+        if os.environ.get("EVALKIT_DOCS_TRACE") == "1":
+            print(done.stdout, done.stderr)
     finally:
+        if forks is not None:
+            os.killpg(forks.pid, signal.SIGKILL)  # the server and any command still running in it
+            forks.wait(timeout=10)
         if judge is not None:
             judge.stop()
         for name in api.server_names():  # the default one, and any a failed page left running
@@ -332,3 +346,19 @@ def _judge_rules(tmp: Path) -> str:
     rules = tmp / "judge_rules.json"
     rules.write_text("[]", encoding="utf-8")
     return str(rules)
+
+
+def _start_forkserver(env: dict[str, str], work: Path) -> "subprocess.Popen[str] | None":
+    """tests/cli_forkserver.py for this page (evalkit imported once, each command a fork of it),
+    named in ENV for the shim; None (each command a fresh `python -m evalkit`) with
+    EVALKIT_DOCS_NO_FORK=1."""
+    if os.environ.get("EVALKIT_DOCS_NO_FORK") == "1":
+        return None
+    sock = Path(tempfile.mkdtemp(prefix="ekdocs-")) / "cli.sock"  # short: a socket path has ~100 bytes
+    proc = subprocess.Popen([sys.executable, str(FORKSERVER), "serve", str(sock)], cwd=work, env=env,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise RuntimeError("the docs' CLI fork server did not start")
+    env["EVALKIT_DOCS_FORKSERVER"] = str(sock)
+    return proc
