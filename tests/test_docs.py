@@ -159,6 +159,26 @@ def check_cli(args: list[str]) -> str:
     return " ".join(path)
 
 
+def check_synopsis(text: str) -> list[str]:
+    """The options a usage synopsis (a block whose first line is ``evalkit CMD ...``, options in
+    brackets) names that its command does not have."""
+    from evalkit.cli import main
+
+    words = text.split()
+    cmd: click.Command = main
+    ctx = click.Context(main, info_name="evalkit")
+    for word in words[1:]:
+        if not isinstance(cmd, click.Group):
+            break
+        sub = cmd.get_command(ctx, word)
+        if sub is None:
+            return [f"no command {word}"]
+        ctx, cmd = click.Context(sub, info_name=word, parent=ctx), sub
+    known = {opt for param in cmd.params for opt in (*param.opts, *param.secondary_opts)}
+    named = re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text)
+    return [f"{' '.join(ctx.command_path.split()[1:])}: no option {o}" for o in named if o not in known]
+
+
 def page_id(page: Path) -> str:
     return page.relative_to(ROOT).as_posix()
 
@@ -191,6 +211,11 @@ def test_check_cli_knows_commands_and_options():
         check_cli(["run", "--no-such-option", "1"])
     with pytest.raises(click.UsageError):
         check_cli(["sweep", "nosuch"])
+
+
+def test_check_synopsis_sees_an_option_that_is_gone():
+    assert check_synopsis("evalkit overlap --train PATH [-o overlap.jsonl] [--ngram 13]\n") == []
+    assert check_synopsis("evalkit sweep report DIR [--no-such-flag]\n") == ["sweep report: no option --no-such-flag"]
 
 
 # ---------------------------------------------------------------- the pages
@@ -252,6 +277,8 @@ def _not_run_problems(page: Path) -> list[str]:
         elif b.info != "sh":
             argvs = [shlex.split(ln.strip()[2:], comments=True) for ln in b.text.splitlines()
                      if ln.strip().startswith("$ evalkit ")]
+            if b.text.startswith("evalkit "):
+                problems += [f"{page_id(page)}:{b.line}: synopsis: {p}" for p in check_synopsis(b.text)]
         else:
             continue
         for argv in argvs:
