@@ -371,6 +371,7 @@ def test_page_examples_run(page, tmp_path):
         if forks is not None:
             os.killpg(forks.pid, signal.SIGKILL)  # the server and any command still running in it
             forks.wait(timeout=10)
+            shutil.rmtree(Path(env["EVALKIT_DOCS_FORKSERVER"]).parent, ignore_errors=True)
         if judge is not None:
             judge.stop()
         for name in api.server_names():  # the default one, and any a failed page left running
