@@ -492,10 +492,27 @@ _HF_WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "consolidated*.pth", "*.gg
 _HF_CONFIGS = ("config.json", "params.json")
 
 
+HF_BACKENDS = ("vllm", "sglang")  # engines that load a Hugging Face checkpoint folder
+
+
+def declared_missing_files(path: Path, backend: str) -> str | None:
+    """What another backend (one from outside evalkit) says is missing at PATH: its
+    ``missing_checkpoint_files(path)`` where it defines one; else nothing is required."""
+    from evalkit.backends import get_backend
+    from evalkit.serving.errors import ServerError
+
+    try:
+        check = getattr(get_backend(backend), "missing_checkpoint_files", None)
+    except ServerError:
+        return None  # an unknown backend is refused where the job starts it, with its own message
+    return check(path) if callable(check) else None
+
+
 def missing_files(path: str | Path, backend: str) -> str | None:
     """Why BACKEND cannot load the checkpoint at PATH yet for lack of files, or None when the files it
     needs are there: llama.cpp a non-empty GGUF file (the checkpoint, or one in its folder); vLLM and
-    SGLang a config and weights, every shard a weight index names. Whether they stopped changing is
+    SGLang a config and weights, every shard a weight index names; another backend what it declares
+    (``declared_missing_files``). Whether they stopped changing is
     ``checkpoint_readiness``' business."""
     p = Path(path)
     if p.is_file():
@@ -508,6 +525,8 @@ def missing_files(path: str | Path, backend: str) -> str | None:
             return "no .gguf file in it yet"
         empty = [g.name for g in ggufs if g.stat().st_size == 0]
         return f"{empty[0]} is empty" if empty else None
+    if backend not in HF_BACKENDS:
+        return declared_missing_files(p, backend)
     if not any((p / c).is_file() for c in _HF_CONFIGS):
         return "no config.json in it yet"
     weights = {w.name for pattern in _HF_WEIGHTS for w in p.glob(pattern)}

@@ -3,6 +3,8 @@ watch readiness, Slurm settings, and the trend and gates over runs written on di
 
 from __future__ import annotations
 
+import sys
+
 import json
 import os
 import re
@@ -184,6 +186,29 @@ def test_missing_files_per_backend(tmp_path):
     assert "empty" in missing_files(d, "llamacpp")
     (d / "m.gguf").write_bytes(b"GGUF")
     assert missing_files(d, "llamacpp") is None and missing_files(d / "m.gguf", "llamacpp") is None
+
+
+from tests.toy_backend import ToyBackend  # noqa: E402
+
+
+class _DeclaringBackend(ToyBackend):
+    """A backend from outside evalkit that says what a checkpoint of its own needs."""
+
+    def missing_checkpoint_files(self, path):
+        return None if (path / "weights.bin").exists() else "no weights.bin yet"
+
+
+def test_another_backend_declares_what_it_needs(tmp_path, monkeypatch):
+    from evalkit.sweep import missing_files
+
+    d = tmp_path / "checkpoint-100"
+    d.mkdir()
+    # The toy backend declares nothing: an existing folder is enough (no HF config asked of it).
+    assert missing_files(d, "tests.toy_backend:ToyBackend") is None
+    monkeypatch.setattr(sys.modules[__name__], "DECLARING", _DeclaringBackend, raising=False)
+    assert missing_files(d, f"{__name__}:DECLARING") == "no weights.bin yet"
+    (d / "weights.bin").write_bytes(b"x")
+    assert missing_files(d, f"{__name__}:DECLARING") is None
 
 
 def test_watch_retries_a_checkpoint_that_failed_for_lack_of_files_only(tmp_path):
