@@ -7,7 +7,7 @@ Writes the folder of ``bench.bench_leaderboard_index`` (BENCH_CONFIGS, BENCH_ITE
 - a 10,000-item run: its page, its first page of items and its figures, cold and warm;
 - a live run: a sample appended to it, and the time until the items API shows it (the page asks every
   ``ViewSettings.refresh_s``, so what a reader waits is at most that plus this figure);
-- the view process's peak memory (VmHWM).
+- the view process's peak memory (VmHWM); the leaderboard page is built in a child process that exits after it.
 Targets (issue 32): home first byte under 1 s warm, a 10,000-item run page under 1 s, a live item
 visible within 2 s, memory under 300 MB. Run from the repository root: ``python -m bench.bench_view``.
 """
