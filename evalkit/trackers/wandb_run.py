@@ -41,7 +41,7 @@ class WandbRun:
         except (wandb.Error, OSError) as exc:
             raise TrackerError(f"wandb: {exc}") from None
         self.run_id = self.run.id
-        self.where = self.run.url or f"offline run in {self.run.dir}"
+        self.where = f"offline, in {Path(self.run.dir).parent}" if self.run.offline else str(self.run.url)
         self.key = f"wandb:{self.run.entity or ''}/{self.run.project}/{self.run_id}"
         self.ledger = read_ledger(ledger_dir)
         self.sent = self.ledger.setdefault(self.key, {"points": {}, "files": {}, "samples": []})
