@@ -25,8 +25,8 @@ from evalkit.sweep import Checkpoint, SweepSettings, SweepState
 from tests.runfactory import verdict_samples, write_run
 
 ROOT = Path(__file__).resolve().parent.parent
-mlflow = pytest.importorskip("mlflow")  # the extras the Makefile installs for the tests
-wandb = pytest.importorskip("wandb")
+import mlflow  # noqa: E402,F401  (the extras `make test` installs: missing, this file fails, never skips)
+import wandb  # noqa: E402,F401
 
 MEDQA = [True, False, True, True, False, True, True, True]
 PUBMEDQA = [True, True, False, True]
@@ -338,3 +338,29 @@ def test_the_docs_examples_run(tmp_path, wandb_offline):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert client.get_experiment_by_name("medqa-evals") is not None
+
+
+def test_evalkit_run_sends_only_when_asked(tmp_path, loopback, wandb_offline, mlflow_sqlite):
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import write_items
+
+    srv = loopback()
+    items = write_items(tmp_path / "items.jsonl", 5)
+    base = ["run", "--eval-file", str(items), "--endpoint", srv.url, "--quiet"]
+    quiet = CliRunner().invoke(main, [*base, "--results-dir", str(tmp_path / "plain")])
+    assert quiet.exit_code == 0, quiet.output
+    assert not (tmp_path / "mlflow.db").exists() and not list(wandb_offline.iterdir())
+    assert not list((tmp_path / "plain").rglob("trackers.json"))
+
+    sent = CliRunner().invoke(main, [*base, "--results-dir", str(tmp_path / "r"), "--log-to", "mlflow:runs",
+                                     "--log-to", "wandb:runs"])
+    assert sent.exit_code == 0, sent.output
+    assert sent.output.count("4 points sent, 0 already there") == 2  # one dataset: value, ci_low, ci_high, n
+    client = MlflowClient()
+    (tracked,) = client.search_runs([client.get_experiment_by_name("runs").experiment_id])
+    assert [m.step for m in client.get_metric_history(tracked.info.run_id, "eval/items/accuracy_n")] == [0]
+    assert tracked.data.params["evalkit_version"]
+    run_id = re.search(r"wandb:runs: run (\S+) ", sent.output).group(1)
+    rows = [r["history"]["item"] for r in wandb_records(wandb_offline, run_id) if r["type"] == "history"]
+    assert [row["eval/items/accuracy_n"] for row in rows if "eval/items/accuracy_n" in row] == [5]
