@@ -41,7 +41,7 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
-           "check_tracker", "export", "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
+           "check_tracker", "export", "tracker_targets", "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
            "load_run", "load_suite", "overlap", "report", "report_document", "rescore", "rescore_to_file",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend",
@@ -302,11 +302,17 @@ def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[s
     training step) to the trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``); points the tracker
     run already holds are not sent again. TRACKER_RUN_IDS (``TRACKER=ID``, or an ID with one tracker)
     attach to an existing run, e.g. the training run. One ``trackers.export.ExportResult`` per tracker."""
-    from evalkit.trackers.base import parse_target, with_run_ids
     from evalkit.trackers.export import export as _export
 
-    return _export(path, with_run_ids([parse_target(s) for s in to], tracker_run_ids), log_samples=log_samples,
-                   step=step)
+    return _export(path, tracker_targets(to, tracker_run_ids), log_samples=log_samples, step=step)
+
+
+def tracker_targets(to: Sequence[str], tracker_run_ids: Sequence[str] = ()) -> list[Any]:
+    """The trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``) as ``trackers.base.TrackerTarget``s,
+    with the run ids TRACKER_RUN_IDS give them; TrackerError when one does not fit."""
+    from evalkit.trackers.base import parse_target, with_run_ids
+
+    return with_run_ids([parse_target(s) for s in to], tracker_run_ids)
 
 
 def check_tracker(spec: str) -> str:

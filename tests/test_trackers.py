@@ -364,3 +364,13 @@ def test_evalkit_run_sends_only_when_asked(tmp_path, loopback, wandb_offline, ml
     run_id = re.search(r"wandb:runs: run (\S+) ", sent.output).group(1)
     rows = [r["history"]["item"] for r in wandb_records(wandb_offline, run_id) if r["type"] == "history"]
     assert [row["eval/items/accuracy_n"] for row in rows if "eval/items/accuracy_n" in row] == [5]
+
+
+def test_a_tracker_run_id_that_fits_no_tracker_is_refused_before_anything_runs(tmp_path):
+    base = ["run", "--eval-file", str(tmp_path / "x.jsonl"), "--endpoint", "http://127.0.0.1:9/v1"]
+    both = CliRunner().invoke(main, [*base, "--log-to", "mlflow", "--log-to", "wandb", "--tracker-run-id", "abc"])
+    assert both.exit_code == 2 and "TRACKER=ID" in both.output
+    other = CliRunner().invoke(main, [*base, "--log-to", "mlflow", "--tracker-run-id", "wandb=abc"])
+    assert other.exit_code == 2 and "wandb is not a tracker the figures go to" in other.output
+    alone = CliRunner().invoke(main, ["export", str(tmp_path), "--tracker-run-id", "abc"])
+    assert alone.exit_code == 2 and "name a tracker" in alone.output

@@ -11,6 +11,19 @@ from evalkit.cli.options import tracker_options
 from evalkit.config import TrackerSettings, field_default
 
 
+def check_run_ids(trackers: Sequence[str], tracker_run_ids: Sequence[str]) -> None:
+    """A usage error, before anything runs, when --tracker-run-id does not fit the trackers named."""
+    from evalkit import api
+    from evalkit.api import TrackerError
+
+    if tracker_run_ids and not trackers:
+        raise click.UsageError("--tracker-run-id goes with the trackers it is for (--log-to / --to)")
+    try:
+        api.tracker_targets(trackers, tracker_run_ids)
+    except TrackerError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def send_to_trackers(paths: Sequence["str | Path"], trackers: Sequence[str], tracker_run_ids: Sequence[str],
                      log_samples: bool, *, step: int | None = None) -> bool:
     """Each of PATHS sent to TRACKERS (``api.export``), a line per tracker run on stdout and the notes on
@@ -47,5 +60,6 @@ def export_command(path: str, trackers: tuple[str, ...], tracker_run_ids: tuple[
     again, so running it again after more of a sweep's checkpoints finished adds only those."""
     if not trackers:
         raise click.UsageError("name a tracker: --to mlflow[:EXPERIMENT] or --to wandb[:PROJECT] (repeatable)")
+    check_run_ids(trackers, tracker_run_ids)
     if not send_to_trackers([path], trackers, tracker_run_ids, log_samples, step=step):
         click.get_current_context().exit(1)

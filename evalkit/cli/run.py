@@ -33,7 +33,7 @@ from evalkit.api import (
     secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
-from evalkit.cli.export import send_to_trackers
+from evalkit.cli.export import check_run_ids, send_to_trackers
 from evalkit.cli.options import ConfigOption, StrategyName, config_option, tracker_options
 from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
                             MULTI_SAMPLE_TEMPERATURE, STRATEGIES, UNKNOWN_RULES, GenerationParams, RunConfig)
@@ -263,6 +263,7 @@ def run(ctx: click.Context, **flags: Any) -> None:
     could not give because it did not answer.
     """
     given = given_flags(ctx, flags)
+    check_run_ids(flags["trackers"], flags["tracker_run_ids"])
     tasks, suite = tasks_from_flags(flags)
     settings = settings_from_flags(given)
     where = {"endpoint": list(flags["endpoints"])} if flags["endpoints"] else {"server": flags["server_name"]}

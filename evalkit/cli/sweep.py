@@ -11,7 +11,7 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
-from evalkit.cli.export import send_to_trackers
+from evalkit.cli.export import check_run_ids, send_to_trackers
 from evalkit.cli.options import (alpha_option, config_option, format_option, max_drop_option, score_option,
                                  tracker_options)
 from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, TREND_FORMATS, RunConfig, SweepCommandSettings, SweepSettings,
@@ -107,6 +107,7 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
         raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
     if not eval_files and not suite:
         raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
+    check_run_ids(trackers, tracker_run_ids)
     name = name or _default_name(checkpoints, watch)
     generation = _given(max_new_tokens=max_new_tokens, temperature=temperature)
     run = _given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps)
