@@ -254,7 +254,9 @@ def wandb_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
     monkeypatch.setenv("WANDB_SILENT", "true")
     (tmp_path / "wb").mkdir()
-    return tmp_path / "wb"
+    wandb.teardown()  # W&B reads its environment once per process; each test's export is a fresh command's
+    yield tmp_path / "wb"
+    wandb.teardown()
 
 
 def wandb_records(wandb_dir: Path, run_id: str) -> list[dict]:
