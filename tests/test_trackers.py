@@ -376,3 +376,23 @@ def test_a_tracker_run_id_that_fits_no_tracker_is_refused_before_anything_runs(t
     assert other.exit_code == 2 and "wandb is not a tracker the figures go to" in other.output
     alone = CliRunner().invoke(main, ["export", str(tmp_path), "--tracker-run-id", "abc"])
     assert alone.exit_code == 2 and "name a tracker" in alone.output
+
+
+def test_sweep_run_log_to_sends_each_checkpoint_at_its_step(tmp_path, isolated_state, wandb_offline):
+    """`evalkit sweep run --executor local --log-to wandb` (the llama-server stand-in serving three
+    checkpoints, as tests/test_sweep_e2e.py runs it): the curve by step, and the same command again
+    submits nothing and sends nothing."""
+    from tests.conftest import run_evalkit
+    from tests.test_sweep_e2e import _sweep_args, _sweep_env
+
+    root, env = _sweep_env("standin", tmp_path, isolated_state)
+    args = _sweep_args(root, "local", "--local-jobs", "2", "--log-to", "wandb:ft")
+    first = run_evalkit(*args, env=env, timeout=900)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "24 points sent, 0 already there" in first.stdout  # 2 files x 4 figures x 3 steps
+    again = run_evalkit(*args, env=env, timeout=300)
+    assert "nothing to submit" in again.stdout and "0 points sent, 24 already there" in again.stdout
+    run_id = re.search(r"wandb:ft: run (\S+) ", first.stdout).group(1)
+    rows = [r["history"]["item"] for r in wandb_records(wandb_offline, run_id) if r["type"] == "history"]
+    assert [row["train/global_step"] for row in rows if "eval/med_b/accuracy" in row] == [100, 200, 300]
+    assert [row["eval/med_a/accuracy_n"] for row in rows if "eval/med_a/accuracy_n" in row] == [4, 4, 4]
