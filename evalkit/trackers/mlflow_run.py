@@ -79,12 +79,17 @@ class MlflowRun:
         return f"{ARTIFACT_DIR}/{label}" if label else ARTIFACT_DIR
 
     def log_files(self, label: str, files: Mapping[str, "Path | str"]) -> bool:
-        """The files under ``evalkit/LABEL/`` (the same paths again on a later export: replaced, not added)."""
+        """The files under ``evalkit/LABEL/``; not sent again when the run holds each of them at the same size
+        (a changed file is sent again, replacing the old one at its path)."""
+        where = self._artifact_dir(label)
+        blobs = {n: (c.read_bytes() if isinstance(c, Path) else c.encode("utf-8")) for n, c in files.items()}
+        held = {f.path: f.file_size for f in self.client.list_artifacts(self.run_id, where)}
+        if all(held.get(f"{where}/{name}") == len(data) for name, data in blobs.items()):
+            return False
         with tempfile.TemporaryDirectory(prefix="evalkit-mlflow-") as tmp:
-            for name, content in files.items():
-                target = Path(tmp) / name
-                target.write_bytes(content.read_bytes() if isinstance(content, Path) else content.encode("utf-8"))
-            self.client.log_artifacts(self.run_id, tmp, artifact_path=self._artifact_dir(label))
+            for name, data in blobs.items():
+                (Path(tmp) / name).write_bytes(data)
+            self.client.log_artifacts(self.run_id, tmp, artifact_path=where)
         return True
 
     def log_samples(self, label: str, columns: list[str], rows: list[list[Any]]) -> bool:
