@@ -270,7 +270,9 @@ def wandb_records(wandb_dir: Path, run_id: str) -> list[dict]:
     return records
 
 
-def test_wandb_offline_sweep_exported_twice_leaves_three_points_per_metric(tmp_path, wandb_offline):
+def test_wandb_offline_sweep_exported_twice_leaves_three_points_per_metric(tmp_path, wandb_offline, monkeypatch):
+    secret = "evalkit-test-key-" + "x" * 24
+    monkeypatch.setenv("WANDB_API_KEY", secret)  # W&B's own variable: evalkit never writes it
     sweep = _sweep(tmp_path)
     outputs = [_export(str(sweep), "--to", "wandb:evals", "--log-samples").output for _ in range(2)]
     assert "12 points sent, 0 already there" in outputs[0] and "0 points sent, 12 already there" in outputs[1]
@@ -291,6 +293,9 @@ def test_wandb_offline_sweep_exported_twice_leaves_three_points_per_metric(tmp_p
     assert len(artifacts) == 4  # one per checkpoint and the trend, sent once
     tables = [k for row in rows for k in row if k.startswith("eval_samples/") and k.endswith("._type")]
     assert sorted(tables) == [f"eval_samples/step_{s}._type" for s in (100, 200, 300)]
+
+    assert not [p for p in (*sweep.rglob("*"), *(tmp_path / "results").rglob("*"))
+                if p.is_file() and secret in p.read_text(errors="replace")]
 
     _sweep(tmp_path, steps=(100, 200, 300, 400))
     out = _export(str(sweep), "--to", "wandb:evals").output
@@ -396,3 +401,14 @@ def test_sweep_run_log_to_sends_each_checkpoint_at_its_step(tmp_path, isolated_s
     rows = [r["history"]["item"] for r in wandb_records(wandb_offline, run_id) if r["type"] == "history"]
     assert [row["train/global_step"] for row in rows if "eval/med_b/accuracy" in row] == [100, 200, 300]
     assert [row["eval/med_a/accuracy_n"] for row in rows if "eval/med_a/accuracy_n" in row] == [4, 4, 4]
+
+
+def test_a_tracker_that_does_not_answer_is_named_and_the_run_is_kept(tmp_path, monkeypatch):
+    url = f"http://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    run = _run(tmp_path)
+    before = sorted((p.name, p.stat().st_size) for p in run.iterdir())
+    result = CliRunner().invoke(main, ["export", str(run), "--to", "mlflow"])
+    assert result.exit_code == 1 and f"{run}: not sent: mlflow ({url})" in result.output
+    assert sorted((p.name, p.stat().st_size) for p in run.iterdir()) == before

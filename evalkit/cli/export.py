@@ -35,7 +35,7 @@ def send_to_trackers(paths: Sequence["str | Path"], trackers: Sequence[str], tra
     for path in paths:
         try:
             results = api.export(path, trackers, tracker_run_ids=tracker_run_ids, log_samples=log_samples, step=step)
-        except (TrackerError, OSError) as exc:
+        except (TrackerError, ValueError, OSError) as exc:  # ValueError: a run or sweep that cannot be read
             click.echo(f"error: {path}: not sent: {exc}", err=True)
             ok = False
             continue

@@ -152,7 +152,7 @@ class TrackerSpec(click.ParamType):
 def tracker_options(flag: str = "--log-to") -> Callable:
     """FLAG (the trackers the figures go to, repeatable), --tracker-run-id and --log-samples."""
     return stack(
-        click.option(flag, "trackers", multiple=True, type=TrackerSpec(),
+        click.option(flag, "trackers", multiple=True, type=TrackerSpec(), metavar="TRACKER[:NAME]",
                      help="Send the figures to MLflow or W&B (repeatable): each dataset's scores with their CIs and "
                           "n, a sweep's at each checkpoint's training step; the identity as parameters, the "
                           "manifest, summary and report as files. The server and credentials are the tracker's own "

@@ -71,6 +71,16 @@ def send(plan: ExportPlan, target: TrackerTarget, *, ledger_dir: Path, log_sampl
     with LOG_SAMPLES each run's samples as a table. With no finished run in PLAN no tracker run is opened."""
     if not plan.runs:
         return ExportResult(target, None, "no finished run yet", 0, 0, 0, list(plan.notes))
+    try:
+        return _send(plan, target, ledger_dir, log_samples, settings)
+    except TrackerError:
+        raise
+    except Exception as exc:  # the tracker library's own errors (a server that does not answer, a refusal)
+        raise TrackerError(f"{target}: {type(exc).__name__}: {exc}") from exc
+
+
+def _send(plan: ExportPlan, target: TrackerTarget, ledger_dir: Path, log_samples: bool,
+          settings: TrackerSettings) -> ExportResult:
     run = open_run(target, plan, settings, ledger_dir)
     try:
         points = plan.points
