@@ -286,6 +286,8 @@ def _registered_strategy(name: str) -> bool:
 CI_METHODS = ("wilson", "bootstrap")  # how a proportion's interval is computed (a mean's is always bootstrap)
 FORMATS = ("rich", "markdown", "csv", "json", "html")  # what report and leaderboard print or write
 OVERLAP_RULES = ("medpalm", "ngram")  # which rule of an overlap file marks an item as overlapping
+# what a report, leaderboard, gate or comparison does with an item whose text is not the one the overlap file flagged
+OVERLAP_STALE = ("refuse", "ignore")
 
 
 @dataclass(frozen=True)
@@ -332,12 +334,16 @@ class CompareSettings:
 
 @dataclass(frozen=True)
 class OverlapSettings:
-    """Training-data overlap: the n-gram rule's length, where ``evalkit overlap`` writes, and the
-    rule a report, leaderboard, gate or comparison reads from an overlap file."""
+    """Training-data overlap: the n-gram rule's length, where ``evalkit overlap`` writes, whether it
+    accepts a corpus it could read only in part, the rule a report, leaderboard, gate or comparison
+    reads from an overlap file, and what they do with items whose text is not the one it flagged."""
 
     ngram: int = 13  # lm-eval's decontamination uses 13-grams
     output: str = "overlap.jsonl"
     rule: str = "medpalm"
+    # a training file cut short or unreadable makes `evalkit overlap` exit 1 unless this is set
+    accept_partial: bool = False
+    stale: str = "refuse"  # OVERLAP_STALE: an item whose text changed since the overlap file stops the command
 
 
 # ---------------------------------------------------------------- the model judge (evalkit judge)
@@ -433,6 +439,28 @@ class ServerControlSettings:
 
     status_timeout_s: float = 10.0  # seconds each recorded server has to answer its probe
     stop_grace_s: float = 10.0  # seconds between SIGTERM and SIGKILL
+
+
+# ---------------------------------------------------------------- web applications (evalkit view, study serve)
+
+LOOPBACK_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Where one of evalkit's web applications listens; port 0 takes a free one."""
+
+    host: str = LOOPBACK_HOST  # another address needs a token, and TLS from a proxy in front of it
+    port: int = 8800
+
+
+@dataclass(frozen=True)
+class ViewSettings(WebSettings):
+    """``evalkit view``: the results folder as a live, read-only web application."""
+
+    token: str | None = None  # needed on a non-loopback bind; made and printed with the URL when not given
+    refresh_s: float = 1.0  # how often a live page asks the server for news
+    items_per_page: int = 100  # a run's items shown at once in its item browser
 
 
 # ---------------------------------------------------------------- sweeps (evalkit sweep)

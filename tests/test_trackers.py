@@ -329,7 +329,7 @@ def _sh_blocks(page: str) -> list[str]:
 
 
 def test_the_docs_examples_run(tmp_path, wandb_offline):
-    page = (ROOT / "docs" / "trackers.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs/trackers.md").read_text(encoding="utf-8")
     assert page.splitlines()[0] == "<!-- examples run by: tests/test_trackers.py -->"
     blocks = _sh_blocks(page)
     assert len(blocks) >= 3

@@ -42,6 +42,7 @@ from evalkit.cli.overlap import overlap_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
 from evalkit.cli.score import score_command  # noqa: E402
 from evalkit.cli.sweep import sweep as _sweep  # noqa: E402
+from evalkit.cli.view import view_command  # noqa: E402
 
 main.add_command(_serve.serve)
 main.add_command(_serve.status)
@@ -56,4 +57,5 @@ main.add_command(data)
 main.add_command(judge_command)
 main.add_command(overlap_command)
 main.add_command(_sweep)
+main.add_command(view_command)
 main.add_command(export_command)

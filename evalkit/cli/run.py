@@ -52,9 +52,17 @@ def summary_table(summary: dict, title: str) -> Table:
             lo, hi = wilson_interval(d.correct, d.n)
             table.add_row(name, str(d.n), f"{100 * d.accuracy:.1f}%", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
                           str(d.unparsed), str(d.truncated), str(d.errors))
-        else:
-            table.add_row(name, str(d.n), "-", "-", "-", str(d.truncated), str(d.errors))
+        else:  # scored otherwise (IgakuQA, a judge): its first score here, by its metric; all of them below
+            table.add_row(name, str(d.n), _first_score(d), "-", "-", str(d.truncated), str(d.errors))
     return table
+
+
+def _first_score(d: Any) -> str:
+    """A dataset's first named score with a figure, as "57.1% igakuqa"; "-" when it has none."""
+    for score_name, s in d.scores.items():
+        if s.value is not None:
+            return (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}") + f" {score_name}"
+    return "-"
 
 
 SECRET_FLAGS = ("--api-key", "--judge-api-key")
@@ -180,7 +188,8 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--model", default=None, help="Model id to request (default: the one the server lists).")
 @click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Or ${API_KEY_ENV}. Never saved.")
 @click.option("--prompt", default=None,
-              help=f"Template name under prompts/ or a file path [default: {DEFAULT_PROMPT}; {ER_PROMPT} for "
+              help=f"Template name under prompts/ or a file path [default: the benchmark's own where its registry "
+                   f"row or adapter names one (IgakuQA: igakuqa_strict), else {DEFAULT_PROMPT}; {ER_PROMPT} for "
                    "ensemble-refinement].")
 @click.option("--extractor", **default_from(RunConfig, "extractor", help="Answer extractor of the choice scorer."))
 @click.option("--scorer", "scorers", multiple=True,
@@ -436,7 +445,7 @@ def print_results(evaluation: Any, display: RunDisplay) -> int:
         extra = scores_table(result.summary)
         if extra is not None:
             out.print(extra)
-        for hint in truncation_hints(((name, d.n, d.truncated) for name, d in result.summary.items()),
+        for hint in truncation_hints(((name, d.n, d.truncated, d.thinking) for name, d in result.summary.items()),
                                      config.params.max_new_tokens):
             console.print(f"[yellow]hint:[/] {escape(hint)}")
         console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "

@@ -91,10 +91,17 @@ def serve(**settings: Any) -> None:
     except api.ServerError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
+    print_ready(handle, sys.stdout.isatty())
+
+
+def print_ready(handle: Any, stdout_is_terminal: bool) -> None:
+    """The ready line (stderr), and the URL alone on stdout for a script (``URL=$(evalkit serve ...)``);
+    not on a terminal, where the ready line already shows it."""
     version = f", {handle.server_version}" if handle.server_version else ""
     console.print(f"[green]ready[/]: {handle.base_url} serves {escape(repr(handle.model))} "
                   f"({len(handle.records())} process(es), pid {handle.pid}{escape(version)})")
-    click.echo(handle.base_url)
+    if not stdout_is_terminal:
+        click.echo(handle.base_url)
 
 
 @click.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,12 @@ def sweep() -> None:
 @click.argument("checkpoints", nargs=-1)
 @click.option("--watch", default=None, type=click.Path(file_okay=False),
               help="Watch this folder and submit each new checkpoint (a folder named checkpoint-N, global_stepN, "
-                   "iter_N, ...step=N...) once complete, until Ctrl-C.")
+                   "iter_N, ...step=N...) once complete (the backend's files are there: a .gguf for llamacpp, "
+                   "config and weights for vllm/sglang), until Ctrl-C; a checkpoint whose job failed for lack of "
+                   "files is submitted again once they are there.")
 @click.option("--marker", default=None, help="--watch: a checkpoint is complete when this file exists in it "
-                                             "(default: when its files stopped changing for --quiet-s).")
+                                             "(default: when its files stopped changing for --quiet-s) and "
+                                             "its backend's files are there.")
 @config_option("--quiet-s", type=float, source=(SweepCommandSettings, "quiet_s"),
                help="--watch: seconds without a change.")
 @config_option("--watch-interval", type=float, source=(SweepCommandSettings, "watch_interval_s"),
@@ -132,7 +136,8 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
             api.sweep_run(settings, list(checkpoints), launch, on_event=say)
     except SweepError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"sweep {name}: state in {settings.sweep_dir}; `evalkit sweep status {settings.sweep_dir}` shows the jobs")
+    click.echo(f"sweep {name}: state in {settings.sweep_dir}; "
+               f"`evalkit sweep status {shlex.quote(settings.sweep_dir)}` shows the jobs")
     if trackers and not send_to_trackers([settings.sweep_dir], trackers, tracker_run_ids, log_samples):
         click.get_current_context().exit(1)
     if executor == "local" or wait:
@@ -179,7 +184,7 @@ def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
         table.add_column(col)
     for v in standing:
         ck = v.job.checkpoint
-        table.add_row(str(ck.step), Path(ck.path).name, v.state, str((v.submission or {}).get("job_id") or "-"),
+        table.add_row(ck.step_text, Path(ck.path).name, v.state, str((v.submission or {}).get("job_id") or "-"),
                       escape(v.detail))
     console.print(table)
     counts = {s: sum(1 for v in standing if v.state == s) for s in ("done", "running", "pending", "failed", "new")}
@@ -258,7 +263,7 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     --format html writes the trend as a page: the plot of the same figures, and below it the
     comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
-    from evalkit.api import SweepError, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
+    from evalkit.api import SweepError, best_text, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
 
     state = _load_state(sweep_dir)
     if click.get_current_context().get_parameter_source("score") is click.core.ParameterSource.DEFAULT:
@@ -283,10 +288,9 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     else:
         console = stdout_console()
         console.print(trend_table(trend))
-        best = trend.best
+        best = best_text(trend)
         if best is not None:
-            console.print(f"best step: {best.job.checkpoint.step} ({escape(best.job.checkpoint.path)}), "
-                          f"average {100 * best.average:.1f}%", highlight=False)
+            console.print(escape(best), highlight=False)
         if gate is not None:
             console.print(gate_rows(gate))
     if gate is not None:
@@ -295,8 +299,11 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
             junit_out.write_text(sweep_junit(gate), encoding="utf-8")
         from evalkit.api import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION
 
-        regressed = ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed)
+        regressed = ", ".join(j.checkpoint.label for j in gate.regressed)
         verdict = {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL: regressed: {regressed}",
                    EXIT_MISMATCH: f"NOT COMPARABLE (exit {EXIT_MISMATCH})"}[gate.exit_code]
+        partial = [r.job.checkpoint.label for r in trend.rows if r.partial]
+        if partial:  # a run still going is not gated: say so beside the verdict
+            verdict += f" ({', '.join(partial)} not gated: the run is not complete)"
         click.echo(f"gate: {verdict}", err=fmt == "json")
         click.get_current_context().exit(gate.exit_code)

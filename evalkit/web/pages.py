@@ -1,0 +1,35 @@
+"""Jinja2 pages and static assets shared by evalkit's web applications.
+
+Every application's templates extend ``base.html`` from this package; autoescaping is on for
+every template, so questions, answers and generations are shown as text, whatever they hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+STATIC_PATH = "/static"
+
+
+def environment(package: str) -> jinja2.Environment:
+    """Templates of PACKAGE (its ``templates/`` folder) over the shared ones of evalkit.web."""
+    loaders = [jinja2.PackageLoader(package, "templates")] if package != __package__ else []
+    loaders.append(jinja2.PackageLoader(__package__, "templates"))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals["static"] = STATIC_PATH
+    return env
+
+
+def render(env: jinja2.Environment, template: str, /, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """TEMPLATE rendered with CONTEXT as an HTML response (any context name is free, ``name`` too)."""
+    return HTMLResponse(env.get_template(template).render(**context), status_code=status_code)
+
+
+def static_files() -> StaticFiles:
+    """The shared CSS and JavaScript, mounted at STATIC_PATH by each application."""
+    return StaticFiles(packages=[(__package__, "static")])
