@@ -41,7 +41,7 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
-           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
+           "check_tracker", "export", "tracker_targets", "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
            "load_run", "load_suite", "overlap", "report", "report_document", "rescore", "rescore_to_file",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend",
@@ -304,6 +304,34 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
     return result
 
 
+def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[str] = (), log_samples: bool = False,
+           step: int | None = None) -> list[Any]:
+    """Send the figures of PATH (a run directory, or a sweep folder: each finished checkpoint at its
+    training step) to the trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``); points the tracker
+    run already holds are not sent again. TRACKER_RUN_IDS (``TRACKER=ID``, or an ID with one tracker)
+    attach to an existing run, e.g. the training run. One ``trackers.export.ExportResult`` per tracker."""
+    from evalkit.trackers.export import export as _export
+
+    return _export(path, tracker_targets(to, tracker_run_ids), log_samples=log_samples, step=step)
+
+
+def tracker_targets(to: Sequence[str], tracker_run_ids: Sequence[str] = ()) -> list[Any]:
+    """The trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``) as ``trackers.base.TrackerTarget``s,
+    with the run ids TRACKER_RUN_IDS give them; TrackerError when one does not fit."""
+    from evalkit.trackers.base import parse_target, with_run_ids
+
+    return with_run_ids([parse_target(s) for s in to], tracker_run_ids)
+
+
+def check_tracker(spec: str) -> str:
+    """SPEC if figures can be sent to it here (a known tracker whose extra is installed); TrackerError
+    (naming the extra to install) otherwise."""
+    from evalkit.trackers.base import parse_target, require
+
+    require(parse_target(spec).kind)
+    return spec
+
+
 # ---------------------------------------------------------------- sweeps (evalkit.sweep*)
 
 
@@ -452,6 +480,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
     "trend_json": ("evalkit.sweep_report", "trend_json"),
     "trend_markdown": ("evalkit.sweep_report", "trend_markdown"), "best_text": ("evalkit.sweep_report", "best_text"),
+    # trackers (evalkit export, --log-to)
+    "TrackerError": ("evalkit.trackers.base", "TrackerError"),
     "EXIT_PASS": ("evalkit.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.gate", "EXIT_REGRESSION"),  # its gates
 }
 

@@ -530,3 +530,20 @@ class SweepCommandSettings:
     status_lines: int = 5  # last lines of each failed or running job's log
     report_format: str = "table"
     trend_page: str = "trend.html"
+
+
+TRACKERS = ("mlflow", "wandb")  # where `--log-to` / `evalkit export` send figures (optional extras)
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """Where and how evaluation figures go to a tracker (``evalkit export``, ``--log-to``): the MLflow
+    experiment and W&B project when the target names none, the metric names' prefix
+    (PREFIX/DATASET/SCORE), the W&B step metric eval figures are plotted against (Hugging Face
+    Trainer's, so curves sit beside its training curves), and the step of a run that has no training step."""
+
+    mlflow_experiment: str = "evalkit"
+    wandb_project: str = "evalkit"
+    prefix: str = "eval"
+    wandb_step_metric: str = "train/global_step"
+    step: int = 0

@@ -36,6 +36,7 @@ from evalkit.cli import run as _run  # noqa: E402
 from evalkit.cli import serve as _serve  # noqa: E402
 from evalkit.cli.compare import compare_command  # noqa: E402
 from evalkit.cli.data import data  # noqa: E402
+from evalkit.cli.export import export_command  # noqa: E402
 from evalkit.cli.judge import judge_command  # noqa: E402
 from evalkit.cli.overlap import overlap_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
@@ -57,3 +58,4 @@ main.add_command(judge_command)
 main.add_command(overlap_command)
 main.add_command(_sweep)
 main.add_command(view_command)
+main.add_command(export_command)

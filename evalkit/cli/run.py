@@ -33,7 +33,8 @@ from evalkit.api import (
     secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
-from evalkit.cli.options import ConfigOption, StrategyName, config_option
+from evalkit.cli.export import check_run_ids, send_to_trackers
+from evalkit.cli.options import ConfigOption, StrategyName, config_option, tracker_options
 from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
                             MULTI_SAMPLE_TEMPERATURE, STRATEGIES, UNKNOWN_RULES, GenerationParams, RunConfig)
 
@@ -261,6 +262,7 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
 @config_option("--progress-interval", type=click.FloatRange(0, min_open=True), source="PROGRESS_INTERVAL_S",
                help="Seconds between progress lines when stdout is not a terminal (logs).")
+@tracker_options()
 @click.pass_context
 def run(ctx: click.Context, **flags: Any) -> None:
     """Evaluate a served model on benchmark files; saves every sample under results/.
@@ -270,13 +272,18 @@ def run(ctx: click.Context, **flags: Any) -> None:
     could not give because it did not answer.
     """
     given = given_flags(ctx, flags)
+    check_run_ids(flags["trackers"], flags["tracker_run_ids"])
     tasks, suite = tasks_from_flags(flags)
     settings = settings_from_flags(given)
     where = {"endpoint": list(flags["endpoints"])} if flags["endpoints"] else {"server": flags["server_name"]}
     display = RunDisplay(quiet=flags["quiet"], interval_s=flags["progress_interval"],
                          secrets=run_secrets(flags["api_key"], settings.get("scorer_options", {})))
     evaluation = evaluate_or_exit(display, tasks, suite=suite, data_dir=flags["data_dir"], **where, **settings)
-    sys.exit(print_results(evaluation, display))
+    code = print_results(evaluation, display)
+    if flags["trackers"] and not send_to_trackers([r.run_dir for r in evaluation.runs], flags["trackers"],
+                                                  flags["tracker_run_ids"], flags["log_samples"]):
+        code = code or 1
+    sys.exit(code)
 
 
 def given_flags(ctx: click.Context, flags: dict[str, Any]) -> dict[str, Any]:

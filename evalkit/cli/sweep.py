@@ -12,7 +12,9 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
-from evalkit.cli.options import alpha_option, config_option, format_option, max_drop_option, score_option
+from evalkit.cli.export import check_run_ids, send_to_trackers
+from evalkit.cli.options import (alpha_option, config_option, format_option, max_drop_option, score_option,
+                                 tracker_options)
 from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, TREND_FORMATS, RunConfig, SweepCommandSettings, SweepSettings,
                             field_default)
 
@@ -90,15 +92,18 @@ def sweep() -> None:
               help="An extra #SBATCH directive (repeatable), e.g. --sbatch exclusive --sbatch gres=gpu:8.")
 @click.option("--setup", "setup", multiple=True, help="A shell line run before each job (module load ...).")
 @click.option("--wait", is_flag=True, help="--executor slurm: wait until every job ended, then show where each stands.")
+@tracker_options()
 def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, eval_files, suite, data_dir, name,
                 results_dir, sweep_dir, backend, n_ctx, server_parallel, tp, serve_args, serve_timeout, prompt,
                 max_new_tokens, temperature, limit, concurrency, rps, step_from, executor, local_jobs, partition,
                 account, qos, time_min, gpus_per_node, cpus_per_task, mem, constraint, array_parallelism, sbatch, setup,
-                wait) -> None:
+                wait, trackers, tracker_run_ids, log_samples) -> None:
     """Evaluate CHECKPOINTS (paths or globs, e.g. 'out/checkpoint-*') on the tasks; running the same
     command again submits only what is not complete (failed and cancelled jobs again).
 
-    With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed."""
+    With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed.
+    With --log-to, the checkpoints finished by then are sent (each at its training step); `evalkit export
+    SWEEP_DIR --to ...` sends the others once they finish."""
     from evalkit import api
     from evalkit.api import SlurmOptions, SweepError, SweepLaunch
 
@@ -106,6 +111,7 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
         raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
     if not eval_files and not suite:
         raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
+    check_run_ids(trackers, tracker_run_ids)
     name = name or _default_name(checkpoints, watch)
     generation = _given(max_new_tokens=max_new_tokens, temperature=temperature)
     run = _given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps)
@@ -132,6 +138,8 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
         raise click.UsageError(str(exc)) from None
     click.echo(f"sweep {name}: state in {settings.sweep_dir}; "
                f"`evalkit sweep status {shlex.quote(settings.sweep_dir)}` shows the jobs")
+    if trackers and not send_to_trackers([settings.sweep_dir], trackers, tracker_run_ids, log_samples):
+        click.get_current_context().exit(1)
     if executor == "local" or wait:
         standing = _print_status(settings.sweep_dir, lines=3, as_json=False)
         failed = [v for v in standing if v.state == "failed"]
