@@ -71,9 +71,10 @@ def live_latency(host: str, port: int, run_dir: Path, key: str) -> float:
     raise AssertionError("the appended item never appeared")
 
 
-def peak_rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """The process's peak (VmHWM) or current (VmRSS) resident memory, in MB."""
     text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) / 1024
+    return int(re.search(field + r":\s+(\d+)", text).group(1)) / 1024
 
 
 def main() -> None:
@@ -95,15 +96,15 @@ def main() -> None:
             url = re.search(r"open (http://\S+)", proc.stdout.readline()).group(1)
             host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
             port_n = int(port)
-            print(timings(host, port_n, "/"))
-            print(timings(host, port_n, "/leaderboard", warm_tries=2))
-            for path in ("/run/tenk/big", "/api/run/tenk/big/items", "/api/run/tenk/big/progress"):
-                print(timings(host, port_n, path))
+            for path in ("/", "/run/tenk/big", "/api/run/tenk/big/items", "/api/run/tenk/big/progress"):
+                print(timings(host, port_n, path) + f"; peak RSS so far {rss_mb(proc.pid):.0f} MB")
+            print(timings(host, port_n, "/leaderboard", warm_tries=2) + f"; peak RSS so far {rss_mb(proc.pid):.0f} MB")
             latency = live_latency(host, port_n, big, "tenk/big")
             poll = field_default(ViewSettings, "refresh_s")
             print(f"live item: listed {latency:.3f} s after it was appended; the page asks every {poll:.1f} s, "
                   f"so it shows within {latency + poll:.2f} s (target 2 s)")
-            print(f"view process peak RSS: {peak_rss_mb(proc.pid):.0f} MB (target 300 MB)")
+            print(f"view process peak RSS: {rss_mb(proc.pid):.0f} MB, now {rss_mb(proc.pid, 'VmRSS'):.0f} MB "
+                  "(target 300 MB)")
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             try:

@@ -29,6 +29,13 @@ def _seconds_since(stamp: str | None) -> float | None:
         return None
 
 
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def _row_figures(row: Any) -> dict[str, Any]:
     scores = {name: {"mean": c.mean, "ci_low": c.ci_low, "ci_high": c.ci_high, "n": c.n}
               for name, c in row.scores.items()}
@@ -45,6 +52,7 @@ class LiveRun:
     offset: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
     _figures: dict[str, Any] | None = field(default=None, repr=False)
+    _stamp: tuple[Any, ...] = field(default=(), repr=False)
 
     def refresh(self) -> bool:
         """Read the complete lines appended since the last look; whether any were."""
@@ -64,6 +72,7 @@ class LiveRun:
             if line.strip():
                 record = parse_json(line)
                 if isinstance(record, dict) and "dataset" in record and "id" in record:
+                    record.pop("prompt", None)  # the text sent, often the largest field: no page shows it
                     self.samples.append(record)
         self.offset += end
         self._figures = None
@@ -80,8 +89,10 @@ class LiveRun:
         """Progress (items done of total, errors, rate, ETA) and the report's rows so far."""
         self.refresh()
         holder = live_holder(self.run_dir)
-        if self._figures is not None and holder is not None:
-            return self._figures
+        stamp = (self.offset, _mtime_ns(self.run_dir / MANIFEST), holder is None)
+        if self._figures is not None and stamp == self._stamp:
+            return self._figures  # nothing new since the last look: the same figures
+        self._stamp = stamp
         manifest = self.manifest()
         run = Run(path=self.run_dir, name=self.run_dir.name, samples=list(self.samples), manifest=manifest,
                   live_writer=holder)
