@@ -96,7 +96,8 @@ def main() -> None:
             url = re.search(r"open (http://\S+)", proc.stdout.readline()).group(1)
             host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
             port_n = int(port)
-            for path in ("/", "/run/tenk/big", "/api/run/tenk/big/items", "/api/run/tenk/big/progress"):
+            for path in ("/", "/run/tenk/big", "/api/run/tenk/big/items", "/api/run/tenk/big/progress",
+                         "/run/tenk/big/report"):
                 print(timings(host, port_n, path) + f"; peak RSS so far {rss_mb(proc.pid):.0f} MB")
             print(timings(host, port_n, "/leaderboard", warm_tries=2) + f"; peak RSS so far {rss_mb(proc.pid):.0f} MB")
             latency = live_latency(host, port_n, big, "tenk/big")
