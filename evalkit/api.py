@@ -372,6 +372,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
     "EndpointDown": ("evalkit.runner", "EndpointDown"), "RequestError": ("evalkit.client", "RequestError"),
     "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
+    "LockLost": ("evalkit.lock", "LockLost"),
     "SuiteError": ("evalkit.suites", "SuiteError"),
     "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
     "RubricError": ("evalkit.rubrics", "RubricError"),

@@ -42,7 +42,7 @@ from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.dispatch import RunProgress, Dispatcher, ScoringSink
 from evalkit.limits import MB
-from evalkit.lock import lock_run_dir, took_over_message
+from evalkit.lock import LockLost, lock_run_dir, took_over_message
 from evalkit.manifest import (check_fingerprint, default_run_name, masked, run_fingerprint, start_manifest,
                               strategy_doc, utc_now)
 from evalkit.order import plan_dispatch
@@ -323,16 +323,38 @@ async def _generate(run: _Invocation, writer: SampleWriter, journal: SampleWrite
     except OSError:
         status = "write-failed"  # a full disk or read-only results: no scoring pass on top of it
         raise
+    except LockLost:
+        status = "lock-lost"  # another run holds the directory now: nothing more is written
+        raise
     finally:
-        replaced = _close_files(run, writer, journal)
-        rescored = 0
-        if not replaced and not dispatcher.down and status == "incomplete" and \
-                (run.plan.has_async or run.index.stale):
-            # The scoring pass: samples saved without this plan's scores (a model judge's, or
-            # those of a scorer that changed since they were saved) are scored now.
-            rescored = await score_run_dir(run.run_dir, run.plan, counting=run.index.counting,
-                                           concurrency=run.config.scoring_concurrency, on_torn=run.notice)
-        _end_run(run, status, journal is not None, dispatcher, sink, rescored)
+        if status == "lock-lost":
+            _close_quietly(writer, journal)  # what was written stays; no scoring pass, no end files
+        else:
+            await _end_generation(run, status, writer, journal, dispatcher, sink)
+
+
+async def _end_generation(run: _Invocation, status: str, writer: SampleWriter, journal: SampleWriter | None,
+                          dispatcher: Dispatcher, sink: ScoringSink) -> None:
+    """Close the journals, run the scoring pass when generation went well, write the end files."""
+    replaced = _close_files(run, writer, journal)
+    rescored = 0
+    if not replaced and not dispatcher.down and status == "incomplete" and \
+            (run.plan.has_async or run.index.stale):
+        # The scoring pass: samples saved without this plan's scores (a model judge's, or
+        # those of a scorer that changed since they were saved) are scored now.
+        rescored = await score_run_dir(run.run_dir, run.plan, counting=run.index.counting,
+                                       concurrency=run.config.scoring_concurrency, on_torn=run.notice)
+    _end_run(run, status, journal is not None, dispatcher, sink, rescored)
+
+
+def _close_quietly(writer: SampleWriter, journal: SampleWriter | None) -> None:
+    """Close WRITER and JOURNAL, their own failures left unsaid (a run that lost its lock stops for that)."""
+    for w in (journal, writer):
+        try:
+            if w is not None:
+                w.close()
+        except OSError:
+            pass
 
 
 def _close_files(run: _Invocation, writer: SampleWriter, journal: SampleWriter | None) -> bool:

@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit import api
-from evalkit.api import Agreement, JudgeInputError, JudgeStopped, RubricError, RunLocked, ScorerError, ServerError
+from evalkit.api import (Agreement, JudgeInputError, JudgeStopped, LockLost, RubricError, RunLocked, ScorerError,
+                         ServerError)
 from evalkit.cli import EXIT_BUSY, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.options import config_option
 from evalkit.config import KQA_PER, JudgeSettings
@@ -139,6 +140,8 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
         _exit(f"[red]busy:[/] {escape(str(exc.run_dir))} is being written by a running evalkit run ({who}); "
               "judge it when that run ends, or pass --work-dir elsewhere", EXIT_BUSY)
+    except LockLost as exc:
+        _exit(f"[red]stopped:[/] {escape(str(exc))}", EXIT_BUSY)
     except JudgeStopped as exc:
         _exit(f"[yellow]stopped[/]: judgements so far are journaled in {exc.work_dir}; rerun the same command "
               "to resume", EXIT_INTERRUPTED)
