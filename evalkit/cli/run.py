@@ -29,8 +29,8 @@ from rich.table import Table
 from evalkit import api
 from evalkit.api import (
     API_KEY_ENV, JUDGE_API_KEY_ENV, DatasetError, EndpointDown, LockLost, Problem, ProgressLines, RequestError,
-    RunLocked, RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json, redact,
-    secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
+    RunLocked, RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json,
+    redact, secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.options import ConfigOption, StrategyName, config_option
