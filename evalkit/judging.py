@@ -208,8 +208,6 @@ def _pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, settings: Jud
 def _kqa(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, work_dir: "str | Path | None",
          count: JudgeProgress) -> Judgement:
     work = Path(work_dir) if work_dir is not None else default_work_dir(path)
-    if not path.is_file():
-        raise JudgeInputError(f"{path}: no such file")
     try:
         report, pairs, _labels, resumed = evaluate_nli_file(path, scorer, per=settings.kqa_per, work_dir=work,
                                                             limit=settings.limit, n_resamples=settings.n_resamples,

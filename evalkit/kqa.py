@@ -280,7 +280,10 @@ def is_nli_file(path: Path) -> bool:
 
 def _nli_text(path: Path) -> str:
     """PATH's text; NliFileError naming the line of the first byte that is not UTF-8 (a binary file)."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NliFileError(f"{path}: {exc.strerror or exc}") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -185,3 +185,25 @@ def test_the_judge_journal_keeps_nothing_as_done_when_the_judge_refused(tmp_path
     journal = tmp_path / "work" / NLI_JOURNAL
     lines = [json.loads(x) for x in journal.read_text().splitlines()] if journal.exists() else []
     assert all(line["label"] is None for line in lines)  # asked again when the key is given
+
+
+def test_the_status_command_says_a_server_wants_a_key_not_that_it_is_not_answering(loopback, monkeypatch):
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+    from evalkit.liveness import proc_start_time
+    from evalkit.serving import processes, state
+
+    srv = loopback("--require-key", KEY, "--key-on-models")
+    pid = srv.proc.pid
+    state.save_state(state.ServerHandle(
+        name="keyed", backend="llamacpp", pid=pid, pgid=pid, host="127.0.0.1", port=srv.port, model="loopback-model",
+        command=processes.proc_cmdline(pid), log_path="", started_at="", start_time=proc_start_time(pid),
+        token="never-given-to-anyone"))
+    monkeypatch.delenv("EVALKIT_API_KEY", raising=False)
+    out = CliRunner().invoke(main, ["status"])
+    assert out.exit_code == 0, out.output
+    assert "needs a key" in out.output and "not answering" not in out.output
+    assert "$EVALKIT_API_KEY" in out.output and "--api-key" in out.output
+    monkeypatch.setenv("EVALKIT_API_KEY", KEY)
+    assert "ready" in CliRunner().invoke(main, ["status"]).output
