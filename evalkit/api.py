@@ -430,6 +430,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
     "EndpointDown": ("evalkit.runner", "EndpointDown"), "RequestError": ("evalkit.client", "RequestError"),
     "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
+    "NEEDS_KEY": ("evalkit.backends", "NEEDS_KEY"),
+    "LockLost": ("evalkit.lock", "LockLost"),
     "SuiteError": ("evalkit.suites", "SuiteError"),
     "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
     "RubricError": ("evalkit.rubrics", "RubricError"),
@@ -454,7 +456,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
     "summarize": ("evalkit.score", "summarize"), "Agreement": ("evalkit.agreement", "Agreement"),
     "make_judge": ("evalkit.judging", "make_judge"), "Judgement": ("evalkit.judging", "Judgement"),
-    "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeSettings": ("evalkit.config", "JudgeSettings"),
+    "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeDown": ("evalkit.judging", "JudgeDown"),
+    "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
     # reports, leaderboards and gates: whole documents and their renderers; numbers the CLI formats itself
     "render_report": ("evalkit.report_document", "render_report"),

@@ -9,7 +9,7 @@ from evalkit.api import __version__
 
 
 # The exit codes several commands share (evalkit gate's own are api.EXIT_PASS / EXIT_REGRESSION / EXIT_MISMATCH).
-EXIT_INCOMPLETE = 3  # evalkit run: samples failed, or wait for a judge that did not answer; the next run resumes
+EXIT_INCOMPLETE = 3  # evalkit run / judge: samples failed, or wait for a judge that did not answer; the next run resumes
 EXIT_BUSY = 4  # a run directory another evalkit process is writing (api.RunLocked)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C; what was saved is kept and the same command resumes
 

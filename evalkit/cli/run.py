@@ -28,9 +28,9 @@ from rich.table import Table
 
 from evalkit import api
 from evalkit.api import (
-    API_KEY_ENV, JUDGE_API_KEY_ENV, DatasetError, EndpointDown, Problem, ProgressLines, RequestError, RunLocked,
-    RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json, redact,
-    secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
+    API_KEY_ENV, JUDGE_API_KEY_ENV, DatasetError, EndpointDown, LockLost, Problem, ProgressLines, RequestError,
+    RunLocked, RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json,
+    redact, secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.export import check_run_ids, send_to_trackers
@@ -421,6 +421,9 @@ def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
         sys.exit(1)
     except RunLocked as exc:
         display.say(f"[red]busy:[/] {escape(str(exc))}")
+        sys.exit(EXIT_BUSY)
+    except LockLost as exc:
+        display.say(f"[red]stopped:[/] {escape(str(exc))}")
         sys.exit(EXIT_BUSY)
     except (RequestError, ValueError, FileNotFoundError) as exc:
         display.say(f"[red]error:[/] {escape(str(exc))}")
