@@ -45,8 +45,13 @@ METHODS: tuple[str, ...] = (
     "option_correct",
     "option_ref",
     "zh_answer",
+    "conclusion_letter",
+    "option_label",
+    "ja_answer",
     "bare_option",
     "option_text",
+    "option_named",
+    "option_restated",
     "yes_no_maybe",
 )
 
@@ -129,9 +134,10 @@ _LETTER_TOKEN = (
 _ADVERB = r"(?:\s+(?i:clearly|likely|most\s+likely|probably|definitely|therefore|thus|then|indeed|actually|still|now))?"
 
 _ANSWER_IS = re.compile(
-    r"(?i:answer)(?:\s+(?i:to|for|of)\s+(?i:this|the)\s+(?i:question|item|problem))?"
+    r"(?i:answer)(?:\s+(?i:choice))?(?:\s+(?i:to|for|of)\s+(?i:this|the)\s+(?i:question|item|problem))?"
     r"(?:\s*\([^()\n]{0,40}\))?"
-    r"\s+(?i:is|would\s+be|will\s+be|should\s+be|must\s+be|=)" + _ADVERB + r"\s*[:：]?" + _LETTER_TOKEN
+    r"\s+(?i:is|would\s+be|will\s+be|should\s+be|must\s+be|=)" + _ADVERB + r"(?:\s+(?i:to\s+be))?\s*[:：]?"
+    + _LETTER_TOKEN
 )
 _ANSWER_LABEL = re.compile(r"(?i:answer)[*_]*\s*[:：][*_]*" + _LETTER_TOKEN)
 _JSON_ANSWER = re.compile(
@@ -161,6 +167,37 @@ _CORRECT_AFTER = re.compile(r"(?i:correct|right)(?:\s+(?i:answer|option|choice|o
 _ZH_ANSWER = re.compile(r"答案\s*(?:应该是|应为|是|为|选)?\s*[:：]?\s*[（(【\[]?\s*(?P<L>[A-Za-z])(?![A-Za-z0-9])")
 _ZH_CHOOSE = re.compile(r"选(?:择)?\s*[（(【\[]?\s*(?P<L>[A-Z])(?![A-Za-z0-9])")
 _MULTI_FOLLOWS = re.compile(r"[)\].*]*\s*(?:,|/|&|\band\b|\bor\b)\s*[(\[]?(?P<L2>[A-Z])(?![A-Za-z0-9])")
+
+# A letter written after a conclusion word or a label: markdown, quotes, an optional
+# "option"/"choice"/"answer" label and an opening bracket, then one letter.
+_LETTER_AFTER_CUE = (
+    r"[*_`\"'“‘]*\s*(?:(?i:the\s+)?(?i:option|choice|answer)\s*[:#]?\s*)?"
+    r"[*_`\"'“‘(\[{【（]*(?P<L>[A-Za-z])"
+)
+# "Hence (B)", "Thus, B.", "So: C"; "Final: E"; "⇒ D". The letter must stand alone (see _stands_alone).
+_CONCLUSION = re.compile(r"(?i:hence|thus|therefore|so|ergo)[*_]*\s*[,:：]?\s*" + _LETTER_AFTER_CUE)
+_FINAL_COLON = re.compile(r"(?i:final)[*_]*\s*[:：]\s*" + _LETTER_AFTER_CUE)
+_ARROW = re.compile(r"(?:=>|->|⇒|→|⟹|⟶|∴)\s*" + _LETTER_AFTER_CUE)
+# "Correct option — C", "Best choice: (C)", "Answer - C": a label, then a dash, colon or arrow.
+_LABEL_SEP = re.compile(
+    r"(?i:option|choice|answer|pick)[*_]*\s*(?:[:：=]|--|[-–—]|->|→|⇒)\s*[*_`\"'“‘(\[{【（]*(?P<L>[A-Za-z])"
+)
+# What may close a letter that stands alone: brackets, markdown, a full stop, then the end of the line.
+_ALONE_END = re.compile(r"[*_`\"'”’)\]}】）]*[.!]?[*_`\"'”’]*[ \t]*(?:\n|$)")
+_ALONE_SENTENCE = re.compile(r"[*_`\"'”’)\]}】）]*[.!][*_`\"'”’]*\s+(?=[A-Z(*#\[])")
+_OPTION_TEXT_AFTER = re.compile(r"[*_`\"'”’)\]}】）]*\s*[.:)\-–—]?\s*")
+_CONCLUSION_WORDS = ("hence", "thus", "therefore", "so", "ergo")
+_ARROWS = ("=>", "->", "⇒", "→", "⟹", "⟶", "∴")
+_ARROWS_ASCII = ("=>", "->")
+# Japanese (IgakuQA): 答え: c, 答えは c, 解答：c, 正解は c です, よって c.
+_FULL_WIDTH = str.maketrans({chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}
+                            | {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)})
+_JA_LETTER = r"[（(「【\[]?\s*(?P<L>[A-Za-zＡ-Ｚａ-ｚ])(?![A-Za-zＡ-Ｚａ-ｚ0-9０-９])"
+_JA_ANSWER = re.compile(r"(?:解答|答え|正解)\s*(?:は|[:：])\s*[:：]?\s*(?:選択肢\s*)?" + _JA_LETTER)
+_JA_HENCE = re.compile(r"よって\s*[、，,]?\s*(?:(?:答え|正解|解答)\s*は\s*)?" + _JA_LETTER
+                       + r"(?=\s*(?:[)）」】。.]|です|$|\n))")
+_JA_MULTI = re.compile(r"\s*[)）」】]?\s*(?:[,、，/・&]|と|または|又は|か|及び|および|\band\b|\bor\b)\s*[（(「【\[]?\s*"
+                       r"[A-Za-zＡ-Ｚａ-ｚ](?![A-Za-zＡ-Ｚａ-ｚ])")
 
 
 def _letter_ok(text: str, m: re.Match, group: str, letters: frozenset[str]) -> str | None:
@@ -258,6 +295,9 @@ def _last_statement(
     if not ascii_text:
         for word, pattern in (("答案", _ZH_ANSWER), ("选", _ZH_CHOOSE)):
             best = _later(best, _zh_statement(body, low, word, pattern, letters, _after(start, best), end))
+        best = _later(best, _ja_statement(body, letters, _after(start, best), end))
+    best = _later(best, _conclusion_statement(body, low, letters, _after(start, best), end, ascii_text, options))
+    best = _later(best, _label_statement(body, low, letters, _after(start, best), end, options))
     return best
 
 
@@ -388,6 +428,90 @@ def _zh_statement(body: str, low: str, word: str, pattern: Any, letters: frozens
     return None
 
 
+def _stands_alone(body: str, m: re.Match, options: Mapping[str, str] | None) -> bool:
+    """Whether the letter of M ends its line ("Hence (B)", "Final: E."), ends a sentence when it
+    is bracketed ("Hence (B). The ..."), or is followed by its own option's text alone
+    ("Hence B. Metoprolol"): not "So A is unlikely", "Thus B. pertussis ...", "Hence A and C"."""
+    end = m.end("L")
+    if _ALONE_END.match(body, end):
+        return True
+    if body[m.start("L") - 1] in "([{【（*" and _ALONE_SENTENCE.match(body, end):
+        return True
+    if options is None:
+        return False
+    text = _norm(options[_key(options, m.group("L").upper())])
+    if not text:
+        return False
+    start = _OPTION_TEXT_AFTER.match(body, end).end()
+    line_end = body.find("\n", start)
+    line = body[start:line_end if line_end >= 0 else len(body)]
+    stop = _SENTENCE_END.search(line)
+    return _norm(line) == text or (stop is not None and _norm(line[:stop.start()]) == text)
+
+
+def _conclusion_statement(body: str, low: str, letters: frozenset[str], lo: int, end: int, ascii_text: bool,
+                          options: Mapping[str, str] | None) -> Statement | None:
+    """The last conclusion word or arrow followed by a letter that stands alone in low[lo:end]:
+    "Hence (B)", "Thus, C.", "Final: E", "⇒ D" (conclusion_letter)."""
+    best: Statement | None = None
+    words = _CONCLUSION_WORDS + ("final",) + (_ARROWS_ASCII if ascii_text else _ARROWS)
+    for word in words:
+        right = end
+        while (p := low.rfind(word, max(lo, best[0] + 1 if best else lo), right)) >= 0:
+            right = p + len(word) - 1
+            if word[0].isalpha():
+                if (p and low[p - 1].isalpha()) or low[p + len(word):p + len(word) + 1].isalpha():
+                    continue
+                pattern = _FINAL_COLON if word == "final" else _CONCLUSION
+            else:
+                pattern = _ARROW
+            m = pattern.match(body, p)
+            if m and (letter := _letter_ok(body, m, "L", letters)) is not None and _stands_alone(body, m, options):
+                best = p, letter, "conclusion_letter"
+                break
+    return best
+
+
+def _label_statement(body: str, low: str, letters: frozenset[str], lo: int, end: int,
+                     options: Mapping[str, str] | None) -> Statement | None:
+    """The last "Correct option — C", "Best choice: C", "Answer - C" in low[lo:end] (option_label):
+    a label and a dash, colon or arrow, then a letter that stands alone. "option" and "choice"
+    need a qualifier before them ("correct", "best", "final", "my" ...)."""
+    best: Statement | None = None
+    for word in ("option", "choice", "answer", "pick"):
+        right = end
+        while (p := low.rfind(word, max(lo, best[0] + 1 if best else lo), right)) >= 0:
+            right = p + len(word) - 1
+            if p and low[p - 1].isalpha():
+                continue
+            m = _LABEL_SEP.match(body, p)
+            if not m or (word != "answer" and not _OPTION_QUALIFIER.search(body, max(0, p - 40), p)):
+                continue
+            if (letter := _letter_ok(body, m, "L", letters)) is not None and _stands_alone(body, m, options):
+                best = p, letter, "option_label"
+                break
+    return best
+
+
+def _ja_statement(body: str, letters: frozenset[str], lo: int, end: int) -> Statement | None:
+    """The last Japanese answer statement in body[lo:end] (ja_answer): 答え: c, 正解は c, 解答：c, よって c.
+    Several letters ("a と c", "a, c") are no commitment to one option."""
+    best: Statement | None = None
+    for word, pattern in (("答", _JA_ANSWER), ("正解", _JA_ANSWER), ("よって", _JA_HENCE)):
+        right = end
+        while (p := body.rfind(word, max(lo, best[0] + 1 if best else lo), right)) >= 0:
+            right = p + len(word) - 1
+            start = p - 1 if word == "答" and p and body[p - 1] == "解" else p
+            m = pattern.match(body, start)
+            if not m or _JA_MULTI.match(body, m.end("L")):
+                continue
+            letter = m.group("L").translate(_FULL_WIDTH).upper()
+            if letter in letters:
+                best = p, letter, "ja_answer"
+                break
+    return best
+
+
 def _ascii_lower(text: str) -> str:
     """Lowercase without changing the length (str.lower can lengthen a few non-ASCII letters)."""
     low = text.lower()
@@ -406,6 +530,15 @@ def find_statement(
     """
     if low is None:
         low = _ascii_lower(body)
+    found = last_statement(body, low, letters, options)
+    if found is None:
+        return None
+    return Extraction(found[1], found[2])
+
+
+def last_statement(body: str, low: str, letters: frozenset[str], options: Mapping[str, str] | None = None
+                   ) -> Statement | None:
+    """The last explicit answer statement in BODY (LOW its lowercase): (position, letter, method)."""
     n = len(body)
     end, window = n, _TAIL_WINDOW
     while True:
@@ -414,11 +547,108 @@ def find_statement(
         start = body.rfind(" ", 0, end - window) + 1 if end > window else 0
         found = _last_statement(body, low, letters, start, min(n, end + 64) if end < n else n, options)
         if found is not None or start == 0:
-            break
+            return found
         end, window = start, window * 4
-    if found is None:
-        return None
-    return Extraction(found[1], found[2])
+
+
+# ---------------------------------------------------------------------------
+# Step 2b: a last verdict that commits to no single option voids what came before
+# ---------------------------------------------------------------------------
+
+# An answer head: "the answer is", "answer:", "answer choice is", "answer_choice": "...".
+_VERDICT_HEAD = re.compile(
+    r"answer(?:\s+choice|_?choice)?(?:\s+(?:to|for)\s+(?:this|the)\s+question)?[*_]*"
+    r"(?:[\"']?\s*[:：]\s*[\"']?|\s+(?:is|would\s+be|should\s+be|will\s+be|must\s+be)\s*[:：]?)"
+)
+_VERDICT_SKIP = re.compile(r"[\s*_`\"'“”:]*(?:(?:most\s+likely|likely|probably|clearly|therefore|thus)\s+)?(?:(?:to\s+)?be\s+)?")
+# A verdict that names no option: none / all of the above, unknown, cannot be determined, N/A ...
+_NO_ANSWER = re.compile(
+    r"(?:none\b|neither\b|all\s+of\s+the|not\s+(?:known|clear|certain|sure|found|provided|listed|mentioned"
+    r"|available|applicable|determinable|possible|enough|specified|given|in\s+the|among|one\s+of|determined)"
+    r"|unknown|unclear|uncertain|undetermined|indeterminate|unable|cannot|can't|insufficient|inconclusive"
+    r"|(?:information|data|answer)\s+not|n/?a\b|no\s+(?:answer|definite|definitive|correct|clear|single|option)"
+    r"|(?:that\s+)?there\s+is\s+no|error|invalid|need|more\s+information|depends|it\s+depends)"
+)
+# A letter that stands alone at the start of a verdict: "E", "(E)", "E)", "**E**".
+_VERDICT_LETTER = re.compile(r"(?:either|both)?\s*[(\[*]*([A-Z])(?![A-Za-z0-9'’-])[)\]*]*\.?")
+_VERDICT_JOIN = re.compile(r"\s*(?:,|/|&|\band/or\b|\band\b|\bor\b)\s*(?:(?:and|or)\s+)?(?:either\s+|both\s+)?"
+                           r"[(\[*]*([A-Z])(?![A-Za-z0-9'’-])")
+
+
+def _void_value(value: str, letters: frozenset[str], options: Mapping[str, str] | None) -> bool:
+    """Whether VALUE, what follows an answer head, commits to no single option: several letters
+    ("A, B", "A/D", "both A and D", "A. MMR and D. Influenza"), a letter that is no option
+    ("E"), an option's text with another option ("D-2 and D-3"), or no answer at all ("None of
+    the above", "Unable to determine", "N/A") unless that is an option's own text."""
+    value = value[_VERDICT_SKIP.match(value).end():]
+    m = _VERDICT_LETTER.match(value)
+    if m:
+        first = m.group(1)
+        if first not in letters:
+            return not (first == "I" and value[m.end(1):m.end(1) + 1] == " ")  # "Answer: I think ..."
+        end = m.end()
+        if options is not None:
+            own = _norm(options[_key(options, first)])
+            after = value[end:end + len(own) + 40]
+            if own and _norm(after).startswith(own):
+                end += len(_first_words(after, own))
+        join = _VERDICT_JOIN.match(value, end)
+        return bool(join and join.group(1) in letters and join.group(1) != first)
+    if options is not None:
+        normed = [(k.upper(), _norm(v)) for k, v in options.items()]
+        letter = _option_at_start(value, normed)
+        if letter is not None:
+            return _names_another(value[len(_first_words(value, dict(normed)[letter])):], letter, normed)
+    return bool(_NO_ANSWER.match(value.lower()))
+
+
+_BRACKETED_LETTER = re.compile(r"[(\[]([A-Z])[)\]]")
+
+
+def _names_another(rest: str, letter: str, normed: list[tuple[str, str]]) -> bool:
+    """Whether REST, the sentence after option LETTER's text, names another option: by its text
+    ("D-2 and D-3") or by a bracketed letter ("Dentinogenesis imperfecta (D)" for option B)."""
+    stop = _SENTENCE_END.search(rest)
+    rest = rest[:stop.start()] if stop else rest
+    others = [(k, t) for k, t in normed if k != letter]
+    if _options_within(rest, others):
+        return True
+    return any(b != letter and b in dict(normed) for b in _BRACKETED_LETTER.findall(rest))
+
+
+def _first_words(text: str, normed: str) -> str:
+    """The shortest start of TEXT whose _norm form is NORMED (or all of TEXT)."""
+    count = len(normed.split())
+    seen = 0
+    for m in _WORDS.finditer(text):
+        seen += 1
+        if seen == count:
+            return text[:m.end()]
+    return text
+
+
+def void_verdict(body: str, low: str, letters: frozenset[str], options: Mapping[str, str] | None, start: int
+                 ) -> bool:
+    """Whether the last answer head at or after START gives a verdict that commits to no single
+    option (see _void_value). Such a verdict is the model's last word: no earlier statement and
+    no option text counts then (unparsed)."""
+    right = len(low)
+    while (p := low.rfind("answer", start, right)) >= 0:
+        right = p + 5
+        if p and low[p - 1].isalpha():
+            continue
+        m = _VERDICT_HEAD.match(low, p)
+        if m is None:
+            continue
+        line_end = body.find("\n", m.end())
+        value = body[m.end():line_end if 0 <= line_end < m.end() + 300 else m.end() + 300]
+        quote = value.find('"') if low[p + 6:p + 14].startswith(("_choice", "choice\"", '"')) else -1
+        if quote >= 0:
+            value = value[:quote]  # a JSON value ends at its closing quote
+        if not value.strip(" \t*_\"'"):
+            return quote >= 0  # an empty JSON answer; an empty "Answer:" line is a template
+        return _void_value(value, letters, options)
+    return False
 
 
 # ---------------------------------------------------------------------------
@@ -506,7 +736,8 @@ _CUE_WORDS = r"[\s*_]*(?:therefore|thus|hence|so|in\s+conclusion|in\s+summary|ov
 # pattern starts with that end character, which lets the regex engine skip ahead to it.
 _CUE_AT_START = re.compile(_CUE_WORDS)
 _CUE_AFTER_END = re.compile(r"[.!?\n]" + _CUE_WORDS)
-_NEGATION = re.compile(r"\b(?:not|no\s+longer|unlikely|less\s+likely|rule[sd]?\s+out|excluded?|rather\s+than|instead\s+of)\b|n't\b")
+_NEGATION = re.compile(r"\b(?:not|no\s+longer|unlikely|less\s+likely|rule[sd]?\s+out|excluded?|rather\s+than|instead\s+of"
+                       r"|except|other\s+than|all\s+of|none\s+of|neither|impossible)\b|n't\b")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _YNM = frozenset({"yes", "no", "maybe"})
 # "Yes, ...", "**No.**", "Answer: maybe" at the start of a reply or as its last line.
@@ -571,7 +802,7 @@ def _stated_option(body: str, low: str, end: int, normed: list[tuple[str, str]])
     tail = body[end:end + 400]
     letter = _option_at_start(tail, normed)
     if letter:
-        return letter
+        return None if _names_another(tail[len(_first_words(tail, dict(normed)[letter])):], letter, normed) else letter
     stop = _SENTENCE_END.search(tail)
     phrase = _norm(tail[:stop.start()] if stop else tail)
     if len(phrase) < 4:
@@ -611,6 +842,142 @@ def _options_within(text: str, normed: list[tuple[str, str]]) -> set[str]:
     return {a for a, oa in found.items() if not any(b != a and oa != ob and f" {oa} " in f" {ob} " for b, ob in found.items())}
 
 
+# Step 4 (f): an option named in a sentence that commits to it. The sentence states a verdict
+# ("most consistent with", "the most likely diagnosis is", "X is the best next step") or is a
+# short order ("Start metoprolol."), and says nothing that hedges, negates or weighs another
+# option; matched on the sentence in _norm form (lowercase words joined by spaces).
+_COMMIT = re.compile(
+    r"\b(?:most consistent with|consistent with (?:a )?diagnosis of|diagnosis of"
+    r"|(?:the )?(?:most likely|likeliest|best|correct|right|final|most appropriate|preferred)"
+    r"(?: \w+){0,4}? (?:is|would be|will be|should be)"
+    r"|(?:diagnosis|answer|treatment|management|next step|drug of choice|investigation of choice"
+    r"|treatment of choice|cause|organism|mechanism|explanation) (?:here |in this case )?(?:is|would be|should be)"
+    r"|is (?:the )?(?:best|correct|right|most appropriate|most likely|most accurate|preferred"
+    r"|recommended|treatment of choice|drug of choice|investigation of choice|answer)"
+    r"|best (?:explained|described|treated|managed|characterized|classified) (?:by|with|as)"
+    r"|(?:i would|i d|we should|i will|i ll) (?:choose|pick|select|start|give|recommend|administer|begin))\b"
+)
+_ORDER = re.compile(r"(?:start|begin|initiate|give|administer|prescribe|order|perform|obtain|recommend"
+                    r"|switch to|treat with|refer to|refer for|add)\b")
+# Words that hedge, negate, weigh options or defer: any of them outside the option's own text
+# means the sentence does not commit to it.
+_HEDGE = re.compile(
+    r"\b(?:not|no|never|none|neither|nor|or|either|both|also|could|may|might|possibly|possible|perhaps"
+    r"|probably|unless|if|whether|cannot|uncertain|unclear|unlikely|less|least|difficult|although|though"
+    r"|but|however|except|versus|vs|rather|instead|exclude|excluded|excludes|rule|ruled|rules|doubt"
+    r"|unsure|maybe|seems|appears|suggest|suggests|other|than|alternatively|all|any|which|what)\b|\w+n t\b"
+)
+_OPTION_LABEL_START = re.compile(r"\s*[*_#>\-]*\s*[(\[]?[A-Z][.):\]]\s")
+_ORDER_MAX_WORDS = 8
+_RESTATED_MIN_WORDS = 4
+_RESTATED_SHARE = 0.85
+
+
+def _nameable(text: str) -> bool:
+    """Whether an option's text (in _norm form) can be told apart when named inside a sentence:
+    some word of three letters or more that is not a filler ("a", "10", "all of the above")."""
+    return any(len(w) >= 3 and not w.isdigit() and w not in _FILLER for w in text.split())
+
+
+_FILLER = frozenset({"the", "all", "none", "both", "above", "below", "any", "yes", "maybe", "and", "of"})
+
+
+def _common_words(a: list[str], b: list[str]) -> int:
+    """The length of the longest common subsequence of word lists A and B."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def _restated(words: list[str], prose: list[tuple[str, str]]) -> str | None:
+    """The one long option (four words or more) that WORDS restate whole or nearly so: at least
+    85 % of its words in order within a stretch a little longer than the option, and no other
+    option as close."""
+    found = []
+    present = set(words)
+    for letter, text in prose:
+        opt = text.split()
+        if len(opt) < _RESTATED_MIN_WORDS or sum(w in present for w in opt) < _RESTATED_SHARE * len(opt):
+            continue
+        span = len(opt) + 2
+        best = max(_common_words(opt, words[i:i + span]) for i in range(max(1, len(words) - span + 1)))
+        if best >= _RESTATED_SHARE * len(opt):
+            found.append(letter)
+    return found[0] if len(found) == 1 else None
+
+
+def _committed_sentence(sentence: str, prose: list[tuple[str, str]]) -> Extraction | None:
+    """The option SENTENCE commits to by naming its text (option_named) or restating a long
+    option nearly whole (option_restated), or None."""
+    norm = _norm(sentence)
+    order = _ORDER.match(norm) and len(norm.split()) <= _ORDER_MAX_WORDS
+    if not (order or _COMMIT.search(norm)) or _OPTION_LABEL_START.match(sentence):
+        return None
+    named = _options_within(sentence, [(k, t) for k, t in prose if _nameable(t)])
+    if len(named) > 1:
+        return None
+    if named:
+        letter = named.pop()
+        method = "option_named"
+    else:
+        letter = _restated(norm.split(), prose)
+        method = "option_restated"
+        if letter is None:
+            return None
+    own = dict(prose)[letter]
+    if method == "option_named":
+        if f" and {own} " in f" {norm} " or f" {own} and " in f" {norm} " or f" plus {own} " in f" {norm} ":
+            return None  # "magnesium sulfate and nifedipine": two things named together
+        rest = f" {norm} ".replace(f" {own} ", " ", 1)
+    else:
+        rest = " ".join(w for w in norm.split() if w not in set(own.split()))
+    if _HEDGE.search(rest):
+        return None
+    return Extraction(letter, method)
+
+
+def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction | None:
+    """Step 4 (f): the last sentence of BODY (or the one before it, when the last names no
+    option) commits to one option by its text: "Start metoprolol.", "This presentation is most
+    consistent with sarcoidosis.", or a long option restated whole or nearly so.
+
+    A last line that restates one long option nearly whole counts on its own, unless the reply
+    walks through the options line by line.
+    """
+    tail = body[-600:].rstrip(" \t\n*_\"'")
+    if not tail:
+        return None
+    last_line = tail[tail.rfind("\n") + 1:]
+    words = _norm(last_line).split() if len(last_line) <= 400 else []
+    # Only options the line is not much longer than: a line that restates one, not a sentence about it.
+    close = [(k, t) for k, t in prose if len(words) <= 1.5 * t.count(" ") + 4.5]
+    if words and close and not _lists_options(body):
+        letter = _restated(words, close)
+        if letter is not None and not _HEDGE.search(" ".join(w for w in words if w not in set(dict(prose)[letter].split()))):
+            return Extraction(letter, "option_restated")
+    sentences = [x for x in _SENTENCE_SPLIT.split(tail) if x.strip()][-2:]
+    for i, sentence in enumerate(reversed(sentences)):
+        if sentence.rstrip().endswith("?"):
+            return None
+        found = _committed_sentence(sentence, prose)
+        if found is not None:
+            return found
+        if i == 0 and (_options_within(sentence, prose) or _HEDGE.search(_norm(sentence))
+                       or _VERDICT_WORDS.search(sentence)):
+            return None  # the last sentence weighs an option or gives its own verdict
+
+    return None
+
+
+# A last sentence with one of these gives its own verdict (or names letters), so the one before is not it.
+_VERDICT_WORDS = re.compile(r"(?i:answer|option|choice|correct|\b[A-J]\b)")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
 def _method_for(options: Mapping[str, str], letter: str) -> str:
     return "yes_no_maybe" if _norm(options[_key(options, letter)]) in _YNM else "option_text"
 
@@ -628,7 +995,7 @@ def find_option_text(body: str, options: Mapping[str, str], had_heading: bool, l
     if len(set(texts)) != len(texts):
         # Duplicate option texts cannot be told apart by their text.
         normed = [(k, t) for k, t in normed if texts.count(t) == 1]
-    prose = [(k, t) for k, t in normed if t not in _YNM]
+    prose = [(k, t) for k, t in normed if t not in _YNM and _nameable(t)]
     if low is None:
         low = _ascii_lower(body)
     # (a) "the answer is <option text>", the last one
@@ -657,6 +1024,9 @@ def find_option_text(body: str, options: Mapping[str, str], had_heading: bool, l
         found = _options_within(body, prose)
         if len(found) == 1:
             return Extraction(found.pop(), "option_text")
+    # (f) the last sentence commits to one option named by its text
+    if prose and (found_named := find_committed_option(body, prose)) is not None:
+        return found_named
     # (e) yes/no/maybe items: a concluding, last-line or leading yes/no/maybe
     yn = {t: k for k, t in normed if t in _YNM}
     if yn:
@@ -695,7 +1065,10 @@ def extract_choice(text: str, options: Mapping[str, str]) -> Extraction:
         return Extraction(None, None)
     letters = frozenset(map(str.upper, options))
     low = _ascii_lower(body)
-    found = find_statement(body, letters, low, options)
+    statement = last_statement(body, low, letters, options)
+    if void_verdict(body, low, letters, options, statement[0] if statement else 0):
+        return Extraction(None, None)
+    found = Extraction(statement[1], statement[2]) if statement else None
     if found is None:
         found = find_bare(body, options, letters)
     if found is None:
