@@ -588,7 +588,12 @@ def _void_value(value: str, letters: frozenset[str], options: Mapping[str, str] 
             return not (first == "I" and value[m.end(1):m.end(1) + 1] == " ")  # "Answer: I think ..."
         end = m.end()
         if options is not None:
-            own = _norm(options[_key(options, first)])
+            own_text = options[_key(options, first)]
+            own_letters = set("".join(_LETTER_RUN.findall(own_text)))
+            joined = set(_VERDICT_JOIN_ALL.findall(value, end))
+            if joined and own_letters and joined <= own_letters | {first}:
+                return False  # "D, both A and B" where D is "Both AB": that one option restated
+            own = _norm(own_text)
             after = value[end:end + len(own) + 40]
             if own and _norm(after).startswith(own):
                 end += len(_first_words(after, own))
@@ -602,6 +607,9 @@ def _void_value(value: str, letters: frozenset[str], options: Mapping[str, str] 
     return bool(_NO_ANSWER.match(value.lower()))
 
 
+# Letters an option's own text names ("Both AB", "A and B", "ABC"), and the letters joined after a verdict's first.
+_LETTER_RUN = re.compile(r"\b([A-J]{1,5})\b")
+_VERDICT_JOIN_ALL = re.compile(r"(?:,|/|&|\band\b|\bor\b)\s*(?:(?:and|or|both|either)\s+)?[(\[*]*([A-Z])(?![A-Za-z0-9'’-])")
 _BRACKETED_LETTER = re.compile(r"[(\[]([A-Z])[)\]]")
 
 
