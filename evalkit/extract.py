@@ -571,6 +571,7 @@ _NO_ANSWER = re.compile(
 )
 # A letter that stands alone at the start of a verdict: "E", "(E)", "E)", "**E**".
 _VERDICT_LETTER = re.compile(r"(?:either|both)?\s*[(\[*]*([A-Z])(?![A-Za-z0-9'’-])[)\]*]*\.?")
+_WORD_AFTER_LETTER = re.compile(r"\.?[ \t]+(?!(?:and|or|nor|and/or|&)\b)[a-z]")
 _VERDICT_JOIN = re.compile(r"\s*(?:,|/|&|\band/or\b|\band\b|\bor\b)\s*(?:(?:and|or)\s+)?(?:either\s+|both\s+)?"
                            r"[(\[*]*([A-Z])(?![A-Za-z0-9'’-])")
 
@@ -582,10 +583,10 @@ def _void_value(value: str, letters: frozenset[str], options: Mapping[str, str] 
     the above", "Unable to determine", "N/A") unless that is an option's own text."""
     value = value[_VERDICT_SKIP.match(value).end():]
     m = _VERDICT_LETTER.match(value)
-    if m:
+    if m and not _WORD_AFTER_LETTER.match(value, m.end(1)):  # "T cells", "E. coli", "I think": words
         first = m.group(1)
         if first not in letters:
-            return not (first == "I" and value[m.end(1):m.end(1) + 1] == " ")  # "Answer: I think ..."
+            return True
         end = m.end()
         if options is not None:
             own_text = options[_key(options, first)]

@@ -53,9 +53,11 @@ def _pct(a: int, b: int) -> str:
     return f"{a / b:.3f}" if b else "-"
 
 
-def table(name: str, result: dict[str, Any]) -> str:
-    """The printed table for one extractor."""
+def table(name: str, result: dict[str, Any], methods: Iterable[str] = ()) -> str:
+    """The printed table for one extractor; METHODS are rules listed even where they never fired."""
     o = result["overall"]
+    for method in methods:
+        result["rules"].setdefault(method, {"given": 0, "right": 0, "given_on_no_commit": 0})
     lines = [
         f"{name}: agreement {o['agree']}/{o['n']} ({_pct(o['agree'], o['n'])}); "
         f"precision {o['right']}/{o['given']} ({_pct(o['right'], o['given'])}); "
@@ -76,13 +78,13 @@ def main() -> None:
     parser.add_argument("--cases", type=Path, default=CASES)
     args = parser.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
-    from evalkit.extract import extract_choice
+    from evalkit.extract import METHODS, extract_choice
     from evalkit.extract_medreason import extract_medreason
 
     cases = load_cases(args.cases)
     print(f"{len(cases)} labelled cases ({sum(c['expected'] is None for c in cases)} commit to no option); "
           f"evalkit from {Path(sys.modules['evalkit.extract'].__file__).parent.parent}")
-    print(table("evalkit (default)", score(cases, extract_choice)))
+    print(table("evalkit (default)", score(cases, extract_choice), METHODS))
     print(table("medreason (compat)", score(cases, extract_medreason)))
 
 
