@@ -11,9 +11,19 @@ The cascade is fixed before any label is seen; each step names itself in
    after a ``## Final Response`` / ``## Final Answer`` heading when present.
 2. Explicit answer statements; the last one in the text wins
    (``answer_is``, ``answer_label``, ``final_answer``, ``json``, ``boxed``,
-   ``answer_tag``, ``choose``, ``option_correct``, ``option_ref``, ``zh_answer``).
+   ``answer_tag``, ``choose``, ``option_correct``, ``option_ref``, ``zh_answer``,
+   ``conclusion_letter`` "Hence (B)" / "Final: E" / "⇒ D", ``option_label``
+   "Correct option — C", ``ja_answer`` 答え: c / 正解は c / よって c).
+   If the last answer head ("the answer is", "answer:", ``"answer_choice":``) at or
+   after that statement gives a verdict that commits to no single option (several
+   letters, a letter that is no option, "None of the above", "Unable to determine"),
+   that is the model's last word: unparsed, and no later step runs.
 3. A reply (or its first or last line) that is just an option: ``bare_option``.
 4. The text of exactly one option stated as the conclusion: ``option_text``;
+   the last sentence commits to one option named by its text (``option_named``:
+   "Start metoprolol.", "This presentation is most consistent with sarcoidosis.")
+   or restates a long option whole or nearly so (``option_restated``), with no
+   hedge, negation or other option in it;
    for yes/no/maybe items a leading or concluding yes/no/maybe: ``yes_no_maybe``.
 5. Otherwise unparsed: ``Extraction(None, None)``.
 
