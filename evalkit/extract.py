@@ -36,6 +36,7 @@ near the end settles the matter without reading the rest.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Iterator, Mapping
 
@@ -192,13 +193,13 @@ _ARROW = re.compile(r"(?:=>|->|⇒|→|⟹|⟶|∴)\s*" + _LETTER_AFTER_CUE)
 _LABEL_SEP = re.compile(
     r"(?i:option|choice|answer|pick)[*_]*\s*(?:[:：=]|--|[-–—]|->|→|⇒)\s*[*_`\"'“‘(\[{【（]*(?P<L>[A-Za-z])"
 )
+_LABEL_SEP_CHARS = frozenset(":：=-–—→⇒")
 # What may close a letter that stands alone: brackets, markdown, a full stop, then the end of the line.
 _ALONE_END = re.compile(r"[*_`\"'”’)\]}】）]*[.!]?[*_`\"'”’]*[ \t]*(?:\n|$)")
 _ALONE_SENTENCE = re.compile(r"[*_`\"'”’)\]}】）]*[.!][*_`\"'”’]*\s+(?=[A-Z(*#\[])")
 _OPTION_TEXT_AFTER = re.compile(r"[*_`\"'”’)\]}】）]*\s*[.:)\-–—]?\s*")
-_CONCLUSION_WORDS = ("hence", "thus", "therefore", "so", "ergo")
-_ARROWS = ("=>", "->", "⇒", "→", "⟹", "⟶", "∴")
-_ARROWS_ASCII = ("=>", "->")
+_CONCLUSION_ANCHORS = ("hence", "thus", "therefore", "So", "ergo", "final", "=>", "->")
+_ARROWS_WIDE = ("⇒", "→", "⟹", "⟶", "∴")
 # Japanese (IgakuQA): 答え: c, 答えは c, 解答：c, 正解は c です, よって c.
 _FULL_WIDTH = str.maketrans({chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}
                             | {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)})
@@ -297,7 +298,7 @@ def _last_statement(
     best = _answer_statement(body, low, letters, start, end, options)
     # Only a statement after the best one so far can replace it.
     for word in ("option", "choice", "response"):
-        best = _later(best, _option_statement(body, low, word, letters, _after(start, best), end, ascii_text))
+        best = _later(best, _option_statement(body, low, word, letters, _after(start, best), end, ascii_text, options))
     best = _later(best, _correct_statement(body, low, letters, _after(start, best), end, ascii_text))
     best = _later(best, _boxed_statement(body, low, letters, _after(start, best), end))
     for word in ("choose", "pick", "select", "go with", "opt for"):
@@ -306,8 +307,10 @@ def _last_statement(
         for word, pattern in (("答案", _ZH_ANSWER), ("选", _ZH_CHOOSE)):
             best = _later(best, _zh_statement(body, low, word, pattern, letters, _after(start, best), end))
         best = _later(best, _ja_statement(body, letters, _after(start, best), end))
-    best = _later(best, _conclusion_statement(body, low, letters, _after(start, best), end, ascii_text, options))
-    best = _later(best, _label_statement(body, low, letters, _after(start, best), end, options))
+    if end >= len(body):
+        # Conclusion words end a reply: read in the last window only ("So" and "therefore" are
+        # common words; a long reasoning is not scanned for them).
+        best = _later(best, _conclusion_statement(body, low, letters, _after(start, best), end, ascii_text, options))
     return best
 
 
@@ -352,13 +355,16 @@ def _answer_statement(body: str, low: str, letters: frozenset[str], start: int, 
         if m and (letter := _letter_ok(body, m, "L", letters)) is not None:
             final = low.endswith("final ", max(0, p - 8), p) or low.endswith("final", max(0, p - 8), p)
             return p, letter, "final_answer" if final else "answer_label"
+        if (label := _label_at(body, low, p, "answer", letters, options)) is not None:
+            return label
     return None
 
 
 def _option_statement(body: str, low: str, word: str, letters: frozenset[str], lo: int, end: int,
-                      ascii_text: bool) -> Statement | None:
+                      ascii_text: bool, options: Mapping[str, str] | None = None) -> Statement | None:
     """The last statement in low[lo:end] around WORD (option / choice / response): "the correct
-    option is B" (answer_is), or a reference such as "option B is correct" (option_ref)."""
+    option is B" (answer_is), a reference such as "option B is correct" (option_ref), or a label
+    "Correct option — C" (option_label)."""
     right = end
     while (p := low.rfind(word, lo, right)) >= 0:
         right = p + len(word) - 1
@@ -374,6 +380,8 @@ def _option_statement(body: str, low: str, word: str, letters: frozenset[str], l
                     and _OPTION_REF_BEFORE.search(body, max(0, p - 40), p):
                 if (letter := _letter_ok(body, m, "L", letters)) is not None:
                     return p, letter, "option_ref"
+            if (label := _label_at(body, low, p, word, letters, options)) is not None:
+                return label
     return None
 
 
@@ -462,16 +470,22 @@ def _stands_alone(body: str, m: re.Match, options: Mapping[str, str] | None) -> 
 def _conclusion_statement(body: str, low: str, letters: frozenset[str], lo: int, end: int, ascii_text: bool,
                           options: Mapping[str, str] | None) -> Statement | None:
     """The last conclusion word or arrow followed by a letter that stands alone in low[lo:end]:
-    "Hence (B)", "Thus, C.", "Final: E", "⇒ D" (conclusion_letter)."""
+    "Hence (B)", "Thus, C.", "Final: E", "⇒ D" (conclusion_letter). "So" counts capitalised
+    only (it opens the sentence): lowercase "so" is mostly inside words ("also", "reason")."""
     best: Statement | None = None
-    words = _CONCLUSION_WORDS + ("final",) + (_ARROWS_ASCII if ascii_text else _ARROWS)
-    for word in words:
-        right = end
-        while (p := low.rfind(word, max(lo, best[0] + 1 if best else lo), right)) >= 0:
+    for word in _CONCLUSION_ANCHORS if ascii_text else _CONCLUSION_ANCHORS + _ARROWS_WIDE:
+        text = body if word == "So" else low
+        right, first = end, lo if best is None else best[0] + 1
+        while (p := text.rfind(word, first, right)) >= 0:
             right = p + len(word) - 1
             if word[0].isalpha():
-                if (p and low[p - 1].isalpha()) or low[p + len(word):p + len(word) + 1].isalpha():
+                q = p + len(word)
+                if (p and low[p - 1].isalpha()) or low[q:q + 1].isalpha():
                     continue
+                while q < end and low[q] in " ,:*_\t\"'(":
+                    q += 1
+                if len(low[q:q + 2]) == 2 and low[q:q + 2].isalpha() and not low.startswith(("opt", "cho", "ans", "the"), q):
+                    continue  # a word follows ("therefore less likely"), not a letter
                 pattern = _FINAL_COLON if word == "final" else _CONCLUSION
             else:
                 pattern = _ARROW
@@ -482,25 +496,22 @@ def _conclusion_statement(body: str, low: str, letters: frozenset[str], lo: int,
     return best
 
 
-def _label_statement(body: str, low: str, letters: frozenset[str], lo: int, end: int,
-                     options: Mapping[str, str] | None) -> Statement | None:
-    """The last "Correct option — C", "Best choice: C", "Answer - C" in low[lo:end] (option_label):
-    a label and a dash, colon or arrow, then a letter that stands alone. "option" and "choice"
-    need a qualifier before them ("correct", "best", "final", "my" ...)."""
-    best: Statement | None = None
-    for word in ("option", "choice", "answer", "pick"):
-        right = end
-        while (p := low.rfind(word, max(lo, best[0] + 1 if best else lo), right)) >= 0:
-            right = p + len(word) - 1
-            if p and low[p - 1].isalpha():
-                continue
-            m = _LABEL_SEP.match(body, p)
-            if not m or (word != "answer" and not _OPTION_QUALIFIER.search(body, max(0, p - 40), p)):
-                continue
-            if (letter := _letter_ok(body, m, "L", letters)) is not None and _stands_alone(body, m, options):
-                best = p, letter, "option_label"
-                break
-    return best
+def _label_at(body: str, low: str, p: int, word: str, letters: frozenset[str],
+              options: Mapping[str, str] | None) -> Statement | None:
+    """"Correct option — C", "Best choice: C", "Answer - C" at the anchor P (option_label): a label
+    and a dash, colon or arrow, then a letter that stands alone. "option" and "choice" need a
+    qualifier before them ("correct", "best", "final", "my" ...)."""
+    q = p + len(word)
+    while q < len(body) and body[q] in " \t*_":
+        q += 1
+    if body[q:q + 1] not in _LABEL_SEP_CHARS:
+        return None  # no dash, colon or arrow after the label: the common case, decided cheaply
+    m = _LABEL_SEP.match(body, p)
+    if not m or (word != "answer" and not _OPTION_QUALIFIER.search(body, max(0, p - 40), p)):
+        return None
+    if (letter := _letter_ok(body, m, "L", letters)) is not None and _stands_alone(body, m, options):
+        return p, letter, "option_label"
+    return None
 
 
 def _ja_statement(body: str, letters: frozenset[str], lo: int, end: int) -> Statement | None:
@@ -598,6 +609,8 @@ def _void_value(value: str, letters: frozenset[str], options: Mapping[str, str] 
         if first not in letters:
             return True
         end = m.end()
+        if not _VERDICT_JOIN_ALL.search(value, end):
+            return False  # one letter, with its text or its reasons: the common case, decided here
         if options is not None:
             own_text = options[_key(options, first)]
             own_letters = set("".join(_LETTER_RUN.findall(own_text)))
@@ -646,11 +659,12 @@ def _first_words(text: str, normed: str) -> str:
     return text
 
 
-def void_verdict(body: str, low: str, letters: frozenset[str], options: Mapping[str, str] | None, start: int
-                 ) -> bool:
+def void_verdict(body: str, low: str, letters: frozenset[str], options: Mapping[str, str] | None, start: int,
+                 checked: bool = False) -> bool:
     """Whether the last answer head at or after START gives a verdict that commits to no single
     option (see _void_value). Such a verdict is the model's last word: no earlier statement and
-    no option text counts then (unparsed)."""
+    no option text counts then (unparsed). CHECKED: a statement at START already gave one valid
+    letter there, so its own head can only be void by a second letter joined after it."""
     right = len(low)
     while (p := low.rfind("answer", start, right)) >= 0:
         right = p + 5
@@ -666,8 +680,13 @@ def void_verdict(body: str, low: str, letters: frozenset[str], options: Mapping[
             value = value[:quote]  # a JSON value ends at its closing quote
         if not value.strip(" \t*_\"'"):
             return quote >= 0  # an empty JSON answer; an empty "Answer:" line is a template
+        if checked and p == start and not any(j in value for j in _JOINERS):
+            return False  # the statement's own head, one letter and nothing joined: the common case
         return _void_value(value, letters, options)
     return False
+
+
+_JOINERS = (",", "/", "&", " and ", " or ", " AND ", " OR ", " And ", " Or ")
 
 
 # ---------------------------------------------------------------------------
@@ -874,24 +893,42 @@ _COMMIT = re.compile(
     r"|is (?:the )?(?:best|correct|right|most appropriate|most likely|most accurate|preferred"
     r"|recommended|treatment of choice|drug of choice|investigation of choice|answer)"
     r"|best (?:explained|described|treated|managed|characterized|classified) (?:by|with|as)"
-    r"|(?:i would|i d|we should|i will|i ll) (?:choose|pick|select|start|give|recommend|administer|begin))\b"
+    r"|(?:i would|i d|i'd|i’d|we should|i will|i ll|i'll|i’ll) (?:choose|pick|select|start|give|recommend|administer|begin))\b"
 )
 _ORDER = re.compile(r"(?:start|begin|initiate|give|administer|prescribe|order|perform|obtain|recommend"
                     r"|switch to|treat with|refer to|refer for|add)\b")
 # Words that hedge, negate, weigh options or defer: any of them outside the option's own text
 # means the sentence does not commit to it.
-_HEDGE = re.compile(
-    r"\b(?:not|no|never|none|neither|nor|or|either|both|also|could|may|might|possibly|possible|perhaps"
-    r"|probably|unless|if|whether|cannot|uncertain|unclear|unlikely|less|least|difficult|although|though"
-    r"|but|however|except|versus|vs|rather|instead|exclude|excluded|excludes|rule|ruled|rules|doubt"
-    r"|unsure|maybe|seems|appears|suggest|suggests|other|than|alternatively|all|any|which|what)\b|\w+n t\b"
-)
+_HEDGE_WORDS = frozenset((
+    "not no never none neither nor or either both also could may might possibly possible perhaps probably unless if"
+    " whether cannot uncertain unclear unlikely less least difficult although though but however except versus vs"
+    " rather instead exclude excluded excludes rule ruled rules doubt unsure maybe seems appears suggest suggests"
+    " other than alternatively all any which what t"  # "t": what _norm leaves of "can't", "isn't"
+).split())
+# Words one of which a verdict (_COMMIT) needs: a cheap test on a sentence's words first.
+_COMMIT_WORDS = frozenset((
+    "consistent diagnosis most likeliest best correct right final preferred answer treatment management step"
+    " choice cause organism mechanism explanation recommended explained described treated managed characterized"
+    " classified"
+).split())
+_FIRST_PERSON = frozenset(("i", "we"))
+# ... and one of these: every verdict form but "most consistent with" / "best explained by" has "is" or "be".
+_VERDICT_VERBS = frozenset(("is", "be", "consistent", "explained", "described", "treated", "managed",
+                            "characterized", "classified", "of"))
+
+
+def _hedged(words: list[str] | str) -> bool:
+    """Whether WORDS (a list, or a _norm string) hold a word that hedges, negates, defers or weighs options."""
+    return not _HEDGE_WORDS.isdisjoint(words.split() if isinstance(words, str) else words)
+
+
 _OPTION_LABEL_START = re.compile(r"\s*[*_#>\-]*\s*[(\[]?[A-Z][.):\]]\s")
 _ORDER_MAX_WORDS = 8
 _RESTATED_MIN_WORDS = 4
 _RESTATED_SHARE = 0.85
 
 
+@functools.lru_cache(maxsize=4096)
 def _nameable(text: str) -> bool:
     """Whether an option's text (in _norm form) can be told apart when named inside a sentence:
     some word of three letters or more that is not a filler ("a", "10", "all of the above")."""
@@ -929,11 +966,14 @@ def _restated(words: list[str], prose: list[tuple[str, str]]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def _committed_sentence(sentence: str, prose: list[tuple[str, str]]) -> Extraction | None:
-    """The option SENTENCE commits to by naming its text (option_named) or restating a long
-    option nearly whole (option_restated), or None."""
-    norm = _norm(sentence)
-    order = _ORDER.match(norm) and len(norm.split()) <= _ORDER_MAX_WORDS
+def _committed_sentence(sentence: str, words: list[str], prose: list[tuple[str, str]]) -> Extraction | None:
+    """The option SENTENCE (WORDS: its _norm words) commits to by naming its text (option_named)
+    or restating a long option nearly whole (option_restated), or None."""
+    order = len(words) <= _ORDER_MAX_WORDS and words and _ORDER.match(words[0] + " " + " ".join(words[1:3]))
+    if not order and (_COMMIT_WORDS.isdisjoint(words) or _VERDICT_VERBS.isdisjoint(words)) \
+            and _FIRST_PERSON.isdisjoint(words):
+        return None  # no words a verdict needs: the common case, decided without the regex
+    norm = " ".join(words)
     if not (order or _COMMIT.search(norm)) or _OPTION_LABEL_START.match(sentence):
         return None
     named = _options_within(sentence, [(k, t) for k, t in prose if _nameable(t)])
@@ -943,7 +983,7 @@ def _committed_sentence(sentence: str, prose: list[tuple[str, str]]) -> Extracti
         letter = named.pop()
         method = "option_named"
     else:
-        letter = _restated(norm.split(), prose)
+        letter = _restated(words, prose)
         method = "option_restated"
         if letter is None:
             return None
@@ -953,48 +993,58 @@ def _committed_sentence(sentence: str, prose: list[tuple[str, str]]) -> Extracti
             return None  # "magnesium sulfate and nifedipine": two things named together
         rest = f" {norm} ".replace(f" {own} ", " ", 1)
     else:
-        rest = " ".join(w for w in norm.split() if w not in set(own.split()))
-    if _HEDGE.search(rest):
+        rest = " ".join(w for w in words if w not in set(own.split()))
+    if _hedged(rest):
         return None
     return Extraction(letter, method)
 
 
+def _sentence_start(text: str, end: int) -> int:
+    """Where the sentence ending at END of TEXT starts: after the last ". ", "! ", "? " or newline."""
+    cut = max(text.rfind(". ", 0, end), text.rfind("! ", 0, end), text.rfind("? ", 0, end), text.rfind("\n", 0, end))
+    return cut + 1 if cut >= 0 else 0
+
+
 def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction | None:
     """Step 4 (f): the last sentence of BODY (or the one before it, when the last names no
-    option) commits to one option by its text: "Start metoprolol.", "This presentation is most
-    consistent with sarcoidosis.", or a long option restated whole or nearly so.
+    option, hedges nothing and gives no verdict of its own) commits to one option by its text:
+    "Start metoprolol.", "This presentation is most consistent with sarcoidosis.", or a long
+    option restated whole or nearly so.
 
     A last line that restates one long option nearly whole counts on its own, unless the reply
     walks through the options line by line.
     """
     tail = body[-600:].rstrip(" \t\n*_\"'")
-    if not tail:
-        return None
+    near = tail[-400:].lower()
+    if not any(w in near for _, t in prose for w in t.split()[:2] if len(w) >= 3):
+        return None  # no option's opening words near the end: nothing named, decided cheaply
     last_line = tail[tail.rfind("\n") + 1:]
-    words = _norm(last_line).split() if len(last_line) <= 400 else []
     # Only options the line is not much longer than: a line that restates one, not a sentence about it.
-    close = [(k, t) for k, t in prose if len(words) <= 1.5 * t.count(" ") + 4.5]
-    if words and close and not _lists_options(body):
+    spaces = last_line.count(" ")
+    close = [(k, t) for k, t in prose if t.count(" ") >= _RESTATED_MIN_WORDS - 1 and spaces <= 1.5 * t.count(" ") + 4.5]
+    if close and len(last_line) <= 400 and not _lists_options(body):
+        words = _norm(last_line).split()
         letter = _restated(words, close)
-        if letter is not None and not _HEDGE.search(" ".join(w for w in words if w not in set(dict(prose)[letter].split()))):
+        if letter is not None and not _hedged([w for w in words if w not in set(dict(prose)[letter].split())]):
             return Extraction(letter, "option_restated")
-    sentences = [x for x in _SENTENCE_SPLIT.split(tail) if x.strip()][-2:]
-    for i, sentence in enumerate(reversed(sentences)):
+    end = len(tail)
+    for i in range(2):
+        start = _sentence_start(tail, end - 1)
+        sentence = tail[start:end]
         if sentence.rstrip().endswith("?"):
             return None
-        found = _committed_sentence(sentence, prose)
+        words = _norm(sentence).split()
+        found = _committed_sentence(sentence, words, prose)
         if found is not None:
             return found
-        if i == 0 and (_options_within(sentence, prose) or _HEDGE.search(_norm(sentence))
-                       or _VERDICT_WORDS.search(sentence)):
+        if i or start == 0 or _hedged(words) or _VERDICT_WORDS.search(sentence) or _options_within(sentence, prose):
             return None  # the last sentence weighs an option or gives its own verdict
-
+        end = start - 1
     return None
 
 
 # A last sentence with one of these gives its own verdict (or names letters), so the one before is not it.
 _VERDICT_WORDS = re.compile(r"(?i:answer|option|choice|correct|\b[A-J]\b)")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def _method_for(options: Mapping[str, str], letter: str) -> str:
@@ -1085,7 +1135,7 @@ def extract_choice(text: str, options: Mapping[str, str]) -> Extraction:
     letters = frozenset(map(str.upper, options))
     low = _ascii_lower(body)
     statement = last_statement(body, low, letters, options)
-    if void_verdict(body, low, letters, options, statement[0] if statement else 0):
+    if void_verdict(body, low, letters, options, statement[0] if statement else 0, statement is not None):
         return Extraction(None, None)
     found = Extraction(statement[1], statement[2]) if statement else None
     if found is None:
