@@ -198,6 +198,8 @@ _LABEL_SEP_CHARS = frozenset(":：=-–—→⇒")
 _ALONE_END = re.compile(r"[*_`\"'”’)\]}】）]*[.!]?[*_`\"'”’]*[ \t]*(?:\n|$)")
 _ALONE_SENTENCE = re.compile(r"[*_`\"'”’)\]}】）]*[.!][*_`\"'”’]*\s+(?=[A-Z(*#\[])")
 _OPTION_TEXT_AFTER = re.compile(r"[*_`\"'”’)\]}】）]*\s*[.:)\-–—]?\s*")
+# How far from the end of a reply a conclusion word is looked for: it ends the reply.
+_CONCLUSION_REACH = 240
 _CONCLUSION_ANCHORS = ("hence", "thus", "therefore", "So", "ergo", "final", "=>", "->")
 _ARROWS_WIDE = ("⇒", "→", "⟹", "⟶", "∴")
 # Japanese (IgakuQA): 答え: c, 答えは c, 解答：c, 正解は c です, よって c.
@@ -355,7 +357,8 @@ def _answer_statement(body: str, low: str, letters: frozenset[str], start: int, 
         if m and (letter := _letter_ok(body, m, "L", letters)) is not None:
             final = low.endswith("final ", max(0, p - 8), p) or low.endswith("final", max(0, p - 8), p)
             return p, letter, "final_answer" if final else "answer_label"
-        if (label := _label_at(body, low, p, "answer", letters, options)) is not None:
+        if not _LABEL_SEP_CHARS.isdisjoint(body[p + 6:p + 9]) and \
+                (label := _label_at(body, low, p, "answer", letters, options)) is not None:
             return label
     return None
 
@@ -380,7 +383,8 @@ def _option_statement(body: str, low: str, word: str, letters: frozenset[str], l
                     and _OPTION_REF_BEFORE.search(body, max(0, p - 40), p):
                 if (letter := _letter_ok(body, m, "L", letters)) is not None:
                     return p, letter, "option_ref"
-            if (label := _label_at(body, low, p, word, letters, options)) is not None:
+            if not _LABEL_SEP_CHARS.isdisjoint(body[p + len(word):p + len(word) + 3]) and \
+                    (label := _label_at(body, low, p, word, letters, options)) is not None:
                 return label
     return None
 
@@ -473,7 +477,13 @@ def _conclusion_statement(body: str, low: str, letters: frozenset[str], lo: int,
     "Hence (B)", "Thus, C.", "Final: E", "⇒ D" (conclusion_letter). "So" counts capitalised
     only (it opens the sentence): lowercase "so" is mostly inside words ("also", "reason")."""
     best: Statement | None = None
-    for word in _CONCLUSION_ANCHORS if ascii_text else _CONCLUSION_ANCHORS + _ARROWS_WIDE:
+    lo = max(lo, len(body) - _CONCLUSION_REACH)
+    anchors = _CONCLUSION_ANCHORS if ascii_text else _CONCLUSION_ANCHORS + _ARROWS_WIDE
+    if end - lo < 100:  # a short stretch after a statement: one look for any anchor first
+        region = low[lo:end]
+        if not any((w if w != "So" else "so") in region for w in anchors):
+            return None
+    for word in anchors:
         text = body if word == "So" else low
         right, first = end, lo if best is None else best[0] + 1
         while (p := text.rfind(word, first, right)) >= 0:
@@ -665,6 +675,13 @@ def void_verdict(body: str, low: str, letters: frozenset[str], options: Mapping[
     option (see _void_value). Such a verdict is the model's last word: no earlier statement and
     no option text counts then (unparsed). CHECKED: a statement at START already gave one valid
     letter there, so its own head can only be void by a second letter joined after it."""
+    if checked and low.find("answer", start + 1) < 0:
+        # No head after the statement; its own head (if it is one) is void only with a second
+        # letter joined to its first, which needs one of the joiners: the common case, decided here.
+        line_end = low.find("\n", start)
+        seg = low[start:line_end if 0 <= line_end < start + 200 else start + 200]
+        if not any(j in seg for j in _JOINERS):
+            return False
     right = len(low)
     while (p := low.rfind("answer", start, right)) >= 0:
         right = p + 5
@@ -680,13 +697,13 @@ def void_verdict(body: str, low: str, letters: frozenset[str], options: Mapping[
             value = value[:quote]  # a JSON value ends at its closing quote
         if not value.strip(" \t*_\"'"):
             return quote >= 0  # an empty JSON answer; an empty "Answer:" line is a template
-        if checked and p == start and not any(j in value for j in _JOINERS):
+        if checked and p == start and not any(j in value.lower() for j in _JOINERS):
             return False  # the statement's own head, one letter and nothing joined: the common case
         return _void_value(value, letters, options)
     return False
 
 
-_JOINERS = (",", "/", "&", " and ", " or ", " AND ", " OR ", " And ", " Or ")
+_JOINERS = (",", "/", "&", " and ", " or ")
 
 
 # ---------------------------------------------------------------------------
