@@ -1032,9 +1032,10 @@ def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction
     walks through the options line by line.
     """
     tail = body[-600:].rstrip(" \t\n*_\"'")
-    near = tail[-400:].lower()
+    last_start = _sentence_start(tail, len(tail) - 1)
+    near = tail[_sentence_start(tail, last_start - 1) if last_start > 1 else 0:].lower()
     if not any(w in near for _, t in prose for w in t.split()[:2] if len(w) >= 3):
-        return None  # no option's opening words near the end: nothing named, decided cheaply
+        return None  # no option's opening words in the last two sentences: the common case
     last_line = tail[tail.rfind("\n") + 1:]
     # Only options the line is not much longer than: a line that restates one, not a sentence about it.
     spaces = last_line.count(" ")
