@@ -479,10 +479,9 @@ def _conclusion_statement(body: str, low: str, letters: frozenset[str], lo: int,
     best: Statement | None = None
     lo = max(lo, len(body) - _CONCLUSION_REACH)
     anchors = _CONCLUSION_ANCHORS if ascii_text else _CONCLUSION_ANCHORS + _ARROWS_WIDE
-    if end - lo < 100:  # a short stretch after a statement: one look for any anchor first
-        region = low[lo:end]
-        if not any((w if w != "So" else "so") in region for w in anchors):
-            return None
+    region = low[lo:end]  # at most _CONCLUSION_REACH characters: one look for any anchor first
+    if not any((w if w != "So" else "so") in region for w in anchors):
+        return None
     for word in anchors:
         text = body if word == "So" else low
         right, first = end, lo if best is None else best[0] + 1
