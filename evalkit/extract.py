@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 from typing import Any, Callable, Iterator, Mapping
 
 from evalkit.records import Extraction
@@ -480,7 +481,9 @@ def _conclusion_statement(body: str, low: str, letters: frozenset[str], lo: int,
     lo = max(lo, len(body) - _CONCLUSION_REACH)
     anchors = _CONCLUSION_ANCHORS if ascii_text else _CONCLUSION_ANCHORS + _ARROWS_WIDE
     region = low[lo:end]  # at most _CONCLUSION_REACH characters: one look for any anchor first
-    if not any((w if w != "So" else "so") in region for w in anchors):
+    if not ("hence" in region or "thus" in region or "therefore" in region or "final" in region
+            or "ergo" in region or "So" in body[lo:end] or "=>" in region or "->" in region
+            or (not ascii_text and any(w in region for w in _ARROWS_WIDE))):
         return None
     for word in anchors:
         text = body if word == "So" else low
@@ -597,7 +600,7 @@ _NO_ANSWER = re.compile(
     r"|available|applicable|determinable|possible|enough|specified|given|in\s+the|among|one\s+of|determined)"
     r"|unknown|unclear|uncertain|undetermined|indeterminate|unable|cannot|can't|insufficient|inconclusive"
     r"|(?:information|data|answer)\s+not|n/?a\b|no\s+(?:answer|definite|definitive|correct|clear|single|option)"
-    r"|(?:that\s+)?there\s+is\s+no|error|invalid|need|more\s+information|depends|it\s+depends)"
+    r"|(?:that\s+)?there\s+is\s+no|error|invalid|need|more\s+information|depends|it\s+depends)\b"
 )
 # A letter that stands alone at the start of a verdict: "E", "(E)", "E)", "**E**".
 _VERDICT_LETTER = re.compile(r"(?:either|both)?\s*[(\[*]*([A-Z])(?![A-Za-z0-9'’-])[)\]*]*\.?")
@@ -982,14 +985,24 @@ def _restated(words: list[str], prose: list[tuple[str, str]]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def _committed_sentence(sentence: str, words: list[str], prose: list[tuple[str, str]]) -> Extraction | None:
-    """The option SENTENCE (WORDS: its _norm words) commits to by naming its text (option_named)
+def _raw_words(sentence: str) -> set[str]:
+    """The lowercase words of SENTENCE, split at punctuation as _norm splits them: a cheap set for
+    the first tests ("can't" gives "can" and "t", as in _norm)."""
+    return set(sentence.lower().translate(_PUNCT_TO_SPACE).split())
+
+
+_PUNCT_TO_SPACE = str.maketrans({c: " " for c in string.punctuation + "‘’“”–—…"})
+
+
+def _committed_sentence(sentence: str, raw: set[str], prose: list[tuple[str, str]]) -> Extraction | None:
+    """The option SENTENCE (RAW: its _raw_words) commits to by naming its text (option_named)
     or restating a long option nearly whole (option_restated), or None."""
-    order = len(words) <= _ORDER_MAX_WORDS and words and _ORDER.match(words[0] + " " + " ".join(words[1:3]))
-    if not order and (_COMMIT_WORDS.isdisjoint(words) or _VERDICT_VERBS.isdisjoint(words)) \
-            and _FIRST_PERSON.isdisjoint(words):
+    order = len(raw) <= _ORDER_MAX_WORDS and _ORDER.match(sentence.lstrip(" \t*_#>-").lower())
+    if not order and (_COMMIT_WORDS.isdisjoint(raw) or _VERDICT_VERBS.isdisjoint(raw)) \
+            and _FIRST_PERSON.isdisjoint(raw):
         return None  # no words a verdict needs: the common case, decided without the regex
-    norm = " ".join(words)
+    norm = _norm(sentence)
+    words = norm.split()
     if not (order or _COMMIT.search(norm)) or _OPTION_LABEL_START.match(sentence):
         return None
     named = _options_within(sentence, [(k, t) for k, t in prose if _nameable(t)])
@@ -1015,6 +1028,13 @@ def _committed_sentence(sentence: str, words: list[str], prose: list[tuple[str, 
     return Extraction(letter, method)
 
 
+@functools.lru_cache(maxsize=1024)
+def _opening_words(texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The first two words (of three letters or more) of each option text: one of them appears
+    wherever an option is named or restated."""
+    return tuple(w for t in texts for w in t.split()[:2] if len(w) >= 3)
+
+
 def _sentence_start(text: str, end: int) -> int:
     """Where the sentence ending at END of TEXT starts: after the last ". ", "! ", "? " or newline."""
     cut = max(text.rfind(". ", 0, end), text.rfind("! ", 0, end), text.rfind("? ", 0, end), text.rfind("\n", 0, end))
@@ -1033,7 +1053,7 @@ def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction
     tail = body[-600:].rstrip(" \t\n*_\"'")
     last_start = _sentence_start(tail, len(tail) - 1)
     near = tail[_sentence_start(tail, last_start - 1) if last_start > 1 else 0:].lower()
-    if not any(w in near for _, t in prose for w in t.split()[:2] if len(w) >= 3):
+    if not any(w in near for w in _opening_words(tuple(t for _, t in prose))):
         return None  # no option's opening words in the last two sentences: the common case
     last_line = tail[tail.rfind("\n") + 1:]
     # Only options the line is not much longer than: a line that restates one, not a sentence about it.
@@ -1050,11 +1070,11 @@ def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction
         sentence = tail[start:end]
         if sentence.rstrip().endswith("?"):
             return None
-        words = _norm(sentence).split()
-        found = _committed_sentence(sentence, words, prose)
+        raw = _raw_words(sentence)
+        found = _committed_sentence(sentence, raw, prose)
         if found is not None:
             return found
-        if i or start == 0 or _hedged(words) or _VERDICT_WORDS.search(sentence) or _options_within(sentence, prose):
+        if i or start == 0 or _hedged(list(raw)) or _VERDICT_WORDS.search(sentence) or _options_within(sentence, prose):
             return None  # the last sentence weighs an option or gives its own verdict
         end = start - 1
     return None
