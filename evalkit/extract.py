@@ -12,7 +12,7 @@ The cascade is fixed before any label is seen; each step names itself in
 2. Explicit answer statements; the last one in the text wins
    (``answer_is``, ``answer_label``, ``final_answer``, ``json``, ``boxed``,
    ``answer_tag``, ``choose``, ``option_correct``, ``option_ref``, ``zh_answer``,
-   ``conclusion_letter`` "Hence (B)" / "Final: E" / "⇒ D", ``option_label``
+   ``conclusion_letter`` "Hence (B)" / "Final: E" / "⇒ D" in the last 240 characters, ``option_label``
    "Correct option — C", ``ja_answer`` 答え: c / 正解は c / よって c).
    If the last answer head ("the answer is", "answer:", ``"answer_choice":``) at or
    after that statement gives a verdict that commits to no single option (several
