@@ -1028,6 +1028,10 @@ def _committed_sentence(sentence: str, raw: set[str], prose: list[tuple[str, str
     return Extraction(letter, method)
 
 
+# How far from the end of a reply the sentences read by option_named / option_restated reach.
+_NAMED_REACH = 300
+
+
 @functools.lru_cache(maxsize=1024)
 def _opening_words(texts: tuple[str, ...]) -> tuple[str, ...]:
     """The first two words (of three letters or more) of each option text: one of them appears
@@ -1051,10 +1055,9 @@ def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction
     walks through the options line by line.
     """
     tail = body[-600:].rstrip(" \t\n*_\"'")
-    last_start = _sentence_start(tail, len(tail) - 1)
-    near = tail[_sentence_start(tail, last_start - 1) if last_start > 1 else 0:].lower()
+    near = tail[-_NAMED_REACH:].lower()
     if not any(w in near for w in _opening_words(tuple(t for _, t in prose))):
-        return None  # no option's opening words in the last two sentences: the common case
+        return None  # no option's opening words near the end: the common case, decided cheaply
     last_line = tail[tail.rfind("\n") + 1:]
     # Only options the line is not much longer than: a line that restates one, not a sentence about it.
     spaces = last_line.count(" ")
@@ -1064,12 +1067,14 @@ def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction
         letter = _restated(words, close)
         if letter is not None and not _hedged([w for w in words if w not in set(dict(prose)[letter].split())]):
             return Extraction(letter, "option_restated")
+    cut = len(tail) > _NAMED_REACH
+    tail = tail[-_NAMED_REACH:]
     end = len(tail)
     for i in range(2):
         start = _sentence_start(tail, end - 1)
         sentence = tail[start:end]
-        if sentence.rstrip().endswith("?"):
-            return None
+        if (start == 0 and cut) or sentence.rstrip().endswith("?"):
+            return None  # a sentence cut by the reach (its start unseen), or a question
         raw = _raw_words(sentence)
         found = _committed_sentence(sentence, raw, prose)
         if found is not None:
