@@ -7,7 +7,7 @@ runner's peak RSS (from the kernel's wait4 accounting), the samples file size,
 and the exit status. Over the cap, each such sample is an error and nothing of
 the body is kept; under it, the bodies are written as answers.
 
-Run: python bench/bench_big_body.py [--items 4] [--body-mb 50] [--cap-mb 16] [--chunked]
+Run: python -m bench.bench_big_body [--items 4] [--body-mb 50] [--cap-mb 16] [--chunked]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT
+from bench.common import ROOT
 
 from tests.conftest import Loopback, write_items
 

@@ -7,7 +7,7 @@ is not what limits the others. Every client sends the same MedQA-sized request
 with the same number in flight, for a fixed time; the clients take turns over
 a few rounds and each one's best round is printed.
 
-Run: python bench/bench_client.py [--seconds 4] [--rounds 2] [--concurrency 256] [--server-procs 1]
+Run: python -m bench.bench_client [--seconds 4] [--rounds 2] [--concurrency 256] [--server-procs 1]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from typing import Awaitable, Callable
 
 import aiohttp
-from common import ServerProcess
+from bench.common import ServerProcess
 
 from evalkit.client import ChatClient, EndpointPool
 from evalkit.records import GenerationParams

@@ -11,7 +11,7 @@ ratio to the 20,000 samples/s target. Scoring goes through
 cyclic garbage collector while it builds the scored dicts (``store.paused_gc``),
 and the rate the same loop gets with the collector running is printed too.
 
-    python bench/bench_extract.py [--n 100000] [--compat-n 100000] [--seed 0]
+    python -m bench.bench_extract [--n 100000] [--compat-n 100000] [--seed 0]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ file grows by about 4.5 kB a sample. Printed: the runner's peak RSS
 validating the data (evalkit.datasets), and the RSS at the start and the
 highest during dispatch, to separate what the items cost from what the run adds.
 
-Run: python bench/bench_memory.py [--items 10000 100000] [--concurrency 512]
+Run: python -m bench.bench_memory [--items 10000 100000] [--concurrency 512]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ServerProcess, write_synthetic_items
+from bench.common import ServerProcess, write_synthetic_items
 
 
 def rss_mb() -> float:
@@ -82,7 +82,8 @@ def main() -> None:
             ServerProcess("--mode", "sim", "--slots", "100000", "--token-s", "0") as srv:
         for n in args.items:
             data = write_synthetic_items(Path(tmp) / f"items-{n}.jsonl", n)
-            out = subprocess.run([sys.executable, __file__, "--child", "--data", str(data), "--url", srv.url,
+            out = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--child", "--data", str(data),
+                                  "--url", srv.url,
                                   "--results", str(Path(tmp) / f"results-{n}"), "--concurrency",
                                   str(args.concurrency)], capture_output=True, text=True, timeout=600)
             if out.returncode != 0:

@@ -23,7 +23,7 @@ Last, the client's CPU time per sample on a zero-time server (5,000 synthetic
 items, a fresh process per run, orders rotated): file order, --order-from a run
 whose lengths give file order again (the mechanism alone), and longest first.
 
-Run: python bench/bench_order.py [--slots 64] [--token-s 0.001] [--concurrency 512]
+Run: python -m bench.bench_order [--slots 64] [--token-s 0.001] [--concurrency 512]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ServerProcess, medqa_or_synthetic, write_synthetic_items
+from bench.common import ServerProcess, medqa_or_synthetic, write_synthetic_items
 
 from evalkit.datasets import load_dataset
 from evalkit.order import (AUTO, UNKNOWN_FIRST, UNKNOWN_MEDIAN, dispatch_order, find_auto_source, item_key,
@@ -48,7 +48,7 @@ from evalkit.prompts import load_template, render_prompt
 from evalkit.records import GenerationParams, Item
 from evalkit.runner import RunConfig, run_eval
 from evalkit.store import read_json
-from sim_server import output_tokens
+from bench.sim_server import output_tokens
 
 PARAMS = GenerationParams(max_new_tokens=2048, temperature=0.0)
 
@@ -154,7 +154,8 @@ def overhead(tmp: Path, n: int, prompt: str, rounds: int = 3) -> dict[str, list[
     for r in range(rounds):
         for k in [(r + j) % len(orders) for j in range(len(orders))]:
             name, source = orders[k]
-            out = subprocess.run([sys.executable, __file__, "--overhead-child", str(data), str(tmp / "ovh"),
+            out = subprocess.run([sys.executable, "-m", "bench.bench_order", "--overhead-child", str(data),
+                                  str(tmp / "ovh"),
                                   f"round{r}-order{k}", source, str(n), prompt], capture_output=True, text=True,
                                  check=True)
             cpu_us[name].append(float(out.stdout.strip().splitlines()[-1]))

@@ -13,7 +13,15 @@ at line starts, across line breaks, in capitals). Then, each in its own process:
 Prints MB/s and peak RSS of both, the ratio of their times, and whether every
 planted question was found exactly once (and nothing else).
 
-    python bench/bench_overlap.py [--size-mb 1024] [--planted 200] [--benchmark FILE]
+With --long-line-mb MB it measures memory on one very long line instead: a JSONL file
+whose only record holds MB megabytes of text in one string (JSON escapes in it, one
+benchmark question planted in the middle), and the same words as one line of a .txt
+file; each is scanned in its own process, which prints its peak RSS and whether the
+question was found. The scan's memory should not grow with the line (issue 29: 3.3 GB
+for a 200 MB JSONL line before; a .txt line 204 MB).
+
+    python -m bench.bench_overlap [--size-mb 1024] [--planted 200] [--benchmark FILE]
+    python -m bench.bench_overlap --long-line-mb 200
 """
 
 from __future__ import annotations
@@ -111,6 +119,70 @@ def scan_child(benchmark: str, corpus: str) -> None:
                       "medpalm": sum(r["medpalm_overlap"] for r in rows)}))
 
 
+def write_long_line(folder: Path, question: str, size_mb: int, seed: int = 0) -> tuple[Path, Path]:
+    """FOLDER/line.jsonl (one record, SIZE_MB MB of text in one string, QUESTION in the middle) and
+    FOLDER/line.txt (the same words on one line), written piece by piece."""
+    rng = random.Random(seed)
+    vocab = r'the of patient and with was in to for on study clinical results data caf\u00e9 \"quoted\" a\nb'.split()
+    piece = " ".join(rng.choice(vocab) for _ in range(200_000)) + " "  # about 1.5 MB of JSON string text
+    n = max(1, size_mb * 1_000_000 // len(piece))
+    jsonl, txt = folder / "line.jsonl", folder / "line.txt"
+    plain = json.loads(f'"{piece}"')
+    with open(jsonl, "w", encoding="utf-8") as fj, open(txt, "w", encoding="utf-8") as ft:
+        fj.write('{"meta": {"source": "bench"}, "text": "')
+        for i in range(n):
+            if i == n // 2:
+                fj.write(json.dumps(question)[1:-1] + " ")
+                ft.write(question + " ")
+            fj.write(piece)
+            ft.write(plain)
+        fj.write('"}\n')
+        ft.write("\n")
+    return jsonl, txt
+
+
+def long_line_child(benchmark: str, corpus: str) -> None:
+    """Run in a child process: scan one file, print its peak RSS and what was found (one JSON line)."""
+    import resource
+
+    from evalkit.corpus import scan_corpus
+    from evalkit.overlap import index_items
+    items = _items(Path(benchmark))
+    t0 = time.perf_counter()
+    scan = scan_corpus(index_items(items), [corpus])
+    rows = [f.to_dict() for f in scan.scanner.found]
+    print(json.dumps({"seconds": time.perf_counter() - t0, "bytes": scan.bytes_read,
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "whole": [r["id"] for r in rows if r["whole_question"]], "notes": scan.problems}))
+
+
+def long_line(benchmark: Path, size_mb: int) -> None:
+    """The --long-line-mb measurement (see the module's docstring)."""
+    items = _items(benchmark)
+    planted = items[len(items) // 2]
+    folder = Path(tempfile.mkdtemp(prefix="bench_overlap_line_"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        (folder / "empty.txt").write_bytes(b"")
+        for path in (folder / "empty.txt", *write_long_line(folder, planted.question, size_mb)):
+            out = subprocess.run([sys.executable, __file__, "--long-line-child", str(benchmark), str(path)],
+                                 capture_output=True, text=True, env=env)
+            if out.returncode:
+                raise SystemExit(out.stderr)
+            ev = json.loads(out.stdout.strip().splitlines()[-1])
+            found = planted.id in ev["whole"]
+            if path.name == "empty.txt":
+                print(f"baseline, an empty corpus (the process, the benchmark's index): peak RSS {ev['rss_mb']:.0f} MB")
+                continue
+            print(f"{path.name}: one line of {path.stat().st_size / 1e6:.0f} MB: peak RSS {ev['rss_mb']:.0f} MB, "
+                  f"{ev['seconds']:.1f} s wall ({ev['bytes'] / 1e6 / ev['seconds']:.0f} MB/s); planted question found "
+                  f"whole: {found}; {len(ev['whole'])} items flagged whole")
+            for note in ev["notes"]:
+                print(f"  note: {note[len(str(folder)) + 1:] if note.startswith(str(folder)) else note}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _timed(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, dict[str, float]]:
     """Run CMD under /usr/bin/time: its output, and wall / CPU seconds and peak RSS (MB) of CMD alone."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
@@ -125,10 +197,19 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--planted", type=int, default=200)
     ap.add_argument("--benchmark", type=Path, default=DEFAULT_BENCHMARK)
+    ap.add_argument("--long-line-mb", type=int, default=None,
+                    help="Measure peak memory on one line of this many MB (JSONL and text) instead.")
     ap.add_argument("--scan-child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--long-line-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scan_child:
         scan_child(*args.scan_child)
+        return
+    if args.long_line_child:
+        long_line_child(*args.long_line_child)
+        return
+    if args.long_line_mb:
+        long_line(args.benchmark, args.long_line_mb)
         return
     items = _items(args.benchmark)
     folder = Path(tempfile.mkdtemp(prefix="bench_overlap_"))
@@ -141,7 +222,8 @@ def main() -> None:
         n_patterns = _patterns(items, folder / "patterns.txt")
         print(f"corpus: {size:.0f} MB, {len(planted)} planted questions; benchmark: {len(items)} items, "
               f"{n_patterns} distinct 13-grams (generated in {time.perf_counter() - t0:.0f} s)")
-        out, ev_t = _timed([sys.executable, __file__, "--scan-child", str(args.benchmark), str(corpus)], env)
+        out, ev_t = _timed([sys.executable, "-m", "bench.bench_overlap", "--scan-child", str(args.benchmark),
+                            str(corpus)], env)
         if out.returncode:
             raise SystemExit(out.stderr)
         ev = json.loads(out.stdout.strip().splitlines()[-1])

@@ -16,7 +16,7 @@ Figures printed:
   batch barrier   batches of 200 sent at once, each waiting for its slowest request
                   (how the MedReason harness dispatches)
 
-Run: python bench/bench_runner.py [--slots 16] [--token-s 0.00025] [--batch 200]
+Run: python -m bench.bench_runner [--slots 16] [--token-s 0.00025] [--batch 200]
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ServerProcess, medqa_or_synthetic
+from bench.common import ServerProcess, medqa_or_synthetic
 
 from evalkit.client import ChatClient
 from evalkit.datasets import load_dataset
 from evalkit.prompts import load_template, render_prompt
 from evalkit.records import GenerationParams
 from evalkit.runner import RunConfig, run_eval
-from sim_server import output_tokens
+from bench.sim_server import output_tokens
 
 PARAMS = GenerationParams(max_new_tokens=2048, temperature=0.0)
 

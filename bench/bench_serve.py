@@ -4,7 +4,7 @@ llama-server with 1 and 4 parallel slots, and of 1 and 2 replicas behind SGLang'
 Each configuration is started with evalkit's own launcher, sent REQUESTS chat
 completions CONCURRENT at a time (max_tokens fixed, temperature 0), and stopped.
 
-Run: .venv/bin/python bench/bench_serve.py [--requests 32] [--concurrent 8] [--max-tokens 64]
+Run: .venv/bin/python -m bench.bench_serve [--requests 32] [--concurrent 8] [--max-tokens 64]
      [--vllm-python PY --vllm-model DIR]   (adds vLLM on the CPU)
 """
 

@@ -15,7 +15,7 @@ bests and the range and median of the per-turn ratios (a turn measures both vers
 back to back, so a slow moment of a shared machine hits both). The bar: not lower than
 the baseline, a ratio of at least 1.0 within that noise.
 
-Run: python bench/bench_versions.py [--baseline 86f1853] [--rounds 3] [--seconds 3] [--items 3000]
+Run: python -m bench.bench_versions [--baseline 86f1853] [--rounds 3] [--seconds 3] [--items 3000]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
-from common import ROOT, ServerProcess, write_synthetic_items
+from bench.common import ROOT, ServerProcess, write_synthetic_items
 
 PROBE = Path(__file__).resolve().parent / "version_probe.py"
 

@@ -11,6 +11,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SHARED = Path(os.environ.get("EVALKIT_SHARED", ROOT.parent / "shared"))
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+# Children started as `python -m bench.NAME` find the bench package from any folder.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 from tests.serverproc import ServerProcess as _ServerProcess  # noqa: E402
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
 from evalkit.compare import Comparison, build_comparison
 from evalkit.config import (DEFAULT_DATA_DIR, OverlapSettings, ReportSettings, ServerControlSettings,
-                            field_default)
+                            ViewSettings, field_default)
 from evalkit.gate import GateResult, compare_runs
 from evalkit.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.report import Report, build_report
@@ -41,12 +41,12 @@ from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_task
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
            "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
-           "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
+           "check_tracker", "export", "tracker_targets", "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
            "load_run", "load_suite", "overlap", "report", "report_document", "rescore", "rescore_to_file",
            "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
            "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend",
            "sweep_trend_page", "write_gate_reports",
-           "sweep_watch"]
+           "sweep_watch", "view"]
 
 
 def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan], None] | None = None,
@@ -230,13 +230,15 @@ def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_
 
 
 def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap_file: "str | Path | None" = None,
-         overlap_rule: str = field_default(OverlapSettings, "rule"), **options: Any) -> GateResult:
+         overlap_rule: str = field_default(OverlapSettings, "rule"),
+         overlap_stale: str = field_default(OverlapSettings, "stale"), **options: Any) -> GateResult:
     """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``). With
-    OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``)."""
+    OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``);
+    items whose text it did not flag are refused (a ValueError) or, OVERLAP_STALE "ignore", left out."""
     if overlap_file is not None:
         from evalkit.overlap_split import read_overlap
 
-        options["clean_only"] = read_overlap(Path(overlap_file), overlap_rule)
+        options["clean_only"] = read_overlap(Path(overlap_file), overlap_rule, overlap_stale)
     return compare_runs(baseline, candidate, **options)
 
 
@@ -276,7 +278,10 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
 
     The items come from EVAL_FILES and/or the benchmarks of SUITE (under DATA_DIR).
     With OUTPUT, writes overlap.jsonl: a header line (the rules, the normalization,
-    the files read) then one line per item. Returns ``corpus.OverlapResult``.
+    the files read, those read only in part or not at all, each benchmark file's sha256)
+    then one line per item (with its text's fingerprint). It is written even when some
+    training file was incomplete or unreadable; ``OverlapResult.partial`` says so.
+    Returns ``corpus.OverlapResult``.
     """
     from evalkit.corpus import analyse_overlap
     from evalkit.datasets import load_dataset
@@ -289,15 +294,68 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
         files += load_suite(suite).files(data_dir if data_dir is not None else DEFAULT_DATA_DIR)
     if not files:
         raise ValueError("overlap: give benchmark files (--eval-file) or a suite (--suite)")
-    items = [item for f in files for item in load_dataset(f).items]
-    result = analyse_overlap(items, train, field_spec=field, ngram=ngram)
+    loaded = [load_dataset(f) for f in files]
+    items = [item for d in loaded for item in d.items]
+    # what the flags were computed for: each file's sha256 here, each item's text fingerprint in its row
+    benchmarks = [{"path": str(d.path), "sha256": d.sha256, "items": len(d.items)} for d in loaded]
+    result = analyse_overlap(items, train, field_spec=field, ngram=ngram, header_extra={"benchmarks": benchmarks})
     if output is not None:
         write_jsonl(output, [{"overlap_header": result.header}, *result.rows])
     return result
 
 
+def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[str] = (), log_samples: bool = False,
+           step: int | None = None) -> list[Any]:
+    """Send the figures of PATH (a run directory, or a sweep folder: each finished checkpoint at its
+    training step) to the trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``); points the tracker
+    run already holds are not sent again. TRACKER_RUN_IDS (``TRACKER=ID``, or an ID with one tracker)
+    attach to an existing run, e.g. the training run. One ``trackers.export.ExportResult`` per tracker."""
+    from evalkit.trackers.export import export as _export
+
+    return _export(path, tracker_targets(to, tracker_run_ids), log_samples=log_samples, step=step)
+
+
+def tracker_targets(to: Sequence[str], tracker_run_ids: Sequence[str] = ()) -> list[Any]:
+    """The trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``) as ``trackers.base.TrackerTarget``s,
+    with the run ids TRACKER_RUN_IDS give them; TrackerError when one does not fit."""
+    from evalkit.trackers.base import parse_target, with_run_ids
+
+    return with_run_ids([parse_target(s) for s in to], tracker_run_ids)
+
+
+def check_tracker(spec: str) -> str:
+    """SPEC if figures can be sent to it here (a known tracker whose extra is installed); TrackerError
+    (naming the extra to install) otherwise."""
+    from evalkit.trackers.base import parse_target, require
+
+    require(parse_target(spec).kind)
+    return spec
+
+
 # ---------------------------------------------------------------- sweeps (evalkit.sweep*)
 
+
+
+def view(results_dir: "str | Path" = field_default(ReportSettings, "results_dir"), *,
+         settings: ViewSettings | None = None, announce: Callable[[str, list[str]], None] | None = None) -> None:
+    """Serve RESULTS_DIR as a live, read-only web application until stopped (``evalkit view``).
+
+    ANNOUNCE(url, notes) hears the URL to open (carrying the token when one is needed) once the
+    server listens. A non-loopback address needs a token: ``settings.token``, else one made now.
+    """
+    from evalkit.view.app import build_app
+    from evalkit.web import security, server
+
+    settings = settings or ViewSettings()
+    notes: list[str] = []
+    token = settings.token
+    if not server.is_loopback(settings.host):
+        token = token or security.new_token()
+        notes.append(server.PUBLIC_ADDRESS_NOTE)
+    app = build_app(results_dir, settings, token=token)
+    sock = server.bind(settings.host, settings.port)
+    url = server.base_url(sock, settings.host) + "/" + (f"?token={token}" if token else "")
+    server.serve(app, sock, announce=(lambda: announce(url, notes)) if announce else None)
 
 def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
     """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
@@ -426,6 +484,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
     "EndpointDown": ("evalkit.runner", "EndpointDown"), "RequestError": ("evalkit.client", "RequestError"),
     "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
+    "NEEDS_KEY": ("evalkit.backends", "NEEDS_KEY"),
+    "LockLost": ("evalkit.lock", "LockLost"),
     "SuiteError": ("evalkit.suites", "SuiteError"),
     "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
     "RubricError": ("evalkit.rubrics", "RubricError"),
@@ -450,7 +510,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
     "summarize": ("evalkit.score", "summarize"), "Agreement": ("evalkit.agreement", "Agreement"),
     "make_judge": ("evalkit.judging", "make_judge"), "Judgement": ("evalkit.judging", "Judgement"),
-    "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeSettings": ("evalkit.config", "JudgeSettings"),
+    "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeDown": ("evalkit.judging", "JudgeDown"),
+    "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
     # reports, leaderboards and gates: whole documents and their renderers; numbers the CLI formats itself
     "render_report": ("evalkit.report_document", "render_report"),
@@ -475,7 +536,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SweepLaunch": ("evalkit.sweep_jobs", "SweepLaunch"), "trend_table": ("evalkit.sweep_report", "trend_table"),
     "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
     "trend_json": ("evalkit.sweep_report", "trend_json"),
-    "trend_markdown": ("evalkit.sweep_report", "trend_markdown"),
+    "trend_markdown": ("evalkit.sweep_report", "trend_markdown"), "best_text": ("evalkit.sweep_report", "best_text"),
+    # trackers (evalkit export, --log-to)
+    "TrackerError": ("evalkit.trackers.base", "TrackerError"),
     # rating studies
     "StudyError": ("evalkit.study.db", "StudyError"), "STUDY_FORMATS": ("evalkit.study.render", "STUDY_FORMATS"),
     "EXPORT_FORMATS": ("evalkit.study.service", "EXPORT_FORMATS"), "DESIGNS": ("evalkit.study.rubric", "DESIGNS"),

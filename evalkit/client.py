@@ -38,6 +38,14 @@ T = TypeVar("T")
 UNREACHABLE_AFTER = 3
 DEFAULT_MAX_RESPONSE_BYTES = 16 << 20  # a larger completion body is an error on its sample
 COOL_DOWN_S = (2.0, 60.0)  # first and longest cool-down; doubles with each outage
+# Doubling stops here: 2 ** this is far past any cap, and a float of 2 ** 1024 would overflow
+# (an endpoint marked down a thousand times in a long outage, or --max-attempts in the thousands).
+MAX_DOUBLINGS = 30
+
+
+def doubled(first: float, times: int, cap: float) -> float:
+    """FIRST doubled TIMES times (none when TIMES < 1), at most CAP; never overflows however large TIMES is."""
+    return min(cap, first * 2.0 ** min(max(times, 0), MAX_DOUBLINGS))
 
 
 class RequestError(RuntimeError):
@@ -70,7 +78,7 @@ class RetryPolicy:
 
         A server's Retry-After (on 429/503) is honoured as a floor, within max_delay_s.
         """
-        cap = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        cap = doubled(self.base_delay_s, attempt - 1, self.max_delay_s)
         wait = random.uniform(0, cap)
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.max_delay_s))
@@ -491,7 +499,7 @@ class EndpointPool:
             ep.outages += 1
             ep.failures = 0
             first, longest = COOL_DOWN_S
-            ep.down_until = time.monotonic() + min(longest, first * 2 ** (ep.outages - 1))
+            ep.down_until = time.monotonic() + doubled(first, ep.outages - 1, longest)
 
     async def _throttle(self) -> None:
         assert self._throttler is not None and self._throttle_lock is not None

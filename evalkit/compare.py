@@ -50,8 +50,10 @@ VERDICT_LABELS = OrderedDict([
 # Beyond this many runs only the pairs (earlier, later) are computed, not both orders.
 MAX_RUNS_ALL_ORDERS = 6
 
+BENCHMARKS = "benchmarks"  # a pseudo-setting of the comparison: the datasets each run covers
 SETTING_LABELS = {
-    "model": "model", "checkpoint": "checkpoint hash", "prompt": "prompt", "prompt_sha256": "prompt template sha256",
+    BENCHMARKS: "benchmarks", "model": "model", "checkpoint": "checkpoint hash", "prompt": "prompt",
+    "prompt_sha256": "prompt template sha256",
     "extractor": "extractor", "scorers": "scorers", "max_new_tokens": "max new tokens", "temperature": "temperature",
     "top_p": "top p", "strategy": "strategy", "samples": "samples", "refine_samples": "refine samples",
     "scoring_version": "scoring version", "controls": "request controls",
@@ -85,6 +87,14 @@ class Comparison:
     pairs: dict[tuple[int, int], PairComparison] = field(default_factory=dict)
     overlap: "OverlapSet | None" = None
     overlap_marks: str | None = None  # per item: overlap_tables.OVERLAP, CLEAN or NOT_COVERED
+    overlap_notes: list[str] = field(default_factory=list)  # what checking the runs against it said
+
+    @property
+    def mismatches(self) -> list[str]:
+        """Why ``evalkit gate`` would call the first two runs (baseline, candidate) not comparable:
+        different prompts, extractors or items, a benchmark only one of them has; [] when none."""
+        first = self.pairs.get((0, 1))
+        return list(first.gate.mismatches) if first is not None else []
 
     def pair(self, baseline: int, candidate: int) -> PairComparison:
         """The comparison of run BASELINE with run CANDIDATE (indices into ``runs``)."""
@@ -105,12 +115,13 @@ class Comparison:
 
 
 def run_settings(runs: Sequence[Run]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each run's configuration (model, checkpoint hash, prompt, generation settings, scorers...)
-    and the names of the settings whose values are not all equal."""
-    settings = [configuration_of(model=r.model, prompt=r.prompt, prompt_sha256=r.prompt_sha256,
-                                 extractor=r.extractor, manifest=r.manifest, samples=r.samples).settings()
+    """Each run's configuration (the benchmarks it covers, model, checkpoint hash, prompt, generation
+    settings, scorers...) and the names of the settings whose values are not all equal."""
+    settings = [{BENCHMARKS: ", ".join(OrderedDict((d, None) for d, _ in r.items())),
+                 **configuration_of(model=r.model, prompt=r.prompt, prompt_sha256=r.prompt_sha256,
+                                    extractor=r.extractor, manifest=r.manifest, samples=r.samples).settings()}
                 for r in runs]
-    differing = [name for name in SETTINGS if len({repr(s[name]) for s in settings}) > 1]
+    differing = [name for name in (BENCHMARKS, *SETTINGS) if len({repr(s[name]) for s in settings}) > 1]
     return settings, differing
 
 
@@ -187,7 +198,9 @@ def build_comparison(
     (default: ``default_pairs``). The gate's options mean what they mean for ``evalkit gate``.
 
     With OVERLAP (``overlap_split.read_overlap``), each item is marked overlapping, clean or not
-    covered, and each pair is also gated on the clean items (``evalkit gate --clean-only``)."""
+    covered, and each pair is also gated on the clean items (``evalkit gate --clean-only``). Each run
+    is checked against it first (``overlap_split.check_overlap``): an item whose text is not the one
+    it flagged raises StaleOverlapError, or is marked not covered (``overlap_notes`` says so)."""
     loaded = [load_run(r) for r in runs]
     if len(loaded) < 2:
         raise ValueError("a comparison needs at least two runs")
@@ -201,8 +214,12 @@ def build_comparison(
     comparison = Comparison(runs=loaded, labels=run_labels(loaded), score=score, settings=settings,
                             differing=differing, items=keys, verdicts=verdicts)
     if overlap is not None:
+        from evalkit.overlap_split import check_overlap
         from evalkit.overlap_tables import item_marks
 
+        for run, label in zip(loaded, comparison.labels):  # items whose text changed: refused, or dropped
+            overlap, notes = check_overlap(overlap, run.items(), label)
+            comparison.overlap_notes.extend(n for n in notes if n not in comparison.overlap_notes)
         comparison.overlap, comparison.overlap_marks = overlap, item_marks(keys, overlap)
     for b, c in (pairs if pairs is not None else default_pairs(len(loaded))):
         if b == c or not (0 <= b < len(loaded) and 0 <= c < len(loaded)):

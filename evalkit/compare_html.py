@@ -45,10 +45,23 @@ def settings_table(comparison: Comparison) -> str:
     note = ("No setting differs between the runs." if not comparison.differing else
             f"{len(comparison.differing)} setting{'s differ' if len(comparison.differing) > 1 else ' differs'}.")
     shared = f'<p class="note">Shared by all: {escape("; ".join(same))}.</p>' if same else ""
-    return (f'<p class="note" id="settings-note">{escape(note)}</p>'
+    return (f'<p class="note" id="settings-note">{escape(note)}</p>{mismatch_notes(comparison)}'
             f'<div class="scroll"><table id="settings"><thead>{head}</thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>'
             f"{shared}")
+
+
+def mismatch_notes(comparison: Comparison) -> str:
+    """The gate's reasons the baseline and candidate are not comparable, as a warning list; "" when none."""
+    reasons = comparison.mismatches
+    if not reasons:
+        return ""
+    labels = comparison.labels
+    items = "".join(f"<li>mismatch: {escape(r)}</li>" for r in reasons)
+    return (f'<div id="mismatches"><p class="warn"><strong>Not comparable as evalkit gate sees them</strong> '
+            f"({escape(labels[0])} \u2192 {escape(labels[1])}): evalkit gate says NOT COMPARABLE without "
+            "--allow-mismatch; the paired results below are on the shared items only.</p>"
+            f'<ul class="notes">{items}</ul></div>')
 
 
 def _scores(scores: Any) -> dict[str, Any] | None:
@@ -231,6 +244,10 @@ _ITEMS_HTML = """
 """
 
 _COMPARE_CSS = """
+p.warn { color: var(--warn); margin: 4px 0; }
+#pair table th { white-space: normal; overflow-wrap: normal; }  /* "both right" may wrap: numbers set the widths */
+#pair table td:first-child { overflow-wrap: anywhere; min-width: 7em; }  /* a long dataset name breaks */
+#items td:first-child, #items td:nth-child(2) { overflow-wrap: anywhere; max-width: 14em; }
 #item-table th.sortable { cursor: pointer; user-select: none; }
 #item-table th.sorted-asc::after { content: " \\25b2"; } #item-table th.sorted-desc::after { content: " \\25bc"; }
 #items tr { cursor: pointer; } #items tr.sel td { background: #ddf4ff; }

@@ -286,6 +286,8 @@ def _registered_strategy(name: str) -> bool:
 CI_METHODS = ("wilson", "bootstrap")  # how a proportion's interval is computed (a mean's is always bootstrap)
 FORMATS = ("rich", "markdown", "csv", "json", "html")  # what report and leaderboard print or write
 OVERLAP_RULES = ("medpalm", "ngram")  # which rule of an overlap file marks an item as overlapping
+# what a report, leaderboard, gate or comparison does with an item whose text is not the one the overlap file flagged
+OVERLAP_STALE = ("refuse", "ignore")
 
 
 @dataclass(frozen=True)
@@ -332,12 +334,16 @@ class CompareSettings:
 
 @dataclass(frozen=True)
 class OverlapSettings:
-    """Training-data overlap: the n-gram rule's length, where ``evalkit overlap`` writes, and the
-    rule a report, leaderboard, gate or comparison reads from an overlap file."""
+    """Training-data overlap: the n-gram rule's length, where ``evalkit overlap`` writes, whether it
+    accepts a corpus it could read only in part, the rule a report, leaderboard, gate or comparison
+    reads from an overlap file, and what they do with items whose text is not the one it flagged."""
 
     ngram: int = 13  # lm-eval's decontamination uses 13-grams
     output: str = "overlap.jsonl"
     rule: str = "medpalm"
+    # a training file cut short or unreadable makes `evalkit overlap` exit 1 unless this is set
+    accept_partial: bool = False
+    stale: str = "refuse"  # OVERLAP_STALE: an item whose text changed since the overlap file stops the command
 
 
 # ---------------------------------------------------------------- the model judge (evalkit judge)
@@ -453,7 +459,7 @@ class ViewSettings(WebSettings):
     """``evalkit view``: the results folder as a live, read-only web application."""
 
     token: str | None = None  # needed on a non-loopback bind; made and printed with the URL when not given
-    poll_s: float = 1.0  # how often a live page asks the server for news
+    refresh_s: float = 1.0  # how often a live page asks the server for news
     items_per_page: int = 100  # a run's items shown at once in its item browser
 
 
@@ -554,3 +560,20 @@ class StudyServeSettings(WebSettings):
     # Each save also waits for the disk (SQLite synchronous=FULL): survives a power cut, not only a killed
     # server, at about 8 ms a save here. Off: a save is in the file's WAL before the reply, fsynced later.
     fsync: bool = False
+
+
+TRACKERS = ("mlflow", "wandb")  # where `--log-to` / `evalkit export` send figures (optional extras)
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """Where and how evaluation figures go to a tracker (``evalkit export``, ``--log-to``): the MLflow
+    experiment and W&B project when the target names none, the metric names' prefix
+    (PREFIX/DATASET/SCORE), the W&B step metric eval figures are plotted against (Hugging Face
+    Trainer's, so curves sit beside its training curves), and the step of a run that has no training step."""
+
+    mlflow_experiment: str = "evalkit"
+    wandb_project: str = "evalkit"
+    prefix: str = "eval"
+    wandb_step_metric: str = "train/global_step"
+    step: int = 0

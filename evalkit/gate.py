@@ -190,7 +190,9 @@ def compare_runs(
     """Pair two runs item by item and decide, per dataset, whether the candidate regressed on SCORE.
 
     With CLEAN_ONLY (an ``evalkit.overlap_split.OverlapSet``), only the items it marks
-    clean are compared; items it flags or does not cover are left out, with a warning.
+    clean are compared; items it flags or does not cover are left out, with a warning. An item
+    whose text is not the one it flagged raises StaleOverlapError (a ValueError), or with
+    ``stale="ignore"`` is left out too (``overlap_split.check_overlap``).
 
     ``max_drop`` is in accuracy points (1.0 = one percentage point; for a numeric score,
     0.01 of its unit). With ``allow_mismatch`` the comparison goes ahead on the items both
@@ -203,7 +205,8 @@ def compare_runs(
                    if (why := empty_run_reason(run)) is not None]
     warnings: list[str] = [note for note in (partial_note(base), partial_note(cand)) if note]
     if clean_only is not None:
-        base_items, cand_items = _clean_items(base_items, clean_only, warnings), _clean_items(cand_items, clean_only)
+        base_items = _clean_items(base_items, clean_only, warnings, "the baseline")
+        cand_items = _clean_items(cand_items, clean_only, warnings, "the candidate", count=False)
 
     datasets: OrderedDict[str, None] = OrderedDict()
     for dataset, _ in list(base_items) + list(cand_items):
@@ -296,12 +299,17 @@ def _dataset_verdict(dataset: str, base: Run, cand: Run, pairs: list[tuple[dict,
     return verdict
 
 
-def _clean_items(items: "OrderedDict", overlap: "OverlapSet", warnings: list[str] | None = None) -> "OrderedDict":
-    """ITEMS less those OVERLAP flags or does not cover (evalkit.overlap_split.split_by_overlap)."""
-    from evalkit.overlap_split import split_by_overlap
+def _clean_items(items: "OrderedDict", overlap: "OverlapSet", warnings: list[str], whose: str,
+                 count: bool = True) -> "OrderedDict":
+    """ITEMS less those OVERLAP flags or does not cover (evalkit.overlap_split.split_by_overlap), once
+    checked against it (``check_overlap``: StaleOverlapError for an item whose text changed, or it
+    is left out); what the check says, and with COUNT what was left out, go into WARNINGS."""
+    from evalkit.overlap_split import check_overlap, split_by_overlap
 
+    overlap, notes = check_overlap(overlap, items, whose)
+    warnings.extend(n for n in notes if n not in warnings)
     hit, clean, missing = split_by_overlap(items, overlap)
-    if warnings is not None:
+    if count:
         warnings.append(f"--clean-only ({overlap.rule} rule): {len(hit)} overlapping items left out"
                         + (f", and {len(missing)} the overlap file does not cover" if missing else ""))
     return OrderedDict(clean)

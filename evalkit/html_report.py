@@ -312,13 +312,17 @@ def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboar
             c = row.cells.get(d)
             if c is not None:
                 points.append(PlotPoint(d, series, c.accuracy, c.ci_low, c.ci_high, c.n, bool(c.flag or c.partial)))
-    rows = [table_cells(lb, None, r) for r in lb.rows]
-    classes = ["" if r.comparable else "flagged" for r in lb.rows]
+    tables = []
+    for i, group in enumerate(lb.groups):  # like with like: a table per group, its heading what its rows share
+        rows = [table_cells(lb, group, r) for r in group.rows]
+        classes = ["" if r.comparable else "flagged" for r in group.rows]
+        tables.append(f'<h3 class="lb-group">{i + 1}. {escape(group.heading)}</h3>'
+                      f"{_table(table_header(lb, group), rows, first_number_column(lb, group), classes)}")
     foot = "".join(f"<li>! {escape(n)}</li>" for n in footnotes(lb))
     body = (
         f'<p class="note">{escape(lb.what[0].upper() + lb.what[1:])} with {escape(lb.ci_label)}. {escape(ranking_note(lb))}. '
         '"!" marks numbers not comparable with the rest of their column (see the notes).</p>\n'
-        f'<section id="leaderboard">{_table(table_header(lb), rows, first_number_column(lb), classes)}'
+        f'<section id="leaderboard">{"".join(tables)}'
         f'{"<ul class=notes>" + foot + "</ul>" if foot else ""}</section>\n'
         f"{sections}"
         f'<section id="plot"><h2>Accuracy per dataset</h2>{accuracy_plot_svg(points)}</section>'
@@ -332,6 +336,7 @@ _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
        margin: 24px auto; max-width: 1240px; padding: 0 16px; }
 h1 { font-size: 22px; margin: 0 0 6px; } h2 { font-size: 17px; margin: 26px 0 8px; }
+h3.lb-group { font-size: 15px; margin: 20px 0 6px; }
 .note { color: var(--muted); margin: 4px 0 12px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }

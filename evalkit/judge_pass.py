@@ -146,7 +146,11 @@ def read_input(path: Path, *, questions: Path | None = None, limit: int | None =
     """A run directory, a samples file, or a graded-answers JSONL (then QUESTIONS is required)."""
     if not path.exists():
         raise JudgeInputError(f"{path}: no such file or directory")
-    if is_graded_file(path):
+    try:
+        graded = is_graded_file(path)
+    except ValueError as exc:  # a file that is not JSON lines (names its file and line)
+        raise JudgeInputError(f"{exc}: not a run, a samples file or graded answers (JSON lines)") from None
+    if graded:
         if questions is None:
             raise JudgeInputError(f"{path} holds graded answers (qid, answer): pass --questions FILE with their "
                                   "questions (e.g. liveqa_med_test.jsonl)")
@@ -171,8 +175,10 @@ class JudgeResult:
 
 def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path,
                   n_resamples: int = field_default(JudgeSettings, "n_resamples"),
-                  on_scored: Callable[[SampleRecord], None] | None = None) -> JudgeResult:
-    """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them."""
+                  on_scored: Callable[[SampleRecord], None] | None = None,
+                  on_start: Callable[[int, int], None] | None = None) -> JudgeResult:
+    """Judge DATA with SCORER, journaled under WORK_DIR; agreement with the human grades when DATA has them.
+    ON_START(total, resumed from the journal) is told before the first request, ON_SCORED(sample) after each."""
     plan = ScoringPlan([scorer])
     fingerprint = plan.fingerprint
     journal = work_dir / JOURNAL
@@ -181,6 +187,8 @@ def judge_answers(data: JudgeInput, scorer: RubricJudgeScorer, *, work_dir: Path
     keys = {(s.dataset, s.id, s.index) for _, s in data.pairs}
     resumed = len(set(load_journal(journal, fingerprint)) & keys)
     work_dir.mkdir(parents=True, exist_ok=True)
+    if on_start is not None:
+        on_start(len(data.pairs), resumed)
 
     async def go() -> list[SampleRecord]:
         async with scorer:
@@ -227,10 +235,12 @@ def answers_by_item(path: Path) -> dict[tuple[str, str], SampleRecord]:
 
 
 def pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, *, work_dir: Path,
-             limit: int | None = None) -> tuple[dict[str, PairwiseSummary], int]:
+             limit: int | None = None, on_start: Callable[[int, int], None] | None = None,
+             on_judged: Callable[[bool, bool], None] | None = None) -> tuple[dict[str, PairwiseSummary], int]:
     """Rank the answers of RUN_A against RUN_B on the judge's axes, both orders per pair, journaled.
 
-    Returns the per-axis summary and how many items the two runs share.
+    Returns the per-axis summary and how many items the two runs share. ON_START(total, resumed)
+    is told before the first request, ON_JUDGED(ok, request failed) after each pair judged.
     """
     a, b = answers_by_item(run_a), answers_by_item(run_b)
     shared = [k for k in a if k in b]
@@ -254,6 +264,8 @@ def pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, *, work_dir: P
             with pairs.writer() as writer:  # a torn last line is settled (and reported) before reading
                 done = {k: line for (k, _), line in  # type: ignore[misc]
                         pairs.done(lambda line: line.get("fingerprint") == fingerprint).items()}
+                if on_start is not None:
+                    on_start(len(shared), sum(key(k) in done for k in shared))
 
                 async def one(k: tuple[str, str]) -> dict:
                     if key(k) in done:
@@ -266,6 +278,8 @@ def pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, *, work_dir: P
                             "retryable": first.retryable or second.retryable,
                             "a_first_reply": first.reply, "b_first_reply": second.reply}
                     writer.write(line)
+                    if on_judged is not None:
+                        on_judged(not line["errors"], line["retryable"])
                     return line
                 return await asyncio.gather(*(one(k) for k in shared))
 

@@ -8,6 +8,7 @@ judge, journaled; agreement; pairwise) and ``kqa`` (the physicians' file).
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -16,12 +17,16 @@ from typing import Any, Callable, Sequence
 
 from evalkit.backends import served_models
 from evalkit.config import JudgeSettings
-from evalkit.judge_pass import JudgeResult, agreement_json, default_work_dir, judge_answers, pairwise, read_input
-from evalkit.kqa import NLI_JOURNAL, evaluate_nli_file, is_nli_file
+from evalkit.dispatch import RunProgress
+from evalkit.judge_pass import (JudgeInputError, JudgeResult, agreement_json, default_work_dir, judge_answers, pairwise,
+                                read_input)
+from evalkit.kqa import NLI_JOURNAL, NliFileError, evaluate_nli_file, is_nli_file
 from evalkit.lock import try_lock_run_dir
 from evalkit.runs import live_writer, snapshot_note
-from evalkit.scoring.rubric_judge import RubricJudgeScorer
+from evalkit.scoring.plan import retryable_scores
+from evalkit.scoring.rubric_judge import JUDGE_API_KEY_ENV, RubricJudgeScorer
 from evalkit.serving.errors import ServerError
+from evalkit.serving.probe import PROBE_ERRORS, key_refused_message, refuses_key
 from evalkit.serving.state import resolve_endpoint
 from evalkit.store import SAMPLES, samples_path, write_json, write_jsonl
 
@@ -34,6 +39,49 @@ class JudgeStopped(KeyboardInterrupt):
     def __init__(self, work_dir: Path):
         super().__init__(str(work_dir))
         self.work_dir = work_dir
+
+
+class JudgeDown(RuntimeError):
+    """The judge could not be used (it stopped answering, or refuses the key): the pass stopped asking;
+    what was judged is journaled in ``work_dir``, and the same command resumes."""
+
+    def __init__(self, reason: str, work_dir: Path, judged: int, total: int):
+        super().__init__(f"{reason}; {judged} of {total} judged so far are journaled in {work_dir}: start the judge "
+                         "(or give it its key) and run the same command to resume")
+        self.reason = reason
+        self.work_dir = work_dir
+        self.judged = judged
+        self.total = total
+
+
+@dataclass
+class JudgeProgress:
+    """Counts of a judge pass as it goes, kept in a ``RunProgress`` (``progress.ProgressLines`` prints it):
+    ``start`` when the pass knows its size, ``judged`` after each answer or pair; ``unjudged`` counts those
+    whose judge request failed (asked again by the next run)."""
+
+    progress: RunProgress
+    scorer: Any
+    on_start: Callable[[int, int], None] | None = None
+    unjudged: int = 0
+
+    def start(self, total: int, resumed: int) -> None:
+        self.progress.total, self.progress.resumed = total, resumed
+        self.progress.started = time.perf_counter()
+        if self.on_start is not None:
+            self.on_start(total, resumed)
+
+    def judged(self, ok: bool, retryable: bool = False) -> None:
+        p, usage = self.progress, self.scorer.usage
+        p.done += not retryable  # one whose request failed is asked again: not done
+        p.errors += not ok
+        self.unjudged += retryable
+        p.requests, p.completion_tokens = usage.requests, usage.completion_tokens
+
+    def scored(self, record: Any) -> None:
+        """``judged`` for a sample the rubric judge scored (its scores: None values are judge errors)."""
+        scores = record.scores or {}
+        self.judged(all(v.get("value") is not None for v in scores.values()), retryable_scores(scores))
 
 
 @dataclass
@@ -56,6 +104,7 @@ class Judgement:
     pairs: list = field(default_factory=list)
     resumed: int = 0
     per: str | None = None  # kqa: one judge request per statement, or per answer
+    unjudged: int = 0  # answers or pairs whose judge request failed: asked again when the command is run again
 
     @property
     def journal(self) -> Path | None:
@@ -79,7 +128,15 @@ def make_judge(settings: JudgeSettings = JudgeSettings(), *, endpoints: Sequence
         endpoints = [handle.base_url]
         model = model or handle.model
     if not model:
-        listed = served_models(endpoints[0], api_key=api_key)
+        key = api_key or os.environ.get(JUDGE_API_KEY_ENV)
+        try:
+            listed = served_models(endpoints[0], api_key=key)
+        except PROBE_ERRORS as exc:
+            if refuses_key(exc):
+                where = f"--judge-api-key or ${JUDGE_API_KEY_ENV}"
+                message = key_refused_message(exc.code, given=bool(key), where=where, who="the judge")
+                raise ServerError(f"{endpoints[0]}: {message}") from None
+            raise ServerError(f"cannot reach the judge at {endpoints[0]} ({exc}); is it running?") from None
         if not listed:
             raise ServerError(f"{endpoints[0]} lists no model: pass --judge-model NAME")
         model = listed[0]
@@ -93,6 +150,7 @@ def judge(path: "str | Path | None" = None, *, pair: "tuple[str | Path, str | Pa
           scorer: RubricJudgeScorer | None = None, settings: JudgeSettings = JudgeSettings(),
           questions: "str | Path | None" = None, work_dir: "str | Path | None" = None,
           json_out: "str | Path | None" = None, on_note: Callable[[str], None] = lambda _m: None,
+          progress: RunProgress | None = None, on_start: Callable[[int, int], None] | None = None,
           **where: Any) -> Judgement:
     """Judge the saved answers in PATH (a run directory or samples file; graded answers with QUESTIONS;
     K-QA's physicians' CSV), or rank the answers of the two runs PAIR. The journal (and the judged
@@ -100,19 +158,24 @@ def judge(path: "str | Path | None" = None, *, pair: "tuple[str | Path, str | Pa
 
     SCORER is a ready judge; else one is made from SETTINGS and WHERE (``make_judge``'s endpoints,
     server, model, api_key). With JSON_OUT the figures are written there too. ON_NOTE hears about
-    a run still being written. Raises RunLocked when a running evalkit run holds the directory written,
-    JudgeInputError when the answers cannot be read (nothing is sent), JudgeStopped on Ctrl-C."""
+    a run still being written. PROGRESS (a RunProgress) is kept up to date as answers are judged;
+    ON_START(total, resumed) is told once the pass knows its size. Raises RunLocked when a running
+    evalkit run holds the directory written, JudgeInputError when the answers cannot be read (nothing
+    is sent), JudgeDown when the judge stopped answering or refuses the key (what was judged is
+    journaled; nothing else is written), JudgeStopped on Ctrl-C."""
     if (path is None) == (pair is None):
         raise ValueError("give PATH to judge, or a pair of runs")
     scorer = scorer or make_judge(settings, **where)
+    count = JudgeProgress(progress if progress is not None else RunProgress(), scorer, on_start)
     t0 = time.perf_counter()
     if pair is not None:
-        out = _pairwise(Path(pair[0]), Path(pair[1]), scorer, settings, work_dir)
-    elif is_nli_file(Path(path)):
-        out = _kqa(Path(path), scorer, settings, work_dir)
+        out = _pairwise(Path(pair[0]), Path(pair[1]), scorer, settings, work_dir, count)
+    elif is_nli_file(Path(path)) or Path(path).suffix.lower() == ".csv":  # the only CSV judged: said if it is not
+        out = _kqa(Path(path), scorer, settings, work_dir, count)
     else:
-        out = _answers(Path(path), scorer, settings, questions, work_dir, on_note)
+        out = _answers(Path(path), scorer, settings, questions, work_dir, on_note, count)
     out.wall_s = time.perf_counter() - t0
+    out.unjudged = count.unjudged
     if json_out is not None:  # its folder made as needed: the pass is done, its figures must not be lost
         out.json_out = Path(json_out)
         out.json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -120,29 +183,45 @@ def judge(path: "str | Path | None" = None, *, pair: "tuple[str | Path, str | Pa
     return out
 
 
+def _check_judge(scorer: RubricJudgeScorer, work: Path, count: JudgeProgress) -> None:
+    """JudgeDown when the pass found the judge down: its figures would count nothing it was asked."""
+    down_reason = getattr(scorer, "down_reason", None)  # a judge of another kind may not tell
+    reason = down_reason() if down_reason is not None else None
+    if reason is not None:
+        p = count.progress
+        raise JudgeDown(reason, work, p.resumed + p.done, p.total)
+
+
 def _pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, settings: JudgeSettings,
-              work_dir: "str | Path | None") -> Judgement:
+              work_dir: "str | Path | None", count: JudgeProgress) -> Judgement:
     work = Path(work_dir) if work_dir is not None else default_work_dir(run_a)
     with run_dir_lock(work):  # its journal goes into RUN_A's directory by default
         try:
-            summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=settings.limit)
+            summary, shared = pairwise(run_a, run_b, scorer, work_dir=work, limit=settings.limit,
+                                       on_start=count.start, on_judged=count.judged)
         except KeyboardInterrupt:
             raise JudgeStopped(work) from None
+    _check_judge(scorer, work, count)
     return Judgement(PAIRWISE, scorer, work, summary=summary, shared=shared)
 
 
-def _kqa(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, work_dir: "str | Path | None") -> Judgement:
+def _kqa(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, work_dir: "str | Path | None",
+         count: JudgeProgress) -> Judgement:
     work = Path(work_dir) if work_dir is not None else default_work_dir(path)
     try:
         report, pairs, _labels, resumed = evaluate_nli_file(path, scorer, per=settings.kqa_per, work_dir=work,
-                                                            limit=settings.limit, n_resamples=settings.n_resamples)
+                                                            limit=settings.limit, n_resamples=settings.n_resamples,
+                                                            on_start=count.start, on_judged=count.judged)
     except KeyboardInterrupt:
         raise JudgeStopped(work) from None
+    except NliFileError as exc:  # nothing was sent
+        raise JudgeInputError(str(exc)) from None
+    _check_judge(scorer, work, count)
     return Judgement(KQA, scorer, work, kqa=report, pairs=pairs, resumed=resumed, per=settings.kqa_per)
 
 
 def _answers(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, questions: "str | Path | None",
-             work_dir: "str | Path | None", on_note: Callable[[str], None]) -> Judgement:
+             work_dir: "str | Path | None", on_note: Callable[[str], None], count: JudgeProgress) -> Judgement:
     work = Path(work_dir) if work_dir is not None else default_work_dir(path)
     writer = live_writer(samples_path(path)) if path.exists() else None  # a run still writing PATH
     with run_dir_lock(work):  # judging into a run directory writes it: one writer at a time
@@ -150,9 +229,11 @@ def _answers(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, que
         if writer is not None:
             on_note(snapshot_note(samples_path(path), writer, len(data.pairs)))
         try:
-            result = judge_answers(data, scorer, work_dir=work, n_resamples=settings.n_resamples)
+            result = judge_answers(data, scorer, work_dir=work, n_resamples=settings.n_resamples,
+                                   on_scored=count.scored, on_start=count.start)
         except KeyboardInterrupt:
             raise JudgeStopped(work) from None
+        _check_judge(scorer, work, count)
         judged_file = work / f"judged-{scorer.rubric.name}.jsonl"
         write_jsonl(judged_file, [s.to_dict() for s in result.samples])
     return Judgement(ANSWERS, scorer, work, result=result, judged_file=judged_file)

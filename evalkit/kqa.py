@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from evalkit.adapters import AdapterError, content_id, register_adapter
 from evalkit.config import DEFAULT_SEED, JudgeSettings, field_default
@@ -258,36 +259,80 @@ class NliPair:
     majority: str
 
 
+NLI_COLUMNS = ("answer", "claim", "majority_label", "label_0", "label_1", "label_2")  # what the judge reads
+
+
+class NliFileError(ValueError):
+    """A physicians' CSV that cannot be read: each problem as ``file:line: what is wrong``."""
+
+
 def is_nli_file(path: Path) -> bool:
-    """True when PATH is a CSV with K-QA's physician-label columns."""
+    """True when PATH is a CSV with K-QA's physician-label columns (a file that is not text is not one)."""
     if path.suffix.lower() != ".csv" or not path.is_file():
         return False
-    with open(path, encoding="utf-8", newline="") as fh:
-        header = next(csv.reader(fh), [])
-    return {"answer", "claim", "majority_label", "label_0", "label_1", "label_2"} <= set(header)
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    return set(NLI_COLUMNS) <= set(header)
+
+
+def _nli_text(path: Path) -> str:
+    """PATH's text; NliFileError naming the line of the first byte that is not UTF-8 (a binary file)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NliFileError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise NliFileError(f"{path}:{line}: not UTF-8 text (byte {exc.start + 1}): not K-QA's physicians' CSV "
+                           "(NLI_medical_annotator.csv)") from None
+
+
+def _nli_row_problem(rec: Mapping[Any, Any]) -> str | None:
+    """What is wrong with one row of the physicians' CSV (as csv.DictReader gives it), or None."""
+    if None in rec:  # DictReader keeps fields past the header under the key None
+        return f"{len(rec[None])} fields more than the header"
+    if any(v is None for v in rec.values()):  # ... and gives None for those a short row lacks
+        return "fewer fields than the header"
+    bad = [rec[c] for c in ("label_0", "label_1", "label_2", "majority_label") if rec[c] not in PHYSICIAN_LABELS]
+    if bad:
+        return repr(bad)
+    return None if rec["answer"] and rec["claim"] else "an empty answer or claim"
 
 
 def read_nli_pairs(path: Path, *, limit: int | None = None) -> list[NliPair]:
-    """The pairs of a physician-label CSV; ValueError naming the file and line of a bad record."""
+    """The pairs of a physician-label CSV; NliFileError naming the file and line of each bad record
+    (a file that is not UTF-8 text, a header without the columns read, a row the CSV reader refuses)."""
     pairs, problems = [], []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
+    reader = csv.DictReader(io.StringIO(_nli_text(path), newline=""))
+    try:
+        missing = [c for c in NLI_COLUMNS if c not in (reader.fieldnames or [])]  # reads the header
+        if missing:
+            raise NliFileError(f"{path}:1: not K-QA's physicians' CSV (NLI_medical_annotator.csv): its header "
+                               f"lacks {', '.join(missing)}")
         while True:
             line = reader.line_num + 1
             try:
                 rec = next(reader)
             except StopIteration:
                 break
-            labels = tuple(rec.get(f"label_{i}", "") for i in range(3))
-            bad = [x for x in (*labels, rec.get("majority_label", "")) if x not in PHYSICIAN_LABELS]
-            if bad or not rec.get("answer") or not rec.get("claim"):
+            problem = _nli_row_problem(rec)
+            if problem is not None:
                 problems.append(f"{path}:{line}: needs answer, claim and labels among "
-                                f"{', '.join(PHYSICIAN_LABELS)} (got {bad or 'an empty answer or claim'})")
+                                f"{', '.join(PHYSICIAN_LABELS)} (got {problem})")
                 continue
-            pairs.append(NliPair(line, rec.get("Question", ""), rec.get("llm_x", ""), rec["answer"], rec["claim"],
-                                 rec.get("category_x", ""), labels, rec["majority_label"]))  # type: ignore[arg-type]
+            labels = tuple(rec[f"label_{i}"] for i in range(3))
+            pairs.append(NliPair(line, rec.get("Question") or "", rec.get("llm_x") or "", rec["answer"], rec["claim"],
+                                 rec.get("category_x") or "", labels, rec["majority_label"]))  # type: ignore[arg-type]
+    except csv.Error as exc:
+        problems.append(f"{path}:{reader.line_num}: {exc}")
     if problems:
-        raise ValueError("\n".join(problems[:20]))
+        raise NliFileError("\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20
+                                                        else ""))
     return pairs[:limit] if limit is not None else pairs
 
 
@@ -297,10 +342,14 @@ def to_physician_label(label: str | None) -> str | None:
 
 
 async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str, Any], per: str,
-                          journal: Path, *, json_schema: bool = False) -> tuple[list[str | None], int]:
+                          journal: Path, *, json_schema: bool = False,
+                          on_start: Callable[[int, int], None] | None = None,
+                          on_judged: Callable[[bool, bool], None] | None = None) -> tuple[list[str | None], int]:
     """The judge's label of each pair (None: no valid reply), asking only for those the JOURNAL (a
     JSONL under WORK_DIR) does not hold under the same SPEC; (labels in pair order, pairs resumed).
-    Per answer, the pairs of one answer (same question, LLM and answer text) go in one request."""
+    Per answer, the pairs of one answer (same question, LLM and answer text) go in one request.
+    ON_START(total, resumed) is told before the first request; ON_JUDGED(labelled, request failed)
+    after each pair."""
     fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     done: dict[int, str | None] = {}
     if journal.is_file():
@@ -314,6 +363,8 @@ async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str,
             key = (p.question, p.llm, p.answer) if per == "answer" else (str(p.row), "", "")
             groups.setdefault(key, []).append(p)
     journal.parent.mkdir(parents=True, exist_ok=True)
+    if on_start is not None:
+        on_start(len(pairs), len(pairs) - sum(len(g) for g in groups.values()))
     with open(journal, "a", encoding="utf-8") as out:
         async def one(group: list[NliPair]) -> None:
             labels, replies = await judge_statements(ask, group[0].question, group[0].answer,
@@ -322,6 +373,8 @@ async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str,
                 done[p.row] = label
                 out.write(json.dumps({"row": p.row, "fingerprint": fingerprint, "label": label,
                                       "reply": reply.reply, "error": reply.error}) + "\n")
+                if on_judged is not None:
+                    on_judged(label is not None, bool(reply.retryable))
             out.flush()
         await asyncio.gather(*(one(g) for g in groups.values()))
     resumed = sum(1 for p in pairs if p.row in done) - sum(len(g) for g in groups.values())
@@ -403,16 +456,19 @@ def nli_report(pairs: Sequence[NliPair], judge_labels: Sequence[str | None], *, 
 
 
 def evaluate_nli_file(path: Path, judge: Any, *, per: str, work_dir: Path, limit: int | None = None,
-                      n_resamples: int = JUDGE_RESAMPLES) -> tuple[Any, list[NliPair], list[str | None], int]:
+                      n_resamples: int = JUDGE_RESAMPLES, on_start: Callable[[int, int], None] | None = None,
+                      on_judged: Callable[[bool, bool], None] | None = None,
+                      ) -> tuple[Any, list[NliPair], list[str | None], int]:
     """Judge the pairs of a physicians' file with JUDGE (a RubricJudgeScorer used as the client), journaled in
-    WORK_DIR; (NliReport, pairs, judge labels, pairs resumed from the journal)."""
+    WORK_DIR; (NliReport, pairs, judge labels, pairs resumed from the journal). ON_START and ON_JUDGED
+    follow the pass (``judge_nli_pairs``)."""
     pairs = read_nli_pairs(path, limit=limit)
     spec = judge_spec(judge.model, per, judge.temperature, judge.max_tokens, judge.max_attempts, judge.json_schema)
 
     async def go() -> tuple[list[str | None], int]:
         try:
             return await judge_nli_pairs(pairs, judge.ask, spec, per, work_dir / NLI_JOURNAL,
-                                         json_schema=judge.json_schema)
+                                         json_schema=judge.json_schema, on_start=on_start, on_judged=on_judged)
         finally:
             await judge.aclose()
 

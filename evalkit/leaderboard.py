@@ -8,11 +8,14 @@ runs of one configuration (a run per benchmark is common); where two runs cover
 the same dataset, a complete one beats a partial one, then the one that finished
 last wins, and the other is noted.
 
-Ranks are only given where numbers are comparable: the macro average (unweighted
-mean over datasets, with a stratified bootstrap interval) is taken over the
-*ranked datasets*, which every ranked row covers with the same items. Rows that
-cover less (fewer datasets, other items) and rows with a partial run (killed and
-not resumed, failed requests) are listed apart, unranked, with the reason.
+Ranks are only given where numbers are comparable, like with like: the rows are
+split into tables (``LeaderboardGroup``), each ranked on the datasets all its rows
+cover with the same items, headed by what its rows share, the table covering the
+most items first; the macro average (unweighted mean over a table's datasets, with
+a stratified bootstrap interval) is taken over those. Rows with a partial run
+(killed and not resumed, failed requests) or nothing scored are listed apart,
+unranked, with the reason. Left at the default score, a benchmark whose runs have
+no multiple-choice verdict shows its run's primary score (IgakuQA's exam score).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from rich.table import Table
 from evalkit.config import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, IntervalSettings, ReportSettings,
                             field_default)
 from evalkit.comparable import (
+    SETTINGS,
     Configuration,
     choose_ranked,
     configuration_of,
@@ -77,6 +81,7 @@ class Cell:
     run_path: str = ""
     status: str = "complete"
     in_macro: bool = False
+    score: str = SCORE_DEFAULT  # the score it shows: the one asked for, else its run's primary score
 
     @property
     def partial(self) -> bool:
@@ -97,6 +102,7 @@ class LeaderboardRow:
     macro_low: float | None = None
     macro_high: float | None = None
     flags: list[str] = field(default_factory=list)
+    group: int | None = None  # the index of its table in Leaderboard.groups
 
     @property
     def model(self) -> str:
@@ -125,7 +131,8 @@ class LeaderboardRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rank": self.rank, "ranked": self.ranked, "partial": self.partial, "comparable": self.comparable,
+            "rank": self.rank, "ranked": self.ranked, "group": self.group, "partial": self.partial,
+            "comparable": self.comparable,
             "model": self.model, "checkpoint": self.config.checkpoint, "prompt": self.prompt,
             "prompt_sha256": self.config.prompt_sha256, "extractor": self.extractor,
             "settings": self.config.settings(),
@@ -136,8 +143,44 @@ class LeaderboardRow:
 
 
 @dataclass
+class LeaderboardGroup:
+    """One table of the leaderboard: rows ranked together on the datasets they all cover with the same
+    items (``datasets``, ``items``), or (``ranked`` False) the rows listed apart: partial runs and runs
+    with nothing scored. ``shared`` holds the settings its rows have in common, ``varying`` the others."""
+
+    datasets: list[str]
+    items: dict[str, int]
+    rows: list[LeaderboardRow]
+    columns: list[str]  # the datasets shown: the ranked ones, then the others its rows have
+    shared: dict[str, Any]
+    varying: list[str]
+    ranked: bool = True
+
+    @property
+    def coverage(self) -> int:
+        """The items each row is ranked on, over every ranked dataset (groups are shown largest first)."""
+        return sum(self.items.values())
+
+    @property
+    def heading(self) -> str:
+        """What the table's rows share: the items they are ranked on and their common settings."""
+        shared = ", ".join(f"{n}={_setting_text(v, n)}" for n, v in self.shared.items())
+        if not self.ranked:
+            what = "Listed apart, unranked (partial runs, runs with nothing scored)"
+        else:
+            what = "Ranked on " + ", ".join(f"{d} ({self.items[d]} items)" for d in self.datasets)
+        return what + (f"; shared: {shared}" if shared else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ranked": self.ranked, "datasets": list(self.datasets), "items": dict(self.items),
+                "columns": list(self.columns), "shared": dict(self.shared), "varying": list(self.varying),
+                "heading": self.heading}
+
+
+@dataclass
 class Leaderboard:
-    """Ranked rows first (by macro average over ``ranked_datasets``), then the rows listed apart."""
+    """Tables of rows ranked like with like (``groups``, the largest coverage first), then the rows
+    listed apart; ``rows`` holds every row in that order, ``ranked_datasets`` the first table's."""
 
     datasets: list[str]
     rows: list[LeaderboardRow]
@@ -151,6 +194,7 @@ class Leaderboard:
     kind: str = "binary"  # "numeric": cells are not shares in percent (their metric says)
     skipped: list[str] = field(default_factory=list)  # runs left out, each with why (naming the file)
     metric: dict[str, Any] = field(default_factory=lambda: {"name": "proportion"})  # the score's metric spec
+    groups: list[LeaderboardGroup] = field(default_factory=list)
 
     @property
     def ci_label(self) -> str:
@@ -177,6 +221,7 @@ class Leaderboard:
                 "ci_method": self.ci_method, "macro_ci_method": "bootstrap", "confidence": self.confidence,
                 "datasets": list(self.datasets), "ranked_datasets": list(self.ranked_datasets),
                 "varying_settings": list(self.varying), "filters": dict(self.filters),
+                "groups": [g.to_dict() for g in self.groups],
                 "rows": [r.to_dict() for r in self.rows], "notes": list(self.notes)}
 
 
@@ -363,29 +408,68 @@ def build_leaderboard(
 
     rows, coverages, values, metrics = _score_cells(chosen, labels, statuses, score, ci=ci, confidence=confidence,
                                                     n_resamples=n_resamples, seed=seed)
-
-    eligible = [c for c, row in rows.items() if not row.partial]
-    ranked_datasets, ranked = choose_ranked(coverages, eligible)
-    reference = reference_items(coverages, ranked or eligible or list(rows))
-    metric = metrics[0] if metrics else default_metric(())
-    if any(m.spec() != metric.spec() for m in metrics):
+    asked = [m for (config, dataset), m in metrics.items() if rows[config].cells[dataset].score == score]
+    metric = (asked or list(metrics.values()) or [default_metric(())])[0]
+    if any(m.spec() != metric.spec() for m in asked):
         notes.append(f"{score!r} is aggregated differently across runs ("
-                     f"{', '.join(sorted({json.dumps(m.spec(), sort_keys=True) for m in metrics}))})")
-    kind = "binary" if shows_percent(metric) else "numeric"
-    _rank(rows, ranked, ranked_datasets, confidence=confidence, n_resamples=n_resamples, seed=seed,
-          values=values if metric.name != "proportion" else None)
+                     f"{', '.join(sorted({json.dumps(m.spec(), sort_keys=True) for m in asked}))})")
+    eligible = [c for c, row in rows.items() if not row.partial]
+    groups = _ranked_groups(rows, coverages, eligible, values, metrics, confidence=confidence,
+                            n_resamples=n_resamples, seed=seed)
+    reference = reference_items(coverages, eligible or list(rows))
     for config, row in rows.items():
-        _flag(row, coverages[config], reference, ranked_datasets)
-
+        if not row.ranked:
+            _flag_apart(row, coverages[config], reference, score)
+    apart = sorted((r for r in rows.values() if not r.ranked),
+                   key=lambda r: (r.partial, -len(r.cells), r.model, r.prompt or "")) + empty
+    if apart:
+        groups.append(_group(apart, [], {}, ranked=False))
+    for i, group in enumerate(groups):
+        for row in group.rows:
+            row.group = i
+    ordered = [row for group in groups for row in group.rows]
+    ranked_datasets = groups[0].datasets if groups and groups[0].ranked else []
     others = sorted({d for per in chosen.values() for d in per} - set(ranked_datasets))
-    ordered = sorted((r for r in rows.values() if r.ranked), key=lambda r: r.rank or 0)
-    ordered += sorted((r for r in rows.values() if not r.ranked),
-                      key=lambda r: (r.partial, -len(r.cells), r.model, r.prompt or ""))
-    ordered += empty
     return Leaderboard(datasets=ranked_datasets + others, rows=ordered, ranked_datasets=ranked_datasets,
                        varying=varying_settings([r.config for r in ordered]), ci_method=ci,
-                       confidence=confidence, notes=notes, filters=filters, score=score, kind=kind,
-                       skipped=skipped, metric=metric.spec())
+                       confidence=confidence, notes=notes, filters=filters, score=score,
+                       kind="binary" if shows_percent(metric) else "numeric", skipped=skipped,
+                       metric=metric.spec(), groups=groups)
+
+
+def _ranked_groups(rows: Mapping[Configuration, LeaderboardRow], coverages: Mapping[Configuration, Any],
+                   eligible: Sequence[Configuration], values: Mapping[tuple[Configuration, str], list[Any]],
+                   metrics: Mapping[tuple[Configuration, str], Metric], **interval: Any) -> list[LeaderboardGroup]:
+    """Like with like: the ELIGIBLE rows split into tables, each ranked on the datasets its rows all
+    cover with the same items (``comparable.choose_ranked`` on the rows not placed yet, until none
+    covers anything), the table covering the most items first. Rows left over have nothing scored."""
+    groups: list[LeaderboardGroup] = []
+    left = list(eligible)
+    while left:
+        datasets, ranked = choose_ranked(coverages, left)
+        if not ranked:
+            break
+        reference = reference_items(coverages, ranked)
+        proportions = all(metrics[(c, d)].name == "proportion" for c in ranked for d in datasets)
+        _rank(rows, ranked, datasets, values=None if proportions else values, **interval)
+        for config in ranked:
+            _flag(rows[config], coverages[config], reference)
+        members = sorted((rows[c] for c in ranked), key=lambda r: r.rank or 0)
+        groups.append(_group(members, datasets, {d: len(reference[d]) for d in datasets}))
+        left = [c for c in left if c not in ranked]
+    return sorted(groups, key=lambda g: (-g.coverage, -len(g.datasets), -len(g.rows)))
+
+
+def _group(rows: list[LeaderboardRow], datasets: list[str], items: dict[str, int],
+           ranked: bool = True) -> LeaderboardGroup:
+    """A table of ROWS ranked on DATASETS (ITEMS each), with what its rows share and what varies."""
+    configs = [r.config for r in rows]
+    varying = varying_settings(configs, skip=("model",))
+    shared = {n: getattr(configs[0], n) for n in SETTINGS
+              if n != "model" and n not in varying and getattr(configs[0], n) is not None}
+    others = sorted({d for r in rows for d in r.cells} - set(datasets))
+    return LeaderboardGroup(datasets=list(datasets), items=items, rows=rows, columns=list(datasets) + others,
+                            shared=shared, varying=varying, ranked=ranked)
 
 
 def _load_leaderboard_runs(runs_or_root: "str | Path | Iterable[str | Path | Run]", index: bool
@@ -402,26 +486,31 @@ def _load_leaderboard_runs(runs_or_root: "str | Path | Iterable[str | Path | Run
 def _score_cells(chosen: Mapping[Configuration, Mapping[str, Any]], labels: Mapping[int, str],
                  statuses: Mapping[int, str], score: str, *, ci: CIMethod, confidence: float, n_resamples: int,
                  seed: int) -> tuple[dict[Configuration, LeaderboardRow], dict[Configuration, dict[str, frozenset[str]]],
-                                     dict[tuple[Configuration, str], list[Any]], list[Metric]]:
+                                     dict[tuple[Configuration, str], list[Any]],
+                                     dict[tuple[Configuration, str], Metric]]:
     """One row per configuration with a cell per dataset of its CHOSEN runs, each cell SCORE aggregated
-    by its run's metric; with the items each cell covers, its values and the metrics, in cell order."""
+    by its run's metric (SCORE left at the default, a run without it shows its primary score: IgakuQA's
+    exam score); with the items each cell covers, its values and its metric."""
     coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
     rows: dict[Configuration, LeaderboardRow] = {}
     values: dict[tuple[Configuration, str], list[Any]] = {}
-    metrics: list[Metric] = []
+    metrics: dict[tuple[Configuration, str], Metric] = {}
     for config, per in chosen.items():
         cells: OrderedDict[str, Cell] = OrderedDict()
         coverages[config] = {}
         for dataset in sorted(per):
             run = per[dataset]
-            dicts, errors, coverages[config][dataset] = cell_data(run, dataset, score)
+            shown, (dicts, errors, coverages[config][dataset]) = score, cell_data(run, dataset, score)
+            primary = next(iter(run.metrics or {}), score)
+            if score == SCORE_DEFAULT and primary != score and not coverages[config][dataset]:
+                shown, (dicts, errors, coverages[config][dataset]) = primary, cell_data(run, dataset, primary)
             values[(config, dataset)] = [d.get("value") for d in dicts if d.get("value") is not None]
-            metrics.append(run.metric(score, values[(config, dataset)]))
+            metric = metrics[(config, dataset)] = run.metric(shown, values[(config, dataset)])
             n, correct, acc, lo, hi, errors = score_cell_of(dicts, errors, ci=ci, confidence=confidence,
-                                                            n_resamples=n_resamples, seed=seed, metric=metrics[-1],
+                                                            n_resamples=n_resamples, seed=seed, metric=metric,
                                                             values=values[(config, dataset)])
             cells[dataset] = Cell(dataset, labels[id(run)], n, correct, acc, lo, hi, errors,
-                                  run_path=str(run.path), status=statuses[id(run)])
+                                  run_path=str(run.path), status=statuses[id(run)], score=shown)
         rows[config] = LeaderboardRow(config=config, cells=cells)
     return rows, coverages, values, metrics
 
@@ -450,23 +539,26 @@ def _rank(rows: Mapping[Configuration, LeaderboardRow], ranked: Sequence[Configu
         rows[config].rank = rank
 
 
-def _flag(row: LeaderboardRow, coverage: Mapping[str, frozenset[str]], reference: Mapping[str, frozenset[str]],
-          ranked_datasets: Sequence[str]) -> None:
-    """Say why a row is listed apart, and which of its cells are scored on other items."""
-    partial = [c for c in row.cells.values() if c.partial]
-    if partial:
-        row.flags.append("partial: " + ", ".join(f"{c.dataset} from run {c.run} ({c.status})" for c in partial))
+def _flag(row: LeaderboardRow, coverage: Mapping[str, frozenset[str]],
+          reference: Mapping[str, frozenset[str]]) -> None:
+    """Mark the row's cells scored on other items than the REFERENCE its table shares."""
     for dataset, cell in row.cells.items():
         mine, ref = coverage[dataset], reference.get(dataset)
         if ref is not None and mine != ref:
             cell.flag = (f"{dataset}: scored on {len(mine)} answered items, not the {len(ref)} the ranked rows share "
                          f"({len(mine & ref)} in common)")
             row.flags.append(cell.flag)
-    if not row.ranked and not partial:
-        missing = [d for d in ranked_datasets if d not in row.cells]
-        if missing:
-            row.flags.append(f"covers {len(ranked_datasets) - len(missing)} of the {len(ranked_datasets)} "
-                             f"ranked datasets (missing: {', '.join(missing)})")
+
+
+def _flag_apart(row: LeaderboardRow, coverage: Mapping[str, frozenset[str]],
+                reference: Mapping[str, frozenset[str]], score: str) -> None:
+    """Say why a row is listed apart (a partial run, nothing scored), and which cells are on other items."""
+    partial = [c for c in row.cells.values() if c.partial]
+    if partial:
+        row.flags.append("partial: " + ", ".join(f"{c.dataset} from run {c.run} ({c.status})" for c in partial))
+    elif row.cells and not any(coverage.values()):
+        row.flags.append(f"no item has a {score!r} score")
+    _flag(row, coverage, reference)
 
 
 def load_runs_skipping_damaged(sources: Iterable["str | Path | Run"]) -> tuple[list[Run], list[str]]:
@@ -512,41 +604,58 @@ def _setting_text(value: Any, name: str) -> str:
     return str(value)
 
 
-def settings_text(lb: Leaderboard, row: LeaderboardRow) -> str:
-    """The row's values of the settings that differ between rows, as "name=value, ..."."""
-    return ", ".join(f"{name}={_setting_text(getattr(row.config, name), name)}" for name in lb.varying)
+def settings_text(lb: Leaderboard, row: LeaderboardRow, names: Sequence[str] | None = None) -> str:
+    """The row's values of the settings NAMES (default: those that differ between all rows), as "name=value, ..."."""
+    return ", ".join(f"{name}={_setting_text(getattr(row.config, name), name)}"
+                     for name in (lb.varying if names is None else names))
 
 
 def row_status(row: LeaderboardRow) -> str:
-    """Why a row is unranked, in a word: "partial", "covers less" or "empty" (a run with no sample);
-    "" for a ranked row."""
+    """Why a row is unranked, in a word: "partial", "not scored" (nothing has the score) or "empty" (a run
+    with no sample); "" for a ranked row."""
     if row.ranked:
         return ""
     if not row.cells:
         return "empty"
-    return "partial" if row.partial else "covers less"
+    return "partial" if row.partial else "not scored"
 
 
-def table_header(lb: Leaderboard) -> list[str]:
-    """Column names: rank, setup (and the settings that differ), macro average, one per dataset."""
-    head = ["#", "model", "prompt", "extractor"]
-    if lb.varying:
-        head.append("settings")
-    head.append(f"macro avg ({len(lb.ranked_datasets)} datasets)")
-    ranked = set(lb.ranked_datasets)
-    return head + [d if d in ranked else f"{d} (not in macro)" for d in lb.datasets]
+def _macro_column(group: LeaderboardGroup) -> bool:
+    return group.ranked and len(group.datasets) > 1
 
 
-def first_number_column(lb: Leaderboard) -> int:
-    return 5 if lb.varying else 4
+def column_label(lb: Leaderboard, group: LeaderboardGroup, dataset: str) -> str:
+    """A dataset's column: its name, the score its cells show where it is not the leaderboard's (IgakuQA's
+    exam score), and "(not in macro)" for a dataset the table is not ranked on."""
+    scores = sorted({r.cells[dataset].score for r in group.rows if dataset in r.cells} - {lb.score})
+    label = dataset + "".join(f" [{score}]" for score in scores)
+    if group.ranked and dataset not in group.datasets:
+        label += " (not in macro)" if _macro_column(group) else " (not ranked)"
+    return label
 
 
-def table_cells(lb: Leaderboard, rank: int | None, row: LeaderboardRow) -> list[str]:
-    """Display cells of one row; flagged and partial numbers carry "!". RANK is ignored (the row has its own)."""
-    cells = [str(row.rank) if row.ranked else row_status(row), row.model, row.prompt or "-", row.extractor]
-    if lb.varying:
-        cells.append(settings_text(lb, row))
-    return cells + [_macro_text(row, lb.kind), *(_cell_text(row.cells.get(d), lb.kind) for d in lb.datasets)]
+def table_header(lb: Leaderboard, group: LeaderboardGroup) -> list[str]:
+    """GROUP's column names: rank, model, the settings that differ between its rows (those it shares
+    head the table), the macro average when it is ranked on several datasets, one per dataset."""
+    head = ["#", "model"] + (["settings"] if group.varying else [])
+    if _macro_column(group):
+        head.append(f"macro avg ({len(group.datasets)} datasets)")
+    return head + [column_label(lb, group, d) for d in group.columns]
+
+
+def first_number_column(lb: Leaderboard, group: LeaderboardGroup) -> int:
+    """The index of GROUP's first numeric column."""
+    return 3 if group.varying else 2
+
+
+def table_cells(lb: Leaderboard, group: LeaderboardGroup, row: LeaderboardRow) -> list[str]:
+    """Display cells of one row of GROUP; flagged and partial numbers carry "!"."""
+    cells = [str(row.rank) if row.ranked else row_status(row), row.model]
+    if group.varying:
+        cells.append(settings_text(lb, row, group.varying))
+    if _macro_column(group):
+        cells.append(_macro_text(row, lb.kind))
+    return cells + [_cell_text(row.cells.get(d), lb.kind) for d in group.columns]
 
 
 def row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
@@ -558,10 +667,12 @@ def row_name(lb: Leaderboard, row: LeaderboardRow) -> str:
 
 def ranking_note(lb: Leaderboard) -> str:
     """What the ranks and macro averages are computed over."""
-    if not lb.ranked_datasets:
+    ranked = [g for g in lb.groups if g.ranked]
+    if not ranked:
         return "nothing is ranked: no complete run"
-    return (f"ranks and macro averages over {', '.join(lb.ranked_datasets)}: every ranked row covers these "
-            "with the same items; the rows below the line are listed apart, unranked")
+    return (f"like with like: {len(ranked)} ranked table{'s' if len(ranked) > 1 else ''}, the largest coverage "
+            f"first; the rows of a table cover its ranked datasets with the same items (first: ranks and macro "
+            f"averages over {', '.join(lb.ranked_datasets)})")
 
 
 def footnotes(lb: Leaderboard) -> list[str]:
@@ -569,30 +680,49 @@ def footnotes(lb: Leaderboard) -> list[str]:
     return [f"{row_name(lb, r)}: {f}" for r in lb.rows for f in r.flags] + lb.notes
 
 
-def _rows_in_order(lb: Leaderboard) -> list[list[str]]:
-    return [table_cells(lb, None, r) for r in lb.rows]
+def _fit(header: list[str], rows: list[list[str]], first_num: int, width: int | None) -> dict[int, int]:
+    """Widths for the text columns (model, settings) that keep each row on one line of WIDTH columns
+    (rich's box: 3 per column and 1), the numbers kept whole; {} when everything fits."""
+    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
+    excess = sum(widths) + 3 * len(widths) + 1 - (width or 10 ** 6)
+    fitted: dict[int, int] = {}
+    while excess > 0:
+        j = max(range(1, first_num), key=lambda k: widths[k])
+        if widths[j] <= 8:
+            break  # the numbers alone are wider: rich wraps what it must
+        widths[j] -= 1
+        fitted[j] = widths[j]
+        excess -= 1
+    return fitted
 
 
-def leaderboard_table(lb: Leaderboard) -> Table:
-    """Rich table: ranked rows, then the rows listed apart (yellow); notes in the caption."""
-    caption = [ranking_note(lb), *(f"{FLAG} {n}" for n in footnotes(lb))]
-    table = Table(title=f"Leaderboard: {lb.what} with {lb.ci_label}", title_justify="left",
-                  caption="\n".join(caption), caption_justify="left")
-    first_num = first_number_column(lb)
-    for i, h in enumerate(table_header(lb)):
-        table.add_column(h, justify="right" if i == 0 or i >= first_num else "left", no_wrap=i >= first_num)
-    previous_ranked = True
-    for row, cells in zip(lb.rows, _rows_in_order(lb)):
-        if previous_ranked and not row.ranked and lb.ranked_rows:
-            table.add_section()
-        previous_ranked = row.ranked
-        table.add_row(*cells, style=None if row.comparable else "yellow")
-    return table
+def leaderboard_tables(lb: Leaderboard, width: int | None = None) -> list[Table]:
+    """Rich tables, one per group (its heading as the title), each row on one line of WIDTH columns
+    (model and settings shortened with "…" where needed); the notes under the last."""
+    tables = []
+    for i, group in enumerate(lb.groups):
+        last = i == len(lb.groups) - 1
+        caption = "\n".join([ranking_note(lb), *(f"{FLAG} {n}" for n in footnotes(lb))]) if last else None
+        table = Table(title=f"{i + 1}. {group.heading}", title_justify="left", caption=caption,
+                      caption_justify="left")
+        header, first_num = table_header(lb, group), first_number_column(lb, group)
+        rows = [table_cells(lb, group, r) for r in group.rows]
+        fitted = _fit(header, rows, first_num, width)
+        for j, h in enumerate(header):
+            table.add_column(h, justify="right" if j == 0 or j >= first_num else "left", no_wrap=True,
+                             overflow="ellipsis", max_width=fitted.get(j))
+        for row, cells in zip(group.rows, rows):
+            table.add_row(*cells, style=None if row.comparable else "yellow")
+        tables.append(table)
+    return tables
 
 
 def leaderboard_markdown(lb: Leaderboard) -> str:
-    parts = [f"## Leaderboard: {lb.what} with {lb.ci_label}", "", ranking_note(lb), "",
-             markdown_table(table_header(lb), _rows_in_order(lb), first_number_column(lb))]
+    parts = [f"## Leaderboard: {lb.what} with {lb.ci_label}", "", ranking_note(lb)]
+    for i, group in enumerate(lb.groups):
+        rows = [table_cells(lb, group, r) for r in group.rows]
+        parts += ["", f"### {i + 1}. {group.heading}", "",
+                  markdown_table(table_header(lb, group), rows, first_number_column(lb, group))]
     foot = footnotes(lb)
     if foot:
         parts += ["", *(f"- {FLAG} {n}" for n in foot)]
@@ -608,16 +738,17 @@ def leaderboard_csv(lb: Leaderboard) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["rank", "status", "model", "prompt", "extractor", *_CSV_SETTINGS, "dataset", "run", "run_status",
-                "in_macro", "n", "correct", "accuracy", "ci_low", "ci_high", "errors", "flag"])
+                "in_macro", "n", "correct", "accuracy", "ci_low", "ci_high", "errors", "flag", "score", "table"])
     for row in lb.rows:
         head = [row.rank if row.ranked else "", row_status(row) or "ranked", row.model, row.prompt or "",
                 row.extractor, *("" if getattr(row.config, s) is None else getattr(row.config, s)
                                  for s in _CSV_SETTINGS)]
+        table = "" if row.group is None else row.group + 1
         w.writerow([*head, "macro", "", "", "", "", "", _f(row.macro), _f(row.macro_low), _f(row.macro_high), "",
-                    "; ".join(row.flags)])
+                    "; ".join(row.flags), "", table])
         for c in row.cells.values():
             w.writerow([*head, c.dataset, c.run, c.status, int(c.in_macro), c.n, c.correct, _f(c.accuracy),
-                        _f(c.ci_low), _f(c.ci_high), c.errors, c.flag or ""])
+                        _f(c.ci_low), _f(c.ci_high), c.errors, c.flag or "", c.score, table])
     return out.getvalue()
 
 

@@ -17,6 +17,17 @@ record is stale (and taken over, said so) when its holder on this host is gone
 the file was not touched for STALE_AFTER_S seconds (the clocks of the hosts are
 assumed to agree within that). A taker sets a stale file aside by renaming it,
 so of two takers only one gets it.
+
+The two methods exclude each other, so one run directory has one writer whatever
+method each process uses: a flock taker refuses while a live exclusive lock file is
+there (and sets a stale one aside), and an exclusive taker, once its file is made,
+refuses (removing it) while a flock holder has the lock file.
+
+A holder checks before each write into its run directory that the lock is still its
+own (``RunLock.check``, called through ``store.guard_writes``): its record is still the
+exclusive lock file's, or its flock file is still the one at the path. A holder that
+stalled past STALE_AFTER_S (suspended, swapped out, a frozen NFS client) and was taken
+over raises LockLost at its next write, having written nothing beside the new holder.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import socket
 import threading
 import time
@@ -34,7 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from evalkit.store import parse_json
+from evalkit.store import guard_writes, parse_json
 from evalkit.liveness import proc_start_time, process_alive  # one liveness rule (a zombie is dead) for locks and servers
 
 LOCK_FILE = ".evalkit.lock"
@@ -93,6 +105,18 @@ class RunLocked(RuntimeError):
         self.holder = holder
 
 
+class LockLost(RuntimeError):
+    """This process's run-directory lock is no longer its own (another run took it over): it writes no more."""
+
+    def __init__(self, run_dir: Path, holder: LockHolder | None):
+        who = holder.describe() if holder else "another process (or nobody: the lock file was removed)"
+        super().__init__(f"the lock of {run_dir} was taken over by {who} while this run held it (this run was "
+                         f"stalled past the lock's stale age of {STALE_AFTER_S:g}s, or its lock file was removed): "
+                         "stopped before writing more; what it saved is kept in the run directory")
+        self.run_dir = run_dir
+        self.holder = holder
+
+
 class RunLock:
     """A held run-directory lock; release it with ``release()`` or by leaving ``with``."""
 
@@ -109,6 +133,7 @@ class RunLock:
         self._stop_heartbeat = threading.Event()
         if excl_record is not None:
             threading.Thread(target=self._heartbeat, name="evalkit-lock-heartbeat", daemon=True).start()
+        self._unguard = guard_writes(run_dir, self.check) if self.held else (lambda: None)
 
     @property
     def held(self) -> bool:
@@ -124,8 +149,29 @@ class RunLock:
             except OSError:
                 pass
 
+    def check(self) -> None:
+        """Raise LockLost when the lock is no longer this holder's: its record is not the exclusive lock
+        file's any more, or the flock file at the path is another file. Cheap (a small read, or two stats):
+        called before each write into the run directory."""
+        try:
+            if self._excl_record is not None:
+                text = self.path.read_text(encoding="utf-8", errors="replace")
+                if text == self._excl_record:
+                    return
+                raise LockLost(self.run_dir, LockHolder.from_text(text))
+            if self._fd is not None:
+                mine, now = os.fstat(self._fd), os.stat(self.path)
+                if (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino):
+                    return
+                raise LockLost(self.run_dir, LockHolder.from_text(_read_path(self.path) or ""))
+        except FileNotFoundError:
+            raise LockLost(self.run_dir, None) from None
+        except OSError:
+            return  # cannot tell (an NFS hiccup): the write itself says whether the directory can be written
+
     def release(self) -> None:
         """Drop the lock and remove the lock file (a clean exit leaves no record behind)."""
+        self._unguard()
         if self._excl_record is not None:
             self._stop_heartbeat.set()
             if _read_path(self.path) == self._excl_record:  # never remove a record another holder wrote
@@ -134,12 +180,7 @@ class RunLock:
             return
         if self._fd is None:
             return
-        try:
-            # Unlink while still holding it: a waiter that then gets the old inode sees it is
-            # no longer the path's file and tries again (see try_lock_run_dir).
-            self.path.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _unlink_if_ours(self._fd, self.path)
         os.close(self._fd)  # closing drops the flock
         self._fd = None
 
@@ -150,10 +191,26 @@ class RunLock:
         self.release()
 
 
+def _unlink_if_ours(fd: int, path: Path) -> None:
+    """Remove the flock file PATH while FD (open on it, flocked) is still the file there.
+
+    Unlinked while still held: a waiter that then gets the old inode sees it is no longer the
+    path's file and tries again (see try_lock_run_dir). A file another run made at the path
+    since (this one was removed) is that run's and stays."""
+    try:
+        mine, now = os.fstat(fd), os.stat(path)
+        if (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino):
+            path.unlink()
+    except OSError:
+        pass
+
+
 def _holder_record() -> str:
+    # The token makes each record unique (one process may take the same lock twice within a second):
+    # a holder recognises its own record, and only its own, by comparing the whole text.
     return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       "pid_start": proc_start_time(os.getpid())})
+                       "pid_start": proc_start_time(os.getpid()), "token": secrets.token_hex(8)})
 
 
 def _read_path(path: Path) -> str | None:
@@ -209,6 +266,39 @@ def excl_record_is_stale(holder: LockHolder | None, age_s: float, *, here: str) 
     return age_s > STALE_AFTER_S  # another host's holder (or a torn record): only its heartbeat tells
 
 
+def _set_aside_if_stale(run_dir: Path) -> tuple[str, LockHolder | None]:
+    """Look at RUN_DIR's exclusive lock file: ("free", None) when there is none, ("held", holder)
+    while its holder lives, ("stale", dead holder) when a stale one was set aside just now.
+
+    A stale file is set aside by renaming it: of two takers only one moves it, and one that
+    moved a fresh record another taker had just written puts it back."""
+    path = run_dir / EXCL_LOCK_FILE
+    text = _read_path(path)
+    if text is None:
+        return "free", None
+    holder = LockHolder.from_text(text)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return "free", None  # released meanwhile
+    if not excl_record_is_stale(holder, age, here=socket.gethostname()):
+        return "held", holder
+    aside = path.with_name(f"{EXCL_LOCK_FILE}.stale.{socket.gethostname()}.{os.getpid()}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return "free", None
+    if _read_path(aside) != text:
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        aside.unlink(missing_ok=True)
+        return "held", LockHolder.from_text(_read_path(path) or "")
+    aside.unlink(missing_ok=True)
+    return "stale", holder or LockHolder(pid=None, host=None)
+
+
 def _try_excl_lock(run_dir: Path, why: str | None) -> RunLock:
     path = run_dir / EXCL_LOCK_FILE
     previous: LockHolder | None = None
@@ -216,28 +306,10 @@ def _try_excl_lock(run_dir: Path, why: str | None) -> RunLock:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            text = _read_path(path)
-            holder = LockHolder.from_text(text or "")
-            try:
-                age = time.time() - path.stat().st_mtime
-            except FileNotFoundError:
-                continue  # released meanwhile: try again
-            if not excl_record_is_stale(holder, age, here=socket.gethostname()):
+            state, holder = _set_aside_if_stale(run_dir)
+            if state == "held":
                 raise RunLocked(run_dir, holder) from None
-            aside = path.with_name(f"{EXCL_LOCK_FILE}.stale.{socket.gethostname()}.{os.getpid()}")
-            try:
-                os.rename(path, aside)  # of two takers only one moves it
-            except FileNotFoundError:
-                continue
-            if _read_path(aside) != text:  # we moved a fresh record another taker had just written: put it back
-                try:
-                    os.link(aside, path)
-                except FileExistsError:
-                    pass
-                aside.unlink(missing_ok=True)
-                raise RunLocked(run_dir, LockHolder.from_text(_read_path(path) or "")) from None
-            aside.unlink(missing_ok=True)
-            previous = holder or LockHolder(pid=None, host=None)
+            previous = holder if state == "stale" else previous
             continue
         record = _holder_record()
         try:
@@ -245,6 +317,13 @@ def _try_excl_lock(run_dir: Path, why: str | None) -> RunLock:
             os.fsync(fd)
         finally:
             os.close(fd)
+        # A run holding the flock file (another process's lock method) keeps the directory: made after
+        # our file, a flock taker sees it and refuses; made before, its lock is seen here.
+        blocker = _flock_holder(run_dir)
+        if blocker is not None:
+            if _read_path(path) == record:
+                path.unlink(missing_ok=True)
+            raise RunLocked(run_dir, blocker)
         return RunLock(run_dir, None, took_over=previous, excl_record=record, fallback_reason=why)
     raise RunLocked(run_dir, LockHolder.from_text(_read_path(path) or ""))
 
@@ -284,21 +363,49 @@ def try_lock_run_dir(run_dir: str | Path) -> RunLock:
         if not same:  # the holder released (and removed) it between our open and our flock
             os.close(fd)
             continue
-        previous = LockHolder.from_text(_read_fd(fd))
+        # A run holding the exclusive lock file (another process's lock method) keeps the directory.
+        state, excl_holder = _set_aside_if_stale(run_dir)
+        if state == "held":
+            if not _read_fd(fd).strip():
+                _unlink_if_ours(fd, path)  # the empty file this attempt made: leave nothing behind
+            os.close(fd)
+            raise RunLocked(run_dir, excl_holder)
+        previous = LockHolder.from_text(_read_fd(fd)) or (excl_holder if state == "stale" else None)
         os.ftruncate(fd, 0)
         os.pwrite(fd, _holder_record().encode(), 0)
         return RunLock(run_dir, fd, took_over=previous)
 
 
 def live_holder(run_dir: str | Path) -> LockHolder | None:
-    """Who holds RUN_DIR's lock now (a live writer), else None; takes nothing and writes nothing.
+    """Who holds RUN_DIR's lock now (a live writer, by either lock method), else None; takes nothing
+    and writes nothing.
 
     For readers (report, score, gate) that must say when what they read is a partial snapshot.
+    """
+    found = _flock_holder(Path(run_dir))
+    if found is not None:
+        return found
+    path = Path(run_dir) / EXCL_LOCK_FILE
+    text = _read_path(path)
+    if text is None:
+        return None
+    holder = LockHolder.from_text(text)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return None
+    return None if excl_record_is_stale(holder, age, here=socket.gethostname()) else (
+        holder or LockHolder(pid=None, host=None))
+
+
+def _flock_holder(run_dir: Path) -> LockHolder | None:
+    """Who holds RUN_DIR's flock file now, else None (no file, unlocked, or a filesystem without locks).
+
     The probe is a shared lock that fails while a writer holds the exclusive one; held for
     an instant when it succeeds, it never makes a starting run refuse (see PROBE_GRACE_S).
     """
     try:
-        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY)
     except OSError:
         return None  # no lock file: nobody has held it since the last clean release
     try:
@@ -359,6 +466,6 @@ def took_over_message(lock: RunLock) -> str | None:
     return f"took over the stale lock of {lock.run_dir}: its holder, {dead.describe()}, ended without releasing it{state}"
 
 
-__all__ = ["EXCL_LOCK_FILE", "LOCK_FILE", "LOCK_METHOD_ENV", "LockHolder", "RunLock", "RunLocked",
+__all__ = ["EXCL_LOCK_FILE", "LOCK_FILE", "LOCK_METHOD_ENV", "LockHolder", "LockLost", "RunLock", "RunLocked",
            "excl_record_is_stale", "flock_is_local_only", "live_holder", "lock_method", "lock_run_dir", "mount_of",
            "took_over_message", "try_lock_run_dir"]

@@ -39,6 +39,7 @@ Pure: no file I/O here (``evalkit/corpus.py`` reads corpora).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 from dataclasses import dataclass, field
@@ -242,6 +243,17 @@ def word_arrays(norm: bytes) -> Words:
 def query_text(item: Item) -> str:
     """What is searched for: the context (if any) and the question; never options or answer."""
     return f"{item.context}\n{item.question}" if item.context else item.question
+
+
+def text_fingerprint(question: str, context: str | None = None) -> dict[str, str]:
+    """The sha256 of each part of an item's query text, as an overlap file records it: ``question``,
+    and ``context`` when there is one. A flag stands for this text only; a run whose item differs
+    cannot use it (``overlap_split.check_overlap``). Options and answers are not part of it: they
+    are not searched for either."""
+    out = {"question": hashlib.sha256(question.encode("utf-8")).hexdigest()}
+    if context:
+        out["context"] = hashlib.sha256(context.encode("utf-8")).hexdigest()
+    return out
 
 
 @dataclass

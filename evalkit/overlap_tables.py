@@ -17,7 +17,8 @@ from html import escape
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from evalkit.config import DEFAULT_CONFIDENCE
-from evalkit.overlap_split import OVERLAP_HEADER, OverlapRow, OverlapSet, overlap_cells, overlap_rows
+from evalkit.overlap_split import (OVERLAP_HEADER, OverlapRow, OverlapSet, check_overlap, overlap_cells,
+                                   overlap_rows)
 
 if TYPE_CHECKING:
     from evalkit.leaderboard import Leaderboard
@@ -29,9 +30,10 @@ OVERLAP_NOTE = ("Overlapping: the overlap file's {rule} rule flags the item; cle
                 "Newcombe's interval. Failed requests are left out.")
 
 
-def overlap_doc(rows: Sequence[OverlapRow], rule: str) -> dict[str, Any]:
-    """The split as JSON-able data: the rule and one entry per (run, dataset)."""
-    return {"rule": rule, "rows": [r.to_dict() for r in rows]}
+def overlap_doc(rows: Sequence[OverlapRow], rule: str, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The split as JSON-able data: the rule, one entry per (run, dataset), and NOTES (what checking
+    the runs against the overlap file said: ``overlap_split.check_overlap``) when there are any."""
+    return {"rule": rule, "rows": [r.to_dict() for r in rows], **({"notes": list(notes)} if notes else {})}
 
 
 CSV_FIELDS = ["overlap_rule", "overlap_n", "overlap_items", "overlap_rate", "acc_overlap", "acc_overlap_ci_low",
@@ -93,10 +95,11 @@ def item_marks(items: Sequence["ItemKey"], overlap: OverlapSet) -> str:
 # ---------------------------------------------------------------- the leaderboard
 
 
-def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: float = DEFAULT_CONFIDENCE
-                        ) -> list[tuple[str, str, dict[str, OverlapRow]]]:
+def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, notes: list[str] | None = None,
+                        confidence: float = DEFAULT_CONFIDENCE) -> list[tuple[str, str, dict[str, OverlapRow]]]:
     """Per leaderboard row (in its order): its rank (or why it is listed apart), its name, and per
-    dataset the split of the run behind that cell."""
+    dataset the split of the run behind that cell. Each run is checked against OVERLAP first
+    (``overlap_split.check_overlap``: StaleOverlapError, or items left out); NOTES gets what it says."""
     from evalkit.leaderboard import row_name, row_status
     from evalkit.runs import load_run
 
@@ -108,7 +111,10 @@ def leaderboard_overlap(lb: "Leaderboard", overlap: OverlapSet, confidence: floa
             if cell.run_path not in loaded:
                 loaded[cell.run_path] = load_run(cell.run_path)
             items = {k: s for k, s in loaded[cell.run_path].items().items() if k[0] == dataset}
-            split = overlap_rows(cell.run, items, overlap, confidence)
+            checked, said = check_overlap(overlap, items, cell.run)
+            if notes is not None:
+                notes.extend(n for n in said if n not in notes)
+            split = overlap_rows(cell.run, items, checked, confidence)
             if split:
                 cells[dataset] = split[0]
         out.append((str(row.rank) if row.ranked else row_status(row), row_name(lb, row), cells))
@@ -131,9 +137,11 @@ def leaderboard_clean_cells(lb: "Leaderboard", split: Sequence[tuple[str, str, d
     return header, [[rank, name, *(_clean_text(cells.get(d)) for d in lb.datasets)] for rank, name, cells in split]
 
 
-def leaderboard_overlap_doc(split: Sequence[tuple[str, str, dict[str, OverlapRow]]], rule: str) -> dict[str, Any]:
-    return {"rule": rule, "rows": [{"rank": rank, "configuration": name,
-                                    "cells": {d: r.to_dict() for d, r in cells.items()}} for rank, name, cells in split]}
+def leaderboard_overlap_doc(split: Sequence[tuple[str, str, dict[str, OverlapRow]]], rule: str,
+                            notes: Sequence[str] = ()) -> dict[str, Any]:
+    rows = [{"rank": rank, "configuration": name, "cells": {d: r.to_dict() for d, r in cells.items()}}
+            for rank, name, cells in split]
+    return {"rule": rule, "rows": rows, **({"notes": list(notes)} if notes else {})}
 
 
 def leaderboard_overlap_csv(text: str, lb: "Leaderboard", split: Sequence[tuple[str, str, dict[str, OverlapRow]]],

@@ -52,6 +52,7 @@ class Benchmark:
     local: bool = False
     note: str = ""
     adapter: str = "mcq"  # the evalkit.adapters function that turns a record into an Item
+    prompt: str | None = None  # the prompt template a run of it uses when none is given (None: the default)
 
     @property
     def file_name(self) -> str:
@@ -89,6 +90,7 @@ class Benchmark:
             local=bool(data.get("local", False)),
             note=data.get("note", ""),
             adapter=data.get("adapter", "mcq"),
+            prompt=data.get("prompt"),
         )
 
 

@@ -472,7 +472,7 @@ def run_setups(report: Report) -> list[list[str]]:
 
 def report_tables(report: Report) -> list[Table]:
     """Rich tables: accuracy per dataset, then the runs' setup and throughput."""
-    acc = Table(title=f"Accuracy ({report.ci_label})", title_justify="left")
+    acc = Table(title=f"Accuracy with {report.ci_label}", title_justify="left")
     for i, h in enumerate(accuracy_header(report)):
         acc.add_column(h, justify="left" if i < 2 else "right", no_wrap=i == 4)
     previous = None
@@ -487,7 +487,7 @@ def report_tables(report: Report) -> list[Table]:
     tables = [acc]
     extra = score_rows(report)
     if extra:
-        scores = Table(title=f"Scores, each by its metric ({report.ci_label} for proportions; bootstrap otherwise)",
+        scores = Table(title=f"Scores, each by its metric with {report.ci_label} for proportions, bootstrap otherwise",
                        title_justify="left")
         for i, h in enumerate(score_header(report)):
             scores.add_column(h, justify="left" if i < 4 else "right", no_wrap=i == 6)
@@ -552,11 +552,11 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], right_f
 
 
 def report_markdown(report: Report) -> str:
-    parts = [f"## Accuracy ({report.ci_label})", "",
+    parts = [f"## Accuracy with {report.ci_label}", "",
              markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), ""]
     extra = score_rows(report)
     if extra:
-        parts += [f"## Scores, each by its metric ({report.ci_label} for proportions; bootstrap otherwise)", "",
+        parts += [f"## Scores, each by its metric with {report.ci_label} for proportions, bootstrap otherwise", "",
                   markdown_table(score_header(report), extra, 4), ""]
     from evalkit.report_extras import extra_markdown
 

@@ -74,10 +74,12 @@ def report_document(runs: Iterable["str | Path | Run"], *, by: Sequence[str] = (
                     n_resamples: int = field_default(IntervalSettings, "n_resamples"),
                     seed: int = field_default(IntervalSettings, "seed"), ks: Sequence[int] = (),
                     overlap_file: "str | Path | None" = None,
-                    overlap_rule: str = field_default(OverlapSettings, "rule")) -> ReportDocument:
+                    overlap_rule: str = field_default(OverlapSettings, "rule"),
+                    overlap_stale: str = field_default(OverlapSettings, "stale")) -> ReportDocument:
     """The report of RUNS with its notes, warnings, hints and sections (suite tables; with OVERLAP_FILE,
-    the split by it under OVERLAP_RULE). ValueError when no run has a sample; OSError / ValueError
-    for a run or an overlap file that cannot be read."""
+    the split by it under OVERLAP_RULE; items whose text it did not flag: OVERLAP_STALE). ValueError
+    when no run has a sample, or an item's text is not the overlap file's (``overlap_split.check_overlap``);
+    OSError / ValueError for a run or an overlap file that cannot be read."""
     from evalkit.report_extras import unloadable_scorers
     from evalkit.suites import report_suite_tables, suite_section
 
@@ -92,28 +94,38 @@ def report_document(runs: Iterable["str | Path | Run"], *, by: Sequence[str] = (
     sections = [DocumentSection("suites", suite_section(t), t.to_dict(), json_list=True)
                 for t in report_suite_tables(loaded, labels, report.rows)]
     overlap = None
-    if overlap_file is not None:
-        overlap = (overlap_rule, _overlap_split(loaded, labels, Path(overlap_file), overlap_rule))
-        sections.append(_overlap_section(*overlap))
     warnings = empty + unloadable_scorers(loaded)
+    if overlap_file is not None:
+        checked: list[str] = []  # what checking the runs against the file said: on stderr and under the table
+        overlap = (overlap_rule, _overlap_split(loaded, labels, Path(overlap_file), overlap_rule, overlap_stale,
+                                                checked))
+        warnings += checked
+        sections.append(_overlap_section(*overlap, checked))
     return ReportDocument(report, loaded, sections, notes, warnings, _hints(loaded, labels, report), overlap)
 
 
-def _overlap_split(loaded: Sequence[Run], labels: Sequence[str], path: Path, rule: str) -> list[Any]:
-    """Each run's datasets split by the overlap file (evalkit.overlap_split)."""
-    from evalkit.overlap_split import overlap_rows, read_overlap
+def _overlap_split(loaded: Sequence[Run], labels: Sequence[str], path: Path, rule: str, stale: str,
+                   warnings: list[str]) -> list[Any]:
+    """Each run's datasets split by the overlap file (evalkit.overlap_split), each run checked against
+    it first; what the check says goes into WARNINGS."""
+    from evalkit.overlap_split import check_overlap, overlap_rows, read_overlap
 
-    overlap = read_overlap(path, rule)
-    return [row for run, label in zip(loaded, labels) for row in overlap_rows(label, run.items(), overlap)]
+    overlap = read_overlap(path, rule, stale)
+    rows = []
+    for run, label in zip(loaded, labels):
+        checked, notes = check_overlap(overlap, run.items(), label)
+        warnings.extend(n for n in notes if n not in warnings)
+        rows += overlap_rows(label, run.items(), checked)
+    return rows
 
 
-def _overlap_section(rule: str, rows: Sequence[Any]) -> DocumentSection:
+def _overlap_section(rule: str, rows: Sequence[Any], checked: Sequence[str] = ()) -> DocumentSection:
     from evalkit.overlap_split import OVERLAP_HEADER, overlap_cells
     from evalkit.overlap_tables import OVERLAP_NOTE, overlap_doc
 
     table = ReportTable(f"Accuracy by overlap with training data ({rule} rule)", OVERLAP_HEADER,
-                        [overlap_cells(r) for r in rows], [OVERLAP_NOTE.format(rule=rule)])
-    return DocumentSection("overlap", table, overlap_doc(rows, rule), csv_block=False, anchor="overlap")
+                        [overlap_cells(r) for r in rows], [OVERLAP_NOTE.format(rule=rule), *checked])
+    return DocumentSection("overlap", table, overlap_doc(rows, rule, checked), csv_block=False, anchor="overlap")
 
 
 def _hints(loaded: Sequence[Run], labels: Sequence[str], report: Report) -> list[str]:
@@ -200,11 +212,13 @@ class LeaderboardDocument:
 
 def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None" = None,
                          overlap_rule: str = field_default(OverlapSettings, "rule"),
+                         overlap_stale: str = field_default(OverlapSettings, "stale"),
                          **options: Any) -> LeaderboardDocument:
     """The leaderboard of RUNS_OR_ROOT (``leaderboard.build_leaderboard``'s OPTIONS) with the warnings
-    about the runs it skipped and, with OVERLAP_FILE, the accuracy of each cell on the clean items.
-    ValueError when no run is left (naming the filters), or when the overlap split is asked of a score
-    other than the multiple-choice verdict."""
+    about the runs it skipped and, with OVERLAP_FILE, the accuracy of each cell on the clean items
+    (items whose text the file did not flag: OVERLAP_STALE). ValueError when no run is left (naming
+    the filters), when the overlap split is asked of a score other than the multiple-choice verdict,
+    or when an item's text is not the overlap file's (``overlap_split.check_overlap``)."""
     from evalkit.leaderboard import build_leaderboard
     from evalkit.runs import LEGACY_SCORE
 
@@ -223,22 +237,25 @@ def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None"
         from evalkit.overlap_tables import OVERLAP_NOTE, leaderboard_clean_cells, leaderboard_overlap, \
             leaderboard_overlap_doc
 
-        split = leaderboard_overlap(lb, read_overlap(Path(overlap_file), overlap_rule))
+        checked: list[str] = []  # what checking the runs against the file said: on stderr and under the table
+        split = leaderboard_overlap(lb, read_overlap(Path(overlap_file), overlap_rule, overlap_stale), checked)
+        doc.warnings += checked
         header, rows = leaderboard_clean_cells(lb, split)
         table = ReportTable(f"Accuracy on clean items ({overlap_rule} rule)", header, rows,
-                            [OVERLAP_NOTE.format(rule=overlap_rule) + " Ranks are the leaderboard's (all items)."])
-        doc.sections.append(DocumentSection("overlap", table, leaderboard_overlap_doc(split, overlap_rule),
+                            [OVERLAP_NOTE.format(rule=overlap_rule) + " Ranks are the leaderboard's (all items).",
+                             *checked])
+        doc.sections.append(DocumentSection("overlap", table, leaderboard_overlap_doc(split, overlap_rule, checked),
                                             csv_block=False, anchor="overlap"))
         doc.overlap = (overlap_rule, split)
     return doc
 
 
-def leaderboard_renderables(doc: LeaderboardDocument) -> list[Any]:
-    """The leaderboard and its sections as rich tables."""
-    from evalkit.leaderboard import leaderboard_table
+def leaderboard_renderables(doc: LeaderboardDocument, width: int | None = None) -> list[Any]:
+    """The leaderboard (a table per group, each row on one line of WIDTH columns) and its sections as rich tables."""
+    from evalkit.leaderboard import leaderboard_tables
     from evalkit.report_extras import section_rich_table
 
-    return [leaderboard_table(doc.leaderboard), *(section_rich_table(s.table) for s in doc.sections)]
+    return [*leaderboard_tables(doc.leaderboard, width), *(section_rich_table(s.table) for s in doc.sections)]
 
 
 def render_leaderboard(doc: LeaderboardDocument, fmt: str) -> str:

@@ -173,18 +173,32 @@ def _reasoning_rows(report: "Report") -> list["ReportRow"]:
 
 
 def truncation_hints(rows: Iterable[Any], max_new_tokens: int | None = None) -> list[str]:
-    """One line per dataset whose truncation rate is high, saying what to do about it.
+    """One line per dataset whose truncation rate is high, saying what to do about it: room for a
+    model that thinks (MedReason's 2000 tokens, more for long thinkers); for one that does not,
+    a look at its outputs (an answer that long is often a loop).
 
-    ROWS are report rows or (name, n, truncated) triples.
+    ROWS are report rows (their ``extra["thinking"]``: the share of generations that think) or
+    (name, n, truncated[, thinking]) tuples, thinking a count; unknown thinking gets both advices.
     """
     hints = []
     for r in rows:
-        name, n, truncated = (r.dataset, r.n, r.truncated) if hasattr(r, "dataset") else r
+        if hasattr(r, "dataset"):
+            name, n, truncated, thinking = r.dataset, r.n, r.truncated, (r.extra or {}).get("thinking")
+        else:
+            name, n, truncated, *rest = r
+            thinking = rest[0] if rest else None
         if n and truncated / n > TRUNCATION_HINT_RATE:
             limit = f" --max-new-tokens {max_new_tokens}" if max_new_tokens else " the token limit"
+            advice = (THINKING_ADVICE if thinking else NO_THINKING_ADVICE) if thinking is not None else \
+                f"{THINKING_ADVICE} {NO_THINKING_ADVICE}"
             hints.append(f"{name}: {100 * truncated / n:.1f}% of answers hit{limit}; truncated answers count as "
-                         "wrong. Thinking models need room: MedReason evaluates with 2000, long thinkers need more.")
+                         f"wrong. {advice}")
     return hints
+
+
+THINKING_ADVICE = "Thinking models need room: MedReason evaluates with 2000, long thinkers need more."
+NO_THINKING_ADVICE = ("Its answers show no thinking: look at the truncated outputs (evalkit report's sample browser) "
+                      "before raising the limit; an answer that long is often a loop.")
 
 
 def extra_tables(report: "Report") -> list[Table]:

@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 # The config types live in evalkit.config; imported here so old imports (runner.RunConfig) keep working.
-from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES, MULTI_SAMPLE_TEMPERATURE,  # noqa: F401
-                            RunConfig, backend_concurrency)
+from evalkit.config import (API_KEY_ENV, DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES,  # noqa: F401
+                            MULTI_SAMPLE_TEMPERATURE, RunConfig, backend_concurrency)
 from evalkit.client import EndpointPool, RequestError, RetryPolicy
 from evalkit.datasets import LoadedDataset, load_datasets
 from evalkit.dispatch import RunProgress, Dispatcher, ScoringSink
 from evalkit.limits import MB
-from evalkit.lock import lock_run_dir, took_over_message
+from evalkit.lock import LockLost, lock_run_dir, took_over_message
 from evalkit.manifest import (check_fingerprint, default_run_name, masked, run_fingerprint, start_manifest,
                               strategy_doc, utc_now)
 from evalkit.order import plan_dispatch
@@ -147,11 +147,15 @@ def selected_items(loaded: list[LoadedDataset], limit: int | None) -> Iterator[I
 async def _resolve_model(pool: EndpointPool, requested: str | None, api_key: str | None) -> str:
     """The model id the run requests; every endpoint must serve it."""
     from evalkit.backends import served_models
+    from evalkit.serving.probe import key_refused_message, refuses_key
 
     async def models_of(url: str) -> list[str]:
         try:
             return await asyncio.to_thread(served_models, url, api_key=api_key, timeout=10.0)
         except (OSError, ValueError) as exc:
+            if refuses_key(exc):  # it answers: it wants a key (or another one), which no retry brings
+                message = key_refused_message(exc.code, given=bool(api_key), where=f"--api-key or ${API_KEY_ENV}")
+                raise RequestError(message, endpoint=url, retryable=False) from None
             raise RequestError(f"cannot reach the server ({exc}); is it running? (`evalkit status`)",
                                endpoint=url) from None
 
@@ -323,16 +327,50 @@ async def _generate(run: _Invocation, writer: SampleWriter, journal: SampleWrite
     except OSError:
         status = "write-failed"  # a full disk or read-only results: no scoring pass on top of it
         raise
+    except LockLost:
+        status = "lock-lost"  # another run holds the directory now: nothing more is written
+        raise
     finally:
-        replaced = _close_files(run, writer, journal)
-        rescored = 0
-        if not replaced and not dispatcher.down and status == "incomplete" and \
-                (run.plan.has_async or run.index.stale):
-            # The scoring pass: samples saved without this plan's scores (a model judge's, or
-            # those of a scorer that changed since they were saved) are scored now.
-            rescored = await score_run_dir(run.run_dir, run.plan, counting=run.index.counting,
-                                           concurrency=run.config.scoring_concurrency, on_torn=run.notice)
-        _end_run(run, status, journal is not None, dispatcher, sink, rescored)
+        if status == "lock-lost":
+            _close_quietly(writer, journal)  # what was written stays; no scoring pass, no end files
+        else:
+            await _end_generation(run, status, writer, journal, dispatcher, sink)
+
+
+async def _end_generation(run: _Invocation, status: str, writer: SampleWriter, journal: SampleWriter | None,
+                          dispatcher: Dispatcher, sink: ScoringSink) -> None:
+    """Close the journals, run the scoring pass when generation went well, write the end files."""
+    replaced = _close_files(run, writer, journal)
+    rescored = 0
+    if not replaced and not dispatcher.down and status == "incomplete" and \
+            (run.plan.has_async or run.index.stale):
+        # The scoring pass: samples saved without this plan's scores (a model judge's, or
+        # those of a scorer that changed since they were saved) are scored now.
+        rescored = await score_run_dir(run.run_dir, run.plan, counting=run.index.counting,
+                                       concurrency=run.config.scoring_concurrency, on_torn=run.notice)
+        _judges_down(run)
+    _end_run(run, status, journal is not None, dispatcher, sink, rescored)
+
+
+def _judges_down(run: _Invocation) -> None:
+    """Say which model judge the scoring pass found down (it refuses the key, or stopped answering):
+    the samples it did not score count as missing, and the same command scores them."""
+    for scorer in run.plan.scorers:
+        down_reason = getattr(scorer, "down_reason", None)  # a model judge tells; other scorers need no server
+        reason = down_reason() if callable(down_reason) else None
+        if reason:
+            _notice(run.on_notice, f"scorer {scorer.name!r} stopped asking: {reason}; the samples it did not "
+                                   "score count as missing until the same command is run again")
+
+
+def _close_quietly(writer: SampleWriter, journal: SampleWriter | None) -> None:
+    """Close WRITER and JOURNAL, their own failures left unsaid (a run that lost its lock stops for that)."""
+    for w in (journal, writer):
+        try:
+            if w is not None:
+                w.close()
+        except OSError:
+            pass
 
 
 def _close_files(run: _Invocation, writer: SampleWriter, journal: SampleWriter | None) -> bool:

@@ -13,6 +13,7 @@ of the ``choice`` scorer, kept for notebooks and earlier callers.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -21,11 +22,12 @@ from evalkit.extract import extract_choice
 from evalkit.records import Extraction, Generation, Item, SampleRecord
 from evalkit.runs import SampleKey, choice_answer, choice_verdict, counting_samples, sample_key  # noqa: F401
 from evalkit.scoring.choice import ChoiceScorer, is_correct  # noqa: F401 (re-exported)
-from evalkit.scoring.metrics import Mean, Metric, Proportion, shows_percent, value_of_mean
+from evalkit.scoring.metrics import Mean, Metric, MetricError, Proportion, shows_percent, value_of_mean, with_options
 from evalkit.scoring.stage import ScoringPlan, apply_scores, rescore_line
 from evalkit.store import paused_gc
 
 Extractor = Callable[[str, Mapping[str, str]], Extraction]
+_THINKS = re.compile(r"</?think>", re.I)  # a generation that thinks, as evalkit.reasoning splits it
 
 
 def extract_and_check(
@@ -73,6 +75,19 @@ class ScoreSummary:
     all_bool: bool = True
     errors: int = 0  # samples the scorer could not score (a judge that never replied validly)
     metric: Metric | None = None
+    # The scored dicts (value and meta only), kept for a metric that is not a function of the plain
+    # mean (a weighted proportion: IgakuQA's exam score), so its figure is the report's, not None.
+    kept: list[dict[str, Any]] | None = None
+
+    def add(self, score: Mapping[str, Any], value: Any) -> None:
+        """Count one sample's stored SCORE dict, whose VALUE is not None."""
+        self.n += 1
+        self.total += float(value)
+        self.all_bool = self.all_bool and isinstance(value, bool)
+        if self.metric is not None and getattr(self.metric, "value_of_mean", None) is None:
+            if self.kept is None:
+                self.kept = []
+            self.kept.append({"value": value, "meta": score.get("meta")})
 
     @property
     def mean(self) -> float | None:
@@ -86,9 +101,15 @@ class ScoreSummary:
 
     @property
     def value(self) -> float | None:
-        """The figure by the score's metric where it follows from the mean (a clipped mean, say), else None."""
+        """The figure by the score's metric: from the mean where it follows from it (a clipped mean,
+        say), else the metric over the kept scores (a weighted proportion); None when nothing is scored."""
         metric = self.metric or (Proportion() if self.all_bool else Mean())
-        return value_of_mean(metric, self.mean)
+        if self.kept is None:
+            return value_of_mean(metric, self.mean)
+        try:
+            return with_options(metric, n_resamples=1).aggregate(self.kept).value  # the figure, not its CI
+        except MetricError:
+            return None
 
     def to_dict(self) -> dict[str, Any]:
         metric = self.metric or (Proportion() if self.all_bool else Mean())
@@ -111,6 +132,7 @@ class DatasetSummary:
     errors: int = 0
     choice: bool = False
     scores: "OrderedDict[str, ScoreSummary]" = field(default_factory=OrderedDict)
+    thinking: int = 0  # samples whose output shows thinking (<think>...</think>): the truncation hint's advice
 
     @property
     def accuracy(self) -> float:
@@ -143,6 +165,7 @@ def summarize(samples: Iterable[Mapping[str, Any]],
             d.correct += verdict
             d.unparsed += choice_answer(s)[0] is None
         d.truncated += bool(s.get("truncated"))
+        d.thinking += bool(_THINKS.search(s.get("output") or ""))
         scores = s.get("scores")
         if not scores:
             continue
@@ -154,7 +177,5 @@ def summarize(samples: Iterable[Mapping[str, Any]],
             if value is None:
                 agg.errors += 1
                 continue
-            agg.n += 1
-            agg.total += float(value)
-            agg.all_bool = agg.all_bool and isinstance(value, bool)
+            agg.add(score, value)
     return out

@@ -87,6 +87,34 @@ def _deeper_than(value: Any, max_depth: int) -> bool:
     return False
 
 
+# Run directories whose lock this process holds (evalkit.lock registers each): every write into one
+# first asks its lock whether it is still this process's, so a writer whose lock was taken over
+# (it stalled past the stale age, say) stops before its next write instead of writing beside the new holder.
+_WRITE_GUARDS: dict[str, Callable[[], None]] = {}
+
+
+def guard_writes(directory: str | Path, check: Callable[[], None]) -> Callable[[], None]:
+    """Have every write into DIRECTORY (JSONL appends, ``write_json``, ``write_jsonl``) call CHECK first,
+    which raises to stop it; returns the function that removes the guard."""
+    key = os.path.realpath(directory)
+    _WRITE_GUARDS[key] = check
+
+    def unguard() -> None:
+        if _WRITE_GUARDS.get(key) is check:
+            del _WRITE_GUARDS[key]
+    return unguard
+
+
+def check_writes(path: str | Path, *, directory_key: str | None = None) -> None:
+    """Before writing PATH: its directory's guard (``guard_writes``), if it has one, which raises to stop the write.
+    DIRECTORY_KEY is the directory's real path when the caller knows it (a writer appending many lines)."""
+    if not _WRITE_GUARDS:
+        return
+    check = _WRITE_GUARDS.get(directory_key or os.path.realpath(os.path.dirname(os.path.abspath(path))))
+    if check is not None:
+        check()
+
+
 def samples_path(run: str | Path) -> Path:
     """The samples file of RUN, which is a run directory or a samples file itself."""
     run = Path(run)
@@ -163,6 +191,7 @@ def write_json(path: str | Path, data: Any) -> None:
     On failure (a full disk, say) the old file stays as it was and no temp file is left.
     """
     path = Path(path)
+    check_writes(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8", errors=_ERRORS) as fh:
@@ -201,6 +230,7 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     """Write RECORDS as JSON lines atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_writes(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8", errors=_ERRORS) as fh:
@@ -230,6 +260,8 @@ class SampleWriter:
                  on_torn: Callable[[int, int], None] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._guard_key = os.path.realpath(self.path.parent)  # see check_writes
+        check_writes(self.path, directory_key=self._guard_key)
         torn = settle_torn_tail(self.path)
         if torn is not None and on_torn is not None:
             on_torn(*torn)
@@ -239,6 +271,7 @@ class SampleWriter:
         self._synced = time.monotonic()
 
     def write(self, sample: dict[str, Any]) -> None:
+        check_writes(self.path, directory_key=self._guard_key)
         try:
             self._fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
             self._fh.flush()

@@ -87,14 +87,26 @@ class Checkpoint:
 
     @classmethod
     def at(cls, path: str | Path, step_from: str | None = None) -> "Checkpoint":
-        p = os.path.abspath(path)
+        """The checkpoint at PATH, known by its real path: one reached through a symlinked folder (or a
+        link to it) is the same checkpoint, with the same key. Its step is read from the name given,
+        else from the real one."""
+        given = os.path.abspath(path)
+        p = os.path.realpath(given)
+        step = training_step(given, step_from)
+        if step is None and p != given:
+            step = training_step(p, step_from)
         digest = hashlib.sha1(p.encode()).hexdigest()[:6]
-        return cls(path=p, step=training_step(p, step_from), key=f"{_slug(Path(p).name)}-{digest}")
+        return cls(path=p, step=step, key=f"{_slug(Path(p).name)}-{digest}")
 
     @property
     def label(self) -> str:
         """How tables name it: the step where known, else the folder name."""
         return f"step {self.step}" if self.step is not None else Path(self.path).name
+
+    @property
+    def step_text(self) -> str:
+        """The step as a table cell: its number, or ``-`` where the path gives none."""
+        return "-" if self.step is None else str(self.step)
 
     def sort_key(self) -> tuple:
         return (self.step is None, self.step or 0, self.path)
@@ -214,9 +226,12 @@ class SweepState:
     def add(self, checkpoints: Iterable[Checkpoint]) -> list[Checkpoint]:
         """Record CHECKPOINTS (those already recorded keep their jobs); returns the new ones."""
         new = []
+        # A checkpoint recorded under a path through a symlink (by an earlier evalkit) is the same one.
+        recorded = {os.path.realpath(d["path"]) for d in self.checkpoints.values()}
         for ck in checkpoints:
-            if ck.key not in self.checkpoints:
+            if ck.key not in self.checkpoints and ck.path not in recorded:
                 self.checkpoints[ck.key] = {"path": ck.path, "step": ck.step, "jobs": []}
+                recorded.add(ck.path)
                 new.append(ck)
         return new
 
@@ -251,7 +266,17 @@ class SweepState:
             raise SweepError(f"{path}: unreadable sweep state ({exc})") from None
         if not isinstance(doc, dict) or "settings" not in doc:
             raise SweepError(f"{path}: not a sweep state file (no settings)")
-        return cls(settings=SweepSettings.from_dict(doc["settings"]), checkpoints=doc.get("checkpoints") or {})
+        problem = state_problem(doc)
+        if problem:
+            raise SweepError(f"{path}: not a sweep state file of this evalkit: {problem}")
+        try:
+            settings = SweepSettings.from_dict(doc["settings"])
+        except (TypeError, ValueError) as exc:
+            raise SweepError(f"{path}: settings: {exc}") from None
+        checkpoints = doc.get("checkpoints") or {}
+        for entry in checkpoints.values():
+            entry.setdefault("jobs", [])
+        return cls(settings=settings, checkpoints=checkpoints)
 
     @classmethod
     def open(cls, settings: SweepSettings) -> "SweepState":
@@ -267,6 +292,49 @@ class SweepState:
             raise SweepError(f"{old.path} holds sweep {old.settings.name!r} with other settings (tasks, backend, "
                              "generation or serving); use another --sweep-dir or the same flags as before")
         return replace(old, settings=settings)
+
+
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "sweep_dir": (str,), "results_dir": (str,), "eval_files": (list,), "backend": (str,),
+    "suite": (dict, type(None)), "serve": (dict,), "generation": (dict,), "run": (dict,),
+    "step_from": (str, type(None)), "tasks": (list,)}
+_REQUIRED_SETTINGS = ("name", "sweep_dir", "results_dir", "eval_files")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(type(value),
+                                                                                       type(value).__name__)
+
+
+def state_problem(doc: Mapping[str, Any]) -> str | None:
+    """What is wrong with the shape of a ``sweep.json`` document (None when nothing): the first
+    field of the wrong type or missing, named by its place in the file."""
+    settings = doc.get("settings")
+    if not isinstance(settings, dict):
+        return f"settings is {_kind(settings)}, not an object"
+    for key in _REQUIRED_SETTINGS:
+        if key not in settings:
+            return f"settings.{key} is missing"
+    for key, types in _SETTING_TYPES.items():
+        if key in settings and not isinstance(settings[key], types):
+            return f"settings.{key} is {_kind(settings[key])}"
+    if not all(isinstance(f, str) for f in settings["eval_files"]):
+        return "settings.eval_files holds something other than file names"
+    checkpoints = doc.get("checkpoints") or {}
+    if not isinstance(checkpoints, dict):
+        return f"checkpoints is {_kind(checkpoints)}, not an object"
+    for key, entry in checkpoints.items():
+        where = f"checkpoints[{key!r}]"
+        if not isinstance(entry, dict):
+            return f"{where} is {_kind(entry)}, not an object"
+        if not isinstance(entry.get("path"), str):
+            return f"{where}.path is {'missing' if 'path' not in entry else _kind(entry['path'])}"
+        if not isinstance(entry.get("step"), (int, type(None))) or isinstance(entry.get("step"), bool):
+            return f"{where}.step is {_kind(entry['step'])}, not a number"
+        jobs = entry.get("jobs", [])
+        if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
+            return f"{where}.jobs is not a list of objects"
+    return None
 
 
 # ---------------------------------------------------------------- job status
@@ -295,13 +363,15 @@ def run_status(run_dir: Path) -> tuple[str | None, dict[str, Any]]:
 
 @dataclass
 class JobView:
-    """A checkpoint's place in the sweep, as ``sweep status`` shows it."""
+    """A checkpoint's place in the sweep, as ``sweep status`` shows it. ``incomplete``: its last job
+    failed because the checkpoint's files were not all there (it is retried once they are)."""
 
     job: CheckpointJob
     state: str                    # new, pending, running, done, failed
     detail: str = ""
     submission: dict[str, Any] | None = None
     run_status: str | None = None
+    incomplete: bool = False
 
     @property
     def needs_submitting(self) -> bool:
@@ -310,19 +380,40 @@ class JobView:
     def to_dict(self) -> dict[str, Any]:
         ck = self.job.checkpoint
         return {"key": ck.key, "path": ck.path, "step": ck.step, "state": self.state, "detail": self.detail,
-                "run_dir": str(self.job.run_dir), "run_status": self.run_status,
+                "run_dir": str(self.job.run_dir), "run_status": self.run_status, "incomplete": self.incomplete,
                 "job_id": (self.submission or {}).get("job_id"), "log": (self.submission or {}).get("log")}
 
 
+def _failure_reasons(sub: Mapping[str, Any], queue_state: str | None, status: Mapping[str, Any],
+                     run_state: str | None, dead: bool) -> list[str]:
+    same_job = str(status.get("job_id")) == str(sub.get("job_id"))
+    reasons = []
+    if queue_state:
+        reasons.append(f"slurm: {queue_state.lower()}")
+    if same_job and status.get("state") in ("failed", "cancelled"):
+        reasons.append(f"{status['state']}: {status.get('error') or ''}".strip(": "))
+    elif same_job and status.get("state") == "running":
+        reasons.append(f"the job's process ({status.get('pid')} on {status.get('host')}) is gone: killed"
+                       if dead else "the job ended without saying how (killed, or its node died)")
+    elif not same_job:
+        reasons.append("the job never started, or ended before it began")
+    if run_state and run_state != "complete":
+        reasons.append(f"run {run_state}: resumes when submitted again")
+    return reasons
+
+
 def classify(job: CheckpointJob, submission: Mapping[str, Any] | None, queue_state: str | None,
-             status: Mapping[str, Any], run_state: str | None, *, local_alive: bool = False) -> JobView:
+             status: Mapping[str, Any], run_state: str | None, *, local_alive: bool = False,
+             body_alive: bool | None = None) -> JobView:
     """Where one checkpoint stands (pure).
 
     SUBMISSION is its last recorded job; QUEUE_STATE that job's Slurm state where the controller
     still knows it; STATUS what the job body wrote; RUN_STATE its run's manifest status;
-    LOCAL_ALIVE whether a local job's process still runs. A complete run is done whatever else
-    says; a job the queue still holds is pending or running; anything else that was submitted
-    and is not complete failed (cancelled, killed with its node, or left a partial run).
+    LOCAL_ALIVE whether a local job's process still runs; BODY_ALIVE whether the process STATUS
+    names still runs (None where it cannot be told: another host). A complete run is done whatever
+    else says; a job the queue still holds is pending or running, unless its process is known dead
+    (killed: Slurm may show it completing for a while); anything else that was submitted and is not
+    complete failed (cancelled, killed with its node, or left a partial run).
     """
     sub = dict(submission) if submission else None
     if run_state == "complete":
@@ -330,34 +421,34 @@ def classify(job: CheckpointJob, submission: Mapping[str, Any] | None, queue_sta
     if sub is None:
         detail = f"partial run ({run_state}) from an earlier sweep" if run_state else ""
         return JobView(job, "new", detail, sub, run_state)
-    if queue_state in LIVE_STATES:
+    same_job = str(status.get("job_id")) == str(sub.get("job_id"))
+    dead = same_job and status.get("state") == "running" and body_alive is False
+    if queue_state in LIVE_STATES and not dead:
         return JobView(job, "pending" if queue_state in ("PENDING", "CONFIGURING", "REQUEUED") else "running",
                        queue_state.lower(), sub, run_state)
-    same_job = str(status.get("job_id")) == str(sub.get("job_id"))
-    if local_alive:
+    if local_alive and not dead:
         return JobView(job, "running", "", sub, run_state)
-    reasons = []
-    if queue_state:
-        reasons.append(f"slurm: {queue_state.lower()}")
-    if same_job and status.get("state") in ("failed", "cancelled"):
-        reasons.append(f"{status['state']}: {status.get('error') or ''}".strip(": "))
-    elif same_job and status.get("state") == "running":
-        reasons.append("the job ended without saying how (killed, or its node died)")
-    elif not same_job:
-        reasons.append("the job never started, or ended before it began")
-    if run_state and run_state != "complete":
-        reasons.append(f"run {run_state}: resumes when submitted again")
-    return JobView(job, "failed", "; ".join(r for r in reasons if r), sub, run_state)
+    reasons = _failure_reasons(sub, queue_state, status, run_state, dead)
+    incomplete = same_job and status.get("state") == "failed" and bool(status.get("missing_files"))
+    return JobView(job, "failed", "; ".join(r for r in reasons if r), sub, run_state, incomplete)
 
 
 def pid_alive_here(status: Mapping[str, Any]) -> bool:
     """Whether the process a job status names runs on this host (the start time must match too)."""
+    return job_process_alive(status) is True
+
+
+def job_process_alive(status: Mapping[str, Any]) -> bool | None:
+    """Whether the process a job status names still runs: None where that cannot be told here (no
+    pid recorded, or another host's)."""
     import socket
 
     from evalkit.liveness import proc_start_time, process_alive
 
     pid = status.get("pid")
-    if not isinstance(pid, int) or status.get("host") != socket.gethostname() or not process_alive(pid):
+    if not isinstance(pid, int) or status.get("host") != socket.gethostname():
+        return None
+    if not process_alive(pid):
         return False
     return status.get("pid_start") in (None, proc_start_time(pid))
 
@@ -369,10 +460,11 @@ def views(state: SweepState, queue: Mapping[str, str]) -> list[JobView]:
         sub = state.last_submission(job.checkpoint.key)
         status = read_job_status(job)
         run_state, _ = run_status(job.run_dir)
-        alive = sub is not None and sub.get("executor") == "local" and str(status.get("job_id")) == str(sub.get("job_id")) \
-            and pid_alive_here(status)
+        same = sub is not None and str(status.get("job_id")) == str(sub.get("job_id"))
+        body = job_process_alive(status) if same and status.get("state") == "running" else None
+        alive = same and sub.get("executor") == "local" and body is True
         out.append(classify(job, sub, queue.get(str((sub or {}).get("job_id"))), status, run_state,
-                            local_alive=alive))
+                            local_alive=alive, body_alive=body))
     return out
 
 
@@ -394,14 +486,76 @@ def _fingerprint(path: Path) -> tuple[int, int, float]:
     return files, bytes_, newest
 
 
-def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str | None = None,
-                      quiet_s: float = field_default(SweepCommandSettings, "quiet_s"), step_from: str | None = None,
-                      clock: float | None = None) -> list[Checkpoint]:
-    """The checkpoints in FOLDER (entries whose name gives a training step) that are complete.
+# The weight files vLLM and SGLang load from a checkpoint folder (a trainer's optimizer.pt,
+# scheduler.pt, rng_state.pth and training_args.bin are not weights).
+_HF_WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "consolidated*.pth", "*.gguf")
+_HF_CONFIGS = ("config.json", "params.json")
 
-    With MARKER, complete means the file MARKER exists inside it (e.g. a trainer's ``done``);
-    otherwise its files did not change since the last call (SEEN keeps what each looked like,
-    updated here) and nothing in it is newer than QUIET_S seconds.
+
+HF_BACKENDS = ("vllm", "sglang")  # engines that load a Hugging Face checkpoint folder
+
+
+def declared_missing_files(path: Path, backend: str) -> str | None:
+    """What another backend (one from outside evalkit) says is missing at PATH: its
+    ``missing_checkpoint_files(path)`` where it defines one; else nothing is required."""
+    from evalkit.backends import get_backend
+    from evalkit.serving.errors import ServerError
+
+    try:
+        check = getattr(get_backend(backend), "missing_checkpoint_files", None)
+    except ServerError:
+        return None  # an unknown backend is refused where the job starts it, with its own message
+    return check(path) if callable(check) else None
+
+
+def missing_files(path: str | Path, backend: str) -> str | None:
+    """Why BACKEND cannot load the checkpoint at PATH yet for lack of files, or None when the files it
+    needs are there: llama.cpp a non-empty GGUF file (the checkpoint, or one in its folder); vLLM and
+    SGLang a config and weights, every shard a weight index names; another backend what it declares
+    (``declared_missing_files``). Whether they stopped changing is
+    ``checkpoint_readiness``' business."""
+    p = Path(path)
+    if p.is_file():
+        return "the file is empty" if p.stat().st_size == 0 else None
+    if not p.is_dir():
+        return "no such file or folder"
+    if backend == "llamacpp":
+        ggufs = sorted(p.glob("*.gguf"))
+        if not ggufs:
+            return "no .gguf file in it yet"
+        empty = [g.name for g in ggufs if g.stat().st_size == 0]
+        return f"{empty[0]} is empty" if empty else None
+    if backend not in HF_BACKENDS:
+        return declared_missing_files(p, backend)
+    if not any((p / c).is_file() for c in _HF_CONFIGS):
+        return "no config.json in it yet"
+    weights = {w.name for pattern in _HF_WEIGHTS for w in p.glob(pattern)}
+    if not weights:
+        return "no weight file (.safetensors, pytorch_model*.bin) in it yet"
+    for index in sorted(p.glob("*.index.json")):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return f"{index.name} is not readable yet"
+        absent = sorted(s for s in shards if not (p / s).is_file())
+        if absent:
+            return f"{len(absent)} shard(s) {index.name} names are not there yet ({absent[0]}, ...)"
+    return None
+
+
+QUIET_REASON = "its files changed"  # why a checkpoint still being written waits (see checkpoint_readiness)
+
+
+def checkpoint_readiness(folder: str | Path, seen: dict[str, tuple], *, backend: str, marker: str | None = None,
+                         quiet_s: float = field_default(SweepCommandSettings, "quiet_s"),
+                         step_from: str | None = None, clock: float | None = None
+                         ) -> list[tuple[Checkpoint, str | None]]:
+    """Each checkpoint in FOLDER (entries whose name gives a training step) and why it is not complete
+    yet (None when it is), in step order.
+
+    Complete means BACKEND can load it (``missing_files``) and, with MARKER, the file MARKER exists
+    inside it (e.g. a trainer's ``done``); without, its files did not change since the last call (SEEN
+    keeps what each looked like, updated here) and nothing in it is newer than QUIET_S seconds.
     """
     import time as _time
 
@@ -409,24 +563,32 @@ def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str
     if not root.is_dir():
         raise SweepError(f"--watch {folder}: no such folder")
     t = _time.time() if clock is None else clock
-    ready = []
+    out: list[tuple[Checkpoint, str | None]] = []
     for entry in sorted(root.iterdir()):
         ck = Checkpoint.at(entry, step_from)
         if ck.step is None:
             continue
-        if marker is not None:
-            if entry.is_dir() and (entry / marker).exists():
-                ready.append(ck)
-            continue
         try:
-            fp = _fingerprint(entry)
-        except OSError:
-            continue
-        stable = seen.get(ck.path) == fp and t - fp[2] >= quiet_s
-        seen[ck.path] = fp
-        if stable:
-            ready.append(ck)
-    return sorted(ready, key=Checkpoint.sort_key)
+            if marker is not None:
+                why = None if entry.is_dir() and (entry / marker).exists() else f"no {marker} in it yet"
+            else:
+                fp = _fingerprint(entry)
+                why = None if seen.get(ck.path) == fp and t - fp[2] >= quiet_s else \
+                    f"{QUIET_REASON} in the last {quiet_s:g} s"
+                seen[ck.path] = fp
+            out.append((ck, why or missing_files(entry, backend)))
+        except OSError as exc:  # removed or unreadable while we looked
+            out.append((ck, f"unreadable ({exc.strerror or exc})"))
+    return sorted(out, key=lambda pair: pair[0].sort_key())
+
+
+def ready_checkpoints(folder: str | Path, seen: dict[str, tuple], *, marker: str | None = None,
+                      quiet_s: float = field_default(SweepCommandSettings, "quiet_s"), step_from: str | None = None,
+                      clock: float | None = None, backend: str = field_default(SweepSettings, "backend")
+                      ) -> list[Checkpoint]:
+    """The checkpoints in FOLDER that are complete (``checkpoint_readiness``)."""
+    return [ck for ck, why in checkpoint_readiness(folder, seen, backend=backend, marker=marker, quiet_s=quiet_s,
+                                                   step_from=step_from, clock=clock) if why is None]
 
 
 def log_tail(path: str | None, n: int = field_default(SweepCommandSettings, "status_lines")) -> list[str]:
@@ -445,5 +607,6 @@ def log_tail(path: str | None, n: int = field_default(SweepCommandSettings, "sta
 
 
 __all__ = ["Checkpoint", "CheckpointJob", "JobView", "STEP_PATTERNS", "SweepError", "SweepSettings", "SweepState",
-           "classify", "find_checkpoints", "log_tail", "model_file", "read_job_status", "ready_checkpoints", "run_status",
+           "QUIET_REASON", "checkpoint_readiness", "classify", "find_checkpoints", "job_process_alive", "log_tail",
+           "missing_files", "model_file", "read_job_status", "ready_checkpoints", "run_status", "state_problem",
            "training_step", "views"]

@@ -32,11 +32,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from evalkit.config import EXECUTORS, SweepCommandSettings, field_default
-from evalkit.sweep import (CheckpointJob, JobView, SweepError, SweepSettings, SweepState, find_checkpoints, model_file,
-                           now, read_job_status, ready_checkpoints, views)
+from evalkit.sweep import (QUIET_REASON, Checkpoint, CheckpointJob, JobView, SweepError, SweepSettings, SweepState,
+                           checkpoint_readiness, find_checkpoints, missing_files, model_file, now, read_job_status,
+                           views)
 from evalkit.store import write_json
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)  # scancel; submitit's warning before the time limit
+
+
+class CheckpointIncomplete(SweepError):
+    """The checkpoint lacks files its backend needs (still being written): a watch retries it once they arrive."""
 
 
 # ---------------------------------------------------------------- the job body
@@ -137,20 +142,27 @@ def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
     """
     from evalkit import api
     from evalkit.liveness import proc_start_time
+    from evalkit.serving.launch import tied_to_this_process
     from evalkit.serving.probe import free_port
     from evalkit.serving.state import load_state
 
     job_id, log = _job_env()
     _write_status(job, state="running", job_id=job_id, log=log, host=socket.gethostname(), pid=os.getpid(),
-                  pid_start=proc_start_time(os.getpid()), started_at=now(), error=None, finished_at=None)
-    print(f"evalkit sweep: {job.checkpoint.path} (step {job.checkpoint.step}) as {job.server_name}", flush=True)
+                  pid_start=proc_start_time(os.getpid()), started_at=now(), error=None, finished_at=None,
+                  missing_files=None)
+    print(f"evalkit sweep: {job.checkpoint.path} ({job.checkpoint.label}) as {job.server_name}", flush=True)
     with _StopSignals() as stops:
         try:
             if load_state(job.server_name) is not None:  # an earlier try died with its server running
                 left = api.stop(job.server_name)
                 print(f"evalkit sweep: stopped the server an earlier try left: {left}", flush=True)
+            lacking = missing_files(job.checkpoint.path, job.settings.backend)
+            if lacking:
+                raise CheckpointIncomplete(f"checkpoint {job.checkpoint.path}: {lacking} (still being written?); "
+                                           "`sweep run --watch` submits it again once it is complete")
             try:
-                handle = api.serve(serve_request(job, free_port("127.0.0.1")))
+                with tied_to_this_process():  # the server dies with this job, even one killed with SIGKILL
+                    handle = api.serve(serve_request(job, free_port("127.0.0.1")))
                 print(f"evalkit sweep: serving at {handle.base_url}", flush=True)
                 result = evaluate_checkpoint(job, handle, job.identity(handle.model_hash))
             finally:
@@ -158,8 +170,9 @@ def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
         except BaseException as exc:
             cancelled = stops.received is not None or isinstance(exc, KeyboardInterrupt)
             why = f"{stops.received} (scancel or time limit)" if stops.received else f"{type(exc).__name__}: {exc}"
-            _write_status(job, state="cancelled" if cancelled else "failed", error=why, finished_at=now())
-            if not cancelled:
+            _write_status(job, state="cancelled" if cancelled else "failed", error=why, finished_at=now(),
+                          missing_files=str(exc) if isinstance(exc, CheckpointIncomplete) else None)
+            if not cancelled and not isinstance(exc, CheckpointIncomplete):
                 traceback.print_exc()
             raise
     _write_status(job, state="done" if result.complete else "failed", finished_at=now(), run_dir=str(result.run_dir),
@@ -331,10 +344,12 @@ def current_views(state: SweepState) -> list[JobView]:
 
 
 def submit_pending(state: SweepState, launch: SweepLaunch,
-                   on_event: Callable[[str], None] = lambda _m: None) -> list[JobView]:
+                   on_event: Callable[[str], None] = lambda _m: None, *,
+                   only: Callable[[JobView], bool] | None = None) -> list[JobView]:
     """Submit every checkpoint of STATE that is not done, pending or running (new, failed, cancelled,
-    partial); a complete run is never evaluated again. Returns the standing afterwards."""
-    todo = [v.job for v in current_views(state) if v.needs_submitting]
+    partial), or of those the ones ONLY accepts; a complete run is never evaluated again. Returns the
+    standing afterwards."""
+    todo = [v.job for v in current_views(state) if v.needs_submitting and (only is None or only(v))]
 
     def record(job: CheckpointJob, job_id: str, log: str | None) -> None:
         state.record_submission(job.checkpoint.key, executor=launch.executor, job_id=job_id, log=log)
@@ -396,31 +411,73 @@ def start_sweep(settings: SweepSettings, patterns: Sequence[str], launch: SweepL
         return submit_pending(state, launch, on_event)
 
 
+def watch_candidates(standing: Sequence[JobView], ready: Sequence[Checkpoint]) -> set[str]:
+    """The keys ``--watch`` submits among READY (complete) checkpoints: those never submitted, and those
+    whose last job failed for lack of files (they are there now). Other failures wait for ``sweep run``
+    again, so a checkpoint that fails for another reason is not submitted at every look (pure)."""
+    by_key = {v.job.checkpoint.key: v for v in standing}
+    out = set()
+    for ck in ready:
+        view = by_key.get(ck.key)
+        if view is not None and (view.state == "new" or (view.state == "failed" and view.incomplete)):
+            out.add(ck.key)
+    return out
+
+
 def watch_sweep(settings: SweepSettings, folder: str, launch: SweepLaunch, *, marker: str | None = None,
                 quiet_s: float = field_default(SweepCommandSettings, "quiet_s"),
                 interval_s: float = field_default(SweepCommandSettings, "watch_interval_s"), max_polls: int | None = None,
                 on_event: Callable[[str], None] = lambda _m: None) -> list[JobView]:
     """``--watch FOLDER``: every INTERVAL_S, submit each new checkpoint in FOLDER once it is complete
-    (MARKER exists in it, or its files stopped changing for QUIET_S), until stopped (Ctrl-C) or
-    MAX_POLLS polls."""
+    (its backend can load it, and MARKER exists in it or its files stopped changing for QUIET_S), and
+    again one whose job failed for lack of files once they are there, until stopped (Ctrl-C) or
+    MAX_POLLS polls. Each checkpoint still waiting is said once per reason."""
     with _submitting(settings):
         state = SweepState.open(settings)
         state.save()
         seen: dict[str, tuple] = {}
+        said: dict[str, str] = {}
         polls = 0
         while max_polls is None or polls < max_polls:
-            ready = ready_checkpoints(folder, seen, marker=marker, quiet_s=quiet_s, step_from=settings.step_from)
+            looked = checkpoint_readiness(folder, seen, backend=settings.backend, marker=marker, quiet_s=quiet_s,
+                                          step_from=settings.step_from)
+            _say_waiting(looked, said, on_event)
+            ready = [ck for ck, why in looked if why is None]
             new = state.add(ready)
             if new:
                 state.save()
                 on_event(f"ready: {', '.join(c.label for c in new)}")
-                submit_pending(state, SweepLaunch(launch.executor, launch.slurm, launch.parallel, False), on_event)
+            keys = watch_candidates(current_views(state), [state_checkpoint(state, ck) for ck in ready])
+            if keys:
+                submit_pending(state, SweepLaunch(launch.executor, launch.slurm, launch.parallel, False), on_event,
+                               only=lambda v: v.job.checkpoint.key in keys)
             polls += 1
             if max_polls is None or polls < max_polls:
                 time.sleep(interval_s)
         return current_views(state)
 
 
-__all__ = ["EXECUTORS", "SlurmOptions", "SweepLaunch", "current_views", "evaluate_checkpoint", "job_tasks",
-           "parse_sbatch_directives", "run_checkpoint", "run_local", "run_settings", "serve_request", "slurm_queue",
-           "start_sweep", "submit_pending", "submit_slurm", "wait_for_jobs", "watch_sweep"]
+def state_checkpoint(state: SweepState, ck: Checkpoint) -> Checkpoint:
+    """CK as STATE records it (an earlier evalkit may have recorded it under a path through a symlink)."""
+    if ck.key in state.checkpoints:
+        return ck
+    real = {os.path.realpath(d["path"]): k for k, d in state.checkpoints.items()}
+    key = real.get(ck.path)
+    return Checkpoint(path=state.checkpoints[key]["path"], step=ck.step, key=key) if key else ck
+
+
+def _say_waiting(looked: Sequence[tuple[Checkpoint, str | None]], said: dict[str, str],
+                 on_event: Callable[[str], None]) -> None:
+    """Say why a checkpoint is not submitted yet, once per reason; files still changing go unsaid (the
+    expected wait while a trainer writes)."""
+    for ck, why in looked:
+        if why is None or said.get(ck.key) == why or why.startswith(QUIET_REASON):
+            continue
+        said[ck.key] = why
+        on_event(f"waiting for {ck.label} ({Path(ck.path).name}): {why}")
+
+
+__all__ = ["EXECUTORS", "CheckpointIncomplete", "SlurmOptions", "SweepLaunch", "current_views",
+           "evaluate_checkpoint", "job_tasks", "parse_sbatch_directives", "run_checkpoint", "run_local",
+           "run_settings", "serve_request", "slurm_queue", "start_sweep", "state_checkpoint", "submit_pending",
+           "submit_slurm", "wait_for_jobs", "watch_candidates", "watch_sweep"]

@@ -40,10 +40,22 @@ class TrendRow:
         means = [c.mean for c in self.cells.values() if c is not None and c.mean is not None]
         return sum(means) / len(means) if means and len(means) == len(self.cells) else None
 
+    @property
+    def partial(self) -> bool:
+        """Its run exists but is not complete (still running, interrupted, failed): its figures may change."""
+        return self.run_status is not None and self.run_status != "complete"
+
+    @property
+    def run_text(self) -> str:
+        """The run's standing as a table cell: ``complete``, ``PARTIAL (running)``, ``not run``."""
+        if self.run_status is None:
+            return "not run"
+        return f"PARTIAL ({self.run_status})" if self.partial else self.run_status
+
     def to_dict(self) -> dict[str, Any]:
         ck = self.job.checkpoint
         return {"step": ck.step, "checkpoint": ck.path, "key": ck.key, "run_dir": str(self.job.run_dir),
-                "run_status": self.run_status, "average": self.average,
+                "run_status": self.run_status, "partial": self.partial, "average": self.average,
                 "scores": {d: (c.to_dict() if c else None) for d, c in self.cells.items()}}
 
 
@@ -117,32 +129,57 @@ def _cell(c: ScoreCell | None) -> str:
     return f"{pct(c.mean)} {fmt_ci(c.ci_low, c.ci_high)} n={c.n}"
 
 
+def _partial_note(trend: Trend) -> str | None:
+    partial = [r for r in trend.rows if r.partial]
+    if not partial:
+        return None
+    return (f"PARTIAL: {', '.join(r.job.checkpoint.label for r in partial)}: the run is not complete; its figures "
+            "cover the items done so far, and it is never the best step")
+
+
 def trend_table(trend: Trend) -> Table:
-    """The trend as a table: step, checkpoint, each benchmark (score % with its CI), the average."""
+    """The trend as a table: step, checkpoint, each benchmark (score % with its CI), the average, and the
+    run's standing (a partial run's row marked, and said under the table)."""
     best = trend.best
-    table = Table(title=f"sweep trend ({trend.score}, % with CI; * best step)")
+    table = Table(title=f"sweep trend ({trend.score}, % with CI; * best step)", caption=_partial_note(trend))
     for col in ("step", "checkpoint", *trend.datasets, "average", "run"):
         table.add_column(col, justify="right" if col not in ("checkpoint", "run") else "left")
     for r in trend.rows:
         ck = r.job.checkpoint
-        star = " *" if best is not None and r is best else ""
+        star = " *" if best is not None and r is best else (" (partial)" if r.partial else "")
         avg = "-" if r.average is None else pct(r.average)
-        table.add_row(f"{ck.step if ck.step is not None else '?'}{star}", Path(ck.path).name,
-                      *[_cell(r.cells[d]) for d in trend.datasets], avg, r.run_status or "not run")
+        table.add_row(f"{ck.step_text}{star}", Path(ck.path).name,
+                      *[_cell(r.cells[d]) for d in trend.datasets], avg, r.run_text,
+                      style="yellow" if r.partial else None)
     return table
 
 
 def trend_markdown(trend: Trend) -> str:
+    """The trend as a markdown table, with the run's standing per row (a partial run marked)."""
     best = trend.best
-    head = ["step", "checkpoint", *trend.datasets, "average"]
+    head = ["step", "checkpoint", *trend.datasets, "average", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in trend.rows:
         ck = r.job.checkpoint
-        mark = " (best)" if best is not None and r is best else ""
-        lines.append("| " + " | ".join([f"{ck.step}{mark}", Path(ck.path).name,
+        mark = " (best)" if best is not None and r is best else (" (partial)" if r.partial else "")
+        run = f"**{r.run_text}**" if r.partial else r.run_text
+        lines.append("| " + " | ".join([f"{ck.step_text}{mark}", Path(ck.path).name,
                                         *[_cell(r.cells[d]) for d in trend.datasets],
-                                        "-" if r.average is None else pct(r.average)]) + " |")
-    return "\n".join(lines) + "\n"
+                                        "-" if r.average is None else pct(r.average), run]) + " |")
+    note = _partial_note(trend)
+    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "")
+
+
+def best_text(trend: Trend) -> str | None:
+    """The best checkpoint in words (None when no complete run is scored): its step, or, for a checkpoint
+    whose path gives no training step, its name and that it has none."""
+    best = trend.best
+    if best is None:
+        return None
+    ck = best.job.checkpoint
+    where = f"best step: {ck.step}" if ck.step is not None else \
+        f"best checkpoint: {Path(ck.path).name} (no training step in its path)"
+    return f"{where} ({ck.path}), average {100 * best.average:.1f}%"
 
 
 def trend_points(trend: Trend) -> tuple[list["TrendPoint"], list[str]]:
@@ -163,7 +200,8 @@ def trend_points(trend: Trend) -> tuple[list["TrendPoint"], list[str]]:
         for dataset, c in cells:
             low = c.mean if c.ci_low is None else c.ci_low
             high = c.mean if c.ci_high is None else c.ci_high
-            points.append(TrendPoint(ck.step, dataset, c.mean, low, high, r.job.run_dir))
+            points.append(TrendPoint(ck.step, dataset, c.mean, low, high, r.job.run_dir,
+                                     partial=r.run_status if r.partial else None))
     return points, notes
 
 
@@ -229,7 +267,7 @@ def gate_rows(gate: SweepGate) -> Table:
     for col in ("step", "checkpoint", "verdict", "regressed on"):
         table.add_column(col)
     for job, g in gate.results:
-        table.add_row(str(job.checkpoint.step), Path(job.checkpoint.path).name, g.verdict,
+        table.add_row(job.checkpoint.step_text, Path(job.checkpoint.path).name, g.verdict,
                       ", ".join(g.failed_datasets) or ("; ".join(g.mismatches) if g.blocked else "-"))
     return table
 
@@ -261,5 +299,5 @@ def trend_json(trend: Trend, gate: SweepGate | None = None) -> str:
     return json.dumps(doc, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)) + "\n"
 
 
-__all__ = ["SweepGate", "Trend", "TrendRow", "gate_rows", "resolve_baseline", "sweep_gate", "sweep_junit",
+__all__ = ["SweepGate", "Trend", "TrendRow", "best_text", "gate_rows", "resolve_baseline", "sweep_gate", "sweep_junit",
            "sweep_trend", "trend_score", "trend_json", "trend_markdown", "trend_points", "trend_table"]

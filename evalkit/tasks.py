@@ -162,6 +162,28 @@ def _is_multi_sample(settings: Mapping[str, Any]) -> bool:
     return (settings.get("samples") or 1) > 1 or settings.get("strategy") == ENSEMBLE_REFINEMENT
 
 
+def default_prompt(data: str, adapter: str | None) -> str | None:
+    """The prompt of DATA when a run names none: its registry row's ``prompt`` (the row found by name or
+    file name) when read with the row's adapter, else the ``default_prompt`` its adapter declares
+    (IgakuQA's), else None (the run's default, ``strict``)."""
+    from evalkit.adapters import get_adapter
+    from evalkit.registry import get_benchmark, match_file
+
+    try:
+        row = get_benchmark(data)
+    except KeyError:
+        row = match_file(data)
+    if row is not None and row.prompt and adapter in (None, row.adapter):
+        return row.prompt
+    name = adapter or (row.adapter if row is not None else None)
+    if name is None or ":" in name:
+        return None  # a plain file (mcq) or an outside adapter: the run's default
+    try:
+        return getattr(get_adapter(name), "default_prompt", None)
+    except ValueError:
+        return None  # an unknown adapter is reported where the data is read
+
+
 def task_config(task: Task, base: RunConfig, overrides: Mapping[str, Any], data_dir: str | Path) -> RunConfig:
     """TASK's RunConfig: BASE (the run's settings), then what the task sets, then OVERRIDES (RunConfig
     fields and single GenerationParams fields, which win over the task's).
@@ -180,6 +202,10 @@ def task_config(task: Task, base: RunConfig, overrides: Mapping[str, Any], data_
         options.setdefault(scorer, {}).update(opts)
     settings.update(run_overrides)
     merged = {**{k: getattr(base, k) for k in ("samples", "strategy")}, **settings}
+    if "prompt" not in settings and base.prompt is None and merged["strategy"] != ENSEMBLE_REFINEMENT:
+        prompt = default_prompt(task.data, settings.get("adapter", base.adapter))
+        if prompt is not None:
+            settings["prompt"] = prompt
     generation = dict(task.generation)
     if _is_multi_sample(merged):
         generation.pop("temperature", None)

@@ -36,6 +36,7 @@ class TrendPoint:
     low: float
     high: float
     run: "str | Path | Run"  # the run directory (or loaded Run) the point was measured in
+    partial: str | None = None  # the run's status where it is not complete (running, interrupted): drawn hollow
 
 
 def _run_key(run: "str | Path | Run") -> str:
@@ -93,11 +94,14 @@ def trend_plot_svg(points: Sequence[TrendPoint], run_index: Sequence[int], *, ti
         out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="1.5"/>')
         for p, r in mine:
             tip = (f"{bench} at step {p.step:g}: {100 * p.score:.1f}% [{100 * p.low:.1f}, {100 * p.high:.1f}]"
-                   " (click two points to compare their runs)")
+                   + (f" PARTIAL: the run is {p.partial}, its figures cover the items done so far" if p.partial else "")
+                   + " (click two points to compare their runs)")
+            fill = "#fff" if p.partial else c  # a partial run's point is hollow
+            extra = (f' stroke="{c}" stroke-width="2" data-partial="{escape(p.partial)}"' if p.partial else "")
             out.append(f'<g class="pt"><title>{escape(tip)}</title>'
                        f'<line x1="{x(p.step):.1f}" y1="{y(p.low):.1f}" x2="{x(p.step):.1f}" y2="{y(p.high):.1f}" '
                        f'stroke="{c}" stroke-width="2"/>'
-                       f'<circle cx="{x(p.step):.1f}" cy="{y(p.score):.1f}" r="6" fill="{c}" data-run="{r}" '
+                       f'<circle cx="{x(p.step):.1f}" cy="{y(p.score):.1f}" r="6" fill="{fill}"{extra} data-run="{r}" '
                        f'data-step="{escape(f"{p.step:g}")}" data-benchmark="{escape(bench)}" '
                        f'data-score="{p.score!r}" data-low="{p.low!r}" data-high="{p.high!r}"/></g>')
         ly = top + 14 + 20 * b_i
@@ -124,18 +128,61 @@ def render_trend_html(points: Sequence[TrendPoint], *, title: str = "evalkit swe
     top = ('<section id="trend"><h2>Score per training step</h2>'
            '<p class="note" id="trend-note">Click a point, then another: the two checkpoints are compared below '
            "(the earlier step as the baseline).</p>"
+           f"{partial_note(points, run_index)}"
            f"{trend_plot_svg(points, run_index, title=title)}</section>\n")
     page = render_compare_html(comparison, title=title, top=top)
     return page.replace("</head>", _TREND_CSS + "</head>", 1).replace("</body>", _TREND_JS + "</body>", 1)
 
 
+def partial_runs(points: Sequence[TrendPoint], run_index: Sequence[int]) -> dict[int, str]:
+    """Run index -> what the page says of it, for each run of POINTS that is not complete."""
+    out: dict[int, str] = {}
+    for p, r in zip(points, run_index):
+        if p.partial:
+            out.setdefault(r, f"step {p.step:g} ({p.partial})")
+    return out
+
+
+def partial_note(points: Sequence[TrendPoint], run_index: Sequence[int]) -> str:
+    """The page's warning about runs still going (or stopped early), and their indices for the script that
+    marks a gate involving one of them as provisional; empty when every run is complete."""
+    partial = partial_runs(points, run_index)
+    if not partial:
+        return ""
+    import json
+
+    listed = ", ".join(partial[r] for r in sorted(partial))
+    return (f'<p class="warning" id="trend-partial" data-runs="{escape(json.dumps(partial))}"><strong>PARTIAL:'
+            f"</strong> {escape(listed)}: not complete; hollow points cover the items done so far, and a gate "
+            "involving such a run is provisional.</p>")
+
+
 _TREND_CSS = """<style>svg.trend circle { cursor: pointer; } svg.trend circle.picked { stroke: #000; stroke-width: 3; }
-svg.trend .ytick { fill: var(--muted); text-anchor: end; } svg.trend .legend { text-anchor: start; }</style>
+svg.trend .ytick { fill: var(--muted); text-anchor: end; } svg.trend .legend { text-anchor: start; }
+#trend-partial { border-left: 4px solid #d97706; padding-left: 0.5em; }</style>
 """
 
 _TREND_JS = r"""<script>
 (function () {
   "use strict";
+  // A verdict on a run still going is provisional: say so wherever the comparison writes one.
+  var partialBox = document.getElementById("trend-partial");
+  var partial = partialBox ? JSON.parse(partialBox.getAttribute("data-runs")) : {};
+  function markProvisional(el) {
+    if (!el || !partialBox) return;
+    var a = document.getElementById("pair-a"), b = document.getElementById("pair-b");
+    var which = [a && a.value, b && b.value].filter(function (r) { return r !== null && partial[r]; });
+    var text = el.textContent, tag = " — PROVISIONAL: ";
+    if (!which.length || !/gate: /.test(text) || text.indexOf(tag) >= 0) return;
+    el.textContent = text + tag + which.map(function (r) { return partial[r]; }).join(", ") + " not complete";
+  }
+  ["pair-verdict", "pair-clean-note"].forEach(function (id) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    new MutationObserver(function () { markProvisional(el); }).observe(el, { childList: true, characterData: true,
+                                                                            subtree: true });
+    markProvisional(el);
+  });
   var picked = null, note = document.getElementById("trend-note");
   Array.prototype.forEach.call(document.querySelectorAll("svg.trend circle[data-run]"), function (c) {
     c.addEventListener("click", function () {

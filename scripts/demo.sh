@@ -10,3 +10,5 @@ NAME=${EVALKIT_DEMO_NAME:-demo}
 trap '"$EVALKIT" stop --name "$NAME"' EXIT
 "$EVALKIT" run --server "$NAME" --eval-file eval_data/sample_medqa.jsonl --prompt strict \
   --max-new-tokens 256 --task-folder demo
+echo "evalkit lives in .venv, not on your PATH: '. .venv/bin/activate' once per shell, then 'evalkit report results/demo/*'" \
+  "(or '.venv/bin/evalkit ...' without activating)"

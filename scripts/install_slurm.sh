@@ -12,8 +12,10 @@ if [ "$missing" = 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing slurm-wlm and munge for the sweep tests ..."
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null) \
-    || echo "warning: could not install slurm-wlm/munge; the Slurm tests will not run" >&2
+    || echo "WARNING: could not install slurm-wlm/munge; the sweep tests against Slurm will be SKIPPED" >&2
 else
-  echo "note: slurm-wlm/munge are not installed; the Slurm tests will be skipped" >&2
+  echo "WARNING: slurm-wlm/munge are not installed and cannot be installed here (needs root with apt-get):" \
+       "the sweep tests against Slurm will be SKIPPED (run scripts/install_slurm.sh as root;" \
+       "EVALKIT_REQUIRE_SLURM=1 makes a missing Slurm fail them)" >&2
 fi
 exit 0

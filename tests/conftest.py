@@ -122,3 +122,14 @@ def slurm_cluster():
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = saved
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly at the end when the sweep tests against a real Slurm were skipped, and why (they need
+    slurm-wlm, munge and root: scripts/install_slurm.sh, which `make test` runs where it may)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "no Slurm cluster here" in str(r.longrepr)]
+    if skipped:
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+        terminalreporter.write_sep("!", f"{len(skipped)} sweep tests against Slurm were SKIPPED", yellow=True,
+                                   bold=True)
+        terminalreporter.write_line(f"why: {reason}")

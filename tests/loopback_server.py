@@ -20,12 +20,13 @@ usable), ``number`` (content 42), ``null-choice`` (choices [null]),
 ``string-choice`` (choices ["hello"]), ``usage-string`` (usage "lots", answer
 usable), ``surrogate`` (a lone \\ud800 in the text, answer usable), ``not-json``
 (an HTML page), ``huge`` (a valid completion padded to ``--huge-mb`` MB).
-``--chunked`` streams those bodies without a Content-Length. ``--require-key K`` answers 401 echoing the key it got when it is not K.
+``--chunked`` streams those bodies without a Content-Length. ``--require-key K`` answers 401 echoing the key it got when it is not K;
+with ``--key-on-models``, /v1/models wants the key too (a server started with an API key).
 
 Run: python tests/loopback_server.py --port N [--fail-500 0.1] [--fail-429 0.1] [--fail-400 0.1]
      [--stall 0.05 --stall-s 30] [--drop 0.05] [--delay-s 0] [--seed 0]
      [--model ID] [--ignore-n | --reject-n] [--malformed SHAPE ... --malformed-every 20 --huge-mb 20]
-     [--require-key K] [--record BODIES.jsonl]
+     [--require-key K [--key-on-models]] [--record BODIES.jsonl]
 """
 
 from __future__ import annotations
@@ -123,9 +124,13 @@ def completion_body(texts: list[str], model: str, prompt_tokens: int, tokens_eac
     }
 
 
-def double_app(model: str, chat, stats: dict) -> web.Application:
-    """The routes every double serves: /v1/models naming MODEL, CHAT at /v1/chat/completions, STATS at /stats."""
-    async def models(_: web.Request) -> web.Response:
+def double_app(model: str, chat, stats: dict, *, models_key: str | None = None) -> web.Application:
+    """The routes every double serves: /v1/models naming MODEL, CHAT at /v1/chat/completions, STATS at /stats.
+    With MODELS_KEY, /v1/models answers 401 to a request without that key (as llama-server --api-key does)."""
+    async def models(request: web.Request) -> web.Response:
+        if models_key is not None and request.headers.get("Authorization", "") != f"Bearer {models_key}":
+            return web.json_response({"error": {"message": "Invalid API Key", "type": "authentication_error"}},
+                                     status=401)
         return web.json_response({"object": "list", "data": [{"id": model, "object": "model"}]})
 
     async def get_stats(_: web.Request) -> web.Response:
@@ -210,7 +215,7 @@ def make_app(args: argparse.Namespace) -> web.Application:
         stats["ok"] += 1
         return web.json_response(completion_body(texts, body.get("model", model), len(prompt) // 4, 5))
 
-    return double_app(model, chat, stats)
+    return double_app(model, chat, stats, models_key=args.require_key if args.key_on_models else None)
 
 
 def main() -> None:
@@ -232,6 +237,7 @@ def main() -> None:
     p.add_argument("--malformed-every", type=int, default=20)
     p.add_argument("--huge-mb", type=float, default=20.0)
     p.add_argument("--require-key", default=None)
+    p.add_argument("--key-on-models", action="store_true", help="/v1/models wants --require-key's key too")
     p.add_argument("--chunked", action="store_true", help="send malformed bodies chunked, without Content-Length")
     p.add_argument("--record", default=None, help="Append every request body to this JSONL file.")
     args = p.parse_args()

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class ServerProcess:
             try:
                 urllib.request.urlopen(self.url + "/models", timeout=1).read()
                 return
+            except urllib.error.HTTPError:
+                return  # it answers (a double that wants a key answers 401)
             except OSError:
                 if self.proc.poll() is not None:
                     break

@@ -412,3 +412,52 @@ def test_browser_trend_two_clicks_compare_their_runs(tmp_path, browser_page):
     _check_stats_equal_gate(_shown_stats(page), _gate_json(runs[0], runs[2], tmp_path))
     assert "steps 1000 and 3000" in page.text_content("#trend-note")
     assert page.errors == []
+
+
+# --- runs the gate would not compare (issue 29, item 9) ------------------------------------------
+
+def test_cli_and_page_say_when_the_prompts_differ(tmp_path):
+    root = tmp_path / "results"
+    base = write_run(root, "strict", verdict_samples("medqa", [True, False, True, True]), prompt="strict")
+    cand = write_run(root, "cot", verdict_samples("medqa", [True, True, False, True]), prompt="cot")
+    out = tmp_path / "c.html"
+    res = CliRunner().invoke(main, ["compare", str(base), str(cand), "-o", str(out), "--resamples", "200"])
+    assert res.exit_code == 0, res.output  # comparing two prompts is what compare is for: said, not refused
+    assert "mismatch: prompts differ: baseline 'strict', candidate 'cot'" in res.output
+    assert "NOT COMPARABLE without --allow-mismatch" in res.output
+    page = out.read_text(encoding="utf-8")
+    assert 'id="mismatches"' in page and "mismatch: prompts differ" in page
+
+
+def test_cli_and_page_say_when_the_benchmarks_differ(tmp_path):
+    root = tmp_path / "results"
+    base = write_run(root, "a", verdict_samples("medqa", [True, False, True]), prompt="strict")
+    cand = write_run(root, "b", verdict_samples("pubmedqa", [True, True, False]), prompt="strict")
+    out = tmp_path / "c.html"
+    res = CliRunner().invoke(main, ["compare", str(base), str(cand), "-o", str(out), "--resamples", "200"])
+    assert res.exit_code == 2, res.output  # nothing could be paired, as the gate's NOT COMPARABLE
+    assert "mismatch: medqa: only in the baseline" in res.output
+    assert "mismatch: pubmedqa: only in the candidate" in res.output and "NOT COMPARABLE" in res.output
+    page = out.read_text(encoding="utf-8")
+    assert "No setting differs" not in page and "1 setting differs." in page
+    comp = build_comparison([base, cand], n_resamples=200)
+    assert comp.differing == ["benchmarks"] and [s["benchmarks"] for s in comp.settings] == ["medqa", "pubmedqa"]
+    assert "medqa: only in the baseline" in comp.mismatches
+
+
+@needs_browser
+def test_browser_paired_table_fits_1400_px_without_a_scrollbar(tmp_path, browser_page):
+    """Long dataset names and the gate's 13 columns fit a 1,400 px window (issue 29, item 18): headers
+    wrap, a long name breaks; the item table too."""
+    names = ["medagents_medxpertqa_understanding", "igakuqa_112_a", "medxpertqa_text"]
+    runs = [write_run(tmp_path / "results", run, [s for d in names for s in verdict_samples(d, verdicts)],
+                      prompt="strict")
+            for run, verdicts in (("base", [True, False] * 30), ("cand", [False, True] * 30))]
+    page_file = tmp_path / "c.html"
+    page_file.write_text(render_compare_html(build_comparison(runs, n_resamples=200)), encoding="utf-8")
+    browser_page.set_viewport_size({"width": 1400, "height": 1000})
+    _open(browser_page, page_file)
+    widths = browser_page.evaluate("""() => Array.from(document.querySelectorAll('#pair .scroll, #browser .scroll'))
+        .filter(d => d.clientWidth > 0).map(d => [d.scrollWidth, d.clientWidth])""")
+    assert widths and all(scroll <= client for scroll, client in widths), widths
+    assert browser_page.errors == []

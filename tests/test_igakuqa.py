@@ -466,3 +466,48 @@ def test_default_scorers_follow_the_item_kind():
     assert Item("2", "d", "q", options={"a": "x"}, target=ChoiceSets((("a",),))).default_scorers == ("igakuqa",)
     assert Item("3", "d", "q", target=NumericAnswer("1.5", "15", "X.X")).default_scorers == ("igakuqa",)
     assert Item("4", "d", "q", target=References(("ref",))).default_scorers == ()
+
+
+# --------------------------------------------------------------------------- issue 29, item 13
+
+
+def test_an_exam_run_without_prompt_uses_the_exam_prompt_and_its_end_table_shows_the_score(standin, tmp_path):
+    """No --prompt: the igakuqa adapter's own prompt (not MedReason's English one-letter "strict"); the
+    end-of-run table and summary.json give the exam score as the report does (it was "-" and null)."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    a_path, b_path = write_exam(tmp_path / "2099")
+    args = ["run", "--eval-file", str(a_path), "--eval-file", str(b_path), "--adapter", "igakuqa",
+            "--endpoint", standin.url, "--model", "judge-double", "--results-dir", str(tmp_path / "res"), "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    run = next((tmp_path / "res").glob("*/*"))
+    assert json.loads((run / "manifest.json").read_text())["prompt"] == "igakuqa_strict"
+    summary = json.loads((run / "summary.json").read_text())
+    # section B: 4 of 7 points (B4 excluded); section A: 2 of 4
+    assert summary["datasets"]["199-B"]["scores"]["igakuqa"]["value"] == pytest.approx(4 / 7)
+    assert summary["datasets"]["199-A"]["scores"]["igakuqa"]["value"] == pytest.approx(2 / 4)
+    rows = [x for x in r.output.splitlines() if "199-B" in x]
+    assert "57.1% igakuqa" in rows[0]  # the end-of-run table's row (was "-")
+    assert any("weighted_proportion" in x and "57.1%" in x for x in rows[1:])  # and the scores table's
+
+
+def test_a_registered_exam_names_its_prompt_and_a_flag_or_adapter_overrides_it():
+    from evalkit.config import RunConfig
+    from evalkit.registry import get_benchmark
+    from evalkit.tasks import Task, plan_runs
+
+    assert get_benchmark("igakuqa_112_a").prompt == "igakuqa_strict" and get_benchmark("medqa").prompt is None
+    base = RunConfig(eval_files=[], endpoint="http://127.0.0.1:1")
+
+    def prompt(data, **overrides):
+        [run] = plan_runs([Task(data)], base, overrides)
+        return run.config.prompt
+
+    assert prompt("igakuqa_112_a") == "igakuqa_strict"
+    assert prompt("igakuqa_112_a", prompt="strict") == "strict"  # --prompt wins
+    assert prompt("igakuqa_112_a", adapter="igakuqa_en") == "igakuqa_en"  # the English variant's own
+    assert prompt("medqa") is None and RunConfig(eval_files=[], prompt=None).resolved().prompt == "strict"
+    assert prompt("igakuqa_112_a", strategy="ensemble-refinement") is None  # er_sample, as before

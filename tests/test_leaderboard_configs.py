@@ -63,17 +63,19 @@ def test_runs_that_differ_only_in_max_new_tokens_are_two_rows_with_the_setting_s
     assert "| 70.0 [" in line_256 and "| 40.0 [" in line_96
 
 
-def test_ranks_only_rows_that_cover_every_ranked_dataset(board):
+def test_ranks_rows_with_the_rows_that_cover_the_same_datasets(board):
     lb = build_leaderboard(board, n_resamples=300)
     assert lb.ranked_datasets == sorted(DATASETS)
-    assert [(r.rank, r.model, r.config.max_new_tokens) for r in lb.ranked_rows] == [
+    first = lb.groups[0]
+    assert [(r.rank, r.model, r.config.max_new_tokens) for r in first.rows] == [
         (1, "smol", 256), (2, "base", 256), (3, "smol", 96)]
     narrow = _row(lb, "narrow")
-    # 100% on one dataset must not rank first (or at all) against rows measured on three.
-    assert narrow.rank is None and narrow.macro is None and not narrow.partial
-    assert any("covers 1 of the 3 ranked datasets (missing: medbullets, pubmedqa)" in f for f in narrow.flags)
-    assert narrow.cells["medqa"].accuracy == 1.0  # still shown, just not ranked
-    assert lb.rows.index(narrow) > max(lb.rows.index(r) for r in lb.ranked_rows)
+    # 100% on one dataset must not rank first against rows measured on three: it heads a table of its own
+    # (like with like, issue 29), below the one that covers more.
+    assert narrow.group == 1 and lb.groups[1].datasets == ["medqa"] and lb.groups[1].items == {"medqa": 10}
+    assert narrow.rank == 1 and not narrow.partial and not narrow.flags
+    assert narrow.cells["medqa"].accuracy == 1.0
+    assert lb.rows.index(narrow) > max(lb.rows.index(r) for r in first.rows)
 
 
 def test_a_partial_run_is_marked_and_never_ranked(board):
@@ -118,10 +120,9 @@ def test_different_items_on_a_ranked_dataset_keep_a_row_apart(tmp_path):
     write_run(root, "c-medqa", verdict_samples("medqa", [True] * 10, prefix="other"), task="c", model="c",
               prompt="strict", extra_manifest=_manifest())
     lb = build_leaderboard(root, n_resamples=200)
-    assert [r.model for r in lb.ranked_rows] == ["a", "b"]
-    c = _row(lb, "c")
-    assert c.rank is None and "medqa: scored on 10 answered items, not the 10 the ranked rows share (0 in common)" \
-        in c.flags
+    assert [r.model for r in lb.groups[0].rows] == ["a", "b"]
+    c = _row(lb, "c")  # other items: ranked in a table of its own, never against a and b
+    assert c.group == 1 and [r.model for r in lb.groups[1].rows] == ["c"]
 
 
 def test_a_checkpoint_hash_in_the_server_record_separates_rows(tmp_path):
@@ -194,9 +195,9 @@ def test_json_carries_what_a_script_needs(board):
 def test_csv_rows_carry_rank_status_and_settings(board):
     rows = list(csv.DictReader(io.StringIO(format_leaderboard(build_leaderboard(board, n_resamples=200), "csv"))))
     macro = [r for r in rows if r["dataset"] == "macro"]
-    assert [(r["rank"], r["status"], r["model"], r["max_new_tokens"]) for r in macro] == [
-        ("1", "ranked", "smol", "256"), ("2", "ranked", "base", "256"), ("3", "ranked", "smol", "96"),
-        ("", "covers less", "narrow", "256"), ("", "partial", "killed", "256")]
+    assert [(r["rank"], r["status"], r["model"], r["max_new_tokens"], r["table"]) for r in macro] == [
+        ("1", "ranked", "smol", "256", "1"), ("2", "ranked", "base", "256", "1"), ("3", "ranked", "smol", "96", "1"),
+        ("1", "ranked", "narrow", "256", "2"), ("", "partial", "killed", "256", "3")]
     killed = [r for r in rows if r["model"] == "killed" and r["dataset"] == "medqa"][0]
     assert killed["run_status"] == "interrupted" and killed["in_macro"] == "0"
 
@@ -210,7 +211,7 @@ def test_leaderboard_cli_filters_and_reports_an_empty_selection(board):
     assert res.exit_code == 1 and "no run under" in res.output and "nothing-*" in res.output
     res = runner.invoke(main, ["leaderboard", str(board), "--resamples", "200"])
     assert res.exit_code == 0, res.output
-    assert "partial" in res.output and "covers less" in res.output and "max_new_tokens=96" in res.output
+    assert "partial" in res.output and "max_new_tokens=96" in res.output and "covers less" not in res.output
 
 
 def test_runs_from_evalkit_run_split_by_max_new_tokens_and_mark_a_failed_run_partial(tmp_path, loopback, items_file):
@@ -239,7 +240,8 @@ def test_leaderboard_html_lists_rows_apart(board):
 
     html = render_leaderboard_html(build_leaderboard(board, n_resamples=200))
     assert "ranks and macro averages over medbullets, medqa, pubmedqa" in html
-    assert html.count('<tr class="flagged">') == 2 and "covers less" in html and "max_new_tokens=96" in html
+    assert html.count('<tr class="flagged">') == 1 and "partial" in html and "max_new_tokens=96" in html
+    assert html.count('<h3 class="lb-group">') == 3 and "3. Listed apart, unranked" in html
 
 
 def test_a_complete_run_beats_a_later_partial_one_of_the_same_configuration(tmp_path):

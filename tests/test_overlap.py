@@ -268,7 +268,7 @@ def test_a_broken_compressed_file_is_reported_and_the_rest_still_counts(tmp_path
     (tmp_path / "a_bad.txt.gz").write_bytes(gzip.compress(body)[:2000])
     (tmp_path / "b_good.txt").write_text(SECOND_Q + "\n")
     result = analyse_overlap([_item("a", LONG_Q), _item("b", SECOND_Q)], [tmp_path], chunk_bytes=1024)
-    assert len(result.problems) == 1 and "a_bad.txt.gz: cannot read" in result.problems[0]
+    assert len(result.problems) == 1 and "a_bad.txt.gz: incomplete" in result.problems[0]
     assert [r["medpalm_overlap"] for r in result.rows] == [True, True]  # what was read before the break counts
 
 

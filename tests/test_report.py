@@ -162,7 +162,7 @@ def test_same_run_names_are_told_apart(tmp_path):
 def test_markdown_csv_json_round_trip(medqa_run):
     report = build_report([medqa_run], by=["meta_info"])
     md = format_report(report, "markdown")
-    assert "## Accuracy (95% CI (wilson))" in md
+    assert "## Accuracy with 95% CI (wilson)" in md and "CI (wilson))" not in md  # no nested brackets (issue 29)
     assert "| run-a | medqa | 10 | 70.0 | [39.7, 89.2] | 10.0 | 10.0 | 2 |" in md
     assert "meta_info=step2&3" in md
     assert "| run-a | MedReason-8B | cot-v1 | evalkit | 16 | 2 | 8.0 | 2.00 | 118.8 |" in md

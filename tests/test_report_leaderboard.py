@@ -53,13 +53,14 @@ def test_different_item_sets_are_flagged_not_silently_averaged(results):
     _write(results, "best", "pubmedqa", [True] * 10)
     lb = build_leaderboard(results, n_resamples=500)
     best = [r for r in lb.rows if r.model == "best"][0]
-    assert best.cells["medqa"].flag and "scored on 4 answered items, not the 10" in best.cells["medqa"].flag
-    assert best.cells["pubmedqa"].flag is None
-    assert not best.comparable
-    assert lb.rows[-1].model == "best"  # flagged rows sort below the comparable ones
+    # like with like (issue 29): ranked in a table of its own, headed by the items it covers, below
+    # the table of the rows scored on all 10
+    assert best.group == 1 and lb.groups[1].items == {"medqa": 4, "pubmedqa": 10}
+    assert [r.model for r in lb.groups[0].rows] == ["strong", "mid", "weak"]
+    assert lb.rows[-1].model == "best"
     md = format_leaderboard(lb, "markdown")
-    assert "| 100.0! [51.0, 100.0] |" in md
-    assert "- ! best (" in md and "): medqa: scored on 4 answered items" in md
+    assert md.index("Ranked on medqa (10 items), pubmedqa (10 items)") < md.index(
+        "Ranked on medqa (4 items), pubmedqa (10 items)")
 
 
 def test_failed_items_make_a_different_answered_set(results):
@@ -68,8 +69,7 @@ def test_failed_items_make_a_different_answered_set(results):
     lb = build_leaderboard(results, n_resamples=200)
     flaky = [r for r in lb.rows if r.model == "flaky"][0]
     assert flaky.cells["medqa"].errors == 1 and flaky.cells["medqa"].n == 9
-    assert flaky.cells["medqa"].flag is not None
-    assert any("missing: pubmedqa" in f for f in flaky.flags)
+    assert flaky.group == 1 and lb.groups[1].items == {"medqa": 9}  # not ranked with the rows scored on 10
 
 
 def test_latest_run_of_a_setup_wins_and_is_noted(results):

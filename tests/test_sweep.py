@@ -3,8 +3,11 @@ watch readiness, Slurm settings, and the trend and gates over runs written on di
 
 from __future__ import annotations
 
+import sys
+
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -126,17 +129,192 @@ def test_classify_each_standing(tmp_path):
 def test_ready_checkpoints_by_marker_and_by_quiet_files(tmp_path):
     train = _ckpts(tmp_path, steps=(100, 200))
     (train / "logs").mkdir()  # no step in the name: never a checkpoint
-    (train / "checkpoint-100" / "w.bin").write_bytes(b"123")
+    (train / "checkpoint-100" / "w.gguf").write_bytes(b"GGUF123")
+    (train / "checkpoint-200" / "w.gguf").write_bytes(b"GGUF")
     assert ready_checkpoints(train, {}, marker="DONE") == []
     (train / "checkpoint-100" / "DONE").touch()
     assert [c.step for c in ready_checkpoints(train, {}, marker="DONE")] == [100]
 
     seen: dict = {}
-    t = os.stat(train / "checkpoint-100" / "w.bin").st_mtime
+    t = os.stat(train / "checkpoint-100" / "w.gguf").st_mtime
     assert ready_checkpoints(train, seen, quiet_s=60, clock=t + 100) == []  # first look: nothing to compare
     assert [c.step for c in ready_checkpoints(train, seen, quiet_s=60, clock=t + 200)] == [100, 200]
     (train / "checkpoint-200" / "more.bin").write_bytes(b"4567")  # still being written
     assert [c.step for c in ready_checkpoints(train, seen, quiet_s=60, clock=t + 300)] == [100]
+
+
+def test_an_empty_checkpoint_folder_is_not_complete_however_quiet(tmp_path):
+    """Issue 29 item 2: the trainer made checkpoint-100/ and is still writing its weights; a folder the
+    backend cannot load yet is not complete, however long nothing changed in it, marker or not."""
+    from evalkit.sweep import checkpoint_readiness
+
+    train = _ckpts(tmp_path, steps=(100,))
+    seen: dict = {}
+    t = os.stat(train / "checkpoint-100").st_mtime
+    for k in range(3):
+        assert ready_checkpoints(train, seen, quiet_s=1, clock=t + 100 + k) == []
+    (train / "checkpoint-100" / "DONE").touch()  # a marker written before the weights
+    assert ready_checkpoints(train, {}, marker="DONE") == []
+    ((ck, why),) = checkpoint_readiness(train, {}, backend="llamacpp", marker="DONE")
+    assert ck.step == 100 and "no .gguf file" in why
+    (train / "checkpoint-100" / "model.gguf").write_bytes(b"GGUF")
+    assert [c.step for c in ready_checkpoints(train, {}, marker="DONE")] == [100]
+    seen = {}
+    t = os.stat(train / "checkpoint-100" / "model.gguf").st_mtime
+    ready_checkpoints(train, seen, quiet_s=1, clock=t + 100)
+    assert [c.step for c in ready_checkpoints(train, seen, quiet_s=1, clock=t + 101)] == [100]
+
+
+def test_missing_files_per_backend(tmp_path):
+    from evalkit.sweep import missing_files
+
+    d = tmp_path / "checkpoint-7"
+    d.mkdir()
+    (d / "optimizer.pt").write_bytes(b"x")  # a trainer's state, not weights
+    (d / "training_args.bin").write_bytes(b"x")
+    assert "gguf" in missing_files(d, "llamacpp")
+    assert "config.json" in missing_files(d, "vllm")
+    (d / "config.json").write_text("{}")
+    assert "weight" in missing_files(d, "sglang")
+    (d / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    (d / "model-00001-of-00002.safetensors").write_bytes(b"x")
+    assert "model-00002-of-00002.safetensors" in missing_files(d, "vllm")
+    (d / "model-00002-of-00002.safetensors").write_bytes(b"x")
+    assert missing_files(d, "vllm") is None
+    (d / "m.gguf").write_bytes(b"")
+    assert "empty" in missing_files(d, "llamacpp")
+    (d / "m.gguf").write_bytes(b"GGUF")
+    assert missing_files(d, "llamacpp") is None and missing_files(d / "m.gguf", "llamacpp") is None
+
+
+from tests.toy_backend import ToyBackend  # noqa: E402
+
+
+class _DeclaringBackend(ToyBackend):
+    """A backend from outside evalkit that says what a checkpoint of its own needs."""
+
+    def missing_checkpoint_files(self, path):
+        return None if (path / "weights.bin").exists() else "no weights.bin yet"
+
+
+def test_another_backend_declares_what_it_needs(tmp_path, monkeypatch):
+    from evalkit.sweep import missing_files
+
+    d = tmp_path / "checkpoint-100"
+    d.mkdir()
+    # The toy backend declares nothing: an existing folder is enough (no HF config asked of it).
+    assert missing_files(d, "tests.toy_backend:ToyBackend") is None
+    monkeypatch.setattr(sys.modules[__name__], "DECLARING", _DeclaringBackend, raising=False)
+    assert missing_files(d, f"{__name__}:DECLARING") == "no weights.bin yet"
+    (d / "weights.bin").write_bytes(b"x")
+    assert missing_files(d, f"{__name__}:DECLARING") is None
+
+
+def test_watch_retries_a_checkpoint_that_failed_for_lack_of_files_only(tmp_path):
+    """Issue 29 item 2: a job that failed because its checkpoint's files were not there yet is submitted
+    again once the checkpoint is complete; a job that failed otherwise waits for `sweep run` again."""
+    from evalkit.sweep_jobs import watch_candidates
+
+    s = _settings(tmp_path)
+    a, b, c, d = (CheckpointJob(Checkpoint.at(tmp_path / f"checkpoint-{i}"), s) for i in (1, 2, 3, 4))
+    sub = {"executor": "local", "job_id": "9"}
+    lacking = classify(a, sub, None, {"job_id": "9", "state": "failed", "error": "CheckpointIncomplete: no .gguf",
+                                      "missing_files": "checkpoint ...: no .gguf file in it yet"}, None)
+    other = classify(b, sub, None, {"job_id": "9", "state": "failed", "error": "ServerError: boom"}, None)
+    new = classify(c, None, None, {}, None)
+    done = classify(d, sub, None, {}, "complete")
+    assert lacking.incomplete and not other.incomplete
+    standing = [lacking, other, new, done]
+    ready = [v.job.checkpoint for v in standing]
+    assert watch_candidates(standing, ready) == {a.checkpoint.key, c.checkpoint.key}
+    assert watch_candidates(standing, [b.checkpoint, d.checkpoint]) == set()  # not ready: nothing
+
+
+def test_a_job_whose_process_is_dead_is_not_running_whatever_the_queue_says(tmp_path):
+    """Issue 29 item 7: a job killed with SIGKILL (Slurm may show it COMPLETING, or RUNNING a while) is
+    failed, not running, where its process can be seen to be gone."""
+    import socket
+    import subprocess
+    import sys
+
+    from evalkit.liveness import proc_start_time
+    from evalkit.sweep import views
+
+    job = _job(tmp_path)
+    sub = {"executor": "slurm", "job_id": "7_1"}
+    running = {"job_id": "7_1", "state": "running", "pid": 1, "host": "elsewhere"}
+    for queue in ("RUNNING", "COMPLETING"):
+        dead = classify(job, sub, queue, running, "running", body_alive=False)
+        assert dead.state == "failed" and "gone" in dead.detail and dead.needs_submitting, dead
+        assert classify(job, sub, queue, running, "running", body_alive=None).state == "running"
+
+    state = SweepState.open(_settings(tmp_path))
+    state.add([job.checkpoint])
+    state.record_submission(job.checkpoint.key, executor="slurm", job_id="7_1", log=None)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    start = proc_start_time(proc.pid)
+    job.status_file.parent.mkdir(parents=True)
+    job.status_file.write_text(json.dumps({**running, "pid": proc.pid, "pid_start": start,
+                                           "host": socket.gethostname()}))
+    try:
+        assert views(state, {"7_1": "RUNNING"})[0].state == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    (view,) = views(state, {"7_1": "RUNNING"})
+    assert view.state == "failed" and f"({proc.pid} on " in view.detail
+
+
+def test_a_sweep_state_file_of_the_wrong_shape_is_named_not_a_traceback(tmp_path):
+    """Issue 29 item 12."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    state = SweepState.open(_settings(tmp_path))
+    state.add([Checkpoint.at(tmp_path / "checkpoint-1")])
+    state.save()
+    good = json.loads(state.path.read_text())
+    cases = [
+        ({**good, "settings": ["x"]}, "settings is a list"),
+        ({**good, "settings": {**good["settings"], "eval_files": "a.jsonl"}}, "settings.eval_files is a string"),
+        ({**good, "settings": {k: v for k, v in good["settings"].items() if k != "name"}}, "settings.name is missing"),
+        ({**good, "checkpoints": [1, 2]}, "checkpoints is a list"),
+        ({**good, "checkpoints": {"k": {"step": 1}}}, "checkpoints['k'].path is missing"),
+        ({**good, "checkpoints": {"k": {"path": "/x", "step": "ten"}}}, "checkpoints['k'].step is a string"),
+        ({**good, "checkpoints": {"k": {"path": "/x", "jobs": {"a": 1}}}}, "checkpoints['k'].jobs is not a list"),
+        ({**good, "settings": {**good["settings"], "name": "bad name!"}}, "sweep name"),
+    ]
+    for doc, want in cases:
+        state.path.write_text(json.dumps(doc))
+        with pytest.raises(SweepError, match=r"sweep\.json: .*" + re.escape(want)):
+            SweepState.load(state.settings.sweep_dir)
+        for command in ("status", "report"):
+            res = CliRunner().invoke(main, ["sweep", command, state.settings.sweep_dir])
+            assert res.exit_code == 2 and want in res.stderr and "sweep.json" in res.stderr, (command, want, res.output)
+            assert not isinstance(res.exception, (TypeError, AttributeError, KeyError)), res.exception
+
+
+def test_the_same_checkpoint_through_a_symlinked_folder_is_one_checkpoint(tmp_path):
+    """Issue 29 item 12: identity is the real path."""
+    train = _ckpts(tmp_path, steps=(100, 200))
+    (tmp_path / "train-link").symlink_to(train, target_is_directory=True)
+    (tmp_path / "latest").symlink_to(train / "checkpoint-200", target_is_directory=True)
+    found = find_checkpoints([str(train / "checkpoint-*"), str(tmp_path / "train-link" / "checkpoint-*"),
+                              str(tmp_path / "latest")])
+    assert [c.step for c in found] == [100, 200]
+    assert Checkpoint.at(tmp_path / "latest").key == Checkpoint.at(train / "checkpoint-200").key
+    assert Checkpoint.at(tmp_path / "latest").step == 200  # the step from the real name where the link has none
+    state = SweepState.open(_settings(tmp_path))
+    assert len(state.add(find_checkpoints([str(train / "checkpoint-*")]))) == 2
+    assert state.add(find_checkpoints([str(tmp_path / "train-link" / "checkpoint-*")])) == []
+    # a sweep recorded by an earlier evalkit under the link's path: still the same checkpoint
+    (tmp_path / "old").mkdir()
+    old = SweepState.open(_settings(tmp_path / "old"))
+    old.checkpoints["checkpoint-100-old"] = {"path": str(tmp_path / "train-link" / "checkpoint-100"), "step": 100,
+                                             "jobs": []}
+    assert [c.step for c in old.add(find_checkpoints([str(train / "checkpoint-*")]))] == [200]
 
 
 def test_sbatch_directives_and_slurm_parameters():
@@ -209,6 +387,101 @@ def test_trend_keeps_a_checkpoint_without_run(tmp_path):
     assert json.loads(json.dumps(trend.to_dict()))["best"]["step"] == 100
 
 
+def _partial_sweep(tmp_path: Path) -> SweepState:
+    """Steps 100 and 200 complete, step 300's run still going (4 of its items saved)."""
+    state = _written_sweep(tmp_path, {100: [True, False] * 4, 200: [True] * 8})
+    state.add([Checkpoint.at(tmp_path / "train" / "checkpoint-300")])
+    job = next(j for j in state.jobs() if j.checkpoint.step == 300)
+    samples = verdict_samples("medqa", [True] * 4) + verdict_samples("pubmedqa", [True] * 4)
+    write_run(Path(job.settings.results_dir), job.run_name, samples, task=job.task_folder,
+              extra_manifest={"status": "running", "checkpoint": job.identity()})
+    state.save()
+    return state
+
+
+def test_a_partial_run_is_marked_in_every_format(tmp_path):
+    """Issue 29 item 8: a checkpoint whose run is still going is not shown like a complete one."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    state = _partial_sweep(tmp_path)
+    trend = sweep_trend(state)
+    assert [r.partial for r in trend.rows] == [False, False, True]
+    md = trend_markdown(trend).splitlines()
+    assert md[0].endswith("| run |")
+    row300 = next(line for line in md if "checkpoint-300" in line)
+    assert "300 (partial)" in row300 and "PARTIAL (running)" in row300
+    assert "PARTIAL (" not in next(line for line in md if "checkpoint-100" in line)
+    assert any(line.startswith("PARTIAL: step 300") for line in md)
+    doc = json.loads(CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir, "--format", "json"]).stdout)
+    assert [r["partial"] for r in doc["rows"]] == [False, False, True]
+    table = CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir])
+    assert table.exit_code == 0 and "PARTIAL (running)" in table.stdout and "PARTIAL: step 300" in table.stdout
+    assert "best step: 200" in table.stdout  # 300 scores 100% so far: a partial run is never the best
+    gated = CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir, "--baseline", "100"])
+    assert "gate: PASS (step 300 not gated: the run is not complete)" in gated.stdout, gated.output
+
+
+def test_the_trend_page_marks_partial_runs(tmp_path):
+    """Issue 29 item 8: the trend page's points of a run still going are hollow and flagged, and the
+    page says a gate involving it is provisional (the browser test checks the verdict line)."""
+    from evalkit import api
+    from evalkit.sweep_report import trend_points
+
+    state = _partial_sweep(tmp_path)
+    points, _ = trend_points(sweep_trend(state))
+    assert {p.step for p in points if p.partial == "running"} == {300}
+    assert all(p.partial is None for p in points if p.step != 300)
+    page, _ = api.sweep_trend_page(sweep_trend(state))
+    assert page.count('data-partial="running"') == 2  # its two benchmarks' points
+    assert 'id="trend-partial"' in page and "step 300 (running)" in page and "PROVISIONAL" in page
+
+
+def test_a_best_checkpoint_without_a_step_is_said_plainly(tmp_path):
+    """Issue 29 item 12: not "best step: None"."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    state = _written_sweep(tmp_path, {100: [True, False]})
+    state.add([Checkpoint.at(tmp_path / "train" / "final")])
+    job = next(j for j in state.jobs() if j.checkpoint.step is None)
+    write_run(Path(job.settings.results_dir), job.run_name,
+              verdict_samples("medqa", [True, True]) + verdict_samples("pubmedqa", [True, True]),
+              task=job.task_folder, extra_manifest={"status": "complete", "checkpoint": job.identity()})
+    state.save()
+    res = CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir])
+    assert res.exit_code == 0, res.output
+    assert "None" not in res.stdout
+    assert "best checkpoint: final (no training step in its path)" in res.stdout
+    md = CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir, "--format", "markdown"]).stdout
+    assert "None" not in md and "| - (best) | final |" in md
+    gated = CliRunner().invoke(main, ["sweep", "report", state.settings.sweep_dir, "--baseline", "100"])
+    assert "None" not in gated.stdout
+
+
+def test_the_hint_line_is_shell_quoted(tmp_path, monkeypatch):
+    """Issue 29 item 12: pasting the hint runs `evalkit sweep status` on the folder, nothing else."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from evalkit import api
+    from evalkit.cli import main
+
+    monkeypatch.setattr(api, "sweep_run", lambda *a, **k: [])
+    data = tmp_path / "a.jsonl"
+    data.touch()
+    _ckpts(tmp_path, steps=(1,))
+    sweep_dir = str(tmp_path / "s $(touch PWNED); echo 'x'")
+    res = CliRunner().invoke(main, ["sweep", "run", str(tmp_path / "train" / "checkpoint-1"), "--eval-file", str(data),
+                                    "--results-dir", str(tmp_path / "r"), "--sweep-dir", sweep_dir])
+    assert res.exit_code == 0, res.output
+    hint = re.search(r"`(evalkit sweep status .*)` shows the jobs", res.stdout).group(1)
+    assert shlex.split(hint) == ["evalkit", "sweep", "status", sweep_dir]
+
+
 def test_one_sweep_run_at_a_time_per_sweep_folder(tmp_path):
     from evalkit.lock import try_lock_run_dir
     from evalkit.sweep_jobs import SweepLaunch, start_sweep
@@ -242,3 +515,56 @@ def test_a_suite_sweep_without_a_table_score_reads_its_runs_primary_score(tmp_pa
     named = SweepState.open(_settings(tmp_path / "named", suite={**suite, "score": "igakuqa"}))
     assert trend_score(named) == "igakuqa"
     assert trend_score(SweepState.open(_settings(tmp_path / "files"))) == "correct"
+
+
+_TIED_PARENT = """
+import os, signal, sys, time
+from pathlib import Path
+from evalkit.serving.launch import LaunchSpec, launch, tied_to_this_process
+
+def start(name):
+    spec = LaunchSpec(role="server", command=[sys.executable, "-c", "import time; time.sleep(120)"],
+                      host="127.0.0.1", port=9, log_path=Path(sys.argv[1]) / (name + ".log"),
+                      ready=lambda *a: True)
+    return launch([spec], name=name, backend="test", model="m")
+
+with tied_to_this_process():
+    tied = start("tied")
+free = start("free")
+print(tied.pid, free.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_server_started_tied_dies_with_the_process_that_started_it(tmp_path, isolated_state):
+    """Issue 29 item 7: a sweep job killed with SIGKILL takes its server with it (the kernel's
+    parent-death signal); a server started otherwise (``evalkit serve``'s) outlives its starter."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from evalkit.liveness import process_alive
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "EVALKIT_STATE_DIR": str(isolated_state),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    parent = subprocess.Popen([sys.executable, "-c", _TIED_PARENT, str(tmp_path)], env=env, stdout=subprocess.PIPE,
+                              text=True)
+    tied = free = None
+    try:
+        tied, free = (int(x) for x in parent.stdout.readline().split())
+        assert process_alive(tied) and process_alive(free)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while process_alive(tied) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not process_alive(tied), "the tied server outlived the process that started it"
+        assert process_alive(free), "a server not tied must outlive its starter (evalkit serve)"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in (tied, free):
+            if pid and process_alive(pid):
+                os.kill(pid, signal.SIGKILL)

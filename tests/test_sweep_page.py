@@ -95,3 +95,31 @@ def test_a_checkpoint_without_step_is_left_off_the_plot_with_a_note(tmp_path):
     assert len(notes) == 1 and "final" in notes[0] and "no training step" in notes[0]
     res = _report(state.settings.sweep_dir, "--format", "html", "-o", str(tmp_path / "t.html"))
     assert res.exit_code == 0 and "no training step" in res.stderr
+
+
+@needs_browser
+def test_browser_a_gate_on_a_partial_run_is_provisional(tmp_path, browser_page):  # noqa: F811
+    """Issue 29 item 8: the page does not show a plain `gate: PASS` for a run still going."""
+    from tests.test_sweep import _partial_sweep
+
+    state = _partial_sweep(tmp_path)
+    page_file = tmp_path / "trend.html"
+    res = _report(state.settings.sweep_dir, "--format", "html", "-o", str(page_file))
+    assert res.exit_code == 0, res.stderr
+    page = browser_page
+    _open(page, page_file)
+    assert "step 300 (running)" in page.text_content("#trend-partial")
+    run_of_step = dict(page.eval_on_selector_all(
+        "svg.trend circle[data-run]", "cs => cs.map(c => [Number(c.dataset.step), Number(c.dataset.run)])"))
+    assert page.eval_on_selector_all("svg.trend circle[data-partial]", "cs => cs.length") == 2
+
+    def pick(a: int, b: int) -> str:
+        page.click(f"svg.trend circle[data-run='{run_of_step[a]}'] >> nth=-1")
+        page.click(f"svg.trend circle[data-run='{run_of_step[b]}'] >> nth=-1")
+        return page.text_content("#pair-verdict")
+
+    verdict = pick(100, 300)
+    assert verdict.startswith("gate: ") and "PROVISIONAL: step 300 (running) not complete" in verdict
+    assert "PROVISIONAL" not in pick(100, 200)
+    assert "PROVISIONAL" in pick(200, 300)
+    assert page.errors == []

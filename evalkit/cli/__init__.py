@@ -9,7 +9,7 @@ from evalkit.api import __version__
 
 
 # The exit codes several commands share (evalkit gate's own are api.EXIT_PASS / EXIT_REGRESSION / EXIT_MISMATCH).
-EXIT_INCOMPLETE = 3  # evalkit run: samples failed, or wait for a judge that did not answer; the next run resumes
+EXIT_INCOMPLETE = 3  # evalkit run / judge: samples failed, or wait for a judge that did not answer; the next run resumes
 EXIT_BUSY = 4  # a run directory another evalkit process is writing (api.RunLocked)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C; what was saved is kept and the same command resumes
 
@@ -36,12 +36,14 @@ from evalkit.cli import run as _run  # noqa: E402
 from evalkit.cli import serve as _serve  # noqa: E402
 from evalkit.cli.compare import compare_command  # noqa: E402
 from evalkit.cli.data import data  # noqa: E402
+from evalkit.cli.export import export_command  # noqa: E402
 from evalkit.cli.judge import judge_command  # noqa: E402
 from evalkit.cli.overlap import overlap_command  # noqa: E402
 from evalkit.cli.report import gate_command, leaderboard_command, report_command  # noqa: E402
 from evalkit.cli.score import score_command  # noqa: E402
 from evalkit.cli.study import study as _study  # noqa: E402
 from evalkit.cli.sweep import sweep as _sweep  # noqa: E402
+from evalkit.cli.view import view_command  # noqa: E402
 
 main.add_command(_serve.serve)
 main.add_command(_serve.status)
@@ -57,3 +59,5 @@ main.add_command(judge_command)
 main.add_command(overlap_command)
 main.add_command(_sweep)
 main.add_command(_study)
+main.add_command(view_command)
+main.add_command(export_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -24,14 +25,15 @@ from evalkit.config import CompareSettings
 @overlap_options("An overlap.jsonl (evalkit overlap): mark overlapping items (a filter), show accuracy on "
                  "overlapping vs clean items and each pair's paired result on the clean items too.")
 def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: float, alpha: float, title: str,
-                    seed: int, resamples: int, overlap_file: Path | None, overlap_rule: str) -> None:
+                    seed: int, resamples: int, overlap_file: Path | None, overlap_rule: str,
+                    overlap_stale: str) -> None:
     """Compare BASELINE CANDIDATE [RUN...] item by item in one self-contained HTML page.
 
     The first RUN is the baseline and the second the candidate; with more runs (the
     checkpoints of a sweep) any two can be paired on the page. The paired statistics are
     those of `evalkit gate` with the same options.
     """
-    from evalkit.api import compare
+    from evalkit.api import EXIT_MISMATCH, compare
     from evalkit.api import render_compare_html
 
     if len(runs) < 2:
@@ -39,7 +41,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     try:
         from evalkit.api import read_overlap
 
-        overlap = read_overlap(overlap_file, overlap_rule) if overlap_file is not None else None
+        overlap = read_overlap(overlap_file, overlap_rule, overlap_stale) if overlap_file is not None else None
         comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples,
                              overlap=overlap)
     except (OSError, ValueError) as exc:
@@ -49,7 +51,11 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
         output.write_text(render_compare_html(comparison, title=title), encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"{output}: cannot write the page ({exc.strerror or exc})") from exc
+    for note in comparison.overlap_notes:
+        click.echo(f"warning: {note}", err=True)
     pair = comparison.pair(0, 1)
+    for reason in comparison.mismatches:
+        click.echo(f"mismatch: {reason}", err=True)
     for verdict in pair.gate.datasets:
         click.echo(f"{verdict.dataset}: {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} paired "
                    f"({100 * verdict.diff:+.1f} pts, {verdict.status})", err=True)
@@ -57,3 +63,10 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
         click.echo(f"{verdict.dataset} (clean items): {verdict.gained} fixed, {verdict.lost} broken of {verdict.n} "
                    f"paired ({100 * verdict.diff:+.1f} pts, {verdict.status})", err=True)
     click.echo(f"wrote {output}", err=True)
+    if not pair.gate.datasets:
+        click.echo("NOT COMPARABLE (exit 2): the baseline and candidate share no benchmark with items scored in "
+                   "both; nothing was paired.", err=True)
+        sys.exit(EXIT_MISMATCH)
+    if comparison.mismatches:
+        click.echo("not comparable as evalkit gate sees them (it says NOT COMPARABLE without --allow-mismatch): "
+                   "the paired results are on the shared items only.", err=True)

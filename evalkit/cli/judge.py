@@ -12,10 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit import api
-from evalkit.api import Agreement, JudgeInputError, JudgeStopped, RubricError, RunLocked, ScorerError, ServerError
-from evalkit.cli import EXIT_BUSY, EXIT_INTERRUPTED, stdout_console
+from evalkit.api import (Agreement, JudgeDown, JudgeInputError, JudgeStopped, LockLost, ProgressLines, RubricError,
+                         RunLocked, RunProgress, ScorerError, ServerError)
+from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.options import config_option
-from evalkit.config import KQA_PER, JudgeSettings
+from evalkit.config import KQA_PER, PROGRESS_INTERVAL_S, JudgeSettings
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped, so logs grep well
 
@@ -127,9 +128,16 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         scorer = api.make_judge(settings, endpoints=endpoints, server=server_name, model=model, api_key=api_key)
     except (ServerError, RubricError, ScorerError, OSError) as exc:
         _exit(f"[red]error:[/] {escape(str(exc))}", 2)
+    progress = RunProgress()
+    lines = ProgressLines(progress, sys.stderr, PROGRESS_INTERVAL_S)  # a line now and then while it judges
     try:
-        done = api.judge(path, pair=pair, scorer=scorer, settings=settings, questions=questions, work_dir=work_dir,
-                         json_out=json_out, on_note=lambda note: console.print(f"note: {escape(note)}"))
+        try:
+            done = api.judge(path, pair=pair, scorer=scorer, settings=settings, questions=questions,
+                             work_dir=work_dir, json_out=json_out, progress=progress,
+                             on_start=lambda _total, _resumed: lines.begin(),
+                             on_note=lambda note: console.print(f"note: {escape(note)}"))
+        finally:
+            lines.close()
     except JudgeInputError as exc:
         _exit(f"[red]cannot read the answers[/] (nothing was sent):\n{escape(str(exc))}" if pair is None
               else f"[red]error:[/] {escape(str(exc))}", 2)
@@ -139,6 +147,10 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
         _exit(f"[red]busy:[/] {escape(str(exc.run_dir))} is being written by a running evalkit run ({who}); "
               "judge it when that run ends, or pass --work-dir elsewhere", EXIT_BUSY)
+    except LockLost as exc:
+        _exit(f"[red]stopped:[/] {escape(str(exc))}", EXIT_BUSY)
+    except JudgeDown as exc:
+        _exit(f"[red]judge down:[/] {escape(str(exc))}", 1)
     except JudgeStopped as exc:
         _exit(f"[yellow]stopped[/]: judgements so far are journaled in {exc.work_dir}; rerun the same command "
               "to resume", EXIT_INTERRUPTED)
@@ -148,6 +160,10 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
         console.print(f"agreement figures: {done.json_out}")
     if done.errors:
         console.print(f"[yellow]{done.errors} scores are judge errors (no valid reply); they count in no figure[/]")
+    if done.unjudged:
+        console.print(f"[yellow]{done.unjudged} are not judged: their judge request failed; run the same command "
+                      "again to ask for them[/]")
+        sys.exit(EXIT_INCOMPLETE)
 
 
 def _exit(message: str, code: int) -> None:

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import click
 
 from evalkit import config
-from evalkit.config import (CI_METHODS, FORMATS, OVERLAP_RULES, GateSettings, IntervalSettings, OverlapSettings,
-                            ReportSettings, field_default)
+from evalkit.config import (CI_METHODS, FORMATS, OVERLAP_RULES, OVERLAP_STALE, GateSettings, IntervalSettings,
+                            OverlapSettings, ReportSettings, field_default)
 
 def config_value(source: Any) -> Any:
     """The default SOURCE names: field NAME of a config type, or a constant of evalkit.config."""
@@ -122,10 +122,46 @@ def alpha_option(help: str = "Significance level (Holm-corrected over datasets).
 # ---------------------------------------------------------------- training-data overlap
 
 def overlap_options(help: str) -> Callable:
-    """--overlap FILE (an overlap.jsonl of `evalkit overlap`; HELP says what the command does with it)
-    and --overlap-rule (which of its rules marks an item as overlapping)."""
+    """--overlap FILE (an overlap.jsonl of `evalkit overlap`; HELP says what the command does with it),
+    --overlap-rule (which of its rules marks an item as overlapping) and --overlap-stale (what to do
+    with an item whose text is not the one the file flagged)."""
     return stack(
         click.option("--overlap", "overlap_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help=help),
         config_option("--overlap-rule", type=click.Choice(OVERLAP_RULES), source=(OverlapSettings, "rule"),
-                      help="Which rule of the overlap file marks an item as overlapping."))
+                      help="Which rule of the overlap file marks an item as overlapping."),
+        config_option("--overlap-stale", type=click.Choice(OVERLAP_STALE), source=(OverlapSettings, "stale"),
+                      help="An item whose question or context is not the text the overlap file flagged (the "
+                           "benchmark changed since): refuse (stop, naming the items), or ignore (leave it out "
+                           "as not covered, with a warning)."))
+
+
+# ---------------------------------------------------------------- trackers (MLflow, W&B)
+
+class TrackerSpec(click.ParamType):
+    """``mlflow[:EXPERIMENT]`` or ``wandb[:PROJECT]``, checked when parsed: a known tracker whose extra is
+    installed (so an evaluation does not run for an hour and then find nowhere to send its figures)."""
+
+    name = "mlflow[:EXPERIMENT]|wandb[:PROJECT]"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from evalkit import api
+        from evalkit.api import TrackerError
+
+        try:
+            return api.check_tracker(value)
+        except TrackerError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def tracker_options(flag: str = "--log-to") -> Callable:
+    """FLAG (the trackers the figures go to, repeatable), --tracker-run-id and --log-samples."""
+    return stack(
+        click.option(flag, "trackers", multiple=True, type=TrackerSpec(), metavar="TRACKER[:NAME]",
+                     help="Send the figures to MLflow or W&B (repeatable): each dataset's scores with their CIs and "
+                          "n, a sweep's at each checkpoint's training step; the identity as parameters, the "
+                          "manifest, summary and report as files. The server and credentials are the tracker's own "
+                          "environment variables."),
+        click.option("--tracker-run-id", "tracker_run_ids", multiple=True, metavar="[TRACKER=]ID",
+                     help="Add to this existing tracker run (e.g. the training run) instead of one of evalkit's own."),
+        click.option("--log-samples", is_flag=True, help="Also send each run's samples as a table."))

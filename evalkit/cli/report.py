@@ -50,7 +50,7 @@ def _emit(text: str, output: Path | None, fmt: str, default_name: str) -> None:
                  "(every format: a table, a JSON key, CSV columns, a page section).")
 def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tuple[str, ...], ci: str,
                    ks: tuple[int, ...], seed: int, resamples: int, overlap_file: Path | None,
-                   overlap_rule: str) -> None:
+                   overlap_rule: str, overlap_stale: str) -> None:
     """Accuracy (with CI), unparsed/truncated rates, errors and throughput of RUN...
 
     A RUN is a run directory or a samples.jsonl file. Multi-sample runs also get
@@ -62,7 +62,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         raise click.UsageError("--output needs --format markdown, csv, json or html")
     try:
         doc = api.report_document(runs, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks,
-                                  overlap_file=overlap_file, overlap_rule=overlap_rule)
+                                  overlap_file=overlap_file, overlap_rule=overlap_rule, overlap_stale=overlap_stale)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
     for note in doc.notes:
@@ -99,13 +99,15 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
 def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_folders: tuple[str, ...],
                         models: tuple[str, ...], prompts: tuple[str, ...], run_names: tuple[str, ...],
                         score: str, no_index: bool, ci: str, seed: int, resamples: int,
-                        overlap_file: Path | None, overlap_rule: str) -> None:
+                        overlap_file: Path | None, overlap_rule: str, overlap_stale: str) -> None:
     """Every run under DIRECTORY (default: the results folder) as a configurations x datasets table.
 
     A row is one configuration (model and checkpoint, prompt, extractor, generation
-    parameters, sampling strategy, scoring version). Ranks and macro averages cover
-    only the datasets every ranked row covers with the same items; rows that cover
-    less, and partial runs, are listed apart and not ranked.
+    parameters, sampling strategy, scoring version). Like is ranked with like: a table
+    per group of rows that cover the same datasets with the same items (the largest
+    coverage first), headed by what its rows share; partial runs are listed apart and
+    not ranked. Each benchmark shows its primary score (IgakuQA's exam score) unless
+    --score names one.
     """
     if fmt == "rich" and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
@@ -115,14 +117,16 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
         doc = api.leaderboard_document(directory, ci=ci, n_resamples=resamples, seed=seed,
                                        task_folders=task_folders, models=models, prompts=prompts,
                                        run_names=run_names, score=score, index=not no_index,
-                                       overlap_file=overlap_file, overlap_rule=overlap_rule)
+                                       overlap_file=overlap_file, overlap_rule=overlap_rule,
+                                       overlap_stale=overlap_stale)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
     for warning in doc.warnings:
         click.echo(f"warning: {warning}", err=True)
     if fmt == "rich":
-        for renderable in api.leaderboard_renderables(doc):
-            _console().print(renderable)
+        console = _console()
+        for renderable in api.leaderboard_renderables(doc, width=console.width):
+            console.print(renderable)
         return
     _emit(api.render_leaderboard(doc, fmt), output, fmt, LEADERBOARD_PAGE)
 
@@ -145,7 +149,8 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
 @overlap_options("The overlap.jsonl (evalkit overlap) that --clean-only reads.")
 def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float, allow_mismatch: bool,
                  json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
-                 resamples: int, clean_only: bool, overlap_file: Path | None, overlap_rule: str) -> None:
+                 resamples: int, clean_only: bool, overlap_file: Path | None, overlap_rule: str,
+                 overlap_stale: str) -> None:
     """Fail (exit 1) if CANDIDATE is significantly worse than BASELINE on any dataset.
 
     Exit 0: pass; 1: a dataset dropped more than --max-drop points, significant at
@@ -160,7 +165,8 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     try:
         code = _gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                      json_out=json_out, junit_out=junit_out, show_flips=show_flips, score=score, seed=seed,
-                     resamples=resamples, overlap_file=overlap_file, overlap_rule=overlap_rule)
+                     resamples=resamples, overlap_file=overlap_file, overlap_rule=overlap_rule,
+                     overlap_stale=overlap_stale)
     except Exception as exc:  # noqa: BLE001 - whatever stops the gate, it is not a regression
         what = str(exc) if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
         click.echo(f"error: {what}", err=True)
@@ -172,13 +178,13 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
 
 def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, allow_mismatch: bool,
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
-          resamples: int, overlap_file: Path | None, overlap_rule: str) -> int:
+          resamples: int, overlap_file: Path | None, overlap_rule: str, overlap_stale: str) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
     from evalkit.api import flips_table, gate_json, gate_table
 
     result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                       n_resamples=resamples, seed=seed, score=score, overlap_file=overlap_file,
-                      overlap_rule=overlap_rule)
+                      overlap_rule=overlap_rule, overlap_stale=overlap_stale)
     # With the JSON on stdout, the human-readable part goes to stderr.
     console = stdout_console(stderr=str(json_out) == "-")
     for reason in result.mismatches:

@@ -28,12 +28,13 @@ from rich.table import Table
 
 from evalkit import api
 from evalkit.api import (
-    API_KEY_ENV, JUDGE_API_KEY_ENV, DatasetError, EndpointDown, Problem, ProgressLines, RequestError, RunLocked,
-    RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json, redact,
-    secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
+    API_KEY_ENV, JUDGE_API_KEY_ENV, DatasetError, EndpointDown, LockLost, Problem, ProgressLines, RequestError,
+    RunLocked, RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json,
+    redact, secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
 )
 from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
-from evalkit.cli.options import ConfigOption, StrategyName, config_option
+from evalkit.cli.export import check_run_ids, send_to_trackers
+from evalkit.cli.options import ConfigOption, StrategyName, config_option, tracker_options
 from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
                             MULTI_SAMPLE_TEMPERATURE, STRATEGIES, UNKNOWN_RULES, GenerationParams, RunConfig)
 
@@ -51,9 +52,17 @@ def summary_table(summary: dict, title: str) -> Table:
             lo, hi = wilson_interval(d.correct, d.n)
             table.add_row(name, str(d.n), f"{100 * d.accuracy:.1f}%", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
                           str(d.unparsed), str(d.truncated), str(d.errors))
-        else:
-            table.add_row(name, str(d.n), "-", "-", "-", str(d.truncated), str(d.errors))
+        else:  # scored otherwise (IgakuQA, a judge): its first score here, by its metric; all of them below
+            table.add_row(name, str(d.n), _first_score(d), "-", "-", str(d.truncated), str(d.errors))
     return table
+
+
+def _first_score(d: Any) -> str:
+    """A dataset's first named score with a figure, as "57.1% igakuqa"; "-" when it has none."""
+    for score_name, s in d.scores.items():
+        if s.value is not None:
+            return (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}") + f" {score_name}"
+    return "-"
 
 
 SECRET_FLAGS = ("--api-key", "--judge-api-key")
@@ -179,7 +188,8 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--model", default=None, help="Model id to request (default: the one the server lists).")
 @click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Or ${API_KEY_ENV}. Never saved.")
 @click.option("--prompt", default=None,
-              help=f"Template name under prompts/ or a file path [default: {DEFAULT_PROMPT}; {ER_PROMPT} for "
+              help=f"Template name under prompts/ or a file path [default: the benchmark's own where its registry "
+                   f"row or adapter names one (IgakuQA: igakuqa_strict), else {DEFAULT_PROMPT}; {ER_PROMPT} for "
                    "ensemble-refinement].")
 @click.option("--extractor", **default_from(RunConfig, "extractor", help="Answer extractor of the choice scorer."))
 @click.option("--scorer", "scorers", multiple=True,
@@ -252,6 +262,7 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--quiet", is_flag=True, help="No progress bar and no progress lines.")
 @config_option("--progress-interval", type=click.FloatRange(0, min_open=True), source="PROGRESS_INTERVAL_S",
                help="Seconds between progress lines when stdout is not a terminal (logs).")
+@tracker_options()
 @click.pass_context
 def run(ctx: click.Context, **flags: Any) -> None:
     """Evaluate a served model on benchmark files; saves every sample under results/.
@@ -261,13 +272,18 @@ def run(ctx: click.Context, **flags: Any) -> None:
     could not give because it did not answer.
     """
     given = given_flags(ctx, flags)
+    check_run_ids(flags["trackers"], flags["tracker_run_ids"])
     tasks, suite = tasks_from_flags(flags)
     settings = settings_from_flags(given)
     where = {"endpoint": list(flags["endpoints"])} if flags["endpoints"] else {"server": flags["server_name"]}
     display = RunDisplay(quiet=flags["quiet"], interval_s=flags["progress_interval"],
                          secrets=run_secrets(flags["api_key"], settings.get("scorer_options", {})))
     evaluation = evaluate_or_exit(display, tasks, suite=suite, data_dir=flags["data_dir"], **where, **settings)
-    sys.exit(print_results(evaluation, display))
+    code = print_results(evaluation, display)
+    if flags["trackers"] and not send_to_trackers([r.run_dir for r in evaluation.runs], flags["trackers"],
+                                                  flags["tracker_run_ids"], flags["log_samples"]):
+        code = code or 1
+    sys.exit(code)
 
 
 def given_flags(ctx: click.Context, flags: dict[str, Any]) -> dict[str, Any]:
@@ -406,6 +422,9 @@ def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
     except RunLocked as exc:
         display.say(f"[red]busy:[/] {escape(str(exc))}")
         sys.exit(EXIT_BUSY)
+    except LockLost as exc:
+        display.say(f"[red]stopped:[/] {escape(str(exc))}")
+        sys.exit(EXIT_BUSY)
     except (RequestError, ValueError, FileNotFoundError) as exc:
         display.say(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
@@ -429,7 +448,7 @@ def print_results(evaluation: Any, display: RunDisplay) -> int:
         extra = scores_table(result.summary)
         if extra is not None:
             out.print(extra)
-        for hint in truncation_hints(((name, d.n, d.truncated) for name, d in result.summary.items()),
+        for hint in truncation_hints(((name, d.n, d.truncated, d.thinking) for name, d in result.summary.items()),
                                      config.params.max_new_tokens):
             console.print(f"[yellow]hint:[/] {escape(hint)}")
         console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "

@@ -12,7 +12,7 @@ from evalkit.cli import EXIT_BUSY, stdout_console
 from evalkit.cli.options import config_option
 from evalkit.config import RunConfig
 from evalkit import api
-from evalkit.api import EXTRACTORS, fmt_ci, medreason_report, pct, RunLocked, SAMPLES, summarize, wilson_interval
+from evalkit.api import EXTRACTORS, fmt_ci, medreason_report, pct, LockLost, RunLocked, SAMPLES, summarize, wilson_interval
 
 
 def _summary_table(samples: list[dict], extractor_name: str) -> Table:
@@ -67,6 +67,9 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
         click.echo(f"busy: {exc.run_dir / SAMPLES} is being written by a running evalkit run ({who}); rewriting it "
                    "now would lose what that run saves after. Wait for the run to end, or write elsewhere with -o.",
                    err=True)
+        sys.exit(EXIT_BUSY)
+    except LockLost as exc:
+        click.echo(f"stopped: {exc}", err=True)
         sys.exit(EXIT_BUSY)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

@@ -8,6 +8,7 @@ every default lives there and ``--help`` shows it; status and stop take theirs f
 from __future__ import annotations
 
 import json
+import os
 import sys
 import typing
 from dataclasses import MISSING, Field, fields
@@ -21,7 +22,7 @@ from rich.table import Table
 from evalkit import api
 from evalkit.cli import stdout_console
 from evalkit.cli.options import ConfigOption, config_option
-from evalkit.config import ServeRequest, ServerControlSettings, field_default
+from evalkit.config import API_KEY_ENV, ServeRequest, ServerControlSettings, field_default
 
 DEFAULT_NAME = field_default(ServeRequest, "name")  # the server a command without --name means
 
@@ -91,10 +92,17 @@ def serve(**settings: Any) -> None:
     except api.ServerError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
+    print_ready(handle, sys.stdout.isatty())
+
+
+def print_ready(handle: Any, stdout_is_terminal: bool) -> None:
+    """The ready line (stderr), and the URL alone on stdout for a script (``URL=$(evalkit serve ...)``);
+    not on a terminal, where the ready line already shows it."""
     version = f", {handle.server_version}" if handle.server_version else ""
     console.print(f"[green]ready[/]: {handle.base_url} serves {escape(repr(handle.model))} "
                   f"({len(handle.records())} process(es), pid {handle.pid}{escape(version)})")
-    click.echo(handle.base_url)
+    if not stdout_is_terminal:
+        click.echo(handle.base_url)
 
 
 @click.command()
@@ -113,13 +121,18 @@ def status(as_json: bool, timeout_s: float) -> None:
     table = Table(title="evalkit servers")
     for col in ("name", "backend", "endpoint", "model", "pid", "processes", "alive", "state", "started"):
         table.add_column(col)
-    colour = {"ready": "green", "busy": "yellow"}
+    colour = {"ready": "green", "busy": "yellow", api.NEEDS_KEY: "yellow"}
     for row in rows:
         st = row["state"]
         table.add_row(escape(row["name"]), escape(row["backend"]), row["endpoint"], escape(row["model"]),
                       str(row["pid"]), str(len(row["processes"])), "yes" if row["alive"] else "no",
                       f"[{colour.get(st, 'red')}]{st}[/]", row["started_at"])
     stdout_console().print(table)
+    locked = [row["name"] for row in rows if row["state"] == api.NEEDS_KEY]
+    if locked:
+        given = "the key in $" + API_KEY_ENV + " is refused" if os.environ.get(API_KEY_ENV) else "no key was given"
+        console.print(f"[yellow]note:[/] {escape(', '.join(locked))} answers but wants an API key ({given}): set "
+                      f"${API_KEY_ENV} to the key it was started with (`evalkit serve --api-key`) to see its state")
 
 
 @click.command()

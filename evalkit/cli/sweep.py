@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ import click
 from rich.markup import escape
 
 from evalkit.cli import stdout_console
-from evalkit.cli.options import alpha_option, config_option, format_option, max_drop_option, score_option
+from evalkit.cli.export import check_run_ids, send_to_trackers
+from evalkit.cli.options import (alpha_option, config_option, format_option, max_drop_option, score_option,
+                                 tracker_options)
 from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, TREND_FORMATS, RunConfig, SweepCommandSettings, SweepSettings,
                             field_default)
 
@@ -41,9 +44,12 @@ def sweep() -> None:
 @click.argument("checkpoints", nargs=-1)
 @click.option("--watch", default=None, type=click.Path(file_okay=False),
               help="Watch this folder and submit each new checkpoint (a folder named checkpoint-N, global_stepN, "
-                   "iter_N, ...step=N...) once complete, until Ctrl-C.")
+                   "iter_N, ...step=N...) once complete (the backend's files are there: a .gguf for llamacpp, "
+                   "config and weights for vllm/sglang), until Ctrl-C; a checkpoint whose job failed for lack of "
+                   "files is submitted again once they are there.")
 @click.option("--marker", default=None, help="--watch: a checkpoint is complete when this file exists in it "
-                                             "(default: when its files stopped changing for --quiet-s).")
+                                             "(default: when its files stopped changing for --quiet-s) and "
+                                             "its backend's files are there.")
 @config_option("--quiet-s", type=float, source=(SweepCommandSettings, "quiet_s"),
                help="--watch: seconds without a change.")
 @config_option("--watch-interval", type=float, source=(SweepCommandSettings, "watch_interval_s"),
@@ -86,15 +92,18 @@ def sweep() -> None:
               help="An extra #SBATCH directive (repeatable), e.g. --sbatch exclusive --sbatch gres=gpu:8.")
 @click.option("--setup", "setup", multiple=True, help="A shell line run before each job (module load ...).")
 @click.option("--wait", is_flag=True, help="--executor slurm: wait until every job ended, then show where each stands.")
+@tracker_options()
 def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, eval_files, suite, data_dir, name,
                 results_dir, sweep_dir, backend, n_ctx, server_parallel, tp, serve_args, serve_timeout, prompt,
                 max_new_tokens, temperature, limit, concurrency, rps, step_from, executor, local_jobs, partition,
                 account, qos, time_min, gpus_per_node, cpus_per_task, mem, constraint, array_parallelism, sbatch, setup,
-                wait) -> None:
+                wait, trackers, tracker_run_ids, log_samples) -> None:
     """Evaluate CHECKPOINTS (paths or globs, e.g. 'out/checkpoint-*') on the tasks; running the same
     command again submits only what is not complete (failed and cancelled jobs again).
 
-    With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed."""
+    With --executor local (or --wait) it returns when the jobs have ended: exit 1 when one failed.
+    With --log-to, the checkpoints finished by then are sent (each at its training step); `evalkit export
+    SWEEP_DIR --to ...` sends the others once they finish."""
     from evalkit import api
     from evalkit.api import SlurmOptions, SweepError, SweepLaunch
 
@@ -102,6 +111,7 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
         raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
     if not eval_files and not suite:
         raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
+    check_run_ids(trackers, tracker_run_ids)
     name = name or _default_name(checkpoints, watch)
     generation = _given(max_new_tokens=max_new_tokens, temperature=temperature)
     run = _given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps)
@@ -126,7 +136,10 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
             api.sweep_run(settings, list(checkpoints), launch, on_event=say)
     except SweepError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"sweep {name}: state in {settings.sweep_dir}; `evalkit sweep status {settings.sweep_dir}` shows the jobs")
+    click.echo(f"sweep {name}: state in {settings.sweep_dir}; "
+               f"`evalkit sweep status {shlex.quote(settings.sweep_dir)}` shows the jobs")
+    if trackers and not send_to_trackers([settings.sweep_dir], trackers, tracker_run_ids, log_samples):
+        click.get_current_context().exit(1)
     if executor == "local" or wait:
         standing = _print_status(settings.sweep_dir, lines=3, as_json=False)
         failed = [v for v in standing if v.state == "failed"]
@@ -171,7 +184,7 @@ def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
         table.add_column(col)
     for v in standing:
         ck = v.job.checkpoint
-        table.add_row(str(ck.step), Path(ck.path).name, v.state, str((v.submission or {}).get("job_id") or "-"),
+        table.add_row(ck.step_text, Path(ck.path).name, v.state, str((v.submission or {}).get("job_id") or "-"),
                       escape(v.detail))
     console.print(table)
     counts = {s: sum(1 for v in standing if v.state == s) for s in ("done", "running", "pending", "failed", "new")}
@@ -250,7 +263,7 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     --format html writes the trend as a page: the plot of the same figures, and below it the
     comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
-    from evalkit.api import SweepError, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
+    from evalkit.api import SweepError, best_text, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
 
     state = _load_state(sweep_dir)
     if click.get_current_context().get_parameter_source("score") is click.core.ParameterSource.DEFAULT:
@@ -275,10 +288,9 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     else:
         console = stdout_console()
         console.print(trend_table(trend))
-        best = trend.best
+        best = best_text(trend)
         if best is not None:
-            console.print(f"best step: {best.job.checkpoint.step} ({escape(best.job.checkpoint.path)}), "
-                          f"average {100 * best.average:.1f}%", highlight=False)
+            console.print(escape(best), highlight=False)
         if gate is not None:
             console.print(gate_rows(gate))
     if gate is not None:
@@ -287,8 +299,11 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
             junit_out.write_text(sweep_junit(gate), encoding="utf-8")
         from evalkit.api import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION
 
-        regressed = ", ".join(f"step {j.checkpoint.step}" for j in gate.regressed)
+        regressed = ", ".join(j.checkpoint.label for j in gate.regressed)
         verdict = {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL: regressed: {regressed}",
                    EXIT_MISMATCH: f"NOT COMPARABLE (exit {EXIT_MISMATCH})"}[gate.exit_code]
+        partial = [r.job.checkpoint.label for r in trend.rows if r.partial]
+        if partial:  # a run still going is not gated: say so beside the verdict
+            verdict += f" ({', '.join(partial)} not gated: the run is not complete)"
         click.echo(f"gate: {verdict}", err=fmt == "json")
         click.get_current_context().exit(gate.exit_code)

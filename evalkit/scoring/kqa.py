@@ -97,6 +97,10 @@ class KQAScorer:
                 "hallucination": Score(contradicted, answer=f"{contradicted} contradicted",
                                        meta={"contradicted": texts})}
 
+    def down_reason(self) -> str | None:
+        """Why the judge is taken to be down (it refuses the key, or stopped answering), else None."""
+        return self.client.down_reason()
+
     async def aclose(self) -> None:
         """Close the judge's HTTP session."""
         await self.client.aclose()

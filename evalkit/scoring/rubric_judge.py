@@ -31,12 +31,17 @@ from evalkit.records import Item, References, RubricItem, RubricItems, SampleRec
 from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import ClippedMean, Mean, Metric, MetricError, Proportion, get_metric
+from evalkit.serving.probe import KEY_REFUSED, key_refused_message
 
 JUDGE_DEFAULTS = JudgeSettings()  # the judge's defaults: their one home is evalkit.config
 DEFAULT_MAX_ATTEMPTS = field_default(JudgeSettings, "max_attempts")
 DEFAULT_MAX_TOKENS = field_default(JudgeSettings, "max_tokens")
 DEFAULT_CONCURRENCY = field_default(JudgeSettings, "concurrency")
 REFERENCE_CHARS = 1500  # each reference answer is cut to this many characters in the judge prompt
+# After this many judge requests in a row found no judge (each after its own retries), the judge is taken
+# to be down, as a run takes its endpoints (dispatch.ENDPOINT_DOWN_AFTER): later asks fail at once, saved
+# as to be asked again, instead of each going through its retries for minutes.
+JUDGE_DOWN_AFTER = 8
 TIE = "tie"
 
 _THINK = re.compile(r"^\s*<think>.*?</think>", re.S)
@@ -348,6 +353,8 @@ class RubricJudgeScorer:
         self.retry = retry or RetryPolicy()
         self.requires: tuple[str, ...] = ("question", "target") if self.rubric.kind == "rubric_items" else ("question",)
         self.usage = JudgeUsage()
+        self.down: RequestError | None = None  # why the judge is taken to be down (see JUDGE_DOWN_AFTER)
+        self._unanswered = 0  # judge requests in a row that failed on a retryable error
         self._pool: EndpointPool | None = None
         self._slots: asyncio.Semaphore | None = None
         self._opening: asyncio.Lock | None = None
@@ -465,6 +472,9 @@ class RubricJudgeScorer:
     async def ask(self, prompt: str, parse: Callable[[str], tuple[Any, str | None]], *,
                   schema: dict | None = None) -> JudgeReply:
         """Send PROMPT; re-ask (telling the judge what was wrong) until PARSE accepts a reply or attempts run out."""
+        if self.down is not None:
+            return JudgeReply(None, prompt, "", {}, 0.0, 0, error=f"judge request not sent: {self.down_reason()}",
+                              retryable=True)
         pool, slots = await self._open()
         messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
         usage: dict[str, int] = {}
@@ -480,10 +490,16 @@ class RubricJudgeScorer:
             t0 = time.perf_counter()
             try:
                 async with slots:
+                    if self.down is not None:  # found down while this ask waited for a slot
+                        raise self.down
                     gens = await call_with_retries(lambda: pool.send(payload), self.retry)
             except RequestError as exc:
+                self._failed(exc)
+                # A judge that refuses the key answers the next run that has it: asked again, like an outage.
                 return JudgeReply(None, prompt, reply, usage, latency + time.perf_counter() - t0, attempt,
-                                  error=f"judge request failed: {exc}", retryable=exc.retryable)
+                                  error=f"judge request failed: {exc}",
+                                  retryable=exc.retryable or exc.status in KEY_REFUSED)
+            self._unanswered = 0
             gen = gens[0]
             latency += gen.latency_s
             _add_usage(usage, gen.usage)
@@ -498,6 +514,30 @@ class RubricJudgeScorer:
                                                     "Reply again with only the JSON object, in the format asked."}]
         return JudgeReply(None, prompt, reply, usage, latency, self.max_attempts,
                           error=f"no valid judge reply after {self.max_attempts} attempts: {error}")
+
+    def _failed(self, exc: RequestError) -> None:
+        """Count a failed judge request; the judge is down once it refuses the key, or after
+        JUDGE_DOWN_AFTER retryable failures in a row."""
+        if self.down is not None:
+            return
+        if exc.status in KEY_REFUSED:
+            self.down = exc
+        elif exc.retryable:
+            self._unanswered += 1
+            if self._unanswered >= JUDGE_DOWN_AFTER:
+                self.down = exc
+
+    def down_reason(self) -> str | None:
+        """Why the judge is taken to be down, in words (None while it is not): it refuses the key, or
+        its requests failed JUDGE_DOWN_AFTER times in a row."""
+        exc = self.down
+        if exc is None:
+            return None
+        if exc.status in KEY_REFUSED:
+            where = f"${JUDGE_API_KEY_ENV} (or --judge-api-key; in a run, the variable judge.api_key_env names)"
+            return f"{exc.endpoint}: " + key_refused_message(exc.status, given=bool(self.api_key), where=where,
+                                                             who="the judge")
+        return f"the judge stopped answering: {JUDGE_DOWN_AFTER} requests in a row failed (the last: {exc})"
 
     def _axes_schema(self) -> dict:
         return {"type": "object", "required": [a.name for a in self.rubric.axes],

@@ -24,7 +24,7 @@ from evalkit.records import Item, SampleRecord, Score, Target, target_from_json
 from evalkit.scoring.base import Scorer
 from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan, retryable_scores  # noqa: F401 (re-exported)
 from evalkit.journal import Journal, JournalKind, TornLine, sample_key
-from evalkit.store import SAMPLES, encode_line, iter_numbered
+from evalkit.store import SAMPLES, check_writes, encode_line, iter_numbered
 from evalkit.store import SCORES as SCORES_FILE
 
 
@@ -251,6 +251,11 @@ async def score_run_dir(run_dir: Path, plan: ScoringPlan, *, counting: Callable[
         tmp.unlink(missing_ok=True)
         raise OSError(exc.errno, exc.strerror, str(samples_file)) from None
     if rescored:
+        try:
+            check_writes(samples_file)  # a run whose lock was taken over meanwhile replaces nothing
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, samples_file)
     else:
         tmp.unlink()

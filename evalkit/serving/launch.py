@@ -8,14 +8,19 @@ and the caller; this module knows no engine.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
+import signal
 import subprocess
+import sys
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from evalkit.config import ServeRequest, field_default
 from evalkit.serving import probe
@@ -73,8 +78,45 @@ def ensure_name_free(name: str) -> None:
     remove_state(name)
 
 
+# Set by ``tied_to_this_process``: servers started meanwhile end when the process that started them does.
+_TIED: ContextVar[bool] = ContextVar("evalkit_servers_tied", default=False)
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+@contextmanager
+def tied_to_this_process() -> Iterator[None]:
+    """Servers started inside the ``with`` (in this thread) get SIGTERM from the kernel when this process
+    ends, however it ends (SIGKILL, an OOM kill): a sweep job's server dies with its job. Linux only
+    (prctl's parent-death signal); elsewhere they are left as before, for the next try to stop. The
+    signal follows the thread that started the server, so start it from a thread that lives as long as
+    the process (the job's main thread). ``evalkit serve`` does not use this: its server outlives it."""
+    token = _TIED.set(True)
+    try:
+        yield
+    finally:
+        _TIED.reset(token)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec function that asks the kernel to SIGTERM the child when PARENT ends; None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent ended before prctl: no signal will come
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 def _popen(spec: LaunchSpec, token: str, secret: str | None) -> tuple[subprocess.Popen, ProcessRecord]:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    preexec = _die_with_parent(os.getpid()) if _TIED.get() else None
     with open(spec.log_path, "ab", buffering=0) as log:
         log.write(f"\n=== evalkit: starting {' '.join(redact(spec.command, secret))}\n".encode())
         proc = subprocess.Popen(
@@ -84,6 +126,7 @@ def _popen(spec: LaunchSpec, token: str, secret: str | None) -> tuple[subprocess
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # own session and process group
             env={**os.environ, **spec.env, TOKEN_ENV: token},
+            preexec_fn=preexec,
         )
     rec = ProcessRecord(role=spec.role, pid=proc.pid, pgid=os.getpgid(proc.pid),
                         start_time=proc_start_time(proc.pid), argv=redact(spec.command, secret),

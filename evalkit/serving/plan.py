@@ -135,7 +135,16 @@ def serve(req: ServeRequest, *, on_plan: Callable[[ServePlan], None] | None = No
 def start(p: ServePlan) -> ServerHandle:
     """Launch plan P and wait until its front answers; see ``launch.launch``."""
     def identify(base_url: str, api_key: str | None) -> dict:
-        return reported_identity(base_url, api_key=api_key, backend=p.engine)
+        reported = reported_identity(base_url, api_key=api_key, backend=p.engine)
+        # An engine that can tell its version better from its binary than the server does (llama.cpp
+        # built without git says "b0-unknown") is asked, with the command that started the worker.
+        local = getattr(p.engine, "local_version", None)
+        if local is not None:
+            worker = next((s for s in p.specs if s.role == "worker"), p.specs[-1])
+            version = local(worker.command, reported.get("engine_version"))
+            if version:
+                reported = {**reported, "engine_version": version}
+        return reported
 
     return launch(p.specs, name=p.name, backend=p.backend, model=p.model, api_key=p.api_key, timeout_s=p.timeout_s,
                   model_path=p.model_path, model_hash=p.model_hash, worker_urls=p.worker_urls, identify=identify,

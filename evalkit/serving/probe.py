@@ -12,6 +12,20 @@ from typing import Any
 from evalkit.config import ServeRequest, field_default
 
 PROBE_ERRORS = (OSError, ValueError, urllib.error.URLError)
+KEY_REFUSED = (401, 403)  # a server that wants an API key (or another one) answers these
+
+
+def refuses_key(exc: BaseException) -> bool:
+    """True when EXC (a probe's failure) is the server answering that it wants an API key, or another one."""
+    return isinstance(exc, urllib.error.HTTPError) and exc.code in KEY_REFUSED
+
+
+def key_refused_message(status: int, *, given: bool, where: str, who: str = "the server") -> str:
+    """What to say when WHO refused a request for want of a key (HTTP STATUS, one of KEY_REFUSED):
+    GIVEN tells whether one was sent; WHERE names the option and variable that give it."""
+    if given:
+        return f"{who} refuses the API key given (HTTP {status}): check the key ({where})"
+    return f"{who} needs an API key (HTTP {status}): give it with {where}"
 
 
 def http_json(url: str, *, data: dict | None = None, api_key: str | None = None, timeout: float = 5.0) -> Any:

@@ -25,9 +25,9 @@ def environment(package: str) -> jinja2.Environment:
     return env
 
 
-def render(env: jinja2.Environment, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Template NAME rendered with CONTEXT as an HTML response."""
-    return HTMLResponse(env.get_template(name).render(**context), status_code=status_code)
+def render(env: jinja2.Environment, template: str, /, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """TEMPLATE rendered with CONTEXT as an HTML response (any context name is free, ``name`` too)."""
+    return HTMLResponse(env.get_template(template).render(**context), status_code=status_code)
 
 
 def static_files() -> StaticFiles:

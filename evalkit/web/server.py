@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import uvicorn
 
+GRACEFUL_STOP_S = 5  # Ctrl-C waits this long for requests in flight (a big leaderboard), then stops
+
 PUBLIC_ADDRESS_NOTE = ("evalkit serves plain HTTP: on an address other people can reach, put a reverse "
                        "proxy with TLS in front of it (nginx, Caddy) so tokens do not cross the network in clear")
 
@@ -51,7 +53,8 @@ def base_url(sock: socket.socket, host: str) -> str:
 def serve(app: Any, sock: socket.socket, *, announce: Callable[[], None] | None = None) -> None:
     """Serve APP on the bound SOCK until SIGINT/SIGTERM; ANNOUNCE runs once the server is listening."""
     config = uvicorn.Config(app, log_level="warning", server_header=False, date_header=False,
-                            proxy_headers=False, access_log=False, lifespan="off")
+                            proxy_headers=False, access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=GRACEFUL_STOP_S)
     server = uvicorn.Server(config)
     if announce is not None:
         original = server.startup

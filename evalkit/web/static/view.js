@@ -77,7 +77,7 @@
       state.className = "pill " + (f.live ? "warn" : f.status === "complete" ? "good" : "");
       var total = f.total || 0, done = f.done || 0;
       document.getElementById("progress-bar").style.width = total ? Math.min(100, 100 * done / total) + "%" : "0";
-      var line = done + " of " + (total || "?") + " items";
+      var line = total ? done + " of " + total + " items" : done + " items";
       if (f.live) line += " · " + (f.rate_per_s ? f.rate_per_s.toFixed(2) + " items/s" : "-") + " · ETA " + duration(f.eta_s);
       line += " · errors " + (f.errors || 0);
       if (f.retries !== null && f.retries !== undefined) line += " · retries " + f.retries;
