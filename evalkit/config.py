@@ -444,6 +444,7 @@ class ServerControlSettings:
 # ---------------------------------------------------------------- web applications (evalkit view, study serve)
 
 LOOPBACK_HOST = "127.0.0.1"
+DEFAULT_STUDIES_DIR = "studies"  # each rating study is a folder here holding its SQLite file
 
 
 @dataclass(frozen=True)
@@ -461,6 +462,7 @@ class ViewSettings(WebSettings):
     token: str | None = None  # needed on a non-loopback bind; made and printed with the URL when not given
     refresh_s: float = 1.0  # how often a live page asks the server for news
     items_per_page: int = 100  # a run's items shown at once in its item browser
+    studies_dir: str = DEFAULT_STUDIES_DIR  # the rating studies listed on the home page
 
 
 # ---------------------------------------------------------------- sweeps (evalkit sweep)
@@ -538,7 +540,7 @@ class SweepCommandSettings:
 class StudySettings:
     """A human rating study's settings (``evalkit study create / serve / report``)."""
 
-    studies_dir: str = "studies"  # each study is a folder here holding its SQLite file
+    studies_dir: str = DEFAULT_STUDIES_DIR
     design: str = "independent"  # independent, pairwise or both
     raters_per_answer: int = 3  # K distinct raters per answer (Med-PaLM 2: 3; 4 on adversarial sets)
     physicians: int = 3

@@ -58,7 +58,7 @@ JUDGE_REPLY = '{"grade": 3}'
 JUDGE_MODEL = "judge-double"  # tests/judge_server.py's model id
 # Pages the README's guide list names that other branches are writing (issue 29); the merger
 # empties this set once they are in.
-PENDING_PAGES = {"docs/studies.md"}
+PENDING_PAGES: set[str] = set()  # pages the README links before they are written (none now)
 
 
 @dataclass(frozen=True)

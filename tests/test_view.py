@@ -162,3 +162,24 @@ def test_cli_refuses_a_busy_port_by_name(results):
     finally:
         sock.close()
     assert done.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_home_lists_rating_studies_and_their_progress_without_writing(results, tmp_path):
+    from evalkit.study.create import create_study
+    from evalkit.web.security import hash_token, new_token
+    from tests.study_helpers import write_run as write_answers
+
+    def token():
+        t = new_token()
+        return t, hash_token(t)
+
+    run = write_answers(tmp_path / "runs", "model-x", {f"q{i}": f"Answer {i}" for i in range(4)})
+    studies = tmp_path / "studies"
+    made = create_study("pilot", [run], new_token=token, studies_dir=str(studies), design="independent", items=4,
+                        physicians=2, lay=0, raters_per_answer=2, seed=1)
+    before = {p.name: p.stat().st_mtime_ns for p in made.path.parent.iterdir()}
+    client = TestClient(build_app(results, ViewSettings(studies_dir=str(studies))))
+    home = client.get("/").text
+    assert 'data-study="pilot"' in home and "0 of 8" in home  # 4 answers x 2 raters, none rated yet
+    assert {p.name: p.stat().st_mtime_ns for p in made.path.parent.iterdir() if p.name in before} == before
+    assert "No rating study" in TestClient(build_app(results, ViewSettings(studies_dir=str(tmp_path / "none")))).get("/").text

@@ -246,3 +246,20 @@ def iter_ratings(path: str | Path) -> Iterator[dict[str, Any]]:
     db = StudyDB(path)
     with closing(db.conn):
         yield from db.rating_rows()
+
+
+def study_progress(path: str | Path) -> dict[str, Any]:
+    """A study's items, raters, tasks, ratings made and whether it is closed, read without writing
+    (``evalkit view`` lists studies this way while their servers write)."""
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=5)
+    try:
+        def count(sql: str) -> int:
+            return int(conn.execute(sql).fetchone()[0])
+
+        closed = conn.execute("SELECT value FROM meta WHERE key = 'closed'").fetchone()
+        return {"items": count("SELECT COUNT(*) FROM items"),
+                "raters": count("SELECT COUNT(*) FROM raters WHERE organiser = 0"),
+                "tasks": count("SELECT COUNT(*) FROM tasks"), "ratings": count("SELECT COUNT(*) FROM ratings"),
+                "closed": bool(json.loads(closed[0])) if closed else False}
+    finally:
+        conn.close()

@@ -58,7 +58,8 @@ class View:
     def home(self, request: Request) -> Response:
         runs = [r.to_dict() for r in self.catalog.runs()]
         return pages.render(ENV, "home.html", root=str(self.catalog.root), runs=runs,
-                            sweeps=sorted(self.catalog.sweep_dirs()), poll_ms=int(self.settings.refresh_s * 1000))
+                            sweeps=sorted(self.catalog.sweep_dirs()), studies=self.catalog.studies(self.settings.studies_dir),
+                            studies_dir=self.settings.studies_dir, poll_ms=int(self.settings.refresh_s * 1000))
 
     def runs_json(self, request: Request) -> Response:
         return JSONResponse([r.to_dict() for r in self.catalog.runs()])

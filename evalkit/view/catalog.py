@@ -9,6 +9,7 @@ request can reach outside, whatever ``..``, encoding or link it tries.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,6 +17,7 @@ from typing import Any, Mapping
 from evalkit.lock import live_holder
 from evalkit.runs import find_runs
 from evalkit.store import MANIFEST, SUMMARY
+from evalkit.study.db import STUDY_DB, study_progress
 from evalkit.sweep import STATE_FILE
 
 SWEEPS_FOLDER = "sweeps"  # sweep run's default --sweep-dir is RESULTS_DIR/sweeps/NAME
@@ -129,6 +131,16 @@ class Catalog:
         if not folder.is_dir():
             return {}
         return {p.parent.name: p.parent for p in sorted(folder.glob(f"*/{STATE_FILE}")) if self._inside(p)}
+
+    def studies(self, studies_dir: str | Path) -> list[dict[str, Any]]:
+        """Each rating study in STUDIES_DIR (``evalkit study create``'s folder): its name and progress."""
+        out = []
+        for path in sorted(Path(studies_dir).glob(f"*/{STUDY_DB}")):
+            try:
+                out.append({"name": path.parent.name, **study_progress(path)})
+            except sqlite3.Error as exc:
+                out.append({"name": path.parent.name, "error": f"{path}: {exc}"})
+        return out
 
     def sweep_dir(self, name: str) -> Path | None:
         """The state folder of sweep NAME, else None."""
