@@ -9,7 +9,7 @@ its list again when done (a later submit changes the rating). Raters start at ra
 saying saved. At the end the study file is read: every rating reported saved must be there, once, and
 be the latest one its rater submitted.
 
-Run: python bench/bench_study.py [--raters 50] [--seconds 60] [--items 500] [--think 1] [--spread S]
+Run from the repository root: python -m bench.bench_study [--raters 50] [--seconds 60] [--items 500] [--think 1] [--spread S]
 (--quick: 10 s)
 """
 
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT
+from bench.common import ROOT
 
 import aiohttp
 import numpy as np

@@ -83,6 +83,19 @@ def loopback():
         lb.stop()
 
 
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.2):
+    """PREDICATE's first true value, asked every POLL seconds; AssertionError naming WHAT after TIMEOUT."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def write_items(path: Path, n: int, *, n_options: int = 4, start: int = 0) -> Path:
     """Write N valid MedQA-shaped items, with distinct questions, to PATH."""
     letters = "ABCDEFGHIJ"[:n_options]

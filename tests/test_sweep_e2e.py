@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_evalkit
+from tests.conftest import ROOT, run_evalkit, wait_for
 
 ITEMS_PER_FILE = 4
 STEPS = (100, 200, 300)
@@ -143,16 +143,6 @@ def _check_results(root: Path, env: dict, executor: str) -> None:
     assert "gate: " in gated.stdout
 
 
-def _wait(predicate, timeout: float, what: str, poll: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def _lines(path: Path) -> int:
     try:
         return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
@@ -177,10 +167,10 @@ def test_sweep_on_slurm_with_a_cancelled_job(slurm_cluster, sweep_env):
 
     # Cancel checkpoint-200's job once it has saved a sample but not all of them.
     run_200 = lambda: next(iter((root / "results").glob("ft--checkpoint-200-*/*/samples.jsonl")), None)  # noqa: E731
-    _wait(lambda: run_200() is not None and _lines(run_200()) >= 1, 300, "checkpoint-200 to save a sample",
+    wait_for(lambda: run_200() is not None and _lines(run_200()) >= 1, 300, "checkpoint-200 to save a sample",
           poll=0.05)
     assert slurm_cluster.command("scancel", job_of[200]).returncode == 0
-    _wait(lambda: not any(s in ("PENDING", "RUNNING", "COMPLETING") for j, s in slurm_cluster.queue().items()
+    wait_for(lambda: not any(s in ("PENDING", "RUNNING", "COMPLETING") for j, s in slurm_cluster.queue().items()
                           if j in job_of.values()), 300, "the array to end")
     saved_at_cancel = _lines(run_200())
     assert 1 <= saved_at_cancel < 2 * ITEMS_PER_FILE, "the job was not cancelled mid-run"
@@ -238,7 +228,7 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(standin_swe
     proc = subprocess.Popen([sys.executable, "-c", body, str(root / "job.pkl")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait(lambda: _lines(job.run_dir / "samples.jsonl") >= 1, 120, "a saved sample", poll=0.05)
+        wait_for(lambda: _lines(job.run_dir / "samples.jsonl") >= 1, 120, "a saved sample", poll=0.05)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -284,11 +274,11 @@ def test_a_job_killed_with_sigkill_takes_its_server_with_it_and_the_next_try_res
     proc = subprocess.Popen([sys.executable, "-c", body, str(root / "job.pkl")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: _lines(job.run_dir / "samples.jsonl") >= 1, 120, "a saved sample", poll=0.05)
+        wait_for(lambda: _lines(job.run_dir / "samples.jsonl") >= 1, 120, "a saved sample", poll=0.05)
         assert [h for h in api.servers() if h["name"] == job.server_name and h["alive"]]
         proc.kill()
         proc.wait(timeout=30)
-        _wait(lambda: not [h for h in api.servers() if h["name"] == job.server_name and h["alive"]], 15,
+        wait_for(lambda: not [h for h in api.servers() if h["name"] == job.server_name and h["alive"]], 15,
               "the killed job's server to end with it")
         assert (job.run_dir / ".evalkit.lock").exists()
 

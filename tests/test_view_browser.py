@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_evalkit, write_items
+from tests.conftest import ROOT, run_evalkit, wait_for, write_items
 from tests.test_compare import _check_stats_equal_gate, _shown_stats, browser_page, needs_browser  # noqa: F401
 
 pytestmark = needs_browser
@@ -58,16 +58,6 @@ def view_of():
         v.stop()
 
 
-def _wait(predicate, timeout: float, what: str, poll: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def test_a_run_is_watched_from_start_to_end(tmp_path, loopback, view_of, browser_page):
     srv = loopback("--delay-s", "0.25", "--seed", "3")
     items = write_items(tmp_path / "watch.jsonl", 40)
@@ -79,7 +69,7 @@ def test_a_run_is_watched_from_start_to_end(tmp_path, loopback, view_of, browser
     try:
         view = view_of(results)
         page = browser_page
-        run_dir = _wait(lambda: next((p.parent for p in results.rglob("samples.jsonl")), None), 60, "the run to start")
+        run_dir = wait_for(lambda: next((p.parent for p in results.rglob("samples.jsonl")), None), 60, "the run to start")
         key = run_dir.relative_to(results).as_posix()
         page.goto(f"{view.base}/run/{key}")
         seen: list[tuple[str, int]] = []
@@ -90,11 +80,11 @@ def test_a_run_is_watched_from_start_to_end(tmp_path, loopback, view_of, browser
                 seen.append((state, done))
             time.sleep(0.3)
         assert run.returncode == 0, run.stderr.read()
-        _wait(lambda: page.text_content("#run-state") == "complete", 15, "the page to show the run complete")
+        wait_for(lambda: page.text_content("#run-state") == "complete", 15, "the page to show the run complete")
         final = page.eval_on_selector_all("#figures tbody tr", "trs => trs.map(tr => [tr.dataset.dataset, "
                                           "Number(tr.dataset.n), Number(tr.dataset.accuracy)])")
         # The item list reloads when the figures change: the last reload lands a moment after them.
-        shown_items = _wait(lambda: page.get_attribute("#items", "data-total") == "40" and 40, 10, "all 40 items listed")
+        shown_items = wait_for(lambda: page.get_attribute("#items", "data-total") == "40" and 40, 10, "all 40 items listed")
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGTERM)
@@ -120,15 +110,15 @@ def test_a_local_sweep_fills_its_trend_while_the_page_is_open(tmp_path, isolated
                              text=True, env=env, start_new_session=True)
     try:
         view = view_of(results)
-        _wait(lambda: (results / "sweeps" / "ft" / "sweep.json").exists(), 60, "the sweep's state file")
+        wait_for(lambda: (results / "sweeps" / "ft" / "sweep.json").exists(), 60, "the sweep's state file")
         page = browser_page
         page.goto(f"{view.base}/sweep/ft")
         page.wait_for_selector("#jobs tbody tr", timeout=15000)
         first_points = page.eval_on_selector_all("#trend circle", "cs => cs.length")
         assert first_points < 6, "the page opened after the sweep had finished: nothing was watched"
         # The page's CSP forbids eval, so the waits poll from here (page.wait_for_function evaluates a string).
-        _wait(lambda: len(page.query_selector_all("#jobs tbody tr[data-state=done]")) == 3, 180, "three done jobs")
-        _wait(lambda: len(set(page.eval_on_selector_all("#trend circle", "cs => cs.map(c => c.dataset.step)"))) == 3,
+        wait_for(lambda: len(page.query_selector_all("#jobs tbody tr[data-state=done]")) == 3, 180, "three done jobs")
+        wait_for(lambda: len(set(page.eval_on_selector_all("#trend circle", "cs => cs.map(c => c.dataset.step)"))) == 3,
               30, "three steps on the trend")
         steps = page.eval_on_selector_all("#trend circle", "cs => cs.map(c => c.dataset.step)")
         assert sorted(set(steps), key=float) == ["100", "200", "300"]

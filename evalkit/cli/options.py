@@ -65,18 +65,27 @@ def stack(*decorators: Callable) -> Callable:
     return apply
 
 
-class StrategyName(click.ParamType):
-    """A strategy: a built-in or registered name, or ``module:attr`` (checked, and loaded, when parsed)."""
+class CheckedValue(click.ParamType):
+    """A value checked when parsed by CHECK (which returns it, normalised, or raises one of ERRORS), so
+    a bad one is a usage error before any work starts."""
 
-    name = "NAME|module:attr"
+    def __init__(self, name: str, check: Callable[[str], str], errors: tuple[type[Exception], ...]) -> None:
+        self.name = name
+        self.check = check
+        self.errors = errors
 
     def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        from evalkit import api
-
         try:
-            return api.check_strategy(value)
-        except ValueError as exc:
+            return self.check(value)
+        except self.errors as exc:
             self.fail(str(exc), param, ctx)
+
+
+def StrategyName() -> CheckedValue:
+    """A strategy: a built-in or registered name, or ``module:attr`` (checked, and loaded, when parsed)."""
+    from evalkit import api
+
+    return CheckedValue("NAME|module:attr", api.check_strategy, (ValueError,))
 
 
 # ---------------------------------------------------------------- the tables' statistics and format
@@ -138,20 +147,13 @@ def overlap_options(help: str) -> Callable:
 
 # ---------------------------------------------------------------- trackers (MLflow, W&B)
 
-class TrackerSpec(click.ParamType):
+def TrackerSpec() -> CheckedValue:
     """``mlflow[:EXPERIMENT]`` or ``wandb[:PROJECT]``, checked when parsed: a known tracker whose extra is
     installed (so an evaluation does not run for an hour and then find nowhere to send its figures)."""
+    from evalkit import api
+    from evalkit.api import TrackerError
 
-    name = "mlflow[:EXPERIMENT]|wandb[:PROJECT]"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        from evalkit import api
-        from evalkit.api import TrackerError
-
-        try:
-            return api.check_tracker(value)
-        except TrackerError as exc:
-            self.fail(str(exc), param, ctx)
+    return CheckedValue("mlflow[:EXPERIMENT]|wandb[:PROJECT]", api.check_tracker, (TrackerError,))
 
 
 def tracker_options(flag: str = "--log-to") -> Callable:
