@@ -536,7 +536,7 @@ def analyse_overlap(items: Sequence[Any], train: Sequence[str | Path], *, field_
     index = index_items(items, ngram)
     scan = scan_corpus(index, train, field_spec, chunk_bytes)
     rows = [{**f.to_dict(), "fingerprint": text_fingerprint(it.question, it.context)}
-            for f, it in zip(scan.scanner.found, items)]
+            for f, it in zip(scan.scanner.found, items, strict=True)]  # one query per item, in order
     header = overlap_header(index, scan.files, field=field_spec, bytes_read=scan.bytes_read,
                             problems=scan.problems, complete=not scan.partial,
                             incomplete=scan.incomplete, unreadable=scan.unreadable,

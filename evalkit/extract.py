@@ -553,22 +553,6 @@ def _ascii_lower(text: str) -> str:
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
-def find_statement(
-    body: str, letters: frozenset[str], low: str | None = None, options: Mapping[str, str] | None = None
-) -> Extraction | None:
-    """Step 2: the last explicit answer statement in BODY naming one of LETTERS.
-
-    LOW is BODY lowercased (same length), when the caller has it already;
-    OPTIONS, when given, lets a JSON value carry its option's own text.
-    """
-    if low is None:
-        low = _ascii_lower(body)
-    found = last_statement(body, low, letters, options)
-    if found is None:
-        return None
-    return Extraction(found[1], found[2])
-
-
 def last_statement(body: str, low: str, letters: frozenset[str], options: Mapping[str, str] | None = None
                    ) -> Statement | None:
     """The last explicit answer statement in BODY (LOW its lowercase): (position, letter, method)."""
@@ -1022,7 +1006,8 @@ def _committed_sentence(sentence: str, raw: set[str], prose: list[tuple[str, str
             return None  # "magnesium sulfate and nifedipine": two things named together
         rest = f" {norm} ".replace(f" {own} ", " ", 1)
     else:
-        rest = " ".join(w for w in words if w not in set(own.split()))
+        own_words = set(own.split())
+        rest = " ".join(w for w in words if w not in own_words)
     if _hedged(rest):
         return None
     return Extraction(letter, method)
@@ -1065,7 +1050,8 @@ def find_committed_option(body: str, prose: list[tuple[str, str]]) -> Extraction
     if close and len(last_line) <= 400 and not _lists_options(body):
         words = _norm(last_line).split()
         letter = _restated(words, close)
-        if letter is not None and not _hedged([w for w in words if w not in set(dict(prose)[letter].split())]):
+        own_words = set(dict(prose)[letter].split()) if letter is not None else set()
+        if letter is not None and not _hedged([w for w in words if w not in own_words]):
             return Extraction(letter, "option_restated")
     cut = len(tail) > _NAMED_REACH
     tail = tail[-_NAMED_REACH:]

@@ -363,8 +363,9 @@ async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str,
             key = (p.question, p.llm, p.answer) if per == "answer" else (str(p.row), "", "")
             groups.setdefault(key, []).append(p)
     journal.parent.mkdir(parents=True, exist_ok=True)
+    resumed = len(pairs) - sum(len(g) for g in groups.values())  # the pairs the journal already answers
     if on_start is not None:
-        on_start(len(pairs), len(pairs) - sum(len(g) for g in groups.values()))
+        on_start(len(pairs), resumed)
     with open(journal, "a", encoding="utf-8") as out:
         async def one(group: list[NliPair]) -> None:
             labels, replies = await judge_statements(ask, group[0].question, group[0].answer,
@@ -377,7 +378,6 @@ async def judge_nli_pairs(pairs: Sequence[NliPair], ask: Any, spec: Mapping[str,
                     on_judged(label is not None, bool(reply.retryable))
             out.flush()
         await asyncio.gather(*(one(g) for g in groups.values()))
-    resumed = sum(1 for p in pairs if p.row in done) - sum(len(g) for g in groups.values())
     return [done.get(p.row) for p in pairs], resumed
 
 

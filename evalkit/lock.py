@@ -28,6 +28,10 @@ own (``RunLock.check``, called through ``store.guard_writes``): its record is st
 exclusive lock file's, or its flock file is still the one at the path. A holder that
 stalled past STALE_AFTER_S (suspended, swapped out, a frozen NFS client) and was taken
 over raises LockLost at its next write, having written nothing beside the new holder.
+Only an exclusive lock file's holder can be taken over while it lives (its staleness is a
+heartbeat); a live flock holder cannot (the kernel holds its lock), so its check, which
+catches only a lock file removed by hand, runs at most every FLOCK_RECHECK_S and stays
+off the per-sample path.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ POLL_S = 0.2  # how often a waiting run tries the lock again
 # A reader's probe (live_holder) holds a shared lock for microseconds; a run that meets one
 # tries again for this long before it says the directory is in use.
 PROBE_GRACE_S = 0.05
+FLOCK_RECHECK_S = 1.0  # a flock holder looks at its lock file at most this often (see the docstring)
 # flock errors of filesystems that have no locks (some FUSE and old NFS mounts): run unlocked, say so.
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
 
@@ -112,7 +117,8 @@ class LockLost(RuntimeError):
         who = holder.describe() if holder else "another process (or nobody: the lock file was removed)"
         super().__init__(f"the lock of {run_dir} was taken over by {who} while this run held it (this run was "
                          f"stalled past the lock's stale age of {STALE_AFTER_S:g}s, or its lock file was removed): "
-                         "stopped before writing more; what it saved is kept in the run directory")
+                         "stopped before writing more; what it saved is kept in the run directory. Let the "
+                         "other holder finish (`evalkit status`, or its pid), then run the same command to resume")
         self.run_dir = run_dir
         self.holder = holder
 
@@ -130,6 +136,7 @@ class RunLock:
         self.method = "flock" if excl_record is None else "excl"
         self.fallback_reason = fallback_reason  # why an exclusive lock file replaced flock, if it did
         self._excl_record = excl_record
+        self._flock_checked_at = -FLOCK_RECHECK_S  # the first check always looks
         self._stop_heartbeat = threading.Event()
         if excl_record is not None:
             threading.Thread(target=self._heartbeat, name="evalkit-lock-heartbeat", daemon=True).start()
@@ -160,8 +167,12 @@ class RunLock:
                     return
                 raise LockLost(self.run_dir, LockHolder.from_text(text))
             if self._fd is not None:
+                at = time.monotonic()
+                if at - self._flock_checked_at < FLOCK_RECHECK_S:
+                    return
                 mine, now = os.fstat(self._fd), os.stat(self.path)
                 if (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino):
+                    self._flock_checked_at = at
                     return
                 raise LockLost(self.run_dir, LockHolder.from_text(_read_path(self.path) or ""))
         except FileNotFoundError:

@@ -110,7 +110,8 @@ def staleness_key(run_dir: Path) -> str | None:
     return ":".join(parts)
 
 
-def _summary(run_dir: Path) -> Any:
+def read_summary(run_dir: Path) -> Any:
+    """RUN_DIR's summary.json, parsed; None when it is missing or unreadable (a run still going)."""
     try:
         return parse_json((run_dir / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -121,7 +122,7 @@ def cacheable(run: Run) -> bool:
     """A run directory that is finished: complete by its manifest and summary, no live writer, items."""
     if not run.path.is_dir() or run.live_writer is not None or not run.items():
         return False
-    summary = _summary(run.path)
+    summary = read_summary(run.path)
     return run_status(run.manifest, summary if isinstance(summary, dict) else None) == COMPLETE
 
 

@@ -433,11 +433,6 @@ def classify(job: CheckpointJob, submission: Mapping[str, Any] | None, queue_sta
     return JobView(job, "failed", "; ".join(r for r in reasons if r), sub, run_state, incomplete)
 
 
-def pid_alive_here(status: Mapping[str, Any]) -> bool:
-    """Whether the process a job status names runs on this host (the start time must match too)."""
-    return job_process_alive(status) is True
-
-
 def job_process_alive(status: Mapping[str, Any]) -> bool | None:
     """Whether the process a job status names still runs: None where that cannot be told here (no
     pid recorded, or another host's)."""

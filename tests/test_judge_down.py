@@ -180,10 +180,12 @@ def test_the_judge_journal_keeps_nothing_as_done_when_the_judge_refused(tmp_path
     judge = loopback("--require-key", KEY)
     path = physicians_csv(tmp_path / "NLI_medical_annotator.csv", 5)
     env = {k: v for k, v in os.environ.items() if k != "EVALKIT_JUDGE_API_KEY"}
-    run_evalkit("judge", str(path), "--judge-endpoint", judge.url, "--judge-model", "loopback-model",
-                "--work-dir", str(tmp_path / "work"), env=env)
+    res = run_evalkit("judge", str(path), "--judge-endpoint", judge.url, "--judge-model", "loopback-model",
+                      "--work-dir", str(tmp_path / "work"), env=env)
+    assert res.returncode == 1 and "$EVALKIT_JUDGE_API_KEY" in res.stderr, res.stderr  # it says where the key goes
     journal = tmp_path / "work" / NLI_JOURNAL
     lines = [json.loads(x) for x in journal.read_text().splitlines()] if journal.exists() else []
+    assert lines, "the refused requests are journaled (as to be asked again)"
     assert all(line["label"] is None for line in lines)  # asked again when the key is given
 
 
@@ -207,3 +209,14 @@ def test_the_status_command_says_a_server_wants_a_key_not_that_it_is_not_answeri
     assert "$EVALKIT_API_KEY" in out.output and "--api-key" in out.output
     monkeypatch.setenv("EVALKIT_API_KEY", KEY)
     assert "ready" in CliRunner().invoke(main, ["status"]).output
+
+
+def test_a_refused_key_names_the_variable_the_judge_read_it_from(monkeypatch):
+    from evalkit.client import RequestError
+    from evalkit.scoring.rubric_judge import RubricJudgeScorer
+
+    monkeypatch.delenv("LAB_JUDGE_KEY", raising=False)
+    judge = RubricJudgeScorer("grade4", "http://127.0.0.1:9/v1", "m", api_key_env="LAB_JUDGE_KEY")
+    judge.down = RequestError("HTTP 401", endpoint="http://127.0.0.1:9/v1", status=401, retryable=False)
+    reason = judge.down_reason()
+    assert "$LAB_JUDGE_KEY" in reason and "EVALKIT_JUDGE_API_KEY" not in reason, reason

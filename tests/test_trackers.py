@@ -412,3 +412,18 @@ def test_a_tracker_that_does_not_answer_is_named_and_the_run_is_kept(tmp_path, m
     result = CliRunner().invoke(main, ["export", str(run), "--to", "mlflow"])
     assert result.exit_code == 1 and f"{run}: not sent: mlflow ({url})" in result.output
     assert sorted((p.name, p.stat().st_size) for p in run.iterdir()) == before
+
+
+def test_a_run_whose_summary_says_incomplete_is_not_sent(tmp_path):
+    """A manifest without a status (an older run) and summary.json's ``complete: false``: partial, as the
+    leaderboard says, so nothing is sent (a point once sent is never sent again)."""
+    from evalkit.trackers.figures import plan_run
+    from tests.runfactory import verdict_samples, write_run
+
+    run_dir = write_run(tmp_path, "old", verdict_samples("medqa", [True, False]))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "complete": False}))
+    plan = plan_run(run_dir)
+    assert plan.runs == [] and "incomplete" in plan.notes[0], plan.notes
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "complete": True}))
+    assert len(plan_run(run_dir).runs) == 1

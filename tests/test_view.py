@@ -183,3 +183,24 @@ def test_home_lists_rating_studies_and_their_progress_without_writing(results, t
     assert 'data-study="pilot"' in home and "0 of 8" in home  # 4 answers x 2 raters, none rated yet
     assert {p.name: p.stat().st_mtime_ns for p in made.path.parent.iterdir() if p.name in before} == before
     assert "No rating study" in TestClient(build_app(results, ViewSettings(studies_dir=str(tmp_path / "none")))).get("/").text
+
+
+def test_a_sweeps_trend_is_made_again_only_when_the_sweep_changes(results, monkeypatch):
+    import evalkit.view.app as view_app
+
+    sweep_dir = results / "sweeps" / "ft"
+    sweep_dir.mkdir(parents=True)
+    settings = {"name": "ft", "sweep_dir": str(sweep_dir), "results_dir": str(results), "eval_files": []}
+    doc = {"format": 1, "settings": settings, "checkpoints": {}}
+    (sweep_dir / "sweep.json").write_text(json.dumps(doc))
+    made = []
+    real = view_app.sweep_trend_plot
+    monkeypatch.setattr(view_app, "sweep_trend_plot", lambda *a: made.append(1) or real(*a))
+    client = _client(results)
+    for _ in range(3):
+        assert client.get("/api/sweep/ft").status_code == 200
+    assert len(made) == 1  # three looks, nothing changed: one trend
+    doc["checkpoints"]["ck-100"] = {"path": str(results / "ck-100"), "step": 100, "jobs": []}
+    (sweep_dir / "sweep.json").write_text(json.dumps(doc))
+    assert [j["step"] for j in client.get("/api/sweep/ft").json()["jobs"]] == [100]
+    assert len(made) == 2  # a new checkpoint: the trend is made again

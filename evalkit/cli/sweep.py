@@ -138,15 +138,16 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
         raise click.UsageError(str(exc)) from None
     click.echo(f"sweep {name}: state in {settings.sweep_dir}; "
                f"`evalkit sweep status {shlex.quote(settings.sweep_dir)}` shows the jobs")
-    if trackers and not send_to_trackers([settings.sweep_dir], trackers, tracker_run_ids, log_samples):
-        click.get_current_context().exit(1)
-    if executor == "local" or wait:
+    sent = not trackers or send_to_trackers([settings.sweep_dir], trackers, tracker_run_ids, log_samples)
+    failed = []
+    if executor == "local" or wait:  # the jobs' table first: a tracker's failure must not hide which jobs failed
         standing = _print_status(settings.sweep_dir, lines=3, as_json=False)
         failed = [v for v in standing if v.state == "failed"]
         if failed:
             click.echo(f"sweep {name}: {len(failed)} job(s) failed; run the same command again to resubmit them",
                        err=True)
-            click.get_current_context().exit(1)
+    if failed or not sent:
+        click.get_current_context().exit(1)
 
 
 def _suite_tasks(suite: str | None, data_dir: str, files: list[str], settings: dict[str, Any]

@@ -349,6 +349,7 @@ class RubricJudgeScorer:
         self.json_schema = _as_bool(json_schema)
         # The key: API_KEY if given, else $API_KEY_ENV; never part of spec() (so never in a manifest).
         self.api_key = str(api_key) if api_key else (os.environ.get(str(api_key_env)) or None)
+        self.api_key_env = str(api_key_env)  # named in the message when the judge refuses the key
         self.timeout_s = float(timeout_s)
         self.retry = retry or RetryPolicy()
         self.requires: tuple[str, ...] = ("question", "target") if self.rubric.kind == "rubric_items" else ("question",)
@@ -534,7 +535,7 @@ class RubricJudgeScorer:
         if exc is None:
             return None
         if exc.status in KEY_REFUSED:
-            where = f"${JUDGE_API_KEY_ENV} (or --judge-api-key; in a run, the variable judge.api_key_env names)"
+            where = f"${self.api_key_env} (or --judge-api-key, or judge.api_key in a run)"
             return f"{exc.endpoint}: " + key_refused_message(exc.status, given=bool(self.api_key), where=where,
                                                              who="the judge")
         return f"the judge stopped answering: {JUDGE_DOWN_AFTER} requests in a row failed (the last: {exc})"

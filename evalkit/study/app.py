@@ -24,7 +24,7 @@ from evalkit.study.db import StudyDB
 from evalkit.study.render import render_html
 from evalkit.study.service import export_rows, rubrics_of, system_names
 from evalkit.study.report import build_report
-from evalkit.web.pages import STATIC_PATH, environment, static_files
+from evalkit.web.pages import STATIC_PATH, environment, render, static_files
 from evalkit.web.security import SecurityHeaders, csrf_matches, csrf_token, hash_token, new_token, same_origin
 
 RATE_JS = """(function(){
@@ -68,7 +68,7 @@ class StudyApp:
 
     # ---------------------------------------------------------------- helpers
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return HTMLResponse(self.env.get_template(template).render(**context), status_code=status)
+        return render(self.env, template, status_code=status, **context)
 
     def refuse(self, status: int, title: str, message: str) -> HTMLResponse:
         return self.page("message.html", status, title=title, message=message)

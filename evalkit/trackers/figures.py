@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from evalkit.comparable import is_partial, run_status
 from evalkit.config import TrackerSettings
+from evalkit.run_index import read_summary
 from evalkit.runs import LEGACY_SCORE, MANIFEST, SUMMARY, read_manifest
 
 CHOICE_NAME = "accuracy"  # the multiple-choice verdict (LEGACY_SCORE) is named as the report's column names it
@@ -123,9 +125,11 @@ def _text(value: Any) -> str:
     return text if len(text) <= PARAM_CHARS else text[:PARAM_CHARS - 3] + "..."
 
 
-def sendable(manifest: Mapping[str, Any] | None) -> bool:
-    """Whether a run is finished: its manifest says complete (a manifest older than the status, too)."""
-    return (manifest or {}).get("status") in (None, "complete")
+def sendable(manifest: Mapping[str, Any] | None, summary: Mapping[str, Any] | None = None) -> bool:
+    """Whether a run is finished, as the leaderboard judges it (``comparable.run_status``): its manifest
+    says complete, or, where it records no status, its summary does not say incomplete. A partial run's
+    figures are never sent: a point once sent is never sent again, so they would stay."""
+    return not is_partial(run_status(manifest, summary))
 
 
 def run_figures(run_dir: Path, *, label: str, step: int, settings: TrackerSettings) -> RunFigures:
@@ -151,8 +155,9 @@ def plan_run(run_dir: Path, *, step: int | None = None,
     at = step if step is not None else (recorded if isinstance(recorded, int) else settings.step)
     source = source_key("run", f"{run_dir.parent.name}/{run_dir.name}:{manifest.get('fingerprint')}")
     name = f"{run_dir.parent.name}/{run_dir.name}"
-    if not sendable(manifest):
-        return ExportPlan(source, name, {}, [], [f"{run_dir}: not sent, the run is {manifest.get('status')} "
+    summary = read_summary(run_dir)
+    if not sendable(manifest, summary):
+        return ExportPlan(source, name, {}, [], [f"{run_dir}: not sent, the run is {run_status(manifest, summary)} "
                                                   "(export it once complete)"])
     figures = run_figures(run_dir, label="", step=at, settings=settings)
     return ExportPlan(source, name, dict(figures.identity), [figures])
@@ -162,14 +167,15 @@ def plan_sweep(sweep_dir: Path, *, settings: TrackerSettings = TrackerSettings()
     """The export of a sweep: each checkpoint whose run is complete at its training step (one without a
     step in its name has no place on the step axis: left out, with a note), the parameters the runs share
     once and the others per checkpoint (``step_N.NAME``), and the sweep's trend as a file."""
-    from evalkit.sweep import SweepState, run_status
+    from evalkit.sweep import SweepState
+    from evalkit.sweep import run_status as manifest_status
     from evalkit.sweep_report import sweep_trend, trend_json
 
     state = SweepState.load(sweep_dir)
     runs, notes = [], []
     for job in state.jobs():
         ck = job.checkpoint
-        status, _ = run_status(job.run_dir)
+        status, _ = manifest_status(job.run_dir)
         if status != "complete":
             notes.append(f"{ck.path}: not sent yet, its run is {status or 'not started'}")
         elif ck.step is None:

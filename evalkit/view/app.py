@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from evalkit.compare import build_comparison
 from evalkit.compare_html import render_compare_html
 from evalkit.config import ViewSettings
+from evalkit.run_index import staleness_key
 from evalkit.report_document import leaderboard_document, render_leaderboard, render_report, report_document
 from evalkit.store import SAMPLES
 from evalkit.sweep import SweepState, log_tail
@@ -47,7 +48,8 @@ class View:
         self.catalog = Catalog(results_dir)
         self.settings = settings
         self.live = LiveRuns()
-        self.lock = threading.Lock()  # the live runs' cache is shared by the pool's threads
+        self.trends: TrendCache = {}  # each sweep's trend plot, made again when one of its runs changes
+        self.lock = threading.Lock()  # the caches are shared by the pool's threads
 
     def _run_dir(self, request: Request) -> Path:
         run_dir = self.catalog.run_dir(request.path_params["key"])
@@ -59,7 +61,7 @@ class View:
         runs = [r.to_dict() for r in self.catalog.runs()]
         return pages.render(ENV, "home.html", root=str(self.catalog.root), runs=runs,
                             sweeps=sorted(self.catalog.sweep_dirs()), studies=self.catalog.studies(self.settings.studies_dir),
-                            studies_dir=self.settings.studies_dir, poll_ms=int(self.settings.refresh_s * 1000))
+                            studies_dir=self.settings.studies_dir)
 
     def runs_json(self, request: Request) -> Response:
         return JSONResponse([r.to_dict() for r in self.catalog.runs()])
@@ -118,7 +120,8 @@ class View:
         folder = self.catalog.sweep_dir(request.path_params["name"])
         if folder is None:
             raise HTTPException(404, "no such sweep in this results folder")
-        return JSONResponse(sweep_snapshot(self.catalog, folder))
+        with self.lock:
+            return JSONResponse(sweep_snapshot(self.catalog, folder, self.trends))
 
 
 def leaderboard_page(root: str) -> str:
@@ -131,8 +134,25 @@ def _run_key(catalog: Catalog, run: Any) -> str | None:
     return path.relative_to(catalog.root).as_posix() if path.is_relative_to(catalog.root) else None
 
 
-def sweep_snapshot(catalog: Catalog, folder: Path) -> dict[str, Any]:
-    """A sweep's jobs (state, detail, last log lines, its run's key) and its trend plot so far."""
+TrendCache = dict[Path, tuple[tuple[Any, ...], dict[str, Any]]]
+
+
+def sweep_trend_plot(catalog: Catalog, state: SweepState) -> dict[str, Any]:
+    """The sweep's trend plot (SVG), the catalog key of each run it plots, and its notes."""
+    svg, run_keys = "", []
+    points, notes = trend_points(sweep_trend(state))
+    if points:
+        runs, index = sweep_runs(points)
+        svg = trend_plot_svg(points, index, title=f"sweep {state.settings.name}")
+        run_keys = [_run_key(catalog, r) for r in runs]
+    return {"trend_svg": svg, "run_keys": run_keys, "notes": notes}
+
+
+def sweep_snapshot(catalog: Catalog, folder: Path, trends: TrendCache | None = None) -> dict[str, Any]:
+    """A sweep's jobs (state, detail, last log lines, its run's key) and its trend plot so far.
+
+    The trend reads every checkpoint's run; with TRENDS it is made again only when one of those runs
+    changed (their staleness keys), not on every look of a page that asks every few seconds."""
     state = SweepState.load(folder)
     jobs = []
     for view in current_views(state):
@@ -141,13 +161,13 @@ def sweep_snapshot(catalog: Catalog, folder: Path) -> dict[str, Any]:
         row["run"] = _run_key(catalog, run_dir) if (run_dir / SAMPLES).exists() else None
         row["log_tail"] = log_tail(row.get("log"))
         jobs.append({k: row.get(k) for k in ("key", "step", "state", "detail", "run", "run_status", "log_tail")})
-    svg, run_keys = "", []
-    points, notes = trend_points(sweep_trend(state))
-    if points:
-        runs, index = sweep_runs(points)
-        svg = trend_plot_svg(points, index, title=f"sweep {state.settings.name}")
-        run_keys = [_run_key(catalog, r) for r in runs]
-    return {"name": state.settings.name, "jobs": jobs, "trend_svg": svg, "run_keys": run_keys, "notes": notes}
+    stamp = tuple((job.checkpoint.key, staleness_key(job.run_dir)) for job in state.jobs())
+    cached = trends.get(folder) if trends is not None else None
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, sweep_trend_plot(catalog, state))
+        if trends is not None:
+            trends[folder] = cached
+    return {"name": state.settings.name, "jobs": jobs, **cached[1]}
 
 
 def not_found(request: Request, exc: Exception) -> Response:

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from evalkit.lock import live_holder
 from evalkit.runs import find_runs
-from evalkit.store import MANIFEST, SUMMARY
+from evalkit.store import MANIFEST, SAMPLES, SUMMARY
 from evalkit.study.db import STUDY_DB, study_progress
 from evalkit.sweep import STATE_FILE
 
@@ -44,7 +44,8 @@ class RunEntry:
                 "score": next((v for v in self.scores.values() if v is not None), None)}
 
 
-def _json_file(path: Path) -> dict[str, Any]:
+def json_file(path: Path) -> dict[str, Any]:
+    """The JSON object in PATH; {} when it is missing, unreadable, or not an object (a run being written)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -82,8 +83,8 @@ def headline_scores(summary: Mapping[str, Any]) -> dict[str, float | None]:
 
 def run_entry(root: Path, run_dir: Path) -> RunEntry:
     """RUN_DIR's row: names from its manifest, figures from its summary, live when its lock is held."""
-    manifest = _json_file(run_dir / MANIFEST)
-    summary = _json_file(run_dir / SUMMARY)
+    manifest = json_file(run_dir / MANIFEST)
+    summary = json_file(run_dir / SUMMARY)
     live = live_holder(run_dir) is not None
     benchmarks = [Path(str(d.get("path", ""))).stem for d in manifest.get("data") or [] if isinstance(d, Mapping)]
     prompt = manifest.get("prompt")
@@ -121,9 +122,17 @@ class Catalog:
         return sorted(entries, key=lambda e: e.started_at, reverse=True)
 
     def run_dir(self, key: str) -> Path | None:
-        """The run directory whose key is KEY, else None (unknown, outside, or not a run)."""
-        wanted = {p.relative_to(self.root).as_posix(): p for p in self.run_dirs()}
-        return wanted.get(key.strip("/"))
+        """The run directory whose key is KEY, else None (unknown, outside, or not a run).
+
+        Resolved directly, not by listing the folder (a live page asks every second): a key of plain
+        names whose real path stays inside the results folder and holds a samples file."""
+        parts = key.strip("/").split("/")
+        if not key.strip("/") or any(part in ("", ".", "..") for part in parts):
+            return None
+        candidate = self.root.joinpath(*parts)
+        if not self._inside(candidate) or not (candidate / SAMPLES).is_file():
+            return None
+        return candidate
 
     def sweep_dirs(self) -> dict[str, Path]:
         """Sweep name -> its state folder, for the sweeps kept in RESULTS/sweeps/ (the default place)."""

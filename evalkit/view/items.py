@@ -55,10 +55,12 @@ def browse(samples: Sequence[Mapping[str, Any]], *, query: str = "", which: str 
         raise ValueError(f"verdict {which!r}: choose from {', '.join(VERDICTS)}")
     items = list(item_samples(samples).values())
     counts: dict[str, int] = {}
+    verdicts: dict[int, str] = {}  # each item's verdict, made once
     for s in items:
-        counts[verdict(s)] = counts.get(verdict(s), 0) + 1
+        v = verdicts[id(s)] = verdict(s)
+        counts[v] = counts.get(v, 0) + 1
     needle = query.strip().lower()
-    chosen = [s for s in items if (which == "all" or verdict(s) == which) and (not needle or _matches(s, needle))]
+    chosen = [s for s in items if (which == "all" or verdicts[id(s)] == which) and (not needle or _matches(s, needle))]
     offset = max(0, offset)
     return {"total": len(items), "matching": len(chosen), "offset": offset, "counts": counts,
             "items": [item_row(s) for s in chosen[offset:offset + max(1, limit)]]}

@@ -17,7 +17,8 @@ from typing import Any
 from evalkit.lock import live_holder
 from evalkit.report import build_report
 from evalkit.runs import Run, choice_verdict, invocation_totals, item_samples
-from evalkit.store import MANIFEST, SAMPLES, parse_json, read_json
+from evalkit.store import MANIFEST, SAMPLES, parse_json
+from evalkit.view.catalog import json_file
 
 
 def _seconds_since(stamp: str | None) -> float | None:
@@ -79,11 +80,7 @@ class LiveRun:
         return True
 
     def manifest(self) -> dict[str, Any]:
-        try:
-            doc = read_json(self.run_dir / MANIFEST)
-        except (OSError, ValueError):
-            return {}
-        return doc if isinstance(doc, dict) else {}
+        return json_file(self.run_dir / MANIFEST)
 
     def figures(self) -> dict[str, Any]:
         """Progress (items done of total, errors, rate, ETA) and the report's rows so far."""
