@@ -21,8 +21,8 @@ from typing import Awaitable, Callable
 import aiohttp
 from bench.common import ServerProcess
 
-from evalkit.client import ChatClient, EndpointPool
-from evalkit.records import GenerationParams
+from evalkit.serving.client import ChatClient, EndpointPool
+from evalkit.core.records import GenerationParams
 
 PROMPT = ("A 45-year-old man presents with three days of fever, productive cough and pleuritic chest pain. " * 8
           + "\nA. Option one\nB. Option two\nC. Option three\nD. Option four")

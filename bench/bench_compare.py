@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 
 from bench.common import SHARED
-from evalkit.compare import build_comparison
-from evalkit.compare_html import render_compare_html
-from evalkit.datasets import load_dataset
+from evalkit.results.compare import build_comparison
+from evalkit.results.pages.compare import render_compare_html
+from evalkit.data.datasets import load_dataset
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 

@@ -7,7 +7,7 @@ truncated reasoning), with lengths up to about 2,000 tokens (~4 characters a
 token). Prints samples/s for the default extractor and for the MedReason
 compat extractor, the default's rate on the longest generations, and the
 ratio to the 20,000 samples/s target. Scoring goes through
-``evalkit.score.rescore_samples`` as ``evalkit score`` does; that holds off the
+``evalkit.run.summary.rescore_samples`` as ``evalkit score`` does; that holds off the
 cyclic garbage collector while it builds the scored dicts (``store.paused_gc``),
 and the rate the same loop gets with the collector running is printed too.
 
@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalkit.extract import extract_choice  # noqa: E402
-from evalkit.extract_medreason import extract_medreason  # noqa: E402
-from evalkit.score import rescore_sample, rescore_samples, summarize  # noqa: E402
+from evalkit.scoring.extract import extract_choice  # noqa: E402
+from evalkit.benchmarks.medreason.extract import extract_medreason  # noqa: E402
+from evalkit.run.summary import rescore_sample, rescore_samples, summarize  # noqa: E402
 from evalkit.scoring.choice import ChoiceScorer  # noqa: E402
 from evalkit.scoring.stage import ScoringPlan  # noqa: E402
 

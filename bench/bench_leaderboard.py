@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evalkit.leaderboard import build_leaderboard
+from evalkit.results.leaderboard import build_leaderboard
 
 RUNS = int(os.environ.get("BENCH_RUNS", "40"))
 ITEMS = int(os.environ.get("BENCH_ITEMS", "1000"))

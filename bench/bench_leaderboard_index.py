@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import bench.bench_leaderboard as generator
-from evalkit.leaderboard import build_leaderboard, leaderboard_json
-from evalkit.run_index import INDEX_FILE
+from evalkit.results.leaderboard import build_leaderboard, leaderboard_json
+from evalkit.results.run_index import INDEX_FILE
 
 CONFIGS = int(os.environ.get("BENCH_CONFIGS", "85"))
 ITEMS = int(os.environ.get("BENCH_ITEMS", "5000"))

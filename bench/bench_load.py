@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evalkit.datasets import load_dataset
+from evalkit.data.datasets import load_dataset
 
 N = int(os.environ.get("BENCH_ITEMS", "100000"))
 SHARED = Path(os.environ.get("EVALKIT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")

@@ -5,7 +5,7 @@ simulator (its own process) in zero-time mode with reasoning-length outputs
 (log-normal, median 300 tokens, about 2 kB of text each), so the samples
 file grows by about 4.5 kB a sample. Printed: the runner's peak RSS
 (ru_maxrss), the RSS after imports, the peak reached while loading and
-validating the data (evalkit.datasets), and the RSS at the start and the
+validating the data (evalkit.data.datasets), and the RSS at the start and the
 highest during dispatch, to separate what the items cost from what the run adds.
 
 Run: python -m bench.bench_memory [--items 10000 100000] [--concurrency 512]
@@ -38,8 +38,8 @@ def peak_mb() -> float:
 
 
 def child(args: argparse.Namespace) -> None:
-    from evalkit.records import GenerationParams
-    from evalkit.runner import RunConfig, run_eval
+    from evalkit.core.records import GenerationParams
+    from evalkit.run.runner import RunConfig, run_eval
 
     marks = {"after_import": rss_mb(), "dispatch_max": 0.0}
     count = 0

@@ -41,13 +41,13 @@ from pathlib import Path
 
 from bench.common import ServerProcess, medqa_or_synthetic, write_synthetic_items
 
-from evalkit.datasets import load_dataset
-from evalkit.order import (AUTO, UNKNOWN_FIRST, UNKNOWN_MEDIAN, dispatch_order, find_auto_source, item_key,
+from evalkit.data.datasets import load_dataset
+from evalkit.run.order import (AUTO, UNKNOWN_FIRST, UNKNOWN_MEDIAN, dispatch_order, find_auto_source, item_key,
                            predicted_lengths)
-from evalkit.prompts import load_template, render_prompt
-from evalkit.records import GenerationParams, Item
-from evalkit.runner import RunConfig, run_eval
-from evalkit.store import read_json
+from evalkit.data.prompts import load_template, render_prompt
+from evalkit.core.records import GenerationParams, Item
+from evalkit.run.runner import RunConfig, run_eval
+from evalkit.core.store import read_json
 from bench.sim_server import output_tokens
 
 PARAMS = GenerationParams(max_new_tokens=2048, temperature=0.0)

@@ -45,7 +45,7 @@ BLOCK_MB = 64
 
 
 def _items(path: Path):
-    from evalkit.datasets import load_dataset
+    from evalkit.data.datasets import load_dataset
     return load_dataset(path).items
 
 
@@ -80,7 +80,7 @@ def generate(folder: Path, items, size_mb: int, planted: int, seed: int = 0) -> 
 
 
 def _patterns(items, path: Path) -> int:
-    from evalkit.overlap import words
+    from evalkit.data.overlap import words
     grams = set()
     for it in items:
         ws = words(it.question)
@@ -91,7 +91,7 @@ def _patterns(items, path: Path) -> int:
 
 def _sharing(items, planted) -> set[str]:
     """Ids of the items that share a 13-gram with a planted item (the planted ones included)."""
-    from evalkit.overlap import words
+    from evalkit.data.overlap import words
 
     def grams(it):
         ws = words(it.question)
@@ -102,8 +102,8 @@ def _sharing(items, planted) -> set[str]:
 
 def scan_child(benchmark: str, corpus: str) -> None:
     """Run in a child process: scan, print one JSON line of figures."""
-    from evalkit.corpus import scan_corpus
-    from evalkit.overlap import index_items
+    from evalkit.data.corpus import scan_corpus
+    from evalkit.data.overlap import index_items
     items = _items(Path(benchmark))
     t0, c0 = time.perf_counter(), time.process_time()
     index = index_items(items)
@@ -145,8 +145,8 @@ def long_line_child(benchmark: str, corpus: str) -> None:
     """Run in a child process: scan one file, print its peak RSS and what was found (one JSON line)."""
     import resource
 
-    from evalkit.corpus import scan_corpus
-    from evalkit.overlap import index_items
+    from evalkit.data.corpus import scan_corpus
+    from evalkit.data.overlap import index_items
     items = _items(Path(benchmark))
     t0 = time.perf_counter()
     scan = scan_corpus(index_items(items), [corpus])

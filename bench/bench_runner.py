@@ -30,11 +30,11 @@ from pathlib import Path
 
 from bench.common import ServerProcess, medqa_or_synthetic
 
-from evalkit.client import ChatClient
-from evalkit.datasets import load_dataset
-from evalkit.prompts import load_template, render_prompt
-from evalkit.records import GenerationParams
-from evalkit.runner import RunConfig, run_eval
+from evalkit.serving.client import ChatClient
+from evalkit.data.datasets import load_dataset
+from evalkit.data.prompts import load_template, render_prompt
+from evalkit.core.records import GenerationParams
+from evalkit.run.runner import RunConfig, run_eval
 from bench.sim_server import output_tokens
 
 PARAMS = GenerationParams(max_new_tokens=2048, temperature=0.0)

@@ -34,7 +34,7 @@ import aiohttp
 import numpy as np
 
 from evalkit import api
-from evalkit.study.db import StudyDB
+from evalkit.web.study.db import StudyDB
 
 _FIELD = re.compile(r'name="(csrf|submit_key|opened_at)" value="([^"]+)"')
 _AXIS = re.compile(r'name="axis(\d+)" value="(\d+)"')

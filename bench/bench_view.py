@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench.bench_leaderboard_index import write_results
 from evalkit.config import ViewSettings, field_default
-from evalkit.leaderboard import build_leaderboard
+from evalkit.results.leaderboard import build_leaderboard
 from tests.runfactory import make_sample, write_run
 
 BIG_RUN_ITEMS = 10_000

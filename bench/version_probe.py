@@ -16,8 +16,8 @@ import json
 import time
 
 import evalkit
-from evalkit.client import EndpointPool
-from evalkit.records import GenerationParams
+from evalkit.serving.client import EndpointPool
+from evalkit.core.records import GenerationParams
 
 PROMPT = ("A 45-year-old man presents with three days of fever, productive cough and pleuritic chest pain. " * 8
           + "\nA. Option one\nB. Option two\nC. Option three\nD. Option four")
@@ -49,7 +49,7 @@ async def client_rate(url: str, concurrency: int, seconds: float) -> tuple[float
 def runner_rate(url: str, items: str, results: str, concurrency: int) -> tuple[float, float]:
     """Samples/s of a whole run_eval (load, prompt, request, score, save) over ITEMS, after an
     untimed run of 100 of them (first-use imports and connection set-up are not throughput)."""
-    from evalkit.runner import RunConfig, run_eval
+    from evalkit.run.runner import RunConfig, run_eval
 
     params = GenerationParams(max_new_tokens=16, temperature=0.0)
     run_eval(RunConfig(eval_files=[items], endpoint=url, model="sim-model", concurrency=concurrency, limit=100,

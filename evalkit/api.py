@@ -18,25 +18,25 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
-from evalkit.compare import Comparison, build_comparison
+from evalkit.results.compare import Comparison, build_comparison
 from evalkit.config import (DEFAULT_DATA_DIR, OverlapSettings, ReportSettings, ServerControlSettings,
                             ViewSettings, field_default)
-from evalkit.gate import GateResult, compare_runs
-from evalkit.records import GenerationParams, Item, SampleRecord, Score
-from evalkit.report import Report, build_report
-from evalkit.rescore import Rescored, rescore, rescore_to_file
-from evalkit.runner import RunConfig, RunResult, run_eval
-from evalkit.runs import Run, load_run, to_dataframe
+from evalkit.results.gate import GateResult, compare_runs
+from evalkit.core.records import GenerationParams, Item, SampleRecord, Score
+from evalkit.results.report import Report, build_report
+from evalkit.run.rescore import Rescored, rescore, rescore_to_file
+from evalkit.run.runner import RunConfig, RunResult, run_eval
+from evalkit.run.rundir import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
-from evalkit.backends import backend_names, get_backend, served_models
+from evalkit.serving.backends import backend_names, get_backend, served_models
 from evalkit.serving.errors import ServerError
 from evalkit.serving.launch import StopResult, stop_server
 from evalkit.serving.plan import ServePlan, server_status
 from evalkit.serving.plan import serve as _serve
 from evalkit.config import API_KEY_ENV, ServeRequest
 from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
-from evalkit.suites import Suite, load_suite
-from evalkit.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
+from evalkit.data.suites import Suite, load_suite
+from evalkit.run.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
 
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
@@ -56,7 +56,7 @@ def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan],
     Give a ServeRequest or its fields (``backend="vllm", model_path=..., replicas=2``); the
     server keeps running after this returns, until ``stop(handle.name)``. ON_PLAN sees what
     will be started before anything starts. ``backend`` may be ``module:attr`` (a backend
-    defined outside evalkit, see ``evalkit.backends.base.Backend``).
+    defined outside evalkit, see ``evalkit.serving.backends.base.Backend``).
     """
     return _serve(request or ServeRequest(**settings), on_plan=on_plan)
 
@@ -186,7 +186,7 @@ def report_document(runs: Iterable["str | Path | Run"], **options: Any) -> Any:
     runs, truncation hints, and the sections of suite tables and of the overlap split
     (``report_document.report_document``'s options: ``by``, ``ci``, ``ks``, ``overlap_file`` ...).
     ``render_report(doc, fmt)`` lays it out as text, ``report_renderables(doc)`` as rich tables."""
-    from evalkit.report_document import report_document as _document
+    from evalkit.results.report_document import report_document as _document
 
     return _document(runs, **options)
 
@@ -198,7 +198,7 @@ def leaderboard_document(runs_or_root: "str | Path | Iterable[str | Path | Run]"
     skipped, and with ``overlap_file=`` the clean-accuracy section (``report_document.leaderboard_document``;
     the other options are ``leaderboard``'s). ``render_leaderboard(doc, fmt)`` lays it out as text,
     ``leaderboard_renderables(doc)`` as rich tables. ValueError when no run is left."""
-    from evalkit.report_document import leaderboard_document as _document
+    from evalkit.results.report_document import leaderboard_document as _document
 
     return _document(runs_or_root, **options)
 
@@ -207,7 +207,7 @@ def write_gate_reports(result: GateResult, *, json_out: "str | Path | None" = No
                        junit_out: "str | Path | None" = None) -> list[Path]:
     """Write a gate's verdict as JSON to JSON_OUT and as JUnit XML to JUNIT_OUT (their folders made as
     needed); JSON_OUT "-" (stdout) is left to the caller. The paths written, in that order."""
-    from evalkit.gate import gate_json, junit_xml
+    from evalkit.results.gate import gate_json, junit_xml
 
     written = []
     for target, text in ((json_out, gate_json), (junit_out, junit_xml)):
@@ -224,7 +224,7 @@ def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_
                 **options: Any) -> Any:
     """Every run under a results folder (or the runs given) as configurations x datasets, ranked
     (``leaderboard.build_leaderboard``'s options, e.g. ``score="grade"``, ``models=["*7b*"]``)."""
-    from evalkit.leaderboard import build_leaderboard
+    from evalkit.results.leaderboard import build_leaderboard
 
     return build_leaderboard(runs_or_root, **options)
 
@@ -236,7 +236,7 @@ def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap
     OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``);
     items whose text it did not flag are refused (a ValueError) or, OVERLAP_STALE "ignore", left out."""
     if overlap_file is not None:
-        from evalkit.overlap_split import read_overlap
+        from evalkit.results.overlap_split import read_overlap
 
         options["clean_only"] = read_overlap(Path(overlap_file), overlap_rule, overlap_stale)
     return compare_runs(baseline, candidate, **options)
@@ -244,7 +244,7 @@ def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap
 
 def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
     """Two or more runs item by item, with the gate on each pair (``build_comparison``'s options);
-    ``evalkit.compare_html.render_compare_html`` makes the page."""
+    ``evalkit.results.pages.compare.render_compare_html`` makes the page."""
     return build_comparison(runs, **options)
 
 
@@ -253,7 +253,7 @@ def check_strategy(name: str) -> str:
     (``sampling.register_strategy``), or ``module:attr`` naming a stage factory outside evalkit
     (``sampling.get_strategy`` loads it); ValueError otherwise."""
     from evalkit.config import SINGLE
-    from evalkit.sampling import get_strategy
+    from evalkit.run.sampling import get_strategy
 
     if name == SINGLE:
         raise ValueError(f"{SINGLE!r} is what one sample per item means; name a strategy for several samples")
@@ -265,7 +265,7 @@ def judge(path: "str | Path | None" = None, **options: Any) -> Any:
     """Judge the saved answers in PATH with a model judge, or rank two runs' answers (``pair=(A, B)``);
     ``judging.judge``'s options (``settings=JudgeSettings(...)``, ``endpoints=``, ``server=``,
     ``work_dir=``, ``json_out=`` ...). Returns a ``judging.Judgement``; rerunning resumes."""
-    from evalkit.judging import judge as _judge
+    from evalkit.run.judging import judge as _judge
 
     return _judge(path, **options)
 
@@ -283,11 +283,11 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
     training file was incomplete or unreadable; ``OverlapResult.partial`` says so.
     Returns ``corpus.OverlapResult``.
     """
-    from evalkit.corpus import analyse_overlap
-    from evalkit.datasets import load_dataset
-    from evalkit.registry import DEFAULT_DATA_DIR
-    from evalkit.store import write_jsonl
-    from evalkit.suites import load_suite
+    from evalkit.data.corpus import analyse_overlap
+    from evalkit.data.datasets import load_dataset
+    from evalkit.data.registry import DEFAULT_DATA_DIR
+    from evalkit.core.store import write_jsonl
+    from evalkit.data.suites import load_suite
 
     files = [Path(f) for f in eval_files]
     if suite is not None:
@@ -310,7 +310,7 @@ def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[s
     training step) to the trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``); points the tracker
     run already holds are not sent again. TRACKER_RUN_IDS (``TRACKER=ID``, or an ID with one tracker)
     attach to an existing run, e.g. the training run. One ``trackers.export.ExportResult`` per tracker."""
-    from evalkit.trackers.export import export as _export
+    from evalkit.results.trackers.export import export as _export
 
     return _export(path, tracker_targets(to, tracker_run_ids), log_samples=log_samples, step=step)
 
@@ -318,7 +318,7 @@ def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[s
 def tracker_targets(to: Sequence[str], tracker_run_ids: Sequence[str] = ()) -> list[Any]:
     """The trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``) as ``trackers.base.TrackerTarget``s,
     with the run ids TRACKER_RUN_IDS give them; TrackerError when one does not fit."""
-    from evalkit.trackers.base import parse_target, with_run_ids
+    from evalkit.results.trackers.base import parse_target, with_run_ids
 
     return with_run_ids([parse_target(s) for s in to], tracker_run_ids)
 
@@ -326,13 +326,13 @@ def tracker_targets(to: Sequence[str], tracker_run_ids: Sequence[str] = ()) -> l
 def check_tracker(spec: str) -> str:
     """SPEC if figures can be sent to it here (a known tracker whose extra is installed); TrackerError
     (naming the extra to install) otherwise."""
-    from evalkit.trackers.base import parse_target, require
+    from evalkit.results.trackers.base import parse_target, require
 
     require(parse_target(spec).kind)
     return spec
 
 
-# ---------------------------------------------------------------- sweeps (evalkit.sweep*)
+# ---------------------------------------------------------------- sweeps (evalkit.sweep.state*)
 
 
 
@@ -343,7 +343,7 @@ def view(results_dir: "str | Path" = field_default(ReportSettings, "results_dir"
     ANNOUNCE(url, notes) hears the URL to open (carrying the token when one is needed) once the
     server listens. A non-loopback address needs a token: ``settings.token``, else one made now.
     """
-    from evalkit.view.app import build_app
+    from evalkit.web.view.app import build_app
     from evalkit.web import security, server
 
     settings = settings or ViewSettings()
@@ -362,7 +362,7 @@ def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **o
 
     ``settings`` is a ``sweep.SweepSettings``, ``launch`` a ``sweep_jobs.SweepLaunch`` (Slurm by default).
     """
-    from evalkit.sweep_jobs import SweepLaunch, start_sweep
+    from evalkit.sweep.jobs import SweepLaunch, start_sweep
 
     return start_sweep(settings, checkpoints, launch or SweepLaunch(), **options)
 
@@ -372,30 +372,30 @@ def sweep_tasks(tasks: Sequence[Task], *, data_dir: "str | Path" = DEFAULT_DATA_
     """TASKS as a sweep keeps them (``SweepSettings.tasks``; e.g. ``from_suite(suite)``, whose scorers then
     score every checkpoint), their data as absolute file paths; SETTINGS are the sweep's own RunConfig and
     GenerationParams fields. SweepError when they would need more than one run per checkpoint."""
-    from evalkit import sweep
+    from evalkit.sweep import state as sweep
 
     return sweep.sweep_tasks(tasks, data_dir, settings)
 
 
 def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
     """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
-    from evalkit.sweep_jobs import SweepLaunch, watch_sweep
+    from evalkit.sweep.jobs import SweepLaunch, watch_sweep
 
     return watch_sweep(settings, folder, launch or SweepLaunch(), **options)
 
 
 def sweep_status(sweep_dir: "str | Path") -> list[Any]:
     """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (``sweep.JobView``)."""
-    from evalkit.sweep import SweepState
-    from evalkit.sweep_jobs import current_views
+    from evalkit.sweep.state import SweepState
+    from evalkit.sweep.jobs import current_views
 
     return current_views(SweepState.load(sweep_dir))
 
 
 def sweep_trend(state: Any, **options: Any) -> Any:
     """The sweep's scores per training step (``sweep_report.Trend``); STATE is a SweepState or its folder."""
-    from evalkit.sweep import SweepState
-    from evalkit.sweep_report import sweep_trend as _trend
+    from evalkit.sweep.state import SweepState
+    from evalkit.sweep.report import sweep_trend as _trend
 
     return _trend(state if isinstance(state, SweepState) else SweepState.load(state), **options)
 
@@ -406,8 +406,8 @@ def sweep_trend_page(trend: Any, *, title: str | None = None, **gate_options: An
     The points are the trend's own figures (``sweep_report.trend_points``); GATE_OPTIONS go to the
     comparison below the plot (``compare.build_comparison``). ValueError when fewer than two
     checkpoints are scored."""
-    from evalkit.sweep_report import trend_points
-    from evalkit.trend_html import render_trend_html
+    from evalkit.sweep.report import trend_points
+    from evalkit.results.pages.trend import render_trend_html
 
     points, notes = trend_points(trend)
     return render_trend_html(points, title=title or f"evalkit sweep: {trend.score}", **gate_options), notes
@@ -415,8 +415,8 @@ def sweep_trend_page(trend: Any, *, title: str | None = None, **gate_options: An
 
 def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
     """Every complete checkpoint gated against BASELINE (a run directory or a checkpoint of the sweep)."""
-    from evalkit.sweep import SweepState
-    from evalkit.sweep_report import sweep_gate as _gate
+    from evalkit.sweep.state import SweepState
+    from evalkit.sweep.report import sweep_gate as _gate
 
     return _gate(state if isinstance(state, SweepState) else SweepState.load(state), baseline, **options)
 
@@ -431,7 +431,7 @@ def study_create(name: str, runs: Sequence["str | Path"], **settings: Any) -> An
     """Create rating study NAME from long-form RUNS (``reference=True``: the items' reference answers as one
     more system); ``StudySettings`` fields as SETTINGS. Returns ``study.create.CreatedStudy``: its
     invitations carry the raters' and the organiser's tokens, shown once (only hashes are stored)."""
-    from evalkit.study.create import create_study
+    from evalkit.web.study.create import create_study
     from evalkit.web.security import hash_token, new_token
 
     def token() -> tuple[str, str]:
@@ -444,8 +444,8 @@ def study_create(name: str, runs: Sequence["str | Path"], **settings: Any) -> An
 def study_report(name: str, *, fmt: str | None = None, **options: Any) -> Any:
     """Study NAME's report: the data (a dict), or rendered as FMT (text, markdown, json, html);
     options: ``studies_dir``, ``n_resamples``, ``seed``."""
-    from evalkit.study.render import render
-    from evalkit.study.service import study_report as _report
+    from evalkit.web.study.render import render
+    from evalkit.web.study.service import study_report as _report
 
     report = _report(name, **options)
     return report if fmt is None else render(report, fmt)
@@ -453,7 +453,7 @@ def study_report(name: str, *, fmt: str | None = None, **options: Any) -> Any:
 
 def study_export(name: str, fmt: str, **options: Any) -> str:
     """Study NAME's saved ratings as CSV or JSONL text (systems named: the organiser's file)."""
-    from evalkit.study.service import export_ratings
+    from evalkit.web.study.service import export_ratings
 
     return export_ratings(name, fmt, **options)
 
@@ -461,7 +461,7 @@ def study_export(name: str, fmt: str, **options: Any) -> str:
 def study_judge(name: str, scorer: Any, **options: Any) -> Any:
     """Ask the model judge SCORER (``make_judge``) the study's own rubrics about its answers and pairs; a
     ``study.judge.JudgePass``: units asked, with a valid reply, the others' errors (judged units are kept)."""
-    from evalkit.study.service import run_judge
+    from evalkit.web.study.service import run_judge
 
     return run_judge(name, scorer, **options)
 
@@ -470,9 +470,9 @@ def study_serve(name: str, *, host: str, port: int, studies_dir: "str | Path | N
                 announce: Callable[[str], None] | None = None) -> None:
     """Serve study NAME's rating and organiser pages on HOST:PORT until stopped."""
     from evalkit.config import StudySettings
-    from evalkit.study.app import serve_study
-    from evalkit.study.create import study_path
-    from evalkit.study.db import StudyDB
+    from evalkit.web.study.app import serve_study
+    from evalkit.web.study.create import study_path
+    from evalkit.web.study.db import StudyDB
 
     path = study_path(name, studies_dir or field_default(StudySettings, "studies_dir"))
     StudyDB(path).close()  # a missing study is named before anything listens
@@ -481,70 +481,70 @@ def study_serve(name: str, *, host: str, port: int, studies_dir: "str | Path | N
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     # errors the CLI turns into messages and exit codes
-    "DatasetError": ("evalkit.datasets", "DatasetError"), "Problem": ("evalkit.datasets", "Problem"),
-    "EndpointDown": ("evalkit.runner", "EndpointDown"), "RequestError": ("evalkit.client", "RequestError"),
-    "RunLocked": ("evalkit.lock", "RunLocked"), "TemplateError": ("evalkit.prompts", "TemplateError"),
-    "NEEDS_KEY": ("evalkit.backends", "NEEDS_KEY"),
-    "LockLost": ("evalkit.lock", "LockLost"),
-    "SuiteError": ("evalkit.suites", "SuiteError"),
-    "FetchError": ("evalkit.fetch", "FetchError"), "OriginUnreachable": ("evalkit.fetch", "OriginUnreachable"),
-    "RubricError": ("evalkit.rubrics", "RubricError"),
+    "DatasetError": ("evalkit.data.datasets", "DatasetError"), "Problem": ("evalkit.data.datasets", "Problem"),
+    "EndpointDown": ("evalkit.run.runner", "EndpointDown"), "RequestError": ("evalkit.serving.client", "RequestError"),
+    "RunLocked": ("evalkit.core.lock", "RunLocked"), "TemplateError": ("evalkit.data.prompts", "TemplateError"),
+    "NEEDS_KEY": ("evalkit.serving.backends", "NEEDS_KEY"),
+    "LockLost": ("evalkit.core.lock", "LockLost"),
+    "SuiteError": ("evalkit.data.suites", "SuiteError"),
+    "FetchError": ("evalkit.data.fetch", "FetchError"), "OriginUnreachable": ("evalkit.data.fetch", "OriginUnreachable"),
+    "RubricError": ("evalkit.scoring.rubrics", "RubricError"),
     "ScorerError": ("evalkit.scoring.base", "ScorerError"),
     # a run in progress, and its secrets
-    "RunProgress": ("evalkit.runner", "RunProgress"), "ProgressLines": ("evalkit.progress", "ProgressLines"),
-    "redact": ("evalkit.client", "redact"), "is_secret_option": ("evalkit.scoring.base", "is_secret_option"),
+    "RunProgress": ("evalkit.run.runner", "RunProgress"), "ProgressLines": ("evalkit.run.progress", "ProgressLines"),
+    "redact": ("evalkit.serving.client", "redact"), "is_secret_option": ("evalkit.scoring.base", "is_secret_option"),
     "secret_option_values": ("evalkit.scoring.base", "secret_option_values"),
     "JUDGE_API_KEY_ENV": ("evalkit.scoring.rubric_judge", "JUDGE_API_KEY_ENV"),
-    "write_failure_message": ("evalkit.runs", "write_failure_message"),
+    "write_failure_message": ("evalkit.run.rundir", "write_failure_message"),
     # flags that take text, a file or JSON
-    "text_or_file": ("evalkit.request_controls", "text_or_file"),
-    "json_object": ("evalkit.request_controls", "json_object"), "parse_json": ("evalkit.store", "parse_json"),
+    "text_or_file": ("evalkit.run.request_controls", "text_or_file"),
+    "json_object": ("evalkit.run.request_controls", "json_object"), "parse_json": ("evalkit.core.store", "parse_json"),
     # benchmark data: check, list, fetch
-    "load_dataset": ("evalkit.datasets", "load_dataset"), "benchmarks": ("evalkit.registry", "benchmarks"),
-    "resolve_benchmark_file": ("evalkit.registry", "resolve_benchmark_file"),
-    "fetch_file": ("evalkit.fetch", "fetch_file"), "fetch_plan": ("evalkit.fetch", "plan"),
+    "load_dataset": ("evalkit.data.datasets", "load_dataset"), "benchmarks": ("evalkit.data.registry", "benchmarks"),
+    "resolve_benchmark_file": ("evalkit.data.registry", "resolve_benchmark_file"),
+    "fetch_file": ("evalkit.data.fetch", "fetch_file"), "fetch_plan": ("evalkit.data.fetch", "plan"),
     # run directories: their files' names
-    "SAMPLES": ("evalkit.store", "SAMPLES"), "MANIFEST": ("evalkit.store", "MANIFEST"),
+    "SAMPLES": ("evalkit.core.store", "SAMPLES"), "MANIFEST": ("evalkit.core.store", "MANIFEST"),
     # scoring again, and model judges
-    "EXTRACTORS": ("evalkit.extract", "EXTRACTORS"),
-    "medreason_report": ("evalkit.extract_medreason", "medreason_report"),
-    "summarize": ("evalkit.score", "summarize"), "Agreement": ("evalkit.agreement", "Agreement"),
-    "make_judge": ("evalkit.judging", "make_judge"), "Judgement": ("evalkit.judging", "Judgement"),
-    "JudgeStopped": ("evalkit.judging", "JudgeStopped"), "JudgeDown": ("evalkit.judging", "JudgeDown"),
+    "EXTRACTORS": ("evalkit.scoring.extract", "EXTRACTORS"),
+    "medreason_report": ("evalkit.benchmarks.medreason.extract", "medreason_report"),
+    "summarize": ("evalkit.run.summary", "summarize"), "Agreement": ("evalkit.scoring.agreement", "Agreement"),
+    "make_judge": ("evalkit.run.judging", "make_judge"), "Judgement": ("evalkit.run.judging", "Judgement"),
+    "JudgeStopped": ("evalkit.run.judging", "JudgeStopped"), "JudgeDown": ("evalkit.run.judging", "JudgeDown"),
     "JudgeSettings": ("evalkit.config", "JudgeSettings"),
-    "JudgeInputError": ("evalkit.judge_pass", "JudgeInputError"),
+    "JudgeInputError": ("evalkit.scoring.judge_pass", "JudgeInputError"),
     # reports, leaderboards and gates: whole documents and their renderers; numbers the CLI formats itself
-    "render_report": ("evalkit.report_document", "render_report"),
-    "report_renderables": ("evalkit.report_document", "report_renderables"),
-    "ReportDocument": ("evalkit.report_document", "ReportDocument"),
-    "render_leaderboard": ("evalkit.report_document", "render_leaderboard"),
-    "leaderboard_renderables": ("evalkit.report_document", "leaderboard_renderables"),
-    "fmt_ci": ("evalkit.report", "fmt_ci"), "pct": ("evalkit.report", "pct"),
-    "truncation_hints": ("evalkit.report_extras", "truncation_hints"),
-    "wilson_interval": ("evalkit.stats", "wilson_interval"),
-    "EXIT_MISMATCH": ("evalkit.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.gate", "flips_table"),
-    "gate_json": ("evalkit.gate", "gate_json"), "gate_table": ("evalkit.gate", "gate_table"),
-    "render_compare_html": ("evalkit.compare_html", "render_compare_html"),
+    "render_report": ("evalkit.results.report_document", "render_report"),
+    "report_renderables": ("evalkit.results.report_document", "report_renderables"),
+    "ReportDocument": ("evalkit.results.report_document", "ReportDocument"),
+    "render_leaderboard": ("evalkit.results.report_document", "render_leaderboard"),
+    "leaderboard_renderables": ("evalkit.results.report_document", "leaderboard_renderables"),
+    "fmt_ci": ("evalkit.results.report", "fmt_ci"), "pct": ("evalkit.results.report", "pct"),
+    "truncation_hints": ("evalkit.results.report_extras", "truncation_hints"),
+    "wilson_interval": ("evalkit.core.stats", "wilson_interval"),
+    "EXIT_MISMATCH": ("evalkit.results.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.results.gate", "flips_table"),
+    "gate_json": ("evalkit.results.gate", "gate_json"), "gate_table": ("evalkit.results.gate", "gate_table"),
+    "render_compare_html": ("evalkit.results.pages.compare", "render_compare_html"),
     # training-data overlap beside a gate or a comparison
-    "read_overlap": ("evalkit.overlap_split", "read_overlap"),
-    "LEGACY_SCORE": ("evalkit.runs", "LEGACY_SCORE"),
+    "read_overlap": ("evalkit.results.overlap_split", "read_overlap"),
+    "LEGACY_SCORE": ("evalkit.run.rundir", "LEGACY_SCORE"),
     # K-QA's physicians' file judged (evalkit judge NLI_medical_annotator.csv)
-    "PHYSICIAN_LABELS": ("evalkit.kqa", "PHYSICIAN_LABELS"),
+    "PHYSICIAN_LABELS": ("evalkit.benchmarks.kqa.statements", "PHYSICIAN_LABELS"),
     # sweeps over checkpoints (evalkit sweep)
-    "SweepError": ("evalkit.sweep", "SweepError"), "SweepState": ("evalkit.sweep", "SweepState"),
-    "log_tail": ("evalkit.sweep", "log_tail"), "SlurmOptions": ("evalkit.sweep_jobs", "SlurmOptions"),
-    "SweepLaunch": ("evalkit.sweep_jobs", "SweepLaunch"), "trend_table": ("evalkit.sweep_report", "trend_table"),
-    "gate_rows": ("evalkit.sweep_report", "gate_rows"), "sweep_junit": ("evalkit.sweep_report", "sweep_junit"),
-    "trend_json": ("evalkit.sweep_report", "trend_json"),
-    "trend_markdown": ("evalkit.sweep_report", "trend_markdown"), "best_text": ("evalkit.sweep_report", "best_text"),
+    "SweepError": ("evalkit.sweep.state", "SweepError"), "SweepState": ("evalkit.sweep.state", "SweepState"),
+    "log_tail": ("evalkit.sweep.state", "log_tail"), "SlurmOptions": ("evalkit.sweep.jobs", "SlurmOptions"),
+    "SweepLaunch": ("evalkit.sweep.jobs", "SweepLaunch"), "trend_table": ("evalkit.sweep.report", "trend_table"),
+    "gate_rows": ("evalkit.sweep.report", "gate_rows"), "sweep_junit": ("evalkit.sweep.report", "sweep_junit"),
+    "trend_json": ("evalkit.sweep.report", "trend_json"),
+    "trend_markdown": ("evalkit.sweep.report", "trend_markdown"), "best_text": ("evalkit.sweep.report", "best_text"),
     # trackers (evalkit export, --log-to)
-    "TrackerError": ("evalkit.trackers.base", "TrackerError"),
+    "TrackerError": ("evalkit.results.trackers.base", "TrackerError"),
     # rating studies
-    "StudyError": ("evalkit.study.db", "StudyError"), "STUDY_FORMATS": ("evalkit.study.render", "STUDY_FORMATS"),
-    "EXPORT_FORMATS": ("evalkit.study.service", "EXPORT_FORMATS"), "DESIGNS": ("evalkit.study.rubric", "DESIGNS"),
-    "DesignError": ("evalkit.study.design", "DesignError"), "PUBLIC_ADDRESS_NOTE": ("evalkit.web.server", "PUBLIC_ADDRESS_NOTE"),
+    "StudyError": ("evalkit.web.study.db", "StudyError"), "STUDY_FORMATS": ("evalkit.web.study.render", "STUDY_FORMATS"),
+    "EXPORT_FORMATS": ("evalkit.web.study.service", "EXPORT_FORMATS"), "DESIGNS": ("evalkit.web.study.rubric", "DESIGNS"),
+    "DesignError": ("evalkit.web.study.design", "DesignError"), "PUBLIC_ADDRESS_NOTE": ("evalkit.web.server", "PUBLIC_ADDRESS_NOTE"),
     "is_loopback": ("evalkit.web.server", "is_loopback"),
-    "EXIT_PASS": ("evalkit.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.gate", "EXIT_REGRESSION"),  # its gates
+    "EXIT_PASS": ("evalkit.results.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.results.gate", "EXIT_REGRESSION"),  # its gates
 }
 
 

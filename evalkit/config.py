@@ -33,18 +33,18 @@ DEFAULT_DATA_DIR = Path("eval_data")
 
 EXEMPLARS_FILE = "fewshot_exemplars.jsonl"  # the bundled few-shot exemplars, in the bundled eval_data/
 
-# Limits on what a run reads (checked by evalkit.limits).
+# Limits on what a run reads (checked by evalkit.core.limits).
 MB = 1 << 20
 DEFAULT_MAX_RESPONSE_MB = 16.0  # a completion body larger than this is an error on its sample
 DEFAULT_MAX_RECORD_MB = 16.0  # an input line longer than this is an error at its file and line
 
-# Strategies (evalkit.sampling): how several generations of an item make one answer.
+# Strategies (evalkit.run.sampling): how several generations of an item make one answer.
 SINGLE = "single"
 SELF_CONSISTENCY = "self-consistency"
 ENSEMBLE_REFINEMENT = "ensemble-refinement"
 STRATEGIES = (SELF_CONSISTENCY, ENSEMBLE_REFINEMENT)  # the multi-sample strategies a user picks
 
-# Where --order-from puts items the earlier run has no length for (evalkit.order).
+# Where --order-from puts items the earlier run has no length for (evalkit.run.order).
 UNKNOWN_FIRST = "first"
 UNKNOWN_MEDIAN = "median"
 UNKNOWN_RULES = (UNKNOWN_FIRST, UNKNOWN_MEDIAN)
@@ -142,7 +142,7 @@ ER_PROMPT = "er_sample"  # ... and of an ensemble-refinement run
 def backend_concurrency(backend: str | None) -> int:
     """Requests in flight by default against BACKEND (a registry name or ``module:attr``):
     its declared default concurrency, else DEFAULT_CONCURRENCY."""
-    from evalkit.backends import default_concurrency
+    from evalkit.serving.backends import default_concurrency
 
     return default_concurrency(backend) or DEFAULT_CONCURRENCY
 
@@ -153,7 +153,7 @@ class RunConfig:
 
     ``endpoint`` and ``endpoints`` together list the servers to use (duplicates
     dropped); all must serve the same model. ``samples`` > 1 selects a
-    multi-sample ``strategy`` (see evalkit.sampling); ``refine_samples`` and
+    multi-sample ``strategy`` (see evalkit.run.sampling); ``refine_samples`` and
     ``refine_prompt`` apply to ensemble refinement. ``n_per_request`` asks for
     several generations in one request (``n``) and falls back to one request per
     generation where the server ignores or refuses ``n``.
@@ -200,9 +200,9 @@ class RunConfig:
     wait_for_lock: bool = False  # wait for another run holding the run directory instead of refusing
     max_response_mb: float = DEFAULT_MAX_RESPONSE_MB
     max_record_mb: float = DEFAULT_MAX_RECORD_MB
-    suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.suites), for the manifest
+    suite: dict[str, Any] | None = None  # the suite this run evaluates (evalkit.data.suites), for the manifest
     checkpoint: dict[str, Any] | None = None  # a sweep's checkpoint identity (path, step, hash), for the manifest
-    order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.order)
+    order_from: str | None = None  # an earlier run, or "auto": dispatch longest-predicted first (evalkit.run.order)
     order_unknown: str = UNKNOWN_FIRST  # where items the earlier run does not predict go
 
     def all_endpoints(self) -> list[str]:
@@ -248,8 +248,8 @@ class RunConfig:
         if self.strategy not in STRATEGIES and ":" not in self.strategy and not _registered_strategy(self.strategy):
             raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}, "
                              "or give one as module:attr")
-        from evalkit.limits import check_run_numbers
-        from evalkit.runs import check_path_component
+        from evalkit.core.limits import check_run_numbers
+        from evalkit.run.rundir import check_path_component
 
         check_run_numbers(self)
         if self.multi_sample and (self.params.temperature or 0) <= 0:
@@ -275,7 +275,7 @@ class RunConfig:
 def _registered_strategy(name: str) -> bool:
     """True when NAME is a strategy a user registered (``sampling.register_strategy``); the built-in
     ``single`` is not picked by name (it is what one sample per item means)."""
-    from evalkit.sampling import STRATEGY_REGISTRY
+    from evalkit.run.sampling import STRATEGY_REGISTRY
 
     return name != SINGLE and name in STRATEGY_REGISTRY
 
@@ -494,7 +494,7 @@ class SweepSettings:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(SWEEP_NAME, self.name):
-            from evalkit.sweep import SweepError
+            from evalkit.sweep.state import SweepError
 
             raise SweepError(f"sweep name {self.name!r}: use letters, digits, '.', '_' and '-'")
         self.sweep_dir = os.path.abspath(self.sweep_dir)

@@ -78,12 +78,12 @@ def main() -> None:
     parser.add_argument("--cases", type=Path, default=CASES)
     args = parser.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
-    from evalkit.extract import METHODS, extract_choice
-    from evalkit.extract_medreason import extract_medreason
+    from evalkit.scoring.extract import METHODS, extract_choice
+    from evalkit.benchmarks.medreason.extract import extract_medreason
 
     cases = load_cases(args.cases)
     print(f"{len(cases)} labelled cases ({sum(c['expected'] is None for c in cases)} commit to no option); "
-          f"evalkit from {Path(sys.modules['evalkit.extract'].__file__).parent.parent}")
+          f"evalkit from {Path(sys.modules['evalkit.scoring.extract'].__file__).parent.parent}")
     print(table("evalkit (default)", score(cases, extract_choice), METHODS))
     print(table("medreason (compat)", score(cases, extract_medreason)))
 

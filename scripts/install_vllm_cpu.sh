@@ -47,7 +47,7 @@ PYEOF
 } >&2; fi
 
 if [ ! -f "$MODEL_DIR/config.json" ]; then
-  GGUF=$("$ROOT/.venv/bin/python" -c "from evalkit.backends.llamacpp import smollm2_gguf_path; print(smollm2_gguf_path())")
+  GGUF=$("$ROOT/.venv/bin/python" -c "from evalkit.serving.backends.llamacpp import smollm2_gguf_path; print(smollm2_gguf_path())")
   mkdir -p "$(dirname "$MODEL_DIR")"
   TQDM_DISABLE=1 "$VENV/bin/python" "$ROOT/scripts/gguf_to_hf.py" "$GGUF" "$MODEL_DIR" >&2
 fi

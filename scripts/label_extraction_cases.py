@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalkit.extract import extract_choice  # noqa: E402
+from evalkit.scoring.extract import extract_choice  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "model_outputs"
 WORK = Path("/tmp/extraction_label_draw.jsonl")

@@ -30,7 +30,7 @@ def run_evalkit(*args: str, env: dict | None = None, timeout: float = 2400) -> "
 def skip_unless_embedded_backend() -> None:
     """Skip the calling test module when llama-server or the SmolLM2 GGUF is not installed,
     unless EVALKIT_REQUIRE_SERVER=1 (CI, ``make test``): there a missing backend fails the tests."""
-    from evalkit.backends import llamacpp
+    from evalkit.serving.backends import llamacpp
     from evalkit.serving import errors
 
     if os.environ.get("EVALKIT_REQUIRE_SERVER") == "1":

@@ -61,7 +61,7 @@ def record_bodies(tmp: Path) -> list[dict]:
     """Run every case against a recording loopback double; the bodies each sent, in a stable order."""
     sys.path.insert(0, str(ROOT))
     from evalkit.config import GenerationParams, RunConfig
-    from evalkit.runner import run_eval
+    from evalkit.run.runner import run_eval
     from tests.conftest import Loopback
 
     files = write_inputs(tmp / "inputs")

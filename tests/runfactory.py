@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from evalkit.records import SampleRecord
+from evalkit.core.records import SampleRecord
 
 LETTERS = "ABCDE"
 
@@ -104,7 +104,7 @@ def write_run(
     run_dir = root / task / name
     samples = list(samples)
     write_samples(run_dir / "samples.jsonl", samples)
-    from evalkit.score import summarize
+    from evalkit.run.summary import summarize
 
     summary = {"datasets": {k: v.to_dict() for k, v in summarize(samples).items()}}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.agreement import (agreement, bootstrap_ci, confusion_matrix, kendall_tau_b, length_baseline,
+from evalkit.scoring.agreement import (agreement, bootstrap_ci, confusion_matrix, kendall_tau_b, length_baseline,
                                quadratic_weighted_kappa, spearman)
 
 # Six answers: human and judge grades on 1-4 (worked through in the comments of each test).

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit import api
-from evalkit.backends import llamacpp
+from evalkit.serving.backends import llamacpp
 from evalkit.serving import errors, probe, processes
 from tests.conftest import ROOT, free_port, skip_unless_embedded_backend
 

@@ -60,11 +60,11 @@ def test_cli_imports_only_the_api_and_the_config(path):
 def test_the_rule_is_checked_on_real_imports(tmp_path):
     """The checker sees imports inside functions and every spelling of an evalkit import."""
     sample = tmp_path / "mod.py"
-    sample.write_text("import evalkit.runner\nfrom evalkit import server, api\n"
-                      "def f():\n    from evalkit.report import build_report\n    from evalkit.cli import run\n"
+    sample.write_text("import evalkit.run.runner\nfrom evalkit import server, api\n"
+                      "def f():\n    from evalkit.results.report import build_report\n    from evalkit.cli import run\n"
                       "from evalkit.config import RunConfig\nfrom . import data\n")
-    assert [m for _, m in evalkit_imports(sample) if forbidden(m)] == ["evalkit.runner", "evalkit.server",
-                                                                      "evalkit.report", "."]
+    assert [m for _, m in evalkit_imports(sample) if forbidden(m)] == ["evalkit.run.runner", "evalkit.server",
+                                                                      "evalkit.results.report", "."]
     assert not forbidden("evalkit.api") and not forbidden("evalkit.config") and not forbidden("evalkit.cli.run")
 
 
@@ -168,14 +168,17 @@ def test_the_config_types_match_the_library_defaults():
     """Where a library function (owned elsewhere) still names a default of its own, it is the config type's."""
     import inspect
 
-    from evalkit import corpus, judge_pass, kqa, sweep_jobs
-    from evalkit.compare import build_comparison
-    from evalkit.compare_html import render_compare_html
+    from evalkit.benchmarks.kqa import statements as kqa
+    from evalkit.data import corpus
+    from evalkit.scoring import judge_pass
+    from evalkit.sweep import jobs as sweep_jobs
+    from evalkit.results.compare import build_comparison
+    from evalkit.results.pages.compare import render_compare_html
     from evalkit.config import (CompareSettings, GateSettings, IntervalSettings, JudgeSettings, OverlapSettings,
                                 ReportSettings, SweepCommandSettings, field_default)
-    from evalkit.gate import compare_runs
-    from evalkit.leaderboard import build_leaderboard
-    from evalkit.report import build_report
+    from evalkit.results.gate import compare_runs
+    from evalkit.results.leaderboard import build_leaderboard
+    from evalkit.results.report import build_report
     from evalkit.scoring.rubric_judge import RubricJudgeScorer
 
     def default(func, name):
@@ -301,7 +304,7 @@ def test_config_types_live_in_config():
     """ServeRequest and SweepSettings are defined in evalkit.config; their old import paths still work."""
     from evalkit import config
     from evalkit.serving.request import ServeRequest
-    from evalkit.sweep import SweepSettings
+    from evalkit.sweep.state import SweepSettings
 
     assert ServeRequest is config.ServeRequest and ServeRequest.__module__ == "evalkit.config"
     assert SweepSettings is config.SweepSettings and SweepSettings.__module__ == "evalkit.config"
@@ -363,11 +366,11 @@ def test_no_module_imports_another_modules_private_name():
 
 def test_the_private_name_rule_sees_every_spelling(tmp_path):
     sample = tmp_path / "mod.py"
-    sample.write_text("import evalkit.store\nfrom evalkit import runs as r\nfrom evalkit.resume import Key, _Index\n"
+    sample.write_text("import evalkit.core.store\nfrom evalkit import runs as r\nfrom evalkit.run.resume import Key, _Index\n"
                       "from .dispatch import _Sink\nfrom evalkit import __version__\n"
-                      "def f():\n    from evalkit.gate import _fmt\n    return evalkit.store._ERRORS, r._x, r.public\n")
+                      "def f():\n    from evalkit.results.gate import _fmt\n    return evalkit.core.store._ERRORS, r._x, r.public\n")
     assert [line.split(": ", 1)[1] for line in private_imports(sample)] == [
-        "_Index from evalkit.resume", "_Sink from .dispatch", "_fmt from evalkit.gate", "evalkit.store._ERRORS",
+        "_Index from evalkit.run.resume", "_Sink from .dispatch", "_fmt from evalkit.results.gate", "evalkit.core.store._ERRORS",
         "r._x"]
 
 

@@ -11,7 +11,7 @@ import shutil
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.registry import get_benchmark
+from evalkit.data.registry import get_benchmark
 from tests.conftest import free_port, write_items
 from tests.runfactory import verdict_samples, write_run
 

@@ -59,7 +59,7 @@ def test_a_missing_registered_benchmark_says_how_to_fetch_it(tmp_path, monkeypat
 def draft_then_decide(samples, refine, refine_samples):
     """A strategy defined outside evalkit, for --strategy tests.test_cli_run:draft_then_decide:
     SAMPLES drafts, then one answer that sees them."""
-    from evalkit.sampling import Stage
+    from evalkit.run.sampling import Stage
 
     return [Stage("draft", samples),
             Stage("decide", 1, lambda item, base, earlier: base + "\nDrafts:\n" + "\n".join(earlier[0]))]

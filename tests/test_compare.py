@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.compare import (BROKEN, FIXED, LEFT_OUT, SAME_RIGHT, SAME_WRONG, build_comparison, pair_rows,
+from evalkit.results.compare import (BROKEN, FIXED, LEFT_OUT, SAME_RIGHT, SAME_WRONG, build_comparison, pair_rows,
                              verdict_of)
-from evalkit.compare_html import comparison_payload, render_compare_html
-from evalkit.gate import format_p, compare_runs
+from evalkit.results.pages.compare import comparison_payload, render_compare_html
+from evalkit.results.gate import format_p, compare_runs
 from tests.runfactory import make_sample, verdict_samples, write_run
 
 # Text that would break a naive page: it closes the data element, runs a script, and plants an image
@@ -140,7 +140,7 @@ def test_page_is_self_contained_and_embeds_text_inertly(tmp_path):
 
 
 def test_generations_are_embedded_in_blocks_of_items_all_runs_together(tmp_path):
-    from evalkit.compare_html import BLOCK, run_outputs
+    from evalkit.results.pages.compare import BLOCK, run_outputs
 
     n = 2 * BLOCK + 7
     runs = [write_run(tmp_path / "results", name, verdict_samples("medqa", [k % 3 == j for k in range(n)], prefix="q"))
@@ -346,7 +346,7 @@ def test_browser_shows_the_votes_of_a_multi_sample_run(tmp_path, browser_page):
 
 @needs_browser
 def test_browser_item_of_a_late_block_shows_its_generations(tmp_path, browser_page):
-    from evalkit.compare_html import BLOCK
+    from evalkit.results.pages.compare import BLOCK
 
     n = 2 * BLOCK + 7
     runs = [write_run(tmp_path / "results", name, [make_sample(f"q{k}", correct=k % 2 == j, output=f"{name} says {k}")
@@ -372,7 +372,7 @@ def test_browser_item_of_a_late_block_shows_its_generations(tmp_path, browser_pa
 # --- the trend page of a sweep -----------------------------------------------------------------
 
 def _sweep(tmp_path):
-    from evalkit.trend_html import TrendPoint
+    from evalkit.results.pages.trend import TrendPoint
 
     root = tmp_path / "results"
     runs = []
@@ -386,7 +386,7 @@ def _sweep(tmp_path):
 
 
 def test_trend_orders_runs_by_step_and_gates_earlier_to_later(tmp_path):
-    from evalkit.trend_html import render_trend_html, sweep_runs
+    from evalkit.results.pages.trend import render_trend_html, sweep_runs
 
     runs, points = _sweep(tmp_path)
     ordered, index = sweep_runs(list(reversed(points)))
@@ -399,7 +399,7 @@ def test_trend_orders_runs_by_step_and_gates_earlier_to_later(tmp_path):
 
 @needs_browser
 def test_browser_trend_two_clicks_compare_their_runs(tmp_path, browser_page):
-    from evalkit.trend_html import render_trend_html
+    from evalkit.results.pages.trend import render_trend_html
 
     runs, points = _sweep(tmp_path)
     page_file = tmp_path / "trend.html"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.datasets import (
+from evalkit.data.datasets import (
     DatasetError,
     Problem,
     content_id,

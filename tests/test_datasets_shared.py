@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.datasets import PUBMEDQA_OPTIONS, load_dataset
-from evalkit.prompts import load_template, render_prompt
-from evalkit.registry import benchmarks, get_benchmark
+from evalkit.data.datasets import PUBMEDQA_OPTIONS, load_dataset
+from evalkit.data.prompts import load_template, render_prompt
+from evalkit.data.registry import benchmarks, get_benchmark
 
 SHARED = Path(os.environ.get("EVALKIT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 EVAL_DATA = SHARED / "eval_data"

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from evalkit.cli.run import parse_scorer_args
-from evalkit.datasets import DatasetError, load_dataset
-from evalkit.request_controls import ControlError, json_object
-from evalkit.rubrics import RubricError, load_rubric
-from evalkit.store import MAX_JSON_DEPTH, parse_json
-from evalkit.suites import SuiteError, load_suite
+from evalkit.data.datasets import DatasetError, load_dataset
+from evalkit.run.request_controls import ControlError, json_object
+from evalkit.scoring.rubrics import RubricError, load_rubric
+from evalkit.core.store import MAX_JSON_DEPTH, parse_json
+from evalkit.data.suites import SuiteError, load_suite
 from tests.conftest import run_evalkit, write_items
 
 DEEP = "[" * 10000 + "]" * 10000

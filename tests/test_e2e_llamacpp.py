@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, run_evalkit, SHARED, skip_unless_embedded_backend, write_items
-from evalkit.backends import llamacpp
+from evalkit.serving.backends import llamacpp
 from evalkit.serving import checkpoint, probe
 from evalkit.serving import processes
-from evalkit.store import read_json, read_samples
+from evalkit.core.store import read_json, read_samples
 
 API_KEY = "EVALKIT_API_KEY"
 
@@ -148,7 +148,7 @@ def test_suite_run_over_the_shared_benchmarks_prints_the_suite_table(served, tmp
     assert sorted({s["dataset"] for s in samples}) == sorted(
         ["medbullets_op4", "medbullets_op5", "medxpertqa", "medqa", "medmcqa", "pubmedqa"])
     assert len(samples) == 12
-    from evalkit.datasets import load_dataset
+    from evalkit.data.datasets import load_dataset
 
     contexts = {i.id: i.context for i in load_dataset(SHARED / "eval_data" / "pubmedqa" / "test_ground_truth.json").items}
     pubmed = [s for s in samples if s["dataset"] == "pubmedqa"]

@@ -3,7 +3,7 @@ with the reason, and `evalkit report` says what is wrong, failing when no run ha
 
 import json
 
-from evalkit.store import read_json
+from evalkit.core.store import read_json
 from tests.conftest import run_evalkit, write_items
 
 

@@ -5,11 +5,11 @@ import threading
 import pytest
 
 from tests.conftest import write_items
-from evalkit import client as client_mod
-from evalkit.client import RequestError, RetryPolicy, throttler_for
-from evalkit.records import GenerationParams
-from evalkit.runner import RunConfig, run_eval
-from evalkit.store import read_json, read_samples
+from evalkit.serving import client as client_mod
+from evalkit.serving.client import RequestError, RetryPolicy, throttler_for
+from evalkit.core.records import GenerationParams
+from evalkit.run.runner import RunConfig, run_eval
+from evalkit.core.store import read_json, read_samples
 
 
 def config(tmp_path, urls, files, **kw):

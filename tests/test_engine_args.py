@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.backends import Listener, get_backend
+from evalkit.serving.backends import Listener, get_backend
 from evalkit.serving.request import ServeRequest
 
 

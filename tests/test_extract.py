@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.extract import (
+from evalkit.scoring.extract import (
     EXTRACTORS,
     METHODS,
     answer_region,
@@ -16,8 +16,8 @@ from evalkit.extract import (
     get_extractor,
     strip_reasoning,
 )
-from evalkit.extract_medreason import extract_medreason
-from evalkit.records import Extraction
+from evalkit.benchmarks.medreason.extract import extract_medreason
+from evalkit.core.records import Extraction
 
 CASES_FILE = Path(__file__).parent / "data" / "extraction_cases.jsonl"
 CASES = [json.loads(line) for line in CASES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]

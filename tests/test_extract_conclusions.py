@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.extract import METHODS, extract_choice
-from evalkit.records import Extraction
-from evalkit.score import rescore_sample
+from evalkit.scoring.extract import METHODS, extract_choice
+from evalkit.core.records import Extraction
+from evalkit.run.summary import rescore_sample
 
 REAL_FILE = Path(__file__).parent / "data" / "extraction_real_labelled.jsonl"
 REAL = [json.loads(line) for line in REAL_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.extract_medreason import (
+from evalkit.benchmarks.medreason.extract import (
     CompatSummary,
     MedReasonMatch,
     extract_medreason,
@@ -13,7 +13,7 @@ from evalkit.extract_medreason import (
     match_choice,
     medreason_report,
 )
-from evalkit.records import Extraction
+from evalkit.core.records import Extraction
 
 MQ = {"A": "aspirin", "B": "clopidogrel", "C": "warfarin", "D": "heparin"}
 

@@ -7,8 +7,8 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.extract import METHODS, extract_choice
-from evalkit.extract_medreason import extract_medreason, match_choice
+from evalkit.scoring.extract import METHODS, extract_choice
+from evalkit.benchmarks.medreason.extract import extract_medreason, match_choice
 
 # Fragments that steer random text into every step of the cascade.
 FRAGMENTS = [

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.extract import extract_choice
-from evalkit.extract_medreason import extract_medreason, medreason_report
+from evalkit.scoring.extract import extract_choice
+from evalkit.benchmarks.medreason.extract import extract_medreason, medreason_report
 
 LABELS = json.loads((Path(__file__).parent / "data" / "real_output_labels.json").read_text())
 PUBMEDQA = {"A": "yes", "B": "no", "C": "maybe"}

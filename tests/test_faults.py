@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, write_items
-from evalkit.store import iter_samples, read_json
+from evalkit.core.store import iter_samples, read_json
 from tests.loopback_server import choose_letter, prompt_key
 
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.gate import compare_runs, flips_table, gate_json, junit_xml
-from evalkit.stats import mcnemar_exact
+from evalkit.results.gate import compare_runs, flips_table, gate_json, junit_xml
+from evalkit.core.stats import mcnemar_exact
 from tests.runfactory import make_sample, write_run
 
 

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from evalkit.cli import main
 from evalkit.cli.run import without_secrets
-from evalkit.datasets import DatasetError, load_dataset
-from evalkit.leaderboard import build_leaderboard
-from evalkit.records import GenerationParams
-from evalkit.runner import RunConfig, run_eval, slug
-from evalkit.store import iter_samples
+from evalkit.data.datasets import DatasetError, load_dataset
+from evalkit.results.leaderboard import build_leaderboard
+from evalkit.core.records import GenerationParams
+from evalkit.run.runner import RunConfig, run_eval, slug
+from evalkit.core.store import iter_samples
 from tests.conftest import ROOT, write_items
 from tests.runfactory import verdict_samples, write_run
 from tests.test_faults import finish, run_to_end, runner_cmd, start_runner, wait_for_lines
@@ -181,7 +181,7 @@ def test_a_read_only_run_directory_is_one_line_naming_the_file(tmp_path, loopbac
     # As root, permissions do not stop writes; stand the failure in where the lock file is opened.
     srv = loopback()
     data = write_items(tmp_path / "d.jsonl", 3)
-    import evalkit.lock as lock
+    import evalkit.core.lock as lock
 
     real_open = os.open
 

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.html_report import json_for_script, render_html, render_leaderboard_html
-from evalkit.leaderboard import build_leaderboard
-from evalkit.report import build_report, load_runs
+from evalkit.results.pages.report import json_for_script, render_html, render_leaderboard_html
+from evalkit.results.leaderboard import build_leaderboard
+from evalkit.results.report import build_report, load_runs
 from tests.runfactory import make_sample, verdict_samples, write_run
 
 # Sample text that would break a naive page: it tries to close the data element
@@ -162,7 +162,7 @@ def _generation(k: int, text: str) -> dict:
 def audit_runs(tmp_path):
     """A self-consistency run (5 generations, votes A 3 / B 1 / 1 unparsed) and a PubMedQA-shaped
     run whose abstracts are only in the benchmark file the manifest names."""
-    from evalkit.datasets import load_dataset
+    from evalkit.data.datasets import load_dataset
 
     outputs = [_generation(k, t) for k, t in enumerate(GENERATIONS)]
     sc = make_sample("mq-1", "medqa", correct=True, gold="A", output=GENERATIONS[0], method="majority_vote",
@@ -263,7 +263,7 @@ def test_a_self_consistency_run_from_evalkit_run_shows_every_generation(tmp_path
 
 
 def test_named_scores_and_a_judges_reply_are_shown(tmp_path):
-    from evalkit.html_report import prompt_text
+    from evalkit.results.pages.report import prompt_text
 
     conversation = [{"role": "user", "content": "My child has a fever."}, {"role": "assistant", "content": "How old?"},
                     {"role": "user", "content": "Two years."}]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.datasets import DatasetError, load_dataset
-from evalkit.igakuqa import exam_summary, extract_choices, extract_number, grade, numeric_value
-from evalkit.records import ChoiceSets, NumericAnswer, SampleRecord, target_to_json
+from evalkit.data.datasets import DatasetError, load_dataset
+from evalkit.benchmarks.igakuqa.exam import exam_summary, extract_choices, extract_number, grade, numeric_value
+from evalkit.core.records import ChoiceSets, NumericAnswer, SampleRecord, target_to_json
 from evalkit.scoring import get_scorer
 from evalkit.scoring.metrics import get_metric
 from tests.conftest import SHARED
@@ -276,7 +276,7 @@ def check_section_in_html_and_text(run: Path, tmp_path: Path) -> None:
     from rich.console import Console
 
     from evalkit.cli import main
-    from evalkit.report import build_report, report_tables
+    from evalkit.results.report import build_report, report_tables
     from tests.html_sections import html_sections
 
     page = tmp_path / "report.html"
@@ -305,8 +305,8 @@ def check_section_in_html_and_text(run: Path, tmp_path: Path) -> None:
 
 
 def test_suite_lists_the_thirty_sections_and_criteria_that_match_the_data():
-    from evalkit.igakuqa import passing_criteria
-    from evalkit.suites import load_suite
+    from evalkit.benchmarks.igakuqa.exam import passing_criteria
+    from evalkit.data.suites import load_suite
 
     suite = load_suite("igakuqa")
     assert [b.column for b in suite.benchmarks][:7] == ["112-A", "112-B", "112-C", "112-D", "112-E", "112-F", "113-A"]
@@ -355,15 +355,15 @@ def two_section_suite(tmp_path: Path, **suite_fields) -> tuple[Path, Path]:
 
 
 def test_the_bundled_suite_names_its_scorer():
-    from evalkit.tasks import from_suite
+    from evalkit.run.tasks import from_suite
 
     tasks = from_suite("igakuqa", extra_data=["more.jsonl"])
     assert {t.scorers for t in tasks} == {("igakuqa",)} and len(tasks) == 31
 
 
 def test_a_suite_row_may_name_its_own_scorers_and_options(tmp_path):
-    from evalkit.suites import SuiteError, load_suite
-    from evalkit.tasks import from_suite
+    from evalkit.data.suites import SuiteError, load_suite
+    from evalkit.run.tasks import from_suite
 
     _, path = two_section_suite(tmp_path, scorer_options={"igakuqa": {"credited_to_all": "199A3"}})
     doc = json.loads(path.read_text())
@@ -459,7 +459,7 @@ def test_an_exam_file_without_scorer_is_scored_by_its_targets_scorer(standin, tm
 
 
 def test_default_scorers_follow_the_item_kind():
-    from evalkit.records import ChoiceSets, Item, NumericAnswer, References
+    from evalkit.core.records import ChoiceSets, Item, NumericAnswer, References
 
     choice = Item("1", "d", "q", options={"A": "x", "B": "y"}, answer_idx="A")
     assert choice.default_scorers == ("choice",)
@@ -496,8 +496,8 @@ def test_an_exam_run_without_prompt_uses_the_exam_prompt_and_its_end_table_shows
 
 def test_a_registered_exam_names_its_prompt_and_a_flag_or_adapter_overrides_it():
     from evalkit.config import RunConfig
-    from evalkit.registry import get_benchmark
-    from evalkit.tasks import Task, plan_runs
+    from evalkit.data.registry import get_benchmark
+    from evalkit.run.tasks import Task, plan_runs
 
     assert get_benchmark("igakuqa_112_a").prompt == "igakuqa_strict" and get_benchmark("medqa").prompt is None
     base = RunConfig(eval_files=[], endpoint="http://127.0.0.1:1")

@@ -3,8 +3,8 @@
 import json
 import signal
 
-from evalkit.runs import invocation_totals, run_invocations
-from evalkit.store import iter_samples, read_json, write_json
+from evalkit.run.rundir import invocation_totals, run_invocations
+from evalkit.core.store import iter_samples, read_json, write_json
 from tests.conftest import run_evalkit, write_items
 from tests.test_faults import finish, run_to_end, runner_cmd, start_runner, wait_for_lines
 

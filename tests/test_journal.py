@@ -1,4 +1,4 @@
-"""One journal convention for samples.jsonl, generations.jsonl and scores.jsonl (evalkit.journal):
+"""One journal convention for samples.jsonl, generations.jsonl and scores.jsonl (evalkit.core.journal):
 the envelope key, last-record-wins with ok records kept, a torn last line reported as file:line and
 cut before appending, and resuming after a kill in both the generation and the judge-score journal."""
 
@@ -15,13 +15,13 @@ import textwrap
 
 import pytest
 
-from evalkit.journal import GENERATIONS, SAMPLES, Journal, LineIndex
-from evalkit.records import SampleRecord
-from evalkit.resume import SampleIndex, open_generations
-from evalkit.sampling import strategy_stages
+from evalkit.core.journal import GENERATIONS, SAMPLES, Journal, LineIndex
+from evalkit.core.records import SampleRecord
+from evalkit.run.resume import SampleIndex, open_generations
+from evalkit.run.sampling import strategy_stages
 from evalkit.scoring import get_scorer
 from evalkit.scoring.stage import SCORES, ScoringPlan, load_journal, score_samples
-from evalkit.store import read_samples
+from evalkit.core.store import read_samples
 from tests.conftest import ROOT, write_items
 from tests.test_faults import finish, run_to_end, runner_cmd, start_runner, wait_for_lines
 
@@ -143,7 +143,7 @@ def test_a_malformed_generation_line_mid_file_is_named_and_leaves_no_writer_open
 _JUDGE_PASS = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
-    from evalkit.records import SampleRecord
+    from evalkit.core.records import SampleRecord
     from evalkit.scoring import get_scorer
     from evalkit.scoring.stage import ScoringPlan, score_samples
 
@@ -221,7 +221,7 @@ def test_a_multi_sample_run_sigkilled_then_torn_resumes_requesting_only_missing_
 
 
 def test_the_pairwise_journal_follows_the_convention_with_its_own_key(tmp_path):
-    from evalkit.judge_pass import PAIRWISE
+    from evalkit.scoring.judge_pass import PAIRWISE
 
     path = tmp_path / "pairwise.jsonl"
     good = {"key": "d/1/ab", "fingerprint": "fp", "a_first": {"grade": "1"}, "b_first": {"grade": "2"},

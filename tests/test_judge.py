@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.records import Item, RubricItem, RubricItems, SampleRecord, target_to_json
-from evalkit.rubrics import load_rubric
+from evalkit.core.records import Item, RubricItem, RubricItems, SampleRecord, target_to_json
+from evalkit.scoring.rubrics import load_rubric
 from evalkit.scoring import get_scorer, scoring_fingerprint
 from evalkit.scoring.metrics import ClippedMean, Mean, Proportion
 from evalkit.scoring.rubric_judge import (RubricJudgeScorer, healthbench_item_score, parse_axes_reply, parse_met_reply,
                                           parse_pairwise_reply, render_axes_prompt, rubric_metrics)
-from evalkit.store import read_json
+from evalkit.core.store import read_json
 from tests.judge_server import prompt_key
 from tests.serverproc import ServerProcess
 
@@ -186,7 +186,7 @@ def test_label_axes_give_positions_and_schema_mode_sends_a_response_format(doubl
     first = MEDPALM[0].name
     assert [name for name, sc in scores.items() if "judge_prompt" in sc.meta] == [first]
     assert all(sc.meta == {"axis": name, "judged_with": first} for name, sc in scores.items() if name != first)
-    from evalkit.report import judge_totals
+    from evalkit.results.report import judge_totals
     totals = judge_totals([{"scores": {n: sc.to_dict() for n, sc in scores.items()}}])
     assert totals.requests == 1 and totals.completion_tokens == scores[first].meta["judge_tokens"]["completion_tokens"]
 
@@ -207,7 +207,7 @@ def test_rubric_items_follow_healthbenchs_rule(double):
 
 
 def test_unreachable_judge_is_a_retryable_error_not_a_rating():
-    from evalkit.client import RetryPolicy
+    from evalkit.serving.client import RetryPolicy
     from tests.serverproc import free_port
 
     judge = RubricJudgeScorer("grade4", f"http://127.0.0.1:{free_port()}/v1", "m", retry=RetryPolicy(2, 0.01, 0.02))
@@ -438,7 +438,7 @@ def test_long_form_run_scored_by_the_judge_through_evalkit_run(double, tmp_path)
 def test_ctrl_c_in_a_pairwise_or_kqa_pass_is_judge_stopped_naming_its_journal_folder(tmp_path, monkeypatch, kind):
     """Every pass journals, so Ctrl-C in any of them says where (api.judge's JudgeStopped), not only
     in a pass over answers; the command line turns it into its resume hint and exit code."""
-    from evalkit import judging
+    from evalkit.run import judging
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -455,7 +455,7 @@ def test_ctrl_c_in_a_pairwise_or_kqa_pass_is_judge_stopped_naming_its_journal_fo
 
 def test_the_json_figures_go_into_a_folder_made_as_needed(tmp_path, monkeypatch):
     """--json into a folder not yet there used to fail after the whole pass, its figures unprinted."""
-    from evalkit import judging
+    from evalkit.run import judging
 
     monkeypatch.setattr(judging, "pairwise", lambda *args, **kwargs: ({}, 3))
     out = tmp_path / "figures" / "pairwise.json"

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from evalkit import backends
-from evalkit.client import EndpointPool, RequestError, RetryPolicy
-from evalkit.kqa import NLI_JOURNAL
-from evalkit.store import read_json
+from evalkit.serving import backends
+from evalkit.serving.client import EndpointPool, RequestError, RetryPolicy
+from evalkit.benchmarks.kqa.statements import NLI_JOURNAL
+from evalkit.core.store import read_json
 from tests.conftest import free_port, run_evalkit, write_items
 from tests.test_faults import runner_cmd
 
@@ -193,7 +193,7 @@ def test_the_status_command_says_a_server_wants_a_key_not_that_it_is_not_answeri
     from click.testing import CliRunner
 
     from evalkit.cli import main
-    from evalkit.liveness import proc_start_time
+    from evalkit.core.liveness import proc_start_time
     from evalkit.serving import processes, state
 
     srv = loopback("--require-key", KEY, "--key-on-models")
@@ -212,7 +212,7 @@ def test_the_status_command_says_a_server_wants_a_key_not_that_it_is_not_answeri
 
 
 def test_a_refused_key_names_the_variable_the_judge_read_it_from(monkeypatch):
-    from evalkit.client import RequestError
+    from evalkit.serving.client import RequestError
     from evalkit.scoring.rubric_judge import RubricJudgeScorer
 
     monkeypatch.delenv("LAB_JUDGE_KEY", raising=False)

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from evalkit.rubrics import load_rubric
+from evalkit.scoring.rubrics import load_rubric
 from tests.conftest import free_port, run_evalkit, SHARED, skip_unless_embedded_backend
 
 pytestmark = pytest.mark.server

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from evalkit.store import iter_samples, read_json
+from evalkit.core.store import iter_samples, read_json
 from tests.conftest import ROOT, run_evalkit, write_items
 from tests.serverproc import ServerProcess
 from tests.test_faults import finish, run_to_end, start_runner, wait_for_lines

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from evalkit.kmetrics import default_ks, k_sample_metrics, pass_at_k
-from evalkit.report import build_report, report_json
-from evalkit.sampling import stage_summary
-from evalkit.score import is_correct
+from evalkit.results.kmetrics import default_ks, k_sample_metrics, pass_at_k
+from evalkit.results.report import build_report, report_json
+from evalkit.run.sampling import stage_summary
+from evalkit.run.summary import is_correct
 from tests.conftest import ROOT
 from tests.runfactory import make_sample, write_run
 
@@ -125,8 +125,8 @@ def test_report_cli_prints_the_k_sample_table(tmp_path):
 
 
 def test_a_self_consistency_run_reports_its_k_sample_metrics(tmp_path, loopback, items_file):
-    from evalkit.records import GenerationParams
-    from evalkit.runner import RunConfig, run_eval
+    from evalkit.core.records import GenerationParams
+    from evalkit.run.runner import RunConfig, run_eval
 
     srv = loopback()
     result = run_eval(RunConfig(eval_files=[str(items_file)], endpoint=srv.url, samples=4, concurrency=4,

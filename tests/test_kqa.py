@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from evalkit.cli import main
-from evalkit.datasets import load_dataset
-from evalkit.kqa import (kqa_figures, parse_label_reply, parse_labels_reply, read_nli_pairs,
+from evalkit.data.datasets import load_dataset
+from evalkit.benchmarks.kqa.statements import (kqa_figures, parse_label_reply, parse_labels_reply, read_nli_pairs,
                          render_answer_prompt)
-from evalkit.nli_stats import fleiss_kappa, label_agreement, leave_one_out, word_overlap_labels
-from evalkit.records import Item, SampleRecord
-from evalkit.report import build_report, report_tables
+from evalkit.scoring.nli_stats import fleiss_kappa, label_agreement, leave_one_out, word_overlap_labels
+from evalkit.core.records import Item, SampleRecord
+from evalkit.results.report import build_report, report_tables
 from evalkit.scoring import get_scorer
 from tests.conftest import ROOT, SHARED
 from tests.html_sections import html_sections
@@ -124,7 +124,7 @@ def standin(tmp_path):
 
 
 def kqa_item(record: dict) -> Item:
-    from evalkit.kqa import kqa
+    from evalkit.benchmarks.kqa.statements import kqa
 
     return kqa(record, dataset="kqa")
 
@@ -221,18 +221,18 @@ def test_judge_cli_on_the_physicians_file_reports_hand_computed_agreement(standi
     assert srv.stats()["requests"] == 6
     again = CliRunner().invoke(main, args)  # resumes from the journal: nothing asked again
     assert again.exit_code == 0 and srv.stats()["requests"] == 6 and "6 resumed" in again.output
-    from evalkit.kqa import NLI_JOURNAL
+    from evalkit.benchmarks.kqa.statements import NLI_JOURNAL
 
     journal = tmp_path / "work" / NLI_JOURNAL  # the file the library journals to is the one the CLI names
     assert journal.is_file() and f"resumed from {journal}" in again.output.replace("\n", "")
 
 
 def test_the_journal_name_is_written_once():
-    """K-QA's journal file name lives in evalkit.kqa (NLI_JOURNAL); the CLI reads it off the Judgement."""
-    from evalkit.kqa import NLI_JOURNAL
+    """K-QA's journal file name lives in evalkit.benchmarks.kqa.statements (NLI_JOURNAL); the CLI reads it off the Judgement."""
+    from evalkit.benchmarks.kqa.statements import NLI_JOURNAL
 
     sources = [p for p in sorted((ROOT / "evalkit").rglob("*.py")) if NLI_JOURNAL in p.read_text(encoding="utf-8")]
-    assert [p.relative_to(ROOT).as_posix() for p in sources] == ["evalkit/kqa.py"]
+    assert [p.relative_to(ROOT).as_posix() for p in sources] == ["evalkit/benchmarks/kqa/statements.py"]
 
 
 def test_json_schema_constrains_every_request(standin):

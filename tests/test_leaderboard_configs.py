@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.comparable import checkpoint_hash, choose_ranked, configuration_of, run_status, scoring_version
-from evalkit.leaderboard import build_leaderboard, format_leaderboard
+from evalkit.results.comparable import checkpoint_hash, choose_ranked, configuration_of, run_status, scoring_version
+from evalkit.results.leaderboard import build_leaderboard, format_leaderboard
 from tests.runfactory import verdict_samples, write_run
 
 DATASETS = ("medqa", "pubmedqa", "medbullets")
@@ -236,7 +236,7 @@ def test_runs_from_evalkit_run_split_by_max_new_tokens_and_mark_a_failed_run_par
 
 
 def test_leaderboard_html_lists_rows_apart(board):
-    from evalkit.html_report import render_leaderboard_html
+    from evalkit.results.pages.report import render_leaderboard_html
 
     html = render_leaderboard_html(build_leaderboard(board, n_resamples=200))
     assert "ranks and macro averages over medbullets, medqa, pubmedqa" in html

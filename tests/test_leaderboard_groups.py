@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from evalkit.cli import main
-from evalkit.leaderboard import build_leaderboard, format_leaderboard, leaderboard_tables
+from evalkit.results.leaderboard import build_leaderboard, format_leaderboard, leaderboard_tables
 from tests.runfactory import verdict_samples, write_run
 
 

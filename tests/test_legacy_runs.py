@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.leaderboard import build_leaderboard, leaderboard_json
-from evalkit.report import build_report
-from evalkit.runs import load_run, sample_scores
-from evalkit.store import read_samples
+from evalkit.results.leaderboard import build_leaderboard, leaderboard_json
+from evalkit.results.report import build_report
+from evalkit.run.rundir import load_run, sample_scores
+from evalkit.core.store import read_samples
 from tests.conftest import ROOT
 
 V2 = ROOT / "tests" / "data" / "legacy_v2"

@@ -8,7 +8,7 @@ whose samples.jsonl was replaced under it is never reported complete.
 import os
 import shutil
 
-from evalkit.store import iter_samples, read_json
+from evalkit.core.store import iter_samples, read_json
 from tests.conftest import run_evalkit, write_items
 from tests.test_faults import final_ok, finish, run_to_end, runner_cmd, start_runner, wait_for_lines
 
@@ -85,8 +85,8 @@ def test_judge_into_a_locked_run_directory_refuses_and_gate_warns_of_a_partial_s
     from click.testing import CliRunner
 
     from evalkit.cli import main
-    from evalkit.gate import compare_runs
-    from evalkit.lock import try_lock_run_dir
+    from evalkit.results.gate import compare_runs
+    from evalkit.core.lock import try_lock_run_dir
     from tests.runfactory import verdict_samples, write_run
 
     run_dir = write_run(tmp_path, "live", verdict_samples("d", [True, False, True]))

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from evalkit.lock import LOCK_FILE, RunLocked, took_over_message, try_lock_run_dir
-from evalkit.store import iter_samples, read_json
+from evalkit.core.lock import LOCK_FILE, RunLocked, took_over_message, try_lock_run_dir
+from evalkit.core.store import iter_samples, read_json
 from tests.conftest import write_items
 from tests.test_faults import finish, run_to_end, runner_cmd, start_300_item_run, start_runner
 

@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-import evalkit.lock as lock_mod
-from evalkit.lock import (EXCL_LOCK_FILE, LOCK_FILE, LockHolder, RunLocked, excl_record_is_stale,
+import evalkit.core.lock as lock_mod
+from evalkit.core.lock import (EXCL_LOCK_FILE, LOCK_FILE, LockHolder, RunLocked, excl_record_is_stale,
                           flock_is_local_only, lock_method, mount_of, took_over_message, try_lock_run_dir)
-from evalkit.liveness import proc_start_time
+from evalkit.core.liveness import proc_start_time
 
 MOUNTS = """\
 /dev/sda1 / ext4 rw,relatime 0 0
@@ -137,7 +137,7 @@ def test_one_winner_among_processes_racing_for_a_stale_lock(tmp_path):
     run_dir.mkdir()
     (run_dir / EXCL_LOCK_FILE).write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
     release = tmp_path / "release"
-    script = ("import os, sys, time; from evalkit.lock import try_lock_run_dir, RunLocked\n"
+    script = ("import os, sys, time; from evalkit.core.lock import try_lock_run_dir, RunLocked\n"
               "try:\n    l = try_lock_run_dir(sys.argv[1]); print('won', flush=True)\n"
               "    while not os.path.exists(sys.argv[2]): time.sleep(0.05)\n    l.release()\n"
               "except RunLocked:\n    print('refused', flush=True)\n")

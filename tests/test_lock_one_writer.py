@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-import evalkit.lock as lock_mod
-from evalkit.lock import EXCL_LOCK_FILE, LOCK_FILE, LockLost, RunLocked, live_holder, try_lock_run_dir
-from evalkit.store import SampleWriter, iter_samples, write_json
+import evalkit.core.lock as lock_mod
+from evalkit.core.lock import EXCL_LOCK_FILE, LOCK_FILE, LockLost, RunLocked, live_holder, try_lock_run_dir
+from evalkit.core.store import SampleWriter, iter_samples, write_json
 from tests.conftest import ROOT, write_items
 from tests.test_faults import finish, runner_cmd, wait_for_lines
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.datasets import DatasetError, load_dataset
-from evalkit.longform import AdapterError, healthbench, liveqa, question_only
-from evalkit.prompts import load_template, render_prompt
-from evalkit.records import GradedAnswer, References, RubricItem, RubricItems
-from evalkit.registry import benchmarks, get_benchmark
+from evalkit.data.datasets import DatasetError, load_dataset
+from evalkit.data.longform import AdapterError, healthbench, liveqa, question_only
+from evalkit.data.prompts import load_template, render_prompt
+from evalkit.core.records import GradedAnswer, References, RubricItem, RubricItems
+from evalkit.data.registry import benchmarks, get_benchmark
 
 SHARED = Path(os.environ.get("EVALKIT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 LONGFORM = SHARED / "eval_data" / "longform"

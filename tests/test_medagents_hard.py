@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.datasets import load_dataset
-from evalkit.registry import benchmarks, get_benchmark
-from evalkit.suites import load_suite
+from evalkit.data.datasets import load_dataset
+from evalkit.data.registry import benchmarks, get_benchmark
+from evalkit.data.suites import load_suite
 from tests.conftest import SHARED
 
 HARD = SHARED / "eval_data" / "medagents_hard"

@@ -6,7 +6,7 @@ import pytest
 
 from evalkit.scoring.metrics import (ClippedMean, Mean, MetricError, MetricValue, Proportion, WeightedProportion,
                                      default_metric, get_metric, metric_of, with_options)
-from evalkit.stats import bootstrap_mean_ci, wilson_interval
+from evalkit.core.stats import bootstrap_mean_ci, wilson_interval
 
 
 def _scores(*values, **meta_of):

@@ -1,4 +1,4 @@
-"""Length-aware dispatch (evalkit.order): predictions from a run, LPT order, the rule for unknown items,
+"""Length-aware dispatch (evalkit.run.order): predictions from a run, LPT order, the rule for unknown items,
 choosing the source run with ``auto``."""
 
 import json
@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from evalkit.order import (UNKNOWN_FIRST, UNKNOWN_MEDIAN, dispatch_order, find_auto_source, item_key,
+from evalkit.run.order import (UNKNOWN_FIRST, UNKNOWN_MEDIAN, dispatch_order, find_auto_source, item_key,
                            plan_dispatch, predicted_lengths)
-from evalkit.records import Item
+from evalkit.core.records import Item
 from tests.runfactory import make_sample
 
 

@@ -7,10 +7,10 @@ import random
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.datasets import load_dataset
-from evalkit.records import GenerationParams
-from evalkit.runner import RunConfig, run_eval
-from evalkit.store import read_json, read_samples
+from evalkit.data.datasets import load_dataset
+from evalkit.core.records import GenerationParams
+from evalkit.run.runner import RunConfig, run_eval
+from evalkit.core.store import read_json, read_samples
 from tests.runfactory import make_sample
 
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.corpus import analyse_overlap, field_selector, train_files
-from evalkit.overlap import (MEDPALM_MIN_CHARS, normalize_bytes, word_arrays, words,
+from evalkit.data.corpus import analyse_overlap, field_selector, train_files
+from evalkit.data.overlap import (MEDPALM_MIN_CHARS, normalize_bytes, word_arrays, words,
                              words_with_offsets)
-from evalkit.records import Item
+from evalkit.core.records import Item
 
 LONG_Q = ("A 45-year-old man presents to the emergency department with crushing substernal chest pain "
           "radiating to the left arm and jaw for two hours, accompanied by diaphoresis and nausea. "
@@ -210,7 +210,7 @@ def _shared(name: str) -> Path:
 
 
 def test_every_medqa_question_is_in_mirages_copy():
-    from evalkit.datasets import load_dataset
+    from evalkit.data.datasets import load_dataset
     items = load_dataset(_shared("medqa_test.jsonl")).items
     result = analyse_overlap(items, [_shared("mirage_benchmark.json")])
     assert len(result.rows) == 1273
@@ -219,7 +219,7 @@ def test_every_medqa_question_is_in_mirages_copy():
 
 
 def test_pubmedqa_items_are_flagged_exactly_when_their_abstract_is_in_the_corpus(tmp_path):
-    from evalkit.datasets import load_dataset
+    from evalkit.data.datasets import load_dataset
     items = load_dataset(_shared("pubmedqa/pubmedqa_test500.jsonl")).items
     pqal = json.loads(_shared("pubmedqa/ori_pqal.json").read_text())
     inside = {it.id for it in items[::2]}
@@ -235,7 +235,7 @@ def test_pubmedqa_items_are_flagged_exactly_when_their_abstract_is_in_the_corpus
 
 def test_paraphrases_sharing_no_13_gram_are_not_flagged(tmp_path):
     """The honest limit: a reworded copy is invisible to both rules."""
-    from evalkit.datasets import load_dataset
+    from evalkit.data.datasets import load_dataset
     items = load_dataset(_shared("medqa_test.jsonl")).items[:300]
     fillers = ["indeed", "notably", "clearly", "reportedly", "apparently"]
     with open(tmp_path / "para.txt", "w") as fh:

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.corpus import analyse_overlap
-from evalkit.records import Item
+from evalkit.data.corpus import analyse_overlap
+from evalkit.core.records import Item
 from tests.runfactory import make_sample, write_run
 from tests.test_overlap import LONG_Q, SECOND_Q, THIRD_Q
 
@@ -255,7 +255,7 @@ def test_a_line_that_is_not_json_is_still_searched(tmp_path):
 
 
 def test_json_escapes_are_decoded_the_same_however_the_line_is_cut():
-    from evalkit.corpus import json_text
+    from evalkit.data.corpus import json_text
 
     text = 'caf\u00e9 "quoted" back\\slash tab\there line\nbreak \U0001F600 smile \u65e5\u672c 0123abcdef u1234'
     raw = json.dumps({"t": text, "k": ["x/y", "\\u0041"]}).encode()

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.overlap_split import overlap_rows, read_overlap
-from evalkit.runs import load_run
+from evalkit.results.overlap_split import overlap_rows, read_overlap
+from evalkit.run.rundir import load_run
 from tests.runfactory import make_sample, write_run
 from tests.test_compare import _open, _shown_stats, browser_page, needs_browser  # noqa: F401
 from tests.test_overlap_split import _overlap_file
@@ -103,9 +103,9 @@ def test_leaderboard_clean_table(tmp_path):
 
 
 def test_compare_marks_items_and_gates_clean_items(tmp_path):
-    from evalkit.compare import build_comparison
-    from evalkit.compare_html import comparison_payload
-    from evalkit.gate import compare_runs
+    from evalkit.results.compare import build_comparison
+    from evalkit.results.pages.compare import comparison_payload
+    from evalkit.results.gate import compare_runs
 
     b, c, ov = _runs(tmp_path)
     overlap = read_overlap(ov)

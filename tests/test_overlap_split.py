@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.gate import compare_runs
-from evalkit.overlap_split import OverlapSet, overlap_rows, read_overlap, split_by_overlap
-from evalkit.stats import newcombe_diff_interval, wilson_interval
+from evalkit.results.gate import compare_runs
+from evalkit.results.overlap_split import OverlapSet, overlap_rows, read_overlap, split_by_overlap
+from evalkit.core.stats import newcombe_diff_interval, wilson_interval
 from tests.runfactory import make_sample, write_run
 
 

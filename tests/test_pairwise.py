@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.pairwise import combine, in_terms_of_a, summarize
+from evalkit.scoring.pairwise import combine, in_terms_of_a, summarize
 
 
 def test_verdicts_read_back_in_terms_of_a():

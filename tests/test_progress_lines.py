@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from evalkit.progress import ProgressLines, progress_line
-from evalkit.runner import RunProgress
+from evalkit.run.progress import ProgressLines, progress_line
+from evalkit.run.runner import RunProgress
 from tests.conftest import ROOT, write_items
 
 LINE = re.compile(r"^progress (\d+)/(\d+) \(([\d.]+)%\) \| ([\d.]+) req/s \| (\d+) tok/s \| errors (\d+) \| "

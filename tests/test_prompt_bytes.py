@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from evalkit.client import build_payload
+from evalkit.serving.client import build_payload
 from evalkit.config import GenerationParams
-from evalkit.prompts import PromptTemplate, as_messages, build_messages, item_prompt, load_template
-from evalkit.records import Item
+from evalkit.data.prompts import PromptTemplate, as_messages, build_messages, item_prompt, load_template
+from evalkit.core.records import Item
 from tests.request_bodies import GOLDEN, record_bodies
 
 ITEM = Item(id="q1", dataset="d", question="Which one?", options={"A": "this", "B": "that"}, answer_idx="A")

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from evalkit.datasets import load_dataset
-from evalkit.prompts import (
+from evalkit.data.datasets import load_dataset
+from evalkit.data.prompts import (
     PromptTemplate,
     TemplateError,
     draw_exemplars,
@@ -19,8 +19,8 @@ from evalkit.prompts import (
     render_prompt,
     template_summary,
 )
-from evalkit.records import Item
-from evalkit.registry import bundled_dir
+from evalkit.core.records import Item
+from evalkit.data.registry import bundled_dir
 
 ITEM = Item("q1", "demo", "What is 2 + 2?", {"A": "3", "B": "4", "C": "5"}, "B")
 PUBMED = Item("123", "pubmedqa", "Does it work?", {"A": "yes", "B": "no", "C": "maybe"}, "A",

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from evalkit.extract import extract_choice
-from evalkit.extract_medreason import extract_medreason
-from evalkit.reasoning import (reasoning_stats, shows_prefilled_shape, split_thinking, token_split,
+from evalkit.scoring.extract import extract_choice
+from evalkit.benchmarks.medreason.extract import extract_medreason
+from evalkit.results.reasoning import (reasoning_stats, shows_prefilled_shape, split_thinking, token_split,
                                truncated_in_thinking)
-from evalkit.report import build_report, report_json
+from evalkit.results.report import build_report, report_json
 from tests.runfactory import make_sample, write_run
 
 OPTIONS = {"A": "aspirin", "B": "heparin", "C": "warfarin", "D": "alteplase"}

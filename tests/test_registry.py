@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.datasets import load_dataset
-from evalkit.fetch import FetchError, fetch, fetch_file, sha256_file
-from evalkit.registry import benchmarks, bundled_dir, get_benchmark, match_file
+from evalkit.data.datasets import load_dataset
+from evalkit.data.fetch import FetchError, fetch, fetch_file, sha256_file
+from evalkit.data.registry import benchmarks, bundled_dir, get_benchmark, match_file
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,4 +1,4 @@
-"""evalkit.report: loading runs, per-dataset numbers, throughput and the text formats."""
+"""evalkit.results.report: loading runs, per-dataset numbers, throughput and the text formats."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import pytest
 from rich.console import Console
 
-from evalkit.report import (
+from evalkit.results.report import (
     build_report,
     format_report,
     item_samples,
@@ -17,7 +17,7 @@ from evalkit.report import (
     render_summary_table,
     report_tables,
 )
-from evalkit.stats import bootstrap_proportion_ci, wilson_interval
+from evalkit.core.stats import bootstrap_proportion_ci, wilson_interval
 from tests.runfactory import make_sample, verdict_samples, write_run, write_samples
 
 
@@ -190,7 +190,7 @@ def test_rich_tables_render(medqa_run):
 
 
 def test_render_summary_table_from_samples_and_run(medqa_run):
-    from evalkit.store import read_samples
+    from evalkit.core.store import read_samples
 
     for source in (read_samples(medqa_run), medqa_run):
         text = _render(render_summary_table(source, title="medqa run"))

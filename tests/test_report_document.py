@@ -15,8 +15,8 @@ import pytest
 from rich.console import Console
 
 from evalkit import api
-from evalkit.records import ReportTable
-from evalkit.suites import load_suite
+from evalkit.core.records import ReportTable
+from evalkit.data.suites import load_suite
 from tests.html_sections import html_sections
 from tests.runfactory import make_sample, verdict_samples, write_run
 from tests.test_overlap_split import _overlap_file
@@ -81,7 +81,7 @@ def test_published_rows_are_set_apart_from_the_runs(tmp_path):
     suite_html = page.split("Suite medreason", 1)[1].split("</section>", 1)[0]
     assert suite_html.count('<tr class="reference">') == len(section.rows) - 1
     assert '<tr class="reference"><td class="">mr<' not in suite_html
-    from evalkit.report_extras import section_rich_table
+    from evalkit.results.report_extras import section_rich_table
 
     table = section_rich_table(section)
     assert [r.style for r in table.rows] == [None] + ["dim"] * (len(section.rows) - 1)
@@ -186,7 +186,7 @@ def test_the_overlap_split_is_a_section_too(tmp_path):
 
 
 def test_csv_gets_the_scorers_sections_as_titled_blocks(tmp_path):
-    from evalkit.report import Report
+    from evalkit.results.report import Report
 
     doc = api.report_document([write_run(tmp_path, "r", verdict_samples("medqa", [True]))])
     doc.report = Report(rows=doc.report.rows, throughput=doc.report.throughput,

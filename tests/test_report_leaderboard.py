@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.leaderboard import build_leaderboard, find_runs, format_leaderboard
-from evalkit.stats import bootstrap_macro_ci, wilson_interval
+from evalkit.results.leaderboard import build_leaderboard, find_runs, format_leaderboard
+from evalkit.core.stats import bootstrap_macro_ci, wilson_interval
 from tests.runfactory import make_sample, verdict_samples, write_run, write_samples
 
 
@@ -121,7 +121,7 @@ def test_leaderboard_cli(results, tmp_path):
 
 
 def test_multi_sample_runs_are_their_own_rows(tmp_path):
-    from evalkit.report import load_run
+    from evalkit.results.report import load_run
 
     greedy = write_run(tmp_path, "greedy", verdict_samples("medqa", [True, False, True]), model="m", prompt="strict")
     sc = write_run(tmp_path, "sc", verdict_samples("medqa", [True, True, True]), model="m", prompt="strict",

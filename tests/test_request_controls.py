@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from evalkit.client import build_payload, parse_completion, read_usage
-from evalkit.records import GenerationParams
-from evalkit.request_controls import ControlError, json_object, text_or_file
-from evalkit.manifest import run_fingerprint
-from evalkit.runner import RunConfig, run_eval
-from evalkit.store import read_json
+from evalkit.serving.client import build_payload, parse_completion, read_usage
+from evalkit.core.records import GenerationParams
+from evalkit.run.request_controls import ControlError, json_object, text_or_file
+from evalkit.run.manifest import run_fingerprint
+from evalkit.run.runner import RunConfig, run_eval
+from evalkit.core.store import read_json
 from tests.conftest import ROOT
 
 BASE_BODY = {"model": "m", "messages": [{"role": "user", "content": "Q?"}], "max_tokens": 1024,
@@ -173,7 +173,7 @@ def test_system_prompt_replaces_a_conversations_own_system_message():
 
 
 def test_leaderboard_configurations_tell_runs_with_other_controls_apart():
-    from evalkit.comparable import configuration_of
+    from evalkit.results.comparable import configuration_of
 
     def config(generation):
         return configuration_of(model="m", prompt="strict", prompt_sha256="s", extractor="evalkit",

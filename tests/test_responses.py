@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from evalkit.client import MalformedResponse, parse_completion, safe_text
-from evalkit.store import iter_samples, read_json
+from evalkit.serving.client import MalformedResponse, parse_completion, safe_text
+from evalkit.core.store import iter_samples, read_json
 from tests.conftest import write_items
 from tests.loopback_server import USABLE_SHAPES, choose_letter, malformed_shape, prompt_key
 from tests.test_faults import run_to_end, runner_cmd

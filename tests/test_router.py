@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.backends import Listener, llamacpp
+from evalkit.serving.backends import Listener, llamacpp
 from evalkit.serving import errors, probe, processes
 from evalkit.serving.request import ServeRequest
-from evalkit.store import read_samples
+from evalkit.core.store import read_samples
 from tests.conftest import free_port, run_evalkit, write_items
 
 pytestmark = pytest.mark.server

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evalkit.rubrics import RubricError, load_rubric, parse_rubric, shipped_rubrics
+from evalkit.scoring.rubrics import RubricError, load_rubric, parse_rubric, shipped_rubrics
 
 
 def write(tmp_path, doc, name="r.json"):
@@ -107,9 +107,9 @@ def _judged_run(root, name, plan, grades, safe, harmless, complete):
 
 
 def test_an_axis_names_its_metric_and_report_leaderboard_and_gate_use_it(tmp_path):
-    from evalkit.gate import compare_runs
-    from evalkit.leaderboard import build_leaderboard
-    from evalkit.report import build_report
+    from evalkit.results.gate import compare_runs
+    from evalkit.results.leaderboard import build_leaderboard
+    from evalkit.results.report import build_report
     from evalkit.scoring.plan import ScoringPlan
     from evalkit.scoring.rubric_judge import RubricJudgeScorer
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.leaderboard import build_leaderboard, find_runs, leaderboard_json
-from evalkit.run_index import INDEX_FILE, IndexedRun, load_runs_indexed
+from evalkit.results.leaderboard import build_leaderboard, find_runs, leaderboard_json
+from evalkit.results.run_index import INDEX_FILE, IndexedRun, load_runs_indexed
 from tests.runfactory import make_sample, verdict_samples, write_run, write_samples
 
 DATASETS = ("medqa", "pubmedqa")

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from tests.conftest import write_items
-from evalkit.client import RequestError
-from evalkit.records import GenerationParams
-from evalkit.runner import EndpointDown, RunConfig, run_eval
-from evalkit.store import read_json, read_samples
+from evalkit.serving.client import RequestError
+from evalkit.core.records import GenerationParams
+from evalkit.run.runner import EndpointDown, RunConfig, run_eval
+from evalkit.core.store import read_json, read_samples
 
 SAMPLE_FIELDS = {
     "id": str, "dataset": str, "question": str, "options": dict, "answer_idx": str, "prompt": str, "output": str,
@@ -96,8 +96,8 @@ def test_failed_samples_are_errors_not_wrong_answers_and_retried_on_resume(tmp_p
 def test_end_of_run_summary_from_the_live_index_matches_reindexing_the_file(tmp_path, loopback, items_file):
     # summary.json is built with the run's own index of samples.jsonl; after errors and a resume
     # (error lines followed by their retries) it must equal what indexing the file afresh gives.
-    from evalkit.datasets import load_dataset
-    from evalkit.resume import summary_on_disk
+    from evalkit.data.datasets import load_dataset
+    from evalkit.run.resume import summary_on_disk
 
     bad = loopback("--fail-500", "0.5", "--seed", "1")
     first = run_eval(config(tmp_path, bad.url, [items_file], max_attempts=1, run_name="r"))

@@ -4,7 +4,7 @@
 import json
 import shutil
 
-from evalkit.store import read_json
+from evalkit.core.store import read_json
 from tests.conftest import run_evalkit, write_items
 
 

@@ -5,11 +5,11 @@ from collections import Counter
 import pytest
 from hypothesis import given, strategies as st
 
-from evalkit.records import GenerationParams, Item
-from evalkit.runner import RunConfig, run_eval
-from evalkit.sampling import (STRATEGY_REGISTRY, Stage, format_reasonings, get_strategy, load_refine_template,
+from evalkit.core.records import GenerationParams, Item
+from evalkit.run.runner import RunConfig, run_eval
+from evalkit.run.sampling import (STRATEGY_REGISTRY, Stage, format_reasonings, get_strategy, load_refine_template,
                               majority_vote, register_strategy, strategy_stages)
-from evalkit.store import read_json, read_samples
+from evalkit.core.store import read_json, read_samples
 
 
 def test_majority_vote_counts_and_ignores_unparsed():
@@ -58,7 +58,7 @@ def test_refine_template_without_reasonings_is_rejected(tmp_path):
 
 
 def test_shipped_er_templates_load_and_render():
-    from evalkit.prompts import load_template, render_prompt
+    from evalkit.data.prompts import load_template, render_prompt
 
     item = Item("1", "d", "Fever and rash?", {"A": "measles", "B": "mumps"}, "A")
     sample = render_prompt(load_template("er_sample"), item)

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.records import Generation, Item
-from evalkit.rescore import default_output, read_generations, rescore
-from evalkit.score import extract_and_check, rescore_sample, score_sample, summarize
+from evalkit.core.records import Generation, Item
+from evalkit.run.rescore import default_output, read_generations, rescore
+from evalkit.run.summary import extract_and_check, rescore_sample, score_sample, summarize
 
 MQ = {"A": "Aspirin", "B": "Clopidogrel", "C": "Warfarin", "D": "Heparin"}
 
@@ -152,7 +152,7 @@ def test_cli_score_reports_bad_input_cleanly(tmp_path):
 
 
 def test_rescoring_a_multi_sample_record_revotes_every_generation():
-    from evalkit.score import rescore_sample
+    from evalkit.run.summary import rescore_sample
 
     gens = [{"k": 0, "output": "Answer: B", "pred": "A", "method": "x", "finish_reason": "stop", "usage": {}},
             {"k": 1, "output": "The answer is B.", "pred": "A", "method": "x", "finish_reason": "stop", "usage": {}},
@@ -168,7 +168,7 @@ def test_rescoring_a_multi_sample_record_revotes_every_generation():
 
 
 def test_rescoring_keeps_one_sample_per_item_when_an_error_was_retried(tmp_path):
-    from evalkit.rescore import rescore
+    from evalkit.run.rescore import rescore
 
     base = {"dataset": "d", "options": {"A": "a", "B": "b"}, "answer_idx": "B", "index": 0}
     lines = [

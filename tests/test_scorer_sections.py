@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from evalkit.cli import main
-from evalkit.records import ReportTable
-from evalkit.report import build_report, format_report, report_tables
+from evalkit.core.records import ReportTable
+from evalkit.results.report import build_report, format_report, report_tables
 from tests.html_sections import html_sections
 
 

@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.records import GenerationParams, Item, References, SampleRecord, Score, target_to_json
-from evalkit.report import build_report
-from evalkit.runner import RunConfig, run_eval
-from evalkit.runs import load_run, sample_scores, to_dataframe
+from evalkit.core.records import GenerationParams, Item, References, SampleRecord, Score, target_to_json
+from evalkit.results.report import build_report
+from evalkit.run.runner import RunConfig, run_eval
+from evalkit.run.rundir import load_run, sample_scores, to_dataframe
 from evalkit.scoring import ScorerError, get_scorer
 from evalkit.scoring.stage import ScoringPlan, score_samples
-from evalkit.store import read_json, read_samples
+from evalkit.core.store import read_json, read_samples
 from tests.conftest import ROOT, write_items
 
 LEGACY = ROOT / "tests" / "data" / "legacy_v1"
@@ -251,7 +251,7 @@ def _numeric_run(root: Path, name: str, values: list[float]) -> Path:
 
 
 def test_gate_on_a_numeric_score_uses_a_paired_bootstrap(tmp_path):
-    from evalkit.gate import compare_runs
+    from evalkit.results.gate import compare_runs
 
     base = _numeric_run(tmp_path, "base", [4, 4, 3, 4, 3, 4, 4, 3, 4, 4] * 4)
     worse = _numeric_run(tmp_path, "worse", [2, 3, 2, 3, 2, 3, 3, 2, 3, 2] * 4)
@@ -287,13 +287,13 @@ def test_the_library_api_runs_loads_and_analyses(tmp_path, loopback, items_file)
     again = api.rescore(result.run_dir, scorers=["tests.toy_scorers:ToyScorer"])
     assert all("letters_named" in s["scores"] for s in again)
     assert not hasattr(api, "rescore_run")  # one rescoring entry point: api.rescore is rescore.rescore
-    from evalkit.rescore import rescore
+    from evalkit.run.rescore import rescore
     assert api.rescore is rescore
     assert api.gate(result.run_dir, result.run_dir).exit_code == 0
 
 
 def test_leaderboard_ranks_by_a_numeric_named_score(tmp_path):
-    from evalkit.leaderboard import build_leaderboard, format_leaderboard
+    from evalkit.results.leaderboard import build_leaderboard, format_leaderboard
 
     root = tmp_path / "results" / "lf"
     hi = _numeric_run(root, "good", [4, 3, 4, 4] * 5)
@@ -338,7 +338,7 @@ def test_report_counts_a_judges_requests_once_per_sample_apart_from_the_answerer
               "latency_s": 2.0, "index": 0,
               "scores": {"a": {"value": 3, "meta": meta}, "b": {"value": 2, "meta": meta}}} for i in range(4)]
     (run / "samples.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    from evalkit.report import format_report
+    from evalkit.results.report import format_report
 
     report = build_report([run])
     j = report.throughput[0].judge

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.leaderboard import build_leaderboard
-from evalkit.report import build_report
-from evalkit.runs import choice_answer, choice_verdict, load_run
+from evalkit.results.leaderboard import build_leaderboard
+from evalkit.results.report import build_report
+from evalkit.run.rundir import choice_answer, choice_verdict, load_run
 from evalkit.scoring.plan import plan_scoring
-from evalkit.store import read_json
+from evalkit.core.store import read_json
 
 
 def _run(tmp_path, url, items_file, name, *flags):
@@ -91,7 +91,7 @@ def test_the_verdict_is_read_from_the_score_and_from_old_lines():
 
 
 def test_the_end_of_run_summary_gives_each_score_by_its_declared_metric():
-    from evalkit.score import summarize
+    from evalkit.run.summary import summarize
     from evalkit.scoring.metrics import ClippedMean
 
     lines = [{"id": f"p{i}", "dataset": "hb", "scores": {"healthbench": {"value": v}, "ok": {"value": v > 0}}}
@@ -104,8 +104,8 @@ def test_the_end_of_run_summary_gives_each_score_by_its_declared_metric():
 
 
 def test_the_html_report_shows_each_score_by_its_metric():
-    from evalkit.html_report import render_html
-    from evalkit.runs import load_run
+    from evalkit.results.pages.report import render_html
+    from evalkit.run.rundir import load_run
     from tests.conftest import ROOT
 
     run = load_run(ROOT / "tests" / "data" / "legacy_v2" / "healthbench")
@@ -115,8 +115,8 @@ def test_the_html_report_shows_each_score_by_its_metric():
 
 
 def test_extractors_register_like_scorers_and_load_from_module_attr():
-    from evalkit.extract import EXTRACTORS, get_extractor
-    from evalkit.records import Item, SampleRecord
+    from evalkit.scoring.extract import EXTRACTORS, get_extractor
+    from evalkit.core.records import Item, SampleRecord
 
     assert set(EXTRACTORS) >= {"evalkit", "medreason"}
     plan = plan_scoring(["choice"], extractor="tests.toy_scorers:first_letter_extractor")
@@ -138,7 +138,7 @@ def test_the_manifest_names_a_metric_for_every_score_of_the_run(tmp_path, loopba
 
 
 def test_the_gate_compares_healthbench_runs_by_the_clipped_figure(tmp_path):
-    from evalkit.gate import compare_runs
+    from evalkit.results.gate import compare_runs
 
     metrics = {"healthbench": {"name": "clipped_mean", "lo": 0.0, "hi": 1.0}}
 

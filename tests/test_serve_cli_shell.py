@@ -50,8 +50,8 @@ def test_cli_serve_imports_only_the_api():
 
 
 def test_the_lock_does_not_import_the_serving_modules():
-    code = "import sys, evalkit.lock; print(sorted(m for m in sys.modules if m.startswith('evalkit.')))"
+    code = "import sys, evalkit.core.lock; print(sorted(m for m in sys.modules if m.startswith('evalkit.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     loaded = eval(out.stdout)  # a list literal printed by the child
-    assert "evalkit.liveness" in loaded
-    assert not [m for m in loaded if m.startswith(("evalkit.serving", "evalkit.backends"))], loaded
+    assert "evalkit.core.liveness" in loaded
+    assert not [m for m in loaded if m.startswith(("evalkit.serving", "evalkit.serving.backends"))], loaded

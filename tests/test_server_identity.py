@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evalkit import backends
-from evalkit.backends import Listener, get_backend, llamacpp
+from evalkit.serving import backends
+from evalkit.serving.backends import Listener, get_backend, llamacpp
 from evalkit.serving import checkpoint, launch, plan, processes, state
 from evalkit.serving.request import ServeRequest
 from evalkit.cli import main

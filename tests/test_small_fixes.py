@@ -53,7 +53,7 @@ def _fake_server(tmp_path: Path, version_line: str) -> str:
 
 
 def test_a_llama_server_without_git_is_asked_its_version(tmp_path):
-    from evalkit.backends.llamacpp import LlamaCppBackend, binary_version
+    from evalkit.serving.backends.llamacpp import LlamaCppBackend, binary_version
 
     plain = _fake_server(tmp_path, "version: 0.6.0-dev (build 0, commit unknown)")
     assert binary_version(plain) == "0.6.0-dev"
@@ -67,7 +67,7 @@ def test_a_llama_server_without_git_is_asked_its_version(tmp_path):
 
 
 def test_the_thinking_advice_is_for_models_that_think():
-    from evalkit.report_extras import truncation_hints
+    from evalkit.results.report_extras import truncation_hints
 
     [plain] = truncation_hints([("medqa", 10, 5, 0)], 512)
     assert "Thinking models need room" not in plain and "show no thinking" in plain
@@ -78,7 +78,7 @@ def test_the_thinking_advice_is_for_models_that_think():
 
 
 def test_the_end_of_run_summary_counts_outputs_that_think():
-    from evalkit.score import summarize
+    from evalkit.run.summary import summarize
 
     samples = [{"id": "1", "dataset": "d", "output": "<think>hm</think>The answer is A."},
                {"id": "2", "dataset": "d", "output": "The answer is B."}]

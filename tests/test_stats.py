@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from evalkit.stats import (
+from evalkit.core.stats import (
     binom_cdf_half,
     bootstrap_macro_ci,
     bootstrap_proportion_ci,

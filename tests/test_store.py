@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from evalkit.store import SampleWriter, iter_samples, read_samples, write_json, read_json
+from evalkit.core.store import SampleWriter, iter_samples, read_samples, write_json, read_json
 
 
 def test_torn_last_line_is_dropped_on_read_and_cut_before_append(tmp_path):
@@ -44,7 +44,7 @@ def test_write_json_atomic_roundtrip(tmp_path):
 def test_paused_gc_restores_the_collector_even_after_an_error():
     import gc
 
-    from evalkit.store import paused_gc
+    from evalkit.core.store import paused_gc
 
     assert gc.isenabled()
     with pytest.raises(RuntimeError):
@@ -64,8 +64,8 @@ def test_paused_gc_restores_the_collector_even_after_an_error():
 def test_read_samples_and_rescoring_leave_the_collector_on(tmp_path):
     import gc
 
-    from evalkit.score import rescore_samples
-    from evalkit.store import read_samples
+    from evalkit.run.summary import rescore_samples
+    from evalkit.core.store import read_samples
 
     path = tmp_path / "samples.jsonl"
     path.write_text('{"id": "1", "dataset": "d", "options": {"A": "x", "B": "y"}, "answer_idx": "B", '

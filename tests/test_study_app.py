@@ -5,9 +5,9 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from evalkit.study.app import build_app
-from evalkit.study.create import create_study
-from evalkit.study.db import StudyDB
+from evalkit.web.study.app import build_app
+from evalkit.web.study.create import create_study
+from evalkit.web.study.db import StudyDB
 from tests.study_helpers import write_run
 from evalkit.web.security import hash_token, new_token
 

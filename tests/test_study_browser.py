@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.study.db import StudyDB
-from evalkit.study.rubric import load_study_rubric
+from evalkit.web.study.db import StudyDB
+from evalkit.web.study.rubric import load_study_rubric
 from tests.conftest import ROOT, free_port
 from tests.study_helpers import write_run
 

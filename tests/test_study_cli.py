@@ -6,8 +6,8 @@ import re
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.study.db import StudyDB
-from evalkit.study.service import run_judge, study_report
+from evalkit.web.study.db import StudyDB
+from evalkit.web.study.service import run_judge, study_report
 from tests.study_helpers import write_run
 
 

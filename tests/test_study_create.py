@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from evalkit.study.create import create_study, unratable
-from evalkit.study.db import StudyDB, StudyError
+from evalkit.web.study.create import create_study, unratable
+from evalkit.web.study.db import StudyDB, StudyError
 from tests.study_helpers import plain_token, write_run
 
 

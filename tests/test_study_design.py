@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from evalkit.study.design import DesignError, Unit, assign
+from evalkit.web.study.design import DesignError, Unit, assign
 
 
 def _units(n, pool="physician", pair=False):

@@ -3,13 +3,13 @@ judge against the raters (ceiling and floors) on a hand-made case."""
 
 import json
 
-from evalkit.study.create import create_study
-from evalkit.study.db import StudyDB
-from evalkit.study.judge import judge_agreement
-from evalkit.study.render import render
-from evalkit.study.report import X, Y, TIE, pair_outcome
-from evalkit.study.rubric import StudyAxis, StudyRubric, load_study_rubric
-from evalkit.study.service import study_report
+from evalkit.web.study.create import create_study
+from evalkit.web.study.db import StudyDB
+from evalkit.web.study.judge import judge_agreement
+from evalkit.web.study.render import render
+from evalkit.web.study.report import X, Y, TIE, pair_outcome
+from evalkit.web.study.rubric import StudyAxis, StudyRubric, load_study_rubric
+from evalkit.web.study.service import study_report
 from tests.study_helpers import plain_token, write_run
 
 

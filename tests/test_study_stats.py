@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from evalkit.study.stats import cluster_resamples, krippendorff_alpha, majority, preference, randolph_kappa, shares
+from evalkit.web.study.stats import cluster_resamples, krippendorff_alpha, majority, preference, randolph_kappa, shares
 
 
 def test_randolph_kappa_by_hand():

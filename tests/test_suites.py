@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from evalkit.prompts import PromptTemplate, load_template
-from evalkit.report import build_report, run_labels, load_runs
-from evalkit.report_extras import section_markdown
-from evalkit.suites import SuiteError, check_prompt, load_suite, report_suite_tables, suite_section
-from evalkit.registry import get_benchmark
+from evalkit.data.prompts import PromptTemplate, load_template
+from evalkit.results.report import build_report, run_labels, load_runs
+from evalkit.results.report_extras import section_markdown
+from evalkit.data.suites import SuiteError, check_prompt, load_suite, report_suite_tables, suite_section
+from evalkit.data.registry import get_benchmark
 from tests.conftest import SHARED
 from tests.runfactory import verdict_samples, write_run
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.sweep import (Checkpoint, CheckpointJob, SweepError, SweepSettings, SweepState, classify,
+from evalkit.sweep.state import (Checkpoint, CheckpointJob, SweepError, SweepSettings, SweepState, classify,
                            find_checkpoints, model_file, ready_checkpoints, training_step)
-from evalkit.sweep_jobs import SlurmOptions, parse_sbatch_directives, serve_request
-from evalkit.sweep_report import resolve_baseline, sweep_gate, sweep_junit, sweep_trend, trend_markdown
+from evalkit.sweep.jobs import SlurmOptions, parse_sbatch_directives, serve_request
+from evalkit.sweep.report import resolve_baseline, sweep_gate, sweep_junit, sweep_trend, trend_markdown
 from tests.runfactory import verdict_samples, write_run
 
 
@@ -146,7 +146,7 @@ def test_ready_checkpoints_by_marker_and_by_quiet_files(tmp_path):
 def test_an_empty_checkpoint_folder_is_not_complete_however_quiet(tmp_path):
     """Issue 29 item 2: the trainer made checkpoint-100/ and is still writing its weights; a folder the
     backend cannot load yet is not complete, however long nothing changed in it, marker or not."""
-    from evalkit.sweep import checkpoint_readiness
+    from evalkit.sweep.state import checkpoint_readiness
 
     train = _ckpts(tmp_path, steps=(100,))
     seen: dict = {}
@@ -166,7 +166,7 @@ def test_an_empty_checkpoint_folder_is_not_complete_however_quiet(tmp_path):
 
 
 def test_missing_files_per_backend(tmp_path):
-    from evalkit.sweep import missing_files
+    from evalkit.sweep.state import missing_files
 
     d = tmp_path / "checkpoint-7"
     d.mkdir()
@@ -199,7 +199,7 @@ class _DeclaringBackend(ToyBackend):
 
 
 def test_another_backend_declares_what_it_needs(tmp_path, monkeypatch):
-    from evalkit.sweep import missing_files
+    from evalkit.sweep.state import missing_files
 
     d = tmp_path / "checkpoint-100"
     d.mkdir()
@@ -214,7 +214,7 @@ def test_another_backend_declares_what_it_needs(tmp_path, monkeypatch):
 def test_watch_retries_a_checkpoint_that_failed_for_lack_of_files_only(tmp_path):
     """Issue 29 item 2: a job that failed because its checkpoint's files were not there yet is submitted
     again once the checkpoint is complete; a job that failed otherwise waits for `sweep run` again."""
-    from evalkit.sweep_jobs import watch_candidates
+    from evalkit.sweep.jobs import watch_candidates
 
     s = _settings(tmp_path)
     a, b, c, d = (CheckpointJob(Checkpoint.at(tmp_path / f"checkpoint-{i}"), s) for i in (1, 2, 3, 4))
@@ -238,8 +238,8 @@ def test_a_job_whose_process_is_dead_is_not_running_whatever_the_queue_says(tmp_
     import subprocess
     import sys
 
-    from evalkit.liveness import proc_start_time
-    from evalkit.sweep import views
+    from evalkit.core.liveness import proc_start_time
+    from evalkit.sweep.state import views
 
     job = _job(tmp_path)
     sub = {"executor": "slurm", "job_id": "7_1"}
@@ -330,7 +330,7 @@ def test_sbatch_directives_and_slurm_parameters():
 
 
 def test_sglang_gets_the_nodes_gpus_as_dp(tmp_path, monkeypatch):
-    import evalkit.backends.base as backend_base
+    import evalkit.serving.backends.base as backend_base
 
     monkeypatch.setattr(backend_base, "cuda_gpus_visible", lambda: 8)
     job = CheckpointJob(Checkpoint.at(tmp_path / "checkpoint-1"), _settings(tmp_path, backend="sglang"))
@@ -368,7 +368,7 @@ def test_trend_in_step_order_with_best_step_and_gate(tmp_path):
     assert [j.checkpoint.step for j in gate.regressed] == [300]  # 5 of 40 lost at step 100: not significant
     assert gate.exit_code == 1
     root = ET.fromstring(sweep_junit(gate).split("\n", 1)[1])
-    assert [s.get("name") for s in root.findall("testsuite")] == ["evalkit.sweep.step100", "evalkit.sweep.step300"]
+    assert [s.get("name") for s in root.findall("testsuite")] == ["evalkit.sweep.state.step100", "evalkit.sweep.state.step300"]
     assert root.get("failures") == "2"  # both datasets regressed at step 300
 
     assert sweep_gate(state, "100", max_drop=1.0).exit_code == 1  # step 300 fell below step 100
@@ -427,7 +427,7 @@ def test_the_trend_page_marks_partial_runs(tmp_path):
     """Issue 29 item 8: the trend page's points of a run still going are hollow and flagged, and the
     page says a gate involving it is provisional (the browser test checks the verdict line)."""
     from evalkit import api
-    from evalkit.sweep_report import trend_points
+    from evalkit.sweep.report import trend_points
 
     state = _partial_sweep(tmp_path)
     points, _ = trend_points(sweep_trend(state))
@@ -483,8 +483,8 @@ def test_the_hint_line_is_shell_quoted(tmp_path, monkeypatch):
 
 
 def test_one_sweep_run_at_a_time_per_sweep_folder(tmp_path):
-    from evalkit.lock import try_lock_run_dir
-    from evalkit.sweep_jobs import SweepLaunch, start_sweep
+    from evalkit.core.lock import try_lock_run_dir
+    from evalkit.sweep.jobs import SweepLaunch, start_sweep
 
     settings = _settings(tmp_path)
     train = _ckpts(tmp_path, steps=(1,))
@@ -498,7 +498,7 @@ def test_one_sweep_run_at_a_time_per_sweep_folder(tmp_path):
 def test_a_suite_sweep_without_a_table_score_reads_its_runs_primary_score(tmp_path):
     """As the report's suite table does (suites.primary_score): the first score the run's manifest
     records a metric for, not the multiple-choice verdict a judge-scored suite's runs do not have."""
-    from evalkit.sweep_report import trend_score
+    from evalkit.sweep.report import trend_score
 
     suite = {"name": "lf", "title": "long form", "benchmarks": [{"name": "medqa", "column": "MedQA"}]}
     state = SweepState.open(_settings(tmp_path, suite=suite))
@@ -544,7 +544,7 @@ def test_a_server_started_tied_dies_with_the_process_that_started_it(tmp_path, i
     import sys
     import time
 
-    from evalkit.liveness import process_alive
+    from evalkit.core.liveness import process_alive
     from tests.conftest import ROOT
 
     env = {**os.environ, "EVALKIT_STATE_DIR": str(isolated_state),

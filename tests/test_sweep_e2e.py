@@ -27,7 +27,7 @@ STEPS = (100, 200, 300)
 
 
 def _gguf() -> Path:
-    from evalkit.backends.llamacpp import smollm2_gguf_path
+    from evalkit.serving.backends.llamacpp import smollm2_gguf_path
     from evalkit.serving.errors import ServerError
 
     try:
@@ -137,7 +137,7 @@ def _check_results(root: Path, env: dict, executor: str) -> None:
                         env=env, timeout=300)
     assert gated.returncode in (0, 1), gated.stdout + gated.stderr
     suites = ET.parse(junit).getroot().findall("testsuite")
-    assert [s.get("name") for s in suites] == ["evalkit.sweep.step200", "evalkit.sweep.step300"]
+    assert [s.get("name") for s in suites] == ["evalkit.sweep.state.step200", "evalkit.sweep.state.step300"]
     failures = sum(int(s.get("failures")) for s in suites)
     assert (gated.returncode == 1) == (failures > 0)
     assert "gate: " in gated.stdout
@@ -215,7 +215,7 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(standin_swe
     import signal
     import subprocess
 
-    from evalkit.sweep import Checkpoint, CheckpointJob, SweepSettings
+    from evalkit.sweep.state import Checkpoint, CheckpointJob, SweepSettings
 
     root, env = standin_sweep_env
     settings = SweepSettings(name="ft", sweep_dir=str(root / "sweep-direct"), results_dir=str(root / "results"),
@@ -223,7 +223,7 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(standin_swe
                              generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
     job = CheckpointJob(Checkpoint.at(root / "train" / "checkpoint-200"), settings)
     (root / "job.pkl").write_bytes(pickle.dumps(job))
-    body = ("import pickle, sys; from evalkit.sweep_jobs import run_checkpoint; "
+    body = ("import pickle, sys; from evalkit.sweep.jobs import run_checkpoint; "
             "run_checkpoint(pickle.load(open(sys.argv[1], 'rb')))")
     proc = subprocess.Popen([sys.executable, "-c", body, str(root / "job.pkl")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -261,7 +261,7 @@ def test_a_job_killed_with_sigkill_takes_its_server_with_it_and_the_next_try_res
     import subprocess
 
     from evalkit import api
-    from evalkit.sweep import Checkpoint, CheckpointJob, SweepSettings
+    from evalkit.sweep.state import Checkpoint, CheckpointJob, SweepSettings
 
     root, env = standin_sweep_env
     settings = SweepSettings(name="ft", sweep_dir=str(root / "sweep-direct"), results_dir=str(root / "results"),
@@ -269,7 +269,7 @@ def test_a_job_killed_with_sigkill_takes_its_server_with_it_and_the_next_try_res
                              generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
     job = CheckpointJob(Checkpoint.at(root / "train" / "checkpoint-300"), settings)
     (root / "job.pkl").write_bytes(pickle.dumps(job))
-    body = ("import pickle, sys; from evalkit.sweep_jobs import run_checkpoint; "
+    body = ("import pickle, sys; from evalkit.sweep.jobs import run_checkpoint; "
             "run_checkpoint(pickle.load(open(sys.argv[1], 'rb')))")
     proc = subprocess.Popen([sys.executable, "-c", body, str(root / "job.pkl")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -30,7 +30,7 @@ def test_html_needs_two_scored_checkpoints_and_output_goes_with_html(tmp_path):
 
 
 def test_trend_points_are_the_reports_figures(tmp_path):
-    from evalkit.sweep_report import sweep_trend, trend_points
+    from evalkit.sweep.report import sweep_trend, trend_points
 
     state = _written_sweep(tmp_path, VERDICTS)
     trend = sweep_trend(state)
@@ -80,8 +80,8 @@ def test_browser_sweep_page_points_and_two_clicks(tmp_path, browser_page):  # no
 
 
 def test_a_checkpoint_without_step_is_left_off_the_plot_with_a_note(tmp_path):
-    from evalkit.sweep import Checkpoint
-    from evalkit.sweep_report import sweep_trend, trend_points
+    from evalkit.sweep.state import Checkpoint
+    from evalkit.sweep.report import sweep_trend, trend_points
     from tests.runfactory import verdict_samples, write_run
 
     state = _written_sweep(tmp_path, {100: [True, False], 200: [True, True]})

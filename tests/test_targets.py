@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.datasets import DatasetError, load_dataset
-from evalkit.longform import healthbench, liveqa, nist_graded, question_only
-from evalkit.records import (ChoiceSets, GradedAnswer, Item, NumericAnswer, References, RubricItem, RubricItems,
+from evalkit.data.datasets import DatasetError, load_dataset
+from evalkit.data.longform import healthbench, liveqa, nist_graded, question_only
+from evalkit.core.records import (ChoiceSets, GradedAnswer, Item, NumericAnswer, References, RubricItem, RubricItems,
                              SampleRecord, Statements, TargetError, target_from_json, target_to_json)
 from evalkit.scoring.stage import StoredSample
-from evalkit.store import encode_line
+from evalkit.core.store import encode_line
 
 # Lines written by the code before typed targets (main at 4988609) for these records: tests/data/targets_v1.jsonl.
 FIXTURE = Path(__file__).parent / "data" / "targets_v1.jsonl"
@@ -116,7 +116,7 @@ def test_an_adapter_giving_an_untyped_target_is_an_error_at_its_line(tmp_path):
 
 
 def test_judging_a_run_with_an_unknown_stored_target_names_the_file_and_sample(tmp_path):
-    from evalkit.judge_pass import JudgeInputError, read_run
+    from evalkit.scoring.judge_pass import JudgeInputError, read_run
 
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"id": "q1", "dataset": "d", "question": "Q?", "output": "A.",
@@ -126,7 +126,7 @@ def test_judging_a_run_with_an_unknown_stored_target_names_the_file_and_sample(t
 
 
 def test_kqa_items_store_the_json_their_untyped_targets_had():
-    from evalkit.kqa import kqa
+    from evalkit.benchmarks.kqa.statements import kqa
 
     item = kqa({"Question": "Is X safe?", "Free_form_answer": "Mostly.", "Must_have": ["X is safe", " "],
                 "Nice_to_have": ["Ask a doctor"]}, dataset="kqa", key="3")

@@ -9,7 +9,7 @@ import pytest
 
 from evalkit import api
 from evalkit.config import GenerationParams, RunConfig
-from evalkit.tasks import Task, TaskError, from_benchmark, from_suite, plan_runs
+from evalkit.run.tasks import Task, TaskError, from_benchmark, from_suite, plan_runs
 from tests.conftest import write_items
 
 SUITE_FILES = {"medbullets_op4": "medbullets_op4.jsonl", "medbullets_op5": "medbullets_op5.jsonl",
@@ -43,7 +43,7 @@ def test_a_task_is_named_by_its_benchmark_or_its_file(tmp_path):
     assert Task(str(tmp_path / "mine.jsonl")).name == "mine"
     assert Task(str(tmp_path / "medqa_test.jsonl")).name == "medqa"  # a registered file keeps its name
     assert from_benchmark("pubmedqa").data == "pubmedqa"
-    from evalkit.registry import benchmarks
+    from evalkit.data.registry import benchmarks
 
     rows = [from_benchmark(b, prompt="cot") for b in benchmarks()]
     assert rows[0].name == benchmarks()[0].name and {t.prompt for t in rows} == {"cot"}
@@ -132,7 +132,7 @@ def test_a_task_round_trips_through_its_json_form():
 
     import pytest
 
-    from evalkit.tasks import Task, TaskError
+    from evalkit.run.tasks import Task, TaskError
 
     task = Task(data="/data/x.jsonl", name="x", prompt="igakuqa_strict", prompt_variant="context",
                 scorers=("igakuqa", "tests.toy_scorers:ToyScorer"),

@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from evalkit.liveness import process_alive
-from evalkit.store import read_json, read_samples
+from evalkit.core.liveness import process_alive
+from evalkit.core.store import read_json, read_samples
 from tests.conftest import ROOT, free_port, run_evalkit
 
 TOY = "tests.toy_backend:ToyBackend"

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.sweep import Checkpoint, SweepSettings, SweepState
+from evalkit.sweep.state import Checkpoint, SweepSettings, SweepState
 from tests.runfactory import verdict_samples, write_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def _export(*args: str, env: dict | None = None):
 
 def test_the_figures_are_the_reports_cells_named_for_grouping(tmp_path):
     from evalkit import api
-    from evalkit.trackers.figures import plan_run
+    from evalkit.results.trackers.figures import plan_run
 
     run = _run(tmp_path)
     plan = plan_run(run)
@@ -91,14 +91,14 @@ def test_the_figures_are_the_reports_cells_named_for_grouping(tmp_path):
 
 
 def test_an_unfinished_run_is_not_sent_and_says_so(tmp_path):
-    from evalkit.trackers.figures import plan_run
+    from evalkit.results.trackers.figures import plan_run
 
     plan = plan_run(_run(tmp_path, status="interrupted"))
     assert plan.runs == [] and "interrupted" in plan.notes[0]
 
 
 def test_a_sweeps_checkpoints_are_at_their_steps_with_their_identity(tmp_path):
-    from evalkit.trackers.figures import plan_sweep
+    from evalkit.results.trackers.figures import plan_sweep
 
     plan = plan_sweep(_sweep(tmp_path))
     assert sorted({p.step for p in plan.points}) == [100, 200, 300]
@@ -108,7 +108,7 @@ def test_a_sweeps_checkpoints_are_at_their_steps_with_their_identity(tmp_path):
 
 
 def test_without_the_package_the_option_names_the_extra(tmp_path, monkeypatch):
-    from evalkit.trackers import base
+    from evalkit.results.trackers import base
 
     monkeypatch.setitem(base.PACKAGES, "mlflow", "evalkit_no_such_module")
     result = CliRunner().invoke(main, ["export", str(_run(tmp_path)), "--to", "mlflow"])
@@ -417,7 +417,7 @@ def test_a_tracker_that_does_not_answer_is_named_and_the_run_is_kept(tmp_path, m
 def test_a_run_whose_summary_says_incomplete_is_not_sent(tmp_path):
     """A manifest without a status (an older run) and summary.json's ``complete: false``: partial, as the
     leaderboard says, so nothing is sent (a point once sent is never sent again)."""
-    from evalkit.trackers.figures import plan_run
+    from evalkit.results.trackers.figures import plan_run
     from tests.runfactory import verdict_samples, write_run
 
     run_dir = write_run(tmp_path, "old", verdict_samples("medqa", [True, False]))

@@ -12,9 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from evalkit.config import ViewSettings
-from evalkit.view.app import build_app
-from evalkit.view.items import browse
-from evalkit.view.live import LiveRun
+from evalkit.web.view.app import build_app
+from evalkit.web.view.items import browse
+from evalkit.web.view.live import LiveRun
 from tests.runfactory import make_sample, verdict_samples, write_run
 
 
@@ -165,7 +165,7 @@ def test_cli_refuses_a_busy_port_by_name(results):
 
 
 def test_home_lists_rating_studies_and_their_progress_without_writing(results, tmp_path):
-    from evalkit.study.create import create_study
+    from evalkit.web.study.create import create_study
     from evalkit.web.security import hash_token, new_token
     from tests.study_helpers import write_run as write_answers
 
@@ -186,7 +186,7 @@ def test_home_lists_rating_studies_and_their_progress_without_writing(results, t
 
 
 def test_a_sweeps_trend_is_made_again_only_when_the_sweep_changes(results, monkeypatch):
-    import evalkit.view.app as view_app
+    import evalkit.web.view.app as view_app
 
     sweep_dir = results / "sweeps" / "ft"
     sweep_dir.mkdir(parents=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.serving import probe, processes
-from evalkit.store import read_json, read_samples
+from evalkit.core.store import read_json, read_samples
 from tests.conftest import free_port, run_evalkit, write_items
 
 pytestmark = pytest.mark.server

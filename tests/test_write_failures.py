@@ -1,6 +1,6 @@
 """A disk that fills up during a run: the message names the first file that could not be written.
 
-The failure is injected where the store opens files (``evalkit.store.open``), so the real runner,
+The failure is injected where the store opens files (``evalkit.core.store.open``), so the real runner,
 client and loopback server run as they do; only the disk is a stand-in.
 """
 
@@ -10,9 +10,9 @@ import os
 
 from click.testing import CliRunner
 
-import evalkit.store as store
+import evalkit.core.store as store
 from evalkit.cli import main
-from evalkit.store import iter_samples
+from evalkit.core.store import iter_samples
 from tests.conftest import write_items
 
 

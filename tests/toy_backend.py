@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evalkit.backends.base import Listener, ServerBackend
+from evalkit.serving.backends.base import Listener, ServerBackend
 from evalkit.serving import probe
 from evalkit.serving.request import ServeRequest
 

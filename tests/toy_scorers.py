@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from evalkit.records import Score
+from evalkit.core.records import Score
 
 
 class ToyScorer:
@@ -100,7 +100,7 @@ class SectionScorer:
 
     @staticmethod
     def report_tables(rows):
-        from evalkit.records import ReportTable
+        from evalkit.core.records import ReportTable
 
         lines = [(r.run, r.dataset, str(r.extra["sectioned"]["n"]), str(r.extra["sectioned"]["a"]))
                  for r in rows if r.group is None and "sectioned" in r.extra]

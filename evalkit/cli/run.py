@@ -222,7 +222,7 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--strategy", type=StrategyName(),
               **default_from(RunConfig, "strategy", help="How several samples make one answer: "
                              f"{', '.join(STRATEGIES)}, or module:attr naming your own (a function (samples, refine, refine_samples) -> "
-                             "[Stage]; see evalkit.sampling)."))
+                             "[Stage]; see evalkit.run.sampling)."))
 @click.option("--refine-samples", type=int,
               **default_from(RunConfig, "refine_samples", help="Refinement generations per item "
                              "(ensemble-refinement)."))

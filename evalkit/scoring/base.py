@@ -8,7 +8,7 @@ A scorer may also bring its own **report section**, as two functions on its clas
 methods: the report reads them without building the scorer, so a judge needs no endpoint):
 ``report_extra(samples) -> dict``, its figures for one dataset's sample lines (kept on the
 report row's ``extra``; {} when the samples carry none of its scores), and
-``report_tables(rows) -> [ReportTable]``, titled tables (``evalkit.records.ReportTable``: header,
+``report_tables(rows) -> [ReportTable]``, titled tables (``evalkit.core.records.ReportTable``: header,
 text cells, notes) made of the report rows. Every report format lays them out the same way.
 """
 
@@ -20,8 +20,8 @@ import json
 import re
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-from evalkit.plugins import load_attr
-from evalkit.records import Item, SampleRecord, Score
+from evalkit.core.plugins import load_attr, load_plugins
+from evalkit.core.records import Item, SampleRecord, Score
 from evalkit.scoring.metrics import Metric
 
 
@@ -78,6 +78,8 @@ def scorer_factory(name: str) -> Any:
     """What NAME (a built-in name or ``module:attr``) names, not built: its class, factory or instance."""
     if ":" in name:
         return _load_attr(name)
+    if name not in SCORERS:
+        load_plugins()
     try:
         return SCORERS[name]
     except KeyError:
@@ -89,6 +91,7 @@ def report_section_providers(names: Sequence[str] = ()) -> list[Any]:
     """The scorers (classes or instances, not built) that bring a report section: every built-in one,
     then those of NAMES (e.g. the ``module:attr`` scorers a run's manifest records) that can be loaded."""
     found: list[Any] = []
+    load_plugins()
     for name in [*SCORERS, *names]:
         try:
             factory = scorer_factory(name)

@@ -1,19 +1,19 @@
 """The multiple-choice scorer: which option a generation chose, and whether it is the gold one.
 
-Wraps the extractors (evalkit.extract: the ordered cascade ``evalkit``, and the
+Wraps the extractors (evalkit.scoring.extract: the ordered cascade ``evalkit``, and the
 MedReason compat ``medreason``). One score, ``correct`` (a bool), whose answer
 is the extracted letter and whose meta names the rule that matched. It also sets
 the sample's compat fields ``pred``, ``method`` and ``correct``. A multi-sample
 record (``stages``) is decided by majority vote over its last stage, each
-generation re-extracted (evalkit.sampling).
+generation re-extracted (evalkit.run.sampling).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from evalkit.extract import DEFAULT_EXTRACTOR, EXTRACTORS, get_extractor
-from evalkit.records import Item, SampleRecord, Score
+from evalkit.scoring.extract import DEFAULT_EXTRACTOR, EXTRACTORS, get_extractor
+from evalkit.core.records import Item, SampleRecord, Score
 from evalkit.scoring.base import register_scorer
 from evalkit.scoring.metrics import Metric, Proportion
 
@@ -57,7 +57,7 @@ class ChoiceScorer:
         return {SCORE_NAME: Score(is_correct(pred, item.answer_idx), answer=pred, meta={"method": method})}
 
     def _vote(self, item: Item, sample: SampleRecord) -> Score:
-        from evalkit.sampling import stage_summary
+        from evalkit.run.sampling import stage_summary
 
         stages = []
         for stage in sample.stages or []:
@@ -76,7 +76,7 @@ class ChoiceScorer:
         fields: dict[str, Any] = {"pred": s.answer, "method": s.meta.get("method"), "correct": bool(s.value)}
         stages = s.meta.pop("stages", None)  # stored once, in the record's own ``stages``
         if stages is not None:
-            from evalkit.sampling import shown_generation
+            from evalkit.run.sampling import shown_generation
 
             shown = shown_generation(stages[-1]) if stages and stages[-1]["outputs"] else {}
             fields.update(stages=stages, votes=stages[-1]["votes"] if stages else {},

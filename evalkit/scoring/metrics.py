@@ -31,8 +31,8 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequenc
 import numpy as np
 
 from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_SEED
-from evalkit.plugins import load_attr
-from evalkit.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
+from evalkit.core.plugins import load_attr, load_plugins
+from evalkit.core.stats import DEFAULT_RESAMPLES, bootstrap_mean_ci, bootstrap_proportion_ci, wilson_interval
 
 
 class MetricError(ValueError):
@@ -250,6 +250,8 @@ def get_metric(spec: "str | Mapping[str, Any] | Metric") -> Metric:
     name = spec if isinstance(spec, str) else spec.get("name")
     if not isinstance(name, str) or not name:
         raise MetricError(f"a metric spec needs a name: {spec!r}")
+    if ":" not in name and name not in METRICS:
+        load_plugins()
     factory = _load_attr(name) if ":" in name else METRICS.get(name)
     if factory is None:
         raise MetricError(f"unknown metric {name!r}; built in: {', '.join(sorted(METRICS))}, or module:attr")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from evalkit.extract import DEFAULT_EXTRACTOR
+from evalkit.scoring.extract import DEFAULT_EXTRACTOR
 from evalkit.scoring.base import Scorer, get_scorer, is_async, scoring_fingerprint
 from evalkit.scoring.metrics import Metric
 

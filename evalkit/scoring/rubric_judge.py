@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.config import JudgeSettings, RunConfig, field_default
-from evalkit.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
-from evalkit.records import Item, References, RubricItem, RubricItems, SampleRecord, Score
-from evalkit.rubrics import Axis, Rubric, RubricError, load_rubric
+from evalkit.serving.client import EndpointPool, RequestError, RetryPolicy, call_with_retries
+from evalkit.core.records import Item, References, RubricItem, RubricItems, SampleRecord, Score
+from evalkit.scoring.rubrics import Axis, Rubric, RubricError, load_rubric
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import ClippedMean, Mean, Metric, MetricError, Proportion, get_metric
 from evalkit.serving.probe import KEY_REFUSED, key_refused_message

@@ -20,12 +20,12 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
-from evalkit.records import Item, SampleRecord, Score, Target, target_from_json
+from evalkit.core.records import Item, SampleRecord, Score, Target, target_from_json
 from evalkit.scoring.base import Scorer
 from evalkit.scoring.plan import FINGERPRINT_CHARS, ScoringPlan, retryable_scores  # noqa: F401 (re-exported)
-from evalkit.journal import Journal, JournalKind, TornLine, sample_key
-from evalkit.store import SAMPLES, check_writes, encode_line, iter_numbered
-from evalkit.store import SCORES as SCORES_FILE
+from evalkit.core.journal import Journal, JournalKind, TornLine, sample_key
+from evalkit.core.store import SAMPLES, check_writes, encode_line, iter_numbered
+from evalkit.core.store import SCORES as SCORES_FILE
 
 
 def _scores_ok(line: Mapping[str, Any]) -> bool:

@@ -7,7 +7,7 @@
 - ``checkpoint.py``: what identifies a checkpoint's content (hashes) and its default served name.
 - ``launch.py``: start processes detached, wait until each is ready, record them; stop them.
 - ``plan.py``: a ``ServeRequest`` -> the processes to start, asking the backend registry
-  (``evalkit.backends``) what each engine needs; ``serve``, ``server_status``, ``endpoint_identity``.
+  (``evalkit.serving.backends``) what each engine needs; ``serve``, ``server_status``, ``endpoint_identity``.
 
-Engines live in ``evalkit.backends``, one file each.
+Engines live in ``evalkit.serving.backends``, one file each.
 """

@@ -1,5 +1,5 @@
 """What ``evalkit serve`` starts: from a ``ServeRequest`` to the processes to launch, asking the
-backend registry (evalkit.backends) what each engine needs; and what a recorded server is
+backend registry (evalkit.serving.backends) what each engine needs; and what a recorded server is
 doing now (``server_status``) and what served a run (``endpoint_identity``).
 
 ``plan`` is pure but for looking at the machine (free ports, installed engines, the
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from evalkit.backends import Backend, Listener, choose_backend, get_backend, probe_status, reported_identity
+from evalkit.serving.backends import Backend, Listener, choose_backend, get_backend, probe_status, reported_identity
 from evalkit.serving.checkpoint import checkpoint_hash
 from evalkit.serving.errors import ServerError
 from evalkit.serving.launch import LaunchSpec, ensure_name_free, launch

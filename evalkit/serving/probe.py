@@ -1,5 +1,5 @@
 """HTTP probes of an OpenAI-compatible endpoint, and free TCP ports. Knows no engine: what an
-engine says about itself beyond the OpenAI routes is asked by its backend (evalkit.backends)."""
+engine says about itself beyond the OpenAI routes is asked by its backend (evalkit.serving.backends)."""
 
 from __future__ import annotations
 

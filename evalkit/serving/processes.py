@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from evalkit.liveness import proc_start_time, process_alive, stat_fields
+from evalkit.core.liveness import proc_start_time, process_alive, stat_fields
 from evalkit.serving.state import ProcessRecord, ServerHandle
 
 REDACTED = "***"

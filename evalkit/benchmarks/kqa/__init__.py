@@ -1,0 +1,3 @@
+"""K-QA: long answers judged statement by statement against physicians' labels."""
+
+from evalkit.benchmarks.kqa import scorer, statements  # noqa: F401  (they register themselves)

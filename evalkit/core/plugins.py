@@ -1,0 +1,44 @@
+"""Loading a unit (scorer, metric, extractor, adapter, strategy, backend) from outside evalkit,
+given as ``module:attr`` (``attr`` may be dotted). Knows no unit: each registry names what it loads."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+def load_attr(ref: str, what: str, error: type[Exception] = ValueError) -> Any:
+    """The object REF (``module:attr``) names; ERROR, naming WHAT was being loaded, when it cannot be found."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise error(f"{what} {ref!r}: give it as module:attr")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise error(f"cannot import {module_name!r} for {what} {ref!r}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise error(f"{module_name!r} has no attribute {attr!r} ({what} {ref!r})") from None
+    return obj
+
+
+PLUGIN_GROUP = "evalkit.plugins"
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import, once, every package registered under the ``evalkit.plugins`` entry-point group:
+    evalkit's own benchmarks (``evalkit.benchmarks``) and any installed package that adds units.
+
+    A registry calls this when a name it is asked for is not registered yet, so a lower layer finds
+    what a higher one registers without importing it (issue 30: imports point one way)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        entry.load()
