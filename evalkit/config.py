@@ -284,7 +284,6 @@ def _registered_strategy(name: str) -> bool:
 # ---------------------------------------------------------------- tables: report, leaderboard, gate, compare
 
 CI_METHODS = ("wilson", "bootstrap")  # how a proportion's interval is computed (a mean's is always bootstrap)
-FORMATS = ("rich", "markdown", "csv", "json", "html")  # what report and leaderboard print or write
 OVERLAP_RULES = ("medpalm", "ngram")  # which rule of an overlap file marks an item as overlapping
 # what a report, leaderboard, gate or comparison does with an item whose text is not the one the overlap file flagged
 OVERLAP_STALE = ("refuse", "ignore")
@@ -306,7 +305,7 @@ class ReportSettings:
     ranked by (the multiple-choice verdict, ``correct``, unless a judge's axis is named), and
     where the leaderboard looks for runs."""
 
-    format: str = "rich"
+    format: str = "rich"  # a name of evalkit.results.formats (format_names("report"))
     score: str = "correct"
     results_dir: str = "results"
     report_page: str = "report.html"  # where --format html goes without -o
@@ -469,7 +468,6 @@ class ViewSettings(WebSettings):
 
 SWEEP_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 EXECUTORS = ("slurm", "local")
-TREND_FORMATS = ("table", "markdown", "json", "html")
 
 
 @dataclass
@@ -530,7 +528,7 @@ class SweepCommandSettings:
     quiet_s: float = 60.0  # --watch: a checkpoint is complete when its files stopped changing this long
     watch_interval_s: float = 30.0  # --watch: seconds between looks
     status_lines: int = 5  # last lines of each failed or running job's log
-    report_format: str = "table"
+    report_format: str = "table"  # a name of evalkit.results.formats (format_names("trend"))
     trend_page: str = "trend.html"
 
 

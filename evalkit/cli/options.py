@@ -16,7 +16,7 @@ from typing import Any, Callable
 import click
 
 from evalkit import config
-from evalkit.config import (CI_METHODS, FORMATS, OVERLAP_RULES, OVERLAP_STALE, GateSettings, IntervalSettings,
+from evalkit.config import (CI_METHODS, OVERLAP_RULES, OVERLAP_STALE, GateSettings, IntervalSettings,
                             OverlapSettings, ReportSettings, field_default)
 
 def config_value(source: Any) -> Any:
@@ -102,9 +102,12 @@ def resamples_option(help: str = "Bootstrap resamples.") -> Callable:
     return config_option("--resamples", type=click.IntRange(100), source=(IntervalSettings, "n_resamples"), help=help)
 
 
-def format_option(choices: tuple[str, ...] = FORMATS, source: Any = (ReportSettings, "format"),
+def format_option(kind: str = "report", source: Any = (ReportSettings, "format"),
                   help: str = "rich: tables in the terminal; the others print (or write with -o) text.") -> Callable:
-    return config_option("--format", "fmt", type=click.Choice(choices), source=source, help=help)
+    """--format: the formats KIND's documents are rendered in (the renderer registry's, through the API)."""
+    from evalkit import api
+
+    return config_option("--format", "fmt", type=click.Choice(api.format_names(kind)), source=source, help=help)
 
 
 def interval_options(*, ci: bool = True) -> Callable:

@@ -15,7 +15,7 @@ from evalkit.cli import stdout_console
 from evalkit.cli.export import check_run_ids, send_to_trackers
 from evalkit.cli.options import (alpha_option, config_option, format_option, max_drop_option, score_option,
                                  tracker_options)
-from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, TREND_FORMATS, RunConfig, SweepCommandSettings, SweepSettings,
+from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, RunConfig, SweepCommandSettings, SweepSettings,
                             field_default)
 
 TREND_PAGE = field_default(SweepCommandSettings, "trend_page")
@@ -245,7 +245,7 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
 @sweep.command("report")
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
 @score_option("The named score of the trend and the gates [default: a suite sweep's table score, else this].")
-@format_option(TREND_FORMATS, (SweepCommandSettings, "report_format"),
+@format_option("trend", (SweepCommandSettings, "report_format"),
                "html: the trend as a page (click two points to compare their runs).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"--format html: the page's file [default: {TREND_PAGE}].")
@@ -264,7 +264,7 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     --format html writes the trend as a page: the plot of the same figures, and below it the
     comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
-    from evalkit.api import SweepError, best_text, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
+    from evalkit.api import SweepError, format_of, render, sweep_junit
 
     state = _load_state(sweep_dir)
     if click.get_current_context().get_parameter_source("score") is click.core.ParameterSource.DEFAULT:
@@ -278,22 +278,16 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
                                   score=score)
         except (SweepError, OSError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
-    if output is not None and fmt != "html":
+    if output is not None and not format_of(fmt).page:
         raise click.UsageError("-o/--output goes with --format html")
-    if fmt == "html":
+    if format_of(fmt).page:
         _write_trend_page(trend, output or Path(TREND_PAGE), score=score, max_drop=max_drop, alpha=alpha)
-    elif fmt == "json":
-        click.echo(trend_json(trend, gate), nl=False)
-    elif fmt == "markdown":
-        click.echo(trend_markdown(trend), nl=False)
-    else:
+    elif format_of(fmt).terminal:
         console = stdout_console()
-        console.print(trend_table(trend))
-        best = best_text(trend)
-        if best is not None:
-            console.print(escape(best), highlight=False)
-        if gate is not None:
-            console.print(gate_rows(gate))
+        for renderable in render("trend", trend, fmt, gate=gate):
+            console.print(renderable)
+    else:
+        click.echo(render("trend", trend, fmt, gate=gate), nl=False)
     if gate is not None:
         if junit_out is not None:
             junit_out.parent.mkdir(parents=True, exist_ok=True)

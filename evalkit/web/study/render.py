@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-STUDY_FORMATS = ("text", "markdown", "json", "html")
+from evalkit.results.formats import format_names, register
+from evalkit.results.formats import render as render_as
+
 # Worst choice first: red through amber to green; a pairwise bar: X, tie, Y.
 _PALETTE = {2: ["#d9534f", "#5cb85c"], 3: ["#d9534f", "#f0ad4e", "#5cb85c"],
             4: ["#d9534f", "#f0ad4e", "#9acd32", "#5cb85c"]}
@@ -136,13 +138,18 @@ def render_html(report: Mapping[str, Any]) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
 
-RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "text": render_text, "markdown": render_markdown, "html": render_html,
-    "json": lambda report: json.dumps(report, indent=2, ensure_ascii=False)}
+def render_json(report: Mapping[str, Any]) -> str:
+    """The report's data as JSON."""
+    return json.dumps(report, indent=2, ensure_ascii=False)
+
+
+# The study's report in the formats of evalkit.results.formats, in the order its --format offers them.
+for _name, _renderer in (("text", render_text), ("markdown", render_markdown), ("json", render_json),
+                         ("html", render_html)):
+    register("study", _name)(lambda report, _render=_renderer, **_: _render(report))
+STUDY_FORMATS = format_names("study")
 
 
 def render(report: Mapping[str, Any], fmt: str) -> str:
     """REPORT in format FMT (one of STUDY_FORMATS)."""
-    if fmt not in RENDERERS:
-        raise ValueError(f"format {fmt!r} is not one of {', '.join(STUDY_FORMATS)}")
-    return RENDERERS[fmt](report)
+    return render_as("study", report, fmt)
