@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.results.formats import format_names, register
 from evalkit.results.formats import render as render_as
+from evalkit.results.pages.page_assets import style
 
 # Worst choice first: red through amber to green; a pairwise bar: X, tie, Y.
 _PALETTE = {2: ["#d9534f", "#5cb85c"], 3: ["#d9534f", "#f0ad4e", "#5cb85c"],
@@ -131,11 +132,8 @@ def render_html(report: Mapping[str, Any]) -> str:
                     + "</tr>" + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
                                         for row in rows) + "</table>"
                     + "".join(f"<p class=note>{escape(n)}</p>" for n in notes))
-    style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto}.bar{display:flex;align-items:center;"
-             "gap:8px;margin:2px 0}.lbl{width:260px;font-size:13px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}.note{color:#666;font-size:12px}")
     return (f"<!doctype html><html><head><meta charset=utf-8><title>Rating study {escape(report['study'])}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+            f"{style('study-report.css')}</head><body>{''.join(body)}</body></html>")
 
 
 def render_json(report: Mapping[str, Any]) -> str:
