@@ -207,7 +207,7 @@ def render_compare_html(comparison: Comparison, *, title: str = field_default(Co
         + _ITEMS_HTML
     )
     scripts = (f'<script type="application/json" id="evalkit-compare">{json_for_script(comparison_payload(comparison))}'
-              f"</script>\n{script('compare.js')}\n{output_blocks(comparison)}")
+              f"</script>\n{script('pager.js', 'compare.js')}\n{output_blocks(comparison)}")
     return html_page(title, body, scripts).replace("</head>", f"{style('compare.css')}\n</head>", 1)
 
 

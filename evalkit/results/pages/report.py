@@ -298,7 +298,7 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
         + _BROWSER_HTML
     )
     scripts = (f'<script type="application/json" id="evalkit-samples">{json_for_script(_browser_payload(runs))}'
-              f"</script>\n{script('report.js')}")
+              f"</script>\n{script('pager.js', 'report.js')}")
     return html_page(title, body, scripts)
 
 

@@ -210,16 +210,11 @@
       return withTexts(everyBlock(), render);
     }
     headers();
-    var idx = filtered(), pages = Math.max(1, Math.ceil(idx.length / PAGE));
-    if (state.page >= pages) state.page = pages - 1;
-    var start = state.page * PAGE, shown = idx.slice(start, start + PAGE);
+    var idx = filtered(), at = evalkitPager.page(state, idx, PAGE), start = at.start, shown = at.shown;
     renderRows(shown);
     $("items-status").textContent = idx.length ?
       "Showing " + (start + 1) + "\u2013" + (start + shown.length) + " of " + idx.length + " items" +
       (idx.length < items.length ? " (" + items.length + " in all)" : "") : "No item matches the filters.";
-    $("p-info").textContent = "page " + (state.page + 1) + " of " + pages;
-    $("p-prev").disabled = state.page === 0;
-    $("p-next").disabled = state.page >= pages - 1;
     if (state.selected >= 0 && idx.indexOf(state.selected) < 0) showItem(-1);
   }
 
@@ -370,8 +365,7 @@
   $("f-dir").addEventListener("change", function (e) { state.dir = e.target.value; state.page = 0; render(); });
   $("f-overlap").addEventListener("change", function (e) { state.ov = e.target.value; state.page = 0; render(); });
   $("f-q").addEventListener("input", function (e) { state.q = e.target.value; state.page = 0; render(); });
-  $("p-prev").addEventListener("click", function () { state.page--; render(); });
-  $("p-next").addEventListener("click", function () { state.page++; render(); });
+  evalkitPager.buttons(state, render);
   renderPair();
   render();
   if (wanted !== null) {

@@ -126,9 +126,8 @@
     for (var r = 0; r < rows.length; r++) rows[r].className = Number(rows[r].dataset.i) === i ? "sel" : "";
   }
   function render() {
-    var idx = filtered(), pages = Math.max(1, Math.ceil(idx.length / PAGE));
-    if (state.page >= pages) state.page = pages - 1;
-    var start = state.page * PAGE, shown = idx.slice(start, start + PAGE), list = $("sample-list");
+    var idx = filtered(), at = evalkitPager.page(state, idx, PAGE), list = $("sample-list");
+    var start = at.start, shown = at.shown;
     list.textContent = "";
     shown.forEach(function (i) {
       var s = samples[i], tr = node("tr");
@@ -141,9 +140,6 @@
     $("browser-status").textContent = idx.length ?
       "Showing " + (start + 1) + "\u2013" + (start + shown.length) + " of " + idx.length + " samples" +
       (idx.length < samples.length ? " (" + samples.length + " in all)" : "") : "No sample matches the filters.";
-    $("p-info").textContent = "page " + (state.page + 1) + " of " + pages;
-    $("p-prev").disabled = state.page === 0;
-    $("p-next").disabled = state.page >= pages - 1;
     var keep = idx.indexOf(state.selected) >= 0 ? state.selected : (shown.length ? shown[0] : -1);
     showDetail(keep);
   }
@@ -169,8 +165,7 @@
     $(p[0]).addEventListener("change", function (e) { state[p[1]] = e.target.value; state.page = 0; render(); });
   });
   $("f-q").addEventListener("input", function (e) { state.q = e.target.value; state.page = 0; render(); });
-  $("p-prev").addEventListener("click", function () { state.page--; render(); });
-  $("p-next").addEventListener("click", function () { state.page++; render(); });
+  evalkitPager.buttons(state, render);
   if (wanted !== null) {
     var idx = filtered();
     for (var k = 0; k < idx.length; k++) if (samples[idx[k]].id === wanted) {
