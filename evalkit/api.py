@@ -37,6 +37,7 @@ from evalkit.config import API_KEY_ENV, ServeRequest
 from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
 from evalkit.data.suites import Suite, load_suite
 from evalkit.run.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
+from evalkit.sweep import report as _sweep_report  # noqa: F401 (registers a sweep trend's renderers: format_names("trend"))
 
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
            "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
@@ -207,15 +208,15 @@ def write_gate_reports(result: GateResult, *, json_out: "str | Path | None" = No
                        junit_out: "str | Path | None" = None) -> list[Path]:
     """Write a gate's verdict as JSON to JSON_OUT and as JUnit XML to JUNIT_OUT (their folders made as
     needed); JSON_OUT "-" (stdout) is left to the caller. The paths written, in that order."""
-    from evalkit.results.gate import gate_json, junit_xml
+    from evalkit.results.formats import render
 
     written = []
-    for target, text in ((json_out, gate_json), (junit_out, junit_xml)):
+    for target, fmt in ((json_out, "json"), (junit_out, "junit")):
         if target is None or str(target) == "-":
             continue
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text(result), encoding="utf-8")
+        path.write_text(render("gate", result, fmt), encoding="utf-8")
         written.append(path)
     return written
 
@@ -406,11 +407,10 @@ def sweep_trend_page(trend: Any, *, title: str | None = None, **gate_options: An
     The points are the trend's own figures (``sweep_report.trend_points``); GATE_OPTIONS go to the
     comparison below the plot (``compare.build_comparison``). ValueError when fewer than two
     checkpoints are scored."""
+    from evalkit.results.formats import render
     from evalkit.sweep.report import trend_points
-    from evalkit.results.pages.trend import render_trend_html
 
-    points, notes = trend_points(trend)
-    return render_trend_html(points, title=title or f"evalkit sweep: {trend.score}", **gate_options), notes
+    return render("trend", trend, "html", title=title, **gate_options), trend_points(trend)[1]
 
 
 def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
@@ -514,6 +514,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "JudgeSettings": ("evalkit.config", "JudgeSettings"),
     "JudgeInputError": ("evalkit.scoring.judge_pass", "JudgeInputError"),
     # reports, leaderboards and gates: whole documents and their renderers; numbers the CLI formats itself
+    "render": ("evalkit.results.formats", "render"), "format_names": ("evalkit.results.formats", "format_names"),
+    "format_of": ("evalkit.results.formats", "format_of"),
     "render_report": ("evalkit.results.report_document", "render_report"),
     "report_renderables": ("evalkit.results.report_document", "report_renderables"),
     "ReportDocument": ("evalkit.results.report_document", "ReportDocument"),

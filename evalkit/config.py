@@ -284,7 +284,6 @@ def _registered_strategy(name: str) -> bool:
 # ---------------------------------------------------------------- tables: report, leaderboard, gate, compare
 
 CI_METHODS = ("wilson", "bootstrap")  # how a proportion's interval is computed (a mean's is always bootstrap)
-FORMATS = ("rich", "markdown", "csv", "json", "html")  # what report and leaderboard print or write
 OVERLAP_RULES = ("medpalm", "ngram")  # which rule of an overlap file marks an item as overlapping
 # what a report, leaderboard, gate or comparison does with an item whose text is not the one the overlap file flagged
 OVERLAP_STALE = ("refuse", "ignore")
@@ -306,7 +305,7 @@ class ReportSettings:
     ranked by (the multiple-choice verdict, ``correct``, unless a judge's axis is named), and
     where the leaderboard looks for runs."""
 
-    format: str = "rich"
+    format: str = "rich"  # a name of evalkit.results.formats (format_names("report"))
     score: str = "correct"
     results_dir: str = "results"
     report_page: str = "report.html"  # where --format html goes without -o
@@ -469,7 +468,6 @@ class ViewSettings(WebSettings):
 
 SWEEP_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 EXECUTORS = ("slurm", "local")
-TREND_FORMATS = ("table", "markdown", "json", "html")
 
 
 @dataclass
@@ -530,8 +528,80 @@ class SweepCommandSettings:
     quiet_s: float = 60.0  # --watch: a checkpoint is complete when its files stopped changing this long
     watch_interval_s: float = 30.0  # --watch: seconds between looks
     status_lines: int = 5  # last lines of each failed or running job's log
-    report_format: str = "table"
+    report_format: str = "table"  # a name of evalkit.results.formats (format_names("trend"))
     trend_page: str = "trend.html"
+
+
+def _sweep_setting(default: Any = None, help: str = "", to: str = "", **cli: Any) -> Any:
+    """A SweepRunRequest field: ``_setting``'s, and TO, where a value given goes: ``SECTION`` or
+    ``SECTION.KEY`` (sections: settings, serve, generation, run, slurm, launch; SweepSettings' ``serve``,
+    ``generation`` and ``run`` are dictionaries), "" for what the command reads itself."""
+    return _setting(default, help, to=to, **cli)
+
+
+@dataclass
+class SweepRunRequest:
+    """The flags of ``evalkit sweep run`` (see its --help), built from these fields like ``evalkit serve``'s
+    from ServeRequest's. None (or an empty list) means: the setting's own default, in the type named by
+    ``to`` (SweepSettings, its serve/generation/run dictionaries, SlurmOptions, SweepLaunch)."""
+
+    watch: str | None = _sweep_setting(
+        None, "Watch this folder and submit each new checkpoint (a folder named checkpoint-N, global_stepN, iter_N, "
+              "...step=N...) once complete (the backend's files are there: a .gguf for llamacpp, config and weights "
+              "for vllm/sglang), until Ctrl-C; a checkpoint whose job failed for lack of files is submitted again "
+              "once they are there.", folder=True)
+    marker: str | None = _sweep_setting(None, "--watch: a checkpoint is complete when this file exists in it "
+                                              "(default: when its files stopped changing for --quiet-s) and its "
+                                              "backend's files are there.")
+    quiet_s: float = _sweep_setting(field_default(SweepCommandSettings, "quiet_s"), "--watch: seconds without a change.")
+    watch_interval: float = _sweep_setting(field_default(SweepCommandSettings, "watch_interval_s"),
+                                           "--watch: seconds between looks.")
+    max_polls: int | None = _sweep_setting(None, hidden=True)
+    eval_files: list[str] = _sweep_setting([], "A benchmark file (repeatable).", flag="--eval-file")
+    suite: str | None = _sweep_setting(None, "A suite of registered benchmarks (eval_data/suites/NAME.json).")
+    data_dir: str = _sweep_setting(str(DEFAULT_DATA_DIR), "Where a suite's benchmark files are.")
+    name: str | None = _sweep_setting(None, "The sweep's name [default: the checkpoints' folder name].")
+    results_dir: str = _sweep_setting(field_default(RunConfig, "results_dir"),
+                                      "The results directory every job shares.")
+    sweep_dir: str | None = _sweep_setting(None, "The sweep's state folder [default: RESULTS_DIR/sweeps/NAME].")
+    backend: str | None = _sweep_setting(None, f"Serving backend: llamacpp, vllm, sglang "
+                                               f"[default: {field_default(SweepSettings, 'backend')}].", to="settings")
+    n_ctx: int | None = _sweep_setting(None, "llama.cpp context size.", to="serve")
+    server_parallel: int | None = _sweep_setting(None, "llama.cpp --parallel slots.", to="serve.parallel")
+    tp: int | None = _sweep_setting(None, "SGLang tensor parallelism (dp is the node's GPU count).", to="serve")
+    serve_args: list[str] = _sweep_setting([], "An extra argument for the server (repeatable).", flag="--serve-arg",
+                                           to="serve.extra_args")
+    serve_timeout: float | None = _sweep_setting(None, "Seconds to wait for a server to answer.",
+                                                 to="serve.timeout_s")
+    prompt: str | None = _sweep_setting(None, f"Prompt template [default: {DEFAULT_PROMPT}, or the suite's].",
+                                        to="run")
+    max_new_tokens: int | None = _sweep_setting(None, to="generation")
+    temperature: float | None = _sweep_setting(None, to="generation")
+    limit: int | None = _sweep_setting(None, "First N items of each file.", to="run")
+    concurrency: int | None = _sweep_setting(None, "Requests in flight per job.", to="run")
+    rps: float | None = _sweep_setting(None, "At most this many requests per second per job.", to="run")
+    step_from: str | None = _sweep_setting(None, "Read the training step from the path with REGEX.", metavar="REGEX",
+                                           to="settings")
+    executor: str = _sweep_setting(field_default(SweepCommandSettings, "executor"), choices=EXECUTORS, to="launch")
+    local_jobs: int | None = _sweep_setting(
+        None, f"--executor local: jobs at once [default: {field_default(SweepCommandSettings, 'local_jobs')}].",
+        to="launch.parallel")
+    partition: str | None = _sweep_setting(None, to="slurm")
+    account: str | None = _sweep_setting(None, to="slurm")
+    qos: str | None = _sweep_setting(None, to="slurm")
+    time_min: int | None = _sweep_setting(
+        None, f"Minutes per job [default: {field_default(SweepCommandSettings, 'slurm_time_min')}].", flag="--time",
+        to="slurm")
+    gpus_per_node: int | None = _sweep_setting(None, "GPUs per job (node).", flag="--gpus", to="slurm")
+    cpus_per_task: int | None = _sweep_setting(None, "CPUs per job.", flag="--cpus", to="slurm")
+    mem: str | None = _sweep_setting(None, "Memory per job, e.g. 64G.", to="slurm")
+    constraint: str | None = _sweep_setting(None, to="slurm")
+    array_parallelism: int | None = _sweep_setting(None, "At most this many jobs of the array at once.", to="slurm")
+    sbatch: list[str] = _sweep_setting([], "An extra #SBATCH directive (repeatable), e.g. --sbatch exclusive "
+                                           "--sbatch gres=gpu:8.", metavar="KEY=VALUE", to="slurm")
+    setup: list[str] = _sweep_setting([], "A shell line run before each job (module load ...).", to="slurm")
+    wait: bool = _sweep_setting(False, "--executor slurm: wait until every job ended, then show where each stands.",
+                                to="launch")
 
 
 # ---------------------------------------------------------------- rating studies (evalkit study ...)

@@ -286,3 +286,21 @@ def test_named_scores_and_a_judges_reply_are_shown(tmp_path):
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
     assert "Judge's reply for grade" in text and "(not scored) — judge gave no valid reply" in text
     assert "user: My child has a fever." in text
+
+
+@needs_chromium
+def test_the_report_pages_its_samples_with_the_shared_pager(tmp_path):
+    """The sample browser's pager (assets/pager.js, the comparison's too): 60 samples are 3 pages of 25;
+    a deep link to the last item opens its page, where "next" is disabled."""
+    run = write_run(tmp_path / "results", "many", verdict_samples("medqa", [True, False] * 30, prefix="mq"))
+    page = tmp_path / "report.html"
+    page.write_text(_html([run]), encoding="utf-8")
+    assert page.read_text(encoding="utf-8").count("var evalkitPager") == 1  # inlined once, not linked
+    dom = _chromium(page.as_uri(), tmp_path / "profile-p1", "--dump-dom").stdout
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    assert "page 1 of 3" in text and "Showing 1–25 of 60 samples" in text
+    assert re.search(r'id="p-prev"[^>]*disabled', dom) and not re.search(r'id="p-next"[^>]*disabled', dom)
+    dom = _chromium(page.as_uri() + "#item=mq-59", tmp_path / "profile-p3", "--dump-dom").stdout
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    assert "page 3 of 3" in text and "Showing 51–60 of 60 samples" in text
+    assert re.search(r'id="p-next"[^>]*disabled', dom) and not re.search(r'id="p-prev"[^>]*disabled', dom)

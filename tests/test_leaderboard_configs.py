@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from evalkit.cli import main
 from evalkit.results.comparable import checkpoint_hash, choose_ranked, configuration_of, run_status, scoring_version
-from evalkit.results.leaderboard import build_leaderboard, format_leaderboard
+from evalkit.results.leaderboard import build_leaderboard
+from evalkit.results.report_document import format_leaderboard
 from tests.runfactory import verdict_samples, write_run
 
 DATASETS = ("medqa", "pubmedqa", "medbullets")

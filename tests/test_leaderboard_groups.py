@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from evalkit.cli import main
-from evalkit.results.leaderboard import build_leaderboard, format_leaderboard, leaderboard_tables
+from evalkit.results.leaderboard import build_leaderboard, leaderboard_tables
+from evalkit.results.report_document import format_leaderboard
 from tests.runfactory import verdict_samples, write_run
 
 

@@ -11,13 +11,13 @@ from rich.console import Console
 
 from evalkit.results.report import (
     build_report,
-    format_report,
     item_samples,
     load_run,
     render_summary_table,
     report_tables,
 )
 from evalkit.core.stats import bootstrap_proportion_ci, wilson_interval
+from evalkit.results.report_document import format_report
 from tests.runfactory import make_sample, verdict_samples, write_run, write_samples
 
 

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.results.leaderboard import build_leaderboard, find_runs, format_leaderboard
+from evalkit.results.leaderboard import build_leaderboard, find_runs
+from evalkit.results.report_document import format_leaderboard
 from evalkit.core.stats import bootstrap_macro_ci, wilson_interval
 from tests.runfactory import make_sample, verdict_samples, write_run, write_samples
 

@@ -13,7 +13,8 @@ from rich.console import Console
 
 from evalkit.cli import main
 from evalkit.core.records import ReportTable
-from evalkit.results.report import build_report, format_report, report_tables
+from evalkit.results.report import build_report, report_tables
+from evalkit.results.report_document import format_report
 from tests.html_sections import html_sections
 
 

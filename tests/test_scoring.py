@@ -293,7 +293,8 @@ def test_the_library_api_runs_loads_and_analyses(tmp_path, loopback, items_file)
 
 
 def test_leaderboard_ranks_by_a_numeric_named_score(tmp_path):
-    from evalkit.results.leaderboard import build_leaderboard, format_leaderboard
+    from evalkit.results.leaderboard import build_leaderboard
+    from evalkit.results.report_document import format_leaderboard
 
     root = tmp_path / "results" / "lf"
     hi = _numeric_run(root, "good", [4, 3, 4, 4] * 5)
@@ -338,7 +339,7 @@ def test_report_counts_a_judges_requests_once_per_sample_apart_from_the_answerer
               "latency_s": 2.0, "index": 0,
               "scores": {"a": {"value": 3, "meta": meta}, "b": {"value": 2, "meta": meta}}} for i in range(4)]
     (run / "samples.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    from evalkit.results.report import format_report
+    from evalkit.results.report_document import format_report
 
     report = build_report([run])
     j = report.throughput[0].judge

@@ -33,8 +33,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     checkpoints of a sweep) any two can be paired on the page. The paired statistics are
     those of `evalkit gate` with the same options.
     """
-    from evalkit.api import EXIT_MISMATCH, compare
-    from evalkit.api import render_compare_html
+    from evalkit.api import EXIT_MISMATCH, compare, render
 
     if len(runs) < 2:
         raise click.UsageError("give at least two runs: BASELINE CANDIDATE [RUN...]")
@@ -48,7 +47,7 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
         fail_on_bad_input(exc)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render_compare_html(comparison, title=title), encoding="utf-8")
+        output.write_text(render("compare", comparison, "html", title=title), encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"{output}: cannot write the page ({exc.strerror or exc})") from exc
     for note in comparison.overlap_notes:

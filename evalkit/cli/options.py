@@ -10,13 +10,15 @@ is declared once here.
 
 from __future__ import annotations
 
+import typing
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 from evalkit import config
-from evalkit.config import (CI_METHODS, FORMATS, OVERLAP_RULES, OVERLAP_STALE, GateSettings, IntervalSettings,
+from evalkit.config import (CI_METHODS, OVERLAP_RULES, OVERLAP_STALE, GateSettings, IntervalSettings,
                             OverlapSettings, ReportSettings, field_default)
 
 def config_value(source: Any) -> Any:
@@ -65,6 +67,52 @@ def stack(*decorators: Callable) -> Callable:
     return apply
 
 
+# ---------------------------------------------------------------- options built from a config type's fields
+
+def _value_type(hint: Any) -> Any:
+    """The click type of a field annotated HINT (``int | None`` -> int, ``list[str]`` -> str)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is list:
+        return args[0] if args else str
+    return args[0] if args else hint
+
+
+def field_param(cls: type, f: Field, hint: Any, extra_help: str = "") -> Callable:
+    """The click option (or, for ``argument=True``, argument) of field F of config type CLS, from its
+    metadata (``config._setting``): ``help`` (with EXTRA_HELP), ``flag``, ``envvar``, ``metavar``,
+    ``hidden``, ``choices``, ``folder``; a list is repeatable, a bool a flag, a default not None is
+    the field's (``ConfigOption``, shown by --help)."""
+    meta = f.metadata
+    if meta.get("argument"):
+        return click.argument(f.name, nargs=-1, type=click.UNPROCESSED)
+    kind = _value_type(hint)
+    kwargs: dict[str, Any] = dict(help=(meta.get("help", "") + extra_help) or None, envvar=meta.get("envvar"))
+    kwargs.update({k: meta[k] for k in ("metavar", "hidden") if k in meta})
+    if kind is bool:
+        kwargs.update(is_flag=True, show_default=False)
+    elif typing.get_origin(hint) is list:
+        kwargs.update(multiple=True, type=kind)
+    else:  # a field's own default replaces None below
+        kind = click.Choice(meta["choices"]) if "choices" in meta else kind
+        kwargs.update(type=click.Path(file_okay=False) if meta.get("folder") else kind, default=None)
+    if f.default is not MISSING and f.default is not None:
+        kwargs.update(cls=ConfigOption, config=(cls, f.name))
+    flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+    return click.option(flag, f.name, **kwargs)
+
+
+def field_options(cls: type, extra_help: dict[str, str] | None = None) -> Callable:
+    """Decorator: one click parameter per field of config type CLS, in field order (``field_param``;
+    EXTRA_HELP: text added to a field's help, by name)."""
+    hints = typing.get_type_hints(cls)
+
+    def apply(command: Callable) -> Callable:
+        for f in reversed(fields(cls)):
+            command = field_param(cls, f, hints[f.name], (extra_help or {}).get(f.name, ""))(command)
+        return command
+    return apply
+
+
 class CheckedValue(click.ParamType):
     """A value checked when parsed by CHECK (which returns it, normalised, or raises one of ERRORS), so
     a bad one is a usage error before any work starts."""
@@ -102,9 +150,12 @@ def resamples_option(help: str = "Bootstrap resamples.") -> Callable:
     return config_option("--resamples", type=click.IntRange(100), source=(IntervalSettings, "n_resamples"), help=help)
 
 
-def format_option(choices: tuple[str, ...] = FORMATS, source: Any = (ReportSettings, "format"),
+def format_option(kind: str = "report", source: Any = (ReportSettings, "format"),
                   help: str = "rich: tables in the terminal; the others print (or write with -o) text.") -> Callable:
-    return config_option("--format", "fmt", type=click.Choice(choices), source=source, help=help)
+    """--format: the formats KIND's documents are rendered in (the renderer registry's, through the API)."""
+    from evalkit import api
+
+    return config_option("--format", "fmt", type=click.Choice(api.format_names(kind)), source=source, help=help)
 
 
 def interval_options(*, ci: bool = True) -> Callable:

@@ -22,8 +22,8 @@ def _console():
 
 
 def _emit(text: str, output: Path | None, fmt: str, default_name: str) -> None:
-    """Write ``text`` to OUTPUT, or print it; HTML without -o goes to DEFAULT_NAME, not the terminal."""
-    if output is None and fmt == "html":
+    """Write ``text`` to OUTPUT, or print it; a page (HTML) without -o goes to DEFAULT_NAME, not the terminal."""
+    if output is None and api.format_of(fmt).page:
         output = Path(default_name)
     if output is None:
         click.echo(text, nl=False)
@@ -34,6 +34,22 @@ def _emit(text: str, output: Path | None, fmt: str, default_name: str) -> None:
     except OSError as exc:  # a full disk, a read-only folder: say which file, not a traceback
         raise click.ClickException(f"{output}: cannot write the {fmt} output: {exc.strerror or exc}") from exc
     click.echo(f"wrote {output}", err=True)
+
+
+def _show(kind: str, doc: object, fmt: str, output: Path | None, default_name: str) -> None:
+    """DOC (a KIND document) in FMT: a terminal format's tables printed, another format's text printed or
+    written (``_emit``)."""
+    if api.format_of(fmt).terminal:
+        console = _console()
+        for renderable in api.render(kind, doc, fmt, width=console.width):
+            console.print(renderable)
+        return
+    _emit(api.render(kind, doc, fmt), output, fmt, default_name)
+
+
+def _check_output(fmt: str, output: Path | None) -> None:
+    if api.format_of(fmt).terminal and output is not None:
+        raise click.UsageError("--output needs --format markdown, csv, json or html")
 
 
 @click.command("report")
@@ -58,8 +74,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     runs of a suite (`evalkit run --suite`) get the suite's table. A run with no sample is
     named on stderr; when no RUN has one, nothing is reported and the exit status is 1.
     """
-    if fmt == "rich" and output is not None:
-        raise click.UsageError("--output needs --format markdown, csv, json or html")
+    _check_output(fmt, output)
     try:
         doc = api.report_document(runs, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks,
                                   overlap_file=overlap_file, overlap_rule=overlap_rule, overlap_stale=overlap_stale)
@@ -69,18 +84,13 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         click.echo(f"note: {note}", err=True)
     for why in doc.warnings:
         click.echo(f"warning: {why}", err=True)
-    if fmt == "rich":
-        console = _console()
-        for renderable in api.report_renderables(doc):
-            console.print(renderable)
-        return
-    _emit(api.render_report(doc, fmt), output, fmt, REPORT_PAGE)
+    _show("report", doc, fmt, output, REPORT_PAGE)
 
 
 @click.command("leaderboard")
 @config_argument("directory", required=False, source=(ReportSettings, "results_dir"),
                  type=click.Path(exists=True, file_okay=False, path_type=Path))
-@format_option()
+@format_option("leaderboard")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Write the leaderboard to this file (HTML defaults to {LEADERBOARD_PAGE}).")
 @click.option("--task-folder", "task_folders", multiple=True, metavar="GLOB",
@@ -109,8 +119,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     not ranked. Each benchmark shows its primary score (IgakuQA's exam score) unless
     --score names one.
     """
-    if fmt == "rich" and output is not None:
-        raise click.UsageError("--output needs --format markdown, csv, json or html")
+    _check_output(fmt, output)
     if overlap_file is not None and score != api.LEGACY_SCORE:
         raise click.UsageError(f"--overlap splits the multiple-choice verdict ({api.LEGACY_SCORE}), not --score {score}")
     try:
@@ -123,12 +132,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
         fail_on_bad_input(exc)
     for warning in doc.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if fmt == "rich":
-        console = _console()
-        for renderable in api.leaderboard_renderables(doc, width=console.width):
-            console.print(renderable)
-        return
-    _emit(api.render_leaderboard(doc, fmt), output, fmt, LEADERBOARD_PAGE)
+    _show("leaderboard", doc, fmt, output, LEADERBOARD_PAGE)
 
 
 @click.command("gate")
@@ -180,7 +184,7 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
           resamples: int, overlap_file: Path | None, overlap_rule: str, overlap_stale: str) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.api import flips_table, gate_json, gate_table
+    from evalkit.api import render
 
     result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                       n_resamples=resamples, seed=seed, score=score, overlap_file=overlap_file,
@@ -192,10 +196,8 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     if result.datasets and not result.blocked:
-        console.print(gate_table(result))
-        flips = flips_table(result, limit=show_flips) if show_flips else None
-        if flips is not None:
-            console.print(flips)
+        for renderable in render("gate", result, "rich", flips=show_flips):
+            console.print(renderable)
     if result.blocked and not result.datasets:
         console.print("[bold yellow]NOT COMPARABLE[/] (exit 2): no dataset was answered and scored in both runs.")
     elif result.blocked:
@@ -207,6 +209,6 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
     else:
         console.print("[bold green]PASS[/]")
     if json_out is not None and str(json_out) == "-":
-        click.echo(gate_json(result), nl=False)
+        click.echo(render("gate", result, "json"), nl=False)
     api.write_gate_reports(result, json_out=json_out, junit_out=junit_out)
     return result.exit_code

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import typing
-from dataclasses import MISSING, Field, fields
 from typing import Any, Callable
 
 import click
@@ -21,7 +19,7 @@ from rich.table import Table
 
 from evalkit import api
 from evalkit.cli import stdout_console
-from evalkit.cli.options import ConfigOption, config_option
+from evalkit.cli.options import config_option, field_options
 from evalkit.config import API_KEY_ENV, ServeRequest, ServerControlSettings, field_default
 
 DEFAULT_NAME = field_default(ServeRequest, "name")  # the server a command without --name means
@@ -29,45 +27,11 @@ DEFAULT_NAME = field_default(ServeRequest, "name")  # the server a command witho
 console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so logs grep well
 
 
-def _value_type(hint: Any) -> Any:
-    """The click type of a field annotated HINT (``int | None`` -> int, ``list[str]`` -> str)."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) is list:
-        return args[0] if args else str
-    return args[0] if args else hint
-
-
-def _field_param(f: Field, hint: Any) -> Callable:
-    """The click option (or, for ``argument=True``, argument) of one ServeRequest field."""
-    meta = f.metadata
-    if meta.get("argument"):
-        return click.argument(f.name, nargs=-1, type=click.UNPROCESSED)
-    kind = _value_type(hint)
-    default = f.default if f.default is not MISSING else None
-    help_text = meta.get("help", "")
-    if f.name == "backend":
-        help_text += f" Built in: {', '.join(api.backend_names())}."
-    if f.name == "port":
-        help_text += " (" + ", ".join(f"{n} {p}" for n, p in api.backend_ports().items()) + ")"
-    kwargs: dict[str, Any] = dict(help=help_text, envvar=meta.get("envvar"))
-    if kind is bool:
-        kwargs.update(is_flag=True, show_default=False)
-    elif typing.get_origin(hint) is list:
-        kwargs.update(multiple=True, type=kind)
-    else:
-        kwargs.update(type=kind, default=None)  # a field's own default replaces it below
-    if default is not None:
-        kwargs.update(cls=ConfigOption, config=(api.ServeRequest, f.name))
-    flag = meta.get("flag") or "--" + f.name.replace("_", "-")
-    return click.option(flag, f.name, **kwargs)
-
-
 def serve_request_options(command: Callable) -> Callable:
     """Decorate COMMAND with one click parameter per ServeRequest field, in field order."""
-    hints = typing.get_type_hints(api.ServeRequest)
-    for f in reversed(fields(api.ServeRequest)):
-        command = _field_param(f, hints[f.name])(command)
-    return command
+    ports = ", ".join(f"{n} {p}" for n, p in api.backend_ports().items())
+    return field_options(api.ServeRequest, {"backend": f" Built in: {', '.join(api.backend_names())}.",
+                                            "port": f" ({ports})"})(command)
 
 
 @click.command()

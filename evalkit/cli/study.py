@@ -86,7 +86,7 @@ def serve_command(name: str, host: str, port: int, fsync: bool, studies_dir: str
 
 @study.command("report")
 @click.argument("name")
-@config_option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]),
+@config_option("--format", "fmt", type=click.Choice(api.STUDY_FORMATS),
                source=(StudySettings, "report_format"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
 @config_option("--resamples", type=int, source=(StudySettings, "n_resamples"), help="Bootstrap resamples, permutations.")
@@ -135,7 +135,7 @@ def judge_command(name: str, endpoints: tuple[str, ...], server_name: str | None
 
 @study.command("export")
 @click.argument("name")
-@config_option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), source=(StudySettings, "export_format"))
+@config_option("--format", "fmt", type=click.Choice(api.EXPORT_FORMATS), source=(StudySettings, "export_format"))
 @_DIR
 def export_command(name: str, fmt: str, studies_dir: str) -> None:
     """Every saved rating of study NAME, systems named, to stdout."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +14,11 @@ from rich.markup import escape
 
 from evalkit.cli import stdout_console
 from evalkit.cli.export import check_run_ids, send_to_trackers
-from evalkit.cli.options import (alpha_option, config_option, format_option, max_drop_option, score_option,
-                                 tracker_options)
-from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, TREND_FORMATS, RunConfig, SweepCommandSettings, SweepSettings,
-                            field_default)
+from evalkit.cli.options import (alpha_option, config_option, field_options, format_option, max_drop_option,
+                                 score_option, tracker_options)
+from evalkit.config import SweepCommandSettings, SweepRunRequest, SweepSettings, field_default
 
 TREND_PAGE = field_default(SweepCommandSettings, "trend_page")
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    """The options the user gave (None means: the config type's default)."""
-    return {k: v for k, v in values.items() if v is not None and v != ()}
 
 
 def _default_name(checkpoints: tuple[str, ...], watch: str | None) -> str:
@@ -42,62 +37,10 @@ def sweep() -> None:
 
 @sweep.command("run")
 @click.argument("checkpoints", nargs=-1)
-@click.option("--watch", default=None, type=click.Path(file_okay=False),
-              help="Watch this folder and submit each new checkpoint (a folder named checkpoint-N, global_stepN, "
-                   "iter_N, ...step=N...) once complete (the backend's files are there: a .gguf for llamacpp, "
-                   "config and weights for vllm/sglang), until Ctrl-C; a checkpoint whose job failed for lack of "
-                   "files is submitted again once they are there.")
-@click.option("--marker", default=None, help="--watch: a checkpoint is complete when this file exists in it "
-                                             "(default: when its files stopped changing for --quiet-s) and "
-                                             "its backend's files are there.")
-@config_option("--quiet-s", type=float, source=(SweepCommandSettings, "quiet_s"),
-               help="--watch: seconds without a change.")
-@config_option("--watch-interval", type=float, source=(SweepCommandSettings, "watch_interval_s"),
-               help="--watch: seconds between looks.")
-@click.option("--max-polls", type=int, default=None, hidden=True)
-@click.option("--eval-file", "eval_files", multiple=True, help="A benchmark file (repeatable).")
-@click.option("--suite", default=None, help="A suite of registered benchmarks (eval_data/suites/NAME.json).")
-@config_option("--data-dir", source="DEFAULT_DATA_DIR", help="Where a suite's benchmark files are.")
-@click.option("--name", default=None, help="The sweep's name [default: the checkpoints' folder name].")
-@config_option("--results-dir", source=(RunConfig, "results_dir"), help="The results directory every job shares.")
-@click.option("--sweep-dir", default=None, help="The sweep's state folder [default: RESULTS_DIR/sweeps/NAME].")
-@click.option("--backend", default=None,
-              help=f"Serving backend: llamacpp, vllm, sglang [default: {field_default(SweepSettings, 'backend')}].")
-@click.option("--n-ctx", type=int, default=None, help="llama.cpp context size.")
-@click.option("--server-parallel", type=int, default=None, help="llama.cpp --parallel slots.")
-@click.option("--tp", type=int, default=None, help="SGLang tensor parallelism (dp is the node's GPU count).")
-@click.option("--serve-arg", "serve_args", multiple=True, help="An extra argument for the server (repeatable).")
-@click.option("--serve-timeout", type=float, default=None, help="Seconds to wait for a server to answer.")
-@click.option("--prompt", default=None, help=f"Prompt template [default: {DEFAULT_PROMPT}, or the suite's].")
-@click.option("--max-new-tokens", type=int, default=None)
-@click.option("--temperature", type=float, default=None)
-@click.option("--limit", type=int, default=None, help="First N items of each file.")
-@click.option("--concurrency", type=int, default=None, help="Requests in flight per job.")
-@click.option("--rps", type=float, default=None, help="At most this many requests per second per job.")
-@click.option("--step-from", default=None, metavar="REGEX", help="Read the training step from the path with REGEX.")
-@config_option("--executor", type=click.Choice(EXECUTORS), source=(SweepCommandSettings, "executor"))
-@click.option("--local-jobs", type=int, default=None,
-              help=f"--executor local: jobs at once [default: {field_default(SweepCommandSettings, 'local_jobs')}].")
-@click.option("--partition", default=None)
-@click.option("--account", default=None)
-@click.option("--qos", default=None)
-@click.option("--time", "time_min", type=int, default=None,
-              help=f"Minutes per job [default: {field_default(SweepCommandSettings, 'slurm_time_min')}].")
-@click.option("--gpus", "gpus_per_node", type=int, default=None, help="GPUs per job (node).")
-@click.option("--cpus", "cpus_per_task", type=int, default=None, help="CPUs per job.")
-@click.option("--mem", default=None, help="Memory per job, e.g. 64G.")
-@click.option("--constraint", default=None)
-@click.option("--array-parallelism", type=int, default=None, help="At most this many jobs of the array at once.")
-@click.option("--sbatch", "sbatch", multiple=True, metavar="KEY=VALUE",
-              help="An extra #SBATCH directive (repeatable), e.g. --sbatch exclusive --sbatch gres=gpu:8.")
-@click.option("--setup", "setup", multiple=True, help="A shell line run before each job (module load ...).")
-@click.option("--wait", is_flag=True, help="--executor slurm: wait until every job ended, then show where each stands.")
+@field_options(SweepRunRequest)
 @tracker_options()
-def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, eval_files, suite, data_dir, name,
-                results_dir, sweep_dir, backend, n_ctx, server_parallel, tp, serve_args, serve_timeout, prompt,
-                max_new_tokens, temperature, limit, concurrency, rps, step_from, executor, local_jobs, partition,
-                account, qos, time_min, gpus_per_node, cpus_per_task, mem, constraint, array_parallelism, sbatch, setup,
-                wait, trackers, tracker_run_ids, log_samples) -> None:
+def run_command(checkpoints: tuple[str, ...], trackers: tuple[Any, ...], tracker_run_ids: tuple[str, ...],
+                log_samples: bool, **options: Any) -> None:
     """Evaluate CHECKPOINTS (paths or globs, e.g. 'out/checkpoint-*') on the tasks; running the same
     command again submits only what is not complete (failed and cancelled jobs again).
 
@@ -105,33 +48,21 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
     With --log-to, the checkpoints finished by then are sent (each at its training step); `evalkit export
     SWEEP_DIR --to ...` sends the others once they finish."""
     from evalkit import api
-    from evalkit.api import SlurmOptions, SweepError, SweepLaunch
+    from evalkit.api import SweepError
 
-    if not checkpoints and not watch:
+    request = SweepRunRequest(**options)
+    if not checkpoints and not request.watch:
         raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
-    if not eval_files and not suite:
+    if not request.eval_files and not request.suite:
         raise click.UsageError("give --eval-file FILE (repeatable) or --suite NAME")
     check_run_ids(trackers, tracker_run_ids)
-    name = name or _default_name(checkpoints, watch)
-    generation = _given(max_new_tokens=max_new_tokens, temperature=temperature)
-    run = _given(prompt=prompt, limit=limit, concurrency=concurrency, rps=rps)
+    name = request.name or _default_name(checkpoints, request.watch)
     try:
-        files, suite_doc, tasks = _suite_tasks(suite, data_dir, list(eval_files), {**run, **generation})
-        settings = SweepSettings(
-            name=name, sweep_dir=sweep_dir or str(Path(results_dir) / "sweeps" / name), results_dir=results_dir,
-            eval_files=files, suite=suite_doc, tasks=tasks, generation=generation, step_from=step_from,
-            serve=_given(n_ctx=n_ctx, parallel=server_parallel, tp=tp, extra_args=list(serve_args) or None,
-                         timeout_s=serve_timeout),
-            run=run, **_given(backend=backend))
-        slurm = SlurmOptions(**_given(partition=partition, account=account, qos=qos, time_min=time_min,
-                                      gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem,
-                                      constraint=constraint, array_parallelism=array_parallelism,
-                                      sbatch=list(sbatch) or None, setup=list(setup) or None))
-        launch = SweepLaunch(executor=executor, slurm=slurm, wait=wait, **_given(parallel=local_jobs))
+        settings, launch = _sweep_settings(request, name)
         say = lambda m: click.echo(f"sweep {name}: {m}")  # noqa: E731
-        if watch:
-            api.sweep_watch(settings, watch, launch, marker=marker, quiet_s=quiet_s, interval_s=watch_interval,
-                            max_polls=max_polls, on_event=say)
+        if request.watch:
+            api.sweep_watch(settings, request.watch, launch, marker=request.marker, quiet_s=request.quiet_s,
+                            interval_s=request.watch_interval, max_polls=request.max_polls, on_event=say)
         else:
             api.sweep_run(settings, list(checkpoints), launch, on_event=say)
     except SweepError as exc:
@@ -140,14 +71,41 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
                f"`evalkit sweep status {shlex.quote(settings.sweep_dir)}` shows the jobs")
     sent = not trackers or send_to_trackers([settings.sweep_dir], trackers, tracker_run_ids, log_samples)
     failed = []
-    if executor == "local" or wait:  # the jobs' table first: a tracker's failure must not hide which jobs failed
-        standing = _print_status(settings.sweep_dir, lines=3, as_json=False)
+    if launch.executor == "local" or launch.wait:  # the jobs' table first: a tracker's failure must not hide which
+        standing = _print_status(settings.sweep_dir, lines=3, as_json=False)  # jobs failed
         failed = [v for v in standing if v.state == "failed"]
         if failed:
             click.echo(f"sweep {name}: {len(failed)} job(s) failed; run the same command again to resubmit them",
                        err=True)
     if failed or not sent:
         click.get_current_context().exit(1)
+
+
+def _sections(request: SweepRunRequest) -> dict[str, dict[str, Any]]:
+    """The values the user gave (not None, not empty), by where each goes (``SweepRunRequest``'s ``to``:
+    ``SECTION`` or ``SECTION.KEY``, the key defaulting to the field's name)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in fields(request):
+        section, _, key = f.metadata.get("to", "").partition(".")
+        value = getattr(request, f.name)
+        if section and value is not None and value != [] and value != ():
+            out.setdefault(section, {})[key or f.name] = list(value) if isinstance(value, (list, tuple)) else value
+    return out
+
+
+def _sweep_settings(request: SweepRunRequest, name: str) -> tuple[Any, Any]:
+    """The sweep's SweepSettings and SweepLaunch from REQUEST (its tasks: a suite's, or one per file)."""
+    from evalkit.api import SlurmOptions, SweepLaunch
+
+    given = _sections(request)
+    generation, run = given.get("generation", {}), given.get("run", {})
+    files, suite_doc, tasks = _suite_tasks(request.suite, request.data_dir, list(request.eval_files),
+                                           {**run, **generation})
+    settings = SweepSettings(
+        name=name, sweep_dir=request.sweep_dir or str(Path(request.results_dir) / "sweeps" / name),
+        results_dir=request.results_dir, eval_files=files, suite=suite_doc, tasks=tasks, generation=generation,
+        serve=given.get("serve", {}), run=run, **given.get("settings", {}))
+    return settings, SweepLaunch(slurm=SlurmOptions(**given.get("slurm", {})), **given.get("launch", {}))
 
 
 def _suite_tasks(suite: str | None, data_dir: str, files: list[str], settings: dict[str, Any]
@@ -245,7 +203,7 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
 @sweep.command("report")
 @click.argument("sweep_dir", type=click.Path(file_okay=False))
 @score_option("The named score of the trend and the gates [default: a suite sweep's table score, else this].")
-@format_option(TREND_FORMATS, (SweepCommandSettings, "report_format"),
+@format_option("trend", (SweepCommandSettings, "report_format"),
                "html: the trend as a page (click two points to compare their runs).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"--format html: the page's file [default: {TREND_PAGE}].")
@@ -264,7 +222,7 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     --format html writes the trend as a page: the plot of the same figures, and below it the
     comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
-    from evalkit.api import SweepError, best_text, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
+    from evalkit.api import SweepError, format_of, render, sweep_junit
 
     state = _load_state(sweep_dir)
     if click.get_current_context().get_parameter_source("score") is click.core.ParameterSource.DEFAULT:
@@ -278,22 +236,16 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
                                   score=score)
         except (SweepError, OSError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
-    if output is not None and fmt != "html":
+    if output is not None and not format_of(fmt).page:
         raise click.UsageError("-o/--output goes with --format html")
-    if fmt == "html":
+    if format_of(fmt).page:
         _write_trend_page(trend, output or Path(TREND_PAGE), score=score, max_drop=max_drop, alpha=alpha)
-    elif fmt == "json":
-        click.echo(trend_json(trend, gate), nl=False)
-    elif fmt == "markdown":
-        click.echo(trend_markdown(trend), nl=False)
-    else:
+    elif format_of(fmt).terminal:
         console = stdout_console()
-        console.print(trend_table(trend))
-        best = best_text(trend)
-        if best is not None:
-            console.print(escape(best), highlight=False)
-        if gate is not None:
-            console.print(gate_rows(gate))
+        for renderable in render("trend", trend, fmt, gate=gate):
+            console.print(renderable)
+    else:
+        click.echo(render("trend", trend, fmt, gate=gate), nl=False)
     if gate is not None:
         if junit_out is not None:
             junit_out.parent.mkdir(parents=True, exist_ok=True)

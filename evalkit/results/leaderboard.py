@@ -758,13 +758,3 @@ def _f(x: float | None) -> str:
 
 def leaderboard_json(lb: Leaderboard) -> str:
     return json.dumps(lb.to_dict(), indent=2, ensure_ascii=False) + "\n"
-
-
-def format_leaderboard(lb: Leaderboard, fmt: str) -> str:
-    if fmt == "markdown":
-        return leaderboard_markdown(lb)
-    if fmt == "csv":
-        return leaderboard_csv(lb)
-    if fmt == "json":
-        return leaderboard_json(lb)
-    raise ValueError(f"unknown format {fmt!r} (choose from markdown, csv, json; HTML: html_report)")

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from rich.table import Table
 
-from evalkit.config import CI_METHODS, FORMATS  # noqa: F401 (named here too: their old home)
+from evalkit.config import CI_METHODS  # noqa: F401 (named here too: its old home)
 from evalkit.config import DEFAULT_CI, DEFAULT_CONFIDENCE, DEFAULT_SEED
 from evalkit.run.rundir import (LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
                           invocation_totals, item_samples, load_run, load_runs, score_dicts)
@@ -632,15 +632,3 @@ def _csv_cell(v: Any) -> Any:
 
 def report_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-
-
-def format_report(report: Report, fmt: str) -> str:
-    """The report as text in ``fmt`` (markdown, csv or json; HTML is evalkit.results.pages.report.render_html,
-    which builds on this module, never the other way round)."""
-    if fmt == "markdown":
-        return report_markdown(report)
-    if fmt == "csv":
-        return report_csv(report)
-    if fmt == "json":
-        return report_json(report)
-    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

@@ -4,26 +4,22 @@
 throughput, the scorers' sections), the notes and warnings about the runs (a partial snapshot, a
 run with no sample), the truncation hints, and the document's own sections, each a
 ``records.ReportTable``: a suite's table (runs of ``evalkit run --suite``) and the split by an
-overlap file. ``render_report`` lays the document out as markdown, CSV, JSON or HTML and
-``report_renderables`` as rich tables; a section is laid out by the same code whether a scorer or
-the document brings it. JSON keeps each section's figures as numbers under its own key
+overlap file. ``render_report`` lays the document out in a format of the renderer registry
+(``evalkit.results.formats``: markdown, CSV, JSON or HTML) and ``report_renderables`` as rich tables;
+a section is laid out by the same code whether a scorer or the document brings it. JSON keeps each section's figures as numbers under its own key
 (``suites``, ``overlap``) beside the scorers' ``sections``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from evalkit.config import IntervalSettings, OverlapSettings, field_default
 from evalkit.core.records import ReportTable
-from evalkit.results.report import Report, build_report, format_report, report_tables, run_labels
+from evalkit.results.report import Report, build_report, run_labels
 from evalkit.run.rundir import Run, empty_run_reason, load_runs, partial_note
-
-FORMATS = ("markdown", "csv", "json", "html")
-
 
 @dataclass(frozen=True)
 class DocumentSection:
@@ -140,57 +136,27 @@ def _hints(loaded: Sequence[Run], labels: Sequence[str], report: Report) -> list
     return out
 
 
-# --- renderers ---------------------------------------------------------------------------------
+# --- renderers: thin wrappers over the registry (evalkit.results.formats) ----------------------
 
 def report_renderables(doc: ReportDocument) -> list[Any]:
     """The document as rich renderables for a terminal: the report's tables, the document's sections,
     the hints."""
-    from rich.text import Text
+    from evalkit.results.formats import render
 
-    from evalkit.results.report_extras import section_rich_table
-
-    out: list[Any] = list(report_tables(doc.report))
-    out += [section_rich_table(s.table) for s in doc.sections]
-    out += [Text(f"hint: {hint}") for hint in doc.hints]
-    return out
+    return render("report", doc, "rich")
 
 
 def render_report(doc: ReportDocument, fmt: str) -> str:
-    """The document as text in FMT: markdown, csv, json or html."""
-    if fmt in ("markdown", "json"):
-        return _markdown_or_json(format_report(doc.report, fmt) if fmt == "markdown" else "", doc, fmt)
-    if fmt == "csv":
-        return _csv(doc)
-    if fmt == "html":
-        from evalkit.results.pages.report import render_html, section_html
+    """The document as text in FMT: one of ``format_names("report", terminal=False)`` (markdown, csv,
+    json, html)."""
+    from evalkit.results.formats import render
 
-        return render_html(doc.report, doc.runs, sections="".join(section_html(s.table, anchor=s.anchor)
-                                                                  for s in doc.sections))
-    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return render("report", doc, fmt, terminal=False)
 
 
-def _markdown_or_json(table_text: str, doc: "ReportDocument | LeaderboardDocument", fmt: str) -> str:
-    """A report's or leaderboard's document as markdown (TABLE_TEXT, then each section) or JSON (the
-    document's own dict, which holds the sections' figures)."""
-    if fmt == "json":
-        return json.dumps(doc.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    from evalkit.results.report_extras import section_markdown
-
-    lines = [line for s in doc.sections for line in section_markdown(s.table)]
-    return table_text + ("\n" + "\n".join(lines) if lines else "")
-
-
-def _csv(doc: ReportDocument) -> str:
-    """One row per report row (with the overlap split's columns), then each section as a titled block."""
-    from evalkit.results.report import report_csv, section_csv
-
-    text = report_csv(doc.report, sections=False)
-    if doc.overlap is not None:
-        from evalkit.results.overlap_tables import with_overlap_csv
-
-        text = with_overlap_csv(text, doc.overlap[1], doc.overlap[0])
-    blocks = [*doc.report.sections, *(s.table for s in doc.sections if s.csv_block)]
-    return text + "".join("\n" + section_csv(t) for t in blocks)
+def format_report(report: Report, fmt: str) -> str:
+    """A bare report (no document sections) as text in FMT, as ``render_report`` lays it out."""
+    return render_report(ReportDocument(report, []), fmt)
 
 
 # --- the leaderboard -----------------------------------------------------------------------------
@@ -252,30 +218,18 @@ def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None"
 
 def leaderboard_renderables(doc: LeaderboardDocument, width: int | None = None) -> list[Any]:
     """The leaderboard (a table per group, each row on one line of WIDTH columns) and its sections as rich tables."""
-    from evalkit.results.leaderboard import leaderboard_tables
-    from evalkit.results.report_extras import section_rich_table
+    from evalkit.results.formats import render
 
-    return [*leaderboard_tables(doc.leaderboard, width), *(section_rich_table(s.table) for s in doc.sections)]
+    return render("leaderboard", doc, "rich", width=width)
 
 
 def render_leaderboard(doc: LeaderboardDocument, fmt: str) -> str:
-    """The leaderboard document as text in FMT: markdown, csv, json or html."""
-    from evalkit.results.leaderboard import format_leaderboard
+    """The leaderboard document as text in FMT: one of ``format_names("leaderboard", terminal=False)``."""
+    from evalkit.results.formats import render
 
-    if fmt in ("markdown", "json"):
-        return _markdown_or_json(format_leaderboard(doc.leaderboard, fmt) if fmt == "markdown" else "", doc, fmt)
-    if fmt == "csv":
-        from evalkit.results.report import section_csv
+    return render("leaderboard", doc, fmt, terminal=False)
 
-        text = format_leaderboard(doc.leaderboard, fmt)
-        if doc.overlap is not None:
-            from evalkit.results.overlap_tables import leaderboard_overlap_csv
 
-            text = leaderboard_overlap_csv(text, doc.leaderboard, doc.overlap[1], doc.overlap[0])
-        return text + "".join("\n" + section_csv(s.table) for s in doc.sections if s.csv_block)
-    if fmt == "html":
-        from evalkit.results.pages.report import render_leaderboard_html, section_html
-
-        return render_leaderboard_html(doc.leaderboard, sections="".join(section_html(s.table, anchor=s.anchor)
-                                                                         for s in doc.sections))
-    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+def format_leaderboard(lb: Any, fmt: str) -> str:
+    """A bare leaderboard (no sections) as text in FMT, as ``render_leaderboard`` lays it out."""
+    return render_leaderboard(LeaderboardDocument(lb), fmt)

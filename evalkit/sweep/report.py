@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from evalkit.config import DEFAULT_CONFIDENCE, IntervalSettings, ReportSettings, field_default
+from evalkit.results.formats import register
 from evalkit.results.gate import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION, GateResult, compare_runs, junit_xml
 from evalkit.results.report import ScoreCell, build_report, fmt_ci, pct
 from evalkit.run.rundir import MANIFEST
@@ -299,5 +300,36 @@ def trend_json(trend: Trend, gate: SweepGate | None = None) -> str:
     return json.dumps(doc, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)) + "\n"
 
 
+# ---------------------------------------------------------------- the trend in the formats of evalkit.results.formats
+
+@register("trend", "table")
+def trend_renderables(trend: Trend, gate: SweepGate | None = None, **_: Any) -> list[Any]:
+    """The trend's table, the best step in words, and with GATE the gate per checkpoint (a terminal)."""
+    from rich.text import Text
+
+    best = best_text(trend)
+    return [trend_table(trend), *([Text(best)] if best is not None else []), *([gate_rows(gate)] if gate else [])]
+
+
+@register("trend", "markdown")
+def _trend_markdown(trend: Trend, **_: Any) -> str:
+    return trend_markdown(trend)
+
+
+@register("trend", "json")
+def _trend_json(trend: Trend, gate: SweepGate | None = None, **_: Any) -> str:
+    return trend_json(trend, gate)
+
+
+@register("trend", "html")
+def trend_page(trend: Trend, title: str | None = None, gate: SweepGate | None = None, **gate_options: Any) -> str:
+    """The trend page (``pages.trend.render_trend_html``) of the trend's own points; GATE_OPTIONS
+    (score, max_drop, alpha) are the page's comparison's. ValueError with fewer than two scored checkpoints."""
+    from evalkit.results.pages.trend import render_trend_html
+
+    points, _ = trend_points(trend)
+    return render_trend_html(points, title=title or f"evalkit sweep: {trend.score}", **gate_options)
+
+
 __all__ = ["SweepGate", "Trend", "TrendRow", "best_text", "gate_rows", "resolve_baseline", "sweep_gate", "sweep_junit",
-           "sweep_trend", "trend_score", "trend_json", "trend_markdown", "trend_points", "trend_table"]
+           "sweep_trend", "trend_score", "trend_json", "trend_markdown", "trend_page", "trend_points", "trend_renderables", "trend_table"]

@@ -1,4 +1,4 @@
-"""Jinja2 pages and static assets shared by evalkit's web applications.
+"""Jinja2 pages and the static assets (``evalkit/results/pages/assets``) evalkit's web applications serve.
 
 Every application's templates extend ``base.html`` from this package; autoescaping is on for
 every template, so questions, answers and generations are shown as text, whatever they hold.
@@ -12,7 +12,10 @@ import jinja2
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from evalkit.results.pages.page_assets import ASSETS
+
 STATIC_PATH = "/static"
+ASSETS_PACKAGE = "evalkit.results.pages"  # the package whose ASSETS folder STATIC_PATH serves
 
 
 def environment(package: str) -> jinja2.Environment:
@@ -31,5 +34,6 @@ def render(env: jinja2.Environment, template: str, /, status_code: int = 200, **
 
 
 def static_files() -> StaticFiles:
-    """The shared CSS and JavaScript, mounted at STATIC_PATH by each application."""
-    return StaticFiles(packages=[(__package__, "static")])
+    """Every stylesheet and script of evalkit (the folder the static pages inline theirs from,
+    ``evalkit.results.pages.page_assets``), mounted at STATIC_PATH by each application."""
+    return StaticFiles(packages=[(ASSETS_PACKAGE, ASSETS)])

@@ -38,6 +38,7 @@ from evalkit.results.report import (
     score_header,
     score_rows,
 )
+from evalkit.results.pages.page_assets import script, style
 from evalkit.run.rundir import choice_answer, choice_verdict
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
@@ -122,7 +123,7 @@ def html_page(title: str, body: str, script: str = "") -> str:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<meta name=\"generator\" content=\"evalkit {escape(__version__)}\">\n"
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{escape(title)}</title>\n{style('page.css')}\n</head>\n<body>\n"
         f"<h1>{escape(title)}</h1>\n{body}\n{script}\n</body>\n</html>\n"
     )
 
@@ -296,9 +297,9 @@ def render_html(report: Report, runs: Sequence[Run], *, title: str = "evalkit re
         f"{_table(['run', 'model', 'prompt', 'extractor'] + throughput_header()[2:], speed_rows, 4)}</section>\n"
         + _BROWSER_HTML
     )
-    script = (f'<script type="application/json" id="evalkit-samples">{json_for_script(_browser_payload(runs))}'
-              f"</script>\n<script>{_BROWSER_JS}</script>")
-    return html_page(title, body, script)
+    scripts = (f'<script type="application/json" id="evalkit-samples">{json_for_script(_browser_payload(runs))}'
+              f"</script>\n{script('pager.js', 'report.js')}")
+    return html_page(title, body, scripts)
 
 
 def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboard", sections: str = "") -> str:
@@ -330,52 +331,7 @@ def render_leaderboard_html(lb: Leaderboard, *, title: str = "evalkit leaderboar
     return html_page(title, body)
 
 
-_CSS = """
-:root { --fg:#1b1f24; --muted:#5b6570; --line:#d8dee4; --ok:#1a7f37; --bad:#cf222e; --warn:#9a6700; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
-       margin: 24px auto; max-width: 1240px; padding: 0 16px; }
-h1 { font-size: 22px; margin: 0 0 6px; } h2 { font-size: 17px; margin: 26px 0 8px; }
-h3.lb-group { font-size: 15px; margin: 20px 0 6px; }
-.note { color: var(--muted); margin: 4px 0 12px; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; position: sticky; top: 0; }
-td.num, th.num { text-align: right; white-space: nowrap; }
-tr.reference td { color: var(--muted); } tr.reference:first-of-type td, tr:not(.reference) + tr.reference td { border-top: 2px solid var(--muted); }
-tr.group td { color: var(--muted); } tr.group td:nth-child(2) { padding-left: 22px; }
-tr.flagged td { background: #fff8c5; }
-ul.notes { color: var(--warn); }
-svg.plot { max-width: 100%; height: auto; font: 12px system-ui, sans-serif; }
-svg .grid { stroke: #e6e9ec; } svg .tick { fill: var(--muted); text-anchor: middle; }
-svg .ds { font-weight: 600; } svg .lab { text-anchor: end; } svg .val { fill: var(--muted); }
-#browser .filters { display: flex; gap: 8px; flex-wrap: wrap; align-items: center; margin-bottom: 8px; }
-#browser select, #browser input { font: inherit; padding: 3px 6px; }
-#browser input[type=search] { min-width: 260px; }
-#browser .cols { display: grid; grid-template-columns: minmax(300px, 45%) minmax(0, 1fr); gap: 16px; }
-#browser .cols > * { min-width: 0; overflow-x: auto; }
-#sample-detail { overflow-wrap: anywhere; }
-#sample-list tr { cursor: pointer; } #sample-list tr.sel td { background: #ddf4ff; }
-#sample-list td { font-size: 13px; }
-.badge { display: inline-block; padding: 0 7px; border-radius: 9px; font-size: 12px; color: #fff; }
-.b-correct { background: var(--ok); } .b-wrong { background: var(--bad); }
-.b-unparsed { background: var(--warn); } .b-error { background: #57606a; }
-.pager { display: flex; gap: 8px; align-items: center; margin-top: 6px; }
-#sample-detail { border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; min-height: 200px; }
-#sample-detail h3 { margin: 0 0 8px; font-size: 15px; }
-#sample-detail .q { white-space: pre-wrap; }
-#sample-detail ol { list-style: none; padding-left: 0; }
-#sample-detail li { padding: 2px 6px; border-radius: 4px; }
-#sample-detail li.gold { background: #dafbe1; } #sample-detail li.pred-wrong { background: #ffebe9; }
-#sample-detail dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; }
-#sample-detail dt { color: var(--muted); }
-#sample-detail details { margin: 6px 0; border: 1px solid var(--line); border-radius: 6px; padding: 4px 8px; }
-#sample-detail summary { cursor: pointer; color: var(--muted); }
-#sample-detail ol.gens li { padding: 4px 0; border-top: 1px solid var(--line); }
-#sample-detail .gen-head { color: var(--muted); font-size: 12.5px; }
-#sample-detail pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; padding: 10px;
-                     border-radius: 6px; max-height: 520px; overflow: auto; font-size: 12.5px; }
-"""
+
 
 _BROWSER_HTML = """
 <section id="browser"><h2>Samples</h2>
@@ -399,187 +355,4 @@ _BROWSER_HTML = """
 </section>
 """
 
-# Plain ES5-level script; every piece of sample text goes in through textContent.
-_BROWSER_JS = r"""
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("evalkit-samples").textContent);
-  var runs = data.runs, samples = data.samples, PAGE = 25;
-  var state = { run: "", dataset: "", verdict: "", q: "", page: 0, selected: -1 };
-  var $ = function (id) { return document.getElementById(id); };
 
-  function verdict(s) {
-    if (s.error) return "error";
-    if (s.pred === null || s.pred === undefined) return "unparsed";
-    return s.correct ? "correct" : "wrong";
-  }
-  function node(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  }
-  function badge(v) { return node("span", v, "badge b-" + v); }
-  // A collapsed <details> block: SUMMARY shown, CONTENT revealed on a click.
-  function folded(summary, content, cls) {
-    var d = node("details", null, cls);
-    d.appendChild(node("summary", summary));
-    d.appendChild(content);
-    return d;
-  }
-  function voteText(votes) {
-    var keys = Object.keys(votes || {});
-    return keys.length ? keys.map(function (k) { return k + " " + votes[k]; }).join(" \u00b7 ") : "(no votes)";
-  }
-  function stageBox(st) {
-    var wrap = node("div");
-    var n = st.outputs.length;
-    if (st.prompt) wrap.appendChild(folded("Prompt of the " + st.name + " stage", node("pre", st.prompt), "prompt"));
-    var ol = node("ol", null, "gens");
-    st.outputs.forEach(function (g) {
-      var li = node("li");
-      li.appendChild(node("div", "generation " + g.k + ": " + (g.pred === null || g.pred === undefined ? "no answer (unparsed)" : "votes " + g.pred) +
-                          (g.method ? " (rule " + g.method + ")" : "") + ", finish " + g.finish_reason +
-                          (g.completion_tokens ? ", " + g.completion_tokens + " tokens" : ""), "gen-head"));
-      li.appendChild(node("pre", g.output || "(empty)"));
-      ol.appendChild(li);
-    });
-    wrap.appendChild(ol);
-    var summary = st.name + " stage: " + n + " generation" + (n === 1 ? "" : "s") + ", votes " + voteText(st.votes) +
-                  (st.unparsed ? ", " + st.unparsed + " unparsed" : "") + " \u2192 " + (st.pred === null || st.pred === undefined ? "no answer" : st.pred);
-    return folded(summary, wrap, "stage");
-  }
-  function matches(s) {
-    var v = verdict(s);
-    if (state.run !== "" && String(s.run) !== state.run) return false;
-    if (state.dataset && s.dataset !== state.dataset) return false;
-    if (state.verdict === "wrong" && !(v === "wrong" || v === "unparsed")) return false;
-    if (state.verdict === "truncated" && !s.truncated) return false;
-    if (state.verdict && state.verdict !== "wrong" && state.verdict !== "truncated" && v !== state.verdict) return false;
-    if (state.q) {
-      var hay = (s.id + "\n" + s.question + "\n" + s.output).toLowerCase();
-      if (hay.indexOf(state.q.toLowerCase()) < 0) return false;
-    }
-    return true;
-  }
-  function filtered() {
-    var out = [];
-    for (var i = 0; i < samples.length; i++) if (matches(samples[i])) out.push(i);
-    return out;
-  }
-  function showDetail(i) {
-    state.selected = i;
-    var box = $("sample-detail");
-    box.textContent = "";
-    if (i < 0) { box.appendChild(node("p", "No sample matches the filters.", "note")); return; }
-    var s = samples[i], v = verdict(s);
-    var h = node("h3", runs[s.run].label + " \u00b7 " + s.dataset + " \u00b7 " + s.id +
-                 (s.index ? " (generation " + s.index + ")" : "") + " ");
-    h.appendChild(badge(v));
-    box.appendChild(h);
-    box.appendChild(node("div", s.question, "q"));
-    if (s.context) box.appendChild(folded("Abstract (context given with the question)", node("div", s.context, "q ctx"), "context"));
-    var ol = node("ol");
-    Object.keys(s.options).forEach(function (k) {
-      var li = node("li", k + ". " + s.options[k]);
-      if (k === s.gold) { li.className = "gold"; li.appendChild(node("strong", "  \u2713 gold")); }
-      if (k === s.pred) {
-        if (k !== s.gold) li.className = "pred-wrong";
-        li.appendChild(node("strong", "  \u2190 extracted"));
-      }
-      ol.appendChild(li);
-    });
-    box.appendChild(ol);
-    var dl = node("dl");
-    function fact(k, val) { dl.appendChild(node("dt", k)); dl.appendChild(node("dd", val === null || val === undefined || val === "" ? "-" : val)); }
-    fact("extracted", s.pred === null ? "(none: unparsed)" : s.pred);
-    fact("gold", s.gold);
-    fact("rule matched", s.method);
-    fact("finish reason", s.finish_reason + (s.truncated ? " (truncated)" : ""));
-    fact("latency", s.latency_s === null || s.latency_s === undefined ? null : Number(s.latency_s).toFixed(2) + " s");
-    fact("output tokens", s.completion_tokens);
-    if (s.error) fact("error", s.error);
-    if (s.strategy) fact("strategy", s.strategy);
-    if (s.votes) fact("votes", voteText(s.votes));
-    if (Object.keys(s.meta).length) fact("meta", JSON.stringify(s.meta));
-    box.appendChild(dl);
-    box.appendChild(node("h4", s.stages ? "Model output (the first generation that voted for the answer)" : "Model output"));
-    box.appendChild(node("pre", s.output || "(empty)"));
-    (s.stages || []).forEach(function (st) { box.appendChild(stageBox(st)); });
-    var names = Object.keys(s.scores || {});
-    if (names.length) {
-      box.appendChild(node("h4", "Scores"));
-      var sl = node("dl");
-      names.forEach(function (n) {
-        var sc = s.scores[n], val = sc.value === null || sc.value === undefined ? "(not scored)" : String(sc.value);
-        if (sc.answer !== null && sc.answer !== undefined && String(sc.answer) !== val) val += " (read: " + sc.answer + ")";
-        if (sc.error) val += " \u2014 " + sc.error;
-        sl.appendChild(node("dt", n)); sl.appendChild(node("dd", val));
-        if (sc.explanation) { sl.appendChild(node("dt", "")); sl.appendChild(node("dd", sc.explanation)); }
-      });
-      box.appendChild(sl);
-      names.forEach(function (n) {
-        var sc = s.scores[n];
-        if (sc.reply) box.appendChild(folded("Judge's reply for " + n, node("pre", sc.reply), "judge"));
-        if (sc.judge_prompt) box.appendChild(folded("Judge's prompt for " + n, node("pre", sc.judge_prompt), "judge"));
-      });
-    }
-    box.appendChild(folded("Prompt sent", node("pre", s.prompt || "(not recorded)"), "prompt"));
-    var rows = $("sample-list").children;
-    for (var r = 0; r < rows.length; r++) rows[r].className = Number(rows[r].dataset.i) === i ? "sel" : "";
-  }
-  function render() {
-    var idx = filtered(), pages = Math.max(1, Math.ceil(idx.length / PAGE));
-    if (state.page >= pages) state.page = pages - 1;
-    var start = state.page * PAGE, shown = idx.slice(start, start + PAGE), list = $("sample-list");
-    list.textContent = "";
-    shown.forEach(function (i) {
-      var s = samples[i], tr = node("tr");
-      tr.dataset.i = String(i);
-      [runs[s.run].label, s.dataset, s.id, s.pred === null ? "-" : s.pred, s.gold].forEach(function (t) { tr.appendChild(node("td", t)); });
-      var td = node("td"); td.appendChild(badge(verdict(s))); tr.appendChild(td);
-      tr.addEventListener("click", function () { showDetail(i); });
-      list.appendChild(tr);
-    });
-    $("browser-status").textContent = idx.length ?
-      "Showing " + (start + 1) + "\u2013" + (start + shown.length) + " of " + idx.length + " samples" +
-      (idx.length < samples.length ? " (" + samples.length + " in all)" : "") : "No sample matches the filters.";
-    $("p-info").textContent = "page " + (state.page + 1) + " of " + pages;
-    $("p-prev").disabled = state.page === 0;
-    $("p-next").disabled = state.page >= pages - 1;
-    var keep = idx.indexOf(state.selected) >= 0 ? state.selected : (shown.length ? shown[0] : -1);
-    showDetail(keep);
-  }
-  function fill(select, values, labels) {
-    values.forEach(function (v, k) { var o = node("option", labels ? labels[k] : v); o.value = v; select.appendChild(o); });
-  }
-  var datasets = [];
-  samples.forEach(function (s) { if (datasets.indexOf(s.dataset) < 0) datasets.push(s.dataset); });
-  fill($("f-run"), runs.map(function (_, i) { return String(i); }), runs.map(function (r) { return r.label; }));
-  fill($("f-dataset"), datasets);
-  // Deep links: #dataset=medqa&verdict=wrong&q=text&item=ID preselect the browser.
-  var wanted = null;
-  location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
-    if (!kv) return;
-    var p = kv.split("="), k = decodeURIComponent(p[0]), v = decodeURIComponent((p[1] || "").replace(/\+/g, " "));
-    if (k === "run") { for (var r = 0; r < runs.length; r++) if (runs[r].label === v) state.run = String(r); }
-    else if (k === "dataset" || k === "verdict" || k === "q") state[k] = v;
-    else if (k === "item") wanted = v;
-  });
-  $("f-run").value = state.run; $("f-dataset").value = state.dataset;
-  $("f-verdict").value = state.verdict; $("f-q").value = state.q;
-  [["f-run", "run"], ["f-dataset", "dataset"], ["f-verdict", "verdict"]].forEach(function (p) {
-    $(p[0]).addEventListener("change", function (e) { state[p[1]] = e.target.value; state.page = 0; render(); });
-  });
-  $("f-q").addEventListener("input", function (e) { state.q = e.target.value; state.page = 0; render(); });
-  $("p-prev").addEventListener("click", function () { state.page--; render(); });
-  $("p-next").addEventListener("click", function () { state.page++; render(); });
-  if (wanted !== null) {
-    var idx = filtered();
-    for (var k = 0; k < idx.length; k++) if (samples[idx[k]].id === wanted) {
-      state.selected = idx[k]; state.page = Math.floor(k / PAGE); break;
-    }
-  }
-  render();
-})();
-"""

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from evalkit.results.compare import build_comparison, default_pairs
 from evalkit.results.pages.compare import render_compare_html
+from evalkit.results.pages.page_assets import script, style
 from evalkit.results.pages.report import PALETTE
 from evalkit.run.rundir import Run
 
@@ -131,7 +132,8 @@ def render_trend_html(points: Sequence[TrendPoint], *, title: str = "evalkit swe
            f"{partial_note(points, run_index)}"
            f"{trend_plot_svg(points, run_index, title=title)}</section>\n")
     page = render_compare_html(comparison, title=title, top=top)
-    return page.replace("</head>", _TREND_CSS + "</head>", 1).replace("</body>", _TREND_JS + "</body>", 1)
+    return (page.replace("</head>", style("trend.css") + "\n</head>", 1)
+            .replace("</body>", script("trend.js") + "\n</body>", 1))
 
 
 def partial_runs(points: Sequence[TrendPoint], run_index: Sequence[int]) -> dict[int, str]:
@@ -157,53 +159,6 @@ def partial_note(points: Sequence[TrendPoint], run_index: Sequence[int]) -> str:
             "involving such a run is provisional.</p>")
 
 
-_TREND_CSS = """<style>svg.trend circle { cursor: pointer; } svg.trend circle.picked { stroke: #000; stroke-width: 3; }
-svg.trend .ytick { fill: var(--muted); text-anchor: end; } svg.trend .legend { text-anchor: start; }
-#trend-partial { border-left: 4px solid #d97706; padding-left: 0.5em; }</style>
-"""
 
-_TREND_JS = r"""<script>
-(function () {
-  "use strict";
-  // A verdict on a run still going is provisional: say so wherever the comparison writes one.
-  var partialBox = document.getElementById("trend-partial");
-  var partial = partialBox ? JSON.parse(partialBox.getAttribute("data-runs")) : {};
-  function markProvisional(el) {
-    if (!el || !partialBox) return;
-    var a = document.getElementById("pair-a"), b = document.getElementById("pair-b");
-    var which = [a && a.value, b && b.value].filter(function (r) { return r !== null && partial[r]; });
-    var text = el.textContent, tag = " — PROVISIONAL: ";
-    if (!which.length || !/gate: /.test(text) || text.indexOf(tag) >= 0) return;
-    el.textContent = text + tag + which.map(function (r) { return partial[r]; }).join(", ") + " not complete";
-  }
-  ["pair-verdict", "pair-clean-note"].forEach(function (id) {
-    var el = document.getElementById(id);
-    if (!el) return;
-    new MutationObserver(function () { markProvisional(el); }).observe(el, { childList: true, characterData: true,
-                                                                            subtree: true });
-    markProvisional(el);
-  });
-  var picked = null, note = document.getElementById("trend-note");
-  Array.prototype.forEach.call(document.querySelectorAll("svg.trend circle[data-run]"), function (c) {
-    c.addEventListener("click", function () {
-      var run = Number(c.getAttribute("data-run")), step = Number(c.getAttribute("data-step"));
-      if (picked === null || picked.run === run) {
-        if (picked) picked.el.classList.remove("picked");
-        picked = { run: run, step: step, el: c };
-        c.classList.add("picked");
-        note.textContent = "Step " + step + " picked: click another point to compare.";
-        return;
-      }
-      var a = picked.step <= step ? picked.run : run, b = picked.step <= step ? run : picked.run;
-      var picked0 = picked.step;
-      picked.el.classList.remove("picked");
-      picked = null;
-      window.evalkitCompare.setPair(a, b);
-      note.textContent = "Compared below: the runs of steps " + Math.min(step, picked0) + " and " +
-        Math.max(step, picked0) + ". Click two more points to compare others.";
-      document.getElementById("pair").scrollIntoView();
-    });
-  });
-})();
-</script>
-"""
+
+

@@ -27,25 +27,6 @@ from evalkit.web.study.report import build_report
 from evalkit.web.pages import STATIC_PATH, environment, render, static_files
 from evalkit.web.security import SecurityHeaders, csrf_matches, csrf_token, hash_token, new_token, same_origin
 
-RATE_JS = """(function(){
-  var sets=[].slice.call(document.querySelectorAll("fieldset.axis")), cur=0;
-  function mark(i){sets.forEach(function(s,j){s.classList.toggle("current",j===i)});cur=i;}
-  if(sets.length){var open=sets.findIndex(function(s){return !s.querySelector("input:checked")});mark(open<0?0:open);}
-  sets.forEach(function(s,j){s.addEventListener("focusin",function(){mark(j)})});
-  document.addEventListener("keydown",function(e){
-    var t=e.target.tagName; if(t==="TEXTAREA"||t==="A"||t==="BUTTON"||(t==="INPUT"&&e.target.type==="text"))return;
-    if(e.key==="Enter"){e.preventDefault();document.getElementById("rating").requestSubmit();return;}
-    var d=parseInt(e.key,10); if(isNaN(d)||!sets.length)return;
-    var radios=sets[cur].querySelectorAll("input[type=radio]"); if(d<1||d>radios.length)return;
-    e.preventDefault(); radios[d-1].checked=true; radios[d-1].focus(); if(cur<sets.length-1)mark(cur+1);
-  });
-})();
-"""
-STUDY_CSS = """.answers{display:flex;gap:1em}.answer{flex:1;border:1px solid #bbb;border-radius:6px;padding:.6em 1em;white-space:pre-wrap;background:#fafafa}
-fieldset{border:1px solid #ddd;border-radius:6px;margin:.6em 0}fieldset.current{border-color:#2457c5;box-shadow:0 0 0 2px #2457c533}
-legend{font-weight:600}.def{color:#555;font-size:.9em;margin:.2em 0 .4em}.key{display:inline-block;min-width:1.2em;border:1px solid #999;border-radius:3px;text-align:center;font-size:.8em;margin-right:.3em}
-fieldset label{display:block;margin:.15em 0;cursor:pointer}.saved{color:#1a7f37}.error{color:#b42318;font-weight:600}nav a{margin-right:1em}
-"""
 MAX_FIELD = 5000  # characters kept of a comment or a reason
 
 
@@ -204,12 +185,6 @@ class StudyApp:
         return self.page("done.html", base=f"/r/{token}", n=self.db.task_count(rater["id"]),
                          done=self.db.done_count(rater["id"]), saved=int(saved) if saved and saved.isdigit() else None)
 
-    async def script(self, request: Request) -> Response:
-        return Response(RATE_JS, media_type="text/javascript")
-
-    async def style(self, request: Request) -> Response:
-        return Response(STUDY_CSS, media_type="text/css")
-
     # ---------------------------------------------------------------- organiser
     def _organiser(self, request: Request) -> Any:
         return self.who(request.path_params["token"], organiser=True)
@@ -288,8 +263,6 @@ def build_app(path: str | Path, *, fsync: bool = False) -> Starlette:
     """The ASGI app of the study file PATH (FSYNC: each save waits for the disk, see ``db.connect``)."""
     pages = StudyApp(StudyDB(path, fsync=fsync))
     routes = [
-        Route("/study.js", pages.script),
-        Route("/study.css", pages.style),
         Mount(STATIC_PATH, static_files()),
         Route("/r/{token}", pages.welcome),
         Route("/r/{token}/done", pages.done),

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-STUDY_FORMATS = ("text", "markdown", "json", "html")
+from evalkit.results.formats import format_names, register
+from evalkit.results.formats import render as render_as
+from evalkit.results.pages.page_assets import style
+
 # Worst choice first: red through amber to green; a pairwise bar: X, tie, Y.
 _PALETTE = {2: ["#d9534f", "#5cb85c"], 3: ["#d9534f", "#f0ad4e", "#5cb85c"],
             4: ["#d9534f", "#f0ad4e", "#9acd32", "#5cb85c"]}
@@ -129,20 +132,22 @@ def render_html(report: Mapping[str, Any]) -> str:
                     + "</tr>" + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
                                         for row in rows) + "</table>"
                     + "".join(f"<p class=note>{escape(n)}</p>" for n in notes))
-    style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto}.bar{display:flex;align-items:center;"
-             "gap:8px;margin:2px 0}.lbl{width:260px;font-size:13px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}.note{color:#666;font-size:12px}")
     return (f"<!doctype html><html><head><meta charset=utf-8><title>Rating study {escape(report['study'])}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+            f"{style('study-report.css')}</head><body>{''.join(body)}</body></html>")
 
 
-RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "text": render_text, "markdown": render_markdown, "html": render_html,
-    "json": lambda report: json.dumps(report, indent=2, ensure_ascii=False)}
+def render_json(report: Mapping[str, Any]) -> str:
+    """The report's data as JSON."""
+    return json.dumps(report, indent=2, ensure_ascii=False)
+
+
+# The study's report in the formats of evalkit.results.formats, in the order its --format offers them.
+for _name, _renderer in (("text", render_text), ("markdown", render_markdown), ("json", render_json),
+                         ("html", render_html)):
+    register("study", _name)(lambda report, _render=_renderer, **_: _render(report))
+STUDY_FORMATS = format_names("study")
 
 
 def render(report: Mapping[str, Any], fmt: str) -> str:
     """REPORT in format FMT (one of STUDY_FORMATS)."""
-    if fmt not in RENDERERS:
-        raise ValueError(f"format {fmt!r} is not one of {', '.join(STUDY_FORMATS)}")
-    return RENDERERS[fmt](report)
+    return render_as("study", report, fmt)
