@@ -204,7 +204,6 @@ def test_at_most_fourteen_entries_at_the_top():
     assert len(entries) <= 14, entries
 
 
-@IN_PROGRESS
 @pytest.mark.parametrize("layer", range(len(LAYERS)))
 def test_the_architecture_page_lists_each_layer(layer):
     """docs/architecture.md's layer table names each package in the order the test enforces."""
