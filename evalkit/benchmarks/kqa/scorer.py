@@ -39,7 +39,7 @@ class KQAScorer:
     report_extra = staticmethod(report_extra)
     report_tables = staticmethod(report_tables)
 
-    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = JUDGE_DEFAULTS.kqa_per,
+    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = JUDGE_DEFAULTS.request_per,
                  concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = JUDGE_DEFAULTS.rps,
                  temperature: float | str = JUDGE_DEFAULTS.temperature, max_tokens: int | str = DEFAULT_MAX_TOKENS,
                  max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, json_schema: bool | str = JUDGE_DEFAULTS.json_schema,
