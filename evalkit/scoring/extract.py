@@ -1196,6 +1196,14 @@ def register_extractor(name: str) -> Callable[[Extractor], Extractor]:
 register_extractor("evalkit")(extract_choice)
 
 
+def extractor_names() -> list[str]:
+    """The names of every registered extractor, sorted, those the plugins register included."""
+    from evalkit.core.plugins import load_plugins
+
+    load_plugins()
+    return sorted(EXTRACTORS)
+
+
 def get_extractor(name: str) -> Extractor:
     """The extractor registered as NAME, or ``module:attr`` outside evalkit; a clear error otherwise."""
     if ":" in name:
