@@ -19,7 +19,7 @@ from evalkit.core.records import Item, RubricItem, RubricItems, SampleRecord, ta
 from evalkit.scoring.rubrics import load_rubric
 from evalkit.scoring import get_scorer, scoring_fingerprint
 from evalkit.scoring.metrics import ClippedMean, Mean, Proportion
-from evalkit.scoring.rubric_judge import (RubricJudgeScorer, healthbench_item_score, parse_axes_reply, parse_met_reply,
+from evalkit.scoring.rubric_judge import (RubricJudgeScorer, rubric_items_score, parse_axes_reply, parse_met_reply,
                                           parse_pairwise_reply, render_axes_prompt, rubric_metrics)
 from evalkit.core.store import read_json
 from tests.judge_server import prompt_key
@@ -73,9 +73,9 @@ def test_met_and_pairwise_replies():
 
 def test_healthbench_rule():
     items = [RubricItem("a", 5), RubricItem("b", 3), RubricItem("c", -4)]
-    assert healthbench_item_score(items, [True, False, False]) == pytest.approx(5 / 8)
-    assert healthbench_item_score(items, [False, False, True]) == pytest.approx(-4 / 8)  # clipped only in the mean
-    assert healthbench_item_score([RubricItem("d", -1)], [True]) is None
+    assert rubric_items_score(items, [True, False, False]) == pytest.approx(5 / 8)
+    assert rubric_items_score(items, [False, False, True]) == pytest.approx(-4 / 8)  # clipped only in the mean
+    assert rubric_items_score([RubricItem("d", -1)], [True]) is None
     # The overall figure is the metric the healthbench rubric declares: the mean clipped to [0, 1].
     [(name, overall)] = rubric_metrics(load_rubric("healthbench")).items()
     assert name == "healthbench" and overall == ClippedMean(0.0, 1.0)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.data.datasets import DatasetError, load_dataset
-from evalkit.data.longform import healthbench, liveqa, nist_graded, question_only
+from evalkit.benchmarks.healthbench.adapter import healthbench
+from evalkit.data.longform import liveqa, nist_graded, question_only
 from evalkit.core.records import (ChoiceSets, GradedAnswer, Item, NumericAnswer, References, RubricItem, RubricItems,
                              SampleRecord, Statements, TargetError, target_from_json, target_to_json)
 from evalkit.scoring.stage import StoredSample
