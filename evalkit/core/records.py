@@ -6,7 +6,9 @@ dataset -> Item -> (prompt) -> Generation(s) -> SampleRecord -> Score(s)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Union
+from typing import Any, NamedTuple, Union
+
+from evalkit.core.plugins import load_plugins
 
 
 # --------------------------------------------------------------------------- targets
@@ -28,7 +30,7 @@ class References:
 
 @dataclass(frozen=True, slots=True)
 class RubricItem:
-    """One HealthBench rubric criterion and the points it is worth (negative: a penalty).
+    """One rubric criterion of a record and the points it is worth (negative: a penalty).
 
     ``tags`` is None when the stored item had no ``tags`` key (it is then left out again)."""
 
@@ -39,7 +41,7 @@ class RubricItem:
 
 @dataclass(frozen=True, slots=True)
 class RubricItems:
-    """The rubric items a conversation's answer is graded on (HealthBench). Stored as a list of
+    """The rubric items a conversation's answer is graded on, one judge request each. Stored as a list of
     ``{criterion, points, tags}``."""
 
     items: tuple[RubricItem, ...]
@@ -56,7 +58,7 @@ class GradedAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Statements:
-    """Statements an answer must contain and ones it may contain (K-QA's Must_have / Nice_to_have), with the
+    """Statements an answer must contain and ones it may contain (must-have / nice-to-have), with the
     physician's reference answer when there is one. Stored as ``{must_have: [...], nice_to_have: [...],
     reference: text or null}``."""
 
@@ -67,28 +69,36 @@ class Statements:
 
 @dataclass(frozen=True, slots=True)
 class ChoiceSets:
-    """The sets of option letters accepted as right (IgakuQA: a question may ask for several choices, and a
+    """The sets of option letters accepted as right (an exam question may ask for several choices, and a
     few accept either of two). Right only when the letters picked equal one set exactly. Stored as
     ``{kind: "choices", accept: [[letters], ...]}``."""
 
     accept: tuple[tuple[str, ...], ...]
-    default_scorers: ClassVar[tuple[str, ...]] = ("igakuqa",)  # the scorer of an item that names none
 
 
 @dataclass(frozen=True, slots=True)
 class NumericAnswer:
-    """A number to give (IgakuQA's calculation questions): ``value`` the official number as text (compared
+    """A number to give (an exam's calculation questions): ``value`` the official number as text (compared
     exactly, as a decimal), ``answer`` the digits as published, ``template`` the question's answer line.
     Stored as ``{kind: "number", value, answer, template}``."""
 
     value: str
     answer: str
     template: str
-    default_scorers: ClassVar[tuple[str, ...]] = ("igakuqa",)
 
 
 Target = Union[References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer]
 TARGET_TYPES: tuple[type, ...] = (References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer)
+
+
+# The scorers a run uses on an item of a target type when it names none (Item.default_scorers).
+TARGET_SCORERS: dict[type, tuple[str, ...]] = {}
+
+
+def register_target_scorers(target_type: type, scorers: tuple[str, ...]) -> None:
+    """Score items whose target is a TARGET_TYPE with SCORERS when a run names none (a benchmark's
+    folder registers the scorer of its own targets)."""
+    TARGET_SCORERS[target_type] = tuple(scorers)
 
 
 def target_to_json(target: Target | None) -> Any:
@@ -176,8 +186,8 @@ class Item:
     ``answer_idx`` (the gold letter). A long-form item has no options; its
     ``target`` holds what it is graded against, one of the ``Target`` types
     (``References``, ``RubricItems``, ``GradedAnswer``, ``Statements``), or None.
-    ``context`` carries a passage such as PubMedQA's abstract; ``messages`` a
-    conversation to send as it is (multi-turn prompts such as HealthBench's);
+    ``context`` carries a passage such as the abstract a question is about; ``messages`` a
+    conversation to send as it is (multi-turn prompts);
     ``meta`` keeps every other field of the source record (for breakdowns).
     """
 
@@ -199,11 +209,16 @@ class Item:
     @property
     def default_scorers(self) -> tuple[str, ...]:
         """The scorers a run uses on this item when it names none: ``choice`` for a multiple-choice item,
-        else the ones its target's type declares (IgakuQA's sets and numbers: ``igakuqa``), else none (a
-        judge needs a judge server, so long answers are scored only when asked)."""
+        else the ones registered for its target's type (``register_target_scorers``: a benchmark's
+        folder registers its scorer for the sets and numbers of its items), else none (a judge needs a
+        judge server, so long answers are scored only when asked)."""
         if self.is_choice:
             return ("choice",)
-        return getattr(type(self.target), "default_scorers", ())
+        if self.target is None:
+            return ()
+        if type(self.target) not in TARGET_SCORERS:
+            load_plugins()  # the benchmark that registers them may not be imported yet
+        return TARGET_SCORERS.get(type(self.target), ())
 
 
 class Extraction(NamedTuple):
@@ -306,7 +321,7 @@ class SampleRecord:
     target: Any = None  # the JSON form (target_to_json); item() gives the typed target
     scores: dict[str, dict[str, Any]] | None = None
     scored_with: str | None = None
-    context: str | None = None  # the passage given with the question (PubMedQA's abstract), for audits
+    context: str | None = None  # the passage given with the question (an abstract), for audits
 
     # Fields a line leaves out when they are empty, so that earlier lines keep their shape.
     OPTIONAL_FIELDS = ("strategy", "votes", "stages", "target", "scores", "scored_with", "context")
