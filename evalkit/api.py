@@ -113,7 +113,7 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
              data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
     """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
 
-        api.evaluate(suite="medreason", server="default")           # the suite's six benchmarks
+        api.evaluate(suite="medagents_hard", server="default")      # the suite's benchmarks
         api.evaluate([Task("medqa"), Task("my.jsonl", adapter="mcq")], endpoint="http://127.0.0.1:30000/v1",
                      limit=50, max_new_tokens=512)
 

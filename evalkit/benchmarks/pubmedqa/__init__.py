@@ -3,5 +3,5 @@ layouts, its adapter (a record must carry ``final_decision``) and the options it
 Its prompts are the built-in templates' context variants (``<name>_context.txt``): an item with a
 context is shown it under any template that has one (evalkit.data.prompts)."""
 
-from evalkit.benchmarks.pubmedqa import adapter, files  # noqa: F401  (they register themselves)
+from evalkit.benchmarks.pubmedqa import adapter, files, prompts  # noqa: F401  (they register themselves)
 from evalkit.benchmarks.pubmedqa.adapter import PUBMEDQA_OPTIONS  # noqa: F401
