@@ -8,7 +8,7 @@ eval_data/registry.json); a user file can name one with ``--adapter NAME`` or
 
 that raises ``AdapterError`` listing everything wrong with the record. The item's
 ``target`` is None or one of evalkit.core.records' target types (``References``,
-``RubricItems``, ``GradedAnswer``, ``Statements``). KEY is the
+``RubricItems``, ``GradedAnswer``, or a kind a benchmark registers). KEY is the
 record's key in a keyed layout; ALLOW lists validation rules relaxed for an exact
 published file. Adapters are pure: no I/O.
 
@@ -29,7 +29,7 @@ import importlib
 from typing import Any, Callable, Protocol
 
 from evalkit.core.plugins import load_attr, load_plugins
-from evalkit.core.records import TARGET_TYPES, Item
+from evalkit.core.records import Item, target_types
 
 DECISION_OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}  # the options of a record with a final_decision
 _DECISION_LETTER = {text: letter for letter, text in DECISION_OPTIONS.items()}
@@ -90,9 +90,10 @@ def adapt(adapter: Adapter, record: Any, dataset: str, key: str | None,
         item = adapter(record, dataset=dataset, key=key, allow=allow)
     except AdapterError as exc:
         return None, exc.messages, False
-    if item.target is not None and not isinstance(item.target, TARGET_TYPES):
+    if item.target is not None and not isinstance(item.target, target_types()):
         return None, [f"the adapter gave a target of type {type(item.target).__name__}; a target is one of "
-                      f"{', '.join(t.__name__ for t in TARGET_TYPES)} (evalkit.core.records), or None"], False
+                      f"{', '.join(t.__name__ for t in target_types())} (evalkit.core.records, or registered), "
+                      "or None"], False
     # Only an id of content_id's shape can be one; the hash is not worth computing for others.
     could_be_hash = isinstance(item.id, str) and len(item.id) == _CONTENT_ID_CHARS \
         and not item.id.strip(_HEX_DIGITS)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from evalkit.benchmarks.igakuqa.exam import grade, report_extra, report_tables, same_choice_share
-from evalkit.core.records import ChoiceSets, Item, NumericAnswer, SampleRecord, Score, register_target_scorers
+from evalkit.core.records import Item, SampleRecord, Score
 from evalkit.scoring.base import register_scorer
 from evalkit.scoring.count import Count
 from evalkit.scoring.metrics import WeightedProportion
@@ -73,7 +73,3 @@ class IgakuQAScorer:
         s = scores[SCORE_NAME]
         return {"pred": s.answer, "method": s.meta.get("method"), "correct": bool(s.value)}
 
-
-# The exam's targets are scored by this scorer when a run names none (Item.default_scorers).
-register_target_scorers(ChoiceSets, (SCORE_NAME,))
-register_target_scorers(NumericAnswer, (SCORE_NAME,))

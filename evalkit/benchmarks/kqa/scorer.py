@@ -19,7 +19,8 @@ from typing import Any, Sequence
 
 from evalkit.config import RunConfig, field_default
 from evalkit.benchmarks.kqa.statements import PER_MODES, answer_figures, judge_spec, judge_statements, report_extra, report_tables, statements
-from evalkit.core.records import Item, SampleRecord, Score, Statements
+from evalkit.benchmarks.kqa.targets import Statements
+from evalkit.core.records import Item, SampleRecord, Score
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import Mean
 from evalkit.scoring.rubric_judge import (DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULTS, RubricJudgeScorer,
