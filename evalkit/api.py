@@ -114,7 +114,7 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
              data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
     """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
 
-        api.evaluate(suite="medreason", server="default")           # the suite's six benchmarks
+        api.evaluate(suite="medagents_hard", server="default")      # the suite's benchmarks
         api.evaluate([Task("medqa"), Task("my.jsonl", adapter="mcq")], endpoint="http://127.0.0.1:30000/v1",
                      limit=50, max_new_tokens=512)
 
@@ -507,7 +507,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SAMPLES": ("evalkit.core.store", "SAMPLES"), "MANIFEST": ("evalkit.core.store", "MANIFEST"),
     # scoring again, and model judges
     "EXTRACTORS": ("evalkit.scoring.extract", "EXTRACTORS"),
-    "medreason_report": ("evalkit.benchmarks.medreason.extract", "medreason_report"),
+    "extractor_names": ("evalkit.scoring.extract", "extractor_names"),
     "summarize": ("evalkit.run.summary", "summarize"), "Agreement": ("evalkit.scoring.agreement", "Agreement"),
     "make_judge": ("evalkit.run.judging", "make_judge"), "Judgement": ("evalkit.run.judging", "Judgement"),
     "JudgeStopped": ("evalkit.run.judging", "JudgeStopped"), "JudgeDown": ("evalkit.run.judging", "JudgeDown"),
@@ -530,8 +530,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # training-data overlap beside a gate or a comparison
     "read_overlap": ("evalkit.results.overlap_split", "read_overlap"),
     "LEGACY_SCORE": ("evalkit.run.rundir", "LEGACY_SCORE"),
-    # K-QA's physicians' file judged (evalkit judge NLI_medical_annotator.csv)
-    "PHYSICIAN_LABELS": ("evalkit.benchmarks.kqa.statements", "PHYSICIAN_LABELS"),
     # sweeps over checkpoints (evalkit sweep)
     "SweepError": ("evalkit.sweep.state", "SweepError"), "SweepState": ("evalkit.sweep.state", "SweepState"),
     "log_tail": ("evalkit.sweep.state", "log_tail"), "SlurmOptions": ("evalkit.sweep.jobs", "SlurmOptions"),

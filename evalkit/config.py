@@ -347,7 +347,7 @@ class OverlapSettings:
 
 # ---------------------------------------------------------------- the model judge (evalkit judge)
 
-KQA_PER = ("statement", "answer")  # K-QA's physicians' file: one judge request per statement, or per answer
+REQUEST_PER = ("statement", "answer")  # a file of statements to judge: one judge request per statement, or per answer
 
 
 @dataclass(frozen=True)
@@ -364,7 +364,7 @@ class JudgeSettings:
     reference: bool = True  # show the judge an item's reference answers, when it has some
     json_schema: bool = False  # constrain the reply to the rubric's JSON schema (response_format)
     n_resamples: int = 2000  # bootstrap resamples of the agreement figures
-    kqa_per: str = "statement"
+    request_per: str = "statement"  # REQUEST_PER: a file pass's statements, one request each or per answer
     limit: int | None = None
 
 

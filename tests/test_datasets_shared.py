@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.data.datasets import PUBMEDQA_OPTIONS, load_dataset
+from evalkit.benchmarks.pubmedqa import PUBMEDQA_OPTIONS
+from evalkit.data.datasets import load_dataset
 from evalkit.data.prompts import load_template, render_prompt
 from evalkit.data.registry import benchmarks, get_benchmark
 

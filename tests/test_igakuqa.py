@@ -12,7 +12,8 @@ import pytest
 
 from evalkit.data.datasets import DatasetError, load_dataset
 from evalkit.benchmarks.igakuqa.exam import exam_summary, extract_choices, extract_number, grade, numeric_value
-from evalkit.core.records import ChoiceSets, NumericAnswer, SampleRecord, target_to_json
+from evalkit.benchmarks.igakuqa.targets import ChoiceSets, NumericAnswer
+from evalkit.core.records import SampleRecord, target_to_json
 from evalkit.scoring import get_scorer
 from evalkit.scoring.metrics import get_metric
 from tests.conftest import SHARED
@@ -459,7 +460,7 @@ def test_an_exam_file_without_scorer_is_scored_by_its_targets_scorer(standin, tm
 
 
 def test_default_scorers_follow_the_item_kind():
-    from evalkit.core.records import ChoiceSets, Item, NumericAnswer, References
+    from evalkit.core.records import Item, References
 
     choice = Item("1", "d", "q", options={"A": "x", "B": "y"}, answer_idx="A")
     assert choice.default_scorers == ("choice",)

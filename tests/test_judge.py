@@ -19,7 +19,7 @@ from evalkit.core.records import Item, RubricItem, RubricItems, SampleRecord, ta
 from evalkit.scoring.rubrics import load_rubric
 from evalkit.scoring import get_scorer, scoring_fingerprint
 from evalkit.scoring.metrics import ClippedMean, Mean, Proportion
-from evalkit.scoring.rubric_judge import (RubricJudgeScorer, healthbench_item_score, parse_axes_reply, parse_met_reply,
+from evalkit.scoring.rubric_judge import (RubricJudgeScorer, rubric_items_score, parse_axes_reply, parse_met_reply,
                                           parse_pairwise_reply, render_axes_prompt, rubric_metrics)
 from evalkit.core.store import read_json
 from tests.judge_server import prompt_key
@@ -73,9 +73,9 @@ def test_met_and_pairwise_replies():
 
 def test_healthbench_rule():
     items = [RubricItem("a", 5), RubricItem("b", 3), RubricItem("c", -4)]
-    assert healthbench_item_score(items, [True, False, False]) == pytest.approx(5 / 8)
-    assert healthbench_item_score(items, [False, False, True]) == pytest.approx(-4 / 8)  # clipped only in the mean
-    assert healthbench_item_score([RubricItem("d", -1)], [True]) is None
+    assert rubric_items_score(items, [True, False, False]) == pytest.approx(5 / 8)
+    assert rubric_items_score(items, [False, False, True]) == pytest.approx(-4 / 8)  # clipped only in the mean
+    assert rubric_items_score([RubricItem("d", -1)], [True]) is None
     # The overall figure is the metric the healthbench rubric declares: the mean clipped to [0, 1].
     [(name, overall)] = rubric_metrics(load_rubric("healthbench")).items()
     assert name == "healthbench" and overall == ClippedMean(0.0, 1.0)
@@ -438,14 +438,15 @@ def test_long_form_run_scored_by_the_judge_through_evalkit_run(double, tmp_path)
 def test_ctrl_c_in_a_pairwise_or_kqa_pass_is_judge_stopped_naming_its_journal_folder(tmp_path, monkeypatch, kind):
     """Every pass journals, so Ctrl-C in any of them says where (api.judge's JudgeStopped), not only
     in a pass over answers; the command line turns it into its resume hint and exit code."""
+    from evalkit.benchmarks.kqa import judge as kqa_judge
     from evalkit.run import judging
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(judging, "pairwise", interrupted)
-    monkeypatch.setattr(judging, "evaluate_nli_file", interrupted)
-    monkeypatch.setattr(judging, "is_nli_file", lambda path: kind == "kqa")
+    monkeypatch.setattr(kqa_judge, "evaluate_nli_file", interrupted)
+    monkeypatch.setattr(kqa_judge, "is_nli_file", lambda path: kind == "kqa")
     work = tmp_path / "work"
     where = dict(pair=(tmp_path / "a", tmp_path / "b")) if kind == "pairwise" else dict(path=tmp_path / "kqa.csv")
     with pytest.raises(judging.JudgeStopped) as stopped:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.data.datasets import DatasetError, load_dataset
-from evalkit.data.longform import AdapterError, healthbench, liveqa, question_only
+from evalkit.benchmarks.healthbench.adapter import healthbench
+from evalkit.data.longform import AdapterError, liveqa, question_only
 from evalkit.data.prompts import load_template, render_prompt
 from evalkit.core.records import GradedAnswer, References, RubricItem, RubricItems
 from evalkit.data.registry import benchmarks, get_benchmark

@@ -67,7 +67,7 @@ def test_files_resolve_under_the_shared_data_dir():
 
 def test_a_prompt_that_cannot_show_the_abstract_is_refused():
     suite = load_suite("medreason")
-    check_prompt(suite, load_template("strict"))  # strict has a _pubmedqa variant
+    check_prompt(suite, load_template("strict"))  # strict has a _context variant
     bare = PromptTemplate.from_text("Q: {question}\n{options}", name="bare")
     with pytest.raises(SuiteError, match="pubmedqa needs a prompt that shows the abstract"):
         check_prompt(suite, bare)

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from evalkit.data.datasets import DatasetError, load_dataset
-from evalkit.data.longform import healthbench, liveqa, nist_graded, question_only
-from evalkit.core.records import (ChoiceSets, GradedAnswer, Item, NumericAnswer, References, RubricItem, RubricItems,
-                             SampleRecord, Statements, TargetError, target_from_json, target_to_json)
+from evalkit.benchmarks.healthbench.adapter import healthbench
+from evalkit.data.longform import liveqa, nist_graded, question_only
+from evalkit.benchmarks.igakuqa.targets import ChoiceSets, NumericAnswer
+from evalkit.benchmarks.kqa.targets import Statements
+from evalkit.core.records import (GradedAnswer, Item, References, RubricItem, RubricItems, SampleRecord, TargetError,
+                                  target_from_json, target_to_json)
 from evalkit.scoring.stage import StoredSample
 from evalkit.core.store import encode_line
 

@@ -37,7 +37,7 @@ def data() -> None:
 @config_option("--data-dir", type=click.Path(path_type=Path), source="DEFAULT_DATA_DIR",
                help="Where registered names (e.g. 'medqa') are looked up.")
 @click.option("--adapter", default=None, metavar="NAME|module:attr",
-              help="Read the records with this adapter (e.g. liveqa, healthbench, nist_graded) instead of the "
+              help="Read the records with this adapter (e.g. liveqa, nist_graded, medicationqa) instead of the "
                    "registry's (a registered file) or mcq.")
 def check(files: tuple[str, ...], data_dir: Path, adapter: str | None) -> None:
     """Load and validate FILES; print each dataset's item count and options per item (or targets, long-form).

@@ -16,7 +16,7 @@ from evalkit.api import (Agreement, JudgeDown, JudgeInputError, JudgeStopped, Lo
                          RunLocked, RunProgress, ScorerError, ServerError)
 from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.options import config_option
-from evalkit.config import KQA_PER, PROGRESS_INTERVAL_S, JudgeSettings
+from evalkit.config import PROGRESS_INTERVAL_S, REQUEST_PER, JudgeSettings
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped, so logs grep well
 
@@ -76,7 +76,7 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
 @click.command("judge")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @config_option("--rubric", source=(JudgeSettings, "rubric"),
-               help="A shipped rubric (grade4, medpalm2, healthbench) or a rubric JSON file.")
+               help="A shipped or registered rubric (e.g. grade4, medpalm2) or a rubric JSON file.")
 @click.option("--judge-endpoint", "endpoints", multiple=True,
               help="Base URL of the judge's OpenAI-compatible server (ending in /v1); repeat for several.")
 @click.option("--judge-server", "server_name", default=None, help="Name of a judge server started by `evalkit serve`.")
@@ -102,11 +102,12 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
 @config_option("--json-schema/--no-json-schema", source=(JudgeSettings, "json_schema"),
                help="Constrain the judge's reply to the rubric's JSON schema (response_format; llama.cpp supports it).")
 @config_option("--resamples", type=int, source=(JudgeSettings, "n_resamples"), help="Bootstrap resamples for the CIs.")
-@config_option("--kqa-per", type=click.Choice(KQA_PER), source=(JudgeSettings, "kqa_per"),
-               help="K-QA physicians' file: one judge request per statement, or one per answer.")
+@config_option("--request-per", type=click.Choice(REQUEST_PER), source=(JudgeSettings, "request_per"),
+               help="A file of statements to judge (a file pass's): one judge request per statement, or one "
+                    "per answer.")
 def judge_command(path, rubric, endpoints, server_name, model, api_key, questions, pair, json_out, work_dir, limit,
                   concurrency, rps, temperature, max_tokens, max_attempts, reference, json_schema, resamples,
-                  kqa_per):
+                  request_per):
     """Judge saved answers in PATH (a run directory, or a JSONL of graded answers with --questions).
 
     When the answers carry human grades, reports the judge's agreement with them
@@ -114,16 +115,16 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
     confusion matrix) beside the answer-length baseline. Rerunning the same command
     resumes: journaled judgements are not requested again.
 
-    PATH may also be K-QA's physicians' file (NLI_medical_annotator.csv): the judge labels
-    each (answer, statement) pair, and its agreement with the physicians' majority is shown
-    between a floor (always Neutral; word overlap) and a ceiling (each physician against
-    the other two; Fleiss' kappa of the three).
+    PATH may also be a file a benchmark registers a judge pass for, such as physicians' labels of
+    (answer, statement) pairs: the judge labels each pair, and its agreement with the physicians'
+    majority is shown between a floor (always Neutral; word overlap) and a ceiling (each physician
+    against the other two; Fleiss' kappa of the three).
     """
     if (path is None) == (pair is None):
         raise click.UsageError("give PATH to judge, or --pairwise RUN_A RUN_B")
     settings = JudgeSettings(rubric=rubric, concurrency=concurrency, rps=rps, temperature=temperature,
                              max_tokens=max_tokens, max_attempts=max_attempts, reference=reference,
-                             json_schema=json_schema, n_resamples=resamples, kqa_per=kqa_per, limit=limit)
+                             json_schema=json_schema, n_resamples=resamples, request_per=request_per, limit=limit)
     try:
         scorer = api.make_judge(settings, endpoints=endpoints, server=server_name, model=model, api_key=api_key)
     except (ServerError, RubricError, ScorerError, OSError) as exc:
@@ -154,7 +155,10 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
     except JudgeStopped as exc:
         _exit(f"[yellow]stopped[/]: judgements so far are journaled in {exc.work_dir}; rerun the same command "
               "to resume", EXIT_INTERRUPTED)
-    {"pairwise": _print_pairwise, "kqa": _print_kqa, "answers": _print_answers}[done.kind](done, path, pair)
+    if done.file_pass is not None:  # a benchmark's own file: it prints its report
+        done.file_pass.show(done, path, out=stdout_console())
+    else:
+        {"pairwise": _print_pairwise, "answers": _print_answers}[done.kind](done, path, pair)
     _usage_line(done.judge, done.wall_s)
     if done.json_out is not None and done.kind != "pairwise":
         console.print(f"agreement figures: {done.json_out}")
@@ -182,12 +186,6 @@ def _print_pairwise(done, path, pair) -> None:
         table.add_row(axis, str(s.n), _num(d["win"]), _ci(d["win_ci"]), _num(d["tie"]), _ci(d["tie_ci"]),
                       _num(d["loss"]), _ci(d["loss_ci"]), str(s.disagreements), str(s.errors))
     stdout_console().print(table)
-
-
-def _print_kqa(done, path, pair) -> None:
-    from evalkit.cli.judge_kqa import print_nli_report
-
-    print_nli_report(done, path, out=stdout_console())
 
 
 def _print_answers(done, path, pair) -> None:

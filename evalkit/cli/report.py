@@ -116,7 +116,7 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     parameters, sampling strategy, scoring version). Like is ranked with like: a table
     per group of rows that cover the same datasets with the same items (the largest
     coverage first), headed by what its rows share; partial runs are listed apart and
-    not ranked. Each benchmark shows its primary score (IgakuQA's exam score) unless
+    not ranked. Each benchmark shows its primary score (an exam's own score, for instance) unless
     --score names one.
     """
     _check_output(fmt, output)

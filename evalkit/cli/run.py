@@ -52,13 +52,13 @@ def summary_table(summary: dict, title: str) -> Table:
             lo, hi = wilson_interval(d.correct, d.n)
             table.add_row(name, str(d.n), f"{100 * d.accuracy:.1f}%", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
                           str(d.unparsed), str(d.truncated), str(d.errors))
-        else:  # scored otherwise (IgakuQA, a judge): its first score here, by its metric; all of them below
+        else:  # scored otherwise (an exam's own scorer, a judge): its first score here, by its metric; all of them below
             table.add_row(name, str(d.n), _first_score(d), "-", "-", str(d.truncated), str(d.errors))
     return table
 
 
 def _first_score(d: Any) -> str:
-    """A dataset's first named score with a figure, as "57.1% igakuqa"; "-" when it has none."""
+    """A dataset's first named score with a figure, as "57.1% exam"; "-" when it has none."""
     for score_name, s in d.scores.items():
         if s.value is not None:
             return (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}") + f" {score_name}"
@@ -176,7 +176,7 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--eval-file", "eval_files", multiple=True, type=click.Path(dir_okay=False),
               help="Benchmark file, or a registered name such as medqa (repeatable; see `evalkit data list`).")
 @click.option("--suite", default=None,
-              help="Run a suite of registered benchmarks (e.g. medreason: eval_data/suites/NAME.json) with its "
+              help="Run a suite of registered benchmarks (eval_data/suites/NAME.json, e.g. medagents_hard) with its "
                    "prompt and generation settings; flags given explicitly override them.")
 @config_option("--data-dir", source="DEFAULT_DATA_DIR", type=click.Path(file_okay=False),
                help="Where registered benchmarks (a suite's, or --eval-file NAME) are, as `evalkit data fetch` "
@@ -189,15 +189,15 @@ _CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concur
 @click.option("--api-key", envvar=API_KEY_ENV, default=None, help=f"Or ${API_KEY_ENV}. Never saved.")
 @click.option("--prompt", default=None,
               help=f"Template name under prompts/ or a file path [default: the benchmark's own where its registry "
-                   f"row or adapter names one (IgakuQA: igakuqa_strict), else {DEFAULT_PROMPT}; {ER_PROMPT} for "
+                   f"row or adapter names one, else {DEFAULT_PROMPT}; {ER_PROMPT} for "
                    "ensemble-refinement].")
 @click.option("--extractor", **default_from(RunConfig, "extractor", help="Answer extractor of the choice scorer."))
 @click.option("--scorer", "scorers", multiple=True,
               help="Scorer by name (choice, judge) or module:attr (repeatable) [default: the items' "
-                   "own: choice for multiple-choice items, igakuqa for IgakuQA's]. Changing only the scorers "
-                   "rescores the saved generations.")
+                   "own: choice for multiple-choice items, a target type's registered scorer for others]. "
+                   "Changing only the scorers rescores the saved generations.")
 @click.option("--scorer-arg", "scorer_args", multiple=True, metavar="SCORER.KEY=VALUE",
-              help="An option for a scorer, e.g. choice.extractor=medreason (repeatable). A judge's key: "
+              help="An option for a scorer, e.g. choice.extractor=NAME (repeatable). A judge's key: "
                    f"${JUDGE_API_KEY_ENV}, or judge.api_key_env=NAME (a key given here is never shown or saved).")
 @click.option("--adapter", default=None,
               help="How records become items: an adapter name or module:attr [default: the registry's, else mcq].")

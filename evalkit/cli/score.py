@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -12,7 +13,7 @@ from evalkit.cli import EXIT_BUSY, stdout_console
 from evalkit.cli.options import config_option
 from evalkit.config import RunConfig
 from evalkit import api
-from evalkit.api import EXTRACTORS, fmt_ci, medreason_report, pct, LockLost, RunLocked, SAMPLES, summarize, wilson_interval
+from evalkit.api import EXTRACTORS, extractor_names, fmt_ci, pct, LockLost, RunLocked, SAMPLES, summarize, wilson_interval
 
 
 def _summary_table(samples: list[dict], extractor_name: str) -> Table:
@@ -26,13 +27,13 @@ def _summary_table(samples: list[dict], extractor_name: str) -> Table:
     return table
 
 
-def _compat_table(samples: list[dict]) -> Table:
-    table = Table(title="MedReason compat numbers (max of first/last match; empty generations dropped) — not evalkit accuracy")
-    for name in ("source", "n", "first-match acc %", "last-match acc %", "compat acc %", "dropped empty"):
-        table.add_column(name, justify="left" if name == "source" else "right")
-    for source, s in medreason_report(samples).items():
-        table.add_row(source, str(s.n), pct(s.first_accuracy), pct(s.last_accuracy), pct(s.accuracy),
-                      str(s.dropped_empty))
+def _extractor_table(report: Any) -> Table:
+    """An extractor's own table (a ``ReportTable``: title, header, rows; label columns left aligned)."""
+    table = Table(title=report.title)
+    for i, name in enumerate(report.header):
+        table.add_column(name, justify="left" if i < report.label_columns else "right")
+    for row in report.rows:
+        table.add_row(*row)
     return table
 
 
@@ -41,12 +42,13 @@ def _compat_table(samples: list[dict]) -> Table:
 @config_option(
     "--extractor",
     "extractor_name",
-    type=click.Choice(sorted(EXTRACTORS)),
+    type=click.Choice(extractor_names()),
     source=(RunConfig, "extractor"),
-    help="Answer extractor: 'evalkit' (principled cascade) or 'medreason' (reproduces the MedReason/HuatuoGPT-o1 scorer).",
+    help="Answer extractor: 'evalkit' (principled cascade) or one a benchmark registers (one reproducing "
+         "another harness's scorer prints its own figures too).",
 )
 @click.option("--scorer", "scorers", multiple=True,
-              help="Scorer by name or module:attr (repeatable) [default: the items' own: choice with --extractor for multiple choice, igakuqa for IgakuQA].")
+              help="Scorer by name or module:attr (repeatable) [default: the items' own: choice with --extractor for multiple choice, the scorer a target type registers for its items].")
 @click.option("--scorer-arg", "scorer_args", multiple=True, metavar="SCORER.KEY=VALUE",
               help="An option for a scorer (repeatable).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the rescored samples (JSON lines). Default: beside PATH.")
@@ -54,8 +56,8 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
                   output: Path | None) -> None:
     """Re-extract and re-score saved generations in PATH, without a server.
 
-    PATH is an evalkit run directory or samples.jsonl, or a MedReason-format
-    log (a JSON list of items with output, options and answer_idx).
+    PATH is an evalkit run directory or samples.jsonl, or another harness's log that a benchmark
+    registers a reader for (e.g. a JSON list of items with output, options and answer_idx).
     """
     from evalkit.cli.run import parse_scorer_args, scores_table
 
@@ -82,8 +84,9 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     extra = scores_table(summary)
     if extra is not None:
         console.print(extra)
-    if done.extractor == "medreason" and all(s.name == "choice" for s in done.plan.scorers):
-        console.print(_compat_table(done.samples))
+    table_of = getattr(EXTRACTORS.get(done.extractor), "report_table", None)
+    if table_of is not None and all(s.name == "choice" for s in done.plan.scorers):
+        console.print(_extractor_table(table_of(done.samples)))
     names = [sc.name for sc in done.plan.scorers]
     what = f"the {done.extractor!r} extractor" if names == ["choice"] else f"scorers {', '.join(names)}"
     console.print(f"{len(done.samples)} samples rescored with {what} -> {done.output}")

@@ -29,7 +29,7 @@ def study() -> None:
 @click.option("--run", "runs", multiple=True, required=True, type=click.Path(exists=True),
               help="A long-form run directory (or samples file); repeat for each system.")
 @config_option("--reference/--no-reference", source=(StudySettings, "reference"),
-               help="Add the items' reference answers (LiveQA's, K-QA's physician answers) as the system 'reference'.")
+               help="Add the items' reference answers (LiveQA's, a statements file's physician answers) as the system 'reference'.")
 @config_option("--design", type=click.Choice(["independent", "pairwise", "both"]), source=(StudySettings, "design"))
 @config_option("--raters-per-answer", "-k", type=int, source=(StudySettings, "raters_per_answer"))
 @config_option("--physicians", type=int, source=(StudySettings, "physicians"), help="Physician raters.")

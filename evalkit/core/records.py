@@ -6,13 +6,16 @@ dataset -> Item -> (prompt) -> Generation(s) -> SampleRecord -> Score(s)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Union
+from typing import Any, Callable, NamedTuple
+
+from evalkit.core.plugins import load_plugins
 
 
 # --------------------------------------------------------------------------- targets
-# What a long-form item is graded against. A closed set: adapters build one of these (or None: a
-# multiple-choice item is graded by ``options`` and ``answer_idx``, a bare question by nothing), scorers
-# read them, and ``target_to_json`` / ``target_from_json`` give the form a samples.jsonl line stores.
+# What a long-form item is graded against: the built-in types here, and the kinds benchmarks register
+# (``register_target``). Adapters build one of these (or None: a multiple-choice item is graded by
+# ``options`` and ``answer_idx``, a bare question by nothing), scorers read them, and
+# ``target_to_json`` / ``target_from_json`` give the form a samples.jsonl line stores.
 
 
 class TargetError(ValueError):
@@ -28,7 +31,7 @@ class References:
 
 @dataclass(frozen=True, slots=True)
 class RubricItem:
-    """One HealthBench rubric criterion and the points it is worth (negative: a penalty).
+    """One rubric criterion of a record and the points it is worth (negative: a penalty).
 
     ``tags`` is None when the stored item had no ``tags`` key (it is then left out again)."""
 
@@ -39,7 +42,7 @@ class RubricItem:
 
 @dataclass(frozen=True, slots=True)
 class RubricItems:
-    """The rubric items a conversation's answer is graded on (HealthBench). Stored as a list of
+    """The rubric items a conversation's answer is graded on, one judge request each. Stored as a list of
     ``{criterion, points, tags}``."""
 
     items: tuple[RubricItem, ...]
@@ -54,41 +57,37 @@ class GradedAnswer:
     grade: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Statements:
-    """Statements an answer must contain and ones it may contain (K-QA's Must_have / Nice_to_have), with the
-    physician's reference answer when there is one. Stored as ``{must_have: [...], nice_to_have: [...],
-    reference: text or null}``."""
-
-    must_have: tuple[str, ...]
-    nice_to_have: tuple[str, ...] = ()
-    reference: str | None = None
+Target = Any  # an instance of one of target_types() (None: no target)
+BUILTIN_TARGET_TYPES: tuple[type, ...] = (References, RubricItems, GradedAnswer)
 
 
-@dataclass(frozen=True, slots=True)
-class ChoiceSets:
-    """The sets of option letters accepted as right (IgakuQA: a question may ask for several choices, and a
-    few accept either of two). Right only when the letters picked equal one set exactly. Stored as
-    ``{kind: "choices", accept: [[letters], ...]}``."""
+@dataclass(frozen=True)
+class TargetKind:
+    """A target type of a benchmark's own (its folder registers it: ``register_target``): how a
+    samples.jsonl line stores it (``to_json``) and reads it back (``from_json``: the target a stored
+    value holds, None when the value is not of this kind), its stored form as a message lists it
+    (``shape``), and the scorers a run uses on its items when it names none (``default_scorers``)."""
 
-    accept: tuple[tuple[str, ...], ...]
-    default_scorers: ClassVar[tuple[str, ...]] = ("igakuqa",)  # the scorer of an item that names none
-
-
-@dataclass(frozen=True, slots=True)
-class NumericAnswer:
-    """A number to give (IgakuQA's calculation questions): ``value`` the official number as text (compared
-    exactly, as a decimal), ``answer`` the digits as published, ``template`` the question's answer line.
-    Stored as ``{kind: "number", value, answer, template}``."""
-
-    value: str
-    answer: str
-    template: str
-    default_scorers: ClassVar[tuple[str, ...]] = ("igakuqa",)
+    type: type
+    to_json: Callable[[Any], Any]
+    from_json: Callable[[Any], Any]
+    shape: str
+    default_scorers: tuple[str, ...] = ()
 
 
-Target = Union[References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer]
-TARGET_TYPES: tuple[type, ...] = (References, RubricItems, GradedAnswer, Statements, ChoiceSets, NumericAnswer)
+TARGET_KINDS: dict[type, TargetKind] = {}
+
+
+def register_target(kind: TargetKind) -> TargetKind:
+    """Register KIND (a benchmark's folder does, when it is imported)."""
+    TARGET_KINDS[kind.type] = kind
+    return kind
+
+
+def target_types() -> tuple[type, ...]:
+    """Every target type: the built-in ones and those registered (the plugins loaded: they register)."""
+    load_plugins()
+    return BUILTIN_TARGET_TYPES + tuple(TARGET_KINDS)
 
 
 def target_to_json(target: Target | None) -> Any:
@@ -101,15 +100,11 @@ def target_to_json(target: Target | None) -> Any:
         return [_rubric_item_json(i) for i in target.items]
     if isinstance(target, GradedAnswer):
         return {"answer": target.answer, "grade": target.grade}
-    if isinstance(target, Statements):
-        return {"must_have": list(target.must_have), "nice_to_have": list(target.nice_to_have),
-                "reference": target.reference}
-    if isinstance(target, ChoiceSets):
-        return {"kind": "choices", "accept": [list(a) for a in target.accept]}
-    if isinstance(target, NumericAnswer):
-        return {"kind": "number", "value": target.value, "answer": target.answer, "template": target.template}
+    kind = TARGET_KINDS.get(type(target))
+    if kind is not None:
+        return kind.to_json(target)
     raise TargetError(f"not a target: {type(target).__name__} (one of "
-                      f"{', '.join(t.__name__ for t in TARGET_TYPES)}, or None)")
+                      f"{', '.join(t.__name__ for t in target_types())}, or None)")
 
 
 def _rubric_item_json(item: RubricItem) -> dict[str, Any]:
@@ -123,10 +118,9 @@ def target_from_json(value: Any) -> Target | None:
     """The target a stored line holds (what ``target_to_json`` wrote; a typed target is returned as it is).
 
     A list of strings is ``References``; a list of ``{criterion, points[, tags]}`` ``RubricItems``;
-    ``{answer, grade}`` a ``GradedAnswer``; ``{must_have, nice_to_have[, reference]}`` ``Statements``;
-    ``{kind: "choices", accept}`` ``ChoiceSets``; ``{kind: "number", value, answer, template}`` a
-    ``NumericAnswer``. Anything else raises TargetError."""
-    if value is None or isinstance(value, TARGET_TYPES):
+    ``{answer, grade}`` a ``GradedAnswer``; a registered kind's stored form that kind (``TargetKind``).
+    Anything else raises TargetError."""
+    if value is None or isinstance(value, BUILTIN_TARGET_TYPES) or type(value) in TARGET_KINDS:
         return value
     if isinstance(value, list):
         if all(isinstance(v, str) for v in value):
@@ -138,21 +132,16 @@ def target_from_json(value: Any) -> Target | None:
         keys = set(value)
         if keys == {"answer", "grade"} and isinstance(value["answer"], str) and _is_grade(value["grade"]):
             return GradedAnswer(value["answer"], value["grade"])
-        if keys in ({"must_have", "nice_to_have"}, {"must_have", "nice_to_have", "reference"}) and all(
-                isinstance(value[k], list) and all(isinstance(s, str) for s in value[k])
-                for k in ("must_have", "nice_to_have")) and isinstance(value.get("reference"), (str, type(None))):
-            return Statements(tuple(value["must_have"]), tuple(value["nice_to_have"]), value.get("reference"))
-        if keys == {"kind", "accept"} and value["kind"] == "choices" and isinstance(value["accept"], list) and all(
-                isinstance(a, list) and all(isinstance(x, str) for x in a) for a in value["accept"]):
-            return ChoiceSets(tuple(tuple(a) for a in value["accept"]))
-        if keys == {"kind", "value", "answer", "template"} and value["kind"] == "number" and all(
-                isinstance(value[k], str) for k in ("value", "answer", "template")):
-            return NumericAnswer(value["value"], value["answer"], value["template"])
+    load_plugins()  # a stored kind of a benchmark not imported yet
+    for kind in TARGET_KINDS.values():
+        found = kind.from_json(value)
+        if found is not None:
+            return found
     shown = repr(value)
-    raise TargetError(f"unknown target shape {shown[:80] + '...' if len(shown) > 80 else shown}: expected a list "
-                      "of reference strings, a list of {criterion, points, tags}, {answer, grade}, "
-                      "{must_have, nice_to_have, reference}, {kind: choices, accept} or "
-                      "{kind: number, value, answer, template}")
+    shapes = ["a list of reference strings", "a list of {criterion, points, tags}", "{answer, grade}",
+              *(kind.shape for kind in TARGET_KINDS.values())]
+    raise TargetError(f"unknown target shape {shown[:80] + '...' if len(shown) > 80 else shown}: expected "
+                      f"{', '.join(shapes[:-1])} or {shapes[-1]}")
 
 
 def _is_rubric_item(v: Any) -> bool:
@@ -174,10 +163,10 @@ class Item:
 
     A multiple-choice item has ``options`` (ordered, letter -> text) and
     ``answer_idx`` (the gold letter). A long-form item has no options; its
-    ``target`` holds what it is graded against, one of the ``Target`` types
-    (``References``, ``RubricItems``, ``GradedAnswer``, ``Statements``), or None.
-    ``context`` carries a passage such as PubMedQA's abstract; ``messages`` a
-    conversation to send as it is (multi-turn prompts such as HealthBench's);
+    ``target`` holds what it is graded against, one of the target types
+    (``References``, ``RubricItems``, ``GradedAnswer``, or a registered kind's), or None.
+    ``context`` carries a passage such as the abstract a question is about; ``messages`` a
+    conversation to send as it is (multi-turn prompts);
     ``meta`` keeps every other field of the source record (for breakdowns).
     """
 
@@ -199,11 +188,13 @@ class Item:
     @property
     def default_scorers(self) -> tuple[str, ...]:
         """The scorers a run uses on this item when it names none: ``choice`` for a multiple-choice item,
-        else the ones its target's type declares (IgakuQA's sets and numbers: ``igakuqa``), else none (a
-        judge needs a judge server, so long answers are scored only when asked)."""
+        else the ones its target's registered kind names (``TargetKind.default_scorers``: a benchmark's
+        scorer for its own targets), else none (a judge needs a
+        judge server, so long answers are scored only when asked)."""
         if self.is_choice:
             return ("choice",)
-        return getattr(type(self.target), "default_scorers", ())
+        kind = TARGET_KINDS.get(type(self.target))  # a target's kind is registered when its class is imported
+        return kind.default_scorers if kind is not None else ()
 
 
 class Extraction(NamedTuple):
@@ -306,7 +297,7 @@ class SampleRecord:
     target: Any = None  # the JSON form (target_to_json); item() gives the typed target
     scores: dict[str, dict[str, Any]] | None = None
     scored_with: str | None = None
-    context: str | None = None  # the passage given with the question (PubMedQA's abstract), for audits
+    context: str | None = None  # the passage given with the question (an abstract), for audits
 
     # Fields a line leaves out when they are empty, so that earlier lines keep their shape.
     OPTIONAL_FIELDS = ("strategy", "votes", "stages", "target", "scores", "scored_with", "context")

@@ -8,7 +8,7 @@ eval_data/registry.json); a user file can name one with ``--adapter NAME`` or
 
 that raises ``AdapterError`` listing everything wrong with the record. The item's
 ``target`` is None or one of evalkit.core.records' target types (``References``,
-``RubricItems``, ``GradedAnswer``, ``Statements``). KEY is the
+``RubricItems``, ``GradedAnswer``, or a kind a benchmark registers). KEY is the
 record's key in a keyed layout; ALLOW lists validation rules relaxed for an exact
 published file. Adapters are pure: no I/O.
 
@@ -16,8 +16,10 @@ Built in:
 - ``mcq``: multiple choice in every layout the public files use: options as a dict,
   a list, or embedded in the question as ``Answer Choices: (A) ... (B) ...``; the gold
   letter from ``answer_idx``, ``label``, ``answer`` (a letter or an option's text);
-  PubMedQA's ``final_decision`` (yes/no/maybe) too.
-- ``pubmedqa``: PubMedQA records only (``final_decision`` required), with the abstract.
+  a ``final_decision`` field (yes/no/maybe: the options are ``DECISION_OPTIONS``) too.
+
+Benchmarks with code of their own register theirs from their folder (evalkit.benchmarks), found
+through ``core.plugins.load_plugins`` when a name is not registered yet.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ import importlib
 from typing import Any, Callable, Protocol
 
 from evalkit.core.plugins import load_attr, load_plugins
-from evalkit.core.records import TARGET_TYPES, Item
+from evalkit.core.records import Item, target_types
 
-PUBMEDQA_OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
-_DECISION_LETTER = {text: letter for letter, text in PUBMEDQA_OPTIONS.items()}
+DECISION_OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}  # the options of a record with a final_decision
+_DECISION_LETTER = {text: letter for letter, text in DECISION_OPTIONS.items()}
 _ID_KEYS = ("id", "idx", "pmid", "qid")
 _CONTEXT_KEYS = ("context", "contexts", "CONTEXTS")
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -88,9 +90,10 @@ def adapt(adapter: Adapter, record: Any, dataset: str, key: str | None,
         item = adapter(record, dataset=dataset, key=key, allow=allow)
     except AdapterError as exc:
         return None, exc.messages, False
-    if item.target is not None and not isinstance(item.target, TARGET_TYPES):
+    if item.target is not None and not isinstance(item.target, target_types()):
         return None, [f"the adapter gave a target of type {type(item.target).__name__}; a target is one of "
-                      f"{', '.join(t.__name__ for t in TARGET_TYPES)} (evalkit.core.records), or None"], False
+                      f"{', '.join(t.__name__ for t in target_types())} (evalkit.core.records, or registered), "
+                      "or None"], False
     # Only an id of content_id's shape can be one; the hash is not worth computing for others.
     could_be_hash = isinstance(item.id, str) and len(item.id) == _CONTENT_ID_CHARS \
         and not item.id.strip(_HEX_DIGITS)
@@ -105,14 +108,6 @@ def mcq(record: Any, *, dataset: str, key: str | None = None, allow: frozenset[s
         raise AdapterError(errors)
     assert item is not None
     return item
-
-
-@register_adapter("pubmedqa")
-def pubmedqa(record: Any, *, dataset: str, key: str | None = None, allow: frozenset[str] = frozenset()) -> Item:
-    """A PubMedQA record: question, abstract, and ``final_decision`` yes / no / maybe."""
-    if isinstance(record, dict) and "final_decision" not in record:
-        raise AdapterError(["missing final_decision (a PubMedQA record needs yes, no or maybe)"])
-    return mcq(record, dataset=dataset, key=key, allow=allow)
 
 
 def split_embedded_choices(question: str) -> tuple[str, dict[str, str]] | None:
@@ -225,7 +220,7 @@ def _question_of(record: dict, used: set[str], errors: list[str]) -> str:
 
 def _options_of(record: dict, question: str, used: set[str], errors: list[str]) -> tuple[str, dict[str, str]]:
     """The options {letter: text}: given as an object or a list, embedded in the question (then taken
-    out of it), or PubMedQA's yes/no/maybe; with the question as the prompt should show it."""
+    out of it), or a decision field's yes/no/maybe; with the question as the prompt should show it."""
     options: dict[str, str] = {}
     raw_options = record.get("options")
     used.add("options")
@@ -234,7 +229,7 @@ def _options_of(record: dict, question: str, used: set[str], errors: list[str]) 
         if embedded is not None:
             question, options = embedded
         elif "final_decision" in record:
-            options = dict(PUBMEDQA_OPTIONS)
+            options = dict(DECISION_OPTIONS)
         else:
             errors.append("missing options")
     elif isinstance(raw_options, dict):
@@ -310,7 +305,7 @@ def _gold(record: dict, options: dict[str, Any], used: set[str]) -> tuple[str, s
     elif "final_decision" in record:
         used.add("final_decision")
         decision = record["final_decision"]
-        if decision not in _DECISION_LETTER or options != PUBMEDQA_OPTIONS:
+        if decision not in _DECISION_LETTER or options != DECISION_OPTIONS:
             return "", f"final_decision {decision!r} is not yes, no or maybe"
         gold = _DECISION_LETTER[decision]
     elif "answer" in record:

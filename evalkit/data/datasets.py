@@ -3,18 +3,18 @@
 One loader for every supported layout, detected from the file itself:
 
 - ``.jsonl``: one record per line (MedQA, MedBullets, MedXpertQA, HLE, the
-  MedXpertQA-repository MedMCQA / MMLU files, a PubMedQA export);
+  MedXpertQA-repository MedMCQA / MMLU files, a decision-field export);
 - ``.json`` list of records;
 - ``.json`` object ``{source: [records]}`` or ``{source: {id: record}}``
-  (each key becomes the dataset name, as MedReason's harness and MIRAGE use);
+  (each key becomes the dataset name, as other harnesses and MIRAGE use);
 - ``.json`` object ``{id: record}``;
-- PubMedQA's original ``ori_pqal.json`` (``{pmid: {QUESTION, CONTEXTS, ...}}``)
-  and its test split ``test_ground_truth.json`` (``{pmid: decision}``, read
-  together with the ``ori_pqal.json`` next to it).
+- a ``.json`` object of a layout a benchmark's folder registers (``register_file_shape``), tried
+  before the keyed layouts: a benchmark's original files (for instance a split of ids to gold
+  decisions, read together with the file of records beside it).
 
 Each record is normalized the same way whatever the layout: the question,
 options (a dict, a list, or choices embedded in the question as
-``Answer Choices: (A) ... (B) ...``, or yes/no/maybe for PubMedQA), the gold
+``Answer Choices: (A) ... (B) ...``, or yes/no/maybe for a decision field), the gold
 letter (``answer_idx``, ``label``, ``final_decision``, or ``answer``), an
 optional context and a stable id. Every problem in the file is collected and
 reported at once as ``path:line: message``.
@@ -32,21 +32,52 @@ from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from evalkit.data.adapters import (PUBMEDQA_OPTIONS, Adapter, AdapterError, adapt, content_id,  # noqa: F401
+from evalkit.data.adapters import (DECISION_OPTIONS, Adapter, AdapterError, adapt, content_id,  # noqa: F401
                               get_adapter, normalize_record, split_embedded_choices)
+from evalkit.core.plugins import load_plugins
 from evalkit.core.records import Item
 from evalkit.data.registry import Benchmark, match_file
 from evalkit.core.store import parse_json
 
-PUBMEDQA_PQAL = "ori_pqal.json"
 MAX_LINE_BYTES = 16 << 20  # a longer JSONL line is an error at its line, not a memory spike
 
 _WS = re.compile(r"[ \t\n\r]*")
 _decoder = json.JSONDecoder()
 _JSON_TYPE = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
               type(None): "null"}
+
+
+@dataclass(frozen=True)
+class FileShape:
+    """A JSON object layout of a benchmark's own files (its folder registers it: ``register_file_shape``).
+
+    ``claims(values)``: whether the object whose member values are VALUES has this layout.
+    ``read(path, members, problems)``: MEMBERS are the object's (key, value, line) in file order; it gives
+    ((record, line, key) for each record, {other file read: its sha256}), appending what is wrong with a
+    member to PROBLEMS (a ``Problem``) and raising DatasetError when the file cannot be read at all.
+    ``about`` names the files for a message listing the layouts the loader knows."""
+
+    name: str
+    claims: Callable[[list[Any]], bool]
+    read: Callable[..., tuple[list[tuple[Any, int, str | None]], dict[Path, str]]]
+    about: str
+
+
+FILE_SHAPES: dict[str, FileShape] = {}
+
+
+def register_file_shape(shape: FileShape) -> FileShape:
+    """Register SHAPE under its name (a benchmark's folder does, when it is imported)."""
+    FILE_SHAPES[shape.name] = shape
+    return shape
+
+
+def shape_for(values: list[Any]) -> FileShape | None:
+    """The registered layout that claims a JSON object of VALUES, if any (the plugins load first)."""
+    load_plugins()
+    return next((shape for shape in FILE_SHAPES.values() if shape.claims(values)), None)
 
 
 @dataclass(frozen=True)
@@ -80,7 +111,7 @@ class LoadedDataset:
     ``shape`` is the container layout detected; ``benchmark`` the registry
     entry the file name matched (None for a user file) and ``verified``
     whether its sha256 equals the registered one. ``extra_files`` maps any
-    file read alongside (PubMedQA's ori_pqal.json) to its sha256. ``lines``
+    file read alongside (a registered shape's companion file) to its sha256. ``lines``
     holds the line each item starts at (for messages about an item found later).
     """
 
@@ -274,10 +305,10 @@ def _json_records(
 
     members = _members(text, start)
     values = [v for _, v, _ in members]
-    if all(isinstance(v, str) for v in values):
-        return "pubmedqa-split", *_pubmedqa_split(path, members, line_of, name, problems)
-    if all(isinstance(v, dict) and "QUESTION" in v for v in values):
-        return "pubmedqa-pqal", [_Raw(v, line_of(s), name, str(k)) for k, v, s in members], {}
+    shape = shape_for(values)
+    if shape is not None:
+        found, extra = shape.read(path, [(str(k), v, line_of(s)) for k, v, s in members], problems)
+        return shape.name, [_Raw(record, line, name, key) for record, line, key in found], extra
     if any(isinstance(v, dict) and ("question" in v or "QUESTION" in v) for v in values):
         return "json-keyed", [_Raw(v, line_of(s), name, str(k)) for k, v, s in members], {}
     if all(isinstance(v, list) or (isinstance(v, dict) and all(isinstance(r, dict) for r in v.values()))
@@ -293,33 +324,9 @@ def _json_records(
             for key, record, rs in _members(text, s):
                 raws.append(_Raw(record, line_of(rs), str(source), str(key) if keyed else None))
         return "json-sources", raws, {}
+    known = ["{source: [records]}", "{id: record}", *dict.fromkeys(shape.about for shape in FILE_SHAPES.values())]
     raise DatasetError([Problem(path, 1, "unrecognized layout: expected a list of records, "
-                                         "{source: [records]}, {id: record} or PubMedQA's files")])
-
-
-def _pubmedqa_split(
-    path: Path, members: list, line_of: _Lines, name: str, problems: list[Problem]
-) -> tuple[list[_Raw], dict[Path, str]]:
-    """Records of PubMedQA's {pmid: decision} split, looked up in the ori_pqal.json beside it."""
-    pqal_path = path.with_name(PUBMEDQA_PQAL)
-    if not pqal_path.is_file():
-        raise DatasetError([Problem(path, 1, f"a PubMedQA split is read with {PUBMEDQA_PQAL} "
-                                             f"from the same folder, and {pqal_path} is missing")])
-    data = pqal_path.read_bytes()
-    try:
-        pqal = parse_json(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError([Problem(pqal_path, getattr(exc, "lineno", 1), f"cannot read: {exc}")])
-    raws = []
-    for pmid, decision, start in members:
-        line = line_of(start)
-        record = pqal.get(pmid)
-        if not isinstance(record, dict):
-            problems.append(Problem(path, line, f"PMID {pmid} is not in {pqal_path}"))
-            continue
-        # The split file is the ground truth; it overrides the record's own decision.
-        raws.append(_Raw({**record, "final_decision": decision}, line, name, pmid))
-    return raws, {pqal_path: _sha256(data)}
+                                         f"{', '.join(known[:-1])} or {known[-1]}")])
 
 
 def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str | None = None,

@@ -9,10 +9,11 @@ evalkit.core.records' target types) is what a judge grades against:
 - ``liveqa``: TREC 2017 LiveQA-Med, ``target`` = ``References`` (None when it has
   none: in the shared copy only 1 of the 104 records carries reference answers);
 - ``medicationqa`` / ``healthsearchqa`` (``question_only``): questions only (``target`` None);
-- ``healthbench``: the conversation in ``Item.messages`` (the question is its last
-  user turn), the rubric items (``criterion``, ``points``, ``tags``) in ``RubricItems``;
 - ``nist_graded``: one graded answer of liveqa_med_nist_judged_692.jsonl (``qid``,
   ``answer``, optional ``grade``): question = the qid, ``target`` = ``GradedAnswer``.
+
+A benchmark with an adapter of its own keeps it in its folder (evalkit.benchmarks), using the helpers
+here (``need_object``, ``rest_meta``: the record's other fields as ``meta``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit.data.adapters import AdapterError, register_adapter
-from evalkit.core.records import GradedAnswer, Item, References, RubricItem, RubricItems
+from evalkit.core.records import GradedAnswer, Item, References
 
 NO_ALLOW: frozenset[str] = frozenset()
 
 
-def _need_object(record: Any) -> None:
+def need_object(record: Any) -> None:
+    """AdapterError unless RECORD is a JSON object."""
     if not isinstance(record, dict):
         raise AdapterError([f"a record is a JSON object, got {type(record).__name__}"])
 
@@ -46,7 +48,8 @@ def _id(record: dict, key: str | None, errors: list[str]) -> str:
     return str(value)
 
 
-def _rest(record: dict, used: tuple[str, ...]) -> dict[str, Any]:
+def rest_meta(record: dict, used: tuple[str, ...]) -> dict[str, Any]:
+    """RECORD's fields other than USED (an item's ``meta``)."""
     return {k: v for k, v in record.items() if k not in used}
 
 
@@ -57,7 +60,7 @@ def liveqa(record: dict, *, dataset: str, key: str | None = None, allow: frozens
     Three published records have no NIST paraphrase (empty ``question``): the
     consumer's own subject and message stand in for it (``meta.question_from``).
     """
-    _need_object(record)
+    need_object(record)
     errors: list[str] = []
     item_id = _id(record, key, errors)
     question = record.get("question")
@@ -82,7 +85,7 @@ def liveqa(record: dict, *, dataset: str, key: str | None = None, allow: frozens
             texts.append(text.strip())
     if errors:
         raise AdapterError(errors)
-    meta = _rest(record, ("id", "question", "reference_answers"))
+    meta = rest_meta(record, ("id", "question", "reference_answers"))
     meta["reference_urls"] = [r.get("url") for r in refs if isinstance(r, dict)]
     if question_from != "question":
         meta["question_from"] = question_from
@@ -95,55 +98,13 @@ def liveqa(record: dict, *, dataset: str, key: str | None = None, allow: frozens
 @register_adapter("healthsearchqa")
 def question_only(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
     """A consumer question with no reference answer (MedicationQA, HealthSearchQA)."""
-    _need_object(record)
+    need_object(record)
     errors: list[str] = []
     item_id = _id(record, key, errors)
     question = _text(record, "question", errors)
     if errors:
         raise AdapterError(errors)
-    return Item(id=item_id, dataset=dataset, question=question, meta=_rest(record, ("id", "question")))
-
-
-@register_adapter("healthbench")
-def healthbench(record: dict, *, dataset: str, key: str | None = None, allow: frozenset[str] = NO_ALLOW) -> Item:
-    """A HealthBench record: conversation -> ``messages``, rubric items -> a ``RubricItems`` target."""
-    _need_object(record)
-    errors: list[str] = []
-    item_id = record.get("prompt_id", key)
-    if not isinstance(item_id, str) or not item_id:
-        errors.append("record has no 'prompt_id'")
-    prompt = record.get("prompt")
-    messages: list[dict[str, str]] = []
-    if not isinstance(prompt, list) or not prompt:
-        errors.append("'prompt' must be a non-empty list of {role, content}")
-    else:
-        for i, turn in enumerate(prompt):
-            if (not isinstance(turn, dict) or turn.get("role") not in ("system", "user", "assistant")
-                    or not isinstance(turn.get("content"), str)):
-                errors.append(f"prompt[{i}] must be {{role: system|user|assistant, content: text}}")
-            else:
-                messages.append({"role": turn["role"], "content": turn["content"]})
-        if messages and messages[-1]["role"] != "user":
-            errors.append("the conversation must end with a user turn (the one to answer)")
-    rubrics = record.get("rubrics")
-    items: list[RubricItem] = []
-    if not isinstance(rubrics, list) or not rubrics:
-        errors.append("'rubrics' must be a non-empty list of {criterion, points}")
-    else:
-        for i, r in enumerate(rubrics):
-            points = r.get("points") if isinstance(r, dict) else None
-            if (not isinstance(r, dict) or not isinstance(r.get("criterion"), str)
-                    or not isinstance(points, (int, float)) or isinstance(points, bool)):
-                errors.append(f"rubrics[{i}] must be {{criterion: text, points: number}}")
-            else:
-                items.append(RubricItem(r["criterion"], points, tuple(r.get("tags") or ())))
-        if items and not any(i.points > 0 for i in items):
-            errors.append("no rubric item has positive points (the score would be undefined)")
-    if errors:
-        raise AdapterError(errors)
-    meta = _rest(record, ("prompt_id", "prompt", "rubrics"))
-    return Item(id=str(item_id), dataset=dataset, question=messages[-1]["content"], target=RubricItems(tuple(items)),
-                messages=messages, meta=meta)
+    return Item(id=item_id, dataset=dataset, question=question, meta=rest_meta(record, ("id", "question")))
 
 
 @register_adapter("nist_graded")
@@ -151,7 +112,7 @@ def nist_graded(record: dict, *, dataset: str, key: str | None = None, allow: fr
     """A graded answer (``qid``, ``answer``, optional int ``grade``, kept as given even off the scale) as an Item:
     its question is the qid it answers, its target a ``GradedAnswer``. A record without ``id`` gets none here
     (the loader names it ``line<N>``)."""
-    _need_object(record)
+    need_object(record)
     errors: list[str] = []
     qid = record.get("qid")
     if not isinstance(qid, (str, int)) or str(qid) == "":

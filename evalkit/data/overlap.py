@@ -9,7 +9,7 @@ reordered or reworded is still found.
 - **Med-PaLM 2** (Singhal et al. 2023, arXiv 2305.09617, "Overlap analysis"): an
   item overlaps when the entire question, or at least 512 contiguous characters of
   it, occur in one training document. We apply it to the whole question, the whole
-  context (a PubMedQA abstract), and 512 contiguous characters of context +
+  context (an abstract the question is about), and 512 contiguous characters of context +
   question, measured on the item's own text (first to last character of the
   matched words); a question or context under n words is matched whole.
 - **n-gram** (lm-eval's decontamination, after GPT-3 Appendix C): an item overlaps
@@ -490,7 +490,7 @@ def overlap_header(index: BenchmarkIndex, train: Sequence[str], **extra: Any) ->
     return {
         "overlap_rules": {
             "medpalm": (f"Med-PaLM 2 (arXiv 2305.09617): the entire question (or the entire context, "
-                        f"e.g. a PubMedQA abstract), or at least {MEDPALM_MIN_CHARS} contiguous characters "
+                        f"e.g. an abstract the question is about), or at least {MEDPALM_MIN_CHARS} contiguous characters "
                         f"of context + question (counted on the item's text), occur in one training "
                         f"document; options and answers are not searched for"),
             "ngram": (f"lm-eval decontamination: any {index.ngram}-word n-gram of the item occurs in a "

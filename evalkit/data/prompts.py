@@ -11,11 +11,13 @@ it, raised when the template is loaded, before any request is sent.
 One trailing newline of the file is dropped: editors add one, and the prompt
 must end where the text ends.
 
-PubMedQA and other items with a context: when a template has no
+Items with a context (an abstract a question is about): when a template has no
 ``{context}`` field, ``render_prompt`` uses its context variant instead,
-``<name>_pubmedqa.txt`` in the same folder (loaded with the template as
-``context_variant``), so ``--prompt strict`` still shows the abstract. A
+``<name>_context.txt`` in the same folder (loaded with the template as
+``context_variant``), so ``--prompt strict`` still shows the passage. A
 template with no such sibling is rendered as it is (without the context).
+A benchmark may register another spelling of the suffix (``register_context_suffix``),
+so that its users' own templates named the older way keep their variant.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from evalkit.config import RunConfig, field_default
+from evalkit.core.plugins import load_plugins
 from evalkit.config import EXEMPLARS_FILE  # noqa: F401 (its home is evalkit.config)
 from evalkit.core.records import Item
 from evalkit.data.registry import bundled_dir
 
 FIELDS = ("question", "options", "context", "exemplars", "reasonings")
-CONTEXT_SUFFIX = "_pubmedqa"
+CONTEXT_SUFFIX = "_context"
+# Spellings of a context variant's suffix, CONTEXT_SUFFIX first; a benchmark may register an older one.
+CONTEXT_SUFFIXES: list[str] = [CONTEXT_SUFFIX]
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -143,6 +148,19 @@ class PromptTemplate:
         return "".join(out)
 
 
+def register_context_suffix(suffix: str) -> str:
+    """Accept SUFFIX as another spelling of a context variant's (``<name>SUFFIX.txt``) after CONTEXT_SUFFIX."""
+    if suffix not in CONTEXT_SUFFIXES:
+        CONTEXT_SUFFIXES.append(suffix)
+    return suffix
+
+
+def context_suffixes() -> list[str]:
+    """The spellings of a context variant's suffix, CONTEXT_SUFFIX first (the plugins loaded: they register)."""
+    load_plugins()
+    return list(CONTEXT_SUFFIXES)
+
+
 def _read_template(path: Path, name: str) -> PromptTemplate:
     try:
         text = path.read_text(encoding="utf-8")
@@ -151,15 +169,18 @@ def _read_template(path: Path, name: str) -> PromptTemplate:
     if text.endswith("\n"):
         text = text[:-1]
     variant = None
-    sibling = path.with_name(path.stem + CONTEXT_SUFFIX + path.suffix)
-    if not path.stem.endswith(CONTEXT_SUFFIX) and sibling.is_file():
-        variant = _read_template(sibling, sibling.stem)
+    suffixes = context_suffixes()
+    if not path.stem.endswith(tuple(suffixes)):
+        siblings = (path.with_name(path.stem + suffix + path.suffix) for suffix in suffixes)
+        sibling = next((s for s in siblings if s.is_file()), None)
+        if sibling is not None:
+            variant = _read_template(sibling, sibling.stem)
     return PromptTemplate.from_text(text, name=name, path=path, context_variant=variant)
 
 
 def load_template(name_or_path: str | Path) -> PromptTemplate:
     """A built-in template by name (``free``, ``strict``, ``cot``, ``fewshot``, or a
-    ``*_pubmedqa`` variant) or a user's template file by path.
+    ``*_context`` variant, also by a registered older suffix) or a user's template file by path.
 
     A name is looked up in the built-in ``prompts/`` folder; anything naming
     an existing file, or containing a path separator or ``.txt``, is a path.
@@ -171,10 +192,13 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
             raise TemplateError(f"no template file {path}")
         return _read_template(path, path.stem)
     builtin = prompts_dir() / f"{raw}.txt"
+    older = [s for s in context_suffixes()[1:] if raw.endswith(s)] if not builtin.is_file() else []
+    if older:  # a context variant named with an older suffix: the built-in one is <name>_context
+        builtin = prompts_dir() / f"{raw[:-len(older[0])]}{CONTEXT_SUFFIX}.txt"
     if not builtin.is_file():
         raise TemplateError(f"unknown prompt {raw!r}: built-in prompts are "
                             + ", ".join(list_templates()) + "; or give a path to a template file")
-    return _read_template(builtin, raw)
+    return _read_template(builtin, builtin.stem)
 
 
 def render_prompt(template: PromptTemplate, item: Item, *, exemplars: Sequence[Item] | None = None,
@@ -185,7 +209,7 @@ def render_prompt(template: PromptTemplate, item: Item, *, exemplars: Sequence[I
     (an error if the item has none), ``{exemplars}`` (worked examples,
     required when the template uses it) and ``{reasonings}`` (the first-stage
     generations of ensemble refinement, required when the template uses it). An item with a context uses the
-    template's ``_pubmedqa`` variant when the template has no ``{context}``.
+    template's ``_context`` variant when the template has no ``{context}``.
     """
     return template.render(item, exemplars=exemplars, reasonings=reasonings)
 
@@ -201,8 +225,8 @@ Message = dict[str, str]
 
 def item_prompt(item: Item, template: PromptTemplate, *, exemplars: Sequence[Item] | None = None
                 ) -> str | list[Message]:
-    """What ITEM asks, as its sample records it: its own conversation as it is (multi-turn items such
-    as HealthBench's), else TEMPLATE rendered for it (with EXEMPLARS for a few-shot template)."""
+    """What ITEM asks, as its sample records it: its own conversation as it is (multi-turn items),
+    else TEMPLATE rendered for it (with EXEMPLARS for a few-shot template)."""
     if item.messages:
         return list(item.messages)
     return render_prompt(template, item, exemplars=exemplars)

@@ -1,8 +1,8 @@
 """Suites: a named list of registered benchmarks run together and reported as one table.
 
 A suite is data (``eval_data/suites/NAME.json``): its benchmarks (registry names,
-with the column each gets and, e.g. for PubMedQA, that the prompt must show the
-item's abstract), the prompt and generation settings its source used, and the
+with the column each gets and, e.g. for questions about an abstract, that the prompt must show
+the item's context), the prompt and generation settings its source used, and the
 published figures to compare with, and the scorers that grade it (``"scorers"``, with
 ``"scorer_options"``: ``{scorer: {key: value}}``, for the whole suite or on a benchmark's row).
 ``evalkit run --suite NAME`` evaluates every benchmark in one run (a row naming other scorers
@@ -148,7 +148,7 @@ def _scorer_names(doc: Mapping[str, Any]) -> tuple[str, ...] | None:
 
 
 def _table_score(doc: Mapping[str, Any]) -> str | None:
-    """DOC's ``table_score``: a score name (e.g. ``igakuqa``, ``correct``), None when it names none."""
+    """DOC's ``table_score``: a score name (e.g. ``correct``, or an exam's own score), None when it names none."""
     score = doc.get("table_score")
     if score is not None and (not isinstance(score, str) or not score):
         raise ValueError(f"'table_score' must be a score name such as \"correct\", got {score!r}")
@@ -170,7 +170,7 @@ def check_prompt(suite: Suite, template: Any) -> None:
     for b in suite.benchmarks:
         if b.prompt_variant == "context" and not shows:
             raise SuiteError(f"suite {suite.name!r}: {b.name} needs a prompt that shows the abstract, and "
-                             f"template {template.name!r} has neither a {{context}} field nor a _pubmedqa variant")
+                             f"template {template.name!r} has neither a {{context}} field nor a _context variant")
 
 
 @dataclass

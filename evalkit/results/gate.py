@@ -13,7 +13,7 @@ metric is a proportion (true/false) is compared as above; any other by a paired
 bootstrap of the per-item differences, whose two-sided bootstrap p-value takes
 McNemar's place; ``max_drop`` is then in hundredths of the score's unit. Each
 dataset's verdict also gives both runs' figures by the metric (``baseline_value``,
-``candidate_value``: for HealthBench, the clipped mean); runs that record different
+``candidate_value``: for a rubric-item grader, the clipped mean); runs that record different
 metrics for the score cannot be compared.
 
 Exit codes (``GateResult.exit_code``): 0 pass, 1 regression, 2 the runs cannot
@@ -375,7 +375,7 @@ def _compare_by_metric(verdict: DatasetVerdict, pairs: list, score: str, metric:
                        n_resamples: int, seed: int) -> None:
     """For a metric that is a function of the mean but not the mean itself (a clipped mean): the
     difference, its interval and p-value are those of the metric's figures, with the items resampled
-    in pairs (HealthBench: clip(mean of candidate) - clip(mean of baseline), not the mean difference)."""
+    in pairs (a clipped mean: clip(mean of candidate) - clip(mean of baseline), not the mean difference)."""
     figure = np.frompyfunc(metric.value_of_mean, 1, 1)  # type: ignore[attr-defined]
     b = np.asarray([float(sample_scores(x)[score]) for x, _ in pairs])
     c = np.asarray([float(sample_scores(y)[score]) for _, y in pairs])

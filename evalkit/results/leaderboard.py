@@ -15,7 +15,7 @@ most items first; the macro average (unweighted mean over a table's datasets, wi
 a stratified bootstrap interval) is taken over those. Rows with a partial run
 (killed and not resumed, failed requests) or nothing scored are listed apart,
 unranked, with the reason. Left at the default score, a benchmark whose runs have
-no multiple-choice verdict shows its run's primary score (IgakuQA's exam score).
+no multiple-choice verdict shows its run's primary score (e.g. an exam's score).
 """
 
 from __future__ import annotations
@@ -489,8 +489,8 @@ def _score_cells(chosen: Mapping[Configuration, Mapping[str, Any]], labels: Mapp
                                      dict[tuple[Configuration, str], list[Any]],
                                      dict[tuple[Configuration, str], Metric]]:
     """One row per configuration with a cell per dataset of its CHOSEN runs, each cell SCORE aggregated
-    by its run's metric (SCORE left at the default, a run without it shows its primary score: IgakuQA's
-    exam score); with the items each cell covers, its values and its metric."""
+    by its run's metric (SCORE left at the default, a run without it shows its primary score: an
+    exam's score); with the items each cell covers, its values and its metric."""
     coverages: dict[Configuration, dict[str, frozenset[str]]] = {}
     rows: dict[Configuration, LeaderboardRow] = {}
     values: dict[tuple[Configuration, str], list[Any]] = {}
@@ -625,8 +625,8 @@ def _macro_column(group: LeaderboardGroup) -> bool:
 
 
 def column_label(lb: Leaderboard, group: LeaderboardGroup, dataset: str) -> str:
-    """A dataset's column: its name, the score its cells show where it is not the leaderboard's (IgakuQA's
-    exam score), and "(not in macro)" for a dataset the table is not ranked on."""
+    """A dataset's column: its name, the score its cells show where it is not the leaderboard's (an
+    exam's score), and "(not in macro)" for a dataset the table is not ranked on."""
     scores = sorted({r.cells[dataset].score for r in group.rows if dataset in r.cells} - {lb.score})
     label = dataset + "".join(f" [{score}]" for score in scores)
     if group.ranked and dataset not in group.datasets:

@@ -174,7 +174,7 @@ def _reasoning_rows(report: "Report") -> list["ReportRow"]:
 
 def truncation_hints(rows: Iterable[Any], max_new_tokens: int | None = None) -> list[str]:
     """One line per dataset whose truncation rate is high, saying what to do about it: room for a
-    model that thinks (MedReason's 2000 tokens, more for long thinkers); for one that does not,
+    model that thinks (2000 tokens, as published reasoning evaluations give, more for long thinkers); for one that does not,
     a look at its outputs (an answer that long is often a loop).
 
     ROWS are report rows (their ``extra["thinking"]``: the share of generations that think) or
@@ -196,7 +196,7 @@ def truncation_hints(rows: Iterable[Any], max_new_tokens: int | None = None) -> 
     return hints
 
 
-THINKING_ADVICE = "Thinking models need room: MedReason evaluates with 2000, long thinkers need more."
+THINKING_ADVICE = "Thinking models need room: published reasoning evaluations give 2000, long thinkers need more."
 NO_THINKING_ADVICE = ("Its answers show no thinking: look at the truncated outputs (evalkit report's sample browser) "
                       "before raising the limit; an answer that long is often a loop.")
 

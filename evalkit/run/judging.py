@@ -1,9 +1,10 @@
 """``evalkit judge`` as the library runs it: a model judge made from ``JudgeSettings``, one pass over
-saved answers (a run, graded answers, K-QA's physicians' file) or a pairwise ranking of two runs,
-its files written, and a result object the command line only prints (``api.judge``).
+saved answers (a run, graded answers, a file kind a benchmark registers) or a pairwise ranking of two
+runs, its files written, and a result object the command line only prints (``api.judge``).
 
 Every default is ``config.JudgeSettings``'; the passes themselves are ``judge_pass`` (the rubric
-judge, journaled; agreement; pairwise) and ``kqa`` (the physicians' file).
+judge, journaled; agreement; pairwise) and the file passes benchmarks register (``register_file_pass``:
+a file of their own, such as human labels the judge is checked against, judged their way).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from evalkit.config import JudgeSettings
 from evalkit.run.dispatch import RunProgress
 from evalkit.scoring.judge_pass import (JudgeInputError, JudgeResult, agreement_json, default_work_dir, judge_answers, pairwise,
                                 read_input)
-from evalkit.benchmarks.kqa.statements import NLI_JOURNAL, NliFileError, evaluate_nli_file, is_nli_file
 from evalkit.core.lock import try_lock_run_dir
+from evalkit.core.plugins import load_plugins
 from evalkit.run.rundir import live_writer, snapshot_note
 from evalkit.scoring.plan import retryable_scores
 from evalkit.scoring.rubric_judge import JUDGE_API_KEY_ENV, RubricJudgeScorer
@@ -30,7 +31,40 @@ from evalkit.serving.probe import PROBE_ERRORS, key_refused_message, refuses_key
 from evalkit.serving.state import resolve_endpoint
 from evalkit.core.store import SAMPLES, samples_path, write_json, write_jsonl
 
-PAIRWISE, ANSWERS, KQA = "pairwise", "answers", "kqa"  # what a judge pass judged
+PAIRWISE, ANSWERS = "pairwise", "answers"  # what a judge pass judged (else a file pass's kind)
+
+
+@dataclass(frozen=True)
+class FilePass:
+    """A judge pass over a file kind of a benchmark's own (registered by the benchmark's folder).
+
+    ``claims(path)`` says whether PATH is such a file (it may claim a near miss, to say what is wrong
+    with it: ``judge`` raises the JudgeInputError). ``judge(path, scorer, settings, work_dir, progress)``
+    judges it, journaled in WORK_DIR under ``journal``, calling ``progress.start`` / ``progress.judged``,
+    and returns (report, pairs, resumed): REPORT has ``to_dict()`` (the --json figures). JudgeInputError
+    when the file cannot be read (nothing sent). ``show(judgement, path, out)`` prints the report
+    (OUT: a rich console) for the command line."""
+
+    kind: str
+    claims: Callable[[Path], bool]
+    judge: Callable[..., tuple[Any, list, int]]
+    journal: str
+    show: Callable[..., None]
+
+
+FILE_PASSES: dict[str, FilePass] = {}
+
+
+def register_file_pass(file_pass: FilePass) -> FilePass:
+    """Register FILE_PASS under its kind (a benchmark's folder does, when it is imported)."""
+    FILE_PASSES[file_pass.kind] = file_pass
+    return file_pass
+
+
+def file_pass_for(path: Path) -> FilePass | None:
+    """The registered file pass that claims PATH, if any (the plugins are loaded first: they register)."""
+    load_plugins()
+    return next((fp for fp in FILE_PASSES.values() if fp.claims(path)), None)
 
 
 class JudgeStopped(KeyboardInterrupt):
@@ -88,8 +122,9 @@ class JudgeProgress:
 class Judgement:
     """What ``judge`` did. ``kind`` says which pass: ``answers`` (``result``: the judged samples and
     agreement, written to ``judged_file``), ``pairwise`` (``summary`` per axis over ``shared`` items)
-    or ``kqa`` (``kqa``: the physicians' report, its ``pairs`` and ``resumed`` count). ``json_out``
-    is where the figures were written, if asked; ``wall_s`` the pass's wall time."""
+    or a registered file pass's kind (``file_pass``: its registration; ``report``: its figures, its
+    ``pairs`` and ``resumed`` count). ``json_out`` is where the figures were written, if asked;
+    ``wall_s`` the pass's wall time."""
 
     kind: str
     judge: RubricJudgeScorer
@@ -100,16 +135,17 @@ class Judgement:
     judged_file: Path | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     shared: int = 0
-    kqa: Any = None
+    report: Any = None
     pairs: list = field(default_factory=list)
     resumed: int = 0
-    per: str | None = None  # kqa: one judge request per statement, or per answer
+    per: str | None = None  # a file pass: one judge request per statement, or per answer
+    file_pass: "FilePass | None" = None
     unjudged: int = 0  # answers or pairs whose judge request failed: asked again when the command is run again
 
     @property
     def journal(self) -> Path | None:
-        """The journal of a K-QA pass (the judged pairs, read back when the pass is run again)."""
-        return self.work_dir / NLI_JOURNAL if self.kind == KQA else None
+        """The journal of a file pass (what it judged, read back when the pass is run again)."""
+        return self.work_dir / self.file_pass.journal if self.file_pass is not None else None
 
     @property
     def errors(self) -> int:
@@ -153,7 +189,7 @@ def judge(path: "str | Path | None" = None, *, pair: "tuple[str | Path, str | Pa
           progress: RunProgress | None = None, on_start: Callable[[int, int], None] | None = None,
           **where: Any) -> Judgement:
     """Judge the saved answers in PATH (a run directory or samples file; graded answers with QUESTIONS;
-    K-QA's physicians' CSV), or rank the answers of the two runs PAIR. The journal (and the judged
+    a file kind a registered file pass claims), or rank the answers of the two runs PAIR. The journal (and the judged
     samples) go to WORK_DIR (default: the run directory, or results/judge/...): rerunning resumes.
 
     SCORER is a ready judge; else one is made from SETTINGS and WHERE (``make_judge``'s endpoints,
@@ -170,8 +206,8 @@ def judge(path: "str | Path | None" = None, *, pair: "tuple[str | Path, str | Pa
     t0 = time.perf_counter()
     if pair is not None:
         out = _pairwise(Path(pair[0]), Path(pair[1]), scorer, settings, work_dir, count)
-    elif is_nli_file(Path(path)) or Path(path).suffix.lower() == ".csv":  # the only CSV judged: said if it is not
-        out = _kqa(Path(path), scorer, settings, work_dir, count)
+    elif (claimed := file_pass_for(Path(path))) is not None:
+        out = _file_pass(claimed, Path(path), scorer, settings, work_dir, count)
     else:
         out = _answers(Path(path), scorer, settings, questions, work_dir, on_note, count)
     out.wall_s = time.perf_counter() - t0
@@ -205,19 +241,16 @@ def _pairwise(run_a: Path, run_b: Path, scorer: RubricJudgeScorer, settings: Jud
     return Judgement(PAIRWISE, scorer, work, summary=summary, shared=shared)
 
 
-def _kqa(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, work_dir: "str | Path | None",
-         count: JudgeProgress) -> Judgement:
+def _file_pass(file_pass: "FilePass", path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings,
+               work_dir: "str | Path | None", count: JudgeProgress) -> Judgement:
     work = Path(work_dir) if work_dir is not None else default_work_dir(path)
     try:
-        report, pairs, _labels, resumed = evaluate_nli_file(path, scorer, per=settings.kqa_per, work_dir=work,
-                                                            limit=settings.limit, n_resamples=settings.n_resamples,
-                                                            on_start=count.start, on_judged=count.judged)
+        report, pairs, resumed = file_pass.judge(path, scorer, settings, work, count)
     except KeyboardInterrupt:
         raise JudgeStopped(work) from None
-    except NliFileError as exc:  # nothing was sent
-        raise JudgeInputError(str(exc)) from None
     _check_judge(scorer, work, count)
-    return Judgement(KQA, scorer, work, kqa=report, pairs=pairs, resumed=resumed, per=settings.kqa_per)
+    return Judgement(file_pass.kind, scorer, work, report=report, pairs=pairs, resumed=resumed,
+                     per=settings.request_per, file_pass=file_pass)
 
 
 def _answers(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, questions: "str | Path | None",
@@ -240,11 +273,11 @@ def _answers(path: Path, scorer: RubricJudgeScorer, settings: JudgeSettings, que
 
 
 def _figures(out: Judgement) -> dict[str, Any]:
-    """The --json document of a pass: per axis the pairwise shares, the agreement, or K-QA's report."""
+    """The --json document of a pass: per axis the pairwise shares, the agreement, or a file pass's report."""
     if out.kind == PAIRWISE:
         return {axis: s.to_dict() for axis, s in out.summary.items()}
-    if out.kind == KQA:
-        return {**out.kqa.to_dict(), "per": out.per, "model": out.judge.model, "pairs": len(out.pairs)}
+    if out.file_pass is not None:
+        return {**out.report.to_dict(), "per": out.per, "model": out.judge.model, "pairs": len(out.pairs)}
     return agreement_json(out.result)
 
 

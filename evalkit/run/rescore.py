@@ -1,12 +1,11 @@
 """Re-extract and re-score saved generations, with no server.
 
-Reads an evalkit run (a run directory or its ``samples.jsonl``) or a
-MedReason/HuatuoGPT-o1 evaluation log (a JSON list of items with ``output``,
-``options`` and ``answer_idx``, optionally ``source``; or a JSON object
-mapping each source to such a list), and returns sample dicts in evalkit's
+Reads an evalkit run (a run directory or its ``samples.jsonl``) or another
+harness's log of generations that a benchmark's folder registers a reader for
+(``register_log_reader``), and returns sample dicts in evalkit's
 ``samples.jsonl`` form scored again: by default with the scorers the items
 declare, as a run picks them (the choice scorer for multiple choice: ``pred``,
-``method`` and ``correct`` redone; IgakuQA's for its sets and numbers), or with
+``method`` and ``correct`` redone; a target type's registered ones), or with
 any scorers (named, or ``module:attr``). Scoring goes through the same stage as ``evalkit run``
 (evalkit.scoring.stage); a model judge's scores are journaled as they arrive.
 """
@@ -18,22 +17,20 @@ import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import asyncio
 
 from evalkit.scoring.extract import DEFAULT_EXTRACTOR
 from evalkit.core.lock import try_lock_run_dir
+from evalkit.core.plugins import load_plugins
 from evalkit.core.records import SampleRecord
 from evalkit.run.rundir import counting_samples, live_writer, snapshot_note
 from evalkit.scoring.plan import ScoringPlan, plan_scoring
 from evalkit.scoring.stage import rescore_line, score_samples
 from evalkit.core.store import SAMPLES, iter_numbered, parse_json, paused_gc, read_samples, samples_path, write_jsonl
 
-_MEDREASON_REQUIRED = ("output", "options", "answer_idx")
-
-
-def _options(value: Any, where: str) -> dict[str, str]:
+def read_options(value: Any, where: str) -> dict[str, str]:
     """Options as an ordered letter -> text dict; a Python/JSON dict literal string is accepted."""
     if isinstance(value, str):
         try:
@@ -45,60 +42,39 @@ def _options(value: Any, where: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def is_medreason_log(path: str | Path) -> bool:
-    """True for a ``.json`` file (a MedReason log); evalkit runs are directories or ``.jsonl`` files."""
-    path = Path(path)
-    return path.is_file() and path.suffix.lower() == ".json"
+@dataclass(frozen=True)
+class LogReader:
+    """A reader of another harness's log of generations (a benchmark's folder registers one):
+    ``claims(path)`` says whether PATH is such a log, ``read(path)`` gives its items as evalkit sample
+    dicts (ValueError naming the bad item). A log names no scorers: rescoring it uses the choice scorer
+    unless told otherwise."""
+
+    name: str
+    claims: Callable[[Path], bool]
+    read: Callable[[Path], list[dict[str, Any]]]
 
 
-def read_medreason_log(path: str | Path) -> list[dict[str, Any]]:
-    """The items of a MedReason/HuatuoGPT-o1 log as evalkit sample dicts (``source`` becomes ``dataset``)."""
-    path = Path(path)
-    try:
-        data = parse_json(path.read_bytes())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if isinstance(data, dict):  # {source: [items]}, the form the MedReason eval script reads
-        items = [dict(item, source=item.get("source", src)) for src, group in data.items() for item in group]
-    elif isinstance(data, list):
-        items = data
-    else:
-        raise ValueError(f"{path}: expected a JSON list of items (or an object of lists), got {type(data).__name__}")
-    samples = []
-    for i, item in enumerate(items):
-        where = f"{path}: item {i}"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where}: expected an object, got {type(item).__name__}")
-        missing = [k for k in _MEDREASON_REQUIRED if k not in item]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(repr(k) for k in missing)}")
-        output = item["output"]
-        samples.append({
-            "id": str(item.get("id", i)),
-            "dataset": str(item.get("source") or "unknown"),
-            "question": str(item.get("question", "")),
-            "options": _options(item["options"], where),
-            "answer_idx": str(item["answer_idx"]),
-            "prompt": str(item.get("input_str", "")),
-            "output": output if isinstance(output, str) else json.dumps(output),
-            "finish_reason": None,
-            "pred": None,
-            "method": None,
-            "correct": False,
-            "usage": {},
-            "latency_s": 0.0,
-            "truncated": False,
-            "error": None,
-            "index": 0,
-            "meta": {"medreason_item": i},
-        })
-    return samples
+LOG_READERS: dict[str, LogReader] = {}
+
+
+def register_log_reader(reader: LogReader) -> LogReader:
+    """Register READER under its name (a benchmark's folder does, when it is imported)."""
+    LOG_READERS[reader.name] = reader
+    return reader
+
+
+def log_reader_for(path: str | Path) -> LogReader | None:
+    """The registered reader that claims PATH, if any (the plugins are loaded first: they register);
+    evalkit's own runs are directories or ``.jsonl`` files, which no reader should claim."""
+    load_plugins()
+    return next((r for r in LOG_READERS.values() if r.claims(Path(path))), None)
 
 
 def read_generations(path: str | Path, *, require_choice: bool = True) -> list[dict[str, Any]]:
-    """Saved generations from an evalkit run or a MedReason log, as sample dicts."""
-    if is_medreason_log(path):
-        return read_medreason_log(path)
+    """Saved generations from an evalkit run or a registered harness's log, as sample dicts."""
+    reader = log_reader_for(path)
+    if reader is not None:
+        return reader.read(Path(path))
     spath = samples_path(path)
     if not spath.exists():
         raise ValueError(f"{spath}: no such samples file")
@@ -109,7 +85,7 @@ def read_generations(path: str | Path, *, require_choice: bool = True) -> list[d
             if key not in s:
                 raise ValueError(f"{where}: missing {key!r}")
         if "options" in s and (s["options"] or require_choice):  # a question with no choices (a number) has none
-            s["options"] = _options(s["options"], where)
+            s["options"] = read_options(s["options"], where)
     # A sample that failed and was retried on resume has two lines; only the one that counts is rescored.
     return counting_samples(samples)
 
@@ -131,13 +107,13 @@ def rescore(path: str | Path, extractor: str | None = None, *, scorers: Sequence
     """Score the generations saved at PATH again, requesting nothing from the answering server:
     the one rescoring entry point (``evalkit score``, ``api.rescore``).
 
-    PATH is a run directory, a samples file or a MedReason log. The scorers are PLAN's, else
+    PATH is a run directory, a samples file or a log a registered reader claims (``register_log_reader``). The scorers are PLAN's, else
     ``plan_scoring(SCORERS, extractor=EXTRACTOR, scorer_options=SCORER_OPTIONS)``; with none named,
     those the first sample's item declares, as a run picks them (``Item.default_scorers``: the
-    choice scorer for multiple choice, IgakuQA's for its sets and numbers). A model judge among them
+    choice scorer for multiple choice, a target type's registered ones for its items). A model judge among them
     is called as the run's scoring pass is (its scores journaled to JOURNAL when given).
     """
-    if plan is None and scorers is None and not is_medreason_log(path):
+    if plan is None and scorers is None and log_reader_for(path) is None:
         scorers = default_scorers(path)
     plan = plan or plan_scoring(scorers, extractor=extractor, scorer_options=scorer_options)
     choice_only = all(s.name == "choice" for s in plan.scorers)
@@ -192,13 +168,13 @@ def rescore_to_file(path: str | Path, output: str | Path | None = None, *, extra
     PATH, ``default_output``). A model judge's scores are journaled beside OUTPUT until it is written,
     so an interrupted pass resumes. OUTPUT may be a run's own samples.jsonl (rewritten in place):
     then the run directory is locked first (RunLocked when a running evalkit run holds it)."""
-    names = list(scorers) if scorers else None if is_medreason_log(path) else default_scorers(path)
+    names = list(scorers) if scorers else None if log_reader_for(path) is not None else default_scorers(path)
     label = extractor or DEFAULT_EXTRACTOR
     if names and names != ["choice"]:
         label = "+".join(n.rpartition(":")[2] or n for n in names)
     output = Path(output) if output is not None else default_output(path, label)
     journal = output.with_name(output.name + ".journal")
-    run_samples = None if is_medreason_log(path) else samples_path(path)
+    run_samples = None if log_reader_for(path) is not None else samples_path(path)
     writer = live_writer(run_samples) if run_samples else None  # looked at before and after reading
     with _output_lock(output):  # a run's samples.jsonl is rewritten only by the lock's holder
         plan = plan_scoring(names, extractor=extractor, scorer_options=scorer_options)

@@ -76,7 +76,7 @@ class ScoreSummary:
     errors: int = 0  # samples the scorer could not score (a judge that never replied validly)
     metric: Metric | None = None
     # The scored dicts (value and meta only), kept for a metric that is not a function of the plain
-    # mean (a weighted proportion: IgakuQA's exam score), so its figure is the report's, not None.
+    # mean (a weighted proportion: an exam's score), so its figure is the report's, not None.
     kept: list[dict[str, Any]] | None = None
 
     def add(self, score: Mapping[str, Any], value: Any) -> None:

@@ -45,7 +45,7 @@ class Task:
     ``data`` is a registered benchmark's name (``"medqa"``, its file under the data folder) or a
     file path. ``name`` defaults to the benchmark's name or the file's stem. ``generation``
     holds the ``GenerationParams`` fields this task sets (``{"max_new_tokens": 2000}``).
-    ``prompt_variant="context"`` says the prompt must show the item's context (PubMedQA's
+    ``prompt_variant="context"`` says the prompt must show the item's context (an
     abstract). Fields left None take the run's value (``evalkit.config.RunConfig``).
     """
 
@@ -155,7 +155,7 @@ def check_prompt_shows(task: Task, template: Any) -> None:
                                              and "context" in template.context_variant.fields)
     if not shows:
         raise TaskError(f"{task.name} needs a prompt that shows the abstract, and template {template.name!r} "
-                        "has neither a {context} field nor a _pubmedqa variant")
+                        "has neither a {context} field nor a _context variant")
 
 
 def _is_multi_sample(settings: Mapping[str, Any]) -> bool:
@@ -165,7 +165,7 @@ def _is_multi_sample(settings: Mapping[str, Any]) -> bool:
 def default_prompt(data: str, adapter: str | None) -> str | None:
     """The prompt of DATA when a run names none: its registry row's ``prompt`` (the row found by name or
     file name) when read with the row's adapter, else the ``default_prompt`` its adapter declares
-    (IgakuQA's), else None (the run's default, ``strict``)."""
+    (a benchmark's own), else None (the run's default, ``strict``)."""
     from evalkit.data.adapters import get_adapter
     from evalkit.data.registry import get_benchmark, match_file
 

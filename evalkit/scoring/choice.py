@@ -1,7 +1,7 @@
 """The multiple-choice scorer: which option a generation chose, and whether it is the gold one.
 
-Wraps the extractors (evalkit.scoring.extract: the ordered cascade ``evalkit``, and the
-MedReason compat ``medreason``). One score, ``correct`` (a bool), whose answer
+Wraps the extractors (evalkit.scoring.extract: the ordered cascade ``evalkit``, and any
+a benchmark registers, such as one reproducing another harness's scorer). One score, ``correct`` (a bool), whose answer
 is the extracted letter and whose meta names the rule that matched. It also sets
 the sample's compat fields ``pred``, ``method`` and ``correct``. A multi-sample
 record (``stages``) is decided by majority vote over its last stage, each

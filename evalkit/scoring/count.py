@@ -1,4 +1,4 @@
-"""The ``count`` metric: how many items of a dataset have a true score (e.g. IgakuQA's questions
+"""The ``count`` metric: how many items of a dataset have a true score (e.g. an exam's questions
 with a contraindicated choice picked, which the exam limits). Pure."""
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ _OPTION_TEXT_AFTER = re.compile(r"[*_`\"'”’)\]}】）]*\s*[.:)\-–—]?\s*"
 _CONCLUSION_REACH = 240
 _CONCLUSION_ANCHORS = ("hence", "thus", "therefore", "So", "ergo", "final", "=>", "->")
 _ARROWS_WIDE = ("⇒", "→", "⟹", "⟶", "∴")
-# Japanese (IgakuQA): 答え: c, 答えは c, 解答：c, 正解は c です, よって c.
+# Japanese (a licensing exam's answers): 答え: c, 答えは c, 解答：c, 正解は c です, よって c.
 _FULL_WIDTH = str.maketrans({chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}
                             | {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)})
 _JA_LETTER = r"[（(「【\[]?\s*(?P<L>[A-Za-zＡ-Ｚａ-ｚ])(?![A-Za-zＡ-Ｚａ-ｚ0-9０-９])"
@@ -1194,6 +1194,14 @@ def register_extractor(name: str) -> Callable[[Extractor], Extractor]:
 
 
 register_extractor("evalkit")(extract_choice)
+
+
+def extractor_names() -> list[str]:
+    """The names of every registered extractor, sorted, those the plugins register included."""
+    from evalkit.core.plugins import load_plugins
+
+    load_plugins()
+    return sorted(EXTRACTORS)
 
 
 def get_extractor(name: str) -> Extractor:

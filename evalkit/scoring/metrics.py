@@ -9,8 +9,8 @@ Built in:
 
 - ``proportion``: the share of true values, with Wilson's interval (or a percentile bootstrap);
 - ``mean``: the mean, with a percentile bootstrap interval;
-- ``clipped_mean(lo, hi)``: the mean clipped to [lo, hi] *after* averaging (HealthBench's
-  overall figure is ``clipped_mean(0, 1)`` of its per-conversation scores);
+- ``clipped_mean(lo, hi)``: the mean clipped to [lo, hi] *after* averaging (a rubric-item
+  grader's overall figure is ``clipped_mean(0, 1)`` of its per-conversation scores);
 - ``weighted_proportion``: ``sum(value * w) / sum(w)`` with ``w = score.meta["weight"]`` (1 when
   absent); items of weight 0 are left out and counted in ``extra["excluded"]``.
 

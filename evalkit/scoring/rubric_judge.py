@@ -2,7 +2,7 @@
 
 ``RubricJudgeScorer(rubric, endpoint, model)`` sends one request per sample for an axis
 rubric (the reply is one JSON object mapping each axis to a value of its scale)
-and one request per rubric item for a ``rubric_items`` rubric (HealthBench: the
+and one request per rubric item for a ``rubric_items`` rubric (the
 reply says whether the item is met). A reply that does not parse, or names a
 value off the scale, is asked again (up to ``max_attempts`` in all, each retry
 telling the judge what was wrong, so a greedy judge can change its reply) and then
@@ -84,7 +84,7 @@ def render_axes_prompt(rubric: Rubric, question: str, answer: str, *, reference:
 
 
 def conversation_text(messages: Sequence[dict[str, str]], answer: str) -> str:
-    """The conversation with the graded answer as its last assistant turn, as HealthBench's grader shows it."""
+    """The conversation with the graded answer as its last assistant turn, as a rubric-item grader shows it."""
     turns = [*messages, {"role": "assistant", "content": answer}]
     return "\n\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in turns)
 
@@ -225,10 +225,10 @@ def parse_pairwise_reply(text: str, axes: Sequence[Axis]) -> tuple[dict[str, str
     return out, None
 
 
-def healthbench_item_score(items: Sequence[RubricItem], met: Sequence[bool]) -> float | None:
-    """HealthBench's per-record score: points of the items met (negative ones subtract) over the positive points.
+def rubric_items_score(items: Sequence[RubricItem], met: Sequence[bool]) -> float | None:
+    """A record's rubric-item score: points of the items met (negative ones subtract) over the positive points.
 
-    None when no item has positive points. Not clipped here: HealthBench clips the
+    None when no item has positive points. Not clipped here: the rubric-item rule clips the
     mean over records to [0, 1], the metric the rubric declares (``rubric_metrics``).
     """
     possible = sum(float(i.points) for i in items if float(i.points) > 0)
@@ -239,7 +239,7 @@ def healthbench_item_score(items: Sequence[RubricItem], met: Sequence[bool]) -> 
 
 
 def rubric_metrics(rubric: Rubric) -> dict[str, Metric]:
-    """How each score of RUBRIC aggregates: HealthBench's rubric items by its overall rule (the mean
+    """How each score of RUBRIC aggregates: rubric items by their overall rule (the mean
     of per-record scores clipped to [0, 1]); an axis by the metric it names (``Axis.metric``), else
     on a two-value scale (0/1) as a proportion and any other as a mean. A metric that does not exist
     or does not take the parameters given is a RubricError naming the rubric and the axis."""
@@ -444,7 +444,7 @@ class RubricJudgeScorer:
                 meta["retryable"] = True
             return Score(None, meta=meta, error=f"{len(errors)} of {len(items)} rubric items not graded "
                                                 f"(item {n + 1}: {first.error})")
-        value = healthbench_item_score(items, [g["met"] for g in graded])
+        value = rubric_items_score(items, [g["met"] for g in graded])
         met = sum(1 for g in graded if g["met"])
         return Score(value, answer=f"{met}/{len(items)} met", meta=meta,
                      error=None if value is not None else "no rubric item has positive points")

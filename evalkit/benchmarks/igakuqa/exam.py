@@ -31,7 +31,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping, Sequence
 
 from evalkit.data.adapters import AdapterError, register_adapter
-from evalkit.core.records import ChoiceSets, Item, NumericAnswer, ReportTable
+from evalkit.benchmarks.igakuqa.targets import ChoiceSets, NumericAnswer
+from evalkit.core.records import Item, ReportTable
 
 COMPANIONS = ("_metadata", "_translate")  # files read beside EXAM-SECTION.jsonl, joined by JOIN_KEY
 JOIN_KEY = "problem_id"

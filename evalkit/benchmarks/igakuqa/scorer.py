@@ -72,3 +72,4 @@ class IgakuQAScorer:
         """The top-level fields the choice scorer writes (unweighted ``correct``)."""
         s = scores[SCORE_NAME]
         return {"pred": s.answer, "method": s.meta.get("method"), "correct": bool(s.value)}
+

@@ -1,3 +1,3 @@
 """K-QA: long answers judged statement by statement against physicians' labels."""
 
-from evalkit.benchmarks.kqa import scorer, statements  # noqa: F401  (they register themselves)
+from evalkit.benchmarks.kqa import judge, scorer, statements, targets  # noqa: F401  (they register themselves)

@@ -19,7 +19,8 @@ from typing import Any, Sequence
 
 from evalkit.config import RunConfig, field_default
 from evalkit.benchmarks.kqa.statements import PER_MODES, answer_figures, judge_spec, judge_statements, report_extra, report_tables, statements
-from evalkit.core.records import Item, SampleRecord, Score, Statements
+from evalkit.benchmarks.kqa.targets import Statements
+from evalkit.core.records import Item, SampleRecord, Score
 from evalkit.scoring.base import ScorerError, register_scorer
 from evalkit.scoring.metrics import Mean
 from evalkit.scoring.rubric_judge import (DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, JUDGE_DEFAULTS, RubricJudgeScorer,
@@ -39,7 +40,7 @@ class KQAScorer:
     report_extra = staticmethod(report_extra)
     report_tables = staticmethod(report_tables)
 
-    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = JUDGE_DEFAULTS.kqa_per,
+    def __init__(self, endpoint: str | Sequence[str] = "", model: str = "", *, per: str = JUDGE_DEFAULTS.request_per,
                  concurrency: int | str = DEFAULT_CONCURRENCY, rps: float | str | None = JUDGE_DEFAULTS.rps,
                  temperature: float | str = JUDGE_DEFAULTS.temperature, max_tokens: int | str = DEFAULT_MAX_TOKENS,
                  max_attempts: int | str = DEFAULT_MAX_ATTEMPTS, json_schema: bool | str = JUDGE_DEFAULTS.json_schema,

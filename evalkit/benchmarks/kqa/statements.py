@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from evalkit.data.adapters import AdapterError, content_id, register_adapter
 from evalkit.config import DEFAULT_SEED, JudgeSettings, field_default
-from evalkit.core.records import Item, ReportTable, Statements
+from evalkit.benchmarks.kqa.targets import Statements
+from evalkit.core.records import Item, ReportTable
 
 JUDGE_RESAMPLES = field_default(JudgeSettings, "n_resamples")  # bootstrap resamples of the agreement figures
 NLI_JOURNAL = "kqa-nli-journal.jsonl"  # the judged pairs of a physicians' file, in the work folder (resumes)

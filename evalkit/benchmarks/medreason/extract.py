@@ -41,7 +41,8 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from evalkit.core.records import Extraction
+from evalkit.core.records import Extraction, ReportTable
+from evalkit.results.report import pct
 
 _STRICT = re.compile(r"answer is\s*?([A-N])", re.S)
 _CJK = "\u4e00-\u9fff"
@@ -188,3 +189,13 @@ def medreason_report(samples: Iterable[Mapping[str, Any]]) -> "OrderedDict[str, 
         summary.first_correct += m.first.lower() == gold
         summary.last_correct += m.last.lower() == gold
     return out
+
+
+def compat_table(samples: Iterable[Mapping[str, Any]]) -> ReportTable:
+    """``medreason_report`` as a table (``evalkit score --extractor medreason`` prints it under the
+    accuracy): per source, first-match, last-match and compat accuracy, and the empty generations dropped."""
+    rows = [(source, str(s.n), pct(s.first_accuracy), pct(s.last_accuracy), pct(s.accuracy), str(s.dropped_empty))
+            for source, s in medreason_report(samples).items()]
+    return ReportTable("MedReason compat numbers (max of first/last match; empty generations dropped) — not evalkit "
+                       "accuracy", ("source", "n", "first-match acc %", "last-match acc %", "compat acc %",
+                                    "dropped empty"), tuple(rows), label_columns=1)

@@ -7,8 +7,8 @@ are inline and nothing is fetched. The report embeds its samples as JSON in a
 element or be read as markup. The browser script builds the page with
 ``textContent`` only, never by parsing sample text as HTML.
 
-Each sample's detail can be audited: the prompt that was sent, PubMedQA's
-abstract (read back from the benchmark file the manifest names, when it is
+Each sample's detail can be audited: the prompt that was sent, the item's
+context (an abstract, read back from the benchmark file the manifest names, when it is
 still there unchanged, since samples do not store it), and for multi-sample
 runs every generation of every stage with what it voted and the vote counts,
 each in a ``<details>`` block that is collapsed until clicked.
@@ -142,7 +142,7 @@ def _contexts_from_file(path: str, sha256: str | None) -> dict[tuple[str, str], 
 
 
 def item_contexts(runs: Sequence[Run]) -> list[dict[tuple[str, str], str]]:
-    """Per run, the context (PubMedQA's abstract) of each item whose sample does not carry one.
+    """Per run, the context (an abstract) of each item whose sample does not carry one.
 
     Samples do not store the context, so it is read back from the benchmark files the
     manifest names, where they still exist with the same sha256; each file is read once.

@@ -11,10 +11,11 @@ Each axis names the question put to the judge and its scale: a list of ints, or 
 list of labels (strings, listed worst first: a label's value is its position,
 0-based). An axis may name the metric its scores aggregate by (``metric``: a name or a
 spec object of ``scoring.metrics``); without one, a 0/1 scale is a proportion and any other
-a mean. ``kind: "rubric_items"`` is the HealthBench grader instead: the items come
+a mean. ``kind: "rubric_items"`` is a rubric-item grader instead: the items come
 with each record (``Item.target``: ``RubricItems``, each a criterion and its points) and the judge
-says for each whether it is met. The shipped rubrics live beside this module
-(``grade4``, ``medpalm2``, ``healthbench``); any other file is loaded by path.
+says for each whether it is met. The shipped rubrics live beside this module (``grade4``,
+``medpalm2``) and in the folders benchmarks register (``register_rubric_dir``: a benchmark's own
+grader ships with it); any other file is loaded by path.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalkit.core.plugins import load_plugins
 from evalkit.core.store import parse_json
 
 RUBRIC_DIR = Path(__file__).resolve().parent
+RUBRIC_DIRS: list[Path] = [RUBRIC_DIR]  # where a rubric is looked up by name: this folder, then those registered
 KINDS = ("axes", "rubric_items")
 _AXIS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -110,9 +113,28 @@ class Rubric:
         return [self.score_name] if self.kind == "rubric_items" else [a.name for a in self.axes]
 
 
+def register_rubric_dir(folder: Path) -> Path:
+    """Look rubrics up by name in FOLDER too (a benchmark's folder registers itself: its grader's file)."""
+    if folder not in RUBRIC_DIRS:
+        RUBRIC_DIRS.append(folder)
+    return folder
+
+
 def shipped_rubrics() -> list[str]:
-    """Names of the rubrics that come with evalkit."""
-    return sorted(p.stem for p in RUBRIC_DIR.glob("*.json"))
+    """Names of the rubrics that come with evalkit (those benchmarks register included)."""
+    load_plugins()
+    return sorted({p.stem for folder in RUBRIC_DIRS for p in folder.glob("*.json")})
+
+
+def _shipped(name: str) -> Path | None:
+    """The shipped rubric file called NAME, the plugins loaded when it is not found at first."""
+    for attempt in range(2):
+        found = next((folder / f"{name}.json" for folder in RUBRIC_DIRS if (folder / f"{name}.json").is_file()),
+                     None)
+        if found is not None or attempt:
+            return found
+        load_plugins()
+    return None
 
 
 def load_rubric(name_or_file: str | Path) -> Rubric:
@@ -120,8 +142,8 @@ def load_rubric(name_or_file: str | Path) -> Rubric:
     text_ref = str(name_or_file)
     path = Path(text_ref)
     if not path.is_file():
-        shipped = RUBRIC_DIR / f"{text_ref}.json"
-        if path.suffix == "" and shipped.is_file():
+        shipped = _shipped(text_ref) if path.suffix == "" else None
+        if shipped is not None:
             path = shipped
         else:
             raise RubricError(f"no rubric {text_ref!r}: not a file, and not one of the shipped rubrics "

@@ -62,8 +62,8 @@ def unratable(text: Any, max_chars: int) -> str | None:
 
 
 def reference_text(target: Any) -> str | None:
-    """The reference answer an item's stored target carries: LiveQA's first reference answer, K-QA's
-    physician answer (None: none)."""
+    """The reference answer an item's stored target carries: LiveQA's first reference answer, a statements
+    target's physician answer (None: none)."""
     if isinstance(target, list) and target and isinstance(target[0], str):
         return target[0]
     if isinstance(target, Mapping) and isinstance(target.get("reference"), str):
