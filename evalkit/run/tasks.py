@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from evalkit.config import DEFAULT_DATA_DIR, GenerationParams
-from evalkit.data.registry import Benchmark, find_benchmark
+from evalkit.data.registry import Benchmark, find_benchmark, get_benchmark
 
 if TYPE_CHECKING:
     from evalkit.data.suites import Suite
@@ -76,7 +76,7 @@ class Task:
     def registry_row(self) -> Benchmark | None:
         """The registry row this task's data names (by name, else by file name; None for a user's file),
         read from the registry once per task and kept."""
-        if "_registry_row" not in self.__dict__:  # not a field: not compared, copied or written
+        if "_registry_row" not in self.__dict__:  # not a field: not compared, replaced or written
             object.__setattr__(self, "_registry_row", find_benchmark(self.data))
         return self.__dict__["_registry_row"]
 
@@ -109,14 +109,14 @@ class Task:
 def from_benchmark(row: "Benchmark | str", **settings: Any) -> Task:
     """The task of a registry ROW (a ``registry.Benchmark`` or its name), with SETTINGS (Task fields).
     Its adapter is the registry's, applied when the file is read."""
-    from evalkit.data.registry import get_benchmark
-
     if not isinstance(row, Benchmark):
         try:
             row = get_benchmark(row)
         except KeyError as exc:
             raise TaskError(exc.args[0]) from None
-    return Task(data=row.name, name=row.name, **settings)
+    task = Task(data=row.name, name=row.name, **settings)
+    object.__setattr__(task, "_registry_row", row)  # the row in hand: resolving the task reads no other
+    return task
 
 
 def from_suite(suite: "Suite | str", extra_data: Iterable[str] = ()) -> list[Task]:
