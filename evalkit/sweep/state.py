@@ -201,16 +201,15 @@ def sweep_tasks(tasks: Sequence[Any], data_dir: str | Path, overrides: Mapping[s
     from evalkit.run.plan import plan_runs
     from evalkit.run.tasks import TaskError
 
-    placed = [t.with_data(os.path.abspath(t.data_file(data_dir)), name=t.name) for t in tasks]
     try:
-        runs = plan_runs(placed, RunConfig(eval_files=[]), overrides, data_dir)
+        runs = plan_runs(tasks, RunConfig(eval_files=[]), overrides, data_dir)  # each task resolved once
     except TaskError as exc:
         raise SweepError(str(exc)) from None
     if len(runs) > 1:
         apart = ", ".join(t.name for run in runs[1:] for t in run.tasks)
         raise SweepError(f"a sweep makes one run per checkpoint, and these tasks need {len(runs)} (their scorers or "
                          f"settings differ): {apart} apart from {runs[0].tasks[0].name}; sweep them separately")
-    return [t.to_dict() for t in placed]
+    return [t.task.with_data(os.path.abspath(t.path), name=t.name).to_dict() for run in runs for t in run.tasks]
 
 
 # ---------------------------------------------------------------- the state file
