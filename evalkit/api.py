@@ -2,11 +2,12 @@
 
     from evalkit import api
     with api.served(backend="llamacpp") as server:   # the embedded SmolLM2; stopped on exit
-        result = api.evaluate(api.RunConfig.on_server(server, eval_files=["eval_data/sample_medqa.jsonl"]))
+        result = api.evaluate(api.RunConfig(eval_files=["eval_data/sample_medqa.jsonl"]), server=server)
     df = api.samples_frame(result.run_dir)          # one row per sample, a column per score
     report = api.report([result.run_dir])           # rows with CIs per dataset and score
 
-Every default lives in the config types (``RunConfig.resolved``, ``ServeRequest``), not in the CLI.
+Every default lives in the config types (``RunConfig``, ``ServeRequest``; those that depend on other
+settings are filled in by ``evalkit.run.plan.resolve_config``), not in the CLI.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from evalkit.results.gate import GateResult, compare_runs
 from evalkit.core.records import GenerationParams, Item, SampleRecord, Score
 from evalkit.results.report import Report, build_report
 from evalkit.run.rescore import Rescored, rescore, rescore_to_file
-from evalkit.run.runner import RunConfig, RunResult, run_eval
+from evalkit.run.runner import Evaluation, RunConfig, RunResult, TaskResult, evaluate_tasks, run_eval
 from evalkit.run.rundir import Run, load_run, to_dataframe
 from evalkit.scoring import get_scorer
 from evalkit.serving.backends import backend_names, get_backend, served_models
@@ -36,7 +37,7 @@ from evalkit.serving.plan import serve as _serve
 from evalkit.config import API_KEY_ENV, ServeRequest
 from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
 from evalkit.data.suites import Suite, load_suite
-from evalkit.run.tasks import Evaluation, Task, TaskError, TaskResult, evaluate_tasks, from_benchmark, from_suite
+from evalkit.run.tasks import Task, TaskError, from_benchmark, from_suite
 from evalkit.sweep import report as _sweep_report  # noqa: F401 (registers a sweep trend's renderers: format_names("trend"))
 
 __all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
@@ -163,7 +164,9 @@ def _endpoint_settings(server: "ServerHandle | str | None", endpoint: "str | Seq
     if endpoint is not None:
         urls = [endpoint] if isinstance(endpoint, str) else list(endpoint)
         return {"endpoint": urls[0], "endpoints": urls[1:]}
-    on = RunConfig.on_server(server, eval_files=[])
+    from evalkit.run.plan import config_on_server
+
+    on = config_on_server(server)
     out = {"endpoint": on.endpoint, "endpoints": [], "backend": on.backend}
     if config is None or config.model is None:
         out["model"] = on.model

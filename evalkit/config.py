@@ -9,8 +9,10 @@ serving (``ServeRequest``, ``ServerControlSettings``) and of sweeps (``SweepSett
 fields (``field_default``), so ``--help`` shows the values the library uses and
 nothing restates them (tests/test_architecture.py checks every command).
 
-This module imports nothing of evalkit at load time (every other module may import
-it); the checks that need other modules import them when called.
+This module is data: it imports nothing of evalkit (every other module may import it).
+What needs the rest of evalkit to fill in or check these settings lives in the run planning
+layer, ``evalkit.run.plan`` (``resolve_config``, ``validate_config``, ``config_secrets``,
+``config_on_server``, ``backend_concurrency``); the sweep's checks in ``evalkit.sweep.state``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,10 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from evalkit.serving.state import ServerHandle
+from typing import Any
 
 # Where registered benchmarks are (as ``evalkit data fetch`` puts them), relative to the working directory.
 DEFAULT_DATA_DIR = Path("eval_data")
@@ -77,7 +75,7 @@ class GenerationParams:
     """Sampling parameters and request controls sent with every request of a run.
 
     ``temperature`` None means "the run's default" (0, or 0.7 for several samples:
-    see ``RunConfig.resolved``); a request never carries None.
+    see ``run.plan.resolve_config``); a request never carries None.
 
     The fields after ``seed`` are optional controls; at their defaults they are
     left out of the request body and of ``fingerprint_doc``, so runs made
@@ -131,20 +129,12 @@ class GenerationParams:
 
 # Requests in flight by default where the backend has no opinion (or none is known): 64 per
 # data-parallel replica of an SGLang dp=8 server, enough to keep its batches full. A backend
-# declares its own (the embedded llama.cpp server has few slots): see backend_concurrency.
+# declares its own (the embedded llama.cpp server has few slots): see run.plan.backend_concurrency.
 DEFAULT_CONCURRENCY = 512
 MULTI_SAMPLE_TEMPERATURE = 0.7
 ER_SAMPLES = 11
 DEFAULT_PROMPT = "strict"  # the prompt template of a run that names none
 ER_PROMPT = "er_sample"  # ... and of an ensemble-refinement run
-
-
-def backend_concurrency(backend: str | None) -> int:
-    """Requests in flight by default against BACKEND (a registry name or ``module:attr``):
-    its declared default concurrency, else DEFAULT_CONCURRENCY."""
-    from evalkit.serving.backends import default_concurrency
-
-    return default_concurrency(backend) or DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -158,7 +148,7 @@ class RunConfig:
     several generations in one request (``n``) and falls back to one request per
     generation where the server ignores or refuses ``n``.
 
-    Fields left None are filled by ``resolved()``: the prompt (``strict``,
+    Fields left None are filled by ``evalkit.run.plan.resolve_config``: the prompt (``strict``,
     ``er_sample`` for ensemble refinement), the samples (1, 11 for ensemble
     refinement), the temperature (0, 0.7 with several samples), the concurrency
     (512, 4 on the embedded llama.cpp server) and the scorers (``choice`` with
@@ -214,71 +204,9 @@ class RunConfig:
     def multi_sample(self) -> bool:
         return (self.samples or 1) > 1 or self.strategy == ENSEMBLE_REFINEMENT
 
-    @classmethod
-    def on_server(cls, server: "ServerHandle | str | None" = None, **settings: Any) -> "RunConfig":
-        """A config that talks to a server ``evalkit serve`` (or ``api.serve``) started.
-
-        SERVER is its handle, its recorded name, or None for the only server recorded. The
-        endpoint, the backend (for its defaults) and, unless SETTINGS name one, the model come
-        from it; the API key is never recorded, so it comes from SETTINGS or $EVALKIT_API_KEY.
-        """
-        from evalkit.serving.state import ServerHandle, resolve_endpoint
-
-        handle = server if isinstance(server, ServerHandle) else resolve_endpoint(server)
-        settings.setdefault("model", handle.model)
-        settings.setdefault("api_key", os.environ.get(API_KEY_ENV))
-        return cls(endpoint=handle.base_url, backend=handle.backend, **settings)
-
-    def resolved(self) -> "RunConfig":
-        """A copy with every default that depends on other settings filled in."""
-        er = self.strategy == ENSEMBLE_REFINEMENT
-        # "is None", not "or": an out-of-range 0 must reach validate(), not become the default.
-        samples = self.samples if self.samples is not None else (ER_SAMPLES if er else 1)
-        params = self.params
-        if params.temperature is None:
-            params = replace(params, temperature=MULTI_SAMPLE_TEMPERATURE if samples > 1 or er else 0.0)
-        concurrency = self.concurrency if self.concurrency is not None else backend_concurrency(self.backend)
-        return replace(self, samples=samples, params=params, concurrency=concurrency,
-                       prompt=self.prompt or (ER_PROMPT if er else DEFAULT_PROMPT))
-
-    def validate(self) -> None:
-        """Raise ValueError on settings that cannot make a sensible run (call on ``resolved()``)."""
-        if not self.all_endpoints():
-            raise ValueError("no endpoint given")
-        if self.strategy not in STRATEGIES and ":" not in self.strategy and not _registered_strategy(self.strategy):
-            raise ValueError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}, "
-                             "or give one as module:attr")
-        from evalkit.core.limits import check_run_numbers
-        from evalkit.run.rundir import check_path_component
-
-        check_run_numbers(self)
-        if self.multi_sample and (self.params.temperature or 0) <= 0:
-            raise ValueError(f"{self.strategy} with {self.samples} samples needs a temperature > 0 "
-                             "(greedy samples would all be the same)")
-        for name, what in ((self.task_folder, "task_folder (--task-folder)"), (self.run_name, "run_name (--run-name)")):
-            if name is not None:
-                check_path_component(name, what)
-        if self.order_unknown not in UNKNOWN_RULES:
-            raise ValueError(f"order_unknown must be one of {', '.join(UNKNOWN_RULES)}")
-
-    def secrets(self) -> list[str]:
-        """Every key this config carries (the model's, scorer options such as judge.api_key): never written."""
-        from evalkit.scoring.base import secret_option_values
-
-        return [s for s in (self.api_key, *secret_option_values(self.scorer_options)) if s]
-
     def strategy_name(self) -> str:
         """The strategy as recorded: ``single`` for one sample per item."""
         return self.strategy if self.multi_sample else SINGLE
-
-
-def _registered_strategy(name: str) -> bool:
-    """True when NAME is a strategy a user registered (``sampling.register_strategy``); the built-in
-    ``single`` is not picked by name (it is what one sample per item means)."""
-    from evalkit.run.sampling import STRATEGY_REGISTRY
-
-    return name != SINGLE and name in STRATEGY_REGISTRY
-
 
 
 # ---------------------------------------------------------------- tables: report, leaderboard, gate, compare
@@ -491,10 +419,7 @@ class SweepSettings:
     tasks: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(SWEEP_NAME, self.name):
-            from evalkit.sweep.state import SweepError
-
-            raise SweepError(f"sweep name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        # The name's check (SWEEP_NAME) raises the sweep's own error: evalkit.sweep.state.check_settings.
         self.sweep_dir = os.path.abspath(self.sweep_dir)
         self.results_dir = os.path.abspath(self.results_dir)
         # A file as an absolute path (jobs may start elsewhere); a registered name such as medqa as it is.

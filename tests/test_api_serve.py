@@ -9,6 +9,7 @@ import pytest
 
 from evalkit import api
 from evalkit.serving.backends import llamacpp
+from evalkit.run.plan import config_on_server, resolve_config
 from evalkit.serving import errors, probe, processes
 from tests.conftest import ROOT, free_port, skip_unless_embedded_backend
 
@@ -28,9 +29,9 @@ def test_serve_evaluate_and_stop_from_python(tmp_path, monkeypatch):
         with pytest.raises(errors.ServerError, match="nb"):
             api.serve(backend="llamacpp", name="nb", port=free_port())  # the name is taken
         # The config picks the endpoint, model and backend defaults from the handle.
-        config = api.RunConfig.on_server(server, eval_files=[str(ROOT / "eval_data" / "sample_medqa.jsonl")],
-                                         limit=3, params=api.GenerationParams(max_new_tokens=8), results_dir=str(tmp_path / "results"))
-        assert config.resolved().concurrency == 4  # the llama.cpp backend's default, as `evalkit run` has it
+        config = config_on_server(server, eval_files=[str(ROOT / "eval_data" / "sample_medqa.jsonl")],
+                                  limit=3, params=api.GenerationParams(max_new_tokens=8), results_dir=str(tmp_path / "results"))
+        assert resolve_config(config).concurrency == 4  # the llama.cpp backend's default, as `evalkit run` has it
         result = api.evaluate(config)
         pid = server.pid
     assert result.total == 3 and result.errors == 0

@@ -17,6 +17,7 @@ from evalkit.data.datasets import DatasetError, load_dataset
 from evalkit.results.leaderboard import build_leaderboard
 from evalkit.core.records import GenerationParams
 from evalkit.run.runner import RunConfig, run_eval, slug
+from evalkit.run.plan import validate_config
 from evalkit.core.store import iter_samples
 from tests.conftest import ROOT, write_items
 from tests.runfactory import verdict_samples, write_run
@@ -129,8 +130,8 @@ def test_the_library_config_checks_the_same_ranges(tmp_path):
                 dict(params=GenerationParams(max_new_tokens=0)), dict(params=GenerationParams(top_p=0)),
                 dict(task_folder="../x"), dict(run_name="/abs"), dict(retry_base_delay_s=-1)):
         with pytest.raises(ValueError, match="must"):
-            RunConfig(**base, **bad).validate()
-    RunConfig(**base, limit=1, timeout_s=0.5).validate()  # in range: fine
+            validate_config(RunConfig(**base, **bad))
+    validate_config(RunConfig(**base, limit=1, timeout_s=0.5))  # in range: fine
 
 
 # --- write failures ----------------------------------------------------------------------------

@@ -498,7 +498,8 @@ def test_an_exam_run_without_prompt_uses_the_exam_prompt_and_its_end_table_shows
 def test_a_registered_exam_names_its_prompt_and_a_flag_or_adapter_overrides_it():
     from evalkit.config import RunConfig
     from evalkit.data.registry import get_benchmark
-    from evalkit.run.tasks import Task, plan_runs
+    from evalkit.run.plan import plan_runs, resolve_config
+    from evalkit.run.tasks import Task
 
     assert get_benchmark("igakuqa_112_a").prompt == "igakuqa_strict" and get_benchmark("medqa").prompt is None
     base = RunConfig(eval_files=[], endpoint="http://127.0.0.1:1")
@@ -510,5 +511,5 @@ def test_a_registered_exam_names_its_prompt_and_a_flag_or_adapter_overrides_it()
     assert prompt("igakuqa_112_a") == "igakuqa_strict"
     assert prompt("igakuqa_112_a", prompt="strict") == "strict"  # --prompt wins
     assert prompt("igakuqa_112_a", adapter="igakuqa_en") == "igakuqa_en"  # the English variant's own
-    assert prompt("medqa") is None and RunConfig(eval_files=[], prompt=None).resolved().prompt == "strict"
+    assert prompt("medqa") is None and resolve_config(RunConfig(eval_files=[], prompt=None)).prompt == "strict"
     assert prompt("igakuqa_112_a", strategy="ensemble-refinement") is None  # er_sample, as before

@@ -17,6 +17,7 @@ from evalkit.cli import main
 from evalkit.core.records import GenerationParams, Item, References, SampleRecord, Score, target_to_json
 from evalkit.results.report import build_report
 from evalkit.run.runner import RunConfig, run_eval
+from evalkit.run.plan import resolve_config, validate_config
 from evalkit.run.rundir import load_run, sample_scores, to_dataframe
 from evalkit.scoring import ScorerError, get_scorer
 from evalkit.scoring.stage import ScoringPlan, score_samples
@@ -81,10 +82,10 @@ def question_only(record, *, dataset, key=None, allow=frozenset()):
 
 
 def test_runconfig_defaults_live_in_the_library():
-    cfg = RunConfig(eval_files=["x"], endpoint="http://h/v1", strategy="ensemble-refinement").resolved()
-    cfg.validate()  # greedy ER would be refused; the library picks the sampled default
+    cfg = resolve_config(RunConfig(eval_files=["x"], endpoint="http://h/v1", strategy="ensemble-refinement"))
+    validate_config(cfg)  # greedy ER would be refused; the library picks the sampled default
     assert (cfg.samples, cfg.params.temperature, cfg.prompt, cfg.concurrency) == (11, 0.7, "er_sample", 512)
-    one = RunConfig(eval_files=["x"], endpoint="http://h/v1", backend="llamacpp").resolved()
+    one = resolve_config(RunConfig(eval_files=["x"], endpoint="http://h/v1", backend="llamacpp"))
     assert (one.samples, one.params.temperature, one.prompt, one.concurrency) == (1, 0.0, "strict", 4)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 from evalkit.serving.backends import Listener, backend_names, choose_backend, get_backend, llamacpp
-from evalkit.run.runner import DEFAULT_CONCURRENCY, backend_concurrency
+from evalkit.config import DEFAULT_CONCURRENCY
+from evalkit.run.plan import backend_concurrency
 from evalkit.serving import errors, launch, probe, processes, state
 from evalkit.serving.request import ServeRequest
 

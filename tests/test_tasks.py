@@ -9,7 +9,8 @@ import pytest
 
 from evalkit import api
 from evalkit.config import GenerationParams, RunConfig
-from evalkit.run.tasks import Task, TaskError, from_benchmark, from_suite, plan_runs
+from evalkit.run.plan import plan_runs
+from evalkit.run.tasks import Task, TaskError, from_benchmark, from_suite
 from tests.conftest import write_items
 
 SUITE_FILES = {"medbullets_op4": "medbullets_op4.jsonl", "medbullets_op5": "medbullets_op5.jsonl",

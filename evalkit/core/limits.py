@@ -36,9 +36,9 @@ def check_positive(value: Any, setting: str, flag: str) -> None:
 
 
 def check_run_numbers(config: Any) -> None:
-    """The numeric range checks of a RunConfig (called by RunConfig.validate).
+    """The numeric range checks of a RunConfig (called by run.plan.validate_config).
 
-    Settings left None (filled in by ``RunConfig.resolved()``) are not checked.
+    Settings left None (filled in by ``run.plan.resolve_config``) are not checked.
     """
     if config.concurrency is not None:
         check_int_at_least(config.concurrency, 1, "concurrency", "--concurrency")

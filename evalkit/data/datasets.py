@@ -147,6 +147,22 @@ class LoadedDataset:
         }
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """A benchmark file as a run reads it: its PATH, its registry row (None: a user's file; the row
+    gives the dataset's name, its adapter and the sha256 the file is verified against) and the
+    ADAPTER that replaces the row's (None: the row's, else ``mcq``)."""
+
+    path: Path
+    benchmark: Benchmark | None = None
+    adapter: str | None = None
+
+    @classmethod
+    def of(cls, path: str | Path, adapter: str | None = None) -> "DataSource":
+        """PATH with the registry row its file name matches (a file given without a planner)."""
+        return cls(Path(path), match_file(path), adapter)
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -355,7 +371,15 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
     An adapter that gives an item no id (a graded answer without one) has it named
     ``line<N>`` after the line its record starts at.
     """
-    path = Path(path)
+    return read_dataset(DataSource.of(path, adapter), skip_invalid=skip_invalid, dataset=dataset,
+                        max_line_bytes=max_line_bytes)
+
+
+def read_dataset(source: DataSource, *, skip_invalid: bool = False, dataset: str | None = None,
+                 max_line_bytes: int = MAX_LINE_BYTES) -> LoadedDataset:
+    """SOURCE's file as ``load_dataset`` reads it, with the registry row its planner already looked up
+    (``run.plan`` reads a task's row once; nothing here reads the registry again)."""
+    path, bench = source.path, source.benchmark
     is_json = path.suffix.lower() == ".json"
     try:
         # A .json document is parsed whole; JSONL is streamed (hashed first, then read line by line).
@@ -363,16 +387,14 @@ def load_dataset(path: str | Path, *, skip_invalid: bool = False, dataset: str |
         digest = _sha256(data) if is_json else _file_sha256(path)
     except OSError as exc:
         hint = ""
-        known = match_file(path)
-        if isinstance(exc, FileNotFoundError) and known is not None:
-            hint = f" (it is the registered benchmark {known.name!r}: `evalkit data fetch {known.name}` downloads it)"
+        if isinstance(exc, FileNotFoundError) and bench is not None:
+            hint = f" (it is the registered benchmark {bench.name!r}: `evalkit data fetch {bench.name}` downloads it)"
         raise DatasetError([Problem(path, 0, f"cannot read file: {exc.strerror or exc}{hint}")]) from None
-    bench: Benchmark | None = match_file(path)
     verified = None if bench is None else bench.sha256 == digest
     allow = bench.allow if bench is not None and verified else frozenset()
     default_name = bench.name if bench is not None else path.stem
     try:
-        to_item = get_adapter(adapter or (bench.adapter if bench is not None else None))
+        to_item = get_adapter(source.adapter or (bench.adapter if bench is not None else None))
     except ValueError as exc:
         raise DatasetError([Problem(path, 0, str(exc))]) from None
 
@@ -485,38 +507,53 @@ def _normalize_all(
 # --------------------------------------------------------------------------- the files of one run
 
 
-def load_datasets(paths: Iterable[str | Path], *, skip_invalid: bool = False, adapter: str | None = None,
-                  max_line_bytes: int = MAX_LINE_BYTES) -> tuple[list[LoadedDataset], list[str]]:
-    """Load the files of one run (``load_dataset`` each), and notices of what was read once.
+@dataclass
+class RunData:
+    """The files of one run, read: each distinct file once (``loaded``), the dataset each source given
+    was read as (``of_source``, in the order given: a repeated file is its first reading), and notices
+    of what was read once."""
+
+    loaded: list[LoadedDataset]
+    of_source: list[LoadedDataset]
+    notices: list[str]
+
+
+def load_datasets(sources: Iterable[DataSource | str | Path], *, skip_invalid: bool = False,
+                  max_line_bytes: int = MAX_LINE_BYTES) -> RunData:
+    """Load the files of one run (``read_dataset`` each; a bare path is ``DataSource.of`` it).
 
     A file given twice (the same resolved path, or the same bytes under another path) is one
     dataset: read once, with a notice. Different files that would make the same dataset (the
     same file name in two folders, or the same ``{source: ...}`` key) are refused by
     ``check_distinct_datasets`` before any request: a dataset names one file.
     """
-    loaded: list[LoadedDataset] = []
-    notices: list[str] = []
-    by_path: dict[Path, Path] = {}
+    data = RunData([], [], [])
+    by_path: dict[Path, tuple[Path, LoadedDataset]] = {}
     by_content: dict[tuple[str, ...], LoadedDataset] = {}
-    for given in paths:
-        path = Path(given)
+    for given in sources:
+        source = given if isinstance(given, DataSource) else DataSource.of(given)
+        path = source.path
         real = _real_path(path)
         if real in by_path:
-            notices.append(f"{path} is given more than once (as {by_path[real]}): read once")
+            first_path, ds = by_path[real]
+            data.notices.append(f"{path} is given more than once (as {first_path}): read once")
+            data.of_source.append(ds)
             continue
-        by_path[real] = path
-        ds = load_dataset(path, skip_invalid=skip_invalid, adapter=adapter, max_line_bytes=max_line_bytes)
+        ds = read_dataset(source, skip_invalid=skip_invalid, max_line_bytes=max_line_bytes)
         content = (ds.sha256, *sorted(ds.extra_files.values()))
         first = by_content.get(content)
         if first is not None:
             names = ", ".join(repr(n) for n in first.datasets())
-            notices.append(f"{path} has the same content as {first.path} (sha256 {ds.sha256[:12]}): "
-                           f"read once, as {names}")
-            continue
-        by_content[content] = ds
-        loaded.append(ds)
-    check_distinct_datasets(loaded)
-    return loaded, notices
+            data.notices.append(f"{path} has the same content as {first.path} (sha256 {ds.sha256[:12]}): "
+                                f"read once, as {names}")
+            ds = first
+        else:
+            by_content[content] = ds
+            data.loaded.append(ds)
+        by_path[real] = (path, ds)
+        data.of_source.append(ds)
+    check_distinct_datasets(data.loaded)
+    return data
 
 
 def _real_path(path: Path) -> Path:

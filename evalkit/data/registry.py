@@ -131,6 +131,17 @@ def match_file(path: str | Path) -> Benchmark | None:
     return None
 
 
+def find_benchmark(target: str | Path) -> Benchmark | None:
+    """The entry TARGET names: a registered name ("medqa"), else a file whose name is a registered
+    file's ("…/medqa_test.jsonl"); None for a user's file. One reading of the table (a task's one)."""
+    table = _load(registry_path())
+    by_name = next((b for b in table if b.name == str(target)), None)
+    if by_name is not None:
+        return by_name
+    name = Path(target).name
+    return next((b for b in table if b.file_name == name), None)
+
+
 def resolve_benchmark_file(target: str | Path, data_dir: str | Path = DEFAULT_DATA_DIR) -> Path:
     """TARGET as a path when it exists; else a registered name ("medqa") stands for its file
     under DATA_DIR (which may not be fetched yet); anything else is returned as a path."""

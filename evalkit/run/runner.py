@@ -20,9 +20,10 @@ strategies (evalkit.run.sampling) also journal each generation to
 ``generations.jsonl`` as it arrives, so a resume re-requests only the
 generations that are missing, not whole items.
 
-The parts live beside it: evalkit.run.dispatch (the dispatcher and the scoring sink),
-evalkit.run.resume (the resume index and the generation journal), evalkit.run.manifest (the
-fingerprint and the manifest); this module orchestrates them.
+The parts live beside it: evalkit.run.plan (tasks resolved once, settings resolved and
+checked: the ``RunPlan`` this module executes), evalkit.run.dispatch (the dispatcher and the
+scoring sink), evalkit.run.resume (the resume index and the generation journal),
+evalkit.run.manifest (the fingerprint and the manifest); this module orchestrates them.
 """
 
 from __future__ import annotations
@@ -33,30 +34,36 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 # The config types live in evalkit.config; imported here so old imports (runner.RunConfig) keep working.
-from evalkit.config import (API_KEY_ENV, DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_SAMPLES,  # noqa: F401
-                            MULTI_SAMPLE_TEMPERATURE, RunConfig, backend_concurrency)
+from evalkit.config import (API_KEY_ENV, DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_PROMPT,  # noqa: F401
+                            ER_SAMPLES, MULTI_SAMPLE_TEMPERATURE, RunConfig)
 from evalkit.serving.client import EndpointPool, RequestError, RetryPolicy
-from evalkit.data.datasets import LoadedDataset, load_datasets
+from evalkit.data.datasets import LoadedDataset, RunData, load_datasets
 from evalkit.run.dispatch import RunProgress, Dispatcher, ScoringSink
 from evalkit.core.limits import MB
 from evalkit.core.lock import LockLost, lock_run_dir, took_over_message
 from evalkit.run.manifest import (check_fingerprint, default_run_name, masked, run_fingerprint, start_manifest,
                               strategy_doc, utc_now)
 from evalkit.run.order import plan_dispatch
-from evalkit.data.prompts import PromptTemplate, draw_exemplars, load_exemplars, load_template
+from evalkit.data.prompts import PromptTemplate, draw_exemplars, load_exemplars
 from evalkit.core.records import Item, SampleRecord
 from evalkit.core.journal import GENERATIONS, SAMPLES as SAMPLES_JOURNAL, Journal
+from evalkit.run.plan import (PlannedRun, RunPlan, backend_concurrency, config_secrets,  # noqa: F401
+                              plan_config, plan_runs, prepare_run)
 from evalkit.run.resume import SampleIndex, index_on_disk, open_generations
 from evalkit.run.rundir import run_dir_inside
-from evalkit.run.sampling import ENSEMBLE_REFINEMENT, RefineTemplate, Stage, load_refine_template, strategy_stages
+from evalkit.run.sampling import Stage, strategy_stages
+from evalkit.run.tasks import Task, TaskError
 from evalkit.run.summary import DatasetSummary
 from evalkit.scoring.base import check_requirements
 from evalkit.scoring.plan import ScoringPlan, plan_scoring, record_default_metrics
 from evalkit.scoring.stage import score_run_dir
 from evalkit.core.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, write_json
+
+if TYPE_CHECKING:
+    from evalkit.data.suites import Suite
 
 
 class EndpointDown(RuntimeError):
@@ -79,6 +86,7 @@ class RunResult:
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     scores_to_retry: int = 0  # samples whose judge was unreachable: scored by the next run of the command
     datasets: dict[str, list[str]] = field(default_factory=dict)  # each input file (as given): its datasets' names
+    task_datasets: list[list[str]] = field(default_factory=list)  # each task of the run, in order: its datasets
 
 
 def slug(text: str) -> str:
@@ -111,21 +119,19 @@ def _notice(on_notice: Callable[[str], None] | None, message: str | None) -> Non
         logging.getLogger("evalkit").warning("%s", message)
 
 
-def load_inputs(
-    config: RunConfig, on_notice: Callable[[str], None] | None = None,
-) -> tuple[list[LoadedDataset], PromptTemplate, RefineTemplate | None, list[Item] | None]:
-    """Load and validate every file and template (and few-shot exemplars) before any request is sent.
+def load_inputs(plan: RunPlan, on_notice: Callable[[str], None] | None = None) -> tuple[RunData, list[Item] | None]:
+    """Load and validate every task's file (and few-shot exemplars) before any request is sent; the
+    templates were loaded and checked when the run was planned (``plan.prepare_run``).
 
     A file given twice is read once (ON_NOTICE hears of it); different files that would make one
     dataset are refused (``datasets.load_datasets``).
     """
-    loaded, notices = load_datasets(config.eval_files, skip_invalid=config.skip_invalid, adapter=config.adapter,
-                                    max_line_bytes=int(config.max_record_mb * MB))
-    for message in notices:
+    config = plan.config
+    data = load_datasets([task.source for task in plan.tasks], skip_invalid=config.skip_invalid,
+                         max_line_bytes=int(config.max_record_mb * MB))
+    for message in data.notices:
         _notice(on_notice, message)
-    template = load_template(config.prompt or DEFAULT_PROMPT)
-    refine = load_refine_template(config.refine_prompt) if config.strategy == ENSEMBLE_REFINEMENT else None
-    return loaded, template, refine, draw_run_exemplars(config, template, loaded)
+    return data, draw_run_exemplars(config, plan.template, data.loaded)
 
 
 def draw_run_exemplars(config: RunConfig, template: PromptTemplate, loaded: list[LoadedDataset]) -> list[Item] | None:
@@ -182,7 +188,17 @@ async def _resolve_model(pool: EndpointPool, requested: str | None, api_key: str
 def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | None = None,
              on_start: Callable[[int, int], None] | None = None,
              progress: RunProgress | None = None, on_notice: Callable[[str], None] | None = None) -> RunResult:
-    """Run (or resume) an evaluation and write its samples, summary and manifest.
+    """Run (or resume) an evaluation of CONFIG's files and write its samples, summary and manifest:
+    ``execute`` of ``plan.plan_config(CONFIG)`` (each file a task; settings resolved and checked first)."""
+    return execute(plan_config(config), on_sample=on_sample, on_start=on_start, progress=progress,
+                   on_notice=on_notice)
+
+
+def execute(plan: RunPlan, *, on_sample: Callable[[SampleRecord], None] | None = None,
+            on_start: Callable[[int, int], None] | None = None,
+            progress: RunProgress | None = None, on_notice: Callable[[str], None] | None = None) -> RunResult:
+    """Run (or resume) the run PLAN describes (its resolved tasks, settings and template) and write its
+    samples, summary and manifest; ``RunResult.task_datasets`` says which datasets each task's file held.
 
     ON_START(total, already_done) is called once dispatch begins; ON_SAMPLE(record)
     after each sample is saved; PROGRESS, if given, is kept up to date in place
@@ -190,9 +206,7 @@ def run_eval(config: RunConfig, *, on_sample: Callable[[SampleRecord], None] | N
     (waiting for another run, taking over a dead one's lock; default: logged). Ctrl-C stops cleanly: samples finished so far are
     saved, summary and manifest are written, and KeyboardInterrupt propagates.
     """
-    config = config.resolved()
-    config.validate()
-    return asyncio.run(_run_eval(config, on_sample=on_sample, on_start=on_start, on_notice=on_notice,
+    return asyncio.run(_run_eval(plan, on_sample=on_sample, on_start=on_start, on_notice=on_notice,
                                  progress=progress if progress is not None else RunProgress()))
 
 
@@ -242,8 +256,10 @@ def _endpoint_pool(config: RunConfig, progress: RunProgress) -> EndpointPool:
                         rps=config.rps, on_retry=count_retry, max_response_bytes=int(config.max_response_mb * MB))
 
 
-async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
-    loaded, template, refine, exemplars = load_inputs(config, on_notice)
+async def _run_eval(run_plan: RunPlan, *, on_sample, on_start, progress: RunProgress, on_notice=None) -> RunResult:
+    config, template, refine = run_plan.config, run_plan.template, run_plan.refine
+    data, exemplars = load_inputs(run_plan, on_notice)
+    loaded = data.loaded
     progress.skipped = [p for d in loaded for p in d.skipped]
     plan = scoring_plan(config, loaded)
     stages = strategy_stages(config.strategy_name(), config.samples or 1, refine=refine,
@@ -275,7 +291,7 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
             run.manifest, run.invocation = start_manifest(
                 config, pool, template, refine, loaded, fp, started_at, run.total, exemplars=exemplars, plan=plan,
                 order=order_plan.to_dict(), earlier=earlier)
-            write_json(run_dir / MANIFEST, masked(run.manifest, config.secrets()))
+            write_json(run_dir / MANIFEST, masked(run.manifest, config_secrets(config)))
             if on_start:
                 on_start(run.total, run.resumed)
             journal, partial = open_generations(run_dir, stages, run.index, run.notice)
@@ -297,7 +313,8 @@ async def _run_eval(config: RunConfig, *, on_sample, on_start, progress: RunProg
                      requested=progress.sent, errors=sink.errors, retries=pool.retries, wall_s=run.wall_s,
                      complete=run.complete, endpoints=[ep.to_dict() for ep in pool.endpoints],
                      scores_to_retry=run.index.scores_to_retry,
-                     datasets={str(d.path): list(d.datasets()) for d in loaded})
+                     datasets={str(d.path): list(d.datasets()) for d in loaded},
+                     task_datasets=[list(d.datasets()) for d in data.of_source])
 
 
 def _index_items(run: _Invocation) -> None:
@@ -416,7 +433,7 @@ def _end_run(run: _Invocation, status: str, journaled: bool, dispatcher: Dispatc
         "complete": run.complete,
         "scores_to_retry": run.index.scores_to_retry,
         "datasets": {name: d.to_dict() for name, d in run.summary.items()},
-    }, masked(manifest, run.config.secrets()))
+    }, masked(manifest, config_secrets(run.config)))
 
 
 def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary: dict[str, Any],
@@ -435,3 +452,76 @@ def _write_end_files(run_dir: Path, progress: RunProgress, status: str, summary:
             if status != "write-failed":
                 raise
             progress.unwritten.append(name)
+
+
+# ---------------------------------------------------------------- tasks: planned once, executed run by run
+
+
+@dataclass
+class TaskResult:
+    """What one task produced: the run it was part of, and its rows of that run's summary (one per dataset)."""
+
+    task: Task
+    run: RunResult
+    summary: dict[str, DatasetSummary]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.run_dir
+
+
+@dataclass
+class Evaluation:
+    """Results per task (``evaluation["medqa"]``), and the runs that made them."""
+
+    tasks: list[TaskResult]
+    runs: list[RunResult]
+    suite: "Suite | None" = None
+    configs: list[RunConfig] = field(default_factory=list)  # each run's config, as planned (before resolution)
+
+    def __getitem__(self, name: str) -> TaskResult:
+        for result in self.tasks:
+            if result.task.name == name:
+                return result
+        raise KeyError(f"no task named {name!r} (tasks: {', '.join(r.task.name for r in self.tasks)})")
+
+    def __iter__(self):
+        return iter(self.tasks)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+def task_results(plan: RunPlan, result: RunResult) -> list[TaskResult]:
+    """Each task of PLAN with its rows of RESULT's summary: the datasets its file held, by the task's
+    place in the run (``RunResult.task_datasets``), not by its path."""
+    return [TaskResult(task.task, result, {n: result.summary[n] for n in names if n in result.summary})
+            for task, names in zip(plan.tasks, result.task_datasets)]
+
+
+def evaluate_tasks(tasks: Sequence[Task], base: RunConfig, overrides: Mapping[str, Any] | None = None, *,
+                   data_dir: str | Path = DEFAULT_DATA_DIR, suite: "Suite | None" = None,
+                   **callbacks: Any) -> Evaluation:
+    """Run TASKS on BASE's server: each task resolved once and grouped into runs (``plan.plan_runs``),
+    every run prepared (settings checked, template loaded) before the first request, then executed.
+
+    CALLBACKS (on_sample, on_start, progress, on_notice) go to each run (``execute``).
+    A SUITE is recorded in each run's manifest, so the report lays it out as the suite's table.
+    """
+    overrides = dict(overrides or {})
+    if suite is not None:
+        overrides.setdefault("suite", suite.to_manifest())
+    runs = plan_runs(tasks, base, overrides, data_dir)
+    try:
+        plans = [prepare_run(run) for run in runs]
+    except TaskError:
+        raise
+    except ValueError as exc:  # a setting out of range, an unknown template: before any request
+        raise TaskError(str(exc)) from None
+    results: list[TaskResult] = []
+    finished: list[RunResult] = []
+    for plan in plans:
+        result = execute(plan, **callbacks)
+        finished.append(result)
+        results += task_results(plan, result)
+    return Evaluation(results, finished, suite, [run.config for run in runs])

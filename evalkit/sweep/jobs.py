@@ -33,8 +33,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from evalkit.config import EXECUTORS, SweepCommandSettings, field_default
 from evalkit.sweep.state import (QUIET_REASON, Checkpoint, CheckpointJob, JobView, SweepError, SweepSettings, SweepState,
-                           checkpoint_readiness, find_checkpoints, missing_files, model_file, now, read_job_status,
-                           views)
+                           check_settings, checkpoint_readiness, find_checkpoints, missing_files, model_file, now,
+                           read_job_status, views)
 from evalkit.core.store import write_json
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)  # scancel; submitit's warning before the time limit
@@ -386,6 +386,7 @@ def _submitting(settings: SweepSettings) -> Iterator[None]:
     the state file): the run-directory lock, taken on the sweep's folder."""
     from evalkit.core.lock import RunLocked, try_lock_run_dir
 
+    check_settings(settings)  # before its folder is made
     Path(settings.sweep_dir).mkdir(parents=True, exist_ok=True)
     try:
         lock = try_lock_run_dir(settings.sweep_dir)

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from evalkit.config import SweepCommandSettings, SweepSettings, field_default
+from evalkit.config import SWEEP_NAME, SweepCommandSettings, SweepSettings, field_default
 from evalkit.run.rundir import MANIFEST, read_manifest
 from evalkit.core.store import write_json
 
@@ -43,6 +43,13 @@ LIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQ
 
 class SweepError(ValueError):
     """A sweep cannot be planned: a checkpoint path, a pattern or the state file is wrong."""
+
+
+def check_settings(settings: SweepSettings) -> SweepSettings:
+    """SETTINGS when a sweep can use them; SweepError otherwise (a name that is not one plain word)."""
+    if not re.fullmatch(SWEEP_NAME, settings.name):
+        raise SweepError(f"sweep name {settings.name!r}: use letters, digits, '.', '_' and '-'")
+    return settings
 
 
 def training_step(path: str | Path, step_from: str | None = None) -> int | None:
@@ -191,18 +198,18 @@ def sweep_tasks(tasks: Sequence[Any], data_dir: str | Path, overrides: Mapping[s
     RunConfig and GenerationParams fields. SweepError when they would need more than one run: a
     checkpoint's job makes one run (a suite row naming scorers of its own becomes a run of its own)."""
     from evalkit.config import RunConfig
-    from evalkit.run.tasks import TaskError, plan_runs
+    from evalkit.run.plan import plan_runs
+    from evalkit.run.tasks import TaskError
 
-    placed = [t.with_data(os.path.abspath(t.data_file(data_dir)), name=t.name) for t in tasks]
     try:
-        runs = plan_runs(placed, RunConfig(eval_files=[]), overrides, data_dir)
+        runs = plan_runs(tasks, RunConfig(eval_files=[]), overrides, data_dir)  # each task resolved once
     except TaskError as exc:
         raise SweepError(str(exc)) from None
     if len(runs) > 1:
         apart = ", ".join(t.name for run in runs[1:] for t in run.tasks)
         raise SweepError(f"a sweep makes one run per checkpoint, and these tasks need {len(runs)} (their scorers or "
                          f"settings differ): {apart} apart from {runs[0].tasks[0].name}; sweep them separately")
-    return [t.to_dict() for t in placed]
+    return [t.task.with_data(os.path.abspath(t.path), name=t.name).to_dict() for run in runs for t in run.tasks]
 
 
 # ---------------------------------------------------------------- the state file
@@ -270,7 +277,7 @@ class SweepState:
         if problem:
             raise SweepError(f"{path}: not a sweep state file of this evalkit: {problem}")
         try:
-            settings = SweepSettings.from_dict(doc["settings"])
+            settings = check_settings(SweepSettings.from_dict(doc["settings"]))
         except (TypeError, ValueError) as exc:
             raise SweepError(f"{path}: settings: {exc}") from None
         checkpoints = doc.get("checkpoints") or {}
@@ -282,6 +289,7 @@ class SweepState:
     def open(cls, settings: SweepSettings) -> "SweepState":
         """The sweep in SETTINGS' folder, created if new. Settings that change results refuse
         (another --sweep-dir, or the same flags as before); other changes are taken."""
+        check_settings(settings)
         try:
             old = cls.load(settings.sweep_dir)
         except SweepError:
@@ -602,6 +610,6 @@ def log_tail(path: str | None, n: int = field_default(SweepCommandSettings, "sta
 
 
 __all__ = ["Checkpoint", "CheckpointJob", "JobView", "STEP_PATTERNS", "SweepError", "SweepSettings", "SweepState",
-           "QUIET_REASON", "checkpoint_readiness", "classify", "find_checkpoints", "job_process_alive", "log_tail",
+           "QUIET_REASON", "check_settings", "checkpoint_readiness", "classify", "find_checkpoints", "job_process_alive", "log_tail",
            "missing_files", "model_file", "read_job_status", "ready_checkpoints", "run_status", "state_problem",
            "training_step", "views"]

@@ -154,7 +154,7 @@ def igakuqa_en(record: Any, *, dataset: str, key: str | None = None, allow: froz
 
 igakuqa.companions = igakuqa_en.companions = COMPANIONS  # type: ignore[attr-defined]
 igakuqa.join_key = igakuqa_en.join_key = JOIN_KEY  # type: ignore[attr-defined]
-# The prompt a run reading these items uses when it names none (tasks.default_prompt): answers are
+# The prompt a run reading these items uses when it names none (run.plan.default_prompt): answers are
 # sets of letters and numbers, which MedReason's one-letter "strict" prompt does not ask for.
 igakuqa.default_prompt = "igakuqa_strict"  # type: ignore[attr-defined]
 igakuqa_en.default_prompt = "igakuqa_en"  # type: ignore[attr-defined]
