@@ -55,7 +55,7 @@ def test_one_evaluation_of_two_files_reads_the_registry_once_per_task_and_the_te
     evaluation = api.evaluate([Task(str(one)), Task(str(two))], endpoint=lb.url,
                               results_dir=str(tmp_path / "results"), max_new_tokens=16)
     assert reads["registry"] == 2  # once per task, Task() included (it names the task)
-    assert parsed == {"strict": 1, "strict_pubmedqa": 1}  # the run's template and its context variant, once
+    assert parsed == {"strict": 1, "strict_context": 1}  # the run's template and its context variant, once
     (run,) = evaluation.runs
     assert [r.task.name for r in evaluation] == ["one", "medqa"]
     assert evaluation["one"].summary["one"].n == 3 and evaluation["medqa"].summary["medqa"].n == 4
