@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Union
 
+LEGACY_SCORE = "correct"  # the one score of lines written before named scores (the multiple-choice verdict)
+
 
 # --------------------------------------------------------------------------- targets
 # What a long-form item is graded against. A closed set: adapters build one of these (or None: a

@@ -25,7 +25,8 @@ from rich.table import Table
 
 from evalkit.config import CI_METHODS, FORMATS  # noqa: F401 (named here too: their old home)
 from evalkit.config import DEFAULT_CI, DEFAULT_CONFIDENCE, DEFAULT_SEED
-from evalkit.run.rundir import (LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
+from evalkit.core.records import LEGACY_SCORE
+from evalkit.run.rundir import (ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
                           invocation_totals, item_samples, load_run, load_runs, score_dicts)
 from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
 from evalkit.core.stats import DEFAULT_RESAMPLES, bootstrap_proportion_ci, wilson_interval

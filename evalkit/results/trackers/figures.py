@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 from evalkit.results.comparable import is_partial, run_status
 from evalkit.config import TrackerSettings
 from evalkit.results.run_index import read_summary
-from evalkit.run.rundir import LEGACY_SCORE, MANIFEST, SUMMARY, read_manifest
+from evalkit.core.records import LEGACY_SCORE
+from evalkit.run.rundir import MANIFEST, SUMMARY, read_manifest
 
 CHOICE_NAME = "accuracy"  # the multiple-choice verdict (LEGACY_SCORE) is named as the report's column names it
 SAMPLE_COLUMNS = ("dataset", "id", "index", "question", "answer_idx", "pred", "correct", "output", "finish_reason",
