@@ -310,7 +310,7 @@ def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[s
     training step) to the trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``); points the tracker
     run already holds are not sent again. TRACKER_RUN_IDS (``TRACKER=ID``, or an ID with one tracker)
     attach to an existing run, e.g. the training run. One ``trackers.export.ExportResult`` per tracker."""
-    from evalkit.results.trackers.export import export as _export
+    from evalkit.sweep.track import export as _export
 
     return _export(path, tracker_targets(to, tracker_run_ids), log_samples=log_samples, step=step)
 
