@@ -147,7 +147,7 @@ def report_renderables(doc: ReportDocument) -> list[Any]:
     the hints."""
     from rich.text import Text
 
-    from evalkit.results.report_extras import section_rich_table
+    from evalkit.results.report import section_rich_table
 
     out: list[Any] = list(report_tables(doc.report))
     out += [section_rich_table(s.table) for s in doc.sections]
@@ -174,7 +174,7 @@ def _markdown_or_json(table_text: str, doc: "ReportDocument | LeaderboardDocumen
     document's own dict, which holds the sections' figures)."""
     if fmt == "json":
         return json.dumps(doc.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    from evalkit.results.report_extras import section_markdown
+    from evalkit.results.report import section_markdown
 
     lines = [line for s in doc.sections for line in section_markdown(s.table)]
     return table_text + ("\n" + "\n".join(lines) if lines else "")
@@ -253,7 +253,7 @@ def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None"
 def leaderboard_renderables(doc: LeaderboardDocument, width: int | None = None) -> list[Any]:
     """The leaderboard (a table per group, each row on one line of WIDTH columns) and its sections as rich tables."""
     from evalkit.results.leaderboard import leaderboard_tables
-    from evalkit.results.report_extras import section_rich_table
+    from evalkit.results.report import section_rich_table
 
     return [*leaderboard_tables(doc.leaderboard, width), *(section_rich_table(s.table) for s in doc.sections)]
 
