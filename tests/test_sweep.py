@@ -413,6 +413,43 @@ def test_the_api_hands_its_evaluate_to_the_sweeps_jobs(tmp_path, monkeypatch):
         jobs.submit_pending(state, jobs.SweepLaunch(executor="local"))
 
 
+def test_a_slurm_job_array_carries_the_evaluation_to_the_node(tmp_path, monkeypatch):
+    """What submitit writes for each job of the array (a DelayedSubmission, cloudpickled) holds the job and
+    api.evaluate, which a node's Python loads back by name (no Slurm here: the executor is stood in for)."""
+    submitit = pytest.importorskip("submitit")
+    from submitit.core.utils import DelayedSubmission
+
+    from evalkit import api
+    from evalkit.sweep import jobs
+
+    written = []
+
+    class Executor:
+        def __init__(self, folder):
+            self.folder = Path(str(folder).replace("%j", "0"))
+
+        def update_parameters(self, **params):
+            pass
+
+        def map_array(self, fn, *iterables):
+            out = []
+            for i, args in enumerate(zip(*iterables)):
+                path = tmp_path / f"job{i}.pkl"
+                DelayedSubmission(fn, *args).dump(path)
+                written.append(path)
+                out.append(type("Job", (), {"job_id": f"7_{i}", "paths": type("P", (), {"stdout": "log"})})())
+            return out
+
+    monkeypatch.setattr(submitit, "SlurmExecutor", Executor)
+    monkeypatch.setattr(jobs.shutil, "which", lambda name: "/usr/bin/" + name)
+    settings = _settings(tmp_path)
+    todo = [CheckpointJob(Checkpoint.at(tmp_path / f"checkpoint-{i}"), settings) for i in (1, 2)]
+    ids = jobs.submit_slurm(todo, settings, SlurmOptions(), lambda *a: None, api.evaluate)
+    assert ids == ["7_0", "7_1"]
+    loaded = [DelayedSubmission.load(path) for path in written]
+    assert [(d.function, d.args) for d in loaded] == [(jobs.run_checkpoint, (job, api.evaluate)) for job in todo]
+
+
 def test_sglang_gets_the_nodes_gpus_as_dp(tmp_path, monkeypatch):
     import evalkit.serving.backends.base as backend_base
 
