@@ -3,9 +3,9 @@
 The figures are the report's own (``report_document``: each dataset's score cells with their
 intervals, as ``evalkit report`` shows them), never computed again here. A sweep's plan, made of
 its checkpoints' runs each read the same way at its training step, is made above this layer
-(``evalkit.sweep.track``), from the pieces here (``run_figures``, ``shared_identity``,
-``source_key``). Only finished runs are sent: a partial run's figures would sit at their step for good (the
-export does not send a point twice), so it waits until it is complete.
+(``evalkit.sweep.track``) from the pieces here (``run_figures``, ``shared_identity``, ``source_key``).
+Only finished runs are sent: a partial run's figures would sit at their step for good (the export
+does not send a point twice), so it waits until it is complete.
 """
 
 from __future__ import annotations
