@@ -314,7 +314,7 @@ def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[s
     training step) to the trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``); points the tracker
     run already holds are not sent again. TRACKER_RUN_IDS (``TRACKER=ID``, or an ID with one tracker)
     attach to an existing run, e.g. the training run. One ``trackers.export.ExportResult`` per tracker."""
-    from evalkit.results.trackers.export import export as _export
+    from evalkit.sweep.track import export as _export
 
     return _export(path, tracker_targets(to, tracker_run_ids), log_samples=log_samples, step=step)
 
@@ -364,11 +364,12 @@ def view(results_dir: "str | Path" = field_default(ReportSettings, "results_dir"
 def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
     """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
 
-    ``settings`` is a ``sweep.SweepSettings``, ``launch`` a ``sweep_jobs.SweepLaunch`` (Slurm by default).
+    ``settings`` is a ``sweep.SweepSettings``, ``launch`` a ``sweep_jobs.SweepLaunch`` (Slurm by default);
+    its jobs evaluate with ``evaluate`` unless LAUNCH names another callable.
     """
-    from evalkit.sweep.jobs import SweepLaunch, start_sweep
+    from evalkit.sweep.jobs import start_sweep
 
-    return start_sweep(settings, checkpoints, launch or SweepLaunch(), **options)
+    return start_sweep(settings, checkpoints, _sweep_launch(launch), **options)
 
 
 def sweep_tasks(tasks: Sequence[Task], *, data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any
@@ -383,9 +384,18 @@ def sweep_tasks(tasks: Sequence[Task], *, data_dir: "str | Path" = DEFAULT_DATA_
 
 def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
     """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
-    from evalkit.sweep.jobs import SweepLaunch, watch_sweep
+    from evalkit.sweep.jobs import watch_sweep
 
-    return watch_sweep(settings, folder, launch or SweepLaunch(), **options)
+    return watch_sweep(settings, folder, _sweep_launch(launch), **options)
+
+
+def _sweep_launch(launch: Any) -> Any:
+    """LAUNCH (None: the default ``SweepLaunch``) with this module's ``evaluate`` as the evaluation its jobs
+    run, unless it names another: the sweep layer is handed it, never imports this module."""
+    from evalkit.sweep.jobs import SweepLaunch
+
+    launch = launch or SweepLaunch()
+    return launch if launch.evaluate is not None else replace(launch, evaluate=evaluate)
 
 
 def sweep_status(sweep_dir: "str | Path") -> list[Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.results.kmetrics import default_ks, k_sample_metrics, pass_at_k
 from evalkit.results.report import build_report, report_json
-from evalkit.run.sampling import stage_summary
+from evalkit.scoring.choice import stage_summary
 from evalkit.run.summary import is_correct
 from tests.conftest import ROOT
 from tests.runfactory import make_sample, write_run

@@ -81,7 +81,7 @@ def test_published_rows_are_set_apart_from_the_runs(tmp_path):
     suite_html = page.split("Suite medreason", 1)[1].split("</section>", 1)[0]
     assert suite_html.count('<tr class="reference">') == len(section.rows) - 1
     assert '<tr class="reference"><td class="">mr<' not in suite_html
-    from evalkit.results.report_extras import section_rich_table
+    from evalkit.results.report import section_rich_table
 
     table = section_rich_table(section)
     assert [r.style for r in table.rows] == [None] + ["dim"] * (len(section.rows) - 1)

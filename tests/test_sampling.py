@@ -8,7 +8,8 @@ from hypothesis import given, strategies as st
 from evalkit.core.records import GenerationParams, Item
 from evalkit.run.runner import RunConfig, run_eval
 from evalkit.run.sampling import (STRATEGY_REGISTRY, Stage, format_reasonings, get_strategy, load_refine_template,
-                              majority_vote, register_strategy, strategy_stages)
+                              register_strategy, strategy_stages)
+from evalkit.scoring.choice import majority_vote
 from evalkit.core.store import read_json, read_samples
 
 

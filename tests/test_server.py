@@ -95,6 +95,32 @@ def test_each_backend_declares_its_port_and_client_concurrency():
     assert backend_concurrency("tests.toy_backend:ToyBackend") == 3  # a backend from outside evalkit
 
 
+
+ENTRY_POINTS = {
+    "the base alone": "from evalkit.serving.backends.base import backend_names, get_backend",
+    "an engine's module": "from evalkit.serving.backends.vllm import VLLMBackend\n"
+                          "from evalkit.serving.backends.base import backend_names, get_backend",
+    "a backend from outside evalkit": "from tests.toy_backend import ToyBackend\n"
+                                      "from evalkit.serving.backends.base import backend_names, get_backend",
+    "the serving plan": "from evalkit.serving.plan import get_backend\n"
+                        "from evalkit.serving.backends.base import backend_names",
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_every_way_in_finds_the_built_in_engines(entry):
+    """The base imports no engine: the package's __init__ lists them, and importing any module of the
+    package runs it first. A fresh process (a job, a server's child) finds them whichever module it
+    imports first; a ``module:attr`` backend loads beside them."""
+    import subprocess
+
+    body = (ENTRY_POINTS[entry] + "\nprint(backend_names(), get_backend('llamacpp').name, "
+            "get_backend('tests.toy_backend:ToyBackend').name)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    out = subprocess.run([sys.executable, "-c", body], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == "['llamacpp', 'router', 'sglang', 'vllm'] llamacpp toy"
+
 def _loopback_command(port: int) -> list[str]:
     return [sys.executable, str(ROOT / "tests" / "loopback_server.py"), "--port", str(port)]
 

@@ -8,7 +8,7 @@ import pytest
 
 from evalkit.data.prompts import PromptTemplate, load_template
 from evalkit.results.report import build_report, run_labels, load_runs
-from evalkit.results.report_extras import section_markdown
+from evalkit.results.report import section_markdown
 from evalkit.data.suites import SuiteError, check_prompt, load_suite, report_suite_tables, suite_section
 from evalkit.data.registry import get_benchmark
 from tests.conftest import SHARED

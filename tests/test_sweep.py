@@ -329,6 +329,127 @@ def test_sbatch_directives_and_slurm_parameters():
                       "additional_parameters": {"exclusive": True}}
 
 
+def test_a_folder_of_several_gguf_files_is_reported_before_a_job_starts(tmp_path):
+    """model_file refuses a folder holding more than one .gguf (which one to serve?); missing_files says
+    so up front: a watch waits with that reason instead of submitting a job that fails, and a job stops
+    before serving, as one whose files are missing (a watch submits it again once one file is left)."""
+    from evalkit.sweep.jobs import CheckpointIncomplete, run_checkpoint
+    from evalkit.sweep.state import checkpoint_readiness, missing_files, read_job_status
+
+    d = tmp_path / "train" / "checkpoint-100"
+    d.mkdir(parents=True)
+    for name in ("a.gguf", "b.gguf", "DONE"):
+        (d / name).write_bytes(b"GGUF")
+    reason = missing_files(d, "llamacpp")
+    assert reason == "the llamacpp backend needs one .gguf file in it, found 2"
+    assert missing_files(d, "vllm") is not None and missing_files(d / "a.gguf", "llamacpp") is None
+    (_, why), = checkpoint_readiness(tmp_path / "train", {}, backend="llamacpp", marker="DONE")
+    assert why == reason
+
+    job = CheckpointJob(Checkpoint.at(d), _settings(tmp_path, backend="llamacpp"))
+    with pytest.raises(CheckpointIncomplete, match="found 2"):
+        run_checkpoint(job, lambda *a, **k: pytest.fail("evaluated a checkpoint it cannot serve"))
+    status = read_job_status(job)
+    assert status["state"] == "failed" and "found 2" in status["missing_files"]
+    (d / "b.gguf").unlink()
+    assert missing_files(d, "llamacpp") is None
+    assert [c.step for c in ready_checkpoints(tmp_path / "train", {}, marker="DONE", backend="llamacpp")] == [100]
+
+
+def test_a_job_evaluates_with_the_callable_it_is_handed(tmp_path):
+    """The sweep layer never imports the API: the job serves its checkpoint (here with a backend from
+    outside evalkit), hands the server to the evaluation it was given, and stops the server."""
+    from types import SimpleNamespace
+
+    from evalkit.serving.state import load_state
+    from evalkit.sweep.jobs import run_checkpoint
+    from evalkit.sweep.state import read_job_status
+
+    (tmp_path / "checkpoint-5").mkdir()
+    job = CheckpointJob(Checkpoint.at(tmp_path / "checkpoint-5"),
+                        _settings(tmp_path, backend="tests.toy_backend:ToyBackend", suite={"name": "s"}))
+    calls = []
+
+    def evaluate(tasks, *, server, suite, **settings):
+        calls.append((tasks, server, suite, settings, load_state(job.server_name)))
+        return SimpleNamespace(runs=[SimpleNamespace(run_dir=job.run_dir, complete=True)])
+
+    out = run_checkpoint(job, evaluate)
+    assert out == {"key": job.checkpoint.key, "run_dir": str(job.run_dir), "complete": True}
+    (tasks, server, suite, settings, recorded), = calls
+    assert [t.data for t in tasks] == job.settings.eval_files and suite == {"name": "s"}
+    assert recorded is not None and server.name == job.server_name == recorded.name  # served while evaluating
+    assert settings["run_name"] == job.run_name and settings["checkpoint"]["path"] == job.checkpoint.path
+    assert load_state(job.server_name) is None  # stopped afterwards
+    assert read_job_status(job)["state"] == "done"
+
+
+def test_the_api_hands_its_evaluate_to_the_sweeps_jobs(tmp_path, monkeypatch):
+    """api.sweep_run / api.sweep_watch put api.evaluate in the launch (unless it names another); it
+    pickles by name, as submitit carries a job's arguments to a node. A launch without one is refused."""
+    import pickle
+
+    from evalkit import api
+    from evalkit.sweep import jobs
+
+    seen = []
+    monkeypatch.setattr(jobs, "start_sweep", lambda settings, patterns, launch, **kw: seen.append(launch) or [])
+    monkeypatch.setattr(jobs, "watch_sweep", lambda settings, folder, launch, **kw: seen.append(launch) or [])
+
+    def mine(*args, **kwargs):
+        return None
+
+    api.sweep_run(None, [])
+    api.sweep_watch(None, "folder", jobs.SweepLaunch(executor="local"))
+    api.sweep_run(None, [], jobs.SweepLaunch(evaluate=mine))
+    assert [launch.evaluate for launch in seen] == [api.evaluate, api.evaluate, mine]
+    assert seen[1].executor == "local"
+    job = CheckpointJob(Checkpoint.at(tmp_path / "checkpoint-1"), _settings(tmp_path))
+    assert pickle.loads(pickle.dumps((job, seen[0].evaluate))) == (job, api.evaluate)
+
+    state = SweepState.open(_settings(tmp_path))
+    state.add(find_checkpoints([str(_ckpts(tmp_path, steps=(1,)) / "checkpoint-*")]))
+    with pytest.raises(SweepError, match="need the evaluation they run"):
+        jobs.submit_pending(state, jobs.SweepLaunch(executor="local"))
+
+
+def test_a_slurm_job_array_carries_the_evaluation_to_the_node(tmp_path, monkeypatch):
+    """What submitit writes for each job of the array (a DelayedSubmission, cloudpickled) holds the job and
+    api.evaluate, which a node's Python loads back by name (no Slurm here: the executor is stood in for)."""
+    submitit = pytest.importorskip("submitit")
+    from submitit.core.utils import DelayedSubmission
+
+    from evalkit import api
+    from evalkit.sweep import jobs
+
+    written = []
+
+    class Executor:
+        def __init__(self, folder):
+            self.folder = Path(str(folder).replace("%j", "0"))
+
+        def update_parameters(self, **params):
+            pass
+
+        def map_array(self, fn, *iterables):
+            out = []
+            for i, args in enumerate(zip(*iterables)):
+                path = tmp_path / f"job{i}.pkl"
+                DelayedSubmission(fn, *args).dump(path)
+                written.append(path)
+                out.append(type("Job", (), {"job_id": f"7_{i}", "paths": type("P", (), {"stdout": "log"})})())
+            return out
+
+    monkeypatch.setattr(submitit, "SlurmExecutor", Executor)
+    monkeypatch.setattr(jobs.shutil, "which", lambda name: "/usr/bin/" + name)
+    settings = _settings(tmp_path)
+    todo = [CheckpointJob(Checkpoint.at(tmp_path / f"checkpoint-{i}"), settings) for i in (1, 2)]
+    ids = jobs.submit_slurm(todo, settings, SlurmOptions(), lambda *a: None, api.evaluate)
+    assert ids == ["7_0", "7_1"]
+    loaded = [DelayedSubmission.load(path) for path in written]
+    assert [(d.function, d.args) for d in loaded] == [(jobs.run_checkpoint, (job, api.evaluate)) for job in todo]
+
+
 def test_sglang_gets_the_nodes_gpus_as_dp(tmp_path, monkeypatch):
     import evalkit.serving.backends.base as backend_base
 

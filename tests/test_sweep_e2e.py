@@ -215,6 +215,7 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(standin_swe
     import signal
     import subprocess
 
+    from evalkit import api
     from evalkit.sweep.state import Checkpoint, CheckpointJob, SweepSettings
 
     root, env = standin_sweep_env
@@ -222,9 +223,9 @@ def test_sigterm_stops_a_job_and_its_server_and_the_next_try_resumes(standin_swe
                              eval_files=[str(root / "med_a.jsonl"), str(root / "med_b.jsonl")],
                              generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
     job = CheckpointJob(Checkpoint.at(root / "train" / "checkpoint-200"), settings)
-    (root / "job.pkl").write_bytes(pickle.dumps(job))
+    (root / "job.pkl").write_bytes(pickle.dumps((job, api.evaluate)))  # as submitit carries them: by name
     body = ("import pickle, sys; from evalkit.sweep.jobs import run_checkpoint; "
-            "run_checkpoint(pickle.load(open(sys.argv[1], 'rb')))")
+            "run_checkpoint(*pickle.load(open(sys.argv[1], 'rb')))")
     proc = subprocess.Popen([sys.executable, "-c", body, str(root / "job.pkl")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -268,9 +269,9 @@ def test_a_job_killed_with_sigkill_takes_its_server_with_it_and_the_next_try_res
                              eval_files=[str(root / "med_a.jsonl"), str(root / "med_b.jsonl")],
                              generation={"max_new_tokens": 16}, run={"concurrency": 1, "rps": 2})
     job = CheckpointJob(Checkpoint.at(root / "train" / "checkpoint-300"), settings)
-    (root / "job.pkl").write_bytes(pickle.dumps(job))
+    (root / "job.pkl").write_bytes(pickle.dumps((job, api.evaluate)))  # as submitit carries them: by name
     body = ("import pickle, sys; from evalkit.sweep.jobs import run_checkpoint; "
-            "run_checkpoint(pickle.load(open(sys.argv[1], 'rb')))")
+            "run_checkpoint(*pickle.load(open(sys.argv[1], 'rb')))")
     proc = subprocess.Popen([sys.executable, "-c", body, str(root / "job.pkl")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -98,7 +98,7 @@ def test_an_unfinished_run_is_not_sent_and_says_so(tmp_path):
 
 
 def test_a_sweeps_checkpoints_are_at_their_steps_with_their_identity(tmp_path):
-    from evalkit.results.trackers.figures import plan_sweep
+    from evalkit.sweep.track import plan_sweep
 
     plan = plan_sweep(_sweep(tmp_path))
     assert sorted({p.step for p in plan.points}) == [100, 200, 300]

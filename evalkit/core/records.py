@@ -10,6 +10,8 @@ from typing import Any, Callable, NamedTuple
 
 from evalkit.core.plugins import load_plugins
 
+LEGACY_SCORE = "correct"  # the one score of lines written before named scores (the multiple-choice verdict)
+
 
 # --------------------------------------------------------------------------- targets
 # What a long-form item is graded against: the built-in types here, and the kinds benchmarks register

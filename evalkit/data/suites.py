@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evalkit.config import DEFAULT_DATA_DIR, DEFAULT_PROMPT
-from evalkit.core.records import ReportTable
+from evalkit.core.records import LEGACY_SCORE, ReportTable
 from evalkit.data.registry import bundled_dir, get_benchmark
-from evalkit.run.rundir import LEGACY_SCORE
 from evalkit.core.store import parse_json
 
 SUITES_DIR = "suites"

@@ -28,7 +28,8 @@ from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, 
 from evalkit.results.comparable import SETTINGS, configuration_of
 from evalkit.results.gate import GateResult, compare_runs, scored_pair, format_p
 from evalkit.results.report import pct, run_labels
-from evalkit.run.rundir import LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, load_run, sample_scores
+from evalkit.core.records import LEGACY_SCORE
+from evalkit.run.rundir import ItemKey, Run, choice_answer, choice_verdict, load_run, sample_scores
 
 
 if TYPE_CHECKING:

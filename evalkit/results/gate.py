@@ -36,7 +36,8 @@ import numpy as np
 
 from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, GateSettings, field_default
 from evalkit.results.report import pct
-from evalkit.run.rundir import (LEGACY_SCORE, Run, choice_answer, empty_run_reason, load_run, partial_note,
+from evalkit.core.records import LEGACY_SCORE
+from evalkit.run.rundir import (Run, choice_answer, empty_run_reason, load_run, partial_note,
                           sample_score_dicts, sample_scores)
 from evalkit.scoring.metrics import Metric
 from evalkit.core.stats import holm_adjust, mcnemar_exact, paired_bootstrap_diff, paired_bootstrap_mean_diff

@@ -11,7 +11,7 @@ extracted ``pred``; a generation is right when its letter is the gold one
   ``1 - C(n-c, k) / C(n, k)``, the chance that k generations drawn without
   replacement hold a right one; averaged over items.
 * maj@k: the majority vote over an item's first k generations
-  (``sampling.majority_vote``: unparsed ones cast no vote, ties go to the earliest
+  (``scoring.choice.majority_vote``: unparsed ones cast no vote, ties go to the earliest
   vote), so maj@K is the run's own verdict.
 * avg@k: the mean accuracy of single generations (mean over items of c/n), with
   its spread across samples: the standard deviation of the K accuracies of
@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from evalkit.config import DEFAULT_CONFIDENCE, DEFAULT_SEED
-from evalkit.run.sampling import majority_vote
+from evalkit.scoring.choice import majority_vote
 from evalkit.run.summary import is_correct
 from evalkit.core.stats import DEFAULT_RESAMPLES, wilson_interval
 

@@ -25,11 +25,13 @@ from rich.table import Table
 
 from evalkit.config import CI_METHODS  # noqa: F401 (named here too: its old home)
 from evalkit.config import DEFAULT_CI, DEFAULT_CONFIDENCE, DEFAULT_SEED
-from evalkit.run.rundir import (LEGACY_SCORE, ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
+from evalkit.core.records import LEGACY_SCORE, ReportTable
+from evalkit.run.rundir import (ItemKey, Run, choice_answer, choice_verdict, counting_samples,  # noqa: F401
                           invocation_totals, item_samples, load_run, load_runs, score_dicts)
 from evalkit.scoring.metrics import Metric, default_metric, shows_percent, with_options
 from evalkit.core.stats import DEFAULT_RESAMPLES, bootstrap_proportion_ci, wilson_interval
 from evalkit.core.store import SAMPLES
+from evalkit.results.report_extras import dataset_extras, scorer_tables, section_providers
 
 CIMethod = Literal["wilson", "bootstrap"]
 
@@ -344,8 +346,6 @@ def build_report(
     maj@k and avg@k (k = 1, K and each of KS up to K), and the figures of scorers that bring a
     report section, whose tables are the report's ``sections``; see evalkit.results.report_extras.
     """
-    from evalkit.results.report_extras import dataset_extras, scorer_tables, section_providers
-
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r} (choose from {', '.join(CI_METHODS)})")
     loaded = load_runs(runs)
@@ -468,6 +468,57 @@ def run_setups(report: Report) -> list[list[str]]:
     return list(seen.values())
 
 
+# --- k-sample and reasoning figures (report_extras.dataset_extras), as cells ---------------------
+
+def _tok(x: Any) -> str:
+    return "-" if x is None else f"{x:.0f}"
+
+
+def _ci_pair(pair: Any) -> str:
+    return "-" if not pair else f"[{100 * pair[0]:.1f}, {100 * pair[1]:.1f}]"
+
+
+def k_sample_ks(report: Report) -> list[int]:
+    """Every k that has a pass@k column in some row, ascending."""
+    ks = {int(key[5:]) for r in report.rows for key in r.extra if key.startswith("pass@") and key[5:].isdigit()}
+    return sorted(ks)
+
+
+def k_sample_header(report: Report) -> list[str]:
+    cols = ["run", "dataset", "n", "K", "maj@K %", "maj@K CI"]
+    cols += [f"pass@{k} %" for k in k_sample_ks(report)]
+    return cols + ["avg@K %", "avg@K sd", "avg@K CI"]
+
+
+def k_sample_cells(r: ReportRow, ks: Sequence[int]) -> list[str]:
+    e, k = r.extra, r.extra["k_samples"]
+    cells = [r.run, r.dataset, str(e["k_items"]), str(k), pct(e.get(f"maj@{k}")), _ci_pair(e.get(f"maj@{k}_ci"))]
+    cells += [pct(e.get(f"pass@{j}")) for j in ks]
+    return cells + [pct(e.get(f"avg@{k}")), pct(e.get(f"avg@{k}_std")), _ci_pair(e.get(f"avg@{k}_ci"))]
+
+
+def reasoning_header() -> list[str]:
+    return ["run", "dataset", "thinking %", "reason tok mean", "p50", "p95", "answer tok mean", "p50", "p95",
+            "source", "trunc. in thinking", "other unparsed"]
+
+
+def reasoning_cells(r: ReportRow) -> list[str]:
+    e = r.extra
+    return [r.run, r.dataset, pct(e.get("thinking")),
+            _tok(e.get("reasoning_tokens_mean")), _tok(e.get("reasoning_tokens_p50")), _tok(e.get("reasoning_tokens_p95")),
+            _tok(e.get("answer_tokens_mean")), _tok(e.get("answer_tokens_p50")), _tok(e.get("answer_tokens_p95")),
+            str(e.get("reasoning_tokens_source", "-")), str(e.get("truncated_in_thinking", 0)),
+            str(e.get("unparsed_other", 0))]
+
+
+def _k_rows(report: Report) -> list[ReportRow]:
+    return [r for r in report.rows if r.group is None and "k_samples" in r.extra]
+
+
+def _reasoning_rows(report: Report) -> list[ReportRow]:
+    return [r for r in report.rows if r.group is None and (r.extra.get("thinking") or 0) > 0]
+
+
 # --- rich ------------------------------------------------------------------------------------
 
 def report_tables(report: Report) -> list[Table]:
@@ -494,8 +545,6 @@ def report_tables(report: Report) -> list[Table]:
         for row in extra:
             scores.add_row(*row)
         tables.append(scores)
-    from evalkit.results.report_extras import extra_tables
-
     tables += extra_tables(report)
     speed = Table(title="Runs: setup and throughput", title_justify="left")
     for i, h in enumerate(["run", "model", "prompt", "extractor"] + throughput_header()[2:]):
@@ -513,6 +562,44 @@ def report_tables(report: Report) -> list[Table]:
         for row in judged:
             judge.add_row(*row)
         tables.append(judge)
+    return tables
+
+
+def section_rich_table(section: ReportTable) -> Table:
+    """A scorer's report table as a rich Table, its notes as the caption."""
+    t = Table(title=section.title, title_justify="left", caption="; ".join(section.notes) or None,
+              caption_justify="left")
+    for i, h in enumerate(section.header):
+        t.add_column(h, justify="left" if i < section.label_columns else "right")
+    first_reference = section.reference_from
+    for k, row in enumerate(section.rows):
+        reference = first_reference is not None and k >= first_reference
+        t.add_row(*row, style="dim" if reference else None,
+                  end_section=first_reference is not None and k == first_reference - 1)
+    return t
+
+
+def extra_tables(report: Report) -> list[Table]:
+    """Rich tables for the k-sample metrics and the reasoning figures (none when they do not apply)."""
+    tables = []
+    rows = _k_rows(report)
+    if rows:
+        ks = k_sample_ks(report)
+        t = Table(title="k-sample metrics (maj@K is the run's majority vote)", title_justify="left")
+        for i, h in enumerate(k_sample_header(report)):
+            t.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(*k_sample_cells(r, ks))
+        tables.append(t)
+    rows = _reasoning_rows(report)
+    if rows:
+        t = Table(title="Reasoning: tokens per generation", title_justify="left")
+        for i, h in enumerate(reasoning_header()):
+            t.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(*reasoning_cells(r))
+        tables.append(t)
+    tables += [section_rich_table(section) for section in report.sections]
     return tables
 
 
@@ -551,6 +638,31 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], right_f
     return "\n".join(lines)
 
 
+def section_markdown(section: ReportTable) -> list[str]:
+    """A scorer's report table as markdown lines: a heading, the table, its notes."""
+    lines = [f"## {section.title}", "", markdown_table(section.header, section.rows, section.label_columns), ""]
+    if section.notes:
+        lines += [*(f"- {note}" for note in section.notes), ""]
+    return lines
+
+
+def extra_markdown(report: Report) -> list[str]:
+    """Markdown sections for the same tables (lines to join), empty when they do not apply."""
+    parts: list[str] = []
+    rows = _k_rows(report)
+    if rows:
+        ks = k_sample_ks(report)
+        parts += ["## k-sample metrics", "",
+                  markdown_table(k_sample_header(report), (k_sample_cells(r, ks) for r in rows), 2), ""]
+    rows = _reasoning_rows(report)
+    if rows:
+        parts += ["## Reasoning: tokens per generation", "",
+                  markdown_table(reasoning_header(), (reasoning_cells(r) for r in rows), 2), ""]
+    for section in report.sections:
+        parts += section_markdown(section)
+    return parts
+
+
 def report_markdown(report: Report) -> str:
     parts = [f"## Accuracy with {report.ci_label}", "",
              markdown_table(accuracy_header(report), (accuracy_cells(r) for r in report.rows), 2), ""]
@@ -558,8 +670,6 @@ def report_markdown(report: Report) -> str:
     if extra:
         parts += [f"## Scores, each by its metric with {report.ci_label} for proportions, bootstrap otherwise", "",
                   markdown_table(score_header(report), extra, 4), ""]
-    from evalkit.results.report_extras import extra_markdown
-
     parts += extra_markdown(report)
     parts += ["## Runs: setup and throughput", ""]
     setups = {s[0]: s for s in run_setups(report)}

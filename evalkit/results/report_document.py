@@ -186,7 +186,7 @@ def leaderboard_document(runs_or_root: Any, *, overlap_file: "str | Path | None"
     the filters), when the overlap split is asked of a score other than the multiple-choice verdict,
     or when an item's text is not the overlap file's (``overlap_split.check_overlap``)."""
     from evalkit.results.leaderboard import build_leaderboard
-    from evalkit.run.rundir import LEGACY_SCORE
+    from evalkit.core.records import LEGACY_SCORE
 
     lb = build_leaderboard(runs_or_root, **options)
     if not lb.rows:

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from evalkit.core.journal import SampleKey, sample_key  # noqa: F401
+from evalkit.core.records import LEGACY_SCORE
 from evalkit.scoring.metrics import Metric, metric_of
 from evalkit.core.store import (MANIFEST, SAMPLES, SUMMARY, iter_samples, parse_json, read_json,  # noqa: F401
                            read_samples)
 
 ItemKey = tuple[str, str]
-LEGACY_SCORE = "correct"  # the one score of lines written before named scores
 
 
 def counting_samples(samples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -13,14 +13,14 @@ runner does the requests.
   generations whose prompt holds the question plus those K reasonings; the
   answer is the majority vote over the R refinements.
 
-Votes: unparsed generations (no letter) cast no vote; a tie goes to the tied
-letter whose first vote came earliest in generation order, which is
-deterministic and, unlike "first in the alphabet", not biased toward option A.
+Votes (``evalkit.scoring.choice.majority_vote``): unparsed generations (no letter)
+cast no vote; a tie goes to the tied letter whose first vote came earliest in
+generation order, which is deterministic and, unlike "first in the alphabet",
+not biased toward option A.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -108,23 +108,6 @@ def strategy_stages(strategy: str, samples: int, *, refine: "RefineTemplate | No
     return stages
 
 
-def majority_vote(letters: Iterable[str | None]) -> tuple[str | None, dict[str, int]]:
-    """The winning letter and the vote counts (in first-vote order) over LETTERS.
-
-    None entries (unparsed generations) are ignored; with no vote at all the
-    winner is None. Ties go to the letter voted for first.
-    """
-    counts: Counter[str] = Counter()
-    for letter in letters:
-        if letter is not None:
-            counts[letter] += 1  # Counter keeps first-insertion order
-    if not counts:
-        return None, {}
-    top = max(counts.values())
-    winner = next(letter for letter, c in counts.items() if c == top)
-    return winner, dict(counts)
-
-
 def final_answer_text(text: str) -> str:
     """The part of a generation shown to the refinement stage: what follows a closed <think> block."""
     head, sep, tail = text.rpartition("</think>")
@@ -169,22 +152,3 @@ def load_refine_template(name_or_path: str) -> RefineTemplate:
         where = template.path or name_or_path
         raise TemplateError(f"{where}: a refinement template needs a {{reasonings}} field")
     return RefineTemplate(template)
-
-
-def stage_summary(name: str, prompt: str, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One stage of a multi-sample record: its prompt, votes, unparsed count, and generations in order."""
-    outputs = sorted(outputs, key=lambda g: g["k"])
-    winner, votes = majority_vote(g["pred"] for g in outputs)
-    return {
-        "name": name,
-        "prompt": prompt,
-        "pred": winner,
-        "votes": votes,
-        "unparsed": sum(g["pred"] is None for g in outputs),
-        "outputs": outputs,
-    }
-
-
-def shown_generation(stage: dict[str, Any]) -> dict[str, Any]:
-    """The generation a multi-sample record shows as its ``output``: the first that voted for the winner."""
-    return next((g for g in stage["outputs"] if g["pred"] == stage["pred"]), stage["outputs"][0])

@@ -1,12 +1,16 @@
 """A sweep's jobs: the job body (serve one checkpoint, evaluate, stop) and the executors.
 
-``run_checkpoint`` is what runs on the node, through the library API only: it stops a server
-an earlier, killed try left under its name, serves the checkpoint on a free port under a
-server name of its own, evaluates the sweep's tasks into the shared results directory with
-the checkpoint's identity in the manifest (resuming a partial run), and stops the server in
-``finally``. Slurm's ``scancel`` (SIGTERM), a time limit's warning (SIGUSR2, submitit's
-``--signal``) and Ctrl-C all end the job that way: they become SIGINT, which the runner turns
-into a clean stop that keeps every finished sample.
+``run_checkpoint`` is what runs on the node: it stops a server an earlier, killed try left
+under its name, serves the checkpoint on a free port under a server name of its own, evaluates
+the sweep's tasks into the shared results directory with the checkpoint's identity in the
+manifest (resuming a partial run), and stops the server in ``finally``. It evaluates through the
+callable it is handed (``api.evaluate``, which ``api.sweep_run`` / ``api.sweep_watch`` put in
+``SweepLaunch.evaluate``): this layer never imports the API above it. A module-level function
+pickles by name, so a job submitted to Slurm carries it.
+
+Slurm's ``scancel`` (SIGTERM), a time limit's warning (SIGUSR2, submitit's ``--signal``) and
+Ctrl-C all end the job that way: they become SIGINT, which the runner turns into a clean stop
+that keeps every finished sample.
 
 Executors: ``submit_slurm`` submits a job array through submitit's SlurmExecutor (and returns;
 the jobs run on the cluster); ``run_local`` runs the jobs on this machine through submitit's
@@ -27,17 +31,21 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from evalkit.config import EXECUTORS, SweepCommandSettings, field_default
+from evalkit.config import EXECUTORS, ServerControlSettings, SweepCommandSettings, field_default
 from evalkit.sweep.state import (QUIET_REASON, Checkpoint, CheckpointJob, JobView, SweepError, SweepSettings, SweepState,
                            check_settings, checkpoint_readiness, find_checkpoints, missing_files, model_file, now,
                            read_job_status, views)
 from evalkit.core.store import write_json
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)  # scancel; submitit's warning before the time limit
+
+# The evaluation a job runs: ``api.evaluate``'s signature (tasks, server=, suite=, **settings) -> an
+# Evaluation whose ``runs`` are RunResults.
+Evaluate = Callable[..., Any]
 
 
 class CheckpointIncomplete(SweepError):
@@ -116,33 +124,39 @@ def job_tasks(job: CheckpointJob) -> list:
 
 
 def run_settings(job: CheckpointJob, identity: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``api.evaluate`` is given beside JOB's tasks: its fixed run directory, the checkpoint's
-    identity, and the sweep's own run and generation settings (which win over a task's)."""
+    """What the evaluation (``api.evaluate``) is given beside JOB's tasks: its fixed run directory, the
+    checkpoint's identity, and the sweep's own run and generation settings (which win over a task's)."""
     s = job.settings
     return {"results_dir": s.results_dir, "task_folder": job.task_folder, "run_name": job.run_name,
             "checkpoint": dict(identity), **s.run, **s.generation}
 
 
-def evaluate_checkpoint(job: CheckpointJob, handle, identity: Mapping[str, Any]):
-    """Evaluate JOB's tasks on the server HANDLE through ``api.evaluate`` (the suite recorded as the sweep
-    read it); the one run's RunResult."""
-    from evalkit import api
-
-    evaluation = api.evaluate(job_tasks(job), server=handle, suite=job.settings.suite, **run_settings(job, identity))
+def evaluate_checkpoint(job: CheckpointJob, handle, identity: Mapping[str, Any], evaluate: Evaluate):
+    """Evaluate JOB's tasks on the server HANDLE through EVALUATE (``api.evaluate``; the suite recorded as
+    the sweep read it); the one run's RunResult."""
+    evaluation = evaluate(job_tasks(job), server=handle, suite=job.settings.suite, **run_settings(job, identity))
     if len(evaluation.runs) != 1:  # sweep_tasks refuses such tasks when the sweep starts
         raise SweepError(f"the sweep's tasks made {len(evaluation.runs)} runs; a checkpoint's job makes one")
     return evaluation.runs[0]
 
 
-def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
-    """Serve JOB's checkpoint, evaluate the sweep's tasks on it, and stop the server (always).
+def _stop(name: str):
+    """Stop the server recorded as NAME, as ``evalkit stop`` does (None where none is recorded)."""
+    from evalkit.serving.launch import stop_server
+
+    return stop_server(name, grace_s=field_default(ServerControlSettings, "stop_grace_s"))
+
+
+def run_checkpoint(job: CheckpointJob, evaluate: Evaluate) -> dict[str, Any]:
+    """Serve JOB's checkpoint, evaluate the sweep's tasks on it with EVALUATE (``api.evaluate``), and stop
+    the server (always).
 
     Returns the run's directory and whether it is complete; raises what stopped it (the
     job's status file says failed or cancelled, with the error).
     """
-    from evalkit import api
     from evalkit.core.liveness import proc_start_time
     from evalkit.serving.launch import tied_to_this_process
+    from evalkit.serving.plan import serve
     from evalkit.serving.probe import free_port
     from evalkit.serving.state import load_state
 
@@ -154,7 +168,7 @@ def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
     with _StopSignals() as stops:
         try:
             if load_state(job.server_name) is not None:  # an earlier try died with its server running
-                left = api.stop(job.server_name)
+                left = _stop(job.server_name)
                 print(f"evalkit sweep: stopped the server an earlier try left: {left}", flush=True)
             lacking = missing_files(job.checkpoint.path, job.settings.backend)
             if lacking:
@@ -162,11 +176,11 @@ def run_checkpoint(job: CheckpointJob) -> dict[str, Any]:
                                            "`sweep run --watch` submits it again once it is complete")
             try:
                 with tied_to_this_process():  # the server dies with this job, even one killed with SIGKILL
-                    handle = api.serve(serve_request(job, free_port("127.0.0.1")))
+                    handle = serve(serve_request(job, free_port("127.0.0.1")))
                 print(f"evalkit sweep: serving at {handle.base_url}", flush=True)
-                result = evaluate_checkpoint(job, handle, job.identity(handle.model_hash))
+                result = evaluate_checkpoint(job, handle, job.identity(handle.model_hash), evaluate)
             finally:
-                api.stop(job.server_name)  # a no-op where nothing is recorded under the name
+                _stop(job.server_name)  # a no-op where nothing is recorded under the name
         except BaseException as exc:
             cancelled = stops.received is not None or isinstance(exc, KeyboardInterrupt)
             why = f"{stops.received} (scancel or time limit)" if stops.received else f"{type(exc).__name__}: {exc}"
@@ -236,8 +250,9 @@ Submitted = Callable[[CheckpointJob, str, "str | None"], None]
 
 
 def submit_slurm(jobs: Sequence[CheckpointJob], settings: SweepSettings, options: SlurmOptions,
-                 on_submit: Submitted) -> list[str]:
-    """Submit JOBS as one Slurm job array (submitit); ON_SUBMIT(job, job_id, log) records each."""
+                 on_submit: Submitted, evaluate: Evaluate) -> list[str]:
+    """Submit JOBS as one Slurm job array (submitit), each to be evaluated with EVALUATE;
+    ON_SUBMIT(job, job_id, log) records each."""
     if not jobs:
         return []
     try:
@@ -248,15 +263,16 @@ def submit_slurm(jobs: Sequence[CheckpointJob], settings: SweepSettings, options
         raise SweepError("sbatch is not on PATH: run the sweep on a Slurm login node, or use --executor local")
     executor = submitit.SlurmExecutor(folder=Path(settings.sweep_dir) / "logs" / "%j")
     executor.update_parameters(**options.parameters(f"evalkit-sweep-{settings.name}"))
-    submitted = executor.map_array(run_checkpoint, list(jobs))
+    submitted = executor.map_array(run_checkpoint, list(jobs), [evaluate] * len(jobs))
     for job, sj in zip(jobs, submitted):
         on_submit(job, str(sj.job_id), str(sj.paths.stdout))
     return [str(sj.job_id) for sj in submitted]
 
 
-def run_local(jobs: Sequence[CheckpointJob], settings: SweepSettings, on_submit: Submitted, *, parallel: int = 1,
-              time_min: int = 24 * 60, poll_s: float = 1.0) -> dict[str, str]:
-    """Run JOBS on this machine (submitit's LocalExecutor), PARALLEL at a time; returns key -> outcome.
+def run_local(jobs: Sequence[CheckpointJob], settings: SweepSettings, on_submit: Submitted, evaluate: Evaluate, *,
+              parallel: int = 1, time_min: int = 24 * 60, poll_s: float = 1.0) -> dict[str, str]:
+    """Run JOBS on this machine (submitit's LocalExecutor), PARALLEL at a time, each evaluated with EVALUATE;
+    returns key -> outcome.
 
     Ctrl-C stops the running jobs cleanly (their servers are stopped, samples kept) and re-raises.
     """
@@ -271,7 +287,7 @@ def run_local(jobs: Sequence[CheckpointJob], settings: SweepSettings, on_submit:
         while waiting or running:
             while waiting and len(running) < max(1, parallel):
                 job = waiting.pop(0)
-                sj = executor.submit(run_checkpoint, job)
+                sj = executor.submit(run_checkpoint, job, evaluate)
                 on_submit(job, str(sj.job_id), str(sj.paths.stdout))
                 running.append((job, sj))
             time.sleep(poll_s)
@@ -324,13 +340,15 @@ def slurm_queue() -> dict[str, str]:
 
 @dataclass
 class SweepLaunch:
-    """How to submit: the executor, its Slurm settings or local parallelism, and whether to wait."""
+    """How to submit: the executor, its Slurm settings or local parallelism, whether to wait, and the
+    evaluation each job runs (``api.evaluate``; ``api.sweep_run`` and ``api.sweep_watch`` fill it in)."""
 
     executor: str = field_default(SweepCommandSettings, "executor")
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     parallel: int = field_default(SweepCommandSettings, "local_jobs")
     wait: bool = False
     poll_s: float = 5.0
+    evaluate: Evaluate | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -357,12 +375,16 @@ def submit_pending(state: SweepState, launch: SweepLaunch,
         on_event(f"submitted {job.checkpoint.label} ({job.checkpoint.path}) as {launch.executor} job {job_id}"
                  f"{f'; log {log}' if log else ''}")
 
+    if todo and launch.evaluate is None:
+        raise SweepError("a sweep's jobs need the evaluation they run: SweepLaunch(evaluate=api.evaluate) "
+                         "(api.sweep_run and api.sweep_watch give it)")
     if not todo:
         on_event("nothing to submit: every checkpoint is done, pending or running")
     elif launch.executor == "slurm":
-        submit_slurm(todo, state.settings, launch.slurm, record)
+        submit_slurm(todo, state.settings, launch.slurm, record, launch.evaluate)
     else:
-        run_local(todo, state.settings, record, parallel=launch.parallel, time_min=launch.slurm.time_min)
+        run_local(todo, state.settings, record, launch.evaluate, parallel=launch.parallel,
+                  time_min=launch.slurm.time_min)
     if launch.wait and launch.executor == "slurm":
         wait_for_jobs(state, poll_s=launch.poll_s)
     return current_views(state)
@@ -450,7 +472,7 @@ def watch_sweep(settings: SweepSettings, folder: str, launch: SweepLaunch, *, ma
                 on_event(f"ready: {', '.join(c.label for c in new)}")
             keys = watch_candidates(current_views(state), [state_checkpoint(state, ck) for ck in ready])
             if keys:
-                submit_pending(state, SweepLaunch(launch.executor, launch.slurm, launch.parallel, False), on_event,
+                submit_pending(state, replace(launch, wait=False), on_event,
                                only=lambda v: v.job.checkpoint.key in keys)
             polls += 1
             if max_polls is None or polls < max_polls:

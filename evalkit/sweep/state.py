@@ -513,7 +513,7 @@ def declared_missing_files(path: Path, backend: str) -> str | None:
 
 def missing_files(path: str | Path, backend: str) -> str | None:
     """Why BACKEND cannot load the checkpoint at PATH yet for lack of files, or None when the files it
-    needs are there: llama.cpp a non-empty GGUF file (the checkpoint, or one in its folder); vLLM and
+    needs are there: llama.cpp a non-empty GGUF file (the checkpoint, or the one in its folder); vLLM and
     SGLang a config and weights, every shard a weight index names; another backend what it declares
     (``declared_missing_files``). Whether they stopped changing is
     ``checkpoint_readiness``' business."""
@@ -527,7 +527,13 @@ def missing_files(path: str | Path, backend: str) -> str | None:
         if not ggufs:
             return "no .gguf file in it yet"
         empty = [g.name for g in ggufs if g.stat().st_size == 0]
-        return f"{empty[0]} is empty" if empty else None
+        if empty:
+            return f"{empty[0]} is empty"
+        try:
+            model_file(str(p), backend)  # what the job will serve: it refuses a folder of several .gguf files
+        except SweepError as exc:
+            return str(exc).removeprefix(f"checkpoint {p}: ")
+        return None
     if backend not in HF_BACKENDS:
         return declared_missing_files(p, backend)
     if not any((p / c).is_file() for c in _HF_CONFIGS):

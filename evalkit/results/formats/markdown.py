@@ -11,7 +11,7 @@ FORMAT = register_format(Format("markdown", "GitHub markdown tables"))
 
 def with_sections(table_text: str, sections: Any) -> str:
     """TABLE_TEXT, then each of SECTIONS (``report_document.DocumentSection``) as a markdown table."""
-    from evalkit.results.report_extras import section_markdown
+    from evalkit.results.report import section_markdown
 
     lines = [line for s in sections for line in section_markdown(s.table)]
     return table_text + ("\n" + "\n".join(lines) if lines else "")

@@ -16,7 +16,7 @@ def report_renderables(doc: Any, **_: Any) -> list[Any]:
     from rich.text import Text
 
     from evalkit.results.report import report_tables
-    from evalkit.results.report_extras import section_rich_table
+    from evalkit.results.report import section_rich_table
 
     out: list[Any] = list(report_tables(doc.report))
     out += [section_rich_table(s.table) for s in doc.sections]
@@ -28,7 +28,7 @@ def report_renderables(doc: Any, **_: Any) -> list[Any]:
 def leaderboard_renderables(doc: Any, width: int | None = None, **_: Any) -> list[Any]:
     """The leaderboard (a table per group, each row on one line of WIDTH columns) and its sections."""
     from evalkit.results.leaderboard import leaderboard_tables
-    from evalkit.results.report_extras import section_rich_table
+    from evalkit.results.report import section_rich_table
 
     return [*leaderboard_tables(doc.leaderboard, width), *(section_rich_table(s.table) for s in doc.sections)]
 

@@ -1,9 +1,10 @@
-"""``evalkit export`` / ``--log-to``: a run's or a sweep's figures sent to MLflow and W&B, idempotently.
+"""``evalkit export`` / ``--log-to``: an export plan's figures sent to MLflow and W&B, idempotently.
 
 A run directory is one tracker run (or the training run named by its id); a sweep folder is one
 tracker run with each finished checkpoint's figures at its training step. Points the tracker run
 already holds (at the same key and step) are not sent again, so exporting twice, or exporting a
-sweep again after more checkpoints finished, adds only what is new.
+sweep again after more checkpoints finished, adds only what is new. The export of a path (either
+kind) is composed above this layer, where sweeps are known (``evalkit.sweep.track.export``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Sequence
 
 from evalkit.config import TrackerSettings
 from evalkit.results.trackers.base import TrackerError, TrackerRun, TrackerTarget, parse_target, require
-from evalkit.results.trackers.figures import ExportPlan, plan_run, plan_sweep, samples_rows
+from evalkit.results.trackers.figures import ExportPlan, samples_rows
 
 
 @dataclass
@@ -35,22 +36,6 @@ class ExportResult:
             return f"{self.target}: nothing sent ({self.where})"
         return (f"{self.target}: run {self.run_id} ({self.where}): {self.sent} points sent, {self.already} already "
                 f"there, from {self.runs} run{'s' if self.runs != 1 else ''}")
-
-
-def plan_export(path: "str | Path", *, step: int | None = None,
-                settings: TrackerSettings = TrackerSettings()) -> ExportPlan:
-    """The plan of PATH: a sweep folder (its state file) or a run directory (its samples)."""
-    from evalkit.core.store import SAMPLES
-    from evalkit.sweep.state import STATE_FILE
-
-    p = Path(path)
-    if (p / STATE_FILE).exists():
-        if step is not None:
-            raise TrackerError(f"{p}: a sweep's checkpoints are sent at their own training steps; --step is for a run")
-        return plan_sweep(p, settings=settings)
-    if (p / SAMPLES).exists():
-        return plan_run(p, step=step, settings=settings)
-    raise TrackerError(f"{p}: neither a run directory ({SAMPLES}) nor a sweep folder ({STATE_FILE})")
 
 
 def open_run(target: TrackerTarget, plan: ExportPlan, settings: TrackerSettings, ledger_dir: Path) -> TrackerRun:
@@ -100,16 +85,15 @@ def _send(plan: ExportPlan, target: TrackerTarget, ledger_dir: Path, log_samples
     return ExportResult(target, run.run_id, run.where, len(new), len(points) - len(new), len(plan.runs), notes)
 
 
-def export(path: "str | Path", targets: Sequence["TrackerTarget | str"], *, log_samples: bool = False,
-           step: int | None = None, settings: TrackerSettings = TrackerSettings()) -> list[ExportResult]:
-    """PATH (a run directory or a sweep folder) sent to each of TARGETS; one result per target."""
+def targets_of(targets: Sequence["TrackerTarget | str"]) -> list[TrackerTarget]:
+    """TARGETS as TrackerTargets, each tracker's package checked (TrackerError when none is named, or one's
+    package is missing): before anything is planned or sent."""
     chosen = [t if isinstance(t, TrackerTarget) else parse_target(t) for t in targets]
     if not chosen:
         raise TrackerError("name a tracker to send to: mlflow[:EXPERIMENT] or wandb[:PROJECT]")
     for t in chosen:
         require(t.kind)
-    plan = plan_export(path, step=step, settings=settings)
-    return [send(plan, t, ledger_dir=Path(path), log_samples=log_samples, settings=settings) for t in chosen]
+    return chosen
 
 
-__all__ = ["ExportResult", "export", "open_run", "plan_export", "send"]
+__all__ = ["ExportResult", "open_run", "send", "targets_of"]

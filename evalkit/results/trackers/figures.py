@@ -1,10 +1,11 @@
 """What a tracker is sent of a run or a sweep: the figures, the identity, the files (no tracker code).
 
 The figures are the report's own (``report_document``: each dataset's score cells with their
-intervals, as ``evalkit report`` shows them), never computed again here; a sweep's checkpoints are
-the sweep's state (``sweep.SweepState``), each checkpoint's run read the same way at its training
-step. Only finished runs are sent: a partial run's figures would sit at their step for good (the
-export does not send a point twice), so it waits until it is complete.
+intervals, as ``evalkit report`` shows them), never computed again here. A sweep's plan, made of
+its checkpoints' runs each read the same way at its training step, is made above this layer
+(``evalkit.sweep.track``) from the pieces here (``run_figures``, ``shared_identity``, ``source_key``).
+Only finished runs are sent: a partial run's figures would sit at their step for good (the export
+does not send a point twice), so it waits until it is complete.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, Mapping, Sequence
 from evalkit.results.comparable import is_partial, run_status
 from evalkit.config import TrackerSettings
 from evalkit.results.run_index import read_summary
-from evalkit.run.rundir import LEGACY_SCORE, MANIFEST, SUMMARY, read_manifest
+from evalkit.core.records import LEGACY_SCORE
+from evalkit.run.rundir import MANIFEST, SUMMARY, read_manifest
 
 CHOICE_NAME = "accuracy"  # the multiple-choice verdict (LEGACY_SCORE) is named as the report's column names it
 SAMPLE_COLUMNS = ("dataset", "id", "index", "question", "answer_idx", "pred", "correct", "output", "finish_reason",
@@ -163,33 +165,6 @@ def plan_run(run_dir: Path, *, step: int | None = None,
     return ExportPlan(source, name, dict(figures.identity), [figures])
 
 
-def plan_sweep(sweep_dir: Path, *, settings: TrackerSettings = TrackerSettings()) -> ExportPlan:
-    """The export of a sweep: each checkpoint whose run is complete at its training step (one without a
-    step in its name has no place on the step axis: left out, with a note), the parameters the runs share
-    once and the others per checkpoint (``step_N.NAME``), and the sweep's trend as a file."""
-    from evalkit.sweep.state import SweepState
-    from evalkit.sweep.state import run_status as manifest_status
-    from evalkit.sweep.report import sweep_trend, trend_json
-
-    state = SweepState.load(sweep_dir)
-    runs, notes = [], []
-    for job in state.jobs():
-        ck = job.checkpoint
-        status, _ = manifest_status(job.run_dir)
-        if status != "complete":
-            notes.append(f"{ck.path}: not sent yet, its run is {status or 'not started'}")
-        elif ck.step is None:
-            notes.append(f"{ck.path}: no training step in its name; not sent")
-        else:
-            runs.append(run_figures(job.run_dir, label=f"step_{ck.step}", step=ck.step, settings=settings))
-    s = state.settings
-    params = {"sweep": s.name, "sweep.backend": s.backend, "sweep.settings_id": s.settings_id()}
-    params.update(shared_identity(runs))
-    extra = {"trend.json": trend_json(sweep_trend(state))} if runs else {}
-    return ExportPlan(source_key("sweep", f"{s.name}:{s.settings_id()}"), f"sweep {s.name}", params, runs, notes,
-                      extra)
-
-
 def shared_identity(runs: Sequence[RunFigures]) -> dict[str, str]:
     """The identity values every run shares, once; the others under each run's label (``step_N.model``)."""
     if not runs:
@@ -229,5 +204,5 @@ def default_target_name(kind: str, settings: TrackerSettings = TrackerSettings()
 
 
 __all__ = ["ExportPlan", "Point", "RunFigures", "clean_name", "default_target_name",
-           "metric_points", "plan_run", "plan_sweep", "run_identity", "samples_rows", "sendable", "shared_identity",
+           "metric_points", "plan_run", "run_figures", "run_identity", "samples_rows", "sendable", "shared_identity",
            "source_key"]

@@ -1,6 +1,8 @@
 """What an engine is to evalkit: the ``Backend`` protocol, a base class with the usual
-answers, and the one registry of backends (filled by ``@register_backend``; a backend from
-outside the package is loaded from ``module:attr``).
+answers, and the one registry of backends (filled by ``@register_backend`` as the package's
+``__init__`` imports each engine; a backend from outside the package is loaded from
+``module:attr``). This module imports no engine. Besides the registry, it asks the engines what
+an endpoint is when no record says which one serves it (``reported_identity``, ``probe_status``).
 
 A backend says how to launch its engine (command, environment, default port), how many
 requests a client should keep in flight by default, how to tell that it is ready, what it
@@ -178,6 +180,8 @@ def metrics_load(base_url: str, metric: str, *, api_key: str | None, timeout: fl
 
 # ---------------------------------------------------------------- the registry
 
+# Filled as each engine's module is imported: the package's __init__ imports every built-in one, and
+# importing any module of the package (this one included) runs that __init__ first.
 BACKENDS: dict[str, type] = {}
 AUTO_ORDER = ("sglang", "llamacpp")  # what `--backend auto` tries, in order (each says why or why not)
 
@@ -188,24 +192,14 @@ def register_backend(cls: type) -> type:
     return cls
 
 
-def _builtin() -> None:
-    # Imported here, not at module top, so that the engines' files can import this one.
-    import evalkit.serving.backends.llamacpp  # noqa: F401
-    import evalkit.serving.backends.router  # noqa: F401
-    import evalkit.serving.backends.sglang  # noqa: F401
-    import evalkit.serving.backends.vllm  # noqa: F401
-
-
 def backend_names() -> list[str]:
     """The built-in backends' names."""
-    _builtin()
     return sorted(BACKENDS)
 
 
 def get_backend(name: str) -> Backend:
     """The backend called NAME: a built-in name, or ``module:attr`` (a class, built with no
     arguments, or an instance) defined outside evalkit."""
-    _builtin()
     if ":" in name:
         found = _load_attr(name)
     else:
@@ -224,9 +218,9 @@ def get_backend(name: str) -> Backend:
     return backend
 
 
-
 def _load_attr(ref: str) -> Any:
     return load_attr(ref, "backend", ServerError)
+
 
 def choose_backend(requested: str = "auto") -> tuple[Backend, str]:
     """Resolve REQUESTED (a name, ``module:attr`` or ``auto``) to a backend; returns (backend, reason)."""
@@ -251,3 +245,53 @@ def default_concurrency(name: str | None) -> int | None:
         return get_backend(name).default_concurrency
     except ServerError:
         return None
+
+
+# ---------------------------------------------------------------- what an endpoint is, asked of every engine
+
+# The order in which an unknown endpoint is asked what it is: the router first (it fronts the others).
+PROBE_ORDER = ("router", "llamacpp", "vllm", "sglang")
+MODEL_FIELDS = ("id", "owned_by", "max_model_len", "root", "meta")
+NEEDS_KEY = "needs a key"  # the state of a server that answers, but refuses a request without its API key
+
+
+def _candidates(backend: Backend | None) -> list[Backend]:
+    """BACKEND first (where known), then every built-in: a front the record does not describe
+    (SGLang's co-launched router) is still recognised."""
+    builtins = [get_backend(n) for n in PROBE_ORDER]
+    if backend is None:
+        return builtins
+    return [backend, *(b for b in builtins if b.name != backend.name)]
+
+
+def reported_identity(base_url: str, *, api_key: str | None = None, timeout: float = 3.0,
+                      backend: Backend | None = None) -> dict[str, Any]:
+    """What an endpoint reports about itself: its /v1/models entries and what its engine tells
+    (BACKEND's identity probe first, then each built-in's, until one recognises it)."""
+    out: dict[str, Any] = {}
+    models = probe.model_entries(base_url, api_key=api_key, timeout=timeout)
+    if models is not None:
+        out["models"] = [{k: v for k, v in m.items() if k in MODEL_FIELDS} for m in models]
+    for candidate in _candidates(backend):
+        found = candidate.identify(base_url, api_key=api_key, timeout=timeout, models=out.get("models", []))
+        if found:
+            out.update(found)
+            break
+    return out
+
+
+def probe_status(base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
+                 backend: Backend | None = None) -> str:
+    """How a server is doing, from cheap endpoints only (no generation): "not answering" when
+    /v1/models does not answer within TIMEOUT, NEEDS_KEY when it answers that it wants an API key
+    (none, or another, was given), else "busy" or "ready" as its engine tells (BACKEND's load probe
+    first, then each built-in's), "ready" when none tells."""
+    try:
+        probe.http_json(base_url.rstrip("/") + "/models", api_key=api_key, timeout=timeout)
+    except probe.PROBE_ERRORS as exc:
+        return NEEDS_KEY if probe.refuses_key(exc) else "not answering"
+    for candidate in _candidates(backend):
+        state = candidate.load(base_url, api_key=api_key, timeout=timeout)
+        if state is not None:
+            return state
+    return "ready"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.serving.backends.base import Listener, ServerBackend, register_backend, require_module
+from evalkit.serving.backends.base import Listener, ServerBackend, register_backend, reported_identity, require_module
 from evalkit.serving import probe
 from evalkit.serving.errors import ServerError
 from evalkit.serving.request import ServeRequest
@@ -39,6 +39,15 @@ def models_behind(base_url: str, *, api_key: str | None = None, timeout: float =
         except probe.PROBE_ERRORS:
             continue
     return behind
+
+
+def served_models(base_url: str, *, api_key: str | None = None, timeout: float = 5.0) -> list[str]:
+    """The model ids BASE_URL serves: its /v1/models, or, where SGLang's router lists only
+    "unknown" (workers that do not describe themselves to it), what its workers list."""
+    ids = probe.list_models(base_url, api_key=api_key, timeout=timeout)
+    if ids == [UNKNOWN_MODEL]:
+        return models_behind(base_url, api_key=api_key, timeout=timeout) or ids
+    return ids
 
 
 @register_backend
@@ -86,9 +95,7 @@ class RouterBackend(ServerBackend):
         return probe.answers(base_url, model, api_key=api_key, timeout=timeout, check_listed=False)
 
     def identify(self, base_url: str, *, api_key: str | None, timeout: float, models: list[dict]) -> dict[str, Any]:
-        """The router reports nothing of the engine; its first worker does."""
-        from evalkit.serving.backends import reported_identity  # the identity of whatever engine is behind it
-
+        """The router reports nothing of the engine; its first worker does (whatever engine is behind it)."""
         workers = router_workers(base_url, api_key=api_key, timeout=timeout)
         if not workers:
             return {}
