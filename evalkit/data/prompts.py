@@ -31,13 +31,14 @@ from evalkit.config import RunConfig, field_default
 from evalkit.config import EXEMPLARS_FILE  # noqa: F401 (its home is evalkit.config)
 from evalkit.core.records import Item
 from evalkit.data.registry import bundled_dir
+from evalkit.core.errors import InputError
 
 FIELDS = ("question", "options", "context", "exemplars", "reasonings")
 CONTEXT_SUFFIX = "_pubmedqa"
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     """A template that cannot be used, or an item it cannot be rendered for."""
 
 

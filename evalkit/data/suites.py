@@ -22,11 +22,12 @@ from evalkit.core.records import ReportTable
 from evalkit.data.registry import bundled_dir, get_benchmark
 from evalkit.run.rundir import LEGACY_SCORE
 from evalkit.core.store import parse_json
+from evalkit.core.errors import InputError
 
 SUITES_DIR = "suites"
 
 
-class SuiteError(ValueError):
+class SuiteError(InputError):
     """A suite file is missing, malformed, or names something unknown."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from evalkit.config import DEFAULT_DATA_DIR, ENSEMBLE_REFINEMENT, GenerationParams, RunConfig
+from evalkit.core.errors import InputError
 
 if TYPE_CHECKING:
     from evalkit.data.registry import Benchmark
@@ -34,7 +35,7 @@ RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig))
 TASK_RUN_FIELDS = ("adapter", "prompt", "strategy", "samples", "scorers", "extractor")
 
 
-class TaskError(ValueError):
+class TaskError(InputError):
     """A task that cannot be run as given (an unknown setting, a prompt that cannot show what it needs)."""
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.core.store import parse_json
+from evalkit.core.errors import InputError
 
 RUBRIC_DIR = Path(__file__).resolve().parent
 KINDS = ("axes", "rubric_items")
@@ -56,7 +57,7 @@ TEMPLATE_FIELDS = {
 REQUIRED_FIELDS = {"axes": {"answer"}, "rubric_items": {"conversation", "criterion"}}
 
 
-class RubricError(ValueError):
+class RubricError(InputError):
     """A rubric file cannot be read or does not have the expected shape (the message names the file)."""
 
 
