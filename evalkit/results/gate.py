@@ -44,7 +44,7 @@ from evalkit.core.stats import holm_adjust, mcnemar_exact, paired_bootstrap_diff
 if TYPE_CHECKING:
     from evalkit.results.overlap_split import OverlapSet
 
-EXIT_PASS, EXIT_REGRESSION, EXIT_MISMATCH = 0, 1, 2
+from evalkit.config import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION  # noqa: E402,F401 (defined with the config)
 
 
 @dataclass

@@ -48,7 +48,7 @@ def reported_identity(base_url: str, *, api_key: str | None = None, timeout: flo
     return out
 
 
-NEEDS_KEY = "needs a key"  # the state of a server that answers, but refuses a request without its API key
+from evalkit.config import NEEDS_KEY  # noqa: E402 (the state of a server that refuses a request without its key)
 
 
 def probe_status(base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
