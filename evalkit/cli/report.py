@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from evalkit.cli import fail_on_bad_input, stdout_console
+from evalkit.cli.common import fail_on_bad_input, stdout_console
 from evalkit.cli.options import (alpha_option, config_argument, config_option, format_option, interval_options,
                                  max_drop_option, overlap_options, score_option)
 from evalkit import api
-from evalkit.config import GateSettings, ReportSettings, field_default
+from evalkit.config import EXIT_MISMATCH, GateSettings, ReportSettings, field_default
 
 REPORT_PAGE = field_default(ReportSettings, "report_page")
+CHOICE_SCORE = field_default(ReportSettings, "score")  # the multiple-choice verdict, the one an overlap file splits
 LEADERBOARD_PAGE = field_default(ReportSettings, "leaderboard_page")
 
 
@@ -61,7 +62,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     if fmt == "rich" and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
     try:
-        doc = api.report_document(runs, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks,
+        doc = api.report(runs, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks,
                                   overlap_file=overlap_file, overlap_rule=overlap_rule, overlap_stale=overlap_stale)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
@@ -71,10 +72,10 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         click.echo(f"warning: {why}", err=True)
     if fmt == "rich":
         console = _console()
-        for renderable in api.report_renderables(doc):
+        for renderable in api.render(doc, "rich"):
             console.print(renderable)
         return
-    _emit(api.render_report(doc, fmt), output, fmt, REPORT_PAGE)
+    _emit(api.render(doc, fmt), output, fmt, REPORT_PAGE)
 
 
 @click.command("leaderboard")
@@ -111,24 +112,23 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     """
     if fmt == "rich" and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
-    if overlap_file is not None and score != api.LEGACY_SCORE:
-        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({api.LEGACY_SCORE}), not --score {score}")
+    if overlap_file is not None and score != CHOICE_SCORE:
+        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({CHOICE_SCORE}), not --score {score}")
     try:
-        doc = api.leaderboard_document(directory, ci=ci, n_resamples=resamples, seed=seed,
+        doc = api.leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,
                                        task_folders=task_folders, models=models, prompts=prompts,
                                        run_names=run_names, score=score, index=not no_index,
-                                       overlap_file=overlap_file, overlap_rule=overlap_rule,
-                                       overlap_stale=overlap_stale)
+                              overlap_file=overlap_file, overlap_rule=overlap_rule, overlap_stale=overlap_stale)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
     for warning in doc.warnings:
         click.echo(f"warning: {warning}", err=True)
     if fmt == "rich":
         console = _console()
-        for renderable in api.leaderboard_renderables(doc, width=console.width):
+        for renderable in api.render(doc, "rich", width=console.width):
             console.print(renderable)
         return
-    _emit(api.render_leaderboard(doc, fmt), output, fmt, LEADERBOARD_PAGE)
+    _emit(api.render(doc, fmt), output, fmt, LEADERBOARD_PAGE)
 
 
 @click.command("gate")
@@ -158,8 +158,6 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     gate could not finish (a run that cannot be read, a report that cannot be written):
     never 1, so a CI job reports a regression only when there is one.
     """
-    from evalkit.api import EXIT_MISMATCH
-
     if clean_only != (overlap_file is not None):
         raise click.UsageError("--clean-only and --overlap go together")
     try:
@@ -180,8 +178,6 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
           resamples: int, overlap_file: Path | None, overlap_rule: str, overlap_stale: str) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.api import flips_table, gate_json, gate_table
-
     result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                       n_resamples=resamples, seed=seed, score=score, overlap_file=overlap_file,
                       overlap_rule=overlap_rule, overlap_stale=overlap_stale)
@@ -192,10 +188,8 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     if result.datasets and not result.blocked:
-        console.print(gate_table(result))
-        flips = flips_table(result, limit=show_flips) if show_flips else None
-        if flips is not None:
-            console.print(flips)
+        for table in api.render(result, "rich", show_flips=show_flips):
+            console.print(table)
     if result.blocked and not result.datasets:
         console.print("[bold yellow]NOT COMPARABLE[/] (exit 2): no dataset was answered and scored in both runs.")
     elif result.blocked:
@@ -207,6 +201,9 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
     else:
         console.print("[bold green]PASS[/]")
     if json_out is not None and str(json_out) == "-":
-        click.echo(gate_json(result), nl=False)
-    api.write_gate_reports(result, json_out=json_out, junit_out=junit_out)
+        click.echo(api.render(result, "json"), nl=False)
+    for target, fmt in ((json_out, "json"), (junit_out, "junit")):
+        if target is not None and str(target) != "-":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(api.render(result, fmt), encoding="utf-8")
     return result.exit_code

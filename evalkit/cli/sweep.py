@@ -11,12 +11,12 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from evalkit.cli import stdout_console
+from evalkit.cli.common import stdout_console
 from evalkit.cli.export import check_run_ids, send_to_trackers
 from evalkit.cli.options import (alpha_option, config_option, format_option, max_drop_option, score_option,
                                  tracker_options)
-from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, TREND_FORMATS, RunConfig, SweepCommandSettings, SweepSettings,
-                            field_default)
+from evalkit.config import (DEFAULT_PROMPT, EXECUTORS, EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION, TREND_FORMATS,
+                            RunConfig, SweepCommandSettings, SweepSettings, field_default)
 
 TREND_PAGE = field_default(SweepCommandSettings, "trend_page")
 
@@ -105,7 +105,6 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
     With --log-to, the checkpoints finished by then are sent (each at its training step); `evalkit export
     SWEEP_DIR --to ...` sends the others once they finish."""
     from evalkit import api
-    from evalkit.api import SlurmOptions, SweepError, SweepLaunch
 
     if not checkpoints and not watch:
         raise click.UsageError("give CHECKPOINTS (paths or globs) or --watch FOLDER")
@@ -123,18 +122,18 @@ def run_command(checkpoints, watch, marker, quiet_s, watch_interval, max_polls, 
             serve=_given(n_ctx=n_ctx, parallel=server_parallel, tp=tp, extra_args=list(serve_args) or None,
                          timeout_s=serve_timeout),
             run=run, **_given(backend=backend))
-        slurm = SlurmOptions(**_given(partition=partition, account=account, qos=qos, time_min=time_min,
+        slurm = api.sweep.slurm(**_given(partition=partition, account=account, qos=qos, time_min=time_min,
                                       gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem,
                                       constraint=constraint, array_parallelism=array_parallelism,
                                       sbatch=list(sbatch) or None, setup=list(setup) or None))
-        launch = SweepLaunch(executor=executor, slurm=slurm, wait=wait, **_given(parallel=local_jobs))
+        launch = api.sweep.launch(executor=executor, slurm=slurm, wait=wait, **_given(parallel=local_jobs))
         say = lambda m: click.echo(f"sweep {name}: {m}")  # noqa: E731
         if watch:
-            api.sweep_watch(settings, watch, launch, marker=marker, quiet_s=quiet_s, interval_s=watch_interval,
+            api.sweep.watch(settings, watch, launch, marker=marker, quiet_s=quiet_s, interval_s=watch_interval,
                             max_polls=max_polls, on_event=say)
         else:
-            api.sweep_run(settings, list(checkpoints), launch, on_event=say)
-    except SweepError as exc:
+            api.sweep.run(settings, list(checkpoints), launch, on_event=say)
+    except api.InputError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"sweep {name}: state in {settings.sweep_dir}; "
                f"`evalkit sweep status {shlex.quote(settings.sweep_dir)}` shows the jobs")
@@ -157,22 +156,21 @@ def _suite_tasks(suite: str | None, data_dir: str, files: list[str], settings: d
     if not suite:
         return files, None, []
     from evalkit import api
-    from evalkit.api import SuiteError
 
     try:
         loaded = api.load_suite(suite)
         suite_files = [str(p) for p in loaded.files(data_dir)]
-    except SuiteError as exc:
+    except api.InputError as exc:
         raise click.UsageError(str(exc)) from None
-    tasks = api.sweep_tasks(api.from_suite(loaded, extra_data=files), data_dir=data_dir, **settings)
+    tasks = api.sweep.tasks(api.from_suite(loaded, extra_data=files), data_dir=data_dir, **settings)
     return suite_files + files, loaded.to_manifest(), tasks
 
 
 def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
     from evalkit import api
-    from evalkit.api import log_tail
 
-    standing = api.sweep_status(sweep_dir)
+    log_tail = api.sweep.log_tail
+    standing = api.sweep.status(sweep_dir)
     if as_json:
         click.echo(json.dumps([dict(v.to_dict(), log_tail=log_tail((v.submission or {}).get("log"), lines))
                                for v in standing], indent=2))
@@ -200,11 +198,11 @@ def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
 
 
 def _write_trend_page(trend, output: Path, **gate_options: Any) -> None:
-    """The trend page (api.sweep_trend_page: the trend's own figures) written to OUTPUT."""
+    """The trend page (api.sweep.trend_page: the trend's own figures) written to OUTPUT."""
     from evalkit import api
 
     try:
-        page, notes = api.sweep_trend_page(trend, **gate_options)
+        page, notes = api.sweep.trend_page(trend, **gate_options)
     except ValueError as exc:  # fewer than two scored checkpoints
         raise click.UsageError(f"--format html: {exc}") from None
     for note in notes:
@@ -215,11 +213,11 @@ def _write_trend_page(trend, output: Path, **gate_options: Any) -> None:
 
 
 def _load_state(sweep_dir: str):
-    from evalkit.api import SweepError, SweepState
+    from evalkit import api
 
     try:
-        return SweepState.load(sweep_dir)
-    except SweepError as exc:
+        return api.sweep.load(sweep_dir)
+    except api.InputError as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -235,11 +233,11 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
     _print_status(sweep_dir, lines=lines, as_json=as_json)
     if not as_json:
         from evalkit import api
-        from evalkit.api import trend_table
 
-        trend = api.sweep_trend(_load_state(sweep_dir))
+        trend = api.sweep.trend(_load_state(sweep_dir))
         if trend.datasets:
-            stdout_console().print(trend_table(trend))
+            for table in api.render(trend, "rich"):
+                stdout_console().print(table)
 
 
 @sweep.command("report")
@@ -264,41 +262,35 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     --format html writes the trend as a page: the plot of the same figures, and below it the
     comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
-    from evalkit.api import SweepError, best_text, gate_rows, sweep_junit, trend_json, trend_markdown, trend_table
 
     state = _load_state(sweep_dir)
     if click.get_current_context().get_parameter_source("score") is click.core.ParameterSource.DEFAULT:
         score = None  # the sweep's own: its suite's table score, else the option's default
-    trend = api.sweep_trend(state, score=score)
+    trend = api.sweep.trend(state, score=score)
     score = trend.score
     gate = None
     if baseline:
         try:
-            gate = api.sweep_gate(state, baseline, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+            gate = api.sweep.gate(state, baseline, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                                   score=score)
-        except (SweepError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
     if output is not None and fmt != "html":
         raise click.UsageError("-o/--output goes with --format html")
     if fmt == "html":
         _write_trend_page(trend, output or Path(TREND_PAGE), score=score, max_drop=max_drop, alpha=alpha)
     elif fmt == "json":
-        click.echo(trend_json(trend, gate), nl=False)
+        click.echo(api.render(trend, "json", gate=gate), nl=False)
     elif fmt == "markdown":
-        click.echo(trend_markdown(trend), nl=False)
+        click.echo(api.render(trend, "markdown"), nl=False)
     else:
         console = stdout_console()
-        console.print(trend_table(trend))
-        best = best_text(trend)
-        if best is not None:
-            console.print(escape(best), highlight=False)
-        if gate is not None:
-            console.print(gate_rows(gate))
+        for renderable in api.render(trend, "rich", best=True) + (api.render(gate, "rich") if gate else []):
+            console.print(renderable, highlight=False)
     if gate is not None:
         if junit_out is not None:
             junit_out.parent.mkdir(parents=True, exist_ok=True)
-            junit_out.write_text(sweep_junit(gate), encoding="utf-8")
-        from evalkit.api import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION
+            junit_out.write_text(api.render(gate, "junit"), encoding="utf-8")
 
         regressed = ", ".join(j.checkpoint.label for j in gate.regressed)
         verdict = {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL: regressed: {regressed}",

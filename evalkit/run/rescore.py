@@ -176,6 +176,7 @@ class Rescored:
     plan: ScoringPlan
     extractor: str
     note: str | None = None
+    compat: dict[str, Any] | None = None  # MedReason's own figures per source (api.rescore, medreason extractor)
 
     @property
     def summary(self) -> dict[str, Any]:
