@@ -202,8 +202,5 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
         console.print("[bold green]PASS[/]")
     if json_out is not None and str(json_out) == "-":
         click.echo(api.render(result, "json"), nl=False)
-    for target, fmt in ((json_out, "json"), (junit_out, "junit")):
-        if target is not None and str(target) != "-":
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(api.render(result, fmt), encoding="utf-8")
+    result.write_reports(json_out=json_out, junit_out=junit_out)
     return result.exit_code
