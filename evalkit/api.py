@@ -646,9 +646,11 @@ class SettingsOperations:
 
     @staticmethod
     def extractors() -> list[str]:
-        """The names of the answer extractors a choice scorer can use."""
+        """The names of the answer extractors a choice scorer can use (those plugins register too)."""
+        from evalkit.core.plugins import load_plugins
         from evalkit.scoring.extract import EXTRACTORS
 
+        load_plugins()
         return sorted(EXTRACTORS)
 
     @staticmethod
