@@ -109,7 +109,7 @@ def test_spec_changes_with_everything_that_changes_scores(tmp_path):
     fps = {scoring_fingerprint([a])}
     for change in ({"model": "other"}, {"temperature": "0.5"}, {"rubric": "medpalm2"}):
         fps.add(scoring_fingerprint([get_scorer("judge", **{"rubric": "grade4", **base, **change})]))
-    edited = json.loads((ROOT / "evalkit" / "rubrics" / "grade4.json").read_text())
+    edited = json.loads((ROOT / "evalkit" / "scoring" / "rubrics" / "grade4.json").read_text())
     edited["axes"][0]["question"] += " Be strict."
     (tmp_path / "g.json").write_text(json.dumps(edited))
     fps.add(scoring_fingerprint([get_scorer("judge", rubric=str(tmp_path / "g.json"), **base)]))
@@ -352,7 +352,7 @@ def test_killed_judge_pass_resumes_without_asking_twice_and_a_new_rubric_rejudge
         if key in journaled:
             assert stats["prompts"][prompt_key(s["scores"]["grade"]["meta"]["judge_prompt"])] == 1
     # A changed rubric judges every answer again; the answers themselves are untouched.
-    edited = json.loads((ROOT / "evalkit" / "rubrics" / "grade4.json").read_text())
+    edited = json.loads((ROOT / "evalkit" / "scoring" / "rubrics" / "grade4.json").read_text())
     edited["axes"][0]["question"] = "Grade this answer from 1 (poor) to 4 (excellent)."
     (tmp_path / "strict.json").write_text(json.dumps(edited))
     answers_before = graded.read_bytes()
