@@ -427,7 +427,7 @@ def view(results_dir: "str | Path" = field_default(ReportSettings, "results_dir"
 
 # ---------------------------------------------------------------- groups of operations
 
-class DataOperations:
+class _DataOperations:
     """Benchmark files: the registry, fetching, checking (``evalkit data``). ``api.data``."""
 
     @staticmethod
@@ -471,7 +471,7 @@ class DataOperations:
         return fetch_file(bench, source=source, data_dir=data_dir)
 
 
-class SweepOperations:
+class _SweepOperations:
     """Every checkpoint of a training run evaluated (``evalkit sweep``). ``api.sweep``; the settings are
     ``config.SweepSettings``; ``launch`` and ``slurm`` say where the jobs run."""
 
@@ -568,7 +568,7 @@ class SweepOperations:
         return render_trend_html(points, title=title or f"evalkit sweep: {trend.score}", **gate_options), notes
 
 
-class StudyOperations:
+class _StudyOperations:
     """Human rating studies (``evalkit study``). ``api.study``; settings: ``config.StudySettings``."""
 
     @staticmethod
@@ -628,7 +628,7 @@ class StudyOperations:
                     announce=(lambda url: announce(url, notes)) if announce else None)
 
 
-class SettingsOperations:
+class _SettingsOperations:
     """Settings given as text, checked before any work starts, and which of them are secret. ``api.settings``."""
 
     @staticmethod
@@ -685,7 +685,7 @@ class SettingsOperations:
         return secret_option_values(scorer_options)
 
 
-data = DataOperations()
-sweep = SweepOperations()
-study = StudyOperations()
-settings = SettingsOperations()
+data = _DataOperations()
+sweep = _SweepOperations()
+study = _StudyOperations()
+settings = _SettingsOperations()

@@ -470,7 +470,7 @@ def test_the_hint_line_is_shell_quoted(tmp_path, monkeypatch):
     from evalkit import api
     from evalkit.cli import main
 
-    monkeypatch.setattr(api, "sweep_run", lambda *a, **k: [])
+    monkeypatch.setattr(api.sweep, "run", lambda *a, **k: [])
     data = tmp_path / "a.jsonl"
     data.touch()
     _ckpts(tmp_path, steps=(1,))
