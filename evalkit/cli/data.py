@@ -49,7 +49,7 @@ def check(files: tuple[str, ...], data_dir: Path, adapter: str | None) -> None:
             loaded = api.data.load(path, adapter=adapter)
         except api.InputError as exc:
             failed = True
-            problems = getattr(exc, "problems", None) or [exc]  # a DatasetError lists each bad record
+            problems = exc.problems or [exc]  # a file's error lists each bad record
             for problem in problems:
                 click.echo(str(problem), err=True)
             click.echo(f"{path}: INVALID ({len(problems)} problem"

@@ -148,9 +148,12 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
               "judge it when that run ends, or pass --work-dir elsewhere", EXIT_BUSY)
     except api.UnreachableError as exc:
         _exit(f"[red]judge down:[/] {escape(str(exc))}", 1)
-    except KeyboardInterrupt as exc:  # what was judged is journaled in the pass's work_dir
-        _exit(f"[yellow]stopped[/]: judgements so far are journaled in {getattr(exc, 'work_dir', '?')}; rerun the "
-              "same command to resume", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # a judge pass stopped says where what it judged is journaled
+        work_dir = getattr(exc, "work_dir", None)
+        if work_dir is None:
+            raise
+        _exit(f"[yellow]stopped[/]: judgements so far are journaled in {work_dir}; rerun the same command to resume",
+              EXIT_INTERRUPTED)
     {"pairwise": _print_pairwise, "kqa": _print_kqa, "answers": _print_answers}[done.kind](done, path, pair)
     _usage_line(done.judge, done.wall_s)
     if done.json_out is not None and done.kind != "pairwise":

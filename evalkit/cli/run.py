@@ -355,7 +355,7 @@ def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
                 if display.lines is not None:
                     display.lines.close()
     except api.InputError as exc:  # nothing was sent
-        problems = getattr(exc, "problems", None)
+        problems = exc.problems
         if problems is not None and any(p.line > 0 for p in problems):
             console.print(f"[red]invalid data[/] (nothing was sent; fix these or pass --skip-invalid):\n{escape(str(exc))}")
         elif problems is not None:

@@ -13,7 +13,10 @@ class EvalkitError(Exception):
 
 
 class InputError(EvalkitError, ValueError):
-    """An input evalkit cannot use (a file, a suite, a rubric, a setting): nothing was done with it."""
+    """An input evalkit cannot use (a file, a suite, a rubric, a setting): nothing was done with it.
+    ``problems``: for a file, each bad record (``path``, ``line``, ``message``); None otherwise."""
+
+    problems = None
 
 
 class BusyError(EvalkitError, RuntimeError):
