@@ -47,7 +47,7 @@ def make_study(tmp: Path, raters: int, items: int) -> tuple[list[str], Path]:
         for i in range(items):
             f.write(json.dumps({"id": f"q{i}", "dataset": "bench", "question": f"Question {i}?", "index": 0,
                                 "output": f"Answer {i}: " + "rest and fluids; see a doctor if it lasts. " * 8}) + "\n")
-    made = api.study_create("bench", [run], studies_dir=str(tmp / "st"), physicians=raters, items=items,
+    made = api.study.create("bench", [run], studies_dir=str(tmp / "st"), physicians=raters, items=items,
                             raters_per_answer=3, seed=0)
     return [inv.token for inv in made.invitations], made.path
 

@@ -1,12 +1,20 @@
-"""The library surface: what a notebook calls, the same functions the CLI calls.
+"""The library surface: the operations a notebook calls, the same ones the command line calls.
 
     from evalkit import api
     with api.served(backend="llamacpp") as server:   # the embedded SmolLM2; stopped on exit
         result = api.evaluate(api.RunConfig(eval_files=["eval_data/sample_medqa.jsonl"]), server=server)
     df = api.samples_frame(result.run_dir)          # one row per sample, a column per score
-    report = api.report([result.run_dir])           # rows with CIs per dataset and score
+    doc = api.report([result.run_dir])              # rows with CIs per dataset and score, notes, sections
+    print(api.render(doc, "markdown"))               # or "csv", "json", "html"; "rich": terminal tables
 
-Every default lives in the config types (``RunConfig``, ``ServeRequest``; those that depend on other
+Public: this module and ``evalkit.config`` (the settings types and their defaults); every other
+module of evalkit may move. Each operation returns a typed result; ``render`` lays any of them out.
+The errors evalkit raises on purpose derive from ``EvalkitError``: ``InputError`` (an input it cannot
+use; nothing was done), ``BusyError`` (another evalkit process writes the run directory),
+``UnreachableError`` (a server stopped answering), ``ServerError`` (a server could not be started,
+found or stopped). Related operations are grouped: ``data``, ``sweep``, ``study``, ``settings``.
+
+Every default lives in the config types (``RunConfig``, ``ServeRequest`` ...; those that depend on other
 settings are filled in by ``evalkit.run.plan.resolve_config``), not in the CLI.
 """
 
@@ -19,37 +27,44 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from evalkit import __version__  # noqa: F401 (the CLI reads the version here)
-from evalkit.results.compare import Comparison, build_comparison
 from evalkit.config import (DEFAULT_DATA_DIR, OverlapSettings, ReportSettings, ServerControlSettings,
                             ViewSettings, field_default)
+from evalkit.config import API_KEY_ENV, GenerationParams, ServeRequest
+from evalkit.core.errors import BusyError, EvalkitError, InputError, UnreachableError
+from evalkit.data.suites import Suite, load_suite
+from evalkit.results.compare import Comparison, build_comparison
 from evalkit.results.gate import GateResult, compare_runs
-from evalkit.core.records import GenerationParams, Item, SampleRecord, Score
-from evalkit.results.report import Report, build_report
-from evalkit.run.rescore import Rescored, rescore, rescore_to_file
-from evalkit.run.runner import Evaluation, RunConfig, RunResult, TaskResult, evaluate_tasks, run_eval
+from evalkit.run.dispatch import RunProgress
 from evalkit.run.rundir import Run, load_run, to_dataframe
-from evalkit.scoring import get_scorer
-from evalkit.serving.backends import backend_names, get_backend, served_models
+from evalkit.run.runner import Evaluation, RunConfig, RunResult, evaluate_tasks, run_eval
+from evalkit.run.tasks import Task, TaskError, from_suite
 from evalkit.serving.errors import ServerError
 from evalkit.serving.launch import StopResult, stop_server
 from evalkit.serving.plan import ServePlan, server_status
 from evalkit.serving.plan import serve as _serve
-from evalkit.config import API_KEY_ENV, ServeRequest
-from evalkit.serving.state import ServerHandle, list_states, resolve_endpoint, state_dir
-from evalkit.data.suites import Suite, load_suite
-from evalkit.run.tasks import Task, TaskError, from_benchmark, from_suite
-from evalkit.sweep import report as _sweep_report  # noqa: F401 (registers a sweep trend's renderers: format_names("trend"))
+from evalkit.serving.state import ServerHandle, list_states
+from evalkit.sweep import report as _sweep_report  # noqa: F401 (registers a sweep's renderers: trend, sweep_gate)
 
-__all__ = ["API_KEY_ENV", "Evaluation", "GenerationParams", "Item", "RunConfig", "RunResult", "Run", "SampleRecord",
-           "Rescored", "Score", "ServeRequest", "ServePlan", "ServerError", "ServerHandle", "StopResult", "Suite", "Task",
-           "TaskError", "TaskResult", "backend_names", "backend_ports", "check_strategy", "compare", "evaluate",
-           "check_tracker", "export", "tracker_targets", "from_benchmark", "from_suite", "gate", "get_scorer", "judge", "leaderboard", "leaderboard_document",
-           "load_run", "load_suite", "overlap", "report", "report_document", "rescore", "rescore_to_file",
-           "resolve_server", "samples_frame", "serve", "served", "served_models", "server_names", "servers",
-           "state_dir", "stop", "sweep_gate", "sweep_run", "sweep_status", "sweep_tasks", "sweep_trend",
-           "sweep_trend_page", "write_gate_reports",
-           "sweep_watch", "view"]
+__all__ = [
+    # the types a caller builds or gets back
+    "RunConfig", "GenerationParams", "Task", "Suite", "Run", "RunResult", "Evaluation", "RunProgress",
+    "ServeRequest", "ServerHandle",
+    # the errors evalkit raises on purpose, by kind
+    "EvalkitError", "InputError", "BusyError", "UnreachableError", "ServerError",
+    # serving
+    "serve", "served", "stop", "servers", "backends",
+    # evaluating, and reading what was run
+    "evaluate", "from_suite", "load_suite", "load_run", "samples_frame",
+    # scoring again, judging
+    "rescore", "judge", "make_judge",
+    # results, and their layout
+    "report", "leaderboard", "gate", "compare", "overlap", "render", "export", "view",
+    # groups of operations
+    "data", "sweep", "study", "settings",
+]
 
+
+# ---------------------------------------------------------------- serving (evalkit serve, status, stop)
 
 def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan], None] | None = None,
           **settings: Any) -> ServerHandle:
@@ -57,43 +72,10 @@ def serve(request: ServeRequest | None = None, *, on_plan: Callable[[ServePlan],
 
     Give a ServeRequest or its fields (``backend="vllm", model_path=..., replicas=2``); the
     server keeps running after this returns, until ``stop(handle.name)``. ON_PLAN sees what
-    will be started before anything starts. ``backend`` may be ``module:attr`` (a backend
-    defined outside evalkit, see ``evalkit.serving.backends.base.Backend``).
+    will be started (a ``ServePlan``) before anything starts. ``backend`` may be ``module:attr``
+    (a backend defined outside evalkit, see ``evalkit.serving.backends.base.Backend``).
     """
     return _serve(request or ServeRequest(**settings), on_plan=on_plan)
-
-
-def resolve_server(name: str | None = None) -> ServerHandle:
-    """The recorded server NAME, else the only one recorded (ServerError otherwise)."""
-    return resolve_endpoint(name)
-
-
-def stop(name: str = field_default(ServeRequest, "name"), *,
-         grace_s: float = field_default(ServerControlSettings, "stop_grace_s")) -> StopResult | None:
-    """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded."""
-    return stop_server(name, grace_s=grace_s)
-
-
-def backend_ports() -> dict[str, int]:
-    """Each built-in backend's default port."""
-    return {name: get_backend(name).default_port for name in backend_names()}
-
-
-def backend_concurrencies() -> dict[str, int]:
-    """The built-in backends that declare their own default concurrency (requests in flight), and it."""
-    return {name: get_backend(name).default_concurrency for name in backend_names()
-            if get_backend(name).default_concurrency}
-
-
-def server_names() -> list[str]:
-    """The names of every recorded server (no probe)."""
-    return [h.name for h in list_states()]
-
-
-def servers(*, timeout: float = field_default(ServerControlSettings, "status_timeout_s")) -> list[dict[str, Any]]:
-    """Every recorded server, its processes and whether it answers (``evalkit status --json``)."""
-    key = os.environ.get(API_KEY_ENV)
-    return [server_status(h, api_key=key, timeout=timeout) for h in list_states()]
 
 
 @contextmanager
@@ -106,6 +88,34 @@ def served(request: ServeRequest | None = None, **settings: Any) -> Iterator[Ser
         stop_server(handle.name)
 
 
+def stop(name: str = field_default(ServeRequest, "name"), *,
+         grace_s: float = field_default(ServerControlSettings, "stop_grace_s")) -> StopResult | None:
+    """Stop the server recorded as NAME (only processes evalkit started); None if none is recorded.
+    The result's ``was_running`` and ``message`` say what was done."""
+    return stop_server(name, grace_s=grace_s)
+
+
+def servers(*, probe: bool = True,
+            timeout: float = field_default(ServerControlSettings, "status_timeout_s")) -> list[dict[str, Any]]:
+    """Every recorded server, its processes and whether it answers (``evalkit status --json``); each
+    row's ``state`` is "ready", "busy", ``config.NEEDS_KEY`` ... Without PROBE, only each server's
+    ``name``, asking nothing. ``ServerHandle.records_dir()`` is where they are recorded."""
+    if not probe:
+        return [{"name": h.name} for h in list_states()]
+    key = os.environ.get(API_KEY_ENV)
+    return [server_status(h, api_key=key, timeout=timeout) for h in list_states()]
+
+
+def backends() -> dict[str, Any]:
+    """Each built-in serving backend by name, with its ``default_port`` and ``default_concurrency``
+    (requests in flight a run sends it; 0: the run's own default)."""
+    from evalkit.serving.backends import backend_names, get_backend
+
+    return {name: get_backend(name) for name in backend_names()}
+
+
+# ---------------------------------------------------------------- evaluating (evalkit run)
+
 CALLBACKS = ("on_sample", "on_start", "progress", "on_notice")  # run_eval's keywords
 
 
@@ -115,7 +125,7 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
              data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
     """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
 
-        api.evaluate(suite="medagents_hard", server="default")      # the suite's benchmarks
+        api.evaluate(suite="medreason", server="default")           # the suite's six benchmarks
         api.evaluate([Task("medqa"), Task("my.jsonl", adapter="mcq")], endpoint="http://127.0.0.1:30000/v1",
                      limit=50, max_new_tokens=512)
 
@@ -166,7 +176,7 @@ def _endpoint_settings(server: "ServerHandle | str | None", endpoint: "str | Seq
         return {"endpoint": urls[0], "endpoints": urls[1:]}
     from evalkit.run.plan import config_on_server
 
-    on = config_on_server(server)
+    on = config_on_server(server, eval_files=[])
     out = {"endpoint": on.endpoint, "endpoints": [], "backend": on.backend}
     if config is None or config.model is None:
         out["model"] = on.model
@@ -175,70 +185,86 @@ def _endpoint_settings(server: "ServerHandle | str | None", endpoint: "str | Seq
     return out
 
 
-def samples_frame(run: "str | Path | Run", *, counting_only: bool = True):
+def samples_frame(run: "str | Path | Run", *, counting_only: bool = True) -> Any:
     """A run's samples as a pandas DataFrame (``score:NAME`` columns for its scores)."""
     return to_dataframe(run, counting_only=counting_only)
 
 
-def report(runs: Iterable["str | Path | Run"], **options: Any) -> Report:
-    """Per-dataset rows with CIs for each run (``build_report``'s options)."""
-    return build_report(runs, **options)
+# ---------------------------------------------------------------- scoring again, judging
+
+def rescore(path: "str | Path", extractor: str | None = None, *, scorers: Sequence[str] | None = None,
+            scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
+            output: "str | Path | None" = None) -> Any:
+    """Score the generations saved at PATH again, requesting nothing (``evalkit score``); PATH is a run
+    directory, a samples file or a MedReason log. The rescored samples are written to OUTPUT (default:
+    beside PATH, never over it; a run's own samples.jsonl is rewritten only under its lock: BusyError).
+
+    Returns ``Rescored``: its ``samples``, ``output``, scoring ``plan``, ``extractor``, ``summary`` per
+    dataset, a ``note`` when a running run was writing PATH, and ``extractor_table``: the extractor's own
+    table (a ``ReportTable``, for an extractor that declares ``report_table(samples)``), or None."""
+    from evalkit.run.rescore import rescore_to_file
+    from evalkit.scoring.extract import get_extractor
+
+    done = rescore_to_file(path, output, extractor=extractor, scorers=scorers, scorer_options=scorer_options)
+    table_of = getattr(get_extractor(done.extractor), "report_table", None)
+    if table_of is not None and all(s.name == "choice" for s in done.plan.scorers):
+        done = replace(done, extractor_table=table_of(done.samples))
+    return done
 
 
-def report_document(runs: Iterable["str | Path | Run"], **options: Any) -> Any:
-    """The whole report of RUNS in one call (``evalkit report``): the Report, notes and warnings about the
-    runs, truncation hints, and the sections of suite tables and of the overlap split
-    (``report_document.report_document``'s options: ``by``, ``ci``, ``ks``, ``overlap_file`` ...).
-    ``render_report(doc, fmt)`` lays it out as text, ``report_renderables(doc)`` as rich tables."""
-    from evalkit.results.report_document import report_document as _document
+def make_judge(settings: Any = None, *, endpoints: Sequence[str] = (), server: str | None = None,
+               model: str | None = None, api_key: str | None = None) -> Any:
+    """The model judge of SETTINGS (a ``config.JudgeSettings``: rubric, sampling ...) at ENDPOINTS, else at
+    the recorded server SERVER (None: the only one); MODEL defaults to the one the server lists. The key
+    is API_KEY, else ``$EVALKIT_JUDGE_API_KEY``. ServerError when no server answers, InputError for a
+    rubric or setting it cannot use."""
+    from evalkit.config import JudgeSettings
+    from evalkit.run.judging import make_judge as _make
 
-    return _document(runs, **options)
-
-
-def leaderboard_document(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_default(ReportSettings,
-                                                                                                   "results_dir"),
-                         **options: Any) -> Any:
-    """The whole leaderboard in one call (``evalkit leaderboard``): the Leaderboard, warnings about runs
-    skipped, and with ``overlap_file=`` the clean-accuracy section (``report_document.leaderboard_document``;
-    the other options are ``leaderboard``'s). ``render_leaderboard(doc, fmt)`` lays it out as text,
-    ``leaderboard_renderables(doc)`` as rich tables. ValueError when no run is left."""
-    from evalkit.results.report_document import leaderboard_document as _document
-
-    return _document(runs_or_root, **options)
+    return _make(settings or JudgeSettings(), endpoints=endpoints, server=server, model=model, api_key=api_key)
 
 
-def write_gate_reports(result: GateResult, *, json_out: "str | Path | None" = None,
-                       junit_out: "str | Path | None" = None) -> list[Path]:
-    """Write a gate's verdict as JSON to JSON_OUT and as JUnit XML to JUNIT_OUT (their folders made as
-    needed); JSON_OUT "-" (stdout) is left to the caller. The paths written, in that order."""
-    from evalkit.results.formats import render
+def judge(path: "str | Path | None" = None, **options: Any) -> Any:
+    """Judge the saved answers in PATH with a model judge, or rank two runs' answers (``pair=(A, B)``);
+    options: ``scorer=make_judge(...)`` (else ``settings=``, ``endpoints=``, ``server=`` ... make one),
+    ``questions=``, ``work_dir=``, ``json_out=``, ``progress=`` (a RunProgress). Returns a ``Judgement``
+    (its ``kind``: answers, pairwise or kqa); rerunning resumes. UnreachableError when the judge
+    stops answering, KeyboardInterrupt (with ``work_dir``) when stopped: what was judged is kept."""
+    from evalkit.run.judging import judge as _judge
 
-    written = []
-    for target, fmt in ((json_out, "json"), (junit_out, "junit")):
-        if target is None or str(target) == "-":
-            continue
-        path = Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render("gate", result, fmt), encoding="utf-8")
-        written.append(path)
-    return written
+    return _judge(path, **options)
+
+
+# ---------------------------------------------------------------- results
+
+def report(runs: Iterable["str | Path | Run"], **options: Any) -> Any:
+    """The report of RUNS (``evalkit report``), a ``ReportDocument``: ``report`` (per-dataset rows with CIs
+    for each run; ``rows`` for short), notes and warnings about the runs, truncation ``hints``, and the
+    sections of suite tables and of the overlap split. Options: ``by``, ``ci``, ``ks``, ``n_resamples``,
+    ``seed``, ``overlap_file``, ``overlap_rule``, ``overlap_stale``. ``render(doc, fmt)`` lays it out."""
+    from evalkit.results.report_document import report_document
+
+    return report_document(runs, **options)
 
 
 def leaderboard(runs_or_root: "str | Path | Iterable[str | Path | Run]" = field_default(ReportSettings, "results_dir"),
                 **options: Any) -> Any:
     """Every run under a results folder (or the runs given) as configurations x datasets, ranked
-    (``leaderboard.build_leaderboard``'s options, e.g. ``score="grade"``, ``models=["*7b*"]``)."""
-    from evalkit.results.leaderboard import build_leaderboard
+    (``evalkit leaderboard``), a ``LeaderboardDocument``: the ``leaderboard``, warnings about runs left
+    out, and with ``overlap_file=`` the clean-accuracy section. Options: ``score=``, ``models=["*7b*"]``,
+    ``task_folders``, ``prompts``, ``run_names``, ``ci`` ... ValueError when no run is left."""
+    from evalkit.results.report_document import leaderboard_document
 
-    return build_leaderboard(runs_or_root, **options)
+    return leaderboard_document(runs_or_root, **options)
 
 
 def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap_file: "str | Path | None" = None,
          overlap_rule: str = field_default(OverlapSettings, "rule"),
          overlap_stale: str = field_default(OverlapSettings, "stale"), **options: Any) -> GateResult:
-    """Is CANDIDATE worse than BASELINE? (``compare_runs``'s options, e.g. ``score="grade"``). With
-    OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are gated (``--clean-only``);
-    items whose text it did not flag are refused (a ValueError) or, OVERLAP_STALE "ignore", left out."""
+    """Is CANDIDATE worse than BASELINE? (``evalkit gate``; options: ``max_drop``, ``alpha``, ``score``,
+    ``allow_mismatch`` ...). With OVERLAP_FILE, only the items it marks clean under OVERLAP_RULE are
+    gated; items whose text it did not flag are refused (ValueError) or, OVERLAP_STALE "ignore", left
+    out. The result's ``exit_code`` is ``config.EXIT_PASS``, ``EXIT_REGRESSION`` or ``EXIT_MISMATCH``."""
     if overlap_file is not None:
         from evalkit.results.overlap_split import read_overlap
 
@@ -246,38 +272,23 @@ def gate(baseline: "str | Path | Run", candidate: "str | Path | Run", *, overlap
     return compare_runs(baseline, candidate, **options)
 
 
-def compare(runs: Iterable["str | Path | Run"], **options: Any) -> Comparison:
-    """Two or more runs item by item, with the gate on each pair (``build_comparison``'s options);
-    ``evalkit.results.pages.compare.render_compare_html`` makes the page."""
+def compare(runs: Iterable["str | Path | Run"], *, overlap_file: "str | Path | None" = None,
+            overlap_rule: str = field_default(OverlapSettings, "rule"),
+            overlap_stale: str = field_default(OverlapSettings, "stale"), **options: Any) -> Comparison:
+    """Two or more runs item by item, with the gate on each pair (``evalkit compare``; options as
+    ``gate``'s); with OVERLAP_FILE, overlapping items are marked and each pair is gated on the clean
+    ones too. ``render(comparison, "html", title=...)`` makes the page."""
+    if overlap_file is not None:
+        from evalkit.results.overlap_split import read_overlap
+
+        options["overlap"] = read_overlap(Path(overlap_file), overlap_rule, overlap_stale)
     return build_comparison(runs, **options)
-
-
-def check_strategy(name: str) -> str:
-    """NAME if a run can use it as its multi-sample strategy: a built-in or registered name
-    (``sampling.register_strategy``), or ``module:attr`` naming a stage factory outside evalkit
-    (``sampling.get_strategy`` loads it); ValueError otherwise."""
-    from evalkit.config import SINGLE
-    from evalkit.run.sampling import get_strategy
-
-    if name == SINGLE:
-        raise ValueError(f"{SINGLE!r} is what one sample per item means; name a strategy for several samples")
-    get_strategy(name)
-    return name
-
-
-def judge(path: "str | Path | None" = None, **options: Any) -> Any:
-    """Judge the saved answers in PATH with a model judge, or rank two runs' answers (``pair=(A, B)``);
-    ``judging.judge``'s options (``settings=JudgeSettings(...)``, ``endpoints=``, ``server=``,
-    ``work_dir=``, ``json_out=`` ...). Returns a ``judging.Judgement``; rerunning resumes."""
-    from evalkit.run.judging import judge as _judge
-
-    return _judge(path, **options)
 
 
 def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"] = (), suite: str | None = None,
             data_dir: "str | Path | None" = None, field: str | None = None,
             ngram: int = field_default(OverlapSettings, "ngram"),
-            output: "str | Path | None" = None):
+            output: "str | Path | None" = None) -> Any:
     """Which benchmark items the training corpus TRAIN holds (Med-PaLM 2's rule and the n-gram rule).
 
     The items come from EVAL_FILES and/or the benchmarks of SUITE (under DATA_DIR).
@@ -308,36 +319,49 @@ def overlap(train: Sequence["str | Path"], *, eval_files: Sequence["str | Path"]
     return result
 
 
+def render(document: Any, fmt: str, **options: Any) -> Any:
+    """DOCUMENT laid out in FMT: the one entry to evalkit's renderers (``results.formats``).
+
+    Documents: ``report(...)``, ``leaderboard(...)``, ``gate(...)``, ``compare(...)``, ``sweep.trend(...)``,
+    ``sweep.gate(...)``; ``settings.formats(kind)`` lists each one's formats (a terminal format gives a
+    list of rich renderables, the others text). A ``RunResult`` in "hints" gives the advice its truncated
+    answers call for (lines; with ``max_new_tokens=`` the limit they hit). ValueError for a document or a
+    format it does not lay out.
+    """
+    from evalkit.results.formats import render as render_kind
+
+    if isinstance(document, RunResult) and fmt == "hints":
+        from evalkit.results.report_extras import truncation_hints
+
+        rows = ((name, d.n, d.truncated, d.thinking) for name, d in document.summary.items())
+        return truncation_hints(rows, options.get("max_new_tokens"))
+    return render_kind(document_kind(document), document, fmt, **options)
+
+
+def document_kind(document: Any) -> str:
+    """The kind of DOCUMENT as the renderer registry names it (report, leaderboard, gate, compare, trend,
+    sweep_gate); ValueError for anything else."""
+    from evalkit.results.report_document import LeaderboardDocument, ReportDocument
+    from evalkit.sweep.report import SweepGate, Trend
+
+    kinds = ((ReportDocument, "report"), (LeaderboardDocument, "leaderboard"), (GateResult, "gate"),
+             (Comparison, "compare"), (Trend, "trend"), (SweepGate, "sweep_gate"))
+    for cls, kind in kinds:
+        if isinstance(document, cls):
+            return kind
+    raise ValueError(f"cannot render a {type(document).__name__}")
+
+
 def export(path: "str | Path", to: Sequence[str], *, tracker_run_ids: Sequence[str] = (), log_samples: bool = False,
            step: int | None = None) -> list[Any]:
     """Send the figures of PATH (a run directory, or a sweep folder: each finished checkpoint at its
     training step) to the trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``); points the tracker
     run already holds are not sent again. TRACKER_RUN_IDS (``TRACKER=ID``, or an ID with one tracker)
-    attach to an existing run, e.g. the training run. One ``trackers.export.ExportResult`` per tracker."""
+    attach to an existing run, e.g. the training run. One ``ExportResult`` per tracker (``line()``,
+    ``notes``); InputError when a tracker or run id does not fit (``settings.trackers`` checks first)."""
     from evalkit.sweep.track import export as _export
 
-    return _export(path, tracker_targets(to, tracker_run_ids), log_samples=log_samples, step=step)
-
-
-def tracker_targets(to: Sequence[str], tracker_run_ids: Sequence[str] = ()) -> list[Any]:
-    """The trackers TO (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``) as ``trackers.base.TrackerTarget``s,
-    with the run ids TRACKER_RUN_IDS give them; TrackerError when one does not fit."""
-    from evalkit.results.trackers.base import parse_target, with_run_ids
-
-    return with_run_ids([parse_target(s) for s in to], tracker_run_ids)
-
-
-def check_tracker(spec: str) -> str:
-    """SPEC if figures can be sent to it here (a known tracker whose extra is installed); TrackerError
-    (naming the extra to install) otherwise."""
-    from evalkit.results.trackers.base import parse_target, require
-
-    require(parse_target(spec).kind)
-    return spec
-
-
-# ---------------------------------------------------------------- sweeps (evalkit.sweep.state*)
-
+    return _export(path, settings.trackers(to, tracker_run_ids), log_samples=log_samples, step=step)
 
 
 def view(results_dir: "str | Path" = field_default(ReportSettings, "results_dir"), *,
@@ -361,32 +385,147 @@ def view(results_dir: "str | Path" = field_default(ReportSettings, "results_dir"
     url = server.base_url(sock, settings.host) + "/" + (f"?token={token}" if token else "")
     server.serve(app, sock, announce=(lambda: announce(url, notes)) if announce else None)
 
-def sweep_run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
-    """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
 
-    ``settings`` is a ``sweep.SweepSettings``, ``launch`` a ``sweep_jobs.SweepLaunch`` (Slurm by default);
-    its jobs evaluate with ``evaluate`` unless LAUNCH names another callable.
-    """
-    from evalkit.sweep.jobs import start_sweep
+# ---------------------------------------------------------------- groups of operations
 
-    return start_sweep(settings, checkpoints, _sweep_launch(launch), **options)
+class _DataOperations:
+    """Benchmark files: the registry, fetching, checking (``evalkit data``). ``api.data``."""
+
+    @staticmethod
+    def benchmarks() -> list[Any]:
+        """Every registered benchmark (name, file, items, options_text, sha256, source), in table order."""
+        from evalkit.data.registry import benchmarks
+
+        return benchmarks()
+
+    @staticmethod
+    def resolve(target: "str | Path", data_dir: "str | Path" = DEFAULT_DATA_DIR) -> Path:
+        """TARGET as a path when it exists; else a registered name ("medqa") stands for its file under DATA_DIR."""
+        from evalkit.data.registry import resolve_benchmark_file
+
+        return resolve_benchmark_file(target, data_dir)
+
+    @staticmethod
+    def load(path: "str | Path", *, adapter: str | None = None) -> Any:
+        """The benchmark file PATH read and checked (``evalkit data check``): its items, shape, option and
+        target counts, and whether its sha256 is the registry's. InputError (``problems``: every bad
+        record, as file:line: message) when it cannot be used."""
+        from evalkit.data.datasets import load_dataset
+
+        return load_dataset(path, adapter=adapter)
+
+    @staticmethod
+    def plan(names: Iterable[str]) -> list[Any]:
+        """The registry entries to fetch for NAMES, each after the files it is read with; an EvalkitError
+        naming an unknown one."""
+        from evalkit.data.fetch import plan
+
+        return plan(names)
+
+    @staticmethod
+    def fetch(bench: Any, *, source: str | None = None, data_dir: "str | Path" = DEFAULT_DATA_DIR) -> Any:
+        """Download BENCH (a ``plan`` entry), or copy it from the mirror SOURCE, into DATA_DIR; its sha256
+        is checked and a good file is never replaced. An EvalkitError (UnreachableError: the origin did
+        not answer) when it could not be fetched."""
+        from evalkit.data.fetch import fetch_file
+
+        return fetch_file(bench, source=source, data_dir=data_dir)
 
 
-def sweep_tasks(tasks: Sequence[Task], *, data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any
-                ) -> list[dict[str, Any]]:
-    """TASKS as a sweep keeps them (``SweepSettings.tasks``; e.g. ``from_suite(suite)``, whose scorers then
-    score every checkpoint), their data as absolute file paths; SETTINGS are the sweep's own RunConfig and
-    GenerationParams fields. SweepError when they would need more than one run per checkpoint."""
-    from evalkit.sweep import state as sweep
+class _SweepOperations:
+    """Every checkpoint of a training run evaluated (``evalkit sweep``). ``api.sweep``; the settings are
+    ``config.SweepSettings``; ``launch`` and ``slurm`` say where the jobs run."""
 
-    return sweep.sweep_tasks(tasks, data_dir, settings)
+    @staticmethod
+    def launch(**options: Any) -> Any:
+        """Where and how the jobs run (``SweepLaunch``): ``executor`` ("slurm", "local"), ``slurm``
+        (``sweep.slurm(...)``), ``wait``, ``parallel`` (local jobs at once)."""
+        from evalkit.sweep.jobs import SweepLaunch
 
+        return SweepLaunch(**options)
 
-def sweep_watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
-    """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
-    from evalkit.sweep.jobs import watch_sweep
+    @staticmethod
+    def slurm(**options: Any) -> Any:
+        """A Slurm job's resources (``SlurmOptions``): partition, account, qos, time_min, gpus_per_node,
+        cpus_per_task, mem, constraint, array_parallelism, sbatch, setup."""
+        from evalkit.sweep.jobs import SlurmOptions
 
-    return watch_sweep(settings, folder, _sweep_launch(launch), **options)
+        return SlurmOptions(**options)
+
+    @staticmethod
+    def run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
+        """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
+
+        ``settings`` is a ``config.SweepSettings``, ``launch`` a ``sweep.launch(...)`` (Slurm by default).
+        """
+        from evalkit.sweep.jobs import start_sweep
+
+        return start_sweep(settings, checkpoints, _sweep_launch(launch), **options)
+
+    @staticmethod
+    def watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
+        """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
+        from evalkit.sweep.jobs import watch_sweep
+
+        return watch_sweep(settings, folder, _sweep_launch(launch), **options)
+
+    @staticmethod
+    def tasks(tasks: Sequence[Task], *, data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any
+              ) -> list[dict[str, Any]]:
+        """TASKS as a sweep keeps them (``SweepSettings.tasks``; e.g. ``from_suite(suite)``, whose scorers then
+        score every checkpoint), their data as absolute file paths; SETTINGS are the sweep's own RunConfig and
+        GenerationParams fields. InputError when they would need more than one run per checkpoint."""
+        from evalkit.sweep.state import sweep_tasks
+
+        return sweep_tasks(tasks, data_dir, settings)
+
+    @staticmethod
+    def load(sweep_dir: "str | Path") -> Any:
+        """The sweep whose state is in SWEEP_DIR (its settings and jobs); InputError when there is none."""
+        from evalkit.sweep.state import SweepState
+
+        return SweepState.load(sweep_dir)
+
+    @staticmethod
+    def status(sweep_dir: "str | Path") -> list[Any]:
+        """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (a ``JobView``:
+        ``state``, ``detail``, ``job.checkpoint``, ``submission``, ``log_tail(lines)``)."""
+        from evalkit.sweep.jobs import current_views
+
+        return current_views(sweep.load(sweep_dir))
+
+    @staticmethod
+    def log_tail(path: str | None, lines: int) -> list[str]:
+        """The last LINES lines of a job's log PATH ([] where there is none yet)."""
+        from evalkit.sweep.state import log_tail
+
+        return log_tail(path, lines)
+
+    @staticmethod
+    def trend(state: Any, **options: Any) -> Any:
+        """The sweep's scores per training step (a ``Trend``); STATE is a loaded sweep or its folder."""
+        from evalkit.sweep.report import sweep_trend
+
+        return sweep_trend(sweep.load(state) if isinstance(state, (str, Path)) else state, **options)
+
+    @staticmethod
+    def gate(state: Any, baseline: str, **options: Any) -> Any:
+        """Every complete checkpoint gated against BASELINE (a run directory or a checkpoint of the sweep);
+        ``exit_code``, ``regressed``. Options as ``api.gate``'s."""
+        from evalkit.sweep.report import sweep_gate
+
+        return sweep_gate(sweep.load(state) if isinstance(state, (str, Path)) else state, baseline, **options)
+
+    @staticmethod
+    def trend_page(trend: Any, *, title: str | None = None, **gate_options: Any) -> tuple[str, list[str]]:
+        """The trend page of TREND (``trend``'s result) and a note per checkpoint left off its plot.
+
+        The points are the trend's own figures; GATE_OPTIONS go to the comparison below the plot
+        (``compare``'s). ValueError when fewer than two checkpoints are scored."""
+        from evalkit.results.formats import render as render_kind
+        from evalkit.sweep.report import trend_points
+
+        return render_kind("trend", trend, "html", title=title, **gate_options), trend_points(trend)[1]
 
 
 def _sweep_launch(launch: Any) -> Any:
@@ -398,177 +537,137 @@ def _sweep_launch(launch: Any) -> Any:
     return launch if launch.evaluate is not None else replace(launch, evaluate=evaluate)
 
 
-def sweep_status(sweep_dir: "str | Path") -> list[Any]:
-    """Each checkpoint of the sweep in SWEEP_DIR: new, pending, running, done or failed (``sweep.JobView``)."""
-    from evalkit.sweep.state import SweepState
-    from evalkit.sweep.jobs import current_views
+class _StudyOperations:
+    """Human rating studies (``evalkit study``). ``api.study``; settings: ``config.StudySettings``."""
 
-    return current_views(SweepState.load(sweep_dir))
+    @staticmethod
+    def create(name: str, runs: Sequence["str | Path"], **settings: Any) -> Any:
+        """Create rating study NAME from long-form RUNS (``reference=True``: the items' reference answers as
+        one more system); ``StudySettings`` fields as SETTINGS. Returns a ``CreatedStudy``: its invitations
+        carry the raters' and the organiser's tokens, shown once (only hashes are stored)."""
+        from evalkit.web.security import hash_token, new_token
+        from evalkit.web.study.create import create_study
 
+        def token() -> tuple[str, str]:
+            t = new_token()
+            return t, hash_token(t)
 
-def sweep_trend(state: Any, **options: Any) -> Any:
-    """The sweep's scores per training step (``sweep_report.Trend``); STATE is a SweepState or its folder."""
-    from evalkit.sweep.state import SweepState
-    from evalkit.sweep.report import sweep_trend as _trend
+        return create_study(name, runs, new_token=token, **settings)
 
-    return _trend(state if isinstance(state, SweepState) else SweepState.load(state), **options)
+    @staticmethod
+    def report(name: str, *, fmt: str | None = None, **options: Any) -> Any:
+        """Study NAME's report: the data (a dict), or rendered as FMT (text, markdown, json, html);
+        options: ``studies_dir``, ``n_resamples``, ``seed``."""
+        from evalkit.web.study.render import render as render_study
+        from evalkit.web.study.service import study_report
 
+        data = study_report(name, **options)
+        return data if fmt is None else render_study(data, fmt)
 
-def sweep_trend_page(trend: Any, *, title: str | None = None, **gate_options: Any) -> tuple[str, list[str]]:
-    """The trend page of TREND (``sweep_trend``'s result) and a note per checkpoint left off its plot.
+    @staticmethod
+    def export(name: str, fmt: str, **options: Any) -> str:
+        """Study NAME's saved ratings as CSV or JSONL text (systems named: the organiser's file)."""
+        from evalkit.web.study.service import export_ratings
 
-    The points are the trend's own figures (``sweep_report.trend_points``); GATE_OPTIONS go to the
-    comparison below the plot (``compare.build_comparison``). ValueError when fewer than two
-    checkpoints are scored."""
-    from evalkit.results.formats import render
-    from evalkit.sweep.report import trend_points
+        return export_ratings(name, fmt, **options)
 
-    return render("trend", trend, "html", title=title, **gate_options), trend_points(trend)[1]
+    @staticmethod
+    def judge(name: str, scorer: Any, **options: Any) -> Any:
+        """Ask the model judge SCORER (``make_judge``) the study's own rubrics about its answers and pairs;
+        a ``JudgePass``: units ``asked``, ``answered`` with a valid reply, the others' ``errors``."""
+        from evalkit.web.study.service import run_judge
 
+        return run_judge(name, scorer, **options)
 
-def sweep_gate(state: Any, baseline: str, **options: Any) -> Any:
-    """Every complete checkpoint gated against BASELINE (a run directory or a checkpoint of the sweep)."""
-    from evalkit.sweep.state import SweepState
-    from evalkit.sweep.report import sweep_gate as _gate
+    @staticmethod
+    def serve(name: str, *, host: str, port: int, studies_dir: "str | Path | None" = None, fsync: bool = False,
+              announce: Callable[[str, list[str]], None] | None = None) -> None:
+        """Serve study NAME's rating and organiser pages on HOST:PORT until stopped; ANNOUNCE(url, notes)
+        once it listens (a note when the address is not loopback)."""
+        from evalkit.config import StudySettings
+        from evalkit.web import server
+        from evalkit.web.study.app import serve_study
+        from evalkit.web.study.create import study_path
+        from evalkit.web.study.db import StudyDB
 
-    return _gate(state if isinstance(state, SweepState) else SweepState.load(state), baseline, **options)
-
-
-# What the command line uses besides the functions above: the errors it reports, the readers and
-# writers of run directories, and the formatting of tables. evalkit/cli/ imports evalkit.api and
-# evalkit.config only (tests/test_architecture.py); these names are looked up when first used, so
-# `evalkit --help` does not load every module. PUBLIC NAME -> (module, name in it).
-# ---------------------------------------------------------------- rating studies (evalkit study ...)
-
-def study_create(name: str, runs: Sequence["str | Path"], **settings: Any) -> Any:
-    """Create rating study NAME from long-form RUNS (``reference=True``: the items' reference answers as one
-    more system); ``StudySettings`` fields as SETTINGS. Returns ``study.create.CreatedStudy``: its
-    invitations carry the raters' and the organiser's tokens, shown once (only hashes are stored)."""
-    from evalkit.web.study.create import create_study
-    from evalkit.web.security import hash_token, new_token
-
-    def token() -> tuple[str, str]:
-        t = new_token()
-        return t, hash_token(t)
-
-    return create_study(name, runs, new_token=token, **settings)
-
-
-def study_report(name: str, *, fmt: str | None = None, **options: Any) -> Any:
-    """Study NAME's report: the data (a dict), or rendered as FMT (text, markdown, json, html);
-    options: ``studies_dir``, ``n_resamples``, ``seed``."""
-    from evalkit.web.study.render import render
-    from evalkit.web.study.service import study_report as _report
-
-    report = _report(name, **options)
-    return report if fmt is None else render(report, fmt)
+        path = study_path(name, studies_dir or field_default(StudySettings, "studies_dir"))
+        StudyDB(path).close()  # a missing study is named before anything listens
+        notes = [] if server.is_loopback(host) else [server.PUBLIC_ADDRESS_NOTE]
+        serve_study(path, host=host, port=port, fsync=fsync,
+                    announce=(lambda url: announce(url, notes)) if announce else None)
 
 
-def study_export(name: str, fmt: str, **options: Any) -> str:
-    """Study NAME's saved ratings as CSV or JSONL text (systems named: the organiser's file)."""
-    from evalkit.web.study.service import export_ratings
+class _SettingsOperations:
+    """Settings given as text, checked before any work starts, and which of them are secret. ``api.settings``."""
 
-    return export_ratings(name, fmt, **options)
+    @staticmethod
+    def strategy(name: str) -> str:
+        """NAME if a run can use it as its multi-sample strategy: a built-in or registered name
+        (``sampling.register_strategy``), or ``module:attr`` naming a stage factory outside evalkit
+        (loaded now); ValueError otherwise."""
+        from evalkit.config import SINGLE
+        from evalkit.run.sampling import get_strategy
 
+        if name == SINGLE:
+            raise ValueError(f"{SINGLE!r} is what one sample per item means; name a strategy for several samples")
+        get_strategy(name)
+        return name
 
-def study_judge(name: str, scorer: Any, **options: Any) -> Any:
-    """Ask the model judge SCORER (``make_judge``) the study's own rubrics about its answers and pairs; a
-    ``study.judge.JudgePass``: units asked, with a valid reply, the others' errors (judged units are kept)."""
-    from evalkit.web.study.service import run_judge
+    @staticmethod
+    def extractors() -> list[str]:
+        """The names of the answer extractors a choice scorer can use (those plugins register too)."""
+        from evalkit.scoring.extract import extractor_names
 
-    return run_judge(name, scorer, **options)
+        return list(extractor_names())
 
+    @staticmethod
+    def formats(kind: str, *, terminal: bool = True) -> tuple[str, ...]:
+        """The formats KIND's documents are rendered in (``render``): report, leaderboard, gate, compare,
+        trend, sweep_gate, study; without TERMINAL only those that give text."""
+        from evalkit.results.formats import format_names
 
-def study_serve(name: str, *, host: str, port: int, studies_dir: "str | Path | None" = None, fsync: bool = False,
-                announce: Callable[[str], None] | None = None) -> None:
-    """Serve study NAME's rating and organiser pages on HOST:PORT until stopped."""
-    from evalkit.config import StudySettings
-    from evalkit.web.study.app import serve_study
-    from evalkit.web.study.create import study_path
-    from evalkit.web.study.db import StudyDB
+        return format_names(kind, terminal=terminal)
 
-    path = study_path(name, studies_dir or field_default(StudySettings, "studies_dir"))
-    StudyDB(path).close()  # a missing study is named before anything listens
-    serve_study(path, host=host, port=port, fsync=fsync, announce=announce)
+    @staticmethod
+    def format(name: str) -> Any:
+        """The format NAME (``terminal``: it gives rich renderables; ``page``: it goes to a file)."""
+        from evalkit.results.formats import format_of
 
+        return format_of(name)
 
-_EXPORTS: dict[str, tuple[str, str]] = {
-    # errors the CLI turns into messages and exit codes
-    "DatasetError": ("evalkit.data.datasets", "DatasetError"), "Problem": ("evalkit.data.datasets", "Problem"),
-    "EndpointDown": ("evalkit.run.runner", "EndpointDown"), "RequestError": ("evalkit.serving.client", "RequestError"),
-    "RunLocked": ("evalkit.core.lock", "RunLocked"), "TemplateError": ("evalkit.data.prompts", "TemplateError"),
-    "NEEDS_KEY": ("evalkit.serving.backends", "NEEDS_KEY"),
-    "LockLost": ("evalkit.core.lock", "LockLost"),
-    "SuiteError": ("evalkit.data.suites", "SuiteError"),
-    "FetchError": ("evalkit.data.fetch", "FetchError"), "OriginUnreachable": ("evalkit.data.fetch", "OriginUnreachable"),
-    "RubricError": ("evalkit.scoring.rubrics", "RubricError"),
-    "ScorerError": ("evalkit.scoring.base", "ScorerError"),
-    # a run in progress, and its secrets
-    "RunProgress": ("evalkit.run.runner", "RunProgress"), "ProgressLines": ("evalkit.run.progress", "ProgressLines"),
-    "redact": ("evalkit.serving.client", "redact"), "is_secret_option": ("evalkit.scoring.base", "is_secret_option"),
-    "secret_option_values": ("evalkit.scoring.base", "secret_option_values"),
-    "JUDGE_API_KEY_ENV": ("evalkit.scoring.rubric_judge", "JUDGE_API_KEY_ENV"),
-    "write_failure_message": ("evalkit.run.rundir", "write_failure_message"),
-    # flags that take text, a file or JSON
-    "text_or_file": ("evalkit.run.request_controls", "text_or_file"),
-    "json_object": ("evalkit.run.request_controls", "json_object"), "parse_json": ("evalkit.core.store", "parse_json"),
-    # benchmark data: check, list, fetch
-    "load_dataset": ("evalkit.data.datasets", "load_dataset"), "benchmarks": ("evalkit.data.registry", "benchmarks"),
-    "resolve_benchmark_file": ("evalkit.data.registry", "resolve_benchmark_file"),
-    "fetch_file": ("evalkit.data.fetch", "fetch_file"), "fetch_plan": ("evalkit.data.fetch", "plan"),
-    # run directories: their files' names
-    "SAMPLES": ("evalkit.core.store", "SAMPLES"), "MANIFEST": ("evalkit.core.store", "MANIFEST"),
-    # scoring again, and model judges
-    "EXTRACTORS": ("evalkit.scoring.extract", "EXTRACTORS"),
-    "extractor_names": ("evalkit.scoring.extract", "extractor_names"),
-    "summarize": ("evalkit.run.summary", "summarize"), "Agreement": ("evalkit.scoring.agreement", "Agreement"),
-    "make_judge": ("evalkit.run.judging", "make_judge"), "Judgement": ("evalkit.run.judging", "Judgement"),
-    "JudgeStopped": ("evalkit.run.judging", "JudgeStopped"), "JudgeDown": ("evalkit.run.judging", "JudgeDown"),
-    "JudgeSettings": ("evalkit.config", "JudgeSettings"),
-    "JudgeInputError": ("evalkit.scoring.judge_pass", "JudgeInputError"),
-    # reports, leaderboards and gates: whole documents and their renderers; numbers the CLI formats itself
-    "render": ("evalkit.results.formats", "render"), "format_names": ("evalkit.results.formats", "format_names"),
-    "format_of": ("evalkit.results.formats", "format_of"),
-    "render_report": ("evalkit.results.report_document", "render_report"),
-    "report_renderables": ("evalkit.results.report_document", "report_renderables"),
-    "ReportDocument": ("evalkit.results.report_document", "ReportDocument"),
-    "render_leaderboard": ("evalkit.results.report_document", "render_leaderboard"),
-    "leaderboard_renderables": ("evalkit.results.report_document", "leaderboard_renderables"),
-    "fmt_ci": ("evalkit.results.report", "fmt_ci"), "pct": ("evalkit.results.report", "pct"),
-    "truncation_hints": ("evalkit.results.report_extras", "truncation_hints"),
-    "wilson_interval": ("evalkit.core.stats", "wilson_interval"),
-    "EXIT_MISMATCH": ("evalkit.results.gate", "EXIT_MISMATCH"), "flips_table": ("evalkit.results.gate", "flips_table"),
-    "gate_json": ("evalkit.results.gate", "gate_json"), "gate_table": ("evalkit.results.gate", "gate_table"),
-    "render_compare_html": ("evalkit.results.pages.compare", "render_compare_html"),
-    # training-data overlap beside a gate or a comparison
-    "read_overlap": ("evalkit.results.overlap_split", "read_overlap"),
-    "LEGACY_SCORE": ("evalkit.run.rundir", "LEGACY_SCORE"),
-    # sweeps over checkpoints (evalkit sweep)
-    "SweepError": ("evalkit.sweep.state", "SweepError"), "SweepState": ("evalkit.sweep.state", "SweepState"),
-    "log_tail": ("evalkit.sweep.state", "log_tail"), "SlurmOptions": ("evalkit.sweep.jobs", "SlurmOptions"),
-    "SweepLaunch": ("evalkit.sweep.jobs", "SweepLaunch"), "trend_table": ("evalkit.sweep.report", "trend_table"),
-    "gate_rows": ("evalkit.sweep.report", "gate_rows"), "sweep_junit": ("evalkit.sweep.report", "sweep_junit"),
-    "trend_json": ("evalkit.sweep.report", "trend_json"),
-    "trend_markdown": ("evalkit.sweep.report", "trend_markdown"), "best_text": ("evalkit.sweep.report", "best_text"),
-    # trackers (evalkit export, --log-to)
-    "TrackerError": ("evalkit.results.trackers.base", "TrackerError"),
-    # rating studies
-    "StudyError": ("evalkit.web.study.db", "StudyError"), "STUDY_FORMATS": ("evalkit.web.study.render", "STUDY_FORMATS"),
-    "EXPORT_FORMATS": ("evalkit.web.study.service", "EXPORT_FORMATS"), "DESIGNS": ("evalkit.web.study.rubric", "DESIGNS"),
-    "DesignError": ("evalkit.web.study.design", "DesignError"), "PUBLIC_ADDRESS_NOTE": ("evalkit.web.server", "PUBLIC_ADDRESS_NOTE"),
-    "is_loopback": ("evalkit.web.server", "is_loopback"),
-    "EXIT_PASS": ("evalkit.results.gate", "EXIT_PASS"), "EXIT_REGRESSION": ("evalkit.results.gate", "EXIT_REGRESSION"),  # its gates
-}
+    @staticmethod
+    def tracker(spec: str) -> str:
+        """SPEC (``mlflow[:EXPERIMENT]``, ``wandb[:PROJECT]``) if figures can be sent to it here (a known
+        tracker whose extra is installed); InputError (naming the extra to install) otherwise."""
+        from evalkit.results.trackers.base import parse_target, require
+
+        require(parse_target(spec).kind)
+        return spec
+
+    @staticmethod
+    def trackers(to: Sequence[str], tracker_run_ids: Sequence[str] = ()) -> list[Any]:
+        """The trackers TO as targets, with the run ids TRACKER_RUN_IDS give them; InputError when one
+        does not fit."""
+        from evalkit.results.trackers.base import parse_target, with_run_ids
+
+        return with_run_ids([parse_target(s) for s in to], tracker_run_ids)
+
+    @staticmethod
+    def is_secret(option: str) -> bool:
+        """True for a scorer option that holds a secret (``api_key``, ``..._token``, ``password`` ...)."""
+        from evalkit.scoring.base import is_secret_option
+
+        return is_secret_option(option)
+
+    @staticmethod
+    def secrets(scorer_options: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """The values of every secret option in SCORER_OPTIONS ({scorer: {key: value}}), to mask."""
+        from evalkit.scoring.base import secret_option_values
+
+        return secret_option_values(scorer_options)
 
 
-def __getattr__(name: str) -> Any:
-    """The names of ``_EXPORTS``, imported from their module when first asked for."""
-    try:
-        module, attr = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'evalkit.api' has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+data = _DataOperations()
+sweep = _SweepOperations()
+study = _StudyOperations()
+settings = _SettingsOperations()

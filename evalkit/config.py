@@ -299,7 +299,15 @@ class JudgeSettings:
 # ---------------------------------------------------------------- serving (evalkit serve, status, stop)
 
 API_KEY_ENV = "EVALKIT_API_KEY"
+JUDGE_API_KEY_ENV = "EVALKIT_JUDGE_API_KEY"  # where a model judge's key comes from (judge.api_key_env to change)
 ENGINE_PYTHON_ENV = "EVALKIT_ENGINE_PYTHON"
+NEEDS_KEY = "needs a key"  # the state of a server that answers, but refuses a request without its API key
+
+# ---------------------------------------------------------------- values results carry (read by callers)
+
+SAMPLES = "samples.jsonl"  # a run directory's samples, one JSON line each
+MANIFEST = "manifest.json"  # a run directory's record of what was run
+EXIT_PASS, EXIT_REGRESSION, EXIT_MISMATCH = 0, 1, 2  # a gate's verdicts, as exit codes (GateResult.exit_code)
 
 
 def _setting(default: Any = None, help: str = "", **cli: Any) -> Any:

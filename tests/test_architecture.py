@@ -68,17 +68,26 @@ def test_the_rule_is_checked_on_real_imports(tmp_path):
     assert not forbidden("evalkit.api") and not forbidden("evalkit.config") and not forbidden("evalkit.cli.run")
 
 
-def test_every_name_the_api_lends_the_cli_exists():
-    """The API's names for the CLI are looked up when first used: each must resolve."""
+def test_the_api_is_a_small_surface_with_no_lazy_lookup():
+    """At most 40 public names, every one of them defined; no module __getattr__ lending internals."""
     from evalkit import api
 
-    missing = []
-    for name in api._EXPORTS:
-        try:
-            getattr(api, name)
-        except (AttributeError, ImportError) as exc:
-            missing.append(f"{name}: {exc}")
-    assert not missing
+    assert len(api.__all__) <= 40, f"{len(api.__all__)} names in evalkit.api.__all__"
+    assert len(set(api.__all__)) == len(api.__all__)
+    assert [name for name in api.__all__ if not hasattr(api, name)] == []
+    assert not hasattr(api, "__getattr__") and not hasattr(api, "_EXPORTS")
+
+
+def test_the_cli_uses_only_the_public_names_of_the_api():
+    """Every ``api.NAME`` a cli module uses is in ``api.__all__`` (a name the API imports for itself is not
+    the CLI's to borrow)."""
+    import re
+
+    from evalkit import api
+
+    used = {(path.name, name) for path in cli_modules()
+            for name in re.findall(r"\bapi\.([A-Za-z_]\w*)", path.read_text(encoding="utf-8"))}
+    assert sorted(f"{file}: api.{name}" for file, name in used if name not in api.__all__) == []
 
 
 def test_evalkit_run_restates_no_default():

@@ -51,8 +51,8 @@ def test_score_prints_accuracy_in_percent(tmp_path):
 def test_fetch_offline_suggests_a_mirror(tmp_path, monkeypatch):
     unreachable = f"http://127.0.0.1:{free_port()}/medqa_test.jsonl"  # nothing listens there
     bench = dataclasses.replace(get_benchmark("medqa"), url=unreachable)
-    # evalkit.cli.data the attribute is the click group; the module is what holds `plan`.
-    monkeypatch.setattr(importlib.import_module("evalkit.cli.data"), "plan", lambda names: [bench])
+    # api.data.plan reads the fetch plan from its module when called
+    monkeypatch.setattr(importlib.import_module("evalkit.data.fetch"), "plan", lambda names: [bench])
     res = CliRunner().invoke(main, ["data", "fetch", "medqa", "--data-dir", str(tmp_path)])
     assert res.exit_code == 1
     assert unreachable in res.output and "evalkit data fetch medqa --from DIR_OR_URL" in res.output

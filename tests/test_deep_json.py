@@ -8,7 +8,7 @@ import pytest
 
 from evalkit.cli.run import parse_scorer_args
 from evalkit.data.datasets import DatasetError, load_dataset
-from evalkit.run.request_controls import ControlError, json_object
+from evalkit.cli.controls import ControlError, json_object
 from evalkit.scoring.rubrics import RubricError, load_rubric
 from evalkit.core.store import MAX_JSON_DEPTH, parse_json
 from evalkit.data.suites import SuiteError, load_suite

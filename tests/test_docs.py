@@ -374,7 +374,7 @@ def test_page_examples_run(page, tmp_path):
             shutil.rmtree(Path(env["EVALKIT_DOCS_FORKSERVER"]).parent, ignore_errors=True)
         if judge is not None:
             judge.stop()
-        for name in api.server_names():  # the default one, and any a failed page left running
+        for name in [s["name"] for s in api.servers(probe=False)]:  # the default one, and any a failed page left running
             api.stop(name, grace_s=2)
 
 

@@ -452,10 +452,10 @@ def test_an_exam_file_without_scorer_is_scored_by_its_targets_scorer(standin, tm
     # rescoring with no scorer named takes the items' own too (it refused these samples: no answer_idx)
     from evalkit import api
 
-    again = {s["id"]: s for s in api.rescore(run)}
+    done = api.rescore(run)  # evalkit score RUN: the same scorer, and the file says so
+    again = {s["id"]: s for s in done.samples}
     assert again["199B2"]["scores"]["igakuqa"] == samples["199B2"]["scores"]["igakuqa"]
     assert again.keys() == samples.keys()
-    done = api.rescore_to_file(run)  # evalkit score RUN: the same scorer, and the file says so
     assert done.output.name == "samples.rescored-igakuqa.jsonl" and [s.name for s in done.plan.scorers] == ["igakuqa"]
 
 

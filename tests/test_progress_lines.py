@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from evalkit.run.progress import ProgressLines, progress_line
+from evalkit.cli.progress import ProgressLines, progress_line
 from evalkit.run.runner import RunProgress
 from tests.conftest import ROOT, write_items
 

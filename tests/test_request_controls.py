@@ -12,7 +12,7 @@ import pytest
 
 from evalkit.serving.client import build_payload, parse_completion, read_usage
 from evalkit.core.records import GenerationParams
-from evalkit.run.request_controls import ControlError, json_object, text_or_file
+from evalkit.cli.controls import ControlError, json_object, text_or_file
 from evalkit.run.manifest import run_fingerprint
 from evalkit.run.runner import RunConfig, run_eval
 from evalkit.core.store import read_json

@@ -68,16 +68,19 @@ def test_rescore_run_directory(run_dir):
 
 
 def test_rescore_to_file_is_evalkit_score_as_a_function(run_dir):
-    """api.rescore_to_file: rescore, the written file beside the run (never over it), and what it used."""
+    """api.rescore: rescore, the written file beside the run (never over it), and what it used."""
     from evalkit import api
 
-    done = api.rescore_to_file(run_dir, extractor="medreason")
+    done = api.rescore(run_dir, extractor="medreason")
     assert done.output == default_output(run_dir, "medreason") and done.output.parent == run_dir
     assert [json.loads(line) for line in done.output.read_text().splitlines()] == done.samples
     assert done.samples == rescore(run_dir, "medreason") and done.extractor == "medreason" and done.note is None
     assert done.summary["medqa"].n == 3
+    from evalkit.benchmarks.medreason.extract import medreason_report
+    assert done.compat == medreason_report(done.samples)  # MedReason's own figures, with its extractor only
     assert not done.output.with_name(done.output.name + ".journal").exists()
-    assert api.rescore_to_file(run_dir).output.name == "samples.rescored-evalkit.jsonl"  # the default extractor
+    default = api.rescore(run_dir)
+    assert default.output.name == "samples.rescored-evalkit.jsonl" and default.compat is None  # the default extractor
 
 
 def test_rescore_with_the_compat_extractor_guesses(run_dir):

@@ -286,10 +286,12 @@ def test_the_library_api_runs_loads_and_analyses(tmp_path, loopback, items_file)
     rows = api.report([result.run_dir]).rows
     assert len(df) == 12 and rows[0].n == 12 and rows[0].correct == int(df["score:correct"].sum())
     again = api.rescore(result.run_dir, scorers=["tests.toy_scorers:ToyScorer"])
-    assert all("letters_named" in s["scores"] for s in again)
-    assert not hasattr(api, "rescore_run")  # one rescoring entry point: api.rescore is rescore.rescore
+    assert all("letters_named" in s["scores"] for s in again.samples)
+    # one rescoring entry point: api.rescore is rescore.rescore, its samples written beside the run
+    assert not hasattr(api, "rescore_run") and not hasattr(api, "rescore_to_file")
     from evalkit.run.rescore import rescore
-    assert api.rescore is rescore
+    assert again.samples == rescore(result.run_dir, scorers=["tests.toy_scorers:ToyScorer"])
+    assert again.output.parent == result.run_dir and again.output.is_file()
     assert api.gate(result.run_dir, result.run_dir).exit_code == 0
 
 

@@ -42,7 +42,7 @@ def test_cli_serve_imports_only_the_api():
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     # the API, the config types (the option defaults) and the CLI's own option helpers
-    assert {m for m in modules if m.startswith("evalkit")} == {"evalkit", "evalkit.cli", "evalkit.cli.options",
+    assert {m for m in modules if m.startswith("evalkit")} == {"evalkit", "evalkit.cli.common", "evalkit.cli.options",
                                                                "evalkit.config"}
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "evalkit"
              for a in n.names}

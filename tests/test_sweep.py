@@ -554,7 +554,7 @@ def test_the_trend_page_marks_partial_runs(tmp_path):
     points, _ = trend_points(sweep_trend(state))
     assert {p.step for p in points if p.partial == "running"} == {300}
     assert all(p.partial is None for p in points if p.step != 300)
-    page, _ = api.sweep_trend_page(sweep_trend(state))
+    page, _ = api.sweep.trend_page(sweep_trend(state))
     assert page.count('data-partial="running"') == 2  # its two benchmarks' points
     assert 'id="trend-partial"' in page and "step 300 (running)" in page and "PROVISIONAL" in page
 
@@ -591,7 +591,7 @@ def test_the_hint_line_is_shell_quoted(tmp_path, monkeypatch):
     from evalkit import api
     from evalkit.cli import main
 
-    monkeypatch.setattr(api, "sweep_run", lambda *a, **k: [])
+    monkeypatch.setattr(api.sweep, "run", lambda *a, **k: [])
     data = tmp_path / "a.jsonl"
     data.touch()
     _ckpts(tmp_path, steps=(1,))

@@ -9,8 +9,9 @@ import click
 
 from evalkit.cli.options import (alpha_option, config_option, interval_options, max_drop_option, overlap_options,
                                  score_option)
-from evalkit.cli import fail_on_bad_input
-from evalkit.config import CompareSettings
+from evalkit import api
+from evalkit.cli.common import fail_on_bad_input
+from evalkit.config import EXIT_MISMATCH, CompareSettings
 
 
 @click.command("compare")
@@ -33,21 +34,16 @@ def compare_command(runs: tuple[Path, ...], output: Path, score: str, max_drop: 
     checkpoints of a sweep) any two can be paired on the page. The paired statistics are
     those of `evalkit gate` with the same options.
     """
-    from evalkit.api import EXIT_MISMATCH, compare, render
-
     if len(runs) < 2:
         raise click.UsageError("give at least two runs: BASELINE CANDIDATE [RUN...]")
     try:
-        from evalkit.api import read_overlap
-
-        overlap = read_overlap(overlap_file, overlap_rule, overlap_stale) if overlap_file is not None else None
-        comparison = compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples,
-                             overlap=overlap)
+        comparison = api.compare(runs, score=score, max_drop=max_drop, alpha=alpha, seed=seed, n_resamples=resamples,
+                                 overlap_file=overlap_file, overlap_rule=overlap_rule, overlap_stale=overlap_stale)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render("compare", comparison, "html", title=title), encoding="utf-8")
+        output.write_text(api.render(comparison, "html", title=title), encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"{output}: cannot write the page ({exc.strerror or exc})") from exc
     for note in comparison.overlap_notes:

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from evalkit.api import (
-    benchmarks, DatasetError, fetch_file, fetch_plan as plan, FetchError, load_dataset, OriginUnreachable,
-    resolve_benchmark_file
-)
+from evalkit import api
 from evalkit.cli.options import config_option
 
 
@@ -47,15 +44,16 @@ def check(files: tuple[str, ...], data_dir: Path, adapter: str | None) -> None:
     """
     failed = False
     for target in files:
-        path = resolve_benchmark_file(target, data_dir)
+        path = api.data.resolve(target, data_dir)
         try:
-            loaded = load_dataset(path, adapter=adapter)
-        except DatasetError as exc:
+            loaded = api.data.load(path, adapter=adapter)
+        except api.InputError as exc:
             failed = True
-            for problem in exc.problems:
+            problems = exc.problems or [exc]  # a file's error lists each bad record
+            for problem in problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"{path}: INVALID ({len(exc.problems)} problem"
-                       f"{'s' if len(exc.problems) != 1 else ''})")
+            click.echo(f"{path}: INVALID ({len(problems)} problem"
+                       f"{'s' if len(problems) != 1 else ''})")
             continue
         note = ""
         if loaded.benchmark is not None:
@@ -75,7 +73,7 @@ def check(files: tuple[str, ...], data_dir: Path, adapter: str | None) -> None:
 def list_() -> None:
     """Print the benchmark registry."""
     rows = [("name", "file", "items", "options", "sha256", "source")]
-    rows += [(b.name, b.file, str(b.items), b.options_text, b.sha256, b.source) for b in benchmarks()]
+    rows += [(b.name, b.file, str(b.items), b.options_text, b.sha256, b.source) for b in api.data.benchmarks()]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5])
@@ -95,21 +93,21 @@ def fetch_cmd(names: tuple[str, ...], fetch_all: bool, source: str | None, data_
     and an existing good file is left untouched. Exit status 1 if any failed.
     """
     if fetch_all:
-        names = tuple(b.name for b in benchmarks())
+        names = tuple(b.name for b in api.data.benchmarks())
     if not names:
         raise click.UsageError("name at least one benchmark (see 'evalkit data list') or use --all")
     try:
-        todo = plan(names)
-    except FetchError as exc:
+        todo = api.data.plan(names)
+    except api.EvalkitError as exc:
         raise click.UsageError(str(exc)) from None
     failed = False
     for bench in todo:
         try:
-            r = fetch_file(bench, source=source, data_dir=data_dir)
-        except FetchError as exc:
+            r = api.data.fetch(bench, source=source, data_dir=data_dir)
+        except api.EvalkitError as exc:
             failed = True
             hint = ""
-            if source is None and isinstance(exc, OriginUnreachable):
+            if source is None and isinstance(exc, api.UnreachableError):
                 hint = ("\n  offline or blocked? copy it from a mirror instead: "
                         f"evalkit data fetch {bench.name} --from DIR_OR_URL")
             click.echo(f"error: {exc}{hint}", err=True)

@@ -14,13 +14,12 @@ from evalkit.config import TrackerSettings, field_default
 def check_run_ids(trackers: Sequence[str], tracker_run_ids: Sequence[str]) -> None:
     """A usage error, before anything runs, when --tracker-run-id does not fit the trackers named."""
     from evalkit import api
-    from evalkit.api import TrackerError
 
     if tracker_run_ids and not trackers:
         raise click.UsageError("--tracker-run-id goes with the trackers it is for (--log-to / --to)")
     try:
-        api.tracker_targets(trackers, tracker_run_ids)
-    except TrackerError as exc:
+        api.settings.trackers(trackers, tracker_run_ids)
+    except api.InputError as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -29,13 +28,12 @@ def send_to_trackers(paths: Sequence["str | Path"], trackers: Sequence[str], tra
     """Each of PATHS sent to TRACKERS (``api.export``), a line per tracker run on stdout and the notes on
     stderr; False (after the others were sent) when one could not be sent, its reason said."""
     from evalkit import api
-    from evalkit.api import TrackerError
 
     ok = True
     for path in paths:
         try:
             results = api.export(path, trackers, tracker_run_ids=tracker_run_ids, log_samples=log_samples, step=step)
-        except (TrackerError, ValueError, OSError) as exc:  # ValueError: a run or sweep that cannot be read
+        except (api.InputError, ValueError, OSError) as exc:  # ValueError: a run or sweep that cannot be read
             click.echo(f"error: {path}: not sent: {exc}", err=True)
             ok = False
             continue

@@ -12,11 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit import api
-from evalkit.api import (Agreement, JudgeDown, JudgeInputError, JudgeStopped, LockLost, ProgressLines, RubricError,
-                         RunLocked, RunProgress, ScorerError, ServerError)
-from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
+from evalkit.cli.common import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
 from evalkit.cli.options import config_option
-from evalkit.config import PROGRESS_INTERVAL_S, REQUEST_PER, JudgeSettings
+from evalkit.cli.progress import ProgressLines
+from evalkit.config import JUDGE_API_KEY_ENV, REQUEST_PER, PROGRESS_INTERVAL_S, JudgeSettings
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped, so logs grep well
 
@@ -29,7 +28,7 @@ def _ci(ci: tuple[float, float] | None) -> str:
     return "" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def agreement_table(result: dict[str, Agreement], title: str) -> Table:
+def agreement_table(result: dict[str, Any], title: str) -> Table:
     """Per axis: n, Spearman, Kendall tau-b, QWK with CIs, judge errors; a length-baseline row under each axis."""
     table = Table(title=title)
     for name in ("axis", "grader", "n", "spearman", "95% CI", "kendall", "95% CI ", "qwk", "95% CI  ",
@@ -45,7 +44,7 @@ def agreement_table(result: dict[str, Agreement], title: str) -> Table:
     return table
 
 
-def confusion_table(axis: str, a: Agreement) -> Table:
+def confusion_table(axis: str, a: Any) -> Table:
     table = Table(title=f"{axis}: human grade (rows) x judge grade (columns)")
     table.add_column("human \\ judge")
     for c in a.categories:
@@ -81,7 +80,7 @@ def scores_table(samples: list, score_names: list[str], title: str) -> Table:
               help="Base URL of the judge's OpenAI-compatible server (ending in /v1); repeat for several.")
 @click.option("--judge-server", "server_name", default=None, help="Name of a judge server started by `evalkit serve`.")
 @click.option("--judge-model", "model", default=None, help="Judge model id (default: the one the server lists).")
-@click.option("--judge-api-key", "api_key", default=None, envvar="EVALKIT_JUDGE_API_KEY")
+@click.option("--judge-api-key", "api_key", default=None, envvar=JUDGE_API_KEY_ENV)
 @click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Long-form questions file, looked up by qid (needed for a graded-answers JSONL).")
 @click.option("--pairwise", "pair", nargs=2, type=click.Path(exists=True, path_type=Path), default=None,
@@ -127,9 +126,9 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
                              json_schema=json_schema, n_resamples=resamples, request_per=request_per, limit=limit)
     try:
         scorer = api.make_judge(settings, endpoints=endpoints, server=server_name, model=model, api_key=api_key)
-    except (ServerError, RubricError, ScorerError, OSError) as exc:
+    except (api.ServerError, api.InputError, OSError) as exc:
         _exit(f"[red]error:[/] {escape(str(exc))}", 2)
-    progress = RunProgress()
+    progress = api.RunProgress()
     lines = ProgressLines(progress, sys.stderr, PROGRESS_INTERVAL_S)  # a line now and then while it judges
     try:
         try:
@@ -139,22 +138,23 @@ def judge_command(path, rubric, endpoints, server_name, model, api_key, question
                              on_note=lambda note: console.print(f"note: {escape(note)}"))
         finally:
             lines.close()
-    except JudgeInputError as exc:
+    except api.InputError as exc:  # the answers cannot be used (the judge was made above): nothing was sent
         _exit(f"[red]cannot read the answers[/] (nothing was sent):\n{escape(str(exc))}" if pair is None
               else f"[red]error:[/] {escape(str(exc))}", 2)
-    except ScorerError as exc:
-        _exit(f"[red]error:[/] {escape(str(exc))}", 2)
-    except RunLocked as exc:
+    except api.BusyError as exc:
+        if exc.lost:
+            _exit(f"[red]stopped:[/] {escape(str(exc))}", EXIT_BUSY)
         who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
         _exit(f"[red]busy:[/] {escape(str(exc.run_dir))} is being written by a running evalkit run ({who}); "
               "judge it when that run ends, or pass --work-dir elsewhere", EXIT_BUSY)
-    except LockLost as exc:
-        _exit(f"[red]stopped:[/] {escape(str(exc))}", EXIT_BUSY)
-    except JudgeDown as exc:
+    except api.UnreachableError as exc:
         _exit(f"[red]judge down:[/] {escape(str(exc))}", 1)
-    except JudgeStopped as exc:
-        _exit(f"[yellow]stopped[/]: judgements so far are journaled in {exc.work_dir}; rerun the same command "
-              "to resume", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # a judge pass stopped says where what it judged is journaled
+        work_dir = getattr(exc, "work_dir", None)
+        if work_dir is None:
+            raise
+        _exit(f"[yellow]stopped[/]: judgements so far are journaled in {work_dir}; rerun the same command to resume",
+              EXIT_INTERRUPTED)
     if done.file_pass is not None:  # a benchmark's own file: it prints its report
         done.file_pass.show(done, path, out=stdout_console())
     else:

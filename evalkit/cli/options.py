@@ -133,7 +133,7 @@ def StrategyName() -> CheckedValue:
     """A strategy: a built-in or registered name, or ``module:attr`` (checked, and loaded, when parsed)."""
     from evalkit import api
 
-    return CheckedValue("NAME|module:attr", api.check_strategy, (ValueError,))
+    return CheckedValue("NAME|module:attr", api.settings.strategy, (ValueError,))
 
 
 # ---------------------------------------------------------------- the tables' statistics and format
@@ -155,7 +155,7 @@ def format_option(kind: str = "report", source: Any = (ReportSettings, "format")
     """--format: the formats KIND's documents are rendered in (the renderer registry's, through the API)."""
     from evalkit import api
 
-    return config_option("--format", "fmt", type=click.Choice(api.format_names(kind)), source=source, help=help)
+    return config_option("--format", "fmt", type=click.Choice(api.settings.formats(kind)), source=source, help=help)
 
 
 def interval_options(*, ci: bool = True) -> Callable:
@@ -202,9 +202,8 @@ def TrackerSpec() -> CheckedValue:
     """``mlflow[:EXPERIMENT]`` or ``wandb[:PROJECT]``, checked when parsed: a known tracker whose extra is
     installed (so an evaluation does not run for an hour and then find nowhere to send its figures)."""
     from evalkit import api
-    from evalkit.api import TrackerError
 
-    return CheckedValue("mlflow[:EXPERIMENT]|wandb[:PROJECT]", api.check_tracker, (TrackerError,))
+    return CheckedValue("mlflow[:EXPERIMENT]|wandb[:PROJECT]", api.settings.tracker, (api.InputError,))
 
 
 def tracker_options(flag: str = "--log-to") -> Callable:

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.cli import stdout_console
+from evalkit.cli.common import stdout_console
 from evalkit.cli.options import config_option
 from evalkit.config import DEFAULT_DATA_DIR, OverlapSettings
 
@@ -49,12 +49,12 @@ def overlap_command(train: tuple[Path, ...], more_train: tuple[Path, ...], eval_
     or corrupt) or not at all, unless --accept-partial: the output is written either way,
     with what could be read, and its header names those files.
     """
-    from evalkit.api import overlap
+    from evalkit import api
 
     train = train + more_train
     t0 = time.perf_counter()
     try:
-        result = overlap(train, eval_files=eval_files, suite=suite, data_dir=data_dir, field=field,
+        result = api.overlap(train, eval_files=eval_files, suite=suite, data_dir=data_dir, field=field,
                          ngram=ngram, output=output)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from evalkit.cli import fail_on_bad_input, stdout_console
+from evalkit.cli.common import fail_on_bad_input, stdout_console
 from evalkit.cli.options import (alpha_option, config_argument, config_option, format_option, interval_options,
                                  max_drop_option, overlap_options, score_option)
 from evalkit import api
-from evalkit.config import GateSettings, ReportSettings, field_default
+from evalkit.config import EXIT_MISMATCH, GateSettings, ReportSettings, field_default
 
 REPORT_PAGE = field_default(ReportSettings, "report_page")
+CHOICE_SCORE = field_default(ReportSettings, "score")  # the multiple-choice verdict, the one an overlap file splits
 LEADERBOARD_PAGE = field_default(ReportSettings, "leaderboard_page")
 
 
@@ -23,7 +24,7 @@ def _console():
 
 def _emit(text: str, output: Path | None, fmt: str, default_name: str) -> None:
     """Write ``text`` to OUTPUT, or print it; a page (HTML) without -o goes to DEFAULT_NAME, not the terminal."""
-    if output is None and api.format_of(fmt).page:
+    if output is None and api.settings.format(fmt).page:
         output = Path(default_name)
     if output is None:
         click.echo(text, nl=False)
@@ -36,19 +37,19 @@ def _emit(text: str, output: Path | None, fmt: str, default_name: str) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-def _show(kind: str, doc: object, fmt: str, output: Path | None, default_name: str) -> None:
-    """DOC (a KIND document) in FMT: a terminal format's tables printed, another format's text printed or
+def _show(doc: object, fmt: str, output: Path | None, default_name: str) -> None:
+    """DOC (a report or leaderboard document) in FMT: a terminal format's tables printed, another format's text printed or
     written (``_emit``)."""
-    if api.format_of(fmt).terminal:
+    if api.settings.format(fmt).terminal:
         console = _console()
-        for renderable in api.render(kind, doc, fmt, width=console.width):
+        for renderable in api.render(doc, fmt, width=console.width):
             console.print(renderable)
         return
-    _emit(api.render(kind, doc, fmt), output, fmt, default_name)
+    _emit(api.render(doc, fmt), output, fmt, default_name)
 
 
 def _check_output(fmt: str, output: Path | None) -> None:
-    if api.format_of(fmt).terminal and output is not None:
+    if api.settings.format(fmt).terminal and output is not None:
         raise click.UsageError("--output needs --format markdown, csv, json or html")
 
 
@@ -76,7 +77,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
     """
     _check_output(fmt, output)
     try:
-        doc = api.report_document(runs, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks,
+        doc = api.report(runs, by=by, ci=ci, n_resamples=resamples, seed=seed, ks=ks,
                                   overlap_file=overlap_file, overlap_rule=overlap_rule, overlap_stale=overlap_stale)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
@@ -84,7 +85,7 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None, by: tu
         click.echo(f"note: {note}", err=True)
     for why in doc.warnings:
         click.echo(f"warning: {why}", err=True)
-    _show("report", doc, fmt, output, REPORT_PAGE)
+    _show(doc, fmt, output, REPORT_PAGE)
 
 
 @click.command("leaderboard")
@@ -120,19 +121,18 @@ def leaderboard_command(directory: Path, fmt: str, output: Path | None, task_fol
     --score names one.
     """
     _check_output(fmt, output)
-    if overlap_file is not None and score != api.LEGACY_SCORE:
-        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({api.LEGACY_SCORE}), not --score {score}")
+    if overlap_file is not None and score != CHOICE_SCORE:
+        raise click.UsageError(f"--overlap splits the multiple-choice verdict ({CHOICE_SCORE}), not --score {score}")
     try:
-        doc = api.leaderboard_document(directory, ci=ci, n_resamples=resamples, seed=seed,
+        doc = api.leaderboard(directory, ci=ci, n_resamples=resamples, seed=seed,
                                        task_folders=task_folders, models=models, prompts=prompts,
                                        run_names=run_names, score=score, index=not no_index,
-                                       overlap_file=overlap_file, overlap_rule=overlap_rule,
-                                       overlap_stale=overlap_stale)
+                              overlap_file=overlap_file, overlap_rule=overlap_rule, overlap_stale=overlap_stale)
     except (OSError, ValueError) as exc:
         fail_on_bad_input(exc)
     for warning in doc.warnings:
         click.echo(f"warning: {warning}", err=True)
-    _show("leaderboard", doc, fmt, output, LEADERBOARD_PAGE)
+    _show(doc, fmt, output, LEADERBOARD_PAGE)
 
 
 @click.command("gate")
@@ -162,8 +162,6 @@ def gate_command(baseline: Path, candidate: Path, max_drop: float, alpha: float,
     gate could not finish (a run that cannot be read, a report that cannot be written):
     never 1, so a CI job reports a regression only when there is one.
     """
-    from evalkit.api import EXIT_MISMATCH
-
     if clean_only != (overlap_file is not None):
         raise click.UsageError("--clean-only and --overlap go together")
     try:
@@ -184,8 +182,6 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
           json_out: Path | None, junit_out: Path | None, show_flips: int, score: str, seed: int,
           resamples: int, overlap_file: Path | None, overlap_rule: str, overlap_stale: str) -> int:
     """Compare the runs, print the verdict and write the reports; the exit code (see gate_command)."""
-    from evalkit.api import render
-
     result = api.gate(baseline, candidate, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                       n_resamples=resamples, seed=seed, score=score, overlap_file=overlap_file,
                       overlap_rule=overlap_rule, overlap_stale=overlap_stale)
@@ -196,7 +192,7 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     if result.datasets and not result.blocked:
-        for renderable in render("gate", result, "rich", flips=show_flips):
+        for renderable in api.render(result, "rich", flips=show_flips):
             console.print(renderable)
     if result.blocked and not result.datasets:
         console.print("[bold yellow]NOT COMPARABLE[/] (exit 2): no dataset was answered and scored in both runs.")
@@ -209,6 +205,6 @@ def _gate(baseline: Path, candidate: Path, *, max_drop: float, alpha: float, all
     else:
         console.print("[bold green]PASS[/]")
     if json_out is not None and str(json_out) == "-":
-        click.echo(render("gate", result, "json"), nl=False)
-    api.write_gate_reports(result, json_out=json_out, junit_out=junit_out)
+        click.echo(api.render(result, "json"), nl=False)
+    result.write_reports(json_out=json_out, junit_out=junit_out)
     return result.exit_code

@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,45 +25,19 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from evalkit import api
-from evalkit.api import (
-    API_KEY_ENV, JUDGE_API_KEY_ENV, DatasetError, EndpointDown, LockLost, Problem, ProgressLines, RequestError,
-    RunLocked, RunProgress, ServerError, SuiteError, TaskError, TemplateError, is_secret_option, json_object, parse_json,
-    redact, secret_option_values, text_or_file, truncation_hints, wilson_interval, write_failure_message
-)
-from evalkit.cli import EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, stdout_console
+from evalkit.cli.common import (EXIT_BUSY, EXIT_INCOMPLETE, EXIT_INTERRUPTED, parse_scorer_args,  # noqa: F401
+                                scores_table, stdout_console, summary_table)
+from evalkit.cli.controls import json_object, text_or_file
 from evalkit.cli.export import check_run_ids, send_to_trackers
 from evalkit.cli.options import ConfigOption, StrategyName, config_option, tracker_options
-from evalkit.config import (DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
-                            MULTI_SAMPLE_TEMPERATURE, STRATEGIES, UNKNOWN_RULES, GenerationParams, RunConfig)
+from evalkit.cli.progress import ProgressLines
+from evalkit.config import (API_KEY_ENV, DEFAULT_CONCURRENCY, DEFAULT_PROMPT, ER_PROMPT, ER_SAMPLES, EXEMPLARS_FILE,
+                            JUDGE_API_KEY_ENV, MANIFEST, MULTI_SAMPLE_TEMPERATURE, SAMPLES, STRATEGIES, UNKNOWN_RULES,
+                            GenerationParams, RunConfig)
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line in logs
-
-
-def summary_table(summary: dict, title: str) -> Table:
-    """The end-of-run table, from the streamed per-dataset counts (no samples reloaded)."""
-    table = Table(title=title, title_justify="left")
-    for col, justify in (("dataset", "left"), ("n", "right"), ("accuracy", "right"), ("95% CI (Wilson)", "right"),
-                         ("unparsed", "right"), ("truncated", "right"), ("errors", "right")):
-        table.add_column(col, justify=justify, no_wrap=True)
-    for name, d in summary.items():
-        if d.choice:
-            lo, hi = wilson_interval(d.correct, d.n)
-            table.add_row(name, str(d.n), f"{100 * d.accuracy:.1f}%", f"[{100 * lo:.1f}, {100 * hi:.1f}]",
-                          str(d.unparsed), str(d.truncated), str(d.errors))
-        else:  # scored otherwise (an exam's own scorer, a judge): its first score here, by its metric; all of them below
-            table.add_row(name, str(d.n), _first_score(d), "-", "-", str(d.truncated), str(d.errors))
-    return table
-
-
-def _first_score(d: Any) -> str:
-    """A dataset's first named score with a figure, as "57.1% exam"; "-" when it has none."""
-    for score_name, s in d.scores.items():
-        if s.value is not None:
-            return (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}") + f" {score_name}"
-    return "-"
 
 
 SECRET_FLAGS = ("--api-key", "--judge-api-key")
@@ -72,7 +47,7 @@ SCORER_ARG = "--scorer-arg"
 def _secret_scorer_arg(value: str) -> bool:
     """True for a ``SCORER.KEY=VALUE`` whose KEY holds a secret (``judge.api_key=...``)."""
     target = value.partition("=")[0]
-    return is_secret_option(target.rpartition(".")[2])
+    return api.settings.is_secret(target.rpartition(".")[2])
 
 
 def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAGS) -> tuple[list[str], bool]:
@@ -94,48 +69,16 @@ def without_secrets(argv: list[str], secret_flags: tuple[str, ...] = SECRET_FLAG
     return out, dropped
 
 
-def scores_table(summary: dict) -> Table | None:
-    """Every named score other than the choice scorer's (shown as accuracy above), by its metric."""
-    rows = [(dataset, name, s) for dataset, d in summary.items() for name, s in d.scores.items() if name != "correct"]
-    if not rows:
-        return None
-    table = Table(title="scores (each by its metric over scored samples; `evalkit report` adds CIs)",
-                  title_justify="left")
-    for col, justify in (("dataset", "left"), ("score", "left"), ("metric", "left"), ("n", "right"),
-                         ("value", "right"), ("not scored", "right")):
-        table.add_column(col, justify=justify, no_wrap=True)
-    for dataset, name, s in rows:
-        value = "-" if s.value is None else (f"{100 * s.value:.1f}%" if s.binary else f"{s.value:.3f}")
-        table.add_row(dataset, name, s.to_dict()["metric"]["name"], str(s.n), value, str(s.errors))
-    return table
-
-
-def parse_scorer_args(args: tuple[str, ...]) -> dict[str, dict[str, object]]:
-    """``SCORER.KEY=VALUE`` options as {scorer: {key: value}}; values that read as JSON are parsed."""
-    out: dict[str, dict[str, object]] = {}
-    for arg in args:
-        target, eq, value = arg.partition("=")
-        scorer, dot, key = target.rpartition(".")
-        if not eq or not dot or not scorer or not key:
-            raise ValueError(f"{arg!r} is not SCORER.KEY=VALUE")
-        try:
-            parsed: object = parse_json(value)
-        except ValueError:
-            parsed = value
-        out.setdefault(scorer, {})[key] = parsed
-    return out
-
-
 SKIPPED_SHOWN = 5  # invalid records named on the terminal; the manifest lists them all
 
 
-def skipped_message(problems: list[Problem], run_dir) -> str:
+def skipped_message(problems: list, run_dir) -> str:
     """What --skip-invalid left out: how many records, and the first few as file:line: reasons."""
     by_record: dict[tuple[str, int], list[str]] = {}
     for p in problems:
         by_record.setdefault((str(p.path), p.line), []).append(p.message)
     n = len(by_record)
-    where = f" (all listed in {run_dir / api.MANIFEST})" if run_dir is not None else ""
+    where = f" (all listed in {run_dir / MANIFEST})" if run_dir is not None else ""
     lines = [f"[yellow]skipped {n} invalid record{'s' if n != 1 else ''}[/] (--skip-invalid){escape(where)}:"]
     lines += [f"  {escape(f'{path}:{line}: ' + '; '.join(reasons))}"
               for (path, line), reasons in list(by_record.items())[:SKIPPED_SHOWN]]
@@ -169,7 +112,8 @@ RUN_FLAGS = ("model", "api_key", "prompt", "extractor", "adapter", "concurrency"
              "fewshot_k", "fewshot_seed", "exemplars_file", "order_from", "order_unknown")
 GENERATION_FLAGS = ("max_new_tokens", "temperature", "top_p", "seed", "top_k", "min_p", "presence_penalty",
                     "frequency_penalty")
-_CONCURRENCY_BY_BACKEND = ", ".join(f"{n} on {b}" for b, n in api.backend_concurrencies().items())
+_CONCURRENCY_BY_BACKEND = ", ".join(f"{b.default_concurrency} on {name}" for name, b in api.backends().items()
+                                    if b.default_concurrency)
 
 
 @click.command()
@@ -298,7 +242,7 @@ def tasks_from_flags(flags: dict[str, Any]) -> tuple[list, Any]:
     if flags["suite"]:
         try:
             suite = api.load_suite(flags["suite"])
-        except SuiteError as exc:
+        except api.InputError as exc:
             _fail(exc)
         return api.from_suite(suite, extra_data=files), suite
     if not files:
@@ -338,7 +282,7 @@ GENERATION_CONTROLS = ("system_prompt", "stop", "chat_template_kwargs", "extra_b
 
 def run_secrets(api_key: str | None, scorer_options: dict) -> list[str | None]:
     """Every key a message could carry: the model's, a judge's (given, or in the variable it is read from)."""
-    secrets = [api_key, *secret_option_values(scorer_options), os.environ.get(JUDGE_API_KEY_ENV)]
+    secrets = [api_key, *api.settings.secrets(scorer_options), os.environ.get(JUDGE_API_KEY_ENV)]
     return secrets + [os.environ.get(str(o["api_key_env"])) for o in scorer_options.values() if o.get("api_key_env")]
 
 
@@ -352,7 +296,7 @@ class RunDisplay:
 
     def __init__(self, *, quiet: bool, interval_s: float, secrets: list[str | None]):
         self.secrets = secrets
-        self.live = RunProgress()
+        self.live = api.RunProgress()
         show = not quiet and (console.is_terminal or os.environ.get("EVALKIT_PROGRESS") == "1")
         self.bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[rate]}"),
@@ -366,7 +310,10 @@ class RunDisplay:
 
     def say(self, message: str) -> None:
         """Print MESSAGE (rich markup) with every API key (the model's, a judge's), should anything carry it, masked."""
-        console.print(redact(message, self.secrets))
+        for secret in self.secrets:
+            if secret:
+                message = message.replace(secret, "***")
+        console.print(message)
 
     def callbacks(self) -> dict[str, Any]:
         """The callbacks ``api.evaluate`` passes to each run."""
@@ -407,25 +354,25 @@ def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
             finally:
                 if display.lines is not None:
                     display.lines.close()
-    except DatasetError as exc:
-        if any(p.line > 0 for p in exc.problems):
+    except api.InputError as exc:  # nothing was sent
+        problems = exc.problems
+        if problems is not None and any(p.line > 0 for p in problems):
             console.print(f"[red]invalid data[/] (nothing was sent; fix these or pass --skip-invalid):\n{escape(str(exc))}")
-        else:
+        elif problems is not None:
             console.print(f"[red]cannot use the data[/] (nothing was sent):\n{escape(str(exc))}")
+        else:
+            _fail(exc)
         sys.exit(2)
-    except (SuiteError, TaskError, TemplateError, ServerError) as exc:
+    except api.ServerError as exc:  # no server to send to
         _fail(exc)
-    except EndpointDown as exc:
+    except api.UnreachableError as exc:
         display.say(f"[red]endpoint down:[/] {escape(str(exc))}\n{live.retries} retries; resume with: "
                     f"{escape(_resume_hint())}")
         sys.exit(1)
-    except RunLocked as exc:
-        display.say(f"[red]busy:[/] {escape(str(exc))}")
+    except api.BusyError as exc:
+        display.say(f"[red]{'stopped' if exc.lost else 'busy'}:[/] {escape(str(exc))}")
         sys.exit(EXIT_BUSY)
-    except LockLost as exc:
-        display.say(f"[red]stopped:[/] {escape(str(exc))}")
-        sys.exit(EXIT_BUSY)
-    except (RequestError, ValueError, FileNotFoundError) as exc:
+    except (api.EvalkitError, ValueError, FileNotFoundError) as exc:
         display.say(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
     except OSError as exc:
@@ -433,7 +380,7 @@ def evaluate_or_exit(display: RunDisplay, tasks: list, **arguments: Any) -> Any:
                     f"{escape(_resume_hint())}")
         sys.exit(1)
     except KeyboardInterrupt:
-        where = f" in {live.run_dir / api.SAMPLES}" if live.run_dir else ""
+        where = f" in {live.run_dir / SAMPLES}" if live.run_dir else ""
         display.say(f"[yellow]stopped[/]: {live.resumed + live.done - live.errors} of {live.total} samples are "
                     f"saved{escape(where)}; resume with: {escape(_resume_hint())}")
         sys.exit(EXIT_INTERRUPTED)
@@ -448,11 +395,10 @@ def print_results(evaluation: Any, display: RunDisplay) -> int:
         extra = scores_table(result.summary)
         if extra is not None:
             out.print(extra)
-        for hint in truncation_hints(((name, d.n, d.truncated, d.thinking) for name, d in result.summary.items()),
-                                     config.params.max_new_tokens):
+        for hint in api.render(result, "hints", max_new_tokens=config.params.max_new_tokens):
             console.print(f"[yellow]hint:[/] {escape(hint)}")
         console.print(f"{result.requested} requested, {result.resumed} resumed, {result.errors} errors, "
-                      f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / api.SAMPLES}")
+                      f"{result.retries} retries in {result.wall_s:.1f}s; samples: {result.run_dir / SAMPLES}")
         if len(result.endpoints) > 1:
             console.print("requests per endpoint: " +
                           ", ".join(f"{e['endpoint']} {e['requests']}" for e in result.endpoints))
@@ -465,3 +411,27 @@ def print_results(evaluation: Any, display: RunDisplay) -> int:
         if result.errors or result.scores_to_retry:
             code = EXIT_INCOMPLETE
     return code
+
+
+def write_failure_message(exc: OSError, progress: Any) -> str:
+    """One line for a run that could not write (read-only results, full disk): the first file that
+    could not be written, and what was kept.
+
+    EXC is the first failure (the run keeps it when later writes fail too); PROGRESS is the
+    run's RunProgress (its run_dir, total, resumed, done, errors, and ``unwritten``: the end
+    files that could not be updated after it).
+    """
+    run_dir = getattr(progress, "run_dir", None)
+    where = exc.filename if exc.filename is not None else (run_dir or "results")
+    reason = exc.strerror or type(exc).__name__
+    if run_dir is None or not progress.total:
+        return f"{where}: {reason}; nothing was written and no completion was requested"
+    kept = progress.resumed + progress.done - progress.errors
+    message = (f"{where}: {reason}; kept {kept} of {progress.total} answered samples in "
+               f"{Path(run_dir) / SAMPLES} (complete lines only: a torn last line is cut on resume)")
+    unwritten = list(getattr(progress, "unwritten", None) or ())
+    if unwritten:
+        message += f"; {' and '.join(unwritten)} could not be updated either"
+        if MANIFEST in unwritten:
+            message += " (the manifest still says the run is running)"
+    return message

@@ -9,20 +9,19 @@ from typing import Any
 import click
 from rich.table import Table
 
-from evalkit.cli import EXIT_BUSY, stdout_console
-from evalkit.cli.options import config_option
-from evalkit.config import RunConfig
 from evalkit import api
-from evalkit.api import EXTRACTORS, extractor_names, fmt_ci, pct, LockLost, RunLocked, SAMPLES, summarize, wilson_interval
+from evalkit.cli.common import EXIT_BUSY, fmt_ci, parse_scorer_args, pct, scores_table, stdout_console
+from evalkit.cli.options import config_option
+from evalkit.config import SAMPLES, RunConfig
 
 
-def _summary_table(samples: list[dict], extractor_name: str) -> Table:
+def _summary_table(summary: dict, extractor_name: str) -> Table:
+    """Each dataset's accuracy with its Wilson interval (the summary's), as the choice scorer counts it."""
     table = Table(title=f"Accuracy with the {extractor_name!r} extractor (unparsed counts as wrong)")
     for name in ("dataset", "n", "correct", "acc %", "95% CI (Wilson)", "unparsed", "truncated", "errors"):
         table.add_column(name, justify="left" if name == "dataset" else "right", no_wrap=True)
-    for dataset, s in summarize(samples).items():
-        lo, hi = wilson_interval(s.correct, s.n)
-        table.add_row(dataset, str(s.n), str(s.correct), pct(s.accuracy), fmt_ci(lo, hi), str(s.unparsed),
+    for dataset, s in summary.items():
+        table.add_row(dataset, str(s.n), str(s.correct), pct(s.accuracy), fmt_ci(*s.ci), str(s.unparsed),
                       str(s.truncated), str(s.errors))
     return table
 
@@ -42,7 +41,7 @@ def _extractor_table(report: Any) -> Table:
 @config_option(
     "--extractor",
     "extractor_name",
-    type=click.Choice(extractor_names()),
+    type=click.Choice(api.settings.extractors()),
     source=(RunConfig, "extractor"),
     help="Answer extractor: 'evalkit' (principled cascade) or one a benchmark registers (one reproducing "
          "another harness's scorer prints its own figures too).",
@@ -59,19 +58,17 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     PATH is an evalkit run directory or samples.jsonl, or another harness's log that a benchmark
     registers a reader for (e.g. a JSON list of items with output, options and answer_idx).
     """
-    from evalkit.cli.run import parse_scorer_args, scores_table
-
     try:
-        done = api.rescore_to_file(path, output, extractor=extractor_name, scorers=scorers,
-                                   scorer_options=parse_scorer_args(scorer_args))
-    except RunLocked as exc:
+        done = api.rescore(path, extractor_name, output=output, scorers=scorers,
+                           scorer_options=parse_scorer_args(scorer_args))
+    except api.BusyError as exc:
+        if exc.lost:
+            click.echo(f"stopped: {exc}", err=True)
+            sys.exit(EXIT_BUSY)
         who = exc.holder.describe() if exc.holder else "another process (its record is unreadable)"
         click.echo(f"busy: {exc.run_dir / SAMPLES} is being written by a running evalkit run ({who}); rewriting it "
                    "now would lose what that run saves after. Wait for the run to end, or write elsewhere with -o.",
                    err=True)
-        sys.exit(EXIT_BUSY)
-    except LockLost as exc:
-        click.echo(f"stopped: {exc}", err=True)
         sys.exit(EXIT_BUSY)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -80,13 +77,12 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     console = stdout_console()
     summary = done.summary
     if any(d.choice for d in summary.values()):
-        console.print(_summary_table(done.samples, done.extractor))
+        console.print(_summary_table(summary, done.extractor))
     extra = scores_table(summary)
     if extra is not None:
         console.print(extra)
-    table_of = getattr(EXTRACTORS.get(done.extractor), "report_table", None)
-    if table_of is not None and all(s.name == "choice" for s in done.plan.scorers):
-        console.print(_extractor_table(table_of(done.samples)))
+    if done.extractor_table is not None:
+        console.print(_extractor_table(done.extractor_table))
     names = [sc.name for sc in done.plan.scorers]
     what = f"the {done.extractor!r} extractor" if names == ["choice"] else f"scorers {', '.join(names)}"
     console.print(f"{len(done.samples)} samples rescored with {what} -> {done.output}")

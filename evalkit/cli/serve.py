@@ -18,9 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalkit import api
-from evalkit.cli import stdout_console
+from evalkit.cli.common import stdout_console
 from evalkit.cli.options import config_option, field_options
-from evalkit.config import API_KEY_ENV, ServeRequest, ServerControlSettings, field_default
+from evalkit.config import API_KEY_ENV, NEEDS_KEY, ServeRequest, ServerControlSettings, field_default
 
 DEFAULT_NAME = field_default(ServeRequest, "name")  # the server a command without --name means
 
@@ -29,8 +29,8 @@ console = Console(stderr=True, soft_wrap=True)  # messages: never wrapped, so lo
 
 def serve_request_options(command: Callable) -> Callable:
     """Decorate COMMAND with one click parameter per ServeRequest field, in field order."""
-    ports = ", ".join(f"{n} {p}" for n, p in api.backend_ports().items())
-    return field_options(api.ServeRequest, {"backend": f" Built in: {', '.join(api.backend_names())}.",
+    ports = ", ".join(f"{n} {b.default_port}" for n, b in api.backends().items())
+    return field_options(api.ServeRequest, {"backend": f" Built in: {', '.join(api.backends())}.",
                                             "port": f" ({ports})"})(command)
 
 
@@ -46,7 +46,7 @@ def serve(**settings: Any) -> None:
     settings["extra_args"] = list(settings["extra_args"])
     request = api.ServeRequest(**settings)
 
-    def announce(plan: api.ServePlan) -> None:
+    def announce(plan: Any) -> None:
         console.print(f"backend: [bold]{escape(plan.backend)}[/] ({escape(plan.why)})")
         console.print(f"starting {escape(request.name)} at {plan.base_url} serving {escape(repr(plan.model))} "
                       f"({escape(plan.describe())}; logs: {escape(str(plan.log_dir))}) ...")
@@ -80,19 +80,19 @@ def status(as_json: bool, timeout_s: float) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        console.print(f"no server recorded in {api.state_dir()}")
+        console.print(f"no server recorded in {api.ServerHandle.records_dir()}")
         return
     table = Table(title="evalkit servers")
     for col in ("name", "backend", "endpoint", "model", "pid", "processes", "alive", "state", "started"):
         table.add_column(col)
-    colour = {"ready": "green", "busy": "yellow", api.NEEDS_KEY: "yellow"}
+    colour = {"ready": "green", "busy": "yellow", NEEDS_KEY: "yellow"}
     for row in rows:
         st = row["state"]
         table.add_row(escape(row["name"]), escape(row["backend"]), row["endpoint"], escape(row["model"]),
                       str(row["pid"]), str(len(row["processes"])), "yes" if row["alive"] else "no",
                       f"[{colour.get(st, 'red')}]{st}[/]", row["started_at"])
     stdout_console().print(table)
-    locked = [row["name"] for row in rows if row["state"] == api.NEEDS_KEY]
+    locked = [row["name"] for row in rows if row["state"] == NEEDS_KEY]
     if locked:
         given = "the key in $" + API_KEY_ENV + " is refused" if os.environ.get(API_KEY_ENV) else "no key was given"
         console.print(f"[yellow]note:[/] {escape(', '.join(locked))} answers but wants an API key ({given}): set "
@@ -112,7 +112,7 @@ def stop(name: str | None, stop_all: bool, grace: float) -> None:
     if stop_all and name:
         console.print("[red]error:[/] give --name or --all, not both")
         sys.exit(2)
-    names = api.server_names() if stop_all else [name or DEFAULT_NAME]
+    names = [s["name"] for s in api.servers(probe=False)] if stop_all else [name or DEFAULT_NAME]
     if not names:
         console.print("no server recorded; nothing to stop")
         return
@@ -125,7 +125,7 @@ def stop(name: str | None, stop_all: bool, grace: float) -> None:
             failed = True
             continue
         if result is None:
-            console.print(f"[yellow]no server named {escape(repr(n))} is recorded in {api.state_dir()}[/]")
+            console.print(f"[yellow]no server named {escape(repr(n))} is recorded in {api.ServerHandle.records_dir()}[/]")
             failed = True
         elif result.was_running:
             console.print(escape(result.message))

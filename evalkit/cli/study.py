@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from evalkit import api
-from evalkit.cli import fail_on_bad_input
+from evalkit.cli.common import fail_on_bad_input
 from evalkit.cli.options import config_option
 from evalkit.config import JudgeSettings, StudyServeSettings, StudySettings
 
@@ -16,7 +16,7 @@ _DIR = config_option("--studies-dir", source=(StudySettings, "studies_dir"), typ
 
 
 def _bad_input() -> tuple[type[Exception], ...]:
-    return (api.StudyError, api.DesignError, api.RubricError, FileNotFoundError, ValueError)
+    return (api.InputError, FileNotFoundError, ValueError)
 
 
 @click.group()
@@ -48,7 +48,7 @@ def create_command(name: str, runs: tuple[str, ...], reference: bool, design: st
                                  param_hint="--rubric")
     chosen = dict(r.split("=", 1) for r in rubrics)
     try:
-        made = api.study_create(name, runs, reference=reference, design=design, raters_per_answer=raters_per_answer,
+        made = api.study.create(name, runs, reference=reference, design=design, raters_per_answer=raters_per_answer,
                                 physicians=physicians, lay=lay, items=items, seed=seed, studies_dir=studies_dir,
                                 rubrics=chosen)
     except _bad_input() as exc:
@@ -72,15 +72,14 @@ def create_command(name: str, runs: tuple[str, ...], reference: bool, design: st
 @_DIR
 def serve_command(name: str, host: str, port: int, fsync: bool, studies_dir: str) -> None:
     """Serve study NAME's rating pages and organiser page until Ctrl-C."""
-    if not api.is_loopback(host):
-        click.echo(f"note: {api.PUBLIC_ADDRESS_NOTE}", err=True)
-
-    def announce(url: str) -> None:
+    def announce(url: str, notes: list[str]) -> None:
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
         click.echo(f"study {name} served at {url} (raters: {url}/r/TOKEN, organiser: {url}/o/TOKEN)", err=False)
 
     try:
-        api.study_serve(name, host=host, port=port, studies_dir=studies_dir, fsync=fsync, announce=announce)
-    except (api.StudyError, OSError) as exc:
+        api.study.serve(name, host=host, port=port, studies_dir=studies_dir, fsync=fsync, announce=announce)
+    except (api.InputError, OSError) as exc:
         fail_on_bad_input(exc)
 
 
@@ -95,7 +94,7 @@ def serve_command(name: str, host: str, port: int, fsync: bool, studies_dir: str
 def report_command(name: str, fmt: str, output: str | None, resamples: int, seed: int, studies_dir: str) -> None:
     """Study NAME's results: shares per system and axis, pairwise preferences, agreement, the judge."""
     try:
-        text = api.study_report(name, fmt=fmt, studies_dir=studies_dir, n_resamples=resamples, seed=seed)
+        text = api.study.report(name, fmt=fmt, studies_dir=studies_dir, n_resamples=resamples, seed=seed)
     except _bad_input() as exc:
         fail_on_bad_input(exc)
     if output:
@@ -119,10 +118,10 @@ def report_command(name: str, fmt: str, output: str | None, resamples: int, seed
 def judge_command(name: str, endpoints: tuple[str, ...], server_name: str | None, model: str | None,
                   concurrency: int, max_tokens: int, studies_dir: str) -> None:
     """Ask a model judge the study's own rubrics; `evalkit study report` then sets it against the raters."""
-    settings = api.JudgeSettings(concurrency=concurrency, max_tokens=max_tokens)
+    settings = JudgeSettings(concurrency=concurrency, max_tokens=max_tokens)
     try:
         scorer = api.make_judge(settings, endpoints=endpoints, server=server_name, model=model)
-        done = api.study_judge(name, scorer, studies_dir=studies_dir)
+        done = api.study.judge(name, scorer, studies_dir=studies_dir)
     except (*_bad_input(), api.ServerError) as exc:
         fail_on_bad_input(exc)
     missing = done.asked - done.answered
@@ -140,6 +139,6 @@ def judge_command(name: str, endpoints: tuple[str, ...], server_name: str | None
 def export_command(name: str, fmt: str, studies_dir: str) -> None:
     """Every saved rating of study NAME, systems named, to stdout."""
     try:
-        click.echo(api.study_export(name, fmt, studies_dir=studies_dir), nl=False)
+        click.echo(api.study.export(name, fmt, studies_dir=studies_dir), nl=False)
     except _bad_input() as exc:
         fail_on_bad_input(exc)

@@ -12,11 +12,12 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from evalkit.cli import stdout_console
+from evalkit.cli.common import stdout_console
 from evalkit.cli.export import check_run_ids, send_to_trackers
 from evalkit.cli.options import (alpha_option, config_option, field_options, format_option, max_drop_option,
                                  score_option, tracker_options)
-from evalkit.config import SweepCommandSettings, SweepRunRequest, SweepSettings, field_default
+from evalkit.config import (EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION, SweepCommandSettings, SweepRunRequest,
+                            SweepSettings, field_default)
 
 TREND_PAGE = field_default(SweepCommandSettings, "trend_page")
 
@@ -48,7 +49,6 @@ def run_command(checkpoints: tuple[str, ...], trackers: tuple[Any, ...], tracker
     With --log-to, the checkpoints finished by then are sent (each at its training step); `evalkit export
     SWEEP_DIR --to ...` sends the others once they finish."""
     from evalkit import api
-    from evalkit.api import SweepError
 
     request = SweepRunRequest(**options)
     if not checkpoints and not request.watch:
@@ -61,11 +61,11 @@ def run_command(checkpoints: tuple[str, ...], trackers: tuple[Any, ...], tracker
         settings, launch = _sweep_settings(request, name)
         say = lambda m: click.echo(f"sweep {name}: {m}")  # noqa: E731
         if request.watch:
-            api.sweep_watch(settings, request.watch, launch, marker=request.marker, quiet_s=request.quiet_s,
+            api.sweep.watch(settings, request.watch, launch, marker=request.marker, quiet_s=request.quiet_s,
                             interval_s=request.watch_interval, max_polls=request.max_polls, on_event=say)
         else:
-            api.sweep_run(settings, list(checkpoints), launch, on_event=say)
-    except SweepError as exc:
+            api.sweep.run(settings, list(checkpoints), launch, on_event=say)
+    except api.InputError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"sweep {name}: state in {settings.sweep_dir}; "
                f"`evalkit sweep status {shlex.quote(settings.sweep_dir)}` shows the jobs")
@@ -115,22 +115,21 @@ def _suite_tasks(suite: str | None, data_dir: str, files: list[str], settings: d
     if not suite:
         return files, None, []
     from evalkit import api
-    from evalkit.api import SuiteError
 
     try:
         loaded = api.load_suite(suite)
         suite_files = [str(p) for p in loaded.files(data_dir)]
-    except SuiteError as exc:
+    except api.InputError as exc:
         raise click.UsageError(str(exc)) from None
-    tasks = api.sweep_tasks(api.from_suite(loaded, extra_data=files), data_dir=data_dir, **settings)
+    tasks = api.sweep.tasks(api.from_suite(loaded, extra_data=files), data_dir=data_dir, **settings)
     return suite_files + files, loaded.to_manifest(), tasks
 
 
 def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
     from evalkit import api
-    from evalkit.api import log_tail
 
-    standing = api.sweep_status(sweep_dir)
+    log_tail = api.sweep.log_tail
+    standing = api.sweep.status(sweep_dir)
     if as_json:
         click.echo(json.dumps([dict(v.to_dict(), log_tail=log_tail((v.submission or {}).get("log"), lines))
                                for v in standing], indent=2))
@@ -158,11 +157,11 @@ def _print_status(sweep_dir: str, *, lines: int, as_json: bool) -> list:
 
 
 def _write_trend_page(trend, output: Path, **gate_options: Any) -> None:
-    """The trend page (api.sweep_trend_page: the trend's own figures) written to OUTPUT."""
+    """The trend page (api.sweep.trend_page: the trend's own figures) written to OUTPUT."""
     from evalkit import api
 
     try:
-        page, notes = api.sweep_trend_page(trend, **gate_options)
+        page, notes = api.sweep.trend_page(trend, **gate_options)
     except ValueError as exc:  # fewer than two scored checkpoints
         raise click.UsageError(f"--format html: {exc}") from None
     for note in notes:
@@ -173,11 +172,11 @@ def _write_trend_page(trend, output: Path, **gate_options: Any) -> None:
 
 
 def _load_state(sweep_dir: str):
-    from evalkit.api import SweepError, SweepState
+    from evalkit import api
 
     try:
-        return SweepState.load(sweep_dir)
-    except SweepError as exc:
+        return api.sweep.load(sweep_dir)
+    except api.InputError as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -193,11 +192,11 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
     _print_status(sweep_dir, lines=lines, as_json=as_json)
     if not as_json:
         from evalkit import api
-        from evalkit.api import trend_table
 
-        trend = api.sweep_trend(_load_state(sweep_dir))
+        trend = api.sweep.trend(_load_state(sweep_dir))
         if trend.datasets:
-            stdout_console().print(trend_table(trend))
+            for table in api.render(trend, "rich"):
+                stdout_console().print(table)
 
 
 @sweep.command("report")
@@ -222,35 +221,33 @@ def report_command(sweep_dir: str, score: str, fmt: str, output: Path | None, ba
     --format html writes the trend as a page: the plot of the same figures, and below it the
     comparison of the checkpoints' runs (click two points to pair them)."""
     from evalkit import api
-    from evalkit.api import SweepError, format_of, render, sweep_junit
 
     state = _load_state(sweep_dir)
     if click.get_current_context().get_parameter_source("score") is click.core.ParameterSource.DEFAULT:
         score = None  # the sweep's own: its suite's table score, else the option's default
-    trend = api.sweep_trend(state, score=score)
+    trend = api.sweep.trend(state, score=score)
     score = trend.score
     gate = None
     if baseline:
         try:
-            gate = api.sweep_gate(state, baseline, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
+            gate = api.sweep.gate(state, baseline, max_drop=max_drop, alpha=alpha, allow_mismatch=allow_mismatch,
                                   score=score)
-        except (SweepError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
-    if output is not None and not format_of(fmt).page:
+    if output is not None and not api.settings.format(fmt).page:
         raise click.UsageError("-o/--output goes with --format html")
-    if format_of(fmt).page:
+    if api.settings.format(fmt).page:
         _write_trend_page(trend, output or Path(TREND_PAGE), score=score, max_drop=max_drop, alpha=alpha)
-    elif format_of(fmt).terminal:
+    elif api.settings.format(fmt).terminal:
         console = stdout_console()
-        for renderable in render("trend", trend, fmt, gate=gate):
-            console.print(renderable)
+        for renderable in api.render(trend, fmt, gate=gate):
+            console.print(renderable, highlight=False)
     else:
-        click.echo(render("trend", trend, fmt, gate=gate), nl=False)
+        click.echo(api.render(trend, fmt, gate=gate), nl=False)
     if gate is not None:
         if junit_out is not None:
             junit_out.parent.mkdir(parents=True, exist_ok=True)
-            junit_out.write_text(sweep_junit(gate), encoding="utf-8")
-        from evalkit.api import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION
+            junit_out.write_text(api.render(gate, "junit"), encoding="utf-8")
 
         regressed = ", ".join(j.checkpoint.label for j in gate.regressed)
         verdict = {EXIT_PASS: "PASS", EXIT_REGRESSION: f"FAIL: regressed: {regressed}",

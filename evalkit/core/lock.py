@@ -52,6 +52,7 @@ from typing import Any, Callable
 
 from evalkit.core.store import guard_writes, parse_json
 from evalkit.core.liveness import proc_start_time, process_alive  # one liveness rule (a zombie is dead) for locks and servers
+from evalkit.core.errors import BusyError
 
 LOCK_FILE = ".evalkit.lock"
 EXCL_LOCK_FILE = ".evalkit.xlock"  # the lock file where flock does not lock across hosts
@@ -99,7 +100,7 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class RunLocked(RuntimeError):
+class RunLocked(BusyError):
     """Another process holds the run directory's lock."""
 
     def __init__(self, run_dir: Path, holder: LockHolder | None):
@@ -110,8 +111,10 @@ class RunLocked(RuntimeError):
         self.holder = holder
 
 
-class LockLost(RuntimeError):
+class LockLost(BusyError):
     """This process's run-directory lock is no longer its own (another run took it over): it writes no more."""
+
+    lost = True
 
     def __init__(self, run_dir: Path, holder: LockHolder | None):
         who = holder.describe() if holder else "another process (or nobody: the lock file was removed)"

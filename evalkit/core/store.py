@@ -24,9 +24,9 @@ from typing import Any, Callable, Iterable, Iterator
 # UTF-8; written as backslash escapes inside JSON strings they read back as the same text.
 _ERRORS = "backslashreplace"
 
-SAMPLES = "samples.jsonl"
+from evalkit.config import MANIFEST, SAMPLES  # noqa: E402,F401 (their home: the names callers compare with)
+
 SUMMARY = "summary.json"
-MANIFEST = "manifest.json"
 GENERATIONS = "generations.jsonl"  # the journals of an unfinished run (evalkit.core.journal)
 SCORES = "scores.jsonl"
 

@@ -40,6 +40,7 @@ from evalkit.core.plugins import load_plugins
 from evalkit.core.records import Item
 from evalkit.data.registry import Benchmark, match_file
 from evalkit.core.store import parse_json
+from evalkit.core.errors import InputError
 
 MAX_LINE_BYTES = 16 << 20  # a longer JSONL line is an error at its line, not a memory spike
 
@@ -96,7 +97,7 @@ class Problem:
         return {"path": str(self.path), "line": self.line, "message": self.message}
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A file that cannot be used as it is; ``problems`` lists everything wrong."""
 
     def __init__(self, problems: Iterable[Problem]):

@@ -20,15 +20,16 @@ from typing import BinaryIO, Iterable
 
 from evalkit import __version__
 from evalkit.data.registry import DEFAULT_DATA_DIR, Benchmark, bundled_dir, get_benchmark
+from evalkit.core.errors import EvalkitError, UnreachableError
 
 _CHUNK = 1 << 20
 
 
-class FetchError(RuntimeError):
+class FetchError(EvalkitError, RuntimeError):
     """A file that could not be fetched, or whose checksum did not match."""
 
 
-class OriginUnreachable(FetchError):
+class OriginUnreachable(FetchError, UnreachableError):
     """An http(s) origin did not answer or refused the file (offline, no route, HTTP error)."""
 
 

@@ -34,6 +34,7 @@ from evalkit.core.plugins import load_plugins
 from evalkit.config import EXEMPLARS_FILE  # noqa: F401 (its home is evalkit.config)
 from evalkit.core.records import Item
 from evalkit.data.registry import bundled_dir
+from evalkit.core.errors import InputError
 
 FIELDS = ("question", "options", "context", "exemplars", "reasonings")
 CONTEXT_SUFFIX = "_context"
@@ -42,7 +43,7 @@ CONTEXT_SUFFIXES: list[str] = [CONTEXT_SUFFIX]
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     """A template that cannot be used, or an item it cannot be rendered for."""
 
 

@@ -21,11 +21,12 @@ from evalkit.config import DEFAULT_DATA_DIR, DEFAULT_PROMPT
 from evalkit.core.records import LEGACY_SCORE, ReportTable
 from evalkit.data.registry import bundled_dir, get_benchmark
 from evalkit.core.store import parse_json
+from evalkit.core.errors import InputError
 
 SUITES_DIR = "suites"
 
 
-class SuiteError(ValueError):
+class SuiteError(InputError):
     """A suite file is missing, malformed, or names something unknown."""
 
 

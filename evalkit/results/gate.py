@@ -45,7 +45,7 @@ from evalkit.core.stats import holm_adjust, mcnemar_exact, paired_bootstrap_diff
 if TYPE_CHECKING:
     from evalkit.results.overlap_split import OverlapSet
 
-EXIT_PASS, EXIT_REGRESSION, EXIT_MISMATCH = 0, 1, 2
+from evalkit.config import EXIT_MISMATCH, EXIT_PASS, EXIT_REGRESSION  # noqa: E402,F401 (defined with the config)
 
 
 @dataclass
@@ -129,6 +129,20 @@ class GateResult:
         if self.blocked:
             return EXIT_MISMATCH
         return EXIT_REGRESSION if self.failed_datasets else EXIT_PASS
+
+    def write_reports(self, *, json_out: "str | Path | None" = None,
+                      junit_out: "str | Path | None" = None) -> list[Path]:
+        """Write the verdict as JSON to JSON_OUT and as JUnit XML to JUNIT_OUT (their folders made as
+        needed); JSON_OUT "-" (stdout) is left to the caller. The paths written, in that order."""
+        written = []
+        for target, text in ((json_out, gate_json), (junit_out, junit_xml)):
+            if target is None or str(target) == "-":
+                continue
+            path = Path(target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text(self), encoding="utf-8")
+            written.append(path)
+        return written
 
     @property
     def verdict(self) -> str:

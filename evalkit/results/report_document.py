@@ -50,6 +50,11 @@ class ReportDocument:
     hints: list[str] = field(default_factory=list)
     overlap: tuple[str, list[Any]] | None = None  # (rule, OverlapRow per run and dataset)
 
+    @property
+    def rows(self) -> list[Any]:
+        """The report's rows: per run and dataset, with CIs per named score (``api.report(runs).rows``)."""
+        return self.report.rows
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the report's keys, then each section's figures under its key."""
         return _with_sections(self.report.to_dict(), self.sections)

@@ -30,6 +30,7 @@ from evalkit.serving.errors import ServerError
 from evalkit.serving.probe import PROBE_ERRORS, key_refused_message, refuses_key
 from evalkit.serving.state import resolve_endpoint
 from evalkit.core.store import SAMPLES, samples_path, write_json, write_jsonl
+from evalkit.core.errors import UnreachableError
 
 PAIRWISE, ANSWERS = "pairwise", "answers"  # what a judge pass judged (else a file pass's kind)
 
@@ -75,7 +76,7 @@ class JudgeStopped(KeyboardInterrupt):
         self.work_dir = work_dir
 
 
-class JudgeDown(RuntimeError):
+class JudgeDown(UnreachableError):
     """The judge could not be used (it stopped answering, or refuses the key): the pass stopped asking;
     what was judged is journaled in ``work_dir``, and the same command resumes."""
 

@@ -152,6 +152,7 @@ class Rescored:
     plan: ScoringPlan
     extractor: str
     note: str | None = None
+    extractor_table: Any = None  # the extractor's own table (a ReportTable; api.rescore fills it in)
 
     @property
     def summary(self) -> dict[str, Any]:

@@ -472,27 +472,3 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: not a run manifest (a JSON object was expected)")
     return doc
-
-
-def write_failure_message(exc: OSError, progress: Any) -> str:
-    """One line for a run that could not write (read-only results, full disk): the first file that
-    could not be written, and what was kept.
-
-    EXC is the first failure (the run keeps it when later writes fail too); PROGRESS is the
-    run's RunProgress (its run_dir, total, resumed, done, errors, and ``unwritten``: the end
-    files that could not be updated after it).
-    """
-    run_dir = getattr(progress, "run_dir", None)
-    where = exc.filename if exc.filename is not None else (run_dir or "results")
-    reason = exc.strerror or type(exc).__name__
-    if run_dir is None or not progress.total:
-        return f"{where}: {reason}; nothing was written and no completion was requested"
-    kept = progress.resumed + progress.done - progress.errors
-    message = (f"{where}: {reason}; kept {kept} of {progress.total} answered samples in "
-               f"{Path(run_dir) / SAMPLES} (complete lines only: a torn last line is cut on resume)")
-    unwritten = list(getattr(progress, "unwritten", None) or ())
-    if unwritten:
-        message += f"; {' and '.join(unwritten)} could not be updated either"
-        if MANIFEST in unwritten:
-            message += " (the manifest still says the run is running)"
-    return message

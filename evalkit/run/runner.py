@@ -61,12 +61,13 @@ from evalkit.scoring.base import check_requirements
 from evalkit.scoring.plan import ScoringPlan, plan_scoring, record_default_metrics
 from evalkit.scoring.stage import score_run_dir
 from evalkit.core.store import MANIFEST, SAMPLES, SUMMARY, SampleWriter, write_json
+from evalkit.core.errors import UnreachableError
 
 if TYPE_CHECKING:
     from evalkit.data.suites import Suite
 
 
-class EndpointDown(RuntimeError):
+class EndpointDown(UnreachableError):
     """The server stopped answering mid-run; what was collected is saved."""
 
 

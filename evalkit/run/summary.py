@@ -24,6 +24,7 @@ from evalkit.run.rundir import SampleKey, choice_answer, choice_verdict, countin
 from evalkit.scoring.choice import ChoiceScorer, is_correct  # noqa: F401 (re-exported)
 from evalkit.scoring.metrics import Mean, Metric, MetricError, Proportion, shows_percent, value_of_mean, with_options
 from evalkit.scoring.stage import ScoringPlan, apply_scores, rescore_line
+from evalkit.core.stats import wilson_interval
 from evalkit.core.store import paused_gc
 
 Extractor = Callable[[str, Mapping[str, str]], Extraction]
@@ -137,6 +138,11 @@ class DatasetSummary:
     @property
     def accuracy(self) -> float:
         return self.correct / self.n if self.n else 0.0
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """The accuracy's 95% Wilson interval (what the end-of-run and ``evalkit score`` tables show)."""
+        return wilson_interval(self.correct, self.n)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"n": self.n}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from evalkit.config import DEFAULT_DATA_DIR, GenerationParams
 from evalkit.data.registry import Benchmark, find_benchmark, get_benchmark
+from evalkit.core.errors import InputError
 
 if TYPE_CHECKING:
     from evalkit.data.suites import Suite
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 GENERATION_FIELDS = frozenset(f.name for f in dataclasses.fields(GenerationParams))
 
 
-class TaskError(ValueError):
+class TaskError(InputError):
     """A task that cannot be run as given (an unknown setting, a prompt that cannot show what it needs)."""
 
 

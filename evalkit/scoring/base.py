@@ -23,9 +23,10 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, runtim
 from evalkit.core.plugins import load_attr, load_plugins
 from evalkit.core.records import Item, SampleRecord, Score
 from evalkit.scoring.metrics import Metric
+from evalkit.core.errors import InputError
 
 
-class ScorerError(ValueError):
+class ScorerError(InputError):
     """A scorer cannot be found, built, or used on these items."""
 
 

@@ -29,6 +29,7 @@ from evalkit.scoring.base import check_requirements
 from evalkit.scoring.rubric_judge import RubricJudgeScorer
 from evalkit.scoring.stage import SCORES_JOURNAL, ScoringPlan, load_journal, score_samples
 from evalkit.core.store import iter_numbered, read_samples
+from evalkit.core.errors import InputError
 
 JOURNAL = SCORES_JOURNAL
 
@@ -47,7 +48,7 @@ def _pair_ok(line: Mapping[str, Any]) -> bool:
 PAIRWISE = JournalKind("pairwise.jsonl", _pair_key, _pair_ok, sync_every_s=1.0)
 
 
-class JudgeInputError(ValueError):
+class JudgeInputError(InputError):
     """Answers to judge that cannot be read or matched to their questions (names the file and line)."""
 
 

@@ -305,7 +305,7 @@ def _add_usage(total: dict[str, int], usage: dict[str, int]) -> None:
         total[k] = total.get(k, 0) + int(v)
 
 
-JUDGE_API_KEY_ENV = "EVALKIT_JUDGE_API_KEY"  # where the judge's key comes from (judge.api_key_env to change)
+from evalkit.config import JUDGE_API_KEY_ENV  # noqa: E402,F401 (where the judge's key comes from)
 
 
 @register_scorer("judge")

@@ -30,6 +30,7 @@ from asyncio_throttle import Throttler
 from evalkit.config import RunConfig, field_default
 from evalkit.data.prompts import as_messages
 from evalkit.core.records import Generation, GenerationParams
+from evalkit.core.errors import EvalkitError
 
 T = TypeVar("T")
 
@@ -48,7 +49,7 @@ def doubled(first: float, times: int, cap: float) -> float:
     return min(cap, first * 2.0 ** min(max(times, 0), MAX_DOUBLINGS))
 
 
-class RequestError(RuntimeError):
+class RequestError(EvalkitError, RuntimeError):
     """A request failed. ``retryable`` tells whether trying again (or a later resume) may succeed.
 
     ``unreachable`` marks failures where the server did not answer at all

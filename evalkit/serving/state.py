@@ -71,6 +71,11 @@ class ServerHandle:
     processes: list[dict] = field(default_factory=list)
     stop_scope: list[str] = field(default_factory=lambda: list(DEFAULT_STOP_SCOPE))
 
+    @staticmethod
+    def records_dir() -> Path:
+        """The folder where every server evalkit started is recorded (``state_dir``)."""
+        return state_dir()
+
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"

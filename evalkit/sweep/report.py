@@ -331,5 +331,15 @@ def trend_page(trend: Trend, title: str | None = None, gate: SweepGate | None = 
     return render_trend_html(points, title=title or f"evalkit sweep: {trend.score}", **gate_options)
 
 
+@register("sweep_gate", "table")
+def _gate_renderables(gate: SweepGate, **_: Any) -> list[Any]:
+    return [gate_rows(gate)]
+
+
+@register("sweep_gate", "junit")
+def _gate_junit(gate: SweepGate, **_: Any) -> str:
+    return sweep_junit(gate)
+
+
 __all__ = ["SweepGate", "Trend", "TrendRow", "best_text", "gate_rows", "resolve_baseline", "sweep_gate", "sweep_junit",
            "sweep_trend", "trend_score", "trend_json", "trend_markdown", "trend_page", "trend_points", "trend_renderables", "trend_table"]

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from evalkit.config import SWEEP_NAME, SweepCommandSettings, SweepSettings, field_default
 from evalkit.run.rundir import MANIFEST, read_manifest
 from evalkit.core.store import write_json
+from evalkit.core.errors import InputError
 
 STATE_FILE = "sweep.json"
 JOBS_DIR = "jobs"
@@ -41,7 +42,7 @@ STEP_PATTERNS: tuple[tuple[str, str], ...] = (
 LIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"})
 
 
-class SweepError(ValueError):
+class SweepError(InputError):
     """A sweep cannot be planned: a checkpoint path, a pattern or the state file is wrong."""
 
 

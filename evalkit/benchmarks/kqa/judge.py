@@ -50,10 +50,11 @@ def print_nli_report(done: Any, path: Path, *, out: Console) -> None:
     out.print(f"Fleiss' kappa of the three physicians: {_f(report.fleiss_kappa)}")
     confusion = Table(title="physicians' majority (rows) x judge (columns): count [95% CI]")
     confusion.add_column("majority \\ judge")
-    for label in PHYSICIAN_LABELS:
+    labels = report.judge.labels  # the physicians' own words for them
+    for label in labels:
         confusion.add_column(label, justify="right")
-    cis = report.judge.confusion_ci or [[None] * 3] * 3
-    for label, row, ci_row in zip(PHYSICIAN_LABELS, report.judge.confusion, cis):
+    cis = report.judge.confusion_ci or [[None] * len(labels)] * len(labels)
+    for label, row, ci_row in zip(labels, report.judge.confusion, cis):
         confusion.add_row(label, *(f"{v} [{c[0]}, {c[1]}]" if c else str(v) for v, c in zip(row, ci_row)))
     out.print(confusion)
     if report.judge.missing:

@@ -15,12 +15,13 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from evalkit.config import TRACKERS
 from evalkit.results.trackers.figures import Point
+from evalkit.core.errors import InputError
 
 LEDGER = "trackers.json"  # beside a run's (or in a sweep's) files: what was sent to trackers that cannot be asked
 PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}  # tracker -> the module its extra installs
 
 
-class TrackerError(ValueError):
+class TrackerError(InputError):
     """A tracker target cannot be used: unknown, its package not installed, or its run not found."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from evalkit.core.plugins import load_plugins
 from evalkit.core.store import parse_json
+from evalkit.core.errors import InputError
 
 RUBRIC_DIR = Path(__file__).resolve().parent
 RUBRIC_DIRS: list[Path] = [RUBRIC_DIR]  # where a rubric is looked up by name: this folder, then those registered
@@ -59,7 +60,7 @@ TEMPLATE_FIELDS = {
 REQUIRED_FIELDS = {"axes": {"answer"}, "rubric_items": {"conversation", "criterion"}}
 
 
-class RubricError(ValueError):
+class RubricError(InputError):
     """A rubric file cannot be read or does not have the expected shape (the message names the file)."""
 
 

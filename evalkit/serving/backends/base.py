@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from evalkit.config import NEEDS_KEY  # noqa: F401 (a server's state; its home is config, where the CLI reads it)
 from evalkit.core.plugins import load_attr
 from evalkit.serving import probe
 from evalkit.serving.checkpoint import name_from_path
@@ -252,7 +253,6 @@ def default_concurrency(name: str | None) -> int | None:
 # The order in which an unknown endpoint is asked what it is: the router first (it fronts the others).
 PROBE_ORDER = ("router", "llamacpp", "vllm", "sglang")
 MODEL_FIELDS = ("id", "owned_by", "max_model_len", "root", "meta")
-NEEDS_KEY = "needs a key"  # the state of a server that answers, but refuses a request without its API key
 
 
 def _candidates(backend: Backend | None) -> list[Backend]:

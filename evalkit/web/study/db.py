@@ -15,6 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from evalkit.core.errors import InputError
 
 STUDY_DB = "study.sqlite"  # the file of a study, inside its folder
 
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS judged (answer_a INTEGER NOT NULL, answer_b INTEGER, 
 """
 
 
-class StudyError(ValueError):
+class StudyError(InputError):
     """A study that does not exist, already exists, or cannot be used as asked (the message says which)."""
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Mapping, Sequence
+from evalkit.core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Task:
     answers: tuple[int, ...]
 
 
-class DesignError(ValueError):
+class DesignError(InputError):
     """The study cannot be assigned as asked (the message says why)."""
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from evalkit.run.dispatch import RunProgress
+from evalkit.config import PROGRESS_INTERVAL_S as DEFAULT_INTERVAL_S
 
-from evalkit.config import PROGRESS_INTERVAL_S as DEFAULT_INTERVAL_S  # noqa: E402 (its home)
+if TYPE_CHECKING:
+    from evalkit.api import RunProgress
 
 
 def _clock(seconds: float) -> str:

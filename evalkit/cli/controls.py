@@ -1,4 +1,4 @@
-"""Request controls given on the command line: text-or-file values and JSON objects.
+"""Values given on the command line as text or a file, and as JSON.
 
 Pure parsing with errors that name the flag (and the file), so the CLI stays a
 thin shell over ``GenerationParams``.
@@ -10,11 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evalkit.core.store import parse_json
-
 
 class ControlError(ValueError):
     """A request control's value cannot be used; the message names the flag."""
+
+
+def parse_json(text: str) -> Any:
+    """TEXT parsed as JSON (a RecursionError where it is nested deeper than the parser goes)."""
+    return json.loads(text)
 
 
 def text_or_file(value: str | None, flag: str) -> str | None:
@@ -40,6 +43,8 @@ def json_object(value: str | None, flag: str) -> dict[str, Any] | None:
     except json.JSONDecodeError as exc:
         where = f"{value[1:]}:{exc.lineno}" if value and value.startswith("@") else f"column {exc.colno}"
         raise ControlError(f"{flag}: not valid JSON at {where} ({exc.msg})") from None
+    except RecursionError:
+        raise ControlError(f"{flag}: not valid JSON (nested too deep)") from None
     if not isinstance(parsed, dict):
         raise ControlError(f"{flag}: expected a JSON object like {{\"key\": value}}, got {type(parsed).__name__}")
     return parsed
