@@ -125,7 +125,7 @@ def evaluate(what: "RunConfig | Task | Sequence[Task] | Suite | None" = None, *,
              data_dir: "str | Path" = DEFAULT_DATA_DIR, **settings: Any) -> "RunResult | Evaluation":
     """Run (or resume) an evaluation of a task, several tasks, a suite, or a RunConfig.
 
-        api.evaluate(suite="medreason", server="default")           # the suite's six benchmarks
+        api.evaluate(suite="medagents_hard", server="default")      # the suite's benchmarks
         api.evaluate([Task("medqa"), Task("my.jsonl", adapter="mcq")], endpoint="http://127.0.0.1:30000/v1",
                      limit=50, max_new_tokens=512)
 
@@ -196,7 +196,7 @@ def rescore(path: "str | Path", extractor: str | None = None, *, scorers: Sequen
             scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
             output: "str | Path | None" = None) -> Any:
     """Score the generations saved at PATH again, requesting nothing (``evalkit score``); PATH is a run
-    directory, a samples file or a MedReason log. The rescored samples are written to OUTPUT (default:
+    directory, a samples file or another tool's log that a benchmark registered a reader for. The rescored samples are written to OUTPUT (default:
     beside PATH, never over it; a run's own samples.jsonl is rewritten only under its lock: BusyError).
 
     Returns ``Rescored``: its ``samples``, ``output``, scoring ``plan``, ``extractor``, ``summary`` per
@@ -228,7 +228,7 @@ def judge(path: "str | Path | None" = None, **options: Any) -> Any:
     """Judge the saved answers in PATH with a model judge, or rank two runs' answers (``pair=(A, B)``);
     options: ``scorer=make_judge(...)`` (else ``settings=``, ``endpoints=``, ``server=`` ... make one),
     ``questions=``, ``work_dir=``, ``json_out=``, ``progress=`` (a RunProgress). Returns a ``Judgement``
-    (its ``kind``: answers, pairwise or kqa); rerunning resumes. UnreachableError when the judge
+    (its ``kind``: answers, pairwise, or a benchmark's own file pass); rerunning resumes. UnreachableError when the judge
     stops answering, KeyboardInterrupt (with ``work_dir``) when stopped: what was judged is kept."""
     from evalkit.run.judging import judge as _judge
 
@@ -539,6 +539,20 @@ def _sweep_launch(launch: Any) -> Any:
 
 class _StudyOperations:
     """Human rating studies (``evalkit study``). ``api.study``; settings: ``config.StudySettings``."""
+
+    @staticmethod
+    def formats() -> tuple[str, ...]:
+        """The formats a study's report is rendered in (``report(name, fmt=...)``)."""
+        from evalkit.web.study.render import STUDY_FORMATS
+
+        return STUDY_FORMATS
+
+    @staticmethod
+    def export_formats() -> tuple[str, ...]:
+        """The formats a study's ratings are exported in (``export``)."""
+        from evalkit.web.study.service import EXPORT_FORMATS
+
+        return EXPORT_FORMATS
 
     @staticmethod
     def create(name: str, runs: Sequence["str | Path"], **settings: Any) -> Any:

@@ -154,17 +154,12 @@ def cycles(graph) -> list[list[str]]:
     return found
 
 
-IN_PROGRESS = pytest.mark.xfail(strict=True, reason="issue 30 in progress: removed once every edge is broken")
-
-
-@IN_PROGRESS
 def test_no_import_points_up_a_layer():
     modules, graph = import_graph()
     bad = upward_imports(modules, graph)
     assert not bad, f"{len(bad)} imports point up (docs/architecture.md, Layers):\n" + "\n".join(bad)
 
 
-@IN_PROGRESS
 def test_no_import_closes_a_cycle():
     _, graph = import_graph()
     found = cycles(graph)

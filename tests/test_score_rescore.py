@@ -76,11 +76,11 @@ def test_rescore_to_file_is_evalkit_score_as_a_function(run_dir):
     assert [json.loads(line) for line in done.output.read_text().splitlines()] == done.samples
     assert done.samples == rescore(run_dir, "medreason") and done.extractor == "medreason" and done.note is None
     assert done.summary["medqa"].n == 3
-    from evalkit.benchmarks.medreason.extract import medreason_report
-    assert done.compat == medreason_report(done.samples)  # MedReason's own figures, with its extractor only
+    from evalkit.benchmarks.medreason.extract import compat_table
+    assert done.extractor_table == compat_table(done.samples)  # MedReason's own figures, with its extractor only
     assert not done.output.with_name(done.output.name + ".journal").exists()
     default = api.rescore(run_dir)
-    assert default.output.name == "samples.rescored-evalkit.jsonl" and default.compat is None  # the default extractor
+    assert default.output.name == "samples.rescored-evalkit.jsonl" and default.extractor_table is None  # the default extractor
 
 
 def test_rescore_with_the_compat_extractor_guesses(run_dir):

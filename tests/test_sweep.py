@@ -399,9 +399,9 @@ def test_the_api_hands_its_evaluate_to_the_sweeps_jobs(tmp_path, monkeypatch):
     def mine(*args, **kwargs):
         return None
 
-    api.sweep_run(None, [])
-    api.sweep_watch(None, "folder", jobs.SweepLaunch(executor="local"))
-    api.sweep_run(None, [], jobs.SweepLaunch(evaluate=mine))
+    api.sweep.run(None, [])
+    api.sweep.watch(None, "folder", jobs.SweepLaunch(executor="local"))
+    api.sweep.run(None, [], jobs.SweepLaunch(evaluate=mine))
     assert [launch.evaluate for launch in seen] == [api.evaluate, api.evaluate, mine]
     assert seen[1].executor == "local"
     job = CheckpointJob(Checkpoint.at(tmp_path / "checkpoint-1"), _settings(tmp_path))

@@ -56,13 +56,13 @@ def summary_table(summary: dict, title: str) -> Table:
         if d.choice:
             table.add_row(name, str(d.n), f"{pct(d.accuracy)}%", fmt_ci(*d.ci), str(d.unparsed), str(d.truncated),
                           str(d.errors))
-        else:  # scored otherwise (IgakuQA, a judge): its first score here, by its metric; all of them below
+        else:  # scored otherwise (an exam's own scorer, a judge): its first score here, by its metric; all of them below
             table.add_row(name, str(d.n), _first_score(d), "-", "-", str(d.truncated), str(d.errors))
     return table
 
 
 def _first_score(d: Any) -> str:
-    """A dataset's first named score with a figure, as "57.1% igakuqa"; "-" when it has none."""
+    """A dataset's first named score with a figure, as "57.1% exam"; "-" when it has none."""
     for score_name, s in d.scores.items():
         if s.value is not None:
             return f"{score_value(s)} {score_name}"

@@ -85,7 +85,7 @@ def serve_command(name: str, host: str, port: int, fsync: bool, studies_dir: str
 
 @study.command("report")
 @click.argument("name")
-@config_option("--format", "fmt", type=click.Choice(api.STUDY_FORMATS),
+@config_option("--format", "fmt", type=click.Choice(api.study.formats()),
                source=(StudySettings, "report_format"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
 @config_option("--resamples", type=int, source=(StudySettings, "n_resamples"), help="Bootstrap resamples, permutations.")
@@ -134,7 +134,7 @@ def judge_command(name: str, endpoints: tuple[str, ...], server_name: str | None
 
 @study.command("export")
 @click.argument("name")
-@config_option("--format", "fmt", type=click.Choice(api.EXPORT_FORMATS), source=(StudySettings, "export_format"))
+@config_option("--format", "fmt", type=click.Choice(api.study.export_formats()), source=(StudySettings, "export_format"))
 @_DIR
 def export_command(name: str, fmt: str, studies_dir: str) -> None:
     """Every saved rating of study NAME, systems named, to stdout."""

@@ -95,7 +95,7 @@ def _sections(request: SweepRunRequest) -> dict[str, dict[str, Any]]:
 
 def _sweep_settings(request: SweepRunRequest, name: str) -> tuple[Any, Any]:
     """The sweep's SweepSettings and SweepLaunch from REQUEST (its tasks: a suite's, or one per file)."""
-    from evalkit.api import SlurmOptions, SweepLaunch
+    from evalkit import api
 
     given = _sections(request)
     generation, run = given.get("generation", {}), given.get("run", {})
@@ -105,7 +105,7 @@ def _sweep_settings(request: SweepRunRequest, name: str) -> tuple[Any, Any]:
         name=name, sweep_dir=request.sweep_dir or str(Path(request.results_dir) / "sweeps" / name),
         results_dir=request.results_dir, eval_files=files, suite=suite_doc, tasks=tasks, generation=generation,
         serve=given.get("serve", {}), run=run, **given.get("settings", {}))
-    return settings, SweepLaunch(slurm=SlurmOptions(**given.get("slurm", {})), **given.get("launch", {}))
+    return settings, api.sweep.launch(slurm=api.sweep.slurm(**given.get("slurm", {})), **given.get("launch", {}))
 
 
 def _suite_tasks(suite: str | None, data_dir: str, files: list[str], settings: dict[str, Any]
