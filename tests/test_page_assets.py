@@ -36,8 +36,8 @@ def test_the_assets_are_package_data():
 
 def test_pages_inline_their_assets_and_link_none(tmp_path):
     runs = [write_run(tmp_path, n, verdict_samples("medqa", [True, False, True])) for n in ("a", "b")]
-    report = api.render_report(api.report_document(runs), "html")
-    compare = api.render("compare", api.compare(runs), "html")
+    report = api.render(api.report(runs), "html")
+    compare = api.render(api.compare(runs), "html")
     for page, names in ((report, ("page.css", "pager.js", "report.js")),
                         (compare, ("page.css", "compare.css", "pager.js", "compare.js"))):
         for name in names:

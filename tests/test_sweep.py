@@ -385,7 +385,7 @@ def test_a_job_evaluates_with_the_callable_it_is_handed(tmp_path):
 
 
 def test_the_api_hands_its_evaluate_to_the_sweeps_jobs(tmp_path, monkeypatch):
-    """api.sweep_run / api.sweep_watch put api.evaluate in the launch (unless it names another); it
+    """api.sweep.run / api.sweep.watch put api.evaluate in the launch (unless it names another); it
     pickles by name, as submitit carries a job's arguments to a node. A launch without one is refused."""
     import pickle
 

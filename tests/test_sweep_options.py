@@ -8,11 +8,12 @@ import dataclasses
 import click
 import pytest
 
-from evalkit import api, config
+from evalkit import config
+from evalkit.sweep.jobs import SlurmOptions, SweepLaunch
 from evalkit.cli.sweep import run_command
 
 TARGETS = {"settings": config.SweepSettings, "serve": config.ServeRequest, "generation": config.GenerationParams,
-           "run": config.RunConfig, "slurm": api.SlurmOptions, "launch": api.SweepLaunch}
+           "run": config.RunConfig, "slurm": SlurmOptions, "launch": SweepLaunch}
 
 
 def test_one_flag_per_field_and_the_tracker_options():

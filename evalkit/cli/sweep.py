@@ -195,7 +195,7 @@ def status_command(sweep_dir: str, lines: int, as_json: bool) -> None:
 
         trend = api.sweep.trend(_load_state(sweep_dir))
         if trend.datasets:
-            for table in api.render(trend, "rich"):
+            for table in api.render(trend, "table", best=False):
                 stdout_console().print(table)
 
 

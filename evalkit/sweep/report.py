@@ -303,11 +303,12 @@ def trend_json(trend: Trend, gate: SweepGate | None = None) -> str:
 # ---------------------------------------------------------------- the trend in the formats of evalkit.results.formats
 
 @register("trend", "table")
-def trend_renderables(trend: Trend, gate: SweepGate | None = None, **_: Any) -> list[Any]:
-    """The trend's table, the best step in words, and with GATE the gate per checkpoint (a terminal)."""
+def trend_renderables(trend: Trend, gate: SweepGate | None = None, *, best: bool = True, **_: Any) -> list[Any]:
+    """The trend's table, the best step in words (unless not BEST), and with GATE the gate per checkpoint
+    (a terminal)."""
     from rich.text import Text
 
-    best = best_text(trend)
+    best = best_text(trend) if best else None
     return [trend_table(trend), *([Text(best)] if best is not None else []), *([gate_rows(gate)] if gate else [])]
 
 
