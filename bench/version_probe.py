@@ -16,8 +16,15 @@ import json
 import time
 
 import evalkit
-from evalkit.serving.client import EndpointPool
-from evalkit.core.records import GenerationParams
+
+try:
+    from evalkit.core.records import GenerationParams
+    from evalkit.run.runner import RunConfig, run_eval
+    from evalkit.serving.client import EndpointPool
+except ImportError:  # a tree from before issue 30's stage packages (a baseline such as 82bbcec)
+    from evalkit.client import EndpointPool  # type: ignore[no-redef]
+    from evalkit.records import GenerationParams  # type: ignore[no-redef]
+    from evalkit.runner import RunConfig, run_eval  # type: ignore[no-redef]
 
 PROMPT = ("A 45-year-old man presents with three days of fever, productive cough and pleuritic chest pain. " * 8
           + "\nA. Option one\nB. Option two\nC. Option three\nD. Option four")
@@ -49,8 +56,6 @@ async def client_rate(url: str, concurrency: int, seconds: float) -> tuple[float
 def runner_rate(url: str, items: str, results: str, concurrency: int) -> tuple[float, float]:
     """Samples/s of a whole run_eval (load, prompt, request, score, save) over ITEMS, after an
     untimed run of 100 of them (first-use imports and connection set-up are not throughput)."""
-    from evalkit.run.runner import RunConfig, run_eval
-
     params = GenerationParams(max_new_tokens=16, temperature=0.0)
     run_eval(RunConfig(eval_files=[items], endpoint=url, model="sim-model", concurrency=concurrency, limit=100,
                        results_dir=results + "-warm-up", params=params))
