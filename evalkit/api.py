@@ -44,6 +44,10 @@ from evalkit.serving.plan import ServePlan, server_status
 from evalkit.serving.plan import serve as _serve
 from evalkit.serving.state import ServerHandle, list_states
 from evalkit.sweep import report as _sweep_report  # noqa: F401 (registers a sweep's renderers: trend, sweep_gate)
+# evalkit's own registrations, imported here as well as through the evalkit.plugins entry points, so the
+# API and the CLI find every benchmark even where the install's metadata predates those entry points.
+import evalkit.benchmarks  # noqa: E402,F401
+import evalkit.data.longform  # noqa: E402,F401
 
 __all__ = [
     # the types a caller builds or gets back

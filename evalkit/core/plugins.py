@@ -25,6 +25,7 @@ def load_attr(ref: str, what: str, error: type[Exception] = ValueError) -> Any:
 
 
 PLUGIN_GROUP = "evalkit.plugins"
+OWN_PLUGINS = ("longform", "benchmarks")  # evalkit's own entries in the group (pyproject.toml)
 _plugins_loaded = False
 
 
@@ -33,12 +34,23 @@ def load_plugins() -> None:
     evalkit's own benchmarks (``evalkit.benchmarks``) and any installed package that adds units.
 
     A registry calls this when a name it is asked for is not registered yet, so a lower layer finds
-    what a higher one registers without importing it (issue 30: imports point one way)."""
+    what a higher one registers without importing it (issue 30: imports point one way). An install
+    whose metadata predates the group (an editable install made before it) lacks evalkit's own
+    entries: a warning says to reinstall (``evalkit.api`` imports them itself, so the CLI works)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
     from importlib.metadata import entry_points
 
-    for entry in entry_points(group=PLUGIN_GROUP):
+    found = list(entry_points(group=PLUGIN_GROUP))
+    for entry in found:
         entry.load()
+    missing = [name for name in OWN_PLUGINS if name not in {e.name for e in found}]
+    if missing:
+        import logging
+
+        logging.getLogger("evalkit").warning(
+            "evalkit's install does not declare its %s entry points (group %s): its install metadata is older "
+            "than this code; reinstall it (pip install -e .) so the registries find every benchmark",
+            ", ".join(missing), PLUGIN_GROUP)
