@@ -458,7 +458,7 @@ class _SweepOperations:
 
     @staticmethod
     def run(settings: Any, checkpoints: Sequence[str], launch: Any = None, **options: Any) -> list[Any]:
-        """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep_jobs.start_sweep``.
+        """Submit one job per checkpoint (paths or globs) that is not complete; see ``sweep.jobs.start_sweep``.
 
         ``settings`` is a ``config.SweepSettings``, ``launch`` a ``sweep.launch(...)`` (Slurm by default).
         """
@@ -468,7 +468,7 @@ class _SweepOperations:
 
     @staticmethod
     def watch(settings: Any, folder: str, launch: Any = None, **options: Any) -> list[Any]:
-        """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep_jobs.watch_sweep``."""
+        """Submit each new checkpoint in FOLDER once complete, until stopped; see ``sweep.jobs.watch_sweep``."""
         from evalkit.sweep.jobs import watch_sweep
 
         return watch_sweep(settings, folder, _sweep_launch(launch), **options)

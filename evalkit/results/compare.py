@@ -14,7 +14,7 @@ Given two or more runs of the same benchmarks (checkpoints of a sweep, two promp
   gained and lost items;
 - for each run and item, its verdict (right, wrong, unparsed, error, not scored, absent).
 
-Nothing here renders: ``compare_html`` turns a ``Comparison`` into a page.
+Nothing here renders: ``pages.compare`` turns a ``Comparison`` into a page.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def run_settings(runs: Sequence[Run]) -> tuple[list[dict[str, Any]], list[str]]:
 def verdict_of(sample: Mapping[str, Any] | None, score: str = LEGACY_SCORE) -> str:
     """One run's verdict on one item under SCORE, read as the gate reads it.
 
-    The multiple-choice verdict (``correct``) is ``runs.choice_verdict``; a wrong one with no
-    extracted letter (``runs.choice_answer``) is "unparsed". Another binary score is right when
+    The multiple-choice verdict (``correct``) is ``rundir.choice_verdict``; a wrong one with no
+    extracted letter (``rundir.choice_answer``) is "unparsed". Another binary score is right when
     True, else wrong; a numeric score is just "scored".
     """
     if sample is None:

@@ -8,7 +8,7 @@ at most ``alpha``: a large drop that could be noise does not fail, nor does a
 real but negligible one.
 
 Any named score can be gated (``score``, default ``correct``, the multiple-choice
-verdict), by the metric the runs record for it (``runs.Run.metric``). A score whose
+verdict), by the metric the runs record for it (``rundir.Run.metric``). A score whose
 metric is a proportion (true/false) is compared as above; any other by a paired
 bootstrap of the per-item differences, whose two-sided bootstrap p-value takes
 McNemar's place; ``max_drop`` is then in hundredths of the score's unit. Each

@@ -9,7 +9,7 @@ order, the ids of the items with a value, and the dataset's failed requests.
 
 Each entry carries a staleness key (samples.jsonl size and mtime_ns, manifest.json and
 summary.json mtime_ns); a run whose key differs, a new run, and a damaged one are read from disk
-(``runs.load_run``), and finished ones are written back. Only complete runs with items and no live
+(``rundir.load_run``), and finished ones are written back. Only complete runs with items and no live
 writer are cached: a partial or running run is always read from disk. Runs no longer on disk drop
 out. An unreadable or corrupt index file is removed and rebuilt; a results folder that cannot be
 written to is simply read without an index. Writers take SQLite's write lock for the whole update,

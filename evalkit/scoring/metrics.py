@@ -2,7 +2,7 @@
 
 A scorer declares, per score name, the metric that aggregates it (``Scorer.metrics``); the run's
 manifest records each metric's ``spec()``; report, leaderboard, gate and HTML read that record
-(``runs.run_metrics``) and aggregate with ``get_metric(spec)``, falling back to
+(``rundir.run_metrics``) and aggregate with ``get_metric(spec)``, falling back to
 ``default_metric`` for runs written before metrics were recorded.
 
 Built in:

@@ -377,7 +377,7 @@ def submit_pending(state: SweepState, launch: SweepLaunch,
 
     if todo and launch.evaluate is None:
         raise SweepError("a sweep's jobs need the evaluation they run: SweepLaunch(evaluate=api.evaluate) "
-                         "(api.sweep_run and api.sweep_watch give it)")
+                         "(api.sweep.run and api.sweep.watch give it)")
     if not todo:
         on_event("nothing to submit: every checkpoint is done, pending or running")
     elif launch.executor == "slurm":

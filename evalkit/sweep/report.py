@@ -1,7 +1,7 @@
 """A sweep's tables: the trend over training steps, and a gate per checkpoint against a baseline.
 
 Both read the checkpoints' run directories through ``report`` and ``gate`` (and so through
-``runs.py``); nothing here writes a run. The trend has one row per checkpoint in step order:
+``run/rundir.py``); nothing here writes a run. The trend has one row per checkpoint in step order:
 each benchmark's score with its CI, the suite's average (the mean of the benchmarks' scores,
 as the suite table averages them), and the best step (the highest average).
 """

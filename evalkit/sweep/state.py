@@ -9,7 +9,7 @@ is done is read from its run's manifest, the source of truth; a partial run resu
 the runner's own resume.
 
 This module is pure but for reading files: the job body is ``evalkit.sweep.jobs``, the
-executors (Slurm through submitit, local) too; the trend and the gates are in ``sweep_report``.
+executors (Slurm through submitit, local) too; the trend and the gates are in ``sweep.report``.
 """
 
 from __future__ import annotations

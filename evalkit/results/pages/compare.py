@@ -1,6 +1,6 @@
 """The comparison page: ``evalkit compare`` as one self-contained HTML file.
 
-Like the report (``html_report``), the page is opened from disk: CSS and script are
+Like the report (``pages.report``), the page is opened from disk: CSS and script are
 inline and nothing is fetched. Everything computed (settings that differ, the gate's
 paired statistics per dataset, each item's direction of change) comes from
 ``evalkit.results.compare``; the browser script only shows, filters and sorts it. Item text

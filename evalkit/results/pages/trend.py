@@ -3,7 +3,7 @@
 The entry point for ``evalkit sweep report --format html``: the sweep hands over its
 points (step, benchmark, score, CI, and the run directory the point was measured in)
 and ``render_trend_html`` returns the page. The page is the comparison page of
-``compare_html`` over all the sweep's runs, in step order, with an SVG plot on top:
+``pages.compare`` over all the sweep's runs, in step order, with an SVG plot on top:
 clicking one point and then another pairs their runs (the earlier step as the
 baseline), so the paired statistics and the item table below show what changed
 between those two checkpoints.
