@@ -344,12 +344,13 @@ def render(document: Any, fmt: str, **options: Any) -> Any:
 
 def document_kind(document: Any) -> str:
     """The kind of DOCUMENT as the renderer registry names it (report, leaderboard, gate, compare, trend,
-    sweep_gate); ValueError for anything else."""
+    sweep_gate, table: one ``ReportTable``); ValueError for anything else."""
+    from evalkit.core.records import ReportTable
     from evalkit.results.report_document import LeaderboardDocument, ReportDocument
     from evalkit.sweep.report import SweepGate, Trend
 
     kinds = ((ReportDocument, "report"), (LeaderboardDocument, "leaderboard"), (GateResult, "gate"),
-             (Comparison, "compare"), (Trend, "trend"), (SweepGate, "sweep_gate"))
+             (Comparison, "compare"), (Trend, "trend"), (SweepGate, "sweep_gate"), (ReportTable, "table"))
     for cls, kind in kinds:
         if isinstance(document, cls):
             return kind

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
@@ -23,16 +22,6 @@ def _summary_table(summary: dict, extractor_name: str) -> Table:
     for dataset, s in summary.items():
         table.add_row(dataset, str(s.n), str(s.correct), pct(s.accuracy), fmt_ci(*s.ci), str(s.unparsed),
                       str(s.truncated), str(s.errors))
-    return table
-
-
-def _extractor_table(report: Any) -> Table:
-    """An extractor's own table (a ``ReportTable``: title, header, rows; label columns left aligned)."""
-    table = Table(title=report.title)
-    for i, name in enumerate(report.header):
-        table.add_column(name, justify="left" if i < report.label_columns else "right")
-    for row in report.rows:
-        table.add_row(*row)
     return table
 
 
@@ -82,7 +71,8 @@ def score_command(path: Path, extractor_name: str, scorers: tuple[str, ...], sco
     if extra is not None:
         console.print(extra)
     if done.extractor_table is not None:
-        console.print(_extractor_table(done.extractor_table))
+        for table in api.render(done.extractor_table, "rich"):  # the extractor's own table
+            console.print(table)
     names = [sc.name for sc in done.plan.scorers]
     what = f"the {done.extractor!r} extractor" if names == ["choice"] else f"scorers {', '.join(names)}"
     console.print(f"{len(done.samples)} samples rescored with {what} -> {done.output}")

@@ -15,8 +15,7 @@ def report_renderables(doc: Any, **_: Any) -> list[Any]:
     """A report document as rich renderables: the report's tables, the document's sections, the hints."""
     from rich.text import Text
 
-    from evalkit.results.report import report_tables
-    from evalkit.results.report import section_rich_table
+    from evalkit.results.report import report_tables, section_rich_table
 
     out: list[Any] = list(report_tables(doc.report))
     out += [section_rich_table(s.table) for s in doc.sections]
@@ -40,3 +39,11 @@ def gate_renderables(result: Any, flips: int = 0, **_: Any) -> list[Any]:
 
     table = flips_table(result, limit=flips) if flips else None
     return [gate_table(result), *([table] if table is not None else [])]
+
+
+@register("table", "rich")
+def table_renderables(table: Any, **_: Any) -> list[Any]:
+    """One ``ReportTable`` (a scorer's or an extractor's own table) as a rich table, its notes the caption."""
+    from evalkit.results.report import section_rich_table
+
+    return [section_rich_table(table)]
